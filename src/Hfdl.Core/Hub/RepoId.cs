@@ -1,0 +1,91 @@
+using System.Diagnostics.CodeAnalysis;
+
+namespace Hfdl.Hub;
+
+/// <summary>
+/// A repository id as the Hub knows it: <c>namespace/name</c>, or a legacy single segment such as <c>gpt2</c>.
+/// Validation follows huggingface_hub's <c>validate_repo_id</c>: 1-96 characters of <c>[A-Za-z0-9._-]</c> with at
+/// most one <c>/</c>, no <c>--</c> or <c>..</c>, no leading or trailing <c>-</c> or <c>.</c>, not ending in <c>.git</c>.
+/// </summary>
+public readonly record struct RepoId
+{
+    private RepoId(string value) => Value = value;
+
+    public string Value { get; }
+
+    /// <summary>The namespace (user or organisation), or null for a legacy single-segment id.</summary>
+    public string? Namespace => Value.IndexOf('/') is var slash and >= 0 ? Value[..slash] : null;
+
+    public string Name => Value.IndexOf('/') is var slash and >= 0 ? Value[(slash + 1)..] : Value;
+
+    public override string ToString() => Value;
+
+    public static bool TryParse([NotNullWhen(true)] string? text, out RepoId id) => TryParse(text, out id, out _);
+
+    public static bool TryParse([NotNullWhen(true)] string? text, out RepoId id, [NotNullWhen(false)] out string? problem)
+    {
+        id = default;
+        problem = Validate(text);
+        if (problem is not null)
+        {
+            return false;
+        }
+        id = new RepoId(text!);
+        return true;
+    }
+
+    public static RepoId Parse(string text) =>
+        TryParse(text, out var id, out var problem)
+            ? id
+            : throw new InvalidRepoIdException(text, problem);
+
+    private static string? Validate(string? text)
+    {
+        if (string.IsNullOrEmpty(text))
+        {
+            return "it is empty";
+        }
+        if (text.Length > 96)
+        {
+            return "it is longer than 96 characters";
+        }
+        var slashes = 0;
+        foreach (var c in text)
+        {
+            if (c == '/')
+            {
+                slashes++;
+            }
+            else if (!(char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-'))
+            {
+                return $"it contains '{Printable(c)}'; only letters, digits, '.', '_', '-' and one '/' are allowed";
+            }
+        }
+        if (slashes > 1)
+        {
+            return "it has more than one '/'; the form is 'namespace/name'";
+        }
+        foreach (var part in text.Split('/'))
+        {
+            if (part.Length == 0)
+            {
+                return "a part before or after '/' is empty";
+            }
+            if (part[0] is '-' or '.' || part[^1] is '-' or '.')
+            {
+                return "a part starts or ends with '-' or '.'";
+            }
+        }
+        if (text.Contains("--", StringComparison.Ordinal) || text.Contains("..", StringComparison.Ordinal))
+        {
+            return "it contains '--' or '..'";
+        }
+        if (text.EndsWith(".git", StringComparison.OrdinalIgnoreCase))
+        {
+            return "it ends with '.git'";
+        }
+        return null;
+    }
+
+    private static string Printable(char c) => char.IsControl(c) ? $"\\u{(int)c:x4}" : c.ToString();
+}

@@ -1,0 +1,117 @@
+using System.Diagnostics.CodeAnalysis;
+
+namespace Hfdl.Hub;
+
+/// <summary>
+/// What a user typed to name a repository: a plain id (<c>org/name</c>, <c>gpt2</c>), a Hub URL
+/// (<c>https://huggingface.co/datasets/org/name/tree/v1</c>) or an <c>hf://</c> URI (<c>hf://datasets/org/name@v1</c>).
+/// URLs and URIs can carry the repo type and a revision; a plain id carries neither.
+/// </summary>
+public sealed record RepoReference(RepoId Id, RepoType? Type, string? Revision)
+{
+    public static RepoReference Parse(string text) =>
+        TryParse(text, out var reference, out var problem)
+            ? reference
+            : throw new InvalidRepoIdException(text, problem);
+
+    public static bool TryParse(
+        string? text,
+        [NotNullWhen(true)] out RepoReference? reference,
+        [NotNullWhen(false)] out string? problem)
+    {
+        reference = null;
+        problem = null;
+        text = text?.Trim();
+        if (string.IsNullOrEmpty(text))
+        {
+            problem = "it is empty";
+            return false;
+        }
+
+        if (text.StartsWith("hf://", StringComparison.OrdinalIgnoreCase))
+        {
+            return TryParsePath(text["hf://".Length..], fromUrl: false, out reference, out problem);
+        }
+        if (text.StartsWith("http://", StringComparison.OrdinalIgnoreCase)
+            || text.StartsWith("https://", StringComparison.OrdinalIgnoreCase))
+        {
+            if (!Uri.TryCreate(text, UriKind.Absolute, out var uri))
+            {
+                problem = "it looks like a URL but is not a valid one";
+                return false;
+            }
+            var path = Uri.UnescapeDataString(uri.AbsolutePath.Trim('/'));
+            return TryParsePath(path, fromUrl: true, out reference, out problem);
+        }
+
+        if (!RepoId.TryParse(text, out var id, out problem))
+        {
+            return false;
+        }
+        reference = new RepoReference(id, null, null);
+        return true;
+    }
+
+    private static bool TryParsePath(string path, bool fromUrl, out RepoReference? reference, out string? problem)
+    {
+        reference = null;
+        var segments = path.Split('/', StringSplitOptions.RemoveEmptyEntries).ToList();
+        RepoType? type = RepoType.Model;
+        if (segments.Count > 0 && segments[0] is "datasets" or "spaces" or "models")
+        {
+            RepoTypes.TryParse(segments[0], out var parsed);
+            type = parsed;
+            segments.RemoveAt(0);
+        }
+        if (segments.Count == 0)
+        {
+            problem = "it names no repository";
+            return false;
+        }
+
+        string? revision = null;
+        string idText;
+        if (fromUrl)
+        {
+            // https://host/org/name[/tree|blob|resolve/<rev>/...]; a legacy id has a single segment.
+            var markerIndex = segments.FindIndex(s => s is "tree" or "blob" or "resolve" or "raw");
+            var idSegments = markerIndex >= 0 ? segments.Take(markerIndex).ToList() : segments;
+            if (markerIndex >= 0 && markerIndex + 1 < segments.Count)
+            {
+                revision = segments[markerIndex + 1];
+            }
+            if (idSegments.Count is < 1 or > 2)
+            {
+                problem = "its path does not have the form /[datasets/|spaces/]namespace/name";
+                return false;
+            }
+            idText = string.Join('/', idSegments);
+        }
+        else
+        {
+            // hf://[datasets/|spaces/]org/name[@revision][/path]
+            idText = string.Join('/', segments.Take(2));
+            var at = idText.IndexOf('@');
+            if (at >= 0)
+            {
+                revision = idText[(at + 1)..];
+                idText = idText[..at];
+                if (revision.Contains('/'))
+                {
+                    revision = revision[..revision.IndexOf('/')];
+                }
+            }
+            else if (segments.Count == 1 || segments[0].Contains('@'))
+            {
+                idText = segments[0];
+            }
+        }
+
+        if (!RepoId.TryParse(idText, out var id, out problem))
+        {
+            return false;
+        }
+        reference = new RepoReference(id, type, string.IsNullOrEmpty(revision) ? null : revision);
+        return true;
+    }
+}
