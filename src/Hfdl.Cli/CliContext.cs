@@ -1,0 +1,29 @@
+using Hfdl.Hub;
+
+namespace Hfdl.Cli;
+
+/// <summary>
+/// Everything the command reads from or writes to the outside world, so tests can run the real command in-process
+/// with their own environment and captured output.
+/// </summary>
+public sealed record CliContext
+{
+    public required HubEnvironment Environment { get; init; }
+
+    /// <summary>Results meant for scripts (the final path, listings, JSON).</summary>
+    public required TextWriter Out { get; init; }
+
+    /// <summary>Progress, warnings and errors, for people.</summary>
+    public required TextWriter Error { get; init; }
+
+    /// <summary>True when stderr is an interactive terminal.</summary>
+    public bool IsTerminal { get; init; }
+
+    public static CliContext FromProcess() => new()
+    {
+        Environment = HubEnvironment.Process,
+        Out = Console.Out,
+        Error = Console.Error,
+        IsTerminal = !Console.IsErrorRedirected,
+    };
+}

@@ -1,0 +1,105 @@
+using System.CommandLine;
+using System.Globalization;
+using Hfdl.Hub;
+using Hfdl.Storage;
+using Hfdl.Transfer;
+
+namespace Hfdl.Cli;
+
+internal static class DownloadCommand
+{
+    public static Command Build(CliContext context)
+    {
+        var repo = new Argument<string>("REPO")
+        {
+            Description = "Repo id (org/name or a legacy id such as gpt2), a Hub URL, or hf://[datasets/|spaces/]org/name.",
+        };
+        var files = new Argument<string[]>("FILES")
+        {
+            Description = "Only these files; a trailing / selects a folder (default: the whole repo).",
+            Arity = ArgumentArity.ZeroOrMore,
+        };
+        var repoType = RepoOptions.RepoTypeOption();
+        var revision = RepoOptions.RevisionOption();
+        var threads = new Option<int?>("--threads", "-t")
+        {
+            Description = $"Parallel transfers (default: {DownloadOptions.DefaultThreads(Environment.ProcessorCount)} on this machine: 8 per core, one core reserved, 8 to 32).",
+            HelpName = "N",
+        };
+        var directory = new Option<string>("--directory", "-d")
+        {
+            Description = "Base folder: models go to DIR/org/name, datasets to DIR/datasets/org/name, spaces to DIR/spaces/org/name.",
+            DefaultValueFactory = _ => "downloads",
+            HelpName = "DIR",
+        };
+        var localDir = new Option<string?>("--local-dir")
+        {
+            Description = "Put the repo's files exactly in this folder (instead of under --directory).",
+            HelpName = "DIR",
+        };
+        var threshold = new Option<double>("--file-size-threshold")
+        {
+            Description = "Files of at least this many MB (10^6 bytes) are big: downloaded after the small ones.",
+            DefaultValueFactory = _ => 200,
+            HelpName = "MB",
+        };
+        var quiet = new Option<bool>("--quiet", "-q")
+        {
+            Description = "Print only errors and, at the end, the download folder.",
+        };
+        var connection = new HubConnectionOptions();
+
+        var command = new Command("download", "Download a repo, or some of its files, verified against the Hub's hashes. `hfdl REPO` is short for `hfdl download REPO`.");
+        command.Arguments.Add(repo);
+        command.Arguments.Add(files);
+        command.Options.Add(repoType);
+        command.Options.Add(revision);
+        command.Options.Add(threads);
+        command.Options.Add(directory);
+        command.Options.Add(localDir);
+        command.Options.Add(threshold);
+        command.Options.Add(quiet);
+        connection.AddTo(command);
+
+        command.SetAction(async (result, cancellationToken) =>
+        {
+            var (type, id, rev) = RepoOptions.Resolve(result.GetValue(repo)!, result.GetValue(repoType), result.GetValue(revision));
+            var thresholdMb = result.GetValue(threshold);
+            if (thresholdMb < 0 || double.IsNaN(thresholdMb))
+            {
+                throw new UsageException("--file-size-threshold must be a number of MB, 0 or more.");
+            }
+            var options = new DownloadOptions { BigFileThreshold = (long)(thresholdMb * Units.MB) };
+            if (result.GetValue(threads) is { } t)
+            {
+                options = options with { Threads = t };
+            }
+            var target = result.GetValue(localDir) is { } local
+                ? Path.GetFullPath(local)
+                : RepoLayout.RepoFolder(result.GetValue(directory)!, type, id);
+
+            using var client = new HubClient(connection.Resolve(result, context.Environment));
+            var downloader = new RepoDownloader(client, options);
+            var isQuiet = result.GetValue(quiet);
+            var progress = new PlainProgress(context.Error, isQuiet);
+            var summary = await downloader.DownloadAsync(new DownloadRequest
+            {
+                RepoType = type,
+                RepoId = id,
+                Revision = rev,
+                Files = result.GetValue(files) ?? [],
+                TargetFolder = target,
+            }, progress, cancellationToken).ConfigureAwait(false);
+
+            if (summary.FilesFailed > 0)
+            {
+                context.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"error: {summary.FilesFailed} file(s) could not be downloaded (see above). Run the same command again to retry them; verified files are kept."));
+                return HfdlCommand.ExitFailure;
+            }
+            context.Out.WriteLine(summary.TargetFolder);
+            return HfdlCommand.ExitOk;
+        });
+        return command;
+    }
+}

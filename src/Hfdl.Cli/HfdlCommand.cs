@@ -1,0 +1,177 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
+using Hfdl.Hub;
+using Hfdl.Storage;
+using Hfdl.Transfer;
+
+namespace Hfdl.Cli;
+
+/// <summary>The <c>hfdl</c> command line: parsing and rendering only; the work is done by Hfdl.Core.</summary>
+public static class HfdlCommand
+{
+    public const int ExitOk = 0;
+    public const int ExitFailure = 1;
+    public const int ExitUsage = 2;
+    public const int ExitInterrupted = 130;
+
+    private static readonly string[] SubcommandNames = ["download", "ls", "whoami"];
+
+    /// <summary>Runs hfdl with <paramref name="args"/>; returns the process exit code.</summary>
+    public static async Task<int> RunAsync(string[] args, CliContext context, CancellationToken cancellationToken)
+    {
+        args = RewriteShortForm(args);
+        var root = Build(context);
+        var parseResult = root.Parse(args);
+        if (parseResult.Errors.Count > 0)
+        {
+            foreach (var error in parseResult.Errors)
+            {
+                context.Error.WriteLine($"error: {error.Message}");
+            }
+            var commandName = parseResult.CommandResult.Command == root ? "hfdl" : $"hfdl {parseResult.CommandResult.Command.Name}";
+            context.Error.WriteLine($"Run '{commandName} --help' for usage.");
+            return ExitUsage;
+        }
+        try
+        {
+            return await parseResult.InvokeAsync(new InvocationConfiguration
+            {
+                Output = context.Out,
+                Error = context.Error,
+                EnableDefaultExceptionHandler = false,
+                ProcessTerminationTimeout = null,
+            }, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            context.Error.WriteLine("Interrupted. Run the same command again to continue; verified files are kept.");
+            return ExitInterrupted;
+        }
+        catch (HfdlException ex)
+        {
+            context.Error.WriteLine($"error: {ex.Message}");
+            return ex.ExitCode;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            context.Error.WriteLine($"error: {ex.Message}");
+            return ExitFailure;
+        }
+        catch (Exception ex)
+        {
+            context.Error.WriteLine($"error: unexpected {ex.GetType().Name}: {ex.Message} This is a bug in hfdl; please report it with the command you ran.");
+            if (context.Environment.IsTrue("HFDL_DEBUG"))
+            {
+                context.Error.WriteLine(ex.ToString());
+            }
+            return ExitFailure;
+        }
+    }
+
+    /// <summary>
+    /// The seed's short form <c>hfdl REPO [options]</c> means <c>hfdl download REPO [options]</c>. Anything that is
+    /// not a subcommand, help, version or a directive is taken as that form.
+    /// </summary>
+    internal static string[] RewriteShortForm(string[] args)
+    {
+        if (args.Length == 0)
+        {
+            return args;
+        }
+        var first = args[0];
+        if (SubcommandNames.Contains(first) || first is "-h" or "--help" or "-?" or "--version" || first.StartsWith('['))
+        {
+            return args;
+        }
+        return ["download", .. args];
+    }
+
+    internal static RootCommand Build(CliContext context)
+    {
+        var root = new RootCommand("hfdl: a fast, verified downloader for Hugging Face Hub models, datasets and spaces.\n\n" +
+            "Examples:\n" +
+            "  hfdl openai-community/gpt2                       download a model into ./downloads/openai-community/gpt2\n" +
+            "  hfdl download -r dataset org/data --revision v1  a dataset at a tag\n" +
+            "  hfdl download org/model config.json onnx/        one file and one folder\n" +
+            "  hfdl ls org/model                                list the files of a revision");
+        root.Subcommands.Add(DownloadCommand.Build(context));
+        root.Subcommands.Add(ListCommand.Build(context));
+        root.Subcommands.Add(WhoAmICommand.Build(context));
+        return root;
+    }
+}
+
+/// <summary>Options every command that talks to the Hub shares.</summary>
+internal sealed class HubConnectionOptions
+{
+    public Option<string?> Token { get; } = new("--token")
+    {
+        Description = "Hub access token (default: HF_TOKEN, HUGGING_FACE_HUB_TOKEN, then the token file at HF_TOKEN_PATH or $HF_HOME/token). Prefer HF_TOKEN or `hf auth login`: a token on the command line is visible to other users of this machine.",
+        HelpName = "TOKEN",
+    };
+
+    public Option<string?> Endpoint { get; } = new("--endpoint")
+    {
+        Description = "Hub URL (default: HF_ENDPOINT, else https://huggingface.co).",
+        HelpName = "URL",
+    };
+
+    public void AddTo(Command command)
+    {
+        command.Options.Add(Token);
+        command.Options.Add(Endpoint);
+    }
+
+    public HubClientOptions Resolve(ParseResult result, HubEnvironment environment)
+    {
+        var endpointText = (result.GetValue(Endpoint) ?? environment.Endpoint).TrimEnd('/');
+        if (!Uri.TryCreate(endpointText, UriKind.Absolute, out var endpoint) || endpoint.Scheme is not ("http" or "https"))
+        {
+            throw new UsageException($"The endpoint '{endpointText}' is not an http(s) URL. Give one such as https://huggingface.co with --endpoint or HF_ENDPOINT.");
+        }
+        var token = AccessToken.Discover(result.GetValue(Token), environment);
+        var options = new HubClientOptions { Endpoint = endpoint, Token = token };
+        if (environment.Get("HF_HUB_DOWNLOAD_TIMEOUT") is { } timeoutText && double.TryParse(timeoutText, System.Globalization.CultureInfo.InvariantCulture, out var seconds) && seconds > 0)
+        {
+            options = options with { ReadTimeout = TimeSpan.FromSeconds(seconds) };
+        }
+        return options;
+    }
+}
+
+internal static class RepoOptions
+{
+    public static Option<string?> RepoTypeOption() => new("--repo-type", "-r", "--repo_type")
+    {
+        Description = "model, dataset or space (default: model, or what a URL says).",
+        HelpName = "TYPE",
+    };
+
+    public static Option<string?> RevisionOption() => new("--revision")
+    {
+        Description = "Branch, tag, commit id or refs/pr/N (default: main, or what a URL says).",
+        HelpName = "REV",
+    };
+
+    /// <summary>Combines the REPO argument with --repo-type; a URL's own type wins unless they conflict.</summary>
+    public static (RepoType Type, RepoId Id, string? Revision) Resolve(string repoText, string? typeText, string? revisionText)
+    {
+        var reference = RepoReference.Parse(repoText);
+        RepoType? explicitType = null;
+        if (typeText is not null)
+        {
+            if (!RepoTypes.TryParse(typeText, out var parsed))
+            {
+                throw new UsageException($"--repo-type must be model, dataset or space (got '{typeText}').");
+            }
+            explicitType = parsed;
+        }
+        var fromUrl = reference.Type;
+        if (explicitType is { } given && fromUrl is { } named && named != RepoType.Model && given != named)
+        {
+            throw new UsageException($"'{repoText}' names a {named.Name()}, but --repo-type says {given.Name()}.");
+        }
+        var type = explicitType ?? fromUrl ?? RepoType.Model;
+        return (type, reference.Id, revisionText ?? reference.Revision);
+    }
+}

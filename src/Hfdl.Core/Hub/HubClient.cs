@@ -1,0 +1,342 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Sockets;
+using System.Runtime.CompilerServices;
+using System.Security.Authentication;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+using Hfdl.Integrity;
+
+namespace Hfdl.Hub;
+
+/// <summary>What a HEAD on a resolve URL says about a file (hub-api.md §4.2).</summary>
+public sealed record FileMetadata(string Commit, string Etag, long Size, Uri Location);
+
+/// <summary>
+/// The Hub protocol client: repo info, tree listing, file metadata and file requests over one <see cref="HttpClient"/>.
+/// Redirects are followed by hand so the token goes to the endpoint's own origin and nowhere else.
+/// </summary>
+public sealed class HubClient : IDisposable
+{
+    private const int MaxRedirects = 10;
+    private const long MaxJsonBytes = 64L * 1024 * 1024;
+    private const int MaxTreePages = 100_000;
+
+    private readonly HttpClient _http;
+    private readonly bool _ownsHttp;
+
+    public HubClient(HubClientOptions options)
+        : this(options, CreateHttpClient(options), ownsHttp: true)
+    {
+    }
+
+    internal HubClient(HubClientOptions options, HttpClient http, bool ownsHttp)
+    {
+        Options = options;
+        _http = http;
+        _ownsHttp = ownsHttp;
+    }
+
+    public HubClientOptions Options { get; }
+
+    public Uri Endpoint => Options.Endpoint;
+
+    /// <summary>
+    /// The HTTP client hfdl is built on: no automatic redirects (so the token policy holds), no decompression (so
+    /// lengths and ranges are exact), no cookies, a connect timeout, HTTP/1.1 so each range gets its own connection,
+    /// and no overall timeout (stalls are detected per read instead).
+    /// </summary>
+    public static HttpClient CreateHttpClient(HubClientOptions options)
+    {
+        var handler = new SocketsHttpHandler
+        {
+            AllowAutoRedirect = false,
+            AutomaticDecompression = DecompressionMethods.None,
+            UseCookies = false,
+            ConnectTimeout = options.ConnectTimeout,
+            PooledConnectionLifetime = TimeSpan.FromMinutes(10),
+            PooledConnectionIdleTimeout = TimeSpan.FromSeconds(60),
+            MaxConnectionsPerServer = options.MaxConnectionsPerServer,
+            ResponseDrainTimeout = TimeSpan.FromSeconds(2),
+        };
+        return new HttpClient(handler)
+        {
+            Timeout = Timeout.InfiniteTimeSpan,
+            DefaultRequestVersion = HttpVersion.Version11,
+            DefaultVersionPolicy = HttpVersionPolicy.RequestVersionOrLower,
+        };
+    }
+
+    public void Dispose()
+    {
+        if (_ownsHttp)
+        {
+            _http.Dispose();
+        }
+    }
+
+    /// <summary>Repo info at a revision (or the default branch). Follows the Hub's 307 for renamed repos.</summary>
+    public async Task<RepoInfo> GetRepoInfoAsync(RepoType type, RepoId id, string? revision, bool filesMetadata = false, CancellationToken cancellationToken = default)
+    {
+        var context = Context(type, id, revision, null);
+        var url = HubUrls.RepoInfo(Endpoint, type, id, revision, filesMetadata ? "blobs=true" : null);
+        return await GetJsonAsync(url, HubJsonContext.Default.RepoInfo, context, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Branches, tags and (with <paramref name="includePullRequests"/>) PR refs.</summary>
+    public async Task<RefsInfo> GetRefsAsync(RepoType type, RepoId id, bool includePullRequests = false, CancellationToken cancellationToken = default)
+    {
+        var url = HubUrls.Refs(Endpoint, type, id);
+        if (includePullRequests)
+        {
+            url = new Uri(url + "?include_prs=1");
+        }
+        return await GetJsonAsync(url, HubJsonContext.Default.RefsInfo, Context(type, id, null, null), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The account behind the token (<c>/api/whoami-v2</c>).</summary>
+    public async Task<WhoAmIInfo> WhoAmIAsync(CancellationToken cancellationToken = default) =>
+        await GetJsonAsync(HubUrls.WhoAmI(Endpoint), HubJsonContext.Default.WhoAmIInfo, new HubRequestContext(RepoType.Model, null, null, null, Options.Token, HubUrls.Base(Endpoint)), cancellationToken).ConfigureAwait(false);
+
+    /// <summary>
+    /// Lists a revision's tree, following <c>Link: rel="next"</c> until the last page. A next link that was already
+    /// seen ends the listing with an error instead of looping forever.
+    /// </summary>
+    public async IAsyncEnumerable<TreeEntry> ListTreeAsync(
+        RepoType type,
+        RepoId id,
+        string revision,
+        string? path = null,
+        bool recursive = true,
+        bool expand = false,
+        [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        var context = Context(type, id, revision, path);
+        Uri? url = HubUrls.Tree(Endpoint, type, id, revision, path, recursive, expand);
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var pages = 0;
+        while (url is not null)
+        {
+            if (!seen.Add(url.AbsoluteUri) || ++pages > MaxTreePages)
+            {
+                throw new HubProtocolException($"The Hub's file listing for {type.Name()} '{id}' loops (page link {url.GetLeftPart(UriPartial.Path)} was already fetched). hfdl stopped listing; try again later or report it to the server's operator.");
+            }
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(Options.ApiTimeout);
+            List<TreeEntry> entries;
+            Uri? next;
+            using (var response = await SendAsync(HttpMethod.Get, url, null, RedirectMode.FollowAll, context, timeout.Token).ConfigureAwait(false))
+            {
+                await EnsureSuccessAsync(response, context, cancellationToken).ConfigureAwait(false);
+                next = HubUrls.ParseNextLink(response.Headers.TryGetValues("Link", out var links) ? string.Join(", ", links) : null);
+                entries = await ReadJsonAsync(response, HubJsonContext.Default.ListTreeEntry, url, timeout.Token).ConfigureAwait(false)
+                    ?? throw new HubProtocolException($"The Hub sent an empty file listing page for {type.Name()} '{id}'.");
+            }
+            foreach (var entry in entries)
+            {
+                yield return entry;
+            }
+            url = next;
+        }
+    }
+
+    /// <summary>
+    /// HEAD on the resolve URL: follows same-origin redirects (renames, resolve-cache) and stops at the first
+    /// redirect to another host (the CDN), whose <c>X-Linked-*</c> headers describe the file.
+    /// </summary>
+    public async Task<FileMetadata> GetFileMetadataAsync(RepoType type, RepoId id, string revision, string path, CancellationToken cancellationToken = default)
+    {
+        var context = Context(type, id, revision, path);
+        var url = HubUrls.Resolve(Endpoint, type, id, revision, path);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(Options.ApiTimeout);
+        using var response = await SendAsync(HttpMethod.Head, url, null, RedirectMode.StopAtOtherHost, context, timeout.Token).ConfigureAwait(false);
+        var isRedirect = IsRedirect(response.StatusCode);
+        if (!isRedirect)
+        {
+            await EnsureSuccessAsync(response, context, cancellationToken).ConfigureAwait(false);
+        }
+        var commit = HubErrorMapper.First(response.Headers, "X-Repo-Commit")
+            ?? throw new HubProtocolException($"The server at {HubUrls.Base(Endpoint)} did not send X-Repo-Commit for '{path}': it does not behave like a Hugging Face Hub. Check --endpoint / HF_ENDPOINT.");
+        var etagHeader = HubErrorMapper.First(response.Headers, "X-Linked-Etag") ?? response.Headers.ETag?.ToString()
+            ?? throw new HubProtocolException($"The Hub sent no ETag for '{path}', so hfdl cannot tell which content to expect.");
+        long? size = long.TryParse(HubErrorMapper.First(response.Headers, "X-Linked-Size"), out var linked) ? linked
+            : !isRedirect ? response.Content.Headers.ContentLength : null;
+        if (size is null or < 0)
+        {
+            throw new HubProtocolException($"The Hub did not say how large '{path}' is (no X-Linked-Size or Content-Length).");
+        }
+        var location = isRedirect && response.Headers.Location is { } loc ? new Uri(response.RequestMessage!.RequestUri!, loc) : response.RequestMessage!.RequestUri!;
+        return new FileMetadata(commit, ContentHash.NormalizeEtag(etagHeader), size.Value, location);
+    }
+
+    /// <summary>
+    /// Sends a file request (GET, optionally ranged) to a resolve URL and follows every redirect, with the token only
+    /// on the endpoint's origin. Returns the final response with headers read; the caller streams and disposes it.
+    /// </summary>
+    internal async Task<HttpResponseMessage> SendFileRequestAsync(Uri url, long offset, long? lastByte, HubRequestContext context, CancellationToken cancellationToken)
+    {
+        var response = await SendAsync(HttpMethod.Get, url, request =>
+        {
+            request.Headers.AcceptEncoding.Add(new StringWithQualityHeaderValue("identity"));
+            if (offset > 0 || lastByte is not null)
+            {
+                request.Headers.Range = new RangeHeaderValue(offset, lastByte);
+            }
+        }, RedirectMode.FollowAll, context, cancellationToken).ConfigureAwait(false);
+        return response;
+    }
+
+    internal HubRequestContext Context(RepoType type, RepoId? id, string? revision, string? path) =>
+        new(type, id, revision, path, Options.Token, HubUrls.Base(Endpoint));
+
+    internal enum RedirectMode
+    {
+        FollowAll,
+        StopAtOtherHost,
+    }
+
+    internal async Task<HttpResponseMessage> SendAsync(
+        HttpMethod method,
+        Uri url,
+        Action<HttpRequestMessage>? configure,
+        RedirectMode mode,
+        HubRequestContext context,
+        CancellationToken cancellationToken,
+        Func<HttpContent>? content = null)
+    {
+        var current = url;
+        var visited = new HashSet<string>(StringComparer.Ordinal) { current.AbsoluteUri };
+        for (var hop = 0; ; hop++)
+        {
+            using var request = new HttpRequestMessage(method, current);
+            request.Headers.UserAgent.ParseAdd(Options.UserAgent);
+            if (Options.Token is { } token && HubUrls.IsSameOrigin(current, Endpoint))
+            {
+                request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token.Value);
+            }
+            if (content is not null)
+            {
+                request.Content = content();
+            }
+            configure?.Invoke(request);
+
+            HttpResponseMessage response;
+            try
+            {
+                response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+            }
+            catch (HttpRequestException ex)
+            {
+                throw Unreachable(current, ex);
+            }
+            catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested || ex is TaskCanceledException { InnerException: TimeoutException })
+            {
+                throw new HubUnreachableException($"{current.GetLeftPart(UriPartial.Authority)} did not answer in time. Check your network connection and the endpoint (--endpoint / HF_ENDPOINT), then run the same command again.", ex);
+            }
+
+            if (!IsRedirect(response.StatusCode) || response.Headers.Location is null)
+            {
+                return response;
+            }
+            var target = new Uri(current, response.Headers.Location);
+            if (mode == RedirectMode.StopAtOtherHost && !HubUrls.IsSameOrigin(target, current))
+            {
+                return response;
+            }
+            response.Dispose();
+            if (hop + 1 > MaxRedirects)
+            {
+                throw new HubProtocolException($"The server redirected more than {MaxRedirects} times starting from {url.GetLeftPart(UriPartial.Path)}; hfdl stopped following. Try again later or report it to the server's operator.");
+            }
+            if (current.Scheme == Uri.UriSchemeHttps && target.Scheme != Uri.UriSchemeHttps)
+            {
+                throw new HubProtocolException($"The server redirected from https to an insecure {target.Scheme} URL ({target.GetLeftPart(UriPartial.Authority)}); hfdl refuses to downgrade a secure connection.");
+            }
+            if (target.Scheme != Uri.UriSchemeHttp && target.Scheme != Uri.UriSchemeHttps)
+            {
+                throw new HubProtocolException($"The server redirected to a '{target.Scheme}' URL, which hfdl does not follow.");
+            }
+            if (!visited.Add(target.AbsoluteUri))
+            {
+                throw new HubProtocolException($"The server's redirects loop (back to {target.GetLeftPart(UriPartial.Path)}); hfdl stopped following.");
+            }
+            if (response.StatusCode == HttpStatusCode.SeeOther)
+            {
+                method = method == HttpMethod.Head ? HttpMethod.Head : HttpMethod.Get;
+                content = null;
+            }
+            current = target;
+        }
+    }
+
+    private static HubUnreachableException Unreachable(Uri url, HttpRequestException ex)
+    {
+        var host = url.GetLeftPart(UriPartial.Authority);
+        var reason = ex.InnerException switch
+        {
+            SocketException { SocketErrorCode: SocketError.HostNotFound or SocketError.NoData or SocketError.TryAgain } => "the host name could not be resolved",
+            SocketException { SocketErrorCode: SocketError.ConnectionRefused } => "the connection was refused",
+            SocketException socket => socket.Message,
+            AuthenticationException => "the TLS certificate could not be validated (hfdl never skips this check; install the CA in the system store or set SSL_CERT_FILE)",
+            IOException io => io.Message,
+            _ => ex.Message,
+        };
+        return new HubUnreachableException($"Could not reach {host}: {reason}. Check your network connection and the endpoint (--endpoint / HF_ENDPOINT), then run the same command again.", ex);
+    }
+
+    internal static bool IsRedirect(HttpStatusCode status) => (int)status is 301 or 302 or 303 or 307 or 308;
+
+    internal static async Task EnsureSuccessAsync(HttpResponseMessage response, HubRequestContext context, CancellationToken cancellationToken)
+    {
+        if (!response.IsSuccessStatusCode)
+        {
+            throw await HubErrorMapper.CreateAsync(response, context, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async Task<T> GetJsonAsync<T>(Uri url, JsonTypeInfo<T> typeInfo, HubRequestContext context, CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(Options.ApiTimeout);
+        using var response = await SendAsync(HttpMethod.Get, url, null, RedirectMode.FollowAll, context, timeout.Token).ConfigureAwait(false);
+        await EnsureSuccessAsync(response, context, cancellationToken).ConfigureAwait(false);
+        return await ReadJsonAsync(response, typeInfo, url, timeout.Token).ConfigureAwait(false)
+            ?? throw new HubProtocolException($"The Hub answered {url.GetLeftPart(UriPartial.Path)} with an empty body.");
+    }
+
+    internal async Task<T?> ReadJsonAsync<T>(HttpResponseMessage response, JsonTypeInfo<T> typeInfo, Uri url, CancellationToken cancellationToken)
+    {
+        if (response.Content.Headers.ContentLength > MaxJsonBytes)
+        {
+            throw TooLarge(url);
+        }
+        await using var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        using var buffer = new MemoryStream();
+        var chunk = new byte[81920];
+        int read;
+        while ((read = await stream.ReadAsync(chunk, cancellationToken).ConfigureAwait(false)) > 0)
+        {
+            if (buffer.Length + read > MaxJsonBytes)
+            {
+                throw TooLarge(url);
+            }
+            buffer.Write(chunk, 0, read);
+        }
+        try
+        {
+            return JsonSerializer.Deserialize(buffer.GetBuffer().AsSpan(0, (int)buffer.Length), typeInfo);
+        }
+        catch (JsonException ex)
+        {
+            throw new HubProtocolException($"The Hub sent malformed JSON for {url.GetLeftPart(UriPartial.Path)} ({ex.Message}). Try again later; if it persists, the endpoint may not be a Hugging Face Hub.", ex);
+        }
+    }
+
+    private static HubProtocolException TooLarge(Uri url) =>
+        new($"The Hub's answer for {url.GetLeftPart(UriPartial.Path)} is larger than {MaxJsonBytes / (1024 * 1024)} MiB; hfdl refuses to read it.");
+
+    internal static string Describe(HttpResponseMessage response) =>
+        new StringBuilder().Append((int)response.StatusCode).Append(' ').Append(response.ReasonPhrase).ToString();
+}

@@ -1,0 +1,60 @@
+namespace Hfdl.Hub;
+
+/// <summary>
+/// Reads the settings hfdl shares with huggingface_hub from environment variables (hub-api.md §6). The variables come
+/// through a lookup function so tests and embedders can pass their own environment instead of the process's.
+/// </summary>
+public sealed class HubEnvironment
+{
+    public const string DefaultEndpoint = "https://huggingface.co";
+
+    private readonly Func<string, string?> _lookup;
+
+    public HubEnvironment(Func<string, string?> lookup) => _lookup = lookup;
+
+    /// <summary>The process environment.</summary>
+    public static HubEnvironment Process { get; } = new(Environment.GetEnvironmentVariable);
+
+    public static HubEnvironment FromDictionary(IReadOnlyDictionary<string, string?> variables) =>
+        new(name => variables.TryGetValue(name, out var value) ? value : null);
+
+    public string? this[string name] => Get(name);
+
+    /// <summary>A variable's value, or null when it is unset or empty.</summary>
+    public string? Get(string name) => _lookup(name) is { Length: > 0 } value ? value : null;
+
+    /// <summary>True for <c>1</c>, <c>ON</c>, <c>YES</c>, <c>TRUE</c> (any case), as huggingface_hub reads flags.</summary>
+    public bool IsTrue(string name) =>
+        Get(name)?.Trim().ToUpperInvariant() is "1" or "ON" or "YES" or "TRUE";
+
+    /// <summary><c>HF_ENDPOINT</c> without a trailing slash, else https://huggingface.co.</summary>
+    public string Endpoint => (Get("HF_ENDPOINT") ?? DefaultEndpoint).TrimEnd('/');
+
+    /// <summary><c>HF_HOME</c>, else <c>$XDG_CACHE_HOME/huggingface</c>, else <c>~/.cache/huggingface</c>.</summary>
+    public string HfHome =>
+        ExpandPath(Get("HF_HOME"))
+        ?? Path.Combine(ExpandPath(Get("XDG_CACHE_HOME")) ?? Path.Combine(UserHome, ".cache"), "huggingface");
+
+    /// <summary><c>HF_TOKEN_PATH</c>, else <c>$HF_HOME/token</c>.</summary>
+    public string TokenPath => ExpandPath(Get("HF_TOKEN_PATH")) ?? Path.Combine(HfHome, "token");
+
+    private string UserHome => Get("HOME") ?? Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
+
+    /// <summary>Expands a leading <c>~</c> the way Python's <c>os.path.expanduser</c> does.</summary>
+    public string? ExpandPath(string? path)
+    {
+        if (path is null)
+        {
+            return null;
+        }
+        if (path == "~")
+        {
+            return UserHome;
+        }
+        if (path.StartsWith("~/", StringComparison.Ordinal))
+        {
+            return Path.Combine(UserHome, path[2..]);
+        }
+        return path;
+    }
+}

@@ -1,0 +1,239 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+
+namespace Hfdl.Hub;
+
+/// <summary>What a request was about, so an error message can name it.</summary>
+internal sealed record HubRequestContext(RepoType RepoType, RepoId? RepoId, string? Revision, string? FilePath, AccessToken? Token, string Endpoint);
+
+/// <summary>
+/// The one place where a non-success Hub response becomes a typed exception (hub-api.md §5.2), with a message that
+/// says what to do next. Never puts a token in a message.
+/// </summary>
+internal static class HubErrorMapper
+{
+    private const int MaxBodyChars = 2000;
+
+    public static async Task<HubException> CreateAsync(HttpResponseMessage response, HubRequestContext context, CancellationToken cancellationToken)
+    {
+        var body = await ReadBodyAsync(response, cancellationToken).ConfigureAwait(false);
+        return Create(response.StatusCode, response.Headers, body, context);
+    }
+
+    internal static HubException Create(HttpStatusCode status, HttpResponseHeaders headers, string? body, HubRequestContext context)
+    {
+        var errorCode = First(headers, "X-Error-Code");
+        var serverMessage = ServerMessage(headers, body);
+        var requestId = First(headers, "X-Request-Id") ?? First(headers, "X-Amzn-Trace-Id") ?? First(headers, "X-Amz-Cf-Id");
+        var repo = context.RepoId is { } id ? $"{context.RepoType.Name()} '{id}'" : "the repository";
+        var repoPage = context.RepoId is { } rid ? $"{context.Endpoint}/{context.RepoType.FilePrefix()}{rid}" : context.Endpoint;
+        var said = serverMessage is null ? "" : $" The Hub said: \"{serverMessage}\"";
+        var numeric = (int)status;
+
+        if (errorCode == "RevisionNotFound")
+        {
+            return new RevisionNotFoundException(
+                $"Revision '{context.Revision}' does not exist in {repo}. Check the branch, tag or commit name (list them on {repoPage}).{said}",
+                status, serverMessage, requestId);
+        }
+        if (errorCode == "EntryNotFound")
+        {
+            return new EntryNotFoundException(
+                $"File '{context.FilePath}' does not exist in {repo} at revision '{context.Revision}'. Check the file name with `hfdl ls {context.RepoId}`.{said}",
+                status, serverMessage, requestId, First(headers, "X-Repo-Commit"));
+        }
+        if (errorCode == "GatedRepo")
+        {
+            var pending = serverMessage?.Contains("awaiting", StringComparison.OrdinalIgnoreCase) == true
+                || serverMessage?.Contains("pending", StringComparison.OrdinalIgnoreCase) == true;
+            string message;
+            if (context.Token is null)
+            {
+                message = $"{Capitalize(repo)} is gated: you must be logged in and have been granted access. Request access on {repoPage}, then log in with `hfdl login` or set HF_TOKEN.";
+            }
+            else if (pending)
+            {
+                message = $"{Capitalize(repo)} is gated and your access request is still pending review by its authors. Wait for approval on {repoPage}, then run the same command again.";
+            }
+            else
+            {
+                message = $"{Capitalize(repo)} is gated and the account of {context.Token.Describe()} is not in its authorized list. Request access on {repoPage}, then run the same command again.";
+            }
+            return new GatedRepoException(message + said, status, serverMessage, requestId, pending);
+        }
+        if (serverMessage == "Access to this resource is disabled.")
+        {
+            return new DisabledRepoException(
+                $"{Capitalize(repo)} has been disabled on the Hub and cannot be downloaded.{said}", status, serverMessage, requestId);
+        }
+        if (status == HttpStatusCode.Unauthorized && serverMessage?.Contains("Invalid credentials", StringComparison.OrdinalIgnoreCase) == true)
+        {
+            var which = context.Token?.Describe() ?? "the token";
+            return new InvalidTokenException(
+                $"The Hub rejected {which}: it is invalid or expired. Create a new one at {context.Endpoint}/settings/tokens and log in again with `hfdl login`, or remove it to download public repos without one.{said}",
+                status, serverMessage, requestId);
+        }
+        if (errorCode == "RepoNotFound" || status == HttpStatusCode.Unauthorized)
+        {
+            var hint = context.Token is null
+                ? "If it is private, log in with `hfdl login` or set HF_TOKEN."
+                : $"If it is private, check that the account of {context.Token.Describe()} has access to it.";
+            return new RepositoryNotFoundException(
+                $"{Capitalize(repo)} was not found, or it is private. Check the name and the repo type (--repo-type model|dataset|space). {hint}{said}",
+                status, serverMessage, requestId);
+        }
+        if (status == HttpStatusCode.Forbidden)
+        {
+            return new HubException(
+                $"The Hub refused access to {repo} (403 Forbidden). Make sure {context.Token?.Describe() ?? "your token"} has read permission for it.{said}",
+                status, serverMessage, requestId);
+        }
+        if (status == HttpStatusCode.TooManyRequests)
+        {
+            var wait = RateLimitHeaders.RetryDelay(headers);
+            return new RateLimitedException(
+                $"The Hub is rate limiting requests{(wait is { } w ? $" (retry after {w.TotalSeconds:0} s)" : "")}. Wait a few minutes and run the same command again; logging in raises the limits.{said}",
+                status, serverMessage, requestId, wait);
+        }
+        if (status == HttpStatusCode.NotFound)
+        {
+            return new HubException(
+                $"The Hub answered 404 Not Found for {repo}{(context.FilePath is null ? "" : $" file '{context.FilePath}'")}. Check the name, revision and repo type.{said}",
+                status, serverMessage, requestId);
+        }
+        return new HubException(
+            $"The Hub answered {numeric} {ReasonPhrase(status)} for {repo}.{(numeric >= 500 ? " The server may be having trouble; try again later." : "")}{said}",
+            status, serverMessage, requestId);
+    }
+
+    private static string Capitalize(string text) => text.Length == 0 ? text : char.ToUpperInvariant(text[0]) + text[1..];
+
+    private static string ReasonPhrase(HttpStatusCode status) => status.ToString() switch
+    {
+        var name when int.TryParse(name, out _) => "",
+        var name => name,
+    };
+
+    internal static string? First(HttpResponseHeaders headers, string name) =>
+        headers.TryGetValues(name, out var values) ? values.FirstOrDefault() : null;
+
+    /// <summary>X-Error-Message first, then the JSON body keys the Hub uses, then a short non-HTML text body.</summary>
+    internal static string? ServerMessage(HttpResponseHeaders headers, string? body)
+    {
+        if (First(headers, "X-Error-Message") is { Length: > 0 } header)
+        {
+            return header;
+        }
+        if (string.IsNullOrWhiteSpace(body))
+        {
+            return null;
+        }
+        var trimmed = body.Trim();
+        if (trimmed.StartsWith('{'))
+        {
+            try
+            {
+                using var doc = JsonDocument.Parse(trimmed);
+                if (doc.RootElement.ValueKind == JsonValueKind.Object)
+                {
+                    if (doc.RootElement.TryGetProperty("error", out var error))
+                    {
+                        if (error.ValueKind == JsonValueKind.String)
+                        {
+                            return error.GetString();
+                        }
+                        if (error.ValueKind == JsonValueKind.Array)
+                        {
+                            return string.Join("; ", error.EnumerateArray().Where(e => e.ValueKind == JsonValueKind.String).Select(e => e.GetString()));
+                        }
+                    }
+                    if (doc.RootElement.TryGetProperty("errors", out var errors) && errors.ValueKind == JsonValueKind.Array)
+                    {
+                        return string.Join("; ", errors.EnumerateArray()
+                            .Select(e => e.ValueKind == JsonValueKind.Object && e.TryGetProperty("message", out var m) ? m.GetString() : null)
+                            .Where(m => m is not null));
+                    }
+                }
+            }
+            catch (JsonException)
+            {
+                // Not JSON after all: fall through to the text rule.
+            }
+            return null;
+        }
+        if (trimmed.StartsWith('<'))
+        {
+            return null; // HTML or XML error pages say nothing a user needs.
+        }
+        return trimmed.Length > 300 ? trimmed[..300] + "..." : trimmed;
+    }
+
+    private static async Task<string?> ReadBodyAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    {
+        try
+        {
+            // Bounded: a hostile server must not make us read a huge error body.
+            await using var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+            var buffer = new byte[MaxBodyChars * 2];
+            var total = 0;
+            int read;
+            while (total < buffer.Length && (read = await stream.ReadAsync(buffer.AsMemory(total), cancellationToken).ConfigureAwait(false)) > 0)
+            {
+                total += read;
+            }
+            return Encoding.UTF8.GetString(buffer, 0, total);
+        }
+        catch (Exception ex) when (ex is HttpRequestException or IOException)
+        {
+            return null;
+        }
+    }
+}
+
+/// <summary>Reads <c>RateLimit</c> (<c>"bucket";r=0;t=N</c>) and <c>Retry-After</c> (seconds) as huggingface_hub does.</summary>
+public static class RateLimitHeaders
+{
+    public static TimeSpan? RetryDelay(HttpResponseHeaders headers)
+    {
+        if (headers.TryGetValues("RateLimit", out var values) && ParseRateLimit(string.Join(",", values)) is { Remaining: 0 } limit)
+        {
+            return TimeSpan.FromSeconds(limit.ResetSeconds + 1);
+        }
+        if (headers.RetryAfter?.Delta is { } delta)
+        {
+            return delta + TimeSpan.FromSeconds(1);
+        }
+        return null;
+    }
+
+    /// <summary>Parses <c>"api";r=0;t=55</c>. Returns null when r or t is missing or not a number.</summary>
+    public static (string? Bucket, long Remaining, long ResetSeconds)? ParseRateLimit(string? value)
+    {
+        if (string.IsNullOrWhiteSpace(value) || value.Length > 1000)
+        {
+            return null;
+        }
+        string? bucket = null;
+        long? remaining = null;
+        long? reset = null;
+        foreach (var rawPart in value.Split(';'))
+        {
+            var part = rawPart.Trim();
+            if (part.StartsWith('"') && part.EndsWith('"') && part.Length >= 2)
+            {
+                bucket = part[1..^1];
+            }
+            else if (part.StartsWith("r=", StringComparison.Ordinal) && long.TryParse(part[2..], out var r) && r >= 0)
+            {
+                remaining = r;
+            }
+            else if (part.StartsWith("t=", StringComparison.Ordinal) && long.TryParse(part[2..], out var t) && t is >= 0 and <= 86_400)
+            {
+                reset = t;
+            }
+        }
+        return remaining is { } rem && reset is { } res ? (bucket, rem, res) : null;
+    }
+}

@@ -1,0 +1,83 @@
+using System.Net;
+
+namespace Hfdl.Hub;
+
+/// <summary>The Hub answered with an error. Carries what the Hub said and its request id, for bug reports.</summary>
+public class HubException : HfdlException
+{
+    public HubException(string message, HttpStatusCode? statusCode, string? serverMessage, string? requestId, Exception? inner = null)
+        : base(WithRequestId(message, requestId), inner)
+    {
+        StatusCode = statusCode;
+        ServerMessage = serverMessage;
+        RequestId = requestId;
+    }
+
+    public HttpStatusCode? StatusCode { get; }
+
+    /// <summary>What the Hub said, from <c>X-Error-Message</c> or the body.</summary>
+    public string? ServerMessage { get; }
+
+    public string? RequestId { get; }
+
+    private static string WithRequestId(string message, string? requestId) =>
+        requestId is null ? message : $"{message} (Request ID: {requestId})";
+}
+
+/// <summary>The repo does not exist, or is private and the token (if any) has no access.</summary>
+public sealed class RepositoryNotFoundException(string message, HttpStatusCode? status, string? serverMessage, string? requestId)
+    : HubException(message, status, serverMessage, requestId);
+
+/// <summary>The repo is gated and the caller is not (yet) approved.</summary>
+public sealed class GatedRepoException(string message, HttpStatusCode? status, string? serverMessage, string? requestId, bool pending)
+    : HubException(message, status, serverMessage, requestId)
+{
+    /// <summary>True when the Hub says an access request is awaiting review.</summary>
+    public bool Pending { get; } = pending;
+}
+
+public sealed class DisabledRepoException(string message, HttpStatusCode? status, string? serverMessage, string? requestId)
+    : HubException(message, status, serverMessage, requestId);
+
+public sealed class RevisionNotFoundException(string message, HttpStatusCode? status, string? serverMessage, string? requestId)
+    : HubException(message, status, serverMessage, requestId);
+
+/// <summary>The file does not exist at the commit (<c>X-Error-Code: EntryNotFound</c>).</summary>
+public sealed class EntryNotFoundException(string message, HttpStatusCode? status, string? serverMessage, string? requestId, string? commit)
+    : HubException(message, status, serverMessage, requestId)
+{
+    public string? Commit { get; } = commit;
+}
+
+/// <summary>The Hub rejected the token itself (invalid, expired or revoked).</summary>
+public sealed class InvalidTokenException(string message, HttpStatusCode? status, string? serverMessage, string? requestId)
+    : HubException(message, status, serverMessage, requestId);
+
+/// <summary>Rate limited (429) after all retries.</summary>
+public sealed class RateLimitedException(string message, HttpStatusCode? status, string? serverMessage, string? requestId, TimeSpan? retryAfter)
+    : HubException(message, status, serverMessage, requestId)
+{
+    public TimeSpan? RetryAfter { get; } = retryAfter;
+}
+
+/// <summary>The endpoint could not be reached at all (DNS, refused, timeout, TLS).</summary>
+public sealed class HubUnreachableException(string message, Exception? inner) : HfdlException(message, inner);
+
+/// <summary>The server broke the protocol: a missing header, malformed JSON, a redirect loop, lying sizes.</summary>
+public sealed class HubProtocolException(string message, Exception? inner = null) : HfdlException(message, inner);
+
+/// <summary>A downloaded file does not match its expected size or hash. Nothing was put under the final name.</summary>
+public sealed class IntegrityException(string path, string message) : HfdlException(message)
+{
+    public string Path { get; } = path;
+}
+
+/// <summary>A file name from the server would write outside the target folder, or cannot exist on this system.</summary>
+public sealed class UnsafePathException(string path, string problem)
+    : HfdlException($"The server listed a file named '{Sanitize(path)}', which hfdl refuses to write: {problem}. Nothing was downloaded; if this repo is genuine, report it to its owners.")
+{
+    public string RejectedPath { get; } = path;
+
+    private static string Sanitize(string path) =>
+        string.Concat(path.Select(c => char.IsControl(c) ? $"\\u{(int)c:x4}" : c.ToString()));
+}

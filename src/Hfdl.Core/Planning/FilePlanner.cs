@@ -1,0 +1,112 @@
+using Hfdl.Hub;
+
+namespace Hfdl.Planning;
+
+/// <summary>Turns the Hub's listing of a commit into the list of files to consider.</summary>
+internal static class FilePlanner
+{
+    /// <summary>
+    /// Lists every file at <paramref name="commit"/> with the tree API. If the server has no usable tree API (an old
+    /// mirror), falls back to repo-info siblings, and to a HEAD per file for sizes or hashes the siblings lack.
+    /// </summary>
+    public static async Task<List<RemoteFile>> ListFilesAsync(HubClient client, RepoType type, RepoId id, string commit, CancellationToken cancellationToken)
+    {
+        var files = new List<RemoteFile>();
+        try
+        {
+            await foreach (var entry in client.ListTreeAsync(type, id, commit, cancellationToken: cancellationToken).ConfigureAwait(false))
+            {
+                if (RemoteFile.FromTreeEntry(entry) is { } file)
+                {
+                    files.Add(file);
+                }
+            }
+        }
+        catch (HubException ex) when (IsMissingTreeApi(ex))
+        {
+            return await FromSiblingsAsync(client, type, id, commit, cancellationToken).ConfigureAwait(false);
+        }
+        CheckDuplicates(files);
+        return files;
+    }
+
+    private static bool IsMissingTreeApi(HubException ex) =>
+        ex.GetType() == typeof(HubException) && (int?)ex.StatusCode is 404 or 405 or 501;
+
+    private static async Task<List<RemoteFile>> FromSiblingsAsync(HubClient client, RepoType type, RepoId id, string commit, CancellationToken cancellationToken)
+    {
+        var info = await client.GetRepoInfoAsync(type, id, commit, filesMetadata: true, cancellationToken).ConfigureAwait(false);
+        var files = new List<RemoteFile>();
+        foreach (var sibling in info.Siblings ?? [])
+        {
+            RepoFilePath.Validate(sibling.RFilename);
+            var lfsHash = sibling.Lfs?.Sha256;
+            var etag = lfsHash ?? sibling.BlobId;
+            var size = sibling.Lfs?.Size ?? sibling.Size;
+            if (etag is null || size is null || !Integrity.ContentHash.TryFromEtag(etag, out _))
+            {
+                // The fallback of the fallback: the resolve HEAD always says size and etag.
+                var metadata = await client.GetFileMetadataAsync(type, id, commit, sibling.RFilename, cancellationToken).ConfigureAwait(false);
+                etag = metadata.Etag;
+                size = metadata.Size;
+            }
+            if (!Integrity.ContentHash.TryFromEtag(etag, out var hash))
+            {
+                throw new HubProtocolException($"The Hub gave no usable hash for '{sibling.RFilename}' (etag '{etag}'), so it cannot be verified.");
+            }
+            if (size < 0)
+            {
+                throw new HubProtocolException($"The Hub listed '{sibling.RFilename}' with a negative size.");
+            }
+            files.Add(new RemoteFile(sibling.RFilename, size.Value, hash, hash.Kind == Integrity.HashKind.Sha256));
+        }
+        CheckDuplicates(files);
+        return files;
+    }
+
+    private static void CheckDuplicates(List<RemoteFile> files)
+    {
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var file in files)
+        {
+            if (!seen.Add(file.Path))
+            {
+                throw new HubProtocolException($"The Hub listed '{file.Path}' twice; the listing cannot be trusted. Try again later.");
+            }
+        }
+    }
+
+    /// <summary>Keeps the files the user named: exact paths, or folders written with a trailing <c>/</c>.</summary>
+    public static List<RemoteFile> Select(List<RemoteFile> files, IReadOnlyList<string> selection, RepoType type, RepoId id, string revision)
+    {
+        if (selection.Count == 0)
+        {
+            return files;
+        }
+        var selected = new List<RemoteFile>();
+        var chosen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var wanted in selection)
+        {
+            var isFolder = wanted.EndsWith('/');
+            var matches = isFolder
+                ? files.Where(f => f.Path.StartsWith(wanted, StringComparison.Ordinal)).ToList()
+                : files.Where(f => f.Path == wanted).ToList();
+            if (matches.Count == 0)
+            {
+                throw new EntryNotFoundException(
+                    isFolder
+                        ? $"Folder '{wanted}' does not exist or is empty in {type.Name()} '{id}' at revision '{revision}'. Check the name with `hfdl ls {id}`."
+                        : $"File '{wanted}' does not exist in {type.Name()} '{id}' at revision '{revision}'. Check the name with `hfdl ls {id}`.",
+                    System.Net.HttpStatusCode.NotFound, null, null, null);
+            }
+            foreach (var match in matches)
+            {
+                if (chosen.Add(match.Path))
+                {
+                    selected.Add(match);
+                }
+            }
+        }
+        return selected;
+    }
+}

@@ -1,0 +1,53 @@
+using Hfdl.Hub;
+using Hfdl.Integrity;
+
+namespace Hfdl.Planning;
+
+/// <summary>A file of a repo at one commit, with what hfdl expects to receive.</summary>
+/// <param name="Path">The path in the repo, with <c>/</c> separators, already validated.</param>
+/// <param name="Size">The content size in bytes.</param>
+/// <param name="Hash">The digest the content must have: sha256 for LFS files, git blob sha1 otherwise.</param>
+/// <param name="IsLfs">Stored with LFS or Xet (usually weights and other big files).</param>
+public sealed record RemoteFile(string Path, long Size, ContentHash Hash, bool IsLfs)
+{
+    /// <summary>The etag the Hub serves for this file (and the blob name in the HF cache).</summary>
+    public string Etag => Hash.Hex;
+
+    /// <summary>Reads a tree or paths-info entry. Returns null for directories.</summary>
+    public static RemoteFile? FromTreeEntry(TreeEntry entry)
+    {
+        if (!entry.IsFile)
+        {
+            return null;
+        }
+        RepoFilePath.Validate(entry.Path);
+        if (entry.Lfs is { } lfs)
+        {
+            if (!ContentHash.TryFromEtag(lfs.Oid, out var sha) || sha.Kind != HashKind.Sha256)
+            {
+                throw new HubProtocolException($"The Hub listed '{entry.Path}' as an LFS file with an invalid sha256 ('{Truncate(lfs.Oid)}').");
+            }
+            return new RemoteFile(entry.Path, CheckSize(entry.Path, lfs.Size, entry.Size), sha, IsLfs: true);
+        }
+        if (!ContentHash.TryFromEtag(entry.Oid, out var sha1) || sha1.Kind != HashKind.GitSha1)
+        {
+            throw new HubProtocolException($"The Hub listed '{entry.Path}' with an invalid git object id ('{Truncate(entry.Oid)}').");
+        }
+        return new RemoteFile(entry.Path, CheckSize(entry.Path, entry.Size, entry.Size), sha1, IsLfs: false);
+    }
+
+    private static long CheckSize(string path, long size, long listedSize)
+    {
+        if (size < 0 || listedSize < 0)
+        {
+            throw new HubProtocolException($"The Hub listed '{path}' with a negative size ({Math.Min(size, listedSize)}); hfdl refuses to download it.");
+        }
+        if (size != listedSize)
+        {
+            throw new HubProtocolException($"The Hub listed '{path}' with two different sizes ({listedSize} and {size} in its LFS record).");
+        }
+        return size;
+    }
+
+    private static string Truncate(string? text) => text is null ? "" : text.Length > 80 ? text[..80] + "..." : text;
+}

@@ -1,0 +1,53 @@
+using Hfdl.Hub;
+
+namespace Hfdl.Progress;
+
+/// <summary>
+/// Progress as data: the engine reports these records through <see cref="IProgress{T}"/> and never draws anything.
+/// Reports may arrive from several threads at once.
+/// </summary>
+public abstract record DownloadEvent;
+
+/// <summary>The revision was resolved to a commit.</summary>
+public sealed record RevisionResolved(RepoType RepoType, RepoId RepoId, string Revision, string Commit) : DownloadEvent;
+
+/// <summary>The plan is ready: what exists, what will be downloaded, where.</summary>
+public sealed record PlanReady(
+    string TargetFolder,
+    int TotalFiles,
+    long TotalBytes,
+    int FilesToDownload,
+    long BytesToDownload,
+    int FilesAlreadyPresent,
+    long BigFileThreshold) : DownloadEvent;
+
+public sealed record FileStarted(string Path, long Size, bool IsBig) : DownloadEvent;
+
+/// <summary>Bytes of one file received so far (sent at a bounded rate per file).</summary>
+public sealed record FileProgress(string Path, long BytesDone, long Size) : DownloadEvent;
+
+/// <summary>A file was received, its size and hash matched, and it is under its final name.</summary>
+public sealed record FileCompleted(string Path, long Size, string Hash, TimeSpan Elapsed) : DownloadEvent;
+
+/// <summary>A file already present and verified, so not downloaded.</summary>
+public sealed record FileSkipped(string Path, long Size, string Reason) : DownloadEvent;
+
+/// <summary>A transfer failed and will be tried again.</summary>
+public sealed record FileRetrying(string Path, int Attempt, string Reason, TimeSpan Delay) : DownloadEvent;
+
+public sealed record FileFailed(string Path, string Error) : DownloadEvent;
+
+/// <summary>The end of a run.</summary>
+public sealed record DownloadFinished(DownloadSummary Summary) : DownloadEvent;
+
+public sealed record DownloadSummary(
+    string TargetFolder,
+    string Commit,
+    int FilesDownloaded,
+    int FilesSkipped,
+    int FilesFailed,
+    long BytesDownloaded,
+    TimeSpan Elapsed)
+{
+    public double AverageBytesPerSecond => Elapsed.TotalSeconds > 0 ? BytesDownloaded / Elapsed.TotalSeconds : 0;
+}

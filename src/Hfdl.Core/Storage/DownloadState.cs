@@ -1,0 +1,221 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Hfdl.Hub;
+
+namespace Hfdl.Storage;
+
+/// <summary>
+/// The per-repo <c>.download_state</c> journal: which files are complete and verified, for which commit and etag.
+/// Schema-versioned and validated on load; never holds a token or a signed URL.
+/// </summary>
+public sealed record DownloadState
+{
+    public const string FileName = ".download_state";
+    public const string SchemaName = "hfdl.download_state";
+    public const int CurrentVersion = 1;
+
+    [JsonPropertyName("schema")]
+    public string Schema { get; init; } = SchemaName;
+
+    [JsonPropertyName("version")]
+    public int Version { get; init; } = CurrentVersion;
+
+    [JsonPropertyName("repoType")]
+    public required string RepoType { get; init; }
+
+    [JsonPropertyName("repoId")]
+    public required string RepoId { get; init; }
+
+    [JsonPropertyName("revision")]
+    public string? Revision { get; init; }
+
+    [JsonPropertyName("commit")]
+    public string? Commit { get; init; }
+
+    [JsonPropertyName("updatedAt")]
+    public DateTimeOffset UpdatedAt { get; init; }
+
+    [JsonPropertyName("files")]
+    public Dictionary<string, FileState> Files { get; init; } = new(StringComparer.Ordinal);
+}
+
+public sealed record FileState
+{
+    [JsonPropertyName("size")]
+    public long Size { get; init; }
+
+    [JsonPropertyName("etag")]
+    public required string Etag { get; init; }
+
+    [JsonPropertyName("commit")]
+    public string? Commit { get; init; }
+
+    /// <summary><c>complete</c> (verified and under its final name).</summary>
+    [JsonPropertyName("status")]
+    public required string Status { get; init; }
+
+    /// <summary>The final file's last-write time when it was verified: a later change means it must be checked again.</summary>
+    [JsonPropertyName("mtimeTicks")]
+    public long MtimeTicks { get; init; }
+
+    [JsonPropertyName("verifiedAt")]
+    public DateTimeOffset? VerifiedAt { get; init; }
+
+    public const string Complete = "complete";
+}
+
+[JsonSourceGenerationOptions(WriteIndented = true, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(DownloadState))]
+internal sealed partial class StateJsonContext : JsonSerializerContext;
+
+/// <summary>Loads, validates and atomically saves the journal of one repo folder.</summary>
+public sealed class DownloadStateStore
+{
+    private readonly object _gate = new();
+    private DownloadState _state;
+
+    private DownloadStateStore(string folder, DownloadState state, string? warning)
+    {
+        Folder = folder;
+        _state = state;
+        LoadWarning = warning;
+    }
+
+    public string Folder { get; }
+
+    public string StatePath => Path.Combine(Folder, DownloadState.FileName);
+
+    /// <summary>Set when an existing state file was not trusted and set aside.</summary>
+    public string? LoadWarning { get; }
+
+    public DownloadState Current
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _state;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Opens the journal of <paramref name="folder"/>. A file that fails validation (garbage, truncated, another
+    /// schema or another repo) is renamed to <c>.download_state.invalid-&lt;time&gt;</c> and a fresh journal starts;
+    /// files on disk are then verified by hash before they count as complete.
+    /// </summary>
+    public static DownloadStateStore Open(string folder, RepoType type, RepoId id, TimeProvider time)
+    {
+        var path = Path.Combine(folder, DownloadState.FileName);
+        var fresh = new DownloadState { RepoType = type.Name(), RepoId = id.Value, UpdatedAt = time.GetUtcNow() };
+        if (!File.Exists(path))
+        {
+            return new DownloadStateStore(folder, fresh, null);
+        }
+        string? problem;
+        DownloadState? loaded = null;
+        try
+        {
+            var bytes = File.ReadAllBytes(path);
+            loaded = JsonSerializer.Deserialize(bytes, StateJsonContext.Default.DownloadState);
+            problem = Validate(loaded, type, id);
+        }
+        catch (JsonException ex)
+        {
+            problem = $"it is not valid JSON ({ex.Message})";
+        }
+        catch (IOException ex)
+        {
+            problem = $"it could not be read ({ex.Message})";
+        }
+        if (problem is null)
+        {
+            return new DownloadStateStore(folder, loaded! with { Files = new Dictionary<string, FileState>(loaded!.Files, StringComparer.Ordinal) }, null);
+        }
+        var aside = $"{path}.invalid-{time.GetUtcNow():yyyyMMddTHHmmss}";
+        try
+        {
+            File.Move(path, aside, overwrite: true);
+        }
+        catch (IOException)
+        {
+            aside = path;
+        }
+        return new DownloadStateStore(folder, fresh,
+            $"The download state {path} was not trusted ({problem}); it was set aside as {Path.GetFileName(aside)} and files already on disk will be verified by hash.");
+    }
+
+    private static string? Validate(DownloadState? state, RepoType type, RepoId id)
+    {
+        if (state is null)
+        {
+            return "it is empty";
+        }
+        if (state.Schema != DownloadState.SchemaName || state.Version != DownloadState.CurrentVersion)
+        {
+            return $"its schema is '{state.Schema}' version {state.Version}, expected '{DownloadState.SchemaName}' version {DownloadState.CurrentVersion}";
+        }
+        if (state.RepoType != type.Name() || state.RepoId != id.Value)
+        {
+            return $"it belongs to {state.RepoType} '{state.RepoId}', not {type.Name()} '{id}'";
+        }
+        if (state.Files is null)
+        {
+            return "it has no file table";
+        }
+        foreach (var (path, file) in state.Files)
+        {
+            if (file is null || file.Size < 0 || string.IsNullOrEmpty(file.Etag) || string.IsNullOrEmpty(path))
+            {
+                return $"its entry for '{path}' is malformed";
+            }
+        }
+        return null;
+    }
+
+    public FileState? Get(string path)
+    {
+        lock (_gate)
+        {
+            return _state.Files.GetValueOrDefault(path);
+        }
+    }
+
+    public void Update(Func<DownloadState, DownloadState> change)
+    {
+        lock (_gate)
+        {
+            _state = change(_state);
+        }
+    }
+
+    public void SetFile(string path, FileState? file)
+    {
+        lock (_gate)
+        {
+            if (file is null)
+            {
+                _state.Files.Remove(path);
+            }
+            else
+            {
+                _state.Files[path] = file;
+            }
+        }
+    }
+
+    /// <summary>Writes the journal atomically (temp file, flush, rename).</summary>
+    public void Save(TimeProvider time)
+    {
+        byte[] bytes;
+        lock (_gate)
+        {
+            _state = _state with { UpdatedAt = time.GetUtcNow() };
+            bytes = JsonSerializer.SerializeToUtf8Bytes(_state, StateJsonContext.Default.DownloadState);
+        }
+        lock (this)
+        {
+            AtomicFile.WriteAllBytes(StatePath, bytes);
+        }
+    }
+}

@@ -1,0 +1,51 @@
+using Hfdl.Hub;
+
+namespace Hfdl.Storage;
+
+/// <summary>Where a repo's files go on disk.</summary>
+public static class RepoLayout
+{
+    /// <summary>
+    /// The seed layout under a base directory: models in <c>&lt;dir&gt;/&lt;owner&gt;/&lt;name&gt;</c>, datasets in
+    /// <c>&lt;dir&gt;/datasets/&lt;owner&gt;/&lt;name&gt;</c>, spaces in <c>&lt;dir&gt;/spaces/&lt;owner&gt;/&lt;name&gt;</c>.
+    /// </summary>
+    public static string RepoFolder(string baseDirectory, RepoType type, RepoId id)
+    {
+        var parts = new List<string> { Path.GetFullPath(baseDirectory) };
+        if (type != RepoType.Model)
+        {
+            parts.Add(type.ApiSegment());
+        }
+        parts.AddRange(id.Value.Split('/'));
+        return Path.Combine([.. parts]);
+    }
+
+    /// <summary>
+    /// The full path of a repo file under <paramref name="root"/>. The path was validated already; this also makes
+    /// sure that no folder on the way is a symlink (a pre-existing link could point outside the target).
+    /// </summary>
+    public static string FilePath(string root, string repoPath)
+    {
+        var fullRoot = Path.GetFullPath(root);
+        var full = Path.GetFullPath(Path.Combine(fullRoot, repoPath.Replace('/', Path.DirectorySeparatorChar)));
+        var rootWithSeparator = fullRoot.EndsWith(Path.DirectorySeparatorChar) ? fullRoot : fullRoot + Path.DirectorySeparatorChar;
+        if (!full.StartsWith(rootWithSeparator, StringComparison.Ordinal))
+        {
+            throw new UnsafePathException(repoPath, "it resolves outside the target folder");
+        }
+        var current = fullRoot;
+        foreach (var segment in repoPath.Split('/'))
+        {
+            current = Path.Combine(current, segment);
+            var info = new FileInfo(current);
+            if (info.Exists || Directory.Exists(current))
+            {
+                if (info.LinkTarget is not null || new DirectoryInfo(current).LinkTarget is not null)
+                {
+                    throw new UnsafePathException(repoPath, $"'{current}' already exists as a symbolic link, and hfdl never writes through links");
+                }
+            }
+        }
+        return full;
+    }
+}

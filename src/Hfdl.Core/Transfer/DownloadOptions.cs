@@ -1,0 +1,59 @@
+namespace Hfdl.Transfer;
+
+/// <summary>How the engine downloads. Immutable; every value has a documented default.</summary>
+public sealed record DownloadOptions
+{
+    /// <summary>
+    /// Parallel transfers. Default: I/O-bound work wants more workers than cores, so 8 per core with one core's worth
+    /// left for the rest of the system, at least 8 and at most 32.
+    /// </summary>
+    public int Threads { get; init; } = DefaultThreads(Environment.ProcessorCount);
+
+    /// <summary>Files at or above this size (bytes) are "big" and go after the small ones. Default 200 MB.</summary>
+    public long BigFileThreshold { get; init; } = 200L * 1000 * 1000;
+
+    /// <summary>Transient failures (connection lost, 5xx, 429, stalls) tried again per file, with backoff. Default 5.</summary>
+    public int MaxRetries { get; init; } = 5;
+
+    /// <summary>First backoff delay; doubles with jitter up to <see cref="MaxRetryDelay"/>. Default 1 s.</summary>
+    public TimeSpan RetryDelay { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Longest backoff delay (a 429's Retry-After may ask for longer, and is obeyed). Default 8 s.</summary>
+    public TimeSpan MaxRetryDelay { get; init; } = TimeSpan.FromSeconds(8);
+
+    /// <summary>Smallest interval between two progress reports of one file. Default 100 ms.</summary>
+    public TimeSpan ProgressInterval { get; init; } = TimeSpan.FromMilliseconds(100);
+
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+
+    public static int DefaultThreads(int processorCount) => Math.Clamp((processorCount - 1) * 8, 8, 32);
+
+    internal void Validate()
+    {
+        if (Threads is < 1 or > 256)
+        {
+            throw new UsageException($"--threads must be between 1 and 256 (got {Threads}).");
+        }
+        if (BigFileThreshold < 0)
+        {
+            throw new UsageException("--file-size-threshold must not be negative.");
+        }
+    }
+}
+
+/// <summary>What to download and where.</summary>
+public sealed record DownloadRequest
+{
+    public required Hub.RepoType RepoType { get; init; }
+
+    public required Hub.RepoId RepoId { get; init; }
+
+    /// <summary>Branch, tag, commit or <c>refs/pr/N</c>; null means <c>main</c>.</summary>
+    public string? Revision { get; init; }
+
+    /// <summary>Only these paths (a trailing <c>/</c> selects a folder); empty means the whole repo.</summary>
+    public IReadOnlyList<string> Files { get; init; } = [];
+
+    /// <summary>The folder the repo's files go into (its root).</summary>
+    public required string TargetFolder { get; init; }
+}
