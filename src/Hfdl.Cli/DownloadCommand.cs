@@ -43,9 +43,36 @@ internal static class DownloadCommand
             DefaultValueFactory = _ => 200,
             HelpName = "MB",
         };
+        var chunkSize = new Option<long>("--chunk-size")
+        {
+            Description = "Preferred segment size of big files, in bytes; smaller when needed to keep every connection busy.",
+            DefaultValueFactory = _ => 32L * 1024 * 1024,
+            HelpName = "BYTES",
+        };
+        var minSpeed = new Option<double>("--min-speed-per-thread")
+        {
+            Description = "A big-file connection must carry at least this many MB/s, or connections are shed.",
+            DefaultValueFactory = _ => 3,
+            HelpName = "MB/s",
+        };
+        var speedTest = new Option<double>("--speed-test-duration")
+        {
+            Description = "Longest single-connection speed test on the first big file, in seconds (ends early once the rate is stable).",
+            DefaultValueFactory = _ => 5,
+            HelpName = "SECONDS",
+        };
+        var maxSpeed = new Option<double?>("--max-speed")
+        {
+            Description = "Cap on the total download rate in MB/s, shared by all connections and files (default: no cap).",
+            HelpName = "MB/s",
+        };
         var quiet = new Option<bool>("--quiet", "-q")
         {
             Description = "Print only errors and, at the end, the download folder.",
+        };
+        var verbose = new Option<bool>("--verbose", "-v")
+        {
+            Description = "Also print connection counts and speeds of big files, and every retry.",
         };
         var connection = new HubConnectionOptions();
 
@@ -58,7 +85,12 @@ internal static class DownloadCommand
         command.Options.Add(directory);
         command.Options.Add(localDir);
         command.Options.Add(threshold);
+        command.Options.Add(chunkSize);
+        command.Options.Add(minSpeed);
+        command.Options.Add(speedTest);
+        command.Options.Add(maxSpeed);
         command.Options.Add(quiet);
+        command.Options.Add(verbose);
         connection.AddTo(command);
 
         command.SetAction(async (result, cancellationToken) =>
@@ -69,7 +101,14 @@ internal static class DownloadCommand
             {
                 throw new UsageException("--file-size-threshold must be a number of MB, 0 or more.");
             }
-            var options = new DownloadOptions { BigFileThreshold = (long)(thresholdMb * Units.MB) };
+            var options = new DownloadOptions
+            {
+                BigFileThreshold = (long)(thresholdMb * Units.MB),
+                ChunkSize = result.GetValue(chunkSize),
+                MinSpeedPerConnection = result.GetValue(minSpeed) * Units.MB,
+                SpeedTestDuration = TimeSpan.FromSeconds(result.GetValue(speedTest)),
+                MaxBytesPerSecond = result.GetValue(maxSpeed) is { } cap ? cap * Units.MB : null,
+            };
             if (result.GetValue(threads) is { } t)
             {
                 options = options with { Threads = t };
@@ -81,7 +120,7 @@ internal static class DownloadCommand
             using var client = new HubClient(connection.Resolve(result, context.Environment));
             var downloader = new RepoDownloader(client, options);
             var isQuiet = result.GetValue(quiet);
-            var progress = new PlainProgress(context.Error, isQuiet);
+            var progress = new PlainProgress(context.Error, isQuiet, result.GetValue(verbose));
             var summary = await downloader.DownloadAsync(new DownloadRequest
             {
                 RepoType = type,

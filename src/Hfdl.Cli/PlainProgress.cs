@@ -6,11 +6,18 @@ namespace Hfdl.Cli;
 /// Plain progress lines for logs and pipes: one line per finished, skipped or failed file, one for retries, and a
 /// summary. Thread-safe: the engine reports from many workers.
 /// </summary>
-internal sealed class PlainProgress(TextWriter writer, bool quiet) : IProgress<DownloadEvent>
+internal sealed class PlainProgress(TextWriter writer, bool quiet, bool verbose = false) : IProgress<DownloadEvent>
 {
+    private static readonly TimeSpan StatusInterval = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan VerboseStatusInterval = TimeSpan.FromSeconds(1);
     private readonly object _gate = new();
+    private readonly Dictionary<string, (long Done, long Size)> _bigFiles = new(StringComparer.Ordinal);
+    private long _lastStatus = System.Diagnostics.Stopwatch.GetTimestamp();
 
     public int Failed { get; private set; }
+
+    private static string Percent(long done, long size) =>
+        size == 0 ? "100%" : (100.0 * done / size).ToString("0", System.Globalization.CultureInfo.InvariantCulture) + "%";
 
     public void Report(DownloadEvent value)
     {
@@ -31,13 +38,32 @@ internal sealed class PlainProgress(TextWriter writer, bool quiet) : IProgress<D
                     writer.WriteLine($"{plan.TotalFiles} files, {Units.Bytes(plan.TotalBytes)}; to download: {plan.FilesToDownload} files, {Units.Bytes(plan.BytesToDownload)}; already verified: {plan.FilesAlreadyPresent}");
                     break;
                 case FileCompleted done:
+                    _bigFiles.Remove(done.Path);
                     var rate = done.Elapsed.TotalSeconds > 0 ? done.Size / done.Elapsed.TotalSeconds : 0;
                     writer.WriteLine($"done     {done.Path} ({Units.Bytes(done.Size)}, {Units.Rate(rate)}, verified)");
                     break;
                 case FileSkipped skipped when skipped.Reason != "already downloaded and verified":
                     writer.WriteLine($"kept     {skipped.Path} ({skipped.Reason})");
                     break;
-                case FileRetrying retrying:
+                case FileStarted { IsBig: true } big:
+                    _bigFiles[big.Path] = (0, big.Size);
+                    break;
+                case FileProgress fileProgress when _bigFiles.ContainsKey(fileProgress.Path):
+                    _bigFiles[fileProgress.Path] = (fileProgress.BytesDone, fileProgress.Size);
+                    break;
+                case TransferStats stats:
+                    var elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(_lastStatus);
+                    if (elapsed >= (verbose ? VerboseStatusInterval : StatusInterval))
+                    {
+                        _lastStatus = System.Diagnostics.Stopwatch.GetTimestamp();
+                        var files = string.Join(", ", _bigFiles.Select(f => $"{f.Key} {Percent(f.Value.Done, f.Value.Size)}"));
+                        var perConnection = verbose && stats.PerConnectionBytesPerSecond.Count > 0
+                            ? $" [{string.Join(" ", stats.PerConnectionBytesPerSecond.Select(r => (r / Units.MB).ToString("0.0", System.Globalization.CultureInfo.InvariantCulture)))} MB/s]"
+                            : "";
+                        writer.WriteLine($"status   {Units.Rate(stats.BytesPerSecond)} on {stats.Connections} connections (target {stats.TargetConnections}, {stats.Phase}){perConnection}; {files}");
+                    }
+                    break;
+                case FileRetrying retrying when verbose || retrying.Attempt > 2:
                     writer.WriteLine($"retry    {retrying.Path} (attempt {retrying.Attempt}, in {retrying.Delay.TotalSeconds:0.#} s): {retrying.Reason}");
                     break;
                 case DownloadFinished finished:

@@ -61,7 +61,16 @@ public sealed record FileState
     [JsonPropertyName("verifiedAt")]
     public DateTimeOffset? VerifiedAt { get; init; }
 
+    /// <summary>For a partial file: the name of its temporary file, in the same folder as the final one.</summary>
+    [JsonPropertyName("tempFile")]
+    public string? TempFile { get; init; }
+
+    /// <summary>For a partial file: byte ranges <c>[start, end)</c> of the temporary file that were flushed to disk.</summary>
+    [JsonPropertyName("ranges")]
+    public List<long[]>? Ranges { get; init; }
+
     public const string Complete = "complete";
+    public const string Partial = "partial";
 }
 
 [JsonSourceGenerationOptions(WriteIndented = true, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
@@ -165,9 +174,20 @@ public sealed class DownloadStateStore
         }
         foreach (var (path, file) in state.Files)
         {
-            if (file is null || file.Size < 0 || string.IsNullOrEmpty(file.Etag) || string.IsNullOrEmpty(path))
+            if (file is null || file.Size < 0 || string.IsNullOrEmpty(file.Etag) || string.IsNullOrEmpty(path)
+                || file.Status is not (FileState.Complete or FileState.Partial))
             {
                 return $"its entry for '{path}' is malformed";
+            }
+            if (file.Status == FileState.Partial)
+            {
+                // A temp name must be a bare file name (never a path), and ranges must lie inside the file.
+                if (file.TempFile is null || file.TempFile.Contains('/') || file.TempFile.Contains('\\') || file.TempFile is "." or ".."
+                    || !file.TempFile.EndsWith(".hfdl-part", StringComparison.Ordinal)
+                    || file.Ranges is null || file.Ranges.Any(r => r is null || r.Length != 2 || r[0] < 0 || r[1] < r[0] || r[1] > file.Size))
+                {
+                    return $"its partial entry for '{path}' is malformed";
+                }
             }
         }
         return null;

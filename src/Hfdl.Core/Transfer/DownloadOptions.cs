@@ -24,6 +24,24 @@ public sealed record DownloadOptions
     /// <summary>Smallest interval between two progress reports of one file. Default 100 ms.</summary>
     public TimeSpan ProgressInterval { get; init; } = TimeSpan.FromMilliseconds(100);
 
+    /// <summary>Preferred segment size for big files, bytes (<c>--chunk-size</c>); smaller when a file needs more segments to keep every connection busy. Default 32 MiB.</summary>
+    public long ChunkSize { get; init; } = 32L * 1024 * 1024;
+
+    /// <summary>A connection must carry at least this many bytes per second or it is shed (<c>--min-speed-per-thread</c>). Default 3 MB/s.</summary>
+    public double MinSpeedPerConnection { get; init; } = 3_000_000;
+
+    /// <summary>Longest speed test on the first big file before adding connections; it ends early once the rate is stable. Default 5 s.</summary>
+    public TimeSpan SpeedTestDuration { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Aggregate cap in bytes per second over all connections and files (<c>--max-speed</c>); null for none.</summary>
+    public double? MaxBytesPerSecond { get; init; }
+
+    /// <summary>Signed download URLs of big files are resolved again after this long, before they expire. Default 20 min.</summary>
+    public TimeSpan UrlRefreshInterval { get; init; } = TimeSpan.FromMinutes(20);
+
+    /// <summary>How often the journal of partially downloaded big files is flushed and saved. Default 2 s.</summary>
+    public TimeSpan CheckpointInterval { get; init; } = TimeSpan.FromSeconds(2);
+
     public TimeProvider Time { get; init; } = TimeProvider.System;
 
     public static int DefaultThreads(int processorCount) => Math.Clamp((processorCount - 1) * 8, 8, 32);
@@ -37,6 +55,22 @@ public sealed record DownloadOptions
         if (BigFileThreshold < 0)
         {
             throw new UsageException("--file-size-threshold must not be negative.");
+        }
+        if (ChunkSize < 64 * 1024)
+        {
+            throw new UsageException("--chunk-size must be at least 65536 bytes.");
+        }
+        if (MinSpeedPerConnection < 0)
+        {
+            throw new UsageException("--min-speed-per-thread must not be negative.");
+        }
+        if (SpeedTestDuration < TimeSpan.Zero)
+        {
+            throw new UsageException("--speed-test-duration must not be negative.");
+        }
+        if (MaxBytesPerSecond is <= 0)
+        {
+            throw new UsageException("--max-speed must be more than 0 MB/s.");
         }
     }
 }

@@ -24,11 +24,13 @@ internal sealed class FileFetcher
     private readonly DownloadOptions _options;
     private readonly ResiliencePipeline _retry;
     private readonly IProgress<DownloadEvent>? _progress;
+    private readonly BandwidthLimiter? _limiter;
 
-    public FileFetcher(HubClient client, DownloadOptions options, IProgress<DownloadEvent>? progress)
+    public FileFetcher(HubClient client, DownloadOptions options, BandwidthLimiter? limiter, IProgress<DownloadEvent>? progress)
     {
         _client = client;
         _options = options;
+        _limiter = limiter;
         _progress = progress;
         _retry = new ResiliencePipelineBuilder { TimeProvider = options.Time }
             .AddRetry(new RetryStrategyOptions
@@ -231,6 +233,10 @@ internal sealed class FileFetcher
                 hasher.AppendData(buffer, 0, read);
                 state.Received += read;
                 ReportProgress(file, state);
+                if (_limiter is not null)
+                {
+                    await _limiter.ConsumeAsync(read, cancellationToken).ConfigureAwait(false);
+                }
             }
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)

@@ -73,12 +73,12 @@ public sealed partial class RepoDownloader
         // Present and recorded as verified (same etag, size and modification time): no work at all. Present but
         // not recorded: hashed by a worker, adopted if it matches, downloaded otherwise.
         var work = new List<(RemoteFile File, string Path)>();
-        var skipped = 0;
+        var run = new RunCounters();
         foreach (var (file, path) in targets)
         {
             if (IsRecordedComplete(state, file, path))
             {
-                skipped++;
+                run.Skipped++;
                 progress?.Report(new FileSkipped(file.Path, file.Size, "already downloaded and verified"));
             }
             else
@@ -86,63 +86,54 @@ public sealed partial class RepoDownloader
                 work.Add((file, path));
             }
         }
-        progress?.Report(new PlanReady(root, files.Count, files.Sum(f => f.Size), work.Count, work.Sum(w => w.File.Size), skipped, _options.BigFileThreshold));
+        progress?.Report(new PlanReady(root, files.Count, files.Sum(f => f.Size), work.Count, work.Sum(w => w.File.Size), run.Skipped, _options.BigFileThreshold));
 
-        var fetcher = new FileFetcher(_client, _options, progress);
-        var downloaded = 0;
-        var failed = 0;
-        long bytes = 0;
+        var limiter = _options.MaxBytesPerSecond is { } cap ? new BandwidthLimiter(cap, _options.Time) : null;
+        var fetcher = new FileFetcher(_client, _options, limiter, progress);
         var saver = new ThrottledSaver(state, _options.Time, TimeSpan.FromSeconds(1));
         using var fatal = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        Exception? fatalError = null;
+        var journal = new Journal(state, saver, commit, progress, run, fatal);
 
-        async ValueTask ProcessAsync((RemoteFile File, string Path) item, CancellationToken ct)
+        async ValueTask ProcessSmallAsync((RemoteFile File, string Path) item, CancellationToken ct)
         {
             var (file, path) = item;
             try
             {
                 if (await TryAdoptExistingAsync(file, path, ct).ConfigureAwait(false))
                 {
-                    RecordComplete(state, file, path, commit);
-                    Interlocked.Increment(ref skipped);
-                    progress?.Report(new FileSkipped(file.Path, file.Size, "already on disk with the right hash"));
-                    saver.SaveSoon();
+                    journal.Adopted(file, path);
                     return;
                 }
                 var fileStarted = Stopwatch.GetTimestamp();
-                progress?.Report(new FileStarted(file.Path, file.Size, file.Size >= _options.BigFileThreshold));
+                progress?.Report(new FileStarted(file.Path, file.Size, IsBig: false));
                 var digest = await fetcher.FetchAsync(request.RepoType, request.RepoId, commit, file, path, ct).ConfigureAwait(false);
-                RecordComplete(state, file, path, commit);
-                Interlocked.Increment(ref downloaded);
-                Interlocked.Add(ref bytes, file.Size);
-                progress?.Report(new FileCompleted(file.Path, file.Size, $"{(file.Hash.Kind == HashKind.Sha256 ? "sha256" : "git-sha1")}:{digest}", Stopwatch.GetElapsedTime(fileStarted)));
-                saver.SaveSoon();
+                journal.Completed(file, path, digest, Stopwatch.GetElapsedTime(fileStarted));
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {
                 throw;
             }
-            catch (Exception ex) when (IsFatal(ex))
+            catch (Exception ex) when (ex is HfdlException or IOException or HttpRequestException or UnauthorizedAccessException)
             {
-                Interlocked.CompareExchange(ref fatalError, ex, null);
-                await fatal.CancelAsync().ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is HfdlException or IOException or HttpRequestException)
-            {
-                Interlocked.Increment(ref failed);
-                progress?.Report(new FileFailed(file.Path, ex is HfdlException ? ex.Message : $"'{file.Path}' failed: {ex.Message}"));
+                journal.Failed(file, ex);
             }
         }
 
         try
         {
-            var small = work.Where(w => w.File.Size < _options.BigFileThreshold).ToList();
-            var big = work.Where(w => w.File.Size >= _options.BigFileThreshold).OrderByDescending(w => w.File.Size).ToList();
+            var small = work.Where(w => !IsBig(w.File)).ToList();
+            var big = work.Where(w => IsBig(w.File)).OrderByDescending(w => w.File.Size).ToList();
             var parallel = new ParallelOptions { MaxDegreeOfParallelism = _options.Threads, CancellationToken = fatal.Token };
-            await Parallel.ForEachAsync(small, parallel, ProcessAsync).ConfigureAwait(false);
-            await Parallel.ForEachAsync(big, parallel, ProcessAsync).ConfigureAwait(false);
+            await Parallel.ForEachAsync(small, parallel, ProcessSmallAsync).ConfigureAwait(false);
+            if (big.Count > 0)
+            {
+                var bigWork = await PrepareBigFilesAsync(big, state, journal, fatal.Token).ConfigureAwait(false);
+                var controller = new ConnectionController(_options.Threads, _options.MinSpeedPerConnection, _options.SpeedTestDuration, _options.Time);
+                var scheduler = new BigFileScheduler(_client, _options, request.RepoType, request.RepoId, commit, limiter, controller, progress, journal);
+                await scheduler.RunAsync(bigWork, fatal.Token).ConfigureAwait(false);
+            }
         }
-        catch (OperationCanceledException) when (fatalError is not null && !cancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException) when (journal.FatalError is not null && !cancellationToken.IsCancellationRequested)
         {
             // A fatal error stopped the other workers; it is rethrown below.
         }
@@ -150,19 +141,116 @@ public sealed partial class RepoDownloader
         {
             saver.SaveNow();
         }
-        if (fatalError is not null)
+        if (journal.FatalError is { } fatalError)
         {
             System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(fatalError);
         }
 
-        var summary = new DownloadSummary(root, commit, downloaded, skipped, failed, bytes, Stopwatch.GetElapsedTime(started));
+        var summary = new DownloadSummary(root, commit, run.Downloaded, run.Skipped, run.Failed, run.Bytes, Stopwatch.GetElapsedTime(started));
         progress?.Report(new DownloadFinished(summary));
         return summary;
     }
 
+    private bool IsBig(RemoteFile file) => file.Size > 0 && file.Size >= _options.BigFileThreshold;
+
+    /// <summary>
+    /// Big files: adopt a final copy that hashes right, resume a partial one the journal vouches for (same etag and
+    /// size, temporary file still there), and discard partial data of a file that changed on the Hub.
+    /// </summary>
+    private static async Task<List<BigFileScheduler.Work>> PrepareBigFilesAsync(List<(RemoteFile File, string Path)> big, DownloadStateStore state, Journal journal, CancellationToken cancellationToken)
+    {
+        var result = new List<BigFileScheduler.Work>();
+        foreach (var (file, path) in big)
+        {
+            var recorded = state.Get(file.Path);
+            if (recorded is { Status: FileState.Partial, TempFile: { } tempName })
+            {
+                var tempPath = Path.Combine(Path.GetDirectoryName(path)!, tempName);
+                if (recorded.Etag == file.Etag && recorded.Size == file.Size && File.Exists(tempPath))
+                {
+                    var ranges = recorded.Ranges!.Select(r => (r[0], r[1])).ToList();
+                    result.Add(new BigFileScheduler.Work(file, path, tempPath, ranges));
+                    continue;
+                }
+                // The file changed on the Hub (or its partial data is gone): its old bytes are worthless.
+                AtomicFile.TryDelete(tempPath);
+                state.SetFile(file.Path, null);
+            }
+            if (await TryAdoptExistingAsync(file, path, cancellationToken).ConfigureAwait(false))
+            {
+                journal.Adopted(file, path);
+                continue;
+            }
+            result.Add(new BigFileScheduler.Work(file, path, BigFileScheduler.NewTempPath(path), []));
+        }
+        return result;
+    }
+
+    private sealed class RunCounters
+    {
+        public int Downloaded;
+        public int Skipped;
+        public int Failed;
+        public long Bytes;
+    }
+
+    /// <summary>Records outcomes in the state journal and the counters, and reports them as progress.</summary>
+    private sealed class Journal(DownloadStateStore state, ThrottledSaver saver, string commit, IProgress<DownloadEvent>? progress, RunCounters run, CancellationTokenSource fatal) : IBigFileJournal
+    {
+        private Exception? _fatalError;
+
+        public Exception? FatalError => Volatile.Read(ref _fatalError);
+
+        public void Adopted(RemoteFile file, string path)
+        {
+            RecordComplete(state, file, path, commit);
+            Interlocked.Increment(ref run.Skipped);
+            progress?.Report(new FileSkipped(file.Path, file.Size, "already on disk with the right hash"));
+            saver.SaveSoon();
+        }
+
+        public void Completed(RemoteFile file, string finalPath, string digest, TimeSpan elapsed)
+        {
+            RecordComplete(state, file, finalPath, commit);
+            Interlocked.Increment(ref run.Downloaded);
+            Interlocked.Add(ref run.Bytes, file.Size);
+            progress?.Report(new FileCompleted(file.Path, file.Size, $"{(file.Hash.Kind == HashKind.Sha256 ? "sha256" : "git-sha1")}:{digest}", elapsed));
+            saver.SaveSoon();
+        }
+
+        public void Partial(RemoteFile file, string tempPath, IReadOnlyList<(long Start, long End)> ranges)
+        {
+            state.SetFile(file.Path, new FileState
+            {
+                Size = file.Size,
+                Etag = file.Etag,
+                Commit = commit,
+                Status = FileState.Partial,
+                TempFile = Path.GetFileName(tempPath),
+                Ranges = [.. ranges.Select(r => new[] { r.Start, r.End })],
+            });
+        }
+
+        public void Discarded(RemoteFile file) => state.SetFile(file.Path, null);
+
+        public void Failed(RemoteFile file, Exception exception)
+        {
+            if (IsFatal(exception))
+            {
+                Interlocked.CompareExchange(ref _fatalError, exception is IOException io && TransientFaults.IsDiskFull(io) ? new DiskFullException(file.Path, io) : exception, null);
+                fatal.Cancel();
+                return;
+            }
+            Interlocked.Increment(ref run.Failed);
+            progress?.Report(new FileFailed(file.Path, exception is HfdlException ? exception.Message : $"'{file.Path}' failed: {exception.Message}"));
+        }
+
+        public void Save() => saver.SaveNow();
+    }
+
     /// <summary>Errors that would fail every other file the same way: stop at once instead of repeating them.</summary>
     private static bool IsFatal(Exception ex) => ex is RepositoryNotFoundException or GatedRepoException or DisabledRepoException
-        or InvalidTokenException or HubUnreachableException or UnauthorizedAccessException
+        or InvalidTokenException or HubUnreachableException or UnauthorizedAccessException or DiskFullException
         || TransientFaults.IsDiskFull(ex);
 
     private static bool IsRecordedComplete(DownloadStateStore state, RemoteFile file, string path)

@@ -1,0 +1,595 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.Net;
+using System.Security.Cryptography;
+using Hfdl.Hub;
+using Hfdl.Planning;
+using Hfdl.Progress;
+using Hfdl.Storage;
+using Polly;
+using Polly.Retry;
+
+namespace Hfdl.Transfer;
+
+/// <summary>What the scheduler tells the journal about big files.</summary>
+internal interface IBigFileJournal
+{
+    /// <summary>These ranges of the temporary file are on disk (already flushed).</summary>
+    void Partial(RemoteFile file, string tempPath, IReadOnlyList<(long Start, long End)> ranges);
+
+    void Completed(RemoteFile file, string finalPath, string digest, TimeSpan elapsed);
+
+    void Failed(RemoteFile file, Exception exception);
+
+    /// <summary>A temporary file was given up (hash mismatch): forget it.</summary>
+    void Discarded(RemoteFile file);
+
+    void Save();
+}
+
+/// <summary>
+/// Fetches big files over a pool of connections that all pull segments from the files in flight, in order, and
+/// steal half of the largest remaining segment when nothing else is left. The pool's size follows the
+/// <see cref="ConnectionController"/>.
+/// </summary>
+internal sealed class BigFileScheduler
+{
+    private const int BufferSize = 256 * 1024;
+    private const long MinimumSteal = 1024 * 1024;
+    private static readonly TimeSpan TickInterval = TimeSpan.FromMilliseconds(100);
+    private static readonly TimeSpan StatsInterval = TimeSpan.FromMilliseconds(500);
+
+    private readonly HubClient _client;
+    private readonly DownloadOptions _options;
+    private readonly RepoType _type;
+    private readonly RepoId _id;
+    private readonly string _commit;
+    private readonly BandwidthLimiter? _limiter;
+    private readonly ConnectionController _controller;
+    private readonly IProgress<DownloadEvent>? _progress;
+    private readonly IBigFileJournal _journal;
+    private readonly ResiliencePipeline _retry;
+    private readonly object _gate = new();
+    private readonly Queue<Work> _pending = new();
+    private readonly List<BigFileJob> _active = [];
+    private readonly List<Task> _finalizers = [];
+    private readonly List<ConnectionMeter> _meters = [];
+    private int _activeWorkers;
+    private int _opening;
+
+    public sealed record Work(RemoteFile File, string FinalPath, string TempPath, IReadOnlyList<(long Start, long End)> Done, int Attempt = 1);
+
+    public BigFileScheduler(
+        HubClient client,
+        DownloadOptions options,
+        RepoType type,
+        RepoId id,
+        string commit,
+        BandwidthLimiter? limiter,
+        ConnectionController controller,
+        IProgress<DownloadEvent>? progress,
+        IBigFileJournal journal)
+    {
+        _client = client;
+        _options = options;
+        _type = type;
+        _id = id;
+        _commit = commit;
+        _limiter = limiter;
+        _controller = controller;
+        _progress = progress;
+        _journal = journal;
+        _retry = new ResiliencePipelineBuilder { TimeProvider = options.Time }
+            .AddRetry(new RetryStrategyOptions
+            {
+                ShouldHandle = new PredicateBuilder().Handle<Exception>(TransientFaults.IsTransient),
+                MaxRetryAttempts = Math.Max(0, options.MaxRetries),
+                BackoffType = DelayBackoffType.Exponential,
+                UseJitter = true,
+                Delay = options.RetryDelay,
+                MaxDelay = options.MaxRetryDelay,
+                DelayGenerator = args => ValueTask.FromResult(TransientFaults.SuggestedDelay(args.Outcome.Exception)),
+                OnRetry = args =>
+                {
+                    var path = args.Context.Properties.TryGetValue(PathKey, out var p) ? p : "?";
+                    _progress?.Report(new FileRetrying(path, args.AttemptNumber + 1, args.Outcome.Exception?.Message ?? "failed", args.RetryDelay));
+                    return default;
+                },
+            })
+            .Build();
+    }
+
+    private static readonly ResiliencePropertyKey<string> PathKey = new("hfdl.path");
+
+    public async Task RunAsync(IEnumerable<Work> files, CancellationToken cancellationToken)
+    {
+        foreach (var work in files)
+        {
+            _pending.Enqueue(work);
+        }
+        var workers = new List<Task>();
+        var lastStats = _options.Time.GetTimestamp();
+        var lastCheckpoint = lastStats;
+        using var timer = new PeriodicTimer(TickInterval, _options.Time);
+        try
+        {
+            while (true)
+            {
+                workers.RemoveAll(t => t.IsCompleted);
+                lock (_gate)
+                {
+                    while (_activeWorkers < _controller.Target && HasWorkLocked())
+                    {
+                        _activeWorkers++;
+                        var meter = new ConnectionMeter(_options.Time);
+                        _meters.Add(meter);
+                        workers.Add(Task.Run(() => WorkerAsync(meter, cancellationToken), CancellationToken.None));
+                    }
+                    if (_pending.Count == 0 && _active.Count == 0 && _opening == 0 && _activeWorkers == 0)
+                    {
+                        break;
+                    }
+                }
+                await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false);
+                _controller.Tick(Volatile.Read(ref _activeWorkers));
+                var now = _options.Time.GetTimestamp();
+                if (_options.Time.GetElapsedTime(lastStats, now) >= StatsInterval)
+                {
+                    lastStats = now;
+                    ReportStats();
+                }
+                if (_options.Time.GetElapsedTime(lastCheckpoint, now) >= _options.CheckpointInterval)
+                {
+                    lastCheckpoint = now;
+                    Checkpoint();
+                }
+            }
+        }
+        finally
+        {
+            await Task.WhenAll(workers.Select(w => w.ContinueWith(_ => { }, TaskScheduler.Default))).ConfigureAwait(false);
+            Task[] finalizers;
+            lock (_gate)
+            {
+                if (cancellationToken.IsCancellationRequested)
+                {
+                    foreach (var job in _active)
+                    {
+                        job.Abort();
+                    }
+                }
+                finalizers = [.. _finalizers];
+            }
+            await Task.WhenAll(finalizers).ConfigureAwait(false);
+        }
+        cancellationToken.ThrowIfCancellationRequested();
+    }
+
+    private bool HasWorkLocked() =>
+        _pending.Count > 0 || _active.Any(j => j.HasUnownedSegments() || j.LargestStealable() >= 2 * MinimumSteal);
+
+    private void ReportStats()
+    {
+        if (_progress is null)
+        {
+            return;
+        }
+        List<double> rates;
+        BigFileJob[] jobs;
+        lock (_gate)
+        {
+            _meters.RemoveAll(m => m.Finished);
+            rates = [.. _meters.Select(m => m.SampleRate(_options.Time))];
+            jobs = [.. _active];
+        }
+        _progress.Report(new TransferStats(Volatile.Read(ref _activeWorkers), _controller.Target, _controller.CurrentRate, rates, _controller.PhaseName));
+        foreach (var job in jobs)
+        {
+            _progress.Report(new FileProgress(job.File.Path, job.BytesWritten, job.File.Size));
+        }
+    }
+
+    private void Checkpoint()
+    {
+        BigFileJob[] jobs;
+        lock (_gate)
+        {
+            jobs = [.. _active];
+        }
+        var any = false;
+        foreach (var job in jobs)
+        {
+            try
+            {
+                if (job.Checkpoint() is { } ranges)
+                {
+                    _journal.Partial(job.File, job.TempPath, ranges);
+                    any = true;
+                }
+            }
+            catch (IOException)
+            {
+                // The next checkpoint tries again; the journal only ever lags behind the disk, never ahead of it.
+            }
+        }
+        if (any)
+        {
+            _journal.Save();
+        }
+    }
+
+    private async Task WorkerAsync(ConnectionMeter meter, CancellationToken cancellationToken)
+    {
+        var counted = true;
+        var buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
+        try
+        {
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                var (job, segment) = TakeWork();
+                if (job is null || segment is null)
+                {
+                    break;
+                }
+                var outcome = await FetchSegmentAsync(job, segment, meter, buffer, cancellationToken).ConfigureAwait(false);
+                if (outcome == Outcome.Shed)
+                {
+                    counted = false; // TryShed already took this worker off the count.
+                    break;
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Ctrl+C or a fatal error elsewhere: the finalizers record what is on disk.
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            meter.Finished = true;
+            if (counted)
+            {
+                Interlocked.Decrement(ref _activeWorkers);
+            }
+        }
+    }
+
+    private (BigFileJob? Job, Segment? Segment) TakeWork()
+    {
+        while (true)
+        {
+            Work? next;
+            lock (_gate)
+            {
+                foreach (var job in _active)
+                {
+                    if (job.TakeNext() is { } segment)
+                    {
+                        return (job, segment);
+                    }
+                }
+                if (!_pending.TryDequeue(out next))
+                {
+                    var victim = _active.OrderByDescending(j => j.LargestStealable()).FirstOrDefault();
+                    if (victim?.Steal(MinimumSteal) is { } stolen)
+                    {
+                        return (victim, stolen);
+                    }
+                    return (null, null);
+                }
+                _opening++;
+            }
+            try
+            {
+                var job = OpenJob(next);
+                lock (_gate)
+                {
+                    _active.Add(job);
+                    _finalizers.Add(Task.Run(() => FinalizeAsync(job)));
+                }
+            }
+            finally
+            {
+                lock (_gate)
+                {
+                    _opening--;
+                }
+            }
+        }
+    }
+
+    private BigFileJob OpenJob(Work work)
+    {
+        // Enough segments that every connection has work, but none larger than --chunk-size.
+        var segmentSize = Math.Clamp(work.File.Size / Math.Max(1, _controller.Maximum * 2), MinimumSteal, _options.ChunkSize);
+        try
+        {
+            var job = BigFileJob.Open(work.File, work.FinalPath, work.TempPath, work.Done, segmentSize, work.Attempt);
+            _progress?.Report(new FileStarted(work.File.Path, work.File.Size, IsBig: true));
+            return job;
+        }
+        catch (IOException ex) when (TransientFaults.IsDiskFull(ex))
+        {
+            throw new DiskFullException(work.FinalPath, ex);
+        }
+    }
+
+    private enum Outcome
+    {
+        Done,
+        Progressed,
+        Shed,
+        Stale,
+    }
+
+    private sealed class SegmentHolder(Segment segment)
+    {
+        public Segment Segment { get; set; } = segment;
+    }
+
+    private async Task<Outcome> FetchSegmentAsync(BigFileJob job, Segment segment, ConnectionMeter meter, byte[] buffer, CancellationToken cancellationToken)
+    {
+        var holder = new SegmentHolder(segment);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, job.FailedToken);
+        try
+        {
+            for (var passes = 0; ; passes++)
+            {
+                var context = ResilienceContextPool.Shared.Get(linked.Token);
+                context.Properties.Set(PathKey, job.File.Path);
+                Outcome outcome;
+                try
+                {
+                    outcome = await _retry.ExecuteAsync(
+                        async ctx => await AttemptAsync(job, holder, meter, buffer, ctx.CancellationToken).ConfigureAwait(false),
+                        context).ConfigureAwait(false);
+                }
+                finally
+                {
+                    ResilienceContextPool.Shared.Return(context);
+                }
+                if (outcome != Outcome.Progressed)
+                {
+                    return outcome;
+                }
+                if (passes > 10_000)
+                {
+                    throw new HubProtocolException($"The transfer of '{job.File.Path}' kept breaking after delivering a few bytes; hfdl gave up.");
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested || job.FailedToken.IsCancellationRequested)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            return Outcome.Stale;
+        }
+        catch (Exception ex) when (ex is HfdlException or IOException or HttpRequestException)
+        {
+            job.Fail(TransientFaults.IsDiskFull(ex) ? new DiskFullException(job.FinalPath, ex) : ex);
+            return Outcome.Stale;
+        }
+        finally
+        {
+            job.Release(holder.Segment);
+        }
+    }
+
+    private async Task<Outcome> AttemptAsync(BigFileJob job, SegmentHolder holder, ConnectionMeter meter, byte[] buffer, CancellationToken cancellationToken)
+    {
+        var segment = holder.Segment;
+        if (job.IsStale(segment))
+        {
+            return Outcome.Stale;
+        }
+        var (from, end) = job.Snapshot(segment);
+        if (from >= end)
+        {
+            return Outcome.Done;
+        }
+        var url = await job.GetDownloadUrlAsync(_client, _type, _id, _commit, _options.UrlRefreshInterval, _options.Time, cancellationToken).ConfigureAwait(false);
+        var context = _client.Context(_type, _id, _commit, job.File.Path);
+        using var response = await _client.SendFileRequestAsync(url, from, end - 1, context, cancellationToken).ConfigureAwait(false);
+        var finalUri = response.RequestMessage?.RequestUri ?? url;
+        if (!response.IsSuccessStatusCode)
+        {
+            if (response.StatusCode == HttpStatusCode.Forbidden && !HubUrls.IsSameOrigin(finalUri, _client.Endpoint))
+            {
+                job.InvalidateUrl(url);
+                throw new ExpiredDownloadUrlException(job.File.Path, response.StatusCode);
+            }
+            throw await HubErrorMapper.CreateAsync(response, context, cancellationToken).ConfigureAwait(false);
+        }
+        if (response.StatusCode == HttpStatusCode.PartialContent)
+        {
+            var range = response.Content.Headers.ContentRange;
+            if (range is null || range.From != from || (range.Length is { } total && total != job.File.Size))
+            {
+                throw new HubProtocolException($"The server answered a range request for '{job.File.Path}' with the wrong range ({range?.ToString() ?? "none"} for bytes {from}-{end - 1}).");
+            }
+        }
+        else
+        {
+            if (response.Content.Headers.ContentLength is { } length && length != job.File.Size)
+            {
+                throw new IntegrityException(job.File.Path, $"The server announced {length} bytes for '{job.File.Path}', but the Hub lists {job.File.Size}; hfdl refuses the mismatch.");
+            }
+            // The server ignored Range and sends the whole file: let this connection take the whole file over.
+            segment = job.RestartAsWhole();
+            holder.Segment = segment;
+        }
+
+        var startedAt = job.Snapshot(segment).From;
+        await using var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        using var stall = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        try
+        {
+            while (true)
+            {
+                stall.CancelAfter(_client.Options.ReadTimeout);
+                var read = await body.ReadAsync(buffer.AsMemory(0, BufferSize), stall.Token).ConfigureAwait(false);
+                if (read == 0)
+                {
+                    break;
+                }
+                for (var offset = 0; offset < read;)
+                {
+                    var position = job.BeginWrite(segment, read - offset, out var count);
+                    if (position < 0)
+                    {
+                        // The segment shrank (its tail was stolen) or went stale: this connection is done with it.
+                        return job.IsStale(segment) ? Outcome.Stale : Outcome.Done;
+                    }
+                    await RandomAccess.WriteAsync(job.Handle, buffer.AsMemory(offset, count), position, cancellationToken).ConfigureAwait(false);
+                    job.EndWrite(segment, count);
+                    offset += count;
+                }
+                meter.Add(read);
+                _controller.AddBytes(read);
+                if (_limiter is not null)
+                {
+                    await _limiter.ConsumeAsync(read, cancellationToken).ConfigureAwait(false);
+                }
+                if (TryShed())
+                {
+                    return Outcome.Shed;
+                }
+            }
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            if (job.Snapshot(segment).From > startedAt)
+            {
+                return Outcome.Progressed;
+            }
+            throw new TransferStalledException(job.File.Path, _client.Options.ReadTimeout);
+        }
+        catch (Exception ex) when (ex is IOException or HttpRequestException && !TransientFaults.IsDiskFull(ex) && job.Snapshot(segment).From > startedAt)
+        {
+            return Outcome.Progressed;
+        }
+        var (position2, end2) = job.Snapshot(segment);
+        if (position2 >= end2)
+        {
+            return Outcome.Done;
+        }
+        if (position2 > startedAt)
+        {
+            return Outcome.Progressed;
+        }
+        throw new TruncatedBodyException($"The server ended a range of '{job.File.Path}' at byte {position2} instead of {end2}.");
+    }
+
+    /// <summary>Leaves the pool if it is larger than the controller wants (one worker at a time).</summary>
+    private bool TryShed()
+    {
+        var active = Volatile.Read(ref _activeWorkers);
+        return active > _controller.Target && Interlocked.CompareExchange(ref _activeWorkers, active - 1, active) == active;
+    }
+
+    private async Task FinalizeAsync(BigFileJob job)
+    {
+        var hashing = job.HashAsync(job.FailedToken);
+        try
+        {
+            await job.AllWritten.ConfigureAwait(false);
+            var digest = await hashing.ConfigureAwait(false);
+            job.Checkpoint();
+            Remove(job);
+            job.Close();
+            if (digest != job.File.Hash.Hex)
+            {
+                AtomicFile.TryDelete(job.TempPath);
+                _journal.Discarded(job.File);
+                if (job.Attempt == 1)
+                {
+                    _progress?.Report(new FileRetrying(job.File.Path, 2, "content did not match the expected hash; downloading it again", TimeSpan.Zero));
+                    lock (_gate)
+                    {
+                        _pending.Enqueue(new Work(job.File, job.FinalPath, NewTempPath(job.FinalPath), [], Attempt: 2));
+                    }
+                    return;
+                }
+                _journal.Failed(job.File, new IntegrityException(job.File.Path,
+                    $"'{job.File.Path}' arrived with {(job.File.Hash.Kind == Integrity.HashKind.Sha256 ? "sha256" : "git sha1")} {digest}, but the Hub lists {job.File.Hash.Hex}, twice. The corrupt copies were deleted; nothing was put under the final name."));
+                return;
+            }
+            File.Move(job.TempPath, job.FinalPath, overwrite: true);
+            _journal.Completed(job.File, job.FinalPath, digest, Stopwatch.GetElapsedTime(job.StartedAt));
+        }
+        catch (Exception ex)
+        {
+            // Failed or interrupted: keep the temporary file and record what is on disk, so a rerun resumes.
+            try
+            {
+                if (job.Checkpoint() is { } ranges)
+                {
+                    _journal.Partial(job.File, job.TempPath, ranges);
+                }
+            }
+            catch (IOException)
+            {
+                // Nothing recorded means the rerun starts this file over: slower, never wrong.
+            }
+            Remove(job);
+            job.Close();
+            if (job.Failure is { } failure)
+            {
+                _journal.Failed(job.File, failure);
+            }
+            else if (ex is not OperationCanceledException)
+            {
+                _journal.Failed(job.File, ex);
+            }
+            try
+            {
+                await hashing.ConfigureAwait(false);
+            }
+            catch (Exception)
+            {
+                // The hasher ends with the same failure or cancellation.
+            }
+        }
+        finally
+        {
+            await job.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    private void Remove(BigFileJob job)
+    {
+        lock (_gate)
+        {
+            _active.Remove(job);
+        }
+    }
+
+    public static string NewTempPath(string finalPath) =>
+        Path.Combine(Path.GetDirectoryName(finalPath)!, $".{Path.GetFileName(finalPath)}.{RandomNumberGenerator.GetHexString(8, lowercase: true)}.hfdl-part");
+
+    /// <summary>Bytes one connection received, sampled for its rate.</summary>
+    private sealed class ConnectionMeter(TimeProvider clock)
+    {
+        private long _bytes;
+        private long _sampledBytes;
+        private long _sampledAt = clock.GetTimestamp();
+
+        public bool Finished { get; set; }
+
+        public void Add(int bytes) => Interlocked.Add(ref _bytes, bytes);
+
+        public double SampleRate(TimeProvider time)
+        {
+            var now = time.GetTimestamp();
+            var bytes = Interlocked.Read(ref _bytes);
+            var seconds = time.GetElapsedTime(_sampledAt, now).TotalSeconds;
+            var rate = seconds > 0 ? (bytes - _sampledBytes) / seconds : 0;
+            _sampledAt = now;
+            _sampledBytes = bytes;
+            return rate;
+        }
+    }
+}
+
+/// <summary>The disk is full. Verified files are kept and the state stays resumable.</summary>
+public sealed class DiskFullException(string path, Exception inner)
+    : HfdlException($"The disk is full (while writing '{path}'). Verified files were kept and the download can resume: free some space, then run the same command again.", inner);
