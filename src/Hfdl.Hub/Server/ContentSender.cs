@@ -105,6 +105,12 @@ internal static class ContentSender
         else
         {
             response.StatusCode = 200;
+            if (size == 0 && request.Http.Request.Headers.Range.Count > 0)
+            {
+                // No range handling for empty files (200, whole empty body), but @huggingface/hub reads the total size
+                // of its "bytes=0-0" probe from Content-Range only, and fails on an empty file without it.
+                response.Headers.ContentRange = "bytes */0";
+            }
         }
         response.ContentLength = length + plan.ContentLengthDelta;
         if (request.IsHead)
