@@ -33,8 +33,11 @@ internal sealed record RepoRoute(
         HostedRepo? repo = null;
         int length;
         if (count >= 2 && IsIdPart(segments[start]) && IsIdPart(segments[start + 1])
-            && (repo = store.FindRepo(type, segments[start] + "/" + segments[start + 1])) is not null)
+            && (repo = store.FindRepo(type, segments[start] + "/" + segments[start + 1])) is not null
+            && !(count > 2 && !keywords.Contains(segments[start + 2]) && keywords.Contains(segments[start + 1])
+                && store.FindRepo(type, segments[start]) is not null))
         {
+            // Both "a/b" and legacy "a" exist: "a/b" wins unless only "a" followed by a route keyword makes sense.
             length = 2;
         }
         else if ((repo = IsIdPart(segments[start]) ? store.FindRepo(type, segments[start]) : null) is not null)
