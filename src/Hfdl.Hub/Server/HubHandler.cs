@@ -1,0 +1,649 @@
+using System.Text;
+using System.Text.Json;
+
+namespace Hfdl.Hub.Server;
+
+/// <summary>The hub listener: the API routes of hub-api.md §2 and the file routes of §4.</summary>
+internal sealed partial class HubHandler(HubState state)
+{
+    private static readonly IReadOnlySet<string> ApiKeywords =
+        new HashSet<string>(StringComparer.Ordinal) { "revision", "tree", "paths-info", "refs", "xet-read-token", "commits", "treesize" };
+
+    private static readonly IReadOnlySet<string> FileKeywords =
+        new HashSet<string>(StringComparer.Ordinal) { "resolve", "raw", "blob", "tree" };
+
+    private IRepoStore Store => state.Options.Store;
+
+    public async Task HandleAsync(HttpContext http)
+    {
+        var request = new HubRequest(http, state, "hub");
+        await RequestRunner.RunAsync(request, RouteAsync).ConfigureAwait(false);
+    }
+
+    private async Task RouteAsync(HubRequest request, CancellationToken cancellationToken)
+    {
+        request.SetCommonHeaders();
+        request.Authenticate();
+        var segments = request.Segments;
+        var isApi = segments.Length > 0 && segments[0] == "api";
+        request.Faults = state.Options.Faults;
+
+        if (request.HasInvalidToken)
+        {
+            await request.WriteErrorAsync(401, "Invalid credentials in Authorization header", null, isApi, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        if (isApi && segments.Length >= 2)
+        {
+            switch (segments[1])
+            {
+                case "whoami-v2":
+                    request.SetRateLimitHeaders("api");
+                    await WhoAmIAsync(request, cancellationToken).ConfigureAwait(false);
+                    return;
+                case "resolve-cache" when segments.Length >= 3 && ApiType(segments[2]) is { } cacheType:
+                    request.SetRateLimitHeaders("resolvers");
+                    await ResolveCacheAsync(request, cacheType, cancellationToken).ConfigureAwait(false);
+                    return;
+                default:
+                    if (ApiType(segments[1]) is { } type)
+                    {
+                        request.SetRateLimitHeaders("api");
+                        await ApiRepoRouteAsync(request, type, cancellationToken).ConfigureAwait(false);
+                        return;
+                    }
+                    break;
+            }
+        }
+        else if (!isApi && segments.Length >= 3)
+        {
+            var (type, start) = segments[0] switch
+            {
+                "datasets" => (RepoType.Dataset, 1),
+                "spaces" => (RepoType.Space, 1),
+                _ => (RepoType.Model, 0),
+            };
+            var route = RepoRoute.Parse(Store, type, segments, request.RawSegments, start, FileKeywords);
+            if (route is { Rest.Length: >= 3 } && route.Rest[0] is "resolve" or "raw")
+            {
+                request.SetRateLimitHeaders("resolvers");
+                await FileRouteAsync(request, route, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+        }
+
+        request.SetRateLimitHeaders("pages");
+        await request.WriteErrorAsync(404, "Sorry, we can't find the page you are looking for.", null, isApi, cancellationToken).ConfigureAwait(false);
+    }
+
+    private static RepoType? ApiType(string segment) => segment switch
+    {
+        "models" => RepoType.Model,
+        "datasets" => RepoType.Dataset,
+        "spaces" => RepoType.Space,
+        _ => null,
+    };
+
+    private async Task ApiRepoRouteAsync(HubRequest request, RepoType type, CancellationToken cancellationToken)
+    {
+        var route = RepoRoute.Parse(Store, type, request.Segments, request.RawSegments, 2, ApiKeywords)!;
+        if (!await CheckRepoAsync(request, route, bytes: false, json: true, cancellationToken).ConfigureAwait(false))
+        {
+            return;
+        }
+        var repo = route.Repo!;
+        var rest = route.Rest;
+        var method = request.Http.Request.Method;
+        var isRead = HttpMethods.IsGet(method) || HttpMethods.IsHead(method);
+
+        if (rest.Length == 0)
+        {
+            if (isRead)
+            {
+                await RepoInfoAsync(request, repo, HostedRepo.DefaultBranch, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                await request.WriteErrorAsync(405, "Method not allowed", null, json: true, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        else if (rest[0] == "revision" && rest.Length >= 2 && isRead)
+        {
+            await RepoInfoAsync(request, repo, string.Join('/', rest[1..]), cancellationToken).ConfigureAwait(false);
+        }
+        else if (rest[0] == "tree" && rest.Length >= 2 && isRead)
+        {
+            var (revision, next) = route.ReadRevision(1);
+            await TreeAsync(request, repo, revision, string.Join('/', rest[next..]), cancellationToken).ConfigureAwait(false);
+        }
+        else if (rest[0] == "paths-info" && rest.Length >= 2 && HttpMethods.IsPost(method))
+        {
+            await PathsInfoAsync(request, repo, string.Join('/', rest[1..]), cancellationToken).ConfigureAwait(false);
+        }
+        else if (rest[0] == "refs" && rest.Length == 1 && isRead)
+        {
+            await RefsAsync(request, repo, cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            await request.WriteErrorAsync(404, "Sorry, we can't find the page you are looking for.", null, json: true, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Answers for a missing, renamed, private, disabled or (for bytes) gated repo, per hub-api.md §5.1. Returns
+    /// true when the request may go on.
+    /// </summary>
+    private async Task<bool> CheckRepoAsync(HubRequest request, RepoRoute route, bool bytes, bool json, CancellationToken cancellationToken)
+    {
+        var repo = route.Repo;
+        if (repo is null)
+        {
+            await RepoNotFoundAsync(request, json, cancellationToken).ConfigureAwait(false);
+            return false;
+        }
+        request.Faults = repo.Settings.Faults ?? state.Options.Faults;
+        if (repo.Settings.RenamedTo is { } newId)
+        {
+            var raw = request.RawSegments;
+            var location = "/" + string.Join('/', raw[..route.IdStart].Append(newId).Concat(route.RawRest))
+                + (request.RawQuery.Length > 0 ? "?" + request.RawQuery : "");
+            await request.WriteRedirectAsync(307, location, cancellationToken).ConfigureAwait(false);
+            return false;
+        }
+        if (repo.Settings.Private && !IsAllowedPrivate(request, repo))
+        {
+            await RepoNotFoundAsync(request, json, cancellationToken).ConfigureAwait(false);
+            return false;
+        }
+        if (repo.Settings.Disabled)
+        {
+            await request.WriteErrorAsync(403, "Access to this resource is disabled.", null, json, cancellationToken).ConfigureAwait(false);
+            return false;
+        }
+        if (bytes && repo.Settings.Gated != GatedMode.None && !IsOwner(request.User, repo)
+            && !(request.Token is { } token && repo.Settings.ApprovedTokens.Contains(token)))
+        {
+            var kind = repo.Type.Name();
+            var page = $"{request.Http.Request.Scheme}://{request.Http.Request.Host}/{repo.Type.FilePrefix()}{repo.Id}";
+            if (request.User is null)
+            {
+                await request.WriteErrorAsync(
+                    401,
+                    $"Access to {kind} {repo.Id} is restricted. You must have access to it and be authenticated to access it. Please log in.",
+                    "GatedRepo",
+                    json,
+                    cancellationToken).ConfigureAwait(false);
+            }
+            else if (repo.Settings.PendingTokens.Contains(request.Token!))
+            {
+                await request.WriteErrorAsync(
+                    403,
+                    $"Your request to access {kind} {repo.Id} is awaiting a review from the repo authors.",
+                    "GatedRepo",
+                    json,
+                    cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                await request.WriteErrorAsync(
+                    403,
+                    $"Access to {kind} {repo.Id} is restricted and you are not in the authorized list. Visit {page} to ask for access.",
+                    "GatedRepo",
+                    json,
+                    cancellationToken).ConfigureAwait(false);
+            }
+            return false;
+        }
+        return true;
+    }
+
+    private static bool IsOwner(HubUser? user, HostedRepo repo)
+    {
+        var owner = repo.Id.Contains('/') ? repo.Id[..repo.Id.IndexOf('/')] : null;
+        return user is not null && owner is not null
+            && (string.Equals(user.Name, owner, StringComparison.OrdinalIgnoreCase)
+                || user.Orgs.Contains(owner, StringComparer.OrdinalIgnoreCase));
+    }
+
+    private static bool IsAllowedPrivate(HubRequest request, HostedRepo repo) =>
+        IsOwner(request.User, repo) || (request.Token is { } token && repo.Settings.AllowedTokens.Contains(token));
+
+    /// <summary>Without a token the Hub will not say whether the repo exists: 401. With a valid token: 404.</summary>
+    private static Task RepoNotFoundAsync(HubRequest request, bool json, CancellationToken cancellationToken)
+    {
+        if (request.User is null)
+        {
+            request.Response.Headers.WWWAuthenticate = "Bearer realm=\"Authentication required\", charset=\"UTF-8\"";
+            // The real Hub has dropped X-Error-Code here; huggingface_hub needs it over plain http (hub-api.md §5.2).
+            return request.WriteErrorAsync(401, "Invalid username or password.", "RepoNotFound", json, cancellationToken);
+        }
+        return request.WriteErrorAsync(404, "Repository not found", "RepoNotFound", json, cancellationToken);
+    }
+
+    /// <summary>Finds the ref or commit a revision names: a ref, <c>HEAD</c>, a full commit id, or a unique prefix of 7+ hex.</summary>
+    internal static RepoSnapshot? FindSnapshot(HostedRepo repo, string revision)
+    {
+        if (revision == "HEAD")
+        {
+            revision = HostedRepo.DefaultBranch;
+        }
+        var named = repo.Revisions.FirstOrDefault(r => r.Name == revision);
+        if (named is not null)
+        {
+            return named.Snapshot;
+        }
+        if (revision.Length is >= 7 and <= 40 && revision.All(char.IsAsciiHexDigitLower))
+        {
+            var matches = repo.Revisions.Select(r => r.Snapshot).Distinct()
+                .Where(s => s.CommitId.StartsWith(revision, StringComparison.Ordinal)).ToList();
+            return matches.Count == 1 ? matches[0] : null;
+        }
+        return null;
+    }
+
+    private static Task RevisionNotFoundAsync(HubRequest request, string revision, bool json, CancellationToken cancellationToken) =>
+        request.WriteErrorAsync(404, $"Invalid rev id: {revision}", "RevisionNotFound", json, cancellationToken);
+
+    private async Task WhoAmIAsync(HubRequest request, CancellationToken cancellationToken)
+    {
+        if (request.User is not { } user)
+        {
+            request.Response.Headers.WWWAuthenticate = "Bearer realm=\"Authentication required\", charset=\"UTF-8\"";
+            await request.WriteErrorAsync(401, "Invalid username or password.", null, json: true, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+        await request.WriteJsonAsync(200, w =>
+        {
+            w.WriteStartObject();
+            w.WriteString("type", "user");
+            w.WriteString("id", HubIds.ObjectId("user/" + user.Name));
+            w.WriteString("name", user.Name);
+            w.WriteString("fullname", user.Name);
+            w.WriteString("email", user.Name + "@example.com");
+            w.WriteBoolean("emailVerified", true);
+            w.WriteBoolean("canPay", false);
+            w.WriteBoolean("isPro", false);
+            w.WriteNull("periodEnd");
+            w.WriteString("avatarUrl", "/avatars/" + HubIds.ObjectId("avatar/" + user.Name) + ".svg");
+            w.WriteStartArray("orgs");
+            foreach (var org in user.Orgs)
+            {
+                w.WriteStartObject();
+                w.WriteString("type", "org");
+                w.WriteString("id", HubIds.ObjectId("org/" + org));
+                w.WriteString("name", org);
+                w.WriteString("fullname", org);
+                w.WriteString("roleInOrg", "read");
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+            w.WriteStartObject("auth");
+            w.WriteString("type", "access_token");
+            w.WriteStartObject("accessToken");
+            w.WriteString("displayName", "hfdl-test");
+            w.WriteString("role", "read");
+            w.WriteString("createdAt", "2025-01-01T00:00:00.000Z");
+            w.WriteEndObject();
+            w.WriteEndObject();
+            w.WriteEndObject();
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    private static readonly string[] InfoFields =
+    [
+        "author", "sha", "lastModified", "private", "gated", "disabled", "downloads", "likes", "tags", "library_name",
+        "siblings", "spaces", "createdAt", "usedStorage", "xetEnabled", "downloadsAllTime", "trendingScore", "sdk",
+    ];
+
+    private async Task RepoInfoAsync(HubRequest request, HostedRepo repo, string revision, CancellationToken cancellationToken)
+    {
+        var snapshot = FindSnapshot(repo, revision);
+        if (snapshot is null)
+        {
+            await RevisionNotFoundAsync(request, revision, json: true, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+        var index = snapshot.Index;
+        var expand = request.Query["expand"].Concat(request.Query["expand[]"])
+            .SelectMany(v => (v ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries)).ToHashSet(StringComparer.Ordinal);
+        bool Wants(string field) => expand.Count == 0 || expand.Contains(field);
+        var blobs = request.QueryFlag("blobs");
+        var settings = repo.Settings;
+
+        await request.WriteJsonAsync(200, w =>
+        {
+            w.WriteStartObject();
+            w.WriteString("_id", repo.ObjectId);
+            w.WriteString("id", repo.Id);
+            if (Wants("private"))
+            {
+                w.WriteBoolean("private", settings.Private);
+            }
+            if (Wants("tags"))
+            {
+                w.WriteStartArray("tags");
+                foreach (var tag in settings.Tags)
+                {
+                    w.WriteStringValue(tag);
+                }
+                w.WriteEndArray();
+            }
+            if (Wants("downloads"))
+            {
+                w.WriteNumber("downloads", settings.Downloads);
+            }
+            if (Wants("likes"))
+            {
+                w.WriteNumber("likes", settings.Likes);
+            }
+            if (expand.Count == 0 && repo.Type == RepoType.Model)
+            {
+                w.WriteString("modelId", repo.Id);
+            }
+            if (Wants("author"))
+            {
+                w.WriteString("author", repo.Id.Contains('/') ? repo.Id[..repo.Id.IndexOf('/')] : repo.Id);
+            }
+            if (Wants("sha"))
+            {
+                w.WriteString("sha", index.CommitId);
+            }
+            if (Wants("lastModified"))
+            {
+                w.WriteString("lastModified", HubRequest.IsoDate(snapshot.Date));
+            }
+            if (Wants("gated"))
+            {
+                if (settings.Gated == GatedMode.None)
+                {
+                    w.WriteBoolean("gated", false);
+                }
+                else
+                {
+                    w.WriteString("gated", settings.Gated == GatedMode.Auto ? "auto" : "manual");
+                }
+            }
+            if (Wants("disabled"))
+            {
+                w.WriteBoolean("disabled", settings.Disabled);
+            }
+            if (expand.Count == 0 && request.QueryFlag("securityStatus"))
+            {
+                w.WriteStartObject("securityRepoStatus");
+                w.WriteBoolean("scansDone", true);
+                w.WriteStartArray("filesWithIssues");
+                w.WriteEndArray();
+                w.WriteEndObject();
+            }
+            if (expand.Contains("sdk") && repo.Type == RepoType.Space)
+            {
+                w.WriteString("sdk", "static");
+            }
+            if (Wants("siblings"))
+            {
+                w.WriteStartArray("siblings");
+                foreach (var file in index.Files.OrderBy(f => f.Path, StringComparer.Ordinal))
+                {
+                    w.WriteStartObject();
+                    w.WriteString("rfilename", file.Path);
+                    if (blobs)
+                    {
+                        w.WriteString("blobId", file.Oid);
+                        w.WriteNumber("size", file.Size);
+                        if (file.IsLfs)
+                        {
+                            w.WriteStartObject("lfs");
+                            w.WriteString("sha256", file.Sha256);
+                            w.WriteNumber("size", file.Size);
+                            w.WriteNumber("pointerSize", file.PointerSize);
+                            w.WriteEndObject();
+                        }
+                    }
+                    w.WriteEndObject();
+                }
+                w.WriteEndArray();
+            }
+            if (Wants("spaces"))
+            {
+                w.WriteStartArray("spaces");
+                w.WriteEndArray();
+            }
+            if (Wants("createdAt"))
+            {
+                w.WriteString("createdAt", HubRequest.IsoDate(settings.CreatedAt));
+            }
+            if (Wants("usedStorage"))
+            {
+                w.WriteNumber("usedStorage", index.TotalSize);
+            }
+            if (expand.Contains("xetEnabled"))
+            {
+                w.WriteBoolean("xetEnabled", false);
+            }
+            if (expand.Contains("downloadsAllTime"))
+            {
+                w.WriteNumber("downloadsAllTime", settings.Downloads * 10);
+            }
+            if (expand.Contains("trendingScore"))
+            {
+                w.WriteNumber("trendingScore", 0);
+            }
+            w.WriteEndObject();
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task RefsAsync(HubRequest request, HostedRepo repo, CancellationToken cancellationToken)
+    {
+        var includePrs = request.QueryFlag("include_prs");
+        void WriteRefs(Utf8JsonWriter w, string name, RevisionKind kind, Func<string, (string Name, string Ref)> describe)
+        {
+            w.WriteStartArray(name);
+            foreach (var revision in repo.Revisions.Where(r => r.Kind == kind))
+            {
+                var (shortName, fullRef) = describe(revision.Name);
+                w.WriteStartObject();
+                w.WriteString("name", shortName);
+                w.WriteString("ref", fullRef);
+                w.WriteString("targetCommit", revision.Snapshot.CommitId);
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+        }
+        await request.WriteJsonAsync(200, w =>
+        {
+            w.WriteStartObject();
+            WriteRefs(w, "branches", RevisionKind.Branch, n => (n, "refs/heads/" + n));
+            WriteRefs(w, "converts", RevisionKind.Convert, n => (n["refs/convert/".Length..], n));
+            WriteRefs(w, "tags", RevisionKind.Tag, n => (n, "refs/tags/" + n));
+            if (includePrs)
+            {
+                WriteRefs(w, "pullRequests", RevisionKind.PullRequest, n => (n, n));
+            }
+            w.WriteEndObject();
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    private static void WriteEntry(Utf8JsonWriter w, object entry, RepoSnapshot snapshot, bool expand)
+    {
+        w.WriteStartObject();
+        if (entry is IndexedFile file)
+        {
+            w.WriteString("type", "file");
+            w.WriteString("oid", file.Oid);
+            w.WriteNumber("size", file.Size);
+            if (file.IsLfs)
+            {
+                w.WriteStartObject("lfs");
+                w.WriteString("oid", file.Sha256);
+                w.WriteNumber("size", file.Size);
+                w.WriteNumber("pointerSize", file.PointerSize);
+                w.WriteEndObject();
+            }
+            w.WriteString("path", file.Path);
+        }
+        else
+        {
+            var directory = (IndexedDirectory)entry;
+            w.WriteString("type", "directory");
+            w.WriteString("oid", directory.Oid);
+            w.WriteNumber("size", 0);
+            w.WriteString("path", directory.Path);
+        }
+        if (expand)
+        {
+            w.WriteStartObject("lastCommit");
+            w.WriteString("id", snapshot.CommitId);
+            w.WriteString("title", snapshot.Title);
+            w.WriteString("date", HubRequest.IsoDate(snapshot.Date));
+            w.WriteEndObject();
+            if (entry is IndexedFile)
+            {
+                w.WriteStartObject("securityFileStatus");
+                w.WriteString("status", "safe");
+                w.WriteEndObject();
+            }
+        }
+        w.WriteEndObject();
+    }
+
+    private async Task TreeAsync(HubRequest request, HostedRepo repo, string revision, string path, CancellationToken cancellationToken)
+    {
+        var snapshot = FindSnapshot(repo, revision);
+        if (snapshot is null)
+        {
+            await RevisionNotFoundAsync(request, revision, json: true, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+        var index = snapshot.Index;
+        path = path.Trim('/');
+        if (path.Length > 0 && index.FindDirectory(path) is null)
+        {
+            request.Response.Headers["X-Repo-Commit"] = index.CommitId;
+            await request.WriteErrorAsync(404, $"Entry not found: {path}", "EntryNotFound", json: true, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+        var expand = request.QueryFlag("expand");
+        var recursive = request.QueryFlag("recursive");
+        var pageSize = expand ? state.Options.TreePageSizeExpanded : state.Options.TreePageSize;
+        if (int.TryParse(request.Query["limit"], out var limit) && limit > 0)
+        {
+            pageSize = Math.Min(pageSize, limit);
+        }
+        var start = 0;
+        if (request.Query["cursor"] is { Count: > 0 } cursorValues)
+        {
+            if (!TreeCursor.TryRead(cursorValues.ToString(), index.CommitId, out start))
+            {
+                await request.WriteErrorAsync(400, "Invalid cursor", null, json: true, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+        }
+        var entries = index.List(path, recursive).ToList();
+        var page = entries.Skip(start).Take(pageSize).ToList();
+        if (start + page.Count < entries.Count)
+        {
+            var cursor = TreeCursor.Write(start + page.Count, index.CommitId);
+            request.Response.Headers["Link"] = $"<{NextPageUrl(request, cursor)}>; rel=\"next\"";
+        }
+        await request.WriteJsonAsync(200, w =>
+        {
+            w.WriteStartArray();
+            foreach (var entry in page)
+            {
+                WriteEntry(w, entry, snapshot, expand);
+            }
+            w.WriteEndArray();
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The absolute URL of the next page: the request's own URL with every parameter kept and the cursor replaced.</summary>
+    private static string NextPageUrl(HubRequest request, string cursor)
+    {
+        var parameters = request.RawQuery.Split('&', StringSplitOptions.RemoveEmptyEntries)
+            .Where(p => !p.StartsWith("cursor=", StringComparison.Ordinal) && p != "cursor")
+            .Append("cursor=" + Uri.EscapeDataString(cursor));
+        var http = request.Http.Request;
+        return $"{http.Scheme}://{http.Host}{request.RawPath}?{string.Join('&', parameters)}";
+    }
+
+    private async Task PathsInfoAsync(HubRequest request, HostedRepo repo, string revision, CancellationToken cancellationToken)
+    {
+        var snapshot = FindSnapshot(repo, revision);
+        if (snapshot is null)
+        {
+            await RevisionNotFoundAsync(request, revision, json: true, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+        var paths = new List<string>();
+        var expand = false;
+        var http = request.Http.Request;
+        if (http.HasFormContentType)
+        {
+            var form = await http.ReadFormAsync(cancellationToken).ConfigureAwait(false);
+            paths.AddRange(form["paths"].Concat(form["paths[]"]).OfType<string>());
+            expand = form["expand"].Any(HubRequest.ParseBool);
+        }
+        else
+        {
+            try
+            {
+                using var document = await JsonDocument.ParseAsync(http.Body, default, cancellationToken).ConfigureAwait(false);
+                var root = document.RootElement;
+                if (root.TryGetProperty("paths", out var list))
+                {
+                    paths.AddRange(list.ValueKind == JsonValueKind.Array
+                        ? list.EnumerateArray().Select(e => e.GetString() ?? "")
+                        : [list.GetString() ?? ""]);
+                }
+                if (root.TryGetProperty("expand", out var flag))
+                {
+                    expand = flag.ValueKind == JsonValueKind.True
+                        || (flag.ValueKind == JsonValueKind.String && HubRequest.ParseBool(flag.GetString()));
+                }
+            }
+            catch (JsonException)
+            {
+                await request.WriteErrorAsync(400, "Invalid JSON body: expected {\"paths\": [...]}", null, json: true, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+        }
+        var index = snapshot.Index;
+        await request.WriteJsonAsync(200, w =>
+        {
+            w.WriteStartArray();
+            foreach (var path in paths.Select(p => p.Trim('/')).Distinct(StringComparer.Ordinal))
+            {
+                object? entry = (object?)index.FindFile(path) ?? index.FindDirectory(path);
+                if (entry is not null)
+                {
+                    WriteEntry(w, entry, snapshot, expand);
+                }
+            }
+            w.WriteEndArray();
+        }, cancellationToken).ConfigureAwait(false);
+    }
+}
+
+/// <summary>The opaque tree cursor: base64 of the next index and the commit it belongs to.</summary>
+internal static class TreeCursor
+{
+    public static string Write(int index, string commitId) =>
+        Convert.ToBase64String(Encoding.UTF8.GetBytes($"{{\"file_index\":{index},\"tree_oid\":\"{commitId}\"}}"));
+
+    public static bool TryRead(string cursor, string commitId, out int index)
+    {
+        index = 0;
+        try
+        {
+            using var document = JsonDocument.Parse(Convert.FromBase64String(cursor));
+            return document.RootElement.GetProperty("tree_oid").GetString() == commitId
+                && document.RootElement.GetProperty("file_index").TryGetInt32(out index) && index >= 0;
+        }
+        catch (Exception ex) when (ex is FormatException or JsonException or KeyNotFoundException or InvalidOperationException)
+        {
+            return false;
+        }
+    }
+}

@@ -1,0 +1,44 @@
+namespace Hfdl.Hub.Server;
+
+/// <summary>How a <see cref="HubServer"/> is set up. Every default is the realistic one.</summary>
+public sealed record HubServerOptions
+{
+    /// <summary>Where the repositories come from.</summary>
+    public required IRepoStore Store { get; init; }
+
+    /// <summary>Entries per <c>/tree</c> page without <c>expand</c> (the Hub uses 1000).</summary>
+    public int TreePageSize { get; init; } = 1000;
+
+    /// <summary>Entries per <c>/tree</c> page with <c>expand=true</c> (the Hub uses 50).</summary>
+    public int TreePageSizeExpanded { get; init; } = 50;
+
+    /// <summary>The address both listeners bind to.</summary>
+    public string BindAddress { get; init; } = "127.0.0.1";
+
+    /// <summary>The hub's port; 0 picks a free one.</summary>
+    public int Port { get; init; }
+
+    /// <summary>The CDN listener's port; 0 picks a free one.</summary>
+    public int CdnPort { get; init; }
+
+    /// <summary>
+    /// The host name in CDN URLs. It must differ from the hub's host (an IP) so that clients see another origin and
+    /// drop <c>Authorization</c>, while still reaching <see cref="BindAddress"/>.
+    /// </summary>
+    public string CdnHostName { get; init; } = "localhost";
+
+    /// <summary>How long a signed CDN URL stays valid (the Hub signs for an hour).</summary>
+    public TimeSpan SignedUrlLifetime { get; init; } = TimeSpan.FromHours(1);
+
+    /// <summary>Known tokens. Any other Bearer token is invalid (401 "Invalid credentials in Authorization header").</summary>
+    public IReadOnlyList<HubUser> Users { get; init; } = [];
+
+    /// <summary>Throughput limits and faults for every repo; a repo's <see cref="RepoSettings.Faults"/> overrides them.</summary>
+    public HubFaults Faults { get; init; } = HubFaults.None;
+
+    /// <summary>The clock for signed URL expiry and rate-limit windows; tests pass a fake one.</summary>
+    public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+}
+
+/// <summary>A user known to the server, identified by its token; <paramref name="Orgs"/> are organisation names.</summary>
+public sealed record HubUser(string Token, string Name, IReadOnlyList<string> Orgs);

@@ -1,0 +1,159 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Hfdl.Hub;
+using Hfdl.Hub.Server;
+
+namespace Hfdl.IntegrationTests.Hub;
+
+/// <summary>
+/// Drives the official JavaScript client (@huggingface/hub, tests/npm-fidelity) against the server. When it fails, the
+/// server is what is wrong.
+/// </summary>
+public sealed class NpmFidelityTests
+{
+    private static readonly (string Path, FileContent Content)[] Files =
+    [
+        ("config.json", "{\"architectures\":[\"Tiny\"]}"),
+        ("README.md", "# A tiny model\n"),
+        ("tokenizer/vocab.txt", "a\nb\nc\n"),
+        ("dir with spaces/file name.txt", "spaces everywhere"),
+        ("nested/deeper/still/leaf.json", "{}"),
+        ("empty.txt", Array.Empty<byte>()),
+        ("model.safetensors", SyntheticContent.Create(size: 2_500_000, seed: 42)),
+        ("shards/part-1.bin", SyntheticContent.Create(size: 300_001, seed: 43)),
+    ];
+
+    [Fact]
+    public async Task Official_js_client_downloads_every_file_bit_exact_through_pagination_and_cdn_redirects()
+    {
+        var store = new InMemoryRepoStore().AddRepo(RepoType.Model, "acme/fidelity", repo =>
+        {
+            foreach (var (path, content) in Files)
+            {
+                repo.File(path, content);
+            }
+        });
+        await using var server = await HubServer.StartAsync(new HubServerOptions { Store = store, TreePageSize = 2, TreePageSizeExpanded = 2 });
+
+        await RunAndVerifyAsync(server, "acme/fidelity", "model", token: null);
+
+        var requests = server.Requests.Snapshot();
+        Assert.Contains(requests, r => r.Listener == "cdn" && r.StatusCode is 200 or 206);
+        Assert.Contains(requests, r => r.PathAndQuery.Contains("cursor=", StringComparison.Ordinal));
+        Assert.Contains(requests, r => r.PathAndQuery.StartsWith("/api/resolve-cache/", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Official_js_client_downloads_a_private_dataset_with_a_token_that_never_reaches_the_cdn()
+    {
+        const string token = "hf_fidelity_token";
+        var store = new InMemoryRepoStore().AddRepo(RepoType.Dataset, "acme/secret-data", repo =>
+        {
+            foreach (var (path, content) in Files)
+            {
+                repo.File(path, content);
+            }
+            repo.Settings(s => s with { Private = true, AllowedTokens = [token] });
+        });
+        await using var server = await HubServer.StartAsync(new HubServerOptions
+        {
+            Store = store,
+            TreePageSize = 3,
+            Users = [new HubUser(token, "reader", [])],
+        });
+
+        await RunAndVerifyAsync(server, "acme/secret-data", "dataset", token);
+
+        var requests = server.Requests.Snapshot();
+        Assert.All(requests.Where(r => r.Listener == "cdn"), r => Assert.Null(r.Authorization));
+        Assert.Contains(requests, r => r.Listener == "cdn" && r.StatusCode is 200 or 206);
+    }
+
+    private static async Task RunAndVerifyAsync(HubServer server, string repoId, string repoType, string? token)
+    {
+        var fidelityDir = Path.Combine(RepoRoot(), "tests", "npm-fidelity");
+        if (!Directory.Exists(Path.Combine(fidelityDir, "node_modules", "@huggingface", "hub")))
+        {
+            Assert.Fail("tests/npm-fidelity/node_modules is missing: run `npm ci --prefix tests/npm-fidelity` from the repository root, then run the tests again.");
+        }
+        var outDir = Directory.CreateTempSubdirectory("hfdl-npm-fidelity-").FullName;
+        try
+        {
+            var arguments = new List<string>
+            {
+                Path.Combine(fidelityDir, "download-all.mjs"),
+                "--endpoint", server.Endpoint.ToString().TrimEnd('/'),
+                "--repo", repoId,
+                "--repo-type", repoType,
+                "--out", outDir,
+            };
+            if (token is not null)
+            {
+                arguments.AddRange(["--token", token]);
+            }
+            var (exitCode, stdout, stderr) = await RunNodeAsync(fidelityDir, arguments);
+            Assert.True(exitCode == 0, $"node exited with {exitCode}.\nstdout: {stdout}\nstderr: {stderr}\nrequests:\n{Describe(server)}");
+
+            using var summary = JsonDocument.Parse(stdout.Trim().Split('\n')[^1]);
+            var listed = summary.RootElement.GetProperty("files").EnumerateArray().Select(e => e.GetString()!).Order(StringComparer.Ordinal).ToList();
+            Assert.Equal(Files.Select(f => f.Path).Order(StringComparer.Ordinal).ToList(), listed);
+            var snapshotDir = summary.RootElement.GetProperty("snapshot").GetString()!;
+            foreach (var (path, content) in Files)
+            {
+                var expected = content.ToArray();
+                var viaDownloadFile = await File.ReadAllBytesAsync(Path.Combine(outDir, "files", path));
+                var viaSnapshot = await File.ReadAllBytesAsync(Path.Combine(snapshotDir, path));
+                Assert.True(expected.SequenceEqual(viaDownloadFile), $"downloadFile: {path} differs");
+                Assert.True(expected.SequenceEqual(viaSnapshot), $"snapshotDownload: {path} differs");
+            }
+        }
+        finally
+        {
+            Directory.Delete(outDir, recursive: true);
+        }
+    }
+
+    private static string Describe(HubServer server) =>
+        string.Join('\n', server.Requests.Snapshot().Select(r => $"{r.Listener} {r.Method} {r.PathAndQuery} range={r.Range} -> {r.StatusCode} ({r.BodyBytesSent} B)"));
+
+    private static async Task<(int ExitCode, string Stdout, string Stderr)> RunNodeAsync(string workingDirectory, IEnumerable<string> arguments)
+    {
+        var start = new ProcessStartInfo("node")
+        {
+            WorkingDirectory = workingDirectory,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+        using var process = Process.Start(start) ?? throw new InvalidOperationException("Could not start node.");
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException("node download-all.mjs did not finish within 2 minutes.\n" + await stderr);
+        }
+        return (process.ExitCode, await stdout, await stderr);
+    }
+
+    internal static string RepoRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "Hfdl.slnx")))
+            {
+                return dir.FullName;
+            }
+        }
+        throw new InvalidOperationException("Could not find Hfdl.slnx above " + AppContext.BaseDirectory);
+    }
+}
