@@ -211,7 +211,7 @@ public sealed class HubClient : IDisposable
         for (var hop = 0; ; hop++)
         {
             using var request = new HttpRequestMessage(method, current);
-            request.Headers.UserAgent.ParseAdd(Options.UserAgent);
+            request.Headers.TryAddWithoutValidation("User-Agent", Options.UserAgent);
             if (Options.Token is { } token && HubUrls.IsSameOrigin(current, Endpoint))
             {
                 request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token.Value);

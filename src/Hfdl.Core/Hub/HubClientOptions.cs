@@ -24,5 +24,5 @@ public sealed record HubClientOptions
     /// <summary>Upper bound of parallel connections to one host.</summary>
     public int MaxConnectionsPerServer { get; init; } = 256;
 
-    public string UserAgent { get; init; } = $"hfdl/{typeof(HubClientOptions).Assembly.GetName().Version?.ToString(3) ?? "0"}; dotnet/{Environment.Version}";
+    public string UserAgent { get; init; } = $"hfdl/{typeof(HubClientOptions).Assembly.GetName().Version?.ToString(3) ?? "0"} dotnet/{Environment.Version}";
 }

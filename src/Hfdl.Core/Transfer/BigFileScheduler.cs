@@ -36,6 +36,7 @@ internal sealed class BigFileScheduler
 {
     private const int BufferSize = 256 * 1024;
     private const long MinimumSteal = 1024 * 1024;
+    private const long MinimumSegment = 1024 * 1024;
     private static readonly TimeSpan TickInterval = TimeSpan.FromMilliseconds(100);
     private static readonly TimeSpan StatsInterval = TimeSpan.FromMilliseconds(500);
 
@@ -288,6 +289,10 @@ internal sealed class BigFileScheduler
                     _finalizers.Add(Task.Run(() => FinalizeAsync(job)));
                 }
             }
+            catch (Exception ex) when (ex is HfdlException or IOException or UnauthorizedAccessException)
+            {
+                _journal.Failed(next.File, ex);
+            }
             finally
             {
                 lock (_gate)
@@ -301,7 +306,7 @@ internal sealed class BigFileScheduler
     private BigFileJob OpenJob(Work work)
     {
         // Enough segments that every connection has work, but none larger than --chunk-size.
-        var segmentSize = Math.Clamp(work.File.Size / Math.Max(1, _controller.Maximum * 2), MinimumSteal, _options.ChunkSize);
+        var segmentSize = Math.Min(_options.ChunkSize, Math.Max(MinimumSegment, work.File.Size / Math.Max(1, _controller.Maximum * 2)));
         try
         {
             var job = BigFileJob.Open(work.File, work.FinalPath, work.TempPath, work.Done, segmentSize, work.Attempt);
@@ -363,8 +368,9 @@ internal sealed class BigFileScheduler
             cancellationToken.ThrowIfCancellationRequested();
             return Outcome.Stale;
         }
-        catch (Exception ex) when (ex is HfdlException or IOException or HttpRequestException)
+        catch (Exception ex) when (ex is not OperationCanceledException)
         {
+            // Anything else, including a bug, fails this file (with its message) rather than vanishing with a worker.
             job.Fail(TransientFaults.IsDiskFull(ex) ? new DiskFullException(job.FinalPath, ex) : ex);
             return Outcome.Stale;
         }

@@ -131,6 +131,11 @@ public sealed partial class RepoDownloader
                 var controller = new ConnectionController(_options.Threads, _options.MinSpeedPerConnection, _options.SpeedTestDuration, _options.Time);
                 var scheduler = new BigFileScheduler(_client, _options, request.RepoType, request.RepoId, commit, limiter, controller, progress, journal);
                 await scheduler.RunAsync(bigWork, fatal.Token).ConfigureAwait(false);
+                foreach (var item in bigWork.Where(w => !journal.HasOutcome(w.File.Path)))
+                {
+                    // Never report success for a file that did not arrive, whatever went wrong inside.
+                    journal.Failed(item.File, new HfdlException($"'{item.File.Path}' was not completed. Run the same command again to resume it."));
+                }
             }
         }
         catch (OperationCanceledException) when (journal.FatalError is not null && !cancellationToken.IsCancellationRequested)
@@ -197,12 +202,16 @@ public sealed partial class RepoDownloader
     /// <summary>Records outcomes in the state journal and the counters, and reports them as progress.</summary>
     private sealed class Journal(DownloadStateStore state, ThrottledSaver saver, string commit, IProgress<DownloadEvent>? progress, RunCounters run, CancellationTokenSource fatal) : IBigFileJournal
     {
+        private readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> _outcomes = new(StringComparer.Ordinal);
         private Exception? _fatalError;
 
         public Exception? FatalError => Volatile.Read(ref _fatalError);
 
+        public bool HasOutcome(string path) => _outcomes.ContainsKey(path);
+
         public void Adopted(RemoteFile file, string path)
         {
+            _outcomes[file.Path] = true;
             RecordComplete(state, file, path, commit);
             Interlocked.Increment(ref run.Skipped);
             progress?.Report(new FileSkipped(file.Path, file.Size, "already on disk with the right hash"));
@@ -211,6 +220,7 @@ public sealed partial class RepoDownloader
 
         public void Completed(RemoteFile file, string finalPath, string digest, TimeSpan elapsed)
         {
+            _outcomes[file.Path] = true;
             RecordComplete(state, file, finalPath, commit);
             Interlocked.Increment(ref run.Downloaded);
             Interlocked.Add(ref run.Bytes, file.Size);
@@ -235,6 +245,7 @@ public sealed partial class RepoDownloader
 
         public void Failed(RemoteFile file, Exception exception)
         {
+            _outcomes[file.Path] = false;
             if (IsFatal(exception))
             {
                 Interlocked.CompareExchange(ref _fatalError, exception is IOException io && TransientFaults.IsDiskFull(io) ? new DiskFullException(file.Path, io) : exception, null);

@@ -1,0 +1,43 @@
+using Hfdl.Cli;
+using Hfdl.Hub;
+using Hfdl.Hub.Server;
+
+namespace Hfdl.IntegrationTests.Support;
+
+public sealed record CliResult(int ExitCode, string Out, string Error)
+{
+    public string All => Out + Error;
+
+    public override string ToString() => $"exit {ExitCode}\n--- stdout\n{Out}\n--- stderr\n{Error}";
+}
+
+/// <summary>
+/// Runs the real <c>hfdl</c> command in-process, with an environment of its own: HF_ENDPOINT points at the test
+/// server and HF_HOME at an empty folder, so no token or setting of the machine leaks in.
+/// </summary>
+public sealed class CliRunner(HubServer server, TempFolder home)
+{
+    public Dictionary<string, string?> Environment { get; } = new()
+    {
+        ["HF_ENDPOINT"] = server.Endpoint.ToString().TrimEnd('/'),
+        ["HF_HOME"] = home.Combine("hf-home"),
+        ["HOME"] = home.Combine("home"),
+    };
+
+    public async Task<CliResult> RunAsync(params string[] args) => await RunAsync(CancellationToken.None, args);
+
+    public async Task<CliResult> RunAsync(CancellationToken cancellationToken, params string[] args)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        var context = new CliContext
+        {
+            Environment = HubEnvironment.FromDictionary(Environment),
+            Out = TextWriter.Synchronized(output),
+            Error = TextWriter.Synchronized(error),
+            IsTerminal = false,
+        };
+        var code = await HfdlCommand.RunAsync(args, context, cancellationToken);
+        return new CliResult(code, output.ToString(), error.ToString());
+    }
+}
