@@ -350,9 +350,7 @@ public sealed partial class ApiTests
         _ => element.ValueKind.ToString(),
     };
 
-    internal static string FixturePath(params string[] parts)
-    {
-        var shared = Environment.GetEnvironmentVariable("HFDL_SHARED_DIR") ?? Path.Combine(NpmFidelityTests.RepoRoot(), "..", "shared");
-        return Path.Combine([shared, "fixtures", "real-hub", .. parts]);
-    }
+    /// <summary>The real Hub recordings, copied into the repo from shared/fixtures/real-hub (see its README).</summary>
+    internal static string FixturePath(params string[] parts) =>
+        Path.Combine([NpmFidelityTests.RepoRoot(), "tests", "fixtures", "real-hub", .. parts]);
 }
