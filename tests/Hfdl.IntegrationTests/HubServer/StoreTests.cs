@@ -130,6 +130,14 @@ public sealed class StoreTests : IDisposable
     }
 }
 
+/// <summary>Timing-sensitive tests run alone, after the parallel ones, so that other tests do not steal the cores.</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class TimingCollection
+{
+    public const string Name = "Hub timing";
+}
+
+[Collection(TimingCollection.Name)]
 public sealed class SyntheticContentTests
 {
     [Fact]
