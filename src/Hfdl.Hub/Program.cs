@@ -1,1 +1,1 @@
-return 0;
+return await Hfdl.Hub.Server.StandaloneHub.RunAsync(args, Console.Out, Console.Error, CancellationToken.None).ConfigureAwait(false);

@@ -112,7 +112,7 @@ internal static class ContentSender
                 response.Headers.ContentRange = "bytes */0";
             }
         }
-        response.ContentLength = length + plan.ContentLengthDelta;
+        response.ContentLength = Math.Max(0, length + plan.ContentLengthDelta);
         if (request.IsHead)
         {
             return;
@@ -142,7 +142,7 @@ internal static class ContentSender
                     throw new EndOfStreamException($"The content ended at {start + sent} of {size} bytes.");
                 }
                 plan.Mutate(start + sent, buffer.AsSpan(0, read));
-                await plan.ThrottleAsync(request, read, cancellationToken).ConfigureAwait(false);
+                await plan.ThrottleAsync(read, cancellationToken).ConfigureAwait(false);
                 await response.Body.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
                 sent += read;
                 request.BodyBytesSent += read;

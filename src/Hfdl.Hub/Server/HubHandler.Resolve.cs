@@ -39,6 +39,20 @@ internal sealed partial class HubHandler
             await request.WriteErrorAsync(404, "Entry not found", "EntryNotFound", json: false, cancellationToken).ConfigureAwait(false);
             return;
         }
+        var hostile = request.Faults.Hostile;
+        if (hostile is { RedirectLoop: true } || (hostile is { RedirectHops: > 0 } && !isRaw))
+        {
+            var hop = int.TryParse(request.Query["hfdl_hop"], out var h) ? h : 0;
+            if (hostile.RedirectLoop || hop < hostile.RedirectHops)
+            {
+                var query = string.Join('&', request.RawQuery.Split('&', StringSplitOptions.RemoveEmptyEntries)
+                    .Where(p => !p.StartsWith("hfdl_hop=", StringComparison.Ordinal))
+                    .Append(hostile.RedirectLoop ? "hfdl_hop=0" : "hfdl_hop=" + (hop + 1).ToString(CultureInfo.InvariantCulture)));
+                await request.WriteRedirectAsync(302, request.RawPath + "?" + query, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+        }
+        var etag = HubRequest.Quote(hostile is { WrongHashes: true } ? Tamper(file.Etag) : file.Etag);
         var fileName = file.Path[(file.Path.LastIndexOf('/') + 1)..];
         headers.ContentDisposition = HubState.ContentDisposition(fileName);
         var fileKey = repo.ObjectId + "/" + file.Etag;
@@ -59,22 +73,22 @@ internal sealed partial class HubHandler
         switch (mode)
         {
             case ResolveMode.Direct:
-                await ContentSender.ServeAsync(request, file.File.Content, HubRequest.Quote(file.Etag), ContentType(file), fileKey, cancellationToken).ConfigureAwait(false);
+                await ContentSender.ServeAsync(request, file.File.Content, etag, ContentType(file), fileKey, cancellationToken).ConfigureAwait(false);
                 break;
             case ResolveMode.Cache:
             {
-                headers["X-Linked-Etag"] = HubRequest.Quote(file.Etag);
+                headers["X-Linked-Etag"] = etag;
                 headers["X-Linked-Size"] = file.Size.ToString(CultureInfo.InvariantCulture);
                 var escapedPath = HubRequest.EscapePath(file.Path);
                 var original = "/" + repo.Type.FilePrefix() + repo.Id + "/resolve/" + revision + "/" + file.Path;
                 var location = $"/api/resolve-cache/{repo.Type.ApiSegment()}/{repo.Id}/{index.CommitId}/{escapedPath}"
-                    + $"?{Uri.EscapeDataString(original)}=&etag={Uri.EscapeDataString(HubRequest.Quote(file.Etag))}";
+                    + $"?{Uri.EscapeDataString(original)}=&etag={Uri.EscapeDataString(etag)}";
                 await request.WriteRedirectAsync(307, location, cancellationToken).ConfigureAwait(false);
                 break;
             }
             default:
             {
-                headers["X-Linked-Etag"] = HubRequest.Quote(file.Etag);
+                headers["X-Linked-Etag"] = etag;
                 headers["X-Linked-Size"] = file.Size.ToString(CultureInfo.InvariantCulture);
                 var location = state.PublishToCdn(repo, file, request.Faults);
                 await request.WriteRedirectAsync(302, location.AbsoluteUri, cancellationToken).ConfigureAwait(false);
@@ -124,7 +138,8 @@ internal sealed partial class HubHandler
             return;
         }
         headers.ContentDisposition = HubState.ContentDisposition(file.Path[(file.Path.LastIndexOf('/') + 1)..]);
-        await ContentSender.ServeAsync(request, file.File.Content, HubRequest.Quote(file.Etag), ContentType(file), repo.ObjectId + "/" + file.Etag, cancellationToken).ConfigureAwait(false);
+        var etag = HubRequest.Quote(request.Faults.Hostile is { WrongHashes: true } ? Tamper(file.Etag) : file.Etag);
+        await ContentSender.ServeAsync(request, file.File.Content, etag, ContentType(file), repo.ObjectId + "/" + file.Etag, cancellationToken).ConfigureAwait(false);
     }
 
     private static string ContentType(IndexedFile file) =>
@@ -184,6 +199,10 @@ internal sealed class CdnHandler(HubState state)
             return;
         }
         request.Faults = cdnObject.Faults;
+        if (!await state.Faults.BeforeResponseAsync(request, FaultTargets.Cdn, json: false, cancellationToken).ConfigureAwait(false))
+        {
+            return;
+        }
         var headers = request.Response.Headers;
         if (request.Query["response-content-disposition"] is { Count: > 0 } disposition)
         {

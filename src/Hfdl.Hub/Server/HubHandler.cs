@@ -144,6 +144,10 @@ internal sealed partial class HubHandler(HubState state)
             return false;
         }
         request.Faults = repo.Settings.Faults ?? state.Options.Faults;
+        if (!await state.Faults.BeforeResponseAsync(request, bytes ? FaultTargets.Resolve : FaultTargets.Api, json, cancellationToken).ConfigureAwait(false))
+        {
+            return false;
+        }
         if (repo.Settings.RenamedTo is { } newId)
         {
             var raw = request.RawSegments;
@@ -390,13 +394,14 @@ internal sealed partial class HubHandler(HubState state)
                     w.WriteString("rfilename", file.Path);
                     if (blobs)
                     {
-                        w.WriteString("blobId", file.Oid);
-                        w.WriteNumber("size", file.Size);
+                        var (size, oid, sha256) = Advertised(file, request.Faults.Hostile);
+                        w.WriteString("blobId", oid);
+                        w.WriteNumber("size", size);
                         if (file.IsLfs)
                         {
                             w.WriteStartObject("lfs");
-                            w.WriteString("sha256", file.Sha256);
-                            w.WriteNumber("size", file.Size);
+                            w.WriteString("sha256", sha256);
+                            w.WriteNumber("size", size);
                             w.WriteNumber("pointerSize", file.PointerSize);
                             w.WriteEndObject();
                         }
@@ -465,19 +470,31 @@ internal sealed partial class HubHandler(HubState state)
         }, cancellationToken).ConfigureAwait(false);
     }
 
-    private static void WriteEntry(Utf8JsonWriter w, object entry, RepoSnapshot snapshot, bool expand)
+    /// <summary>What listings say about a file: the truth, unless hostile faults say otherwise.</summary>
+    internal static (long Size, string Oid, string? Sha256) Advertised(IndexedFile file, HostileFaults? hostile) =>
+        hostile is null
+            ? (file.Size, file.Oid, file.Sha256)
+            : (hostile.ListedSize ?? file.Size + hostile.ListedSizeDelta,
+               hostile.WrongHashes ? Tamper(file.Oid) : file.Oid,
+               hostile.WrongHashes && file.Sha256 is not null ? Tamper(file.Sha256) : file.Sha256);
+
+    /// <summary>A well-formed hash that is not the right one: the last hex digit changed.</summary>
+    internal static string Tamper(string hex) => hex[..^1] + (hex[^1] == '0' ? '1' : '0');
+
+    private static void WriteEntry(Utf8JsonWriter w, object entry, RepoSnapshot snapshot, bool expand, HostileFaults? hostile)
     {
         w.WriteStartObject();
         if (entry is IndexedFile file)
         {
+            var (size, oid, sha256) = Advertised(file, hostile);
             w.WriteString("type", "file");
-            w.WriteString("oid", file.Oid);
-            w.WriteNumber("size", file.Size);
+            w.WriteString("oid", oid);
+            w.WriteNumber("size", size);
             if (file.IsLfs)
             {
                 w.WriteStartObject("lfs");
-                w.WriteString("oid", file.Sha256);
-                w.WriteNumber("size", file.Size);
+                w.WriteString("oid", sha256);
+                w.WriteNumber("size", size);
                 w.WriteNumber("pointerSize", file.PointerSize);
                 w.WriteEndObject();
             }
@@ -542,20 +559,59 @@ internal sealed partial class HubHandler(HubState state)
         }
         var entries = index.List(path, recursive).ToList();
         var page = entries.Skip(start).Take(pageSize).ToList();
-        if (start + page.Count < entries.Count)
+        var hostile = request.Faults.Hostile;
+        if (hostile is { PaginationLoop: true } && request.Query["cursor"].Count > 0)
         {
-            var cursor = TreeCursor.Write(start + page.Count, index.CommitId);
+            // A next link the client has already followed: this very page.
+            var http = request.Http.Request;
+            request.Response.Headers["Link"] = $"<{http.Scheme}://{http.Host}{request.RawTarget}>; rel=\"next\"";
+        }
+        else if (start + page.Count < entries.Count || hostile is { PaginationLoop: true })
+        {
+            var cursor = TreeCursor.Write(Math.Min(start + page.Count, entries.Count), index.CommitId);
             request.Response.Headers["Link"] = $"<{NextPageUrl(request, cursor)}>; rel=\"next\"";
+        }
+        if (hostile is { GiganticJsonBytes: { } gigantic })
+        {
+            await GiganticListingAsync(request, gigantic, cancellationToken).ConfigureAwait(false);
+            return;
         }
         await request.WriteJsonAsync(200, w =>
         {
             w.WriteStartArray();
             foreach (var entry in page)
             {
-                WriteEntry(w, entry, snapshot, expand);
+                WriteEntry(w, entry, snapshot, expand, request.Faults.Hostile);
             }
             w.WriteEndArray();
         }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>A valid JSON listing of about <paramref name="bytes"/> bytes, streamed: one entry with a huge string.</summary>
+    private static async Task GiganticListingAsync(HubRequest request, long bytes, CancellationToken cancellationToken)
+    {
+        var head = Encoding.UTF8.GetBytes("[{\"type\":\"file\",\"oid\":\"0000000000000000000000000000000000000000\",\"size\":1,\"path\":\"padding.txt\",\"padding\":\"");
+        var tail = Encoding.UTF8.GetBytes("\"}]");
+        var padding = Math.Max(0, bytes - head.Length - tail.Length);
+        request.Response.StatusCode = 200;
+        request.Response.ContentType = "application/json; charset=utf-8";
+        request.Response.ContentLength = head.Length + padding + tail.Length;
+        if (request.IsHead)
+        {
+            return;
+        }
+        var chunk = new byte[64 * 1024];
+        Array.Fill(chunk, (byte)'a');
+        await request.Response.Body.WriteAsync(head, cancellationToken).ConfigureAwait(false);
+        for (var left = padding; left > 0;)
+        {
+            var n = (int)Math.Min(chunk.Length, left);
+            await request.Response.Body.WriteAsync(chunk.AsMemory(0, n), cancellationToken).ConfigureAwait(false);
+            request.BodyBytesSent += n;
+            left -= n;
+        }
+        await request.Response.Body.WriteAsync(tail, cancellationToken).ConfigureAwait(false);
+        request.BodyBytesSent += head.Length + tail.Length;
     }
 
     /// <summary>The absolute URL of the next page: the request's own URL with every parameter kept and the cursor replaced.</summary>
@@ -618,7 +674,7 @@ internal sealed partial class HubHandler(HubState state)
                 object? entry = (object?)index.FindFile(path) ?? index.FindDirectory(path);
                 if (entry is not null)
                 {
-                    WriteEntry(w, entry, snapshot, expand);
+                    WriteEntry(w, entry, snapshot, expand, request.Faults.Hostile);
                 }
             }
             w.WriteEndArray();

@@ -151,7 +151,12 @@ internal sealed class HubRequest
         {
             write(writer);
         }
-        return WriteBodyAsync(status, "application/json; charset=utf-8", buffer.WrittenSpan.ToArray(), cancellationToken);
+        var body = buffer.WrittenSpan.ToArray();
+        if (Faults.Hostile is { MalformedJson: true } && Listener == "hub")
+        {
+            body = body[..(body.Length / 2)];
+        }
+        return WriteBodyAsync(status, "application/json; charset=utf-8", body, cancellationToken);
     }
 
     /// <summary>
