@@ -1,0 +1,154 @@
+using Hfdl.Hub;
+using Hfdl.Hub.Server;
+using Hfdl.IntegrationTests.Support;
+using Hfdl.Progress;
+
+namespace Hfdl.IntegrationTests.Download;
+
+/// <summary>Every fault a real network or server produces ends with bit-exact files and nothing corrupt under a final name.</summary>
+public sealed class FaultTests : IDisposable
+{
+    private readonly TempFolder _temp = new();
+
+    public void Dispose() => _temp.Dispose();
+
+    private static InMemoryRepoStore Store(HubFaults faults, ResolveMode mode = ResolveMode.Realistic) =>
+        new InMemoryRepoStore().AddRepo(RepoType.Model, "acme/faulty", repo => repo
+            .File("config.json", "{\"a\":1}\n")
+            .File("small.bin", SyntheticContent.Create(300_000, seed: 21))
+            .File("big.safetensors", SyntheticContent.Create(6L * 1024 * 1024 + 17, seed: 22))
+            .Settings(s => s with { ResolveMode = mode, Faults = faults }));
+
+    private static Transfer.DownloadOptions BigAt1MB => Engine.FastOptions with { BigFileThreshold = 1_000_000, ChunkSize = 1024 * 1024 };
+
+    private async Task<(HubServer Server, InMemoryRepoStore Store)> StartAsync(HubFaults faults, ResolveMode mode = ResolveMode.Realistic)
+    {
+        var store = Store(faults, mode);
+        return (await HubServer.StartAsync(new HubServerOptions { Store = store }), store);
+    }
+
+    [Fact]
+    public async Task A_server_that_corrupts_bytes_leaves_no_final_file_and_the_cli_exits_non_zero()
+    {
+        var (server, store) = await StartAsync(HubFaults.None with { Corrupt = new CorruptionFault(Offset: 1000) });
+        await using var _ = server;
+
+        var result = await new CliRunner(server, _temp).RunAsync("download", "acme/faulty", "--local-dir", _temp.Combine("out"), "--file-size-threshold", "1");
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("small.bin", result.Error, StringComparison.Ordinal);
+        Assert.Contains("big.safetensors", result.Error, StringComparison.Ordinal);
+        RepoAssert.NoFinalFile(_temp.Combine("out"), "small.bin");
+        RepoAssert.NoFinalFile(_temp.Combine("out"), "big.safetensors");
+        RepoAssert.BitExact(store.MainSnapshot(RepoType.Model, "acme/faulty"), _temp.Combine("out"), only: ["config.json"]);
+        Assert.DoesNotContain(RepoAssert.ListFiles(_temp.Combine("out")), f => f.EndsWith(".hfdl-part", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Bytes_corrupted_once_are_fetched_again_and_the_file_ends_right()
+    {
+        var (server, store) = await StartAsync(HubFaults.None with { Corrupt = new CorruptionFault(Offset: 5000) { Repeat = FaultRepeat.OncePerFile } });
+        await using var _ = server;
+
+        var (summary, events) = await Engine.DownloadAsync(server, "acme/faulty", _temp.Combine("out"), BigAt1MB);
+
+        Assert.Equal(0, summary.FilesFailed);
+        RepoAssert.BitExact(store.MainSnapshot(RepoType.Model, "acme/faulty"), _temp.Combine("out"));
+        Assert.Contains(events, e => e is FileRetrying { Reason: var reason } && reason.Contains("hash", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_dropped_connection_resumes_from_the_last_byte()
+    {
+        var (server, store) = await StartAsync(HubFaults.None with { DropConnection = new DropConnectionFault(AfterBytes: 150_000) });
+        await using var _ = server;
+
+        var (summary, _) = await Engine.DownloadAsync(server, "acme/faulty", _temp.Combine("out"), BigAt1MB);
+
+        Assert.Equal(0, summary.FilesFailed);
+        RepoAssert.BitExact(store.MainSnapshot(RepoType.Model, "acme/faulty"), _temp.Combine("out"));
+        var total = store.MainSnapshot(RepoType.Model, "acme/faulty").Files.Sum(f => f.Content.Length);
+        Assert.True(server.Requests.TotalBodyBytesSent < total + 2_000_000, $"sent {server.Requests.TotalBodyBytesSent} for {total}");
+    }
+
+    [Fact]
+    public async Task A_stalled_connection_is_replaced_and_the_file_completes()
+    {
+        var (server, store) = await StartAsync(HubFaults.None with { Stall = new StallFault(AfterBytes: 100_000) });
+        await using var _ = server;
+
+        var (summary, _) = await Engine.DownloadAsync(server, "acme/faulty", _temp.Combine("out"), BigAt1MB, readTimeout: TimeSpan.FromSeconds(1));
+
+        Assert.Equal(0, summary.FilesFailed);
+        RepoAssert.BitExact(store.MainSnapshot(RepoType.Model, "acme/faulty"), _temp.Combine("out"));
+    }
+
+    [Fact]
+    public async Task A_server_that_ignores_range_still_yields_correct_files()
+    {
+        var (server, store) = await StartAsync(HubFaults.None with { IgnoreRange = true, DropConnection = new DropConnectionFault(AfterBytes: 200_000) });
+        await using var _ = server;
+
+        var (summary, _) = await Engine.DownloadAsync(server, "acme/faulty", _temp.Combine("out"), BigAt1MB);
+
+        Assert.Equal(0, summary.FilesFailed);
+        RepoAssert.BitExact(store.MainSnapshot(RepoType.Model, "acme/faulty"), _temp.Combine("out"));
+    }
+
+    [Theory]
+    [InlineData(500)]
+    [InlineData(502)]
+    [InlineData(503)]
+    public async Task Server_errors_are_retried(int status)
+    {
+        var (server, store) = await StartAsync(HubFaults.None with { ServerErrors = new StatusFault(status) { FirstRequests = 3, Targets = FaultTargets.Files } });
+        await using var _ = server;
+
+        var (summary, events) = await Engine.DownloadAsync(server, "acme/faulty", _temp.Combine("out"), BigAt1MB);
+
+        Assert.Equal(0, summary.FilesFailed);
+        RepoAssert.BitExact(store.MainSnapshot(RepoType.Model, "acme/faulty"), _temp.Combine("out"));
+        Assert.Contains(events, e => e is FileRetrying);
+    }
+
+    [Fact]
+    public async Task A_429_waits_as_the_server_says_and_then_succeeds()
+    {
+        var (server, store) = await StartAsync(HubFaults.None with { TooManyRequests = new RateLimitFault { FirstRequests = 1, RetryAfterSeconds = 1, Targets = FaultTargets.Files } });
+        await using var _ = server;
+
+        var (summary, events) = await Engine.DownloadAsync(server, "acme/faulty", _temp.Combine("out"), BigAt1MB);
+
+        Assert.Equal(0, summary.FilesFailed);
+        RepoAssert.BitExact(store.MainSnapshot(RepoType.Model, "acme/faulty"), _temp.Combine("out"));
+        var retry = Assert.Single(events.OfType<FileRetrying>());
+        Assert.True(retry.Delay >= TimeSpan.FromSeconds(2), $"a 429 with RateLimit t=1 waits t+1 s, not {retry.Delay}");
+    }
+
+    [Fact]
+    public async Task Expired_cdn_urls_are_resolved_again()
+    {
+        var (server, store) = await StartAsync(
+            HubFaults.None with { SignedUrlLifetime = TimeSpan.FromMilliseconds(300), PerConnectionBytesPerSecond = 2_000_000 },
+            ResolveMode.Cdn);
+        await using var _ = server;
+
+        var (summary, _) = await Engine.DownloadAsync(server, "acme/faulty", _temp.Combine("out"), BigAt1MB with { Threads = 2 });
+
+        Assert.Equal(0, summary.FilesFailed);
+        RepoAssert.BitExact(store.MainSnapshot(RepoType.Model, "acme/faulty"), _temp.Combine("out"));
+        Assert.Contains(server.Requests.Snapshot(), r => r.Listener == "cdn" && r.StatusCode == 403);
+    }
+
+    [Fact]
+    public async Task A_body_shorter_than_its_content_length_is_retried_and_ends_right()
+    {
+        var (server, store) = await StartAsync(HubFaults.None with { WrongContentLength = new ContentLengthFault(Delta: 1000) { Repeat = FaultRepeat.OncePerFile } });
+        await using var _ = server;
+
+        var (summary, _) = await Engine.DownloadAsync(server, "acme/faulty", _temp.Combine("out"), BigAt1MB);
+
+        Assert.Equal(0, summary.FilesFailed);
+        RepoAssert.BitExact(store.MainSnapshot(RepoType.Model, "acme/faulty"), _temp.Combine("out"));
+    }
+}
