@@ -66,6 +66,30 @@ internal static class DownloadCommand
             Description = "Cap on the total download rate in MB/s, shared by all connections and files (default: no cap).",
             HelpName = "MB/s",
         };
+        var verify = new Option<bool>("--verify")
+        {
+            Description = "Check every local file against the Hub's sizes and hashes and report each as ok, corrupt, missing or extra; exit 1 if any is not ok. Downloads nothing unless --fix-broken is given too.",
+        };
+        var fixBroken = new Option<bool>("--fix-broken")
+        {
+            Description = "Hash every local file and download again exactly the corrupt and missing ones.",
+        };
+        var force = new Option<bool>("--force")
+        {
+            Description = "Ignore local files and the journal and download everything again (old copies stay until each new one is verified).",
+        };
+        var minFreeSpace = new Option<double>("--min-free-space")
+        {
+            Description = "MB that must stay free on the target disk after the download; hfdl refuses to start otherwise.",
+            DefaultValueFactory = _ => 0,
+            HelpName = "MB",
+        };
+        var urlRefresh = new Option<double>("--url-refresh-interval")
+        {
+            Description = "Seconds after which the signed download URL of a big file is resolved again, before it expires.",
+            DefaultValueFactory = _ => 1200,
+            HelpName = "SECONDS",
+        };
         var quiet = new Option<bool>("--quiet", "-q")
         {
             Description = "Print only errors and, at the end, the download folder.",
@@ -89,6 +113,11 @@ internal static class DownloadCommand
         command.Options.Add(minSpeed);
         command.Options.Add(speedTest);
         command.Options.Add(maxSpeed);
+        command.Options.Add(verify);
+        command.Options.Add(fixBroken);
+        command.Options.Add(force);
+        command.Options.Add(minFreeSpace);
+        command.Options.Add(urlRefresh);
         command.Options.Add(quiet);
         command.Options.Add(verbose);
         connection.AddTo(command);
@@ -108,7 +137,13 @@ internal static class DownloadCommand
                 MinSpeedPerConnection = result.GetValue(minSpeed) * Units.MB,
                 SpeedTestDuration = TimeSpan.FromSeconds(result.GetValue(speedTest)),
                 MaxBytesPerSecond = result.GetValue(maxSpeed) is { } cap ? cap * Units.MB : null,
+                MinFreeSpace = (long)(result.GetValue(minFreeSpace) * Units.MB),
+                UrlRefreshInterval = TimeSpan.FromSeconds(result.GetValue(urlRefresh)),
             };
+            if (result.GetValue(force) && (result.GetValue(fixBroken) || result.GetValue(verify)))
+            {
+                throw new UsageException("--force downloads everything again; it cannot be combined with --verify or --fix-broken.");
+            }
             if (result.GetValue(threads) is { } t)
             {
                 options = options with { Threads = t };
@@ -121,14 +156,33 @@ internal static class DownloadCommand
             var downloader = new RepoDownloader(client, options);
             var isQuiet = result.GetValue(quiet);
             var progress = new PlainProgress(context.Error, isQuiet, result.GetValue(verbose));
-            var summary = await downloader.DownloadAsync(new DownloadRequest
+            var request = new DownloadRequest
             {
                 RepoType = type,
                 RepoId = id,
                 Revision = rev,
                 Files = result.GetValue(files) ?? [],
                 TargetFolder = target,
-            }, progress, cancellationToken).ConfigureAwait(false);
+                Existing = result.GetValue(force) ? ExistingFiles.Ignore
+                    : result.GetValue(fixBroken) ? ExistingFiles.Rehash
+                    : ExistingFiles.TrustJournal,
+            };
+            if (result.GetValue(verify))
+            {
+                var report = await downloader.VerifyAsync(request, progress, cancellationToken).ConfigureAwait(false);
+                context.Error.WriteLine(
+                    $"Verified {report.Files.Count} files in {report.Folder}: {report.Count(Progress.VerifyStatus.Ok)} ok, {report.Count(Progress.VerifyStatus.Corrupt)} corrupt, " +
+                    $"{report.Count(Progress.VerifyStatus.Missing)} missing, {report.Count(Progress.VerifyStatus.Extra)} extra.");
+                if (!result.GetValue(fixBroken))
+                {
+                    if (!report.AllOk)
+                    {
+                        context.Error.WriteLine("Run the same command with --fix-broken to download the corrupt and missing files again.");
+                    }
+                    return report.AllOk ? HfdlCommand.ExitOk : HfdlCommand.ExitFailure;
+                }
+            }
+            var summary = await downloader.DownloadAsync(request, progress, cancellationToken).ConfigureAwait(false);
 
             if (summary.FilesFailed > 0)
             {

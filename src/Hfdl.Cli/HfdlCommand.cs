@@ -129,8 +129,15 @@ internal sealed class HubConnectionOptions
         {
             throw new UsageException($"The endpoint '{endpointText}' is not an http(s) URL. Give one such as https://huggingface.co with --endpoint or HF_ENDPOINT.");
         }
-        var token = AccessToken.Discover(result.GetValue(Token), environment);
-        var options = new HubClientOptions { Endpoint = endpoint, Token = token };
+        var explicitToken = result.GetValue(Token);
+        var token = AccessToken.Discover(explicitToken, environment);
+        var options = new HubClientOptions
+        {
+            Endpoint = endpoint,
+            Token = token,
+            // A token given on the command line cannot change; one from a variable or the file may have been renewed.
+            ReloadToken = explicitToken is null ? () => AccessToken.Discover(null, environment) : null,
+        };
         if (environment.Get("HF_HUB_DOWNLOAD_TIMEOUT") is { } timeoutText && double.TryParse(timeoutText, System.Globalization.CultureInfo.InvariantCulture, out var seconds) && seconds > 0)
         {
             options = options with { ReadTimeout = TimeSpan.FromSeconds(seconds) };

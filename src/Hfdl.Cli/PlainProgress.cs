@@ -31,6 +31,17 @@ internal sealed class PlainProgress(TextWriter writer, bool quiet, bool verbose 
                     break;
                 case not null when quiet:
                     break;
+                case Warning warning:
+                    writer.WriteLine($"warning: {warning.Message}");
+                    break;
+                case FileVerified { Status: VerifyStatus.Ok } when !verbose:
+                    break;
+                case FileVerified verified:
+                    writer.WriteLine($"{verified.Status.ToString().ToLowerInvariant(),-8} {verified.Path}{(verified.Detail is null ? "" : $" ({verified.Detail})")}");
+                    break;
+                case WaitingForLock waiting:
+                    writer.WriteLine($"Another hfdl is downloading into {waiting.Folder} ({waiting.Holder}); waiting for it to finish.");
+                    break;
                 case RevisionResolved resolved:
                     writer.WriteLine($"{resolved.RepoType.ToString().ToLowerInvariant()} {resolved.RepoId} at {resolved.Revision} = commit {resolved.Commit}");
                     break;
@@ -63,7 +74,7 @@ internal sealed class PlainProgress(TextWriter writer, bool quiet, bool verbose 
                         writer.WriteLine($"status   {Units.Rate(stats.BytesPerSecond)} on {stats.Connections} connections (target {stats.TargetConnections}, {stats.Phase}){perConnection}; {files}");
                     }
                     break;
-                case FileRetrying retrying when verbose || retrying.Attempt > 2:
+                case FileRetrying retrying:
                     writer.WriteLine($"retry    {retrying.Path} (attempt {retrying.Attempt}, in {retrying.Delay.TotalSeconds:0.#} s): {retrying.Reason}");
                     break;
                 case DownloadFinished finished:

@@ -36,6 +36,32 @@ public sealed class HubClient : IDisposable
         Options = options;
         _http = http;
         _ownsHttp = ownsHttp;
+        _token = options.Token;
+    }
+
+    private AccessToken? _token;
+    private int _tokenReloaded;
+
+    /// <summary>The token in use (it may have been reloaded after a 401).</summary>
+    public AccessToken? Token => Volatile.Read(ref _token);
+
+    /// <summary>
+    /// After a 401 to a request that carried a token, reads the token source once more; true if it now gives a
+    /// different token, which is then used from here on.
+    /// </summary>
+    private bool TryReloadToken(AccessToken used)
+    {
+        if (Options.ReloadToken is not { } reload || Interlocked.Exchange(ref _tokenReloaded, 1) == 1)
+        {
+            return false;
+        }
+        var fresh = reload();
+        if (fresh is null || fresh.Value == used.Value)
+        {
+            return false;
+        }
+        Volatile.Write(ref _token, fresh);
+        return true;
     }
 
     public HubClientOptions Options { get; }
@@ -97,7 +123,7 @@ public sealed class HubClient : IDisposable
 
     /// <summary>The account behind the token (<c>/api/whoami-v2</c>).</summary>
     public async Task<WhoAmIInfo> WhoAmIAsync(CancellationToken cancellationToken = default) =>
-        await GetJsonAsync(HubUrls.WhoAmI(Endpoint), HubJsonContext.Default.WhoAmIInfo, new HubRequestContext(RepoType.Model, null, null, null, Options.Token, HubUrls.Base(Endpoint)), cancellationToken).ConfigureAwait(false);
+        await GetJsonAsync(HubUrls.WhoAmI(Endpoint), HubJsonContext.Default.WhoAmIInfo, new HubRequestContext(RepoType.Model, null, null, null, Token, HubUrls.Base(Endpoint)), cancellationToken).ConfigureAwait(false);
 
     /// <summary>
     /// Lists a revision's tree, following <c>Link: rel="next"</c> until the last page. A next link that was already
@@ -189,7 +215,7 @@ public sealed class HubClient : IDisposable
     }
 
     internal HubRequestContext Context(RepoType type, RepoId? id, string? revision, string? path) =>
-        new(type, id, revision, path, Options.Token, HubUrls.Base(Endpoint));
+        new(type, id, revision, path, Token, HubUrls.Base(Endpoint));
 
     internal enum RedirectMode
     {
@@ -212,9 +238,14 @@ public sealed class HubClient : IDisposable
         {
             using var request = new HttpRequestMessage(method, current);
             request.Headers.TryAddWithoutValidation("User-Agent", Options.UserAgent);
-            if (Options.Token is { } token && HubUrls.IsSameOrigin(current, Endpoint))
+            var token = Token;
+            if (token is not null && HubUrls.IsSameOrigin(current, Endpoint))
             {
                 request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token.Value);
+            }
+            else
+            {
+                token = null;
             }
             if (content is not null)
             {
@@ -236,6 +267,12 @@ public sealed class HubClient : IDisposable
                 throw new HubUnreachableException($"{current.GetLeftPart(UriPartial.Authority)} did not answer in time. Check your network connection and the endpoint (--endpoint / HF_ENDPOINT), then run the same command again.", ex);
             }
 
+            if (response.StatusCode == HttpStatusCode.Unauthorized && token is not null && TryReloadToken(token))
+            {
+                response.Dispose();
+                hop--;
+                continue; // The same request once more, with the token the source gives now.
+            }
             if (!IsRedirect(response.StatusCode) || response.Headers.Location is null)
             {
                 return response;

@@ -9,6 +9,12 @@ public sealed record HubClientOptions
     /// <summary>The token to send to the endpoint, or null to send none (public repos).</summary>
     public AccessToken? Token { get; init; }
 
+    /// <summary>
+    /// Reads the token source again (the token file may have been refreshed by <c>hfdl login</c> while a long download
+    /// ran). Called at most once per client, when the Hub answers 401 to a request that carried a token.
+    /// </summary>
+    public Func<AccessToken?>? ReloadToken { get; init; }
+
     /// <summary>Time allowed to open a TCP (and TLS) connection. Default 10 s.</summary>
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(10);
 

@@ -51,3 +51,20 @@ public sealed record DownloadSummary(
 {
     public double AverageBytesPerSecond => Elapsed.TotalSeconds > 0 ? BytesDownloaded / Elapsed.TotalSeconds : 0;
 }
+
+/// <summary>Something the user should know that does not stop the run (a state file set aside, say).</summary>
+public sealed record Warning(string Message) : DownloadEvent;
+
+/// <summary>Another hfdl process holds the folder's lock; this one waits for it.</summary>
+public sealed record WaitingForLock(string Folder, string Holder) : DownloadEvent;
+
+/// <summary>The verdict on one local file of <c>--verify</c>.</summary>
+public sealed record FileVerified(string Path, VerifyStatus Status, string? Detail) : DownloadEvent;
+
+public enum VerifyStatus
+{
+    Ok,
+    Corrupt,
+    Missing,
+    Extra,
+}

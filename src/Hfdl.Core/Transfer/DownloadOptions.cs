@@ -42,6 +42,9 @@ public sealed record DownloadOptions
     /// <summary>How often the journal of partially downloaded big files is flushed and saved. Default 2 s.</summary>
     public TimeSpan CheckpointInterval { get; init; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>Bytes that must stay free on the target file system after the download (<c>--min-free-space</c>). Default 0.</summary>
+    public long MinFreeSpace { get; init; }
+
     public TimeProvider Time { get; init; } = TimeProvider.System;
 
     public static int DefaultThreads(int processorCount) => Math.Clamp((processorCount - 1) * 8, 8, 32);
@@ -68,6 +71,14 @@ public sealed record DownloadOptions
         {
             throw new UsageException("--speed-test-duration must not be negative.");
         }
+        if (MinFreeSpace < 0)
+        {
+            throw new UsageException("--min-free-space must not be negative.");
+        }
+        if (UrlRefreshInterval <= TimeSpan.Zero)
+        {
+            throw new UsageException("--url-refresh-interval must be more than 0 seconds.");
+        }
         if (MaxBytesPerSecond is <= 0)
         {
             throw new UsageException("--max-speed must be more than 0 MB/s.");
@@ -90,4 +101,28 @@ public sealed record DownloadRequest
 
     /// <summary>The folder the repo's files go into (its root).</summary>
     public required string TargetFolder { get; init; }
+
+    /// <summary>How files already in the folder are treated.</summary>
+    public ExistingFiles Existing { get; init; } = ExistingFiles.TrustJournal;
+}
+
+/// <summary>What to do with what is already on disk.</summary>
+public enum ExistingFiles
+{
+    /// <summary>Files the journal records as verified (same etag, size and modification time) are kept unread; others are hashed and kept if right.</summary>
+    TrustJournal,
+
+    /// <summary><c>--fix-broken</c>: hash every local file; download exactly the corrupt and missing ones.</summary>
+    Rehash,
+
+    /// <summary><c>--force</c>: ignore local files and the journal; download everything again (old copies stay until each new one is verified).</summary>
+    Ignore,
+}
+
+/// <summary>The outcome of <c>--verify</c>.</summary>
+public sealed record VerificationReport(string Folder, string Commit, IReadOnlyList<Progress.FileVerified> Files)
+{
+    public bool AllOk => Files.All(f => f.Status == Progress.VerifyStatus.Ok);
+
+    public int Count(Progress.VerifyStatus status) => Files.Count(f => f.Status == status);
 }

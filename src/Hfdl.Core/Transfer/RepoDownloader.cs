@@ -66,8 +66,12 @@ public sealed partial class RepoDownloader
 
         var root = Path.GetFullPath(request.TargetFolder);
         var targets = files.Select(f => (File: f, Path: RepoLayout.FilePath(root, f.Path))).ToList();
-        Directory.CreateDirectory(root);
+        using var folderLock = await RepoFolderLock.AcquireAsync(root, holder => progress?.Report(new WaitingForLock(root, holder)), _options.Time, cancellationToken).ConfigureAwait(false);
         var state = DownloadStateStore.Open(root, request.RepoType, request.RepoId, _options.Time);
+        if (state.LoadWarning is { } warning)
+        {
+            progress?.Report(new Warning(warning));
+        }
         state.Update(s => s with { Revision = revision, Commit = commit });
 
         // Present and recorded as verified (same etag, size and modification time): no work at all. Present but
@@ -76,7 +80,7 @@ public sealed partial class RepoDownloader
         var run = new RunCounters();
         foreach (var (file, path) in targets)
         {
-            if (IsRecordedComplete(state, file, path))
+            if (request.Existing == ExistingFiles.TrustJournal && IsRecordedComplete(state, file, path))
             {
                 run.Skipped++;
                 progress?.Report(new FileSkipped(file.Path, file.Size, "already downloaded and verified"));
@@ -87,6 +91,7 @@ public sealed partial class RepoDownloader
             }
         }
         progress?.Report(new PlanReady(root, files.Count, files.Sum(f => f.Size), work.Count, work.Sum(w => w.File.Size), run.Skipped, _options.BigFileThreshold));
+        CheckDiskSpace(root, work, state, request.Existing);
 
         var limiter = _options.MaxBytesPerSecond is { } cap ? new BandwidthLimiter(cap, _options.Time) : null;
         var fetcher = new FileFetcher(_client, _options, limiter, progress);
@@ -99,7 +104,7 @@ public sealed partial class RepoDownloader
             var (file, path) = item;
             try
             {
-                if (await TryAdoptExistingAsync(file, path, ct).ConfigureAwait(false))
+                if (request.Existing != ExistingFiles.Ignore && await TryAdoptExistingAsync(file, path, ct).ConfigureAwait(false))
                 {
                     journal.Adopted(file, path);
                     return;
@@ -127,7 +132,7 @@ public sealed partial class RepoDownloader
             await Parallel.ForEachAsync(small, parallel, ProcessSmallAsync).ConfigureAwait(false);
             if (big.Count > 0)
             {
-                var bigWork = await PrepareBigFilesAsync(big, state, journal, fatal.Token).ConfigureAwait(false);
+                var bigWork = await PrepareBigFilesAsync(big, state, journal, request.Existing, fatal.Token).ConfigureAwait(false);
                 var controller = new ConnectionController(_options.Threads, _options.MinSpeedPerConnection, _options.SpeedTestDuration, _options.Time);
                 var scheduler = new BigFileScheduler(_client, _options, request.RepoType, request.RepoId, commit, limiter, controller, progress, journal);
                 await scheduler.RunAsync(bigWork, fatal.Token).ConfigureAwait(false);
@@ -156,13 +161,42 @@ public sealed partial class RepoDownloader
         return summary;
     }
 
+    /// <summary>
+    /// Refuses to start when what is left to download, plus the reserve, does not fit. Partial big files count only
+    /// their missing bytes; a file that will replace an existing copy counts whole (both exist until the rename).
+    /// </summary>
+    private void CheckDiskSpace(string root, List<(RemoteFile File, string Path)> work, DownloadStateStore state, ExistingFiles existing)
+    {
+        var needed = 0L;
+        foreach (var (file, path) in work)
+        {
+            if (existing != ExistingFiles.Ignore && new FileInfo(path) is { Exists: true } present && present.Length == file.Size)
+            {
+                continue; // Most likely right already (it is hashed before anything is fetched).
+            }
+            var recorded = state.Get(file.Path);
+            var done = existing != ExistingFiles.Ignore && recorded is { Status: FileState.Partial, Ranges: { } ranges } && recorded.Etag == file.Etag
+                ? ranges.Sum(r => r[1] - r[0])
+                : 0;
+            needed += Math.Max(0, file.Size - done);
+        }
+        if (needed == 0 && _options.MinFreeSpace == 0)
+        {
+            return;
+        }
+        if (DiskSpace.AvailableBytes(root) is { } available && needed + _options.MinFreeSpace > available)
+        {
+            throw new InsufficientDiskSpaceException(root, needed, available, _options.MinFreeSpace);
+        }
+    }
+
     private bool IsBig(RemoteFile file) => file.Size > 0 && file.Size >= _options.BigFileThreshold;
 
     /// <summary>
     /// Big files: adopt a final copy that hashes right, resume a partial one the journal vouches for (same etag and
     /// size, temporary file still there), and discard partial data of a file that changed on the Hub.
     /// </summary>
-    private static async Task<List<BigFileScheduler.Work>> PrepareBigFilesAsync(List<(RemoteFile File, string Path)> big, DownloadStateStore state, Journal journal, CancellationToken cancellationToken)
+    private static async Task<List<BigFileScheduler.Work>> PrepareBigFilesAsync(List<(RemoteFile File, string Path)> big, DownloadStateStore state, Journal journal, ExistingFiles existing, CancellationToken cancellationToken)
     {
         var result = new List<BigFileScheduler.Work>();
         foreach (var (file, path) in big)
@@ -171,7 +205,7 @@ public sealed partial class RepoDownloader
             if (recorded is { Status: FileState.Partial, TempFile: { } tempName })
             {
                 var tempPath = Path.Combine(Path.GetDirectoryName(path)!, tempName);
-                if (recorded.Etag == file.Etag && recorded.Size == file.Size && File.Exists(tempPath))
+                if (existing != ExistingFiles.Ignore && recorded.Etag == file.Etag && recorded.Size == file.Size && File.Exists(tempPath))
                 {
                     var ranges = recorded.Ranges!.Select(r => (r[0], r[1])).ToList();
                     result.Add(new BigFileScheduler.Work(file, path, tempPath, ranges));
@@ -181,7 +215,7 @@ public sealed partial class RepoDownloader
                 AtomicFile.TryDelete(tempPath);
                 state.SetFile(file.Path, null);
             }
-            if (await TryAdoptExistingAsync(file, path, cancellationToken).ConfigureAwait(false))
+            if (existing != ExistingFiles.Ignore && await TryAdoptExistingAsync(file, path, cancellationToken).ConfigureAwait(false))
             {
                 journal.Adopted(file, path);
                 continue;
@@ -257,6 +291,71 @@ public sealed partial class RepoDownloader
         }
 
         public void Save() => saver.SaveNow();
+    }
+
+    /// <summary>
+    /// <c>--verify</c>: hashes every local file of the selection against the Hub's sizes and hashes and reports each as
+    /// ok, corrupt or missing, plus files in the folder that the repo does not have (extra). Downloads nothing.
+    /// </summary>
+    public async Task<VerificationReport> VerifyAsync(DownloadRequest request, IProgress<DownloadEvent>? progress, CancellationToken cancellationToken)
+    {
+        var revision = request.Revision ?? "main";
+        var commit = await ResolveCommitAsync(request.RepoType, request.RepoId, revision, cancellationToken).ConfigureAwait(false);
+        progress?.Report(new RevisionResolved(request.RepoType, request.RepoId, revision, commit));
+        var listed = await FilePlanner.ListFilesAsync(_client, request.RepoType, request.RepoId, commit, cancellationToken).ConfigureAwait(false);
+        var files = FilePlanner.Select(listed, request.Files, request.RepoType, request.RepoId, revision);
+        var root = Path.GetFullPath(request.TargetFolder);
+        var results = new System.Collections.Concurrent.ConcurrentBag<FileVerified>();
+        var parallel = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, Environment.ProcessorCount), CancellationToken = cancellationToken };
+        await Parallel.ForEachAsync(files, parallel, async (file, ct) =>
+        {
+            var path = RepoLayout.FilePath(root, file.Path);
+            var info = new FileInfo(path);
+            FileVerified verdict;
+            if (!info.Exists)
+            {
+                verdict = new FileVerified(file.Path, VerifyStatus.Missing, null);
+            }
+            else if (info.Length != file.Size)
+            {
+                verdict = new FileVerified(file.Path, VerifyStatus.Corrupt, $"{info.Length} bytes, expected {file.Size}");
+            }
+            else
+            {
+                var digest = await LocalHasher.HashFileAsync(path, file.Hash, ct).ConfigureAwait(false);
+                verdict = digest == file.Hash.Hex
+                    ? new FileVerified(file.Path, VerifyStatus.Ok, null)
+                    : new FileVerified(file.Path, VerifyStatus.Corrupt, $"{(file.Hash.Kind == HashKind.Sha256 ? "sha256" : "git sha1")} {digest}, expected {file.Hash.Hex}");
+            }
+            results.Add(verdict);
+            progress?.Report(verdict);
+        }).ConfigureAwait(false);
+
+        var known = listed.Select(f => f.Path).ToHashSet(StringComparer.Ordinal);
+        if (Directory.Exists(root))
+        {
+            foreach (var local in Directory.EnumerateFiles(root, "*", SearchOption.AllDirectories))
+            {
+                var relative = Path.GetRelativePath(root, local).Replace(Path.DirectorySeparatorChar, '/');
+                if (!known.Contains(relative) && !IsOwnFile(relative))
+                {
+                    var extra = new FileVerified(relative, VerifyStatus.Extra, null);
+                    results.Add(extra);
+                    progress?.Report(extra);
+                }
+            }
+        }
+        return new VerificationReport(root, commit, [.. results.OrderBy(r => r.Path, StringComparer.Ordinal)]);
+    }
+
+    /// <summary>hfdl's own files in a download folder: the journal, its lock, temporary files, huggingface_hub's metadata.</summary>
+    private static bool IsOwnFile(string relative)
+    {
+        var name = relative[(relative.LastIndexOf('/') + 1)..];
+        return name.StartsWith(DownloadState.FileName, StringComparison.Ordinal)
+            || name.StartsWith(RepoFolderLock.FileName, StringComparison.Ordinal)
+            || FileFetcher.IsTemporaryFile(name)
+            || relative.StartsWith(".cache/huggingface/", StringComparison.Ordinal);
     }
 
     /// <summary>Errors that would fail every other file the same way: stop at once instead of repeating them.</summary>

@@ -1,0 +1,276 @@
+using System.Text.Json;
+using Hfdl.Hub;
+using Hfdl.Hub.Server;
+using Hfdl.IntegrationTests.Support;
+using Hfdl.Progress;
+using Hfdl.Transfer;
+
+namespace Hfdl.IntegrationTests.Download;
+
+/// <summary>Never lose a byte: crashes, interruptions, bad state files, concurrent runs, verify and repair.</summary>
+public sealed class ResilienceTests : IDisposable
+{
+    private const long BigSize = 48L * 1024 * 1024 + 321;
+    private readonly TempFolder _temp = new();
+
+    public void Dispose() => _temp.Dispose();
+
+    private static InMemoryRepoStore Store(HubFaults? faults = null) =>
+        new InMemoryRepoStore().AddRepo(RepoType.Model, "acme/resume", repo => repo
+            .File("config.json", "{\"a\":1}\n")
+            .File("tokenizer.json", SyntheticContent.Create(200_000, seed: 31))
+            .File("vocab.txt", "a\nb\nc\n")
+            .File("model.safetensors", SyntheticContent.Create(BigSize, seed: 32))
+            .Settings(s => s with { Faults = faults }));
+
+    private static long RecordedBytes(string stateFile, string path)
+    {
+        using var document = JsonDocument.Parse(File.ReadAllBytes(stateFile));
+        if (!document.RootElement.GetProperty("files").TryGetProperty(path, out var entry))
+        {
+            return 0;
+        }
+        if (entry.GetProperty("status").GetString() == "complete")
+        {
+            return entry.GetProperty("size").GetInt64();
+        }
+        return entry.TryGetProperty("ranges", out var ranges) ? ranges.EnumerateArray().Sum(r => r[1].GetInt64() - r[0].GetInt64()) : 0;
+    }
+
+    private static long TryRecordedBytes(string stateFile, string path)
+    {
+        try
+        {
+            return File.Exists(stateFile) ? RecordedBytes(stateFile, path) : 0;
+        }
+        catch (Exception ex) when (ex is IOException or JsonException)
+        {
+            return 0;
+        }
+    }
+
+    [Fact]
+    public async Task After_sigkill_the_rerun_fetches_only_what_the_journal_did_not_record()
+    {
+        var store = Store(HubFaults.None with { PerConnectionBytesPerSecond = 3_000_000 });
+        await using var server = await HubServer.StartAsync(new HubServerOptions { Store = store });
+        var target = _temp.Combine("out");
+        var state = Path.Combine(target, ".download_state");
+        var cli = new CliRunner(server, _temp);
+        string[] args = ["download", "acme/resume", "--local-dir", target, "--file-size-threshold", "1", "--chunk-size", "2097152", "--speed-test-duration", "0", "-t", "4"];
+
+        using (var first = HfdlProcess.Start(cli.Environment, args))
+        {
+            await first.WaitUntilAsync(() => TryRecordedBytes(state, "model.safetensors") >= 8 * 1024 * 1024, TimeSpan.FromSeconds(60), "8 MiB of the big file recorded as on disk");
+            first.KillHard();
+            await first.WaitForExitAsync(TimeSpan.FromSeconds(10));
+        }
+        var recorded = RecordedBytes(state, "model.safetensors");
+        Assert.False(File.Exists(Path.Combine(target, "model.safetensors")));
+        server.Requests.Clear();
+
+        var rerun = await cli.RunAsync(args);
+
+        Assert.True(rerun.ExitCode == 0, rerun.ToString());
+        RepoAssert.BitExact(store.MainSnapshot(RepoType.Model, "acme/resume"), target);
+        var fetched = server.Requests.Snapshot().Where(r => r.Listener == "cdn").Sum(r => r.BodyBytesSent);
+        Assert.True(fetched <= BigSize - recorded, $"the rerun fetched {fetched} bytes of the big file, but only {BigSize - recorded} were left");
+        Assert.DoesNotContain(RepoAssert.ListFiles(target), f => f.EndsWith(".hfdl-part", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Ctrl_c_stops_saves_the_state_exits_130_and_the_same_command_finishes()
+    {
+        var store = Store(HubFaults.None with { PerConnectionBytesPerSecond = 3_000_000 });
+        await using var server = await HubServer.StartAsync(new HubServerOptions { Store = store });
+        var target = _temp.Combine("out");
+        var state = Path.Combine(target, ".download_state");
+        var cli = new CliRunner(server, _temp);
+        string[] args = ["download", "acme/resume", "--local-dir", target, "--file-size-threshold", "1", "--speed-test-duration", "0", "-t", "4"];
+
+        using (var first = HfdlProcess.Start(cli.Environment, args))
+        {
+            await first.WaitUntilAsync(() => TryRecordedBytes(state, "model.safetensors") > 0, TimeSpan.FromSeconds(60), "part of the big file recorded");
+            first.Interrupt();
+            var code = await first.WaitForExitAsync(TimeSpan.FromSeconds(10));
+            Assert.Equal(130, code);
+            Assert.Contains("Run the same command again", first.Error, StringComparison.Ordinal);
+        }
+        Assert.True(RecordedBytes(state, "model.safetensors") > 0);
+
+        var rerun = await cli.RunAsync(args);
+
+        Assert.True(rerun.ExitCode == 0, rerun.ToString());
+        RepoAssert.BitExact(store.MainSnapshot(RepoType.Model, "acme/resume"), target);
+    }
+
+    [Theory]
+    [InlineData("garbage", "this is not json at all")]
+    [InlineData("truncated", "{\"schema\":\"hfdl.download_state\",\"version\":1,\"repoType\":\"model\",\"repoId\":\"acme/res")]
+    [InlineData("wrong schema", "{\"schema\":\"something.else\",\"version\":7,\"repoType\":\"model\",\"repoId\":\"acme/resume\",\"files\":{}}")]
+    [InlineData("wrong repo", "{\"schema\":\"hfdl.download_state\",\"version\":1,\"repoType\":\"model\",\"repoId\":\"other/repo\",\"files\":{}}")]
+    [InlineData("lying entry", "{\"schema\":\"hfdl.download_state\",\"version\":1,\"repoType\":\"model\",\"repoId\":\"acme/resume\",\"files\":{\"model.safetensors\":{\"size\":5,\"etag\":\"x\",\"status\":\"partial\",\"tempFile\":\"../../etc/passwd\",\"ranges\":[[0,5]]}}}")]
+    public async Task A_state_file_that_fails_validation_is_set_aside_and_the_download_is_right(string kind, string content)
+    {
+        var store = Store();
+        await using var server = await HubServer.StartAsync(new HubServerOptions { Store = store });
+        var target = _temp.Combine("out");
+        Directory.CreateDirectory(target);
+        await File.WriteAllTextAsync(Path.Combine(target, ".download_state"), content);
+
+        var result = await new CliRunner(server, _temp).RunAsync("download", "acme/resume", "--local-dir", target, "--file-size-threshold", "1");
+
+        Assert.True(result.ExitCode == 0, $"{kind}: {result}");
+        Assert.Contains("was not trusted", result.Error, StringComparison.Ordinal);
+        Assert.Contains(Directory.GetFiles(target, ".download_state.invalid-*"), _ => true);
+        RepoAssert.BitExact(store.MainSnapshot(RepoType.Model, "acme/resume"), target);
+    }
+
+    [Fact]
+    public async Task Bad_bytes_in_a_recorded_partial_file_are_never_kept()
+    {
+        var store = Store();
+        await using var server = await HubServer.StartAsync(new HubServerOptions { Store = store });
+        var target = _temp.Combine("out");
+        var options = Engine.FastOptions with { BigFileThreshold = 1_000_000, ChunkSize = 1024 * 1024 };
+        using (var cancel = new CancellationTokenSource())
+        {
+            // Stop the first run as soon as part of the big file is recorded.
+            var state = Path.Combine(target, ".download_state");
+            var run = Engine.DownloadAsync(server, "acme/resume", target, options with { MaxBytesPerSecond = 8_000_000, CheckpointInterval = TimeSpan.FromMilliseconds(200) }, cancellationToken: cancel.Token);
+            while (TryRecordedBytes(state, "model.safetensors") < 2 * 1024 * 1024 && !run.IsCompleted)
+            {
+                await Task.Delay(20);
+            }
+            await cancel.CancelAsync();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => run);
+        }
+        var part = Directory.GetFiles(target, "*.hfdl-part").Single();
+        await using (var stream = new FileStream(part, FileMode.Open, FileAccess.Write))
+        {
+            stream.Position = 1000;
+            stream.Write(new byte[4096]); // zeros where the journal says good bytes are
+        }
+
+        var (summary, events) = await Engine.DownloadAsync(server, "acme/resume", target, options);
+
+        Assert.Equal(0, summary.FilesFailed);
+        RepoAssert.BitExact(store.MainSnapshot(RepoType.Model, "acme/resume"), target);
+        Assert.Contains(events, e => e is FileRetrying { Path: "model.safetensors" });
+    }
+
+    [Fact]
+    public async Task Two_runs_at_once_on_the_same_folder_do_not_corrupt_each_other()
+    {
+        var store = Store(HubFaults.None with { PerConnectionBytesPerSecond = 20_000_000 });
+        await using var server = await HubServer.StartAsync(new HubServerOptions { Store = store });
+        var target = _temp.Combine("out");
+        string[] args = ["download", "acme/resume", "--local-dir", target, "--file-size-threshold", "1"];
+
+        var results = await Task.WhenAll(new CliRunner(server, _temp).RunAsync(args), new CliRunner(server, _temp).RunAsync(args));
+
+        Assert.All(results, r => Assert.True(r.ExitCode == 0, r.ToString()));
+        RepoAssert.BitExact(store.MainSnapshot(RepoType.Model, "acme/resume"), target);
+        Assert.Contains(results, r => r.Error.Contains("Another hfdl is downloading", StringComparison.Ordinal));
+        Assert.Contains(results, r => r.Error.Contains("Downloaded 0 files", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Verify_reports_corrupt_truncated_missing_and_extra_files_and_fix_broken_repairs_exactly_those()
+    {
+        var store = Store();
+        await using var server = await HubServer.StartAsync(new HubServerOptions { Store = store });
+        var target = _temp.Combine("out");
+        var cli = new CliRunner(server, _temp);
+        var first = await cli.RunAsync("download", "acme/resume", "--local-dir", target, "--file-size-threshold", "1");
+        Assert.True(first.ExitCode == 0, first.ToString());
+
+        var tokenizer = Path.Combine(target, "tokenizer.json");
+        var bytes = await File.ReadAllBytesAsync(tokenizer);
+        bytes[12345] ^= 0x01;
+        await File.WriteAllBytesAsync(tokenizer, bytes);
+        File.SetLastWriteTimeUtc(tokenizer, File.GetLastWriteTimeUtc(tokenizer).AddSeconds(-100));
+        await using (var model = new FileStream(Path.Combine(target, "model.safetensors"), FileMode.Open))
+        {
+            model.SetLength(1000);
+        }
+        File.Delete(Path.Combine(target, "vocab.txt"));
+        await File.WriteAllTextAsync(Path.Combine(target, "notes.txt"), "mine\n");
+
+        var verify = await cli.RunAsync("download", "acme/resume", "--local-dir", target, "--verify");
+
+        Assert.Equal(1, verify.ExitCode);
+        Assert.Contains("corrupt  tokenizer.json", verify.Error, StringComparison.Ordinal);
+        Assert.Contains("corrupt  model.safetensors (1000 bytes", verify.Error, StringComparison.Ordinal);
+        Assert.Contains("missing  vocab.txt", verify.Error, StringComparison.Ordinal);
+        Assert.Contains("extra    notes.txt", verify.Error, StringComparison.Ordinal);
+        Assert.Contains("1 ok, 2 corrupt, 1 missing, 1 extra", verify.Error, StringComparison.Ordinal);
+
+        server.Requests.Clear();
+        var fix = await cli.RunAsync("download", "acme/resume", "--local-dir", target, "--verify", "--fix-broken", "--file-size-threshold", "1");
+
+        Assert.True(fix.ExitCode == 0, fix.ToString());
+        RepoAssert.BitExact(store.MainSnapshot(RepoType.Model, "acme/resume"), target);
+        var fetched = server.Requests.Snapshot().Where(r => r.StatusCode is 200 or 206 && (r.Listener == "cdn" || r.PathAndQuery.Contains("resolve", StringComparison.Ordinal)))
+            .Select(r => r.PathAndQuery).ToList();
+        Assert.DoesNotContain(fetched, p => p.Contains("config.json", StringComparison.Ordinal));
+        Assert.Contains(fetched, p => p.Contains("vocab.txt", StringComparison.Ordinal));
+        Assert.Equal("mine\n", await File.ReadAllTextAsync(Path.Combine(target, "notes.txt")));
+    }
+
+    [Fact]
+    public async Task Force_downloads_everything_again()
+    {
+        var store = Store();
+        await using var server = await HubServer.StartAsync(new HubServerOptions { Store = store });
+        var target = _temp.Combine("out");
+        var cli = new CliRunner(server, _temp);
+        await cli.RunAsync("download", "acme/resume", "--local-dir", target);
+        server.Requests.Clear();
+
+        var forced = await cli.RunAsync("download", "acme/resume", "--local-dir", target, "--force");
+
+        Assert.True(forced.ExitCode == 0, forced.ToString());
+        Assert.Contains("Downloaded 4 files", forced.Error, StringComparison.Ordinal);
+        RepoAssert.BitExact(store.MainSnapshot(RepoType.Model, "acme/resume"), target);
+    }
+
+    [Fact]
+    public async Task Min_free_space_refuses_to_start_with_a_clear_message()
+    {
+        var store = Store();
+        await using var server = await HubServer.StartAsync(new HubServerOptions { Store = store });
+        var target = _temp.Combine("out");
+
+        var result = await new CliRunner(server, _temp).RunAsync("download", "acme/resume", "--local-dir", target, "--min-free-space", "1000000000000");
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("Not enough disk space", result.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain(RepoAssert.ListFiles(target), f => f is not (".download_state" or ".hfdl.lock" or ".hfdl.lock.info"));
+    }
+
+    [Fact]
+    public async Task A_rejected_token_is_read_again_once_from_its_source()
+    {
+        var store = new InMemoryRepoStore().AddRepo(RepoType.Model, "acme/private", repo => repo
+            .File("a.txt", "secret\n")
+            .Settings(s => s with { Private = true, AllowedTokens = ["hf_new_token"] }));
+        await using var server = await HubServer.StartAsync(new HubServerOptions { Store = store, Users = [new HubUser("hf_new_token", "alice", [])] });
+        using var client = new HubClient(new HubClientOptions
+        {
+            Endpoint = server.Endpoint,
+            Token = new AccessToken("hf_expired_token", TokenOrigin.TokenFile, "token"),
+            ReloadToken = () => new AccessToken("hf_new_token", TokenOrigin.TokenFile, "token"),
+        });
+
+        var summary = await new RepoDownloader(client, Engine.FastOptions).DownloadAsync(new DownloadRequest
+        {
+            RepoType = RepoType.Model,
+            RepoId = RepoId.Parse("acme/private"),
+            TargetFolder = _temp.Combine("out"),
+        }, null, CancellationToken.None);
+
+        Assert.Equal(1, summary.FilesDownloaded);
+        Assert.Contains(server.Requests.Snapshot(), r => r.StatusCode == 401 && r.Authorization == "Bearer hf_expired_token");
+    }
+}

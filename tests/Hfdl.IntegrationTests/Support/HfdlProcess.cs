@@ -1,0 +1,125 @@
+using System.Diagnostics;
+using System.Text;
+
+namespace Hfdl.IntegrationTests.Support;
+
+/// <summary>The real <c>hfdl</c> program in a process of its own, for tests that kill or interrupt it.</summary>
+public sealed class HfdlProcess : IDisposable
+{
+    private readonly Process _process;
+    private readonly StringBuilder _out = new();
+    private readonly StringBuilder _error = new();
+
+    private HfdlProcess(Process process)
+    {
+        _process = process;
+    }
+
+    public int Id => _process.Id;
+
+    public string Out
+    {
+        get
+        {
+            lock (_out)
+            {
+                return _out.ToString();
+            }
+        }
+    }
+
+    public string Error
+    {
+        get
+        {
+            lock (_error)
+            {
+                return _error.ToString();
+            }
+        }
+    }
+
+    public static HfdlProcess Start(IReadOnlyDictionary<string, string?> environment, params string[] args)
+    {
+        var info = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+        };
+        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "hfdl.dll"));
+        foreach (var arg in args)
+        {
+            info.ArgumentList.Add(arg);
+        }
+        foreach (var (name, value) in environment)
+        {
+            info.Environment[name] = value;
+        }
+        var process = new Process { StartInfo = info };
+        var started = new HfdlProcess(process);
+        process.OutputDataReceived += (_, e) => started.Append(started._out, e.Data);
+        process.ErrorDataReceived += (_, e) => started.Append(started._error, e.Data);
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return started;
+    }
+
+    private void Append(StringBuilder builder, string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+        lock (builder)
+        {
+            builder.AppendLine(line);
+        }
+    }
+
+    /// <summary>Waits until <paramref name="condition"/> holds, checking every 50 ms, or fails after <paramref name="timeout"/>.</summary>
+    public async Task WaitUntilAsync(Func<bool> condition, TimeSpan timeout, string what)
+    {
+        var watch = Stopwatch.StartNew();
+        while (!condition())
+        {
+            if (_process.HasExited)
+            {
+                throw new Xunit.Sdk.XunitException($"hfdl exited ({_process.ExitCode}) before {what}.\n{Error}");
+            }
+            if (watch.Elapsed > timeout)
+            {
+                throw new Xunit.Sdk.XunitException($"Timed out waiting for {what}.\n{Error}");
+            }
+            await Task.Delay(50);
+        }
+    }
+
+    public void KillHard() => _process.Kill(entireProcessTree: true);
+
+    /// <summary>Sends SIGINT, as Ctrl+C in a terminal does.</summary>
+    public void Interrupt()
+    {
+        using var kill = Process.Start("kill", ["-INT", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        kill.WaitForExit();
+    }
+
+    public async Task<int> WaitForExitAsync(TimeSpan timeout)
+    {
+        using var cancel = new CancellationTokenSource(timeout);
+        await _process.WaitForExitAsync(cancel.Token);
+        _process.WaitForExit(); // flushes the output handlers
+        return _process.ExitCode;
+    }
+
+    public void Dispose()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+        }
+        _process.Dispose();
+    }
+}
