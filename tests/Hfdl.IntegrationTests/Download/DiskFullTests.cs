@@ -1,0 +1,109 @@
+using System.Diagnostics;
+using Hfdl.Hub;
+using Hfdl.Hub.Server;
+using Hfdl.IntegrationTests.Support;
+
+namespace Hfdl.IntegrationTests.Download;
+
+/// <summary>
+/// A real small file system (tmpfs, mounted for the test; this needs root, as CI has) that runs out of space.
+/// </summary>
+public sealed class DiskFullTests : IDisposable
+{
+    private readonly TempFolder _temp = new();
+    private readonly List<string> _mounts = [];
+
+    public void Dispose()
+    {
+        foreach (var mount in _mounts)
+        {
+            Run("umount", "-l", mount);
+        }
+        _temp.Dispose();
+    }
+
+    private string MountTmpfs(string name, long bytes)
+    {
+        var path = _temp.Combine(name);
+        Directory.CreateDirectory(path);
+        var (code, output) = Run("mount", "-t", "tmpfs", "-o", $"size={bytes}", "tmpfs", path);
+        Assert.True(code == 0, $"This test mounts a small tmpfs and needs root (CI runs as root): mount said {output}");
+        _mounts.Add(path);
+        return path;
+    }
+
+    private static (int Code, string Output) Run(string file, params string[] args)
+    {
+        var info = new ProcessStartInfo(file) { RedirectStandardError = true, RedirectStandardOutput = true };
+        foreach (var arg in args)
+        {
+            info.ArgumentList.Add(arg);
+        }
+        using var process = Process.Start(info)!;
+        var output = process.StandardOutput.ReadToEnd() + process.StandardError.ReadToEnd();
+        process.WaitForExit();
+        return (process.ExitCode, output);
+    }
+
+    [Fact]
+    public async Task Too_little_space_is_refused_before_anything_is_downloaded()
+    {
+        var store = new InMemoryRepoStore().AddRepo(RepoType.Model, "acme/huge", repo => repo
+            .File("model.safetensors", SyntheticContent.Create(40_000_000, seed: 41)));
+        await using var server = await HubServer.StartAsync(new HubServerOptions { Store = store });
+        var disk = MountTmpfs("small-disk", 16 * 1024 * 1024);
+
+        var result = await new CliRunner(server, _temp).RunAsync("download", "acme/huge", "--local-dir", Path.Combine(disk, "out"));
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("Not enough disk space", result.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain(server.Requests.Snapshot(), r => r.Listener == "cdn");
+    }
+
+    [Fact]
+    public async Task A_disk_that_fills_during_the_run_stops_cleanly_keeps_verified_files_and_resumes()
+    {
+        var store = new InMemoryRepoStore().AddRepo(RepoType.Model, "acme/many", repo =>
+        {
+            for (var i = 0; i < 10; i++)
+            {
+                repo.File($"shard-{i}.txt", SyntheticContent.Create(1_500_000, seed: (ulong)(50 + i)), lfs: false);
+            }
+            repo.Settings(s => s with { Faults = HubFaults.None with { PerConnectionBytesPerSecond = 3_000_000 } });
+        });
+        await using var server = await HubServer.StartAsync(new HubServerOptions { Store = store });
+        var disk = MountTmpfs("filling-disk", 20 * 1024 * 1024);
+        var target = Path.Combine(disk, "out");
+        var cli = new CliRunner(server, _temp);
+        string[] args = ["download", "acme/many", "--local-dir", target, "-t", "2"];
+
+        var run = cli.RunAsync(args);
+        while (!run.IsCompleted && !Directory.EnumerateFiles(disk, "shard-*", SearchOption.AllDirectories).Any())
+        {
+            await Task.Delay(20);
+        }
+        // Something else on the machine takes the rest of the disk.
+        var filler = Path.Combine(disk, "filler");
+        var free = new DriveInfo(disk).AvailableFreeSpace;
+        using (File.OpenHandle(filler, FileMode.CreateNew, FileAccess.Write, FileShare.None, FileOptions.None, preallocationSize: free - (64 * 1024)))
+        {
+        }
+        var result = await run;
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("The disk is full", result.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", result.All, StringComparison.Ordinal);
+        var kept = Directory.GetFiles(target, "shard-*").Select(Path.GetFileName).ToList();
+        Assert.NotEmpty(kept);
+        RepoAssert.BitExact(store.MainSnapshot(RepoType.Model, "acme/many"), target, only: kept!);
+        Assert.Empty(Directory.GetFiles(target, "*.hfdl-part", SearchOption.AllDirectories));
+
+        File.Delete(filler);
+        server.Requests.Clear();
+        var rerun = await cli.RunAsync(args);
+
+        Assert.True(rerun.ExitCode == 0, rerun.ToString());
+        RepoAssert.BitExact(store.MainSnapshot(RepoType.Model, "acme/many"), target);
+        Assert.Contains($"Downloaded {10 - kept.Count} files", rerun.Error, StringComparison.Ordinal);
+    }
+}
