@@ -90,6 +90,19 @@ internal static class DownloadCommand
             DefaultValueFactory = _ => 1200,
             HelpName = "SECONDS",
         };
+        var hfCache = new Option<bool>("--hf-cache")
+        {
+            Description = "Write the Hugging Face cache that transformers reads (HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub) instead of a plain folder.",
+        };
+        var cacheDir = new Option<string?>("--cache-dir")
+        {
+            Description = "Write the Hugging Face cache layout under this folder (implies --hf-cache).",
+            HelpName = "DIR",
+        };
+        var offline = new Option<bool>("--offline")
+        {
+            Description = "Make no network call: report what is on disk for the revision and whether it is complete (also HF_HUB_OFFLINE=1).",
+        };
         var quiet = new Option<bool>("--quiet", "-q")
         {
             Description = "Print only errors and, at the end, the download folder.",
@@ -118,6 +131,9 @@ internal static class DownloadCommand
         command.Options.Add(force);
         command.Options.Add(minFreeSpace);
         command.Options.Add(urlRefresh);
+        command.Options.Add(hfCache);
+        command.Options.Add(cacheDir);
+        command.Options.Add(offline);
         command.Options.Add(quiet);
         command.Options.Add(verbose);
         connection.AddTo(command);
@@ -148,9 +164,16 @@ internal static class DownloadCommand
             {
                 options = options with { Threads = t };
             }
-            var target = result.GetValue(localDir) is { } local
-                ? Path.GetFullPath(local)
-                : RepoLayout.RepoFolder(result.GetValue(directory)!, type, id);
+            var useCache = result.GetValue(hfCache) || result.GetValue(cacheDir) is not null;
+            if (useCache && result.GetValue(localDir) is not null)
+            {
+                throw new UsageException("--local-dir and --hf-cache/--cache-dir choose different layouts; give one of them.");
+            }
+            var target = useCache
+                ? Path.GetFullPath(context.Environment.ExpandPath(result.GetValue(cacheDir)) ?? context.Environment.HubCache)
+                : result.GetValue(localDir) is { } local
+                    ? Path.GetFullPath(local)
+                    : RepoLayout.RepoFolder(result.GetValue(directory)!, type, id);
 
             using var client = new HubClient(connection.Resolve(result, context.Environment));
             var downloader = new RepoDownloader(client, options);
@@ -166,7 +189,13 @@ internal static class DownloadCommand
                 Existing = result.GetValue(force) ? ExistingFiles.Ignore
                     : result.GetValue(fixBroken) ? ExistingFiles.Rehash
                     : ExistingFiles.TrustJournal,
+                Layout = useCache ? LayoutKind.HfCache : LayoutKind.Folder,
+                DisableSymlinks = context.Environment.DisableSymlinks,
             };
+            if (result.GetValue(offline) || context.Environment.Offline)
+            {
+                return ReportOffline(downloader.CheckLocal(request), type, id, rev ?? "main", target, context);
+            }
             if (result.GetValue(verify))
             {
                 var report = await downloader.VerifyAsync(request, progress, cancellationToken).ConfigureAwait(false);
@@ -194,5 +223,27 @@ internal static class DownloadCommand
             return HfdlCommand.ExitOk;
         });
         return command;
+    }
+
+    /// <summary>Offline: says what is on disk for the revision; exit 0 only when it is complete.</summary>
+    private static int ReportOffline(LocalReport? report, Hub.RepoType type, Hub.RepoId id, string revision, string target, CliContext context)
+    {
+        if (report is null)
+        {
+            context.Error.WriteLine($"error: Offline, and {target} holds no complete record of {type.Name()} '{id}' at '{revision}' (no journal or ref for it, or no cached listing of its commit). Run the same command without --offline / HF_HUB_OFFLINE first.");
+            return HfdlCommand.ExitFailure;
+        }
+        context.Error.WriteLine($"Offline: {type.Name()} {id} at {revision} = commit {report.Commit}: {report.Present.Count} of {report.Present.Count + report.Missing.Count} files present{(report.IsComplete ? "; complete." : ".")}");
+        foreach (var missing in report.Missing)
+        {
+            context.Error.WriteLine($"missing  {missing}");
+        }
+        if (!report.IsComplete)
+        {
+            context.Error.WriteLine("error: The local copy is incomplete; run the same command without --offline / HF_HUB_OFFLINE to download the missing files.");
+            return HfdlCommand.ExitFailure;
+        }
+        context.Out.WriteLine(report.Folder);
+        return HfdlCommand.ExitOk;
     }
 }

@@ -14,7 +14,7 @@ public static class HfdlCommand
     public const int ExitUsage = 2;
     public const int ExitInterrupted = 130;
 
-    private static readonly string[] SubcommandNames = ["download", "ls", "whoami"];
+    private static readonly string[] SubcommandNames = ["download", "ls", "whoami", "cache"];
 
     /// <summary>Runs hfdl with <paramref name="args"/>; returns the process exit code.</summary>
     public static async Task<int> RunAsync(string[] args, CliContext context, CancellationToken cancellationToken)
@@ -97,6 +97,7 @@ public static class HfdlCommand
         root.Subcommands.Add(DownloadCommand.Build(context));
         root.Subcommands.Add(ListCommand.Build(context));
         root.Subcommands.Add(WhoAmICommand.Build(context));
+        root.Subcommands.Add(CacheCommand.Build(context));
         return root;
     }
 }

@@ -38,6 +38,16 @@ public sealed class HubEnvironment
     /// <summary><c>HF_TOKEN_PATH</c>, else <c>$HF_HOME/token</c>.</summary>
     public string TokenPath => ExpandPath(Get("HF_TOKEN_PATH")) ?? Path.Combine(HfHome, "token");
 
+    /// <summary><c>HF_HUB_CACHE</c>, else legacy <c>HUGGINGFACE_HUB_CACHE</c>, else <c>$HF_HOME/hub</c>.</summary>
+    public string HubCache =>
+        ExpandPath(Get("HF_HUB_CACHE")) ?? ExpandPath(Get("HUGGINGFACE_HUB_CACHE")) ?? Path.Combine(HfHome, "hub");
+
+    /// <summary><c>HF_HUB_OFFLINE</c> (or <c>TRANSFORMERS_OFFLINE</c>) is true: no network call at all.</summary>
+    public bool Offline => IsTrue("HF_HUB_OFFLINE") || IsTrue("TRANSFORMERS_OFFLINE");
+
+    /// <summary><c>HF_HUB_DISABLE_SYMLINKS</c>: copy into snapshots instead of linking to blobs.</summary>
+    public bool DisableSymlinks => IsTrue("HF_HUB_DISABLE_SYMLINKS");
+
     private string UserHome => Get("HOME") ?? Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
 
     /// <summary>Expands a leading <c>~</c> the way Python's <c>os.path.expanduser</c> does.</summary>

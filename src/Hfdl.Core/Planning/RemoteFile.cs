@@ -10,6 +10,15 @@ namespace Hfdl.Planning;
 /// <param name="IsLfs">Stored with LFS or Xet (usually weights and other big files).</param>
 public sealed record RemoteFile(string Path, long Size, ContentHash Hash, bool IsLfs)
 {
+    /// <summary>The git object id of the file (for LFS files, of its pointer), when the listing gave it.</summary>
+    public string? GitOid { get; init; }
+
+    /// <summary>The Xet hash, when the listing gave a valid one (a gated repo's listing redacts it as 64 '*').</summary>
+    public string? XetHash { get; init; }
+
+    /// <summary>The listing carried a redacted Xet hash (64 '*', a gated repo seen without access).</summary>
+    public bool XetRedacted { get; init; }
+
     /// <summary>The etag the Hub serves for this file (and the blob name in the HF cache).</summary>
     public string Etag => Hash.Hex;
 
@@ -27,13 +36,18 @@ public sealed record RemoteFile(string Path, long Size, ContentHash Hash, bool I
             {
                 throw new HubProtocolException($"The Hub listed '{entry.Path}' as an LFS file with an invalid sha256 ('{Truncate(lfs.Oid)}').");
             }
-            return new RemoteFile(entry.Path, CheckSize(entry.Path, lfs.Size, entry.Size), sha, IsLfs: true);
+            return new RemoteFile(entry.Path, CheckSize(entry.Path, lfs.Size, entry.Size), sha, IsLfs: true)
+            {
+                GitOid = ContentHash.TryFromEtag(entry.Oid, out var pointer) && pointer.Kind == HashKind.GitSha1 ? pointer.Hex : null,
+                XetHash = entry.XetHash is { Length: 64 } xet && ContentHash.IsHex(xet) ? xet.ToLowerInvariant() : null,
+                XetRedacted = entry.XetHash is { } raw && !(raw.Length == 64 && ContentHash.IsHex(raw)),
+            };
         }
         if (!ContentHash.TryFromEtag(entry.Oid, out var sha1) || sha1.Kind != HashKind.GitSha1)
         {
             throw new HubProtocolException($"The Hub listed '{entry.Path}' with an invalid git object id ('{Truncate(entry.Oid)}').");
         }
-        return new RemoteFile(entry.Path, CheckSize(entry.Path, entry.Size, entry.Size), sha1, IsLfs: false);
+        return new RemoteFile(entry.Path, CheckSize(entry.Path, entry.Size, entry.Size), sha1, IsLfs: false) { GitOid = sha1.Hex };
     }
 
     private static long CheckSize(string path, long size, long listedSize)

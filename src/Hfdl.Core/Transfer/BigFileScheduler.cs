@@ -35,7 +35,9 @@ internal interface IBigFileJournal
 internal sealed class BigFileScheduler
 {
     private const int BufferSize = 256 * 1024;
-    private const long MinimumSteal = 1024 * 1024;
+    // A steal wastes what the victim's server already pushed past the split into socket buffers (a few MB at most),
+    // so only splits that leave both halves well above that are worth it.
+    private const long MinimumSteal = 4L * 1024 * 1024;
     private const long MinimumSegment = 1024 * 1024;
     private static readonly TimeSpan TickInterval = TimeSpan.FromMilliseconds(100);
     private static readonly TimeSpan StatsInterval = TimeSpan.FromMilliseconds(500);
@@ -232,8 +234,10 @@ internal sealed class BigFileScheduler
                 {
                     break;
                 }
-                var outcome = await FetchSegmentAsync(job, segment, meter, buffer, cancellationToken).ConfigureAwait(false);
-                if (outcome == Outcome.Shed)
+                await FetchSegmentAsync(job, segment, meter, buffer, cancellationToken).ConfigureAwait(false);
+                // Connections are shed between segments, never mid-range: dropping a response wastes what the server
+                // already sent into the socket buffers.
+                if (TryShed())
                 {
                     counted = false; // TryShed already took this worker off the count.
                     break;
@@ -323,7 +327,6 @@ internal sealed class BigFileScheduler
     {
         Done,
         Progressed,
-        Shed,
         Stale,
     }
 
@@ -454,10 +457,6 @@ internal sealed class BigFileScheduler
                 if (_limiter is not null)
                 {
                     await _limiter.ConsumeAsync(read, cancellationToken).ConfigureAwait(false);
-                }
-                if (TryShed())
-                {
-                    return Outcome.Shed;
                 }
             }
         }

@@ -104,6 +104,21 @@ public sealed record DownloadRequest
 
     /// <summary>How files already in the folder are treated.</summary>
     public ExistingFiles Existing { get; init; } = ExistingFiles.TrustJournal;
+
+    /// <summary>
+    /// <see cref="LayoutKind.Folder"/>: <see cref="TargetFolder"/> holds the files. <see cref="LayoutKind.HfCache"/>:
+    /// <see cref="TargetFolder"/> is the root of a Hugging Face cache.
+    /// </summary>
+    public Storage.LayoutKind Layout { get; init; } = Storage.LayoutKind.Folder;
+
+    /// <summary>In the HF cache, copy files into snapshots instead of linking (<c>HF_HUB_DISABLE_SYMLINKS</c>).</summary>
+    public bool DisableSymlinks { get; init; }
+}
+
+/// <summary>What is on disk for a revision, found without the network.</summary>
+public sealed record LocalReport(string Folder, string Commit, IReadOnlyList<string> Present, IReadOnlyList<string> Missing)
+{
+    public bool IsComplete => Missing.Count == 0;
 }
 
 /// <summary>What to do with what is already on disk.</summary>

@@ -58,14 +58,48 @@ public sealed partial class RepoDownloader
     {
         var started = Stopwatch.GetTimestamp();
         var revision = request.Revision ?? "main";
-        var commit = await ResolveCommitAsync(request.RepoType, request.RepoId, revision, cancellationToken).ConfigureAwait(false);
-        progress?.Report(new RevisionResolved(request.RepoType, request.RepoId, revision, commit));
+        var layout = CreateLayout(request, progress);
+        string commit;
+        List<RemoteFile> listed;
+        try
+        {
+            commit = await ResolveCommitAsync(request.RepoType, request.RepoId, revision, cancellationToken).ConfigureAwait(false);
+            progress?.Report(new RevisionResolved(request.RepoType, request.RepoId, revision, commit));
+            listed = await FilePlanner.ListFilesAsync(_client, request.RepoType, request.RepoId, commit, cancellationToken).ConfigureAwait(false);
+        }
+        catch (HubUnreachableException unreachable)
+        {
+            // No network, but maybe nothing is needed from it: a revision completely present locally is a warning.
+            var local = CheckLocal(request, layout);
+            if (local is { IsComplete: true })
+            {
+                progress?.Report(new Warning($"{unreachable.Message} Using the complete local copy of commit {local.Commit} instead."));
+                var offlineSummary = new DownloadSummary(local.Folder, local.Commit, 0, local.Present.Count, 0, 0, Stopwatch.GetElapsedTime(started));
+                progress?.Report(new DownloadFinished(offlineSummary));
+                return offlineSummary;
+            }
+            throw;
+        }
+        layout.RecordRevision(revision, commit);
+        List<RemoteFile> files;
+        try
+        {
+            files = FilePlanner.Select(listed, request.Files, request.RepoType, request.RepoId, revision);
+        }
+        catch (EntryNotFoundException)
+        {
+            foreach (var missing in request.Files.Where(f => !f.EndsWith('/') && listed.All(l => l.Path != f) && RepoFilePath.TryValidate(f, out _)))
+            {
+                layout.RecordMissing(missing, commit);
+            }
+            throw;
+        }
+        layout.SaveTree(commit, listed);
 
-        var listed = await FilePlanner.ListFilesAsync(_client, request.RepoType, request.RepoId, commit, cancellationToken).ConfigureAwait(false);
-        var files = FilePlanner.Select(listed, request.Files, request.RepoType, request.RepoId, revision);
-
-        var root = Path.GetFullPath(request.TargetFolder);
-        var targets = files.Select(f => (File: f, Path: RepoLayout.FilePath(root, f.Path))).ToList();
+        // Files with the same content share their data (one blob in the HF cache): fetch it once, place it for each.
+        var groups = files.GroupBy(layout.DataPath, StringComparer.Ordinal).Select(g => (Path: g.Key, Files: g.ToList())).ToList();
+        var placements = groups.ToDictionary(g => g.Path, g => g.Files, StringComparer.Ordinal);
+        var root = layout.JournalFolder;
         using var folderLock = await RepoFolderLock.AcquireAsync(root, holder => progress?.Report(new WaitingForLock(root, holder)), _options.Time, cancellationToken).ConfigureAwait(false);
         var state = DownloadStateStore.Open(root, request.RepoType, request.RepoId, _options.Time);
         if (state.LoadWarning is { } warning)
@@ -74,30 +108,42 @@ public sealed partial class RepoDownloader
         }
         state.Update(s => s with { Revision = revision, Commit = commit });
 
-        // Present and recorded as verified (same etag, size and modification time): no work at all. Present but
-        // not recorded: hashed by a worker, adopted if it matches, downloaded otherwise.
+        // Present and recorded as verified (same etag, size and modification time), or a blob of the HF cache: no
+        // work at all. Present but not recorded: hashed by a worker, adopted if it matches, downloaded otherwise.
         var work = new List<(RemoteFile File, string Path)>();
         var run = new RunCounters();
-        foreach (var (file, path) in targets)
+        foreach (var (path, members) in groups)
         {
-            if (request.Existing == ExistingFiles.TrustJournal && IsRecordedComplete(state, file, path))
+            var file = members[0];
+            if (request.Existing == ExistingFiles.TrustJournal && (IsRecordedComplete(state, file, path) || (layout.TrustsPresentData && HasSize(path, file.Size))))
             {
-                run.Skipped++;
-                progress?.Report(new FileSkipped(file.Path, file.Size, "already downloaded and verified"));
+                foreach (var member in members)
+                {
+                    layout.Place(member, commit);
+                    run.Skipped++;
+                    progress?.Report(new FileSkipped(member.Path, member.Size, "already downloaded and verified"));
+                }
             }
             else
             {
                 work.Add((file, path));
             }
         }
-        progress?.Report(new PlanReady(root, files.Count, files.Sum(f => f.Size), work.Count, work.Sum(w => w.File.Size), run.Skipped, _options.BigFileThreshold));
+        var resultFolder = layout.ResultFolder(commit);
+        progress?.Report(new PlanReady(resultFolder, files.Count, files.Sum(f => f.Size), work.Count, work.Sum(w => w.File.Size), run.Skipped, _options.BigFileThreshold));
         CheckDiskSpace(root, work, state, request.Existing);
 
         var limiter = _options.MaxBytesPerSecond is { } cap ? new BandwidthLimiter(cap, _options.Time) : null;
         var fetcher = new FileFetcher(_client, _options, limiter, progress);
         var saver = new ThrottledSaver(state, _options.Time, TimeSpan.FromSeconds(1));
         using var fatal = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var journal = new Journal(state, saver, commit, progress, run, fatal);
+        var journal = new Journal(state, saver, commit, progress, run, fatal, (file, dataPath) =>
+        {
+            foreach (var member in placements[dataPath])
+            {
+                layout.Place(member, commit);
+            }
+        }, placements);
 
         async ValueTask ProcessSmallAsync((RemoteFile File, string Path) item, CancellationToken ct)
         {
@@ -156,9 +202,37 @@ public sealed partial class RepoDownloader
             System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(fatalError);
         }
 
-        var summary = new DownloadSummary(root, commit, run.Downloaded, run.Skipped, run.Failed, run.Bytes, Stopwatch.GetElapsedTime(started));
+        var summary = new DownloadSummary(resultFolder, commit, run.Downloaded, run.Skipped, run.Failed, run.Bytes, Stopwatch.GetElapsedTime(started));
         progress?.Report(new DownloadFinished(summary));
         return summary;
+    }
+
+    private static StorageLayout CreateLayout(DownloadRequest request, IProgress<DownloadEvent>? progress)
+    {
+        var layout = StorageLayout.Create(request.Layout, request.TargetFolder, request.RepoType, request.RepoId, request.DisableSymlinks);
+        if (layout is HfCacheLayout cache)
+        {
+            cache.OnWarning = message => progress?.Report(new Warning(message));
+        }
+        return layout;
+    }
+
+    private static bool HasSize(string path, long size) => new FileInfo(path) is { Exists: true } info && info.Length == size;
+
+    /// <summary>What is on disk for a revision, without any network call (<c>--offline</c>, <c>HF_HUB_OFFLINE</c>).</summary>
+    public LocalReport? CheckLocal(DownloadRequest request) => CheckLocal(request, CreateLayout(request, null));
+
+    private static LocalReport? CheckLocal(DownloadRequest request, StorageLayout layout)
+    {
+        var revision = request.Revision ?? "main";
+        if (layout.LocalCommit(revision) is not { } commit || layout.LoadTree(commit) is not { } tree)
+        {
+            return null;
+        }
+        var files = FilePlanner.Select([.. tree], request.Files, request.RepoType, request.RepoId, revision);
+        var present = files.Where(f => layout.IsPlaced(f, commit)).Select(f => f.Path).ToList();
+        var missing = files.Where(f => !layout.IsPlaced(f, commit)).Select(f => f.Path).ToList();
+        return new LocalReport(layout.ResultFolder(commit), commit, present, missing);
     }
 
     /// <summary>
@@ -234,7 +308,15 @@ public sealed partial class RepoDownloader
     }
 
     /// <summary>Records outcomes in the state journal and the counters, and reports them as progress.</summary>
-    private sealed class Journal(DownloadStateStore state, ThrottledSaver saver, string commit, IProgress<DownloadEvent>? progress, RunCounters run, CancellationTokenSource fatal) : IBigFileJournal
+    private sealed class Journal(
+        DownloadStateStore state,
+        ThrottledSaver saver,
+        string commit,
+        IProgress<DownloadEvent>? progress,
+        RunCounters run,
+        CancellationTokenSource fatal,
+        Action<RemoteFile, string> place,
+        IReadOnlyDictionary<string, List<RemoteFile>> groups) : IBigFileJournal
     {
         private readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> _outcomes = new(StringComparer.Ordinal);
         private Exception? _fatalError;
@@ -247,8 +329,12 @@ public sealed partial class RepoDownloader
         {
             _outcomes[file.Path] = true;
             RecordComplete(state, file, path, commit);
-            Interlocked.Increment(ref run.Skipped);
-            progress?.Report(new FileSkipped(file.Path, file.Size, "already on disk with the right hash"));
+            place(file, path);
+            foreach (var member in groups[path])
+            {
+                Interlocked.Increment(ref run.Skipped);
+                progress?.Report(new FileSkipped(member.Path, member.Size, "already on disk with the right hash"));
+            }
             saver.SaveSoon();
         }
 
@@ -256,9 +342,13 @@ public sealed partial class RepoDownloader
         {
             _outcomes[file.Path] = true;
             RecordComplete(state, file, finalPath, commit);
-            Interlocked.Increment(ref run.Downloaded);
-            Interlocked.Add(ref run.Bytes, file.Size);
-            progress?.Report(new FileCompleted(file.Path, file.Size, $"{(file.Hash.Kind == HashKind.Sha256 ? "sha256" : "git-sha1")}:{digest}", elapsed));
+            place(file, finalPath);
+            foreach (var member in groups[finalPath])
+            {
+                Interlocked.Increment(ref run.Downloaded);
+                Interlocked.Add(ref run.Bytes, member.Size);
+                progress?.Report(new FileCompleted(member.Path, member.Size, $"{(member.Hash.Kind == HashKind.Sha256 ? "sha256" : "git-sha1")}:{digest}", elapsed));
+            }
             saver.SaveSoon();
         }
 
@@ -304,13 +394,18 @@ public sealed partial class RepoDownloader
         progress?.Report(new RevisionResolved(request.RepoType, request.RepoId, revision, commit));
         var listed = await FilePlanner.ListFilesAsync(_client, request.RepoType, request.RepoId, commit, cancellationToken).ConfigureAwait(false);
         var files = FilePlanner.Select(listed, request.Files, request.RepoType, request.RepoId, revision);
-        var root = Path.GetFullPath(request.TargetFolder);
+        var layout = CreateLayout(request, progress);
+        var root = layout.ResultFolder(commit);
         var results = new System.Collections.Concurrent.ConcurrentBag<FileVerified>();
         var parallel = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, Environment.ProcessorCount), CancellationToken = cancellationToken };
         await Parallel.ForEachAsync(files, parallel, async (file, ct) =>
         {
-            var path = RepoLayout.FilePath(root, file.Path);
+            var path = layout.UserPath(file, commit);
             var info = new FileInfo(path);
+            if (info.LinkTarget is not null && info.ResolveLinkTarget(returnFinalTarget: true) is FileInfo target)
+            {
+                info = target; // the HF cache's snapshot links point at blobs
+            }
             FileVerified verdict;
             if (!info.Exists)
             {
@@ -322,7 +417,7 @@ public sealed partial class RepoDownloader
             }
             else
             {
-                var digest = await LocalHasher.HashFileAsync(path, file.Hash, ct).ConfigureAwait(false);
+                var digest = await LocalHasher.HashFileAsync(info.FullName, file.Hash, ct).ConfigureAwait(false);
                 verdict = digest == file.Hash.Hex
                     ? new FileVerified(file.Path, VerifyStatus.Ok, null)
                     : new FileVerified(file.Path, VerifyStatus.Corrupt, $"{(file.Hash.Kind == HashKind.Sha256 ? "sha256" : "git sha1")} {digest}, expected {file.Hash.Hex}");
@@ -332,7 +427,7 @@ public sealed partial class RepoDownloader
         }).ConfigureAwait(false);
 
         var known = listed.Select(f => f.Path).ToHashSet(StringComparer.Ordinal);
-        if (Directory.Exists(root))
+        if (layout is FolderLayout && Directory.Exists(root))
         {
             foreach (var local in Directory.EnumerateFiles(root, "*", SearchOption.AllDirectories))
             {

@@ -24,8 +24,33 @@ public sealed record RecordedRequest(
 public sealed class HubRequestLog
 {
     private readonly ConcurrentQueue<RecordedRequest> _requests = new();
+    private int _inFlight;
 
     public int Count => _requests.Count;
+
+    /// <summary>Requests received whose response has not ended yet (they are recorded when it does).</summary>
+    public int InFlight => Volatile.Read(ref _inFlight);
+
+    /// <summary>
+    /// Waits until every request received so far has ended and is recorded (a client that was killed leaves
+    /// responses that end only when the server notices). Checks every 20 ms; fails after <paramref name="timeout"/>.
+    /// </summary>
+    public async Task WaitUntilIdleAsync(TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (InFlight > 0)
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"{InFlight} requests were still in flight after {timeout}.");
+            }
+            await Task.Delay(20).ConfigureAwait(false);
+        }
+    }
+
+    internal void Started() => Interlocked.Increment(ref _inFlight);
+
+    internal void Ended() => Interlocked.Decrement(ref _inFlight);
 
     public IReadOnlyList<RecordedRequest> Snapshot() => [.. _requests];
 

@@ -10,6 +10,7 @@ internal static class RequestRunner
         var http = request.Http;
         var cancellationToken = http.RequestAborted;
         var aborted = false;
+        request.State.Log.Started();
         try
         {
             await handler(request, cancellationToken).ConfigureAwait(false);
@@ -39,6 +40,7 @@ internal static class RequestRunner
             {
                 Aborted = aborted || request.Aborted || cancellationToken.IsCancellationRequested,
             });
+            request.State.Log.Ended();
         }
     }
 }

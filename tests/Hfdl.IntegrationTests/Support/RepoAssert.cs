@@ -34,10 +34,16 @@ public static class RepoAssert
     public static void NoFinalFile(string folder, string repoPath) =>
         Assert.False(File.Exists(Path.Combine(folder, repoPath)), $"{repoPath} must not exist under its final name");
 
-    /// <summary>Files in <paramref name="folder"/>, relative, excluding hfdl's state file.</summary>
+    /// <summary>
+    /// Files in <paramref name="folder"/>, relative, without hfdl's journal and lock or huggingface_hub's
+    /// <c>.cache/huggingface/</c> metadata (temporary <c>.hfdl-part</c> files are listed: tests look for leftovers).
+    /// </summary>
     public static List<string> ListFiles(string folder) =>
         Directory.Exists(folder)
-            ? [.. Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories).Select(f => Path.GetRelativePath(folder, f).Replace(Path.DirectorySeparatorChar, '/')).Order(StringComparer.Ordinal)]
+            ? [.. Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories)
+                .Select(f => Path.GetRelativePath(folder, f).Replace(Path.DirectorySeparatorChar, '/'))
+                .Where(f => !f.StartsWith(".cache/huggingface/", StringComparison.Ordinal) && !f.StartsWith(".download_state", StringComparison.Ordinal) && !f.StartsWith(".hfdl.lock", StringComparison.Ordinal))
+                .Order(StringComparer.Ordinal)]
             : [];
 
     public static RepoSnapshot MainSnapshot(this InMemoryRepoStore store, RepoType type, string id) =>

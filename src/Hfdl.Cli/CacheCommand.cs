@@ -1,0 +1,84 @@
+using System.CommandLine;
+using System.Globalization;
+using Hfdl.Hub;
+using Hfdl.Progress;
+using Hfdl.Storage;
+
+namespace Hfdl.Cli;
+
+/// <summary><c>hfdl cache ls</c> and <c>hfdl cache verify</c>: the Hugging Face cache, read without the network.</summary>
+internal static class CacheCommand
+{
+    public static Command Build(CliContext context)
+    {
+        var command = new Command("cache", "Inspect the Hugging Face cache (HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub).");
+        command.Subcommands.Add(BuildList(context));
+        command.Subcommands.Add(BuildVerify(context));
+        return command;
+    }
+
+    private static Option<string?> CacheDirOption() => new("--cache-dir")
+    {
+        Description = "The cache root (default: HF_HUB_CACHE, else $HF_HOME/hub).",
+        HelpName = "DIR",
+    };
+
+    private static string Root(ParseResult result, Option<string?> option, CliContext context) =>
+        Path.GetFullPath(context.Environment.ExpandPath(result.GetValue(option)) ?? context.Environment.HubCache);
+
+    private static Command BuildList(CliContext context)
+    {
+        var cacheDir = CacheDirOption();
+        var command = new Command("ls", "List the cached repos: revisions, files and size on disk (blobs shared by revisions counted once).");
+        command.Options.Add(cacheDir);
+        command.SetAction(result =>
+        {
+            var root = Root(result, cacheDir, context);
+            var repos = CacheScanner.Scan(root);
+            context.Out.WriteLine($"{"REPO",-40} {"TYPE",-8} {"SIZE",10} {"BLOBS",6}  REVISIONS");
+            foreach (var repo in repos)
+            {
+                var revisions = repo.Snapshots.Select(commit =>
+                {
+                    var names = repo.Refs.Where(r => r.Value == commit).Select(r => r.Key).Order(StringComparer.Ordinal).ToList();
+                    return names.Count > 0 ? $"{string.Join(",", names)} ({commit[..Math.Min(8, commit.Length)]})" : commit[..Math.Min(8, commit.Length)];
+                });
+                context.Out.WriteLine($"{repo.Id,-40} {repo.Type.Name(),-8} {Units.Bytes(repo.SizeOnDisk),10} {repo.BlobCount,6}  {string.Join("; ", revisions)}");
+            }
+            context.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{repos.Count} repos, {Units.Bytes(repos.Sum(r => r.SizeOnDisk))} in {root}"));
+            return HfdlCommand.ExitOk;
+        });
+        return command;
+    }
+
+    private static Command BuildVerify(CliContext context)
+    {
+        var repo = new Argument<string>("REPO") { Description = "Repo id, Hub URL or hf:// URI." };
+        var repoType = RepoOptions.RepoTypeOption();
+        var revision = new Option<string?>("--revision")
+        {
+            Description = "Only this revision's snapshot (default: every snapshot of the repo).",
+            HelpName = "REV",
+        };
+        var cacheDir = CacheDirOption();
+        var command = new Command("verify", "Hash every file of a cached repo's snapshots and compare it with the hash its blob is named by. Exit 1 if any does not match.");
+        command.Arguments.Add(repo);
+        command.Options.Add(repoType);
+        command.Options.Add(revision);
+        command.Options.Add(cacheDir);
+        command.SetAction(async (result, cancellationToken) =>
+        {
+            var (type, id, rev) = RepoOptions.Resolve(result.GetValue(repo)!, result.GetValue(repoType), result.GetValue(revision));
+            var root = Root(result, cacheDir, context);
+            var checks = await CacheScanner.VerifyAsync(root, type, id, rev, cancellationToken).ConfigureAwait(false);
+            foreach (var check in checks.Where(c => c.Status != VerifyStatus.Ok))
+            {
+                context.Out.WriteLine($"{check.Status.ToString().ToLowerInvariant(),-8} {check.Commit[..Math.Min(8, check.Commit.Length)]}/{check.Path}{(check.Detail is null ? "" : $" ({check.Detail})")}");
+            }
+            var bad = checks.Count(c => c.Status is VerifyStatus.Corrupt or VerifyStatus.Missing);
+            context.Error.WriteLine($"Verified {checks.Count} files of {type.Name()} {id} in {root}: {checks.Count(c => c.Status == VerifyStatus.Ok)} ok, {bad} bad.");
+            return bad == 0 ? HfdlCommand.ExitOk : HfdlCommand.ExitFailure;
+        });
+        return command;
+    }
+}

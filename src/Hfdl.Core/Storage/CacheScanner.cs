@@ -1,0 +1,121 @@
+using Hfdl.Hub;
+using Hfdl.Integrity;
+
+namespace Hfdl.Storage;
+
+/// <summary>One repo of a Hugging Face cache.</summary>
+public sealed record CachedRepo(RepoType Type, string Id, string Folder, long SizeOnDisk, int BlobCount, IReadOnlyDictionary<string, string> Refs, IReadOnlyList<string> Snapshots);
+
+/// <summary>The verdict on one snapshot file of <c>hfdl cache verify</c>.</summary>
+public sealed record CachedFileCheck(string Commit, string Path, Progress.VerifyStatus Status, string? Detail);
+
+/// <summary>Reads a Hugging Face cache (hub-api.md §7.1) the way <c>hf cache ls</c> / <c>hf cache verify</c> do.</summary>
+public static class CacheScanner
+{
+    /// <summary>Every repo folder of the cache; blobs shared by several revisions are counted once.</summary>
+    public static IReadOnlyList<CachedRepo> Scan(string cacheRoot)
+    {
+        var repos = new List<CachedRepo>();
+        if (!Directory.Exists(cacheRoot))
+        {
+            return repos;
+        }
+        foreach (var folder in Directory.EnumerateDirectories(cacheRoot).Order(StringComparer.Ordinal))
+        {
+            var name = Path.GetFileName(folder);
+            var split = name.IndexOf("--", StringComparison.Ordinal);
+            if (split < 0 || !RepoTypes.TryParse(name[..split], out var type))
+            {
+                continue; // .locks and anything else that is not a repo
+            }
+            var id = name[(split + 2)..].Replace("--", "/", StringComparison.Ordinal);
+            var blobs = Path.Combine(folder, "blobs");
+            var blobFiles = Directory.Exists(blobs) ? Directory.GetFiles(blobs).Where(f => !Path.GetFileName(f).StartsWith('.') && !f.EndsWith(".incomplete", StringComparison.Ordinal)).ToList() : [];
+            var size = blobFiles.Sum(f => new FileInfo(f).Length);
+            var snapshots = Path.Combine(folder, "snapshots");
+            var snapshotIds = Directory.Exists(snapshots) ? Directory.GetDirectories(snapshots).Select(Path.GetFileName).OfType<string>().Order(StringComparer.Ordinal).ToList() : [];
+            // Copies (no symlinks) live in the snapshot itself: count what is not a link.
+            foreach (var snapshot in snapshotIds)
+            {
+                size += Directory.EnumerateFiles(Path.Combine(snapshots, snapshot), "*", SearchOption.AllDirectories)
+                    .Select(f => new FileInfo(f)).Where(f => f.LinkTarget is null).Sum(f => f.Length);
+            }
+            var refs = new Dictionary<string, string>(StringComparer.Ordinal);
+            var refsFolder = Path.Combine(folder, "refs");
+            if (Directory.Exists(refsFolder))
+            {
+                foreach (var refFile in Directory.EnumerateFiles(refsFolder, "*", SearchOption.AllDirectories))
+                {
+                    refs[Path.GetRelativePath(refsFolder, refFile).Replace(Path.DirectorySeparatorChar, '/')] = File.ReadAllText(refFile).Trim();
+                }
+            }
+            repos.Add(new CachedRepo(type, id, folder, size, blobFiles.Count, refs, snapshotIds));
+        }
+        return repos;
+    }
+
+    /// <summary>
+    /// Checks every file of the repo's snapshots (or of one commit) against the hash its blob is named by (or, for
+    /// a copied file, the hash in the cached listing).
+    /// </summary>
+    public static async Task<IReadOnlyList<CachedFileCheck>> VerifyAsync(string cacheRoot, RepoType type, RepoId id, string? revision, CancellationToken cancellationToken)
+    {
+        var layout = new HfCacheLayout(cacheRoot, type, id);
+        var snapshotsFolder = Path.Combine(layout.RepoFolder, "snapshots");
+        if (!Directory.Exists(snapshotsFolder))
+        {
+            throw new HfdlException($"The cache at {cacheRoot} holds no {type.Name()} '{id}'. Download it first with `hfdl download {id} --hf-cache`.");
+        }
+        IEnumerable<string> commits = Directory.GetDirectories(snapshotsFolder).Select(Path.GetFileName).OfType<string>();
+        if (revision is not null)
+        {
+            var commit = layout.LocalCommit(revision)
+                ?? throw new HfdlException($"The cache at {cacheRoot} has no snapshot of {type.Name()} '{id}' for revision '{revision}'.");
+            commits = [commit];
+        }
+        var checks = new List<CachedFileCheck>();
+        foreach (var commit in commits.Order(StringComparer.Ordinal))
+        {
+            var snapshot = Path.Combine(snapshotsFolder, commit);
+            var tree = layout.LoadTree(commit)?.ToDictionary(f => f.Path, StringComparer.Ordinal);
+            foreach (var file in Directory.EnumerateFiles(snapshot, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
+            {
+                var relative = Path.GetRelativePath(snapshot, file).Replace(Path.DirectorySeparatorChar, '/');
+                var info = new FileInfo(file);
+                string expectedHex;
+                string data;
+                if (info.LinkTarget is not null)
+                {
+                    var target = info.ResolveLinkTarget(returnFinalTarget: true);
+                    if (target is not FileInfo { Exists: true } blob)
+                    {
+                        checks.Add(new CachedFileCheck(commit, relative, Progress.VerifyStatus.Missing, $"the link points at a missing blob ({info.LinkTarget})"));
+                        continue;
+                    }
+                    expectedHex = blob.Name;
+                    data = blob.FullName;
+                }
+                else if (tree?.GetValueOrDefault(relative) is { } listed)
+                {
+                    expectedHex = listed.Hash.Hex;
+                    data = file;
+                }
+                else
+                {
+                    checks.Add(new CachedFileCheck(commit, relative, Progress.VerifyStatus.Extra, "a copy with no cached listing to check it against"));
+                    continue;
+                }
+                if (!ContentHash.TryFromEtag(expectedHex, out var expected))
+                {
+                    checks.Add(new CachedFileCheck(commit, relative, Progress.VerifyStatus.Extra, $"its blob name '{expectedHex}' is not a hash hfdl can check"));
+                    continue;
+                }
+                var digest = await LocalHasher.HashFileAsync(data, expected, cancellationToken).ConfigureAwait(false);
+                checks.Add(digest == expected.Hex
+                    ? new CachedFileCheck(commit, relative, Progress.VerifyStatus.Ok, null)
+                    : new CachedFileCheck(commit, relative, Progress.VerifyStatus.Corrupt, $"{expected.Kind} {digest}, expected {expected.Hex}"));
+            }
+        }
+        return checks;
+    }
+}

@@ -1,0 +1,369 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Hfdl.Hub;
+using Hfdl.Planning;
+
+namespace Hfdl.Storage;
+
+/// <summary>Which on-disk layout a download writes.</summary>
+public enum LayoutKind
+{
+    /// <summary>Plain files in a folder (the seed's <c>downloads/org/name</c>, or <c>--local-dir</c>), with huggingface_hub's local-dir metadata.</summary>
+    Folder,
+
+    /// <summary>The Hugging Face cache (<c>~/.cache/huggingface/hub</c>) that transformers and friends read.</summary>
+    HfCache,
+}
+
+/// <summary>
+/// Where verified bytes go and what else must be written so other tools find them. The engine writes each file's
+/// bytes to <see cref="DataPath"/> (temporary name beside it, then an atomic rename) and then calls
+/// <see cref="Place"/>.
+/// </summary>
+public abstract class StorageLayout
+{
+    public static StorageLayout Create(LayoutKind kind, string path, RepoType type, RepoId id, bool disableSymlinks = false) => kind switch
+    {
+        LayoutKind.HfCache => new HfCacheLayout(path, type, id, disableSymlinks),
+        _ => new FolderLayout(path),
+    };
+
+    /// <summary>The folder holding hfdl's journal and lock for this repo.</summary>
+    public abstract string JournalFolder { get; }
+
+    /// <summary>Where the verified bytes of <paramref name="file"/> are stored. Files with the same content may share it.</summary>
+    public abstract string DataPath(RemoteFile file);
+
+    /// <summary>Where a user (or transformers) finds the file.</summary>
+    public abstract string UserPath(RemoteFile file, string commit);
+
+    /// <summary>The folder to hand to <c>from_pretrained</c>.</summary>
+    public abstract string ResultFolder(string commit);
+
+    /// <summary>
+    /// True when data already at <see cref="DataPath"/> with the right size is trusted without hashing: the HF cache
+    /// only ever holds blobs renamed into place after a check, and is named by content.
+    /// </summary>
+    public virtual bool TrustsPresentData => false;
+
+    /// <summary>Records that <paramref name="revision"/> is <paramref name="commit"/> (the cache's <c>refs/</c>).</summary>
+    public virtual void RecordRevision(string revision, string commit)
+    {
+    }
+
+    /// <summary>Makes a verified file visible where other tools look for it.</summary>
+    public virtual void Place(RemoteFile file, string commit)
+    {
+    }
+
+    /// <summary>Records that <paramref name="path"/> does not exist at <paramref name="commit"/> (the cache's <c>.no_exist/</c>).</summary>
+    public virtual void RecordMissing(string path, string commit)
+    {
+    }
+
+    /// <summary>The commit a revision means locally, for offline use; null when unknown.</summary>
+    public abstract string? LocalCommit(string revision);
+
+    /// <summary>True when the file is where users find it, with its size.</summary>
+    public virtual bool IsPlaced(RemoteFile file, string commit) =>
+        new FileInfo(UserPath(file, commit)) is { Exists: true } info && info.Length == file.Size;
+
+    /// <summary>Folder holding <c>trees/&lt;commit&gt;.json</c>, huggingface_hub's cached listing of a commit.</summary>
+    protected abstract string TreeCacheFolder { get; }
+
+    /// <summary>
+    /// Saves the listing of a commit in huggingface_hub's tree-cache format, so offline runs (of hfdl and of
+    /// huggingface_hub) know whether a snapshot is complete. A listing with redacted Xet hashes is not cached, as
+    /// huggingface_hub does.
+    /// </summary>
+    public void SaveTree(string commit, IReadOnlyList<RemoteFile> files)
+    {
+        if (files.Any(f => f.XetRedacted))
+        {
+            return;
+        }
+        var entries = new JsonObject();
+        foreach (var file in files.OrderBy(f => f.Path, StringComparer.Ordinal))
+        {
+            var info = new JsonObject { ["size"] = file.Size, ["blob_id"] = file.GitOid ?? (file.IsLfs ? null : file.Hash.Hex) };
+            if (file.IsLfs)
+            {
+                info["lfs_sha256"] = file.Hash.Hex;
+                info["lfs_size"] = file.Size;
+            }
+            if (file.XetHash is not null)
+            {
+                info["xet_hash"] = file.XetHash;
+            }
+            entries[file.Path] = info;
+        }
+        var document = new JsonObject { ["format_version"] = 1, ["files"] = entries };
+        try
+        {
+            using var buffer = new MemoryStream();
+            using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
+            {
+                document.WriteTo(writer);
+            }
+            AtomicFile.WriteAllBytes(Path.Combine(TreeCacheFolder, "trees", commit + ".json"), buffer.ToArray());
+        }
+        catch (IOException)
+        {
+            // Only an aid for offline use: a failure to write it must not fail a download.
+        }
+    }
+
+    /// <summary>Reads a cached listing; null when missing, of another format, or unreadable.</summary>
+    public IReadOnlyList<RemoteFile>? LoadTree(string commit)
+    {
+        var path = Path.Combine(TreeCacheFolder, "trees", commit + ".json");
+        try
+        {
+            if (!File.Exists(path) || JsonNode.Parse(File.ReadAllBytes(path)) is not JsonObject root
+                || root["format_version"]?.GetValue<int>() != 1 || root["files"] is not JsonObject files)
+            {
+                return null;
+            }
+            var result = new List<RemoteFile>();
+            foreach (var (name, node) in files)
+            {
+                if (node is not JsonObject info || !RepoFilePath.TryValidate(name, out _))
+                {
+                    return null;
+                }
+                var size = info["size"]?.GetValue<long>() ?? -1;
+                var blobId = info["blob_id"]?.GetValue<string>();
+                var lfs = info["lfs_sha256"]?.GetValue<string>();
+                if (!Integrity.ContentHash.TryFromEtag(lfs ?? blobId, out var hash) || size < 0)
+                {
+                    return null;
+                }
+                result.Add(new RemoteFile(name, size, hash, lfs is not null) { GitOid = blobId, XetHash = info["xet_hash"]?.GetValue<string>() });
+            }
+            return result;
+        }
+        catch (Exception ex) when (ex is IOException or JsonException or InvalidOperationException or FormatException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+}
+
+/// <summary>
+/// Files in a folder, and huggingface_hub's local-dir metadata beside them
+/// (<c>.cache/huggingface/download/&lt;path&gt;.metadata</c>: commit, etag, timestamp), so <c>hf download --local-dir</c>
+/// on the same folder sees the files as up to date.
+/// </summary>
+public sealed class FolderLayout(string root) : StorageLayout
+{
+    public string Root { get; } = Path.GetFullPath(root);
+
+    public override string JournalFolder => Root;
+
+    protected override string TreeCacheFolder => Path.Combine(Root, ".cache", "huggingface");
+
+    public override string DataPath(RemoteFile file) => RepoLayout.FilePath(Root, file.Path);
+
+    public override string UserPath(RemoteFile file, string commit) => DataPath(file);
+
+    public override string ResultFolder(string commit) => Root;
+
+    public override void Place(RemoteFile file, string commit)
+    {
+        try
+        {
+            var huggingface = Path.Combine(Root, ".cache", "huggingface");
+            var gitignore = Path.Combine(huggingface, ".gitignore");
+            if (!File.Exists(gitignore))
+            {
+                Directory.CreateDirectory(huggingface);
+                File.WriteAllText(gitignore, "*");
+            }
+            var metadata = Path.Combine(huggingface, "download", file.Path.Replace('/', Path.DirectorySeparatorChar) + ".metadata");
+            var timestamp = (DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 1000.0).ToString("0.000###", CultureInfo.InvariantCulture);
+            AtomicFile.WriteAllBytes(metadata, System.Text.Encoding.UTF8.GetBytes($"{commit}\n{file.Etag}\n{timestamp}\n"));
+        }
+        catch (IOException)
+        {
+            // The metadata only helps huggingface_hub skip a hash; the file itself is in place and verified.
+        }
+    }
+
+    /// <summary>Reads huggingface_hub's metadata of a file: (commit, etag), if present and not older than the file.</summary>
+    public (string Commit, string Etag)? ReadMetadata(string repoPath)
+    {
+        var metadata = Path.Combine(Root, ".cache", "huggingface", "download", repoPath.Replace('/', Path.DirectorySeparatorChar) + ".metadata");
+        try
+        {
+            var lines = File.ReadAllLines(metadata);
+            if (lines.Length < 3 || !double.TryParse(lines[2].Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out var timestamp))
+            {
+                return null;
+            }
+            var file = new FileInfo(Path.Combine(Root, repoPath));
+            if (!file.Exists || new DateTimeOffset(file.LastWriteTimeUtc).ToUnixTimeMilliseconds() / 1000.0 - 1 > timestamp)
+            {
+                return null;
+            }
+            return (lines[0].Trim(), lines[1].Trim());
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    public override string? LocalCommit(string revision)
+    {
+        try
+        {
+            var path = Path.Combine(Root, DownloadState.FileName);
+            if (!File.Exists(path) || JsonNode.Parse(File.ReadAllBytes(path)) is not JsonObject state)
+            {
+                return null;
+            }
+            var commit = state["commit"]?.GetValue<string>();
+            return commit is not null && (state["revision"]?.GetValue<string>() == revision || commit == revision) ? commit : null;
+        }
+        catch (Exception ex) when (ex is IOException or JsonException or InvalidOperationException)
+        {
+            return null;
+        }
+    }
+}
+
+/// <summary>
+/// The Hugging Face cache layout (hub-api.md §7.1): <c>{type}s--owner--name/</c> with <c>blobs/&lt;etag&gt;</c>,
+/// <c>snapshots/&lt;commit&gt;/&lt;path&gt;</c> as relative symlinks into <c>blobs/</c>, <c>refs/&lt;revision&gt;</c>,
+/// <c>.no_exist/&lt;commit&gt;/&lt;path&gt;</c>, and <c>CACHEDIR.TAG</c> at the root.
+/// </summary>
+public sealed class HfCacheLayout : StorageLayout
+{
+    private const string CacheDirTag = "Signature: 8a477f597d28d172789f06886806bc55\n# This file is a cache directory tag created by huggingface_hub.\n# For information about cache directory tags, see:\n#\thttps://bford.info/cachedir/\n";
+    private readonly bool _disableSymlinks;
+    private int _symlinkWarning;
+
+    public HfCacheLayout(string cacheRoot, RepoType type, RepoId id, bool disableSymlinks = false)
+    {
+        CacheRoot = Path.GetFullPath(cacheRoot);
+        RepoFolder = Path.Combine(CacheRoot, FolderName(type, id));
+        _disableSymlinks = disableSymlinks;
+    }
+
+    public string CacheRoot { get; }
+
+    public string RepoFolder { get; }
+
+    /// <summary>Set once symlinks could not be made and files were copied instead.</summary>
+    public Action<string>? OnWarning { get; set; }
+
+    public static string FolderName(RepoType type, RepoId id) => $"{type.ApiSegment()}--{id.Value.Replace("/", "--", StringComparison.Ordinal)}";
+
+    public override string JournalFolder => RepoFolder;
+
+    protected override string TreeCacheFolder => RepoFolder;
+
+    public override bool TrustsPresentData => true;
+
+    public override string DataPath(RemoteFile file) => Path.Combine(RepoFolder, "blobs", file.Etag);
+
+    public override string UserPath(RemoteFile file, string commit) => RepoLayout.FilePath(SnapshotFolder(commit), file.Path);
+
+    public override string ResultFolder(string commit) => SnapshotFolder(commit);
+
+    private string SnapshotFolder(string commit) => Path.Combine(RepoFolder, "snapshots", commit);
+
+    public override void RecordRevision(string revision, string commit)
+    {
+        Directory.CreateDirectory(CacheRoot);
+        var tag = Path.Combine(CacheRoot, "CACHEDIR.TAG");
+        if (!File.Exists(tag))
+        {
+            try
+            {
+                File.WriteAllText(tag, CacheDirTag);
+            }
+            catch (IOException)
+            {
+                // Another process wrote it at the same moment.
+            }
+        }
+        if (revision != commit)
+        {
+            // refs/pr/1 nests, like git; the content is the commit, without a newline.
+            AtomicFile.WriteAllBytes(RepoLayout.FilePath(Path.Combine(RepoFolder, "refs"), revision), System.Text.Encoding.ASCII.GetBytes(commit));
+        }
+    }
+
+    public override void RecordMissing(string path, string commit)
+    {
+        var marker = RepoLayout.FilePath(Path.Combine(RepoFolder, ".no_exist", commit), path);
+        Directory.CreateDirectory(Path.GetDirectoryName(marker)!);
+        File.WriteAllBytes(marker, []);
+    }
+
+    public override void Place(RemoteFile file, string commit)
+    {
+        var pointer = UserPath(file, commit);
+        Directory.CreateDirectory(Path.GetDirectoryName(pointer)!);
+        var blob = DataPath(file);
+        var existing = new FileInfo(pointer);
+        if (existing.LinkTarget is { } target && Path.GetFullPath(target, Path.GetDirectoryName(pointer)!) == blob && File.Exists(blob))
+        {
+            return;
+        }
+        if (existing.Exists || existing.LinkTarget is not null)
+        {
+            File.Delete(pointer);
+        }
+        var relative = Path.GetRelativePath(Path.GetDirectoryName(pointer)!, blob);
+        if (!_disableSymlinks)
+        {
+            try
+            {
+                File.CreateSymbolicLink(pointer, relative);
+                return;
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or PlatformNotSupportedException)
+            {
+                if (Interlocked.Exchange(ref _symlinkWarning, 1) == 0)
+                {
+                    OnWarning?.Invoke($"Symbolic links cannot be made in {CacheRoot} ({ex.Message}); files are copied into the snapshot instead, which takes more disk space.");
+                }
+            }
+        }
+        // Like huggingface_hub without symlinks: the snapshot holds a copy (atomic, via a temporary file).
+        var temp = pointer + ".hfdl-copy";
+        File.Copy(blob, temp, overwrite: true);
+        File.Move(temp, pointer, overwrite: true);
+    }
+
+    public override bool IsPlaced(RemoteFile file, string commit)
+    {
+        var pointer = new FileInfo(UserPath(file, commit));
+        if (pointer.LinkTarget is not null)
+        {
+            var resolved = pointer.ResolveLinkTarget(returnFinalTarget: true);
+            return resolved is FileInfo { Exists: true } blob && blob.Length == file.Size;
+        }
+        return pointer.Exists && pointer.Length == file.Size;
+    }
+
+    public override string? LocalCommit(string revision)
+    {
+        if (Transfer.RepoDownloader.IsCommit(revision))
+        {
+            return Directory.Exists(SnapshotFolder(revision)) ? revision : null;
+        }
+        try
+        {
+            var refPath = RepoLayout.FilePath(Path.Combine(RepoFolder, "refs"), revision);
+            return File.Exists(refPath) && File.ReadAllText(refPath).Trim() is var commit && Transfer.RepoDownloader.IsCommit(commit) ? commit : null;
+        }
+        catch (Exception ex) when (ex is IOException or UnsafePathException)
+        {
+            return null;
+        }
+    }
+}
