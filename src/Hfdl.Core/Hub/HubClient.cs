@@ -211,7 +211,8 @@ public sealed class HubClient : IDisposable
         for (var hop = 0; ; hop++)
         {
             using var request = new HttpRequestMessage(method, current);
-            request.Headers.UserAgent.ParseAdd(Options.UserAgent);
+            // Not ParseAdd: the default "hfdl/x; dotnet/y" (huggingface_hub's "a/b; c/d" style) is not an RFC product list.
+            request.Headers.TryAddWithoutValidation("User-Agent", Options.UserAgent);
             if (Options.Token is { } token && HubUrls.IsSameOrigin(current, Endpoint))
             {
                 request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token.Value);
