@@ -331,7 +331,8 @@ public sealed class HubClient : IDisposable
         }
         catch (JsonException ex)
         {
-            throw new HubProtocolException($"The Hub sent malformed JSON for {url.GetLeftPart(UriPartial.Path)} ({ex.Message}). Try again later; if it persists, the endpoint may not be a Hugging Face Hub.", ex);
+            // The parser's own text (position, .NET type names) stays on the inner exception.
+            throw new HubProtocolException($"The Hub sent malformed JSON for {url.GetLeftPart(UriPartial.Path)}; try again later, and if it persists, check that the endpoint (--endpoint / HF_ENDPOINT) is a Hugging Face Hub.", ex);
         }
     }
 
