@@ -341,17 +341,24 @@ public sealed class HubClient : IDisposable
         {
             throw TooLarge(url);
         }
-        await using var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
         using var buffer = new MemoryStream();
-        var chunk = new byte[81920];
-        int read;
-        while ((read = await stream.ReadAsync(chunk, cancellationToken).ConfigureAwait(false)) > 0)
+        try
         {
-            if (buffer.Length + read > MaxJsonBytes)
+            await using var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+            var chunk = new byte[81920];
+            int read;
+            while ((read = await stream.ReadAsync(chunk, cancellationToken).ConfigureAwait(false)) > 0)
             {
-                throw TooLarge(url);
+                if (buffer.Length + read > MaxJsonBytes)
+                {
+                    throw TooLarge(url);
+                }
+                buffer.Write(chunk, 0, read);
             }
-            buffer.Write(chunk, 0, read);
+        }
+        catch (Exception ex) when (ex is IOException or HttpRequestException)
+        {
+            throw new HubUnreachableException($"The connection to {url.GetLeftPart(UriPartial.Authority)} broke while hfdl was reading {url.GetLeftPart(UriPartial.Path)}; check your network connection, then run the same command again.", ex);
         }
         try
         {
