@@ -13,8 +13,16 @@ public sealed class Cassette
 
     private static readonly IDeserializer Yaml = new DeserializerBuilder().IgnoreUnmatchedProperties().Build();
 
-    /// <summary>Loads a cassette from <c>shared/fixtures/real-hub</c>, e.g. <c>huggingface_hub-cassettes/X.yaml</c>.</summary>
-    public static Cassette Load(string relativePath)
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, Lazy<Cassette>> Cache = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Loads a cassette from <c>shared/fixtures/real-hub</c>, e.g. <c>huggingface_hub-cassettes/X.yaml</c>. Parsed once
+    /// per test run; treat the result as read-only.
+    /// </summary>
+    public static Cassette Load(string relativePath) =>
+        Cache.GetOrAdd(relativePath, path => new Lazy<Cassette>(() => Parse(path))).Value;
+
+    private static Cassette Parse(string relativePath)
     {
         var cassette = Yaml.Deserialize<Cassette>(SharedFixtures.ReadText(relativePath));
         if (cassette?.Interactions is not { Count: > 0 })
