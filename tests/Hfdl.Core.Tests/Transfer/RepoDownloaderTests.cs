@@ -281,6 +281,26 @@ public sealed class RepoDownloaderTests : IAsyncLifetime, IDisposable
     }
 
     [Fact]
+    public async Task A_CDN_that_never_sends_headers_is_tried_again_after_the_read_timeout()
+    {
+        _configAnswers = 1;
+        var answers = 0;
+        CdnBody = _ => Interlocked.Increment(ref answers) == 1
+            ? new ReplayResponse { Writer = (_, ct) => Task.Delay(Timeout.Infinite, ct) }
+            : Whole(Weights);
+        var (downloader, client) = Create(readTimeout: TimeSpan.FromMilliseconds(500));
+        using var _ = client;
+        var progress = new RecordingProgress();
+
+        var summary = await WithClock(downloader.DownloadAsync(Request, progress, CancellationToken.None));
+
+        Assert.Equal(0, summary.FilesFailed);
+        Assert.Equal(Weights, await File.ReadAllBytesAsync(_temp.Combine("out", "weights", "model.bin")));
+        Assert.Equal(2, _cdn.Requests.Count);
+        Assert.Contains(progress.Events.OfType<FileRetrying>(), r => r.Path == "weights/model.bin");
+    }
+
+    [Fact]
     public async Task Corrupt_bytes_are_never_put_under_the_final_name()
     {
         _configAnswers = 1;
