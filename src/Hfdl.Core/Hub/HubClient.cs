@@ -152,12 +152,17 @@ public sealed class HubClient : IDisposable
             timeout.CancelAfter(Options.ApiTimeout);
             List<TreeEntry> entries;
             Uri? next;
-            using (var response = await SendAsync(HttpMethod.Get, url, null, RedirectMode.FollowAll, context, timeout.Token).ConfigureAwait(false))
+            try
             {
-                await EnsureSuccessAsync(response, context, cancellationToken).ConfigureAwait(false);
+                using var response = await SendAsync(HttpMethod.Get, url, null, RedirectMode.FollowAll, context, timeout.Token).ConfigureAwait(false);
+                await EnsureSuccessAsync(response, context, timeout.Token).ConfigureAwait(false);
                 next = HubUrls.ParseNextLink(response.Headers.TryGetValues("Link", out var links) ? string.Join(", ", links) : null);
                 entries = await ReadJsonAsync(response, HubJsonContext.Default.ListTreeEntry, url, timeout.Token).ConfigureAwait(false)
                     ?? throw new HubProtocolException($"The Hub sent an empty file listing page for {type.Name()} '{id}'.");
+            }
+            catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw TimedOut(url, ex);
             }
             foreach (var entry in entries)
             {
@@ -177,12 +182,24 @@ public sealed class HubClient : IDisposable
         var url = HubUrls.Resolve(Endpoint, type, id, revision, path);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(Options.ApiTimeout);
-        using var response = await SendAsync(HttpMethod.Head, url, null, RedirectMode.StopAtOtherHost, context, timeout.Token).ConfigureAwait(false);
-        var isRedirect = IsRedirect(response.StatusCode);
-        if (!isRedirect)
+        HttpResponseMessage response;
+        try
         {
-            await EnsureSuccessAsync(response, context, cancellationToken).ConfigureAwait(false);
+            response = await SendAsync(HttpMethod.Head, url, null, RedirectMode.StopAtOtherHost, context, timeout.Token).ConfigureAwait(false);
+            if (!IsRedirect(response.StatusCode) && !response.IsSuccessStatusCode)
+            {
+                using (response)
+                {
+                    await EnsureSuccessAsync(response, context, timeout.Token).ConfigureAwait(false);
+                }
+            }
         }
+        catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw TimedOut(url, ex);
+        }
+        using var _ = response;
+        var isRedirect = IsRedirect(response.StatusCode);
         var commit = HubErrorMapper.First(response.Headers, "X-Repo-Commit")
             ?? throw new HubProtocolException($"The server at {HubUrls.Base(Endpoint)} did not send X-Repo-Commit for '{path}': it does not behave like a Hugging Face Hub. Check --endpoint / HF_ENDPOINT.");
         var etagHeader = HubErrorMapper.First(response.Headers, "X-Linked-Etag") ?? response.Headers.ETag?.ToString()
@@ -337,11 +354,22 @@ public sealed class HubClient : IDisposable
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(Options.ApiTimeout);
-        using var response = await SendAsync(HttpMethod.Get, url, null, RedirectMode.FollowAll, context, timeout.Token).ConfigureAwait(false);
-        await EnsureSuccessAsync(response, context, cancellationToken).ConfigureAwait(false);
-        return await ReadJsonAsync(response, typeInfo, url, timeout.Token).ConfigureAwait(false)
-            ?? throw new HubProtocolException($"The Hub answered {url.GetLeftPart(UriPartial.Path)} with an empty body.");
+        try
+        {
+            using var response = await SendAsync(HttpMethod.Get, url, null, RedirectMode.FollowAll, context, timeout.Token).ConfigureAwait(false);
+            await EnsureSuccessAsync(response, context, timeout.Token).ConfigureAwait(false);
+            return await ReadJsonAsync(response, typeInfo, url, timeout.Token).ConfigureAwait(false)
+                ?? throw new HubProtocolException($"The Hub answered {url.GetLeftPart(UriPartial.Path)} with an empty body.");
+        }
+        catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw TimedOut(url, ex);
+        }
     }
+
+    /// <summary>The API timeout fired (the caller did not cancel): report it as the network problem it is.</summary>
+    private HubUnreachableException TimedOut(Uri url, OperationCanceledException ex) =>
+        new($"{url.GetLeftPart(UriPartial.Authority)} did not answer in time (limit {Options.ApiTimeout.TotalSeconds:0.#} s). Check your network connection and the endpoint (--endpoint / HF_ENDPOINT), then run the same command again.", ex);
 
     internal async Task<T?> ReadJsonAsync<T>(HttpResponseMessage response, JsonTypeInfo<T> typeInfo, Uri url, CancellationToken cancellationToken)
     {
@@ -349,17 +377,24 @@ public sealed class HubClient : IDisposable
         {
             throw TooLarge(url);
         }
-        await using var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
         using var buffer = new MemoryStream();
-        var chunk = new byte[81920];
-        int read;
-        while ((read = await stream.ReadAsync(chunk, cancellationToken).ConfigureAwait(false)) > 0)
+        try
         {
-            if (buffer.Length + read > MaxJsonBytes)
+            await using var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+            var chunk = new byte[81920];
+            int read;
+            while ((read = await stream.ReadAsync(chunk, cancellationToken).ConfigureAwait(false)) > 0)
             {
-                throw TooLarge(url);
+                if (buffer.Length + read > MaxJsonBytes)
+                {
+                    throw TooLarge(url);
+                }
+                buffer.Write(chunk, 0, read);
             }
-            buffer.Write(chunk, 0, read);
+        }
+        catch (Exception ex) when (ex is IOException or HttpRequestException)
+        {
+            throw new HubUnreachableException($"The connection to {url.GetLeftPart(UriPartial.Authority)} broke while hfdl was reading {url.GetLeftPart(UriPartial.Path)}; check your network connection, then run the same command again.", ex);
         }
         try
         {
@@ -367,7 +402,8 @@ public sealed class HubClient : IDisposable
         }
         catch (JsonException ex)
         {
-            throw new HubProtocolException($"The Hub sent malformed JSON for {url.GetLeftPart(UriPartial.Path)} ({ex.Message}). Try again later; if it persists, the endpoint may not be a Hugging Face Hub.", ex);
+            // The parser's own text (position, .NET type names) stays on the inner exception.
+            throw new HubProtocolException($"The Hub sent malformed JSON for {url.GetLeftPart(UriPartial.Path)}; try again later, and if it persists, check that the endpoint (--endpoint / HF_ENDPOINT) is a Hugging Face Hub.", ex);
         }
     }
 

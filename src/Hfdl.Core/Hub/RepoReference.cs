@@ -40,8 +40,8 @@ public sealed record RepoReference(RepoId Id, RepoType? Type, string? Revision)
                 problem = "it looks like a URL but is not a valid one";
                 return false;
             }
-            var path = Uri.UnescapeDataString(uri.AbsolutePath.Trim('/'));
-            return TryParsePath(path, fromUrl: true, out reference, out problem);
+            // Unescaped per segment (in TryParsePath), so a revision written as refs%2Fpr%2F1 stays one segment.
+            return TryParsePath(uri.AbsolutePath.Trim('/'), fromUrl: true, out reference, out problem);
         }
 
         if (!RepoId.TryParse(text, out var id, out problem))
@@ -55,7 +55,7 @@ public sealed record RepoReference(RepoId Id, RepoType? Type, string? Revision)
     private static bool TryParsePath(string path, bool fromUrl, out RepoReference? reference, out string? problem)
     {
         reference = null;
-        var segments = path.Split('/', StringSplitOptions.RemoveEmptyEntries).ToList();
+        var segments = path.Split('/', StringSplitOptions.RemoveEmptyEntries).Select(s => fromUrl ? Uri.UnescapeDataString(s) : s).ToList();
         RepoType? type = RepoType.Model;
         if (segments.Count > 0 && segments[0] is "datasets" or "spaces" or "models")
         {

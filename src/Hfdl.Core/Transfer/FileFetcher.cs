@@ -173,7 +173,22 @@ internal sealed class FileFetcher
             return true;
         }
         var startedAt = state.Received;
-        using var response = await _client.SendFileRequestAsync(url, state.Received, null, context, cancellationToken).ConfigureAwait(false);
+        // The read timeout covers the wait for the answer's headers too: a server that accepts the connection and then
+        // says nothing would otherwise hold this transfer forever.
+        HttpResponseMessage answer;
+        using (var headers = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+        {
+            headers.CancelAfter(_client.Options.ReadTimeout);
+            try
+            {
+                answer = await _client.SendFileRequestAsync(url, state.Received, null, context, headers.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw new TransferStalledException(file.Path, _client.Options.ReadTimeout);
+            }
+        }
+        using var response = answer;
         var finalUri = response.RequestMessage?.RequestUri ?? url;
         if (!response.IsSuccessStatusCode)
         {

@@ -1,0 +1,97 @@
+using Hfdl.Hub;
+
+namespace Hfdl.Core.Tests.Hub;
+
+public sealed class RepoReferenceTests
+{
+    public static TheoryData<string, string, RepoType?, string?> Valid => new()
+    {
+        // Plain ids carry neither a type nor a revision.
+        { "gpt2", "gpt2", null, null },
+        { "org/name", "org/name", null, null },
+        { "  org/name  ", "org/name", null, null },
+
+        // Hub URLs: the prefix picks the type, /tree|blob|resolve|raw/<rev> the revision.
+        { "https://huggingface.co/org/name", "org/name", RepoType.Model, null },
+        { "https://huggingface.co/org/name/", "org/name", RepoType.Model, null },
+        { "http://huggingface.co/org/name", "org/name", RepoType.Model, null },
+        { "HTTPS://huggingface.co/org/name", "org/name", RepoType.Model, null },
+        { "https://huggingface.co/datasets/org/name", "org/name", RepoType.Dataset, null },
+        { "https://huggingface.co/spaces/org/name", "org/name", RepoType.Space, null },
+        { "https://huggingface.co/org/name/tree/v1.0", "org/name", RepoType.Model, "v1.0" },
+        { "https://huggingface.co/org/name/resolve/main/config.json", "org/name", RepoType.Model, "main" },
+        { "https://huggingface.co/org/name/blob/dev/sub/file.txt", "org/name", RepoType.Model, "dev" },
+        { "https://huggingface.co/org/name/raw/main/README.md", "org/name", RepoType.Model, "main" },
+        { "https://huggingface.co/datasets/nyu-mll/glue/tree/main/ax", "nyu-mll/glue", RepoType.Dataset, "main" },
+        { "https://huggingface.co/org/name/tree/refs%2Fpr%2F1", "org/name", RepoType.Model, "refs/pr/1" },
+        { "https://huggingface.co/datasets/org/name/tree/refs%2Fconvert%2Fparquet", "org/name", RepoType.Dataset, "refs/convert/parquet" },
+        { "https://huggingface.co/org/name?library=transformers#top", "org/name", RepoType.Model, null },
+        { "https://huggingface.co/gpt2", "gpt2", RepoType.Model, null },
+        { "https://huggingface.co/gpt2/resolve/main/config.json", "gpt2", RepoType.Model, "main" },
+
+        // hf:// URIs: [datasets/|spaces/]org/name[@rev][/path]
+        { "hf://org/name", "org/name", RepoType.Model, null },
+        { "hf://datasets/org/name", "org/name", RepoType.Dataset, null },
+        { "hf://datasets/org/name@rev/path", "org/name", RepoType.Dataset, "rev" },
+        { "hf://datasets/org/name@rev/deep/path/file.parquet", "org/name", RepoType.Dataset, "rev" },
+        { "hf://spaces/org/name@main", "org/name", RepoType.Space, "main" },
+        { "hf://org/name/sub/file.bin", "org/name", RepoType.Model, null },
+        { "hf://gpt2", "gpt2", RepoType.Model, null },
+        { "hf://gpt2@v1", "gpt2", RepoType.Model, "v1" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Valid))]
+    public void A_reference_yields_the_id_type_and_revision_it_names(string text, string id, RepoType? type, string? revision)
+    {
+        var reference = RepoReference.Parse(text);
+
+        Assert.Equal(id, reference.Id.Value);
+        Assert.Equal(type, reference.Type);
+        Assert.Equal(revision, reference.Revision);
+    }
+
+    public static TheoryData<string> Invalid => new()
+    {
+        "",
+        "   ",
+        "https://",
+        "https://huggingface.co",
+        "https://huggingface.co/",
+        "https://huggingface.co/datasets",
+        "https://huggingface.co/datasets/",
+        "https://huggingface.co/a/b/c",
+        "https://huggingface.co/api/models/org/name",
+        "https://huggingface.co/org/na--me",
+        "https://huggingface.co/org/name.git",
+        "https://[::1",
+        "ftp://huggingface.co/org/name",
+        "hf://",
+        "hf://datasets",
+        "hf://datasets/",
+        "hf://org/na me",
+        "huggingface.co/org/name",
+        "org/name/extra",
+        "javascript:alert(1)",
+    };
+
+    [Theory]
+    [MemberData(nameof(Invalid))]
+    public void Garbage_is_rejected_with_InvalidRepoIdException_only(string text)
+    {
+        Assert.False(RepoReference.TryParse(text, out var reference, out var problem));
+        Assert.Null(reference);
+        Assert.False(string.IsNullOrWhiteSpace(problem));
+
+        var ex = Record.Exception(() => RepoReference.Parse(text));
+        var invalid = Assert.IsType<InvalidRepoIdException>(ex);
+        Assert.Contains(problem, invalid.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Null_is_rejected_as_empty()
+    {
+        Assert.False(RepoReference.TryParse(null, out _, out var problem));
+        Assert.Equal("it is empty", problem);
+    }
+}

@@ -1,0 +1,98 @@
+using System.Text.Json;
+using Hfdl.Hub;
+using Hfdl.Integrity;
+using Hfdl.Planning;
+
+namespace Hfdl.Core.Tests.Planning;
+
+public sealed class RemoteFileTests
+{
+    private static TreeEntry Entry(string json) => JsonSerializer.Deserialize(json, HubJsonContext.Default.TreeEntry)!;
+
+    [Fact]
+    public void A_regular_file_is_checked_by_its_git_blob_sha1()
+    {
+        var file = RemoteFile.FromTreeEntry(Entry("""{"type":"file","oid":"fca794a5f07ff8f963fe8b61e3694b0fb7f955df","size":313,"path":"config.json"}"""));
+
+        Assert.NotNull(file);
+        Assert.Equal("config.json", file.Path);
+        Assert.Equal(313, file.Size);
+        Assert.Equal(new ContentHash(HashKind.GitSha1, "fca794a5f07ff8f963fe8b61e3694b0fb7f955df"), file.Hash);
+        Assert.False(file.IsLfs);
+        Assert.Equal("fca794a5f07ff8f963fe8b61e3694b0fb7f955df", file.Etag);
+    }
+
+    [Fact]
+    public void An_lfs_file_is_checked_by_the_content_sha256_not_the_pointer_oid()
+    {
+        var file = RemoteFile.FromTreeEntry(Entry("""
+            {"type":"file","oid":"9eb98c817f04b051b3bcca591bcd4e03cec88018","size":536063208,
+             "lfs":{"oid":"a7a17d6d844b5de815ccab5f42cad6d24496db3850a2a43d8258221018ce87d2","size":536063208,"pointerSize":134},
+             "xetHash":"879c5715c18a0b7f051dd33f70f0a5c8dd1522e0a43f6f75520f16167f29279b","path":"tf_model.h5"}
+            """));
+
+        Assert.NotNull(file);
+        Assert.Equal(new ContentHash(HashKind.Sha256, "a7a17d6d844b5de815ccab5f42cad6d24496db3850a2a43d8258221018ce87d2"), file.Hash);
+        Assert.Equal(536063208, file.Size);
+        Assert.True(file.IsLfs);
+    }
+
+    [Fact]
+    public void A_redacted_xetHash_on_a_gated_repo_does_not_matter()
+    {
+        var file = RemoteFile.FromTreeEntry(Entry($$"""
+            {"type":"file","oid":"9eb98c817f04b051b3bcca591bcd4e03cec88018","size":10,
+             "lfs":{"oid":"a7a17d6d844b5de815ccab5f42cad6d24496db3850a2a43d8258221018ce87d2","size":10,"pointerSize":134},
+             "xetHash":"{{new string('*', 64)}}","path":"model.safetensors"}
+            """));
+
+        Assert.Equal(HashKind.Sha256, file!.Hash.Kind);
+    }
+
+    [Theory]
+    [InlineData("""{"type":"directory","oid":"d03ec5ec179df58241d27d55f92a674f5f44197f","size":0,"path":"onnx"}""")]
+    [InlineData("""{"type":"tree","oid":"d03ec5ec179df58241d27d55f92a674f5f44197f","size":0,"path":"onnx"}""")]
+    [InlineData("""{"type":"unknown","path":"x"}""")]
+    public void A_directory_or_unknown_entry_is_not_a_file(string json)
+    {
+        Assert.Null(RemoteFile.FromTreeEntry(Entry(json)));
+    }
+
+    [Fact]
+    public void The_old_blob_type_counts_as_a_file()
+    {
+        Assert.NotNull(RemoteFile.FromTreeEntry(Entry("""{"type":"blob","oid":"fca794a5f07ff8f963fe8b61e3694b0fb7f955df","size":1,"path":"a"}""")));
+    }
+
+    [Theory]
+    [InlineData("""{"type":"file","oid":"not-a-sha","size":1,"path":"a"}""", "invalid git object id")]
+    [InlineData("""{"type":"file","size":1,"path":"a"}""", "invalid git object id")]
+    [InlineData("""{"type":"file","oid":"a7a17d6d844b5de815ccab5f42cad6d24496db3850a2a43d8258221018ce87d2","size":1,"path":"a"}""", "invalid git object id")]
+    [InlineData("""{"type":"file","oid":"fca794a5f07ff8f963fe8b61e3694b0fb7f955df","size":1,"path":"a","lfs":{"oid":"fca794a5f07ff8f963fe8b61e3694b0fb7f955df","size":1}}""", "invalid sha256")]
+    [InlineData("""{"type":"file","oid":"fca794a5f07ff8f963fe8b61e3694b0fb7f955df","size":1,"path":"a","lfs":{"oid":"41a0e56472bad33498744818c8b1ef2c-64","size":1}}""", "invalid sha256")]
+    [InlineData("""{"type":"file","oid":"fca794a5f07ff8f963fe8b61e3694b0fb7f955df","size":-1,"path":"a"}""", "negative size")]
+    [InlineData("""{"type":"file","oid":"fca794a5f07ff8f963fe8b61e3694b0fb7f955df","size":134,"path":"a","lfs":{"oid":"a7a17d6d844b5de815ccab5f42cad6d24496db3850a2a43d8258221018ce87d2","size":536063208}}""", "two different sizes")]
+    public void An_entry_hfdl_cannot_verify_is_a_protocol_error(string json, string fragment)
+    {
+        var ex = Assert.Throws<HubProtocolException>(() => RemoteFile.FromTreeEntry(Entry(json)));
+        Assert.Contains(fragment, ex.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("../../.bashrc")]
+    [InlineData("/etc/passwd")]
+    [InlineData("a\\..\\b")]
+    public void An_unsafe_path_from_the_server_is_refused(string path)
+    {
+        var entry = new TreeEntry { Type = "file", Path = path, Oid = "fca794a5f07ff8f963fe8b61e3694b0fb7f955df", Size = 1 };
+        Assert.Throws<UnsafePathException>(() => RemoteFile.FromTreeEntry(entry));
+    }
+
+    [Fact]
+    public void A_huge_bogus_oid_is_shortened_in_the_message()
+    {
+        var entry = new TreeEntry { Type = "file", Path = "a", Oid = new string('z', 10_000), Size = 1 };
+        var ex = Assert.Throws<HubProtocolException>(() => RemoteFile.FromTreeEntry(entry));
+        Assert.True(ex.Message.Length < 400, ex.Message);
+    }
+}
