@@ -39,7 +39,7 @@ public sealed partial class HubClientSafetyTests
 
         await client.GetRepoInfoAsync(RepoType.Model, Repo, null);
 
-        Assert.Matches(@"^hfdl/\d+\.\d+\.\d+; dotnet/", server.Requests.Single().Headers["User-Agent"]);
+        Assert.Matches(@"^hfdl/\d+\.\d+\.\d+ dotnet/", server.Requests.Single().Headers["User-Agent"]);
     }
 
     [Fact]
