@@ -24,7 +24,13 @@ public static class RepoLayout
     /// The full path of a repo file under <paramref name="root"/>. The path was validated already; this also makes
     /// sure that no folder on the way is a symlink (a pre-existing link could point outside the target).
     /// </summary>
-    public static string FilePath(string root, string repoPath)
+    public static string FilePath(string root, string repoPath) => FilePath(root, repoPath, allowLinkAtEnd: false);
+
+    /// <summary>
+    /// As <see cref="FilePath(string, string)"/>; with <paramref name="allowLinkAtEnd"/> the last component may be a
+    /// link (the HF cache's snapshot pointers, which hfdl itself made and replaces rather than writes through).
+    /// </summary>
+    public static string FilePath(string root, string repoPath, bool allowLinkAtEnd)
     {
         var fullRoot = Path.GetFullPath(root);
         var full = Path.GetFullPath(Path.Combine(fullRoot, repoPath.Replace('/', Path.DirectorySeparatorChar)));
@@ -34,7 +40,8 @@ public static class RepoLayout
             throw new UnsafePathException(repoPath, "it resolves outside the target folder");
         }
         var current = fullRoot;
-        foreach (var segment in repoPath.Split('/'))
+        var segments = repoPath.Split('/');
+        foreach (var segment in allowLinkAtEnd ? segments[..^1] : segments)
         {
             current = Path.Combine(current, segment);
             var info = new FileInfo(current);

@@ -268,7 +268,7 @@ public sealed class HfCacheLayout : StorageLayout
 
     public override string DataPath(RemoteFile file) => Path.Combine(RepoFolder, "blobs", file.Etag);
 
-    public override string UserPath(RemoteFile file, string commit) => RepoLayout.FilePath(SnapshotFolder(commit), file.Path);
+    public override string UserPath(RemoteFile file, string commit) => RepoLayout.FilePath(SnapshotFolder(commit), file.Path, allowLinkAtEnd: true);
 
     public override string ResultFolder(string commit) => SnapshotFolder(commit);
 

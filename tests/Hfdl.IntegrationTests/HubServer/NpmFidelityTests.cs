@@ -116,7 +116,7 @@ public sealed class NpmFidelityTests
     private static string Describe(HubServer server) =>
         string.Join('\n', server.Requests.Snapshot().Select(r => $"{r.Listener} {r.Method} {r.PathAndQuery} range={r.Range} -> {r.StatusCode} ({r.BodyBytesSent} B)"));
 
-    private static async Task<(int ExitCode, string Stdout, string Stderr)> RunNodeAsync(string workingDirectory, IEnumerable<string> arguments)
+    internal static async Task<(int ExitCode, string Stdout, string Stderr)> RunNodeAsync(string workingDirectory, IEnumerable<string> arguments)
     {
         var start = new ProcessStartInfo("node")
         {

@@ -14,6 +14,10 @@ public static class RepoAssert
             var path = Path.Combine(folder, file.Path.Replace('/', Path.DirectorySeparatorChar));
             Assert.True(File.Exists(path), $"missing {file.Path} in {folder}");
             var info = new FileInfo(path);
+            if (info.LinkTarget is not null)
+            {
+                info = (FileInfo)info.ResolveLinkTarget(returnFinalTarget: true)!; // an HF cache snapshot pointer
+            }
             Assert.Equal(file.Content.Length, info.Length);
             using var stream = File.OpenRead(path);
             var expected = new byte[1024 * 1024];

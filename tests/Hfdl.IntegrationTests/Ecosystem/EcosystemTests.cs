@@ -1,0 +1,300 @@
+using System.Text.Json;
+using Hfdl.Hub;
+using Hfdl.Hub.Server;
+using Hfdl.IntegrationTests.Hub;
+using Hfdl.IntegrationTests.Support;
+
+namespace Hfdl.IntegrationTests.Ecosystem;
+
+public sealed class EcosystemHub : IAsyncLifetime
+{
+    public InMemoryRepoStore Store { get; } = new();
+
+    public HubServer Server { get; private set; } = null!;
+
+    public async Task InitializeAsync()
+    {
+        Store.AddRepo(RepoType.Model, "acme/cached", repo => repo
+            .File("config.json", "{\"a\":1}\n")
+            .File("tokenizer/vocab.txt", "a\nb\n")
+            .File("copy-of-config.json", "{\"a\":1}\n")
+            .File("model.safetensors", SyntheticContent.Create(2_000_000, seed: 61))
+            .Revision("v2", RevisionKind.Tag, r => r.File("config.json", "{\"a\":2}\n"), inheritMain: true)
+            .Revision("refs/pr/1", RevisionKind.PullRequest, r => r.File("pr.txt", "pr\n"), inheritMain: true));
+        Store.AddRepo(RepoType.Dataset, "acme/table", repo => repo.File("data/train.csv", "x,y\n1,2\n"));
+        Server = await HubServer.StartAsync(new HubServerOptions { Store = Store });
+    }
+
+    public async Task DisposeAsync() => await Server.DisposeAsync();
+}
+
+/// <summary>The HF cache that transformers reads, huggingface_hub's local-dir metadata, offline mode, variables, proxies.</summary>
+public sealed class EcosystemTests(EcosystemHub hub) : IClassFixture<EcosystemHub>, IDisposable
+{
+    private readonly TempFolder _temp = new();
+
+    public void Dispose() => _temp.Dispose();
+
+    private CliRunner Cli() => new(hub.Server, _temp);
+
+    private string Cache => _temp.Combine("hf-cache");
+
+    private string RepoFolder => Path.Combine(Cache, "models--acme--cached");
+
+    private int FileRequests() => hub.Server.Requests.Snapshot().Count(r => r.Listener == "cdn" || r.PathAndQuery.Contains("/resolve", StringComparison.Ordinal));
+
+    [Fact]
+    public async Task The_cache_layout_matches_the_spec()
+    {
+        var main = hub.Store.MainSnapshot(RepoType.Model, "acme/cached");
+
+        var result = await Cli().RunAsync("download", "acme/cached", "--cache-dir", Cache);
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Equal(Path.Combine(RepoFolder, "snapshots", main.CommitId), result.Out.Trim());
+        Assert.Equal(main.CommitId, await File.ReadAllTextAsync(Path.Combine(RepoFolder, "refs", "main")));
+        Assert.StartsWith("Signature: 8a477f597d28d172789f06886806bc55", await File.ReadAllTextAsync(Path.Combine(Cache, "CACHEDIR.TAG")), StringComparison.Ordinal);
+        foreach (var file in main.Files)
+        {
+            var pointer = Path.Combine(RepoFolder, "snapshots", main.CommitId, file.Path);
+            var link = new FileInfo(pointer).LinkTarget;
+            Assert.NotNull(link);
+            Assert.False(Path.IsPathRooted(link), $"{file.Path} links to an absolute path {link}");
+            var etag = file.IsLfs ? file.Content.Sha256 : file.Content.GitSha1;
+            var depth = file.Path.Count(c => c == '/');
+            Assert.Equal(string.Concat(Enumerable.Repeat("../", depth + 2)) + "blobs/" + etag, link);
+            Assert.Equal(file.Content.ToArray(), await File.ReadAllBytesAsync(pointer));
+        }
+        // Two files with the same content share one blob.
+        Assert.Equal(3, Directory.GetFiles(Path.Combine(RepoFolder, "blobs")).Length);
+        Assert.True(File.Exists(Path.Combine(RepoFolder, "trees", main.CommitId + ".json")));
+    }
+
+    [Fact]
+    public async Task A_pr_revision_nests_its_ref_and_a_missing_file_is_marked_in_no_exist()
+    {
+        var pr = hub.Store.At(RepoType.Model, "acme/cached", "refs/pr/1");
+
+        var ok = await Cli().RunAsync("download", "acme/cached", "--revision", "refs/pr/1", "--cache-dir", Cache);
+        var missing = await Cli().RunAsync("download", "acme/cached", "nope.txt", "--revision", "refs/pr/1", "--cache-dir", Cache);
+
+        Assert.True(ok.ExitCode == 0, ok.ToString());
+        Assert.Equal(pr.CommitId, await File.ReadAllTextAsync(Path.Combine(RepoFolder, "refs", "refs", "pr", "1")));
+        Assert.Equal(1, missing.ExitCode);
+        Assert.True(File.Exists(Path.Combine(RepoFolder, ".no_exist", pr.CommitId, "nope.txt")));
+    }
+
+    [Fact]
+    public async Task A_second_revision_downloads_only_the_files_that_differ()
+    {
+        await Cli().RunAsync("download", "acme/cached", "--cache-dir", Cache);
+        hub.Server.Requests.Clear();
+
+        var v2 = await Cli().RunAsync("download", "acme/cached", "--revision", "v2", "--cache-dir", Cache);
+
+        Assert.True(v2.ExitCode == 0, v2.ToString());
+        var fetched = hub.Server.Requests.Snapshot().Where(r => r.StatusCode == 200 && (r.Listener == "cdn" || r.PathAndQuery.Contains("resolve", StringComparison.Ordinal))).ToList();
+        var only = Assert.Single(fetched);
+        Assert.Contains("config.json", only.PathAndQuery, StringComparison.Ordinal);
+        RepoAssert.BitExact(hub.Store.At(RepoType.Model, "acme/cached", "v2"), Path.Combine(RepoFolder, "snapshots", hub.Store.At(RepoType.Model, "acme/cached", "v2").CommitId));
+    }
+
+    [Fact]
+    public async Task Without_symlinks_the_snapshot_holds_copies_and_says_so()
+    {
+        var cli = Cli();
+        cli.Environment["HF_HUB_DISABLE_SYMLINKS"] = "1";
+
+        var result = await cli.RunAsync("download", "acme/cached", "--cache-dir", Cache);
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var main = hub.Store.MainSnapshot(RepoType.Model, "acme/cached");
+        var pointer = new FileInfo(Path.Combine(RepoFolder, "snapshots", main.CommitId, "config.json"));
+        Assert.Null(pointer.LinkTarget);
+        RepoAssert.BitExact(main, Path.Combine(RepoFolder, "snapshots", main.CommitId));
+    }
+
+    [Fact]
+    public async Task Hf_hub_cache_and_hf_home_choose_the_cache()
+    {
+        var cli = Cli();
+        cli.Environment["HF_HOME"] = _temp.Combine("home-a");
+        var viaHome = await cli.RunAsync("download", "acme/cached", "--hf-cache");
+        cli.Environment["HF_HUB_CACHE"] = _temp.Combine("explicit");
+        var viaCache = await cli.RunAsync("download", "acme/cached", "--hf-cache");
+        cli.Environment.Remove("HF_HUB_CACHE");
+        cli.Environment["HUGGINGFACE_HUB_CACHE"] = _temp.Combine("legacy");
+        var viaLegacy = await cli.RunAsync("download", "acme/cached", "--hf-cache");
+
+        Assert.StartsWith(_temp.Combine("home-a", "hub", "models--acme--cached"), viaHome.Out.Trim(), StringComparison.Ordinal);
+        Assert.StartsWith(_temp.Combine("explicit", "models--acme--cached"), viaCache.Out.Trim(), StringComparison.Ordinal);
+        Assert.StartsWith(_temp.Combine("legacy", "models--acme--cached"), viaLegacy.Out.Trim(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Local_dir_metadata_is_written_the_way_huggingface_hub_reads_it()
+    {
+        var target = _temp.Combine("local");
+        var main = hub.Store.MainSnapshot(RepoType.Model, "acme/cached");
+
+        var result = await Cli().RunAsync("download", "acme/cached", "--local-dir", target);
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Equal("*", await File.ReadAllTextAsync(Path.Combine(target, ".cache", "huggingface", ".gitignore")));
+        var lines = await File.ReadAllLinesAsync(Path.Combine(target, ".cache", "huggingface", "download", "tokenizer", "vocab.txt.metadata"));
+        Assert.Equal(main.CommitId, lines[0]);
+        Assert.Equal(main.Files.Single(f => f.Path == "tokenizer/vocab.txt").Content.GitSha1, lines[1]);
+        var timestamp = double.Parse(lines[2], System.Globalization.CultureInfo.InvariantCulture);
+        var mtime = new DateTimeOffset(File.GetLastWriteTimeUtc(Path.Combine(target, "tokenizer", "vocab.txt"))).ToUnixTimeMilliseconds() / 1000.0;
+        Assert.True(mtime - 1 <= timestamp, "huggingface_hub ignores metadata older than the file");
+        Assert.True(File.Exists(Path.Combine(target, ".cache", "huggingface", "trees", main.CommitId + ".json")));
+    }
+
+    [Fact]
+    public async Task Files_that_hf_download_left_in_a_local_dir_are_adopted_not_downloaded()
+    {
+        var target = _temp.Combine("from-hf");
+        var main = hub.Store.MainSnapshot(RepoType.Model, "acme/cached");
+        foreach (var file in main.Files)
+        {
+            var path = Path.Combine(target, file.Path);
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            await File.WriteAllBytesAsync(path, file.Content.ToArray());
+            var metadata = Path.Combine(target, ".cache", "huggingface", "download", file.Path + ".metadata");
+            Directory.CreateDirectory(Path.GetDirectoryName(metadata)!);
+            await File.WriteAllTextAsync(metadata, $"{main.CommitId}\n{(file.IsLfs ? file.Content.Sha256 : file.Content.GitSha1)}\n{DateTimeOffset.UtcNow.ToUnixTimeSeconds() + 5}.5\n");
+        }
+        var before = FileRequests();
+
+        var result = await Cli().RunAsync("download", "acme/cached", "--local-dir", target);
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Equal(before, FileRequests());
+        Assert.Contains("Downloaded 0 files", result.Error, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("--offline")]
+    [InlineData("HF_HUB_OFFLINE")]
+    public async Task Offline_mode_answers_from_disk_without_any_network_call(string how)
+    {
+        var cli = Cli();
+        await cli.RunAsync("download", "acme/cached", "--cache-dir", Cache);
+        var before = hub.Server.Requests.Count;
+        string[] args = how == "--offline" ? ["download", "acme/cached", "--cache-dir", Cache, "--offline"] : ["download", "acme/cached", "--cache-dir", Cache];
+        if (how != "--offline")
+        {
+            cli.Environment["HF_HUB_OFFLINE"] = "yes";
+        }
+
+        var result = await cli.RunAsync(args);
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Contains("complete", result.Error, StringComparison.Ordinal);
+        Assert.Equal(before, hub.Server.Requests.Count);
+    }
+
+    [Fact]
+    public async Task Offline_mode_reports_an_incomplete_local_copy_and_fails()
+    {
+        var target = _temp.Combine("local");
+        var cli = Cli();
+        await cli.RunAsync("download", "acme/cached", "--local-dir", target);
+        File.Delete(Path.Combine(target, "model.safetensors"));
+        var before = hub.Server.Requests.Count;
+
+        var result = await cli.RunAsync("download", "acme/cached", "--local-dir", target, "--offline");
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("missing  model.safetensors", result.Error, StringComparison.Ordinal);
+        Assert.Equal(before, hub.Server.Requests.Count);
+    }
+
+    [Fact]
+    public async Task A_network_failure_with_a_complete_local_copy_is_a_warning()
+    {
+        var cli = Cli();
+        await cli.RunAsync("download", "acme/cached", "--cache-dir", Cache);
+        cli.Environment["HF_ENDPOINT"] = "http://127.0.0.1:9";
+
+        var result = await cli.RunAsync("download", "acme/cached", "--cache-dir", Cache);
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Contains("warning:", result.Error, StringComparison.Ordinal);
+        Assert.Contains("snapshots", result.Out, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Cache_ls_counts_shared_blobs_once_and_cache_verify_finds_a_corrupt_blob()
+    {
+        var cli = Cli();
+        await cli.RunAsync("download", "acme/cached", "--cache-dir", Cache);
+        await cli.RunAsync("download", "acme/cached", "--revision", "v2", "--cache-dir", Cache);
+
+        var list = await cli.RunAsync("cache", "ls", "--cache-dir", Cache);
+        var clean = await cli.RunAsync("cache", "verify", "acme/cached", "--cache-dir", Cache);
+        var blob = Directory.GetFiles(Path.Combine(RepoFolder, "blobs")).OrderByDescending(f => new FileInfo(f).Length).First();
+        var bytes = await File.ReadAllBytesAsync(blob);
+        bytes[100] ^= 0xFF;
+        await File.WriteAllBytesAsync(blob, bytes);
+        var dirty = await cli.RunAsync("cache", "verify", "acme/cached", "--cache-dir", Cache);
+
+        Assert.True(list.ExitCode == 0, list.ToString());
+        var line = list.Out.Split('\n').Single(l => l.StartsWith("acme/cached", StringComparison.Ordinal));
+        Assert.Contains("     4  ", line, StringComparison.Ordinal); // 4 blobs: 3 shared by both revisions, 1 new config
+        Assert.Contains("main", line, StringComparison.Ordinal);
+        Assert.Contains("v2", line, StringComparison.Ordinal);
+        Assert.True(clean.ExitCode == 0, clean.ToString());
+        Assert.Equal(1, dirty.ExitCode);
+        Assert.Contains("corrupt", dirty.Out, StringComparison.Ordinal);
+        Assert.Contains("model.safetensors", dirty.Out, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_official_js_client_reads_the_cache_hfdl_wrote_and_finds_nothing_to_download()
+    {
+        var result = await Cli().RunAsync("download", "acme/cached", "--cache-dir", Cache);
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var main = hub.Store.MainSnapshot(RepoType.Model, "acme/cached");
+        hub.Server.Requests.Clear();
+
+        var (code, stdout, stderr) = await NpmFidelityTests.RunNodeAsync(
+            Path.Combine(NpmFidelityTests.RepoRoot(), "tests", "npm-fidelity"),
+            ["cache-check.mjs", "--cache", Cache, "--endpoint", hub.Server.Endpoint.ToString(), "--repo", "acme/cached"]);
+
+        Assert.True(code == 0, $"node failed: {stderr}");
+        using var json = JsonDocument.Parse(stdout.Trim().Split('\n')[^1]);
+        var repo = json.RootElement.GetProperty("repos").EnumerateArray().Single();
+        Assert.Equal("acme/cached", repo.GetProperty("name").GetString());
+        var revision = repo.GetProperty("revisions").EnumerateArray().Single();
+        Assert.Equal(main.CommitId, revision.GetProperty("commit").GetString());
+        Assert.Contains("main", revision.GetProperty("refs").EnumerateArray().Select(r => r.GetString()));
+        // The JS scanner does not descend into sub-folders of a snapshot (its scanSnapshotDir skips directories).
+        Assert.Equal(main.Files.Count(f => !f.Path.Contains('/')), revision.GetProperty("files").GetArrayLength());
+        Assert.Equal(Path.Combine(RepoFolder, "snapshots", main.CommitId), json.RootElement.GetProperty("snapshot").GetString());
+        Assert.DoesNotContain(hub.Server.Requests.Snapshot(), r => r.Listener == "cdn" || r.PathAndQuery.Contains("/resolve", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Downloads_go_through_the_proxy_in_http_proxy()
+    {
+        await using var proxy = new ForwardProxy();
+        var cli = Cli();
+        var environment = new Dictionary<string, string?>(cli.Environment)
+        {
+            ["HTTP_PROXY"] = proxy.Address.ToString(),
+            ["http_proxy"] = proxy.Address.ToString(),
+            ["NO_PROXY"] = "",
+            ["no_proxy"] = "",
+        };
+        var target = _temp.Combine("proxied");
+
+        using var process = HfdlProcess.Start(environment, "download", "acme/cached", "--local-dir", target);
+        var code = await process.WaitForExitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.True(code == 0, process.Error);
+        RepoAssert.BitExact(hub.Store.MainSnapshot(RepoType.Model, "acme/cached"), target);
+        Assert.Contains(proxy.Requests, r => r.Contains("/api/models/acme/cached", StringComparison.Ordinal));
+        Assert.Contains(proxy.Requests, r => r.Contains("localhost", StringComparison.Ordinal)); // the CDN, too
+    }
+}
