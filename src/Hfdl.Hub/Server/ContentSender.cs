@@ -149,9 +149,10 @@ internal static class ContentSender
             }
             if (plan.ContentLengthDelta > 0)
             {
-                // The header promised more than the body holds: end the connection where the body ends.
+                // The header promised more than the body holds: ending the response short makes Kestrel close the
+                // connection after the bytes written.
                 await response.Body.FlushAsync(cancellationToken).ConfigureAwait(false);
-                request.Abort();
+                request.Aborted = true;
             }
         }
         finally

@@ -191,8 +191,11 @@ internal sealed class TransferPlan(FaultRuntime runtime, string fileKey)
             _dropHandled = true;
             if (drop.Repeat != FaultRepeat.OncePerFile || runtime.TrySpend(drop, fileKey))
             {
+                // End the response short of its Content-Length: Kestrel sends what was written, then closes the
+                // connection, so the client sees exactly AfterBytes and then a premature end of the body.
+                // (HttpContext.Abort would also drop bytes still queued in Kestrel's output pipe.)
                 await request.Response.Body.FlushAsync(cancellationToken).ConfigureAwait(false);
-                request.Abort();
+                request.Aborted = true;
                 return false;
             }
             return true;

@@ -51,15 +51,8 @@ internal sealed class HubRequest
 
     public long BodyBytesSent { get; set; }
 
-    /// <summary>Set when a fault cut the connection on purpose.</summary>
+    /// <summary>Set when a fault cut the body short on purpose.</summary>
     public bool Aborted { get; set; }
-
-    /// <summary>Cuts the connection (a fault); the client sees a reset or a premature end of the body.</summary>
-    public void Abort()
-    {
-        Aborted = true;
-        Http.Abort();
-    }
 
     public bool IsHead => HttpMethods.IsHead(Http.Request.Method);
 

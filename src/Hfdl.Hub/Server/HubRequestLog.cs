@@ -34,5 +34,48 @@ public sealed class HubRequestLog
     /// <summary>Body bytes sent for all recorded requests (what clients fetched).</summary>
     public long TotalBodyBytesSent => _requests.Sum(r => r.BodyBytesSent);
 
-    internal void Add(RecordedRequest request) => _requests.Enqueue(request);
+    /// <summary>
+    /// Waits until a recorded request matches (requests are recorded when their response ends, which for an aborted
+    /// or stalled transfer is after the client saw the failure).
+    /// </summary>
+    public async Task<RecordedRequest> WaitForAsync(Func<RecordedRequest, bool> predicate, TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        using var timeoutSource = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeoutSource.CancelAfter(timeout);
+        while (true)
+        {
+            Task changed;
+            lock (_gate)
+            {
+                changed = _changed.Task;
+            }
+            if (_requests.FirstOrDefault(predicate) is { } match)
+            {
+                return match;
+            }
+            try
+            {
+                await changed.WaitAsync(timeoutSource.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw new TimeoutException($"No matching request was recorded within {timeout}.");
+            }
+        }
+    }
+
+    internal void Add(RecordedRequest request)
+    {
+        _requests.Enqueue(request);
+        TaskCompletionSource changed;
+        lock (_gate)
+        {
+            changed = _changed;
+            _changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+        changed.TrySetResult();
+    }
+
+    private readonly Lock _gate = new();
+    private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 }
