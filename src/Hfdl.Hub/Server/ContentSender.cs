@@ -68,7 +68,7 @@ internal readonly record struct ByteRange(long Start, long Length, bool Unsatisf
 /// </summary>
 internal static class ContentSender
 {
-    private const int ChunkSize = 64 * 1024;
+    private const int ChunkSize = 256 * 1024;
 
     /// <param name="etag">The quoted ETag to send.</param>
     /// <param name="fileKey">Identifies the file for "once per file" faults.</param>
@@ -119,6 +119,7 @@ internal static class ContentSender
         }
 
         var buffer = ArrayPool<byte>.Shared.Rent(ChunkSize);
+        using var reader = content.OpenReader();
         try
         {
             long sent = 0;
@@ -136,7 +137,7 @@ internal static class ContentSender
                     }
                     continue;
                 }
-                var read = await content.ReadAtAsync(start + sent, buffer.AsMemory(0, want), cancellationToken).ConfigureAwait(false);
+                var read = await reader.ReadAtAsync(start + sent, buffer.AsMemory(0, want), cancellationToken).ConfigureAwait(false);
                 if (read == 0)
                 {
                     throw new EndOfStreamException($"The content ended at {start + sent} of {size} bytes.");

@@ -41,6 +41,12 @@ public abstract class FileContent
         return ValueTask.FromResult(ReadAt(offset, destination.Span));
     }
 
+    /// <summary>
+    /// Opens a reader for one sequential transfer; file-backed content keeps one handle open for it instead of one per
+    /// read. Dispose it when the transfer ends.
+    /// </summary>
+    public virtual IContentReader OpenReader() => new DelegatingReader(this);
+
     /// <summary>Writes the whole content to <paramref name="destination"/>.</summary>
     public async Task CopyToAsync(Stream destination, CancellationToken cancellationToken = default)
     {
@@ -120,6 +126,22 @@ public abstract class FileContent
     }
 }
 
+/// <summary>Reads one content during one transfer.</summary>
+public interface IContentReader : IDisposable
+{
+    ValueTask<int> ReadAtAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken);
+}
+
+internal sealed class DelegatingReader(FileContent content) : IContentReader
+{
+    public ValueTask<int> ReadAtAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken) =>
+        content.ReadAtAsync(offset, destination, cancellationToken);
+
+    public void Dispose()
+    {
+    }
+}
+
 internal sealed class ByteArrayContent(byte[] bytes) : FileContent
 {
     public override long Length => bytes.LongLength;
@@ -154,14 +176,29 @@ internal sealed class PhysicalFileContent(string path, long length, DigestCache.
         return limit == 0 ? 0 : RandomAccess.Read(handle, destination[..limit], offset);
     }
 
+    public override IContentReader OpenReader() => new HandleReader(
+        File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, FileOptions.Asynchronous),
+        length);
+
     public override async ValueTask<int> ReadAtAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken)
     {
-        // One handle per read keeps the type stateless; reads are large and the OS caches the open.
+        // One handle per read keeps the type stateless; transfers use OpenReader and keep theirs.
         using var handle = File.OpenHandle(
             path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, FileOptions.Asynchronous);
         var limit = (int)Math.Min(destination.Length, Math.Max(0, length - offset));
         return limit == 0 ? 0 : await RandomAccess.ReadAsync(handle, destination[..limit], offset, cancellationToken).ConfigureAwait(false);
     }
+}
+
+internal sealed class HandleReader(Microsoft.Win32.SafeHandles.SafeFileHandle handle, long length) : IContentReader
+{
+    public async ValueTask<int> ReadAtAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken)
+    {
+        var limit = (int)Math.Min(destination.Length, Math.Max(0, length - offset));
+        return limit == 0 ? 0 : await RandomAccess.ReadAsync(handle, destination[..limit], offset, cancellationToken).ConfigureAwait(false);
+    }
+
+    public void Dispose() => handle.Dispose();
 }
 
 /// <summary>Digests of files on disk, remembered while path, size and modification time stay the same.</summary>
