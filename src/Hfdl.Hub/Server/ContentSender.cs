@@ -87,6 +87,13 @@ internal static class ContentSender
         response.Headers.AcceptRanges = "bytes";
         response.ContentType = contentType;
 
+        var ifNoneMatch = request.Http.Request.Headers.IfNoneMatch.ToString();
+        if (ifNoneMatch.Length > 0 && ifNoneMatch.Split(',').Any(t => t.Trim() == "*" || t.Trim().TrimStart('W', '/') == etag))
+        {
+            // The Hub answers 304 to a matching If-None-Match (hub-api.md §4.7).
+            response.StatusCode = 304;
+            return;
+        }
         var range = plan.IgnoreRange ? null : ByteRange.Parse(request.Http.Request.Headers.Range.ToString(), size);
         if (range is { Unsatisfiable: true })
         {

@@ -131,6 +131,9 @@ public sealed partial class ApiTests
         Assert.Equal(pointer.Length, weights.GetProperty("lfs").GetProperty("pointerSize").GetInt32());
 
         Assert.True(entries["big/blob.dat"].TryGetProperty("lfs", out _), "11 MiB is over the LFS threshold");
+        var typed = JsonSerializer.Deserialize(weights.GetRawText(), HubJsonContext.Default.TreeEntry)!;
+        Assert.True(typed.IsFile);
+        Assert.Equal(lfs.Sha256, typed.Lfs!.Oid);
         var directory = entries["weights"];
         Assert.Equal("directory", directory.GetProperty("type").GetString());
         Assert.Matches("^[0-9a-f]{40}$", directory.GetProperty("oid").GetString());
@@ -222,6 +225,9 @@ public sealed partial class ApiTests
         Assert.Equal("parquet", refs.GetProperty("converts")[0].GetProperty("name").GetString());
         Assert.False(refs.TryGetProperty("pullRequests", out _));
         Assert.Equal("refs/pr/1", all.GetProperty("pullRequests")[0].GetProperty("ref").GetString());
+        Assert.Equal("1", all.GetProperty("pullRequests")[0].GetProperty("name").GetString());
+        var parsed = JsonSerializer.Deserialize(all.GetRawText(), HubJsonContext.Default.RefsInfo)!;
+        Assert.Equal(main, parsed.Branches[0].TargetCommit);
     }
 
     [Fact]

@@ -281,4 +281,21 @@ public sealed class ResolveTests
         Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
         Assert.Equal(HttpStatusCode.Unauthorized, wrongType.StatusCode);
     }
+
+    [Fact]
+    public async Task Matching_if_none_match_gets_304_without_a_body()
+    {
+        var store = HubTestKit.StandardStore(r => r.Settings(s => s with { ResolveMode = ResolveMode.Direct }));
+        await using var server = await HubTestKit.StartAsync(store);
+        using var client = HubTestKit.Client(server);
+        using var first = await client.SendAsync(HttpMethod.Head, "/acme/tiny/resolve/main/config.json");
+        using var request = HubTestKit.Request(HttpMethod.Get, "/acme/tiny/resolve/main/config.json");
+        request.Headers.TryAddWithoutValidation("If-None-Match", first.Headers.ETag!.ToString());
+
+        using var response = await client.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.NotModified, response.StatusCode);
+        Assert.Empty(await response.Content.ReadAsByteArrayAsync());
+        Assert.Equal(first.Header("X-Repo-Commit"), response.Header("X-Repo-Commit"));
+    }
 }
