@@ -217,6 +217,13 @@ public sealed record HostileFaults
 
     /// <summary>Resolve redirects to itself forever.</summary>
     public bool RedirectLoop { get; init; }
+
+    /// <summary>
+    /// CDN redirects use <c>http://</c> even when the server runs with <see cref="HubServerOptions.UseHttps"/>: an
+    /// HTTPS-to-HTTP downgrade. The CDN port still speaks TLS, so a client that follows the downgrade fails to connect
+    /// (and the CDN logs no request) instead of getting the file.
+    /// </summary>
+    public bool DowngradeToHttp { get; init; }
 }
 
 /// <summary>Reads a <c>"faults"</c> object from a folder store's settings file.</summary>

@@ -102,7 +102,7 @@ public sealed class StoreTests : IDisposable
 
     [Theory]
     [InlineData(new[] { "--bogus" }, "unknown option '--bogus'")]
-    [InlineData(new[] { "--urls", "https://127.0.0.1:1" }, "--urls must be an http URL")]
+    [InlineData(new[] { "--urls", "ftp://127.0.0.1:1" }, "--urls must be an http(s) URL")]
     [InlineData(new[] { "--root" }, "--root needs a value")]
     [InlineData(new string[0], "--root DIR is required")]
     [InlineData(new[] { "--root", "x", "--conn-rate-mbps", "-1" }, "--conn-rate-mbps must be a positive number")]
