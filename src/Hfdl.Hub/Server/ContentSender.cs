@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Globalization;
+using System.IO.Compression;
 
 namespace Hfdl.Hub.Server;
 
@@ -94,7 +95,7 @@ internal static class ContentSender
             response.StatusCode = 304;
             return;
         }
-        var range = plan.IgnoreRange ? null : ByteRange.Parse(request.Http.Request.Headers.Range.ToString(), size);
+        var range = plan.IgnoreRange || plan.Gzip ? null : ByteRange.Parse(request.Http.Request.Headers.Range.ToString(), size);
         if (range is { Unsatisfiable: true })
         {
             response.StatusCode = 416;
@@ -119,11 +120,21 @@ internal static class ContentSender
                 response.Headers.ContentRange = "bytes */0";
             }
         }
-        response.ContentLength = Math.Max(0, length + plan.ContentLengthDelta);
+        if (plan.Gzip)
+        {
+            response.Headers.ContentEncoding = "gzip";
+            response.Headers.Vary = "Accept-Encoding";
+        }
+        else
+        {
+            response.ContentLength = Math.Max(0, length + plan.ContentLengthDelta);
+        }
         if (request.IsHead)
         {
             return;
         }
+        await using var gzip = plan.Gzip ? new GZipStream(response.Body, CompressionLevel.Fastest, leaveOpen: true) : null;
+        var sink = gzip ?? response.Body;
 
         var buffer = ArrayPool<byte>.Shared.Rent(ChunkSize);
         using var reader = content.OpenReader();
@@ -151,7 +162,7 @@ internal static class ContentSender
                 }
                 plan.Mutate(start + sent, buffer.AsSpan(0, read));
                 await plan.ThrottleAsync(read, cancellationToken).ConfigureAwait(false);
-                await response.Body.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
+                await sink.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
                 sent += read;
                 request.BodyBytesSent += read;
             }

@@ -57,6 +57,12 @@ internal sealed class FaultEngine
         return true;
     }
 
+    private static bool AcceptsGzip(HubRequest request) =>
+        request.Http.Request.Headers.AcceptEncoding.ToString()
+            .Split(',')
+            .Select(e => e.Split(';')[0].Trim())
+            .Any(e => e.Equals("gzip", StringComparison.OrdinalIgnoreCase));
+
     /// <summary>Plans one file-body transfer: which faults may strike in it and how it is throttled.</summary>
     public TransferPlan PlanTransfer(HubRequest request, string fileKey, long size)
     {
@@ -85,6 +91,7 @@ internal sealed class FaultEngine
         return new TransferPlan(runtime, fileKey)
         {
             IgnoreRange = faults.IgnoreRange,
+            Gzip = faults.GzipWhenAccepted && size > 0 && AcceptsGzip(request),
             ContentLengthDelta = faults.WrongContentLength is { } wrong && runtime.StrikesNow(wrong, wrong.Repeat, wrong.Probability, fileKey) ? wrong.Delta : 0,
             Drop = faults.DropConnection is { } drop && runtime.Planned(drop.Repeat, drop.Probability) ? drop : null,
             Stall = faults.Stall is { } stall && runtime.Planned(stall.Repeat, stall.Probability) ? stall : null,
@@ -153,6 +160,9 @@ internal sealed class TransferPlan(FaultRuntime runtime, string fileKey)
     public static TransferPlan Clean { get; } = new(new FaultRuntime(HubFaults.None), "");
 
     public bool IgnoreRange { get; init; }
+
+    /// <summary>Gzip the body (chunked, no Content-Length, Range ignored).</summary>
+    public bool Gzip { get; init; }
 
     /// <summary>Added to the true Content-Length: positive promises bytes that never come, negative cuts the body short.</summary>
     public long ContentLengthDelta { get; init; }

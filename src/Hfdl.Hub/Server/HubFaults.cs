@@ -53,6 +53,13 @@ public sealed record HubFaults
     public bool IgnoreRange { get; init; }
 
     /// <summary>
+    /// Like CloudFront with compressible files: when the request accepts gzip, the body is gzipped and chunked, without
+    /// <c>Content-Length</c>, and <c>Range</c> is ignored (hub-api.md §4.5). Clients should send
+    /// <c>Accept-Encoding: identity</c> for file bytes.
+    /// </summary>
+    public bool GzipWhenAccepted { get; init; }
+
+    /// <summary>
     /// Sends a <c>Content-Length</c> that disagrees with the body. Kestrel cannot put more bytes on the wire than
     /// it announced, so a header larger than the body is followed by a cut connection, and a header smaller than
     /// the body sends only the announced bytes (a clean, short response).

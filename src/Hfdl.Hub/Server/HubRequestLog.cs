@@ -6,7 +6,7 @@ namespace Hfdl.Hub.Server;
 /// <param name="Listener"><c>"hub"</c> or <c>"cdn"</c>.</param>
 /// <param name="PathAndQuery">The request target exactly as received (still percent-encoded).</param>
 /// <param name="Authorization">The raw <c>Authorization</c> header, so tests can assert that a token never leaked.</param>
-/// <param name="BodyBytesSent">Response body bytes written (what the client could have fetched).</param>
+/// <param name="BodyBytesSent">Response body bytes written (what the client could have fetched; before compression).</param>
 public sealed record RecordedRequest(
     string Listener,
     string Method,

@@ -328,4 +328,25 @@ public sealed class FaultTests
         Assert.Equal(-1, faults.WrongContentLength!.Delta);
         Assert.Equal(TimeSpan.FromSeconds(30), faults.SignedUrlLifetime);
     }
+
+    [Fact]
+    public async Task Gzip_when_accepted_compresses_chunks_and_ignores_range_like_cloudfront()
+    {
+        await using var server = await StartAsync(HubFaults.None with { GzipWhenAccepted = true });
+        using var client = HubTestKit.Client(server);
+        using var request = HubTestKit.Request(HttpMethod.Get, Url, range: "bytes=0-99");
+        request.Headers.TryAddWithoutValidation("Accept-Encoding", "gzip, deflate");
+
+        using var gzipped = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        using var identity = await client.SendAsync(HttpMethod.Get, Url, range: "bytes=0-99");
+
+        Assert.Equal(HttpStatusCode.OK, gzipped.StatusCode);
+        Assert.Equal("gzip", gzipped.Content.Headers.ContentEncoding.Single());
+        Assert.True(gzipped.Headers.TransferEncodingChunked);
+        await using var unzip = new System.IO.Compression.GZipStream(await gzipped.Content.ReadAsStreamAsync(), System.IO.Compression.CompressionMode.Decompress);
+        var decompressed = new MemoryStream();
+        await unzip.CopyToAsync(decompressed);
+        Assert.Equal(Content.ToArray(), decompressed.ToArray());
+        Assert.Equal(HttpStatusCode.PartialContent, identity.StatusCode);
+    }
 }
