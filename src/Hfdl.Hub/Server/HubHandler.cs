@@ -561,7 +561,7 @@ internal sealed partial class HubHandler(HubState state)
                 return;
             }
         }
-        var entries = index.List(path, recursive).ToList();
+        var entries = index.List(path, recursive);
         var page = entries.Skip(start).Take(pageSize).ToList();
         var hostile = request.Faults.Hostile;
         if (hostile is { PaginationLoop: true } && request.Query["cursor"].Count > 0)

@@ -109,6 +109,7 @@ internal sealed class HubRequest
         else
         {
             headers["X-Amz-Cf-Id"] = Convert.ToBase64String(RandomNumberGenerator.GetBytes(42));
+            headers["x-amz-request-id"] = Convert.ToHexString(RandomNumberGenerator.GetBytes(8));
             headers["X-Amz-Cf-Pop"] = "LHR50-P1";
             headers["Via"] = "1.1 0f3e1a8b2c4d5e6f7a8b9c0d1e2f3a4b.cloudfront.net (CloudFront)";
         }

@@ -165,9 +165,30 @@ internal sealed class PhysicalFileContent(string path, long length, DigestCache.
 
     public override long Length => length;
 
-    protected override string ComputeSha256() => cached is null ? base.ComputeSha256() : cached.Sha256 ??= base.ComputeSha256();
+    // Under the entry's lock, so that parallel requests for a new large file hash it once.
+    protected override string ComputeSha256()
+    {
+        if (cached is null)
+        {
+            return base.ComputeSha256();
+        }
+        lock (cached.Gate)
+        {
+            return cached.Sha256 ??= base.ComputeSha256();
+        }
+    }
 
-    protected override string ComputeGitSha1() => cached is null ? base.ComputeGitSha1() : cached.GitSha1 ??= base.ComputeGitSha1();
+    protected override string ComputeGitSha1()
+    {
+        if (cached is null)
+        {
+            return base.ComputeGitSha1();
+        }
+        lock (cached.Gate)
+        {
+            return cached.GitSha1 ??= base.ComputeGitSha1();
+        }
+    }
 
     public override int ReadAt(long offset, Span<byte> destination)
     {
@@ -211,6 +232,8 @@ internal sealed class DigestCache
 
     internal sealed class Entry
     {
+        public Lock Gate { get; } = new();
+
         public string? Sha256 { get; set; }
 
         public string? GitSha1 { get; set; }
