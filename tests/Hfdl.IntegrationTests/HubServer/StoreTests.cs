@@ -70,6 +70,24 @@ public sealed class StoreTests : IDisposable
     }
 
     [Fact]
+    public async Task Folder_store_settings_can_add_synthetic_files_that_take_no_disk()
+    {
+        Write("models/bench/big.hub.json", "{\"syntheticFiles\": {\"weights/big.safetensors\": {\"size\": 3000000, \"seed\": 9}}, \"resolveMode\": \"direct\"}");
+        var store = new FolderRepoStore(_root);
+        await using var server = await HubServer.StartAsync(new HubServerOptions { Store = store });
+        using var client = HubTestKit.Client(server);
+
+        using var response = await client.SendAsync(HttpMethod.Get, "/bench/big/resolve/main/weights/big.safetensors");
+
+        var expected = SyntheticContent.Create(3_000_000, 9);
+        Assert.Equal($"\"{expected.Sha256}\"", response.Headers.ETag!.ToString());
+        Assert.Equal(expected.ToArray(), await response.Content.ReadAsByteArrayAsync());
+        Assert.Same(
+            store.FindRepo(RepoType.Model, "bench/big")!.Revisions[0].Snapshot.Files[0].Content,
+            store.FindRepo(RepoType.Model, "bench/big")!.Revisions[0].Snapshot.Files[0].Content);
+    }
+
+    [Fact]
     public void Folder_store_sees_changes_and_keeps_commit_ids_stable_otherwise()
     {
         Write("models/acme/live/a.txt", "one");
