@@ -51,6 +51,10 @@ internal sealed class FaultEngine
                 504 => "Gateway Timeout",
                 _ => "Service Unavailable",
             };
+            if (errors.RetryAfterSeconds is { } retryAfter)
+            {
+                request.Response.Headers.RetryAfter = retryAfter.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            }
             await request.WriteErrorAsync(errors.StatusCode, message, null, json, cancellationToken).ConfigureAwait(false);
             return false;
         }

@@ -156,6 +156,9 @@ public sealed record StatusFault(int StatusCode = 503)
 {
     public int FirstRequests { get; init; }
 
+    /// <summary>When set, the answer carries <c>Retry-After</c> with this many seconds.</summary>
+    public int? RetryAfterSeconds { get; init; }
+
     public double Probability { get; init; }
 
     public FaultTargets Targets { get; init; } = FaultTargets.All;

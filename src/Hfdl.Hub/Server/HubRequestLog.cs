@@ -18,6 +18,9 @@ public sealed record RecordedRequest(
 {
     /// <summary>True when the server cut the connection on purpose (a fault) or the client went away.</summary>
     public bool Aborted { get; init; }
+
+    /// <summary>Every request header as received (name to comma-joined values), e.g. to check <c>Accept-Encoding</c>.</summary>
+    public IReadOnlyDictionary<string, string> Headers { get; init; } = new Dictionary<string, string>();
 }
 
 /// <summary>A thread-safe record of every request both listeners received.</summary>

@@ -50,6 +50,10 @@ public sealed class HubServer : IAsyncDisposable
     /// <summary>With <see cref="HubServerOptions.UseHttps"/>, the self-signed certificate both listeners present.</summary>
     public X509Certificate2? Certificate { get; }
 
+    /// <summary>The <c>/resolve/</c> URL of a file, escaped as huggingface_hub does (revision as one segment).</summary>
+    public Uri ResolveUrl(RepoType type, string repoId, string path, string revision = HostedRepo.DefaultBranch) =>
+        new(Endpoint, $"{type.FilePrefix()}{repoId}/resolve/{Uri.EscapeDataString(revision)}/{HubRequest.EscapePath(path)}");
+
     /// <summary>Starts both listeners; returns when they accept connections.</summary>
     public static async Task<HubServer> StartAsync(HubServerOptions options, CancellationToken cancellationToken = default)
     {

@@ -146,4 +146,12 @@ public sealed class HostedRepo(RepoType type, string id, RepoSettings settings, 
 
     /// <summary>The Hub's 24-hex object id, deterministic from type and id.</summary>
     public string ObjectId => HubIds.ObjectId(Type.ApiSegment() + "/" + Id);
+
+    /// <summary>The ref named <paramref name="name"/>; throws when there is none.</summary>
+    public HostedRevision Revision(string name = DefaultBranch) =>
+        Revisions.FirstOrDefault(r => r.Name == name)
+            ?? throw new KeyNotFoundException($"{Type.Name()} {Id} has no ref '{name}'.");
+
+    /// <summary>The commit id a ref points at (what <c>X-Repo-Commit</c> says for it).</summary>
+    public string CommitOf(string refName = DefaultBranch) => Revision(refName).Snapshot.CommitId;
 }

@@ -102,6 +102,7 @@ public sealed class FaultTests
         }
 
         Assert.Equal([status, status, 200], statuses);
+        Assert.All(server.Requests.Snapshot(), r => Assert.Equal("127.0.0.1:" + server.Endpoint.Port, r.Headers["Host"]));
     }
 
     [Fact]

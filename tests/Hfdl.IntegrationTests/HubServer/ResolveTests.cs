@@ -248,8 +248,11 @@ public sealed class ResolveTests
         using var client = HubTestKit.Client(server);
 
         using var response = await client.SendAsync(HttpMethod.Get, "/acme/tiny/resolve/main/dir%20one/file%20two.txt");
+        using var viaHelper = await client.GetAsync(server.ResolveUrl(RepoType.Model, "acme/tiny", "dir one/file two.txt", "refs/pr/1"));
 
         Assert.Equal("spaces in names", await response.Content.ReadAsStringAsync());
+        Assert.Equal("spaces in names", await viaHelper.Content.ReadAsStringAsync());
+        Assert.Equal(store.GetRepo(RepoType.Model, "acme/tiny").CommitOf("refs/pr/1"), viaHelper.Header("X-Repo-Commit"));
     }
 
     [Fact]
