@@ -96,7 +96,11 @@ internal sealed class FaultEngine
         {
             IgnoreRange = faults.IgnoreRange,
             Gzip = faults.GzipWhenAccepted && size > 0 && AcceptsGzip(request),
-            ContentLengthDelta = faults.WrongContentLength is { } wrong && runtime.StrikesNow(wrong, wrong.Repeat, wrong.Probability, fileKey) ? wrong.Delta : 0,
+            // A HEAD shows the wrong length too, but does not spend a once-per-file fault meant for the body.
+            ContentLengthDelta = faults.WrongContentLength is { } wrong
+                && (request.IsHead ? wrong.Repeat != FaultRepeat.OncePerFile : runtime.StrikesNow(wrong, wrong.Repeat, wrong.Probability, fileKey))
+                ? wrong.Delta
+                : 0,
             Drop = faults.DropConnection is { } drop && runtime.Planned(drop.Repeat, drop.Probability) ? drop : null,
             Stall = faults.Stall is { } stall && runtime.Planned(stall.Repeat, stall.Probability) ? stall : null,
             Corrupt = faults.Corrupt is { } corrupt && runtime.Planned(corrupt.Repeat, corrupt.Probability) ? corrupt : null,
@@ -160,8 +164,6 @@ internal sealed class TransferPlan(FaultRuntime runtime, string fileKey)
 {
     private bool _dropHandled;
     private bool _stallHandled;
-
-    public static TransferPlan Clean { get; } = new(new FaultRuntime(HubFaults.None), "");
 
     public bool IgnoreRange { get; init; }
 

@@ -96,10 +96,6 @@ public abstract class FileContent
 
     public static implicit operator FileContent(string text) => FromText(text);
 
-    internal bool IsSha256Computed => _sha256.IsValueCreated;
-
-    internal bool IsGitSha1Computed => _gitSha1.IsValueCreated;
-
     /// <summary>Hashes the content; a store that remembers digests overrides this.</summary>
     protected virtual string ComputeSha256() => ComputeDigest(IncrementalHash.CreateHash(HashAlgorithmName.SHA256));
 
