@@ -325,6 +325,14 @@ internal sealed partial class HubHandler(HubState state)
             {
                 w.WriteBoolean("private", settings.Private);
             }
+            if (Wants("pipeline_tag") && settings.PipelineTag is not null)
+            {
+                w.WriteString("pipeline_tag", settings.PipelineTag);
+            }
+            if (Wants("library_name") && settings.LibraryName is not null)
+            {
+                w.WriteString("library_name", settings.LibraryName);
+            }
             if (Wants("tags"))
             {
                 w.WriteStartArray("tags");

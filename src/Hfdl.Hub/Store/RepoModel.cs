@@ -88,6 +88,12 @@ public sealed record RepoSettings
     public long Likes { get; init; } = 5;
 
     public IReadOnlyList<string> Tags { get; init; } = [];
+
+    /// <summary>The model's task (<c>pipeline_tag</c>), e.g. <c>text-generation</c>; left out when null.</summary>
+    public string? PipelineTag { get; init; }
+
+    /// <summary><c>library_name</c>, e.g. <c>transformers</c>; left out when null.</summary>
+    public string? LibraryName { get; init; }
 }
 
 /// <summary>One file of a snapshot. <see cref="IsLfs"/> and <see cref="ResolveMode"/> are final here.</summary>
