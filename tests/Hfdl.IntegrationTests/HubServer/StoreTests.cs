@@ -198,16 +198,19 @@ public sealed class SyntheticContentTests
         var content = SyntheticContent.Create(1L << 31, seed: 3);
         var buffer = new byte[1 << 20];
         content.ReadAt(0, buffer);
-        var watch = Stopwatch.StartNew();
+        using var process = Process.GetCurrentProcess();
+        var cpuBefore = process.TotalProcessorTime;
         long total = 0;
         for (long offset = 0; offset < 1L << 30; offset += buffer.Length)
         {
             total += content.ReadAt(offset + 3, buffer);
         }
-        watch.Stop();
+        process.Refresh();
+        var cpu = process.TotalProcessorTime - cpuBefore;
 
-        var bytesPerSecond = total / watch.Elapsed.TotalSeconds;
-        // The target is > 2 GB/s in Release; a Debug build on a shared CI core gets a looser bound.
-        Assert.True(bytesPerSecond > 1e9, $"{bytesPerSecond / 1e9:F2} GB/s");
+        // Processor time, not wall time, so that other processes on a busy machine do not fail the test. About
+        // 2-4 GB/s is normal; below 1 GB/s the generator (or the Optimize setting of Hfdl.Hub) has regressed.
+        var bytesPerSecond = total / Math.Max(cpu.TotalSeconds, 1e-3);
+        Assert.True(bytesPerSecond > 1e9, $"{bytesPerSecond / 1e9:F2} GB/s of processor time");
     }
 }
