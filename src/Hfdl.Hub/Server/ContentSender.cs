@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Globalization;
+using System.IO.Compression;
 
 namespace Hfdl.Hub.Server;
 
@@ -68,7 +69,7 @@ internal readonly record struct ByteRange(long Start, long Length, bool Unsatisf
 /// </summary>
 internal static class ContentSender
 {
-    private const int ChunkSize = 64 * 1024;
+    private const int ChunkSize = 256 * 1024;
 
     /// <param name="etag">The quoted ETag to send.</param>
     /// <param name="fileKey">Identifies the file for "once per file" faults.</param>
@@ -87,7 +88,14 @@ internal static class ContentSender
         response.Headers.AcceptRanges = "bytes";
         response.ContentType = contentType;
 
-        var range = plan.IgnoreRange ? null : ByteRange.Parse(request.Http.Request.Headers.Range.ToString(), size);
+        var ifNoneMatch = request.Http.Request.Headers.IfNoneMatch.ToString();
+        if (ifNoneMatch.Length > 0 && ifNoneMatch.Split(',').Any(t => t.Trim() == "*" || t.Trim().TrimStart('W', '/') == etag))
+        {
+            // The Hub answers 304 to a matching If-None-Match (hub-api.md §4.7).
+            response.StatusCode = 304;
+            return;
+        }
+        var range = plan.IgnoreRange || plan.Gzip ? null : ByteRange.Parse(request.Http.Request.Headers.Range.ToString(), size);
         if (range is { Unsatisfiable: true })
         {
             response.StatusCode = 416;
@@ -112,13 +120,24 @@ internal static class ContentSender
                 response.Headers.ContentRange = "bytes */0";
             }
         }
-        response.ContentLength = Math.Max(0, length + plan.ContentLengthDelta);
+        if (plan.Gzip)
+        {
+            response.Headers.ContentEncoding = "gzip";
+            response.Headers.Vary = "Accept-Encoding";
+        }
+        else
+        {
+            response.ContentLength = Math.Max(0, length + plan.ContentLengthDelta);
+        }
         if (request.IsHead)
         {
             return;
         }
+        await using var gzip = plan.Gzip ? new GZipStream(response.Body, CompressionLevel.Fastest, leaveOpen: true) : null;
+        var sink = gzip ?? response.Body;
 
         var buffer = ArrayPool<byte>.Shared.Rent(ChunkSize);
+        using var reader = content.OpenReader();
         try
         {
             long sent = 0;
@@ -136,22 +155,23 @@ internal static class ContentSender
                     }
                     continue;
                 }
-                var read = await content.ReadAtAsync(start + sent, buffer.AsMemory(0, want), cancellationToken).ConfigureAwait(false);
+                var read = await reader.ReadAtAsync(start + sent, buffer.AsMemory(0, want), cancellationToken).ConfigureAwait(false);
                 if (read == 0)
                 {
                     throw new EndOfStreamException($"The content ended at {start + sent} of {size} bytes.");
                 }
                 plan.Mutate(start + sent, buffer.AsSpan(0, read));
                 await plan.ThrottleAsync(read, cancellationToken).ConfigureAwait(false);
-                await response.Body.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
+                await sink.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
                 sent += read;
                 request.BodyBytesSent += read;
             }
             if (plan.ContentLengthDelta > 0)
             {
-                // The header promised more than the body holds: end the connection where the body ends.
+                // The header promised more than the body holds: ending the response short makes Kestrel close the
+                // connection after the bytes written.
                 await response.Body.FlushAsync(cancellationToken).ConfigureAwait(false);
-                request.Abort();
+                request.Aborted = true;
             }
         }
         finally

@@ -51,11 +51,21 @@ internal sealed class FaultEngine
                 504 => "Gateway Timeout",
                 _ => "Service Unavailable",
             };
+            if (errors.RetryAfterSeconds is { } retryAfter)
+            {
+                request.Response.Headers.RetryAfter = retryAfter.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            }
             await request.WriteErrorAsync(errors.StatusCode, message, null, json, cancellationToken).ConfigureAwait(false);
             return false;
         }
         return true;
     }
+
+    private static bool AcceptsGzip(HubRequest request) =>
+        request.Http.Request.Headers.AcceptEncoding.ToString()
+            .Split(',')
+            .Select(e => e.Split(';')[0].Trim())
+            .Any(e => e.Equals("gzip", StringComparison.OrdinalIgnoreCase));
 
     /// <summary>Plans one file-body transfer: which faults may strike in it and how it is throttled.</summary>
     public TransferPlan PlanTransfer(HubRequest request, string fileKey, long size)
@@ -85,7 +95,12 @@ internal sealed class FaultEngine
         return new TransferPlan(runtime, fileKey)
         {
             IgnoreRange = faults.IgnoreRange,
-            ContentLengthDelta = faults.WrongContentLength is { } wrong && runtime.StrikesNow(wrong, wrong.Repeat, wrong.Probability, fileKey) ? wrong.Delta : 0,
+            Gzip = faults.GzipWhenAccepted && size > 0 && AcceptsGzip(request),
+            // A HEAD shows the wrong length too, but does not spend a once-per-file fault meant for the body.
+            ContentLengthDelta = faults.WrongContentLength is { } wrong
+                && (request.IsHead ? wrong.Repeat != FaultRepeat.OncePerFile : runtime.StrikesNow(wrong, wrong.Repeat, wrong.Probability, fileKey))
+                ? wrong.Delta
+                : 0,
             Drop = faults.DropConnection is { } drop && runtime.Planned(drop.Repeat, drop.Probability) ? drop : null,
             Stall = faults.Stall is { } stall && runtime.Planned(stall.Repeat, stall.Probability) ? stall : null,
             Corrupt = faults.Corrupt is { } corrupt && runtime.Planned(corrupt.Repeat, corrupt.Probability) ? corrupt : null,
@@ -150,9 +165,10 @@ internal sealed class TransferPlan(FaultRuntime runtime, string fileKey)
     private bool _dropHandled;
     private bool _stallHandled;
 
-    public static TransferPlan Clean { get; } = new(new FaultRuntime(HubFaults.None), "");
-
     public bool IgnoreRange { get; init; }
+
+    /// <summary>Gzip the body (chunked, no Content-Length, Range ignored).</summary>
+    public bool Gzip { get; init; }
 
     /// <summary>Added to the true Content-Length: positive promises bytes that never come, negative cuts the body short.</summary>
     public long ContentLengthDelta { get; init; }
@@ -191,8 +207,11 @@ internal sealed class TransferPlan(FaultRuntime runtime, string fileKey)
             _dropHandled = true;
             if (drop.Repeat != FaultRepeat.OncePerFile || runtime.TrySpend(drop, fileKey))
             {
+                // End the response short of its Content-Length: Kestrel sends what was written, then closes the
+                // connection, so the client sees exactly AfterBytes and then a premature end of the body.
+                // (HttpContext.Abort would also drop bytes still queued in Kestrel's output pipe.)
                 await request.Response.Body.FlushAsync(cancellationToken).ConfigureAwait(false);
-                request.Abort();
+                request.Aborted = true;
                 return false;
             }
             return true;

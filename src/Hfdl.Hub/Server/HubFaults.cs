@@ -53,6 +53,13 @@ public sealed record HubFaults
     public bool IgnoreRange { get; init; }
 
     /// <summary>
+    /// Like CloudFront with compressible files: when the request accepts gzip, the body is gzipped and chunked, without
+    /// <c>Content-Length</c>, and <c>Range</c> is ignored (hub-api.md §4.5). Clients should send
+    /// <c>Accept-Encoding: identity</c> for file bytes.
+    /// </summary>
+    public bool GzipWhenAccepted { get; init; }
+
+    /// <summary>
     /// Sends a <c>Content-Length</c> that disagrees with the body. Kestrel cannot put more bytes on the wire than
     /// it announced, so a header larger than the body is followed by a cut connection, and a header smaller than
     /// the body sends only the announced bytes (a clean, short response).
@@ -149,6 +156,9 @@ public sealed record StatusFault(int StatusCode = 503)
 {
     public int FirstRequests { get; init; }
 
+    /// <summary>When set, the answer carries <c>Retry-After</c> with this many seconds.</summary>
+    public int? RetryAfterSeconds { get; init; }
+
     public double Probability { get; init; }
 
     public FaultTargets Targets { get; init; } = FaultTargets.All;
@@ -217,6 +227,13 @@ public sealed record HostileFaults
 
     /// <summary>Resolve redirects to itself forever.</summary>
     public bool RedirectLoop { get; init; }
+
+    /// <summary>
+    /// CDN redirects use <c>http://</c> even when the server runs with <see cref="HubServerOptions.UseHttps"/>: an
+    /// HTTPS-to-HTTP downgrade. The CDN port still speaks TLS, so a client that follows the downgrade fails to connect
+    /// (and the CDN logs no request) instead of getting the file.
+    /// </summary>
+    public bool DowngradeToHttp { get; init; }
 }
 
 /// <summary>Reads a <c>"faults"</c> object from a folder store's settings file.</summary>

@@ -325,6 +325,14 @@ internal sealed partial class HubHandler(HubState state)
             {
                 w.WriteBoolean("private", settings.Private);
             }
+            if (Wants("pipeline_tag") && settings.PipelineTag is not null)
+            {
+                w.WriteString("pipeline_tag", settings.PipelineTag);
+            }
+            if (Wants("library_name") && settings.LibraryName is not null)
+            {
+                w.WriteString("library_name", settings.LibraryName);
+            }
             if (Wants("tags"))
             {
                 w.WriteStartArray("tags");
@@ -459,12 +467,13 @@ internal sealed partial class HubHandler(HubState state)
         await request.WriteJsonAsync(200, w =>
         {
             w.WriteStartObject();
-            WriteRefs(w, "branches", RevisionKind.Branch, n => (n, "refs/heads/" + n));
-            WriteRefs(w, "converts", RevisionKind.Convert, n => (n["refs/convert/".Length..], n));
+            // Key order and short names as the Hub sends them: a PR's name is its number ("187" for refs/pr/187).
             WriteRefs(w, "tags", RevisionKind.Tag, n => (n, "refs/tags/" + n));
+            WriteRefs(w, "branches", RevisionKind.Branch, n => (n, "refs/heads/" + n));
+            WriteRefs(w, "converts", RevisionKind.Convert, n => (Strip(n, "refs/convert/"), "refs/convert/" + Strip(n, "refs/convert/")));
             if (includePrs)
             {
-                WriteRefs(w, "pullRequests", RevisionKind.PullRequest, n => (n, n));
+                WriteRefs(w, "pullRequests", RevisionKind.PullRequest, n => (Strip(n, "refs/pr/"), "refs/pr/" + Strip(n, "refs/pr/")));
             }
             w.WriteEndObject();
         }, cancellationToken).ConfigureAwait(false);
@@ -480,6 +489,9 @@ internal sealed partial class HubHandler(HubState state)
 
     /// <summary>A well-formed hash that is not the right one: the last hex digit changed.</summary>
     internal static string Tamper(string hex) => hex[..^1] + (hex[^1] == '0' ? '1' : '0');
+
+    private static string Strip(string name, string prefix) =>
+        name.StartsWith(prefix, StringComparison.Ordinal) ? name[prefix.Length..] : name;
 
     private static void WriteEntry(Utf8JsonWriter w, object entry, RepoSnapshot snapshot, bool expand, HostileFaults? hostile)
     {
@@ -557,7 +569,7 @@ internal sealed partial class HubHandler(HubState state)
                 return;
             }
         }
-        var entries = index.List(path, recursive).ToList();
+        var entries = index.List(path, recursive);
         var page = entries.Skip(start).Take(pageSize).ToList();
         var hostile = request.Faults.Hostile;
         if (hostile is { PaginationLoop: true } && request.Query["cursor"].Count > 0)

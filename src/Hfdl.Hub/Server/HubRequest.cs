@@ -51,15 +51,8 @@ internal sealed class HubRequest
 
     public long BodyBytesSent { get; set; }
 
-    /// <summary>Set when a fault cut the connection on purpose.</summary>
+    /// <summary>Set when a fault cut the body short on purpose.</summary>
     public bool Aborted { get; set; }
-
-    /// <summary>Cuts the connection (a fault); the client sees a reset or a premature end of the body.</summary>
-    public void Abort()
-    {
-        Aborted = true;
-        Http.Abort();
-    }
 
     public bool IsHead => HttpMethods.IsHead(Http.Request.Method);
 
@@ -116,6 +109,7 @@ internal sealed class HubRequest
         else
         {
             headers["X-Amz-Cf-Id"] = Convert.ToBase64String(RandomNumberGenerator.GetBytes(42));
+            headers["x-amz-request-id"] = Convert.ToHexString(RandomNumberGenerator.GetBytes(8));
             headers["X-Amz-Cf-Pop"] = "LHR50-P1";
             headers["Via"] = "1.1 0f3e1a8b2c4d5e6f7a8b9c0d1e2f3a4b.cloudfront.net (CloudFront)";
         }

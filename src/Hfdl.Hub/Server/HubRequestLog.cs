@@ -6,7 +6,7 @@ namespace Hfdl.Hub.Server;
 /// <param name="Listener"><c>"hub"</c> or <c>"cdn"</c>.</param>
 /// <param name="PathAndQuery">The request target exactly as received (still percent-encoded).</param>
 /// <param name="Authorization">The raw <c>Authorization</c> header, so tests can assert that a token never leaked.</param>
-/// <param name="BodyBytesSent">Response body bytes written (what the client could have fetched).</param>
+/// <param name="BodyBytesSent">Response body bytes written (what the client could have fetched; before compression).</param>
 public sealed record RecordedRequest(
     string Listener,
     string Method,
@@ -18,6 +18,9 @@ public sealed record RecordedRequest(
 {
     /// <summary>True when the server cut the connection on purpose (a fault) or the client went away.</summary>
     public bool Aborted { get; init; }
+
+    /// <summary>Every request header as received (name to comma-joined values), e.g. to check <c>Accept-Encoding</c>.</summary>
+    public IReadOnlyDictionary<string, string> Headers { get; init; } = new Dictionary<string, string>();
 }
 
 /// <summary>A thread-safe record of every request both listeners received.</summary>
@@ -59,5 +62,48 @@ public sealed class HubRequestLog
     /// <summary>Body bytes sent for all recorded requests (what clients fetched).</summary>
     public long TotalBodyBytesSent => _requests.Sum(r => r.BodyBytesSent);
 
-    internal void Add(RecordedRequest request) => _requests.Enqueue(request);
+    /// <summary>
+    /// Waits until a recorded request matches (requests are recorded when their response ends, which for an aborted
+    /// or stalled transfer is after the client saw the failure).
+    /// </summary>
+    public async Task<RecordedRequest> WaitForAsync(Func<RecordedRequest, bool> predicate, TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        using var timeoutSource = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeoutSource.CancelAfter(timeout);
+        while (true)
+        {
+            Task changed;
+            lock (_gate)
+            {
+                changed = _changed.Task;
+            }
+            if (_requests.FirstOrDefault(predicate) is { } match)
+            {
+                return match;
+            }
+            try
+            {
+                await changed.WaitAsync(timeoutSource.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw new TimeoutException($"No matching request was recorded within {timeout}.");
+            }
+        }
+    }
+
+    internal void Add(RecordedRequest request)
+    {
+        _requests.Enqueue(request);
+        TaskCompletionSource changed;
+        lock (_gate)
+        {
+            changed = _changed;
+            _changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+        changed.TrySetResult();
+    }
+
+    private readonly Lock _gate = new();
+    private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 }

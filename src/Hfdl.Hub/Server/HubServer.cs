@@ -1,5 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -23,8 +25,9 @@ public sealed class HubServer : IAsyncDisposable
     private readonly WebApplication _hub;
     private readonly WebApplication _cdn;
 
-    private HubServer(HubServerOptions options, WebApplication hub, WebApplication cdn, Uri endpoint, Uri cdnEndpoint, HubRequestLog log)
+    private HubServer(HubServerOptions options, WebApplication hub, WebApplication cdn, Uri endpoint, Uri cdnEndpoint, HubRequestLog log, X509Certificate2? certificate)
     {
+        Certificate = certificate;
         Options = options;
         _hub = hub;
         _cdn = cdn;
@@ -44,6 +47,13 @@ public sealed class HubServer : IAsyncDisposable
 
     public HubServerOptions Options { get; }
 
+    /// <summary>With <see cref="HubServerOptions.UseHttps"/>, the self-signed certificate both listeners present.</summary>
+    public X509Certificate2? Certificate { get; }
+
+    /// <summary>The <c>/resolve/</c> URL of a file, escaped as huggingface_hub does (revision as one segment).</summary>
+    public Uri ResolveUrl(RepoType type, string repoId, string path, string revision = HostedRepo.DefaultBranch) =>
+        new(Endpoint, $"{type.FilePrefix()}{repoId}/resolve/{Uri.EscapeDataString(revision)}/{HubRequest.EscapePath(path)}");
+
     /// <summary>Starts both listeners; returns when they accept connections.</summary>
     public static async Task<HubServer> StartAsync(HubServerOptions options, CancellationToken cancellationToken = default)
     {
@@ -53,12 +63,14 @@ public sealed class HubServer : IAsyncDisposable
         var address = IPAddress.Parse(options.BindAddress);
         var state = new HubState(options, log);
 
-        var cdn = Build(address, options.CdnPort, state.Cdn.HandleAsync);
+        var certificate = options.UseHttps ? CreateCertificate(options.CdnHostName) : null;
+        var scheme = options.UseHttps ? "https" : "http";
+        var cdn = Build(address, options.CdnPort, state.Cdn.HandleAsync, certificate);
         await cdn.StartAsync(cancellationToken).ConfigureAwait(false);
         var cdnPort = PortOf(cdn);
-        state.CdnBase = new Uri($"http://{options.CdnHostName}:{cdnPort}");
+        state.CdnBase = new Uri($"{scheme}://{options.CdnHostName}:{cdnPort}");
 
-        var hub = Build(address, options.Port, state.Hub.HandleAsync);
+        var hub = Build(address, options.Port, state.Hub.HandleAsync, certificate);
         try
         {
             await hub.StartAsync(cancellationToken).ConfigureAwait(false);
@@ -72,8 +84,8 @@ public sealed class HubServer : IAsyncDisposable
             : address.Equals(IPAddress.IPv6Any) ? "[::1]"
             : address.AddressFamily == AddressFamily.InterNetworkV6 ? $"[{address}]"
             : address.ToString();
-        var endpoint = new Uri($"http://{hubHost}:{PortOf(hub)}");
-        return new HubServer(options, hub, cdn, endpoint, state.CdnBase, log);
+        var endpoint = new Uri($"{scheme}://{hubHost}:{PortOf(hub)}");
+        return new HubServer(options, hub, cdn, endpoint, state.CdnBase, log, certificate);
     }
 
     public async ValueTask DisposeAsync()
@@ -105,7 +117,28 @@ public sealed class HubServer : IAsyncDisposable
         options.Faults.Validate();
     }
 
-    private static WebApplication Build(IPAddress address, int port, RequestDelegate handler)
+    /// <summary>A self-signed certificate for the loopback addresses and the CDN host name, valid for a day.</summary>
+    private static X509Certificate2 CreateCertificate(string cdnHostName)
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest("CN=Hfdl.Hub test server", key, HashAlgorithmName.SHA256);
+        var names = new SubjectAlternativeNameBuilder();
+        names.AddIpAddress(IPAddress.Loopback);
+        names.AddIpAddress(IPAddress.IPv6Loopback);
+        names.AddDnsName("localhost");
+        if (cdnHostName != "localhost")
+        {
+            names.AddDnsName(cdnHostName);
+        }
+        request.CertificateExtensions.Add(names.Build());
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], critical: false));
+        var now = DateTimeOffset.UtcNow;
+        using var certificate = request.CreateSelfSigned(now.AddMinutes(-5), now.AddDays(1));
+        // Kestrel needs a certificate whose private key it can use for TLS; a PKCS#12 round trip gives one.
+        return X509CertificateLoader.LoadPkcs12(certificate.Export(X509ContentType.Pkcs12), null);
+    }
+
+    private static WebApplication Build(IPAddress address, int port, RequestDelegate handler, X509Certificate2? certificate)
     {
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
         builder.WebHost.UseKestrelCore();
@@ -115,7 +148,14 @@ public sealed class HubServer : IAsyncDisposable
             // Throttling and stall faults send slowly on purpose; Kestrel must not cut them off.
             kestrel.Limits.MinResponseDataRate = null;
             kestrel.Limits.MaxConcurrentConnections = null;
-            kestrel.Listen(address, port, listen => listen.Protocols = HttpProtocols.Http1);
+            kestrel.Listen(address, port, listen =>
+            {
+                listen.Protocols = HttpProtocols.Http1;
+                if (certificate is not null)
+                {
+                    listen.UseHttps(certificate);
+                }
+            });
         });
         var app = builder.Build();
         app.Run(handler);

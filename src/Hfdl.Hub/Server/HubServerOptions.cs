@@ -30,6 +30,12 @@ public sealed record HubServerOptions
     /// <summary>How long a signed CDN URL stays valid (the Hub signs for an hour).</summary>
     public TimeSpan SignedUrlLifetime { get; init; } = TimeSpan.FromHours(1);
 
+    /// <summary>
+    /// Serves both listeners over HTTPS with a self-signed certificate made at start for 127.0.0.1 and
+    /// <see cref="CdnHostName"/> (see <see cref="HubServer.Certificate"/>; clients must be told to trust it).
+    /// </summary>
+    public bool UseHttps { get; init; }
+
     /// <summary>Known tokens. Any other Bearer token is invalid (401 "Invalid credentials in Authorization header").</summary>
     public IReadOnlyList<HubUser> Users { get; init; } = [];
 

@@ -54,7 +54,10 @@ internal sealed class HubState
             + "&Policy=" + policy
             + "&Signature=" + Sign(path, expires)
             + "&Key-Pair-Id=K3RPWS32NSSJCE";
-        return new Uri(CdnBase, path + "?" + query);
+        var url = new Uri(CdnBase, path + "?" + query);
+        return faults.Hostile is { DowngradeToHttp: true } && url.Scheme == Uri.UriSchemeHttps
+            ? new UriBuilder(url) { Scheme = Uri.UriSchemeHttp, Port = url.Port }.Uri
+            : url;
     }
 
     public CdnObject? FindCdnObject(string path) => _cdnObjects.GetValueOrDefault(path);

@@ -39,6 +39,7 @@ internal static class RequestRunner
                 request.BodyBytesSent)
             {
                 Aborted = aborted || request.Aborted || cancellationToken.IsCancellationRequested,
+                Headers = http.Request.Headers.ToDictionary(h => h.Key, h => h.Value.ToString(), StringComparer.OrdinalIgnoreCase),
             });
             request.State.Log.Ended();
         }

@@ -14,7 +14,7 @@ namespace Hfdl.Hub.Server;
 internal static class StandaloneHub
 {
     private const string Usage =
-        "usage: Hfdl.Hub --root DIR [--urls http://127.0.0.1:PORT] [--bind ADDR] [--cdn-port N] [--cdn-host NAME] [--tree-page-size N] [--conn-rate-mbps X] [--global-rate-mbps X] [--latency-ms N] | --make-sample DIR";
+        "usage: Hfdl.Hub --root DIR [--urls http://127.0.0.1:PORT] [--bind ADDR] [--cdn-port N] [--cdn-host NAME] [--tree-page-size N] [--conn-rate-mbps X] [--global-rate-mbps X] [--latency-ms N] [--https] | --make-sample DIR";
 
     public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken)
     {
@@ -61,6 +61,7 @@ internal static class StandaloneHub
             CdnPort = parsed.CdnPort,
             CdnHostName = parsed.CdnHost,
             TreePageSize = parsed.TreePageSize ?? 1000,
+            UseHttps = parsed.Https,
             Users = users,
             Faults = HubFaults.None with
             {
@@ -81,7 +82,8 @@ internal static class StandaloneHub
             stop.Cancel();
         });
         await using var server = await HubServer.StartAsync(options, stop.Token).ConfigureAwait(false);
-        await output.WriteLineAsync($"Hfdl.Hub serving {Path.GetFullPath(root)} at {server.Endpoint.ToString().TrimEnd('/')} (CDN {server.CdnEndpoint.ToString().TrimEnd('/')}); Ctrl+C stops it.").ConfigureAwait(false);
+        await output.WriteLineAsync($"Hfdl.Hub serving {Path.GetFullPath(root)} at {server.Endpoint.ToString().TrimEnd('/')} (CDN {server.CdnEndpoint.ToString().TrimEnd('/')}); Ctrl+C stops it."
+            + (server.Certificate is { } certificate ? $" Self-signed certificate SHA-1 {certificate.GetCertHashString()}." : "")).ConfigureAwait(false);
         await output.FlushAsync(CancellationToken.None).ConfigureAwait(false);
         try
         {
@@ -133,6 +135,8 @@ internal sealed record StandaloneArguments
 
     public TimeSpan Latency { get; init; }
 
+    public bool Https { get; init; }
+
     /// <summary>Parses the command line; a <see cref="FormatException"/> carries the one-line reason.</summary>
     public static StandaloneArguments Parse(string[] args)
     {
@@ -153,6 +157,7 @@ internal sealed record StandaloneArguments
                 "--conn-rate-mbps" => result with { ConnectionBytesPerSecond = Rate(Value(), name) },
                 "--global-rate-mbps" => result with { GlobalBytesPerSecond = Rate(Value(), name) },
                 "--latency-ms" => result with { Latency = TimeSpan.FromMilliseconds(Int(Value(), name, 0, 600_000)) },
+                "--https" => result with { Https = true },
                 "--help" or "-h" => throw new FormatException("help requested"),
                 _ => throw new FormatException($"unknown option '{name}'"),
             };
@@ -167,15 +172,16 @@ internal sealed record StandaloneArguments
     private static StandaloneArguments WithUrl(StandaloneArguments current, string text)
     {
         var first = text.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).FirstOrDefault() ?? "";
-        if (!Uri.TryCreate(first, UriKind.Absolute, out var url) || url.Scheme != Uri.UriSchemeHttp)
+        if (!Uri.TryCreate(first, UriKind.Absolute, out var url) || (url.Scheme != Uri.UriSchemeHttp && url.Scheme != Uri.UriSchemeHttps))
         {
-            throw new FormatException($"--urls must be an http URL such as http://127.0.0.1:8080, not '{text}'");
+            throw new FormatException($"--urls must be an http(s) URL such as http://127.0.0.1:8080, not '{text}'");
         }
         var host = url.Host.Trim('[', ']');
         return current with
         {
             Bind = host == "localhost" ? "127.0.0.1" : Address(host, "--urls"),
             Port = url.Port,
+            Https = current.Https || url.Scheme == Uri.UriSchemeHttps,
         };
     }
 

@@ -41,6 +41,12 @@ public abstract class FileContent
         return ValueTask.FromResult(ReadAt(offset, destination.Span));
     }
 
+    /// <summary>
+    /// Opens a reader for one sequential transfer; file-backed content keeps one handle open for it instead of one per
+    /// read. Dispose it when the transfer ends.
+    /// </summary>
+    public virtual IContentReader OpenReader() => new DelegatingReader(this);
+
     /// <summary>Writes the whole content to <paramref name="destination"/>.</summary>
     public async Task CopyToAsync(Stream destination, CancellationToken cancellationToken = default)
     {
@@ -90,10 +96,6 @@ public abstract class FileContent
 
     public static implicit operator FileContent(string text) => FromText(text);
 
-    internal bool IsSha256Computed => _sha256.IsValueCreated;
-
-    internal bool IsGitSha1Computed => _gitSha1.IsValueCreated;
-
     /// <summary>Hashes the content; a store that remembers digests overrides this.</summary>
     protected virtual string ComputeSha256() => ComputeDigest(IncrementalHash.CreateHash(HashAlgorithmName.SHA256));
 
@@ -120,6 +122,22 @@ public abstract class FileContent
     }
 }
 
+/// <summary>Reads one content during one transfer.</summary>
+public interface IContentReader : IDisposable
+{
+    ValueTask<int> ReadAtAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken);
+}
+
+internal sealed class DelegatingReader(FileContent content) : IContentReader
+{
+    public ValueTask<int> ReadAtAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken) =>
+        content.ReadAtAsync(offset, destination, cancellationToken);
+
+    public void Dispose()
+    {
+    }
+}
+
 internal sealed class ByteArrayContent(byte[] bytes) : FileContent
 {
     public override long Length => bytes.LongLength;
@@ -143,9 +161,30 @@ internal sealed class PhysicalFileContent(string path, long length, DigestCache.
 
     public override long Length => length;
 
-    protected override string ComputeSha256() => cached is null ? base.ComputeSha256() : cached.Sha256 ??= base.ComputeSha256();
+    // Under the entry's lock, so that parallel requests for a new large file hash it once.
+    protected override string ComputeSha256()
+    {
+        if (cached is null)
+        {
+            return base.ComputeSha256();
+        }
+        lock (cached.Gate)
+        {
+            return cached.Sha256 ??= base.ComputeSha256();
+        }
+    }
 
-    protected override string ComputeGitSha1() => cached is null ? base.ComputeGitSha1() : cached.GitSha1 ??= base.ComputeGitSha1();
+    protected override string ComputeGitSha1()
+    {
+        if (cached is null)
+        {
+            return base.ComputeGitSha1();
+        }
+        lock (cached.Gate)
+        {
+            return cached.GitSha1 ??= base.ComputeGitSha1();
+        }
+    }
 
     public override int ReadAt(long offset, Span<byte> destination)
     {
@@ -154,14 +193,29 @@ internal sealed class PhysicalFileContent(string path, long length, DigestCache.
         return limit == 0 ? 0 : RandomAccess.Read(handle, destination[..limit], offset);
     }
 
+    public override IContentReader OpenReader() => new HandleReader(
+        File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, FileOptions.Asynchronous),
+        length);
+
     public override async ValueTask<int> ReadAtAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken)
     {
-        // One handle per read keeps the type stateless; reads are large and the OS caches the open.
+        // One handle per read keeps the type stateless; transfers use OpenReader and keep theirs.
         using var handle = File.OpenHandle(
             path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, FileOptions.Asynchronous);
         var limit = (int)Math.Min(destination.Length, Math.Max(0, length - offset));
         return limit == 0 ? 0 : await RandomAccess.ReadAsync(handle, destination[..limit], offset, cancellationToken).ConfigureAwait(false);
     }
+}
+
+internal sealed class HandleReader(Microsoft.Win32.SafeHandles.SafeFileHandle handle, long length) : IContentReader
+{
+    public async ValueTask<int> ReadAtAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken)
+    {
+        var limit = (int)Math.Min(destination.Length, Math.Max(0, length - offset));
+        return limit == 0 ? 0 : await RandomAccess.ReadAsync(handle, destination[..limit], offset, cancellationToken).ConfigureAwait(false);
+    }
+
+    public void Dispose() => handle.Dispose();
 }
 
 /// <summary>Digests of files on disk, remembered while path, size and modification time stay the same.</summary>
@@ -174,6 +228,8 @@ internal sealed class DigestCache
 
     internal sealed class Entry
     {
+        public Lock Gate { get; } = new();
+
         public string? Sha256 { get; set; }
 
         public string? GitSha1 { get; set; }

@@ -20,6 +20,9 @@ public sealed class FolderRepoStore : IRepoStore
 {
     private readonly DigestCache _digests = new();
 
+    // Synthetic files are the same objects from scan to scan, so their digests are computed once.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(long, ulong), SyntheticContent> _synthetic = new();
+
     public FolderRepoStore(string rootDirectory)
     {
         RootDirectory = Path.GetFullPath(rootDirectory);
@@ -57,20 +60,20 @@ public sealed class FolderRepoStore : IRepoStore
         var canonicalId = parts.Length == 2
             ? Path.GetFileName(parentDir) + "/" + Path.GetFileName(repoDir ?? settingsFile![..^".hub.json".Length])
             : Path.GetFileName(repoDir ?? settingsFile![..^".hub.json".Length]);
-        var (settings, revisionSpecs) = settingsFile is null
-            ? (new RepoSettings(), new List<RevisionSpec>())
+        var (settings, revisionSpecs, synthetic) = settingsFile is null
+            ? (new RepoSettings(), new List<RevisionSpec>(), new List<RepoFile>())
             : ReadSettings(settingsFile);
         if (settings.RenamedTo is not null)
         {
             return new HostedRepo(type, canonicalId, settings, []);
         }
-        if (repoDir is null)
+        if (repoDir is null && synthetic.Count == 0)
         {
             return null;
         }
 
         var salt = type.ApiSegment() + "/" + canonicalId + "@";
-        var main = Snapshot(repoDir, settings, salt + HostedRepo.DefaultBranch);
+        var main = Snapshot(repoDir, settings, salt + HostedRepo.DefaultBranch, synthetic);
         var revisions = new List<HostedRevision> { new(HostedRepo.DefaultBranch, RevisionKind.Branch, main) };
         var settingsDir = Path.GetDirectoryName(settingsFile) ?? RootDirectory;
         foreach (var spec in revisionSpecs)
@@ -94,14 +97,14 @@ public sealed class FolderRepoStore : IRepoStore
         return new HostedRepo(type, canonicalId, settings, revisions);
     }
 
-    private RepoSnapshot Snapshot(string folder, RepoSettings settings, string salt)
+    private RepoSnapshot Snapshot(string? folder, RepoSettings settings, string salt, IReadOnlyList<RepoFile>? synthetic = null)
     {
-        var files = new List<RepoFile>();
+        var files = new List<RepoFile>(synthetic ?? []);
         var newest = DateTime.MinValue;
         var options = new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0, IgnoreInaccessible = true };
-        foreach (var full in Directory.EnumerateFiles(folder, "*", options))
+        foreach (var full in folder is null ? [] : Directory.EnumerateFiles(folder, "*", options))
         {
-            var relative = Path.GetRelativePath(folder, full).Replace(Path.DirectorySeparatorChar, '/');
+            var relative = Path.GetRelativePath(folder!, full).Replace(Path.DirectorySeparatorChar, '/');
             if (relative.StartsWith(".git/", StringComparison.Ordinal))
             {
                 continue;
@@ -136,8 +139,9 @@ public sealed class FolderRepoStore : IRepoStore
 
     private sealed record RevisionSpec(string Name, RevisionKind Kind, string? Folder, string? SameAs);
 
-    private static (RepoSettings, List<RevisionSpec>) ReadSettings(string file)
+    private (RepoSettings, List<RevisionSpec>, List<RepoFile>) ReadSettings(string file)
     {
+        var synthetic = new List<(string Path, long Size, ulong Seed)>();
         using var document = JsonDocument.Parse(File.ReadAllBytes(file), new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
         var root = document.RootElement;
         var settings = new RepoSettings();
@@ -179,6 +183,16 @@ public sealed class FolderRepoStore : IRepoStore
                 case "lfsThreshold":
                     settings = settings with { LfsThreshold = value.GetInt64() };
                     break;
+                case "syntheticFiles":
+                    // Generated files of the main branch that need no disk space: {"big.safetensors":{"size":2147483648,"seed":1}}.
+                    foreach (var entry in value.EnumerateObject())
+                    {
+                        synthetic.Add((
+                            entry.Name,
+                            entry.Value.GetProperty("size").GetInt64(),
+                            entry.Value.TryGetProperty("seed", out var seed) ? seed.GetUInt64() : 0));
+                    }
+                    break;
                 case "faults":
                     settings = settings with { Faults = HubFaultsJson.Read(value, file) };
                     break;
@@ -206,7 +220,13 @@ public sealed class FolderRepoStore : IRepoStore
                     break;
             }
         }
-        return (settings, revisions);
+        var files = synthetic
+            .Select(f => new RepoFile(
+                f.Path,
+                _synthetic.GetOrAdd((f.Size, f.Seed), key => SyntheticContent.Create(key.Item1, key.Item2)),
+                RepoFile.IsLfsByDefault(f.Path, f.Size, settings.LfsThreshold)))
+            .ToList();
+        return (settings, revisions, files);
     }
 
     private static GatedMode ParseGated(JsonElement value, string file) => value.ValueKind switch

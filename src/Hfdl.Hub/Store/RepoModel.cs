@@ -88,6 +88,12 @@ public sealed record RepoSettings
     public long Likes { get; init; } = 5;
 
     public IReadOnlyList<string> Tags { get; init; } = [];
+
+    /// <summary>The model's task (<c>pipeline_tag</c>), e.g. <c>text-generation</c>; left out when null.</summary>
+    public string? PipelineTag { get; init; }
+
+    /// <summary><c>library_name</c>, e.g. <c>transformers</c>; left out when null.</summary>
+    public string? LibraryName { get; init; }
 }
 
 /// <summary>One file of a snapshot. <see cref="IsLfs"/> and <see cref="ResolveMode"/> are final here.</summary>
@@ -146,4 +152,12 @@ public sealed class HostedRepo(RepoType type, string id, RepoSettings settings, 
 
     /// <summary>The Hub's 24-hex object id, deterministic from type and id.</summary>
     public string ObjectId => HubIds.ObjectId(Type.ApiSegment() + "/" + Id);
+
+    /// <summary>The ref named <paramref name="name"/>; throws when there is none.</summary>
+    public HostedRevision Revision(string name = DefaultBranch) =>
+        Revisions.FirstOrDefault(r => r.Name == name)
+            ?? throw new KeyNotFoundException($"{Type.Name()} {Id} has no ref '{name}'.");
+
+    /// <summary>The commit id a ref points at (what <c>X-Repo-Commit</c> says for it).</summary>
+    public string CommitOf(string refName = DefaultBranch) => Revision(refName).Snapshot.CommitId;
 }

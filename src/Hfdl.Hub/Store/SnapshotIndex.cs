@@ -64,8 +64,13 @@ internal sealed class SnapshotIndex
 
     public IndexedDirectory? FindDirectory(string path) => _directories.GetValueOrDefault(path);
 
-    /// <summary>Entries under <paramref name="directory"/> ("" for the root), pre-order, in git order.</summary>
-    public IEnumerable<object> List(string directory, bool recursive)
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string, bool), IReadOnlyList<object>> _listings = new();
+
+    /// <summary>Entries under <paramref name="directory"/> ("" for the root), pre-order, in git order; cached for paging.</summary>
+    public IReadOnlyList<object> List(string directory, bool recursive) =>
+        _listings.GetOrAdd((directory, recursive), key => [.. Enumerate(key.Item1, key.Item2)]);
+
+    private IEnumerable<object> Enumerate(string directory, bool recursive)
     {
         if (!_children.TryGetValue(directory, out var names))
         {
@@ -82,7 +87,7 @@ internal sealed class SnapshotIndex
                 yield return _directories[child];
                 if (recursive)
                 {
-                    foreach (var nested in List(child, recursive: true))
+                    foreach (var nested in Enumerate(child, recursive: true))
                     {
                         yield return nested;
                     }

@@ -131,6 +131,9 @@ public sealed partial class ApiTests
         Assert.Equal(pointer.Length, weights.GetProperty("lfs").GetProperty("pointerSize").GetInt32());
 
         Assert.True(entries["big/blob.dat"].TryGetProperty("lfs", out _), "11 MiB is over the LFS threshold");
+        var typed = JsonSerializer.Deserialize(weights.GetRawText(), HubJsonContext.Default.TreeEntry)!;
+        Assert.True(typed.IsFile);
+        Assert.Equal(lfs.Sha256, typed.Lfs!.Oid);
         var directory = entries["weights"];
         Assert.Equal("directory", directory.GetProperty("type").GetString());
         Assert.Matches("^[0-9a-f]{40}$", directory.GetProperty("oid").GetString());
@@ -222,6 +225,9 @@ public sealed partial class ApiTests
         Assert.Equal("parquet", refs.GetProperty("converts")[0].GetProperty("name").GetString());
         Assert.False(refs.TryGetProperty("pullRequests", out _));
         Assert.Equal("refs/pr/1", all.GetProperty("pullRequests")[0].GetProperty("ref").GetString());
+        Assert.Equal("1", all.GetProperty("pullRequests")[0].GetProperty("name").GetString());
+        var parsed = JsonSerializer.Deserialize(all.GetRawText(), HubJsonContext.Default.RefsInfo)!;
+        Assert.Equal(main, parsed.Branches[0].TargetCommit);
     }
 
     [Fact]
@@ -266,6 +272,55 @@ public sealed partial class ApiTests
 
         Assert.Equal(["_id", "id", "sha", "gated", "xetEnabled"], info.EnumerateObject().Select(p => p.Name));
         Assert.Equal(store.GetRepo(RepoType.Model, "acme/tiny").Revisions.Single(r => r.Name == "v1.0").Snapshot.CommitId, info.GetProperty("sha").GetString());
+    }
+
+    [Fact]
+    public async Task Repo_info_replays_the_recorded_js_client_calls_with_the_same_keys()
+    {
+        using var fixture = JsonDocument.Parse(await File.ReadAllTextAsync(FixturePath("huggingface.js", "repo-info.json")));
+        var store = new InMemoryRepoStore()
+            .AddRepo(RepoType.Model, "openai-community/gpt2", r => r.File("config.json", "{}").Settings(s => s with { PipelineTag = "text-generation" }))
+            .AddRepo(RepoType.Model, "huggingfacejs/test-model", r => r.File(".gitattributes", "*.bin filter=lfs\n").File("README.md", "# test"))
+            .AddRepo(RepoType.Dataset, "nyu-mll/glue", r => r.File("README.md", "# glue"))
+            .AddRepo(RepoType.Space, "huggingfacejs/client-side-oauth", r => r.File("index.html", "<html/>"));
+        await using var server = await HubTestKit.StartAsync(store);
+        using var client = HubTestKit.Client(server);
+
+        foreach (var recorded in fixture.RootElement.GetProperty("cases").EnumerateArray())
+        {
+            var url = new Uri(recorded.GetProperty("url").GetString()!);
+            var segments = url.AbsolutePath.Split('/');
+            var type = segments[2] switch { "models" => RepoType.Model, "datasets" => RepoType.Dataset, _ => RepoType.Space };
+            var repo = store.GetRepo(type, segments[3] + "/" + segments[4]);
+            // Recorded commit ids are the real Hub's; ask for ours at the same place.
+            var path = segments[^1] == "HEAD" ? url.AbsolutePath : url.AbsolutePath[..url.AbsolutePath.LastIndexOf('/')] + "/" + repo.CommitOf();
+
+            using var response = await client.SendAsync(HttpMethod.Get, path + url.Query);
+            var ours = await response.JsonAsync();
+
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            var requested = url.Query.TrimStart('?').Split('&').Select(p => p.Split('=')[1]).ToHashSet();
+            Assert.Subset(new[] { "_id", "id" }.Concat(requested).ToHashSet(), ours.EnumerateObject().Select(p => p.Name).ToHashSet());
+            foreach (var expected in recorded.GetProperty("asserted").EnumerateObject())
+            {
+                if (expected.Name == "siblings_rfilename_includes")
+                {
+                    var names = ours.GetProperty("siblings").EnumerateArray().Select(s => s.GetProperty("rfilename").GetString()).ToList();
+                    Assert.All(expected.Value.EnumerateArray(), name => Assert.Contains(name.GetString(), names));
+                    continue;
+                }
+                var actual = ours.GetProperty(expected.Name);
+                Assert.Equal(expected.Value.ValueKind, actual.ValueKind);
+                if (expected.Name is not ("_id" or "sha"))
+                {
+                    Assert.Equal(expected.Value.GetRawText(), actual.GetRawText());
+                }
+            }
+            if (ours.TryGetProperty("sha", out var sha))
+            {
+                Assert.Equal(repo.CommitOf(), sha.GetString());
+            }
+        }
     }
 
     [Theory]

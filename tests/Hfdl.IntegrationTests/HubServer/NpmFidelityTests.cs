@@ -69,13 +69,81 @@ public sealed class NpmFidelityTests
         Assert.Contains(requests, r => r.Listener == "cdn" && r.StatusCode is 200 or 206);
     }
 
-    private static async Task RunAndVerifyAsync(HubServer server, string repoId, string repoType, string? token)
+    [Fact]
+    public async Task Official_js_client_reads_metadata_existence_and_errors_as_from_the_real_hub()
+    {
+        const string token = "hf_probe_token";
+        var weights = SyntheticContent.Create(size: 1_500_000, seed: 5);
+        var store = new InMemoryRepoStore()
+            .AddRepo(RepoType.Model, "acme/probe", repo => repo
+                .File("config.json", "{}")
+                .File("model.safetensors", weights)
+                .File("sub/a.txt", "a")
+                .File("sub/b.txt", "b")
+                .Revision("v1.0", RevisionKind.Tag, r => r.File("config.json", "{\"old\":true}"))
+                .Alias("refs/pr/1", "main"))
+            .AddRepo(RepoType.Model, "acme/gated", repo => repo.File("config.json", "{}").Settings(s => s with { Gated = GatedMode.Manual }))
+            .AddRepo(RepoType.Model, "acme/private", repo => repo.File("config.json", "{}").Settings(s => s with { Private = true }));
+        await using var server = await HubServer.StartAsync(new HubServerOptions { Store = store, Users = [new HubUser(token, "prober", [])] });
+        var probe = store.GetRepo(RepoType.Model, "acme/probe");
+        var main = probe.Revisions[0].Snapshot.CommitId;
+        var tag = probe.Revisions.Single(r => r.Name == "v1.0").Snapshot.CommitId;
+
+        var fidelityDir = FidelityDirectory();
+        var (exitCode, stdout, stderr) = await RunNodeAsync(fidelityDir, [Path.Combine(fidelityDir, "probe.mjs"), "--endpoint", server.Endpoint.ToString(), "--token", token]);
+        Assert.True(exitCode == 0, $"node exited with {exitCode}.\nstderr: {stderr}\nrequests:\n{Describe(server)}");
+        using var document = JsonDocument.Parse(stdout.Trim().Split('\n')[^1]);
+        var results = document.RootElement;
+        JsonElement Ok(string name) => results.GetProperty(name).TryGetProperty("ok", out var value)
+            ? value
+            : throw new Xunit.Sdk.XunitException($"{name} failed: {results.GetProperty(name)}\nrequests:\n{Describe(server)}");
+        (int Status, string Message) Error(string name) => results.GetProperty(name).TryGetProperty("error", out var error)
+            ? (error.GetProperty("status").GetInt32(), error.GetProperty("message").GetString() + " | " + error.GetProperty("body"))
+            : throw new Xunit.Sdk.XunitException($"{name} did not fail: {results.GetProperty(name)}");
+
+        Assert.Equal("prober", Ok("whoAmI").GetString());
+        Assert.Equal(main, Ok("infoHead").GetString());
+        Assert.Equal(main, Ok("infoPr").GetString());
+        Assert.Equal(tag, Ok("infoTag").GetString());
+        var paths = Ok("pathsInfo").EnumerateArray().ToList();
+        Assert.Equal(["config.json", "model.safetensors"], paths.Select(p => p.GetProperty("path").GetString()));
+        Assert.Equal(weights.Sha256, paths[1].GetProperty("lfsOid").GetString());
+        Assert.Equal(main, paths[0].GetProperty("commit").GetString());
+        Assert.True(Ok("fileExists").GetBoolean());
+        Assert.False(Ok("fileMissing").GetBoolean());
+        var pointer = $"version https://git-lfs.github.com/spec/v1\noid sha256:{weights.Sha256}\nsize 1500000\n";
+        Assert.Equal(pointer.Length, Ok("rawInfo").GetProperty("size").GetInt64());
+        Assert.Equal($"\"{Hfdl.Integrity.GitBlobHasher.Compute(System.Text.Encoding.ASCII.GetBytes(pointer))}\"", Ok("rawInfo").GetProperty("etag").GetString());
+        Assert.Equal(1_500_000, Ok("resolveInfo").GetProperty("size").GetInt64());
+        // fetch follows the 302 to the CDN, which has its own ETag and no X-Linked-ETag: the JS client then reports
+        // the CDN's ETag, as it did against the real Hub (the fixture's etag_history), never the sha256.
+        Assert.NotEqual($"\"{weights.Sha256}\"", Ok("resolveInfo").GetProperty("etag").GetString());
+        Assert.Equal(JsonValueKind.Null, Ok("missingInfo").ValueKind);
+        Assert.True(Ok("repoExists").GetBoolean());
+        Assert.False(Ok("repoMissing").GetBoolean());
+        Assert.Equal(["sub/a.txt", "sub/b.txt"], Ok("listSub").EnumerateArray().Select(e => e.GetString()));
+        var (anonymousStatus, anonymousMessage) = Error("gatedAnonymous");
+        Assert.Equal(401, anonymousStatus);
+        Assert.Contains("Access to model acme/gated is restricted", anonymousMessage);
+        var (deniedStatus, deniedMessage) = Error("gatedNotApproved");
+        Assert.Equal(403, deniedStatus);
+        Assert.Contains("not in the authorized list", deniedMessage);
+        Assert.Equal(401, Error("privateAnonymous").Status);
+    }
+
+    private static string FidelityDirectory()
     {
         var fidelityDir = Path.Combine(RepoRoot(), "tests", "npm-fidelity");
         if (!Directory.Exists(Path.Combine(fidelityDir, "node_modules", "@huggingface", "hub")))
         {
             Assert.Fail("tests/npm-fidelity/node_modules is missing: run `npm ci --prefix tests/npm-fidelity` from the repository root, then run the tests again.");
         }
+        return fidelityDir;
+    }
+
+    private static async Task RunAndVerifyAsync(HubServer server, string repoId, string repoType, string? token)
+    {
+        var fidelityDir = FidelityDirectory();
         var outDir = Directory.CreateTempSubdirectory("hfdl-npm-fidelity-").FullName;
         try
         {

@@ -248,8 +248,11 @@ public sealed class ResolveTests
         using var client = HubTestKit.Client(server);
 
         using var response = await client.SendAsync(HttpMethod.Get, "/acme/tiny/resolve/main/dir%20one/file%20two.txt");
+        using var viaHelper = await client.GetAsync(server.ResolveUrl(RepoType.Model, "acme/tiny", "dir one/file two.txt", "refs/pr/1"));
 
         Assert.Equal("spaces in names", await response.Content.ReadAsStringAsync());
+        Assert.Equal("spaces in names", await viaHelper.Content.ReadAsStringAsync());
+        Assert.Equal(store.GetRepo(RepoType.Model, "acme/tiny").CommitOf("refs/pr/1"), viaHelper.Header("X-Repo-Commit"));
     }
 
     [Fact]
@@ -280,5 +283,73 @@ public sealed class ResolveTests
 
         Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
         Assert.Equal(HttpStatusCode.Unauthorized, wrongType.StatusCode);
+    }
+
+    [Fact]
+    public async Task Matching_if_none_match_gets_304_without_a_body()
+    {
+        var store = HubTestKit.StandardStore(r => r.Settings(s => s with { ResolveMode = ResolveMode.Direct }));
+        await using var server = await HubTestKit.StartAsync(store);
+        using var client = HubTestKit.Client(server);
+        using var first = await client.SendAsync(HttpMethod.Head, "/acme/tiny/resolve/main/config.json");
+        using var request = HubTestKit.Request(HttpMethod.Get, "/acme/tiny/resolve/main/config.json");
+        request.Headers.TryAddWithoutValidation("If-None-Match", first.Headers.ETag!.ToString());
+
+        using var response = await client.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.NotModified, response.StatusCode);
+        Assert.Empty(await response.Content.ReadAsByteArrayAsync());
+        Assert.Equal(first.Header("X-Repo-Commit"), response.Header("X-Repo-Commit"));
+    }
+
+    [Theory]
+    [InlineData(ResolveMode.Direct, "config.json")]
+    [InlineData(ResolveMode.Realistic, "config.json")]
+    [InlineData(ResolveMode.Realistic, "weights/model.safetensors")]
+    [InlineData(ResolveMode.Cache, "weights/model.safetensors")]
+    public async Task Head_and_get_give_the_same_status_and_metadata_headers(ResolveMode mode, string path)
+    {
+        var store = HubTestKit.StandardStore(r => r.Settings(s => s with { ResolveMode = mode }));
+        await using var server = await HubTestKit.StartAsync(store);
+        using var client = HubTestKit.Client(server);
+
+        using var head = await client.SendAsync(HttpMethod.Head, "/acme/tiny/resolve/main/" + path);
+        using var get = await client.SendAsync(HttpMethod.Get, "/acme/tiny/resolve/main/" + path);
+
+        Assert.Equal(get.StatusCode, head.StatusCode);
+        foreach (var name in new[] { "X-Repo-Commit", "ETag", "X-Linked-Etag", "X-Linked-Size", "Accept-Ranges", "Content-Length", "Content-Type", "Content-Disposition" })
+        {
+            Assert.Equal(get.Header(name), head.Header(name));
+        }
+        Assert.Equal(get.Headers.Location is null, head.Headers.Location is null);
+    }
+
+    [Fact]
+    public async Task Resolve_cache_of_a_private_repo_needs_the_token_too()
+    {
+        var store = HubTestKit.StandardStore(r => r.Settings(s => s with { Private = true, AllowedTokens = [HubTestKit.ValidToken] }));
+        await using var server = await HubTestKit.StartAsync(store);
+        using var client = HubTestKit.Client(server);
+        using var redirect = await client.SendAsync(HttpMethod.Get, "/acme/tiny/resolve/main/config.json", HubTestKit.ValidToken);
+        var location = redirect.Headers.Location!.OriginalString;
+
+        using var withToken = await client.SendAsync(HttpMethod.Get, location, HubTestKit.ValidToken);
+        using var without = await client.SendAsync(HttpMethod.Get, location);
+
+        Assert.Equal(HttpStatusCode.OK, withToken.StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, without.StatusCode);
+    }
+
+    [Fact]
+    public async Task Request_id_echoes_the_client_trace_id()
+    {
+        await using var server = await HubTestKit.StartAsync(HubTestKit.StandardStore());
+        using var client = HubTestKit.Client(server);
+        using var request = HubTestKit.Request(HttpMethod.Get, "/api/models/acme/tiny");
+        request.Headers.TryAddWithoutValidation("X-Amzn-Trace-Id", "trace-123");
+
+        using var response = await client.SendAsync(request);
+
+        Assert.Matches("^Root=1-[0-9a-f]{8}-[0-9a-f]{24};trace-123$", response.Header("X-Request-Id"));
     }
 }

@@ -70,6 +70,24 @@ public sealed class StoreTests : IDisposable
     }
 
     [Fact]
+    public async Task Folder_store_settings_can_add_synthetic_files_that_take_no_disk()
+    {
+        Write("models/bench/big.hub.json", "{\"syntheticFiles\": {\"weights/big.safetensors\": {\"size\": 3000000, \"seed\": 9}}, \"resolveMode\": \"direct\"}");
+        var store = new FolderRepoStore(_root);
+        await using var server = await HubServer.StartAsync(new HubServerOptions { Store = store });
+        using var client = HubTestKit.Client(server);
+
+        using var response = await client.SendAsync(HttpMethod.Get, "/bench/big/resolve/main/weights/big.safetensors");
+
+        var expected = SyntheticContent.Create(3_000_000, 9);
+        Assert.Equal($"\"{expected.Sha256}\"", response.Headers.ETag!.ToString());
+        Assert.Equal(expected.ToArray(), await response.Content.ReadAsByteArrayAsync());
+        Assert.Same(
+            store.FindRepo(RepoType.Model, "bench/big")!.Revisions[0].Snapshot.Files[0].Content,
+            store.FindRepo(RepoType.Model, "bench/big")!.Revisions[0].Snapshot.Files[0].Content);
+    }
+
+    [Fact]
     public void Folder_store_sees_changes_and_keeps_commit_ids_stable_otherwise()
     {
         Write("models/acme/live/a.txt", "one");
@@ -102,7 +120,7 @@ public sealed class StoreTests : IDisposable
 
     [Theory]
     [InlineData(new[] { "--bogus" }, "unknown option '--bogus'")]
-    [InlineData(new[] { "--urls", "https://127.0.0.1:1" }, "--urls must be an http URL")]
+    [InlineData(new[] { "--urls", "ftp://127.0.0.1:1" }, "--urls must be an http(s) URL")]
     [InlineData(new[] { "--root" }, "--root needs a value")]
     [InlineData(new string[0], "--root DIR is required")]
     [InlineData(new[] { "--root", "x", "--conn-rate-mbps", "-1" }, "--conn-rate-mbps must be a positive number")]
@@ -180,16 +198,19 @@ public sealed class SyntheticContentTests
         var content = SyntheticContent.Create(1L << 31, seed: 3);
         var buffer = new byte[1 << 20];
         content.ReadAt(0, buffer);
-        var watch = Stopwatch.StartNew();
+        using var process = Process.GetCurrentProcess();
+        var cpuBefore = process.TotalProcessorTime;
         long total = 0;
         for (long offset = 0; offset < 1L << 30; offset += buffer.Length)
         {
             total += content.ReadAt(offset + 3, buffer);
         }
-        watch.Stop();
+        process.Refresh();
+        var cpu = process.TotalProcessorTime - cpuBefore;
 
-        var bytesPerSecond = total / watch.Elapsed.TotalSeconds;
-        // The target is > 2 GB/s in Release; a Debug build on a shared CI core gets a looser bound.
-        Assert.True(bytesPerSecond > 1e9, $"{bytesPerSecond / 1e9:F2} GB/s");
+        // Processor time, not wall time, so that other processes on a busy machine do not fail the test. About
+        // 2-4 GB/s is normal; below 1 GB/s the generator (or the Optimize setting of Hfdl.Hub) has regressed.
+        var bytesPerSecond = total / Math.Max(cpu.TotalSeconds, 1e-3);
+        Assert.True(bytesPerSecond > 1e9, $"{bytesPerSecond / 1e9:F2} GB/s of processor time");
     }
 }
