@@ -107,6 +107,7 @@ public sealed partial class RepoDownloader
             progress?.Report(new Warning(warning));
         }
         state.Update(s => s with { Revision = revision, Commit = commit });
+        RemoveOrphanedTemporaryFiles(root, state, progress);
 
         // Present and recorded as verified (same etag, size and modification time), or a blob of the HF cache: no
         // work at all. Present but not recorded: hashed by a worker, adopted if it matches, downloaded otherwise.
@@ -205,6 +206,35 @@ public sealed partial class RepoDownloader
         var summary = new DownloadSummary(resultFolder, commit, run.Downloaded, run.Skipped, run.Failed, run.Bytes, Stopwatch.GetElapsedTime(started));
         progress?.Report(new DownloadFinished(summary));
         return summary;
+    }
+
+    /// <summary>
+    /// Temporary files no journal entry refers to (a killed run's small files, a journal that was set aside) can never
+    /// be resumed: delete them. This runs under the folder's lock, so no other hfdl is writing them.
+    /// </summary>
+    private static void RemoveOrphanedTemporaryFiles(string root, DownloadStateStore state, IProgress<DownloadEvent>? progress)
+    {
+        var referenced = state.Current.Files.Values.Where(f => f.TempFile is not null).Select(f => f.TempFile!).ToHashSet(StringComparer.Ordinal);
+        long freed = 0;
+        try
+        {
+            foreach (var temp in Directory.EnumerateFiles(root, "*.hfdl-part", new EnumerationOptions { RecurseSubdirectories = true, IgnoreInaccessible = true, AttributesToSkip = FileAttributes.ReparsePoint }))
+            {
+                if (!referenced.Contains(Path.GetFileName(temp)))
+                {
+                    freed += new FileInfo(temp).Length;
+                    AtomicFile.TryDelete(temp);
+                }
+            }
+        }
+        catch (IOException)
+        {
+            return; // Only housekeeping.
+        }
+        if (freed > 0)
+        {
+            progress?.Report(new Warning($"Removed {freed:N0} bytes of temporary files left by an interrupted run that cannot be resumed."));
+        }
     }
 
     private static StorageLayout CreateLayout(DownloadRequest request, IProgress<DownloadEvent>? progress)
