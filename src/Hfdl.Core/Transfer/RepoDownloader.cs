@@ -63,6 +63,7 @@ public sealed partial class RepoDownloader
 
         var listed = await FilePlanner.ListFilesAsync(_client, request.RepoType, request.RepoId, commit, cancellationToken).ConfigureAwait(false);
         var files = FilePlanner.Select(listed, request.Files, request.RepoType, request.RepoId, revision);
+        files = PathFilter.Apply(files, request.Include, request.Exclude, request.RepoType, request.RepoId, revision);
 
         var root = Path.GetFullPath(request.TargetFolder);
         var targets = files.Select(f => (File: f, Path: RepoLayout.FilePath(root, f.Path))).ToList();
