@@ -49,8 +49,10 @@ internal sealed class LiveProgress : IProgress<DownloadEvent>, IAsyncDisposable
                     var log = Model.DrainLog().Select(e => ProgressView.LogLine(e, unicode, _verbose)).OfType<string>().ToList();
                     if (log.Count > 0)
                     {
-                        // One write for all of them: each write redraws the live area below it.
-                        _console.Write(new Rows(log.Select(l => (IRenderable)new Markup(l))));
+                        // One write for all of them: each write redraws the live area below it. Spectre moves the
+                        // cursor up without erasing, so each line is padded to clear what the live area left there.
+                        var width = Math.Max(1, _console.Profile.Width - 1);
+                        _console.Write(new Rows(log.Select(l => (IRenderable)new Markup(PadMarkup(l, width)))));
                     }
                     context.UpdateTarget(ProgressView.Live(Model.Snapshot(), _console.Profile.Width, unicode));
                     if (stopping)
@@ -67,6 +69,12 @@ internal sealed class LiveProgress : IProgress<DownloadEvent>, IAsyncDisposable
                     }
                 }
             }).ConfigureAwait(false);
+    }
+
+    private static string PadMarkup(string markup, int width)
+    {
+        var visible = Markup.Remove(markup).Length;
+        return visible >= width ? markup : markup + new string(' ', width - visible);
     }
 
     /// <summary>Stops the refresh loop after a last frame and clears the live area (the log lines stay).</summary>

@@ -28,7 +28,6 @@ internal sealed class ProgressModel : IProgress<DownloadEvent>
     private long _settledBytes;
     private long _transferred;
     private int _done;
-    private int _skippedBefore;
     private int _skippedDuring;
     private int _failed;
     private int _retries;
@@ -98,11 +97,8 @@ internal sealed class ProgressModel : IProgress<DownloadEvent>
                     _log.Add(completed);
                     break;
                 case FileSkipped skipped:
-                    if (_plan is null)
-                    {
-                        _skippedBefore++;
-                    }
-                    else
+                    // Before the plan: recorded as complete, and counted in the plan's FilesAlreadyPresent.
+                    if (_plan is not null)
                     {
                         // Found on disk with the right hash during the run: part of the plan's bytes, not transferred.
                         _active.Remove(skipped.Path);
@@ -189,7 +185,7 @@ internal sealed class ProgressModel : IProgress<DownloadEvent>
             var queued = Math.Max(0, filesToDownload - _done - _skippedDuring - _failed - files.Count);
             return new ProgressSnapshot(
                 _revision, _plan, done, total, _transferred, speed, eta, _time.GetElapsedTime(_started, now),
-                _done, _skippedBefore + _skippedDuring, _failed, _retries, queued, files, stats, _summary);
+                _done, (_plan?.FilesAlreadyPresent ?? 0) + _skippedDuring, _failed, _retries, queued, files, stats, _summary);
         }
     }
 
@@ -214,7 +210,7 @@ internal sealed class ProgressModel : IProgress<DownloadEvent>
 
         public long RetryAt { get; set; }
 
-        public RateWindow Rate { get; } = new(TimeSpan.FromSeconds(3), time);
+        public RateWindow Rate { get; } = RateWindow.Starting(TimeSpan.FromSeconds(3), time, now);
     }
 }
 
@@ -246,6 +242,14 @@ internal sealed class RateWindow(TimeSpan window, TimeProvider time)
     }
 
     public double PerSecond() => _rate;
+
+    /// <summary>A window whose first sample is 0 at <paramref name="timestamp"/>.</summary>
+    public static RateWindow Starting(TimeSpan window, TimeProvider time, long timestamp)
+    {
+        var rate = new RateWindow(window, time);
+        rate.Add(timestamp, 0);
+        return rate;
+    }
 }
 
 internal sealed record RetrySnapshot(int Attempt, string Reason, TimeSpan Remaining);

@@ -53,10 +53,12 @@ internal static class ProgressView
         counters.Append(CultureInfo.InvariantCulture, $"  [grey]elapsed {Units.Duration(s.Elapsed)}[/]");
         lines.Add(counters.ToString());
 
-        var nameWidth = Math.Clamp(width / 3, 12, 48);
+        // name, bar, "done / size", speed, " big", " STALLED nn s " must fit on one line.
+        var fileBar = width >= 100 ? 16 : 8;
+        var nameWidth = Math.Clamp(width - 62 - fileBar, 12, 48);
         foreach (var file in s.Active.Take(MaxFileLines))
         {
-            lines.Add(FileLine(file, nameWidth, width, unicode));
+            lines.AddRange(FileLines(file, nameWidth, fileBar, width, unicode));
         }
         if (s.Active.Count > MaxFileLines)
         {
@@ -69,28 +71,30 @@ internal static class ProgressView
         return new Rows(lines.Select(l => new Markup(l)));
     }
 
-    private static string FileLine(FileSnapshot file, int nameWidth, int width, bool unicode)
+    private static IEnumerable<string> FileLines(FileSnapshot file, int nameWidth, int barWidth, int width, bool unicode)
     {
         var fraction = file.Size > 0 ? (double)file.Done / file.Size : 1;
         var line = new StringBuilder("  ");
         line.Append(Esc(TruncateLeft(file.Path, nameWidth).PadRight(nameWidth)));
         line.Append(' ');
-        line.Append(Bar(fraction, 16, unicode));
+        line.Append(Bar(fraction, barWidth, unicode));
         line.Append(Esc($" {Units.Bytes(file.Done),9} / {Units.Bytes(file.Size),-9} {Units.Rate(file.BytesPerSecond),11}"));
         if (file.IsBig)
         {
             line.Append(" [blue]big[/]");
         }
-        if (file.Retry is { } retry && retry.Remaining > TimeSpan.Zero)
-        {
-            var room = Math.Max(10, width - nameWidth - 60);
-            line.Append(CultureInfo.InvariantCulture, $" [yellow]retry {retry.Attempt} in {Units.Duration(retry.Remaining)}: {Esc(Truncate(retry.Reason, room))}[/]");
-        }
-        else if (file.StalledFor is { } stalled)
+        var waiting = file.Retry is { } r && r.Remaining > TimeSpan.Zero;
+        if (!waiting && file.StalledFor is { } stalled)
         {
             line.Append(CultureInfo.InvariantCulture, $" [black on yellow] STALLED {(int)stalled.TotalSeconds} s [/]");
         }
-        return line.ToString();
+        yield return line.ToString();
+        if (waiting && file.Retry is { } retry)
+        {
+            // The reason gets a line of its own: it is what the user needs to read.
+            var text = $"{(unicode ? "↻" : "~")} retry {retry.Attempt} in {Units.Duration(retry.Remaining)}: {retry.Reason}";
+            yield return "    [yellow]" + Esc(Truncate(text, width - 5)) + "[/]";
+        }
     }
 
     public static string Connections(TransferStats c, bool withSpeeds)
