@@ -62,8 +62,7 @@ internal sealed class PlainProgress : IProgress<DownloadEvent>, IDisposable
                     _writer.WriteLine($"{plan.TotalFiles} files, {Units.Bytes(plan.TotalBytes)}; to download: {plan.FilesToDownload} files, {Units.Bytes(plan.BytesToDownload)}; already verified: {plan.FilesAlreadyPresent}");
                     break;
                 case FileCompleted done:
-                    var rate = done.Elapsed.TotalSeconds > 0 ? done.Size / done.Elapsed.TotalSeconds : 0;
-                    _writer.WriteLine($"done     {done.Path} ({Units.Bytes(done.Size)}, {Units.Rate(rate)}, {ProgressView.HashName(done.Hash)} verified)");
+                    _writer.WriteLine($"done     {done.Path} ({Units.Bytes(done.Size)}{ProgressView.RateText(done)}, {ProgressView.HashName(done.Hash)} verified)");
                     break;
                 case FileSkipped skipped when skipped.Reason != "already downloaded and verified":
                     _writer.WriteLine($"kept     {skipped.Path} ({skipped.Reason})");

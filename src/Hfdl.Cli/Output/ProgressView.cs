@@ -121,7 +121,7 @@ internal static class ProgressView
     /// <summary>One log line for an event worth its own line (as markup), or null.</summary>
     public static string? LogLine(DownloadEvent value, bool unicode, bool verbose) => value switch
     {
-        FileCompleted done => $"[green]{(unicode ? "✓" : "done")}[/] {Esc(done.Path)} [grey]({Units.Bytes(done.Size)}, {Units.Rate(RateOf(done))}, {HashName(done.Hash)} verified)[/]",
+        FileCompleted done => $"[green]{(unicode ? "✓" : "done")}[/] {Esc(done.Path)} [grey]({Units.Bytes(done.Size)}{RateText(done)}, {HashName(done.Hash)} verified)[/]",
         FileSkipped kept => $"[blue]{(unicode ? "=" : "kept")}[/] {Esc(kept.Path)} [grey]({Esc(kept.Reason)})[/]",
         FileFailed failed => $"[red]{(unicode ? "✗" : "FAILED")} {Esc(failed.Path)}[/]: {Esc(failed.Error)}",
         FileRetrying retry when verbose || retry.Attempt > 2 || retry.Delay == TimeSpan.Zero =>
@@ -137,7 +137,7 @@ internal static class ProgressView
             string.Create(CultureInfo.InvariantCulture,
                 $"Downloaded {s.FilesDownloaded} files ({Units.Bytes(s.BytesDownloaded)}) in {Units.Duration(s.Elapsed)} at {Units.Rate(s.AverageBytesPerSecond)}; {s.FilesSkipped} already present, {s.FilesFailed} failed."),
             s.FilesFailed == 0
-                ? $"Verified: all {s.FilesDownloaded + s.FilesSkipped} files match the Hub's hashes (sha256 for LFS files, git sha1 for the others). Every file is verified."
+                ? $"Every file is verified: all {s.FilesDownloaded + s.FilesSkipped} match the Hub's hashes (sha256 for LFS, git sha1 otherwise)."
                 : $"Not complete: {s.FilesFailed} file(s) failed; the {s.FilesDownloaded + s.FilesSkipped} others are verified. Run the same command again to retry.",
         };
         foreach (var failure in failures.Take(20))
@@ -190,7 +190,9 @@ internal static class ProgressView
 
     public static string HashName(string hash) => hash.StartsWith("sha256:", StringComparison.Ordinal) ? "sha256" : "git sha1";
 
-    private static double RateOf(FileCompleted done) => done.Elapsed.TotalSeconds > 0 ? done.Size / done.Elapsed.TotalSeconds : 0;
+    /// <summary>", 12.3 MB/s" for files big enough that their rate means something (not latency).</summary>
+    public static string RateText(FileCompleted done) =>
+        done.Size >= Units.MB && done.Elapsed.TotalSeconds > 0 ? ", " + Units.Rate(done.Size / done.Elapsed.TotalSeconds) : "";
 
     private static string Dot(bool unicode) => unicode ? "·" : "|";
 

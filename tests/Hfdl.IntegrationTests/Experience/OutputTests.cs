@@ -43,7 +43,7 @@ public sealed class OutputTests(ExperienceHub hub) : IClassFixture<ExperienceHub
         }
         Assert.Contains("retry    ", download.Error, StringComparison.Ordinal);
         Assert.Contains("Downloaded 6 files", download.Error, StringComparison.Ordinal);
-        Assert.Contains("Every file is verified.", download.Error, StringComparison.Ordinal);
+        Assert.Contains("Every file is verified: all 6 match the Hub's hashes", download.Error, StringComparison.Ordinal);
         Assert.Contains($"Files are in {Target()}", download.Error, StringComparison.Ordinal);
         Assert.Equal(Target(), download.Out.Trim());
         Assert.Contains("Downloaded 0 files (0 B)", again.Error, StringComparison.Ordinal);

@@ -265,7 +265,7 @@ public sealed class ProgressRenderingTests
         var failed = ProgressView.SummaryLines(new DownloadSummary("/data/acme/demo", new string('c', 40), 3, 2, 1, 50_000_000, TimeSpan.FromSeconds(10)), [new FileFailed("x.bin", "'x.bin' failed.")]);
 
         Assert.Equal("Downloaded 3 files (50.0 MB) in 10.0 s at 5.0 MB/s; 2 already present, 0 failed.", ok[0]);
-        Assert.StartsWith("Verified: all 5 files match the Hub's hashes", ok[1], StringComparison.Ordinal);
+        Assert.StartsWith("Every file is verified: all 5 match the Hub's hashes", ok[1], StringComparison.Ordinal);
         Assert.Equal("Files are in /data/acme/demo", ok[^1]);
         Assert.StartsWith("Not complete: 1 file(s) failed", failed[1], StringComparison.Ordinal);
         Assert.Contains("  failed x.bin: 'x.bin' failed.", failed);
