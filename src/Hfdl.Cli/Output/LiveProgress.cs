@@ -5,13 +5,13 @@ using Spectre.Console.Rendering;
 namespace Hfdl.Cli.Output;
 
 /// <summary>
-/// The live display on a terminal: redrawn at a steady rate (8 times a second) from a <see cref="ProgressModel"/>
+/// The live display on a terminal: redrawn at a steady rate (5 times a second) from a <see cref="ProgressModel"/>
 /// snapshot, whatever the rate of events; finished, failed and retried files are printed above it as they happen.
 /// Events are only recorded on the reporting threads; all drawing happens on the refresh loop.
 /// </summary>
 internal sealed class LiveProgress : IProgress<DownloadEvent>, IAsyncDisposable
 {
-    public static readonly TimeSpan RefreshInterval = TimeSpan.FromMilliseconds(125);
+    public static readonly TimeSpan RefreshInterval = TimeSpan.FromMilliseconds(200);
 
     private readonly IAnsiConsole _console;
     private readonly bool _verbose;
