@@ -1,4 +1,5 @@
 using Hfdl.Hub;
+using Spectre.Console;
 
 namespace Hfdl.Cli;
 
@@ -19,11 +20,21 @@ public sealed record CliContext
     /// <summary>True when stderr is an interactive terminal.</summary>
     public bool IsTerminal { get; init; }
 
+    /// <summary>True when stdout is an interactive terminal (tables get colours and the terminal's width).</summary>
+    public bool OutIsTerminal { get; init; }
+
+    /// <summary>The console the live display draws on (default: one on stderr); tests pass a fake one.</summary>
+    public IAnsiConsole? ErrorConsole { get; init; }
+
+    /// <summary>The console tables are written to (default: one on <see cref="Out"/>); tests pass a fake one.</summary>
+    public IAnsiConsole? OutConsole { get; init; }
+
     public static CliContext FromProcess() => new()
     {
         Environment = HubEnvironment.Process,
         Out = Console.Out,
         Error = Console.Error,
         IsTerminal = !Console.IsErrorRedirected,
+        OutIsTerminal = !Console.IsOutputRedirected,
     };
 }

@@ -1,5 +1,5 @@
 using System.CommandLine;
-using System.Globalization;
+using Hfdl.Cli.Output;
 using Hfdl.Hub;
 using Hfdl.Storage;
 using Hfdl.Transfer;
@@ -111,6 +111,13 @@ internal static class DownloadCommand
         {
             Description = "Also print connection counts and speeds of big files, and every retry.",
         };
+        var include = FilterOptions.IncludeOption();
+        var exclude = FilterOptions.ExcludeOption();
+        var dryRun = new Option<bool>("--dry-run")
+        {
+            Description = "Show the plan (every file, its size, small or big, present or to download) and the totals; download and write nothing.",
+        };
+        var json = OutputOptions.JsonOption("Write newline-delimited JSON events to stdout (plan, file_started, progress, file_done, file_skipped, retry, error, summary); messages for people still go to stderr.");
         var connection = new HubConnectionOptions();
 
         var command = new Command("download", "Download a repo, or some of its files, verified against the Hub's hashes. `hfdl REPO` is short for `hfdl download REPO`.");
@@ -136,7 +143,30 @@ internal static class DownloadCommand
         command.Options.Add(offline);
         command.Options.Add(quiet);
         command.Options.Add(verbose);
+        command.Options.Add(include);
+        command.Options.Add(exclude);
+        command.Options.Add(dryRun);
+        command.Options.Add(json);
         connection.AddTo(command);
+
+        foreach (var (option, group) in new (Option, string)[]
+        {
+            (repoType, "What to download"), (revision, "What to download"), (include, "What to download"), (exclude, "What to download"),
+            (directory, "Where"), (localDir, "Where"),
+            (threads, "Speed"), (threshold, "Speed"), (chunkSize, "Speed"), (minSpeed, "Speed"), (speedTest, "Speed"), (maxSpeed, "Speed"),
+            (dryRun, "Output"), (json, "Output"), (quiet, "Output"), (verbose, "Output"),
+        })
+        {
+            option.Group(group);
+        }
+        connection.Group("Hub");
+        HelpWriter.Examples(command,
+            "hfdl download openai-community/gpt2                    the whole repo into ./downloads/openai-community/gpt2",
+            "hfdl download org/model config.json onnx/              one file and one folder",
+            "hfdl download org/model --include '*.json' --exclude 'onnx/'",
+            "hfdl download org/model --dry-run                      what would be downloaded, and how much",
+            "hfdl download org/model --json | jq -c 'select(.event==\"summary\")'",
+            "dir=$(hfdl download org/model -q) && ls \"$dir\"         the folder on stdout, for scripts");
 
         command.SetAction(async (result, cancellationToken) =>
         {
@@ -177,14 +207,14 @@ internal static class DownloadCommand
 
             using var client = new HubClient(connection.Resolve(result, context.Environment));
             var downloader = new RepoDownloader(client, options);
-            var isQuiet = result.GetValue(quiet);
-            var progress = new PlainProgress(context.Error, isQuiet, result.GetValue(verbose));
             var request = new DownloadRequest
             {
                 RepoType = type,
                 RepoId = id,
                 Revision = rev,
                 Files = result.GetValue(files) ?? [],
+                Include = result.GetValue(include) ?? [],
+                Exclude = result.GetValue(exclude) ?? [],
                 TargetFolder = target,
                 Existing = result.GetValue(force) ? ExistingFiles.Ignore
                     : result.GetValue(fixBroken) ? ExistingFiles.Rehash
@@ -196,9 +226,10 @@ internal static class DownloadCommand
             {
                 return ReportOffline(downloader.CheckLocal(request), type, id, rev ?? "main", target, context);
             }
+            await using var output = DownloadOutput.Create(context, result.GetValue(json), result.GetValue(quiet), result.GetValue(verbose));
             if (result.GetValue(verify))
             {
-                var report = await downloader.VerifyAsync(request, progress, cancellationToken).ConfigureAwait(false);
+                var report = await downloader.VerifyAsync(request, output.Progress, cancellationToken).ConfigureAwait(false);
                 context.Error.WriteLine(
                     $"Verified {report.Files.Count} files in {report.Folder}: {report.Count(Progress.VerifyStatus.Ok)} ok, {report.Count(Progress.VerifyStatus.Corrupt)} corrupt, " +
                     $"{report.Count(Progress.VerifyStatus.Missing)} missing, {report.Count(Progress.VerifyStatus.Extra)} extra.");
@@ -211,16 +242,13 @@ internal static class DownloadCommand
                     return report.AllOk ? HfdlCommand.ExitOk : HfdlCommand.ExitFailure;
                 }
             }
-            var summary = await downloader.DownloadAsync(request, progress, cancellationToken).ConfigureAwait(false);
-
-            if (summary.FilesFailed > 0)
+            if (result.GetValue(dryRun))
             {
-                context.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"error: {summary.FilesFailed} file(s) could not be downloaded (see above). Run the same command again to retry them; verified files are kept."));
-                return HfdlCommand.ExitFailure;
+                return output.WritePlan(await downloader.PlanAsync(request, cancellationToken).ConfigureAwait(false));
             }
-            context.Out.WriteLine(summary.TargetFolder);
-            return HfdlCommand.ExitOk;
+            output.Start();
+            var summary = await downloader.DownloadAsync(request, output.Progress, cancellationToken).ConfigureAwait(false);
+            return await output.FinishAsync(summary).ConfigureAwait(false);
         });
         return command;
     }

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Reflection;
 using System.CommandLine.Parsing;
 using Hfdl.Hub;
 using Hfdl.Storage;
@@ -14,7 +15,7 @@ public static class HfdlCommand
     public const int ExitUsage = 2;
     public const int ExitInterrupted = 130;
 
-    private static readonly string[] SubcommandNames = ["download", "ls", "whoami", "cache"];
+    private static readonly string[] SubcommandNames = ["download", "ls", "whoami", "cache", "completion"];
 
     /// <summary>Runs hfdl with <paramref name="args"/>; returns the process exit code.</summary>
     public static async Task<int> RunAsync(string[] args, CliContext context, CancellationToken cancellationToken)
@@ -44,28 +45,36 @@ public static class HfdlCommand
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
-            context.Error.WriteLine("Interrupted. Run the same command again to continue; verified files are kept.");
-            return ExitInterrupted;
+            return Fail(context, parseResult, "Interrupted. Run the same command again to continue; verified files are kept.", ExitInterrupted, prefix: "");
         }
         catch (HfdlException ex)
         {
-            context.Error.WriteLine($"error: {ex.Message}");
-            return ex.ExitCode;
+            return Fail(context, parseResult, ex.Message, ex.ExitCode);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            context.Error.WriteLine($"error: {ex.Message}");
-            return ExitFailure;
+            return Fail(context, parseResult, ex.Message, ExitFailure);
         }
         catch (Exception ex)
         {
-            context.Error.WriteLine($"error: unexpected {ex.GetType().Name}: {ex.Message} This is a bug in hfdl; please report it with the command you ran.");
+            var code = Fail(context, parseResult, $"unexpected {ex.GetType().Name}: {ex.Message} This is a bug in hfdl; please report it with the command you ran.", ExitFailure);
             if (context.Environment.IsTrue("HFDL_DEBUG"))
             {
                 context.Error.WriteLine(ex.ToString());
             }
-            return ExitFailure;
+            return code;
         }
+    }
+
+    /// <summary>Reports a run that stopped: a paragraph on stderr, and with --json an <c>error</c> event on stdout.</summary>
+    private static int Fail(CliContext context, ParseResult parseResult, string message, int exitCode, string prefix = "error: ")
+    {
+        context.Error.WriteLine(prefix + message);
+        if (parseResult.CommandResult.Command.Options.Any(o => o.Name == "--json") && parseResult.GetValue<bool>("--json"))
+        {
+            new Output.JsonEvents(context.Out).Error(message, exitCode);
+        }
+        return exitCode;
     }
 
     /// <summary>
@@ -93,12 +102,58 @@ public static class HfdlCommand
             "  hfdl openai-community/gpt2                       download a model into ./downloads/openai-community/gpt2\n" +
             "  hfdl download -r dataset org/data --revision v1  a dataset at a tag\n" +
             "  hfdl download org/model config.json onnx/        one file and one folder\n" +
-            "  hfdl ls org/model                                list the files of a revision");
+            "  hfdl ls org/model                                list the files of a revision\n\n" +
+            "Run 'hfdl COMMAND --help' for the options of a command, 'hfdl completion --help' for shell completion.");
         root.Subcommands.Add(DownloadCommand.Build(context));
         root.Subcommands.Add(ListCommand.Build(context));
         root.Subcommands.Add(WhoAmICommand.Build(context));
         root.Subcommands.Add(CacheCommand.Build(context));
+        root.Subcommands.Add(CompletionCommand.Build(context));
+        HelpWriter.Install(root, () => HelpWidth(context));
+        foreach (var option in root.Options.OfType<VersionOption>())
+        {
+            option.Action = new VersionAction();
+            option.Description = "Show hfdl's version.";
+        }
         return root;
+    }
+
+    /// <summary>hfdl's version: the package version and, in builds from a git checkout, the commit.</summary>
+    public static string Version
+    {
+        get
+        {
+            var informational = typeof(HfdlCommand).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0.0.0";
+            var plus = informational.IndexOf('+', StringComparison.Ordinal);
+            return plus < 0 ? informational : $"{informational[..plus]} (commit {informational[(plus + 1)..][..Math.Min(12, informational.Length - plus - 1)]})";
+        }
+    }
+
+    private sealed class VersionAction : System.CommandLine.Invocation.SynchronousCommandLineAction
+    {
+        public override bool ClearsParseErrors => true;
+
+        public override int Invoke(ParseResult parseResult)
+        {
+            (parseResult.InvocationConfiguration.Output ?? Console.Out).WriteLine($"hfdl {Version}");
+            return ExitOk;
+        }
+    }
+
+    private static int HelpWidth(CliContext context)
+    {
+        if (!context.OutIsTerminal)
+        {
+            return 100;
+        }
+        try
+        {
+            return Console.WindowWidth > 0 ? Console.WindowWidth : 100;
+        }
+        catch (IOException)
+        {
+            return 100;
+        }
     }
 }
 
@@ -121,6 +176,12 @@ internal sealed class HubConnectionOptions
     {
         command.Options.Add(Token);
         command.Options.Add(Endpoint);
+    }
+
+    public void Group(string group)
+    {
+        Token.Group(group);
+        Endpoint.Group(group);
     }
 
     public HubClientOptions Resolve(ParseResult result, HubEnvironment environment)
@@ -149,11 +210,16 @@ internal sealed class HubConnectionOptions
 
 internal static class RepoOptions
 {
-    public static Option<string?> RepoTypeOption() => new("--repo-type", "-r", "--repo_type")
+    public static Option<string?> RepoTypeOption()
     {
-        Description = "model, dataset or space (default: model, or what a URL says).",
-        HelpName = "TYPE",
-    };
+        var option = new Option<string?>("--repo-type", "-r", "--repo_type")
+        {
+            Description = "model, dataset or space (default: model, or what a URL says).",
+            HelpName = "TYPE",
+        };
+        option.CompletionSources.Add("model", "dataset", "space");
+        return option;
+    }
 
     public static Option<string?> RevisionOption() => new("--revision")
     {

@@ -1,6 +1,9 @@
 using System.CommandLine;
+using Hfdl.Cli.Output;
 using Hfdl.Hub;
+using Hfdl.Planning;
 using Hfdl.Transfer;
+using Spectre.Console;
 
 namespace Hfdl.Cli;
 
@@ -11,23 +14,83 @@ internal static class ListCommand
         var repo = new Argument<string>("REPO") { Description = "Repo id, Hub URL or hf:// URI." };
         var repoType = RepoOptions.RepoTypeOption();
         var revision = RepoOptions.RevisionOption();
+        var include = FilterOptions.IncludeOption();
+        var exclude = FilterOptions.ExcludeOption();
+        var json = OutputOptions.JsonOption("Print the listing as one JSON object (schema, repo, revision, commit, files with path, size, lfs and hash).");
         var connection = new HubConnectionOptions();
-        var command = new Command("ls", "List the files of a revision: size, LFS or regular, and the hash hfdl verifies.");
+        var command = new Command("ls", "List the files of a revision: size, LFS or regular, and the hash hfdl verifies. On a terminal a table; in a pipe one line per file: bytes, lfs or git, hash, path.");
         command.Arguments.Add(repo);
         command.Options.Add(repoType);
         command.Options.Add(revision);
+        command.Options.Add(include);
+        command.Options.Add(exclude);
+        command.Options.Add(json);
         connection.AddTo(command);
+        foreach (var (option, group) in new (Option, string)[] { (repoType, "What to list"), (revision, "What to list"), (include, "What to list"), (exclude, "What to list"), (json, "Output") })
+        {
+            option.Group(group);
+        }
+        connection.Group("Hub");
+        HelpWriter.Examples(command,
+            "hfdl ls openai-community/gpt2",
+            "hfdl ls org/model --include '*.safetensors'         preview what --include would download",
+            "hfdl ls org/model --json | jq '.files[].path'");
         command.SetAction(async (result, cancellationToken) =>
         {
             var (type, id, rev) = RepoOptions.Resolve(result.GetValue(repo)!, result.GetValue(repoType), result.GetValue(revision));
+            var revisionName = rev ?? "main";
             using var client = new HubClient(connection.Resolve(result, context.Environment));
             var downloader = new RepoDownloader(client, new DownloadOptions());
-            var (commit, files) = await downloader.ListFilesAsync(type, id, rev ?? "main", cancellationToken).ConfigureAwait(false);
-            context.Error.WriteLine($"{type.Name()} {id} at {rev ?? "main"} = commit {commit}: {files.Count} files, {Units.Bytes(files.Sum(f => f.Size))}");
-            foreach (var file in files.OrderBy(f => f.Path, StringComparer.Ordinal))
+            var (commit, listed) = await downloader.ListFilesAsync(type, id, revisionName, cancellationToken).ConfigureAwait(false);
+            var files = PathFilter.Apply([.. listed], result.GetValue(include) ?? [], result.GetValue(exclude) ?? [], type, id, revisionName)
+                .OrderBy(f => f.Path, StringComparer.Ordinal).ToList();
+            var totals = $"{type.Name()} {id} at {revisionName} = commit {commit}: {files.Count} files, {Units.Bytes(files.Sum(f => f.Size))} ({files.Count(f => f.IsLfs)} LFS)";
+
+            if (result.GetValue(json))
             {
-                context.Out.WriteLine($"{file.Size,14}  {(file.IsLfs ? "lfs" : "git"),-3}  {file.Hash}  {file.Path}");
+                new JsonEvents(context.Out).Write("listing", w =>
+                {
+                    w.WriteString("repo", id.ToString());
+                    w.WriteString("repo_type", type.Name());
+                    w.WriteString("revision", revisionName);
+                    w.WriteString("commit", commit);
+                    w.WriteNumber("total_bytes", files.Sum(f => f.Size));
+                    w.WriteStartArray("files");
+                    foreach (var file in files)
+                    {
+                        w.WriteStartObject();
+                        w.WriteString("path", file.Path);
+                        w.WriteNumber("size", file.Size);
+                        w.WriteBoolean("lfs", file.IsLfs);
+                        w.WriteString("hash", file.Hash.ToString());
+                        w.WriteEndObject();
+                    }
+                    w.WriteEndArray();
+                });
             }
+            else if (context.OutIsTerminal || context.OutConsole is not null)
+            {
+                var table = new Table().Border(TableBorder.Rounded)
+                    .AddColumn("path")
+                    .AddColumn(new TableColumn("size").RightAligned())
+                    .AddColumn("storage")
+                    .AddColumn("hash");
+                foreach (var file in files)
+                {
+                    table.AddRow(new Text(file.Path), new Text(Units.Bytes(file.Size)), new Text(file.IsLfs ? "LFS" : "regular"), new Text(file.Hash.ToString()));
+                }
+                table.Caption(totals);
+                DownloadOutput.CreateOutConsole(context).Write(table);
+                return HfdlCommand.ExitOk;
+            }
+            else
+            {
+                foreach (var file in files)
+                {
+                    context.Out.WriteLine($"{file.Size,14}  {(file.IsLfs ? "lfs" : "git"),-3}  {file.Hash}  {file.Path}");
+                }
+            }
+            context.Error.WriteLine(totals);
             return HfdlCommand.ExitOk;
         });
         return command;

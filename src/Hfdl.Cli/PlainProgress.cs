@@ -1,90 +1,122 @@
+using System.Globalization;
+using Hfdl.Cli.Output;
 using Hfdl.Progress;
 
 namespace Hfdl.Cli;
 
 /// <summary>
-/// Plain progress lines for logs and pipes: one line per finished, skipped or failed file, one for retries, and a
-/// summary. Thread-safe: the engine reports from many workers.
+/// Plain progress lines for logs and pipes (no escape codes): one line per finished, skipped or failed file, one for
+/// retries, a status line every few seconds while files are transferring (overall progress, speed, ETA, active files,
+/// stalled ones marked), and the summary. Thread-safe: the engine reports from many workers.
 /// </summary>
-internal sealed class PlainProgress(TextWriter writer, bool quiet, bool verbose = false) : IProgress<DownloadEvent>
+internal sealed class PlainProgress : IProgress<DownloadEvent>, IDisposable
 {
-    private static readonly TimeSpan StatusInterval = TimeSpan.FromSeconds(5);
-    private static readonly TimeSpan VerboseStatusInterval = TimeSpan.FromSeconds(1);
+    public static readonly TimeSpan StatusInterval = TimeSpan.FromSeconds(5);
+    public static readonly TimeSpan VerboseStatusInterval = TimeSpan.FromSeconds(1);
+
+    private readonly TextWriter _writer;
+    private readonly bool _quiet;
+    private readonly bool _verbose;
     private readonly object _gate = new();
-    private readonly Dictionary<string, (long Done, long Size)> _bigFiles = new(StringComparer.Ordinal);
-    private long _lastStatus = System.Diagnostics.Stopwatch.GetTimestamp();
+    private readonly ProgressModel _model;
+    private readonly ITimer? _timer;
+    private bool _planned;
+    private bool _finished;
+
+    public PlainProgress(TextWriter writer, bool quiet, bool verbose = false, TimeProvider? time = null, TimeSpan? statusInterval = null)
+    {
+        _writer = writer;
+        _quiet = quiet;
+        _verbose = verbose;
+        var clock = time ?? TimeProvider.System;
+        _model = new ProgressModel(clock);
+        if (!quiet)
+        {
+            var interval = statusInterval ?? (verbose ? VerboseStatusInterval : StatusInterval);
+            _timer = clock.CreateTimer(_ => WriteStatus(), null, interval, interval);
+        }
+    }
+
+    public ProgressModel Model => _model;
 
     public int Failed { get; private set; }
 
-    private static string Percent(long done, long size) =>
-        size == 0 ? "100%" : (100.0 * done / size).ToString("0", System.Globalization.CultureInfo.InvariantCulture) + "%";
-
     public void Report(DownloadEvent value)
     {
+        _model.Report(value);
         lock (_gate)
         {
             switch (value)
             {
                 case FileFailed failed:
                     Failed++;
-                    writer.WriteLine($"failed   {failed.Path}: {failed.Error}");
+                    _writer.WriteLine($"failed   {failed.Path}: {failed.Error}");
                     break;
-                case not null when quiet:
+                case not null when _quiet:
                     break;
                 case Warning warning:
-                    writer.WriteLine($"warning: {warning.Message}");
+                    _writer.WriteLine($"warning: {warning.Message}");
                     break;
-                case FileVerified { Status: VerifyStatus.Ok } when !verbose:
+                case FileVerified { Status: VerifyStatus.Ok } when !_verbose:
                     break;
                 case FileVerified verified:
-                    writer.WriteLine($"{verified.Status.ToString().ToLowerInvariant(),-8} {verified.Path}{(verified.Detail is null ? "" : $" ({verified.Detail})")}");
+                    _writer.WriteLine($"{verified.Status.ToString().ToLowerInvariant(),-8} {verified.Path}{(verified.Detail is null ? "" : $" ({verified.Detail})")}");
                     break;
                 case WaitingForLock waiting:
-                    writer.WriteLine($"Another hfdl is downloading into {waiting.Folder} ({waiting.Holder}); waiting for it to finish.");
+                    _writer.WriteLine($"Another hfdl is downloading into {waiting.Folder} ({waiting.Holder}); waiting for it to finish.");
                     break;
                 case RevisionResolved resolved:
-                    writer.WriteLine($"{resolved.RepoType.ToString().ToLowerInvariant()} {resolved.RepoId} at {resolved.Revision} = commit {resolved.Commit}");
+                    _writer.WriteLine($"{resolved.RepoType.ToString().ToLowerInvariant()} {resolved.RepoId} at {resolved.Revision} = commit {resolved.Commit}");
                     break;
                 case PlanReady plan:
-                    writer.WriteLine($"{plan.TotalFiles} files, {Units.Bytes(plan.TotalBytes)}; to download: {plan.FilesToDownload} files, {Units.Bytes(plan.BytesToDownload)}; already verified: {plan.FilesAlreadyPresent}");
+                    _planned = true;
+                    _writer.WriteLine($"{plan.TotalFiles} files, {Units.Bytes(plan.TotalBytes)}; to download: {plan.FilesToDownload} files, {Units.Bytes(plan.BytesToDownload)}; already verified: {plan.FilesAlreadyPresent}");
                     break;
                 case FileCompleted done:
-                    _bigFiles.Remove(done.Path);
-                    var rate = done.Elapsed.TotalSeconds > 0 ? done.Size / done.Elapsed.TotalSeconds : 0;
-                    writer.WriteLine($"done     {done.Path} ({Units.Bytes(done.Size)}, {Units.Rate(rate)}, verified)");
+                    _writer.WriteLine($"done     {done.Path} ({Units.Bytes(done.Size)}{ProgressView.RateText(done)}, {ProgressView.HashName(done.Hash)} verified)");
                     break;
                 case FileSkipped skipped when skipped.Reason != "already downloaded and verified":
-                    writer.WriteLine($"kept     {skipped.Path} ({skipped.Reason})");
-                    break;
-                case FileStarted { IsBig: true } big:
-                    _bigFiles[big.Path] = (0, big.Size);
-                    break;
-                case FileProgress fileProgress when _bigFiles.ContainsKey(fileProgress.Path):
-                    _bigFiles[fileProgress.Path] = (fileProgress.BytesDone, fileProgress.Size);
-                    break;
-                case TransferStats stats:
-                    var elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(_lastStatus);
-                    if (elapsed >= (verbose ? VerboseStatusInterval : StatusInterval))
-                    {
-                        _lastStatus = System.Diagnostics.Stopwatch.GetTimestamp();
-                        var files = string.Join(", ", _bigFiles.Select(f => $"{f.Key} {Percent(f.Value.Done, f.Value.Size)}"));
-                        var perConnection = verbose && stats.PerConnectionBytesPerSecond.Count > 0
-                            ? $" [{string.Join(" ", stats.PerConnectionBytesPerSecond.Select(r => (r / Units.MB).ToString("0.0", System.Globalization.CultureInfo.InvariantCulture)))} MB/s]"
-                            : "";
-                        writer.WriteLine($"status   {Units.Rate(stats.BytesPerSecond)} on {stats.Connections} connections (target {stats.TargetConnections}, {stats.Phase}){perConnection}; {files}");
-                    }
+                    _writer.WriteLine($"kept     {skipped.Path} ({skipped.Reason})");
                     break;
                 case FileRetrying retrying:
-                    writer.WriteLine($"retry    {retrying.Path} (attempt {retrying.Attempt}, in {retrying.Delay.TotalSeconds:0.#} s): {retrying.Reason}");
+                    _writer.WriteLine(string.Create(CultureInfo.InvariantCulture, $"retry    {retrying.Path} (attempt {retrying.Attempt}, in {retrying.Delay.TotalSeconds:0.#} s): {retrying.Reason}"));
                     break;
                 case DownloadFinished finished:
-                    var s = finished.Summary;
-                    writer.WriteLine(
-                        $"Downloaded {s.FilesDownloaded} files ({Units.Bytes(s.BytesDownloaded)}) in {Units.Duration(s.Elapsed)} at {Units.Rate(s.AverageBytesPerSecond)}; " +
-                        $"{s.FilesSkipped} already present, {s.FilesFailed} failed." +
-                        (s.FilesFailed == 0 ? " Every file is verified." : ""));
+                    _finished = true;
+                    foreach (var line in ProgressView.SummaryLines(finished.Summary, []))
+                    {
+                        _writer.WriteLine(line);
+                    }
                     break;
             }
         }
     }
+
+    /// <summary>One status line: overall bytes, speed and ETA, counters, active files; stalled files are marked.</summary>
+    public void WriteStatus()
+    {
+        var s = _model.Snapshot();
+        lock (_gate)
+        {
+            if (!_planned || _finished || (s.Active.Count == 0 && s.FilesQueued == 0))
+            {
+                return;
+            }
+            var percent = (s.Fraction * 100).ToString("0", CultureInfo.InvariantCulture);
+            var eta = s.Eta is { } e ? Units.Duration(e) : "--";
+            var files = string.Join(", ", s.Active.Take(8).Select(f =>
+                $"{f.Path} {(f.Size > 0 ? (100.0 * f.Done / f.Size).ToString("0", CultureInfo.InvariantCulture) : "100")}%"
+                + (f.StalledFor is { } stalled ? $" STALLED {(int)stalled.TotalSeconds} s" : "")));
+            if (s.Active.Count > 8)
+            {
+                files += $", and {s.Active.Count - 8} more";
+            }
+            var connections = s.Connections is { } c ? $"; {ProgressView.Connections(c, _verbose)}" : "";
+            _writer.WriteLine(
+                $"status   {percent}% {Units.Bytes(s.BytesDone)} / {Units.Bytes(s.BytesTotal)} at {Units.Rate(s.BytesPerSecond)}, ETA {eta}; " +
+                $"{s.FilesDone} done, {s.FilesSkipped} skipped, {s.FilesFailed} failed, {s.FilesQueued} queued{connections}; {files}");
+        }
+    }
+
+    public void Dispose() => _timer?.Dispose();
 }

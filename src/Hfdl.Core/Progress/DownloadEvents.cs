@@ -21,7 +21,8 @@ public sealed record PlanReady(
     int FilesAlreadyPresent,
     long BigFileThreshold) : DownloadEvent;
 
-public sealed record FileStarted(string Path, long Size, bool IsBig) : DownloadEvent;
+/// <summary>A transfer starts. <paramref name="ResumedBytes"/>: bytes already on disk from an earlier run (a resumed big file).</summary>
+public sealed record FileStarted(string Path, long Size, bool IsBig, long ResumedBytes = 0) : DownloadEvent;
 
 /// <summary>Bytes of one file received so far (sent at a bounded rate per file).</summary>
 public sealed record FileProgress(string Path, long BytesDone, long Size) : DownloadEvent;

@@ -111,9 +111,10 @@ public sealed class DownloadStateStore
     /// <summary>
     /// Opens the journal of <paramref name="folder"/>. A file that fails validation (garbage, truncated, another
     /// schema or another repo) is renamed to <c>.download_state.invalid-&lt;time&gt;</c> and a fresh journal starts;
-    /// files on disk are then verified by hash before they count as complete.
+    /// files on disk are then verified by hash before they count as complete. With <paramref name="readOnly"/> (a dry
+    /// run) nothing is renamed: an untrusted file is only reported.
     /// </summary>
-    public static DownloadStateStore Open(string folder, RepoType type, RepoId id, TimeProvider time)
+    public static DownloadStateStore Open(string folder, RepoType type, RepoId id, TimeProvider time, bool readOnly = false)
     {
         var path = Path.Combine(folder, DownloadState.FileName);
         var fresh = new DownloadState { RepoType = type.Name(), RepoId = id.Value, UpdatedAt = time.GetUtcNow() };
@@ -140,6 +141,10 @@ public sealed class DownloadStateStore
         if (problem is null)
         {
             return new DownloadStateStore(folder, loaded! with { Files = new Dictionary<string, FileState>(loaded!.Files, StringComparer.Ordinal) }, null);
+        }
+        if (readOnly)
+        {
+            return new DownloadStateStore(folder, fresh, $"The download state {path} is not trusted ({problem}); a download would set it aside and verify the files on disk by hash.");
         }
         var aside = $"{path}.invalid-{time.GetUtcNow():yyyyMMddTHHmmss}";
         try

@@ -314,7 +314,7 @@ internal sealed class BigFileScheduler
         try
         {
             var job = BigFileJob.Open(work.File, work.FinalPath, work.TempPath, work.Done, segmentSize, work.Attempt);
-            _progress?.Report(new FileStarted(work.File.Path, work.File.Size, IsBig: true));
+            _progress?.Report(new FileStarted(work.File.Path, work.File.Size, IsBig: true, ResumedBytes: job.BytesWritten));
             return job;
         }
         catch (IOException ex) when (TransientFaults.IsDiskFull(ex))

@@ -99,6 +99,12 @@ public sealed record DownloadRequest
     /// <summary>Only these paths (a trailing <c>/</c> selects a folder); empty means the whole repo.</summary>
     public IReadOnlyList<string> Files { get; init; } = [];
 
+    /// <summary>Keep only files matching one of these fnmatch patterns (<c>--include</c>); empty keeps every file.</summary>
+    public IReadOnlyList<string> Include { get; init; } = [];
+
+    /// <summary>Drop files matching one of these fnmatch patterns (<c>--exclude</c>).</summary>
+    public IReadOnlyList<string> Exclude { get; init; } = [];
+
     /// <summary>The folder the repo's files go into (its root).</summary>
     public required string TargetFolder { get; init; }
 

@@ -147,9 +147,14 @@ public sealed class ResilienceTests : IDisposable
             await Assert.ThrowsAnyAsync<OperationCanceledException>(() => run);
         }
         var part = Directory.GetFiles(target, "*.hfdl-part").Single();
+        long recordedStart;
+        using (var journal = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(target, ".download_state"))))
+        {
+            recordedStart = journal.RootElement.GetProperty("files").GetProperty("model.safetensors").GetProperty("ranges")[0][0].GetInt64();
+        }
         await using (var stream = new FileStream(part, FileMode.Open, FileAccess.Write))
         {
-            stream.Position = 1000;
+            stream.Position = recordedStart + 1000;
             stream.Write(new byte[4096]); // zeros where the journal says good bytes are
         }
 

@@ -1,0 +1,26 @@
+using System.CommandLine;
+
+namespace Hfdl.Cli;
+
+/// <summary>--include / --exclude, shared by download and ls.</summary>
+internal static class FilterOptions
+{
+    public static Option<string[]> IncludeOption() => new("--include")
+    {
+        Description = "Only files matching this pattern (repeatable; fnmatch as in huggingface_hub: * also matches /, ?, [seq], [!seq]; a trailing / means a folder and everything in it).",
+        HelpName = "PATTERN",
+        Arity = ArgumentArity.OneOrMore,
+    };
+
+    public static Option<string[]> ExcludeOption() => new("--exclude")
+    {
+        Description = "Skip files matching this pattern (repeatable; applied after --include).",
+        HelpName = "PATTERN",
+        Arity = ArgumentArity.OneOrMore,
+    };
+}
+
+internal static class OutputOptions
+{
+    public static Option<bool> JsonOption(string description) => new("--json") { Description = description };
+}

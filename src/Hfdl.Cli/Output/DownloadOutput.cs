@@ -1,0 +1,170 @@
+using System.Globalization;
+using Hfdl.Hub;
+using Hfdl.Planning;
+using Hfdl.Progress;
+using Spectre.Console;
+
+namespace Hfdl.Cli.Output;
+
+/// <summary>
+/// Where a download's output goes. stdout carries results only: the download folder at the end, or with
+/// <c>--json</c> the NDJSON events. stderr is for people: a live display on a terminal, plain lines otherwise
+/// (pipes, CI logs, <c>TERM=dumb</c>, <c>NO_COLOR</c>, <c>HF_HUB_DISABLE_PROGRESS_BARS</c>), only errors with <c>-q</c>.
+/// </summary>
+internal sealed class DownloadOutput : IAsyncDisposable
+{
+    private readonly CliContext _context;
+    private readonly bool _quiet;
+    private readonly JsonEvents? _json;
+    private readonly LiveProgress? _live;
+    private readonly PlainProgress? _plain;
+    private readonly IProgress<DownloadEvent> _progress;
+
+    private DownloadOutput(CliContext context, bool json, bool quiet, bool verbose)
+    {
+        _context = context;
+        _quiet = quiet;
+        var sinks = new List<IProgress<DownloadEvent>>();
+        if (json)
+        {
+            _json = new JsonEvents(context.Out);
+            sinks.Add(new JsonProgress(_json));
+        }
+        if (!quiet && UseLiveDisplay(context))
+        {
+            _live = new LiveProgress(context.ErrorConsole ?? CreateErrorConsole(), verbose);
+            sinks.Add(_live);
+        }
+        else
+        {
+            _plain = new PlainProgress(context.Error, quiet, verbose);
+            sinks.Add(_plain);
+        }
+        _progress = sinks.Count == 1 ? sinks[0] : new FanOut([.. sinks]);
+    }
+
+    public IProgress<DownloadEvent> Progress => _progress;
+
+    public bool IsJson => _json is not null;
+
+    public static DownloadOutput Create(CliContext context, bool json, bool quiet, bool verbose) => new(context, json, quiet, verbose);
+
+    /// <summary>
+    /// A live display only on an interactive terminal that can take it: not with <c>TERM=dumb</c> or <c>NO_COLOR</c>,
+    /// nor when <c>HF_HUB_DISABLE_PROGRESS_BARS</c> is true (1, ON, YES, TRUE), as in huggingface_hub.
+    /// </summary>
+    public static bool UseLiveDisplay(CliContext context) =>
+        context.IsTerminal
+        && context.Environment.Get("NO_COLOR") is null
+        && !string.Equals(context.Environment.Get("TERM"), "dumb", StringComparison.OrdinalIgnoreCase)
+        && !context.Environment.IsTrue("HF_HUB_DISABLE_PROGRESS_BARS");
+
+    private static IAnsiConsole CreateErrorConsole() => AnsiConsole.Create(new AnsiConsoleSettings
+    {
+        Out = new AnsiConsoleOutput(Console.Error),
+        Ansi = AnsiSupport.Yes,
+        ColorSystem = ColorSystemSupport.Detect,
+        Interactive = InteractionSupport.Yes,
+    });
+
+    /// <summary>Creates a console for results on stdout: colours and the terminal's width only when stdout is one.</summary>
+    public static IAnsiConsole CreateOutConsole(CliContext context)
+    {
+        if (context.OutConsole is { } given)
+        {
+            return given;
+        }
+        var terminal = context.OutIsTerminal && UseLiveDisplay(context with { IsTerminal = true });
+        var console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Out = new AnsiConsoleOutput(context.Out),
+            Ansi = terminal ? AnsiSupport.Yes : AnsiSupport.No,
+            ColorSystem = terminal ? ColorSystemSupport.Detect : ColorSystemSupport.NoColors,
+            Interactive = InteractionSupport.No,
+        });
+        if (!terminal)
+        {
+            // A pipe has no width: never wrap a row of a table.
+            console.Profile.Width = 400;
+        }
+        return console;
+    }
+
+    public void Start() => _live?.Start();
+
+    /// <summary>Ends the display and prints the outcome; returns the exit code.</summary>
+    public async Task<int> FinishAsync(DownloadSummary summary)
+    {
+        IReadOnlyList<FileFailed> failures = _live?.Model.Failures ?? _plain?.Model.Failures ?? [];
+        if (_live is not null)
+        {
+            await _live.DisposeAsync().ConfigureAwait(false);
+            var console = _live.Console;
+            var lines = ProgressView.SummaryLines(summary, failures);
+            var ok = summary.FilesFailed == 0;
+            console.MarkupLine($"[{(ok ? "green" : "red")}]{(ok ? "✓" : "✗")}[/] [bold]{Markup.Escape(lines[0])}[/]");
+            foreach (var line in lines.Skip(1))
+            {
+                console.MarkupLine("  " + Markup.Escape(line));
+            }
+        }
+        if (summary.FilesFailed > 0)
+        {
+            _context.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"error: {summary.FilesFailed} file(s) could not be downloaded (see above). Run the same command again to retry them; verified files are kept."));
+            return HfdlCommand.ExitFailure;
+        }
+        if (_json is null)
+        {
+            _context.Out.WriteLine(summary.TargetFolder);
+        }
+        return HfdlCommand.ExitOk;
+    }
+
+    /// <summary>A dry run: the plan as a table on stdout (or one <c>plan</c> event), the totals on stderr.</summary>
+    public int WritePlan(DownloadPlan plan)
+    {
+        if (_json is not null)
+        {
+            _json.Plan(plan);
+        }
+        else
+        {
+            var console = CreateOutConsole(_context);
+            console.Write(ProgressView.PlanTable(plan));
+        }
+        if (!_quiet)
+        {
+            if (plan.Warning is { } warning)
+            {
+                _context.Error.WriteLine($"warning: {warning}");
+            }
+            foreach (var line in ProgressView.PlanTotals(plan))
+            {
+                _context.Error.WriteLine(line);
+            }
+            _context.Error.WriteLine("Dry run: nothing was downloaded and nothing was written.");
+        }
+        return HfdlCommand.ExitOk;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_live is not null)
+        {
+            await _live.DisposeAsync().ConfigureAwait(false);
+        }
+        _plain?.Dispose();
+    }
+
+    private sealed class FanOut(IProgress<DownloadEvent>[] sinks) : IProgress<DownloadEvent>
+    {
+        public void Report(DownloadEvent value)
+        {
+            foreach (var sink in sinks)
+            {
+                sink.Report(value);
+            }
+        }
+    }
+}

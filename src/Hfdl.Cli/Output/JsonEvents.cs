@@ -1,0 +1,268 @@
+using System.Buffers;
+using System.Text;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using Hfdl.Planning;
+using Hfdl.Progress;
+
+namespace Hfdl.Cli.Output;
+
+/// <summary>
+/// <c>--json</c>: one JSON object per line on stdout, each with <c>schema</c> (the version of this format) and
+/// <c>event</c>. The README documents every event and field; fields are only ever added within a schema version.
+/// Written with <see cref="Utf8JsonWriter"/> (no reflection, so it works trimmed and AOT-compiled).
+/// </summary>
+internal sealed class JsonEvents(TextWriter output)
+{
+    public const int SchemaVersion = 1;
+
+    private static readonly JsonWriterOptions Options = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+    private readonly object _gate = new();
+
+    public void Write(string name, Action<Utf8JsonWriter> fields)
+    {
+        var buffer = new ArrayBufferWriter<byte>(256);
+        using (var writer = new Utf8JsonWriter(buffer, Options))
+        {
+            writer.WriteStartObject();
+            writer.WriteNumber("schema", SchemaVersion);
+            writer.WriteString("event", name);
+            fields(writer);
+            writer.WriteEndObject();
+        }
+        var line = Encoding.UTF8.GetString(buffer.WrittenSpan);
+        lock (_gate)
+        {
+            output.WriteLine(line);
+            output.Flush();
+        }
+    }
+
+    public void Error(string message, int exitCode, string? path = null) => Write("error", w =>
+    {
+        if (path is not null)
+        {
+            w.WriteString("path", path);
+        }
+        w.WriteString("message", message);
+        w.WriteBoolean("fatal", path is null);
+        if (path is null)
+        {
+            w.WriteNumber("exit_code", exitCode);
+        }
+    });
+
+    /// <summary>The <c>plan</c> event of a dry run: the totals and every file with what a download would do.</summary>
+    public void Plan(DownloadPlan plan) => Write("plan", w =>
+    {
+        w.WriteString("repo", plan.RepoId.ToString());
+        w.WriteString("repo_type", plan.RepoType.ToString().ToLowerInvariant());
+        w.WriteString("revision", plan.Revision);
+        w.WriteString("commit", plan.Commit);
+        w.WriteString("target", plan.TargetFolder);
+        w.WriteBoolean("dry_run", true);
+        w.WriteNumber("files", plan.Files.Count);
+        w.WriteNumber("bytes", plan.TotalBytes);
+        w.WriteNumber("files_to_download", plan.FilesToFetch);
+        w.WriteNumber("bytes_to_download", plan.BytesToFetch);
+        w.WriteNumber("files_present", plan.FilesPresent);
+        w.WriteNumber("big_file_threshold", plan.BigFileThreshold);
+        w.WriteStartArray("entries");
+        foreach (var file in plan.Files)
+        {
+            w.WriteStartObject();
+            w.WriteString("path", file.Path);
+            w.WriteNumber("size", file.Size);
+            w.WriteBoolean("lfs", file.IsLfs);
+            w.WriteBoolean("big", file.IsBig);
+            w.WriteString("hash", file.Hash);
+            w.WriteString("action", file.Action.ToString().ToLowerInvariant());
+            w.WriteNumber("bytes_on_disk", file.BytesOnDisk);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+    });
+}
+
+/// <summary>Turns the engine's events into <see cref="JsonEvents"/>, with <c>progress</c> at a bounded rate.</summary>
+internal sealed class JsonProgress : IProgress<DownloadEvent>
+{
+    private readonly JsonEvents _events;
+    private readonly ProgressModel _model;
+    private readonly TimeProvider _time;
+    private readonly TimeSpan _interval;
+    private readonly object _gate = new();
+    private RevisionResolved? _revision;
+    private long _lastProgress;
+
+    public JsonProgress(JsonEvents events, TimeProvider? time = null, TimeSpan? interval = null)
+    {
+        _events = events;
+        _time = time ?? TimeProvider.System;
+        _interval = interval ?? TimeSpan.FromMilliseconds(500);
+        _model = new ProgressModel(_time);
+        _lastProgress = _time.GetTimestamp();
+    }
+
+    public ProgressModel Model => _model;
+
+    public void Report(DownloadEvent value)
+    {
+        _model.Report(value);
+        switch (value)
+        {
+            case RevisionResolved resolved:
+                _revision = resolved;
+                break;
+            case PlanReady plan:
+                _events.Write("plan", w =>
+                {
+                    if (_revision is { } r)
+                    {
+                        w.WriteString("repo", r.RepoId.ToString());
+                        w.WriteString("repo_type", r.RepoType.ToString().ToLowerInvariant());
+                        w.WriteString("revision", r.Revision);
+                        w.WriteString("commit", r.Commit);
+                    }
+                    w.WriteString("target", plan.TargetFolder);
+                    w.WriteBoolean("dry_run", false);
+                    w.WriteNumber("files", plan.TotalFiles);
+                    w.WriteNumber("bytes", plan.TotalBytes);
+                    w.WriteNumber("files_to_download", plan.FilesToDownload);
+                    w.WriteNumber("bytes_to_download", plan.BytesToDownload);
+                    w.WriteNumber("files_present", plan.FilesAlreadyPresent);
+                    w.WriteNumber("big_file_threshold", plan.BigFileThreshold);
+                });
+                break;
+            case FileStarted started:
+                _events.Write("file_started", w =>
+                {
+                    w.WriteString("path", started.Path);
+                    w.WriteNumber("size", started.Size);
+                    w.WriteBoolean("big", started.IsBig);
+                    w.WriteNumber("resumed_bytes", started.ResumedBytes);
+                });
+                break;
+            case FileProgress or TransferStats:
+                MaybeProgress(force: false);
+                break;
+            case FileCompleted done:
+                _events.Write("file_done", w =>
+                {
+                    w.WriteString("path", done.Path);
+                    w.WriteNumber("size", done.Size);
+                    w.WriteString("hash", done.Hash);
+                    w.WriteBoolean("verified", true);
+                    w.WriteNumber("seconds", Math.Round(done.Elapsed.TotalSeconds, 3));
+                    w.WriteNumber("bytes_per_second", Math.Round(done.Elapsed.TotalSeconds > 0 ? done.Size / done.Elapsed.TotalSeconds : 0));
+                });
+                break;
+            case FileSkipped skipped:
+                _events.Write("file_skipped", w =>
+                {
+                    w.WriteString("path", skipped.Path);
+                    w.WriteNumber("size", skipped.Size);
+                    w.WriteString("reason", skipped.Reason);
+                });
+                break;
+            case FileRetrying retry:
+                _events.Write("retry", w =>
+                {
+                    w.WriteString("path", retry.Path);
+                    w.WriteNumber("attempt", retry.Attempt);
+                    w.WriteString("reason", retry.Reason);
+                    w.WriteNumber("delay_seconds", Math.Round(retry.Delay.TotalSeconds, 3));
+                });
+                break;
+            case FileFailed failed:
+                _events.Error(failed.Error, HfdlCommand.ExitFailure, failed.Path);
+                break;
+            case Warning warning:
+                _events.Write("warning", w => w.WriteString("message", warning.Message));
+                break;
+            case WaitingForLock waiting:
+                _events.Write("waiting_for_lock", w =>
+                {
+                    w.WriteString("folder", waiting.Folder);
+                    w.WriteString("holder", waiting.Holder);
+                });
+                break;
+            case FileVerified verified:
+                _events.Write("verified", w =>
+                {
+                    w.WriteString("path", verified.Path);
+                    w.WriteString("status", verified.Status.ToString().ToLowerInvariant());
+                    if (verified.Detail is not null)
+                    {
+                        w.WriteString("detail", verified.Detail);
+                    }
+                });
+                break;
+            case DownloadFinished finished:
+                MaybeProgress(force: true);
+                var s = finished.Summary;
+                _events.Write("summary", w =>
+                {
+                    w.WriteString("target", s.TargetFolder);
+                    w.WriteString("commit", s.Commit);
+                    w.WriteNumber("files_downloaded", s.FilesDownloaded);
+                    w.WriteNumber("files_skipped", s.FilesSkipped);
+                    w.WriteNumber("files_failed", s.FilesFailed);
+                    w.WriteNumber("bytes_downloaded", s.BytesDownloaded);
+                    w.WriteNumber("seconds", Math.Round(s.Elapsed.TotalSeconds, 3));
+                    w.WriteNumber("bytes_per_second", Math.Round(s.AverageBytesPerSecond));
+                    w.WriteBoolean("verified", s.FilesFailed == 0);
+                    w.WriteNumber("exit_code", s.FilesFailed == 0 ? HfdlCommand.ExitOk : HfdlCommand.ExitFailure);
+                });
+                break;
+        }
+    }
+
+    private void MaybeProgress(bool force)
+    {
+        ProgressSnapshot snapshot;
+        lock (_gate)
+        {
+            var now = _time.GetTimestamp();
+            if (!force && _time.GetElapsedTime(_lastProgress, now) < _interval)
+            {
+                return;
+            }
+            _lastProgress = now;
+            snapshot = _model.Snapshot();
+        }
+        _events.Write("progress", w =>
+        {
+            w.WriteNumber("bytes_done", snapshot.BytesDone);
+            w.WriteNumber("bytes_total", snapshot.BytesTotal);
+            w.WriteNumber("bytes_per_second", Math.Round(snapshot.BytesPerSecond));
+            if (snapshot.Eta is { } eta)
+            {
+                w.WriteNumber("eta_seconds", Math.Round(eta.TotalSeconds, 1));
+            }
+            else
+            {
+                w.WriteNull("eta_seconds");
+            }
+            w.WriteNumber("files_done", snapshot.FilesDone);
+            w.WriteNumber("files_skipped", snapshot.FilesSkipped);
+            w.WriteNumber("files_failed", snapshot.FilesFailed);
+            w.WriteStartArray("active");
+            foreach (var file in snapshot.Active)
+            {
+                w.WriteStartObject();
+                w.WriteString("path", file.Path);
+                w.WriteNumber("bytes_done", file.Done);
+                w.WriteNumber("size", file.Size);
+                w.WriteNumber("bytes_per_second", Math.Round(file.BytesPerSecond));
+                w.WriteBoolean("stalled", file.StalledFor is not null);
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+            if (snapshot.Connections is { } c)
+            {
+                w.WriteNumber("connections", c.Connections);
+            }
+        });
+    }
+}

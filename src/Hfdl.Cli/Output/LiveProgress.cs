@@ -1,0 +1,101 @@
+using Hfdl.Progress;
+using Spectre.Console;
+using Spectre.Console.Rendering;
+
+namespace Hfdl.Cli.Output;
+
+/// <summary>
+/// The live display on a terminal: redrawn at a steady rate (5 times a second) from a <see cref="ProgressModel"/>
+/// snapshot, whatever the rate of events; finished, failed and retried files are printed above it as they happen.
+/// Events are only recorded on the reporting threads; all drawing happens on the refresh loop.
+/// </summary>
+internal sealed class LiveProgress : IProgress<DownloadEvent>, IAsyncDisposable
+{
+    public static readonly TimeSpan RefreshInterval = TimeSpan.FromMilliseconds(200);
+
+    private readonly IAnsiConsole _console;
+    private readonly bool _verbose;
+    private readonly CancellationTokenSource _stop = new();
+    private Task? _loop;
+    private int _disposed;
+
+    public LiveProgress(IAnsiConsole console, bool verbose, ProgressModel? model = null)
+    {
+        _console = console;
+        _verbose = verbose;
+        Model = model ?? new ProgressModel();
+    }
+
+    public ProgressModel Model { get; }
+
+    public IAnsiConsole Console => _console;
+
+    public void Report(DownloadEvent value) => Model.Report(value);
+
+    public void Start() => _loop ??= Task.Run(RunAsync);
+
+    private async Task RunAsync()
+    {
+        var unicode = _console.Profile.Capabilities.Unicode;
+        await _console.Live(Text.Empty)
+            .AutoClear(true)
+            .Overflow(VerticalOverflow.Ellipsis)
+            .Cropping(VerticalOverflowCropping.Bottom)
+            .StartAsync(async context =>
+            {
+                while (true)
+                {
+                    var stopping = _stop.IsCancellationRequested;
+                    var log = Model.DrainLog().Select(e => ProgressView.LogLine(e, unicode, _verbose)).OfType<string>().ToList();
+                    if (log.Count > 0)
+                    {
+                        // One write for all of them: each write redraws the live area below it. Spectre moves the
+                        // cursor up without erasing, so each line is padded to clear what the live area left there.
+                        var width = Math.Max(1, _console.Profile.Width - 1);
+                        _console.Write(new Rows(log.Select(l => (IRenderable)new Markup(PadMarkup(l, width)))));
+                    }
+                    context.UpdateTarget(ProgressView.Live(Model.Snapshot(), _console.Profile.Width, unicode));
+                    if (stopping)
+                    {
+                        break;
+                    }
+                    try
+                    {
+                        await Task.Delay(RefreshInterval, _stop.Token).ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        // One last frame, then stop.
+                    }
+                }
+            }).ConfigureAwait(false);
+    }
+
+    private static string PadMarkup(string markup, int width)
+    {
+        var visible = Markup.Remove(markup).Length;
+        return visible >= width ? markup : markup + new string(' ', width - visible);
+    }
+
+    /// <summary>Stops the refresh loop after a last frame and clears the live area (the log lines stay).</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+        await _stop.CancelAsync().ConfigureAwait(false);
+        if (_loop is not null)
+        {
+            try
+            {
+                await _loop.ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is IOException or InvalidOperationException)
+            {
+                // A display problem (closed terminal) must not turn a good download into a failure.
+            }
+        }
+        _stop.Dispose();
+    }
+}

@@ -1,0 +1,216 @@
+using System.Globalization;
+using System.Text;
+using Hfdl.Planning;
+using Hfdl.Progress;
+using Spectre.Console;
+using Spectre.Console.Rendering;
+
+namespace Hfdl.Cli.Output;
+
+/// <summary>
+/// Turns progress snapshots, plans and listings into Spectre.Console renderables. Pure: the same snapshot and width
+/// always give the same output, so tests render it on a fixed-width <c>TestConsole</c>.
+/// </summary>
+internal static class ProgressView
+{
+    /// <summary>Most file lines the live display shows; the rest are counted.</summary>
+    public const int MaxFileLines = 10;
+
+    /// <summary>The live area: header, overall bar, counters, one line per active file, big-file connections.</summary>
+    public static IRenderable Live(ProgressSnapshot s, int width, bool unicode)
+    {
+        width = Math.Max(40, width);
+        var lines = new List<string>();
+        if (s.Revision is { } r)
+        {
+            var commit = s.Plan is null ? r.Commit : r.Commit[..Math.Min(8, r.Commit.Length)];
+            lines.Add(Fit($"[bold]{Esc(r.RepoId.ToString())}[/] [grey]{r.RepoType.ToString().ToLowerInvariant()} @ {Esc(r.Revision)} ({commit})[/]"
+                + (s.Plan is { } p ? $" [grey]{(unicode ? "→" : "->")}[/] {Esc(p.TargetFolder)}" : ""), width));
+        }
+        else
+        {
+            lines.Add("[grey]resolving the revision...[/]");
+        }
+        if (s.Plan is null)
+        {
+            lines.Add("[grey]listing files...[/]");
+            return new Rows(lines.Select(l => new Markup(l)));
+        }
+
+        var percent = (s.Fraction * 100).ToString("0", CultureInfo.InvariantCulture).PadLeft(3) + "%";
+        var suffix = $" {percent}  {Units.Bytes(s.BytesDone)} / {Units.Bytes(s.BytesTotal)}  {Units.Rate(s.BytesPerSecond)}  ETA {(s.Eta is { } eta ? Units.Duration(eta) : "--")}";
+        var barWidth = Math.Clamp(width - suffix.Length - 1, 10, 60);
+        lines.Add(Bar(s.Fraction, barWidth, unicode) + Esc(suffix));
+
+        var counters = new StringBuilder();
+        counters.Append(CultureInfo.InvariantCulture, $"[green]{s.FilesDone} done[/] {Dot(unicode)} {s.FilesSkipped} skipped {Dot(unicode)} ");
+        counters.Append(s.FilesFailed > 0 ? $"[red]{s.FilesFailed} failed[/]" : "0 failed");
+        counters.Append(CultureInfo.InvariantCulture, $" {Dot(unicode)} {s.Active.Count} active {Dot(unicode)} {s.FilesQueued} queued");
+        if (s.Retries > 0)
+        {
+            counters.Append(CultureInfo.InvariantCulture, $" {Dot(unicode)} [yellow]{s.Retries} {(s.Retries == 1 ? "retry" : "retries")}[/]");
+        }
+        counters.Append(CultureInfo.InvariantCulture, $"  [grey]elapsed {Units.Duration(s.Elapsed)}[/]");
+        lines.Add(counters.ToString());
+
+        // name, bar, "done / size", speed, " big", " STALLED nn s " must fit on one line.
+        var fileBar = width >= 100 ? 16 : 8;
+        var nameWidth = Math.Clamp(width - 62 - fileBar, 12, 48);
+        foreach (var file in s.Active.Take(MaxFileLines))
+        {
+            lines.AddRange(FileLines(file, nameWidth, fileBar, width, unicode));
+        }
+        if (s.Active.Count > MaxFileLines)
+        {
+            lines.Add($"  [grey]... and {s.Active.Count - MaxFileLines} more active[/]");
+        }
+        if (s.Connections is { } c)
+        {
+            lines.Add(Fit("  " + Esc(Connections(c, withSpeeds: true)), width + 20));
+        }
+        return new Rows(lines.Select(l => new Markup(l)));
+    }
+
+    private static IEnumerable<string> FileLines(FileSnapshot file, int nameWidth, int barWidth, int width, bool unicode)
+    {
+        var fraction = file.Size > 0 ? (double)file.Done / file.Size : 1;
+        var line = new StringBuilder("  ");
+        line.Append(Esc(TruncateLeft(file.Path, nameWidth).PadRight(nameWidth)));
+        line.Append(' ');
+        line.Append(Bar(fraction, barWidth, unicode));
+        line.Append(Esc($" {Units.Bytes(file.Done),9} / {Units.Bytes(file.Size),-9} {Units.Rate(file.BytesPerSecond),11}"));
+        if (file.IsBig)
+        {
+            line.Append(" [blue]big[/]");
+        }
+        var waiting = file.Retry is { } r && r.Remaining > TimeSpan.Zero;
+        if (!waiting && file.StalledFor is { } stalled)
+        {
+            line.Append(CultureInfo.InvariantCulture, $" [black on yellow] STALLED {(int)stalled.TotalSeconds} s [/]");
+        }
+        yield return line.ToString();
+        if (waiting && file.Retry is { } retry)
+        {
+            // The reason gets a line of its own: it is what the user needs to read.
+            var text = $"{(unicode ? "↻" : "~")} retry {retry.Attempt} in {Units.Duration(retry.Remaining)}: {retry.Reason}";
+            yield return "    [yellow]" + Esc(Truncate(text, width - 5)) + "[/]";
+        }
+    }
+
+    public static string Connections(TransferStats c, bool withSpeeds)
+    {
+        var text = $"{c.Connections} connection{(c.Connections == 1 ? "" : "s")} (target {c.TargetConnections}, {c.Phase}) {Units.Rate(c.BytesPerSecond)}";
+        if (withSpeeds && c.PerConnectionBytesPerSecond.Count > 0)
+        {
+            text += ": " + string.Join(" ", c.PerConnectionBytesPerSecond.Select(v => (v / Units.MB).ToString("0.0", CultureInfo.InvariantCulture))) + " MB/s";
+        }
+        return text;
+    }
+
+    /// <summary>A bar of <paramref name="width"/> cells as markup: filled green, the rest grey.</summary>
+    public static string Bar(double fraction, int width, bool unicode)
+    {
+        fraction = double.IsFinite(fraction) ? Math.Clamp(fraction, 0, 1) : 0;
+        var filled = (int)Math.Floor(fraction * width);
+        var rest = width - filled;
+        return unicode
+            ? $"[green]{new string('━', filled)}[/][grey]{new string('─', rest)}[/]"
+            : $"[green]{new string('#', filled)}[/][grey]{new string('-', rest)}[/]";
+    }
+
+    /// <summary>One log line for an event worth its own line (as markup), or null.</summary>
+    public static string? LogLine(DownloadEvent value, bool unicode, bool verbose) => value switch
+    {
+        FileCompleted done => $"[green]{(unicode ? "✓" : "done")}[/] {Esc(done.Path)} [grey]({Units.Bytes(done.Size)}{RateText(done)}, {HashName(done.Hash)} verified)[/]",
+        FileSkipped kept => $"[blue]{(unicode ? "=" : "kept")}[/] {Esc(kept.Path)} [grey]({Esc(kept.Reason)})[/]",
+        FileFailed failed => $"[red]{(unicode ? "✗" : "FAILED")} {Esc(failed.Path)}[/]: {Esc(failed.Error)}",
+        Warning warning => $"[yellow]warning:[/] {Esc(warning.Message)}",
+        WaitingForLock waiting => $"[yellow]Another hfdl is downloading into {Esc(waiting.Folder)}[/] [grey]({Esc(waiting.Holder)})[/]; waiting for it to finish.",
+        FileVerified { Status: VerifyStatus.Ok } when !verbose => null,
+        FileVerified verified => $"{(verified.Status == VerifyStatus.Ok ? "[green]" : "[red]")}{verified.Status.ToString().ToLowerInvariant(),-8}[/] {Esc(verified.Path)}{(verified.Detail is null ? "" : $" [grey]({Esc(verified.Detail)})[/]")}",
+        FileRetrying retry =>
+            $"[yellow]{(unicode ? "↻" : "retry")}[/] {Esc(retry.Path)} [grey](attempt {retry.Attempt}, in {retry.Delay.TotalSeconds.ToString("0.#", CultureInfo.InvariantCulture)} s)[/]: {Esc(retry.Reason)}",
+        _ => null,
+    };
+
+    /// <summary>The closing lines of a run, as plain text (the renderers add colour).</summary>
+    public static List<string> SummaryLines(DownloadSummary s, IReadOnlyList<FileFailed> failures)
+    {
+        var lines = new List<string>
+        {
+            string.Create(CultureInfo.InvariantCulture,
+                $"Downloaded {s.FilesDownloaded} files ({Units.Bytes(s.BytesDownloaded)}) in {Units.Duration(s.Elapsed)} at {Units.Rate(s.AverageBytesPerSecond)}; {s.FilesSkipped} already present, {s.FilesFailed} failed."),
+            s.FilesFailed == 0
+                ? $"Every file is verified: all {s.FilesDownloaded + s.FilesSkipped} match the Hub's hashes (sha256 for LFS, git sha1 otherwise)."
+                : $"Not complete: {s.FilesFailed} file(s) failed; the {s.FilesDownloaded + s.FilesSkipped} others are verified. Run the same command again to retry.",
+        };
+        foreach (var failure in failures.Take(20))
+        {
+            lines.Add($"  failed {failure.Path}: {failure.Error}");
+        }
+        if (failures.Count > 20)
+        {
+            lines.Add($"  ... and {failures.Count - 20} more failures");
+        }
+        lines.Add($"Files are in {s.TargetFolder}");
+        return lines;
+    }
+
+    /// <summary>The plan of a dry run as a table: path, size, small or big, storage, and what a download would do.</summary>
+    public static IRenderable PlanTable(DownloadPlan plan)
+    {
+        var table = new Table().Border(TableBorder.Rounded)
+            .AddColumn("path")
+            .AddColumn(new TableColumn("size").RightAligned())
+            .AddColumn("kind")
+            .AddColumn("storage")
+            .AddColumn("action");
+        foreach (var file in plan.Files.OrderBy(f => f.Path, StringComparer.Ordinal))
+        {
+            table.AddRow(
+                new Text(file.Path),
+                new Text(Units.Bytes(file.Size)),
+                new Text(file.IsBig ? "big" : "small"),
+                new Text(file.IsLfs ? "LFS" : "regular"),
+                new Markup(ActionMarkup(file)));
+        }
+        return table;
+    }
+
+    private static string ActionMarkup(PlannedFile file) => file.Action switch
+    {
+        PlannedAction.Present => "[green]present[/]",
+        PlannedAction.Resume => $"[yellow]resume[/] ({Units.Bytes(file.BytesOnDisk)} on disk)",
+        PlannedAction.Verify => "[blue]verify[/] (on disk, not in the journal)",
+        _ => "download",
+    };
+
+    public static List<string> PlanTotals(DownloadPlan plan) =>
+    [
+        $"{plan.RepoType.ToString().ToLowerInvariant()} {plan.RepoId} at {plan.Revision} = commit {plan.Commit}",
+        $"{plan.Files.Count} files, {Units.Bytes(plan.TotalBytes)}; to download: {plan.FilesToFetch} files, {Units.Bytes(plan.BytesToFetch)}; already present: {plan.FilesPresent} files; big files (>= {Units.Bytes(plan.BigFileThreshold)}): {plan.Files.Count(f => f.IsBig)}",
+        $"Target: {plan.TargetFolder}",
+    ];
+
+    public static string HashName(string hash) => hash.StartsWith("sha256:", StringComparison.Ordinal) ? "sha256" : "git sha1";
+
+    /// <summary>", 12.3 MB/s" for files big enough that their rate means something (not latency).</summary>
+    public static string RateText(FileCompleted done) =>
+        done.Size >= Units.MB && done.Elapsed.TotalSeconds > 0 ? ", " + Units.Rate(done.Size / done.Elapsed.TotalSeconds) : "";
+
+    private static string Dot(bool unicode) => unicode ? "·" : "|";
+
+    private static string Esc(string text) => Markup.Escape(text);
+
+    private static string Truncate(string text, int width) => text.Length <= width ? text : text[..Math.Max(0, width - 3)] + "...";
+
+    /// <summary>Keeps the end of a path (the file name matters most).</summary>
+    public static string TruncateLeft(string text, int width) => text.Length <= width ? text : "..." + text[^Math.Max(1, width - 3)..];
+
+    /// <summary>Leaves markup as it is unless its visible text is wider than the line; then drops the markup and cuts it.</summary>
+    private static string Fit(string markup, int width)
+    {
+        var plain = Markup.Remove(markup);
+        return plain.Length <= width ? markup : Esc(Truncate(plain, width));
+    }
+}

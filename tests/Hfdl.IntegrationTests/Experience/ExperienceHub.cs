@@ -1,0 +1,77 @@
+using Hfdl.Cli;
+using Hfdl.Hub;
+using Hfdl.Hub.Server;
+using Hfdl.IntegrationTests.Support;
+using Spectre.Console;
+
+namespace Hfdl.IntegrationTests.Experience;
+
+/// <summary>One Hfdl.Hub for the experience tests: a plain repo, and repos whose first file request answers 503.</summary>
+public sealed class ExperienceHub : IAsyncLifetime
+{
+    public InMemoryRepoStore Store { get; } = new();
+
+    public HubServer Server { get; private set; } = null!;
+
+    public static void Files(SnapshotBuilder repo) => repo
+        .File("config.json", "{\"model_type\":\"tiny\"}\n")
+        .File("README.md", "# tiny\n")
+        .File("tokenizer/vocab.json", "{\"a\":1}\n")
+        .File("tokenizer/merges.txt", "a b\n")
+        .File("onnx/model.onnx", SyntheticContent.Create(200_000, seed: 3))
+        .File("model.safetensors", SyntheticContent.Create(2_500_000, seed: 4));
+
+    public async Task InitializeAsync()
+    {
+        Store.AddRepo(RepoType.Model, "acme/plain", Files);
+        // The first file request of each of these answers 503 (once per repo, so one per test).
+        foreach (var name in new[] { "acme/flaky-json", "acme/flaky-plain" })
+        {
+            Store.AddRepo(RepoType.Model, name, repo =>
+            {
+                Files(repo);
+                repo.Settings(s => s with { Faults = HubFaults.None with { ServerErrors = new StatusFault(503) { FirstRequests = 1, Targets = FaultTargets.Files } } });
+            });
+        }
+        Server = await HubServer.StartAsync(new HubServerOptions { Store = Store });
+    }
+
+    public async Task DisposeAsync() => await Server.DisposeAsync();
+}
+
+/// <summary>Runs the real command in-process like <see cref="CliRunner"/>, with a chosen terminal setup.</summary>
+public sealed class ExperienceRunner(HubServer server, TempFolder home)
+{
+    public Dictionary<string, string?> Environment { get; } = new()
+    {
+        ["HF_ENDPOINT"] = server.Endpoint.ToString().TrimEnd('/'),
+        ["HF_HOME"] = home.Combine("hf-home"),
+        ["HOME"] = home.Combine("home"),
+    };
+
+    public bool IsTerminal { get; init; }
+
+    public bool OutIsTerminal { get; init; }
+
+    public IAnsiConsole? ErrorConsole { get; init; }
+
+    public IAnsiConsole? OutConsole { get; init; }
+
+    public async Task<CliResult> RunAsync(params string[] args)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        var context = new CliContext
+        {
+            Environment = HubEnvironment.FromDictionary(Environment),
+            Out = TextWriter.Synchronized(output),
+            Error = TextWriter.Synchronized(error),
+            IsTerminal = IsTerminal,
+            OutIsTerminal = OutIsTerminal,
+            ErrorConsole = ErrorConsole,
+            OutConsole = OutConsole,
+        };
+        var code = await HfdlCommand.RunAsync(args, context, CancellationToken.None);
+        return new CliResult(code, output.ToString(), error.ToString());
+    }
+}

@@ -1,0 +1,176 @@
+using System.Text.Json;
+using Hfdl.Cli;
+using Hfdl.Cli.Output;
+using Hfdl.Hub;
+using Hfdl.IntegrationTests.Support;
+using Spectre.Console.Testing;
+
+namespace Hfdl.IntegrationTests.Experience;
+
+/// <summary>What hfdl prints: plain lines for pipes, NDJSON for scripts, a live display on terminals.</summary>
+public sealed class OutputTests(ExperienceHub hub) : IClassFixture<ExperienceHub>, IDisposable
+{
+    private readonly TempFolder _temp = new();
+
+    public void Dispose() => _temp.Dispose();
+
+    private ExperienceRunner Cli(bool terminal = false, TestConsole? console = null) =>
+        new(hub.Server, _temp) { IsTerminal = terminal, ErrorConsole = console };
+
+    private string Target(string name = "out") => _temp.Combine(name);
+
+    private static List<JsonElement> Events(string stdout) =>
+        [.. stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(line => JsonDocument.Parse(line).RootElement.Clone())];
+
+    [Fact]
+    public async Task Output_for_a_pipe_has_no_escape_codes_and_one_line_per_file()
+    {
+        var cli = Cli();
+        var download = await cli.RunAsync("download", "acme/flaky-plain", "--local-dir", Target(), "-v");
+        var again = await cli.RunAsync("download", "acme/flaky-plain", "--local-dir", Target());
+        var dryRun = await cli.RunAsync("download", "acme/plain", "--local-dir", Target("dry"), "--dry-run");
+        var list = await cli.RunAsync("ls", "acme/plain");
+        var help = await cli.RunAsync("download", "--help");
+
+        Assert.True(download.ExitCode == 0, download.ToString());
+        foreach (var result in new[] { download, again, dryRun, list, help })
+        {
+            Assert.DoesNotContain('\u001b', result.All);
+        }
+        foreach (var path in new[] { "config.json", "README.md", "tokenizer/vocab.json", "tokenizer/merges.txt", "onnx/model.onnx", "model.safetensors" })
+        {
+            Assert.Single(download.Error.Split('\n'), l => l.StartsWith($"done     {path} (", StringComparison.Ordinal));
+        }
+        Assert.Contains("retry    ", download.Error, StringComparison.Ordinal);
+        Assert.Contains("Downloaded 6 files", download.Error, StringComparison.Ordinal);
+        Assert.Contains("Every file is verified: all 6 match the Hub's hashes", download.Error, StringComparison.Ordinal);
+        Assert.Contains($"Files are in {Target()}", download.Error, StringComparison.Ordinal);
+        Assert.Equal(Target(), download.Out.Trim());
+        Assert.Contains("Downloaded 0 files (0 B)", again.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Quiet_prints_only_the_final_path()
+    {
+        var result = await Cli().RunAsync("download", "acme/plain", "--local-dir", Target(), "-q");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Equal(Target() + Environment.NewLine, result.Out);
+        Assert.Equal("", result.Error);
+    }
+
+    [Fact]
+    public async Task Json_events_parse_line_by_line_and_come_in_the_documented_order_including_a_retry()
+    {
+        var result = await Cli().RunAsync("download", "acme/flaky-json", "--local-dir", Target(), "--json");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var events = Events(result.Out);
+        Assert.All(events, e => Assert.Equal(JsonEvents.SchemaVersion, e.GetProperty("schema").GetInt32()));
+        var names = events.Select(e => e.GetProperty("event").GetString()).ToList();
+        Assert.Equal("plan", names[0]);
+        Assert.Equal("summary", names[^1]);
+        Assert.Equal("progress", names[^2]);
+        Assert.Equal(6, names.Count(n => n == "file_done"));
+        Assert.Contains("retry", names);
+        Assert.DoesNotContain("error", names);
+
+        var plan = events[0];
+        Assert.Equal("acme/flaky-json", plan.GetProperty("repo").GetString());
+        Assert.Equal(40, plan.GetProperty("commit").GetString()!.Length);
+        Assert.Equal(6, plan.GetProperty("files_to_download").GetInt32());
+
+        var retry = events.First(e => e.GetProperty("event").GetString() == "retry");
+        Assert.Contains("503", retry.GetProperty("reason").GetString(), StringComparison.Ordinal);
+        Assert.True(retry.GetProperty("attempt").GetInt32() >= 1);
+
+        // Every file starts before it is done; a retried file is done once.
+        foreach (var done in events.Where(e => e.GetProperty("event").GetString() == "file_done"))
+        {
+            var path = done.GetProperty("path").GetString();
+            var started = events.FindIndex(e => e.GetProperty("event").GetString() == "file_started" && e.GetProperty("path").GetString() == path);
+            Assert.InRange(started, 1, events.IndexOf(done) - 1);
+            Assert.True(done.GetProperty("verified").GetBoolean());
+            Assert.Matches("^(sha256:[0-9a-f]{64}|git-sha1:[0-9a-f]{40})$", done.GetProperty("hash").GetString()!);
+        }
+        var weights = events.Single(e => e.GetProperty("event").GetString() == "file_done" && e.GetProperty("path").GetString() == "model.safetensors");
+        Assert.Equal($"sha256:{hub.Store.MainSnapshot(RepoType.Model, "acme/flaky-json").Files.Single(f => f.Path == "model.safetensors").Content.Sha256}", weights.GetProperty("hash").GetString());
+
+        var progress = events[^2];
+        Assert.Equal(progress.GetProperty("bytes_total").GetInt64(), progress.GetProperty("bytes_done").GetInt64());
+
+        var summary = events[^1];
+        Assert.Equal(6, summary.GetProperty("files_downloaded").GetInt32());
+        Assert.Equal(0, summary.GetProperty("files_failed").GetInt32());
+        Assert.True(summary.GetProperty("verified").GetBoolean());
+        Assert.Equal(0, summary.GetProperty("exit_code").GetInt32());
+        Assert.Equal(Target(), summary.GetProperty("target").GetString());
+        Assert.DoesNotContain(Target() + "\n", result.Out, StringComparison.Ordinal);
+        Assert.Contains("Downloaded 6 files", result.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_second_json_run_reports_every_file_skipped()
+    {
+        var cli = Cli();
+        await cli.RunAsync("download", "acme/plain", "--local-dir", Target());
+
+        var result = await cli.RunAsync("download", "acme/plain", "--local-dir", Target(), "--json", "-q");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var names = Events(result.Out).Select(e => e.GetProperty("event").GetString()).ToList();
+        Assert.Equal(6, names.Count(n => n == "file_skipped"));
+        Assert.Equal("summary", names[^1]);
+        Assert.Equal("", result.Error);
+    }
+
+    [Fact]
+    public async Task A_run_that_stops_ends_with_an_error_event_carrying_the_exit_code()
+    {
+        var result = await Cli().RunAsync("download", "acme/missing", "--local-dir", Target(), "--json");
+
+        Assert.Equal(1, result.ExitCode);
+        var last = Events(result.Out)[^1];
+        Assert.Equal("error", last.GetProperty("event").GetString());
+        Assert.Equal(1, last.GetProperty("exit_code").GetInt32());
+        Assert.True(last.GetProperty("fatal").GetBoolean());
+        Assert.Contains("acme/missing", last.GetProperty("message").GetString(), StringComparison.Ordinal);
+        Assert.Contains("error:", result.Error, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("HF_HUB_DISABLE_PROGRESS_BARS", "1", false)]
+    [InlineData("HF_HUB_DISABLE_PROGRESS_BARS", "yes", false)]
+    [InlineData("HF_HUB_DISABLE_PROGRESS_BARS", "0", true)]
+    [InlineData("NO_COLOR", "1", false)]
+    [InlineData("TERM", "dumb", false)]
+    [InlineData("TERM", "xterm-256color", true)]
+    public void The_live_display_is_used_only_on_a_terminal_that_can_take_it(string variable, string value, bool live)
+    {
+        var context = new CliContext
+        {
+            Environment = HubEnvironment.FromDictionary(new Dictionary<string, string?> { [variable] = value }),
+            Out = TextWriter.Null,
+            Error = TextWriter.Null,
+            IsTerminal = true,
+        };
+
+        Assert.Equal(live, DownloadOutput.UseLiveDisplay(context));
+        Assert.False(DownloadOutput.UseLiveDisplay(context with { IsTerminal = false }));
+    }
+
+    [Fact]
+    public async Task On_a_terminal_the_live_display_draws_and_ends_with_the_summary()
+    {
+        var console = new TestConsole().Width(100);
+        console.Profile.Capabilities.Unicode = true;
+        var result = await Cli(terminal: true, console).RunAsync("download", "acme/plain", "--local-dir", Target());
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Contains("✓ config.json", console.Output, StringComparison.Ordinal);
+        Assert.Contains("✓ Downloaded 6 files", console.Output, StringComparison.Ordinal);
+        Assert.Contains($"Files are in {Target()}", console.Output, StringComparison.Ordinal);
+        Assert.Equal("", result.Error);
+        Assert.Equal(Target(), result.Out.Trim());
+    }
+}

@@ -1,0 +1,161 @@
+using System.Text.Json;
+using Hfdl.Hub;
+using Hfdl.IntegrationTests.Support;
+
+namespace Hfdl.IntegrationTests.Experience;
+
+/// <summary>--include / --exclude, --dry-run, ls, help, version and completion, through the real command.</summary>
+public sealed class PlanAndFilterTests(ExperienceHub hub) : IClassFixture<ExperienceHub>, IDisposable
+{
+    private readonly TempFolder _temp = new();
+
+    public void Dispose() => _temp.Dispose();
+
+    private ExperienceRunner Cli() => new(hub.Server, _temp);
+
+    private string Target(string name = "out") => _temp.Combine(name);
+
+    private static List<string> Downloaded(string folder) => [.. RepoAssert.ListFiles(folder).Where(f => f != ".download_state")];
+
+    /// <summary>Every file and folder under <paramref name="folder"/> with its size and modification time.</summary>
+    private static List<string> Fingerprint(string folder) =>
+        [.. Directory.EnumerateFileSystemEntries(folder, "*", SearchOption.AllDirectories)
+            .Select(p => $"{Path.GetRelativePath(folder, p)} {(File.Exists(p) ? new FileInfo(p).Length : -1)} {File.GetLastWriteTimeUtc(p).Ticks}")
+            .Order(StringComparer.Ordinal)];
+
+    [Theory]
+    [InlineData(new[] { "--include", "*.json" }, "config.json,tokenizer/vocab.json")]
+    [InlineData(new[] { "--include", "tokenizer/" }, "tokenizer/merges.txt,tokenizer/vocab.json")]
+    [InlineData(new[] { "--include", "*.json", "--include", "*.md" }, "README.md,config.json,tokenizer/vocab.json")]
+    [InlineData(new[] { "--exclude", "*.onnx", "--exclude", "*.safetensors" }, "README.md,config.json,tokenizer/merges.txt,tokenizer/vocab.json")]
+    [InlineData(new[] { "--include", "*", "--exclude", "tokenizer/" }, "README.md,config.json,model.safetensors,onnx/model.onnx")]
+    [InlineData(new[] { "--include", "*o*/*.[jt][sx]*" }, "tokenizer/merges.txt,tokenizer/vocab.json")]
+    [InlineData(new[] { "tokenizer/", "config.json", "--exclude", "*.txt" }, "config.json,tokenizer/vocab.json")]
+    public async Task Include_and_exclude_download_exactly_the_matching_files(string[] options, string expected)
+    {
+        var result = await Cli().RunAsync(["download", "acme/plain", "--local-dir", Target(), .. options]);
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Equal(expected, string.Join(",", Downloaded(Target())));
+        RepoAssert.BitExact(hub.Store.MainSnapshot(RepoType.Model, "acme/plain"), Target(), expected.Split(','));
+    }
+
+    [Fact]
+    public async Task Patterns_that_match_nothing_fail_and_say_how_patterns_match()
+    {
+        var result = await Cli().RunAsync("download", "acme/plain", "--local-dir", Target(), "--include", "*.gguf");
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("--include '*.gguf'", result.Error, StringComparison.Ordinal);
+        Assert.Contains("* also matches /", result.Error, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Target()));
+    }
+
+    [Fact]
+    public async Task A_dry_run_creates_no_folder_and_writes_nothing()
+    {
+        var baseFolder = Target("base");
+
+        var result = await Cli().RunAsync("download", "acme/plain", "-d", baseFolder, "--dry-run", "--exclude", "README.md");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.False(Directory.Exists(baseFolder), "a dry run must not create the target folder");
+        foreach (var path in new[] { "config.json", "tokenizer/vocab.json", "tokenizer/merges.txt", "onnx/model.onnx", "model.safetensors" })
+        {
+            Assert.Matches($@"{System.Text.RegularExpressions.Regex.Escape(path)}\s+[│|].*[│|] (small|big)\s+[│|] (LFS|regular)\s+[│|] download", result.Out);
+        }
+        Assert.DoesNotContain("README.md", result.Out, StringComparison.Ordinal);
+        Assert.Contains("5 files, 2.7 MB; to download: 5 files, 2.7 MB; already present: 0 files", result.Error, StringComparison.Ordinal);
+        Assert.Contains("Dry run: nothing was downloaded and nothing was written.", result.Error, StringComparison.Ordinal);
+        Assert.Contains($"Target: {Path.Combine(baseFolder, "acme", "plain")}", result.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_dry_run_of_a_downloaded_folder_shows_what_is_present_and_changes_nothing_even_a_broken_journal()
+    {
+        var cli = Cli();
+        await cli.RunAsync("download", "acme/plain", "--local-dir", Target());
+        File.Delete(Path.Combine(Target(), "config.json"));
+        File.WriteAllText(Path.Combine(Target(), "README.md"), "# tiny\n");  // same bytes, new mtime: to verify
+        var before = Fingerprint(Target());
+
+        var result = await cli.RunAsync("download", "acme/plain", "--local-dir", Target(), "--dry-run", "--json");
+        var afterDryRun = Fingerprint(Target());
+        File.WriteAllText(Path.Combine(Target(), ".download_state"), "{ not json");
+        var broken = Fingerprint(Target());
+        var withBrokenJournal = await cli.RunAsync("download", "acme/plain", "--local-dir", Target(), "--dry-run");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Equal(before, afterDryRun);
+        var plan = JsonDocument.Parse(result.Out.Trim()).RootElement;
+        Assert.Equal("plan", plan.GetProperty("event").GetString());
+        Assert.True(plan.GetProperty("dry_run").GetBoolean());
+        var actions = plan.GetProperty("entries").EnumerateArray().ToDictionary(e => e.GetProperty("path").GetString()!, e => e.GetProperty("action").GetString());
+        Assert.Equal("download", actions["config.json"]);
+        Assert.Equal("verify", actions["README.md"]);
+        Assert.Equal("present", actions["model.safetensors"]);
+        Assert.Equal(4, plan.GetProperty("files_present").GetInt32());
+
+        Assert.True(withBrokenJournal.ExitCode == 0, withBrokenJournal.ToString());
+        Assert.Equal(broken, Fingerprint(Target()));
+        Assert.Contains("is not trusted", withBrokenJournal.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Ls_lists_as_json_and_filters_with_the_same_patterns()
+    {
+        var cli = Cli();
+        var json = await cli.RunAsync("ls", "acme/plain", "--json");
+        var filtered = await cli.RunAsync("ls", "acme/plain", "--include", "tokenizer/");
+
+        Assert.True(json.ExitCode == 0, json.ToString());
+        var listing = JsonDocument.Parse(json.Out.Trim()).RootElement;
+        Assert.Equal("listing", listing.GetProperty("event").GetString());
+        var files = listing.GetProperty("files").EnumerateArray().ToList();
+        Assert.Equal(6, files.Count);
+        var weights = files.Single(f => f.GetProperty("path").GetString() == "model.safetensors");
+        Assert.True(weights.GetProperty("lfs").GetBoolean());
+        Assert.Equal(2_500_000, weights.GetProperty("size").GetInt64());
+        Assert.StartsWith("sha256:", weights.GetProperty("hash").GetString(), StringComparison.Ordinal);
+        Assert.Equal(["tokenizer/merges.txt", "tokenizer/vocab.json"], filtered.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split("  ")[^1]));
+    }
+
+    [Fact]
+    public async Task Help_groups_the_options_with_units_and_defaults_and_shows_examples()
+    {
+        var root = await Cli().RunAsync("--help");
+        var download = await Cli().RunAsync("download", "--help");
+
+        Assert.Equal(0, root.ExitCode);
+        Assert.Contains("download REPO FILES", root.Out, StringComparison.Ordinal);
+        Assert.Contains("completion SHELL", root.Out, StringComparison.Ordinal);
+        Assert.Equal(0, download.ExitCode);
+        foreach (var section in new[] { "Arguments:", "What to download:", "Where:", "Speed:", "Output:", "Hub:", "Examples:" })
+        {
+            Assert.Contains(section + Environment.NewLine, download.Out, StringComparison.Ordinal);
+        }
+        Assert.Matches(@"--file-size-threshold MB\s+Files of at least", download.Out);
+        Assert.Contains("[default: 200 MB]", download.Out, StringComparison.Ordinal);
+        Assert.Contains("[default: 3 MB/s]", download.Out, StringComparison.Ordinal);
+        Assert.Contains("[default: 5 s]", download.Out, StringComparison.Ordinal);
+        Assert.Contains("--include PATTERN", download.Out, StringComparison.Ordinal);
+        Assert.All(download.Out.Split(Environment.NewLine).Where(l => !l.StartsWith("  hfdl ", StringComparison.Ordinal) && !l.StartsWith("  dir=", StringComparison.Ordinal)), l => Assert.True(l.Length <= 100, l));
+    }
+
+    [Fact]
+    public async Task Version_and_completion_work()
+    {
+        var version = await Cli().RunAsync("--version");
+        var bash = await Cli().RunAsync("completion", "bash");
+        var suggestCommand = await Cli().RunAsync("[suggest:8]", "hfdl dow");
+        var suggestValue = await Cli().RunAsync("[suggest:24]", "hfdl download -r dataset");
+        var suggestOption = await Cli().RunAsync("[suggest:18]", "hfdl download --in");
+
+        Assert.Matches(@"^hfdl \d+\.\d+\.\d+", version.Out);
+        Assert.Contains("complete -o default -F _hfdl_complete hfdl", bash.Out, StringComparison.Ordinal);
+        Assert.Contains("[suggest:", bash.Out, StringComparison.Ordinal);
+        Assert.Equal(["download"], suggestCommand.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Equal(["dataset"], suggestValue.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Equal(["--include"], suggestOption.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+    }
+}
