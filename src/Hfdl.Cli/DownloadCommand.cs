@@ -152,8 +152,9 @@ internal static class DownloadCommand
         foreach (var (option, group) in new (Option, string)[]
         {
             (repoType, "What to download"), (revision, "What to download"), (include, "What to download"), (exclude, "What to download"),
-            (directory, "Where"), (localDir, "Where"),
-            (threads, "Speed"), (threshold, "Speed"), (chunkSize, "Speed"), (minSpeed, "Speed"), (speedTest, "Speed"), (maxSpeed, "Speed"),
+            (directory, "Where"), (localDir, "Where"), (hfCache, "Where"), (cacheDir, "Where"), (minFreeSpace, "Where"),
+            (threads, "Speed"), (threshold, "Speed"), (chunkSize, "Speed"), (minSpeed, "Speed"), (speedTest, "Speed"), (maxSpeed, "Speed"), (urlRefresh, "Speed"),
+            (verify, "Verify and repair"), (fixBroken, "Verify and repair"), (force, "Verify and repair"), (offline, "Verify and repair"),
             (dryRun, "Output"), (json, "Output"), (quiet, "Output"), (verbose, "Output"),
         })
         {
