@@ -240,7 +240,14 @@ public sealed class DownloadStateStore
         }
         lock (this)
         {
-            AtomicFile.WriteAllBytes(StatePath, bytes);
+            try
+            {
+                AtomicFile.WriteAllBytes(StatePath, bytes);
+            }
+            catch (IOException ex) when (Transfer.TransientFaults.IsDiskFull(ex))
+            {
+                throw new Transfer.DiskFullException(StatePath, ex);
+            }
         }
     }
 }

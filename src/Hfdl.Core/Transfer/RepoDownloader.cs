@@ -197,7 +197,15 @@ public sealed partial class RepoDownloader
         }
         finally
         {
-            saver.SaveNow();
+            try
+            {
+                saver.SaveNow();
+            }
+            catch (DiskFullException) when (journal.FatalError is not null || cancellationToken.IsCancellationRequested)
+            {
+                // The run already stops for a reason of its own; the journal only lags behind the disk (files on
+                // disk but not recorded are hashed and kept by the next run).
+            }
         }
         if (journal.FatalError is { } fatalError)
         {

@@ -91,7 +91,7 @@ public sealed class DiskFullTests : IDisposable
         var result = await run;
 
         Assert.Equal(1, result.ExitCode);
-        Assert.Contains("The disk is full", result.Error, StringComparison.Ordinal);
+        Assert.True(result.Error.Contains("The disk is full", StringComparison.Ordinal), result.ToString());
         Assert.DoesNotContain("   at ", result.All, StringComparison.Ordinal);
         var kept = Directory.GetFiles(target, "shard-*").Select(Path.GetFileName).ToList();
         Assert.NotEmpty(kept);
