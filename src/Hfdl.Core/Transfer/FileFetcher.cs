@@ -32,27 +32,10 @@ internal sealed class FileFetcher
         _options = options;
         _limiter = limiter;
         _progress = progress;
-        _retry = new ResiliencePipelineBuilder { TimeProvider = options.Time }
-            .AddRetry(new RetryStrategyOptions
-            {
-                ShouldHandle = new PredicateBuilder().Handle<Exception>(TransientFaults.IsTransient),
-                MaxRetryAttempts = Math.Max(0, options.MaxRetries),
-                BackoffType = DelayBackoffType.Exponential,
-                UseJitter = true,
-                Delay = options.RetryDelay,
-                MaxDelay = options.MaxRetryDelay,
-                DelayGenerator = args => ValueTask.FromResult(TransientFaults.SuggestedDelay(args.Outcome.Exception)),
-                OnRetry = args =>
-                {
-                    var path = args.Context.Properties.TryGetValue(PathKey, out var p) ? p : "?";
-                    _progress?.Report(new FileRetrying(path, args.AttemptNumber + 1, args.Outcome.Exception?.Message ?? "failed", args.RetryDelay));
-                    return default;
-                },
-            })
-            .Build();
+        _retry = TransientFaults.CreateRetryPipeline(options, progress);
     }
 
-    private static readonly ResiliencePropertyKey<string> PathKey = new("hfdl.path");
+    private static ResiliencePropertyKey<string> PathKey => TransientFaults.PathKey;
 
     public static bool IsTemporaryFile(string name) => name.EndsWith(TempSuffix, StringComparison.Ordinal);
 

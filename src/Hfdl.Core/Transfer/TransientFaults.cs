@@ -1,5 +1,8 @@
 using System.Net;
 using Hfdl.Hub;
+using Hfdl.Progress;
+using Polly;
+using Polly.Retry;
 
 namespace Hfdl.Transfer;
 
@@ -31,6 +34,33 @@ internal static class TransientFaults
     /// <summary>ENOSPC (28) or EDQUOT (122) on Linux, ERROR_DISK_FULL / ERROR_HANDLE_DISK_FULL on Windows.</summary>
     public static bool IsDiskFull(Exception exception) =>
         exception is IOException io && (io.HResult & 0xFFFF) is 28 or 122 or 0x70 or 0x27;
+
+    /// <summary>The file path a retried operation works on, for the <see cref="FileRetrying"/> report.</summary>
+    public static readonly ResiliencePropertyKey<string> PathKey = new("hfdl.path");
+
+    /// <summary>
+    /// Exponential backoff with jitter (Polly) for transient faults, honouring a 429's <c>RateLimit</c>/<c>Retry-After</c>,
+    /// and reporting each retry as progress.
+    /// </summary>
+    public static ResiliencePipeline CreateRetryPipeline(DownloadOptions options, IProgress<DownloadEvent>? progress) =>
+        new ResiliencePipelineBuilder { TimeProvider = options.Time }
+            .AddRetry(new RetryStrategyOptions
+            {
+                ShouldHandle = new PredicateBuilder().Handle<Exception>(IsTransient),
+                MaxRetryAttempts = Math.Max(0, options.MaxRetries),
+                BackoffType = DelayBackoffType.Exponential,
+                UseJitter = true,
+                Delay = options.RetryDelay,
+                MaxDelay = options.MaxRetryDelay,
+                DelayGenerator = args => ValueTask.FromResult(SuggestedDelay(args.Outcome.Exception)),
+                OnRetry = args =>
+                {
+                    var path = args.Context.Properties.TryGetValue(PathKey, out var p) ? p : "?";
+                    progress?.Report(new FileRetrying(path, args.AttemptNumber + 1, args.Outcome.Exception?.Message ?? "failed", args.RetryDelay));
+                    return default;
+                },
+            })
+            .Build();
 
     public static TimeSpan? SuggestedDelay(Exception? exception) => exception switch
     {
