@@ -41,6 +41,10 @@ public sealed class AccessToken
 
     public override string ToString() => Mask(Value);
 
+    /// <summary>Replaces every occurrence of this token in <paramref name="text"/> (any case) with its mask.</summary>
+    public string? Redact(string? text) =>
+        text is null || text.Length < Value.Length ? text : text.Replace(Value, Mask(Value), StringComparison.OrdinalIgnoreCase);
+
     /// <summary>Shows a token's kind and nothing else: <c>hf_***</c>.</summary>
     public static string Mask(string token) =>
         token.StartsWith("hf_", StringComparison.Ordinal) ? "hf_***"

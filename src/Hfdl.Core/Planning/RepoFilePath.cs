@@ -16,7 +16,7 @@ public static class RepoFilePath
         return problem is null;
     }
 
-    public static void Validate(string path)
+    public static void Validate(string? path)
     {
         if (Problem(path) is { } problem)
         {
