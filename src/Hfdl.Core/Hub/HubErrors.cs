@@ -74,31 +74,34 @@ public sealed class IntegrityException(string path, string message) : HfdlExcept
 
 /// <summary>A file name from the server would write outside the target folder, or cannot exist on this system.</summary>
 public sealed class UnsafePathException(string? path, string problem)
-    : HfdlException($"The server listed a file named '{Printable(path)}', which hfdl refuses to write: {problem}. Nothing was downloaded; if this repo is genuine, report it to its owners.")
+    : HfdlException($"The server listed a file named '{SafeText.Printable(path)}', which hfdl refuses to write: {problem}. Nothing was downloaded; if this repo is genuine, report it to its owners.")
+{
+    /// <summary>The name exactly as the server sent it (null when it sent none).</summary>
+    public string? RejectedPath { get; } = path;
+}
+
+/// <summary>Makes text that came from a server safe to print.</summary>
+public static class SafeText
 {
     private const int MaxShown = 200;
 
-    /// <summary>The name exactly as the server sent it (null when it sent none).</summary>
-    public string? RejectedPath { get; } = path;
-
     /// <summary>
-    /// The name as it can be shown safely: control, invisible formatting (bidi overrides) and lone surrogate characters
+    /// The text as it can be shown safely: control, invisible formatting (bidi overrides) and lone surrogate characters
     /// escaped as <c>\uXXXX</c>, so a hostile name cannot rewrite the terminal line or hide what it is; cut after 200.
     /// </summary>
-    public static string Printable(string? path)
+    public static string Printable(string? text)
     {
-        if (path is null)
+        if (text is null)
         {
-            return "(no name)";
+            return "(none)";
         }
         var builder = new System.Text.StringBuilder();
-        for (var i = 0; i < path.Length && builder.Length < MaxShown; i++)
+        for (var i = 0; i < text.Length && builder.Length < MaxShown; i++)
         {
-            var c = path[i];
-            var pairedSurrogate = char.IsHighSurrogate(c) && i + 1 < path.Length && char.IsLowSurrogate(path[i + 1]);
-            if (pairedSurrogate)
+            var c = text[i];
+            if (char.IsHighSurrogate(c) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]))
             {
-                builder.Append(c).Append(path[++i]);
+                builder.Append(c).Append(text[++i]);
             }
             else if (char.IsControl(c) || char.IsSurrogate(c) || char.GetUnicodeCategory(c) is System.Globalization.UnicodeCategory.Format
                          or System.Globalization.UnicodeCategory.LineSeparator or System.Globalization.UnicodeCategory.ParagraphSeparator)
