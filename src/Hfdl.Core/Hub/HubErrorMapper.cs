@@ -27,9 +27,10 @@ internal static class HubErrorMapper
         var errorCode = First(headers, "X-Error-Code");
         // A server may echo the Authorization header back; what it says is quoted to the user, so the token is masked
         // before anything is cut or quoted.
-        var serverMessage = Redact(ServerMessage(headers, Redact(body, context.Token)), context.Token);
+        // Control characters are escaped too: a hostile server must not reach the user's terminal with escape codes.
+        var serverMessage = Printable(Redact(ServerMessage(headers, Redact(body, context.Token)), context.Token));
         var requestId = Redact(First(headers, "X-Request-Id") ?? First(headers, "X-Amzn-Trace-Id") ?? First(headers, "X-Amz-Cf-Id"), context.Token);
-        requestId = requestId is { Length: > 100 } ? requestId[..100] + "..." : requestId;
+        requestId = Printable(requestId is { Length: > 100 } ? requestId[..100] + "..." : requestId);
         var repo = context.RepoId is { } id ? $"{context.RepoType.Name()} '{id}'" : "the repository";
         var repoPage = context.RepoId is { } rid ? $"{context.Endpoint}/{context.RepoType.FilePrefix()}{rid}" : context.Endpoint;
         var said = serverMessage is null ? "" : $" The Hub said: \"{serverMessage}\"";
@@ -112,6 +113,8 @@ internal static class HubErrorMapper
     }
 
     private static string? Redact(string? text, AccessToken? token) => token is null ? text : token.Redact(text);
+
+    private static string? Printable(string? text) => text is null ? null : SafeText.Printable(text);
 
     private static string Capitalize(string text) => text.Length == 0 ? text : char.ToUpperInvariant(text[0]) + text[1..];
 

@@ -175,7 +175,7 @@ public sealed class JsonFuzzTests
     }
 
     [Fact]
-    public void An_error_answer_becomes_an_hfdl_error_that_never_repeats_the_token()
+    public void An_error_answer_becomes_an_hfdl_error_that_never_repeats_the_token_nor_a_control_character()
     {
         const string token = "hf_SecretTokenValue1234567890";
         var statuses = Gen.Elements(400, 401, 403, 404, 405, 409, 416, 429, 500, 502, 503, 504, 599, 200, 302, 999);
@@ -204,6 +204,7 @@ public sealed class JsonFuzzTests
             Assert.DoesNotContain(token, error.Message, StringComparison.OrdinalIgnoreCase);
             Assert.DoesNotContain(token, error.ServerMessage ?? "", StringComparison.OrdinalIgnoreCase);
             Assert.DoesNotContain(token, error.ToString(), StringComparison.OrdinalIgnoreCase);
+            Assert.DoesNotContain(error.Message, char.IsControl);
         });
     }
 
