@@ -3,6 +3,7 @@ using Hfdl.IntegrationTests.Support;
 namespace Hfdl.IntegrationTests.Security;
 
 /// <summary><c>hfdl login</c>, <c>whoami</c> and <c>logout</c> against a real Hfdl.Hub, and the files they share with huggingface_hub.</summary>
+[Collection(SecurityCollection.Name)]
 public sealed class AuthCommandTests(SecurityHub hub) : IClassFixture<SecurityHub>, IDisposable
 {
     private const UnixFileMode OwnerOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite;

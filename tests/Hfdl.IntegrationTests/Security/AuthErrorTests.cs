@@ -3,6 +3,7 @@ using Hfdl.IntegrationTests.Support;
 namespace Hfdl.IntegrationTests.Security;
 
 /// <summary>Every refusal of the Hub becomes one paragraph that says what to do, names the token's source, and never shows the token.</summary>
+[Collection(SecurityCollection.Name)]
 public sealed class AuthErrorTests(SecurityHub hub) : IClassFixture<SecurityHub>, IDisposable
 {
     private readonly TempFolder _temp = new();

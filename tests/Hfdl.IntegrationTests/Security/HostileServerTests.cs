@@ -12,6 +12,7 @@ namespace Hfdl.IntegrationTests.Security;
 /// A hostile or broken server: every lie is refused with a clear error, in bounded time, and leaves nothing corrupt
 /// behind (no final file that did not verify, no temporary file).
 /// </summary>
+[Collection(SecurityCollection.Name)]
 public sealed class HostileServerTests : IDisposable
 {
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(60);

@@ -13,6 +13,7 @@ namespace Hfdl.IntegrationTests.Security;
 /// loopback. The hosts are answered by a scripted handler inside the process, so nothing leaves the machine; only the
 /// TLS test opens a real (loopback) socket.
 /// </summary>
+[Collection(SecurityCollection.Name)]
 public sealed class RedirectPolicyTests
 {
     private const string Token = "hf_RedirectPolicyToken0000000000000";

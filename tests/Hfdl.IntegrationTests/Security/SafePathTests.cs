@@ -9,6 +9,7 @@ namespace Hfdl.IntegrationTests.Security;
 /// File names from the server: every traversal form fails the plan before a byte is written, with the name in the
 /// message; links already in the target are never written through.
 /// </summary>
+[Collection(SecurityCollection.Name)]
 public sealed class SafePathTests : IDisposable
 {
     private readonly TempFolder _temp = new();

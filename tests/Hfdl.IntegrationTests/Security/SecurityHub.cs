@@ -57,3 +57,13 @@ public sealed class SecurityHub : IAsyncLifetime
 
     public async Task DisposeAsync() => await Server.DisposeAsync();
 }
+
+/// <summary>
+/// The security tests run one class at a time: they start many servers and downloads, and the other suites' timing
+/// tests (stalls, speed, kill -9) must not starve beside them on a 2-core machine.
+/// </summary>
+[CollectionDefinition(Name)]
+public sealed class SecurityCollection
+{
+    public const string Name = "Security";
+}

@@ -6,6 +6,7 @@ using Hfdl.IntegrationTests.Support;
 namespace Hfdl.IntegrationTests.Security;
 
 /// <summary>The token goes to the Hub's origin and nowhere else, and is never written anywhere.</summary>
+[Collection(SecurityCollection.Name)]
 public sealed class TokenHygieneTests(SecurityHub hub) : IClassFixture<SecurityHub>, IDisposable
 {
     private readonly TempFolder _temp = new();
@@ -51,22 +52,23 @@ public sealed class TokenHygieneTests(SecurityHub hub) : IClassFixture<SecurityH
         var target = _temp.Combine("downloads");
         var outputs = new List<CliResult>
         {
-            await cli.RunAsync("download", "alice/private-realistic", "-d", target, "--file-size-threshold", "1", "-v"),
+            await cli.RunAsync("download", "alice/private-realistic", "-d", target, "--file-size-threshold", "1", "--json"),
             await cli.RunAsync("download", "alice/private-realistic", "-d", target, "-v"), // nothing left to do
             await cli.RunAsync("download", "alice/private-cdn", "-d", target, "--token", SecurityHub.AliceToken),
             await cli.RunAsync("download", "alice/private-cdn", "-d", target, "--verify"),
             await cli.RunAsync("download", "alice/private-realistic", "--cache-dir", _temp.Combine("hf-cache"), "--file-size-threshold", "1"),
-            await cli.RunAsync("ls", "alice/private-cdn"),
+            await cli.RunAsync("ls", "alice/private-cdn", "--json"),
             await cli.RunAsync("whoami"),
         };
         // Failures quote the server and name the token's source: they must still not show it.
         cli.Environment["HF_TOKEN"] = SecurityHub.BobToken;
-        outputs.Add(await cli.RunAsync("download", "acme/gated", "-d", target));
+        outputs.Add(await cli.RunAsync("download", "acme/gated", "-d", target, "--json"));
         cli.Environment["HF_TOKEN"] = SecurityHub.CarolToken;
         outputs.Add(await cli.RunAsync("download", "alice/private-cache", "-d", target));
-        outputs.Add(await cli.RunAsync("download", "acme/gated", "-d", target));
+        outputs.Add(await cli.RunAsync("download", "acme/gated", "-d", target, "-v"));
 
         Assert.All(outputs.Take(7), r => Assert.True(r.ExitCode == 0, r.ToString()));
+        Assert.Contains("\"event\"", outputs[0].Out, StringComparison.Ordinal); // --json events on stdout
         Assert.All(outputs.Skip(7), r => Assert.NotEqual(0, r.ExitCode));
         foreach (var token in new[] { SecurityHub.AliceToken, SecurityHub.BobToken, SecurityHub.CarolToken })
         {
