@@ -29,6 +29,12 @@ public sealed record CliContext
     /// <summary>The console tables are written to (default: one on <see cref="Out"/>); tests pass a fake one.</summary>
     public IAnsiConsole? OutConsole { get; init; }
 
+    /// <summary>Standard input, read by <c>hfdl login --token-stdin</c>.</summary>
+    public TextReader In { get; init; } = TextReader.Null;
+
+    /// <summary>Reads a secret from the terminal without echoing it; null when standard input is not a terminal.</summary>
+    public Func<string?>? ReadSecret { get; init; }
+
     public static CliContext FromProcess() => new()
     {
         Environment = HubEnvironment.Process,
@@ -36,5 +42,7 @@ public sealed record CliContext
         Error = Console.Error,
         IsTerminal = !Console.IsErrorRedirected,
         OutIsTerminal = !Console.IsOutputRedirected,
+        In = Console.In,
+        ReadSecret = Console.IsInputRedirected ? null : () => ConsoleSecret.Read(Console.Error),
     };
 }

@@ -15,7 +15,7 @@ public static class HfdlCommand
     public const int ExitUsage = 2;
     public const int ExitInterrupted = 130;
 
-    private static readonly string[] SubcommandNames = ["download", "ls", "whoami", "cache", "completion"];
+    private static readonly string[] SubcommandNames = ["download", "ls", "whoami", "cache", "completion", "login", "logout"];
 
     /// <summary>Runs hfdl with <paramref name="args"/>; returns the process exit code.</summary>
     public static async Task<int> RunAsync(string[] args, CliContext context, CancellationToken cancellationToken)
@@ -108,6 +108,8 @@ public static class HfdlCommand
         root.Subcommands.Add(ListCommand.Build(context));
         root.Subcommands.Add(WhoAmICommand.Build(context));
         root.Subcommands.Add(CacheCommand.Build(context));
+        root.Subcommands.Add(AuthCommands.BuildLogin(context));
+        root.Subcommands.Add(AuthCommands.BuildLogout(context));
         root.Subcommands.Add(CompletionCommand.Build(context));
         HelpWriter.Install(root, () => HelpWidth(context));
         foreach (var option in root.Options.OfType<VersionOption>())
@@ -162,15 +164,28 @@ internal sealed class HubConnectionOptions
 {
     public Option<string?> Token { get; } = new("--token")
     {
-        Description = "Hub access token (default: HF_TOKEN, HUGGING_FACE_HUB_TOKEN, then the token file at HF_TOKEN_PATH or $HF_HOME/token). Prefer HF_TOKEN or `hf auth login`: a token on the command line is visible to other users of this machine.",
+        Description = "Hub access token (default: HF_TOKEN, HUGGING_FACE_HUB_TOKEN, then the token file at HF_TOKEN_PATH or $HF_HOME/token). Prefer HF_TOKEN or `hfdl login`: a token on the command line is visible to other users of this machine.",
         HelpName = "TOKEN",
     };
 
-    public Option<string?> Endpoint { get; } = new("--endpoint")
+    public Option<string?> Endpoint { get; } = EndpointOption();
+
+    public static Option<string?> EndpointOption() => new("--endpoint")
     {
         Description = "Hub URL (default: HF_ENDPOINT, else https://huggingface.co).",
         HelpName = "URL",
     };
+
+    /// <summary><c>--endpoint</c>, else <c>HF_ENDPOINT</c>, else https://huggingface.co; must be an http(s) URL.</summary>
+    public static Uri ResolveEndpoint(string? given, HubEnvironment environment)
+    {
+        var endpointText = (given ?? environment.Endpoint).TrimEnd('/');
+        if (!Uri.TryCreate(endpointText, UriKind.Absolute, out var endpoint) || endpoint.Scheme is not ("http" or "https"))
+        {
+            throw new UsageException($"The endpoint '{endpointText}' is not an http(s) URL. Give one such as https://huggingface.co with --endpoint or HF_ENDPOINT.");
+        }
+        return endpoint;
+    }
 
     public void AddTo(Command command)
     {
@@ -186,11 +201,7 @@ internal sealed class HubConnectionOptions
 
     public HubClientOptions Resolve(ParseResult result, HubEnvironment environment)
     {
-        var endpointText = (result.GetValue(Endpoint) ?? environment.Endpoint).TrimEnd('/');
-        if (!Uri.TryCreate(endpointText, UriKind.Absolute, out var endpoint) || endpoint.Scheme is not ("http" or "https"))
-        {
-            throw new UsageException($"The endpoint '{endpointText}' is not an http(s) URL. Give one such as https://huggingface.co with --endpoint or HF_ENDPOINT.");
-        }
+        var endpoint = ResolveEndpoint(result.GetValue(Endpoint), environment);
         var explicitToken = result.GetValue(Token);
         var token = AccessToken.Discover(explicitToken, environment);
         var options = new HubClientOptions

@@ -8,24 +8,30 @@ internal static class WhoAmICommand
     public static Command Build(CliContext context)
     {
         var connection = new HubConnectionOptions();
-        var command = new Command("whoami", "Show the account of the token hfdl would use (never the token itself).");
+        var command = new Command("whoami", "Show the account and organisations of the token hfdl would use (never the token itself).");
         connection.AddTo(command);
         command.SetAction(async (result, cancellationToken) =>
         {
             var options = connection.Resolve(result, context.Environment);
             if (options.Token is null)
             {
-                context.Error.WriteLine("Not logged in: no token in --token, HF_TOKEN, HUGGING_FACE_HUB_TOKEN or the token file. Public repos still download.");
+                context.Error.WriteLine(context.Environment.IsTrue("HF_HUB_DISABLE_IMPLICIT_TOKEN")
+                    ? "Not logged in: HF_HUB_DISABLE_IMPLICIT_TOKEN is set, so hfdl uses only a token given with --token, and none was."
+                    : $"Not logged in: no token in --token, HF_TOKEN, HUGGING_FACE_HUB_TOKEN or {context.Environment.TokenPath}. Log in with `hfdl login`; public repos download without a token.");
                 return HfdlCommand.ExitFailure;
             }
             using var client = new HubClient(options);
             var me = await client.WhoAmIAsync(cancellationToken).ConfigureAwait(false);
-            context.Out.WriteLine(me.Name);
-            if (me.Orgs.Count > 0)
+            context.Out.WriteLine(SafeText.Printable(me.Name));
+            var orgs = (me.Orgs ?? []).Where(o => o?.Name is not null).Select(o => SafeText.Printable(o.Name)).ToList();
+            if (orgs.Count > 0)
             {
-                context.Out.WriteLine($"orgs: {string.Join(", ", me.Orgs.Select(o => o.Name))}");
+                context.Out.WriteLine($"orgs: {string.Join(", ", orgs)}");
             }
-            context.Error.WriteLine($"(token from {options.Token.Describe()["the token ".Length..]})");
+            var tokenName = me.Auth?.AccessToken is { DisplayName: { } name } access
+                ? $" (named '{SafeText.Printable(name)}'{(access.Role is { } role ? $", {SafeText.Printable(role)}" : "")})"
+                : "";
+            context.Error.WriteLine($"Using {options.Token.Describe()}{tokenName} on {HubUrls.Base(options.Endpoint)}.");
             return HfdlCommand.ExitOk;
         });
         return command;

@@ -7,6 +7,9 @@ public enum TokenOrigin
     HfTokenVariable,
     LegacyTokenVariable,
     TokenFile,
+
+    /// <summary>Typed at the <c>hfdl login</c> prompt or piped to <c>hfdl login --token-stdin</c>.</summary>
+    Login,
 }
 
 /// <summary>
@@ -17,11 +20,27 @@ public sealed class AccessToken
 {
     public AccessToken(string value, TokenOrigin origin, string? filePath = null)
     {
-        ArgumentException.ThrowIfNullOrWhiteSpace(value);
-        Value = value.Trim();
         Origin = origin;
         FilePath = filePath;
+        Value = Clean(value) ?? throw new ArgumentException("A token must not be empty.", nameof(value));
+        foreach (var c in Value)
+        {
+            if (c is < '!' or > '~')
+            {
+                // Said without the value: a token pasted with a stray character is still a secret.
+                throw new UsageException($"{Capitalized(Describe())} contains a character a Hub token cannot have (a space, a control or a non-ASCII character). Copy it again from your Hub account's token settings.");
+            }
+        }
     }
+
+    /// <summary>
+    /// Cleans a token as huggingface_hub's <c>_clean_token</c> does: every <c>\r</c> and <c>\n</c> removed, then
+    /// surrounding white space; null when nothing is left.
+    /// </summary>
+    public static string? Clean(string? value) =>
+        value?.Replace("\r", "", StringComparison.Ordinal).Replace("\n", "", StringComparison.Ordinal).Trim() is { Length: > 0 } clean ? clean : null;
+
+    private static string Capitalized(string text) => char.ToUpperInvariant(text[0]) + text[1..];
 
     internal string Value { get; }
 
@@ -36,10 +55,15 @@ public sealed class AccessToken
         TokenOrigin.HfTokenVariable => "the token in the HF_TOKEN environment variable",
         TokenOrigin.LegacyTokenVariable => "the token in the HUGGING_FACE_HUB_TOKEN environment variable",
         TokenOrigin.TokenFile => $"the token in {FilePath ?? "the token file"}",
+        TokenOrigin.Login => "the token given to `hfdl login`",
         _ => "the token",
     };
 
     public override string ToString() => Mask(Value);
+
+    /// <summary>Replaces every occurrence of this token in <paramref name="text"/> (any case) with its mask.</summary>
+    public string? Redact(string? text) =>
+        text is null || text.Length < Value.Length ? text : text.Replace(Value, Mask(Value), StringComparison.OrdinalIgnoreCase);
 
     /// <summary>Shows a token's kind and nothing else: <c>hf_***</c>.</summary>
     public static string Mask(string token) =>
@@ -48,44 +72,45 @@ public sealed class AccessToken
         : "***";
 
     /// <summary>
-    /// Finds the token the way huggingface_hub does, first hit wins: the explicit one, <c>HF_TOKEN</c>,
-    /// <c>HUGGING_FACE_HUB_TOKEN</c>, then the token file (<c>HF_TOKEN_PATH</c> or <c>$HF_HOME/token</c>).
-    /// With <c>HF_HUB_DISABLE_IMPLICIT_TOKEN</c> set only an explicit token is used.
+    /// Finds the token the way huggingface_hub's <c>get_token</c> does, first hit wins: the explicit one,
+    /// <c>HF_TOKEN</c> (or, when that is unset or empty, the legacy <c>HUGGING_FACE_HUB_TOKEN</c>), then the token file
+    /// (<c>HF_TOKEN_PATH</c> or <c>$HF_HOME/token</c>). Each is cleaned (<see cref="Clean"/>); one that is blank after
+    /// cleaning counts as absent. With <c>HF_HUB_DISABLE_IMPLICIT_TOKEN</c> set only an explicit token is used.
+    /// A token file that exists but cannot be read is an error that says so, not a silent "not logged in".
     /// </summary>
     public static AccessToken? Discover(string? explicitToken, HubEnvironment environment)
     {
-        if (!string.IsNullOrWhiteSpace(explicitToken))
+        if (Clean(explicitToken) is { } given)
         {
-            return new AccessToken(explicitToken, TokenOrigin.CommandLine);
+            return new AccessToken(given, TokenOrigin.CommandLine);
         }
         if (environment.IsTrue("HF_HUB_DISABLE_IMPLICIT_TOKEN"))
         {
             return null;
         }
-        if (environment.Get("HF_TOKEN") is { } fromEnv && !string.IsNullOrWhiteSpace(fromEnv))
+        // Python: os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN"), cleaned afterwards.
+        if (environment.Get("HF_TOKEN") is { } fromEnv)
         {
-            return new AccessToken(fromEnv, TokenOrigin.HfTokenVariable);
+            if (Clean(fromEnv) is { } cleaned)
+            {
+                return new AccessToken(cleaned, TokenOrigin.HfTokenVariable);
+            }
         }
-        if (environment.Get("HUGGING_FACE_HUB_TOKEN") is { } legacy && !string.IsNullOrWhiteSpace(legacy))
+        else if (Clean(environment.Get("HUGGING_FACE_HUB_TOKEN")) is { } legacy)
         {
             return new AccessToken(legacy, TokenOrigin.LegacyTokenVariable);
         }
         var path = environment.TokenPath;
         try
         {
-            if (File.Exists(path))
+            if (File.Exists(path) && Clean(File.ReadAllText(path)) is { } text)
             {
-                var text = File.ReadAllText(path).Trim();
-                if (text.Length > 0)
-                {
-                    return new AccessToken(text, TokenOrigin.TokenFile, path);
-                }
+                return new AccessToken(text, TokenOrigin.TokenFile, path);
             }
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            // An unreadable token file is the same as none: public repos still work, and a private one will say
-            // how to log in.
+            throw new HfdlException($"The token file {path} exists but cannot be read ({ex.Message}). Fix its permissions (it should belong to you, mode 600), remove it with `hfdl logout`, or set HF_TOKEN.", ex);
         }
         return null;
     }

@@ -251,12 +251,16 @@ public sealed class HubClient : IDisposable
     {
         var current = url;
         var visited = new HashSet<string>(StringComparer.Ordinal) { current.AbsoluteUri };
+        // Once a redirect has left the endpoint's origin, the token is not sent again in this chain: a CDN or any
+        // other host must not be able to steer an authenticated request back to the Hub.
+        var leftOrigin = false;
         for (var hop = 0; ; hop++)
         {
+            leftOrigin |= !HubUrls.IsSameOrigin(current, Endpoint);
             using var request = new HttpRequestMessage(method, current);
             request.Headers.TryAddWithoutValidation("User-Agent", Options.UserAgent);
             var token = Token;
-            if (token is not null && HubUrls.IsSameOrigin(current, Endpoint))
+            if (token is not null && !leftOrigin)
             {
                 request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token.Value);
             }

@@ -50,7 +50,10 @@ public sealed class HubEnvironment
 
     private string UserHome => Get("HOME") ?? Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
 
-    /// <summary>Expands a leading <c>~</c> the way Python's <c>os.path.expanduser</c> does.</summary>
+    /// <summary>
+    /// Expands a leading <c>~</c> and then <c>$NAME</c> / <c>${NAME}</c>, the way huggingface_hub reads its paths
+    /// (<c>os.path.expandvars(os.path.expanduser(...))</c>): an unknown variable is left as it is.
+    /// </summary>
     public string? ExpandPath(string? path)
     {
         if (path is null)
@@ -59,12 +62,45 @@ public sealed class HubEnvironment
         }
         if (path == "~")
         {
-            return UserHome;
+            path = UserHome;
         }
-        if (path.StartsWith("~/", StringComparison.Ordinal))
+        else if (path.StartsWith("~/", StringComparison.Ordinal))
         {
-            return Path.Combine(UserHome, path[2..]);
+            path = Path.Combine(UserHome, path[2..]);
         }
-        return path;
+        return ExpandVariables(path);
+    }
+
+    private string ExpandVariables(string path)
+    {
+        if (!path.Contains('$'))
+        {
+            return path;
+        }
+        var result = new System.Text.StringBuilder();
+        for (var i = 0; i < path.Length; i++)
+        {
+            if (path[i] != '$' || i + 1 >= path.Length)
+            {
+                result.Append(path[i]);
+                continue;
+            }
+            var braced = path[i + 1] == '{';
+            var start = braced ? i + 2 : i + 1;
+            var end = start;
+            while (end < path.Length && (char.IsAsciiLetterOrDigit(path[end]) || path[end] == '_'))
+            {
+                end++;
+            }
+            var closed = !braced || (end < path.Length && path[end] == '}');
+            if (end == start || !closed || _lookup(path[start..end]) is not { } value)
+            {
+                result.Append(path[i]);
+                continue;
+            }
+            result.Append(value);
+            i = braced ? end : end - 1;
+        }
+        return result.ToString();
     }
 }

@@ -25,8 +25,12 @@ internal static class HubErrorMapper
     internal static HubException Create(HttpStatusCode status, HttpResponseHeaders headers, string? body, HubRequestContext context)
     {
         var errorCode = First(headers, "X-Error-Code");
-        var serverMessage = ServerMessage(headers, body);
-        var requestId = First(headers, "X-Request-Id") ?? First(headers, "X-Amzn-Trace-Id") ?? First(headers, "X-Amz-Cf-Id");
+        // A server may echo the Authorization header back; what it says is quoted to the user, so the token is masked
+        // before anything is cut or quoted.
+        // Control characters are escaped too: a hostile server must not reach the user's terminal with escape codes.
+        var serverMessage = Printable(Redact(ServerMessage(headers, Redact(body, context.Token)), context.Token));
+        var requestId = Redact(First(headers, "X-Request-Id") ?? First(headers, "X-Amzn-Trace-Id") ?? First(headers, "X-Amz-Cf-Id"), context.Token);
+        requestId = Printable(requestId is { Length: > 100 } ? requestId[..100] + "..." : requestId);
         var repo = context.RepoId is { } id ? $"{context.RepoType.Name()} '{id}'" : "the repository";
         var repoPage = context.RepoId is { } rid ? $"{context.Endpoint}/{context.RepoType.FilePrefix()}{rid}" : context.Endpoint;
         var said = serverMessage is null ? "" : $" The Hub said: \"{serverMessage}\"";
@@ -108,6 +112,10 @@ internal static class HubErrorMapper
             status, serverMessage, requestId);
     }
 
+    private static string? Redact(string? text, AccessToken? token) => token is null ? text : token.Redact(text);
+
+    private static string? Printable(string? text) => text is null ? null : SafeText.Printable(text);
+
     private static string Capitalize(string text) => text.Length == 0 ? text : char.ToUpperInvariant(text[0]) + text[1..];
 
     private static string ReasonPhrase(HttpStatusCode status) => status.ToString() switch
@@ -124,7 +132,7 @@ internal static class HubErrorMapper
     {
         if (First(headers, "X-Error-Message") is { Length: > 0 } header)
         {
-            return header;
+            return header.Length > 300 ? header[..300] + "..." : header;
         }
         if (string.IsNullOrWhiteSpace(body))
         {
@@ -195,18 +203,27 @@ internal static class HubErrorMapper
 /// <summary>Reads <c>RateLimit</c> (<c>"bucket";r=0;t=N</c>) and <c>Retry-After</c> (seconds) as huggingface_hub does.</summary>
 public static class RateLimitHeaders
 {
+    /// <summary>
+    /// The longest wait a server can ask for: the Hub's windows last 5 minutes, and a hostile server must not park hfdl
+    /// for days with <c>Retry-After: 999999999</c>. A longer request waits this long; the retry that follows (and its
+    /// budget) decides the rest.
+    /// </summary>
+    public static TimeSpan MaxRetryDelay { get; } = TimeSpan.FromMinutes(10);
+
     public static TimeSpan? RetryDelay(HttpResponseHeaders headers)
     {
         if (headers.TryGetValues("RateLimit", out var values) && ParseRateLimit(string.Join(",", values)) is { Remaining: 0 } limit)
         {
-            return TimeSpan.FromSeconds(limit.ResetSeconds + 1);
+            return Cap(TimeSpan.FromSeconds(limit.ResetSeconds + 1));
         }
-        if (headers.RetryAfter?.Delta is { } delta)
+        if (headers.RetryAfter?.Delta is { } delta && delta >= TimeSpan.Zero)
         {
-            return delta + TimeSpan.FromSeconds(1);
+            return Cap(delta + TimeSpan.FromSeconds(1));
         }
         return null;
     }
+
+    private static TimeSpan Cap(TimeSpan delay) => delay > MaxRetryDelay ? MaxRetryDelay : delay;
 
     /// <summary>Parses <c>"api";r=0;t=55</c>. Returns null when r or t is missing or not a number.</summary>
     public static (string? Bucket, long Remaining, long ResetSeconds)? ParseRateLimit(string? value)

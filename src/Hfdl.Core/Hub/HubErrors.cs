@@ -73,11 +73,46 @@ public sealed class IntegrityException(string path, string message) : HfdlExcept
 }
 
 /// <summary>A file name from the server would write outside the target folder, or cannot exist on this system.</summary>
-public sealed class UnsafePathException(string path, string problem)
-    : HfdlException($"The server listed a file named '{Sanitize(path)}', which hfdl refuses to write: {problem}. Nothing was downloaded; if this repo is genuine, report it to its owners.")
+public sealed class UnsafePathException(string? path, string problem)
+    : HfdlException($"The server listed a file named '{SafeText.Printable(path)}', which hfdl refuses to write: {problem}. Nothing was downloaded; if this repo is genuine, report it to its owners.")
 {
-    public string RejectedPath { get; } = path;
+    /// <summary>The name exactly as the server sent it (null when it sent none).</summary>
+    public string? RejectedPath { get; } = path;
+}
 
-    private static string Sanitize(string path) =>
-        string.Concat(path.Select(c => char.IsControl(c) ? $"\\u{(int)c:x4}" : c.ToString()));
+/// <summary>Makes text that came from a server safe to print.</summary>
+public static class SafeText
+{
+    private const int MaxShown = 200;
+
+    /// <summary>
+    /// The text as it can be shown safely: control, invisible formatting (bidi overrides) and lone surrogate characters
+    /// escaped as <c>\uXXXX</c>, so a hostile name cannot rewrite the terminal line or hide what it is; cut after 200.
+    /// </summary>
+    public static string Printable(string? text)
+    {
+        if (text is null)
+        {
+            return "(none)";
+        }
+        var builder = new System.Text.StringBuilder();
+        for (var i = 0; i < text.Length && builder.Length < MaxShown; i++)
+        {
+            var c = text[i];
+            if (char.IsHighSurrogate(c) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]))
+            {
+                builder.Append(c).Append(text[++i]);
+            }
+            else if (char.IsControl(c) || char.IsSurrogate(c) || char.GetUnicodeCategory(c) is System.Globalization.UnicodeCategory.Format
+                         or System.Globalization.UnicodeCategory.LineSeparator or System.Globalization.UnicodeCategory.ParagraphSeparator)
+            {
+                builder.Append($"\\u{(int)c:x4}");
+            }
+            else
+            {
+                builder.Append(c);
+            }
+        }
+        return builder.Length >= MaxShown ? builder.ToString(0, MaxShown) + "..." : builder.ToString();
+    }
 }

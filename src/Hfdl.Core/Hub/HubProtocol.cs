@@ -180,6 +180,28 @@ public sealed record WhoAmIInfo
 
     [JsonPropertyName("orgs")]
     public IReadOnlyList<WhoAmIOrg> Orgs { get; init; } = [];
+
+    [JsonPropertyName("auth")]
+    public WhoAmIAuth? Auth { get; init; }
+}
+
+/// <summary>How the caller authenticated: for an access token, its name and role (never the token).</summary>
+public sealed record WhoAmIAuth
+{
+    [JsonPropertyName("type")]
+    public string? Type { get; init; }
+
+    [JsonPropertyName("accessToken")]
+    public WhoAmIAccessToken? AccessToken { get; init; }
+}
+
+public sealed record WhoAmIAccessToken
+{
+    [JsonPropertyName("displayName")]
+    public string? DisplayName { get; init; }
+
+    [JsonPropertyName("role")]
+    public string? Role { get; init; }
 }
 
 /// <summary>Reads <c>gated</c>: <c>false</c> becomes null, a string stays as it is. Writes null as <c>false</c>.</summary>

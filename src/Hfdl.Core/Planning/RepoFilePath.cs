@@ -3,28 +3,39 @@ namespace Hfdl.Planning;
 /// <summary>
 /// Checks a file path that came from a server before it touches the disk: it must stay inside the target folder on
 /// every operating system. Rejects <c>..</c> and <c>.</c> segments, empty segments, absolute paths, drive letters, UNC
-/// paths, backslashes, NUL and control characters, and names Windows cannot hold.
+/// paths, backslashes, NUL and control characters, names hfdl uses for itself (<c>.download_state</c>, <c>.hfdl.lock</c>,
+/// temporary <c>*.hfdl-part</c> files), and on Windows the names Windows cannot hold (reserved device names such as <c>CON</c>,
+/// <c>&lt;&gt;:"|?*</c>, a trailing dot or space).
 /// </summary>
 public static class RepoFilePath
 {
     private const int MaxLength = 4096;
     private const int MaxSegmentLength = 255;
+    private const string TempSuffix = ".hfdl-part";
+
+    private static readonly HashSet<string> WindowsDeviceNames = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$",
+        "COM0", "COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7", "COM8", "COM9", "COM¹", "COM²", "COM³",
+        "LPT0", "LPT1", "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9", "LPT¹", "LPT²", "LPT³",
+    };
 
     public static bool TryValidate(string? path, out string? problem)
     {
-        problem = Problem(path);
+        problem = Problem(path, OperatingSystem.IsWindows());
         return problem is null;
     }
 
-    public static void Validate(string path)
+    public static void Validate(string? path)
     {
-        if (Problem(path) is { } problem)
+        if (Problem(path, OperatingSystem.IsWindows()) is { } problem)
         {
             throw new Hub.UnsafePathException(path, problem);
         }
     }
 
-    private static string? Problem(string? path)
+    /// <summary>The rules of one system: <paramref name="windows"/> adds the names Windows cannot hold. For tests.</summary>
+    internal static string? Problem(string? path, bool windows)
     {
         if (string.IsNullOrEmpty(path))
         {
@@ -53,7 +64,8 @@ public static class RepoFilePath
         {
             return "it starts with a drive letter";
         }
-        foreach (var segment in path.Split('/'))
+        var segments = path.Split('/');
+        foreach (var segment in segments)
         {
             if (segment.Length == 0)
             {
@@ -67,6 +79,39 @@ public static class RepoFilePath
             {
                 return "a part of it is longer than 255 characters";
             }
+            if (windows && WindowsProblem(segment) is { } windowsProblem)
+            {
+                return windowsProblem;
+            }
+        }
+        foreach (var own in (ReadOnlySpan<string>)[Storage.DownloadState.FileName, Storage.RepoFolderLock.FileName])
+        {
+            if (path == own || path.StartsWith(own + ".", StringComparison.Ordinal))
+            {
+                return "hfdl keeps its own journal and lock files under that name";
+            }
+        }
+        if (segments[^1].EndsWith(TempSuffix, StringComparison.Ordinal))
+        {
+            return $"hfdl names its temporary files '*{TempSuffix}'";
+        }
+        return null;
+    }
+
+    private static string? WindowsProblem(string segment)
+    {
+        if (segment.IndexOfAny(['<', '>', ':', '"', '|', '?', '*']) >= 0)
+        {
+            return "it contains one of < > : \" | ? *, which Windows does not allow in file names";
+        }
+        if (segment[^1] is '.' or ' ')
+        {
+            return "a part of it ends with a dot or a space, which Windows drops (two names would become one)";
+        }
+        var stem = segment.Split('.')[0].TrimEnd(' ');
+        if (WindowsDeviceNames.Contains(stem))
+        {
+            return $"'{stem}' is a device name on Windows, not a file";
         }
         return null;
     }

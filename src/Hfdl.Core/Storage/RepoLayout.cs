@@ -22,7 +22,8 @@ public static class RepoLayout
 
     /// <summary>
     /// The full path of a repo file under <paramref name="root"/>. The path was validated already; this also makes
-    /// sure that no folder on the way is a symlink (a pre-existing link could point outside the target).
+    /// sure that nothing on the way, the file itself included, is a symbolic link (or a Windows junction): a link that
+    /// was already there could point outside the target, and hfdl never writes through one. A dangling link counts.
     /// </summary>
     public static string FilePath(string root, string repoPath) => FilePath(root, repoPath, allowLinkAtEnd: false);
 
@@ -44,13 +45,16 @@ public static class RepoLayout
         foreach (var segment in allowLinkAtEnd ? segments[..^1] : segments)
         {
             current = Path.Combine(current, segment);
-            var info = new FileInfo(current);
-            if (info.Exists || Directory.Exists(current))
+            // LinkTarget reads the link itself (lstat/readlink), so it also sees links whose target does not exist.
+            var link = new FileInfo(current).LinkTarget;
+            if (link is not null)
             {
-                if (info.LinkTarget is not null || new DirectoryInfo(current).LinkTarget is not null)
-                {
-                    throw new UnsafePathException(repoPath, $"'{current}' already exists as a symbolic link, and hfdl never writes through links");
-                }
+                throw new UnsafePathException(repoPath,
+                    $"'{current}' already exists as a symbolic link (to '{link}'), and hfdl never writes through links; remove the link and run the same command again");
+            }
+            if (!Directory.Exists(current))
+            {
+                break; // Nothing below a missing folder can exist yet.
             }
         }
         return full;

@@ -95,6 +95,7 @@ public sealed partial class RepoDownloader
             throw;
         }
         files = PathFilter.Apply(files, request.Include, request.Exclude, request.RepoType, request.RepoId, revision);
+        TargetChecks.Check(files, layout.JournalFolder);
         layout.SaveTree(commit, listed);
 
         // Files with the same content share their data (one blob in the HF cache): fetch it once, place it for each.

@@ -24,6 +24,12 @@ public sealed class CliRunner(HubServer server, TempFolder home)
         ["HOME"] = home.Combine("home"),
     };
 
+    /// <summary>What the command reads from standard input (<c>hfdl login --token-stdin</c>); empty by default.</summary>
+    public string StandardInput { get; set; } = "";
+
+    /// <summary>When set, standard input is a terminal and this returns what the user types at a hidden prompt.</summary>
+    public Func<string?>? Terminal { get; set; }
+
     public async Task<CliResult> RunAsync(params string[] args) => await RunAsync(CancellationToken.None, args);
 
     public async Task<CliResult> RunAsync(CancellationToken cancellationToken, params string[] args)
@@ -36,6 +42,8 @@ public sealed class CliRunner(HubServer server, TempFolder home)
             Out = TextWriter.Synchronized(output),
             Error = TextWriter.Synchronized(error),
             IsTerminal = false,
+            In = new StringReader(StandardInput),
+            ReadSecret = Terminal,
         };
         var code = await HfdlCommand.RunAsync(args, context, cancellationToken);
         return new CliResult(code, output.ToString(), error.ToString());

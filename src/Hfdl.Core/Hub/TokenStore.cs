@@ -1,0 +1,237 @@
+using System.Text;
+
+namespace Hfdl.Hub;
+
+/// <summary>
+/// The token files hfdl shares with huggingface_hub, so one login serves both tools:
+/// <list type="bullet">
+/// <item><c>token</c> (at <c>HF_TOKEN_PATH</c>, default <c>$HF_HOME/token</c>): the active token, one line, nothing else.</item>
+/// <item><c>stored_tokens</c> (beside it): an INI file of named tokens, <c>[name]</c> then <c>hf_token = ...</c>, that
+/// <c>hf auth list</c> and <c>hf auth switch</c> read. hfdl adds the token it logs in with under the name the Hub gives
+/// it, and keeps every other section and field as it found them; a file it cannot read faithfully is left alone.</item>
+/// </list>
+/// Both are written atomically with mode 600 from the first byte: a temporary file created owner-only, written,
+/// flushed to disk and renamed over the old one. No reader ever sees a half-written or world-readable token.
+/// </summary>
+public sealed class TokenStore(HubEnvironment environment)
+{
+    private const string TokenKey = "hf_token";
+
+    /// <summary>The active token's file: <c>HF_TOKEN_PATH</c>, else <c>$HF_HOME/token</c>.</summary>
+    public string TokenPath { get; } = environment.TokenPath;
+
+    /// <summary>huggingface_hub's <c>HF_STORED_TOKENS_PATH</c>: <c>stored_tokens</c> in the token file's folder.</summary>
+    public string StoredTokensPath => Path.Combine(Path.GetDirectoryName(Path.GetFullPath(TokenPath))!, "stored_tokens");
+
+    /// <summary>
+    /// Makes <paramref name="token"/> the active token, and records it in <c>stored_tokens</c> under
+    /// <paramref name="name"/> (the token's display name on the Hub) when that name and the file allow it.
+    /// Returns a note for the user when <c>stored_tokens</c> was left alone, else null.
+    /// </summary>
+    public string? Save(AccessToken token, string? name)
+    {
+        string? note = null;
+        if (!IsUsableName(name))
+        {
+            note = $"The Hub gave the token no usable name, so it was not added to {StoredTokensPath} (`hf auth list` will not show it).";
+        }
+        else if (ReadStoredTokens() is not { } sections)
+        {
+            note = $"{StoredTokensPath} is not in the format huggingface_hub writes; hfdl left it unchanged.";
+        }
+        else
+        {
+            // As huggingface_hub does: the section is replaced whole, so stale OAuth fields of an old token go too.
+            sections.RemoveAll(s => s.Name == name);
+            sections.Add(new Section(name!, [(TokenKey, token.Value)]));
+            WriteSecret(StoredTokensPath, Format(sections.OrderBy(s => s.Name, StringComparer.Ordinal)));
+        }
+        WriteSecret(TokenPath, token.Value);
+        return note;
+    }
+
+    /// <summary>What <see cref="Remove"/> did.</summary>
+    public sealed record RemoveResult(bool RemovedTokenFile, int RemovedStoredTokens, bool RemovedStoredTokensFile);
+
+    /// <summary>
+    /// Logs out: deletes the token file and the <c>stored_tokens</c> entries holding the same token, so the secret is
+    /// gone from disk; with <paramref name="all"/>, deletes <c>stored_tokens</c> entirely (as <c>hf auth logout</c> does).
+    /// </summary>
+    public RemoveResult Remove(bool all)
+    {
+        string? active = null;
+        var removedToken = false;
+        if (File.Exists(TokenPath))
+        {
+            try
+            {
+                active = AccessToken.Clean(File.ReadAllText(TokenPath));
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // Unreadable: it is deleted all the same.
+            }
+            File.Delete(TokenPath);
+            removedToken = true;
+        }
+        if (!File.Exists(StoredTokensPath))
+        {
+            return new RemoveResult(removedToken, 0, false);
+        }
+        if (all)
+        {
+            File.Delete(StoredTokensPath);
+            return new RemoveResult(removedToken, 0, true);
+        }
+        if (active is null || ReadStoredTokens() is not { } sections)
+        {
+            return new RemoveResult(removedToken, 0, false);
+        }
+        var removed = sections.RemoveAll(s => s.Fields.Any(f => f.Key == TokenKey && AccessToken.Clean(f.Value) == active));
+        if (removed > 0)
+        {
+            if (sections.Count == 0)
+            {
+                File.Delete(StoredTokensPath);
+                return new RemoveResult(removedToken, removed, true);
+            }
+            WriteSecret(StoredTokensPath, Format(sections));
+        }
+        return new RemoveResult(removedToken, removed, false);
+    }
+
+    /// <summary>The names in <c>stored_tokens</c> (never the tokens), or null when it is absent or unreadable.</summary>
+    public IReadOnlyList<string>? StoredTokenNames() => File.Exists(StoredTokensPath) ? ReadStoredTokens()?.Select(s => s.Name).ToList() : null;
+
+    /// <summary>
+    /// Writes a secret atomically with mode 600: the temporary file is created owner-only (never a moment with wider
+    /// permissions), flushed to disk and renamed over <paramref name="path"/>. A missing folder is created with mode 700.
+    /// A symbolic link at <paramref name="path"/> is replaced, not written through.
+    /// </summary>
+    public static void WriteSecret(string path, string content)
+    {
+        var full = Path.GetFullPath(path);
+        var folder = Path.GetDirectoryName(full)!;
+        if (!Directory.Exists(folder))
+        {
+            if (OperatingSystem.IsWindows())
+            {
+                Directory.CreateDirectory(folder);
+            }
+            else
+            {
+                Directory.CreateDirectory(folder, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            }
+        }
+        var temp = Path.Combine(folder, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
+        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None };
+        if (!OperatingSystem.IsWindows())
+        {
+            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        }
+        try
+        {
+            using (var stream = new FileStream(temp, options))
+            {
+                stream.Write(Encoding.UTF8.GetBytes(content));
+                stream.Flush(flushToDisk: true);
+            }
+            File.Move(temp, full, overwrite: true);
+        }
+        catch
+        {
+            try
+            {
+                File.Delete(temp);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // Best effort; it is owner-only anyway.
+            }
+            throw;
+        }
+    }
+
+    private sealed record Section(string Name, List<(string Key, string Value)> Fields);
+
+    private static bool IsUsableName(string? name) =>
+        !string.IsNullOrWhiteSpace(name) && name.Length <= 200 && name == name.Trim()
+        && !name.Any(c => char.IsControl(c) || c is '[' or ']') && !name.Equals("DEFAULT", StringComparison.Ordinal);
+
+    /// <summary>
+    /// Reads <c>stored_tokens</c> as Python's configparser reads what huggingface_hub writes: sections, <c>key = value</c>
+    /// (or <c>key: value</c>) with lower-cased keys, <c>#</c>/<c>;</c> comments. Returns an empty list when the file does
+    /// not exist, and null for anything it cannot round-trip faithfully (continuation lines, duplicates, keys outside a
+    /// section, a DEFAULT section), so such a file is never rewritten.
+    /// </summary>
+    private List<Section>? ReadStoredTokens()
+    {
+        string text;
+        try
+        {
+            if (!File.Exists(StoredTokensPath))
+            {
+                return [];
+            }
+            text = File.ReadAllText(StoredTokensPath);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+        var sections = new List<Section>();
+        Section? current = null;
+        foreach (var rawLine in text.Split('\n'))
+        {
+            var line = rawLine.TrimEnd('\r');
+            var trimmed = line.Trim();
+            if (trimmed.Length == 0 || trimmed[0] is '#' or ';')
+            {
+                continue;
+            }
+            if (char.IsWhiteSpace(line[0]))
+            {
+                return null; // A continuation line: a multi-line value hfdl would not write back the same way.
+            }
+            if (trimmed[0] == '[' && trimmed[^1] == ']')
+            {
+                var name = trimmed[1..^1];
+                if (name.Length == 0 || name == "DEFAULT" || sections.Any(s => s.Name == name))
+                {
+                    return null;
+                }
+                current = new Section(name, []);
+                sections.Add(current);
+                continue;
+            }
+            var separator = trimmed.IndexOfAny(['=', ':']);
+            if (current is null || separator <= 0)
+            {
+                return null;
+            }
+            var key = trimmed[..separator].Trim().ToLowerInvariant();
+            if (current.Fields.Any(f => f.Key == key))
+            {
+                return null;
+            }
+            current.Fields.Add((key, trimmed[(separator + 1)..].Trim()));
+        }
+        return sections;
+    }
+
+    /// <summary>configparser's output: <c>[name]</c>, <c>key = value</c> lines, a blank line after each section.</summary>
+    private static string Format(IEnumerable<Section> sections)
+    {
+        var builder = new StringBuilder();
+        foreach (var section in sections)
+        {
+            builder.Append('[').Append(section.Name).Append("]\n");
+            foreach (var (key, value) in section.Fields)
+            {
+                builder.Append(key).Append(" = ").Append(value).Append('\n');
+            }
+            builder.Append('\n');
+        }
+        return builder.ToString();
+    }
+}

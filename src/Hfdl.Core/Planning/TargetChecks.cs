@@ -1,0 +1,96 @@
+using Hfdl.Hub;
+
+namespace Hfdl.Planning;
+
+/// <summary>
+/// Checks the whole plan against the target folder before any byte is written: names that would land on the same file
+/// (on a case-insensitive file system, or a file that is also a folder). Sizes that cannot fit are refused by the
+/// downloader's disk-space check.
+/// </summary>
+internal static class TargetChecks
+{
+    /// <summary>Throws <see cref="UnsafePathException"/> when two names of the plan would be one file on disk.</summary>
+    public static void Check(IReadOnlyList<RemoteFile> files, string root) =>
+        CheckCollisions(files.Select(f => f.Path).ToList(), () => IsCaseInsensitive(root));
+
+    /// <summary>
+    /// Two names that the file system would store as one: a case-only difference when <paramref name="caseInsensitive"/>
+    /// says so (asked only when such a pair exists), or a name that is both a file and a folder.
+    /// </summary>
+    internal static void CheckCollisions(IReadOnlyList<string> paths, Func<bool> caseInsensitive)
+    {
+        var names = paths.Concat(Folders(paths).Select(f => f.Folder)).Distinct(StringComparer.Ordinal).ToList();
+        var hasCaseTwins = names.Count != names.Distinct(StringComparer.OrdinalIgnoreCase).Count();
+        var comparer = hasCaseTwins && caseInsensitive() ? StringComparer.OrdinalIgnoreCase : StringComparer.Ordinal;
+
+        var files = new Dictionary<string, string>(comparer);
+        foreach (var path in paths)
+        {
+            if (!files.TryAdd(path, path))
+            {
+                var other = files[path];
+                throw new UnsafePathException(path, other == path
+                    ? "the server listed it twice"
+                    : $"it differs only by case from '{SafeText.Printable(other)}', and the target folder's file system does not tell case apart, so one would overwrite the other");
+            }
+        }
+        foreach (var (folder, below) in Folders(paths))
+        {
+            if (files.TryGetValue(folder, out var file))
+            {
+                throw new UnsafePathException(file, $"it is a file, but '{SafeText.Printable(below)}' needs a folder of that name{(file == folder ? "" : " (the file system does not tell case apart)")}");
+            }
+        }
+    }
+
+    /// <summary>Every folder a path needs, with one path that needs it.</summary>
+    private static IEnumerable<(string Folder, string Below)> Folders(IReadOnlyList<string> paths)
+    {
+        foreach (var path in paths)
+        {
+            for (var slash = path.IndexOf('/'); slash >= 0; slash = path.IndexOf('/', slash + 1))
+            {
+                yield return (path[..slash], path);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Asks the file system itself: creates a probe file with a lower-case name in the target folder (or the nearest
+    /// folder above it that exists) and checks whether the upper-cased name finds it. Without write access, assumes
+    /// what the platform usually does (Windows and macOS ignore case, Linux does not).
+    /// </summary>
+    internal static bool IsCaseInsensitive(string root)
+    {
+        var folder = NearestExisting(root);
+        if (folder is null)
+        {
+            return !OperatingSystem.IsLinux();
+        }
+        var name = $".hfdl-case-probe-{Guid.NewGuid():N}";
+        var probe = Path.Combine(folder, name);
+        try
+        {
+            using (new FileStream(probe, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.DeleteOnClose))
+            {
+                return File.Exists(Path.Combine(folder, name.ToUpperInvariant()));
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return !OperatingSystem.IsLinux();
+        }
+    }
+
+    private static string? NearestExisting(string path)
+    {
+        for (var current = Path.GetFullPath(path); current is not null; current = Path.GetDirectoryName(current))
+        {
+            if (Directory.Exists(current))
+            {
+                return current;
+            }
+        }
+        return null;
+    }
+}

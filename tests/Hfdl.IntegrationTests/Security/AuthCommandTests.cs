@@ -1,0 +1,244 @@
+using Hfdl.IntegrationTests.Support;
+
+namespace Hfdl.IntegrationTests.Security;
+
+/// <summary><c>hfdl login</c>, <c>whoami</c> and <c>logout</c> against a real Hfdl.Hub, and the files they share with huggingface_hub.</summary>
+[Collection(SecurityCollection.Name)]
+public sealed class AuthCommandTests(SecurityHub hub) : IClassFixture<SecurityHub>, IDisposable
+{
+    private const UnixFileMode OwnerOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+
+    private readonly TempFolder _temp = new();
+
+    public void Dispose() => _temp.Dispose();
+
+    private CliRunner Cli() => new(hub.Server, _temp);
+
+    private string HfHome => _temp.Combine("hf-home");
+
+    private string TokenFile => Path.Combine(HfHome, "token");
+
+    private string StoredTokens => Path.Combine(HfHome, "stored_tokens");
+
+    private static void NoToken(CliResult result, string token = SecurityHub.AliceToken) =>
+        Assert.DoesNotContain(token, result.All, StringComparison.Ordinal);
+
+    [Fact]
+    public async Task Login_whoami_and_logout_round_trip_with_a_600_token_file_that_huggingface_hub_reads()
+    {
+        var cli = Cli();
+        cli.StandardInput = SecurityHub.AliceToken + "\n";
+
+        var login = await cli.RunAsync("login", "--token-stdin");
+
+        Assert.True(login.ExitCode == 0, login.ToString());
+        Assert.Contains("alice", login.Error, StringComparison.Ordinal);
+        Assert.Contains(TokenFile, login.Error, StringComparison.Ordinal);
+        NoToken(login);
+        Assert.Equal(SecurityHub.AliceToken, File.ReadAllText(TokenFile)); // one line, the token, as huggingface_hub writes it
+        if (!OperatingSystem.IsWindows())
+        {
+            Assert.Equal(OwnerOnly, File.GetUnixFileMode(TokenFile));
+            Assert.Equal(OwnerOnly, File.GetUnixFileMode(StoredTokens));
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(HfHome));
+        }
+        Assert.Equal($"[hfdl-test]\nhf_token = {SecurityHub.AliceToken}\n\n", File.ReadAllText(StoredTokens));
+        Assert.Equal(["stored_tokens", "token"], Directory.GetFiles(HfHome).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+
+        cli.StandardInput = "";
+        var whoami = await cli.RunAsync("whoami");
+        Assert.True(whoami.ExitCode == 0, whoami.ToString());
+        Assert.Equal($"alice\norgs: acme, acme-labs\n", whoami.Out.ReplaceLineEndings("\n"));
+        Assert.Contains(TokenFile, whoami.Error, StringComparison.Ordinal);
+        NoToken(whoami);
+
+        var download = await cli.RunAsync("download", "alice/private-direct", "--local-dir", _temp.Combine("out"));
+        Assert.True(download.ExitCode == 0, download.ToString());
+
+        var logout = await cli.RunAsync("logout");
+        Assert.Equal(0, logout.ExitCode);
+        Assert.Contains(TokenFile, logout.Error, StringComparison.Ordinal);
+        NoToken(logout);
+        Assert.False(File.Exists(TokenFile));
+        Assert.False(File.Exists(StoredTokens), "the only stored token was the one logged out");
+
+        var after = await cli.RunAsync("whoami");
+        Assert.Equal(1, after.ExitCode);
+        Assert.Contains("Not logged in", after.Error, StringComparison.Ordinal);
+        Assert.Contains("hfdl login", after.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Login_at_a_terminal_reads_the_token_from_the_hidden_prompt()
+    {
+        var cli = Cli();
+        var prompted = 0;
+        cli.Terminal = () =>
+        {
+            prompted++;
+            return SecurityHub.BobToken;
+        };
+
+        var login = await cli.RunAsync("login");
+
+        Assert.True(login.ExitCode == 0, login.ToString());
+        Assert.Equal(1, prompted);
+        Assert.Contains($"{hub.Endpoint}/settings/tokens", login.Error, StringComparison.Ordinal);
+        NoToken(login, SecurityHub.BobToken);
+        Assert.Equal(SecurityHub.BobToken, File.ReadAllText(TokenFile));
+    }
+
+    [Fact]
+    public async Task Login_without_a_terminal_asks_for_token_stdin_and_saves_nothing()
+    {
+        var login = await Cli().RunAsync("login");
+
+        Assert.Equal(2, login.ExitCode);
+        Assert.Contains("--token-stdin", login.Error, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(HfHome) && Directory.EnumerateFileSystemEntries(HfHome).Any());
+    }
+
+    [Theory]
+    [InlineData("hf_NotAKnownToken000000000000000000")]
+    [InlineData("api_org_SomeOrganisationToken000000")]
+    public async Task A_rejected_token_is_not_saved_and_the_message_says_so_without_showing_it(string token)
+    {
+        var cli = Cli();
+        cli.StandardInput = token;
+
+        var login = await cli.RunAsync("login", "--token-stdin");
+
+        Assert.NotEqual(0, login.ExitCode);
+        Assert.Contains("Nothing was saved", login.Error, StringComparison.Ordinal);
+        NoToken(login, token);
+        Assert.False(File.Exists(TokenFile));
+        Assert.False(File.Exists(StoredTokens));
+    }
+
+    [Fact]
+    public async Task Login_replaces_the_token_atomically_keeps_other_stored_tokens_and_tightens_an_old_file()
+    {
+        Directory.CreateDirectory(HfHome);
+        File.WriteAllText(TokenFile, "hf_OldTokenThatWasWorldReadable000");
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(TokenFile, OwnerOnly | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+        }
+        File.WriteAllText(StoredTokens, "[zeta]\nhf_token = hf_zeta\n\n[ci]\nhf_token = hf_ci\nrefresh_token = r1\nexpires_at = 1700000000\n\n");
+        var cli = Cli();
+        cli.StandardInput = SecurityHub.AliceToken;
+
+        var login = await cli.RunAsync("login", "--token-stdin");
+
+        Assert.True(login.ExitCode == 0, login.ToString());
+        Assert.Equal(SecurityHub.AliceToken, File.ReadAllText(TokenFile));
+        if (!OperatingSystem.IsWindows())
+        {
+            Assert.Equal(OwnerOnly, File.GetUnixFileMode(TokenFile));
+        }
+        Assert.Equal(
+            "[ci]\nhf_token = hf_ci\nrefresh_token = r1\nexpires_at = 1700000000\n\n"
+            + $"[hfdl-test]\nhf_token = {SecurityHub.AliceToken}\n\n[zeta]\nhf_token = hf_zeta\n\n",
+            File.ReadAllText(StoredTokens));
+
+        var logout = await cli.RunAsync("logout");
+        Assert.Equal(0, logout.ExitCode);
+        Assert.Equal("[ci]\nhf_token = hf_ci\nrefresh_token = r1\nexpires_at = 1700000000\n\n[zeta]\nhf_token = hf_zeta\n\n", File.ReadAllText(StoredTokens));
+
+        var all = await cli.RunAsync("logout", "--all");
+        Assert.Equal(0, all.ExitCode);
+        Assert.False(File.Exists(StoredTokens));
+    }
+
+    [Fact]
+    public async Task A_stored_tokens_file_hfdl_cannot_round_trip_is_left_untouched()
+    {
+        Directory.CreateDirectory(HfHome);
+        const string odd = "; comment\n[multi]\nhf_token = hf_a\n  continued\n";
+        File.WriteAllText(StoredTokens, odd);
+        var cli = Cli();
+        cli.StandardInput = SecurityHub.AliceToken;
+
+        var login = await cli.RunAsync("login", "--token-stdin");
+
+        Assert.True(login.ExitCode == 0, login.ToString());
+        Assert.Contains("left it unchanged", login.Error, StringComparison.Ordinal);
+        Assert.Equal(odd, File.ReadAllText(StoredTokens));
+        Assert.Equal(SecurityHub.AliceToken, File.ReadAllText(TokenFile));
+    }
+
+    [Fact]
+    public async Task Login_honours_endpoint_and_HF_TOKEN_PATH_with_variables_and_notes_an_overriding_HF_TOKEN()
+    {
+        var cli = Cli();
+        cli.Environment["HF_ENDPOINT"] = "http://127.0.0.1:9"; // nothing listens there: --endpoint must win
+        cli.Environment["MY_SECRETS"] = _temp.Combine("secrets");
+        cli.Environment["HF_TOKEN_PATH"] = "$MY_SECRETS/hf/${MY_NAME_UNSET}token";
+        cli.Environment["HF_TOKEN"] = SecurityHub.CarolToken;
+        cli.StandardInput = SecurityHub.AliceToken;
+
+        var login = await cli.RunAsync("login", "--token-stdin", "--endpoint", hub.Endpoint);
+
+        Assert.True(login.ExitCode == 0, login.ToString());
+        var expected = _temp.Combine("secrets", "hf", "${MY_NAME_UNSET}token");
+        Assert.Equal(SecurityHub.AliceToken, File.ReadAllText(expected));
+        Assert.True(File.Exists(_temp.Combine("secrets", "hf", "stored_tokens")));
+        Assert.Contains("HF_TOKEN is set", login.Error, StringComparison.Ordinal);
+
+        var whoami = await cli.RunAsync("whoami", "--endpoint", hub.Endpoint);
+        Assert.StartsWith("carol", whoami.Out, StringComparison.Ordinal); // HF_TOKEN wins over the file
+        Assert.Contains("HF_TOKEN environment variable", whoami.Error, StringComparison.Ordinal);
+
+        var logout = await cli.RunAsync("logout");
+        Assert.Contains("HF_TOKEN is still set", logout.Error, StringComparison.Ordinal);
+        Assert.False(File.Exists(expected));
+        NoToken(login, SecurityHub.CarolToken);
+        NoToken(whoami, SecurityHub.CarolToken);
+    }
+
+    [Theory]
+    [InlineData("{0}")]
+    [InlineData("{0}\n")]
+    [InlineData("  {0}\r\n")]
+    public async Task A_token_file_written_by_huggingface_hub_is_used_for_private_repos(string content)
+    {
+        Directory.CreateDirectory(HfHome);
+        File.WriteAllText(TokenFile, string.Format(System.Globalization.CultureInfo.InvariantCulture, content, SecurityHub.AliceToken));
+
+        var result = await Cli().RunAsync("download", "alice/private-cache", "--local-dir", _temp.Combine("out"));
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.True(File.Exists(_temp.Combine("out", "sub", "notes.txt")));
+    }
+
+    [Fact]
+    public async Task Whoami_says_when_HF_HUB_DISABLE_IMPLICIT_TOKEN_hides_the_saved_token()
+    {
+        Directory.CreateDirectory(HfHome);
+        File.WriteAllText(TokenFile, SecurityHub.AliceToken);
+        var cli = Cli();
+        cli.Environment["HF_HUB_DISABLE_IMPLICIT_TOKEN"] = "1";
+
+        var hidden = await cli.RunAsync("whoami");
+        var explicitToken = await cli.RunAsync("whoami", "--token", SecurityHub.BobToken);
+
+        Assert.Equal(1, hidden.ExitCode);
+        Assert.Contains("HF_HUB_DISABLE_IMPLICIT_TOKEN", hidden.Error, StringComparison.Ordinal);
+        Assert.Equal(0, explicitToken.ExitCode);
+        Assert.StartsWith("bob", explicitToken.Out, StringComparison.Ordinal);
+        NoToken(explicitToken, SecurityHub.BobToken);
+    }
+
+    [Fact]
+    public async Task A_token_with_a_stray_character_is_refused_without_being_shown()
+    {
+        var cli = Cli();
+        cli.Environment["HF_TOKEN"] = "hf_Has Space";
+
+        var result = await cli.RunAsync("whoami");
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("HF_TOKEN", result.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("Has Space", result.All, StringComparison.Ordinal);
+    }
+}
