@@ -57,7 +57,15 @@ public sealed class HubRequestLog
 
     public IReadOnlyList<RecordedRequest> Snapshot() => [.. _requests];
 
-    public void Clear() => _requests.Clear();
+    /// <summary>
+    /// Forgets every recorded request, once the requests still in flight have ended (at most 10 s), so none of them is
+    /// recorded after the clear and counted against what comes next.
+    /// </summary>
+    public void Clear()
+    {
+        SpinWait.SpinUntil(() => InFlight == 0, TimeSpan.FromSeconds(10));
+        _requests.Clear();
+    }
 
     /// <summary>Body bytes sent for all recorded requests (what clients fetched).</summary>
     public long TotalBodyBytesSent => _requests.Sum(r => r.BodyBytesSent);

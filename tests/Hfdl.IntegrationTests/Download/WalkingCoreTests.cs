@@ -57,6 +57,7 @@ public sealed class WalkingCoreTests(WalkingCoreHub hub) : IClassFixture<Walking
     [Fact]
     public async Task A_listing_of_seven_files_in_pages_of_two_is_followed_to_the_end()
     {
+        await hub.Server.Requests.WaitUntilIdleAsync(TimeSpan.FromSeconds(10));
         var before = hub.Server.Requests.Snapshot().Count(r => r.PathAndQuery.Contains("/api/models/acme/seven/tree/", StringComparison.Ordinal));
 
         var result = await Cli().RunAsync("download", "acme/seven", "--local-dir", Target());
@@ -227,6 +228,7 @@ public sealed class WalkingCoreTests(WalkingCoreHub hub) : IClassFixture<Walking
     public async Task A_second_run_downloads_nothing()
     {
         var first = await Cli().RunAsync("download", "acme/real", "--local-dir", Target());
+        await hub.Server.Requests.WaitUntilIdleAsync(TimeSpan.FromSeconds(10));
         var before = hub.Server.Requests.Snapshot().Count(r => r.PathAndQuery.Contains("/resolve", StringComparison.Ordinal) || r.Listener == "cdn");
 
         var second = await Cli().RunAsync("download", "acme/real", "--local-dir", Target());

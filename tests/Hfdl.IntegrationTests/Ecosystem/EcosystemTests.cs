@@ -164,6 +164,7 @@ public sealed class EcosystemTests(EcosystemHub hub) : IClassFixture<EcosystemHu
             Directory.CreateDirectory(Path.GetDirectoryName(metadata)!);
             await File.WriteAllTextAsync(metadata, $"{main.CommitId}\n{(file.IsLfs ? file.Content.Sha256 : file.Content.GitSha1)}\n{DateTimeOffset.UtcNow.ToUnixTimeSeconds() + 5}.5\n");
         }
+        await hub.Server.Requests.WaitUntilIdleAsync(TimeSpan.FromSeconds(10));
         var before = FileRequests();
 
         var result = await Cli().RunAsync("download", "acme/cached", "--local-dir", target);
@@ -180,6 +181,7 @@ public sealed class EcosystemTests(EcosystemHub hub) : IClassFixture<EcosystemHu
     {
         var cli = Cli();
         await cli.RunAsync("download", "acme/cached", "--cache-dir", Cache);
+        await hub.Server.Requests.WaitUntilIdleAsync(TimeSpan.FromSeconds(10));
         var before = hub.Server.Requests.Count;
         string[] args = how == "--offline" ? ["download", "acme/cached", "--cache-dir", Cache, "--offline"] : ["download", "acme/cached", "--cache-dir", Cache];
         if (how != "--offline")
@@ -201,6 +203,7 @@ public sealed class EcosystemTests(EcosystemHub hub) : IClassFixture<EcosystemHu
         var cli = Cli();
         await cli.RunAsync("download", "acme/cached", "--local-dir", target);
         File.Delete(Path.Combine(target, "model.safetensors"));
+        await hub.Server.Requests.WaitUntilIdleAsync(TimeSpan.FromSeconds(10));
         var before = hub.Server.Requests.Count;
 
         var result = await cli.RunAsync("download", "acme/cached", "--local-dir", target, "--offline");
