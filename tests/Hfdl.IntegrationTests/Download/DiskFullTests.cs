@@ -84,9 +84,20 @@ public sealed class DiskFullTests : IDisposable
         }
         // Something else on the machine takes the rest of the disk.
         var filler = Path.Combine(disk, "filler");
-        var free = new DriveInfo(disk).AvailableFreeSpace;
-        using (File.OpenHandle(filler, FileMode.CreateNew, FileAccess.Write, FileShare.None, FileOptions.None, preallocationSize: free - (64 * 1024)))
+        for (var attempt = 0; !File.Exists(filler); attempt++)
         {
+            // hfdl keeps writing meanwhile, so the free space can shrink between the look and the allocation.
+            var free = new DriveInfo(disk).AvailableFreeSpace;
+            try
+            {
+                using (File.OpenHandle(filler, FileMode.CreateNew, FileAccess.Write, FileShare.None, FileOptions.None, preallocationSize: Math.Max(1, free - ((attempt + 1) * 128 * 1024))))
+                {
+                }
+            }
+            catch (IOException) when (attempt < 20)
+            {
+                File.Delete(filler);
+            }
         }
         var result = await run;
 
