@@ -4,8 +4,10 @@ namespace Hfdl.Transfer;
 public sealed record DownloadOptions
 {
     /// <summary>
-    /// Parallel transfers. Default: I/O-bound work wants more workers than cores, so 8 per core with one core's worth
-    /// left for the rest of the system, at least 8 and at most 32.
+    /// Parallel transfers: small files at once, and the most connections big files may use. Transfers wait on the
+    /// network, not on a core (they are async, not OS threads), and small files are bound by round trips: so 64 per
+    /// core with one core's worth left for the rest of the system, at least 32 and at most 128. The adaptive
+    /// controller only uses as many connections for big files as keep paying.
     /// </summary>
     public int Threads { get; init; } = DefaultThreads(Environment.ProcessorCount);
 
@@ -47,7 +49,7 @@ public sealed record DownloadOptions
 
     public TimeProvider Time { get; init; } = TimeProvider.System;
 
-    public static int DefaultThreads(int processorCount) => Math.Clamp((processorCount - 1) * 8, 8, 32);
+    public static int DefaultThreads(int processorCount) => Math.Clamp((processorCount - 1) * 64, 32, 128);
 
     internal void Validate()
     {
