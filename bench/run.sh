@@ -208,9 +208,10 @@ trap stop_hub EXIT
 start_hub() { # SCENARIO
   local s="$1" logf="$DATA_DIR/logs/hub-$1.log" i
   mkdir -p "$DATA_DIR/logs"
-  # shellcheck disable=SC2046
+  rm -f "$logf" # else the wait below may see the last run's "serving" line before the new hub truncates it
   # --static-repos: the hub scans the repo once; its default per-request rescan costs ~20 ms CPU per request with
   # 1500 files, which made 'many' measure the hub's CPU instead of the clients.
+  # shellcheck disable=SC2046
   "$HUB" --root "$HUB_ROOT" --urls http://127.0.0.1:0 --static-repos $(hub_flags "$s") > "$logf" 2>&1 &
   HUB_PID=$!
   for ((i = 0; i < 100; i++)); do
