@@ -8,13 +8,13 @@ namespace Hfdl.Hub.Server;
 /// <summary>
 /// The standalone program: serves a folder of repositories until stopped.
 /// <c>Hfdl.Hub --root DIR [--urls http://127.0.0.1:PORT] [--bind ADDR] [--cdn-port N] [--cdn-host NAME]
-/// [--tree-page-size N] [--conn-rate-mbps X] [--global-rate-mbps X] [--latency-ms N]</c>, or
+/// [--tree-page-size N] [--conn-rate-mbps X] [--global-rate-mbps X] [--latency-ms N] [--static-repos]</c>, or
 /// <c>Hfdl.Hub --make-sample DIR</c> to write a sample folder to try it with.
 /// </summary>
 internal static class StandaloneHub
 {
     private const string Usage =
-        "usage: Hfdl.Hub --root DIR [--urls http://127.0.0.1:PORT] [--bind ADDR] [--cdn-port N] [--cdn-host NAME] [--tree-page-size N] [--conn-rate-mbps X] [--global-rate-mbps X] [--latency-ms N] [--https] | --make-sample DIR";
+        "usage: Hfdl.Hub --root DIR [--urls http://127.0.0.1:PORT] [--bind ADDR] [--cdn-port N] [--cdn-host NAME] [--tree-page-size N] [--conn-rate-mbps X] [--global-rate-mbps X] [--latency-ms N] [--https] [--static-repos] | --make-sample DIR";
 
     public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken)
     {
@@ -55,7 +55,7 @@ internal static class StandaloneHub
 
         var options = new HubServerOptions
         {
-            Store = new FolderRepoStore(root),
+            Store = parsed.StaticRepos ? new StaticRepoStore(new FolderRepoStore(root)) : new FolderRepoStore(root),
             BindAddress = parsed.Bind,
             Port = parsed.Port,
             CdnPort = parsed.CdnPort,
@@ -136,6 +136,8 @@ internal sealed record StandaloneArguments
     public TimeSpan Latency { get; init; }
 
     public bool Https { get; init; }
+    /// <summary>Scan each repo once and keep it (benchmarks: no per-request rescan; changes need a restart).</summary>
+    public bool StaticRepos { get; init; }
 
     /// <summary>Parses the command line; a <see cref="FormatException"/> carries the one-line reason.</summary>
     public static StandaloneArguments Parse(string[] args)
@@ -158,6 +160,7 @@ internal sealed record StandaloneArguments
                 "--global-rate-mbps" => result with { GlobalBytesPerSecond = Rate(Value(), name) },
                 "--latency-ms" => result with { Latency = TimeSpan.FromMilliseconds(Int(Value(), name, 0, 600_000)) },
                 "--https" => result with { Https = true },
+                "--static-repos" => result with { StaticRepos = true },
                 "--help" or "-h" => throw new FormatException("help requested"),
                 _ => throw new FormatException($"unknown option '{name}'"),
             };
@@ -198,6 +201,18 @@ internal sealed record StandaloneArguments
         double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var mbps) && mbps > 0 && double.IsFinite(mbps)
             ? Math.Max(1, (long)(mbps * 1_000_000 / 8))
             : throw new FormatException($"{name} must be a positive number of megabits per second, not '{text}'");
+}
+
+/// <summary>
+/// Keeps what a store found for each repo id, so a folder store scans and indexes a repo once instead of on every
+/// request: for benchmarks, where the hub's per-request rescan of thousands of files would be what is measured.
+/// </summary>
+internal sealed class StaticRepoStore(IRepoStore inner) : IRepoStore
+{
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(RepoType, string), Lazy<HostedRepo?>> _repos = new();
+
+    public HostedRepo? FindRepo(RepoType type, string repoId) =>
+        _repos.GetOrAdd((type, repoId), key => new Lazy<HostedRepo?>(() => inner.FindRepo(key.Item1, key.Item2))).Value;
 }
 
 /// <summary>The sample folder of <c>--make-sample</c>: one model with small files, a nested folder and an LFS file.</summary>

@@ -1,0 +1,391 @@
+#!/usr/bin/env bash
+# hfdl benchmark: hfdl vs curl (single stream) vs aria2c (-x16 -s16 -j16 -k1M) against Hfdl.Hub on loopback.
+# See bench/README.md. A benchmark, not a test: CI does not run it.
+set -euo pipefail
+
+BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_DIR="$(cd "$BENCH_DIR/.." && pwd)"
+
+SCENARIOS_ALL=(big many raw mixed)
+SCENARIOS=("${SCENARIOS_ALL[@]}")
+TOOLS=(hfdl aria2c curl)
+RUNS=3
+KEEP=0
+REBUILD=0
+DATA_DIR="$BENCH_DIR/.data"
+OUT_DIR=""
+BUILD_DIR="$BENCH_DIR/.build"
+RESULTS_DIR="$BENCH_DIR/results"
+HFDL_ARGS=""
+SAVE=1
+TOOL_TIMEOUT=900
+
+usage() {
+  cat <<'EOF'
+usage: bench/run.sh [options]
+  --scenario NAME   run only this scenario (big, many, raw, mixed); repeatable; default: all
+  --runs N          timed runs per tool and scenario (default 3; the median is reported)
+  --keep            keep every run's downloaded files (default: deleted after verification)
+  --tools LIST      comma-separated subset of hfdl,aria2c,curl (default: all three)
+  --hfdl-args ARGS  extra arguments for hfdl, e.g. "-t 32" (default: none = hfdl's defaults)
+  --data DIR        data cache folder (default bench/.data; generated once, reused)
+  --out DIR         where the tools download to (default DATA/out)
+  --rebuild         publish hfdl and Hfdl.Hub again even if bench/.build is up to date
+  --no-save         do not write bench/results/<date>.md
+  --timeout SEC     kill a tool run after SEC seconds and fail (default 900)
+EOF
+}
+
+ORIGINAL_ARGS=("$@")
+picked_scenarios=()
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --scenario) picked_scenarios+=("$2"); shift 2 ;;
+    --runs) RUNS="$2"; shift 2 ;;
+    --keep) KEEP=1; shift ;;
+    --tools) IFS=',' read -r -a TOOLS <<< "$2"; shift 2 ;;
+    --hfdl-args) HFDL_ARGS="$2"; shift 2 ;;
+    --data) DATA_DIR="$2"; shift 2 ;;
+    --out) OUT_DIR="$2"; shift 2 ;;
+    --rebuild) REBUILD=1; shift ;;
+    --no-save) SAVE=0; shift ;;
+    --timeout) TOOL_TIMEOUT="$2"; shift 2 ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "run.sh: unknown option '$1'" >&2; usage >&2; exit 2 ;;
+  esac
+done
+if [[ ${#picked_scenarios[@]} -gt 0 ]]; then
+  for s in "${picked_scenarios[@]}"; do
+    [[ " ${SCENARIOS_ALL[*]} " == *" $s "* ]] || { echo "run.sh: unknown scenario '$s' (big, many, raw, mixed)" >&2; exit 2; }
+  done
+  SCENARIOS=("${picked_scenarios[@]}")
+fi
+for t in "${TOOLS[@]}"; do
+  [[ "$t" =~ ^(hfdl|aria2c|curl)$ ]] || { echo "run.sh: unknown tool '$t' (hfdl, aria2c, curl)" >&2; exit 2; }
+done
+[[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: --runs needs a positive number" >&2; exit 2; }
+DATA_DIR="$(mkdir -p "$DATA_DIR" && cd "$DATA_DIR" && pwd)"
+OUT_DIR="${OUT_DIR:-$DATA_DIR/out}"
+mkdir -p "$OUT_DIR"
+OUT_DIR="$(cd "$OUT_DIR" && pwd)"
+
+log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { printf '[bench] FAILED: %s\n' "$*" >&2; exit 1; }
+
+GIB=$((1024 * 1024 * 1024))
+MIB=$((1024 * 1024))
+
+# ---------------------------------------------------------------- 1. tools and build
+install_missing() {
+  local need=()
+  command -v aria2c >/dev/null || need+=(aria2)
+  [[ -x /usr/bin/time ]] || need+=(time)
+  command -v curl >/dev/null || need+=(curl)
+  command -v openssl >/dev/null || need+=(openssl)
+  if [[ ${#need[@]} -gt 0 ]]; then
+    log "installing ${need[*]} with apt-get"
+    [[ $(id -u) -eq 0 ]] || die "need root to apt-get install ${need[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  fi
+}
+
+HFDL="$BUILD_DIR/hfdl/hfdl"
+HUB="$BUILD_DIR/hub/Hfdl.Hub"
+
+build() {
+  local stamp="$BUILD_DIR/.stamp"
+  if [[ $REBUILD -eq 0 && -x "$HFDL" && -x "$HUB" && -f "$stamp" ]] \
+     && [[ -z "$(find "$REPO_DIR/src" "$REPO_DIR/Directory.Build.props" "$REPO_DIR/Directory.Packages.props" -newer "$stamp" -type f \( -name '*.cs' -o -name '*.csproj' -o -name '*.props' \) -print -quit)" ]]; then
+    log "hfdl and Hfdl.Hub are up to date in $BUILD_DIR"
+    return
+  fi
+  log "publishing hfdl and Hfdl.Hub (Release, framework-dependent) to $BUILD_DIR"
+  dotnet publish "$REPO_DIR/src/Hfdl.Cli" -c Release -o "$BUILD_DIR/hfdl" --nologo -v q >&2 || die "dotnet publish of hfdl failed"
+  dotnet publish "$REPO_DIR/src/Hfdl.Hub" -c Release -o "$BUILD_DIR/hub" --nologo -v q >&2 || die "dotnet publish of Hfdl.Hub failed"
+  touch "$stamp"
+}
+
+# ---------------------------------------------------------------- 2. data
+HUB_ROOT="$DATA_DIR/hub"
+MANIFESTS="$DATA_DIR/manifests"
+DATA_VERSION=1
+
+# Deterministic pseudo-random bytes: AES-128-CTR over zeros, keyed by a name. Fast (~1 GB/s) and the same everywhere.
+stream() { # NAME BYTES > file
+  local key
+  key="$(printf '%s' "$1" | openssl dgst -md5 -r | cut -c1-32)"
+  { openssl enc -aes-128-ctr -K "$key" -iv 00000000000000000000000000000000 -nosalt -in /dev/zero 2>/dev/null || true; } | head -c "$2"
+}
+
+manifest_of() { # DIR > "sha256 *path" lines, sorted by path
+  (cd "$1" && find . -type f -printf '%P\0' | LC_ALL=C sort -z | xargs -0 -r openssl dgst -sha256 -r) | LC_ALL=C sort -k2
+}
+
+gen_scenario() {
+  local s="$1" repo="$HUB_ROOT/models/bench/$1" done="$DATA_DIR/.ready-$1-v$DATA_VERSION"
+  [[ -f "$done" && -d "$repo" ]] && return
+  log "generating data for '$s' in $repo (once)"
+  rm -rf "$repo"
+  mkdir -p "$repo" "$MANIFESTS"
+  case "$s" in
+    big)
+      stream big-2gib "$((2 * GIB))" > "$repo/model.safetensors" ;;
+    raw)
+      # The same 2 GiB of bytes as big (a hard link: no extra disk, one page-cache copy), under a plain name.
+      gen_scenario big
+      ln "$HUB_ROOT/models/bench/big/model.safetensors" "$repo/data.bin" 2>/dev/null \
+        || cp "$HUB_ROOT/models/bench/big/model.safetensors" "$repo/data.bin" ;;
+    many)
+      # 1500 regular (non-LFS) files of 1 KiB..200 KiB in nested folders: a/b/c with 3 levels.
+      local pool="$DATA_DIR/many.pool" total=0 i size
+      local -a sizes=()
+      RANDOM=4242
+      for ((i = 0; i < 1500; i++)); do
+        size=$(( 1024 + ((RANDOM << 15) | RANDOM) % (200 * 1024 - 1024 + 1) ))
+        sizes+=("$size"); total=$((total + size))
+      done
+      stream many-pool "$total" > "$pool"
+      local offset=0 dir
+      for ((i = 0; i < 1500; i++)); do
+        dir="$repo/part-$((i % 6))/group-$((i / 6 % 10))"
+        (( i % 3 == 0 )) && dir="$dir/deep-$((i % 4))"
+        mkdir -p "$dir"
+        dd if="$pool" of="$dir/item-$(printf '%04d' "$i").txt" bs=64K iflag=skip_bytes,count_bytes \
+           skip="$offset" count="${sizes[$i]}" status=none
+        offset=$((offset + sizes[i]))
+      done
+      rm -f "$pool" ;;
+    mixed)
+      local n
+      for n in 1 2 3 4; do
+        stream "mixed-shard-$n" "$((600 * MIB))" > "$repo/model-0000$n-of-00004.safetensors"
+      done
+      # 10 small regular files, 2 KB .. 3 MB, like a model's config and tokenizer files.
+      local names=(config.json generation_config.json tokenizer.json tokenizer_config.json special_tokens_map.json
+                   vocab.txt merges.txt README.md model.safetensors.index.json added_tokens.json)
+      local small=(2048 1024 3000000 40000 600 900000 450000 8000 30000 300)
+      for n in "${!names[@]}"; do
+        { stream "mixed-small-$n" "${small[$n]}" | base64 -w 100 | head -c "${small[$n]}" > "$repo/${names[$n]}"; } || true
+        [[ $(stat -c %s "$repo/${names[$n]}") -eq ${small[$n]} ]] || die "could not write $repo/${names[$n]}"
+      done ;;
+  esac
+  manifest_of "$repo" > "$MANIFESTS/$s.sha256"
+  touch "$done"
+}
+
+scenario_bytes() { (cd "$HUB_ROOT/models/bench/$1" && find . -type f -printf '%s\n' | awk '{t+=$1} END {printf "%.0f", t}'); }
+scenario_files() { wc -l < "$MANIFESTS/$1.sha256" | tr -d ' '; }
+
+# ---------------------------------------------------------------- 3. hub
+# The issue's knobs in MB/s (10^6 bytes/s); Hfdl.Hub takes megabits per second, so x8.
+hub_flags() {
+  case "$1" in
+    big|mixed) echo "--conn-rate-mbps 200 --global-rate-mbps 4000 --latency-ms 20" ;; # 25 MB/s per conn, 500 MB/s total
+    many) echo "--latency-ms 30" ;;
+    raw) echo "" ;;
+  esac
+}
+hub_knobs_text() {
+  case "$1" in
+    big|mixed) echo "25 MB/s per connection, 500 MB/s global, 20 ms latency" ;;
+    many) echo "30 ms latency, no caps" ;;
+    raw) echo "no caps, no latency" ;;
+  esac
+}
+
+HUB_PID=""
+HUB_URL=""
+stop_hub() {
+  if [[ -n "$HUB_PID" ]] && kill -0 "$HUB_PID" 2>/dev/null; then
+    kill "$HUB_PID" 2>/dev/null || true
+    wait "$HUB_PID" 2>/dev/null || true
+  fi
+  HUB_PID=""
+}
+trap stop_hub EXIT
+
+start_hub() { # SCENARIO
+  local s="$1" logf="$DATA_DIR/logs/hub-$1.log" i
+  mkdir -p "$DATA_DIR/logs"
+  rm -f "$logf" # else the wait below may see the last run's "serving" line before the new hub truncates it
+  # --static-repos: the hub scans the repo once; its default per-request rescan costs ~20 ms CPU per request with
+  # 1500 files, which made 'many' measure the hub's CPU instead of the clients.
+  # shellcheck disable=SC2046
+  "$HUB" --root "$HUB_ROOT" --urls http://127.0.0.1:0 --static-repos $(hub_flags "$s") > "$logf" 2>&1 &
+  HUB_PID=$!
+  for ((i = 0; i < 100; i++)); do
+    if grep -q 'serving' "$logf" 2>/dev/null; then break; fi
+    kill -0 "$HUB_PID" 2>/dev/null || die "Hfdl.Hub exited: $(cat "$logf")"
+    sleep 0.1
+  done
+  HUB_URL="$(sed -n 's/.* at \(http:\/\/[0-9.:]*\) (CDN.*/\1/p' "$logf" | head -1)"
+  [[ -n "$HUB_URL" ]] || die "Hfdl.Hub did not start: $(cat "$logf")"
+  # Warm up: the first request of a repo hashes its files (sha256 of LFS files); do it before any timing.
+  curl -sSf -o /dev/null "$HUB_URL/api/models/bench/$s/tree/main?recursive=true" || die "Hfdl.Hub does not list bench/$s"
+}
+
+hub_cpu_ticks() { awk '{print $14 + $15}' "/proc/$HUB_PID/stat"; }
+
+# ---------------------------------------------------------------- 4. tools
+# Input files for the peers: every file's resolve URL (peers get the list for free; hfdl lists the repo itself).
+write_peer_inputs() { # SCENARIO WORKDIR OUT
+  local s="$1" work="$2" out="$3" path url
+  : > "$work/aria2.txt"; : > "$work/curl.cfg"
+  echo 'fail' >> "$work/curl.cfg"
+  echo 'location' >> "$work/curl.cfg"
+  echo 'create-dirs' >> "$work/curl.cfg"
+  echo 'silent' >> "$work/curl.cfg"
+  echo 'show-error' >> "$work/curl.cfg"
+  while read -r _ path; do
+    path="${path#\*}"
+    url="$HUB_URL/bench/$s/resolve/main/$path"
+    printf '%s\n  dir=%s\n  out=%s\n' "$url" "$out" "$path" >> "$work/aria2.txt"
+    printf 'url = "%s"\noutput = "%s/%s"\n' "$url" "$out" "$path" >> "$work/curl.cfg"
+  done < "$MANIFESTS/$s.sha256"
+}
+
+tool_command() { # TOOL SCENARIO WORKDIR OUT -> prints nothing, sets CMD array
+  local tool="$1" s="$2" work="$3" out="$4"
+  case "$tool" in
+    hfdl)
+      # shellcheck disable=SC2206
+      CMD=(env HF_ENDPOINT="$HUB_URL" HF_HOME="$work/hf-home" "$HFDL" download "bench/$s" --local-dir "$out" $HFDL_ARGS) ;;
+    aria2c)
+      CMD=(aria2c -x16 -s16 -j16 -k1M --input-file="$work/aria2.txt"
+           --file-allocation=none --auto-file-renaming=false --allow-overwrite=true
+           --console-log-level=warn --summary-interval=0 --download-result=hide --quiet=true) ;;
+    curl)
+      CMD=(curl --config "$work/curl.cfg") ;;
+  esac
+}
+
+verify_output() { # SCENARIO OUT TOOL
+  local s="$1" out="$2" tool="$3" got="$DATA_DIR/logs/got.sha256" extra
+  (cd "$out" && sed 's/^[0-9a-f]* \*//' "$MANIFESTS/$s.sha256" | tr '\n' '\0' | xargs -0 -r openssl dgst -sha256 -r 2>/dev/null) \
+    | LC_ALL=C sort -k2 > "$got" || true
+  if ! cmp -s "$got" "$MANIFESTS/$s.sha256"; then
+    diff <(cut -c1-80 "$MANIFESTS/$s.sha256") <(cut -c1-80 "$got") | head -5 >&2 || true
+    die "$tool's output for '$s' does not match the source files' sha256 (kept in $out)"
+  fi
+  # Nothing else than the repo's files, besides the tools' own hidden bookkeeping (.download_state, .hfdl.lock, *.aria2).
+  extra="$(cd "$out" && find . -type f ! -path '*/.*' ! -name '*.aria2' -printf '%P\n' | LC_ALL=C sort \
+           | comm -23 - <(sed 's/^[0-9a-f]* \*//' "$MANIFESTS/$s.sha256" | LC_ALL=C sort) | head -3)"
+  [[ -z "$extra" ]] || die "$tool left unexpected files in $out: $extra"
+}
+
+RESULTS_TSV=""   # scenario tool run wall user sys rss_kb hub_cpu
+run_one() { # SCENARIO TOOL RUN
+  local s="$1" tool="$2" run="$3" work="$DATA_DIR/work/$1" out="$OUT_DIR/$1/$2-run$3" tf="$DATA_DIR/logs/time.txt"
+  local logf="$DATA_DIR/logs/$1-$2-run$3.log" t0 t1 h0 h1 rc=0
+  rm -rf "$out"; mkdir -p "$out" "$work"; rm -rf "$work/hf-home"
+  write_peer_inputs "$s" "$work" "$out"
+  tool_command "$tool" "$s" "$work" "$out"
+  sync
+  h0="$(hub_cpu_ticks)"
+  t0="$(date +%s%N)"
+  timeout "$TOOL_TIMEOUT" /usr/bin/time -f '%U %S %M' -o "$tf" "${CMD[@]}" > "$logf" 2>&1 || rc=$?
+  t1="$(date +%s%N)"
+  h1="$(hub_cpu_ticks)"
+  [[ $rc -eq 0 ]] || { tail -20 "$logf" >&2; die "$tool on '$s' (run $run) exited with $rc; log: $logf"; }
+  verify_output "$s" "$out" "$tool"
+  local wall user sys rss hub
+  wall="$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", (b - a) / 1e9}')"
+  read -r user sys rss < <(tail -1 "$tf")
+  hub="$(awk -v a="$h0" -v b="$h1" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", (b - a) / hz}')"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$s" "$tool" "$run" "$wall" "$user" "$sys" "$rss" "$hub" >> "$RESULTS_TSV"
+  log "  $s $tool run $run: ${wall} s, cpu $(awk -v u="$user" -v s="$sys" 'BEGIN{printf "%.2f", u+s}') s, rss $((rss / 1024)) MB, hub cpu ${hub} s; sha256 ok"
+  [[ $KEEP -eq 1 ]] || rm -rf "$out"
+}
+
+# ---------------------------------------------------------------- 5. report
+median() { LC_ALL=C sort -g | awk '{v[NR]=$1} END {if (NR==0) {print "nan"} else if (NR%2) {print v[(NR+1)/2]} else {print (v[NR/2]+v[NR/2+1])/2}}'; }
+col() { # SCENARIO TOOL FIELD-EXPRESSION -> values, one per run
+  awk -F'\t' -v s="$1" -v t="$2" "\$1==s && \$2==t {print $3}" "$RESULTS_TSV"
+}
+
+report() {
+  local s tool bytes wall cpu rss hub hw range
+  echo "| scenario | tool | wall s (median) | wall min-max | MB/s | CPU s (user+sys) | peak RSS MB | Hub CPU s | hfdl/tool throughput |"
+  echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
+  for s in "${SCENARIOS[@]}"; do
+    bytes="$(scenario_bytes "$s")"
+    hw="$(col "$s" hfdl '$4' | median)"
+    for tool in "${TOOLS[@]}"; do
+      wall="$(col "$s" "$tool" '$4' | median)"
+      cpu="$(col "$s" "$tool" '$5+$6' | median)"
+      rss="$(col "$s" "$tool" '$7' | LC_ALL=C sort -g | tail -1)"
+      hub="$(col "$s" "$tool" '$8' | median)"
+      range="$(col "$s" "$tool" '$4' | LC_ALL=C sort -g | awk 'NR==1 {lo=$1} {hi=$1} END {printf "%.1f-%.1f", lo, hi}')"
+      awk -v s="$s" -v t="$tool" -v b="$bytes" -v w="$wall" -v c="$cpu" -v r="$rss" -v h="$hub" -v hw="$hw" -v rg="$range" 'BEGIN {
+        ratio = (hw == "nan" || hw == "") ? "n/a" : (t == "hfdl" ? "1.00" : sprintf("%.2f", w / hw));
+        printf "| %s | %s | %.2f | %s | %.0f | %.2f | %.0f | %.2f | %s |\n", s, t, w, rg, b / 1e6 / w, c, r / 1024, h, ratio }'
+    done
+  done
+  echo
+  echo "Sizes: $(for s in "${SCENARIOS[@]}"; do printf '%s %s files / %.0f MB; ' "$s" "$(scenario_files "$s")" "$(awk -v b="$(scenario_bytes "$s")" 'BEGIN{print b/1e6}')"; done)"
+  echo
+  echo "### Targets (issue #3)"
+  echo
+  local have_h have_a have_c
+  for s in "${SCENARIOS[@]}"; do
+    have_h="$(col "$s" hfdl '$4' | median)"; have_a="$(col "$s" aria2c '$4' | median)"; have_c="$(col "$s" curl '$4' | median)"
+    bytes="$(scenario_bytes "$s")"
+    [[ "$have_h" == nan ]] && continue
+    awk -v s="$s" -v b="$bytes" -v h="$have_h" -v a="$have_a" -v c="$have_c" -v r="$(col "$s" hfdl '$7' | LC_ALL=C sort -g | tail -1)" '
+      function line(name, value, goal, ok) { printf "- %s: %s: %s (target %s) **%s**\n", s, name, value, goal, ok ? "met" : "MISSED" }
+      BEGIN {
+        mbps = b / 1e6 / h
+        if (s == "big" || s == "mixed") line("hfdl throughput", sprintf("%.0f MB/s = %.2f x the 500 MB/s cap", mbps, mbps / 500), ">= 0.90 x", mbps >= 450)
+        if (s == "big" && a != "nan") line("hfdl/aria2c throughput", sprintf("%.2f", a / h), ">= 1.10", a / h >= 1.1)
+        if (s == "many" && a != "nan") line("hfdl/aria2c throughput", sprintf("%.2f", a / h), ">= 3.00", a / h >= 3)
+        if (s == "raw" && c != "nan") line("hfdl wall / curl wall", sprintf("%.2f", h / c), "<= 1.25", h / c <= 1.25)
+        line("hfdl peak RSS", sprintf("%.0f MB", r / 1024), "<= 150 MB", r / 1024 <= 150)
+      }'
+  done
+}
+
+# ---------------------------------------------------------------- main
+install_missing
+build
+for s in "${SCENARIOS[@]}"; do gen_scenario "$s"; done
+
+mkdir -p "$DATA_DIR/logs"
+RESULTS_TSV="$DATA_DIR/logs/results-$(date +%Y%m%d-%H%M%S).tsv"
+: > "$RESULTS_TSV"
+started="$(date +%s)"
+load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
+for s in "${SCENARIOS[@]}"; do
+  log "scenario '$s': $(scenario_files "$s") files, $(scenario_bytes "$s") bytes; hub: $(hub_knobs_text "$s")"
+  start_hub "$s"
+  # Source files into the page cache, so no tool pays for the hub's disk reads.
+  find "$HUB_ROOT/models/bench/$s" -type f -exec cat {} + > /dev/null
+  for ((run = 1; run <= RUNS; run++)); do
+    for tool in "${TOOLS[@]}"; do
+      run_one "$s" "$tool" "$run"
+    done
+  done
+  stop_hub
+done
+elapsed=$(( $(date +%s) - started ))
+
+table="$(report)"
+header="$(cat <<EOF
+## hfdl benchmark, $(date '+%Y-%m-%d %H:%M %Z')
+
+- command: \`bench/run.sh$(printf ' %q' "${ORIGINAL_ARGS[@]}")\`
+- commit: $(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$REPO_DIR" diff --quiet HEAD -- src 2>/dev/null || echo ' (src modified)')
+- machine: $(nproc) cores ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr); load average before: $load_before, after: $(cut -d' ' -f1-3 /proc/loadavg)
+- tools: $("$HFDL" --version 2>/dev/null | head -1 | sed 's/^/hfdl /'); $(aria2c --version | head -1); $(curl --version | head -1 | cut -d' ' -f1-2)
+- runs: $RUNS per tool (wall, MB/s, CPU, Hub CPU: median; RSS: the largest); hfdl args: ${HFDL_ARGS:-(defaults)}; took ${elapsed} s
+- Hub knobs: $(for s in "${SCENARIOS[@]}"; do printf '%s: %s; ' "$s" "$(hub_knobs_text "$s")"; done)
+EOF
+)"
+printf '%s\n\n%s\n' "$header" "$table"
+if [[ $SAVE -eq 1 ]]; then
+  mkdir -p "$RESULTS_DIR"
+  file="$RESULTS_DIR/$(date +%Y-%m-%d-%H%M).md"
+  printf '%s\n\n%s\n\nRaw runs (scenario, tool, run, wall s, user s, sys s, max RSS KB, Hub CPU s):\n\n```\n%s\n```\n' \
+    "$header" "$table" "$(cat "$RESULTS_TSV")" > "$file"
+  log "saved $file"
+fi
