@@ -35,6 +35,7 @@ internal interface IBigFileJournal
 internal sealed class BigFileScheduler
 {
     private const int BufferSize = 256 * 1024;
+    private const int FlushBytes = 128 * 1024;
     // A steal wastes what the victim's server already pushed past the split into socket buffers (a few MB at most),
     // so only splits that leave both halves well above that are worth it.
     private const long MinimumSteal = 4L * 1024 * 1024;
@@ -413,33 +414,46 @@ internal sealed class BigFileScheduler
         var startedAt = job.Snapshot(segment).From;
         await using var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
         using var stall = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var watchdog = new StallWatchdog(stall, _client.Options.ReadTimeout);
         try
         {
-            while (true)
+            // Reads are gathered into one larger write: a capped server trickles small reads, and a write (with its
+            // locks and syscall) per read would cost more CPU than the bytes themselves.
+            var filled = 0;
+            var ended = false;
+            while (!ended)
             {
-                stall.CancelAfter(_client.Options.ReadTimeout);
-                var read = await body.ReadAsync(buffer.AsMemory(0, BufferSize), stall.Token).ConfigureAwait(false);
+                watchdog.Arm();
+                var read = await body.ReadAsync(buffer.AsMemory(filled, BufferSize - filled), stall.Token).ConfigureAwait(false);
                 if (read == 0)
                 {
-                    break;
+                    ended = true;
                 }
-                for (var offset = 0; offset < read;)
+                else
                 {
-                    var position = job.BeginWrite(segment, read - offset, out var count);
-                    if (position < 0)
+                    filled += read;
+                    meter.Add(read);
+                    _controller.AddBytes(read);
+                    if (_limiter is not null)
                     {
-                        // The segment shrank (its tail was stolen) or went stale: this connection is done with it.
-                        return job.IsStale(segment) ? Outcome.Stale : Outcome.Done;
+                        await _limiter.ConsumeAsync(read, cancellationToken).ConfigureAwait(false);
                     }
-                    await RandomAccess.WriteAsync(job.Handle, buffer.AsMemory(offset, count), position, cancellationToken).ConfigureAwait(false);
-                    job.EndWrite(segment, count);
-                    offset += count;
                 }
-                meter.Add(read);
-                _controller.AddBytes(read);
-                if (_limiter is not null)
+                if (filled >= FlushBytes || (ended && filled > 0) || (filled > 0 && job.Snapshot(segment) is var (at, segmentEnd) && at + filled >= segmentEnd))
                 {
-                    await _limiter.ConsumeAsync(read, cancellationToken).ConfigureAwait(false);
+                    for (var offset = 0; offset < filled;)
+                    {
+                        var position = job.BeginWrite(segment, filled - offset, out var count);
+                        if (position < 0)
+                        {
+                            // The segment shrank (its tail was stolen) or went stale: this connection is done with it.
+                            return job.IsStale(segment) ? Outcome.Stale : Outcome.Done;
+                        }
+                        await RandomAccess.WriteAsync(job.Handle, buffer.AsMemory(offset, count), position, cancellationToken).ConfigureAwait(false);
+                        job.EndWrite(segment, count);
+                        offset += count;
+                    }
+                    filled = 0;
                 }
             }
         }

@@ -213,11 +213,12 @@ internal sealed class FileFetcher
 
         await using var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
         using var stall = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var watchdog = new StallWatchdog(stall, _client.Options.ReadTimeout);
         try
         {
             while (true)
             {
-                stall.CancelAfter(_client.Options.ReadTimeout);
+                watchdog.Arm();
                 var read = await body.ReadAsync(buffer, stall.Token).ConfigureAwait(false);
                 if (read == 0)
                 {

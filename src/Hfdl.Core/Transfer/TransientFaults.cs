@@ -68,3 +68,23 @@ internal static class TransientFaults
         _ => null,
     };
 }
+
+/// <summary>
+/// Cancels a read that delivers nothing for the read timeout. Re-arming a timer on every read costs more than the read
+/// on a fast link, so it is re-armed at most a few times per timeout.
+/// </summary>
+internal sealed class StallWatchdog(CancellationTokenSource source, TimeSpan timeout)
+{
+    private readonly long _rearmTicks = (long)(System.Diagnostics.Stopwatch.Frequency * Math.Min(1.0, timeout.TotalSeconds / 4));
+    private long _armedAt = long.MinValue;
+
+    public void Arm()
+    {
+        var now = System.Diagnostics.Stopwatch.GetTimestamp();
+        if (_armedAt == long.MinValue || now - _armedAt >= _rearmTicks)
+        {
+            _armedAt = now;
+            source.CancelAfter(timeout);
+        }
+    }
+}
