@@ -1,0 +1,101 @@
+using Hfdl.Transfer;
+using Microsoft.Extensions.Time.Testing;
+
+namespace Hfdl.Core.Tests.Transfer;
+
+/// <summary>The speed test and adaptive connection count, on a fake clock against a simulated link.</summary>
+public sealed class ConnectionControllerTests
+{
+    private const double MB = 1_000_000;
+    private readonly FakeTimeProvider _time = new();
+
+    /// <summary>
+    /// Runs the controller for <paramref name="seconds"/> against a link where each connection carries at most
+    /// <paramref name="perConnection"/> and all together at most <paramref name="total"/> bytes per second.
+    /// </summary>
+    private List<int> Simulate(ConnectionController controller, double perConnection, double total, double seconds, Func<int, double>? noise = null)
+    {
+        var targets = new List<int>();
+        var step = TimeSpan.FromMilliseconds(100);
+        for (var tick = 0; tick < (int)Math.Round(seconds * 10); tick++)
+        {
+            var active = controller.Target;
+            var rate = Math.Min(active * perConnection, total) * (noise?.Invoke(tick) ?? 1.0);
+            _time.Advance(step);
+            controller.AddBytes((long)(rate * step.TotalSeconds));
+            controller.Tick(active);
+            targets.Add(controller.Target);
+        }
+        return targets;
+    }
+
+    [Fact]
+    public void A_stable_rate_ends_the_speed_test_long_before_its_duration()
+    {
+        var controller = new ConnectionController(64, 3 * MB, TimeSpan.FromSeconds(5), _time);
+
+        var targets = Simulate(controller, perConnection: 25 * MB, total: 500 * MB, seconds: 1.5);
+
+        Assert.Equal(1, targets[0]);
+        Assert.True(targets.Take(10).Any(t => t > 1), $"still on one connection after 1 s: {string.Join(",", targets)}");
+    }
+
+    [Fact]
+    public void Connections_are_added_until_a_capped_cdn_reaches_the_link_rate()
+    {
+        var controller = new ConnectionController(64, 3 * MB, TimeSpan.FromSeconds(5), _time);
+
+        var targets = Simulate(controller, perConnection: 25 * MB, total: 500 * MB, seconds: 6);
+
+        Assert.True(controller.Target * 25 * MB >= 500 * MB, $"{controller.Target} connections of 25 MB/s cannot fill 500 MB/s");
+        Assert.True(controller.Target <= 64);
+        var reached = targets.FindIndex(t => t * 25 * MB >= 500 * MB);
+        Assert.True(reached is >= 0 and <= 20, $"the line rate was reached only after {reached / 10.0} s: {string.Join(",", targets)}");
+    }
+
+    [Fact]
+    public void More_connections_that_bring_nothing_are_taken_back()
+    {
+        var controller = new ConnectionController(64, 3 * MB, TimeSpan.FromSeconds(5), _time);
+
+        Simulate(controller, perConnection: 60 * MB, total: 60 * MB, seconds: 6);
+
+        Assert.Equal(1, controller.Target);
+    }
+
+    [Fact]
+    public void The_upper_bound_is_the_thread_count()
+    {
+        var controller = new ConnectionController(8, 3 * MB, TimeSpan.FromSeconds(5), _time);
+
+        var targets = Simulate(controller, perConnection: 10 * MB, total: 10_000 * MB, seconds: 6);
+
+        Assert.All(targets, t => Assert.True(t <= 8));
+        Assert.Equal(8, controller.Target);
+    }
+
+    [Fact]
+    public void Connections_whose_share_falls_below_the_minimum_are_shed()
+    {
+        var controller = new ConnectionController(64, 3 * MB, TimeSpan.FromSeconds(5), _time);
+        Simulate(controller, perConnection: 25 * MB, total: 500 * MB, seconds: 6);
+        var before = controller.Target;
+
+        // The link degrades: 40 MB/s for everyone together, far below 3 MB/s per connection.
+        Simulate(controller, perConnection: 25 * MB, total: 40 * MB, seconds: 4);
+
+        Assert.True(controller.Target < before, $"still {controller.Target} connections");
+        Assert.True(40 * MB / controller.Target >= 3 * MB, $"{controller.Target} connections share 40 MB/s below 3 MB/s each");
+    }
+
+    [Fact]
+    public void A_rate_that_never_settles_ends_the_speed_test_at_its_duration()
+    {
+        var controller = new ConnectionController(64, 3 * MB, TimeSpan.FromSeconds(2), _time);
+
+        var targets = Simulate(controller, perConnection: 25 * MB, total: 500 * MB, seconds: 3, noise: tick => tick % 2 == 0 ? 0.3 : 1.7);
+
+        Assert.All(targets.Take(19), t => Assert.Equal(1, t));
+        Assert.True(targets.Last() > 1);
+    }
+}
