@@ -26,7 +26,7 @@ usage() {
 usage: bench/run.sh [options]
   --scenario NAME   run only this scenario (big, many, raw, mixed); repeatable; default: all
   --runs N          timed runs per tool and scenario (default 3; the median is reported)
-  --keep            keep every run's downloaded files (default: deleted after verification)
+  --keep            keep every run's downloaded files in DATA/out/<run-id>/ (default: deleted after verification)
   --tools LIST      comma-separated subset of hfdl,aria2c,curl (default: all three)
   --hfdl-args ARGS  extra arguments for hfdl, e.g. "-t 32" (default: none = hfdl's defaults)
   --hfdl PATH       time this hfdl binary instead of the one published to bench/.build (e.g. a ReadyToRun build)
@@ -68,8 +68,12 @@ for t in "${TOOLS[@]}"; do
 done
 [[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: --runs needs a positive number" >&2; exit 2; }
 DATA_DIR="$(mkdir -p "$DATA_DIR" && cd "$DATA_DIR" && pwd)"
-OUT_DIR="${OUT_DIR:-$DATA_DIR/out}"
-mkdir -p "$OUT_DIR"
+# Everything one invocation writes lives under its own id, so two invocations sharing a data cache do not collide.
+RUN_ID="$(date +%Y%m%d-%H%M%S)-$$"
+LOG_DIR="$DATA_DIR/logs/$RUN_ID"
+WORK_DIR="$DATA_DIR/work/$RUN_ID"
+OUT_DIR="${OUT_DIR:-$DATA_DIR/out}/$RUN_ID"
+mkdir -p "$OUT_DIR" "$LOG_DIR" "$WORK_DIR"
 OUT_DIR="$(cd "$OUT_DIR" && pwd)"
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -206,11 +210,15 @@ stop_hub() {
   fi
   HUB_PID=""
 }
-trap stop_hub EXIT
+cleanup() {
+  stop_hub
+  rm -rf "$WORK_DIR"
+  [[ $KEEP -eq 1 ]] || rmdir "$OUT_DIR"/* "$OUT_DIR" 2>/dev/null || true
+}
+trap cleanup EXIT
 
 start_hub() { # SCENARIO
-  local s="$1" logf="$DATA_DIR/logs/hub-$1.log" i
-  mkdir -p "$DATA_DIR/logs"
+  local s="$1" logf="$LOG_DIR/hub-$1.log" i
   rm -f "$logf" # else the wait below may see the last run's "serving" line before the new hub truncates it
   # --static-repos: the hub scans the repo once; its default per-request rescan costs ~20 ms CPU per request with
   # 1500 files, which made 'many' measure the hub's CPU instead of the clients.
@@ -264,7 +272,7 @@ tool_command() { # TOOL SCENARIO WORKDIR OUT -> prints nothing, sets CMD array
 }
 
 verify_output() { # SCENARIO OUT TOOL
-  local s="$1" out="$2" tool="$3" got="$DATA_DIR/logs/got.sha256" extra
+  local s="$1" out="$2" tool="$3" got="$LOG_DIR/got.sha256" extra
   (cd "$out" && sed 's/^[0-9a-f]* \*//' "$MANIFESTS/$s.sha256" | tr '\n' '\0' | xargs -0 -r openssl dgst -sha256 -r 2>/dev/null) \
     | LC_ALL=C sort -k2 > "$got" || true
   if ! cmp -s "$got" "$MANIFESTS/$s.sha256"; then
@@ -280,19 +288,19 @@ verify_output() { # SCENARIO OUT TOOL
 # One untimed download through every path the tools use (resolve, 302/307, CDN ranges), so the hub's JIT has
 # tiered up before the first timed run: else the first tool of run 1 (hfdl) pays for the hub's warm-up.
 warm_up_hub() { # SCENARIO
-  local s="$1" work="$DATA_DIR/work/$1" out="$OUT_DIR/$1/warm-up"
+  local s="$1" work="$WORK_DIR/$1" out="$OUT_DIR/$1/warm-up"
   command -v aria2c >/dev/null || return 0
   rm -rf "$out"; mkdir -p "$out" "$work"
   write_peer_inputs "$s" "$work" "$out"
   tool_command aria2c "$s" "$work" "$out"
-  "${CMD[@]}" > "$DATA_DIR/logs/$s-warm-up.log" 2>&1 || die "the warm-up download of '$s' failed: $DATA_DIR/logs/$s-warm-up.log"
+  "${CMD[@]}" > "$LOG_DIR/$s-warm-up.log" 2>&1 || die "the warm-up download of '$s' failed: $LOG_DIR/$s-warm-up.log"
   rm -rf "$out"
 }
 
 RESULTS_TSV=""   # scenario tool run wall user sys rss_kb hub_cpu
 run_one() { # SCENARIO TOOL RUN
-  local s="$1" tool="$2" run="$3" work="$DATA_DIR/work/$1" out="$OUT_DIR/$1/$2-run$3" tf="$DATA_DIR/logs/time.txt"
-  local logf="$DATA_DIR/logs/$1-$2-run$3.log" t0 t1 h0 h1 rc=0
+  local s="$1" tool="$2" run="$3" work="$WORK_DIR/$1" out="$OUT_DIR/$1/$2-run$3" tf="$LOG_DIR/time.txt"
+  local logf="$LOG_DIR/$1-$2-run$3.log" t0 t1 h0 h1 rc=0
   rm -rf "$out"; mkdir -p "$out" "$work"; rm -rf "$work/hf-home"
   write_peer_inputs "$s" "$work" "$out"
   tool_command "$tool" "$s" "$work" "$out"
@@ -363,10 +371,12 @@ report() {
 # ---------------------------------------------------------------- main
 install_missing
 build
+exec 9> "$DATA_DIR/.generate.lock"
+flock 9 # another invocation may be generating the same data
 for s in "${SCENARIOS[@]}"; do gen_scenario "$s"; done
+flock -u 9
 
-mkdir -p "$DATA_DIR/logs"
-RESULTS_TSV="$DATA_DIR/logs/results-$(date +%Y%m%d-%H%M%S).tsv"
+RESULTS_TSV="$LOG_DIR/results.tsv"
 : > "$RESULTS_TSV"
 started="$(date +%s)"
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
