@@ -17,6 +17,7 @@ OUT_DIR=""
 BUILD_DIR="$BENCH_DIR/.build"
 RESULTS_DIR="$BENCH_DIR/results"
 HFDL_ARGS=""
+HFDL_BIN=""
 SAVE=1
 TOOL_TIMEOUT=900
 
@@ -25,9 +26,10 @@ usage() {
 usage: bench/run.sh [options]
   --scenario NAME   run only this scenario (big, many, raw, mixed); repeatable; default: all
   --runs N          timed runs per tool and scenario (default 3; the median is reported)
-  --keep            keep every run's downloaded files (default: deleted after verification)
+  --keep            keep every run's downloaded files in DATA/out/<run-id>/ (default: deleted after verification)
   --tools LIST      comma-separated subset of hfdl,aria2c,curl (default: all three)
   --hfdl-args ARGS  extra arguments for hfdl, e.g. "-t 32" (default: none = hfdl's defaults)
+  --hfdl PATH       time this hfdl binary instead of the one published to bench/.build (e.g. a ReadyToRun build)
   --data DIR        data cache folder (default bench/.data; generated once, reused)
   --out DIR         where the tools download to (default DATA/out)
   --rebuild         publish hfdl and Hfdl.Hub again even if bench/.build is up to date
@@ -45,6 +47,7 @@ while [[ $# -gt 0 ]]; do
     --keep) KEEP=1; shift ;;
     --tools) IFS=',' read -r -a TOOLS <<< "$2"; shift 2 ;;
     --hfdl-args) HFDL_ARGS="$2"; shift 2 ;;
+    --hfdl) HFDL_BIN="$2"; shift 2 ;;
     --data) DATA_DIR="$2"; shift 2 ;;
     --out) OUT_DIR="$2"; shift 2 ;;
     --rebuild) REBUILD=1; shift ;;
@@ -65,8 +68,12 @@ for t in "${TOOLS[@]}"; do
 done
 [[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: --runs needs a positive number" >&2; exit 2; }
 DATA_DIR="$(mkdir -p "$DATA_DIR" && cd "$DATA_DIR" && pwd)"
-OUT_DIR="${OUT_DIR:-$DATA_DIR/out}"
-mkdir -p "$OUT_DIR"
+# Everything one invocation writes lives under its own id, so two invocations sharing a data cache do not collide.
+RUN_ID="$(date +%Y%m%d-%H%M%S)-$$"
+LOG_DIR="$DATA_DIR/logs/$RUN_ID"
+WORK_DIR="$DATA_DIR/work/$RUN_ID"
+OUT_DIR="${OUT_DIR:-$DATA_DIR/out}/$RUN_ID"
+mkdir -p "$OUT_DIR" "$LOG_DIR" "$WORK_DIR"
 OUT_DIR="$(cd "$OUT_DIR" && pwd)"
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -90,7 +97,7 @@ install_missing() {
   fi
 }
 
-HFDL="$BUILD_DIR/hfdl/hfdl"
+HFDL="${HFDL_BIN:-$BUILD_DIR/hfdl/hfdl}"
 HUB="$BUILD_DIR/hub/Hfdl.Hub"
 
 build() {
@@ -203,11 +210,15 @@ stop_hub() {
   fi
   HUB_PID=""
 }
-trap stop_hub EXIT
+cleanup() {
+  stop_hub
+  rm -rf "$WORK_DIR"
+  [[ $KEEP -eq 1 ]] || rmdir "$OUT_DIR"/* "$OUT_DIR" 2>/dev/null || true
+}
+trap cleanup EXIT
 
 start_hub() { # SCENARIO
-  local s="$1" logf="$DATA_DIR/logs/hub-$1.log" i
-  mkdir -p "$DATA_DIR/logs"
+  local s="$1" logf="$LOG_DIR/hub-$1.log" i
   rm -f "$logf" # else the wait below may see the last run's "serving" line before the new hub truncates it
   # --static-repos: the hub scans the repo once; its default per-request rescan costs ~20 ms CPU per request with
   # 1500 files, which made 'many' measure the hub's CPU instead of the clients.
@@ -261,7 +272,7 @@ tool_command() { # TOOL SCENARIO WORKDIR OUT -> prints nothing, sets CMD array
 }
 
 verify_output() { # SCENARIO OUT TOOL
-  local s="$1" out="$2" tool="$3" got="$DATA_DIR/logs/got.sha256" extra
+  local s="$1" out="$2" tool="$3" got="$LOG_DIR/got.sha256" extra
   (cd "$out" && sed 's/^[0-9a-f]* \*//' "$MANIFESTS/$s.sha256" | tr '\n' '\0' | xargs -0 -r openssl dgst -sha256 -r 2>/dev/null) \
     | LC_ALL=C sort -k2 > "$got" || true
   if ! cmp -s "$got" "$MANIFESTS/$s.sha256"; then
@@ -274,10 +285,22 @@ verify_output() { # SCENARIO OUT TOOL
   [[ -z "$extra" ]] || die "$tool left unexpected files in $out: $extra"
 }
 
+# One untimed download through every path the tools use (resolve, 302/307, CDN ranges), so the hub's JIT has
+# tiered up before the first timed run: else the first tool of run 1 (hfdl) pays for the hub's warm-up.
+warm_up_hub() { # SCENARIO
+  local s="$1" work="$WORK_DIR/$1" out="$OUT_DIR/$1/warm-up"
+  command -v aria2c >/dev/null || return 0
+  rm -rf "$out"; mkdir -p "$out" "$work"
+  write_peer_inputs "$s" "$work" "$out"
+  tool_command aria2c "$s" "$work" "$out"
+  "${CMD[@]}" > "$LOG_DIR/$s-warm-up.log" 2>&1 || die "the warm-up download of '$s' failed: $LOG_DIR/$s-warm-up.log"
+  rm -rf "$out"
+}
+
 RESULTS_TSV=""   # scenario tool run wall user sys rss_kb hub_cpu
 run_one() { # SCENARIO TOOL RUN
-  local s="$1" tool="$2" run="$3" work="$DATA_DIR/work/$1" out="$OUT_DIR/$1/$2-run$3" tf="$DATA_DIR/logs/time.txt"
-  local logf="$DATA_DIR/logs/$1-$2-run$3.log" t0 t1 h0 h1 rc=0
+  local s="$1" tool="$2" run="$3" work="$WORK_DIR/$1" out="$OUT_DIR/$1/$2-run$3" tf="$LOG_DIR/time.txt"
+  local logf="$LOG_DIR/$1-$2-run$3.log" t0 t1 h0 h1 rc=0
   rm -rf "$out"; mkdir -p "$out" "$work"; rm -rf "$work/hf-home"
   write_peer_inputs "$s" "$work" "$out"
   tool_command "$tool" "$s" "$work" "$out"
@@ -348,10 +371,12 @@ report() {
 # ---------------------------------------------------------------- main
 install_missing
 build
+exec 9> "$DATA_DIR/.generate.lock"
+flock 9 # another invocation may be generating the same data
 for s in "${SCENARIOS[@]}"; do gen_scenario "$s"; done
+flock -u 9
 
-mkdir -p "$DATA_DIR/logs"
-RESULTS_TSV="$DATA_DIR/logs/results-$(date +%Y%m%d-%H%M%S).tsv"
+RESULTS_TSV="$LOG_DIR/results.tsv"
 : > "$RESULTS_TSV"
 started="$(date +%s)"
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
@@ -360,6 +385,8 @@ for s in "${SCENARIOS[@]}"; do
   start_hub "$s"
   # Source files into the page cache, so no tool pays for the hub's disk reads.
   find "$HUB_ROOT/models/bench/$s" -type f -exec cat {} + > /dev/null
+  log "  warm-up (untimed aria2c run)"
+  warm_up_hub "$s"
   for ((run = 1; run <= RUNS; run++)); do
     for tool in "${TOOLS[@]}"; do
       run_one "$s" "$tool" "$run"
@@ -373,11 +400,11 @@ table="$(report)"
 header="$(cat <<EOF
 ## hfdl benchmark, $(date '+%Y-%m-%d %H:%M %Z')
 
-- command: \`bench/run.sh$(printf ' %q' "${ORIGINAL_ARGS[@]}")\`
+- command: \`bench/run.sh$([[ ${#ORIGINAL_ARGS[@]} -eq 0 ]] || printf ' %q' "${ORIGINAL_ARGS[@]}")\`
 - commit: $(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$REPO_DIR" diff --quiet HEAD -- src 2>/dev/null || echo ' (src modified)')
 - machine: $(nproc) cores ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr); load average before: $load_before, after: $(cut -d' ' -f1-3 /proc/loadavg)
 - tools: $("$HFDL" --version 2>/dev/null | head -1 | sed 's/^/hfdl /'); $(aria2c --version | head -1); $(curl --version | head -1 | cut -d' ' -f1-2)
-- runs: $RUNS per tool (wall, MB/s, CPU, Hub CPU: median; RSS: the largest); hfdl args: ${HFDL_ARGS:-(defaults)}; took ${elapsed} s
+- runs: $RUNS per tool (wall, MB/s, CPU, Hub CPU: median; RSS: the largest); hfdl: ${HFDL_BIN:-bench/.build/hfdl/hfdl} ${HFDL_ARGS:-(default options)}; took ${elapsed} s
 - Hub knobs: $(for s in "${SCENARIOS[@]}"; do printf '%s: %s; ' "$s" "$(hub_knobs_text "$s")"; done)
 EOF
 )"
