@@ -97,15 +97,12 @@ internal static class AuthCommands
         {
             Description = "Also delete stored_tokens, every token huggingface_hub saved by name (what `hf auth logout` does).",
         };
-        var endpoint = HubConnectionOptions.EndpointOption();
-        endpoint.Description = "Accepted like in the other commands; the token file is shared by every endpoint, as in huggingface_hub.";
+        // No --endpoint: the token file is shared by every endpoint, as in huggingface_hub, so it would change nothing.
         var command = new Command("logout",
             "Delete the saved token (HF_TOKEN_PATH or $HF_HOME/token) and its entry in stored_tokens. Tokens set in HF_TOKEN stay in force.");
         command.Options.Add(all);
-        command.Options.Add(endpoint);
         command.SetAction(result =>
         {
-            _ = HubConnectionOptions.ResolveEndpoint(result.GetValue(endpoint), context.Environment);
             var store = new TokenStore(context.Environment);
             var removed = store.Remove(result.GetValue(all));
             if (removed.RemovedTokenFile)
