@@ -496,19 +496,25 @@ internal sealed class BigFileScheduler
             await job.AllWritten.ConfigureAwait(false);
             var digest = await hashing.ConfigureAwait(false);
             job.Checkpoint();
-            Remove(job);
+            var mismatch = digest != job.File.Hash.Hex;
+            lock (_gate)
+            {
+                // Queue the second attempt in the same step that retires this one, so the scheduler never sees an
+                // empty queue and no active file in between (it would stop before the retry).
+                if (mismatch && job.Attempt == 1)
+                {
+                    _pending.Enqueue(new Work(job.File, job.FinalPath, NewTempPath(job.FinalPath), [], Attempt: 2));
+                }
+                _active.Remove(job);
+            }
             job.Close();
-            if (digest != job.File.Hash.Hex)
+            if (mismatch)
             {
                 AtomicFile.TryDelete(job.TempPath);
                 _journal.Discarded(job.File);
                 if (job.Attempt == 1)
                 {
                     _progress?.Report(new FileRetrying(job.File.Path, 2, "content did not match the expected hash; downloading it again", TimeSpan.Zero));
-                    lock (_gate)
-                    {
-                        _pending.Enqueue(new Work(job.File, job.FinalPath, NewTempPath(job.FinalPath), [], Attempt: 2));
-                    }
                     return;
                 }
                 _journal.Failed(job.File, new IntegrityException(job.File.Path,
