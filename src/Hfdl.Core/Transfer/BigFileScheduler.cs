@@ -14,7 +14,7 @@ namespace Hfdl.Transfer;
 /// <summary>What the scheduler tells the journal about big files.</summary>
 internal interface IBigFileJournal
 {
-    /// <summary>These ranges of the temporary file are on disk (already flushed).</summary>
+    /// <summary>These ranges of the temporary file are written: in the page cache at least, see <see cref="BigFileJob.Checkpoint"/>.</summary>
     void Partial(RemoteFile file, string tempPath, IReadOnlyList<(long Start, long End)> ranges);
 
     void Completed(RemoteFile file, string finalPath, string digest, TimeSpan elapsed);
@@ -40,7 +40,9 @@ internal sealed class BigFileScheduler
     // so only splits that leave both halves well above that are worth it.
     private const long MinimumSteal = 4L * 1024 * 1024;
     private const long MinimumSegment = 1024 * 1024;
-    private static readonly TimeSpan TickInterval = TimeSpan.FromMilliseconds(100);
+    private const double SegmentSeconds = 0.5;
+    // Ticks often enough that the speed test and each ramp step end within ~50 ms of their decision point.
+    private static readonly TimeSpan TickInterval = TimeSpan.FromMilliseconds(50);
     private static readonly TimeSpan StatsInterval = TimeSpan.FromMilliseconds(500);
 
     private readonly HubClient _client;
@@ -60,6 +62,7 @@ internal sealed class BigFileScheduler
     private readonly List<ConnectionMeter> _meters = [];
     private int _activeWorkers;
     private int _opening;
+    private int _writebackRunning;
 
     public sealed record Work(RemoteFile File, string FinalPath, string TempPath, IReadOnlyList<(long Start, long End)> Done, int Attempt = 1);
 
@@ -124,6 +127,7 @@ internal sealed class BigFileScheduler
                 {
                     lastStats = now;
                     ReportStats();
+                    StartWriteback();
                 }
                 if (_options.Time.GetElapsedTime(lastCheckpoint, now) >= _options.CheckpointInterval)
                 {
@@ -174,6 +178,37 @@ internal sealed class BigFileScheduler
         {
             _progress.Report(new FileProgress(job.File.Path, job.BytesWritten, job.File.Size));
         }
+    }
+
+    /// <summary>
+    /// Keeps the kernel writing what arrived to disk as it arrives, off this loop (the call can block while the disk
+    /// queue is full), so the final flush of each file is short and the page cache never holds gigabytes of dirty data.
+    /// </summary>
+    private void StartWriteback()
+    {
+        if (Interlocked.CompareExchange(ref _writebackRunning, 1, 0) != 0)
+        {
+            return;
+        }
+        BigFileJob[] jobs;
+        lock (_gate)
+        {
+            jobs = [.. _active];
+        }
+        _ = Task.Run(() =>
+        {
+            try
+            {
+                foreach (var job in jobs)
+                {
+                    job.StartWriteback();
+                }
+            }
+            finally
+            {
+                Volatile.Write(ref _writebackRunning, 0);
+            }
+        });
     }
 
     private void Checkpoint()
@@ -250,9 +285,10 @@ internal sealed class BigFileScheduler
             Work? next;
             lock (_gate)
             {
+                var limit = SegmentLimit();
                 foreach (var job in _active)
                 {
-                    if (job.TakeNext() is { } segment)
+                    if (job.TakeNext(limit) is { } segment)
                     {
                         return (job, segment);
                     }
@@ -289,6 +325,18 @@ internal sealed class BigFileScheduler
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// The most a connection takes at once: about half a second at its current share of the rate. The sha256 follows
+    /// the contiguous written prefix, so a segment that takes long holds the hash back (and, at the end of a file, the
+    /// rename) while the rest of the file is already there; short segments keep that lag, and the tail, short. Bounded
+    /// by 1 MiB (a request costs a round trip) and --chunk-size.
+    /// </summary>
+    private long SegmentLimit()
+    {
+        var perConnection = _controller.CurrentRate / Math.Max(1, Volatile.Read(ref _activeWorkers));
+        return perConnection <= 0 ? _options.ChunkSize : Math.Clamp((long)(perConnection * SegmentSeconds), MinimumSegment, _options.ChunkSize);
     }
 
     private BigFileJob OpenJob(Work work)
@@ -449,7 +497,7 @@ internal sealed class BigFileScheduler
                             // The segment shrank (its tail was stolen) or went stale: this connection is done with it.
                             return job.IsStale(segment) ? Outcome.Stale : Outcome.Done;
                         }
-                        await RandomAccess.WriteAsync(job.Handle, buffer.AsMemory(offset, count), position, cancellationToken).ConfigureAwait(false);
+                        await job.WriteAsync(buffer.AsMemory(offset, count), position, cancellationToken).ConfigureAwait(false);
                         job.EndWrite(segment, count);
                         offset += count;
                     }
@@ -495,8 +543,13 @@ internal sealed class BigFileScheduler
         {
             await job.AllWritten.ConfigureAwait(false);
             var digest = await hashing.ConfigureAwait(false);
-            job.Checkpoint();
             var mismatch = digest != job.File.Hash.Hex;
+            if (!mismatch)
+            {
+                // Durable before it gets its final name: after a power loss the final name holds the whole file or
+                // is absent, never a file whose tail is still only in the page cache.
+                job.FlushToDisk();
+            }
             lock (_gate)
             {
                 // Queue the second attempt in the same step that retires this one, so the scheduler never sees an

@@ -106,8 +106,9 @@ internal sealed class FaultEngine
             Corrupt = faults.Corrupt is { } corrupt && runtime.Planned(corrupt.Repeat, corrupt.Probability) ? corrupt : null,
             ConnectionBucket = connectionBucket,
             GlobalBucket = globalBucket,
-            // Throttled bodies go out in small pieces so that bytes flow steadily instead of in bursts.
-            MaxChunk = slowest == long.MaxValue ? int.MaxValue : (int)Math.Clamp(slowest / 20, 1024, 64 * 1024),
+            // Throttled bodies go out in pieces of at most a twentieth of a second (and 256 KiB) so that bytes flow steadily
+            // instead of in bursts, without a timer and a write per few KB costing the hub the CPU its clients need.
+            MaxChunk = slowest == long.MaxValue ? int.MaxValue : (int)Math.Clamp(slowest / 20, 1024, 256 * 1024),
         };
     }
 }

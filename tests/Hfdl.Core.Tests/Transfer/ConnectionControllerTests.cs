@@ -93,7 +93,7 @@ public sealed class ConnectionControllerTests
     {
         var controller = new ConnectionController(64, 3 * MB, TimeSpan.FromSeconds(2), _time);
 
-        var targets = Simulate(controller, perConnection: 25 * MB, total: 500 * MB, seconds: 3, noise: tick => tick % 2 == 0 ? 0.3 : 1.7);
+        var targets = Simulate(controller, perConnection: 25 * MB, total: 500 * MB, seconds: 3, noise: tick => tick / 2 % 2 == 0 ? 0.3 : 1.7);
 
         Assert.All(targets.Take(19), t => Assert.Equal(1, t));
         Assert.True(targets.Last() > 1);
