@@ -65,7 +65,7 @@ public sealed record FileState
     [JsonPropertyName("tempFile")]
     public string? TempFile { get; init; }
 
-    /// <summary>For a partial file: byte ranges <c>[start, end)</c> of the temporary file that were flushed to disk.</summary>
+    /// <summary>For a partial file: byte ranges <c>[start, end)</c> of the temporary file that were written (in the page cache at least; see BigFileJob.Checkpoint).</summary>
     [JsonPropertyName("ranges")]
     public List<long[]>? Ranges { get; init; }
 
