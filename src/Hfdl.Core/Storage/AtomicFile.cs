@@ -3,7 +3,12 @@ namespace Hfdl.Storage;
 /// <summary>Replaces a file so that readers see either the old or the new content, never a half-written one.</summary>
 internal static class AtomicFile
 {
-    public static void WriteAllBytes(string path, ReadOnlySpan<byte> content)
+    /// <param name="durable">
+    /// Flush to disk before the rename, so a power cut leaves the old or the new content. Without it a process crash
+    /// still never shows a half-written file, but a power cut may leave an empty one: fine for caches and hints that
+    /// are checked when read, and it spares an fsync (a journal commit) per file.
+    /// </param>
+    public static void WriteAllBytes(string path, ReadOnlySpan<byte> content, bool durable = true)
     {
         var directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
         Directory.CreateDirectory(directory);
@@ -13,7 +18,7 @@ internal static class AtomicFile
             using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
             {
                 stream.Write(content);
-                stream.Flush(flushToDisk: true);
+                stream.Flush(flushToDisk: durable);
             }
             File.Move(temp, path, overwrite: true);
         }
