@@ -4,11 +4,11 @@ namespace Hfdl.Transfer;
 /// Decides how many connections big files use (the seed's speed test and dynamic thread allocation):
 /// <list type="number">
 /// <item>Speed test: one connection, until its rate is stable or the test duration is over.</item>
-/// <item>Ramp: quadruple the connections while the aggregate rate keeps rising (by at least a tenth per step) and
+/// <item>Ramp: multiply the connections by eight while the aggregate rate keeps rising (by at least a tenth per step) and
 /// each connection still carries the minimum speed; step back to the best count when it stops rising. A step is judged
 /// on the bytes after a short settling time (new connections need a connect and a round trip before they deliver),
-/// and as soon as the rate scaled almost linearly, so on a per-connection capped CDN 1 -> 4 -> 16 -> 64 takes well
-/// under a second.</item>
+/// and as soon as the rate scaled almost linearly, so on a per-connection capped CDN 1 -> 8 -> 64 takes a few tenths
+/// of a second.</item>
 /// <item>Steady: shed connections whose share falls below the minimum speed; what was learnt carries over to later
 /// big files of the run.</item>
 /// </list>
@@ -42,7 +42,8 @@ internal sealed class ConnectionController
     private int _bestTarget = 1;
     private double _previousRate;
     private int _previousTarget = 1;
-    private int _lastFactor = 4;
+    private const int StepFactor = 8;
+    private int _lastFactor = StepFactor;
 
     public ConnectionController(int maximum, double minimumBytesPerSecondPerConnection, TimeSpan speedTestDuration, TimeProvider time)
     {
@@ -156,9 +157,9 @@ internal sealed class ConnectionController
                 StepUp(now, rate);
             }
         }
-        else if (_lastFactor == 4 && _bestTarget * 2 < Target)
+        else if (_lastFactor == StepFactor && _bestTarget * 2 < Target)
         {
-            // Four times the connections did not pay; twice as many still may.
+            // Eight times the connections did not pay; twice as many still may.
             _lastFactor = 2;
             _previousRate = _bestRate;
             _previousTarget = _bestTarget;
@@ -182,10 +183,11 @@ internal sealed class ConnectionController
         }
         _previousRate = rate;
         _previousTarget = Target;
-        // Quadruple: three steps from one connection to 64, so a capped CDN's line rate is reached within about a
-        // second; a step that does not pay is taken back.
-        Target = Math.Min(_maximum, Target * 4);
-        _lastFactor = 4;
+        // Eight times: two steps from one connection to 64, so a capped CDN's line rate is reached within a few
+        // tenths of a second. Overshooting costs little: a step that scales less than linearly is cut back to what the
+        // link needs (see JudgeStep), and one that does not pay at all is taken back.
+        Target = Math.Min(_maximum, Target * StepFactor);
+        _lastFactor = StepFactor;
         Enter(Phase.Ramp, now);
     }
 
