@@ -169,11 +169,15 @@ internal sealed class BigFileJob : IAsyncDisposable
     }
 
     /// <summary>
-    /// Takes the first segment nobody fetches yet, cut to at most about <paramref name="maximumBytes"/> (the rest
-    /// stays queued as its own segment).
+    /// Takes the first segment nobody fetches yet, cut to at most about <paramref name="maximumBytes"/>, or
+    /// <paramref name="tailBytes"/> in the last quarter of the file (the rest stays queued as its own segment). All
+    /// connections finish their last segments together, and the sha256, which follows the contiguous written prefix,
+    /// can only hash that last wave once its first segment lands: shorter last segments make that wave, and the wait
+    /// for the hash after the last byte, shorter, for a few more requests where they cost least.
     /// </summary>
-    public Segment? TakeNext(long maximumBytes)
+    public Segment? TakeNext(long maximumBytes, long tailBytes)
     {
+        var tailStart = File.Size - (File.Size / 4);
         lock (_gate)
         {
             if (_failure is not null)
@@ -188,8 +192,9 @@ internal sealed class BigFileJob : IAsyncDisposable
                     continue;
                 }
                 // Only cut when the rest is worth a request of its own; cuts fall on 64 KiB boundaries.
-                var cut = (segment.Position + maximumBytes) & ~65535L;
-                if (maximumBytes > 0 && cut > segment.Position && segment.End - cut > maximumBytes / 2)
+                var limit = segment.Position >= tailStart ? Math.Min(tailBytes, maximumBytes) : maximumBytes;
+                var cut = (segment.Position + limit) & ~65535L;
+                if (limit > 0 && cut > segment.Position && segment.End - cut > limit / 2)
                 {
                     _segments.Insert(i + 1, new Segment(cut, segment.End) { Generation = segment.Generation });
                     segment.End = cut;

@@ -10,7 +10,8 @@ namespace Hfdl.Transfer;
 /// and as soon as the rate scaled almost linearly, so on a per-connection capped CDN 1 -> 8 -> 64 takes a few tenths
 /// of a second.</item>
 /// <item>Steady: shed connections whose share falls below the minimum speed; what was learnt carries over to later
-/// big files of the run.</item>
+/// big files of the run. A pool of two to four connections is probed once at half its size, and kept smaller when
+/// the rate holds (a link one connection fills gains nothing from more but their CPU).</item>
 /// </list>
 /// Time comes from the injected <see cref="TimeProvider"/>; <see cref="Tick"/> is called by the scheduler.
 /// </summary>
@@ -43,6 +44,12 @@ internal sealed class ConnectionController
     private double _previousRate;
     private int _previousTarget = 1;
     private const int StepFactor = 8;
+    // Only small pools are probed: halving 24 connections on a capped CDN would cost far more than it could save.
+    private const int MaximumProbed = 4;
+    private static readonly TimeSpan ProbeTimeout = TimeSpan.FromSeconds(3);
+    private bool _probed;
+    private double _rateBeforeProbe;
+    private int _targetBeforeProbe;
     private int _lastFactor = StepFactor;
 
     public ConnectionController(int maximum, double minimumBytesPerSecondPerConnection, TimeSpan speedTestDuration, TimeProvider time)
@@ -60,6 +67,7 @@ internal sealed class ConnectionController
         SpeedTest,
         Ramp,
         Steady,
+        Probe,
     }
 
     /// <summary>How many connections big files should use now.</summary>
@@ -117,7 +125,40 @@ internal sealed class ConnectionController
                 {
                     Target = Math.Max(1, (int)(rate / Math.Max(1, _minimumPerConnection)));
                 }
+                else if (!_probed && Target is > 1 and <= MaximumProbed && active == Target)
+                {
+                    // A few connections may be one too many: when the link, or this machine's CPU, is what one
+                    // connection already fills, the speed test's first windows can read low and make a second
+                    // connection look worth it. Extra connections then only cost CPU (a second stream to write and
+                    // hash back). Try half as many once; keep them if the rate holds.
+                    _probed = true;
+                    _rateBeforeProbe = rate;
+                    _targetBeforeProbe = Target;
+                    Target /= 2;
+                    Enter(Phase.Probe, now);
+                    break;
+                }
                 _phaseStarted = now;
+                break;
+            case Phase.Probe when !_settled:
+                // Connections leave between segments: judge only once the pool is down to the probed size.
+                if (active <= Target)
+                {
+                    _settled = true;
+                    ResetWindow(now);
+                }
+                else if (inPhase >= ProbeTimeout)
+                {
+                    Target = _targetBeforeProbe;
+                    Enter(Phase.Steady, now);
+                }
+                break;
+            case Phase.Probe when windowFull:
+                if (rate < _rateBeforeProbe * 0.9)
+                {
+                    Target = _targetBeforeProbe;
+                }
+                Enter(Phase.Steady, now);
                 break;
         }
     }

@@ -58,36 +58,29 @@ internal static class ByteRanges
     /// <summary>
     /// Cuts <c>[0, size)</c> into segments of about <paramref name="segmentSize"/> bytes, marking the parts in
     /// <paramref name="done"/> as already written (resume). A done range becomes a complete segment of its own.
-    /// The last quarter of the file (at most 32 segments' worth) is cut four times finer: all connections finish their
-    /// last segments together, and the sha256, which follows the contiguous written prefix, can only hash that last
-    /// wave after its first segment lands. Smaller last segments make that wave, and the wait for the hash after the
-    /// last byte, four times shorter, for a few more requests where they cost least.
+    /// Connections cut these further as they take them (<see cref="BigFileJob.TakeNext"/>), to a size that suits
+    /// their speed.
     /// </summary>
     public static List<Segment> Plan(long size, long segmentSize, IReadOnlyList<(long Start, long End)> done)
     {
         segmentSize = Math.Max(1, segmentSize);
-        var tailSegment = Math.Max(Math.Min(segmentSize, 1024 * 1024), segmentSize / 4);
-        var tailStart = size - Math.Min(size / 4, 32 * segmentSize);
         var segments = new List<Segment>();
         var cursor = 0L;
         foreach (var (start, end) in Normalize(done.Select(r => (Math.Max(0, r.Start), Math.Min(size, r.End)))))
         {
-            AddPending(segments, cursor, start, segmentSize, tailStart, tailSegment);
+            AddPending(segments, cursor, start, segmentSize);
             segments.Add(new Segment(start, end, end - start));
             cursor = end;
         }
-        AddPending(segments, cursor, size, segmentSize, tailStart, tailSegment);
+        AddPending(segments, cursor, size, segmentSize);
         return segments;
     }
 
-    private static void AddPending(List<Segment> segments, long from, long to, long segmentSize, long tailStart, long tailSegment)
+    private static void AddPending(List<Segment> segments, long from, long to, long segmentSize)
     {
-        for (var start = from; start < to;)
+        for (var start = from; start < to; start += segmentSize)
         {
-            var end = start < tailStart ? Math.Min(start + segmentSize, tailStart) : start + tailSegment;
-            end = Math.Min(to, end);
-            segments.Add(new Segment(start, end));
-            start = end;
+            segments.Add(new Segment(start, Math.Min(to, start + segmentSize)));
         }
     }
 }

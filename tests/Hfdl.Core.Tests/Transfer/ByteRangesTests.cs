@@ -1,3 +1,5 @@
+using Hfdl.Integrity;
+using Hfdl.Planning;
 using Hfdl.Transfer;
 
 namespace Hfdl.Core.Tests.Transfer;
@@ -30,16 +32,6 @@ public sealed class ByteRangesTests
     }
 
     [Fact]
-    public void The_last_quarter_is_cut_finer_so_the_last_wave_is_short()
-    {
-        var segments = ByteRanges.Plan(2048 * MiB, 16 * MiB, []);
-
-        Assert.Equal(16 * MiB, segments[0].End - segments[0].Start);
-        Assert.All(segments.Where(s => s.Start >= 1536 * MiB), s => Assert.Equal(4 * MiB, s.End - s.Start));
-        Assert.All(segments.Where(s => s.Start < 1536 * MiB), s => Assert.Equal(16 * MiB, s.End - s.Start));
-    }
-
-    [Fact]
     public void Done_ranges_become_complete_segments_and_the_rest_is_still_planned()
     {
         var size = (64 * MiB) + 7;
@@ -49,5 +41,25 @@ public sealed class ByteRangesTests
         Assert.Contains(segments, s => s.Start == 60 * MiB && s.End == size && s.IsComplete);
         Assert.Equal(size - (17 * MiB) - (4 * MiB) - 7, segments.Where(s => !s.IsComplete).Sum(s => s.End - s.Start));
         Assert.Equal(size, segments.Sum(s => s.End - s.Start));
+    }
+
+    [Fact]
+    public async Task Connections_take_segments_cut_to_their_limit_and_finer_in_the_last_quarter()
+    {
+        using var folder = new TempDirectory();
+        var file = new RemoteFile("model.bin", 64 * MiB, new ContentHash(HashKind.Sha256, new string('0', 64)), IsLfs: true);
+        await using var job = BigFileJob.Open(file, folder.Combine("model.bin"), folder.Combine(".model.bin.part"), [], 16 * MiB, attempt: 1);
+
+        var taken = new List<Segment>();
+        while (job.TakeNext(maximumBytes: 8 * MiB, tailBytes: 2 * MiB) is { } segment)
+        {
+            taken.Add(segment);
+        }
+
+        Assert.Equal(0, taken[0].Start);
+        Assert.All(taken.Where(s => s.Start < 48 * MiB), s => Assert.Equal(8 * MiB, s.End - s.Start));
+        Assert.All(taken.Where(s => s.Start >= 48 * MiB), s => Assert.Equal(2 * MiB, s.End - s.Start));
+        Assert.Equal(64 * MiB, taken.Sum(s => s.End - s.Start));
+        Assert.Equal(64 * MiB, taken[^1].End);
     }
 }

@@ -65,6 +65,30 @@ public sealed class ConnectionControllerTests
     }
 
     [Fact]
+    public void A_second_connection_that_a_low_first_reading_made_look_useful_is_dropped_after_a_probe()
+    {
+        var controller = new ConnectionController(64, 3 * MB, TimeSpan.FromSeconds(5), _time);
+
+        // One connection fills the link (700 MB/s), but its first 300 ms read 25% low, as a cold start does.
+        var targets = Simulate(controller, perConnection: 700 * MB, total: 700 * MB, seconds: 4, noise: tick => tick < 3 ? 0.75 : 1.0);
+
+        Assert.Contains(2, targets); // the ramp did keep a second connection at first
+        Assert.Equal(1, controller.Target);
+    }
+
+    [Fact]
+    public void A_probe_that_loses_rate_restores_the_connections()
+    {
+        var controller = new ConnectionController(64, 3 * MB, TimeSpan.FromSeconds(5), _time);
+
+        // 40 MB/s per connection, 100 MB/s in all: the ramp keeps 4; 2 would carry only 80.
+        var targets = Simulate(controller, perConnection: 40 * MB, total: 100 * MB, seconds: 5);
+
+        Assert.Contains(2, targets); // the probe happened
+        Assert.Equal(4, controller.Target);
+    }
+
+    [Fact]
     public void More_connections_that_bring_nothing_are_taken_back()
     {
         var controller = new ConnectionController(64, 3 * MB, TimeSpan.FromSeconds(5), _time);
