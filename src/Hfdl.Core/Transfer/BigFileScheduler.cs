@@ -502,7 +502,6 @@ internal sealed class BigFileScheduler
                             return job.IsStale(segment) ? Outcome.Stale : Outcome.Done;
                         }
                         await job.WriteAsync(buffer.AsMemory(offset, count), position, cancellationToken).ConfigureAwait(false);
-                        job.HashInline(segment, buffer.AsSpan(offset, count), position);
                         job.EndWrite(segment, count);
                         offset += count;
                     }
