@@ -39,7 +39,7 @@ internal static class DownloadCommand
         };
         var threshold = new Option<double>("--file-size-threshold")
         {
-            Description = "Files of at least this many MB (10^6 bytes) are big: downloaded after the small ones.",
+            Description = "Files of at least this many MB (10^6 bytes) are big: fetched in segments over several connections, alongside the small files.",
             DefaultValueFactory = _ => 200,
             HelpName = "MB",
         };

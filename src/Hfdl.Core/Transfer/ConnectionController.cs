@@ -6,9 +6,9 @@ namespace Hfdl.Transfer;
 /// <item>Speed test: one connection, until its rate is stable or the test duration is over.</item>
 /// <item>Ramp: multiply the connections by eight while the aggregate rate keeps rising (by at least a tenth per step) and
 /// each connection still carries the minimum speed; step back to the best count when it stops rising. A step is judged
-/// on the bytes after a short settling time (new connections need a connect and a round trip before they deliver),
-/// and as soon as the rate scaled almost linearly, so on a per-connection capped CDN 1 -> 8 -> 64 takes a few tenths
-/// of a second.</item>
+/// on the bytes after every new connection has delivered (they need a connect and a round trip first), and as soon as
+/// the rate scaled almost linearly, so on a per-connection capped CDN 1 -> 8 -> 64 takes a few tenths of a
+/// second.</item>
 /// <item>Steady: shed connections whose share falls below the minimum speed; what was learnt carries over to later
 /// big files of the run. A pool of two to four connections is probed once at half its size, and kept smaller when
 /// the rate holds (a link one connection fills gains nothing from more but their CPU).</item>
@@ -23,9 +23,11 @@ internal sealed class ConnectionController
     // shorter windows ends the test ~0.1 s sooner, which is 50 MB at 500 MB/s.
     private static readonly TimeSpan SpeedTestWindow = TimeSpan.FromMilliseconds(100);
     private static readonly TimeSpan MinimumSpeedTest = TimeSpan.FromMilliseconds(100);
-    // After a step the new connections connect, send their requests and wait a round trip before bytes flow; bytes
-    // counted meanwhile would make the step look worse than it is.
-    private static readonly TimeSpan Settle = TimeSpan.FromMilliseconds(50);
+    // After a step the new connections connect (TCP, TLS), send their requests and wait a round trip before bytes
+    // flow; bytes counted meanwhile would make the step look worse than it is. So a step is measured from the moment
+    // every connection has delivered its first bytes: ~25 ms on loopback, a few hundred on a far CDN; if some never
+    // do (a server that stalls new connections), after this long the step is judged on what the others carry.
+    private static readonly TimeSpan SettleTimeout = TimeSpan.FromSeconds(2);
     private static readonly TimeSpan SteadyCheck = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan ReportWindow = TimeSpan.FromMilliseconds(500);
 
@@ -51,6 +53,7 @@ internal sealed class ConnectionController
     private double _rateBeforeProbe;
     private int _targetBeforeProbe;
     private int _lastFactor = StepFactor;
+    private double _judgedPerConnection;
 
     public ConnectionController(int maximum, double minimumBytesPerSecondPerConnection, TimeSpan speedTestDuration, TimeProvider time)
     {
@@ -83,8 +86,16 @@ internal sealed class ConnectionController
     /// <summary>Counts bytes received by any big-file connection.</summary>
     public void AddBytes(long bytes) => Interlocked.Add(ref _totalBytes, bytes);
 
-    /// <summary>Samples the rate and adjusts <see cref="Target"/>. <paramref name="active"/> is the connections now fetching.</summary>
-    public void Tick(int active)
+    /// <summary>Per-connection rate to size requests by: the current share, or during the ramp, when new connections
+    /// have no rate of their own yet, what one connection carried in the last judged window. Bytes per second, 0 when
+    /// nothing has been measured yet.</summary>
+    public double PerConnectionRate { get; private set; }
+
+    /// <summary>
+    /// Samples the rate and adjusts <see cref="Target"/>. <paramref name="active"/> is the connections now fetching,
+    /// <paramref name="delivering"/> those of them that have received bytes.
+    /// </summary>
+    public void Tick(int active, int delivering)
     {
         var now = _time.GetTimestamp();
         var total = Interlocked.Read(ref _totalBytes);
@@ -93,6 +104,8 @@ internal sealed class ConnectionController
         var rate = Rate(_samples, window, now, total, out var span);
         var windowFull = span >= window.TotalSeconds * 0.9;
         var inPhase = _time.GetElapsedTime(_phaseStarted, now);
+        var share = active > 0 ? CurrentRate / active : 0;
+        PerConnectionRate = _phase is Phase.Ramp ? Math.Max(share, _judgedPerConnection) : share;
 
         switch (_phase)
         {
@@ -105,13 +118,14 @@ internal sealed class ConnectionController
                 _previousRate = rate;
                 if (stable || inPhase >= _speedTestDuration)
                 {
+                    _judgedPerConnection = rate / Math.Max(1, active);
                     _bestRate = rate;
                     _bestTarget = Target;
                     StepUp(now, rate);
                 }
                 break;
             case Phase.Ramp when !_settled:
-                if (inPhase >= Settle)
+                if (delivering >= Math.Min(Target, active) || inPhase >= SettleTimeout)
                 {
                     _settled = true;
                     ResetWindow(now);
@@ -168,7 +182,7 @@ internal sealed class ConnectionController
         var perConnection = rate / Math.Max(1, active);
         var grown = (double)Target / _previousTarget;
         // Nearly linear scaling is clear after half a window; anything less needs the whole window to be judged.
-        var linear = span >= Window.TotalSeconds * 0.45 && rate >= _previousRate * (1 + (0.75 * (grown - 1)));
+        var linear = span >= Window.TotalSeconds * 0.25 && rate >= _previousRate * (1 + (0.75 * (grown - 1)));
         if (!linear && !windowFull)
         {
             return;
@@ -177,6 +191,7 @@ internal sealed class ConnectionController
         {
             _bestRate = rate;
             _bestTarget = Target;
+            _judgedPerConnection = perConnection;
             if (!linear)
             {
                 // The knee: more connections paid, but less than linearly, so the link is nearly full. Keep about a

@@ -11,7 +11,7 @@ public sealed record DownloadOptions
     /// </summary>
     public int Threads { get; init; } = DefaultThreads(Environment.ProcessorCount);
 
-    /// <summary>Files at or above this size (bytes) are "big" and go after the small ones. Default 200 MB.</summary>
+    /// <summary>Files at or above this size (bytes) are "big": fetched in segments over the connections small files leave free. Default 200 MB.</summary>
     public long BigFileThreshold { get; init; } = 200L * 1000 * 1000;
 
     /// <summary>Transient failures (connection lost, 5xx, 429, stalls) tried again per file, with backoff. Default 5.</summary>

@@ -28,6 +28,7 @@ public sealed class HubRequestLog
 {
     private readonly ConcurrentQueue<RecordedRequest> _requests = new();
     private int _inFlight;
+    private int _peakInFlight;
 
     public int Count => _requests.Count;
 
@@ -51,7 +52,23 @@ public sealed class HubRequestLog
         }
     }
 
-    internal void Started() => Interlocked.Increment(ref _inFlight);
+    /// <summary>The most requests in flight at once since the last <see cref="Clear"/>: a client's connection count.</summary>
+    public int PeakInFlight => Volatile.Read(ref _peakInFlight);
+
+    internal void Started()
+    {
+        var now = Interlocked.Increment(ref _inFlight);
+        var peak = Volatile.Read(ref _peakInFlight);
+        while (now > peak)
+        {
+            var seen = Interlocked.CompareExchange(ref _peakInFlight, now, peak);
+            if (seen == peak)
+            {
+                break;
+            }
+            peak = seen;
+        }
+    }
 
     internal void Ended() => Interlocked.Decrement(ref _inFlight);
 
@@ -65,6 +82,7 @@ public sealed class HubRequestLog
     {
         SpinWait.SpinUntil(() => InFlight == 0, TimeSpan.FromSeconds(10));
         _requests.Clear();
+        Volatile.Write(ref _peakInFlight, 0);
     }
 
     /// <summary>Body bytes sent for all recorded requests (what clients fetched).</summary>

@@ -23,10 +23,73 @@ public sealed class ConnectionControllerTests
             var rate = Math.Min(active * perConnection, total) * (noise?.Invoke(tick) ?? 1.0);
             _time.Advance(step);
             controller.AddBytes((long)(rate * step.TotalSeconds));
-            controller.Tick(active);
+            controller.Tick(active, active);
             targets.Add(controller.Target);
         }
         return targets;
+    }
+
+    /// <summary>
+    /// Like <see cref="Simulate"/>, in 25 ms ticks, but a connection delivers only <paramref name="connectDelay"/> after
+    /// it was opened (TCP and TLS handshakes and a round trip to a far CDN).
+    /// </summary>
+    private List<int> SimulateWithConnectDelay(ConnectionController controller, double perConnection, double total, TimeSpan connectDelay, double seconds)
+    {
+        var targets = new List<int>();
+        var opened = new List<TimeSpan>(); // when each open connection started
+        var step = TimeSpan.FromMilliseconds(25);
+        var now = TimeSpan.Zero;
+        for (var tick = 0; tick < (int)Math.Round(seconds / step.TotalSeconds); tick++)
+        {
+            while (opened.Count < controller.Target)
+            {
+                opened.Add(now);
+            }
+            if (opened.Count > controller.Target)
+            {
+                opened.RemoveRange(controller.Target, opened.Count - controller.Target);
+            }
+            _time.Advance(step);
+            now += step;
+            var delivering = opened.Count(start => now - start > connectDelay);
+            var rate = Math.Min(delivering * perConnection, total);
+            controller.AddBytes((long)(rate * step.TotalSeconds));
+            controller.Tick(opened.Count, delivering);
+            targets.Add(controller.Target);
+        }
+        return targets;
+    }
+
+    [Fact]
+    public void Connections_that_take_long_to_connect_do_not_make_a_step_look_unprofitable()
+    {
+        var controller = new ConnectionController(64, 3 * MB, TimeSpan.FromSeconds(5), _time);
+
+        // 300 ms before a new connection delivers: a fixed settling time shorter than that judged the step on the old
+        // connections alone and stopped far below what the link needs.
+        var targets = SimulateWithConnectDelay(controller, perConnection: 25 * MB, total: 500 * MB, TimeSpan.FromMilliseconds(300), seconds: 6);
+
+        var seen = string.Join(",", targets);
+        Assert.True(controller.Target * 25 * MB >= 500 * MB, $"{controller.Target} connections of 25 MB/s cannot fill 500 MB/s: {seen}");
+        Assert.InRange(controller.Target, 20, 32);
+        // One step at a time up to the line rate, each judged once its connections deliver: no step taken back, and
+        // the line rate within ~1 s (the first connection alone takes 0.4 s to deliver and be tested).
+        var reached = targets.FindIndex(t => t * 25 * MB >= 500 * MB);
+        Assert.InRange(reached * 0.025, 0, 1.2);
+        Assert.True(targets.Take(reached).Zip(targets.Skip(1).Take(reached)).All(p => p.Second >= p.First), $"a step was taken back on the way up: {seen}");
+    }
+
+    [Fact]
+    public void During_the_ramp_requests_are_sized_for_what_one_connection_carried_not_for_the_rate_spread_thin()
+    {
+        var controller = new ConnectionController(64, 3 * MB, TimeSpan.FromSeconds(5), _time);
+
+        SimulateWithConnectDelay(controller, perConnection: 25 * MB, total: 500 * MB, TimeSpan.FromMilliseconds(300), seconds: 0.6);
+
+        // Eight connections opened after the speed test, only the first delivers yet: 25 MB/s shared by 8 would be
+        // ~3 MB/s and 1.5 MB requests; what a connection carries is 25.
+        Assert.Equal(8, controller.Target);
+        Assert.InRange(controller.PerConnectionRate, 20 * MB, 30 * MB);
     }
 
     [Fact]

@@ -24,6 +24,13 @@ public sealed class BigFileHub : IAsyncLifetime
             .File("one.bin", new byte[] { 42 })
             .File("zero.bin", Array.Empty<byte>())
             .File("odd.bin", SyntheticContent.Create(3 * 65536 + 7, seed: 14)));
+        // A model repo whose small files are slow to answer (1.5 s before each response of the hub's file routes, so
+        // 3 s for a 307 and its 200) while the CDN answers at once.
+        Store.AddRepo(RepoType.Model, "acme/slow-small-files", repo => repo
+            .File("config.json", "{\"model_type\": \"gpt2\"}\n")
+            .File("tokenizer_config.json", "{}\n")
+            .File("model.safetensors", SyntheticContent.Create(4L * 1024 * 1024 + 5, seed: 16))
+            .Settings(s => s with { Faults = HubFaults.None with { Latency = TimeSpan.FromSeconds(1.5), LatencyTargets = FaultTargets.Resolve } }));
         Store.AddRepo(RepoType.Model, "acme/throttled", repo => repo
             .File("weights.bin", SyntheticContent.Create(3_000_000, seed: 15)));
         Server = await HubServer.StartAsync(new HubServerOptions { Store = Store });
@@ -56,6 +63,26 @@ public sealed class BigFileTests(BigFileHub hub) : IClassFixture<BigFileHub>, ID
         var ranged = hub.Server.Requests.Snapshot().Where(r => r.Listener == "cdn" && r.Range is not null).ToList();
         Assert.True(ranged.Count >= 8, $"expected many range requests, got {ranged.Count}");
         Assert.DoesNotContain(RepoAssert.ListFiles(Target()), f => f.EndsWith(".hfdl-part", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Big_files_arrive_while_small_files_are_still_in_flight_and_threads_bound_both_together()
+    {
+        hub.Server.Requests.Clear();
+
+        var result = await Cli().RunAsync("download", "acme/slow-small-files", "--local-dir", Target(),
+            "--file-size-threshold", "1", "--chunk-size", "262144", "--speed-test-duration", "0", "-t", "3");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        RepoAssert.BitExact(hub.Store.MainSnapshot(RepoType.Model, "acme/slow-small-files"), Target());
+        // Recorded when each response ended: the shard's bytes came from the CDN before the small files' slow
+        // responses ended, not after them.
+        var requests = hub.Server.Requests.Snapshot().ToList();
+        var lastCdn = requests.FindLastIndex(r => r.Listener == "cdn");
+        var lastSmall = requests.FindLastIndex(r => r.Listener == "hub" && r.PathAndQuery.Contains("config.json", StringComparison.Ordinal));
+        Assert.True(lastCdn >= 0 && lastCdn < lastSmall, string.Join("\n", requests.Select(r => $"{r.Listener} {r.Method} {r.PathAndQuery} {r.Range}")));
+        // Two small files in flight left one connection of -t 3 to the shard.
+        Assert.InRange(hub.Server.Requests.PeakInFlight, 2, 3);
     }
 
     [Fact]
