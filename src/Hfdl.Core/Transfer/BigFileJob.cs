@@ -98,7 +98,7 @@ internal sealed class BigFileJob : IAsyncDisposable
     /// a crash), so a rerun resumes from them. They are not flushed here: an fsync every few seconds stalled every
     /// connection's writes for up to half a second each time. After a power loss a recorded range may read back as
     /// zeros; the file's hash then fails and hfdl fetches the file again, so the cost is time, never a wrong file.
-    /// The scheduler starts the kernel's writeback every 500 ms (<see cref="StartWriteback"/>), so the durable flush
+    /// The scheduler starts the kernel's writeback every 100 ms (<see cref="StartWriteback"/>), so the durable flush
     /// before the final rename (<see cref="FlushToDisk"/>) finds little left to write. Returns null once closed.
     /// </summary>
     public List<(long Start, long End)>? Checkpoint()

@@ -48,6 +48,10 @@ internal sealed class BigFileScheduler
     // at 500 MB/s is 12 MB); a tick costs microseconds.
     private static readonly TimeSpan TickInterval = TimeSpan.FromMilliseconds(25);
     private static readonly TimeSpan StatsInterval = TimeSpan.FromMilliseconds(500);
+    // What arrived since the last writeback is what the final fsync of a file must write before its rename (which
+    // waits for it): 100 ms of data (50 MB at 500 MB/s) instead of 500 ms took that fsync from 70-115 ms to 13-23 ms
+    // on a 2 GiB file.
+    private static readonly TimeSpan WritebackInterval = TimeSpan.FromMilliseconds(100);
 
     private readonly HubClient _client;
     private readonly DownloadOptions _options;
@@ -107,6 +111,7 @@ internal sealed class BigFileScheduler
         var workers = new List<Task>();
         var lastStats = _options.Time.GetTimestamp();
         var lastCheckpoint = lastStats;
+        var lastWriteback = lastStats;
         using var timer = new PeriodicTimer(TickInterval, _options.Time);
         try
         {
@@ -135,6 +140,10 @@ internal sealed class BigFileScheduler
                 {
                     lastStats = now;
                     ReportStats();
+                }
+                if (_options.Time.GetElapsedTime(lastWriteback, now) >= WritebackInterval)
+                {
+                    lastWriteback = now;
                     StartWriteback();
                 }
                 if (_options.Time.GetElapsedTime(lastCheckpoint, now) >= _options.CheckpointInterval)
