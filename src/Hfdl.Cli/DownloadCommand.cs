@@ -23,7 +23,7 @@ internal static class DownloadCommand
         var revision = RepoOptions.RevisionOption();
         var threads = new Option<int?>("--threads", "-t")
         {
-            Description = $"Parallel transfers (default: {DownloadOptions.DefaultThreads(Environment.ProcessorCount)} on this machine: 64 per core, one core reserved, 32 to 128).",
+            Description = $"Parallel transfers: the most requests in flight at once, small files and big-file segments together (default: {DownloadOptions.DefaultThreads(Environment.ProcessorCount)} on this machine: 64 per core, one core reserved, 32 to 128).",
             HelpName = "N",
         };
         var directory = new Option<string>("--directory", "-d")
