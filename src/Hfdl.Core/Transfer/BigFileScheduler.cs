@@ -572,19 +572,11 @@ internal sealed class BigFileScheduler
             await job.AllWritten.ConfigureAwait(false);
             // Durable before it gets its final name: after a power loss the final name holds the whole file or is
             // absent, never a file whose tail is still only in the page cache. The flush (what arrived since the last
-            // writeback, up to ~250 MB at 500 MB/s) runs while the hash reads the last segments back; the rename waits
-            // for both. On a mismatch the flush was wasted work, which is rare.
+            // writeback, ~100 ms of data) runs while the hash reads the last segments back; the rename waits for
+            // both. On a mismatch the flush was wasted work, which is rare.
             var flushing = Task.Run(job.FlushToDisk);
-            string digest;
-            try
-            {
-                digest = await hashing.ConfigureAwait(false);
-            }
-            finally
-            {
-                await flushing.ContinueWith(_ => { }, TaskScheduler.Default).ConfigureAwait(false);
-            }
-            await flushing.ConfigureAwait(false);
+            await Task.WhenAll(hashing, flushing).ConfigureAwait(false);
+            var digest = await hashing.ConfigureAwait(false);
             var mismatch = digest != job.File.Hash.Hex;
             lock (_gate)
             {

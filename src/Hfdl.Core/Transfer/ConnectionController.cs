@@ -181,7 +181,7 @@ internal sealed class ConnectionController
     {
         var perConnection = rate / Math.Max(1, active);
         var grown = (double)Target / _previousTarget;
-        // Nearly linear scaling is clear after half a window; anything less needs the whole window to be judged.
+        // Nearly linear scaling is clear after a quarter of a window; anything less needs the whole window to be judged.
         var linear = span >= Window.TotalSeconds * 0.25 && rate >= _previousRate * (1 + (0.75 * (grown - 1)));
         if (!linear && !windowFull)
         {
