@@ -1,6 +1,6 @@
 using System.CommandLine;
 using System.Text;
-using Hfdl.Hub;
+using Hfdl.Core.Hub;
 
 namespace Hfdl.Cli;
 

@@ -1,8 +1,8 @@
 using System.CommandLine;
 using System.Globalization;
-using Hfdl.Hub;
-using Hfdl.Progress;
-using Hfdl.Storage;
+using Hfdl.Core.Hub;
+using Hfdl.Core.Progress;
+using Hfdl.Core.Storage;
 
 namespace Hfdl.Cli;
 

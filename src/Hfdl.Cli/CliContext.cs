@@ -1,4 +1,4 @@
-using Hfdl.Hub;
+using Hfdl.Core.Hub;
 using Spectre.Console;
 
 namespace Hfdl.Cli;

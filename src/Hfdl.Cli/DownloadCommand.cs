@@ -1,8 +1,8 @@
 using System.CommandLine;
 using Hfdl.Cli.Output;
-using Hfdl.Hub;
-using Hfdl.Storage;
-using Hfdl.Transfer;
+using Hfdl.Core.Hub;
+using Hfdl.Core.Storage;
+using Hfdl.Core.Transfer;
 
 namespace Hfdl.Cli;
 
@@ -232,8 +232,8 @@ internal static class DownloadCommand
             {
                 var report = await downloader.VerifyAsync(request, output.Progress, cancellationToken).ConfigureAwait(false);
                 context.Error.WriteLine(
-                    $"Verified {report.Files.Count} files in {report.Folder}: {report.Count(Progress.VerifyStatus.Ok)} ok, {report.Count(Progress.VerifyStatus.Corrupt)} corrupt, " +
-                    $"{report.Count(Progress.VerifyStatus.Missing)} missing, {report.Count(Progress.VerifyStatus.Extra)} extra.");
+                    $"Verified {report.Files.Count} files in {report.Folder}: {report.Count(Core.Progress.VerifyStatus.Ok)} ok, {report.Count(Core.Progress.VerifyStatus.Corrupt)} corrupt, " +
+                    $"{report.Count(Core.Progress.VerifyStatus.Missing)} missing, {report.Count(Core.Progress.VerifyStatus.Extra)} extra.");
                 if (!result.GetValue(fixBroken))
                 {
                     if (!report.AllOk)
@@ -255,7 +255,7 @@ internal static class DownloadCommand
     }
 
     /// <summary>Offline: says what is on disk for the revision; exit 0 only when it is complete.</summary>
-    private static int ReportOffline(LocalReport? report, Hub.RepoType type, Hub.RepoId id, string revision, string target, CliContext context)
+    private static int ReportOffline(LocalReport? report, RepoType type, RepoId id, string revision, string target, CliContext context)
     {
         if (report is null)
         {

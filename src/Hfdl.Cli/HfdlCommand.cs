@@ -1,9 +1,9 @@
 using System.CommandLine;
 using System.Reflection;
 using System.CommandLine.Parsing;
-using Hfdl.Hub;
-using Hfdl.Storage;
-using Hfdl.Transfer;
+using Hfdl.Core.Hub;
+using Hfdl.Core.Storage;
+using Hfdl.Core.Transfer;
 
 namespace Hfdl.Cli;
 

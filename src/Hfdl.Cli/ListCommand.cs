@@ -1,8 +1,8 @@
 using System.CommandLine;
 using Hfdl.Cli.Output;
-using Hfdl.Hub;
-using Hfdl.Planning;
-using Hfdl.Transfer;
+using Hfdl.Core.Hub;
+using Hfdl.Core.Planning;
+using Hfdl.Core.Transfer;
 using Spectre.Console;
 
 namespace Hfdl.Cli;

@@ -1,6 +1,6 @@
 using System.Globalization;
 using Hfdl.Cli.Output;
-using Hfdl.Progress;
+using Hfdl.Core.Progress;
 
 namespace Hfdl.Cli;
 

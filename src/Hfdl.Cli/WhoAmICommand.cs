@@ -1,5 +1,5 @@
 using System.CommandLine;
-using Hfdl.Hub;
+using Hfdl.Core.Hub;
 
 namespace Hfdl.Cli;
 

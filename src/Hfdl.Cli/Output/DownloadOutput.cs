@@ -1,7 +1,7 @@
 using System.Globalization;
-using Hfdl.Hub;
-using Hfdl.Planning;
-using Hfdl.Progress;
+using Hfdl.Core.Hub;
+using Hfdl.Core.Planning;
+using Hfdl.Core.Progress;
 using Spectre.Console;
 
 namespace Hfdl.Cli.Output;

@@ -2,8 +2,8 @@ using System.Buffers;
 using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
-using Hfdl.Planning;
-using Hfdl.Progress;
+using Hfdl.Core.Planning;
+using Hfdl.Core.Progress;
 
 namespace Hfdl.Cli.Output;
 

@@ -1,4 +1,4 @@
-using Hfdl.Progress;
+using Hfdl.Core.Progress;
 using Spectre.Console;
 using Spectre.Console.Rendering;
 

@@ -1,4 +1,4 @@
-using Hfdl.Progress;
+using Hfdl.Core.Progress;
 
 namespace Hfdl.Cli.Output;
 

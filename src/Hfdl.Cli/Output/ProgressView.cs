@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
-using Hfdl.Planning;
-using Hfdl.Progress;
+using Hfdl.Core.Planning;
+using Hfdl.Core.Progress;
 using Spectre.Console;
 using Spectre.Console.Rendering;
 

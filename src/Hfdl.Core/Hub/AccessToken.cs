@@ -1,4 +1,4 @@
-namespace Hfdl.Hub;
+namespace Hfdl.Core.Hub;
 
 /// <summary>Where a token came from, so an error can say which one the Hub rejected.</summary>
 public enum TokenOrigin

@@ -6,9 +6,9 @@ using System.Security.Authentication;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
-using Hfdl.Integrity;
+using Hfdl.Core.Integrity;
 
-namespace Hfdl.Hub;
+namespace Hfdl.Core.Hub;
 
 /// <summary>What a HEAD on a resolve URL says about a file (hub-api.md §4.2).</summary>
 public sealed record FileMetadata(string Commit, string Etag, long Size, Uri Location);

@@ -1,4 +1,4 @@
-namespace Hfdl.Hub;
+namespace Hfdl.Core.Hub;
 
 /// <summary>How <see cref="HubClient"/> talks to a Hub. Immutable; change with <c>with</c>.</summary>
 public sealed record HubClientOptions

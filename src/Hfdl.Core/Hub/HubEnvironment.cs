@@ -1,4 +1,4 @@
-namespace Hfdl.Hub;
+namespace Hfdl.Core.Hub;
 
 /// <summary>
 /// Reads the settings hfdl shares with huggingface_hub from environment variables (hub-api.md §6). The variables come

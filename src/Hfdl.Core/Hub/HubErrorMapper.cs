@@ -3,7 +3,7 @@ using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 
-namespace Hfdl.Hub;
+namespace Hfdl.Core.Hub;
 
 /// <summary>What a request was about, so an error message can name it.</summary>
 internal sealed record HubRequestContext(RepoType RepoType, RepoId? RepoId, string? Revision, string? FilePath, AccessToken? Token, string Endpoint);

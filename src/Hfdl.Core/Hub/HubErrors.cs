@@ -1,6 +1,6 @@
 using System.Net;
 
-namespace Hfdl.Hub;
+namespace Hfdl.Core.Hub;
 
 /// <summary>The Hub answered with an error. Carries what the Hub said and its request id, for bug reports.</summary>
 public class HubException : HfdlException

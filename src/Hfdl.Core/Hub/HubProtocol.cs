@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
-namespace Hfdl.Hub;
+namespace Hfdl.Core.Hub;
 
 // The wire shapes of the Hub API (hub-api.md §3), shared by the client and by Hfdl.Hub. Unknown keys are ignored when
 // reading; optional keys stay null when absent and are left out when writing.

@@ -1,4 +1,4 @@
-namespace Hfdl.Hub;
+namespace Hfdl.Core.Hub;
 
 /// <summary>Builds Hub URLs with the encoding rules of hub-api.md §1.</summary>
 public static class HubUrls

@@ -1,6 +1,6 @@
 using System.Diagnostics.CodeAnalysis;
 
-namespace Hfdl.Hub;
+namespace Hfdl.Core.Hub;
 
 /// <summary>
 /// A repository id as the Hub knows it: <c>namespace/name</c>, or a legacy single segment such as <c>gpt2</c>.

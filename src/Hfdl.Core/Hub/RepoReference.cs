@@ -1,6 +1,6 @@
 using System.Diagnostics.CodeAnalysis;
 
-namespace Hfdl.Hub;
+namespace Hfdl.Core.Hub;
 
 /// <summary>
 /// What a user typed to name a repository: a plain id (<c>org/name</c>, <c>gpt2</c>), a Hub URL

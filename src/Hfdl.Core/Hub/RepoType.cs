@@ -1,4 +1,4 @@
-namespace Hfdl.Hub;
+namespace Hfdl.Core.Hub;
 
 /// <summary>The kind of repository on the Hub. Each kind has its own URL prefixes.</summary>
 public enum RepoType

@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace Hfdl.Hub;
+namespace Hfdl.Core.Hub;
 
 /// <summary>
 /// The token files hfdl shares with huggingface_hub, so one login serves both tools:

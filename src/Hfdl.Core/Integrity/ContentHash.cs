@@ -1,6 +1,6 @@
 using System.Security.Cryptography;
 
-namespace Hfdl.Integrity;
+namespace Hfdl.Core.Integrity;
 
 /// <summary>Which digest identifies a file on the Hub.</summary>
 public enum HashKind

@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 
-namespace Hfdl.Integrity;
+namespace Hfdl.Core.Integrity;
 
 /// <summary>
 /// Git's blob id: <c>sha1("blob " + decimal(length) + "\0" + content)</c>. The Hub exposes it as the tree <c>oid</c>

@@ -1,6 +1,6 @@
 using System.Buffers;
 
-namespace Hfdl.Integrity;
+namespace Hfdl.Core.Integrity;
 
 /// <summary>Hashes files already on disk, in the digest the Hub uses for them.</summary>
 public static class LocalHasher

@@ -1,6 +1,6 @@
-using Hfdl.Hub;
+using Hfdl.Core.Hub;
 
-namespace Hfdl.Planning;
+namespace Hfdl.Core.Planning;
 
 /// <summary>What a download would do with one file.</summary>
 public enum PlannedAction

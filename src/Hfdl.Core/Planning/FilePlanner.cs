@@ -1,6 +1,6 @@
-using Hfdl.Hub;
+using Hfdl.Core.Hub;
 
-namespace Hfdl.Planning;
+namespace Hfdl.Core.Planning;
 
 /// <summary>Turns the Hub's listing of a commit into the list of files to consider.</summary>
 internal static class FilePlanner

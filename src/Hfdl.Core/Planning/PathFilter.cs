@@ -1,6 +1,6 @@
-using Hfdl.Hub;
+using Hfdl.Core.Hub;
 
-namespace Hfdl.Planning;
+namespace Hfdl.Core.Planning;
 
 /// <summary>
 /// <c>--include</c> / <c>--exclude</c> exactly as huggingface_hub's <c>filter_repo_objects</c> applies

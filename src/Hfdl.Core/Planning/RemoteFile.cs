@@ -1,7 +1,7 @@
-using Hfdl.Hub;
-using Hfdl.Integrity;
+using Hfdl.Core.Hub;
+using Hfdl.Core.Integrity;
 
-namespace Hfdl.Planning;
+namespace Hfdl.Core.Planning;
 
 /// <summary>A file of a repo at one commit, with what hfdl expects to receive.</summary>
 /// <param name="Path">The path in the repo, with <c>/</c> separators, already validated.</param>

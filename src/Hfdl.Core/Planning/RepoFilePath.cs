@@ -1,4 +1,4 @@
-namespace Hfdl.Planning;
+namespace Hfdl.Core.Planning;
 
 /// <summary>
 /// Checks a file path that came from a server before it touches the disk: it must stay inside the target folder on

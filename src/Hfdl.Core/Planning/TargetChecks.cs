@@ -1,6 +1,6 @@
-using Hfdl.Hub;
+using Hfdl.Core.Hub;
 
-namespace Hfdl.Planning;
+namespace Hfdl.Core.Planning;
 
 /// <summary>
 /// Checks the whole plan against the target folder before any byte is written: names that would land on the same file

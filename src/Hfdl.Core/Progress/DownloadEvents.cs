@@ -1,6 +1,6 @@
-using Hfdl.Hub;
+using Hfdl.Core.Hub;
 
-namespace Hfdl.Progress;
+namespace Hfdl.Core.Progress;
 
 /// <summary>
 /// Progress as data: the engine reports these records through <see cref="IProgress{T}"/> and never draws anything.

@@ -1,4 +1,4 @@
-namespace Hfdl.Progress;
+namespace Hfdl.Core.Progress;
 
 /// <summary>
 /// The state of the big-file connections, reported about twice a second: how many fetch now, how many the controller

@@ -1,4 +1,4 @@
-namespace Hfdl.Storage;
+namespace Hfdl.Core.Storage;
 
 /// <summary>Replaces a file so that readers see either the old or the new content, never a half-written one.</summary>
 internal static class AtomicFile

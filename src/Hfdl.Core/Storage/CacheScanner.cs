@@ -1,7 +1,7 @@
-using Hfdl.Hub;
-using Hfdl.Integrity;
+using Hfdl.Core.Hub;
+using Hfdl.Core.Integrity;
 
-namespace Hfdl.Storage;
+namespace Hfdl.Core.Storage;
 
 /// <summary>One repo of a Hugging Face cache.</summary>
 public sealed record CachedRepo(RepoType Type, string Id, string Folder, long SizeOnDisk, int BlobCount, IReadOnlyDictionary<string, string> Refs, IReadOnlyList<string> Snapshots);

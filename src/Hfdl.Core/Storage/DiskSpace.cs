@@ -1,4 +1,4 @@
-namespace Hfdl.Storage;
+namespace Hfdl.Core.Storage;
 
 /// <summary>Free space of the file system that holds a folder.</summary>
 public static class DiskSpace

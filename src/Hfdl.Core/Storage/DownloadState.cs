@@ -1,8 +1,8 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using Hfdl.Hub;
+using Hfdl.Core.Hub;
 
-namespace Hfdl.Storage;
+namespace Hfdl.Core.Storage;
 
 /// <summary>
 /// The per-repo <c>.download_state</c> journal: which files are complete and verified, for which commit and etag.

@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace Hfdl.Storage;
+namespace Hfdl.Core.Storage;
 
 /// <summary>
 /// Keeps two hfdl processes from downloading into the same folder at once. The lock is an OS file lock on

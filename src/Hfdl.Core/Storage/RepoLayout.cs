@@ -1,6 +1,6 @@
-using Hfdl.Hub;
+using Hfdl.Core.Hub;
 
-namespace Hfdl.Storage;
+namespace Hfdl.Core.Storage;
 
 /// <summary>Where a repo's files go on disk.</summary>
 public static class RepoLayout

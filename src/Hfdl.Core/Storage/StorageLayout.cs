@@ -1,10 +1,10 @@
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Hfdl.Hub;
-using Hfdl.Planning;
+using Hfdl.Core.Hub;
+using Hfdl.Core.Planning;
 
-namespace Hfdl.Storage;
+namespace Hfdl.Core.Storage;
 
 /// <summary>Which on-disk layout a download writes.</summary>
 public enum LayoutKind

@@ -1,4 +1,4 @@
-namespace Hfdl.Transfer;
+namespace Hfdl.Core.Transfer;
 
 /// <summary>
 /// One token bucket shared by every connection and file (<c>--max-speed</c>). A reader takes tokens for the bytes it

@@ -1,10 +1,10 @@
 using System.Buffers;
 using System.Threading.Channels;
-using Hfdl.Hub;
-using Hfdl.Planning;
+using Hfdl.Core.Hub;
+using Hfdl.Core.Planning;
 using Microsoft.Win32.SafeHandles;
 
-namespace Hfdl.Transfer;
+namespace Hfdl.Core.Transfer;
 
 /// <summary>
 /// One big file being fetched by several connections: a preallocated temporary file written at offsets through one

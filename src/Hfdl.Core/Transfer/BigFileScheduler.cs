@@ -2,14 +2,14 @@ using System.Buffers;
 using System.Diagnostics;
 using System.Net;
 using System.Security.Cryptography;
-using Hfdl.Hub;
-using Hfdl.Planning;
-using Hfdl.Progress;
-using Hfdl.Storage;
+using Hfdl.Core.Hub;
+using Hfdl.Core.Planning;
+using Hfdl.Core.Progress;
+using Hfdl.Core.Storage;
 using Polly;
 using Polly.Retry;
 
-namespace Hfdl.Transfer;
+namespace Hfdl.Core.Transfer;
 
 /// <summary>What the scheduler tells the journal about big files.</summary>
 internal interface IBigFileJournal

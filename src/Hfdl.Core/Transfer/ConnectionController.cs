@@ -1,4 +1,4 @@
-namespace Hfdl.Transfer;
+namespace Hfdl.Core.Transfer;
 
 /// <summary>
 /// Decides how many connections big files use (the seed's speed test and dynamic thread allocation):

@@ -1,4 +1,4 @@
-namespace Hfdl.Transfer;
+namespace Hfdl.Core.Transfer;
 
 /// <summary>How the engine downloads. Immutable; every value has a documented default.</summary>
 public sealed record DownloadOptions

@@ -2,14 +2,14 @@ using System.Buffers;
 using System.Diagnostics;
 using System.Net;
 using System.Security.Cryptography;
-using Hfdl.Hub;
-using Hfdl.Planning;
-using Hfdl.Progress;
-using Hfdl.Storage;
+using Hfdl.Core.Hub;
+using Hfdl.Core.Planning;
+using Hfdl.Core.Progress;
+using Hfdl.Core.Storage;
 using Polly;
 using Polly.Retry;
 
-namespace Hfdl.Transfer;
+namespace Hfdl.Core.Transfer;
 
 /// <summary>
 /// Downloads one file: streams it into a unique temporary file beside its target while hashing, checks size and hash,

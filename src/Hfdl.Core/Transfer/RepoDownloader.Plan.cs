@@ -1,8 +1,8 @@
-using Hfdl.Integrity;
-using Hfdl.Planning;
-using Hfdl.Storage;
+using Hfdl.Core.Integrity;
+using Hfdl.Core.Planning;
+using Hfdl.Core.Storage;
 
-namespace Hfdl.Transfer;
+namespace Hfdl.Core.Transfer;
 
 public sealed partial class RepoDownloader
 {

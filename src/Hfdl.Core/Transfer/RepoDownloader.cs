@@ -1,13 +1,13 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Text.RegularExpressions;
-using Hfdl.Hub;
-using Hfdl.Integrity;
-using Hfdl.Planning;
-using Hfdl.Progress;
-using Hfdl.Storage;
+using Hfdl.Core.Hub;
+using Hfdl.Core.Integrity;
+using Hfdl.Core.Planning;
+using Hfdl.Core.Progress;
+using Hfdl.Core.Storage;
 
-namespace Hfdl.Transfer;
+namespace Hfdl.Core.Transfer;
 
 /// <summary>
 /// Downloads a repo (or some of its files) at one commit into a folder: resolve the revision, list the files, skip

@@ -1,4 +1,4 @@
-namespace Hfdl.Transfer;
+namespace Hfdl.Core.Transfer;
 
 /// <summary>
 /// A byte range <c>[Start, End)</c> of one big file, fetched by one connection at a time. <see cref="End"/> shrinks

@@ -1,10 +1,10 @@
 using System.Net;
-using Hfdl.Hub;
-using Hfdl.Progress;
+using Hfdl.Core.Hub;
+using Hfdl.Core.Progress;
 using Polly;
 using Polly.Retry;
 
-namespace Hfdl.Transfer;
+namespace Hfdl.Core.Transfer;
 
 /// <summary>A transfer delivered no bytes for longer than the read timeout.</summary>
 internal sealed class TransferStalledException(string path, TimeSpan timeout)

@@ -111,7 +111,7 @@ internal sealed class SnapshotIndex
                 sha256 = file.Content.Sha256;
                 var pointer = Encoding.ASCII.GetBytes(HubIds.LfsPointer(sha256, file.Content.Length));
                 pointerSize = pointer.Length;
-                oid = Integrity.GitBlobHasher.Compute(pointer);
+                oid = Hfdl.Core.Integrity.GitBlobHasher.Compute(pointer);
             }
             else
             {

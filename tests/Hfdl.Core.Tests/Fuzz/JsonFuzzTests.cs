@@ -4,8 +4,8 @@ using System.Text;
 using System.Text.Json;
 using FsCheck;
 using FsCheck.Fluent;
-using Hfdl.Hub;
-using Hfdl.Planning;
+using Hfdl.Core.Hub;
+using Hfdl.Core.Planning;
 
 namespace Hfdl.Core.Tests.Fuzz;
 

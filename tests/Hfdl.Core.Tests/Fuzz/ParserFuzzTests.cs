@@ -2,7 +2,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using FsCheck;
 using FsCheck.Fluent;
-using Hfdl.Hub;
+using Hfdl.Core.Hub;
 
 namespace Hfdl.Core.Tests.Fuzz;
 

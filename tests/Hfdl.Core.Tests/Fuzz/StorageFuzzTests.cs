@@ -1,9 +1,9 @@
 using System.Text;
 using FsCheck;
 using FsCheck.Fluent;
-using Hfdl.Hub;
-using Hfdl.Planning;
-using Hfdl.Storage;
+using Hfdl.Core.Hub;
+using Hfdl.Core.Planning;
+using Hfdl.Core.Storage;
 
 namespace Hfdl.Core.Tests.Fuzz;
 

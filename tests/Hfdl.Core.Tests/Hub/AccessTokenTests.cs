@@ -1,4 +1,4 @@
-using Hfdl.Hub;
+using Hfdl.Core.Hub;
 
 namespace Hfdl.Core.Tests.Hub;
 

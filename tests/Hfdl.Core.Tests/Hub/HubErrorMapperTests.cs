@@ -1,5 +1,5 @@
 using System.Net;
-using Hfdl.Hub;
+using Hfdl.Core.Hub;
 
 namespace Hfdl.Core.Tests.Hub;
 

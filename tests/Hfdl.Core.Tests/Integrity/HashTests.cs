@@ -1,6 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
-using Hfdl.Integrity;
+using Hfdl.Core.Integrity;
 
 namespace Hfdl.Core.Tests.Integrity;
 

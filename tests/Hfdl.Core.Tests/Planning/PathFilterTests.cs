@@ -1,5 +1,5 @@
-using Hfdl.Integrity;
-using Hfdl.Planning;
+using Hfdl.Core.Integrity;
+using Hfdl.Core.Planning;
 
 namespace Hfdl.Core.Tests.Planning;
 

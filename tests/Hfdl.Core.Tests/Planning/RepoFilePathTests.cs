@@ -1,5 +1,5 @@
-using Hfdl.Hub;
-using Hfdl.Planning;
+using Hfdl.Core.Hub;
+using Hfdl.Core.Planning;
 
 namespace Hfdl.Core.Tests.Planning;
 

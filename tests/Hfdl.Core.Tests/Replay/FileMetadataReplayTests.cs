@@ -1,6 +1,6 @@
 using System.Text.Json;
-using Hfdl.Hub;
-using Hfdl.Integrity;
+using Hfdl.Core.Hub;
+using Hfdl.Core.Integrity;
 
 namespace Hfdl.Core.Tests.Replay;
 
@@ -73,7 +73,7 @@ public sealed class FileMetadataReplayTests
     private static string CommitOf(DownloadInfo info) =>
         info.Commit ?? (RepoDownloaderIsCommit(info.Revision) ? info.Revision : UnrecordedCommit);
 
-    private static bool RepoDownloaderIsCommit(string revision) => Hfdl.Transfer.RepoDownloader.IsCommit(revision);
+    private static bool RepoDownloaderIsCommit(string revision) => Hfdl.Core.Transfer.RepoDownloader.IsCommit(revision);
 
     /// <summary>The Hub: answers HEAD on the resolve path of <paramref name="info"/> as §4.1 describes.</summary>
     private static Func<ReceivedRequest, ReplayResponse> FakeHub(DownloadInfo info, ReplayServer cdn)

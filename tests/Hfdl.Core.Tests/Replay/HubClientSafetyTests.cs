@@ -2,7 +2,7 @@ using System.Net;
 using System.Net.Security;
 using System.Text;
 using System.Text.RegularExpressions;
-using Hfdl.Hub;
+using Hfdl.Core.Hub;
 
 namespace Hfdl.Core.Tests.Replay;
 

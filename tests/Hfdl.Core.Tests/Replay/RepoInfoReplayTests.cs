@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.RegularExpressions;
-using Hfdl.Hub;
-using Hfdl.Planning;
+using Hfdl.Core.Hub;
+using Hfdl.Core.Planning;
 
 namespace Hfdl.Core.Tests.Replay;
 

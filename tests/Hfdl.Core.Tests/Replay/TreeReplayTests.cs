@@ -1,7 +1,7 @@
 using System.Text.Json;
-using Hfdl.Hub;
-using Hfdl.Integrity;
-using Hfdl.Planning;
+using Hfdl.Core.Hub;
+using Hfdl.Core.Integrity;
+using Hfdl.Core.Planning;
 
 namespace Hfdl.Core.Tests.Replay;
 

@@ -1,5 +1,5 @@
-using Hfdl.Hub;
-using Hfdl.Storage;
+using Hfdl.Core.Hub;
+using Hfdl.Core.Storage;
 
 namespace Hfdl.Core.Tests.Storage;
 

@@ -1,6 +1,6 @@
-using Hfdl.Integrity;
-using Hfdl.Planning;
-using Hfdl.Transfer;
+using Hfdl.Core.Integrity;
+using Hfdl.Core.Planning;
+using Hfdl.Core.Transfer;
 
 namespace Hfdl.Core.Tests.Transfer;
 

@@ -1,4 +1,4 @@
-using Hfdl.Transfer;
+using Hfdl.Core.Transfer;
 using Microsoft.Extensions.Time.Testing;
 
 namespace Hfdl.Core.Tests.Transfer;

@@ -4,11 +4,11 @@ using System.Text;
 using System.Text.Json;
 using System.Threading.Channels;
 using Hfdl.Core.Tests.Replay;
-using Hfdl.Hub;
-using Hfdl.Integrity;
-using Hfdl.Progress;
-using Hfdl.Storage;
-using Hfdl.Transfer;
+using Hfdl.Core.Hub;
+using Hfdl.Core.Integrity;
+using Hfdl.Core.Progress;
+using Hfdl.Core.Storage;
+using Hfdl.Core.Transfer;
 using Microsoft.Extensions.Time.Testing;
 
 namespace Hfdl.Core.Tests.Transfer;

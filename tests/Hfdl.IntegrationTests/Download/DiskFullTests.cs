@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using Hfdl.Hub;
+using Hfdl.Core.Hub;
 using Hfdl.Hub.Server;
 using Hfdl.IntegrationTests.Support;
 

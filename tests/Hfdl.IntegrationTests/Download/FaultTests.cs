@@ -1,7 +1,7 @@
-using Hfdl.Hub;
+using Hfdl.Core.Hub;
 using Hfdl.Hub.Server;
 using Hfdl.IntegrationTests.Support;
-using Hfdl.Progress;
+using Hfdl.Core.Progress;
 
 namespace Hfdl.IntegrationTests.Download;
 
@@ -19,7 +19,7 @@ public sealed class FaultTests : IDisposable
             .File("big.safetensors", SyntheticContent.Create(6L * 1024 * 1024 + 17, seed: 22))
             .Settings(s => s with { ResolveMode = mode, Faults = faults }));
 
-    private static Transfer.DownloadOptions BigAt1MB => Engine.FastOptions with { BigFileThreshold = 1_000_000, ChunkSize = 1024 * 1024 };
+    private static Core.Transfer.DownloadOptions BigAt1MB => Engine.FastOptions with { BigFileThreshold = 1_000_000, ChunkSize = 1024 * 1024 };
 
     private async Task<(HubServer Server, InMemoryRepoStore Store)> StartAsync(HubFaults faults, ResolveMode mode = ResolveMode.Realistic)
     {

@@ -1,9 +1,9 @@
 using System.Text.Json;
-using Hfdl.Hub;
+using Hfdl.Core.Hub;
 using Hfdl.Hub.Server;
 using Hfdl.IntegrationTests.Support;
-using Hfdl.Progress;
-using Hfdl.Transfer;
+using Hfdl.Core.Progress;
+using Hfdl.Core.Transfer;
 
 namespace Hfdl.IntegrationTests.Download;
 

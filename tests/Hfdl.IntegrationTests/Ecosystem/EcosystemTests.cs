@@ -1,5 +1,5 @@
 using System.Text.Json;
-using Hfdl.Hub;
+using Hfdl.Core.Hub;
 using Hfdl.Hub.Server;
 using Hfdl.IntegrationTests.Hub;
 using Hfdl.IntegrationTests.Support;

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using Hfdl.Cli;
 using Hfdl.Cli.Output;
-using Hfdl.Hub;
+using Hfdl.Core.Hub;
 using Hfdl.IntegrationTests.Support;
 using Spectre.Console.Testing;
 

@@ -1,5 +1,5 @@
 using System.Text.Json;
-using Hfdl.Hub;
+using Hfdl.Core.Hub;
 using Hfdl.IntegrationTests.Support;
 
 namespace Hfdl.IntegrationTests.Experience;

@@ -1,7 +1,7 @@
 using Hfdl.Cli.Output;
-using Hfdl.Hub;
-using Hfdl.Planning;
-using Hfdl.Progress;
+using Hfdl.Core.Hub;
+using Hfdl.Core.Planning;
+using Hfdl.Core.Progress;
 using Microsoft.Extensions.Time.Testing;
 using Spectre.Console.Rendering;
 using Spectre.Console.Testing;

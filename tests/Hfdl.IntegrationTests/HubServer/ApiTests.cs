@@ -2,7 +2,7 @@ using System.Net;
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
-using Hfdl.Hub;
+using Hfdl.Core.Hub;
 using Hfdl.Hub.Server;
 
 namespace Hfdl.IntegrationTests.Hub;
@@ -119,12 +119,12 @@ public sealed partial class ApiTests
 
         var config = entries["config.json"];
         Assert.Equal("file", config.GetProperty("type").GetString());
-        Assert.Equal(Hfdl.Integrity.GitBlobHasher.Compute(Encoding.UTF8.GetBytes("{\"a\":1}")), config.GetProperty("oid").GetString());
+        Assert.Equal(Hfdl.Core.Integrity.GitBlobHasher.Compute(Encoding.UTF8.GetBytes("{\"a\":1}")), config.GetProperty("oid").GetString());
         Assert.Equal(7, config.GetProperty("size").GetInt64());
         Assert.False(config.TryGetProperty("lfs", out _));
 
         var weights = entries["weights/model.safetensors"];
-        Assert.Equal(Hfdl.Integrity.GitBlobHasher.Compute(Encoding.ASCII.GetBytes(pointer)), weights.GetProperty("oid").GetString());
+        Assert.Equal(Hfdl.Core.Integrity.GitBlobHasher.Compute(Encoding.ASCII.GetBytes(pointer)), weights.GetProperty("oid").GetString());
         Assert.Equal(3_000_000, weights.GetProperty("size").GetInt64());
         Assert.Equal(lfs.Sha256, weights.GetProperty("lfs").GetProperty("oid").GetString());
         Assert.Equal(3_000_000, weights.GetProperty("lfs").GetProperty("size").GetInt64());

@@ -1,6 +1,6 @@
 using System.Net;
 using System.Text.Json;
-using Hfdl.Hub;
+using Hfdl.Core.Hub;
 using Hfdl.Hub.Server;
 
 namespace Hfdl.IntegrationTests.Hub;

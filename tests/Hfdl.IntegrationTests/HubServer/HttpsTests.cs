@@ -1,6 +1,6 @@
 using System.Net;
 using System.Net.Security;
-using Hfdl.Hub;
+using Hfdl.Core.Hub;
 using Hfdl.Hub.Server;
 
 namespace Hfdl.IntegrationTests.Hub;

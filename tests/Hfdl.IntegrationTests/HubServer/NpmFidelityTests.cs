@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
-using Hfdl.Hub;
+using Hfdl.Core.Hub;
 using Hfdl.Hub.Server;
 
 namespace Hfdl.IntegrationTests.Hub;
@@ -113,7 +113,7 @@ public sealed class NpmFidelityTests
         Assert.False(Ok("fileMissing").GetBoolean());
         var pointer = $"version https://git-lfs.github.com/spec/v1\noid sha256:{weights.Sha256}\nsize 1500000\n";
         Assert.Equal(pointer.Length, Ok("rawInfo").GetProperty("size").GetInt64());
-        Assert.Equal($"\"{Hfdl.Integrity.GitBlobHasher.Compute(System.Text.Encoding.ASCII.GetBytes(pointer))}\"", Ok("rawInfo").GetProperty("etag").GetString());
+        Assert.Equal($"\"{Hfdl.Core.Integrity.GitBlobHasher.Compute(System.Text.Encoding.ASCII.GetBytes(pointer))}\"", Ok("rawInfo").GetProperty("etag").GetString());
         Assert.Equal(1_500_000, Ok("resolveInfo").GetProperty("size").GetInt64());
         // fetch follows the 302 to the CDN, which has its own ETag and no X-Linked-ETag: the JS client then reports
         // the CDN's ETag, as it did against the real Hub (the fixture's etag_history), never the sha256.

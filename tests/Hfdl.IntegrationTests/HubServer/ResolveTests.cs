@@ -1,8 +1,8 @@
 using System.Net;
 using System.Text;
-using Hfdl.Hub;
+using Hfdl.Core.Hub;
 using Hfdl.Hub.Server;
-using Hfdl.Integrity;
+using Hfdl.Core.Integrity;
 
 namespace Hfdl.IntegrationTests.Hub;
 

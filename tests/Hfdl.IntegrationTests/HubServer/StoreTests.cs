@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Text;
-using Hfdl.Hub;
+using Hfdl.Core.Hub;
 using Hfdl.Hub.Server;
 
 namespace Hfdl.IntegrationTests.Hub;
@@ -175,7 +175,7 @@ public sealed class SyntheticContentTests
         Assert.Equal(0, content.ReadAt(100_003, new byte[4]));
         Assert.NotEqual(whole, SyntheticContent.Create(100_003, seed: 6).ToArray());
         Assert.Equal(HubTestKit.Sha256Hex(whole), content.Sha256);
-        Assert.Equal(Hfdl.Integrity.GitBlobHasher.Compute(whole), content.GitSha1);
+        Assert.Equal(Hfdl.Core.Integrity.GitBlobHasher.Compute(whole), content.GitSha1);
     }
 
     [Fact]

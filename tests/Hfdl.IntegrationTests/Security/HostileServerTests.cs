@@ -1,10 +1,10 @@
 using System.Diagnostics;
-using Hfdl.Hub;
+using Hfdl.Core.Hub;
 using Hfdl.Hub.Server;
 using Hfdl.IntegrationTests.Support;
-using Hfdl.Storage;
-using Hfdl.Progress;
-using Hfdl.Transfer;
+using Hfdl.Core.Storage;
+using Hfdl.Core.Progress;
+using Hfdl.Core.Transfer;
 
 namespace Hfdl.IntegrationTests.Security;
 

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
-using Hfdl.Integrity;
+using Hfdl.Core.Integrity;
 
 namespace Hfdl.IntegrationTests.Security;
 

@@ -3,7 +3,7 @@ using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
-using Hfdl.Hub;
+using Hfdl.Core.Hub;
 using Hfdl.IntegrationTests.Support;
 
 namespace Hfdl.IntegrationTests.Security;

@@ -1,7 +1,7 @@
-using Hfdl.Hub;
+using Hfdl.Core.Hub;
 using Hfdl.Hub.Server;
 using Hfdl.IntegrationTests.Support;
-using Hfdl.Planning;
+using Hfdl.Core.Planning;
 
 namespace Hfdl.IntegrationTests.Security;
 

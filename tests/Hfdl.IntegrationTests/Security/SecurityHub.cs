@@ -1,4 +1,4 @@
-using Hfdl.Hub;
+using Hfdl.Core.Hub;
 using Hfdl.Hub.Server;
 
 namespace Hfdl.IntegrationTests.Security;

@@ -1,5 +1,5 @@
 using Hfdl.Cli;
-using Hfdl.Hub;
+using Hfdl.Core.Hub;
 using Hfdl.Hub.Server;
 
 namespace Hfdl.IntegrationTests.Support;

@@ -1,7 +1,7 @@
-using Hfdl.Hub;
+using Hfdl.Core.Hub;
 using Hfdl.Hub.Server;
-using Hfdl.Progress;
-using Hfdl.Transfer;
+using Hfdl.Core.Progress;
+using Hfdl.Core.Transfer;
 
 namespace Hfdl.IntegrationTests.Support;
 
