@@ -222,8 +222,13 @@ internal static class DownloadCommand
                     : ExistingFiles.TrustJournal,
                 Layout = useCache ? LayoutKind.HfCache : LayoutKind.Folder,
                 DisableSymlinks = context.Environment.DisableSymlinks,
+                Offline = result.GetValue(offline) || context.Environment.Offline,
             };
-            if (result.GetValue(offline) || context.Environment.Offline)
+            if (request.Offline && result.GetValue(fixBroken))
+            {
+                throw new UsageException("--fix-broken downloads what is broken, which needs the network; run it without --offline / HF_HUB_OFFLINE (--verify alone works offline, against the listing cached by the last download).");
+            }
+            if (request.Offline && !result.GetValue(verify) && !result.GetValue(dryRun))
             {
                 return ReportOffline(downloader.CheckLocal(request), type, id, rev ?? "main", target, context);
             }

@@ -9,9 +9,13 @@ namespace Hfdl.Core.Planning;
 /// </summary>
 internal static class TargetChecks
 {
-    /// <summary>Throws <see cref="UnsafePathException"/> when two names of the plan would be one file on disk.</summary>
-    public static void Check(IReadOnlyList<RemoteFile> files, string root) =>
-        CheckCollisions(files.Select(f => f.Path).ToList(), () => IsCaseInsensitive(root));
+    /// <summary>
+    /// Throws <see cref="UnsafePathException"/> when two names of the plan would be one file on disk. With
+    /// <paramref name="probe"/> the target's file system is asked whether it tells case apart (a probe file is made and
+    /// removed); without (a dry run writes nothing), the platform's usual answer is assumed.
+    /// </summary>
+    public static void Check(IReadOnlyList<RemoteFile> files, string root, bool probe = true) =>
+        CheckCollisions(files.Select(f => f.Path).ToList(), () => probe ? IsCaseInsensitive(root) : !OperatingSystem.IsLinux());
 
     /// <summary>
     /// Two names that the file system would store as one: a case-only difference when <paramref name="caseInsensitive"/>

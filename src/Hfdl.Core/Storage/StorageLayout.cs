@@ -29,6 +29,9 @@ public abstract class StorageLayout
         _ => new FolderLayout(path),
     };
 
+    /// <summary>Which layout this is.</summary>
+    public abstract LayoutKind Kind { get; }
+
     /// <summary>The folder holding hfdl's journal and lock for this repo.</summary>
     public abstract string JournalFolder { get; }
 
@@ -159,6 +162,8 @@ public sealed class FolderLayout(string root) : StorageLayout
 {
     public string Root { get; } = Path.GetFullPath(root);
 
+    public override LayoutKind Kind => LayoutKind.Folder;
+
     public override string JournalFolder => Root;
 
     protected override string TreeCacheFolder => Path.Combine(Root, ".cache", "huggingface");
@@ -262,6 +267,8 @@ public sealed class HfCacheLayout : StorageLayout
     public Action<string>? OnWarning { get; set; }
 
     public static string FolderName(RepoType type, RepoId id) => $"{type.ApiSegment()}--{id.Value.Replace("/", "--", StringComparison.Ordinal)}";
+
+    public override LayoutKind Kind => LayoutKind.HfCache;
 
     public override string JournalFolder => RepoFolder;
 
