@@ -4,8 +4,9 @@ namespace Hfdl.Core.Planning;
 /// Checks a file path that came from a server before it touches the disk: it must stay inside the target folder on
 /// every operating system. Rejects <c>..</c> and <c>.</c> segments, empty segments, absolute paths, drive letters, UNC
 /// paths, backslashes, NUL and control characters, names hfdl uses for itself (<c>.download_state</c>, <c>.hfdl.lock</c>,
-/// temporary <c>*.hfdl-part</c> files) or huggingface_hub's local-dir metadata (<c>.cache/huggingface/</c>), and on Windows the names Windows cannot hold (reserved device names such as <c>CON</c>,
-/// <c>&lt;&gt;:"|?*</c>, a trailing dot or space).
+/// temporary <c>*.hfdl-part</c> files) or huggingface_hub's local-dir metadata (<c>.cache/huggingface/</c>), and on
+/// Windows the names Windows cannot hold (reserved device names such as <c>CON</c>, <c>&lt;&gt;:"|?*</c>, a trailing dot
+/// or space).
 /// </summary>
 public static class RepoFilePath
 {

@@ -5,8 +5,7 @@ namespace Hfdl.Core.Planning;
 /// <summary>
 /// Checks the whole plan against the target folder before any byte is written: names that would land on the same file
 /// (on a case-insensitive file system, or a file that is also a folder), and names that are hfdl's own files once case
-/// is ignored. Sizes that cannot fit are refused by the
-/// downloader's disk-space check.
+/// is ignored. Sizes that cannot fit are refused by the downloader's disk-space check.
 /// </summary>
 internal static class TargetChecks
 {

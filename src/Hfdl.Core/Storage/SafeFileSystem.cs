@@ -92,12 +92,19 @@ internal static class SafeFileSystem
     /// <summary>
     /// <see cref="File.OpenHandle"/>, refusing a link at <paramref name="path"/> first. With
     /// <see cref="FileMode.CreateNew"/> the kernel refuses one too (O_EXCL), so a new file is never created through a
-    /// link; the check only turns "file exists" into a message that says what is wrong.
+    /// link; the check only turns "file exists" into a message that says what is wrong. An existing file is checked
+    /// again once open, before anything is written: a link swapped in between the check and the open is caught too.
     /// </summary>
     public static SafeFileHandle OpenHandle(string path, FileMode mode, FileAccess access, FileShare share, FileOptions options, long preallocationSize = 0)
     {
         RefuseLink(path);
-        return File.OpenHandle(path, mode, access, share, options, preallocationSize);
+        var handle = File.OpenHandle(path, mode, access, share, options, preallocationSize);
+        if (mode != FileMode.CreateNew && LinkTarget(path) is { } target)
+        {
+            handle.Dispose();
+            throw new LinkInTargetException(path, target);
+        }
+        return handle;
     }
 
     /// <summary>A <see cref="FileStream"/> with <paramref name="options"/>, refusing a link at <paramref name="path"/> first.</summary>
