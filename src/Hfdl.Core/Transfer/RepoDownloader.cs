@@ -81,6 +81,7 @@ public sealed partial class RepoDownloader
             }
             throw;
         }
+        layout.CheckForLinks();
         layout.RecordRevision(revision, commit);
         List<RemoteFile> files;
         try
