@@ -97,6 +97,8 @@ internal static class RepoPlanner
         bool withExtras,
         bool probeFileSystem)
     {
+        // A link planted where hfdl keeps its own files fails the plan, so a dry run refuses what the download refuses.
+        layout.CheckForLinks();
         TargetChecks.Check(selection.Selected, layout.JournalFolder, probeFileSystem);
         var planned = new List<PlannedFile>(selection.Selected.Count);
         foreach (var file in selection.Selected)
@@ -141,13 +143,21 @@ internal static class RepoPlanner
         }
         if (isBig && state?.Get(file.Path) is { Status: FileState.Partial, TempFile: { } tempName, Ranges: { } ranges } recorded
             && recorded.Etag == file.Etag && recorded.Size == file.Size
-            && File.Exists(Path.Combine(Path.GetDirectoryName(dataPath)!, tempName)))
+            && Path.Combine(Path.GetDirectoryName(dataPath)!, tempName) is var tempPath
+            && (SafeFileSystem.LinkTarget(tempPath) is null ? File.Exists(tempPath) : Refuse(tempPath, file.Path)))
         {
             return Plan(PlannedAction.Resume, ByteRanges.Normalize(ranges.Select(r => (r[0], r[1]))).Sum(r => r.End - r.Start), tempName);
         }
         return localSize == file.Size
             ? Plan(PlannedAction.Verify, file.Size)
             : Plan(PlannedAction.Download, 0);
+    }
+
+    /// <summary>A temporary file the journal names is a link: resuming would write through it, so the plan fails.</summary>
+    private static bool Refuse(string tempPath, string repoPath)
+    {
+        SafeFileSystem.RefuseLink(tempPath, repoPath);
+        return false;
     }
 
     /// <summary>Recorded as verified in the journal, and untouched since (same etag, size and modification time).</summary>

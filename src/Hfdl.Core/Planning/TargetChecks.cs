@@ -4,8 +4,8 @@ namespace Hfdl.Core.Planning;
 
 /// <summary>
 /// Checks the whole plan against the target folder before any byte is written: names that would land on the same file
-/// (on a case-insensitive file system, or a file that is also a folder). Sizes that cannot fit are refused by the
-/// downloader's disk-space check.
+/// (on a case-insensitive file system, or a file that is also a folder), and names that are hfdl's own files once case
+/// is ignored. Sizes that cannot fit are refused by the downloader's disk-space check.
 /// </summary>
 internal static class TargetChecks
 {
@@ -23,9 +23,18 @@ internal static class TargetChecks
     /// </summary>
     internal static void CheckCollisions(IReadOnlyList<string> paths, Func<bool> caseInsensitive)
     {
+        var insensitive = new Lazy<bool>(caseInsensitive);
+        // '.Download_State' or '.Cache/HuggingFace/...' is hfdl's or huggingface_hub's own name where case is ignored.
+        foreach (var path in paths)
+        {
+            if (RepoFilePath.ReservedProblem(path, StringComparison.OrdinalIgnoreCase) is { } reserved && insensitive.Value)
+            {
+                throw new UnsafePathException(path, $"{reserved}, and the target folder's file system does not tell case apart");
+            }
+        }
         var names = paths.Concat(Folders(paths).Select(f => f.Folder)).Distinct(StringComparer.Ordinal).ToList();
         var hasCaseTwins = names.Count != names.Distinct(StringComparer.OrdinalIgnoreCase).Count();
-        var comparer = hasCaseTwins && caseInsensitive() ? StringComparer.OrdinalIgnoreCase : StringComparer.Ordinal;
+        var comparer = hasCaseTwins && insensitive.Value ? StringComparer.OrdinalIgnoreCase : StringComparer.Ordinal;
 
         var files = new Dictionary<string, string>(comparer);
         foreach (var path in paths)

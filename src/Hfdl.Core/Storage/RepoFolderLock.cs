@@ -25,7 +25,8 @@ public sealed class RepoFolderLock : IDisposable
 
     /// <summary>
     /// Takes the lock of <paramref name="folder"/>, waiting while another process holds it;
-    /// <paramref name="onWait"/> is called once with a description of the holder when a wait starts.
+    /// <paramref name="onWait"/> is called once with a description of the holder when a wait starts. A link in place
+    /// of the lock file is refused (<see cref="LinkInTargetException"/>), never opened.
     /// </summary>
     public static async Task<RepoFolderLock> AcquireAsync(string folder, Action<string>? onWait, TimeProvider time, CancellationToken cancellationToken)
     {
@@ -37,8 +38,7 @@ public sealed class RepoFolderLock : IDisposable
         {
             try
             {
-                var stream = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.None);
-                var taken = new RepoFolderLock(stream, infoPath);
+                var taken = new RepoFolderLock(OpenLockFile(path), infoPath);
                 taken.WriteInfo();
                 return taken;
             }
@@ -54,12 +54,31 @@ public sealed class RepoFolderLock : IDisposable
         }
     }
 
+    /// <summary>
+    /// Opens the lock file, creating it if needed, without following a link: created with O_EXCL, or opened after a
+    /// check that it is not a link (FileMode.OpenOrCreate would follow a dangling one and create its target). FileShare.None
+    /// takes the OS lock.
+    /// </summary>
+    private static FileStream OpenLockFile(string path)
+    {
+        try
+        {
+            return new FileStream(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.None);
+        }
+        catch (IOException) when (File.Exists(path) || SafeFileSystem.LinkTarget(path) is not null)
+        {
+            return new FileStream(SafeFileSystem.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite, FileShare.None, FileOptions.None), FileAccess.ReadWrite, 1);
+        }
+    }
+
     private void WriteInfo()
     {
         try
         {
-            File.WriteAllText(_infoPath, string.Create(CultureInfo.InvariantCulture,
-                $"pid {Environment.ProcessId} on {Environment.MachineName} since {DateTimeOffset.UtcNow:O}\n"));
+            // Atomic: a waiting process never reads half of it, and a link at its name is replaced, not written through.
+            var folder = Path.GetDirectoryName(_infoPath)!;
+            AtomicFile.WriteAllBytes(folder, _infoPath, System.Text.Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture,
+                $"pid {Environment.ProcessId} on {Environment.MachineName} since {DateTimeOffset.UtcNow:O}\n")), durable: false);
         }
         catch (IOException)
         {

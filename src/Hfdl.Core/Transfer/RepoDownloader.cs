@@ -76,6 +76,7 @@ public sealed partial class RepoDownloader
             throw;
         }
         var commit = selection.Commit;
+        layout.CheckForLinks();
         layout.RecordRevision(revision, commit);
         layout.SaveTree(commit, selection.Listed);
 
