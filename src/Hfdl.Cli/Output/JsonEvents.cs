@@ -67,8 +67,10 @@ internal sealed class JsonEvents(TextWriter output)
         w.WriteNumber("bytes_to_download", plan.BytesToFetch);
         w.WriteNumber("files_present", plan.FilesPresent);
         w.WriteNumber("big_file_threshold", plan.BigFileThreshold);
+        w.WriteString("layout", plan.Layout == Core.Storage.LayoutKind.HfCache ? "hf-cache" : "folder");
+        w.WriteNumber("extra_files", plan.Extras.Count);
         w.WriteStartArray("entries");
-        foreach (var file in plan.Files)
+        foreach (var file in plan.Files.Concat(plan.Extras))
         {
             w.WriteStartObject();
             w.WriteString("path", file.Path);
