@@ -102,7 +102,8 @@ public static class HfdlCommand
             "  hfdl openai-community/gpt2                       download a model into ./downloads/openai-community/gpt2\n" +
             "  hfdl download -r dataset org/data --revision v1  a dataset at a tag\n" +
             "  hfdl download org/model config.json onnx/        one file and one folder\n" +
-            "  hfdl ls org/model                                list the files of a revision\n\n" +
+            "  hfdl ls org/model                                list the files of a revision\n" +
+            "  hfdl cache prune --dry-run                       what cleaning the Hugging Face cache would free\n\n" +
             "Run 'hfdl COMMAND --help' for the options of a command, 'hfdl completion --help' for shell completion.");
         root.Subcommands.Add(DownloadCommand.Build(context));
         root.Subcommands.Add(ListCommand.Build(context));
