@@ -20,7 +20,7 @@ public static class HfdlCommand
     /// <summary>Runs hfdl with <paramref name="args"/>; returns the process exit code.</summary>
     public static async Task<int> RunAsync(string[] args, CliContext context, CancellationToken cancellationToken)
     {
-        args = RewriteShortForm(args);
+        args = RewritePatternLists(RewriteShortForm(args));
         var root = Build(context);
         var parseResult = root.Parse(args);
         if (parseResult.Errors.Count > 0)
@@ -93,6 +93,49 @@ public static class HfdlCommand
             return args;
         }
         return ["download", .. args];
+    }
+
+    /// <summary>
+    /// huggingface-cli took several patterns after one flag (<c>--include '*.json' '*.txt'</c>, argparse's
+    /// <c>nargs="*"</c>); <c>hf download</c> takes one per flag and reads the next word as a file name. hfdl takes a word
+    /// that follows a pattern as one more pattern only when it has <c>*</c> or <c>?</c>, which a file name hardly ever
+    /// has (and as a file name <c>hf download</c> would fail on it); any other word stays a FILE, as hf reads it.
+    /// </summary>
+    internal static string[] RewritePatternLists(string[] args)
+    {
+        if (args.Length == 0 || args[0] is not ("download" or "ls"))
+        {
+            return args;
+        }
+        var result = new List<string>(args.Length);
+        string? openFlag = null;
+        for (var i = 0; i < args.Length; i++)
+        {
+            var arg = args[i];
+            if (arg == "--")
+            {
+                result.AddRange(args[i..]);
+                break;
+            }
+            if (openFlag is not null && !arg.StartsWith('-') && arg.IndexOfAny(['*', '?']) >= 0)
+            {
+                result.Add(openFlag);
+                result.Add(arg);
+                continue;
+            }
+            openFlag = null;
+            result.Add(arg);
+            if (arg is "--include" or "--exclude" && i + 1 < args.Length)
+            {
+                result.Add(args[++i]);
+                openFlag = arg;
+            }
+            else if (arg.StartsWith("--include=", StringComparison.Ordinal) || arg.StartsWith("--exclude=", StringComparison.Ordinal))
+            {
+                openFlag = arg[..arg.IndexOf('=', StringComparison.Ordinal)];
+            }
+        }
+        return [.. result];
     }
 
     internal static RootCommand Build(CliContext context)
@@ -224,9 +267,9 @@ internal static class RepoOptions
 {
     public static Option<string?> RepoTypeOption()
     {
-        var option = new Option<string?>("--repo-type", "-r", "--repo_type")
+        var option = new Option<string?>("--repo-type", "-r", "--repo_type", "--type")
         {
-            Description = "model, dataset or space (default: model, or what a URL says).",
+            Description = "model, dataset or space (default: model, or what a URL or a datasets/ or spaces/ prefix says). --type is hf's newer name for it.",
             HelpName = "TYPE",
         };
         option.CompletionSources.Add("model", "dataset", "space");
