@@ -15,7 +15,7 @@ public static class HfdlCommand
     public const int ExitUsage = 2;
     public const int ExitInterrupted = 130;
 
-    private static readonly string[] SubcommandNames = ["download", "ls", "whoami", "cache", "completion", "login", "logout"];
+    private static readonly string[] SubcommandNames = ["download", "ls", "whoami", "cache", "completion", "login", "logout", "auth"];
 
     /// <summary>Runs hfdl with <paramref name="args"/>; returns the process exit code.</summary>
     public static async Task<int> RunAsync(string[] args, CliContext context, CancellationToken cancellationToken)
@@ -154,6 +154,7 @@ public static class HfdlCommand
         root.Subcommands.Add(CacheCommand.Build(context));
         root.Subcommands.Add(AuthCommands.BuildLogin(context));
         root.Subcommands.Add(AuthCommands.BuildLogout(context));
+        root.Subcommands.Add(AuthCommands.BuildAuth(context));
         root.Subcommands.Add(CompletionCommand.Build(context));
         HelpWriter.Install(root, () => HelpWidth(context));
         foreach (var option in root.Options.OfType<VersionOption>())

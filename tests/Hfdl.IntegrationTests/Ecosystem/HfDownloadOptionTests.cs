@@ -161,6 +161,8 @@ public sealed class HfDownloadOptionTests(HfCompatHub hub) : IClassFixture<HfCom
             (await cli.RunAsync($"[suggest:{line.Length}]", line)).Out.Split('\n', StringSplitOptions.RemoveEmptyEntries);
 
         Assert.Equal(["ls", "prune", "rm", "verify"], (await SuggestAsync(Cli(), "hfdl cache ")).Where(c => !c.StartsWith('-') && !c.StartsWith('/')).Order(StringComparer.Ordinal));
+        Assert.Contains("switch", await SuggestAsync(Cli(), "hfdl auth s"));
+        Assert.Contains("list", await SuggestAsync(Cli(), "hfdl auth l"));
         Assert.Equal(["--max-workers"], await SuggestAsync(Cli(), "hfdl download --max-w"));
         Assert.Equal(["--force", "--force-download"], (await SuggestAsync(Cli(), "hfdl download --forc")).Order(StringComparer.Ordinal));
     }
