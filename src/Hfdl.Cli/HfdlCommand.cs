@@ -29,8 +29,7 @@ public static class HfdlCommand
             {
                 context.Error.WriteLine($"error: {error.Message}");
             }
-            var commandName = parseResult.CommandResult.Command == root ? "hfdl" : $"hfdl {parseResult.CommandResult.Command.Name}";
-            context.Error.WriteLine($"Run '{commandName} --help' for usage.");
+            context.Error.WriteLine($"Run '{HelpWriter.CommandPath(parseResult.CommandResult.Command)} --help' for usage.");
             return ExitUsage;
         }
         try

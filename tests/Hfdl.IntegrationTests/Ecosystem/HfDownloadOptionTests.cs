@@ -179,5 +179,10 @@ public sealed class HfDownloadOptionTests(HfCompatHub hub) : IClassFixture<HfCom
         Assert.Contains("--resume-download", help.Out, StringComparison.Ordinal);
         Assert.Contains("--format FORMAT", help.Out, StringComparison.Ordinal);
         Assert.DoesNotContain("--local-dir-use-symlinks", help.Out, StringComparison.Ordinal);
+        var rmHelp = await Cli().RunAsync("cache", "rm", "--help");
+        Assert.Contains("  hfdl cache rm [TARGETS...] [options]", rmHelp.Out, StringComparison.Ordinal);
+        var noTarget = await Cli().RunAsync("cache", "rm");
+        Assert.Equal(2, noTarget.ExitCode);
+        Assert.Contains("Run 'hfdl cache rm --help' for usage.", noTarget.Error, StringComparison.Ordinal);
     }
 }
