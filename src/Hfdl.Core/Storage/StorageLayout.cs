@@ -139,9 +139,12 @@ public abstract class StorageLayout
     }
 
     /// <summary>Reads a cached listing; null when missing, of another format, or unreadable.</summary>
-    public IReadOnlyList<RemoteFile>? LoadTree(string commit)
+    public IReadOnlyList<RemoteFile>? LoadTree(string commit) => LoadTree(TreeCacheFolder, commit);
+
+    /// <summary>Reads <c>trees/&lt;commit&gt;.json</c> under <paramref name="treeCacheFolder"/> (see <see cref="LoadTree(string)"/>).</summary>
+    internal static IReadOnlyList<RemoteFile>? LoadTree(string treeCacheFolder, string commit)
     {
-        var path = Path.Combine(TreeCacheFolder, "trees", commit + ".json");
+        var path = Path.Combine(treeCacheFolder, "trees", commit + ".json");
         try
         {
             if (!File.Exists(path) || JsonNode.Parse(File.ReadAllBytes(path)) is not JsonObject root
