@@ -65,9 +65,11 @@ public sealed partial class RepoDownloader
             // No network, but maybe nothing is needed from it: a revision completely present locally is a warning.
             return DownloadOffline(request, layout, progress, started, unreachable);
         }
-        catch (EntryNotFoundException missing) when (missing.Commit is { } missingAt)
+        catch (EntryNotFoundException missing) when (missing.Commit is { } missingAt && layout.Kind == LayoutKind.HfCache)
         {
             // The HF cache remembers files a commit does not have (.no_exist/), as huggingface_hub does.
+            using var missingLock = await LockAsync(layout, progress, cancellationToken).ConfigureAwait(false);
+            layout.CheckForLinks();
             layout.RecordRevision(revision, missingAt);
             foreach (var path in missing.MissingFiles)
             {
@@ -76,12 +78,13 @@ public sealed partial class RepoDownloader
             throw;
         }
         var commit = selection.Commit;
+        var root = layout.JournalFolder;
+        // Everything below is written under the repo's lock: `hfdl cache rm/prune` take it too, so they never remove a
+        // ref or listing this run has just written.
+        using var folderLock = await LockAsync(layout, progress, cancellationToken).ConfigureAwait(false);
         layout.CheckForLinks();
         layout.RecordRevision(revision, commit);
         layout.SaveTree(commit, selection.Listed);
-
-        var root = layout.JournalFolder;
-        using var folderLock = await RepoFolderLock.AcquireAsync(root, holder => progress?.Report(new WaitingForLock(root, holder)), _options.Time, cancellationToken).ConfigureAwait(false);
         var state = DownloadStateStore.Open(root, request.RepoType, request.RepoId, _options.Time);
         if (state.LoadWarning is { } warning)
         {
@@ -261,6 +264,9 @@ public sealed partial class RepoDownloader
         }
         return layout;
     }
+
+    private Task<RepoFolderLock> LockAsync(StorageLayout layout, IProgress<DownloadEvent>? progress, CancellationToken cancellationToken) =>
+        RepoFolderLock.AcquireAsync(layout.JournalFolder, holder => progress?.Report(new WaitingForLock(layout.JournalFolder, holder)), _options.Time, cancellationToken);
 
     /// <summary>
     /// A download without the network (offline, or the Hub unreachable): succeeds, downloading nothing, when the plan
