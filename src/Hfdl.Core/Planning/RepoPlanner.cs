@@ -141,23 +141,31 @@ internal static class RepoPlanner
         {
             return Plan(PlannedAction.Present, file.Size);
         }
-        if (isBig && state?.Get(file.Path) is { Status: FileState.Partial, TempFile: { } tempName, Ranges: { } ranges } recorded
-            && recorded.Etag == file.Etag && recorded.Size == file.Size
-            && Path.Combine(Path.GetDirectoryName(dataPath)!, tempName) is var tempPath
-            && (SafeFileSystem.LinkTarget(tempPath) is null ? File.Exists(tempPath) : Refuse(tempPath, file.Path)))
+        if (isBig && state is not null && ResumableTemp(state, file, dataPath) is { } resumable)
         {
-            return Plan(PlannedAction.Resume, ByteRanges.Normalize(ranges.Select(r => (r[0], r[1]))).Sum(r => r.End - r.Start), tempName);
+            return Plan(PlannedAction.Resume, ByteRanges.Normalize(resumable.Ranges).Sum(r => r.End - r.Start), Path.GetFileName(resumable.TempPath));
         }
         return localSize == file.Size
             ? Plan(PlannedAction.Verify, file.Size)
             : Plan(PlannedAction.Download, 0);
     }
 
-    /// <summary>A temporary file the journal names is a link: resuming would write through it, so the plan fails.</summary>
-    private static bool Refuse(string tempPath, string repoPath)
+    /// <summary>
+    /// The partial data the journal records for <paramref name="file"/>, when it can be resumed: same etag and size,
+    /// and its temporary file (beside <paramref name="dataPath"/>) still there. A link at that name counts as there:
+    /// resuming opens it without following it and fails that file with a clear message, never writing through it.
+    /// </summary>
+    public static (string TempPath, List<(long Start, long End)> Ranges)? ResumableTemp(DownloadStateStore state, RemoteFile file, string dataPath)
     {
-        SafeFileSystem.RefuseLink(tempPath, repoPath);
-        return false;
+        if (state.Get(file.Path) is not { Status: FileState.Partial, TempFile: { } tempName, Ranges: { } ranges } recorded
+            || recorded.Etag != file.Etag || recorded.Size != file.Size)
+        {
+            return null;
+        }
+        var tempPath = Path.Combine(Path.GetDirectoryName(dataPath)!, tempName);
+        return File.Exists(tempPath) || SafeFileSystem.LinkTarget(tempPath) is not null
+            ? (tempPath, [.. ranges.Select(r => (r[0], r[1]))])
+            : null;
     }
 
     /// <summary>Recorded as verified in the journal, and untouched since (same etag, size and modification time).</summary>

@@ -265,8 +265,12 @@ public sealed partial class RepoDownloader
         return layout;
     }
 
-    private Task<RepoFolderLock> LockAsync(StorageLayout layout, IProgress<DownloadEvent>? progress, CancellationToken cancellationToken) =>
-        RepoFolderLock.AcquireAsync(layout.JournalFolder, holder => progress?.Report(new WaitingForLock(layout.JournalFolder, holder)), _options.Time, cancellationToken);
+    /// <summary>Takes the repo's lock, after making sure no link was planted where the lock (and the rest of hfdl's own files) go.</summary>
+    private Task<RepoFolderLock> LockAsync(StorageLayout layout, IProgress<DownloadEvent>? progress, CancellationToken cancellationToken)
+    {
+        layout.CheckForLinks();
+        return RepoFolderLock.AcquireAsync(layout.JournalFolder, holder => progress?.Report(new WaitingForLock(layout.JournalFolder, holder)), _options.Time, cancellationToken);
+    }
 
     /// <summary>
     /// A download without the network (offline, or the Hub unreachable): succeeds, downloading nothing, when the plan
@@ -361,18 +365,16 @@ public sealed partial class RepoDownloader
         var result = new List<BigFileScheduler.Work>();
         foreach (var (file, path) in big)
         {
-            var recorded = state.Get(file.Path);
-            if (recorded is { Status: FileState.Partial, TempFile: { } tempName })
+            // The same test the plan made (RepoPlanner): resume what the journal vouches for.
+            if (existing != ExistingFiles.Ignore && RepoPlanner.ResumableTemp(state, file, path) is { } resumable)
             {
-                var tempPath = Path.Combine(Path.GetDirectoryName(path)!, tempName);
-                if (existing != ExistingFiles.Ignore && recorded.Etag == file.Etag && recorded.Size == file.Size && File.Exists(tempPath))
-                {
-                    var ranges = recorded.Ranges!.Select(r => (r[0], r[1])).ToList();
-                    result.Add(new BigFileScheduler.Work(file, path, tempPath, ranges));
-                    continue;
-                }
+                result.Add(new BigFileScheduler.Work(file, path, resumable.TempPath, resumable.Ranges));
+                continue;
+            }
+            if (state.Get(file.Path) is { Status: FileState.Partial, TempFile: { } tempName })
+            {
                 // The file changed on the Hub (or its partial data is gone): its old bytes are worthless.
-                AtomicFile.TryDelete(tempPath);
+                AtomicFile.TryDelete(Path.Combine(Path.GetDirectoryName(path)!, tempName));
                 state.SetFile(file.Path, null);
             }
             if (existing != ExistingFiles.Ignore && await TryAdoptExistingAsync(file, path, cancellationToken).ConfigureAwait(false))
