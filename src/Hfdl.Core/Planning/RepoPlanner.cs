@@ -73,7 +73,7 @@ internal static class RepoPlanner
         {
             return revision;
         }
-        var info = await client.GetRepoInfoAsync(type, id, revision, cancellationToken: cancellationToken).ConfigureAwait(false);
+        var info = await client.GetRepoInfoAsync(type, id, revision, cancellationToken: cancellationToken, expand: "sha").ConfigureAwait(false);
         if (info.Sha is not { } sha || !RepoDownloader.IsCommit(sha))
         {
             throw new HubProtocolException($"The Hub did not say which commit revision '{revision}' of {type.Name()} '{id}' is (no valid 'sha' in the repo info).");
@@ -118,7 +118,8 @@ internal static class RepoPlanner
     {
         var isBig = file.Size > 0 && file.Size >= bigFileThreshold;
         var dataPath = layout.DataPath(file);
-        var userPath = layout.UserPath(file, commit);
+        // One string when both are the same file (a folder layout): a plan of 400,000 files keeps one path each.
+        var userPath = layout.Kind == LayoutKind.Folder ? dataPath : layout.UserPath(file, commit);
         var data = new FileInfo(dataPath);
         var isLink = data.LinkTarget is not null;
         var localSize = data.Exists && !isLink ? data.Length : (long?)null;
