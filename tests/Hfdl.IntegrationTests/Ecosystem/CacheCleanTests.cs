@@ -218,11 +218,14 @@ public sealed class CacheCleanTests(HfCompatHub hub) : IClassFixture<HfCompatHub
         var (m1, _) = Publish(id, 1);
         await DownloadAsync(id);
         // Generation 2's weights stop part-way and never finish: the download holds the repo's lock meanwhile.
-        Publish(id, 2, HubFaults.None with { Stall = new StallFault(AfterBytes: 50_000) { Repeat = FaultRepeat.Always } });
+        var (m2, _) = Publish(id, 2, HubFaults.None with { Stall = new StallFault(AfterBytes: 50_000) { Repeat = FaultRepeat.Always } });
         var cli = Cli();
         cli.Environment["HF_HUB_DOWNLOAD_TIMEOUT"] = "600";
         using var download = HfdlProcess.Start(cli.Environment, "download", id, "--cache-dir", Cache);
-        await download.WaitUntilAsync(() => RepoFolderLock.Holder(RepoFolder(id)) is not null, TimeSpan.FromSeconds(60), "the download to take the repo's lock");
+        var mainRef = Path.Combine(RepoFolder(id), "refs", "main");
+        // The download writes refs/main under the lock: once it points at generation 2, generation 1 is detached.
+        await download.WaitUntilAsync(() => RepoFolderLock.Holder(RepoFolder(id)) is not null && File.Exists(mainRef) && File.ReadAllText(mainRef) == m2,
+            TimeSpan.FromSeconds(60), "the download to take the repo's lock and move main");
         Assert.True(Directory.Exists(Snapshot(id, m1)), "generation 1 of main is detached now, and still there");
 
         var prune = await Cli().RunAsync("cache", "prune", "--cache-dir", Cache, "-y");
