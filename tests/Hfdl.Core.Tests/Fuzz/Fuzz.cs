@@ -64,6 +64,13 @@ internal static class Fuzz
         from ops in Gen.Zip(Gen.Choose(0, 3), Gen.Zip(Gen.Choose(0, 1 << 20), Gen.Choose(0, 255))).ArrayOf(edits)
         select Mutate(Encoding.UTF8.GetBytes(seed), ops);
 
+    /// <summary>Like <see cref="Mutated(string[])"/>, for binary documents.</summary>
+    public static Gen<byte[]> MutatedBytes(params byte[][] seeds) =>
+        from seed in Gen.Elements(seeds)
+        from edits in Gen.Choose(0, 6)
+        from ops in Gen.Zip(Gen.Choose(0, 3), Gen.Zip(Gen.Choose(0, 1 << 20), Gen.Choose(0, 255))).ArrayOf(edits)
+        select Mutate(seed, ops);
+
     private static byte[] Mutate(byte[] data, (int Op, (int Pos, int Value) Arg)[] ops)
     {
         var bytes = new List<byte>(data);
