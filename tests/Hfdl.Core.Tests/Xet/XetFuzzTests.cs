@@ -86,7 +86,10 @@ public sealed class XetFuzzTests
     public void A_mutated_xorb_range_is_refused_or_decodes_to_no_more_than_allowed()
     {
         var range = XorbBytes.AsSpan(0, Xorb.Builder.Chunks[^1].End).ToArray();
-        var gen = from bytes in FuzzKit.MutatedBytes(range)
+        var gen = from mutated in FuzzKit.MutatedBytes(range)
+                  from cut in Gen.Choose(0, mutated.Length)
+                  from truncate in Gen.Elements(true, false)
+                  let bytes = truncate ? mutated[..cut] : mutated
                   from count in Gen.Choose(0, 10)
                   from max in Gen.OneOf(Gen.Constant(long.MaxValue), Gen.Choose(0, 200_000).Select(i => (long)i))
                   select (bytes, count, max);

@@ -172,7 +172,8 @@ public sealed class XetReconstructionTests
          "terms": [{"hash": "{{{builder.Hash()}}}", "unpacked_length": {{{lie}}}, "range": {"start": 0, "end": 2}}],
          "xorbs": {"{{{builder.Hash()}}}": [{"url": "https://c/x", "ranges": [{"chunks": {"start": 0, "end": 2}, "bytes": {"start": 0, "end": {{{builder.Chunks[1].End - 1}}} }}]}]}}
         """;
-        var plan = XetFilePlan.Create(XetReconstructionReader.Parse(Encoding.UTF8.GetBytes(json)), lie);
+        // Asking for fewer bytes than the term claims (a range read) must not hide the lie.
+        var plan = XetFilePlan.Create(XetReconstructionReader.Parse(Encoding.UTF8.GetBytes(json)), lie - 100);
         var range = XorbRangeDecoder.Decode(bytes.AsSpan(0, builder.Chunks[1].End), 2, plan.MaxDecodedBytes(0, 0));
 
         Assert.Throws<XetFormatException>(() => plan.Terms[0].CopyTo(range, new byte[lie]));

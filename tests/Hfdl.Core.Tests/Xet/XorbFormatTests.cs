@@ -88,6 +88,7 @@ public sealed class XorbFormatTests
         var end = builder.Chunks[^1].End;
 
         Assert.Throws<XetFormatException>(() => XorbRangeDecoder.Decode(bytes.AsSpan(0, end - 1), 9, long.MaxValue));
+        Assert.Throws<XetFormatException>(() => XorbRangeDecoder.Decode(bytes.AsSpan(0, builder.Chunks[0].End + 5), 2, long.MaxValue));
         Assert.Throws<XetFormatException>(() => XorbRangeDecoder.Decode(bytes.AsSpan(0, end), 8, long.MaxValue));
         Assert.Throws<XetFormatException>(() => XorbRangeDecoder.Decode(bytes.AsSpan(0, end), 10, long.MaxValue));
         Assert.Throws<XetFormatException>(() => XorbRangeDecoder.Decode(bytes.AsSpan(0, end), 9, 1000));
