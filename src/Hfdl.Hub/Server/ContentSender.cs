@@ -136,43 +136,101 @@ internal static class ContentSender
         await using var gzip = plan.Gzip ? new GZipStream(response.Body, CompressionLevel.Fastest, leaveOpen: true) : null;
         var sink = gzip ?? response.Body;
 
-        var buffer = ArrayPool<byte>.Shared.Rent(ChunkSize);
         using var reader = content.OpenReader();
+        var limit = length + Math.Min(0, plan.ContentLengthDelta);
+        if (!await CopyAsync(request, plan, reader, start, limit, sink, 0, cancellationToken).ConfigureAwait(false))
+        {
+            return;
+        }
+        if (plan.ContentLengthDelta > 0)
+        {
+            // The header promised more than the body holds: ending the response short makes Kestrel close the
+            // connection after the bytes written.
+            await response.Body.FlushAsync(cancellationToken).ConfigureAwait(false);
+            request.Aborted = true;
+        }
+    }
+
+    /// <summary>
+    /// Sends several ranges of a content as one 206 <c>multipart/byteranges</c> answer (RFC 9110 §14.6): a part per
+    /// range, in the order given, each with its <c>Content-Type</c> and <c>Content-Range</c>. Throughput limits and
+    /// body faults apply as for one range, their offsets counting content bytes.
+    /// </summary>
+    public static async Task ServeMultipartAsync(
+        HubRequest request,
+        FileContent content,
+        IReadOnlyList<ByteRange> ranges,
+        string contentType,
+        string fileKey,
+        CancellationToken cancellationToken)
+    {
+        var response = request.Response;
+        var size = content.Length;
+        var plan = request.State.Faults.PlanTransfer(request, fileKey, size);
+        var boundary = "hfdl" + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(12));
+        var heads = ranges.Select((r, i) => System.Text.Encoding.ASCII.GetBytes(
+            (i == 0 ? "" : "\r\n") + $"--{boundary}\r\nContent-Type: {contentType}\r\nContent-Range: bytes {r.Start}-{r.Start + r.Length - 1}/{size}\r\n\r\n")).ToList();
+        var tail = System.Text.Encoding.ASCII.GetBytes($"\r\n--{boundary}--\r\n");
+        response.StatusCode = 206;
+        response.ContentType = "multipart/byteranges; boundary=" + boundary;
+        response.Headers.AcceptRanges = "bytes";
+        response.ContentLength = heads.Sum(h => h.Length) + ranges.Sum(r => r.Length) + tail.Length;
+        if (request.IsHead)
+        {
+            return;
+        }
+        using var reader = content.OpenReader();
+        long sent = 0;
+        for (var i = 0; i < ranges.Count; i++)
+        {
+            await response.Body.WriteAsync(heads[i], cancellationToken).ConfigureAwait(false);
+            if (!await CopyAsync(request, plan, reader, ranges[i].Start, ranges[i].Length, response.Body, sent, cancellationToken).ConfigureAwait(false))
+            {
+                return;
+            }
+            sent += ranges[i].Length;
+        }
+        await response.Body.WriteAsync(tail, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Copies <paramref name="length"/> bytes from <paramref name="start"/> through a pooled buffer, applying the plan's
+    /// throttling, corruption and fault points (at <paramref name="sentBefore"/> + bytes copied); false when a fault
+    /// stopped the body.
+    /// </summary>
+    private static async Task<bool> CopyAsync(
+        HubRequest request, TransferPlan plan, IContentReader reader, long start, long length, Stream sink, long sentBefore, CancellationToken cancellationToken)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(ChunkSize);
         try
         {
-            long sent = 0;
-            var limit = length + Math.Min(0, plan.ContentLengthDelta);
-            while (sent < limit)
+            long done = 0;
+            while (done < length)
             {
-                var want = (int)Math.Min(ChunkSize, limit - sent);
+                var sent = sentBefore + done;
+                var want = (int)Math.Min(ChunkSize, length - done);
                 want = plan.ClampChunk(sent, want);
                 if (want == 0)
                 {
                     // A fault point: drop or stall, decided by the plan; it returns false to stop sending.
                     if (!await plan.AtFaultPointAsync(request, sent, cancellationToken).ConfigureAwait(false))
                     {
-                        return;
+                        return false;
                     }
                     continue;
                 }
-                var read = await reader.ReadAtAsync(start + sent, buffer.AsMemory(0, want), cancellationToken).ConfigureAwait(false);
+                var read = await reader.ReadAtAsync(start + done, buffer.AsMemory(0, want), cancellationToken).ConfigureAwait(false);
                 if (read == 0)
                 {
-                    throw new EndOfStreamException($"The content ended at {start + sent} of {size} bytes.");
+                    throw new EndOfStreamException($"The content ended at {start + done}, inside the range being sent.");
                 }
-                plan.Mutate(start + sent, buffer.AsSpan(0, read));
+                plan.Mutate(start + done, buffer.AsSpan(0, read));
                 await plan.ThrottleAsync(read, cancellationToken).ConfigureAwait(false);
                 await sink.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
-                sent += read;
+                done += read;
                 request.BodyBytesSent += read;
             }
-            if (plan.ContentLengthDelta > 0)
-            {
-                // The header promised more than the body holds: ending the response short makes Kestrel close the
-                // connection after the bytes written.
-                await response.Body.FlushAsync(cancellationToken).ConfigureAwait(false);
-                request.Aborted = true;
-            }
+            return true;
         }
         finally
         {

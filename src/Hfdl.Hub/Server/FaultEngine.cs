@@ -61,6 +61,9 @@ internal sealed class FaultEngine
         return true;
     }
 
+    /// <summary>Counts a request against a "first N requests" fault of <paramref name="faults"/>; true while it strikes.</summary>
+    public bool StrikesFirst(HubFaults faults, object fault, int firstRequests) => RuntimeOf(faults).Strikes(fault, firstRequests, 0);
+
     private static bool AcceptsGzip(HubRequest request) =>
         request.Http.Request.Headers.AcceptEncoding.ToString()
             .Split(',')

@@ -72,6 +72,9 @@ public sealed record HubFaults
     /// <summary>Deliberately broken metadata, for a client's security and robustness tests.</summary>
     public HostileFaults? Hostile { get; init; }
 
+    /// <summary>Faults of the Xet routes (reconstructions and xorb ranges); the body faults above apply to xorbs too.</summary>
+    public XetFaults? Xet { get; init; }
+
     /// <summary>Seeds the random decisions (probabilities).</summary>
     public int Seed { get; init; } = 12345;
 
@@ -95,6 +98,10 @@ public sealed record HubFaults
         {
             throw new ArgumentException("SignedUrlLifetime must be positive.");
         }
+        if (Xet is { UnauthorizedReconstructions: < 0 })
+        {
+            throw new ArgumentException("Xet.UnauthorizedReconstructions must not be negative.");
+        }
     }
 }
 
@@ -110,13 +117,16 @@ public enum FaultTargets
     /// <summary>File routes on the hub: <c>/resolve/</c>, <c>/raw/</c> and <c>/api/resolve-cache/</c>.</summary>
     Resolve = 2,
 
-    /// <summary>The CDN listener.</summary>
+    /// <summary>The CDN listener (plain-HTTPS file bytes and xorb ranges).</summary>
     Cdn = 4,
+
+    /// <summary>The Xet CAS listener (reconstructions).</summary>
+    Cas = 8,
 
     /// <summary>Everything that sends file bytes or redirects to them.</summary>
     Files = Resolve | Cdn,
 
-    All = Api | Resolve | Cdn,
+    All = Api | Resolve | Cdn | Cas,
 }
 
 /// <summary>How often a body fault strikes.</summary>
@@ -236,6 +246,31 @@ public sealed record HostileFaults
     public bool DowngradeToHttp { get; init; }
 }
 
+/// <summary>Faults of the Xet routes.</summary>
+public sealed record XetFaults
+{
+    /// <summary>The first this many reconstruction requests answer 401, as if the token had expired.</summary>
+    public int UnauthorizedReconstructions { get; init; }
+
+    /// <summary>Reconstructions that lie about lengths.</summary>
+    public XetReconstructionLie Lie { get; init; }
+
+    /// <summary>Every xorb range the CDN sends has its middle byte flipped (a corrupt transfer of valid-looking data).</summary>
+    public bool CorruptXorbRanges { get; init; }
+}
+
+/// <summary>How a reconstruction lies.</summary>
+public enum XetReconstructionLie
+{
+    None,
+
+    /// <summary>The first term's <c>unpacked_length</c> is one byte more than its chunks hold.</summary>
+    UnpackedLength,
+
+    /// <summary>Every fetch range's byte range ends one byte early (it is signed that way, so the CDN serves it).</summary>
+    ByteRange,
+}
+
 /// <summary>Reads a <c>"faults"</c> object from a folder store's settings file.</summary>
 internal static class HubFaultsJson
 {
@@ -293,6 +328,17 @@ internal static class HubFaultsJson
                     },
                     "corrupt" => faults with { Corrupt = new CorruptionFault(v.GetProperty("offset").GetInt64()) { Repeat = Repeat(v, FaultRepeat.Always) } },
                     "contentLengthDelta" => faults with { WrongContentLength = new ContentLengthFault(v.GetInt64()) },
+                    "xet" => faults with
+                    {
+                        Xet = new XetFaults
+                        {
+                            UnauthorizedReconstructions = (int)Number(v, "unauthorizedReconstructions", 0),
+                            Lie = v.TryGetProperty("lie", out var lie)
+                                ? Enum.Parse<XetReconstructionLie>(lie.GetString() ?? "", ignoreCase: true)
+                                : XetReconstructionLie.None,
+                            CorruptXorbRanges = v.TryGetProperty("corruptXorbRanges", out var corrupt) && corrupt.GetBoolean(),
+                        },
+                    },
                     _ => throw new InvalidDataException($"unknown fault '{property.Name}'"),
                 };
             }

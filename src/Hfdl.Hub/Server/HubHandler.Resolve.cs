@@ -65,6 +65,10 @@ internal sealed partial class HubHandler
             return;
         }
 
+        if (await XetResolveAsync(request, repo, file, index.CommitId, etag, cancellationToken).ConfigureAwait(false))
+        {
+            return;
+        }
         var mode = file.File.ResolveMode ?? repo.Settings.ResolveMode;
         if (mode == ResolveMode.Realistic)
         {
@@ -153,7 +157,7 @@ internal sealed partial class HubHandler
 }
 
 /// <summary>The CDN listener: serves what the hub redirected to, checks signatures, refuses Authorization.</summary>
-internal sealed class CdnHandler(HubState state)
+internal sealed partial class CdnHandler(HubState state)
 {
     public async Task HandleAsync(HttpContext http)
     {
@@ -173,6 +177,11 @@ internal sealed class CdnHandler(HubState state)
         {
             // S3 presigned URLs refuse a second authentication mechanism; a client must drop its token cross-host.
             await XmlErrorAsync(request, 400, "InvalidArgument", "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string parameter or the Authorization header should be specified", cancellationToken).ConfigureAwait(false);
+            return;
+        }
+        if (request.RawPath.StartsWith(XorbPathPrefix, StringComparison.Ordinal))
+        {
+            await XorbAsync(request, cancellationToken).ConfigureAwait(false);
             return;
         }
         var expires = request.Query["Expires"].ToString();

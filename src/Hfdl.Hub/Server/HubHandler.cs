@@ -125,6 +125,10 @@ internal sealed partial class HubHandler(HubState state)
         {
             await RefsAsync(request, repo, cancellationToken).ConfigureAwait(false);
         }
+        else if (rest[0] == "xet-read-token" && rest.Length >= 2 && isRead)
+        {
+            await XetReadTokenAsync(request, repo, route.ReadRevision(1).Revision, cancellationToken).ConfigureAwait(false);
+        }
         else
         {
             await request.WriteErrorAsync(404, "Sorry, we can't find the page you are looking for.", null, json: true, cancellationToken).ConfigureAwait(false);
@@ -166,8 +170,22 @@ internal sealed partial class HubHandler(HubState state)
             await request.WriteErrorAsync(403, "Access to this resource is disabled.", null, json, cancellationToken).ConfigureAwait(false);
             return false;
         }
-        if (bytes && repo.Settings.Gated != GatedMode.None && !IsOwner(request.User, repo)
-            && !(request.Token is { } token && repo.Settings.ApprovedTokens.Contains(token)))
+        if (bytes && !await CheckGateAsync(request, repo, json, cancellationToken).ConfigureAwait(false))
+        {
+            return false;
+        }
+        return true;
+    }
+
+    /// <summary>Whether the caller may read a gated repo's bytes: its owner, or an approved token (always, if not gated).</summary>
+    private static bool PassesGate(HubRequest request, HostedRepo repo) =>
+        repo.Settings.Gated == GatedMode.None || IsOwner(request.User, repo)
+        || (request.Token is { } token && repo.Settings.ApprovedTokens.Contains(token));
+
+    /// <summary>Answers 401/403 <c>GatedRepo</c> when the caller may not read the repo's bytes; true when it may.</summary>
+    private static async Task<bool> CheckGateAsync(HubRequest request, HostedRepo repo, bool json, CancellationToken cancellationToken)
+    {
+        if (!PassesGate(request, repo))
         {
             var kind = repo.Type.Name();
             var page = $"{request.Http.Request.Scheme}://{request.Http.Request.Host}/{repo.Type.FilePrefix()}{repo.Id}";
@@ -433,7 +451,7 @@ internal sealed partial class HubHandler(HubState state)
             }
             if (expand.Contains("xetEnabled"))
             {
-                w.WriteBoolean("xetEnabled", false);
+                w.WriteBoolean("xetEnabled", state.Xet.IsXet(repo));
             }
             if (expand.Contains("downloadsAllTime"))
             {
@@ -493,7 +511,7 @@ internal sealed partial class HubHandler(HubState state)
     private static string Strip(string name, string prefix) =>
         name.StartsWith(prefix, StringComparison.Ordinal) ? name[prefix.Length..] : name;
 
-    private static void WriteEntry(Utf8JsonWriter w, object entry, RepoSnapshot snapshot, bool expand, HostileFaults? hostile)
+    private static void WriteEntry(Utf8JsonWriter w, object entry, RepoSnapshot snapshot, bool expand, HostileFaults? hostile, Func<IndexedFile, string?> xetHash)
     {
         w.WriteStartObject();
         if (entry is IndexedFile file)
@@ -509,6 +527,10 @@ internal sealed partial class HubHandler(HubState state)
                 w.WriteNumber("size", size);
                 w.WriteNumber("pointerSize", file.PointerSize);
                 w.WriteEndObject();
+            }
+            if (xetHash(file) is { } xet)
+            {
+                w.WriteString("xetHash", xet);
             }
             w.WriteString("path", file.Path);
         }
@@ -593,7 +615,7 @@ internal sealed partial class HubHandler(HubState state)
             w.WriteStartArray();
             foreach (var entry in page)
             {
-                WriteEntry(w, entry, snapshot, expand, request.Faults.Hostile);
+                WriteEntry(w, entry, snapshot, expand, request.Faults.Hostile, file => XetHashOf(request, repo, file, redact: true));
             }
             w.WriteEndArray();
         }, cancellationToken).ConfigureAwait(false);
@@ -686,7 +708,7 @@ internal sealed partial class HubHandler(HubState state)
                 object? entry = (object?)index.FindFile(path) ?? index.FindDirectory(path);
                 if (entry is not null)
                 {
-                    WriteEntry(w, entry, snapshot, expand, request.Faults.Hostile);
+                    WriteEntry(w, entry, snapshot, expand, request.Faults.Hostile, file => XetHashOf(request, repo, file, redact: false));
                 }
             }
             w.WriteEndArray();

@@ -24,16 +24,21 @@ public sealed class HubServer : IAsyncDisposable
 {
     private readonly WebApplication _hub;
     private readonly WebApplication _cdn;
+    private readonly WebApplication _cas;
+    private readonly HubState _state;
 
-    private HubServer(HubServerOptions options, WebApplication hub, WebApplication cdn, Uri endpoint, Uri cdnEndpoint, HubRequestLog log, X509Certificate2? certificate)
+    private HubServer(HubServerOptions options, HubState state, WebApplication hub, WebApplication cdn, WebApplication cas, Uri endpoint, X509Certificate2? certificate)
     {
         Certificate = certificate;
         Options = options;
+        _state = state;
         _hub = hub;
         _cdn = cdn;
+        _cas = cas;
         Endpoint = endpoint;
-        CdnEndpoint = cdnEndpoint;
-        Requests = log;
+        CdnEndpoint = state.CdnBase;
+        CasEndpoint = state.CasBase;
+        Requests = state.Log;
     }
 
     /// <summary>The hub, e.g. <c>http://127.0.0.1:41234/</c>.</summary>
@@ -42,10 +47,19 @@ public sealed class HubServer : IAsyncDisposable
     /// <summary>The CDN listener under another host name, e.g. <c>http://localhost:41235/</c>.</summary>
     public Uri CdnEndpoint { get; }
 
-    /// <summary>Every request both listeners received.</summary>
+    /// <summary>
+    /// The Xet CAS listener (reconstructions) under the CDN's host name, e.g. <c>http://localhost:41236/</c>: the
+    /// <c>casUrl</c> of Xet tokens.
+    /// </summary>
+    public Uri CasEndpoint { get; }
+
+    /// <summary>Every request the listeners received (<see cref="RecordedRequest.Listener"/>: hub, cdn or cas).</summary>
     public HubRequestLog Requests { get; }
 
     public HubServerOptions Options { get; }
+
+    /// <summary>The server's Xet store, for tests that look at the xorbs it made.</summary>
+    internal XetCas Xet => _state.Xet;
 
     /// <summary>With <see cref="HubServerOptions.UseHttps"/>, the self-signed certificate both listeners present.</summary>
     public X509Certificate2? Certificate { get; }
@@ -54,7 +68,7 @@ public sealed class HubServer : IAsyncDisposable
     public Uri ResolveUrl(RepoType type, string repoId, string path, string revision = HostedRepo.DefaultBranch) =>
         new(Endpoint, $"{type.FilePrefix()}{repoId}/resolve/{Uri.EscapeDataString(revision)}/{HubRequest.EscapePath(path)}");
 
-    /// <summary>Starts both listeners; returns when they accept connections.</summary>
+    /// <summary>Starts the listeners; returns when they accept connections.</summary>
     public static async Task<HubServer> StartAsync(HubServerOptions options, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -70,14 +84,20 @@ public sealed class HubServer : IAsyncDisposable
         var cdnPort = PortOf(cdn);
         state.CdnBase = new Uri($"{scheme}://{options.CdnHostName}:{cdnPort}");
 
+        var cas = Build(address, options.CasPort, state.Cas.HandleAsync, certificate);
         var hub = Build(address, options.Port, state.Hub.HandleAsync, certificate);
         try
         {
+            await cas.StartAsync(cancellationToken).ConfigureAwait(false);
+            state.CasBase = new Uri($"{scheme}://{options.CdnHostName}:{PortOf(cas)}");
             await hub.StartAsync(cancellationToken).ConfigureAwait(false);
         }
         catch
         {
             await cdn.DisposeAsync().ConfigureAwait(false);
+            await cas.DisposeAsync().ConfigureAwait(false);
+            await hub.DisposeAsync().ConfigureAwait(false);
+            state.Xet.Dispose();
             throw;
         }
         var hubHost = address.Equals(IPAddress.Any) ? "127.0.0.1"
@@ -85,7 +105,7 @@ public sealed class HubServer : IAsyncDisposable
             : address.AddressFamily == AddressFamily.InterNetworkV6 ? $"[{address}]"
             : address.ToString();
         var endpoint = new Uri($"{scheme}://{hubHost}:{PortOf(hub)}");
-        return new HubServer(options, hub, cdn, endpoint, state.CdnBase, log, certificate);
+        return new HubServer(options, state, hub, cdn, cas, endpoint, certificate);
     }
 
     public async ValueTask DisposeAsync()
@@ -94,9 +114,12 @@ public sealed class HubServer : IAsyncDisposable
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
         await Task.WhenAll(
             _hub.StopAsync(timeout.Token),
-            _cdn.StopAsync(timeout.Token)).ConfigureAwait(false);
+            _cdn.StopAsync(timeout.Token),
+            _cas.StopAsync(timeout.Token)).ConfigureAwait(false);
         await _hub.DisposeAsync().ConfigureAwait(false);
         await _cdn.DisposeAsync().ConfigureAwait(false);
+        await _cas.DisposeAsync().ConfigureAwait(false);
+        _state.Xet.Dispose();
     }
 
     private static void Validate(HubServerOptions options)
@@ -113,6 +136,14 @@ public sealed class HubServer : IAsyncDisposable
         if (options.SignedUrlLifetime <= TimeSpan.Zero)
         {
             throw new ArgumentException("SignedUrlLifetime must be positive.", nameof(options));
+        }
+        if (options.Xet.MaxXorbChunks < 1 || options.Xet.MaxXorbBytes is < 1 or > Hfdl.Core.Xet.XorbBuilder.MaxSerializedBytes)
+        {
+            throw new ArgumentException("Xet.MaxXorbChunks must be at least 1 and Xet.MaxXorbBytes from 1 to 64 MiB.", nameof(options));
+        }
+        if (options.Xet.TokenLifetime <= TimeSpan.Zero)
+        {
+            throw new ArgumentException("Xet.TokenLifetime must be positive.", nameof(options));
         }
         options.Faults.Validate();
     }

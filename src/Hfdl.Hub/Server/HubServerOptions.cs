@@ -21,6 +21,9 @@ public sealed record HubServerOptions
     /// <summary>The CDN listener's port; 0 picks a free one.</summary>
     public int CdnPort { get; init; }
 
+    /// <summary>The Xet CAS listener's port (reconstructions, under <see cref="CdnHostName"/>); 0 picks a free one.</summary>
+    public int CasPort { get; init; }
+
     /// <summary>
     /// The host name in CDN URLs. It must differ from the hub's host (an IP) so that clients see another origin and
     /// drop <c>Authorization</c>, while still reaching <see cref="BindAddress"/>.
@@ -42,7 +45,13 @@ public sealed record HubServerOptions
     /// <summary>Throughput limits and faults for every repo; a repo's <see cref="RepoSettings.Faults"/> overrides them.</summary>
     public HubFaults Faults { get; init; } = HubFaults.None;
 
-    /// <summary>The clock for signed URL expiry and rate-limit windows; tests pass a fake one.</summary>
+    /// <summary>Serves the LFS files of every repo as Xet-backed (a single repo opts in with <see cref="RepoSettings.Xet"/>).</summary>
+    public bool XetForAllRepos { get; init; }
+
+    /// <summary>Limits and choices of the Xet CAS.</summary>
+    public XetServerOptions Xet { get; init; } = new();
+
+    /// <summary>The clock for signed URL expiry, Xet token expiry and rate-limit windows; tests pass a fake one.</summary>
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
 }
 

@@ -8,13 +8,13 @@ namespace Hfdl.Hub.Server;
 /// <summary>
 /// The standalone program: serves a folder of repositories until stopped.
 /// <c>Hfdl.Hub --root DIR [--urls http://127.0.0.1:PORT] [--bind ADDR] [--cdn-port N] [--cdn-host NAME]
-/// [--tree-page-size N] [--conn-rate-mbps X] [--global-rate-mbps X] [--latency-ms N] [--static-repos]</c>, or
+/// [--cas-port N] [--tree-page-size N] [--conn-rate-mbps X] [--global-rate-mbps X] [--latency-ms N] [--static-repos] [--xet]</c>, or
 /// <c>Hfdl.Hub --make-sample DIR</c> to write a sample folder to try it with.
 /// </summary>
 internal static class StandaloneHub
 {
     private const string Usage =
-        "usage: Hfdl.Hub --root DIR [--urls http://127.0.0.1:PORT] [--bind ADDR] [--cdn-port N] [--cdn-host NAME] [--tree-page-size N] [--conn-rate-mbps X] [--global-rate-mbps X] [--latency-ms N] [--https] [--static-repos] | --make-sample DIR";
+        "usage: Hfdl.Hub --root DIR [--urls http://127.0.0.1:PORT] [--bind ADDR] [--cdn-port N] [--cas-port N] [--cdn-host NAME] [--tree-page-size N] [--conn-rate-mbps X] [--global-rate-mbps X] [--latency-ms N] [--https] [--static-repos] [--xet] | --make-sample DIR";
 
     public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken)
     {
@@ -59,7 +59,9 @@ internal static class StandaloneHub
             BindAddress = parsed.Bind,
             Port = parsed.Port,
             CdnPort = parsed.CdnPort,
+            CasPort = parsed.CasPort,
             CdnHostName = parsed.CdnHost,
+            XetForAllRepos = parsed.Xet,
             TreePageSize = parsed.TreePageSize ?? 1000,
             UseHttps = parsed.Https,
             Users = users,
@@ -82,7 +84,7 @@ internal static class StandaloneHub
             stop.Cancel();
         });
         await using var server = await HubServer.StartAsync(options, stop.Token).ConfigureAwait(false);
-        await output.WriteLineAsync($"Hfdl.Hub serving {Path.GetFullPath(root)} at {server.Endpoint.ToString().TrimEnd('/')} (CDN {server.CdnEndpoint.ToString().TrimEnd('/')}); Ctrl+C stops it."
+        await output.WriteLineAsync($"Hfdl.Hub serving {Path.GetFullPath(root)} at {server.Endpoint.ToString().TrimEnd('/')} (CDN {server.CdnEndpoint.ToString().TrimEnd('/')}, Xet CAS {server.CasEndpoint.ToString().TrimEnd('/')}{(parsed.Xet ? "; every repo's LFS files are Xet-backed" : "")}); Ctrl+C stops it."
             + (server.Certificate is { } certificate ? $" Self-signed certificate SHA-1 {certificate.GetCertHashString()}." : "")).ConfigureAwait(false);
         await output.FlushAsync(CancellationToken.None).ConfigureAwait(false);
         try
@@ -125,6 +127,8 @@ internal sealed record StandaloneArguments
 
     public int CdnPort { get; init; }
 
+    public int CasPort { get; init; }
+
     public string CdnHost { get; init; } = "localhost";
 
     public int? TreePageSize { get; init; }
@@ -138,6 +142,9 @@ internal sealed record StandaloneArguments
     public bool Https { get; init; }
     /// <summary>Scan each repo once and keep it (benchmarks: no per-request rescan; changes need a restart).</summary>
     public bool StaticRepos { get; init; }
+
+    /// <summary>Serve every repo's LFS files as Xet-backed (<see cref="HubServerOptions.XetForAllRepos"/>).</summary>
+    public bool Xet { get; init; }
 
     /// <summary>Parses the command line; a <see cref="FormatException"/> carries the one-line reason.</summary>
     public static StandaloneArguments Parse(string[] args)
@@ -154,6 +161,7 @@ internal sealed record StandaloneArguments
                 "--bind" => result with { Bind = Address(Value(), name) },
                 "--urls" => WithUrl(result, Value()),
                 "--cdn-port" => result with { CdnPort = Int(Value(), name, 0, 65535) },
+                "--cas-port" => result with { CasPort = Int(Value(), name, 0, 65535) },
                 "--cdn-host" => result with { CdnHost = Value() },
                 "--tree-page-size" => result with { TreePageSize = Int(Value(), name, 1, 100_000) },
                 "--conn-rate-mbps" => result with { ConnectionBytesPerSecond = Rate(Value(), name) },
@@ -161,6 +169,7 @@ internal sealed record StandaloneArguments
                 "--latency-ms" => result with { Latency = TimeSpan.FromMilliseconds(Int(Value(), name, 0, 600_000)) },
                 "--https" => result with { Https = true },
                 "--static-repos" => result with { StaticRepos = true },
+                "--xet" => result with { Xet = true },
                 "--help" or "-h" => throw new FormatException("help requested"),
                 _ => throw new FormatException($"unknown option '{name}'"),
             };

@@ -10,7 +10,7 @@ namespace Hfdl.Hub.Server;
 /// <item>An optional settings file beside the repo folder, <c>&lt;root&gt;/models/&lt;owner&gt;/&lt;name&gt;.hub.json</c>
 /// (so it is never a repo file): <c>private</c>, <c>gated</c> (false|"auto"|"manual"), <c>disabled</c>,
 /// <c>allowedTokens</c>, <c>approvedTokens</c>, <c>pendingTokens</c>, <c>renamedTo</c>, <c>resolveMode</c>
-/// (realistic|direct|cache|cdn), <c>lfsThreshold</c>, and <c>revisions</c>:
+/// (realistic|direct|cache|cdn), <c>lfsThreshold</c>, <c>xet</c> (true: LFS files are Xet-backed), and <c>revisions</c>:
 /// <c>{"v1.0":{"kind":"tag","folder":"tiny-v1"},"refs/pr/1":{"kind":"pr","folder":"..."},"dev":{"kind":"branch","sameAs":"main"}}</c>
 /// where <c>folder</c> is relative to the settings file's folder. A renamed repo needs only its settings file.</item>
 /// </list>
@@ -182,6 +182,9 @@ public sealed class FolderRepoStore : IRepoStore
                     break;
                 case "lfsThreshold":
                     settings = settings with { LfsThreshold = value.GetInt64() };
+                    break;
+                case "xet":
+                    settings = settings with { Xet = value.GetBoolean() };
                     break;
                 case "syntheticFiles":
                     // Generated files of the main branch that need no disk space: {"big.safetensors":{"size":2147483648,"seed":1}}.

@@ -108,7 +108,7 @@ public sealed class RepoBuilder : SnapshotBuilder
 {
     private readonly RepoType _type;
     private readonly string _id;
-    private readonly List<(string Name, RevisionKind Kind, SnapshotBuilder Files)> _revisions = [];
+    private readonly List<(string Name, RevisionKind Kind, SnapshotBuilder Files, DateTimeOffset? Date)> _revisions = [];
     private readonly List<(string Name, RevisionKind Kind, string Target)> _aliases = [];
     private RepoSettings _settings = new();
     private DateTimeOffset _date = new(2025, 1, 15, 10, 30, 0, TimeSpan.Zero);
@@ -142,9 +142,10 @@ public sealed class RepoBuilder : SnapshotBuilder
 
     /// <summary>
     /// Adds a ref with its own snapshot. With <paramref name="inheritMain"/> it starts from the main branch's files
-    /// (so <paramref name="build"/> lists only the changes).
+    /// (so <paramref name="build"/> lists only the changes). <paramref name="date"/> dates its commit (default: the
+    /// main commit's date); Xet-backed repos store their snapshots' chunks in commit order.
     /// </summary>
-    public RepoBuilder Revision(string name, RevisionKind kind, Action<SnapshotBuilder> build, bool inheritMain = false)
+    public RepoBuilder Revision(string name, RevisionKind kind, Action<SnapshotBuilder> build, bool inheritMain = false, DateTimeOffset? date = null)
     {
         var files = new SnapshotBuilder();
         if (inheritMain)
@@ -152,7 +153,7 @@ public sealed class RepoBuilder : SnapshotBuilder
             files.CopyFrom(this);
         }
         build(files);
-        _revisions.Add((name, kind, files));
+        _revisions.Add((name, kind, files, date));
         return this;
     }
 
@@ -175,10 +176,10 @@ public sealed class RepoBuilder : SnapshotBuilder
         {
             new(HostedRepo.DefaultBranch, RevisionKind.Branch, Build(_settings, prefix + HostedRepo.DefaultBranch, _date)),
         };
-        foreach (var (name, kind, files) in _revisions)
+        foreach (var (name, kind, files, date) in _revisions)
         {
             revisions.RemoveAll(r => r.Name == name);
-            revisions.Add(new HostedRevision(name, kind, files.Build(_settings, prefix + name, _date)));
+            revisions.Add(new HostedRevision(name, kind, files.Build(_settings, prefix + name, date ?? _date)));
         }
         foreach (var (name, kind, target) in _aliases)
         {

@@ -78,6 +78,13 @@ public sealed record RepoSettings
     /// <summary>Files this large or larger are LFS files, whatever their extension (default 10 MiB).</summary>
     public long LfsThreshold { get; init; } = 10L * 1024 * 1024;
 
+    /// <summary>
+    /// Serves the LFS files as Xet-backed, as the Hub does for repos stored in Xet: <c>X-Xet-Hash</c> and the Xet
+    /// <c>Link</c>s on resolve, <c>xetHash</c> in listings, reconstructions on the CAS listener and xorbs on the CDN;
+    /// the plain-HTTPS redirect keeps working. See <see cref="HubServerOptions.XetForAllRepos"/>.
+    /// </summary>
+    public bool Xet { get; init; }
+
     /// <summary>Faults for this repo's routes; null uses <see cref="HubServerOptions.Faults"/>.</summary>
     public HubFaults? Faults { get; init; }
 

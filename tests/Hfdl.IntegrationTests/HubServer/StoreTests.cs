@@ -137,6 +137,23 @@ public sealed class StoreTests : IDisposable
     }
 
     [Fact]
+    public async Task Folder_settings_make_a_repo_xet_backed()
+    {
+        Write("models/acme/xet/config.json", "{}");
+        Write("models/acme/xet/model.safetensors", new string('w', 100_000));
+        Write("models/acme/xet.hub.json", "{\"xet\": true}");
+        Write("models/acme/plain/model.safetensors", new string('w', 100_000));
+        await using var server = await HubServer.StartAsync(new HubServerOptions { Store = new FolderRepoStore(_root) });
+        using var client = HubTestKit.Client(server);
+
+        using var xet = await client.SendAsync(HttpMethod.Head, "/acme/xet/resolve/main/model.safetensors");
+        using var plain = await client.SendAsync(HttpMethod.Head, "/acme/plain/resolve/main/model.safetensors");
+
+        Assert.NotNull(xet.Header("X-Xet-Hash"));
+        Assert.Null(plain.Header("X-Xet-Hash"));
+    }
+
+    [Fact]
     public void Standalone_arguments_set_address_ports_page_size_and_throughput()
     {
         var parsed = StandaloneArguments.Parse(["--root", "r", "--urls", "http://127.0.0.1:8080", "--cdn-port", "8081", "--tree-page-size", "7", "--conn-rate-mbps", "80", "--global-rate-mbps", "8", "--latency-ms", "25"]);
