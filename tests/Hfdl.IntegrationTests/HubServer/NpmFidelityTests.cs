@@ -141,8 +141,9 @@ public sealed class NpmFidelityTests
         return fidelityDir;
     }
 
-    private static async Task RunAndVerifyAsync(HubServer server, string repoId, string repoType, string? token)
+    internal static async Task RunAndVerifyAsync(HubServer server, string repoId, string repoType, string? token, IReadOnlyList<(string Path, FileContent Content)>? files = null)
     {
+        files ??= Files;
         var fidelityDir = FidelityDirectory();
         var outDir = Directory.CreateTempSubdirectory("hfdl-npm-fidelity-").FullName;
         try
@@ -164,9 +165,9 @@ public sealed class NpmFidelityTests
 
             using var summary = JsonDocument.Parse(stdout.Trim().Split('\n')[^1]);
             var listed = summary.RootElement.GetProperty("files").EnumerateArray().Select(e => e.GetString()!).Order(StringComparer.Ordinal).ToList();
-            Assert.Equal(Files.Select(f => f.Path).Order(StringComparer.Ordinal).ToList(), listed);
+            Assert.Equal(files.Select(f => f.Path).Order(StringComparer.Ordinal).ToList(), listed);
             var snapshotDir = summary.RootElement.GetProperty("snapshot").GetString()!;
-            foreach (var (path, content) in Files)
+            foreach (var (path, content) in files)
             {
                 var expected = content.ToArray();
                 var viaDownloadFile = await File.ReadAllBytesAsync(Path.Combine(outDir, "files", path));
