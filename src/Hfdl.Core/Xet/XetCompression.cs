@@ -1,3 +1,5 @@
+using System.Buffers.Binary;
+
 namespace Hfdl.Core.Xet;
 
 /// <summary>How a chunk's bytes are stored in a xorb (the scheme byte of its header; spec xorb.md).</summary>
@@ -75,26 +77,56 @@ internal static class XetChunkCodec
     /// </summary>
     public static void SplitBytes(ReadOnlySpan<byte> data, Span<byte> grouped)
     {
-        var offset = 0;
-        for (var group = 0; group < 4; group++)
+        var (quads, g1, g2, g3) = Groups(data.Length);
+        var s0 = grouped[..g1];
+        var s1 = grouped[g1..g2];
+        var s2 = grouped[g2..g3];
+        var s3 = grouped[g3..];
+        // Four bytes at a time: one word read, one byte to each group.
+        for (var i = 0; i < quads; i++)
         {
-            for (var i = group; i < data.Length; i += 4)
-            {
-                grouped[offset++] = data[i];
-            }
+            var word = BinaryPrimitives.ReadUInt32LittleEndian(data[(4 * i)..]);
+            s0[i] = (byte)word;
+            s1[i] = (byte)(word >> 8);
+            s2[i] = (byte)(word >> 16);
+            s3[i] = (byte)(word >> 24);
+        }
+        var tail = data[(4 * quads)..];
+        for (var g = 0; g < tail.Length; g++)
+        {
+            grouped[(g switch { 0 => 0, 1 => g1, _ => g2 }) + quads] = tail[g];
         }
     }
 
     /// <summary>The inverse of <see cref="SplitBytes"/>.</summary>
     public static void RegroupBytes(ReadOnlySpan<byte> grouped, Span<byte> data)
     {
-        var offset = 0;
-        for (var group = 0; group < 4; group++)
+        var (quads, g1, g2, g3) = Groups(data.Length);
+        var s0 = grouped[..g1];
+        var s1 = grouped[g1..g2];
+        var s2 = grouped[g2..g3];
+        var s3 = grouped[g3..];
+        for (var i = 0; i < quads; i++)
         {
-            for (var i = group; i < data.Length; i += 4)
-            {
-                data[i] = grouped[offset++];
-            }
+            BinaryPrimitives.WriteUInt32LittleEndian(
+                data[(4 * i)..],
+                s0[i] | ((uint)s1[i] << 8) | ((uint)s2[i] << 16) | ((uint)s3[i] << 24));
         }
+        var tail = data[(4 * quads)..];
+        for (var g = 0; g < tail.Length; g++)
+        {
+            tail[g] = grouped[(g switch { 0 => 0, 1 => g1, _ => g2 }) + quads];
+        }
+    }
+
+    /// <summary>Whole groups of four, and where groups 1, 2 and 3 start.</summary>
+    private static (int Quads, int G1, int G2, int G3) Groups(int length)
+    {
+        var quads = length / 4;
+        var rest = length % 4;
+        var g1 = quads + (rest >= 1 ? 1 : 0);
+        var g2 = g1 + quads + (rest >= 2 ? 1 : 0);
+        var g3 = g2 + quads + (rest == 3 ? 1 : 0);
+        return (quads, g1, g2, g3);
     }
 }

@@ -1,6 +1,9 @@
 using System.Security.Cryptography;
 using System.Text;
+using FsCheck;
+using FsCheck.Fluent;
 using Hfdl.Core.Xet;
+using FuzzKit = Hfdl.Core.Tests.Fuzz.Fuzz;
 
 namespace Hfdl.Core.Tests.Xet;
 
@@ -58,6 +61,26 @@ public sealed class XetCompressionTests
         var back = new byte[data.Length];
         XetChunkCodec.RegroupBytes(grouped, back);
         Assert.Equal(data, back);
+    }
+
+    [Fact]
+    public void Byte_grouping_of_any_length_is_the_specs_definition_and_undoes_itself()
+    {
+        var gen = from length in Gen.Choose(0, 2000)
+                  from bytes in Gen.Choose(0, 255).Select(i => (byte)i).ArrayOf(length)
+                  select bytes;
+        FuzzKit.Check(gen, data =>
+        {
+            // The definition, byte by byte: group g holds bytes g, g + 4, g + 8, …; the groups in order.
+            var expected = Enumerable.Range(0, 4).SelectMany(g => data.Where((_, i) => i % 4 == g)).ToArray();
+            var grouped = new byte[data.Length];
+            XetChunkCodec.SplitBytes(data, grouped);
+            var back = new byte[data.Length];
+            XetChunkCodec.RegroupBytes(grouped, back);
+
+            Assert.Equal(expected, grouped);
+            Assert.Equal(data, back);
+        });
     }
 
     [Theory]
