@@ -24,7 +24,11 @@ internal sealed class XorbRangeChunks
     public ReadOnlySpan<byte> Chunks(int first, int count) => _data.AsSpan(_starts[first], _starts[first + count] - _starts[first]);
 }
 
-/// <summary>Decodes the bytes of a fetched xorb range (chunk header, stored bytes, …) into raw chunk bytes.</summary>
+/// <summary>
+/// Decodes the bytes of a fetched xorb range (chunk header, stored bytes, …) into raw chunk bytes, the whole range at
+/// once. To decode while bytes arrive instead, read each chunk with <see cref="XorbChunkHeader.Read"/> (8 bytes), then
+/// its <see cref="XorbChunkHeader.StoredLength"/> bytes with <see cref="XetChunkCodec.Decompress"/>.
+/// </summary>
 internal static class XorbRangeDecoder
 {
     /// <summary>

@@ -106,7 +106,7 @@ internal sealed class HubRequest
             headers["Access-Control-Expose-Headers"] =
                 "X-Repo-Commit,X-Request-Id,X-Error-Code,X-Error-Message,X-Total-Count,ETag,Link,Accept-Ranges,Content-Range,X-Linked-Size,X-Linked-ETag,X-Xet-Hash";
         }
-        else
+        else if (Listener == "cdn")
         {
             headers["X-Amz-Cf-Id"] = Convert.ToBase64String(RandomNumberGenerator.GetBytes(42));
             headers["x-amz-request-id"] = Convert.ToHexString(RandomNumberGenerator.GetBytes(8));

@@ -3,7 +3,7 @@ using System.Collections.Concurrent;
 namespace Hfdl.Hub.Server;
 
 /// <summary>One request as a listener saw it, recorded when its response ended (or was aborted).</summary>
-/// <param name="Listener"><c>"hub"</c> or <c>"cdn"</c>.</param>
+/// <param name="Listener"><c>"hub"</c>, <c>"cdn"</c> (plain-HTTPS bridge and xorb ranges) or <c>"cas"</c> (Xet reconstructions).</param>
 /// <param name="PathAndQuery">The request target exactly as received (still percent-encoded).</param>
 /// <param name="Authorization">The raw <c>Authorization</c> header, so tests can assert that a token never leaked.</param>
 /// <param name="BodyBytesSent">Response body bytes written (what the client could have fetched; before compression).</param>
@@ -23,7 +23,7 @@ public sealed record RecordedRequest(
     public IReadOnlyDictionary<string, string> Headers { get; init; } = new Dictionary<string, string>();
 }
 
-/// <summary>A thread-safe record of every request both listeners received.</summary>
+/// <summary>A thread-safe record of every request the listeners received.</summary>
 public sealed class HubRequestLog
 {
     private readonly ConcurrentQueue<RecordedRequest> _requests = new();

@@ -13,8 +13,8 @@ namespace Hfdl.Hub.Server;
 
 /// <summary>
 /// A Hugging Face Hub look-alike on loopback: a hub listener (<see cref="Endpoint"/>) for the API and
-/// <c>/resolve/</c>, and a second listener under another host name (<see cref="CdnEndpoint"/>) that plays the CDN
-/// signed redirects point to.
+/// <c>/resolve/</c>, a second listener under another host name (<see cref="CdnEndpoint"/>) that plays the CDN
+/// signed redirects and xorb URLs point to, and a third (<see cref="CasEndpoint"/>) for Xet reconstructions.
 /// <code>
 /// await using var server = await HubServer.StartAsync(new HubServerOptions { Store = store });
 /// var url = new Uri(server.Endpoint, "acme/tiny/resolve/main/config.json");

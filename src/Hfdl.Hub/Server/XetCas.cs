@@ -108,7 +108,7 @@ internal sealed class XetCas : IDisposable
             {
                 Directory.Delete(_folder.Value, recursive: true);
             }
-            catch (IOException)
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
                 // A xorb still being served keeps its file open; the folder is in the temporary folder anyway.
             }
@@ -156,13 +156,15 @@ internal sealed class XetCas : IDisposable
         private readonly Dictionary<XetHash, (int Slot, int Index)> _stored = [];
         private readonly List<StoredXorb?> _slots = [];
         private readonly List<(string Sha256, XetHash Hash, long Size, List<(int Slot, int Index, int Length)> Chunks)> _files = [];
+        private readonly HashSet<string> _seen = new(StringComparer.Ordinal);
         private XorbBuilder _current = new();
         private int _currentSlot = -1;
 
         public void AddFile(IndexedFile file)
         {
-            if (_files.Any(f => f.Sha256 == file.Sha256))
+            if (!_seen.Add(file.Sha256!))
             {
+                // The same content in another file or revision: same chunks, same terms.
                 return;
             }
             var chunks = new List<(int Slot, int Index, int Length)>();
