@@ -56,4 +56,32 @@ public sealed class NpmXetFidelityTests
         }).ToHashSet();
         Assert.Equal([XetCompression.None, XetCompression.Lz4, XetCompression.ByteGrouping4Lz4], schemes.Order());
     }
+
+    [Fact]
+    public async Task Official_js_client_reads_a_private_xet_dataset_and_its_hub_token_reaches_only_the_hub()
+    {
+        const string token = "hf_xet_fidelity_token";
+        var files = new (string Path, FileContent Content)[]
+        {
+            ("README.md", "# data\n"),
+            ("data/train.parquet", XetContent.Mixed(900_000, seed: 3)),
+        };
+        var store = new InMemoryRepoStore().AddRepo(RepoType.Dataset, "acme/secret-xet", repo =>
+        {
+            foreach (var (path, content) in files)
+            {
+                repo.File(path, content);
+            }
+            repo.Settings(s => s with { Private = true, AllowedTokens = [token], Xet = true });
+        });
+        await using var server = await HubServer.StartAsync(new HubServerOptions { Store = store, Users = [new HubUser(token, "reader", [])] });
+
+        await NpmFidelityTests.RunAndVerifyAsync(server, "acme/secret-xet", "dataset", token, files);
+
+        var requests = server.Requests.Snapshot();
+        Assert.Contains(requests, r => r.Listener == "cas" && r.StatusCode == 200);
+        Assert.All(requests.Where(r => r.Listener != "hub"), r => Assert.DoesNotContain(token, r.Authorization ?? "", StringComparison.Ordinal));
+        Assert.All(requests.Where(r => r.Listener == "cas"), r => Assert.StartsWith("Bearer xet_", r.Authorization, StringComparison.Ordinal));
+        Assert.All(requests.Where(r => r.Listener == "cdn"), r => Assert.Null(r.Authorization));
+    }
 }
