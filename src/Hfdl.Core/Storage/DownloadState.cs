@@ -229,8 +229,12 @@ public sealed class DownloadStateStore
         }
     }
 
-    /// <summary>Writes the journal atomically (temp file, flush, rename).</summary>
-    public void Save(TimeProvider time)
+    /// <summary>
+    /// Writes the journal atomically (temp file, rename): readers see the old or the new journal, never a torn one.
+    /// With <paramref name="durable"/> it is flushed to disk first (the end of a run); without, it is only in the page
+    /// cache, which outlives a killed hfdl (the saves during a run: no fsync storm).
+    /// </summary>
+    public void Save(TimeProvider time, bool durable = true)
     {
         byte[] bytes;
         lock (_gate)
@@ -242,7 +246,7 @@ public sealed class DownloadStateStore
         {
             try
             {
-                AtomicFile.WriteAllBytes(StatePath, bytes);
+                AtomicFile.WriteAllBytes(StatePath, bytes, durable);
             }
             catch (IOException ex) when (Transfer.TransientFaults.IsDiskFull(ex))
             {
