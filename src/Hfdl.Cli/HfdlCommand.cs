@@ -13,12 +13,20 @@ public static class HfdlCommand
     public const int ExitOk = 0;
     public const int ExitFailure = 1;
     public const int ExitUsage = 2;
+    /// <summary>Ctrl+C (SIGINT): 128 + 2.</summary>
     public const int ExitInterrupted = 130;
+
+    /// <summary>SIGTERM (docker stop, timeout, systemd): 128 + 15.</summary>
+    public const int ExitTerminated = 143;
+
+    /// <summary>SIGHUP (the terminal went away): 128 + 1.</summary>
+    public const int ExitHangUp = 129;
 
     private static readonly string[] SubcommandNames = ["download", "ls", "whoami", "cache", "completion", "login", "logout"];
 
     /// <summary>Runs hfdl with <paramref name="args"/>; returns the process exit code.</summary>
-    public static async Task<int> RunAsync(string[] args, CliContext context, CancellationToken cancellationToken)
+    /// <param name="stopped">What cancelled <paramref name="cancellationToken"/>, and the exit code that says so (Ctrl+C when not given).</param>
+    public static async Task<int> RunAsync(string[] args, CliContext context, CancellationToken cancellationToken, Func<(string Reason, int ExitCode)>? stopped = null)
     {
         args = RewriteShortForm(args);
         var root = Build(context);
@@ -45,7 +53,8 @@ public static class HfdlCommand
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
-            return Fail(context, parseResult, "Interrupted. Run the same command again to continue; verified files are kept.", ExitInterrupted, prefix: "");
+            var (reason, code) = stopped?.Invoke() ?? ("Interrupted", ExitInterrupted);
+            return Fail(context, parseResult, $"{reason}. Run the same command again to continue; verified files are kept.", code, prefix: "");
         }
         catch (HfdlException ex)
         {
@@ -69,10 +78,17 @@ public static class HfdlCommand
     /// <summary>Reports a run that stopped: a paragraph on stderr, and with --json an <c>error</c> event on stdout.</summary>
     private static int Fail(CliContext context, ParseResult parseResult, string message, int exitCode, string prefix = "error: ")
     {
-        context.Error.WriteLine(prefix + message);
-        if (parseResult.CommandResult.Command.Options.Any(o => o.Name == "--json") && parseResult.GetValue<bool>("--json"))
+        try
         {
-            new Output.JsonEvents(context.Out).Error(message, exitCode);
+            context.Error.WriteLine(prefix + message);
+            if (parseResult.CommandResult.Command.Options.Any(o => o.Name == "--json") && parseResult.GetValue<bool>("--json"))
+            {
+                new Output.JsonEvents(context.Out).Error(message, exitCode);
+            }
+        }
+        catch (IOException)
+        {
+            // Nobody is reading any more (after SIGHUP the terminal is gone): the exit code still tells.
         }
         return exitCode;
     }

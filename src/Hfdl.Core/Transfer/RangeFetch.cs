@@ -134,6 +134,10 @@ internal sealed class RangeFetch
     {
         public int Attempts;
         public long Delivered;
+
+        /// <summary>What was wanted when the streak began: meaningful is measured against it, not against the remainder
+        /// (which shrinks with every little delivery until a little is "half of what was asked").</summary>
+        public long Asked;
     }
 
     /// <summary>
@@ -150,7 +154,11 @@ internal sealed class RangeFetch
         catch (Exception ex) when (TransientFaults.IsTransient(ex) && !cancellationToken.IsCancellationRequested)
         {
             budget.CountFailure(ex);
-            if (RetryBudget.IsMeaningful(attempt.Delivered, attempt.Asked))
+            if (streak.Attempts == 0)
+            {
+                streak.Asked = attempt.Asked;
+            }
+            if (RetryBudget.IsMeaningful(attempt.Delivered, streak.Asked))
             {
                 return null;
             }
@@ -362,8 +370,8 @@ internal sealed class RetryBudget(string path, int limit)
 
 /// <summary>A file failed more often in one run than its <see cref="RetryBudget"/> allows.</summary>
 internal sealed class RetryBudgetExhaustedException(string path, int failures, Exception last)
-    : HfdlException($"'{path}' failed {failures} times in this run, although some of its transfers delivered data (the last failure: {last.Message}) hfdl gave up on it, so that a server that keeps breaking transfers cannot hold the download for ever. Run the same command again to retry it; what arrived is kept.", last);
+    : HfdlException($"'{path}' failed {failures} times in this run, although some of its transfers delivered data; hfdl gave up on it, so that a server that keeps breaking transfers cannot hold the download for ever. The last failure: {last.Message.TrimEnd('.')}. Run the same command again to retry it.", last);
 
 /// <summary>Attempts in a row each delivered only a few bytes before the server cut them (or stopped sending).</summary>
 internal sealed class TransferCutShortException(string path, int attempts, long delivered, Exception last)
-    : HfdlException($"The server kept cutting the transfer of '{path}' short: {attempts} attempts in a row delivered {delivered:N0} bytes in all, too little to count as progress (the last: {last.Message}) hfdl gave up on this file. Run the same command again to retry it.", last);
+    : HfdlException($"The server kept cutting the transfer of '{path}' short: {attempts} attempts in a row delivered {delivered:N0} bytes in all, too little to count as progress, so hfdl gave up on this file. The last attempt: {last.Message.TrimEnd('.')}. Run the same command again to retry it.", last);

@@ -27,6 +27,14 @@ internal sealed class FaultEngine
             return true;
         }
         var runtime = RuntimeOf(faults);
+        if (faults.Silence is { } silence && silence.Targets.HasFlag(target)
+            && (!silence.RangedOnly || request.Http.Request.Headers.Range.Count > 0)
+            && runtime.Strikes(silence, silence.FirstRequests, 0))
+        {
+            // Hold the request open, saying nothing, until the client hangs up (or the server stops).
+            await Task.Delay(Timeout.InfiniteTimeSpan, cancellationToken).ConfigureAwait(false);
+            return false;
+        }
         if (faults.TooManyRequests is { } limit && limit.Targets.HasFlag(target) && runtime.Strikes(limit, limit.FirstRequests, limit.Probability))
         {
             var bucket = target == FaultTargets.Api ? "api" : "resolvers";

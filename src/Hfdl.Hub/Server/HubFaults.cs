@@ -46,6 +46,9 @@ public sealed record HubFaults
     /// <summary>Answers 500, 502 or 503 instead of the real response.</summary>
     public StatusFault? ServerErrors { get; init; }
 
+    /// <summary>Accepts a request and never sends the response (no status line, no headers) until the client gives up.</summary>
+    public SilenceFault? Silence { get; init; }
+
     /// <summary>Answers 429 with <c>Retry-After</c> and <c>RateLimit: "…";r=0;t=N</c>.</summary>
     public RateLimitFault? TooManyRequests { get; init; }
 
@@ -75,7 +78,7 @@ public sealed record HubFaults
     /// <summary>Seeds the random decisions (probabilities).</summary>
     public int Seed { get; init; } = 12345;
 
-    internal bool HasStatusFaults => ServerErrors is not null || TooManyRequests is not null;
+    internal bool HasStatusFaults => ServerErrors is not null || TooManyRequests is not null || Silence is not null;
 
     internal void Validate()
     {
@@ -162,6 +165,20 @@ public sealed record StatusFault(int StatusCode = 503)
     public double Probability { get; init; }
 
     public FaultTargets Targets { get; init; } = FaultTargets.All;
+}
+
+/// <summary>
+/// Never answers the first <see cref="FirstRequests"/> targeted requests (by default only ranged ones, as a CDN that
+/// accepts a range request and then hangs): the connection stays open and silent until the client gives up.
+/// </summary>
+public sealed record SilenceFault
+{
+    public int FirstRequests { get; init; } = 1;
+
+    /// <summary>Only requests with a <c>Range</c> header are answered with silence.</summary>
+    public bool RangedOnly { get; init; } = true;
+
+    public FaultTargets Targets { get; init; } = FaultTargets.Files;
 }
 
 /// <summary>Answers 429 for the first <see cref="FirstRequests"/> targeted requests, then with <see cref="Probability"/>.</summary>
@@ -289,6 +306,15 @@ internal static class HubFaultsJson
                             Probability = Number(v, "probability", 0),
                             RetryAfterSeconds = (int)Number(v, "retryAfterSeconds", 1),
                             Targets = Targets(v),
+                        },
+                    },
+                    "silence" => faults with
+                    {
+                        Silence = new SilenceFault
+                        {
+                            FirstRequests = (int)Number(v, "firstRequests", 1),
+                            RangedOnly = !v.TryGetProperty("rangedOnly", out var ranged) || ranged.GetBoolean(),
+                            Targets = v.TryGetProperty("targets", out _) ? Targets(v) : FaultTargets.Files,
                         },
                     },
                     "corrupt" => faults with { Corrupt = new CorruptionFault(v.GetProperty("offset").GetInt64()) { Repeat = Repeat(v, FaultRepeat.Always) } },

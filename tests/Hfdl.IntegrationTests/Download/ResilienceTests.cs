@@ -79,8 +79,11 @@ public sealed class ResilienceTests : IDisposable
         Assert.DoesNotContain(RepoAssert.ListFiles(target), f => f.EndsWith(".hfdl-part", StringComparison.Ordinal));
     }
 
-    [Fact]
-    public async Task Ctrl_c_stops_saves_the_state_exits_130_and_the_same_command_finishes()
+    [Theory]
+    [InlineData("INT", 130, "Interrupted.")]
+    [InlineData("TERM", 143, "Stopped by SIGTERM.")]
+    [InlineData("HUP", 129, "Stopped by SIGHUP.")]
+    public async Task Ctrl_c_sigterm_and_sighup_stop_save_the_state_exit_128_plus_the_signal_and_the_same_command_finishes(string signal, int exitCode, string message)
     {
         var store = Store(HubFaults.None with { PerConnectionBytesPerSecond = 3_000_000 });
         await using var server = await HubServer.StartAsync(new HubServerOptions { Store = store });
@@ -92,12 +95,14 @@ public sealed class ResilienceTests : IDisposable
         using (var first = HfdlProcess.Start(cli.Environment, args))
         {
             await first.WaitUntilAsync(() => TryRecordedBytes(state, "model.safetensors") > 0, TimeSpan.FromSeconds(60), "part of the big file recorded");
-            first.Interrupt();
+            first.Signal(signal);
             var code = await first.WaitForExitAsync(TimeSpan.FromSeconds(10));
-            Assert.Equal(130, code);
-            Assert.Contains("Run the same command again", first.Error, StringComparison.Ordinal);
+            Assert.Equal(exitCode, code);
+            Assert.Contains($"{message} Run the same command again", first.Error, StringComparison.Ordinal);
         }
+        // The journal was saved on the way out: it records what the last periodic save had not, and durably.
         Assert.True(RecordedBytes(state, "model.safetensors") > 0);
+        Assert.Single(Directory.GetFiles(target, "*.hfdl-part"));
 
         var rerun = await cli.RunAsync(args);
 
