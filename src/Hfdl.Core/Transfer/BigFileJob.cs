@@ -286,7 +286,7 @@ internal sealed class SegmentTarget(BigFileJob job, Segment segment) : IFetchTar
     /// </summary>
     public int GatherBytes => 128 * 1024;
 
-    public (long From, long End)? Wanted() => job.Table.IsStale(Segment) ? null : job.Table.Snapshot(Segment);
+    public (long From, long End)? Wanted() => job.Table.Remaining(Segment);
 
     public async ValueTask<int> WriteAsync(ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken)
     {

@@ -216,6 +216,15 @@ internal sealed class SegmentTable
         }
     }
 
+    /// <summary>What the owner of <paramref name="segment"/> still has to write, or null when the segment is stale (one lock, for the read loop).</summary>
+    public (long From, long End)? Remaining(Segment segment)
+    {
+        lock (_gate)
+        {
+            return segment.Generation != _generation || _closed ? null : (segment.Position, segment.End);
+        }
+    }
+
     public bool IsStale(Segment segment)
     {
         lock (_gate)
