@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Reflection;
 using System.CommandLine.Parsing;
 using Hfdl.Core.Hub;
+using Hfdl.Core.Progress;
 using Hfdl.Core.Storage;
 using Hfdl.Core.Transfer;
 
@@ -199,7 +200,8 @@ internal sealed class HubConnectionOptions
         Endpoint.Group(group);
     }
 
-    public HubClientOptions Resolve(ParseResult result, HubEnvironment environment)
+    /// <summary>The Hub settings of a command; <paramref name="retries"/> hears of each retried metadata call.</summary>
+    public HubClientOptions Resolve(ParseResult result, HubEnvironment environment, IProgress<RequestRetrying>? retries)
     {
         var endpoint = ResolveEndpoint(result.GetValue(Endpoint), environment);
         var explicitToken = result.GetValue(Token);
@@ -210,12 +212,9 @@ internal sealed class HubConnectionOptions
             Token = token,
             // A token given on the command line cannot change; one from a variable or the file may have been renewed.
             ReloadToken = explicitToken is null ? () => AccessToken.Discover(null, environment) : null,
+            Retries = retries,
         };
-        if (environment.Get("HF_HUB_DOWNLOAD_TIMEOUT") is { } timeoutText && double.TryParse(timeoutText, System.Globalization.CultureInfo.InvariantCulture, out var seconds) && seconds > 0)
-        {
-            options = options with { ReadTimeout = TimeSpan.FromSeconds(seconds) };
-        }
-        return options;
+        return environment.Apply(options);
     }
 }
 

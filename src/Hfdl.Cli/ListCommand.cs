@@ -39,7 +39,7 @@ internal static class ListCommand
         {
             var (type, id, rev) = RepoOptions.Resolve(result.GetValue(repo)!, result.GetValue(repoType), result.GetValue(revision));
             var revisionName = rev ?? "main";
-            using var client = new HubClient(connection.Resolve(result, context.Environment));
+            using var client = new HubClient(connection.Resolve(result, context.Environment, new RetryLines(context.Error)));
             var downloader = new RepoDownloader(client, new DownloadOptions());
             var (commit, listed) = await downloader.ListFilesAsync(type, id, revisionName, cancellationToken).ConfigureAwait(false);
             var files = PathFilter.Apply([.. listed], result.GetValue(include) ?? [], result.GetValue(exclude) ?? [], type, id, revisionName)

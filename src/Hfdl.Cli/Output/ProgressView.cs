@@ -130,6 +130,8 @@ internal static class ProgressView
         FileVerified verified => $"{(verified.Status == VerifyStatus.Ok ? "[green]" : "[red]")}{verified.Status.ToString().ToLowerInvariant(),-8}[/] {Esc(verified.Path)}{(verified.Detail is null ? "" : $" [grey]({Esc(verified.Detail)})[/]")}",
         FileRetrying retry =>
             $"[yellow]{(unicode ? "↻" : "retry")}[/] {Esc(retry.Path)} [grey](attempt {retry.Attempt}, in {retry.Delay.TotalSeconds.ToString("0.#", CultureInfo.InvariantCulture)} s)[/]: {Esc(retry.Reason)}",
+        RequestRetrying retry =>
+            $"[yellow]{(unicode ? "↻" : "retry")}[/] {Esc(retry.Request)} [grey](attempt {retry.Attempt}, in {retry.Delay.TotalSeconds.ToString("0.#", CultureInfo.InvariantCulture)} s)[/]: {Esc(retry.Reason)}",
         _ => null,
     };
 

@@ -20,6 +20,9 @@ public class HubException : HfdlException
 
     public string? RequestId { get; }
 
+    /// <summary>How long the server asked to wait before trying again (<c>RateLimit</c> or <c>Retry-After</c>), capped.</summary>
+    public TimeSpan? RetryAfter { get; init; }
+
     private static string WithRequestId(string message, string? requestId) =>
         requestId is null ? message : $"{message} (Request ID: {requestId})";
 }
@@ -54,14 +57,24 @@ public sealed class InvalidTokenException(string message, HttpStatusCode? status
     : HubException(message, status, serverMessage, requestId);
 
 /// <summary>Rate limited (429) after all retries.</summary>
-public sealed class RateLimitedException(string message, HttpStatusCode? status, string? serverMessage, string? requestId, TimeSpan? retryAfter)
-    : HubException(message, status, serverMessage, requestId)
+public sealed class RateLimitedException : HubException
 {
-    public TimeSpan? RetryAfter { get; } = retryAfter;
+    public RateLimitedException(string message, HttpStatusCode? status, string? serverMessage, string? requestId, TimeSpan? retryAfter)
+        : base(message, status, serverMessage, requestId)
+    {
+        RetryAfter = retryAfter;
+    }
 }
 
 /// <summary>The endpoint could not be reached at all (DNS, refused, timeout, TLS).</summary>
-public sealed class HubUnreachableException(string message, Exception? inner) : HfdlException(message, inner);
+public sealed class HubUnreachableException(string message, Exception? inner) : HfdlException(message, inner)
+{
+    /// <summary>
+    /// False when trying again cannot help soon: the host name does not resolve, nothing listens on the port, or the
+    /// certificate is not valid. Timeouts and connections cut part-way are worth another attempt.
+    /// </summary>
+    public bool IsTransient { get; init; } = true;
+}
 
 /// <summary>The server broke the protocol: a missing header, malformed JSON, a redirect loop, lying sizes.</summary>
 public sealed class HubProtocolException(string message, Exception? inner = null) : HfdlException(message, inner);
