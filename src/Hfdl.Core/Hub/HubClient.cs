@@ -173,6 +173,11 @@ public sealed class HubClient : IDisposable
             using var response = await SendAsync(HttpMethod.Get, url, null, RedirectMode.FollowAll, context, deadline.Token).ConfigureAwait(false);
             await EnsureSuccessAsync(response, context, deadline.Token).ConfigureAwait(false);
             var link = response.Headers.TryGetValues("Link", out var links) ? string.Join(", ", links) : null;
+            if (link?.Length > HubUrls.MaxLinkHeaderLength)
+            {
+                // Ignoring it would end the listing here and pass a partial repo off as the whole one.
+                throw new HubProtocolException($"The Hub sent a page link of {link.Length} characters in its file listing for {listing.What}, far longer than a real one; hfdl stopped listing. Try again later or report it to the server's operator.");
+            }
             var next = HubUrls.ParseNextLink(link);
             var linkBytes = link?.Length ?? 0;
             var remaining = listing.RemainingBytes - linkBytes;

@@ -42,11 +42,7 @@ public sealed class HostileServerTests : IDisposable
     }
 
     /// <summary>Only hfdl's own bookkeeping may be in the folder: no repo file, no temporary file.</summary>
-    private void NothingWritten()
-    {
-        var files = RepoAssert.ListFiles(Target);
-        Assert.DoesNotContain(files, f => !f.StartsWith(DownloadState.FileName, StringComparison.Ordinal) && !f.StartsWith(RepoFolderLock.FileName, StringComparison.Ordinal));
-    }
+    private void NothingWritten() => RepoAssert.NothingButBookkeeping(Target);
 
     /// <summary>
     /// No failed file under its final name, and no stray temporary file: a big file's partial data may stay only as
