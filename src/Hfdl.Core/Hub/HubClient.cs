@@ -239,10 +239,11 @@ public sealed class HubClient : IDisposable
             ?? throw new HubProtocolException($"The Hub sent no ETag for '{path}', so hfdl cannot tell which content to expect.");
         long? size = long.TryParse(HubErrorMapper.First(response.Headers, "X-Linked-Size"), out var linked) ? linked
             : !isRedirect ? response.Content.Headers.ContentLength : null;
-        if (size is null or < 0)
+        if (size is null)
         {
             throw new HubProtocolException($"The Hub did not say how large '{path}' is (no X-Linked-Size or Content-Length).");
         }
+        FileSizes.Check(path, size.Value);
         var location = isRedirect && response.Headers.Location is { } loc ? new Uri(response.RequestMessage!.RequestUri!, loc) : response.RequestMessage!.RequestUri!;
         return new FileMetadata(commit, ContentHash.NormalizeEtag(etagHeader), size.Value, location);
     }
