@@ -107,6 +107,22 @@ public sealed class HostileServerTests : IDisposable
     }
 
     [Theory]
+    [InlineData("--min-free-space", "1e300")]
+    [InlineData("--chunk-size", "9223372036854775807")]
+    public async Task An_absurd_size_option_is_a_usage_error_not_an_overflow(string option, string value)
+    {
+        // --min-free-space 1e300 MB saturates to long.MaxValue; added to what is needed, it used to wrap negative and
+        // pass the disk-space check.
+        await using var server = await HubServer.StartAsync(new HubServerOptions { Store = Store(new HostileFaults()) });
+
+        var result = await new CliRunner(server, _temp).RunAsync("download", "acme/hostile", "--local-dir", Target, option, value).WaitAsync(Bound);
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains(option, result.Error, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Target));
+    }
+
+    [Theory]
     [InlineData("ls")]
     [InlineData("--dry-run")]
     public async Task Ls_and_a_dry_run_refuse_an_absurd_size_too(string how)
