@@ -21,6 +21,8 @@ public static class HfdlCommand
     /// <summary>Runs hfdl with <paramref name="args"/>; returns the process exit code.</summary>
     public static async Task<int> RunAsync(string[] args, CliContext context, CancellationToken cancellationToken)
     {
+        // Whatever is printed, a name or a message from a server included, reaches the terminal escaped.
+        context = context with { Out = Output.TerminalText.Wrap(context.Out), Error = Output.TerminalText.Wrap(context.Error) };
         args = RewriteShortForm(args);
         var root = Build(context);
         var parseResult = root.Parse(args);

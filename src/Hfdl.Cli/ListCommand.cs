@@ -77,9 +77,9 @@ internal static class ListCommand
                     .AddColumn("hash");
                 foreach (var file in files)
                 {
-                    table.AddRow(new Text(file.Path), new Text(Units.Bytes(file.Size)), new Text(file.IsLfs ? "LFS" : "regular"), new Text(file.Hash.ToString()));
+                    table.AddRow(TerminalText.Text(file.Path), new Text(Units.Bytes(file.Size)), new Text(file.IsLfs ? "LFS" : "regular"), new Text(file.Hash.ToString()));
                 }
-                table.Caption(totals);
+                table.Caption(TerminalText.Markup(totals));
                 DownloadOutput.CreateOutConsole(context).Write(table);
                 return HfdlCommand.ExitOk;
             }

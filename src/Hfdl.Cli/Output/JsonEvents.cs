@@ -16,7 +16,7 @@ internal sealed class JsonEvents(TextWriter output)
 {
     public const int SchemaVersion = 1;
 
-    private static readonly JsonWriterOptions Options = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+    private static readonly JsonWriterOptions Options = new() { Encoder = TerminalSafeJsonEncoder.Instance };
     private readonly object _gate = new();
 
     public void Write(string name, Action<Utf8JsonWriter> fields)

@@ -170,7 +170,7 @@ internal static class ProgressView
         foreach (var file in plan.Files.OrderBy(f => f.Path, StringComparer.Ordinal))
         {
             table.AddRow(
-                new Text(file.Path),
+                TerminalText.Text(file.Path),
                 new Text(Units.Bytes(file.Size)),
                 new Text(file.IsBig ? "big" : "small"),
                 new Text(file.IsLfs ? "LFS" : "regular"),
@@ -202,7 +202,7 @@ internal static class ProgressView
 
     private static string Dot(bool unicode) => unicode ? "·" : "|";
 
-    private static string Esc(string text) => Markup.Escape(text);
+    private static string Esc(string text) => TerminalText.Markup(text);
 
     private static string Truncate(string text, int width) => text.Length <= width ? text : text[..Math.Max(0, width - 3)] + "...";
 

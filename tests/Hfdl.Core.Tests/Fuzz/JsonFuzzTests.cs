@@ -205,6 +205,7 @@ public sealed class JsonFuzzTests
             Assert.DoesNotContain(token, error.ServerMessage ?? "", StringComparison.OrdinalIgnoreCase);
             Assert.DoesNotContain(token, error.ToString(), StringComparison.OrdinalIgnoreCase);
             Assert.DoesNotContain(error.Message, char.IsControl);
+            Assert.DoesNotContain(error.Message.EnumerateRunes(), SafeText.IsHidden);
         });
     }
 
