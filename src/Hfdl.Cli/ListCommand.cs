@@ -41,9 +41,17 @@ internal static class ListCommand
             var revisionName = rev ?? "main";
             using var client = new HubClient(connection.Resolve(result, context.Environment, new RetryLines(context.Error)));
             var downloader = new RepoDownloader(client, new DownloadOptions());
-            var (commit, listed) = await downloader.ListFilesAsync(type, id, revisionName, cancellationToken).ConfigureAwait(false);
-            var files = PathFilter.Apply([.. listed], result.GetValue(include) ?? [], result.GetValue(exclude) ?? [], type, id, revisionName)
-                .OrderBy(f => f.Path, StringComparer.Ordinal).ToList();
+            // The same selection step a download of these patterns makes, so ls previews exactly what it would fetch.
+            var (commit, selected) = await downloader.ListAsync(new DownloadRequest
+            {
+                RepoType = type,
+                RepoId = id,
+                Revision = rev,
+                Include = result.GetValue(include) ?? [],
+                Exclude = result.GetValue(exclude) ?? [],
+                TargetFolder = ".",
+            }, cancellationToken).ConfigureAwait(false);
+            var files = selected.OrderBy(f => f.Path, StringComparer.Ordinal).ToList();
             var totals = $"{type.Name()} {id} at {revisionName} = commit {commit}: {files.Count} files, {Units.Bytes(files.Sum(f => f.Size))} ({files.Count(f => f.IsLfs)} LFS)";
 
             if (result.GetValue(json))

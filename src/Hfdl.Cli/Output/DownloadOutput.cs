@@ -128,10 +128,18 @@ internal sealed class DownloadOutput : IAsyncDisposable
         {
             _json.Plan(plan);
         }
-        else
+        else if (plan.Files.Count + plan.Extras.Count <= ProgressView.LargestDrawnPlan)
         {
             var console = CreateOutConsole(_context);
             console.Write(ProgressView.PlanTable(plan));
+        }
+        else
+        {
+            // A table of a huge repo is measured and drawn line by line, not built in memory first.
+            foreach (var line in ProgressView.PlanLines(plan, _context.OutIsTerminal || _context.OutConsole is not null))
+            {
+                _context.Out.WriteLine(line);
+            }
         }
         if (!_quiet)
         {

@@ -57,23 +57,57 @@ internal static class TerminalText
 
         public override void Write(ReadOnlySpan<char> buffer) => Write(new string(buffer));
 
-        public override void Write(string? value) => Inner.Write(EscapeKeepingLines(value));
+        // A high surrogate at the end of a write waits for its pair, which a writer that passes text on in chunks (the
+        // streamed JSON plan) may send in the next write; alone it would be escaped as a lone one.
+        private readonly Lock _gate = new();
+        private char? _pendingHigh;
 
-        public override void WriteLine() => Inner.WriteLine();
+        public override void Write(string? value) => Inner.Write(EscapeKeepingLines(Take(value, atLineEnd: false)));
 
-        public override void WriteLine(string? value) => Inner.WriteLine(EscapeKeepingLines(value));
+        public override void WriteLine() => WriteLine("");
+
+        public override void WriteLine(string? value) => Inner.WriteLine(EscapeKeepingLines(Take(value, atLineEnd: true)));
 
         public override void WriteLine(ReadOnlySpan<char> buffer) => WriteLine(new string(buffer));
 
         public override void WriteLine(char[] buffer, int index, int count) => WriteLine(new string(buffer, index, count));
 
-        public override Task WriteAsync(string? value) => Inner.WriteAsync(EscapeKeepingLines(value));
+        public override Task WriteAsync(string? value) => Inner.WriteAsync(EscapeKeepingLines(Take(value, atLineEnd: false)));
 
-        public override Task WriteLineAsync(string? value) => Inner.WriteLineAsync(EscapeKeepingLines(value));
+        public override Task WriteLineAsync(string? value) => Inner.WriteLineAsync(EscapeKeepingLines(Take(value, atLineEnd: true)));
 
-        public override void Flush() => Inner.Flush();
+        public override void Flush()
+        {
+            if (_pendingHigh is not null)
+            {
+                Inner.Write(EscapeKeepingLines(Take("", atLineEnd: true)));
+            }
+            Inner.Flush();
+        }
 
-        public override Task FlushAsync() => Inner.FlushAsync();
+        public override Task FlushAsync()
+        {
+            Flush();
+            return Task.CompletedTask;
+        }
+
+        private string? Take(string? value, bool atLineEnd)
+        {
+            lock (_gate)
+            {
+                if (_pendingHigh is { } high)
+                {
+                    _pendingHigh = null;
+                    value = high + value;
+                }
+                if (!atLineEnd && value is { Length: > 0 } && char.IsHighSurrogate(value[^1]))
+                {
+                    _pendingHigh = value[^1];
+                    value = value[..^1];
+                }
+                return value;
+            }
+        }
 
         /// <summary>Each line escaped on its own; the line breaks themselves stay (a stack trace with HFDL_DEBUG, help).</summary>
         private static string EscapeKeepingLines(string? value)

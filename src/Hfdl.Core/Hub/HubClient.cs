@@ -106,10 +106,14 @@ public sealed class HubClient : IDisposable
     }
 
     /// <summary>Repo info at a revision (or the default branch). Follows the Hub's 307 for renamed repos.</summary>
-    public async Task<RepoInfo> GetRepoInfoAsync(RepoType type, RepoId id, string? revision, bool filesMetadata = false, CancellationToken cancellationToken = default)
+    /// <param name="expand">
+    /// Only these fields (with <c>_id</c> and <c>id</c>), e.g. <c>sha</c>: turning a branch into a commit then costs a few
+    /// bytes instead of the whole file list (megabytes for a repo of 100,000s of files). Not with <paramref name="filesMetadata"/>.
+    /// </param>
+    public async Task<RepoInfo> GetRepoInfoAsync(RepoType type, RepoId id, string? revision, bool filesMetadata = false, CancellationToken cancellationToken = default, string? expand = null)
     {
         var context = Context(type, id, revision, null);
-        var url = HubUrls.RepoInfo(Endpoint, type, id, revision, filesMetadata ? "blobs=true" : null);
+        var url = HubUrls.RepoInfo(Endpoint, type, id, revision, filesMetadata ? "blobs=true" : expand is null ? null : "expand=" + Uri.EscapeDataString(expand));
         return await GetJsonAsync(url, HubJsonContext.Default.RepoInfo, context, $"the repo info of {type.Name()} '{id}'", cancellationToken).ConfigureAwait(false);
     }
 

@@ -50,6 +50,9 @@ public sealed class EntryNotFoundException(string message, HttpStatusCode? statu
     : HubException(message, status, serverMessage, requestId)
 {
     public string? Commit { get; } = commit;
+
+    /// <summary>Files (not folders) the request named that the commit does not have, for the HF cache's <c>.no_exist/</c> markers.</summary>
+    internal IReadOnlyList<string> MissingFiles { get; init; } = [];
 }
 
 /// <summary>The Hub rejected the token itself (invalid, expired or revoked).</summary>

@@ -76,12 +76,13 @@ internal static class FilePlanner
     }
 
     /// <summary>Keeps the files the user named: exact paths, or folders written with a trailing <c>/</c>.</summary>
-    public static List<RemoteFile> Select(List<RemoteFile> files, IReadOnlyList<string> selection, RepoType type, RepoId id, string revision)
+    public static List<RemoteFile> Select(IReadOnlyList<RemoteFile> files, IReadOnlyList<string> selection, RepoType type, RepoId id, string revision, string? commit = null)
     {
         if (selection.Count == 0)
         {
-            return files;
+            return files as List<RemoteFile> ?? [.. files];
         }
+        var byPath = files.Select(f => f.Path).ToHashSet(StringComparer.Ordinal);
         var selected = new List<RemoteFile>();
         var chosen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var wanted in selection)
@@ -96,7 +97,10 @@ internal static class FilePlanner
                     isFolder
                         ? $"Folder '{wanted}' does not exist or is empty in {type.Name()} '{id}' at revision '{revision}'. Check the name with `hfdl ls {id}`."
                         : $"File '{wanted}' does not exist in {type.Name()} '{id}' at revision '{revision}'. Check the name with `hfdl ls {id}`.",
-                    System.Net.HttpStatusCode.NotFound, null, null, null);
+                    System.Net.HttpStatusCode.NotFound, null, null, commit)
+                {
+                    MissingFiles = [.. selection.Where(f => !f.EndsWith('/') && !byPath.Contains(f) && RepoFilePath.TryValidate(f, out _))],
+                };
             }
             foreach (var match in matches)
             {

@@ -111,32 +111,42 @@ public sealed class DownloadStateStore
     /// <summary>
     /// Opens the journal of <paramref name="folder"/>. A file that fails validation (garbage, truncated, another
     /// schema or another repo) is renamed to <c>.download_state.invalid-&lt;time&gt;</c> and a fresh journal starts;
-    /// files on disk are then verified by hash before they count as complete. With <paramref name="readOnly"/> (a dry
-    /// run) nothing is renamed: an untrusted file is only reported.
+    /// files on disk are then verified by hash before they count as complete. A link in place of the journal is not
+    /// trusted either (it is renamed aside, never written through). With <paramref name="readOnly"/> (a dry run)
+    /// nothing is renamed: an untrusted file is only reported.
     /// </summary>
     public static DownloadStateStore Open(string folder, RepoType type, RepoId id, TimeProvider time, bool readOnly = false)
     {
         var path = Path.Combine(folder, DownloadState.FileName);
         var fresh = new DownloadState { RepoType = type.Name(), RepoId = id.Value, UpdatedAt = time.GetUtcNow() };
-        if (!File.Exists(path))
+        var link = SafeFileSystem.LinkTarget(path);
+        if (link is null && !File.Exists(path))
         {
             return new DownloadStateStore(folder, fresh, null);
         }
         string? problem;
         DownloadState? loaded = null;
-        try
+        if (link is not null)
         {
-            var bytes = File.ReadAllBytes(path);
-            loaded = JsonSerializer.Deserialize(bytes, StateJsonContext.Default.DownloadState);
-            problem = Validate(loaded, type, id);
+            // hfdl writes its journal by renaming a new file over it, so a link here was put by someone else.
+            problem = $"it is a symbolic link (to '{Hub.SafeText.Printable(link)}'), which hfdl never reads or writes through";
         }
-        catch (JsonException ex)
+        else
         {
-            problem = $"it is not valid JSON ({ex.Message})";
-        }
-        catch (IOException ex)
-        {
-            problem = $"it could not be read ({ex.Message})";
+            try
+            {
+                var bytes = File.ReadAllBytes(path);
+                loaded = JsonSerializer.Deserialize(bytes, StateJsonContext.Default.DownloadState);
+                problem = Validate(loaded, type, id);
+            }
+            catch (JsonException ex)
+            {
+                problem = $"it is not valid JSON ({ex.Message})";
+            }
+            catch (IOException ex)
+            {
+                problem = $"it could not be read ({ex.Message})";
+            }
         }
         if (problem is null)
         {
@@ -260,7 +270,7 @@ public sealed class DownloadStateStore
         {
             try
             {
-                AtomicFile.WriteAllBytes(StatePath, bytes);
+                AtomicFile.WriteAllBytes(Folder, StatePath, bytes);
             }
             catch (IOException ex) when (Transfer.TransientFaults.IsDiskFull(ex))
             {

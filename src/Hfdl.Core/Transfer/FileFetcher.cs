@@ -93,7 +93,7 @@ internal sealed class FileFetcher
             // Reserving the space up front makes a full disk fail now, not after gigabytes.
             PreallocationSize = file.Size >= _options.BigFileThreshold ? file.Size : 0,
         };
-        await using var output = new FileStream(temp, fileOptions);
+        await using var output = SafeFileSystem.Open(temp, fileOptions);
         var state = new TransferState();
         var buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
         try

@@ -184,8 +184,11 @@ public sealed class TerminalEscapeTests : IDisposable
         writer.Write("[2J\u202E".AsSpan());
         writer.WriteLine("x\ny\r\nz\rw");
         writer.Write(new[] { 'a', '\u200B' }, 0, 2);
+        writer.Write("emoji \uD83D");
+        writer.Write("\uDE00 whole, lone \uD800");
+        writer.Flush();
 
-        Assert.Equal("\\x1b[2J\\u202Ex\ny\r\nz\\x0dw\na\\u200B", inner.ToString());
+        Assert.Equal("\\x1b[2J\\u202Ex\ny\r\nz\\x0dw\na\\u200Bemoji \U0001F600 whole, lone \\uD800", inner.ToString());
         Assert.Same(inner, TerminalText.Unwrap(writer));
         Assert.Same(writer, TerminalText.Wrap(writer));
     }
