@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Reflection;
 using System.CommandLine.Parsing;
 using Hfdl.Core.Hub;
+using Hfdl.Core.Progress;
 using Hfdl.Core.Storage;
 using Hfdl.Core.Transfer;
 
@@ -20,6 +21,8 @@ public static class HfdlCommand
     /// <summary>Runs hfdl with <paramref name="args"/>; returns the process exit code.</summary>
     public static async Task<int> RunAsync(string[] args, CliContext context, CancellationToken cancellationToken)
     {
+        // Whatever is printed, a name or a message from a server included, reaches the terminal escaped.
+        context = context with { Out = Output.TerminalText.Wrap(context.Out), Error = Output.TerminalText.Wrap(context.Error) };
         args = RewritePatternLists(RewriteShortForm(args));
         var root = Build(context);
         var parseResult = root.Parse(args);
@@ -243,7 +246,8 @@ internal sealed class HubConnectionOptions
         Endpoint.Group(group);
     }
 
-    public HubClientOptions Resolve(ParseResult result, HubEnvironment environment)
+    /// <summary>The Hub settings of a command; <paramref name="retries"/> hears of each retried metadata call.</summary>
+    public HubClientOptions Resolve(ParseResult result, HubEnvironment environment, IProgress<RequestRetrying>? retries)
     {
         var endpoint = ResolveEndpoint(result.GetValue(Endpoint), environment);
         var explicitToken = result.GetValue(Token);
@@ -254,12 +258,9 @@ internal sealed class HubConnectionOptions
             Token = token,
             // A token given on the command line cannot change; one from a variable or the file may have been renewed.
             ReloadToken = explicitToken is null ? () => AccessToken.Discover(null, environment) : null,
+            Retries = retries,
         };
-        if (environment.Get("HF_HUB_DOWNLOAD_TIMEOUT") is { } timeoutText && double.TryParse(timeoutText, System.Globalization.CultureInfo.InvariantCulture, out var seconds) && seconds > 0)
-        {
-            options = options with { ReadTimeout = TimeSpan.FromSeconds(seconds) };
-        }
-        return options;
+        return environment.Apply(options);
     }
 }
 

@@ -63,9 +63,9 @@ public sealed record DownloadOptions
         {
             throw new UsageException("--file-size-threshold must not be negative.");
         }
-        if (ChunkSize < 64 * 1024)
+        if (ChunkSize is < 64 * 1024 or > Hub.FileSizes.MaxFileSize)
         {
-            throw new UsageException("--chunk-size must be at least 65536 bytes.");
+            throw new UsageException("--chunk-size must be at least 65536 bytes and at most 1 PiB.");
         }
         if (MinSpeedPerConnection < 0)
         {
@@ -75,9 +75,9 @@ public sealed record DownloadOptions
         {
             throw new UsageException("--speed-test-duration must not be negative.");
         }
-        if (MinFreeSpace < 0)
+        if (MinFreeSpace is < 0 or > Hub.FileSizes.MaxTotalSize)
         {
-            throw new UsageException("--min-free-space must not be negative.");
+            throw new UsageException("--min-free-space must be between 0 and 1 EiB.");
         }
         if (UrlRefreshInterval <= TimeSpan.Zero)
         {
