@@ -4,10 +4,150 @@ using Hfdl.Core.Hub;
 
 namespace Hfdl.Cli;
 
-/// <summary><c>hfdl login</c> and <c>hfdl logout</c>: the token file huggingface_hub also reads, written safely.</summary>
+/// <summary>
+/// <c>hfdl login</c>, <c>hfdl logout</c> and <c>hfdl auth ...</c> (the same, plus <c>list</c> and <c>switch</c>, as
+/// <c>hf auth</c> has them): the token file and <c>stored_tokens</c> huggingface_hub also reads, written safely.
+/// </summary>
 internal static class AuthCommands
 {
     private const int MaxTokenInput = 64 * 1024;
+
+    /// <summary><c>hfdl auth</c>: hf's command group, over the same files.</summary>
+    public static Command BuildAuth(CliContext context)
+    {
+        var command = new Command("auth",
+            "Manage Hub tokens as `hf auth` does: login, logout and whoami (the same as the top-level commands), and list or switch between the tokens saved by name in stored_tokens.");
+        command.Subcommands.Add(BuildLogin(context));
+        command.Subcommands.Add(BuildLogout(context));
+        command.Subcommands.Add(WhoAmICommand.Build(context));
+        command.Subcommands.Add(BuildList(context));
+        command.Subcommands.Add(BuildSwitch(context));
+        return command;
+    }
+
+    /// <summary><c>hfdl auth list</c>: the names and masked tokens of stored_tokens, the one in use marked, as hf prints them.</summary>
+    private static Command BuildList(CliContext context)
+    {
+        var command = new Command("list",
+            "List the tokens saved by name in stored_tokens (beside the token file), masked as `hf auth list` shows them (hf_****abcd); * marks the one in use. Never prints a token.");
+        command.Aliases.Add("ls");
+        command.SetAction(_ =>
+        {
+            var store = new TokenStore(context.Environment);
+            var tokens = store.ListStoredTokens(AccessToken.Discover(null, context.Environment));
+            if (tokens.Count == 0)
+            {
+                context.Error.WriteLine($"No tokens are saved by name in {store.StoredTokensPath}. `hfdl login` saves one.");
+                return HfdlCommand.ExitOk;
+            }
+            var names = tokens.Select(t => SafeText.Printable(t.Name)).ToList();
+            var width = Math.Max("token".Length, names.Max(n => n.Length)) + 2;
+            context.Out.WriteLine($"  {"name".PadRight(width)}| token");
+            context.Out.WriteLine($"{new string('-', width + 2)}|{new string('-', 15)}");
+            for (var i = 0; i < tokens.Count; i++)
+            {
+                context.Out.WriteLine($"{(tokens[i].IsActive ? '*' : ' ')} {names[i].PadRight(width)}| {tokens[i].Masked}");
+            }
+            if (context.Environment.Get("HF_TOKEN") is not null || context.Environment.Get("HUGGING_FACE_HUB_TOKEN") is not null)
+            {
+                context.Error.WriteLine("Note: a token variable (HF_TOKEN or HUGGING_FACE_HUB_TOKEN) is set in this environment; it is the token in use, whatever the list says.");
+            }
+            else if (!tokens.Any(t => t.IsActive))
+            {
+                context.Error.WriteLine($"Note: none of these is the active token in {store.TokenPath}. `hfdl auth switch NAME` makes one active.");
+            }
+            return HfdlCommand.ExitOk;
+        });
+        return command;
+    }
+
+    /// <summary><c>hfdl auth switch NAME</c>: the named token of stored_tokens becomes the active one.</summary>
+    private static Command BuildSwitch(CliContext context)
+    {
+        var name = new Argument<string?>("NAME")
+        {
+            Description = "The token's name, as `hfdl auth list` shows it (at a terminal, hfdl asks when it is left out).",
+            Arity = ArgumentArity.ZeroOrOne,
+        };
+        var tokenName = new Option<string?>("--token-name")
+        {
+            Description = "The same name, given the way `hf auth switch --token-name` takes it.",
+            HelpName = "NAME",
+        };
+        var command = new Command("switch",
+            "Make a token saved by name in stored_tokens the active one: it is written to the token file (HF_TOKEN_PATH or $HF_HOME/token, mode 600) that hfdl and huggingface_hub use.");
+        command.Arguments.Add(name);
+        command.Options.Add(tokenName);
+        command.Options.Add(GitCredentialOption());
+        command.SetAction(result =>
+        {
+            var store = new TokenStore(context.Environment);
+            var chosen = result.GetValue(name);
+            if (result.GetValue(tokenName) is { } named)
+            {
+                if (chosen is not null && chosen != named)
+                {
+                    throw new UsageException("Give the token's name once: as NAME or with --token-name.");
+                }
+                chosen = named;
+            }
+            chosen ??= AskForName(context, store);
+            if (chosen is null)
+            {
+                context.Error.WriteLine("No token was chosen; nothing was changed.");
+                return HfdlCommand.ExitOk;
+            }
+            store.Switch(chosen);
+            context.Error.WriteLine($"The active token is now '{SafeText.Printable(chosen)}', written to {store.TokenPath}, which hfdl and huggingface_hub use.");
+            WarnAboutOverrides(context);
+            return HfdlCommand.ExitOk;
+        });
+        return command;
+    }
+
+    /// <summary>At a terminal, a numbered list to pick from (as <c>hf auth switch</c> offers); elsewhere an error naming the choices.</summary>
+    private static string? AskForName(CliContext context, TokenStore store)
+    {
+        var names = store.ListStoredTokens(null).Select(t => t.Name).ToList();
+        if (names.Count == 0)
+        {
+            throw new HfdlException($"No tokens are saved by name in {store.StoredTokensPath}; `hfdl login` saves one.");
+        }
+        if (context.Prompt is not { } prompt)
+        {
+            throw new UsageException($"Name the token to switch to: `hfdl auth switch NAME`. Saved: {string.Join(", ", names.Select(SafeText.Printable))}.");
+        }
+        for (var i = 0; i < names.Count; i++)
+        {
+            context.Error.WriteLine($"{i + 1}. {SafeText.Printable(names[i])}");
+        }
+        var answer = prompt("Number of the token to switch to (q to quit): ")?.Trim();
+        if (answer is null or "q" or "Q" or "")
+        {
+            return null;
+        }
+        if (!int.TryParse(answer, System.Globalization.CultureInfo.InvariantCulture, out var number) || number < 1 || number > names.Count)
+        {
+            throw new UsageException($"'{SafeText.Printable(answer)}' is not a number from 1 to {names.Count}; nothing was changed.");
+        }
+        return names[number - 1];
+    }
+
+    /// <summary>hf's <c>--add-to-git-credential</c>: refused, since hfdl never touches git's credentials.</summary>
+    private static Option<bool> GitCredentialOption() => new("--add-to-git-credential")
+    {
+        Hidden = true,
+        Validators =
+        {
+            result =>
+            {
+                if (!result.Implicit)
+                {
+                    result.AddError("hfdl does not save tokens to git's credential helper: it downloads over HTTPS with the token itself. Leave out --add-to-git-credential (`hf auth login --add-to-git-credential` does that for git).");
+                }
+            },
+        },
+    };
 
     public static Command BuildLogin(CliContext context)
     {
@@ -27,6 +167,7 @@ internal static class AuthCommands
         command.Options.Add(token);
         command.Options.Add(fromStdin);
         command.Options.Add(endpoint);
+        command.Options.Add(GitCredentialOption());
         command.SetAction(async (result, cancellationToken) =>
         {
             var hub = HubConnectionOptions.ResolveEndpoint(result.GetValue(endpoint), context.Environment);
@@ -97,13 +238,34 @@ internal static class AuthCommands
         {
             Description = "Also delete stored_tokens, every token huggingface_hub saved by name (what `hf auth logout` does).",
         };
+        var tokenName = new Option<string?>("--token-name")
+        {
+            Description = "Log out of this one token saved by name in stored_tokens, as `hf auth logout --token-name` does: its entry goes, and the token file too when it holds that token.",
+            HelpName = "NAME",
+        };
         // No --endpoint: the token file is shared by every endpoint, as in huggingface_hub, so it would change nothing.
         var command = new Command("logout",
             "Delete the saved token (HF_TOKEN_PATH or $HF_HOME/token) and its entry in stored_tokens. Tokens set in HF_TOKEN stay in force.");
         command.Options.Add(all);
+        command.Options.Add(tokenName);
         command.SetAction(result =>
         {
             var store = new TokenStore(context.Environment);
+            if (result.GetValue(tokenName) is { } named)
+            {
+                if (result.GetValue(all))
+                {
+                    throw new UsageException("--all logs out of every token and --token-name of one; give one of them.");
+                }
+                var outcome = store.RemoveNamed(named);
+                context.Error.WriteLine(!outcome.Found
+                    ? $"There was no token named '{SafeText.Printable(named)}' in {store.StoredTokensPath}; nothing was changed."
+                    : outcome.RemovedTokenFile
+                        ? $"Logged out of '{SafeText.Printable(named)}': deleted its entry in {store.StoredTokensPath} and {store.TokenPath}, which held it."
+                        : $"Deleted the token '{SafeText.Printable(named)}' from {store.StoredTokensPath}; the active token in {store.TokenPath} is another one and stays.");
+                WarnAboutVariables(context);
+                return HfdlCommand.ExitOk;
+            }
             var removed = store.Remove(result.GetValue(all));
             if (removed.RemovedTokenFile)
             {
@@ -117,14 +279,20 @@ internal static class AuthCommands
             {
                 context.Error.WriteLine($"Deleted {store.StoredTokensPath}.");
             }
-            if (context.Environment.Get("HF_TOKEN") is not null || context.Environment.Get("HUGGING_FACE_HUB_TOKEN") is not null)
-            {
-                var variable = context.Environment.Get("HF_TOKEN") is not null ? "HF_TOKEN" : "HUGGING_FACE_HUB_TOKEN";
-                context.Error.WriteLine($"{variable} is still set in this environment, so hfdl still sends that token. Unset HF_TOKEN and HUGGING_FACE_HUB_TOKEN to log out completely.");
-            }
+            WarnAboutVariables(context);
             return HfdlCommand.ExitOk;
         });
         return command;
+    }
+
+    /// <summary>After a logout: a token variable still in the environment keeps hfdl logged in.</summary>
+    private static void WarnAboutVariables(CliContext context)
+    {
+        if (context.Environment.Get("HF_TOKEN") is not null || context.Environment.Get("HUGGING_FACE_HUB_TOKEN") is not null)
+        {
+            var variable = context.Environment.Get("HF_TOKEN") is not null ? "HF_TOKEN" : "HUGGING_FACE_HUB_TOKEN";
+            context.Error.WriteLine($"{variable} is still set in this environment, so hfdl still sends that token. Unset HF_TOKEN and HUGGING_FACE_HUB_TOKEN to log out completely.");
+        }
     }
 
     /// <summary>Notes when the token just saved is not the one hfdl will use.</summary>

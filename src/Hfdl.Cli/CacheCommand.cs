@@ -6,14 +6,16 @@ using Hfdl.Core.Storage;
 
 namespace Hfdl.Cli;
 
-/// <summary><c>hfdl cache ls</c> and <c>hfdl cache verify</c>: the Hugging Face cache, read without the network.</summary>
-internal static class CacheCommand
+/// <summary><c>hfdl cache ls</c> and <c>hfdl cache verify</c>: the Hugging Face cache, read without the network (rm and prune: CacheCommand.Clean.cs).</summary>
+internal static partial class CacheCommand
 {
     public static Command Build(CliContext context)
     {
-        var command = new Command("cache", "Inspect the Hugging Face cache (HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub).");
+        var command = new Command("cache", "Inspect and clean the Hugging Face cache (HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub).");
         command.Subcommands.Add(BuildList(context));
         command.Subcommands.Add(BuildVerify(context));
+        command.Subcommands.Add(BuildRemove(context));
+        command.Subcommands.Add(BuildPrune(context));
         return command;
     }
 

@@ -35,6 +35,12 @@ public sealed record CliContext
     /// <summary>Reads a secret from the terminal without echoing it; null when standard input is not a terminal.</summary>
     public Func<string?>? ReadSecret { get; init; }
 
+    /// <summary>
+    /// Asks a question at the terminal and returns the line typed (null at end of input); null when standard input is
+    /// not a terminal, so commands that would ask (<c>hfdl cache rm</c>) refuse instead of hanging.
+    /// </summary>
+    public Func<string, string?>? Prompt { get; init; }
+
     public static CliContext FromProcess() => new()
     {
         Environment = HubEnvironment.Process,
@@ -44,5 +50,11 @@ public sealed record CliContext
         OutIsTerminal = !Console.IsOutputRedirected,
         In = Console.In,
         ReadSecret = Console.IsInputRedirected ? null : () => ConsoleSecret.Read(Console.Error),
+        Prompt = Console.IsInputRedirected ? null : question =>
+        {
+            Console.Error.Write(question);
+            Console.Error.Flush();
+            return Console.ReadLine();
+        },
     };
 }

@@ -7,7 +7,7 @@ internal static class FilterOptions
 {
     public static Option<string[]> IncludeOption() => new("--include")
     {
-        Description = "Only files matching this pattern (repeatable; fnmatch as in huggingface_hub: * also matches /, ?, [seq], [!seq]; a trailing / means a folder and everything in it).",
+        Description = "Only files matching this pattern (repeatable; fnmatch as in huggingface_hub: * also matches /, ?, [seq], [!seq]; a trailing / means a folder and everything in it). huggingface-cli's --include A B works too: a word with * or ? right after a pattern is one more pattern.",
         HelpName = "PATTERN",
         Arity = ArgumentArity.OneOrMore,
     };

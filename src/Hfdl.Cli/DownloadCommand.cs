@@ -21,9 +21,10 @@ internal static class DownloadCommand
         };
         var repoType = RepoOptions.RepoTypeOption();
         var revision = RepoOptions.RevisionOption();
-        var threads = new Option<int?>("--threads", "-t")
+        var threads = new Option<int?>("--threads", "-t", "--max-workers")
         {
-            Description = $"Parallel transfers: the most requests in flight at once, small files and big-file segments together (default: {DownloadOptions.DefaultThreads(Environment.ProcessorCount)} on this machine: 64 per core, one core reserved, 32 to 128).",
+            Description = $"Parallel transfers: the most requests in flight at once, small files and big-file segments together (default: {DownloadOptions.DefaultThreads(Environment.ProcessorCount)} on this machine: 64 per core, one core reserved, 32 to 128). " +
+                "--max-workers is hf download's name: there the number of files fetched at once (default 8), one connection each, so it sets the same bound on connections here; leave it out to get hfdl's higher default.",
             HelpName = "N",
         };
         var directory = new Option<string>("--directory", "-d")
@@ -74,9 +75,13 @@ internal static class DownloadCommand
         {
             Description = "Hash every local file and download again exactly the corrupt and missing ones.",
         };
-        var force = new Option<bool>("--force")
+        var force = new Option<bool>("--force", "--force-download")
         {
-            Description = "Ignore local files and the journal and download everything again (old copies stay until each new one is verified).",
+            Description = "Ignore local files and the journal and download everything again (old copies stay until each new one is verified). --force-download is hf download's name for it.",
+        };
+        var resumeDownload = new Option<bool>("--resume-download")
+        {
+            Description = "Accepted for huggingface-cli scripts, where it asked to resume: hfdl always resumes interrupted downloads, with or without it.",
         };
         var minFreeSpace = new Option<double>("--min-free-space")
         {
@@ -117,6 +122,33 @@ internal static class DownloadCommand
         {
             Description = "Show the plan (every file, its size, small or big, present or to download) and the totals; download and write nothing.",
         };
+        var format = new Option<string?>("--format")
+        {
+            Description = "hf's output switch: auto or human (hfdl's usual output) or quiet (the same as --quiet). json and agent are refused: hfdl's machine-readable output is --json, events in a schema of its own.",
+            HelpName = "FORMAT",
+        };
+        format.AcceptOnlyFromAmong("auto", "human", "quiet", "json", "agent");
+        format.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<string?>() is "json" or "agent" && result.Tokens.Count > 0)
+            {
+                result.AddError($"--format {result.Tokens[^1].Value} is hf's; hfdl has no such output. Use --json for newline-delimited JSON events (the summary event names the folder), or -q for just the folder on stdout.");
+            }
+        });
+        var localDirUseSymlinks = new Option<string?>("--local-dir-use-symlinks")
+        {
+            Hidden = true,
+            Validators =
+            {
+                result =>
+                {
+                    if (!result.Implicit)
+                    {
+                        result.AddError("--local-dir-use-symlinks is a huggingface-cli option that huggingface_hub ignores since 0.23; hfdl has no such mode either: --local-dir always holds real files. Leave it out, or use --hf-cache for the cache's symlinked layout.");
+                    }
+                },
+            },
+        };
         var json = OutputOptions.JsonOption("Write newline-delimited JSON events to stdout (plan, file_started, progress, file_done, file_skipped, retry, error, summary); messages for people still go to stderr.");
         var connection = new HubConnectionOptions();
 
@@ -136,6 +168,7 @@ internal static class DownloadCommand
         command.Options.Add(verify);
         command.Options.Add(fixBroken);
         command.Options.Add(force);
+        command.Options.Add(resumeDownload);
         command.Options.Add(minFreeSpace);
         command.Options.Add(urlRefresh);
         command.Options.Add(hfCache);
@@ -147,6 +180,8 @@ internal static class DownloadCommand
         command.Options.Add(exclude);
         command.Options.Add(dryRun);
         command.Options.Add(json);
+        command.Options.Add(format);
+        command.Options.Add(localDirUseSymlinks);
         connection.AddTo(command);
 
         foreach (var (option, group) in new (Option, string)[]
@@ -154,8 +189,8 @@ internal static class DownloadCommand
             (repoType, "What to download"), (revision, "What to download"), (include, "What to download"), (exclude, "What to download"),
             (directory, "Where"), (localDir, "Where"), (hfCache, "Where"), (cacheDir, "Where"), (minFreeSpace, "Where"),
             (threads, "Speed"), (threshold, "Speed"), (chunkSize, "Speed"), (minSpeed, "Speed"), (speedTest, "Speed"), (maxSpeed, "Speed"), (urlRefresh, "Speed"),
-            (verify, "Verify and repair"), (fixBroken, "Verify and repair"), (force, "Verify and repair"), (offline, "Verify and repair"),
-            (dryRun, "Output"), (json, "Output"), (quiet, "Output"), (verbose, "Output"),
+            (verify, "Verify and repair"), (fixBroken, "Verify and repair"), (force, "Verify and repair"), (resumeDownload, "Verify and repair"), (offline, "Verify and repair"),
+            (dryRun, "Output"), (json, "Output"), (quiet, "Output"), (format, "Output"), (verbose, "Output"),
         })
         {
             option.Group(group);
@@ -206,7 +241,8 @@ internal static class DownloadCommand
                     ? Path.GetFullPath(local)
                     : RepoLayout.RepoFolder(result.GetValue(directory)!, type, id);
 
-            using var client = new HubClient(connection.Resolve(result, context.Environment));
+            await using var output = DownloadOutput.Create(context, result.GetValue(json), result.GetValue(quiet) || result.GetValue(format) == "quiet", result.GetValue(verbose));
+            using var client = new HubClient(connection.Resolve(result, context.Environment, output.Progress));
             var downloader = new RepoDownloader(client, options);
             var request = new DownloadRequest
             {
@@ -222,12 +258,16 @@ internal static class DownloadCommand
                     : ExistingFiles.TrustJournal,
                 Layout = useCache ? LayoutKind.HfCache : LayoutKind.Folder,
                 DisableSymlinks = context.Environment.DisableSymlinks,
+                Offline = result.GetValue(offline) || context.Environment.Offline,
             };
-            if (result.GetValue(offline) || context.Environment.Offline)
+            if (request.Offline && result.GetValue(fixBroken))
+            {
+                throw new UsageException("--fix-broken downloads what is broken, which needs the network; run it without --offline / HF_HUB_OFFLINE (--verify alone works offline, against the listing cached by the last download).");
+            }
+            if (request.Offline && !result.GetValue(verify) && !result.GetValue(dryRun))
             {
                 return ReportOffline(downloader.CheckLocal(request), type, id, rev ?? "main", target, context);
             }
-            await using var output = DownloadOutput.Create(context, result.GetValue(json), result.GetValue(quiet), result.GetValue(verbose));
             if (result.GetValue(verify))
             {
                 var report = await downloader.VerifyAsync(request, output.Progress, cancellationToken).ConfigureAwait(false);

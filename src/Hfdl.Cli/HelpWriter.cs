@@ -179,10 +179,11 @@ internal static class HelpWriter
         }
     }
 
-    private static string CommandPath(Command command)
+    /// <summary>The command as typed: <c>hfdl cache rm</c>.</summary>
+    internal static string CommandPath(Command command)
     {
         var names = new List<string> { command is RootCommand ? "hfdl" : command.Name };
-        names.InsertRange(0, Ancestors(command).Select(c => c is RootCommand ? "hfdl" : c.Name));
+        names.InsertRange(0, Ancestors(command).Reverse().Select(c => c is RootCommand ? "hfdl" : c.Name));
         return string.Join(' ', names);
     }
 

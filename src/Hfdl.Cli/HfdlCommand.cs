@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Reflection;
 using System.CommandLine.Parsing;
 using Hfdl.Core.Hub;
+using Hfdl.Core.Progress;
 using Hfdl.Core.Storage;
 using Hfdl.Core.Transfer;
 
@@ -22,13 +23,15 @@ public static class HfdlCommand
     /// <summary>SIGHUP (the terminal went away): 128 + 1.</summary>
     public const int ExitHangUp = 129;
 
-    private static readonly string[] SubcommandNames = ["download", "ls", "whoami", "cache", "completion", "login", "logout"];
+    private static readonly string[] SubcommandNames = ["download", "ls", "whoami", "cache", "completion", "login", "logout", "auth"];
 
     /// <summary>Runs hfdl with <paramref name="args"/>; returns the process exit code.</summary>
     /// <param name="stopped">What cancelled <paramref name="cancellationToken"/>, and the exit code that says so (Ctrl+C when not given).</param>
     public static async Task<int> RunAsync(string[] args, CliContext context, CancellationToken cancellationToken, Func<(string Reason, int ExitCode)>? stopped = null)
     {
-        args = RewriteShortForm(args);
+        // Whatever is printed, a name or a message from a server included, reaches the terminal escaped.
+        context = context with { Out = Output.TerminalText.Wrap(context.Out), Error = Output.TerminalText.Wrap(context.Error) };
+        args = RewritePatternLists(RewriteShortForm(args));
         var root = Build(context);
         var parseResult = root.Parse(args);
         if (parseResult.Errors.Count > 0)
@@ -37,8 +40,7 @@ public static class HfdlCommand
             {
                 context.Error.WriteLine($"error: {error.Message}");
             }
-            var commandName = parseResult.CommandResult.Command == root ? "hfdl" : $"hfdl {parseResult.CommandResult.Command.Name}";
-            context.Error.WriteLine($"Run '{commandName} --help' for usage.");
+            context.Error.WriteLine($"Run '{HelpWriter.CommandPath(parseResult.CommandResult.Command)} --help' for usage.");
             return ExitUsage;
         }
         try
@@ -111,6 +113,49 @@ public static class HfdlCommand
         return ["download", .. args];
     }
 
+    /// <summary>
+    /// huggingface-cli took several patterns after one flag (<c>--include '*.json' '*.txt'</c>, argparse's
+    /// <c>nargs="*"</c>); <c>hf download</c> takes one per flag and reads the next word as a file name. hfdl takes a word
+    /// that follows a pattern as one more pattern only when it has <c>*</c> or <c>?</c>, which a file name hardly ever
+    /// has (and as a file name <c>hf download</c> would fail on it); any other word stays a FILE, as hf reads it.
+    /// </summary>
+    internal static string[] RewritePatternLists(string[] args)
+    {
+        if (args.Length == 0 || args[0] is not ("download" or "ls"))
+        {
+            return args;
+        }
+        var result = new List<string>(args.Length);
+        string? openFlag = null;
+        for (var i = 0; i < args.Length; i++)
+        {
+            var arg = args[i];
+            if (arg == "--")
+            {
+                result.AddRange(args[i..]);
+                break;
+            }
+            if (openFlag is not null && !arg.StartsWith('-') && arg.IndexOfAny(['*', '?']) >= 0)
+            {
+                result.Add(openFlag);
+                result.Add(arg);
+                continue;
+            }
+            openFlag = null;
+            result.Add(arg);
+            if (arg is "--include" or "--exclude" && i + 1 < args.Length)
+            {
+                result.Add(args[++i]);
+                openFlag = arg;
+            }
+            else if (arg.StartsWith("--include=", StringComparison.Ordinal) || arg.StartsWith("--exclude=", StringComparison.Ordinal))
+            {
+                openFlag = arg[..arg.IndexOf('=', StringComparison.Ordinal)];
+            }
+        }
+        return [.. result];
+    }
+
     internal static RootCommand Build(CliContext context)
     {
         var root = new RootCommand("hfdl: a fast, verified downloader for Hugging Face Hub models, datasets and spaces.\n\n" +
@@ -118,7 +163,8 @@ public static class HfdlCommand
             "  hfdl openai-community/gpt2                       download a model into ./downloads/openai-community/gpt2\n" +
             "  hfdl download -r dataset org/data --revision v1  a dataset at a tag\n" +
             "  hfdl download org/model config.json onnx/        one file and one folder\n" +
-            "  hfdl ls org/model                                list the files of a revision\n\n" +
+            "  hfdl ls org/model                                list the files of a revision\n" +
+            "  hfdl cache prune --dry-run                       what cleaning the Hugging Face cache would free\n\n" +
             "Run 'hfdl COMMAND --help' for the options of a command, 'hfdl completion --help' for shell completion.");
         root.Subcommands.Add(DownloadCommand.Build(context));
         root.Subcommands.Add(ListCommand.Build(context));
@@ -126,6 +172,7 @@ public static class HfdlCommand
         root.Subcommands.Add(CacheCommand.Build(context));
         root.Subcommands.Add(AuthCommands.BuildLogin(context));
         root.Subcommands.Add(AuthCommands.BuildLogout(context));
+        root.Subcommands.Add(AuthCommands.BuildAuth(context));
         root.Subcommands.Add(CompletionCommand.Build(context));
         HelpWriter.Install(root, () => HelpWidth(context));
         foreach (var option in root.Options.OfType<VersionOption>())
@@ -215,7 +262,8 @@ internal sealed class HubConnectionOptions
         Endpoint.Group(group);
     }
 
-    public HubClientOptions Resolve(ParseResult result, HubEnvironment environment)
+    /// <summary>The Hub settings of a command; <paramref name="retries"/> hears of each retried metadata call.</summary>
+    public HubClientOptions Resolve(ParseResult result, HubEnvironment environment, IProgress<RequestRetrying>? retries)
     {
         var endpoint = ResolveEndpoint(result.GetValue(Endpoint), environment);
         var explicitToken = result.GetValue(Token);
@@ -226,12 +274,9 @@ internal sealed class HubConnectionOptions
             Token = token,
             // A token given on the command line cannot change; one from a variable or the file may have been renewed.
             ReloadToken = explicitToken is null ? () => AccessToken.Discover(null, environment) : null,
+            Retries = retries,
         };
-        if (environment.Get("HF_HUB_DOWNLOAD_TIMEOUT") is { } timeoutText && double.TryParse(timeoutText, System.Globalization.CultureInfo.InvariantCulture, out var seconds) && seconds > 0)
-        {
-            options = options with { ReadTimeout = TimeSpan.FromSeconds(seconds) };
-        }
-        return options;
+        return environment.Apply(options);
     }
 }
 
@@ -239,9 +284,9 @@ internal static class RepoOptions
 {
     public static Option<string?> RepoTypeOption()
     {
-        var option = new Option<string?>("--repo-type", "-r", "--repo_type")
+        var option = new Option<string?>("--repo-type", "-r", "--repo_type", "--type")
         {
-            Description = "model, dataset or space (default: model, or what a URL says).",
+            Description = "model, dataset or space (default: model, or what a URL or a datasets/ or spaces/ prefix says). --type is hf's newer name for it.",
             HelpName = "TYPE",
         };
         option.CompletionSources.Add("model", "dataset", "space");

@@ -77,7 +77,7 @@ internal sealed class DownloadOutput : IAsyncDisposable
         var terminal = context.OutIsTerminal && UseLiveDisplay(context with { IsTerminal = true });
         var console = AnsiConsole.Create(new AnsiConsoleSettings
         {
-            Out = new AnsiConsoleOutput(context.Out),
+            Out = new AnsiConsoleOutput(TerminalText.Unwrap(context.Out)),
             Ansi = terminal ? AnsiSupport.Yes : AnsiSupport.No,
             ColorSystem = terminal ? ColorSystemSupport.Detect : ColorSystemSupport.NoColors,
             Interactive = InteractionSupport.No,
@@ -102,10 +102,10 @@ internal sealed class DownloadOutput : IAsyncDisposable
             var console = _live.Console;
             var lines = ProgressView.SummaryLines(summary, failures);
             var ok = summary.FilesFailed == 0;
-            console.MarkupLine($"[{(ok ? "green" : "red")}]{(ok ? "✓" : "✗")}[/] [bold]{Markup.Escape(lines[0])}[/]");
+            console.MarkupLine($"[{(ok ? "green" : "red")}]{(ok ? "✓" : "✗")}[/] [bold]{TerminalText.Markup(lines[0])}[/]");
             foreach (var line in lines.Skip(1))
             {
-                console.MarkupLine("  " + Markup.Escape(line));
+                console.MarkupLine("  " + TerminalText.Markup(line));
             }
         }
         if (summary.FilesFailed > 0)
@@ -128,10 +128,18 @@ internal sealed class DownloadOutput : IAsyncDisposable
         {
             _json.Plan(plan);
         }
-        else
+        else if (plan.Files.Count + plan.Extras.Count <= ProgressView.LargestDrawnPlan)
         {
             var console = CreateOutConsole(_context);
             console.Write(ProgressView.PlanTable(plan));
+        }
+        else
+        {
+            // A table of a huge repo is measured and drawn line by line, not built in memory first.
+            foreach (var line in ProgressView.PlanLines(plan, _context.OutIsTerminal || _context.OutConsole is not null))
+            {
+                _context.Out.WriteLine(line);
+            }
         }
         if (!_quiet)
         {

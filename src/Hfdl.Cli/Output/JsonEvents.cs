@@ -16,7 +16,7 @@ internal sealed class JsonEvents(TextWriter output)
 {
     public const int SchemaVersion = 1;
 
-    private static readonly JsonWriterOptions Options = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+    private static readonly JsonWriterOptions Options = new() { Encoder = TerminalSafeJsonEncoder.Instance };
     private readonly object _gate = new();
 
     public void Write(string name, Action<Utf8JsonWriter> fields)
@@ -38,6 +38,29 @@ internal sealed class JsonEvents(TextWriter output)
         }
     }
 
+    /// <summary>
+    /// Writes one event straight to the output as it is made, instead of building the line in memory first: for the
+    /// plan of a huge repo (70 MB of JSON for 400,000 files), whose copies as bytes and as a string cost hundreds of MB.
+    /// <paramref name="fields"/> may call <see cref="Utf8JsonWriter.Flush"/> to pass what it wrote on.
+    /// </summary>
+    public void WriteStreamed(string name, Action<Utf8JsonWriter> fields)
+    {
+        lock (_gate)
+        {
+            using (var stream = new TextWriterStream(output))
+            using (var writer = new Utf8JsonWriter(stream, Options))
+            {
+                writer.WriteStartObject();
+                writer.WriteNumber("schema", SchemaVersion);
+                writer.WriteString("event", name);
+                fields(writer);
+                writer.WriteEndObject();
+            }
+            output.WriteLine();
+            output.Flush();
+        }
+    }
+
     public void Error(string message, int exitCode, string? path = null) => Write("error", w =>
     {
         if (path is not null)
@@ -53,7 +76,7 @@ internal sealed class JsonEvents(TextWriter output)
     });
 
     /// <summary>The <c>plan</c> event of a dry run: the totals and every file with what a download would do.</summary>
-    public void Plan(DownloadPlan plan) => Write("plan", w =>
+    public void Plan(DownloadPlan plan) => WriteStreamed("plan", w =>
     {
         w.WriteString("repo", plan.RepoId.ToString());
         w.WriteString("repo_type", plan.RepoType.ToString().ToLowerInvariant());
@@ -67,8 +90,10 @@ internal sealed class JsonEvents(TextWriter output)
         w.WriteNumber("bytes_to_download", plan.BytesToFetch);
         w.WriteNumber("files_present", plan.FilesPresent);
         w.WriteNumber("big_file_threshold", plan.BigFileThreshold);
+        w.WriteString("layout", plan.Layout == Core.Storage.LayoutKind.HfCache ? "hf-cache" : "folder");
+        w.WriteNumber("extra_files", plan.Extras.Count);
         w.WriteStartArray("entries");
-        foreach (var file in plan.Files)
+        foreach (var file in plan.Files.Concat(plan.Extras))
         {
             w.WriteStartObject();
             w.WriteString("path", file.Path);
@@ -79,6 +104,10 @@ internal sealed class JsonEvents(TextWriter output)
             w.WriteString("action", file.Action.ToString().ToLowerInvariant());
             w.WriteNumber("bytes_on_disk", file.BytesOnDisk);
             w.WriteEndObject();
+            if (w.BytesPending > 64 * 1024)
+            {
+                w.Flush();
+            }
         }
         w.WriteEndArray();
     });
@@ -166,13 +195,10 @@ internal sealed class JsonProgress : IProgress<DownloadEvent>
                 });
                 break;
             case FileRetrying retry:
-                _events.Write("retry", w =>
-                {
-                    w.WriteString("path", retry.Path);
-                    w.WriteNumber("attempt", retry.Attempt);
-                    w.WriteString("reason", retry.Reason);
-                    w.WriteNumber("delay_seconds", Math.Round(retry.Delay.TotalSeconds, 3));
-                });
+                Retry("retry", "path", retry.Path, retry.Attempt, retry.Reason, retry.Delay);
+                break;
+            case RequestRetrying retry:
+                Retry("request_retry", "request", retry.Request, retry.Attempt, retry.Reason, retry.Delay);
                 break;
             case FileFailed failed:
                 _events.Error(failed.Error, HfdlCommand.ExitFailure, failed.Path);
@@ -217,6 +243,15 @@ internal sealed class JsonProgress : IProgress<DownloadEvent>
                 break;
         }
     }
+
+    /// <summary>A retry of a file (<c>retry</c>, with its path) or of a metadata call (<c>request_retry</c>, in words).</summary>
+    private void Retry(string name, string whatField, string what, int attempt, string reason, TimeSpan delay) => _events.Write(name, w =>
+    {
+        w.WriteString(whatField, what);
+        w.WriteNumber("attempt", attempt);
+        w.WriteString("reason", reason);
+        w.WriteNumber("delay_seconds", Math.Round(delay.TotalSeconds, 3));
+    });
 
     private void MaybeProgress(bool force)
     {
@@ -265,4 +300,42 @@ internal sealed class JsonProgress : IProgress<DownloadEvent>
             }
         });
     }
+}
+
+/// <summary>UTF-8 bytes into a <see cref="TextWriter"/>, decoded as they come (a character split between writes is kept).</summary>
+internal sealed class TextWriterStream(TextWriter output) : Stream
+{
+    private readonly Decoder _decoder = new UTF8Encoding(false).GetDecoder();
+    private char[] _chars = new char[4096];
+
+    public override bool CanRead => false;
+
+    public override bool CanSeek => false;
+
+    public override bool CanWrite => true;
+
+    public override long Length => throw new NotSupportedException();
+
+    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+    public override void Write(ReadOnlySpan<byte> buffer)
+    {
+        var needed = _decoder.GetCharCount(buffer, flush: false);
+        if (_chars.Length < needed)
+        {
+            _chars = new char[needed];
+        }
+        var count = _decoder.GetChars(buffer, _chars, flush: false);
+        output.Write(_chars, 0, count);
+    }
+
+    public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+
+    public override void Flush() => output.Flush();
+
+    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+    public override void SetLength(long value) => throw new NotSupportedException();
 }

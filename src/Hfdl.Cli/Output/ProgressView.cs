@@ -130,6 +130,8 @@ internal static class ProgressView
         FileVerified verified => $"{(verified.Status == VerifyStatus.Ok ? "[green]" : "[red]")}{verified.Status.ToString().ToLowerInvariant(),-8}[/] {Esc(verified.Path)}{(verified.Detail is null ? "" : $" [grey]({Esc(verified.Detail)})[/]")}",
         FileRetrying retry =>
             $"[yellow]{(unicode ? "↻" : "retry")}[/] {Esc(retry.Path)} [grey](attempt {retry.Attempt}, in {retry.Delay.TotalSeconds.ToString("0.#", CultureInfo.InvariantCulture)} s)[/]: {Esc(retry.Reason)}",
+        RequestRetrying retry =>
+            $"[yellow]{(unicode ? "↻" : "retry")}[/] {Esc(retry.Request)} [grey](attempt {retry.Attempt}, in {retry.Delay.TotalSeconds.ToString("0.#", CultureInfo.InvariantCulture)} s)[/]: {Esc(retry.Reason)}",
         _ => null,
     };
 
@@ -157,6 +159,29 @@ internal static class ProgressView
     }
 
     /// <summary>The plan of a dry run as a table: path, size, small or big, storage, and what a download would do.</summary>
+    /// <summary>Plans larger than this are written as aligned lines (<see cref="PlanLines"/>) instead of a drawn table.</summary>
+    public const int LargestDrawnPlan = 2000;
+
+    /// <summary>
+    /// The plan as aligned text lines, one per file, with the columns of <see cref="PlanTable"/>: widths are measured in
+    /// one pass and each line is made as it is written, so a repo of hundreds of thousands of files costs no more
+    /// memory than its plan.
+    /// </summary>
+    public static IEnumerable<string> PlanLines(DownloadPlan plan, bool unicode)
+    {
+        var bar = unicode ? " │ " : " | ";
+        var rows = plan.Files.Concat(plan.Extras);
+        var pathWidth = Math.Max("path".Length, rows.Max(f => f.Path.Length));
+        var sizeWidth = Math.Max("size".Length, rows.Max(f => Units.Bytes(f.Size).Length));
+        yield return $"{"path".PadRight(pathWidth)}{bar}{"size".PadLeft(sizeWidth)}{bar}kind {bar}storage{bar}action";
+        foreach (var file in rows.OrderBy(f => f.Path, StringComparer.Ordinal))
+        {
+            var kind = file.Action == PlannedAction.Extra ? "" : file.IsBig ? "big" : "small";
+            var storage = file.Action == PlannedAction.Extra ? "" : file.IsLfs ? "LFS" : "regular";
+            yield return $"{file.Path.PadRight(pathWidth)}{bar}{Units.Bytes(file.Size).PadLeft(sizeWidth)}{bar}{kind,-5}{bar}{storage,-7}{bar}{ActionText(file)}";
+        }
+    }
+
     public static IRenderable PlanTable(DownloadPlan plan)
     {
         var table = new Table().Border(TableBorder.Rounded)
@@ -165,13 +190,14 @@ internal static class ProgressView
             .AddColumn("kind")
             .AddColumn("storage")
             .AddColumn("action");
-        foreach (var file in plan.Files.OrderBy(f => f.Path, StringComparer.Ordinal))
+        foreach (var file in plan.Files.Concat(plan.Extras).OrderBy(f => f.Path, StringComparer.Ordinal))
         {
+            var extra = file.Action == PlannedAction.Extra;
             table.AddRow(
-                new Text(file.Path),
+                TerminalText.Text(file.Path),
                 new Text(Units.Bytes(file.Size)),
-                new Text(file.IsBig ? "big" : "small"),
-                new Text(file.IsLfs ? "LFS" : "regular"),
+                new Text(extra ? "" : file.IsBig ? "big" : "small"),
+                new Text(extra ? "" : file.IsLfs ? "LFS" : "regular"),
                 new Markup(ActionMarkup(file)));
         }
         return table;
@@ -182,13 +208,17 @@ internal static class ProgressView
         PlannedAction.Present => "[green]present[/]",
         PlannedAction.Resume => $"[yellow]resume[/] ({Units.Bytes(file.BytesOnDisk)} on disk)",
         PlannedAction.Verify => "[blue]verify[/] (on disk, not in the journal)",
+        PlannedAction.Extra => "[grey]extra[/] (not in the repo; left alone)",
         _ => "download",
     };
+
+    private static string ActionText(PlannedFile file) => Markup.Remove(ActionMarkup(file));
 
     public static List<string> PlanTotals(DownloadPlan plan) =>
     [
         $"{plan.RepoType.ToString().ToLowerInvariant()} {plan.RepoId} at {plan.Revision} = commit {plan.Commit}",
-        $"{plan.Files.Count} files, {Units.Bytes(plan.TotalBytes)}; to download: {plan.FilesToFetch} files, {Units.Bytes(plan.BytesToFetch)}; already present: {plan.FilesPresent} files; big files (>= {Units.Bytes(plan.BigFileThreshold)}): {plan.Files.Count(f => f.IsBig)}",
+        $"{plan.Files.Count} files, {Units.Bytes(plan.TotalBytes)}; to download: {plan.FilesToFetch} files, {Units.Bytes(plan.BytesToFetch)}; already present: {plan.FilesPresent} files; big files (>= {Units.Bytes(plan.BigFileThreshold)}): {plan.Files.Count(f => f.IsBig)}"
+            + (plan.Extras.Count > 0 ? $"; not in the repo (left alone): {plan.Extras.Count} files" : ""),
         $"Target: {plan.TargetFolder}",
     ];
 
@@ -200,7 +230,7 @@ internal static class ProgressView
 
     private static string Dot(bool unicode) => unicode ? "·" : "|";
 
-    private static string Esc(string text) => Markup.Escape(text);
+    private static string Esc(string text) => TerminalText.Markup(text);
 
     private static string Truncate(string text, int width) => text.Length <= width ? text : text[..Math.Max(0, width - 3)] + "...";
 

@@ -44,6 +44,11 @@ public sealed record RepoReference(RepoId Id, RepoType? Type, string? Revision)
             return TryParsePath(uri.AbsolutePath.Trim('/'), fromUrl: true, out reference, out problem);
         }
 
+        // hf download's prefixed form (hf rewrites datasets/org/name to org/name --type dataset).
+        if (!text.Contains('@') && text.Split('/') is [("datasets" or "spaces" or "models"), _, _])
+        {
+            return TryParsePath(text, fromUrl: false, out reference, out problem);
+        }
         if (!RepoId.TryParse(text, out var id, out problem))
         {
             return false;

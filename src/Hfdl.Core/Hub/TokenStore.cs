@@ -100,6 +100,86 @@ public sealed class TokenStore(HubEnvironment environment)
         return new RemoveResult(removedToken, removed, false);
     }
 
+    /// <summary>A token saved by name in <c>stored_tokens</c>, as <c>hf auth list</c> shows it: never the token itself.</summary>
+    public sealed record StoredToken(string Name, string Masked, bool IsActive);
+
+    /// <summary>
+    /// The tokens of <c>stored_tokens</c>, masked, in the file's order; the one equal to <paramref name="active"/> (the
+    /// token in use) is marked. Empty when there is no such file.
+    /// </summary>
+    public IReadOnlyList<StoredToken> ListStoredTokens(AccessToken? active) =>
+        ReadStoredTokensOrThrow()
+            .Select(s => (s.Name, Token: AccessToken.Clean(s.Fields.FirstOrDefault(f => f.Key == TokenKey).Value)))
+            .Select(t => new StoredToken(t.Name, t.Token is null ? "<not set>" : MaskForListing(t.Token), t.Token is not null && t.Token == active?.Value))
+            .ToList();
+
+    /// <summary>
+    /// <c>hf auth switch</c>: makes the token saved as <paramref name="name"/> in <c>stored_tokens</c> the active one
+    /// (written to the token file, mode 600). Throws when there is no token of that name.
+    /// </summary>
+    public void Switch(string name)
+    {
+        var token = ReadStoredTokensOrThrow().FirstOrDefault(s => s.Name == name)?.Fields.FirstOrDefault(f => f.Key == TokenKey).Value;
+        if (AccessToken.Clean(token) is not { } clean)
+        {
+            throw new HfdlException($"{StoredTokensPath} holds no token named '{SafeText.Printable(name)}'. `hfdl auth list` shows the names; `hfdl login` adds a token.");
+        }
+        WriteSecret(TokenPath, clean);
+    }
+
+    /// <summary>What <see cref="RemoveNamed"/> did.</summary>
+    public sealed record RemoveNamedResult(bool Found, bool RemovedTokenFile);
+
+    /// <summary>
+    /// <c>hf auth logout --token-name</c>: deletes the token saved as <paramref name="name"/> from <c>stored_tokens</c>,
+    /// and the token file too when it holds that same token.
+    /// </summary>
+    public RemoveNamedResult RemoveNamed(string name)
+    {
+        var sections = ReadStoredTokensOrThrow();
+        var section = sections.FirstOrDefault(s => s.Name == name);
+        if (section is null)
+        {
+            return new RemoveNamedResult(false, false);
+        }
+        sections.Remove(section);
+        if (sections.Count == 0)
+        {
+            File.Delete(StoredTokensPath);
+        }
+        else
+        {
+            WriteSecret(StoredTokensPath, Format(sections));
+        }
+        var token = AccessToken.Clean(section.Fields.FirstOrDefault(f => f.Key == TokenKey).Value);
+        string? active = null;
+        try
+        {
+            active = File.Exists(TokenPath) ? AccessToken.Clean(File.ReadAllText(TokenPath)) : null;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // Unreadable: it cannot be shown to hold this token, so it stays.
+        }
+        if (token is null || active != token)
+        {
+            return new RemoveNamedResult(true, false);
+        }
+        File.Delete(TokenPath);
+        return new RemoveNamedResult(true, true);
+    }
+
+    /// <summary>
+    /// Masks a token the way <c>hf auth list</c> does (<c>hf_****abcd</c>: the first three and last four characters),
+    /// but only for a token long enough that those seven characters are a small part of it (Hub tokens have 37);
+    /// shorter ones show their kind only.
+    /// </summary>
+    private static string MaskForListing(string token) =>
+        token.Length >= 20 ? $"{token[..3]}****{token[^4..]}" : AccessToken.Mask(token);
+
+    private List<Section> ReadStoredTokensOrThrow() =>
+        ReadStoredTokens() ?? throw new HfdlException($"{StoredTokensPath} cannot be read as the INI file huggingface_hub writes; hfdl leaves it as it is. Fix or remove it, then run `hfdl login` again.");
+
     /// <summary>The names in <c>stored_tokens</c> (never the tokens), or null when it is absent or unreadable.</summary>
     public IReadOnlyList<string>? StoredTokenNames() => File.Exists(StoredTokensPath) ? ReadStoredTokens()?.Select(s => s.Name).ToList() : null;
 

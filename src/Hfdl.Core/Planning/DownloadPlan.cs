@@ -1,8 +1,10 @@
 using Hfdl.Core.Hub;
+using Hfdl.Core.Integrity;
+using Hfdl.Core.Storage;
 
 namespace Hfdl.Core.Planning;
 
-/// <summary>What a download would do with one file.</summary>
+/// <summary>What a download does with one file.</summary>
 public enum PlannedAction
 {
     /// <summary>Not on disk: downloaded in full.</summary>
@@ -11,27 +13,51 @@ public enum PlannedAction
     /// <summary>A big file partly downloaded by an earlier run: only the missing ranges are fetched.</summary>
     Resume,
 
-    /// <summary>On disk with the right size but not in the journal: hashed, kept if it matches, downloaded otherwise.</summary>
+    /// <summary>On disk with the right size but not recorded as verified: hashed, kept if it matches, downloaded otherwise.</summary>
     Verify,
 
-    /// <summary>On disk and recorded as verified (same etag, size and modification time): nothing to do.</summary>
+    /// <summary>On disk and recorded as verified (same etag, size and modification time), or a blob of the HF cache: nothing to do.</summary>
     Present,
+
+    /// <summary>A local file of the selection that the repo does not have at this commit: left alone, reported by verify.</summary>
+    Extra,
 }
 
-/// <param name="Path">The path in the repo.</param>
-/// <param name="Size">Bytes.</param>
+/// <summary>One file of a plan.</summary>
+/// <param name="Path">The path in the repo (for an extra file, its path relative to the folder).</param>
+/// <param name="Size">Bytes the file has on the Hub (for an extra file, on disk).</param>
 /// <param name="IsLfs">Stored with LFS (hash sha256) or as a regular git file (git blob sha1).</param>
 /// <param name="IsBig">At or above the big-file threshold: fetched in ranges over several connections.</param>
-/// <param name="Hash">The digest the file must have, as <c>sha256:HEX</c> or <c>git-sha1:HEX</c>.</param>
-/// <param name="Action">What a download would do.</param>
-/// <param name="BytesOnDisk">Bytes already there (the whole size when present, the flushed ranges when resuming).</param>
-public sealed record PlannedFile(string Path, long Size, bool IsLfs, bool IsBig, string Hash, PlannedAction Action, long BytesOnDisk)
+/// <param name="Action">What a download does with it.</param>
+/// <param name="BytesOnDisk">Bytes already there (the whole size when present or to verify, the written ranges when resuming).</param>
+public sealed record PlannedFile(string Path, long Size, bool IsLfs, bool IsBig, PlannedAction Action, long BytesOnDisk)
 {
+    /// <summary>The digest the file must have, as <c>sha256:HEX</c> or <c>git-sha1:HEX</c> (empty for an extra file).</summary>
+    public string Hash => Remote is { } remote ? $"{(remote.Hash.Kind == HashKind.Sha256 ? "sha256" : "git-sha1")}:{remote.Hash.Hex}" : "";
+
+    /// <summary>Where a user (or transformers) finds the file: in the folder, or the HF cache snapshot's link.</summary>
+    public string TargetPath { get; init; } = "";
+
     /// <summary>Bytes a download would fetch: everything not already on disk (a file to verify may need all of it).</summary>
-    public long BytesToFetch => Action == PlannedAction.Present ? 0 : Size - (Action == PlannedAction.Resume ? BytesOnDisk : 0);
+    public long BytesToFetch => Action is PlannedAction.Present or PlannedAction.Extra ? 0 : Size - (Action == PlannedAction.Resume ? BytesOnDisk : 0);
+
+    /// <summary>The file as the Hub lists it (null for an extra file).</summary>
+    internal RemoteFile? Remote { get; init; }
+
+    /// <summary>Where its verified bytes are stored (the HF cache's blob; the target itself in a folder).</summary>
+    internal string DataPath { get; init; } = "";
+
+    /// <summary>Bytes of the file at <see cref="DataPath"/> when the planner looked (null: absent, or a link).</summary>
+    internal long? LocalSize { get; init; }
+
+    /// <summary>For <see cref="PlannedAction.Resume"/>: the temporary file (beside <see cref="DataPath"/>) the journal names.</summary>
+    internal string? ResumeTempFile { get; init; }
 }
 
-/// <summary>The plan of a download (<c>--dry-run</c>): the files selected at one commit, and what would happen to each.</summary>
+/// <summary>
+/// The plan of a request: the files selected at one commit and what a download does with each. Every mode consumes it:
+/// a download carries it out, a dry run prints it, verify hashes its files, offline judges them.
+/// </summary>
 public sealed record DownloadPlan(
     RepoType RepoType,
     RepoId RepoId,
@@ -42,11 +68,18 @@ public sealed record DownloadPlan(
     IReadOnlyList<PlannedFile> Files,
     string? Warning)
 {
-    public long TotalBytes => Files.Sum(f => f.Size);
+    /// <summary>The layout the plan writes.</summary>
+    public LayoutKind Layout { get; init; }
+
+    /// <summary>Local files of the selection that the repo does not list (folder layouts, when asked for: dry run and verify).</summary>
+    public IReadOnlyList<PlannedFile> Extras { get; init; } = [];
+
+    public long TotalBytes => Checked.Sum(Files.Select(f => f.Size));
 
     public int FilesPresent => Files.Count(f => f.Action == PlannedAction.Present);
 
     public int FilesToFetch => Files.Count(f => f.Action != PlannedAction.Present);
 
-    public long BytesToFetch => Files.Sum(f => f.BytesToFetch);
+    /// <summary>Bytes to fetch; files that share their data (one HF cache blob) count once.</summary>
+    public long BytesToFetch => Checked.Sum(Files.Where(f => f.BytesToFetch > 0).DistinctBy(f => f.DataPath, StringComparer.Ordinal).Select(f => f.BytesToFetch));
 }

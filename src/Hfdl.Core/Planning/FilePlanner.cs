@@ -27,6 +27,7 @@ internal static class FilePlanner
             return await FromSiblingsAsync(client, type, id, commit, cancellationToken).ConfigureAwait(false);
         }
         CheckDuplicates(files);
+        FileSizes.Total(files.Select(f => f.Size), $"{type.Name()} '{id}'");
         return files;
     }
 
@@ -54,13 +55,11 @@ internal static class FilePlanner
             {
                 throw new HubProtocolException($"The Hub gave no usable hash for '{sibling.RFilename}' (etag '{etag}'), so it cannot be verified.");
             }
-            if (size < 0)
-            {
-                throw new HubProtocolException($"The Hub listed '{sibling.RFilename}' with a negative size.");
-            }
+            FileSizes.Check(sibling.RFilename, size.Value);
             files.Add(new RemoteFile(sibling.RFilename, size.Value, hash, hash.Kind == Integrity.HashKind.Sha256));
         }
         CheckDuplicates(files);
+        FileSizes.Total(files.Select(f => f.Size), $"{type.Name()} '{id}'");
         return files;
     }
 
@@ -77,12 +76,13 @@ internal static class FilePlanner
     }
 
     /// <summary>Keeps the files the user named: exact paths, or folders written with a trailing <c>/</c>.</summary>
-    public static List<RemoteFile> Select(List<RemoteFile> files, IReadOnlyList<string> selection, RepoType type, RepoId id, string revision)
+    public static List<RemoteFile> Select(IReadOnlyList<RemoteFile> files, IReadOnlyList<string> selection, RepoType type, RepoId id, string revision, string? commit = null)
     {
         if (selection.Count == 0)
         {
-            return files;
+            return files as List<RemoteFile> ?? [.. files];
         }
+        var byPath = files.Select(f => f.Path).ToHashSet(StringComparer.Ordinal);
         var selected = new List<RemoteFile>();
         var chosen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var wanted in selection)
@@ -97,7 +97,10 @@ internal static class FilePlanner
                     isFolder
                         ? $"Folder '{wanted}' does not exist or is empty in {type.Name()} '{id}' at revision '{revision}'. Check the name with `hfdl ls {id}`."
                         : $"File '{wanted}' does not exist in {type.Name()} '{id}' at revision '{revision}'. Check the name with `hfdl ls {id}`.",
-                    System.Net.HttpStatusCode.NotFound, null, null, null);
+                    System.Net.HttpStatusCode.NotFound, null, null, commit)
+                {
+                    MissingFiles = [.. selection.Where(f => !f.EndsWith('/') && !byPath.Contains(f) && RepoFilePath.TryValidate(f, out _))],
+                };
             }
             foreach (var match in matches)
             {

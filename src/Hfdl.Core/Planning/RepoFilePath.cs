@@ -4,14 +4,16 @@ namespace Hfdl.Core.Planning;
 /// Checks a file path that came from a server before it touches the disk: it must stay inside the target folder on
 /// every operating system. Rejects <c>..</c> and <c>.</c> segments, empty segments, absolute paths, drive letters, UNC
 /// paths, backslashes, NUL and control characters, names hfdl uses for itself (<c>.download_state</c>, <c>.hfdl.lock</c>,
-/// temporary <c>*.hfdl-part</c> files), and on Windows the names Windows cannot hold (reserved device names such as <c>CON</c>,
-/// <c>&lt;&gt;:"|?*</c>, a trailing dot or space).
+/// temporary <c>*.hfdl-part</c> files) or huggingface_hub's local-dir metadata (<c>.cache/huggingface/</c>), and on
+/// Windows the names Windows cannot hold (reserved device names such as <c>CON</c>, <c>&lt;&gt;:"|?*</c>, a trailing dot
+/// or space).
 /// </summary>
 public static class RepoFilePath
 {
     private const int MaxLength = 4096;
     private const int MaxSegmentLength = 255;
     private const string TempSuffix = ".hfdl-part";
+    private const string MetadataFolder = ".cache/huggingface";
 
     private static readonly HashSet<string> WindowsDeviceNames = new(StringComparer.OrdinalIgnoreCase)
     {
@@ -84,14 +86,29 @@ public static class RepoFilePath
                 return windowsProblem;
             }
         }
+        return ReservedProblem(path, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// Why <paramref name="path"/> is a name hfdl or huggingface_hub keeps for itself in a download folder, or null:
+    /// the journal, the lock, temporary files, and huggingface_hub's local-dir metadata (<c>.cache/huggingface/</c>,
+    /// where a repo file would replace or sit among the metadata of other files). With
+    /// <see cref="StringComparison.OrdinalIgnoreCase"/>: the same on a file system that does not tell case apart.
+    /// </summary>
+    internal static string? ReservedProblem(string path, StringComparison comparison)
+    {
         foreach (var own in (ReadOnlySpan<string>)[Storage.DownloadState.FileName, Storage.RepoFolderLock.FileName])
         {
-            if (path == own || path.StartsWith(own + ".", StringComparison.Ordinal))
+            if (path.Equals(own, comparison) || path.StartsWith(own + ".", comparison))
             {
                 return "hfdl keeps its own journal and lock files under that name";
             }
         }
-        if (segments[^1].EndsWith(TempSuffix, StringComparison.Ordinal))
+        if (path.Equals(MetadataFolder, comparison) || path.StartsWith(MetadataFolder + "/", comparison))
+        {
+            return $"huggingface_hub and hfdl keep their download metadata in '{MetadataFolder}/' of a download folder";
+        }
+        if (path[(path.LastIndexOf('/') + 1)..].EndsWith(TempSuffix, comparison))
         {
             return $"hfdl names its temporary files '*{TempSuffix}'";
         }

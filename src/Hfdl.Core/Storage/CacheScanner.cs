@@ -22,13 +22,10 @@ public static class CacheScanner
         }
         foreach (var folder in Directory.EnumerateDirectories(cacheRoot).Order(StringComparer.Ordinal))
         {
-            var name = Path.GetFileName(folder);
-            var split = name.IndexOf("--", StringComparison.Ordinal);
-            if (split < 0 || !RepoTypes.TryParse(name[..split], out var type))
+            if (!TryParseFolderName(Path.GetFileName(folder), out var type, out var id))
             {
                 continue; // .locks and anything else that is not a repo
             }
-            var id = name[(split + 2)..].Replace("--", "/", StringComparison.Ordinal);
             var blobs = Path.Combine(folder, "blobs");
             var blobFiles = Directory.Exists(blobs) ? Directory.GetFiles(blobs).Where(f => !Path.GetFileName(f).StartsWith('.') && !f.EndsWith(".incomplete", StringComparison.Ordinal)).ToList() : [];
             var size = blobFiles.Sum(f => new FileInfo(f).Length);
@@ -52,6 +49,23 @@ public static class CacheScanner
             repos.Add(new CachedRepo(type, id, folder, size, blobFiles.Count, refs, snapshotIds));
         }
         return repos;
+    }
+
+    /// <summary>
+    /// Reads a repo folder's name (<c>models--org--name</c>) as huggingface_hub's <c>scan_cache_dir</c> does: the type
+    /// before the first <c>--</c>, the id after it with <c>--</c> as <c>/</c>. False for anything else (<c>.locks</c>).
+    /// </summary>
+    public static bool TryParseFolderName(string name, out RepoType type, out string id)
+    {
+        var split = name.IndexOf("--", StringComparison.Ordinal);
+        id = "";
+        type = RepoType.Model;
+        if (split < 0 || !RepoTypes.TryParse(name[..split], out type))
+        {
+            return false;
+        }
+        id = name[(split + 2)..].Replace("--", "/", StringComparison.Ordinal);
+        return true;
     }
 
     /// <summary>

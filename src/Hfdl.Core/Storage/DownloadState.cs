@@ -111,32 +111,42 @@ public sealed class DownloadStateStore
     /// <summary>
     /// Opens the journal of <paramref name="folder"/>. A file that fails validation (garbage, truncated, another
     /// schema or another repo) is renamed to <c>.download_state.invalid-&lt;time&gt;</c> and a fresh journal starts;
-    /// files on disk are then verified by hash before they count as complete. With <paramref name="readOnly"/> (a dry
-    /// run) nothing is renamed: an untrusted file is only reported.
+    /// files on disk are then verified by hash before they count as complete. A link in place of the journal is not
+    /// trusted either (it is renamed aside, never written through). With <paramref name="readOnly"/> (a dry run)
+    /// nothing is renamed: an untrusted file is only reported.
     /// </summary>
     public static DownloadStateStore Open(string folder, RepoType type, RepoId id, TimeProvider time, bool readOnly = false)
     {
         var path = Path.Combine(folder, DownloadState.FileName);
         var fresh = new DownloadState { RepoType = type.Name(), RepoId = id.Value, UpdatedAt = time.GetUtcNow() };
-        if (!File.Exists(path))
+        var link = SafeFileSystem.LinkTarget(path);
+        if (link is null && !File.Exists(path))
         {
             return new DownloadStateStore(folder, fresh, null);
         }
         string? problem;
         DownloadState? loaded = null;
-        try
+        if (link is not null)
         {
-            var bytes = File.ReadAllBytes(path);
-            loaded = JsonSerializer.Deserialize(bytes, StateJsonContext.Default.DownloadState);
-            problem = Validate(loaded, type, id);
+            // hfdl writes its journal by renaming a new file over it, so a link here was put by someone else.
+            problem = $"it is a symbolic link (to '{Hub.SafeText.Printable(link)}'), which hfdl never reads or writes through";
         }
-        catch (JsonException ex)
+        else
         {
-            problem = $"it is not valid JSON ({ex.Message})";
-        }
-        catch (IOException ex)
-        {
-            problem = $"it could not be read ({ex.Message})";
+            try
+            {
+                var bytes = File.ReadAllBytes(path);
+                loaded = JsonSerializer.Deserialize(bytes, StateJsonContext.Default.DownloadState);
+                problem = Validate(loaded, type, id);
+            }
+            catch (JsonException ex)
+            {
+                problem = $"it is not valid JSON ({ex.Message})";
+            }
+            catch (IOException ex)
+            {
+                problem = $"it could not be read ({ex.Message})";
+            }
         }
         if (problem is null)
         {
@@ -179,7 +189,7 @@ public sealed class DownloadStateStore
         }
         foreach (var (path, file) in state.Files)
         {
-            if (file is null || file.Size < 0 || string.IsNullOrEmpty(file.Etag) || string.IsNullOrEmpty(path)
+            if (file is null || file.Size is < 0 or > Hub.FileSizes.MaxFileSize || string.IsNullOrEmpty(file.Etag) || string.IsNullOrEmpty(path)
                 || file.Status is not (FileState.Complete or FileState.Partial))
             {
                 return $"its entry for '{path}' is malformed";
@@ -189,13 +199,31 @@ public sealed class DownloadStateStore
                 // A temp name must be a bare file name (never a path), and ranges must lie inside the file.
                 if (file.TempFile is null || file.TempFile.Contains('/') || file.TempFile.Contains('\\') || file.TempFile is "." or ".."
                     || !file.TempFile.EndsWith(".hfdl-part", StringComparison.Ordinal)
-                    || file.Ranges is null || file.Ranges.Any(r => r is null || r.Length != 2 || r[0] < 0 || r[1] < r[0] || r[1] > file.Size))
+                    || file.Ranges is null || file.Ranges.Any(r => r is null || r.Length != 2 || r[0] < 0 || r[1] < r[0] || r[1] > file.Size)
+                    || Overlap(file.Ranges))
                 {
                     return $"its partial entry for '{path}' is malformed";
                 }
             }
         }
         return null;
+    }
+
+    /// <summary>
+    /// Whether written ranges overlap. hfdl records them sorted and merged; overlapping ones come from a hand-edited
+    /// file, and their sum could pass the file's size (or overflow).
+    /// </summary>
+    private static bool Overlap(List<long[]> ranges)
+    {
+        var sorted = ranges.OrderBy(r => r[0]).ToList();
+        for (var i = 1; i < sorted.Count; i++)
+        {
+            if (sorted[i][0] < sorted[i - 1][1])
+            {
+                return true;
+            }
+        }
+        return false;
     }
 
     public FileState? Get(string path)
@@ -246,7 +274,7 @@ public sealed class DownloadStateStore
         {
             try
             {
-                AtomicFile.WriteAllBytes(StatePath, bytes, durable);
+                AtomicFile.WriteAllBytes(Folder, StatePath, bytes, durable);
             }
             catch (IOException ex) when (Transfer.TransientFaults.IsDiskFull(ex))
             {

@@ -25,32 +25,106 @@ public sealed class RepoFolderLock : IDisposable
 
     /// <summary>
     /// Takes the lock of <paramref name="folder"/>, waiting while another process holds it;
-    /// <paramref name="onWait"/> is called once with a description of the holder when a wait starts.
+    /// <paramref name="onWait"/> is called once with a description of the holder when a wait starts. A link in place
+    /// of the lock file is refused (<see cref="LinkInTargetException"/>), never opened.
     /// </summary>
     public static async Task<RepoFolderLock> AcquireAsync(string folder, Action<string>? onWait, TimeProvider time, CancellationToken cancellationToken)
     {
-        Directory.CreateDirectory(folder);
         var path = Path.Combine(folder, FileName);
         var infoPath = Path.Combine(folder, InfoFileName);
         var told = false;
         while (true)
         {
+            // Inside the loop: `hfdl cache rm` may remove the whole folder while this process waits for its lock.
+            Directory.CreateDirectory(folder);
             try
             {
-                var stream = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.None);
-                var taken = new RepoFolderLock(stream, infoPath);
-                taken.WriteInfo();
-                return taken;
-            }
-            catch (IOException) when (File.Exists(path))
-            {
+                if (TryOpen(path, infoPath, FileMode.OpenOrCreate) is { } taken)
+                {
+                    return taken;
+                }
                 if (!told)
                 {
                     told = true;
                     onWait?.Invoke(Describe(infoPath));
                 }
-                await Task.Delay(Poll, time, cancellationToken).ConfigureAwait(false);
             }
+            catch (DirectoryNotFoundException)
+            {
+                // Removed between CreateDirectory and the open: made again on the next round.
+            }
+            await Task.Delay(Poll, time, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Takes the lock of <paramref name="folder"/> if no other process holds it; otherwise returns null and says who
+    /// holds it in <paramref name="holder"/>. Used by <c>hfdl cache rm</c> and <c>prune</c>, which refuse rather than wait.
+    /// </summary>
+    public static RepoFolderLock? TryAcquire(string folder, out string holder)
+    {
+        var path = Path.Combine(folder, FileName);
+        var infoPath = Path.Combine(folder, InfoFileName);
+        var taken = TryOpen(path, infoPath, FileMode.OpenOrCreate);
+        holder = taken is null ? Describe(infoPath) : "";
+        return taken;
+    }
+
+    /// <summary>Who holds the lock of <paramref name="folder"/>, or null when nobody does. Creates nothing.</summary>
+    public static string? Holder(string folder)
+    {
+        var path = Path.Combine(folder, FileName);
+        var infoPath = Path.Combine(folder, InfoFileName);
+        if (!File.Exists(path))
+        {
+            return null;
+        }
+        try
+        {
+            using var taken = TryOpen(path, infoPath, FileMode.Open, writeInfo: false);
+            return taken is null ? Describe(infoPath) : null;
+        }
+        catch (IOException)
+        {
+            return null; // Gone meanwhile: nobody holds it.
+        }
+    }
+
+    /// <summary>Opens and locks the lock file; null when another process holds it. Other failures are thrown.</summary>
+    private static RepoFolderLock? TryOpen(string path, string infoPath, FileMode mode, bool writeInfo = true)
+    {
+        try
+        {
+            var stream = mode == FileMode.Open
+                ? new FileStream(SafeFileSystem.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite, FileShare.None, FileOptions.None), FileAccess.ReadWrite, 1)
+                : OpenLockFile(path);
+            var taken = new RepoFolderLock(stream, infoPath);
+            if (writeInfo)
+            {
+                taken.WriteInfo();
+            }
+            return taken;
+        }
+        catch (IOException) when (File.Exists(path))
+        {
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// Opens the lock file, creating it if needed, without following a link: created with O_EXCL, or opened after a
+    /// check that it is not a link (FileMode.OpenOrCreate would follow a dangling one and create its target). FileShare.None
+    /// takes the OS lock.
+    /// </summary>
+    private static FileStream OpenLockFile(string path)
+    {
+        try
+        {
+            return new FileStream(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.None);
+        }
+        catch (IOException) when (File.Exists(path) || SafeFileSystem.LinkTarget(path) is not null)
+        {
+            return new FileStream(SafeFileSystem.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite, FileShare.None, FileOptions.None), FileAccess.ReadWrite, 1);
         }
     }
 
@@ -58,8 +132,10 @@ public sealed class RepoFolderLock : IDisposable
     {
         try
         {
-            File.WriteAllText(_infoPath, string.Create(CultureInfo.InvariantCulture,
-                $"pid {Environment.ProcessId} on {Environment.MachineName} since {DateTimeOffset.UtcNow:O}\n"));
+            // Atomic: a waiting process never reads half of it, and a link at its name is replaced, not written through.
+            var folder = Path.GetDirectoryName(_infoPath)!;
+            AtomicFile.WriteAllBytes(folder, _infoPath, System.Text.Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture,
+                $"pid {Environment.ProcessId} on {Environment.MachineName} since {DateTimeOffset.UtcNow:O}\n")), durable: false);
         }
         catch (IOException)
         {

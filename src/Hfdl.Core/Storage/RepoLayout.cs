@@ -23,7 +23,8 @@ public static class RepoLayout
     /// <summary>
     /// The full path of a repo file under <paramref name="root"/>. The path was validated already; this also makes
     /// sure that nothing on the way, the file itself included, is a symbolic link (or a Windows junction): a link that
-    /// was already there could point outside the target, and hfdl never writes through one. A dangling link counts.
+    /// was already there could point outside the target, and hfdl never writes through one
+    /// (<see cref="LinkInTargetException"/>). A dangling link counts.
     /// </summary>
     public static string FilePath(string root, string repoPath) => FilePath(root, repoPath, allowLinkAtEnd: false);
 
@@ -40,23 +41,7 @@ public static class RepoLayout
         {
             throw new UnsafePathException(repoPath, "it resolves outside the target folder");
         }
-        var current = fullRoot;
-        var segments = repoPath.Split('/');
-        foreach (var segment in allowLinkAtEnd ? segments[..^1] : segments)
-        {
-            current = Path.Combine(current, segment);
-            // LinkTarget reads the link itself (lstat/readlink), so it also sees links whose target does not exist.
-            var link = new FileInfo(current).LinkTarget;
-            if (link is not null)
-            {
-                throw new UnsafePathException(repoPath,
-                    $"'{current}' already exists as a symbolic link (to '{link}'), and hfdl never writes through links; remove the link and run the same command again");
-            }
-            if (!Directory.Exists(current))
-            {
-                break; // Nothing below a missing folder can exist yet.
-            }
-        }
+        SafeFileSystem.CheckNoLinks(fullRoot, full, allowLinkAtEnd, repoPath);
         return full;
     }
 }

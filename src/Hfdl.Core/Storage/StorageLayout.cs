@@ -29,8 +29,32 @@ public abstract class StorageLayout
         _ => new FolderLayout(path),
     };
 
+    /// <summary>Which layout this is.</summary>
+    public abstract LayoutKind Kind { get; }
+
     /// <summary>The folder holding hfdl's journal and lock for this repo.</summary>
     public abstract string JournalFolder { get; }
+
+    /// <summary>
+    /// The folder the user chose (<c>--local-dir</c>, the cache root). It and the folders above it may be links (the
+    /// user's choice); below it hfdl refuses to write through any (<see cref="SafeFileSystem"/>).
+    /// </summary>
+    protected abstract string TrustedRoot { get; }
+
+    /// <summary>The files and folders of hfdl's own bookkeeping that a link must not replace, checked by <see cref="CheckForLinks"/>.</summary>
+    protected abstract IEnumerable<string> OwnPaths { get; }
+
+    /// <summary>
+    /// Refuses to start when a folder or file that hfdl writes for itself (lock, metadata, tree cache, the cache's
+    /// blobs/snapshots/refs) is a link: one clear error before anything is fetched. Each write checks again.
+    /// </summary>
+    public void CheckForLinks()
+    {
+        foreach (var path in OwnPaths)
+        {
+            SafeFileSystem.CheckNoLinks(TrustedRoot, path);
+        }
+    }
 
     /// <summary>Where the verified bytes of <paramref name="file"/> are stored. Files with the same content may share it.</summary>
     public abstract string DataPath(RemoteFile file);
@@ -106,7 +130,7 @@ public abstract class StorageLayout
             {
                 document.WriteTo(writer);
             }
-            AtomicFile.WriteAllBytes(Path.Combine(TreeCacheFolder, "trees", commit + ".json"), buffer.ToArray());
+            AtomicFile.WriteAllBytes(TrustedRoot, Path.Combine(TreeCacheFolder, "trees", commit + ".json"), buffer.ToArray());
         }
         catch (IOException)
         {
@@ -115,9 +139,12 @@ public abstract class StorageLayout
     }
 
     /// <summary>Reads a cached listing; null when missing, of another format, or unreadable.</summary>
-    public IReadOnlyList<RemoteFile>? LoadTree(string commit)
+    public IReadOnlyList<RemoteFile>? LoadTree(string commit) => LoadTree(TreeCacheFolder, commit);
+
+    /// <summary>Reads <c>trees/&lt;commit&gt;.json</c> under <paramref name="treeCacheFolder"/> (see <see cref="LoadTree(string)"/>).</summary>
+    internal static IReadOnlyList<RemoteFile>? LoadTree(string treeCacheFolder, string commit)
     {
-        var path = Path.Combine(TreeCacheFolder, "trees", commit + ".json");
+        var path = Path.Combine(treeCacheFolder, "trees", commit + ".json");
         try
         {
             if (!File.Exists(path) || JsonNode.Parse(File.ReadAllBytes(path)) is not JsonObject root
@@ -159,9 +186,24 @@ public sealed class FolderLayout(string root) : StorageLayout
 {
     public string Root { get; } = Path.GetFullPath(root);
 
+    public override LayoutKind Kind => LayoutKind.Folder;
+
     public override string JournalFolder => Root;
 
-    protected override string TreeCacheFolder => Path.Combine(Root, ".cache", "huggingface");
+    protected override string TrustedRoot => Root;
+
+    protected override string TreeCacheFolder => MetadataFolder;
+
+    /// <summary>huggingface_hub's <c>.cache/huggingface</c> folder (repo paths below it are refused by RepoFilePath).</summary>
+    private string MetadataFolder => Path.Combine(Root, ".cache", "huggingface");
+
+    protected override IEnumerable<string> OwnPaths =>
+    [
+        Path.Combine(Root, RepoFolderLock.FileName),
+        Path.Combine(MetadataFolder, ".gitignore"),
+        Path.Combine(MetadataFolder, "download"),
+        Path.Combine(MetadataFolder, "trees"),
+    ];
 
     public override string DataPath(RemoteFile file) => RepoLayout.FilePath(Root, file.Path);
 
@@ -173,19 +215,13 @@ public sealed class FolderLayout(string root) : StorageLayout
     {
         try
         {
-            var huggingface = Path.Combine(Root, ".cache", "huggingface");
-            var gitignore = Path.Combine(huggingface, ".gitignore");
-            if (!File.Exists(gitignore))
-            {
-                Directory.CreateDirectory(huggingface);
-                File.WriteAllText(gitignore, "*");
-            }
-            var metadata = Path.Combine(huggingface, "download", file.Path.Replace('/', Path.DirectorySeparatorChar) + ".metadata");
+            SafeFileSystem.CreateFileIfMissing(Root, Path.Combine(MetadataFolder, ".gitignore"), "*"u8);
+            var metadata = Path.Combine(MetadataFolder, "download", file.Path.Replace('/', Path.DirectorySeparatorChar) + ".metadata");
             var timestamp = (DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 1000.0).ToString("0.000###", CultureInfo.InvariantCulture);
             // Not flushed: a hint that is validated when read (huggingface_hub and hfdl both fall back to hashing the
             // file when it is missing or unreadable), written for every file; an fsync each cost 1500 journal commits
             // on a 1500-file repo.
-            AtomicFile.WriteAllBytes(metadata, System.Text.Encoding.UTF8.GetBytes($"{commit}\n{file.Etag}\n{timestamp}\n"), durable: false);
+            AtomicFile.WriteAllBytes(Root, metadata, System.Text.Encoding.UTF8.GetBytes($"{commit}\n{file.Etag}\n{timestamp}\n"), durable: false);
         }
         catch (IOException)
         {
@@ -196,7 +232,7 @@ public sealed class FolderLayout(string root) : StorageLayout
     /// <summary>Reads huggingface_hub's metadata of a file: (commit, etag), if present and not older than the file.</summary>
     public (string Commit, string Etag)? ReadMetadata(string repoPath)
     {
-        var metadata = Path.Combine(Root, ".cache", "huggingface", "download", repoPath.Replace('/', Path.DirectorySeparatorChar) + ".metadata");
+        var metadata = Path.Combine(MetadataFolder, "download", repoPath.Replace('/', Path.DirectorySeparatorChar) + ".metadata");
         try
         {
             var lines = File.ReadAllLines(metadata);
@@ -263,15 +299,40 @@ public sealed class HfCacheLayout : StorageLayout
 
     public static string FolderName(RepoType type, RepoId id) => $"{type.ApiSegment()}--{id.Value.Replace("/", "--", StringComparison.Ordinal)}";
 
+    public override LayoutKind Kind => LayoutKind.HfCache;
+
     public override string JournalFolder => RepoFolder;
+
+    protected override string TrustedRoot => CacheRoot;
 
     protected override string TreeCacheFolder => RepoFolder;
 
+    protected override IEnumerable<string> OwnPaths =>
+    [
+        Path.Combine(RepoFolder, RepoFolderLock.FileName),
+        Path.Combine(RepoFolder, "blobs"),
+        Path.Combine(RepoFolder, "snapshots"),
+        Path.Combine(RepoFolder, "refs"),
+        Path.Combine(RepoFolder, ".no_exist"),
+        Path.Combine(RepoFolder, "trees"),
+    ];
+
     public override bool TrustsPresentData => true;
 
-    public override string DataPath(RemoteFile file) => Path.Combine(RepoFolder, "blobs", file.Etag);
+    /// <summary>The blob; a link in its place (hfdl never makes one) or on the way is refused.</summary>
+    public override string DataPath(RemoteFile file)
+    {
+        var blob = Path.Combine(RepoFolder, "blobs", file.Etag);
+        SafeFileSystem.CheckNoLinks(CacheRoot, blob);
+        return blob;
+    }
 
-    public override string UserPath(RemoteFile file, string commit) => RepoLayout.FilePath(SnapshotFolder(commit), file.Path, allowLinkAtEnd: true);
+    /// <summary>The snapshot's pointer: the pointer itself may be a link (hfdl's own, replaced when wrong), the folders on the way may not.</summary>
+    public override string UserPath(RemoteFile file, string commit)
+    {
+        SafeFileSystem.CheckNoLinks(CacheRoot, SnapshotFolder(commit));
+        return RepoLayout.FilePath(SnapshotFolder(commit), file.Path, allowLinkAtEnd: true);
+    }
 
     public override string ResultFolder(string commit) => SnapshotFolder(commit);
 
@@ -279,37 +340,33 @@ public sealed class HfCacheLayout : StorageLayout
 
     public override void RecordRevision(string revision, string commit)
     {
-        Directory.CreateDirectory(CacheRoot);
-        var tag = Path.Combine(CacheRoot, "CACHEDIR.TAG");
-        if (!File.Exists(tag))
+        try
         {
-            try
-            {
-                File.WriteAllText(tag, CacheDirTag);
-            }
-            catch (IOException)
-            {
-                // Another process wrote it at the same moment.
-            }
+            // Shared by every tool that uses the cache and only a hint for backup tools: whatever is there already,
+            // a link included, is left as it is (and never written through).
+            SafeFileSystem.CreateFileIfMissing(CacheRoot, Path.Combine(CacheRoot, "CACHEDIR.TAG"), System.Text.Encoding.ASCII.GetBytes(CacheDirTag), leaveLinkAlone: true);
+        }
+        catch (IOException)
+        {
+            // Only a hint for backup tools.
         }
         if (revision != commit)
         {
             // refs/pr/1 nests, like git; the content is the commit, without a newline.
-            AtomicFile.WriteAllBytes(RepoLayout.FilePath(Path.Combine(RepoFolder, "refs"), revision), System.Text.Encoding.ASCII.GetBytes(commit));
+            AtomicFile.WriteAllBytes(CacheRoot, RepoLayout.FilePath(Path.Combine(RepoFolder, "refs"), revision), System.Text.Encoding.ASCII.GetBytes(commit));
         }
     }
 
     public override void RecordMissing(string path, string commit)
     {
         var marker = RepoLayout.FilePath(Path.Combine(RepoFolder, ".no_exist", commit), path);
-        Directory.CreateDirectory(Path.GetDirectoryName(marker)!);
-        File.WriteAllBytes(marker, []);
+        SafeFileSystem.CreateFileIfMissing(CacheRoot, marker, []);
     }
 
     public override void Place(RemoteFile file, string commit)
     {
         var pointer = UserPath(file, commit);
-        Directory.CreateDirectory(Path.GetDirectoryName(pointer)!);
+        SafeFileSystem.CreateDirectory(CacheRoot, Path.GetDirectoryName(pointer)!);
         var blob = DataPath(file);
         var existing = new FileInfo(pointer);
         if (existing.LinkTarget is { } target && Path.GetFullPath(target, Path.GetDirectoryName(pointer)!) == blob && File.Exists(blob))
@@ -336,9 +393,12 @@ public sealed class HfCacheLayout : StorageLayout
                 }
             }
         }
-        // Like huggingface_hub without symlinks: the snapshot holds a copy (atomic, via a temporary file).
+        // Like huggingface_hub without symlinks: the snapshot holds a copy (atomic, via a temporary file). Whatever
+        // is at the temporary name (a leftover, or a link) is deleted, never written through; the copy then creates
+        // the file with O_EXCL.
         var temp = pointer + ".hfdl-copy";
-        File.Copy(blob, temp, overwrite: true);
+        AtomicFile.TryDelete(temp);
+        File.Copy(blob, temp, overwrite: false);
         File.Move(temp, pointer, overwrite: true);
     }
 
@@ -364,7 +424,7 @@ public sealed class HfCacheLayout : StorageLayout
             var refPath = RepoLayout.FilePath(Path.Combine(RepoFolder, "refs"), revision);
             return File.Exists(refPath) && File.ReadAllText(refPath).Trim() is var commit && Transfer.RepoDownloader.IsCommit(commit) ? commit : null;
         }
-        catch (Exception ex) when (ex is IOException or UnsafePathException)
+        catch (Exception ex) when (ex is IOException or UnsafePathException or LinkInTargetException)
         {
             return null;
         }

@@ -80,7 +80,7 @@ internal sealed class BigFileJob : IAsyncDisposable
     {
         Directory.CreateDirectory(Path.GetDirectoryName(tempPath)!);
         var resume = done.Count > 0 && System.IO.File.Exists(tempPath);
-        var handle = System.IO.File.OpenHandle(
+        var handle = Storage.SafeFileSystem.OpenHandle(
             tempPath,
             resume ? FileMode.Open : FileMode.CreateNew,
             FileAccess.ReadWrite,

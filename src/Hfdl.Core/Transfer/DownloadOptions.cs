@@ -1,3 +1,5 @@
+using Hfdl.Core.Hub;
+
 namespace Hfdl.Core.Transfer;
 
 /// <summary>How the engine downloads. Immutable; every value has a documented default.</summary>
@@ -65,9 +67,9 @@ public sealed record DownloadOptions
         {
             throw new UsageException("--file-size-threshold must not be negative.");
         }
-        if (ChunkSize < 64 * 1024)
+        if (ChunkSize is < 64 * 1024 or > Hub.FileSizes.MaxFileSize)
         {
-            throw new UsageException("--chunk-size must be at least 65536 bytes.");
+            throw new UsageException("--chunk-size must be at least 65536 bytes and at most 1 PiB.");
         }
         if (MinSpeedPerConnection < 0)
         {
@@ -77,9 +79,9 @@ public sealed record DownloadOptions
         {
             throw new UsageException("--speed-test-duration must not be negative.");
         }
-        if (MinFreeSpace < 0)
+        if (MinFreeSpace is < 0 or > Hub.FileSizes.MaxTotalSize)
         {
-            throw new UsageException("--min-free-space must not be negative.");
+            throw new UsageException("--min-free-space must be between 0 and 1 EiB.");
         }
         if (UrlRefreshInterval <= TimeSpan.Zero)
         {
@@ -129,6 +131,22 @@ public sealed record DownloadRequest
 
     /// <summary>In the HF cache, copy files into snapshots instead of linking (<c>HF_HUB_DISABLE_SYMLINKS</c>).</summary>
     public bool DisableSymlinks { get; init; }
+
+    /// <summary>
+    /// No network call at all (<c>HF_HUB_OFFLINE</c>): the commit and the listing come from what earlier downloads
+    /// recorded locally (the journal or the cache's refs, and the cached listing of the commit).
+    /// </summary>
+    public bool Offline { get; init; }
+}
+
+/// <summary>Offline, and what is on disk does not hold the whole selection of the revision (or no record of it at all).</summary>
+public sealed class OfflineIncompleteException(Hub.RepoType type, Hub.RepoId id, string revision, LocalReport? report)
+    : HfdlException(report is null
+        ? $"Offline, and nothing on disk records {type.Name()} '{id}' at '{revision}' (no journal or ref for it, or no cached listing of its commit). Download it once with the network first."
+        : $"Offline, and the local copy of {type.Name()} '{id}' at '{revision}' (commit {report.Commit}) lacks {report.Missing.Count} of the {report.Present.Count + report.Missing.Count} selected files, for example '{SafeText.Printable(report.Missing[0])}'. Download them with the network first.")
+{
+    /// <summary>What is on disk, when anything records the revision.</summary>
+    public LocalReport? Report { get; } = report;
 }
 
 /// <summary>What is on disk for a revision, found without the network.</summary>

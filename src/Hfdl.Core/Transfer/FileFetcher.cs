@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using Hfdl.Core.Hub;
 using Hfdl.Core.Planning;
 using Hfdl.Core.Progress;
+using Hfdl.Core.Storage;
 
 namespace Hfdl.Core.Transfer;
 
@@ -95,7 +96,7 @@ internal sealed class StreamTarget : IFetchTarget, IDisposable
         _progressInterval = progressInterval;
         _progress = progress;
         _hasher = file.Hash.CreateHasher(file.Size);
-        _output = new FileStream(path, new FileStreamOptions
+        _output = SafeFileSystem.Open(path, new FileStreamOptions
         {
             Mode = FileMode.CreateNew,
             Access = FileAccess.Write,

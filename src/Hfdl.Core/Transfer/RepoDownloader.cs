@@ -33,26 +33,17 @@ public sealed partial class RepoDownloader
     public static bool IsCommit(string revision) => CommitPattern().IsMatch(revision);
 
     /// <summary>Resolves a branch, tag or PR ref to its commit (a commit id resolves to itself without a call).</summary>
-    public async Task<string> ResolveCommitAsync(RepoType type, RepoId id, string revision, CancellationToken cancellationToken)
-    {
-        if (IsCommit(revision))
-        {
-            return revision;
-        }
-        var info = await _client.GetRepoInfoAsync(type, id, revision, cancellationToken: cancellationToken).ConfigureAwait(false);
-        if (info.Sha is not { } sha || !IsCommit(sha))
-        {
-            throw new HubProtocolException($"The Hub did not say which commit revision '{revision}' of {type.Name()} '{id}' is (no valid 'sha' in the repo info).");
-        }
-        return sha;
-    }
+    public Task<string> ResolveCommitAsync(RepoType type, RepoId id, string revision, CancellationToken cancellationToken) =>
+        RepoPlanner.ResolveCommitAsync(_client, type, id, revision, cancellationToken);
 
-    /// <summary>The commit a revision resolves to, and every file of the repo at that commit.</summary>
-    public async Task<(string Commit, IReadOnlyList<RemoteFile> Files)> ListFilesAsync(RepoType type, RepoId id, string revision, CancellationToken cancellationToken)
+    /// <summary>
+    /// <c>ls</c>: the commit a request's revision resolves to and the files it selects (FILES and patterns applied),
+    /// the same selection a download of that request makes.
+    /// </summary>
+    public async Task<(string Commit, IReadOnlyList<RemoteFile> Files)> ListAsync(DownloadRequest request, CancellationToken cancellationToken)
     {
-        var commit = await ResolveCommitAsync(type, id, revision, cancellationToken).ConfigureAwait(false);
-        var files = await FilePlanner.ListFilesAsync(_client, type, id, commit, cancellationToken).ConfigureAwait(false);
-        return (commit, files);
+        var selection = await RepoPlanner.SelectAsync(_client, request, null, cancellationToken).ConfigureAwait(false);
+        return (selection.Commit, selection.Selected);
     }
 
     public async Task<DownloadSummary> DownloadAsync(DownloadRequest request, IProgress<DownloadEvent>? progress, CancellationToken cancellationToken)
@@ -60,50 +51,40 @@ public sealed partial class RepoDownloader
         var started = Stopwatch.GetTimestamp();
         var revision = request.Revision ?? "main";
         var layout = CreateLayout(request, progress);
-        string commit;
-        List<RemoteFile> listed;
+        if (request.Offline)
+        {
+            return DownloadOffline(request, layout, progress, started, null);
+        }
+        RepoSelection selection;
         try
         {
-            commit = await ResolveCommitAsync(request.RepoType, request.RepoId, revision, cancellationToken).ConfigureAwait(false);
-            progress?.Report(new RevisionResolved(request.RepoType, request.RepoId, revision, commit));
-            listed = await FilePlanner.ListFilesAsync(_client, request.RepoType, request.RepoId, commit, cancellationToken).ConfigureAwait(false);
+            selection = await RepoPlanner.SelectAsync(_client, request, commit => progress?.Report(new RevisionResolved(request.RepoType, request.RepoId, revision, commit)), cancellationToken).ConfigureAwait(false);
         }
         catch (HubUnreachableException unreachable)
         {
             // No network, but maybe nothing is needed from it: a revision completely present locally is a warning.
-            var local = CheckLocal(request, layout);
-            if (local is { IsComplete: true })
+            return DownloadOffline(request, layout, progress, started, unreachable);
+        }
+        catch (EntryNotFoundException missing) when (missing.Commit is { } missingAt && layout.Kind == LayoutKind.HfCache)
+        {
+            // The HF cache remembers files a commit does not have (.no_exist/), as huggingface_hub does.
+            using var missingLock = await LockAsync(layout, progress, cancellationToken).ConfigureAwait(false);
+            layout.CheckForLinks();
+            layout.RecordRevision(revision, missingAt);
+            foreach (var path in missing.MissingFiles)
             {
-                progress?.Report(new Warning($"{unreachable.Message} Using the complete local copy of commit {local.Commit} instead."));
-                var offlineSummary = new DownloadSummary(local.Folder, local.Commit, 0, local.Present.Count, 0, 0, Stopwatch.GetElapsedTime(started));
-                progress?.Report(new DownloadFinished(offlineSummary));
-                return offlineSummary;
+                layout.RecordMissing(path, missingAt);
             }
             throw;
         }
-        layout.RecordRevision(revision, commit);
-        List<RemoteFile> files;
-        try
-        {
-            files = FilePlanner.Select(listed, request.Files, request.RepoType, request.RepoId, revision);
-        }
-        catch (EntryNotFoundException)
-        {
-            foreach (var missing in request.Files.Where(f => !f.EndsWith('/') && listed.All(l => l.Path != f) && RepoFilePath.TryValidate(f, out _)))
-            {
-                layout.RecordMissing(missing, commit);
-            }
-            throw;
-        }
-        files = PathFilter.Apply(files, request.Include, request.Exclude, request.RepoType, request.RepoId, revision);
-        TargetChecks.Check(files, layout.JournalFolder);
-        layout.SaveTree(commit, listed);
-
-        // Files with the same content share their data (one blob in the HF cache): fetch it once, place it for each.
-        var groups = files.GroupBy(layout.DataPath, StringComparer.Ordinal).Select(g => (Path: g.Key, Files: g.ToList())).ToList();
-        var placements = groups.ToDictionary(g => g.Path, g => g.Files, StringComparer.Ordinal);
+        var commit = selection.Commit;
         var root = layout.JournalFolder;
-        using var folderLock = await RepoFolderLock.AcquireAsync(root, holder => progress?.Report(new WaitingForLock(root, holder)), _options.Time, cancellationToken).ConfigureAwait(false);
+        // Everything below is written under the repo's lock: `hfdl cache rm/prune` take it too, so they never remove a
+        // ref or listing this run has just written.
+        using var folderLock = await LockAsync(layout, progress, cancellationToken).ConfigureAwait(false);
+        layout.CheckForLinks();
+        layout.RecordRevision(revision, commit);
+        layout.SaveTree(commit, selection.Listed);
         var state = DownloadStateStore.Open(root, request.RepoType, request.RepoId, _options.Time);
         if (state.LoadWarning is { } warning)
         {
@@ -112,29 +93,32 @@ public sealed partial class RepoDownloader
         state.Update(s => s with { Revision = revision, Commit = commit });
         RemoveOrphanedTemporaryFiles(root, state, progress);
 
-        // Present and recorded as verified (same etag, size and modification time), or a blob of the HF cache: no
-        // work at all. Present but not recorded: hashed by a worker, adopted if it matches, downloaded otherwise.
+        // The plan, made under the lock with the same step a dry run uses: present files cost nothing, the rest is work.
+        var plan = RepoPlanner.Inspect(selection, layout, state, request.Existing, _options.BigFileThreshold, withExtras: false, probeFileSystem: true);
+        // Files with the same content share their data (one blob in the HF cache): fetch it once, place it for each.
+        var groups = plan.Files.GroupBy(f => f.DataPath, StringComparer.Ordinal).Select(g => (Path: g.Key, Files: g.ToList())).ToList();
+        var placements = groups.ToDictionary(g => g.Path, g => g.Files.Select(f => f.Remote!).ToList(), StringComparer.Ordinal);
+
         var work = new List<(RemoteFile File, string Path)>();
         var run = new RunCounters();
         foreach (var (path, members) in groups)
         {
-            var file = members[0];
-            if (request.Existing == ExistingFiles.TrustJournal && (IsRecordedComplete(state, file, path) || (layout.TrustsPresentData && HasSize(path, file.Size))))
+            if (members.All(m => m.Action == PlannedAction.Present))
             {
                 foreach (var member in members)
                 {
-                    layout.Place(member, commit);
+                    layout.Place(member.Remote!, commit);
                     run.Skipped++;
                     progress?.Report(new FileSkipped(member.Path, member.Size, "already downloaded and verified"));
                 }
             }
             else
             {
-                work.Add((file, path));
+                work.Add((members[0].Remote!, path));
             }
         }
         var resultFolder = layout.ResultFolder(commit);
-        progress?.Report(new PlanReady(resultFolder, files.Count, files.Sum(f => f.Size), work.Count, work.Sum(w => w.File.Size), run.Skipped, _options.BigFileThreshold));
+        progress?.Report(new PlanReady(resultFolder, plan.Files.Count, plan.TotalBytes, work.Count, Checked.Sum(work.Select(w => w.File.Size)), run.Skipped, _options.BigFileThreshold));
         CheckDiskSpace(root, work, state, request.Existing);
 
         var limiter = _options.MaxBytesPerSecond is { } cap ? new BandwidthLimiter(cap, _options.Time) : null;
@@ -293,22 +277,64 @@ public sealed partial class RepoDownloader
         return layout;
     }
 
-    private static bool HasSize(string path, long size) => new FileInfo(path) is { Exists: true } info && info.Length == size;
+    /// <summary>Takes the repo's lock, after making sure no link was planted where the lock (and the rest of hfdl's own files) go.</summary>
+    private Task<RepoFolderLock> LockAsync(StorageLayout layout, IProgress<DownloadEvent>? progress, CancellationToken cancellationToken)
+    {
+        layout.CheckForLinks();
+        return RepoFolderLock.AcquireAsync(layout.JournalFolder, holder => progress?.Report(new WaitingForLock(layout.JournalFolder, holder)), _options.Time, cancellationToken);
+    }
 
-    /// <summary>What is on disk for a revision, without any network call (<c>--offline</c>, <c>HF_HUB_OFFLINE</c>).</summary>
+    /// <summary>
+    /// A download without the network (offline, or the Hub unreachable): succeeds, downloading nothing, when the plan
+    /// made from local records finds every selected file present; otherwise rethrows why the network was needed.
+    /// </summary>
+    private DownloadSummary DownloadOffline(DownloadRequest request, StorageLayout layout, IProgress<DownloadEvent>? progress, long started, HubUnreachableException? unreachable)
+    {
+        var local = CheckLocal(request, layout);
+        if (local is not { IsComplete: true })
+        {
+            if (unreachable is not null)
+            {
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(unreachable);
+            }
+            throw new OfflineIncompleteException(request.RepoType, request.RepoId, request.Revision ?? "main", local);
+        }
+        if (unreachable is not null)
+        {
+            progress?.Report(new Warning($"{unreachable.Message} Using the complete local copy of commit {local.Commit} instead."));
+        }
+        foreach (var path in local.Present)
+        {
+            progress?.Report(new FileSkipped(path, 0, "present locally (offline)"));
+        }
+        var summary = new DownloadSummary(local.Folder, local.Commit, 0, local.Present.Count, 0, 0, Stopwatch.GetElapsedTime(started));
+        progress?.Report(new DownloadFinished(summary));
+        return summary;
+    }
+
+    /// <summary>
+    /// What is on disk for a revision, without any network call (<c>--offline</c>, <c>HF_HUB_OFFLINE</c>): the plan of
+    /// the request from the commit and listing recorded locally, its selected files judged present (where users find
+    /// them, with their size) or missing. Null when nothing records the revision.
+    /// </summary>
     public LocalReport? CheckLocal(DownloadRequest request) => CheckLocal(request, CreateLayout(request, null));
 
-    private static LocalReport? CheckLocal(DownloadRequest request, StorageLayout layout)
+    private LocalReport? CheckLocal(DownloadRequest request, StorageLayout layout)
     {
-        var revision = request.Revision ?? "main";
-        if (layout.LocalCommit(revision) is not { } commit || layout.LoadTree(commit) is not { } tree)
+        if (RepoPlanner.SelectOffline(request, layout) is not { } selection)
         {
             return null;
         }
-        var files = FilePlanner.Select([.. tree], request.Files, request.RepoType, request.RepoId, revision);
-        var present = files.Where(f => layout.IsPlaced(f, commit)).Select(f => f.Path).ToList();
-        var missing = files.Where(f => !layout.IsPlaced(f, commit)).Select(f => f.Path).ToList();
-        return new LocalReport(layout.ResultFolder(commit), commit, present, missing);
+        var state = Directory.Exists(layout.JournalFolder) ? DownloadStateStore.Open(layout.JournalFolder, request.RepoType, request.RepoId, _options.Time, readOnly: true) : null;
+        var plan = RepoPlanner.Inspect(selection, layout, state, ExistingFiles.TrustJournal, _options.BigFileThreshold, withExtras: false, probeFileSystem: false);
+        var present = new List<string>();
+        var missing = new List<string>();
+        foreach (var file in plan.Files)
+        {
+            var usable = file.Action is PlannedAction.Present or PlannedAction.Verify && layout.IsPlaced(file.Remote!, plan.Commit);
+            (usable ? present : missing).Add(file.Path);
+        }
+        return new LocalReport(plan.TargetFolder, plan.Commit, present, missing);
     }
 
     /// <summary>
@@ -351,18 +377,16 @@ public sealed partial class RepoDownloader
         var result = new List<BigFileScheduler.Work>();
         foreach (var (file, path) in big)
         {
-            var recorded = state.Get(file.Path);
-            if (recorded is { Status: FileState.Partial, TempFile: { } tempName })
+            // The same test the plan made (RepoPlanner): resume what the journal vouches for.
+            if (existing != ExistingFiles.Ignore && RepoPlanner.ResumableTemp(state, file, path) is { } resumable)
             {
-                var tempPath = Path.Combine(Path.GetDirectoryName(path)!, tempName);
-                if (existing != ExistingFiles.Ignore && recorded.Etag == file.Etag && recorded.Size == file.Size && File.Exists(tempPath))
-                {
-                    var ranges = recorded.Ranges!.Select(r => (r[0], r[1])).ToList();
-                    result.Add(new BigFileScheduler.Work(file, path, tempPath, ranges));
-                    continue;
-                }
+                result.Add(new BigFileScheduler.Work(file, path, resumable.TempPath, resumable.Ranges));
+                continue;
+            }
+            if (state.Get(file.Path) is { Status: FileState.Partial, TempFile: { } tempName })
+            {
                 // The file changed on the Hub (or its partial data is gone): its old bytes are worthless.
-                AtomicFile.TryDelete(tempPath);
+                AtomicFile.TryDelete(Path.Combine(Path.GetDirectoryName(path)!, tempName));
                 state.SetFile(file.Path, null);
             }
             if (existing != ExistingFiles.Ignore && await TryAdoptExistingAsync(file, path, cancellationToken).ConfigureAwait(false))
@@ -465,90 +489,61 @@ public sealed partial class RepoDownloader
     }
 
     /// <summary>
-    /// <c>--verify</c>: hashes every local file of the selection against the Hub's sizes and hashes and reports each as
-    /// ok, corrupt or missing, plus files in the folder that the repo does not have (extra). Downloads nothing.
+    /// <c>--verify</c>: hashes every selected file of the plan against the Hub's sizes and hashes and reports each as
+    /// ok, corrupt or missing, plus the plan's extra files (local files of the selection that the repo does not have).
+    /// Downloads nothing, writes nothing.
     /// </summary>
     public async Task<VerificationReport> VerifyAsync(DownloadRequest request, IProgress<DownloadEvent>? progress, CancellationToken cancellationToken)
     {
-        var revision = request.Revision ?? "main";
-        var commit = await ResolveCommitAsync(request.RepoType, request.RepoId, revision, cancellationToken).ConfigureAwait(false);
-        progress?.Report(new RevisionResolved(request.RepoType, request.RepoId, revision, commit));
-        var listed = await FilePlanner.ListFilesAsync(_client, request.RepoType, request.RepoId, commit, cancellationToken).ConfigureAwait(false);
-        var files = FilePlanner.Select(listed, request.Files, request.RepoType, request.RepoId, revision);
-        var layout = CreateLayout(request, progress);
-        var root = layout.ResultFolder(commit);
+        var plan = await PlanAsync(request with { Existing = ExistingFiles.Rehash }, progress, cancellationToken).ConfigureAwait(false);
         var results = new System.Collections.Concurrent.ConcurrentBag<FileVerified>();
         var parallel = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, Environment.ProcessorCount), CancellationToken = cancellationToken };
-        await Parallel.ForEachAsync(files, parallel, async (file, ct) =>
+        await Parallel.ForEachAsync(plan.Files, parallel, async (file, ct) =>
         {
-            var path = layout.UserPath(file, commit);
-            var info = new FileInfo(path);
-            if (info.LinkTarget is not null && info.ResolveLinkTarget(returnFinalTarget: true) is FileInfo target)
-            {
-                info = target; // the HF cache's snapshot links point at blobs
-            }
-            FileVerified verdict;
-            if (!info.Exists)
-            {
-                verdict = new FileVerified(file.Path, VerifyStatus.Missing, null);
-            }
-            else if (info.Length != file.Size)
-            {
-                verdict = new FileVerified(file.Path, VerifyStatus.Corrupt, $"{info.Length} bytes, expected {file.Size}");
-            }
-            else
-            {
-                var digest = await LocalHasher.HashFileAsync(info.FullName, file.Hash, ct).ConfigureAwait(false);
-                verdict = digest == file.Hash.Hex
-                    ? new FileVerified(file.Path, VerifyStatus.Ok, null)
-                    : new FileVerified(file.Path, VerifyStatus.Corrupt, $"{(file.Hash.Kind == HashKind.Sha256 ? "sha256" : "git sha1")} {digest}, expected {file.Hash.Hex}");
-            }
+            var verdict = await JudgeAsync(file, ct).ConfigureAwait(false);
             results.Add(verdict);
             progress?.Report(verdict);
         }).ConfigureAwait(false);
-
-        var known = listed.Select(f => f.Path).ToHashSet(StringComparer.Ordinal);
-        if (layout is FolderLayout && Directory.Exists(root))
+        foreach (var extra in plan.Extras)
         {
-            foreach (var local in Directory.EnumerateFiles(root, "*", SearchOption.AllDirectories))
-            {
-                var relative = Path.GetRelativePath(root, local).Replace(Path.DirectorySeparatorChar, '/');
-                if (!known.Contains(relative) && !IsOwnFile(relative))
-                {
-                    var extra = new FileVerified(relative, VerifyStatus.Extra, null);
-                    results.Add(extra);
-                    progress?.Report(extra);
-                }
-            }
+            var verdict = new FileVerified(extra.Path, VerifyStatus.Extra, null);
+            results.Add(verdict);
+            progress?.Report(verdict);
         }
-        return new VerificationReport(root, commit, [.. results.OrderBy(r => r.Path, StringComparer.Ordinal)]);
+        return new VerificationReport(plan.TargetFolder, plan.Commit, [.. results.OrderBy(r => r.Path, StringComparer.Ordinal)]);
     }
 
-    /// <summary>hfdl's own files in a download folder: the journal, its lock, temporary files, huggingface_hub's metadata.</summary>
-    private static bool IsOwnFile(string relative)
+    /// <summary>Hashes one planned file where users find it (the HF cache's snapshot link leads to its blob).</summary>
+    private static async Task<FileVerified> JudgeAsync(PlannedFile file, CancellationToken cancellationToken)
     {
-        var name = relative[(relative.LastIndexOf('/') + 1)..];
-        return name.StartsWith(DownloadState.FileName, StringComparison.Ordinal)
-            || name.StartsWith(RepoFolderLock.FileName, StringComparison.Ordinal)
-            || FileFetcher.IsTemporaryFile(name)
-            || relative.StartsWith(".cache/huggingface/", StringComparison.Ordinal);
+        var remote = file.Remote!;
+        var info = new FileInfo(file.TargetPath);
+        if (info.LinkTarget is not null)
+        {
+            if (info.ResolveLinkTarget(returnFinalTarget: true) is not FileInfo target || !target.Exists)
+            {
+                return new FileVerified(file.Path, VerifyStatus.Missing, $"the link points at a missing file ({info.LinkTarget})");
+            }
+            info = target;
+        }
+        if (!info.Exists)
+        {
+            return new FileVerified(file.Path, VerifyStatus.Missing, null);
+        }
+        if (info.Length != file.Size)
+        {
+            return new FileVerified(file.Path, VerifyStatus.Corrupt, $"{info.Length} bytes, expected {file.Size}");
+        }
+        var digest = await LocalHasher.HashFileAsync(info.FullName, remote.Hash, cancellationToken).ConfigureAwait(false);
+        return digest == remote.Hash.Hex
+            ? new FileVerified(file.Path, VerifyStatus.Ok, null)
+            : new FileVerified(file.Path, VerifyStatus.Corrupt, $"{(remote.Hash.Kind == HashKind.Sha256 ? "sha256" : "git sha1")} {digest}, expected {remote.Hash.Hex}");
     }
 
     /// <summary>Errors that would fail every other file the same way: stop at once instead of repeating them.</summary>
     private static bool IsFatal(Exception ex) => ex is RepositoryNotFoundException or GatedRepoException or DisabledRepoException
         or InvalidTokenException or HubUnreachableException or UnauthorizedAccessException or DiskFullException
         || TransientFaults.IsDiskFull(ex);
-
-    private static bool IsRecordedComplete(DownloadStateStore state, RemoteFile file, string path)
-    {
-        if (state.Get(file.Path) is not { Status: FileState.Complete } recorded
-            || recorded.Etag != file.Etag || recorded.Size != file.Size)
-        {
-            return false;
-        }
-        var info = new FileInfo(path);
-        return info.Exists && info.Length == file.Size && info.LastWriteTimeUtc.Ticks == recorded.MtimeTicks;
-    }
 
     private static void RecordComplete(DownloadStateStore state, RemoteFile file, string path, string commit)
     {

@@ -64,7 +64,7 @@ internal static class TransientFaults
 
     public static TimeSpan? SuggestedDelay(Exception? exception) => exception switch
     {
-        RateLimitedException { RetryAfter: { } wait } => wait,
+        HubException { RetryAfter: { } wait } => wait,
         _ => null,
     };
 }

@@ -104,20 +104,29 @@ public abstract class FileContent
 
     private string ComputeDigest(IncrementalHash hash)
     {
-        using (hash)
+        // A pooled buffer no larger than the content: a fresh 1 MiB array per file made indexing a repo of 400,000
+        // small files allocate 400 GB (minutes of GC).
+        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent((int)Math.Clamp(Length, 1, 1 << 20));
+        try
         {
-            var buffer = new byte[1 << 20];
-            for (long offset = 0; offset < Length;)
+            using (hash)
             {
-                var read = ReadAt(offset, buffer);
-                if (read == 0)
+                for (long offset = 0; offset < Length;)
                 {
-                    throw new EndOfStreamException($"The content ended at {offset} of {Length} bytes.");
+                    var read = ReadAt(offset, buffer);
+                    if (read == 0)
+                    {
+                        throw new EndOfStreamException($"The content ended at {offset} of {Length} bytes.");
+                    }
+                    hash.AppendData(buffer, 0, read);
+                    offset += read;
                 }
-                hash.AppendData(buffer, 0, read);
-                offset += read;
+                return Convert.ToHexStringLower(hash.GetHashAndReset());
             }
-            return Convert.ToHexStringLower(hash.GetHashAndReset());
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 }

@@ -49,6 +49,9 @@ public class SnapshotBuilder
 {
     private readonly List<(string Path, FileContent Content, bool? Lfs, ResolveMode? Mode)> _files = [];
 
+    // Where each path is in _files: a repo of 400,000 files is built in linear time (a scan per file was quadratic).
+    private readonly Dictionary<string, int> _index = new(StringComparer.Ordinal);
+
     internal SnapshotBuilder()
     {
     }
@@ -60,7 +63,8 @@ public class SnapshotBuilder
     /// </summary>
     public SnapshotBuilder File(string path, FileContent content, bool? lfs = null, ResolveMode? resolveMode = null)
     {
-        _files.RemoveAll(f => f.Path == path);
+        Remove(path);
+        _index[path] = _files.Count;
         _files.Add((path, content, lfs, resolveMode));
         return this;
     }
@@ -68,11 +72,24 @@ public class SnapshotBuilder
     /// <summary>Removes a file added earlier (or inherited with <see cref="RepoBuilder.Revision"/>'s copy).</summary>
     public SnapshotBuilder Remove(string path)
     {
-        _files.RemoveAll(f => f.Path == path);
+        if (_index.Remove(path, out var position))
+        {
+            _files.RemoveAt(position);
+            for (var i = position; i < _files.Count; i++)
+            {
+                _index[_files[i].Path] = i;
+            }
+        }
         return this;
     }
 
-    internal void CopyFrom(SnapshotBuilder other) => _files.AddRange(other._files);
+    internal void CopyFrom(SnapshotBuilder other)
+    {
+        foreach (var file in other._files)
+        {
+            File(file.Path, file.Content, file.Lfs, file.Mode);
+        }
+    }
 
     internal RepoSnapshot Build(RepoSettings settings, string salt, DateTimeOffset date) =>
         new(

@@ -11,6 +11,11 @@ public sealed class RepoReferenceTests
         { "org/name", "org/name", null, null },
         { "  org/name  ", "org/name", null, null },
 
+        // hf download's prefixed ids: the prefix picks the type.
+        { "datasets/org/name", "org/name", RepoType.Dataset, null },
+        { "spaces/org/name", "org/name", RepoType.Space, null },
+        { "models/org/name", "org/name", RepoType.Model, null },
+
         // Hub URLs: the prefix picks the type, /tree|blob|resolve|raw/<rev> the revision.
         { "https://huggingface.co/org/name", "org/name", RepoType.Model, null },
         { "https://huggingface.co/org/name/", "org/name", RepoType.Model, null },
@@ -72,6 +77,8 @@ public sealed class RepoReferenceTests
         "hf://org/na me",
         "huggingface.co/org/name",
         "org/name/extra",
+        "datasets/org/na me",
+        "datasets/org/name@v1",
         "javascript:alert(1)",
     };
 

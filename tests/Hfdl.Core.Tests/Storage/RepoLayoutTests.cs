@@ -53,7 +53,7 @@ public sealed class RepoLayoutTests : IDisposable
         Directory.CreateDirectory(outside);
         Directory.CreateSymbolicLink(Path.Combine(root, "sub"), outside);
 
-        var ex = Assert.Throws<UnsafePathException>(() => RepoLayout.FilePath(root, "sub/model.bin"));
+        var ex = Assert.Throws<LinkInTargetException>(() => RepoLayout.FilePath(root, "sub/model.bin"));
 
         Assert.Contains("symbolic link", ex.Message, StringComparison.Ordinal);
         Assert.Empty(Directory.EnumerateFileSystemEntries(outside));
@@ -67,7 +67,7 @@ public sealed class RepoLayoutTests : IDisposable
         Directory.CreateSymbolicLink(Path.Combine(root, "a", "b", "c"), _temp.Combine("outside"));
         Directory.CreateDirectory(_temp.Combine("outside"));
 
-        Assert.Throws<UnsafePathException>(() => RepoLayout.FilePath(root, "a/b/c/d/e.txt"));
+        Assert.Throws<LinkInTargetException>(() => RepoLayout.FilePath(root, "a/b/c/d/e.txt"));
     }
 
     [Fact]
@@ -78,7 +78,7 @@ public sealed class RepoLayoutTests : IDisposable
         var victim = _temp.Write("outside/victim.txt", "do not overwrite");
         File.CreateSymbolicLink(Path.Combine(root, "config.json"), victim);
 
-        Assert.Throws<UnsafePathException>(() => RepoLayout.FilePath(root, "config.json"));
+        Assert.Throws<LinkInTargetException>(() => RepoLayout.FilePath(root, "config.json"));
         Assert.Equal("do not overwrite", File.ReadAllText(victim));
     }
 
@@ -89,7 +89,7 @@ public sealed class RepoLayoutTests : IDisposable
         Directory.CreateDirectory(root);
         Directory.CreateSymbolicLink(Path.Combine(root, "sub"), _temp.Combine("not-yet-there"));
 
-        Assert.Throws<UnsafePathException>(() => RepoLayout.FilePath(root, "sub/file.bin"));
+        Assert.Throws<LinkInTargetException>(() => RepoLayout.FilePath(root, "sub/file.bin"));
     }
 
     [Fact]

@@ -244,9 +244,9 @@ public sealed class ProgressRenderingTests
     {
         var plan = new DownloadPlan(RepoType.Model, RepoId.Parse("acme/demo"), "main", new string('c', 40), "/data/acme/demo", 5_000_000,
         [
-            new PlannedFile("config.json", 30, IsLfs: false, IsBig: false, "git-sha1:" + new string('a', 40), PlannedAction.Present, 30),
-            new PlannedFile("model.safetensors", 8_000_000, IsLfs: true, IsBig: true, "sha256:" + new string('b', 64), PlannedAction.Resume, 3_000_000),
-            new PlannedFile("tokenizer.json", 2_000, IsLfs: false, IsBig: false, "git-sha1:" + new string('d', 40), PlannedAction.Download, 0),
+            new PlannedFile("config.json", 30, IsLfs: false, IsBig: false, PlannedAction.Present, 30),
+            new PlannedFile("model.safetensors", 8_000_000, IsLfs: true, IsBig: true, PlannedAction.Resume, 3_000_000),
+            new PlannedFile("tokenizer.json", 2_000, IsLfs: false, IsBig: false, PlannedAction.Download, 0),
         ], null);
 
         var text = Render(ProgressView.PlanTable(plan), 120);

@@ -56,6 +56,10 @@ public sealed class SafePathTests : IDisposable
         ".download_state.invalid-20250101T000000",
         ".hfdl.lock",
         "sub/evil.txt.hfdl-part",
+        ".cache/huggingface",
+        ".cache/huggingface/.gitignore",
+        ".cache/huggingface/download/config.json.metadata",
+        ".cache/huggingface/trees/evil.json",
     };
 
     [Theory]
@@ -113,6 +117,21 @@ public sealed class SafePathTests : IDisposable
         Assert.Equal(rejected, error.RejectedPath);
         Assert.Contains(problem, error.Message, StringComparison.Ordinal);
         TargetChecks.CheckCollisions(names.Where(n => n != "model").ToList(), () => false);
+    }
+
+    [Theory]
+    [InlineData(".DOWNLOAD_STATE", "journal and lock")]
+    [InlineData(".Hfdl.Lock", "journal and lock")]
+    [InlineData(".Cache/HuggingFace/download/config.json.metadata", "download metadata")]
+    [InlineData("sub/weights.bin.HFDL-PART", "temporary files")]
+    public void A_name_that_is_hfdl_s_own_once_case_is_ignored_is_refused_exactly_when_the_file_system_ignores_case(string name, string problem)
+    {
+        var error = Assert.Throws<UnsafePathException>(() => TargetChecks.CheckCollisions(["config.json", name], () => true));
+
+        Assert.Equal(name, error.RejectedPath);
+        Assert.Contains(problem, error.Message, StringComparison.Ordinal);
+        Assert.Null(RepoFilePath.Problem(name, windows: false));
+        TargetChecks.CheckCollisions(["config.json", name], () => false);
     }
 
     [Fact]

@@ -30,6 +30,11 @@ public sealed class CliRunner(HubServer server, TempFolder home)
     /// <summary>When set, standard input is a terminal and this returns what the user types at a hidden prompt.</summary>
     public Func<string?>? Terminal { get; set; }
 
+    /// <summary>When set, standard input is a terminal and this answers each question asked there (the question is kept in <see cref="Questions"/>).</summary>
+    public Func<string, string?>? Prompt { get; set; }
+
+    public List<string> Questions { get; } = [];
+
     public async Task<CliResult> RunAsync(params string[] args) => await RunAsync(CancellationToken.None, args);
 
     public async Task<CliResult> RunAsync(CancellationToken cancellationToken, params string[] args)
@@ -44,6 +49,11 @@ public sealed class CliRunner(HubServer server, TempFolder home)
             IsTerminal = false,
             In = new StringReader(StandardInput),
             ReadSecret = Terminal,
+            Prompt = Prompt is { } answer ? question =>
+            {
+                Questions.Add(question);
+                return answer(question);
+            } : null,
         };
         var code = await HfdlCommand.RunAsync(args, context, cancellationToken);
         return new CliResult(code, output.ToString(), error.ToString());

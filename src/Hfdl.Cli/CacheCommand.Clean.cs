@@ -1,0 +1,184 @@
+using System.CommandLine;
+using Hfdl.Core.Hub;
+using Hfdl.Core.Storage;
+using Hfdl.Core.Transfer;
+
+namespace Hfdl.Cli;
+
+/// <summary><c>hfdl cache rm</c> and <c>hfdl cache prune</c>: parsing and rendering; the work is <see cref="CacheCleaner"/>'s.</summary>
+internal static partial class CacheCommand
+{
+    private static Command BuildRemove(CliContext context)
+    {
+        var targets = new Argument<string[]>("TARGETS")
+        {
+            Description = "Repos (org/name, a Hub URL, or hf's cache id such as model/org/name or dataset/org/name) or full commit ids of cached revisions.",
+            Arity = ArgumentArity.OneOrMore,
+        };
+        var repoType = RepoOptions.RepoTypeOption();
+        var revision = new Option<string?>("--revision")
+        {
+            Description = "Only the snapshot this branch, tag or commit id points at (one REPO only); its refs go with it. Default: the whole repo.",
+            HelpName = "REV",
+        };
+        var (cacheDir, dryRun, yes) = CleanOptions();
+        var command = new Command("rm",
+            "Remove cached repos or revisions, as `hf cache rm` does: a revision's snapshot and the refs pointing at it go, and the blobs no other snapshot links; " +
+            "a repo whose every revision goes is removed whole. Asks before deleting unless -y is given.");
+        command.Arguments.Add(targets);
+        command.Options.Add(repoType);
+        command.Options.Add(revision);
+        command.Options.Add(cacheDir);
+        command.Options.Add(dryRun);
+        command.Options.Add(yes);
+        HelpWriter.Examples(command,
+            "hfdl cache rm org/model --dry-run                  what removing the repo would free",
+            "hfdl cache rm org/model --revision v1 -y           one revision, without asking",
+            "hfdl cache rm model/org/a dataset/org/b            hf's cache ids",
+            "hfdl cache rm 0123456789abcdef0123456789abcdef01234567");
+        command.SetAction(result =>
+        {
+            var root = Root(result, cacheDir, context);
+            var texts = result.GetValue(targets) ?? [];
+            var rev = result.GetValue(revision);
+            if (rev is not null && texts.Length != 1)
+            {
+                throw new UsageException("--revision picks a revision of one repo; give exactly one REPO with it.");
+            }
+            var parsed = texts.Select(t => ParseTarget(t, result.GetValue(repoType), rev, root)).ToList();
+            return Clean(context, CacheCleaner.PlanRemove(root, parsed), result.GetValue(dryRun), result.GetValue(yes), "Nothing to delete.");
+        });
+        return command;
+    }
+
+    private static Command BuildPrune(CliContext context)
+    {
+        var (cacheDir, dryRun, yes) = CleanOptions();
+        var command = new Command("prune",
+            "Remove detached revisions (snapshots no ref points at), as `hf cache prune` does, and blobs no snapshot links. " +
+            "A repo whose every revision is detached is removed whole. Asks before deleting unless -y is given.");
+        command.Options.Add(cacheDir);
+        command.Options.Add(dryRun);
+        command.Options.Add(yes);
+        HelpWriter.Examples(command,
+            "hfdl cache prune --dry-run                         what would go, and the space it would free",
+            "hfdl cache prune -y                                without asking");
+        command.SetAction(result =>
+        {
+            var root = Root(result, cacheDir, context);
+            return Clean(context, CacheCleaner.PlanPrune(root), result.GetValue(dryRun), result.GetValue(yes),
+                $"No detached revisions or unreferenced blobs in {root}: nothing to prune.");
+        });
+        return command;
+    }
+
+    private static (Option<string?> CacheDir, Option<bool> DryRun, Option<bool> Yes) CleanOptions() =>
+        (CacheDirOption(),
+         new Option<bool>("--dry-run") { Description = "List what would be removed and the space it would free; delete nothing." },
+         new Option<bool>("--yes", "-y") { Description = "Delete without asking (needed when standard input is not a terminal)." });
+
+    /// <summary>
+    /// A commit id (anywhere in the cache), hf's cache id (<c>model/org/name</c>) when such a repo is cached, or a repo
+    /// as <c>hfdl download</c> reads it.
+    /// </summary>
+    private static CacheTarget ParseTarget(string text, string? typeText, string? revision, string root)
+    {
+        if (typeText is null && revision is null && RepoDownloader.IsCommit(text.ToLowerInvariant()))
+        {
+            return new CommitTarget(text);
+        }
+        var slash = text.IndexOf('/', StringComparison.Ordinal);
+        if (typeText is null && slash > 0 && text[..slash] is "model" or "dataset" or "space"
+            && RepoTypes.TryParse(text[..slash], out var cachedType) && RepoId.TryParse(text[(slash + 1)..], out var cachedId, out _)
+            && Directory.Exists(Path.Combine(root, HfCacheLayout.FolderName(cachedType, cachedId))))
+        {
+            return new RepoTarget(cachedType, cachedId, revision);
+        }
+        var (type, id, rev) = RepoOptions.Resolve(text, typeText, revision);
+        return new RepoTarget(type, id, rev);
+    }
+
+    /// <summary>Shows the plan, asks (unless told not to), carries it out and reports the space freed.</summary>
+    private static int Clean(CliContext context, CacheCleanup plan, bool dryRun, bool yes, string nothing)
+    {
+        foreach (var missing in plan.NotFound)
+        {
+            context.Error.WriteLine($"Not in the cache at {plan.CacheRoot}: {SafeText.Printable(missing)}");
+        }
+        if (plan.Repos.Count == 0)
+        {
+            context.Error.WriteLine(nothing);
+            return HfdlCommand.ExitOk;
+        }
+        WriteRemovals(context, plan);
+        if (dryRun)
+        {
+            context.Error.WriteLine($"Dry run: {Counts(plan)} would be deleted, freeing {Units.Bytes(plan.Bytes)}; nothing was deleted.");
+            return HfdlCommand.ExitOk;
+        }
+        if (!yes)
+        {
+            if (context.Prompt is not { } prompt)
+            {
+                throw new UsageException("Nothing was deleted: standard input is not a terminal, so hfdl cannot ask for confirmation. Add -y (--yes) to delete what is listed above, or --dry-run to only list it.");
+            }
+            if (prompt($"Delete {Counts(plan)}, freeing {Units.Bytes(plan.Bytes)}? [y/N] ")?.Trim().ToLowerInvariant() is not ("y" or "yes"))
+            {
+                context.Error.WriteLine("Cancelled; nothing was deleted.");
+                return HfdlCommand.ExitOk;
+            }
+        }
+        var done = CacheCleaner.Execute(plan);
+        context.Error.WriteLine($"Deleted {Counts(done)}; freed {Units.Bytes(done.Bytes)}.");
+        var busy = done.Repos.Where(r => r.LeftAlone is not null).ToList();
+        foreach (var repo in busy)
+        {
+            context.Error.WriteLine($"error: {SafeText.Printable(repo.CacheId)} was left alone: {repo.LeftAlone}. Run the same command again once that is no longer so.");
+        }
+        return busy.Count == 0 ? HfdlCommand.ExitOk : HfdlCommand.ExitFailure;
+    }
+
+    /// <summary>One line per repo on stdout (what goes, and the space it frees), then one per revision with its refs.</summary>
+    private static void WriteRemovals(CliContext context, CacheCleanup plan)
+    {
+        foreach (var repo in plan.Repos)
+        {
+            var what = repo.WholeRepo ? "entire repo" : Counts([repo], countRepos: false);
+            context.Out.WriteLine($"{SafeText.Printable(repo.CacheId)}  {what}  {Units.Bytes(repo.Bytes)}");
+            foreach (var revision in repo.Revisions)
+            {
+                var refs = revision.Refs.Count == 0 ? "(detached)" : string.Join(' ', revision.Refs.Select(SafeText.Printable));
+                context.Out.WriteLine($"    {SafeText.Printable(revision.Commit)}  {refs}");
+            }
+            if (repo.LeftAlone is { } why)
+            {
+                context.Error.WriteLine($"note: {SafeText.Printable(repo.CacheId)} is left alone: {why}.");
+            }
+        }
+    }
+
+    private static string Counts(CacheCleanup cleanup) => Counts(cleanup.Repos.Where(r => r.LeftAlone is null).ToList(), countRepos: true);
+
+    private static string Counts(IReadOnlyList<CacheRepoRemoval> repos, bool countRepos)
+    {
+        var whole = repos.Count(r => r.WholeRepo);
+        var revisions = repos.Where(r => !r.WholeRepo).Sum(r => r.Revisions.Count);
+        var blobs = repos.Where(r => !r.WholeRepo).Sum(r => r.Blobs);
+        var parts = new List<string>();
+        if (countRepos && whole > 0)
+        {
+            parts.Add(Plural(whole, "repo"));
+        }
+        if (revisions > 0)
+        {
+            parts.Add(Plural(revisions, "revision"));
+        }
+        if (blobs > 0)
+        {
+            parts.Add(Plural(blobs, "blob"));
+        }
+        return parts.Count == 0 ? "nothing" : string.Join(" and ", parts);
+    }
+
+    private static string Plural(int count, string noun) => $"{count} {noun}{(count == 1 ? "" : "s")}";
+}

@@ -1,0 +1,214 @@
+using Hfdl.Core.Hub;
+using Hfdl.Core.Storage;
+using Hfdl.Core.Transfer;
+
+namespace Hfdl.Core.Planning;
+
+/// <summary>
+/// The files of one commit that a request selects: its FILES arguments and its include/exclude patterns applied once,
+/// here, for every mode (download, dry run, verify, offline, ls).
+/// </summary>
+/// <param name="Listed">Every file of the repo at <paramref name="Commit"/> (for the tree cache and for telling extra local files apart).</param>
+/// <param name="Selected">The files the request asks for, in listing order.</param>
+internal sealed record RepoSelection(
+    RepoType RepoType,
+    RepoId RepoId,
+    string Revision,
+    string Commit,
+    IReadOnlyList<RemoteFile> Listed,
+    IReadOnlyList<RemoteFile> Selected,
+    SelectionFilter Filter);
+
+/// <summary>The request's FILES and patterns as a test on repo paths (to judge local files the repo does not list).</summary>
+internal sealed class SelectionFilter(IReadOnlyList<string> files, PathFilter patterns)
+{
+    public bool Matches(string path) =>
+        (files.Count == 0 || files.Any(f => f.EndsWith('/') ? path.StartsWith(f, StringComparison.Ordinal) : path == f))
+        && patterns.Matches(path);
+}
+
+/// <summary>
+/// The one planning step: a request becomes a <see cref="DownloadPlan"/> (the commit, the selected files, each one's
+/// target path in the chosen layout and what a download does with it). Download, dry run, verify, fix-broken, offline
+/// and ls all go through here, so a dry run says what the download then does by construction.
+/// </summary>
+internal static class RepoPlanner
+{
+    /// <summary>The remote half: resolves the revision, lists the commit and applies FILES and the patterns.</summary>
+    public static async Task<RepoSelection> SelectAsync(HubClient client, DownloadRequest request, Action<string>? onResolved, CancellationToken cancellationToken)
+    {
+        var revision = request.Revision ?? "main";
+        var commit = await ResolveCommitAsync(client, request.RepoType, request.RepoId, revision, cancellationToken).ConfigureAwait(false);
+        onResolved?.Invoke(commit);
+        var listed = await FilePlanner.ListFilesAsync(client, request.RepoType, request.RepoId, commit, cancellationToken).ConfigureAwait(false);
+        return Select(request, revision, commit, listed);
+    }
+
+    /// <summary>
+    /// The remote half without the network: the commit the layout recorded for the revision and the listing it cached.
+    /// Null when either is missing.
+    /// </summary>
+    public static RepoSelection? SelectOffline(DownloadRequest request, StorageLayout layout)
+    {
+        var revision = request.Revision ?? "main";
+        if (layout.LocalCommit(revision) is not { } commit || layout.LoadTree(commit) is not { } tree)
+        {
+            return null;
+        }
+        return Select(request, revision, commit, tree);
+    }
+
+    private static RepoSelection Select(DownloadRequest request, string revision, string commit, IReadOnlyList<RemoteFile> listed)
+    {
+        var selected = FilePlanner.Select(listed, request.Files, request.RepoType, request.RepoId, revision, commit);
+        selected = PathFilter.Apply(selected, request.Include, request.Exclude, request.RepoType, request.RepoId, revision);
+        return new RepoSelection(request.RepoType, request.RepoId, revision, commit, listed, selected,
+            new SelectionFilter(request.Files, new PathFilter(request.Include, request.Exclude)));
+    }
+
+    /// <summary>Resolves a branch, tag or PR ref to its commit (a commit id resolves to itself without a call).</summary>
+    public static async Task<string> ResolveCommitAsync(HubClient client, RepoType type, RepoId id, string revision, CancellationToken cancellationToken)
+    {
+        if (RepoDownloader.IsCommit(revision))
+        {
+            return revision;
+        }
+        var info = await client.GetRepoInfoAsync(type, id, revision, cancellationToken: cancellationToken, expand: "sha").ConfigureAwait(false);
+        if (info.Sha is not { } sha || !RepoDownloader.IsCommit(sha))
+        {
+            throw new HubProtocolException($"The Hub did not say which commit revision '{revision}' of {type.Name()} '{id}' is (no valid 'sha' in the repo info).");
+        }
+        return sha;
+    }
+
+    /// <summary>
+    /// The local half: what a download would do with each selected file, judged from the layout's files and the
+    /// journal alone. Reads only: hashes nothing, writes nothing (the case-sensitivity probe of the target folder is
+    /// made only when <paramref name="probeFileSystem"/> allows it, which a dry run does not).
+    /// </summary>
+    /// <param name="state">The journal of the layout's journal folder, or null when there is none.</param>
+    /// <param name="withExtras">Also list local files of the selection that the repo does not have (folder layouts).</param>
+    public static DownloadPlan Inspect(
+        RepoSelection selection,
+        StorageLayout layout,
+        DownloadStateStore? state,
+        ExistingFiles existing,
+        long bigFileThreshold,
+        bool withExtras,
+        bool probeFileSystem)
+    {
+        // A link planted where hfdl keeps its own files fails the plan, so a dry run refuses what the download refuses.
+        layout.CheckForLinks();
+        TargetChecks.Check(selection.Selected, layout.JournalFolder, probeFileSystem);
+        var planned = new List<PlannedFile>(selection.Selected.Count);
+        foreach (var file in selection.Selected)
+        {
+            planned.Add(InspectFile(file, layout, selection.Commit, state, existing, bigFileThreshold));
+        }
+        var extras = withExtras ? FindExtras(selection, layout) : [];
+        return new DownloadPlan(selection.RepoType, selection.RepoId, selection.Revision, selection.Commit,
+            layout.ResultFolder(selection.Commit), bigFileThreshold, planned, state?.LoadWarning)
+        {
+            Layout = layout.Kind,
+            Extras = extras,
+        };
+    }
+
+    private static PlannedFile InspectFile(RemoteFile file, StorageLayout layout, string commit, DownloadStateStore? state, ExistingFiles existing, long bigFileThreshold)
+    {
+        var isBig = file.Size > 0 && file.Size >= bigFileThreshold;
+        var dataPath = layout.DataPath(file);
+        // One string when both are the same file (a folder layout): a plan of 400,000 files keeps one path each.
+        var userPath = layout.Kind == LayoutKind.Folder ? dataPath : layout.UserPath(file, commit);
+        var data = new FileInfo(dataPath);
+        var isLink = data.LinkTarget is not null;
+        var localSize = data.Exists && !isLink ? data.Length : (long?)null;
+        PlannedFile Plan(PlannedAction action, long bytesOnDisk, string? tempFile = null) =>
+            new(file.Path, file.Size, file.IsLfs, isBig, action, bytesOnDisk)
+            {
+                Remote = file,
+                TargetPath = userPath,
+                DataPath = dataPath,
+                LocalSize = localSize,
+                ResumeTempFile = tempFile,
+            };
+
+        if (existing == ExistingFiles.Ignore)
+        {
+            return Plan(PlannedAction.Download, 0);
+        }
+        if (existing == ExistingFiles.TrustJournal
+            && ((state is not null && IsRecordedComplete(state, file, data)) || (layout.TrustsPresentData && localSize == file.Size)))
+        {
+            return Plan(PlannedAction.Present, file.Size);
+        }
+        if (isBig && state is not null && ResumableTemp(state, file, dataPath) is { } resumable)
+        {
+            return Plan(PlannedAction.Resume, ByteRanges.Normalize(resumable.Ranges).Sum(r => r.End - r.Start), Path.GetFileName(resumable.TempPath));
+        }
+        return localSize == file.Size
+            ? Plan(PlannedAction.Verify, file.Size)
+            : Plan(PlannedAction.Download, 0);
+    }
+
+    /// <summary>
+    /// The partial data the journal records for <paramref name="file"/>, when it can be resumed: same etag and size,
+    /// and its temporary file (beside <paramref name="dataPath"/>) still there. A link at that name counts as there:
+    /// resuming opens it without following it and fails that file with a clear message, never writing through it.
+    /// </summary>
+    public static (string TempPath, List<(long Start, long End)> Ranges)? ResumableTemp(DownloadStateStore state, RemoteFile file, string dataPath)
+    {
+        if (state.Get(file.Path) is not { Status: FileState.Partial, TempFile: { } tempName, Ranges: { } ranges } recorded
+            || recorded.Etag != file.Etag || recorded.Size != file.Size)
+        {
+            return null;
+        }
+        var tempPath = Path.Combine(Path.GetDirectoryName(dataPath)!, tempName);
+        return File.Exists(tempPath) || SafeFileSystem.LinkTarget(tempPath) is not null
+            ? (tempPath, [.. ranges.Select(r => (r[0], r[1]))])
+            : null;
+    }
+
+    /// <summary>Recorded as verified in the journal, and untouched since (same etag, size and modification time).</summary>
+    public static bool IsRecordedComplete(DownloadStateStore state, RemoteFile file, FileInfo data) =>
+        state.Get(file.Path) is { Status: FileState.Complete } recorded
+        && recorded.Etag == file.Etag && recorded.Size == file.Size
+        && data.Exists && data.LinkTarget is null && data.Length == file.Size && data.LastWriteTimeUtc.Ticks == recorded.MtimeTicks;
+
+    /// <summary>
+    /// Files in a folder layout that the repo does not list at this commit, among the paths the request selects
+    /// (FILES and patterns), leaving hfdl's and huggingface_hub's own files out.
+    /// </summary>
+    private static List<PlannedFile> FindExtras(RepoSelection selection, StorageLayout layout)
+    {
+        var root = layout.ResultFolder(selection.Commit);
+        if (layout.Kind != LayoutKind.Folder || !Directory.Exists(root))
+        {
+            return [];
+        }
+        var known = selection.Listed.Select(f => f.Path).ToHashSet(StringComparer.Ordinal);
+        var extras = new List<PlannedFile>();
+        var options = new EnumerationOptions { RecurseSubdirectories = true, IgnoreInaccessible = true, AttributesToSkip = FileAttributes.ReparsePoint };
+        foreach (var local in Directory.EnumerateFiles(root, "*", options))
+        {
+            var relative = Path.GetRelativePath(root, local).Replace(Path.DirectorySeparatorChar, '/');
+            if (!known.Contains(relative) && !IsOwnFile(relative) && selection.Filter.Matches(relative))
+            {
+                var size = new FileInfo(local).Length;
+                extras.Add(new PlannedFile(relative, size, false, false, PlannedAction.Extra, size) { TargetPath = local, DataPath = local, LocalSize = size });
+            }
+        }
+        extras.Sort((a, b) => string.CompareOrdinal(a.Path, b.Path));
+        return extras;
+    }
+
+    /// <summary>hfdl's own files in a download folder: the journal, its lock, temporary files, huggingface_hub's metadata.</summary>
+    public static bool IsOwnFile(string relative)
+    {
+        var name = relative[(relative.LastIndexOf('/') + 1)..];
+        return name.StartsWith(DownloadState.FileName, StringComparison.Ordinal)
+            || name.StartsWith(RepoFolderLock.FileName, StringComparison.Ordinal)
+            || FileFetcher.IsTemporaryFile(name)
+            || relative.StartsWith(".cache/huggingface/", StringComparison.Ordinal);
+    }
+}

@@ -1,0 +1,168 @@
+using Hfdl.Core.Hub;
+using Microsoft.Win32.SafeHandles;
+
+namespace Hfdl.Core.Storage;
+
+/// <summary>
+/// A symbolic link (or a Windows junction) sits where hfdl would write. hfdl never writes through links: one that was
+/// already there could point anywhere (~/.bashrc, /etc), and whatever it points at would be overwritten.
+/// </summary>
+public sealed class LinkInTargetException(string linkPath, string? linkTarget, string? repoPath = null)
+    : HfdlException($"'{SafeText.Printable(linkPath)}' is a symbolic link{(linkTarget is null ? "" : $" (to '{SafeText.Printable(linkTarget)}')")}"
+        + (repoPath is null ? "" : $", on the way to the repo file '{SafeText.Printable(repoPath)}'")
+        + "; hfdl never writes through links; remove it and run the same command again.")
+{
+    /// <summary>The link that was found.</summary>
+    public string LinkPath { get; } = linkPath;
+}
+
+/// <summary>
+/// The one place that decides how hfdl creates folders and opens files in a target folder or cache, so that nothing is
+/// ever written through a link. The root (<c>--local-dir</c>, the cache root) is the user's choice and may itself be a
+/// link, as may anything above it; a link at any folder or file below it refuses the write
+/// (<see cref="LinkInTargetException"/>). Replacing a link by renaming over it or deleting it is fine: that changes
+/// the link, never what it points at. Checks use lstat (the link itself, dangling or not); a new file is created with
+/// O_EXCL (<see cref="FileMode.CreateNew"/>), which never follows a link at its name.
+/// </summary>
+internal static class SafeFileSystem
+{
+    /// <summary>The link target when <paramref name="path"/> is itself a link (a dangling one included), else null.</summary>
+    public static string? LinkTarget(string path)
+    {
+        try
+        {
+            return new FileInfo(path).LinkTarget;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return null; // Not there, or not readable: the write that follows fails on its own.
+        }
+    }
+
+    /// <summary>Throws when <paramref name="path"/> is a link.</summary>
+    public static void RefuseLink(string path, string? repoPath = null)
+    {
+        if (LinkTarget(path) is { } target)
+        {
+            throw new LinkInTargetException(path, target, repoPath);
+        }
+    }
+
+    /// <summary>
+    /// Throws when a folder or file between <paramref name="root"/> (not included) and <paramref name="path"/> is a
+    /// link; with <paramref name="allowLinkAtEnd"/> the last component may be one (a link hfdl replaces). Stops at the
+    /// first component that does not exist: nothing below it can exist yet.
+    /// </summary>
+    public static void CheckNoLinks(string root, string path, bool allowLinkAtEnd = false, string? repoPath = null)
+    {
+        var components = ComponentsBelow(root, path);
+        for (var i = 0; i < components.Count; i++)
+        {
+            var current = components[i];
+            var last = i == components.Count - 1;
+            if (!(last && allowLinkAtEnd))
+            {
+                RefuseLink(current, repoPath);
+            }
+            if (!last && !Directory.Exists(current))
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Creates <paramref name="folder"/> (the root included, following links above it as the user chose) one
+    /// component at a time below <paramref name="root"/>, refusing any that is a link, so no folder is ever made
+    /// inside a link's target.
+    /// </summary>
+    public static void CreateDirectory(string root, string folder)
+    {
+        Directory.CreateDirectory(root);
+        foreach (var current in ComponentsBelow(root, folder))
+        {
+            RefuseLink(current);
+            // One level at a time: the parent was just checked, so mkdir cannot land elsewhere (and fails on a
+            // dangling link instead of creating its target).
+            Directory.CreateDirectory(current);
+            RefuseLink(current);
+        }
+    }
+
+    /// <summary>
+    /// <see cref="File.OpenHandle"/>, refusing a link at <paramref name="path"/> first. With
+    /// <see cref="FileMode.CreateNew"/> the kernel refuses one too (O_EXCL), so a new file is never created through a
+    /// link; the check only turns "file exists" into a message that says what is wrong. An existing file is checked
+    /// again once open, before anything is written: a link swapped in between the check and the open is caught too.
+    /// </summary>
+    public static SafeFileHandle OpenHandle(string path, FileMode mode, FileAccess access, FileShare share, FileOptions options, long preallocationSize = 0)
+    {
+        RefuseLink(path);
+        var handle = File.OpenHandle(path, mode, access, share, options, preallocationSize);
+        if (mode != FileMode.CreateNew && LinkTarget(path) is { } target)
+        {
+            handle.Dispose();
+            throw new LinkInTargetException(path, target);
+        }
+        return handle;
+    }
+
+    /// <summary>A <see cref="FileStream"/> with <paramref name="options"/>, refusing a link at <paramref name="path"/> first.</summary>
+    public static FileStream Open(string path, FileStreamOptions options)
+    {
+        RefuseLink(path);
+        return new FileStream(path, options);
+    }
+
+    /// <summary>
+    /// Writes <paramref name="content"/> into a new file at <paramref name="path"/> unless something is there already
+    /// (a file someone else wrote stays as it is); refuses a link, dangling or not, on the way and, unless
+    /// <paramref name="leaveLinkAlone"/>, at the file itself. Either way nothing is written through one: the file is
+    /// created with O_EXCL.
+    /// </summary>
+    public static void CreateFileIfMissing(string root, string path, ReadOnlySpan<byte> content, bool leaveLinkAlone = false)
+    {
+        CreateDirectory(root, Path.GetDirectoryName(Path.GetFullPath(path))!);
+        if (!leaveLinkAlone)
+        {
+            RefuseLink(path);
+        }
+        try
+        {
+            using var stream = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None);
+            stream.Write(content);
+        }
+        catch (IOException) when (File.Exists(path) || LinkTarget(path) is not null)
+        {
+            // Already there (another process made it meanwhile): fine, unless it is a link that must be refused.
+            if (!leaveLinkAlone)
+            {
+                RefuseLink(path);
+            }
+        }
+    }
+
+    /// <summary>The full paths from just below <paramref name="root"/> down to <paramref name="path"/>.</summary>
+    private static List<string> ComponentsBelow(string root, string path)
+    {
+        var fullRoot = Path.TrimEndingDirectorySeparator(Path.GetFullPath(root));
+        var full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(path));
+        var components = new List<string>();
+        if (full.Length == fullRoot.Length && string.Equals(full, fullRoot, StringComparison.Ordinal))
+        {
+            return components;
+        }
+        var rootWithSeparator = fullRoot.EndsWith(Path.DirectorySeparatorChar) ? fullRoot : fullRoot + Path.DirectorySeparatorChar;
+        if (!full.StartsWith(rootWithSeparator, StringComparison.Ordinal))
+        {
+            throw new ArgumentException($"'{full}' is not below '{fullRoot}'.", nameof(path));
+        }
+        var current = fullRoot;
+        foreach (var segment in full[rootWithSeparator.Length..].Split(Path.DirectorySeparatorChar))
+        {
+            current = Path.Combine(current, segment);
+            components.Add(current);
+        }
+        return components;
+    }
+}

@@ -1,0 +1,49 @@
+using Hfdl.Core.Storage;
+using Microsoft.Extensions.Time.Testing;
+
+namespace Hfdl.Core.Tests.Storage;
+
+public sealed class RepoFolderLockTests
+{
+    [Fact]
+    public async Task A_waiting_download_takes_the_lock_even_when_the_holder_removed_the_whole_folder()
+    {
+        using var temp = new TempDirectory();
+        var folder = temp.Combine("models--acme--gone");
+        Directory.CreateDirectory(folder);
+        var holder = RepoFolderLock.TryAcquire(folder, out _);
+        Assert.NotNull(holder);
+        var time = new FakeTimeProvider();
+        var waitStarted = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        var waiting = RepoFolderLock.AcquireAsync(folder, who => waitStarted.TrySetResult(who), time, CancellationToken.None);
+        await waitStarted.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        // What `hfdl cache rm` does to a repo it removes whole: the folder goes while its lock is held.
+        Directory.Delete(folder, recursive: true);
+        holder.Dispose();
+        time.Advance(TimeSpan.FromSeconds(1));
+
+        using var taken = await waiting.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.True(File.Exists(Path.Combine(folder, RepoFolderLock.FileName)));
+    }
+
+    [Fact]
+    public void TryAcquire_refuses_a_held_lock_and_names_its_holder_and_Holder_creates_nothing()
+    {
+        using var temp = new TempDirectory();
+        var folder = temp.Combine("repo");
+        Directory.CreateDirectory(folder);
+
+        Assert.Null(RepoFolderLock.Holder(folder));
+        Assert.Empty(Directory.GetFileSystemEntries(folder));
+        using (var first = RepoFolderLock.TryAcquire(folder, out _))
+        {
+            Assert.NotNull(first);
+            var second = RepoFolderLock.TryAcquire(folder, out var who);
+            Assert.Null(second);
+            Assert.Contains($"pid {Environment.ProcessId}", who, StringComparison.Ordinal);
+            Assert.Contains($"pid {Environment.ProcessId}", RepoFolderLock.Holder(folder), StringComparison.Ordinal);
+        }
+        Assert.Null(RepoFolderLock.Holder(folder));
+    }
+}

@@ -1,0 +1,253 @@
+using Hfdl.Cli;
+using Hfdl.Core.Hub;
+using Hfdl.Core.Storage;
+using Hfdl.Hub.Server;
+using Hfdl.IntegrationTests.Support;
+
+namespace Hfdl.IntegrationTests.Ecosystem;
+
+/// <summary>
+/// <c>hfdl cache rm</c> and <c>hfdl cache prune</c> on caches written by <c>hfdl download --cache-dir</c>: revisions
+/// sharing blobs, a ref that moved, detached snapshots, links out of the cache, and a download running meanwhile.
+/// </summary>
+public sealed class CacheCleanTests(HfCompatHub hub) : IClassFixture<HfCompatHub>, IDisposable
+{
+    private readonly TempFolder _temp = new();
+
+    public void Dispose() => _temp.Dispose();
+
+    private string Cache => _temp.Combine("hf-cache");
+
+    private CliRunner Cli() => new(hub.Server, _temp);
+
+    private string RepoFolder(string id) => Path.Combine(Cache, HfCacheLayout.FolderName(RepoType.Model, RepoId.Parse(id)));
+
+    private string Snapshot(string id, string commit) => Path.Combine(RepoFolder(id), "snapshots", commit);
+
+    private string Blob(string id, FileContent content, bool lfs = false) => Path.Combine(RepoFolder(id), "blobs", lfs ? content.Sha256 : content.GitSha1);
+
+    private static FileContent Config(int generation) => $"{{\"generation\":{generation}}}\n";
+
+    private static FileContent OnlyMain(int generation) => $"main at generation {generation}\n";
+
+    private static FileContent TagOnly(int generation) => $"tag at generation {generation}\n";
+
+    /// <summary>
+    /// Publishes generation <paramref name="generation"/> of <paramref name="id"/>: main has config.json and
+    /// only-main.txt of that generation plus shared.txt and weights.safetensors, the same in every generation; the tag
+    /// v1 has main's files without only-main.txt, and tag-only.txt.
+    /// </summary>
+    private (string Main, string V1) Publish(string id, int generation, HubFaults? faults = null)
+    {
+        hub.Store.AddRepo(RepoType.Model, id, repo => repo
+            .File("config.json", Config(generation))
+            .File("only-main.txt", OnlyMain(generation))
+            .File("shared.txt", "the same in every revision\n")
+            .File("weights.safetensors", SyntheticContent.Create(300_000, seed: 9))
+            .Settings(s => s with { Faults = faults })
+            .Revision("v1", RevisionKind.Tag, r => r.Remove("only-main.txt").File("tag-only.txt", TagOnly(generation)), inheritMain: true));
+        return (hub.Store.MainSnapshot(RepoType.Model, id).CommitId, hub.Store.At(RepoType.Model, id, "v1").CommitId);
+    }
+
+    private async Task DownloadAsync(string id, params string[] more)
+    {
+        var result = await Cli().RunAsync(["download", id, "--cache-dir", Cache, .. more]);
+        Assert.True(result.ExitCode == 0, result.ToString());
+    }
+
+    /// <summary>
+    /// Generation 1 of main (M1) and v1 (V1) downloaded, then generation 2 of main (M2): refs/main moved, so M1 is
+    /// detached; V1 still shares config.json's blob with M1.
+    /// </summary>
+    private async Task<(string M1, string V1, string M2)> EvolveAsync(string id)
+    {
+        var (m1, v1) = Publish(id, 1);
+        await DownloadAsync(id);
+        await DownloadAsync(id, "--revision", "v1");
+        var (m2, _) = Publish(id, 2);
+        await DownloadAsync(id);
+        Assert.Equal(m2, await File.ReadAllTextAsync(Path.Combine(RepoFolder(id), "refs", "main")));
+        return (m1, v1, m2);
+    }
+
+    /// <summary>Bytes of the regular files under <paramref name="folder"/>, links not followed, the lock's files left out.</summary>
+    private static long RegularBytes(string folder) =>
+        Directory.EnumerateFiles(folder, "*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = FileAttributes.ReparsePoint })
+            .Where(f => !Path.GetFileName(f).StartsWith(RepoFolderLock.FileName, StringComparison.Ordinal))
+            .Sum(f => new FileInfo(f).Length);
+
+    [Fact]
+    public async Task Prune_removes_detached_revisions_and_unreferenced_blobs_and_never_a_blob_another_snapshot_links()
+    {
+        const string id = "acme/prune";
+        var (m1, v1, m2) = await EvolveAsync(id);
+        // An unreferenced blob, and entries of the detached snapshot that link out of the cache.
+        var orphan = Path.Combine(RepoFolder(id), "blobs", new string('e', 64));
+        await File.WriteAllBytesAsync(orphan, new byte[1000]);
+        var outside = _temp.Combine("outside");
+        Directory.CreateDirectory(Path.Combine(outside, "folder"));
+        await File.WriteAllTextAsync(Path.Combine(outside, "keep.txt"), "not the cache's\n");
+        await File.WriteAllTextAsync(Path.Combine(outside, "folder", "inner.txt"), "not the cache's either\n");
+        File.CreateSymbolicLink(Path.Combine(Snapshot(id, m1), "outside.txt"), Path.Combine(outside, "keep.txt"));
+        Directory.CreateSymbolicLink(Path.Combine(Snapshot(id, m1), "outside-folder"), Path.Combine(outside, "folder"));
+        var freed = new FileInfo(Blob(id, OnlyMain(1))).Length + 1000 + new FileInfo(Path.Combine(RepoFolder(id), "trees", m1 + ".json")).Length;
+        var before = HfCompatHub.Layout(Cache);
+
+        var dryRun = await Cli().RunAsync("cache", "prune", "--cache-dir", Cache, "--dry-run");
+
+        Assert.True(dryRun.ExitCode == 0, dryRun.ToString());
+        Assert.Contains($"model/{id}  1 revision and 2 blobs  {Units.Bytes(freed)}", dryRun.Out, StringComparison.Ordinal);
+        Assert.Contains($"    {m1}  (detached)", dryRun.Out, StringComparison.Ordinal);
+        Assert.DoesNotContain(v1, dryRun.Out, StringComparison.Ordinal);
+        Assert.Contains($"freeing {Units.Bytes(freed)}; nothing was deleted", dryRun.Error, StringComparison.Ordinal);
+        Assert.Equal(before, HfCompatHub.Layout(Cache));
+
+        var prune = await Cli().RunAsync("cache", "prune", "--cache-dir", Cache, "-y");
+
+        Assert.True(prune.ExitCode == 0, prune.ToString());
+        Assert.Contains($"Deleted 1 revision and 2 blobs; freed {Units.Bytes(freed)}.", prune.Error, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Snapshot(id, m1)));
+        Assert.True(Directory.Exists(Snapshot(id, v1)));
+        Assert.True(Directory.Exists(Snapshot(id, m2)));
+        Assert.False(File.Exists(Blob(id, OnlyMain(1))));
+        Assert.False(File.Exists(orphan));
+        Assert.True(File.Exists(Blob(id, Config(1))), "v1 still links generation 1's config.json");
+        Assert.Equal("not the cache's\n", await File.ReadAllTextAsync(Path.Combine(outside, "keep.txt")));
+        Assert.Equal("not the cache's either\n", await File.ReadAllTextAsync(Path.Combine(outside, "folder", "inner.txt")));
+        var verify = await Cli().RunAsync("cache", "verify", id, "--cache-dir", Cache);
+        Assert.True(verify.ExitCode == 0, verify.ToString());
+        foreach (var revision in new[] { "main", "v1" })
+        {
+            var offline = await Cli().RunAsync("download", id, "--revision", revision, "--cache-dir", Cache, "--offline");
+            Assert.True(offline.ExitCode == 0, offline.ToString());
+        }
+
+        var again = await Cli().RunAsync("cache", "prune", "--cache-dir", Cache, "-y");
+        Assert.Equal(0, again.ExitCode);
+        Assert.Contains("nothing to prune", again.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Rm_of_a_revision_takes_its_snapshot_its_refs_and_only_the_blobs_no_other_snapshot_links()
+    {
+        const string id = "acme/rm-revision";
+        var (m1, v1, m2) = await EvolveAsync(id);
+        var freed = new FileInfo(Blob(id, TagOnly(1))).Length + new FileInfo(Path.Combine(RepoFolder(id), "trees", v1 + ".json")).Length;
+
+        var rm = await Cli().RunAsync("cache", "rm", id, "--revision", "v1", "--cache-dir", Cache, "-y");
+
+        Assert.True(rm.ExitCode == 0, rm.ToString());
+        Assert.Contains($"    {v1}  v1", rm.Out, StringComparison.Ordinal);
+        Assert.Contains($"Deleted 1 revision and 1 blob; freed {Units.Bytes(freed)}.", rm.Error, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Snapshot(id, v1)));
+        Assert.False(File.Exists(Path.Combine(RepoFolder(id), "refs", "v1")));
+        Assert.False(File.Exists(Blob(id, TagOnly(1))));
+        Assert.True(File.Exists(Blob(id, Config(1))), "the detached generation-1 main still links it");
+        Assert.True(Directory.Exists(Snapshot(id, m1)));
+        Assert.True(Directory.Exists(Snapshot(id, m2)));
+
+        // A commit id, as hf cache rm takes it: now generation 1's config.json goes too.
+        var byCommit = await Cli().RunAsync("cache", "rm", m1, "--cache-dir", Cache, "-y");
+
+        Assert.True(byCommit.ExitCode == 0, byCommit.ToString());
+        Assert.False(Directory.Exists(Snapshot(id, m1)));
+        Assert.False(File.Exists(Blob(id, Config(1))));
+        Assert.False(File.Exists(Blob(id, OnlyMain(1))));
+        Assert.True(File.Exists(Blob(id, Config(2))));
+        var verify = await Cli().RunAsync("cache", "verify", id, "--cache-dir", Cache);
+        Assert.True(verify.ExitCode == 0, verify.ToString());
+    }
+
+    [Fact]
+    public async Task Rm_of_a_repo_by_hf_s_cache_id_removes_the_whole_folder_and_reports_the_space_freed()
+    {
+        const string id = "acme/rm-whole";
+        await EvolveAsync(id);
+        await DownloadAsync("acme/tiny");
+        var freed = RegularBytes(RepoFolder(id));
+
+        var rm = await Cli().RunAsync("cache", "rm", $"model/{id}", "--cache-dir", Cache, "-y");
+
+        Assert.True(rm.ExitCode == 0, rm.ToString());
+        Assert.Contains($"model/{id}  entire repo  {Units.Bytes(freed)}", rm.Out, StringComparison.Ordinal);
+        Assert.Contains($"Deleted 1 repo; freed {Units.Bytes(freed)}.", rm.Error, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(RepoFolder(id)));
+        Assert.True(Directory.Exists(RepoFolder("acme/tiny")));
+        var list = await Cli().RunAsync("cache", "ls", "--cache-dir", Cache);
+        Assert.DoesNotContain(id, list.Out, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Rm_asks_first_at_a_terminal_and_elsewhere_deletes_only_with_yes()
+    {
+        const string id = "acme/rm-ask";
+        Publish(id, 1);
+        var cli = Cli();
+        cli.Environment["HF_HUB_CACHE"] = Cache; // the cache hf and hfdl use when no --cache-dir is given
+        await DownloadAsync(id);
+        var before = HfCompatHub.Layout(Cache);
+
+        var noTerminal = await cli.RunAsync("cache", "rm", id);
+
+        Assert.Equal(2, noTerminal.ExitCode);
+        Assert.Contains("--yes", noTerminal.Error, StringComparison.Ordinal);
+        Assert.Contains("Nothing was deleted", noTerminal.Error, StringComparison.Ordinal);
+        Assert.Equal(before, HfCompatHub.Layout(Cache));
+
+        cli.Prompt = _ => "n";
+        var declined = await cli.RunAsync("cache", "rm", id);
+
+        Assert.True(declined.ExitCode == 0, declined.ToString());
+        Assert.Contains("[y/N]", Assert.Single(cli.Questions), StringComparison.Ordinal);
+        Assert.Contains("nothing was deleted", declined.Error, StringComparison.Ordinal);
+        Assert.Equal(before, HfCompatHub.Layout(Cache));
+
+        cli.Prompt = _ => "y";
+        var confirmed = await cli.RunAsync("cache", "rm", id, "acme/not-cached");
+
+        Assert.True(confirmed.ExitCode == 0, confirmed.ToString());
+        Assert.Contains("Not in the cache", confirmed.Error, StringComparison.Ordinal);
+        Assert.Contains("model/acme/not-cached", confirmed.Error, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(RepoFolder(id)));
+    }
+
+    [Fact]
+    public async Task Rm_and_prune_leave_a_repo_alone_while_a_download_holds_it_and_name_the_download()
+    {
+        const string id = "acme/held";
+        var (m1, _) = Publish(id, 1);
+        await DownloadAsync(id);
+        // Generation 2's weights stop part-way and never finish: the download holds the repo's lock meanwhile.
+        var (m2, _) = Publish(id, 2, HubFaults.None with { Stall = new StallFault(AfterBytes: 50_000) { Repeat = FaultRepeat.Always } });
+        var cli = Cli();
+        cli.Environment["HF_HUB_DOWNLOAD_TIMEOUT"] = "600";
+        using var download = HfdlProcess.Start(cli.Environment, "download", id, "--cache-dir", Cache);
+        var mainRef = Path.Combine(RepoFolder(id), "refs", "main");
+        // The download writes refs/main under the lock: once it points at generation 2, generation 1 is detached.
+        await download.WaitUntilAsync(() => RepoFolderLock.Holder(RepoFolder(id)) is not null && File.Exists(mainRef) && File.ReadAllText(mainRef) == m2,
+            TimeSpan.FromSeconds(60), "the download to take the repo's lock and move main");
+        Assert.True(Directory.Exists(Snapshot(id, m1)), "generation 1 of main is detached now, and still there");
+
+        var prune = await Cli().RunAsync("cache", "prune", "--cache-dir", Cache, "-y");
+        var rm = await Cli().RunAsync("cache", "rm", id, "--cache-dir", Cache, "-y");
+        var dryRun = await Cli().RunAsync("cache", "prune", "--cache-dir", Cache, "--dry-run");
+
+        Assert.True(prune.ExitCode == 1, prune.ToString());
+        Assert.Contains($"model/{id} was left alone: in use by a download (pid {download.Id} ", prune.Error, StringComparison.Ordinal);
+        Assert.Contains("Run the same command again", prune.Error, StringComparison.Ordinal);
+        Assert.True(rm.ExitCode == 1, rm.ToString());
+        Assert.Contains($"pid {download.Id} ", rm.Error, StringComparison.Ordinal);
+        Assert.True(dryRun.ExitCode == 0, dryRun.ToString());
+        Assert.Contains($"pid {download.Id} ", dryRun.Error, StringComparison.Ordinal);
+        Assert.True(Directory.Exists(Snapshot(id, m1)));
+        Assert.True(File.Exists(Blob(id, OnlyMain(1))));
+
+        download.KillHard(); // The kernel drops the lock with its holder.
+        await download.WaitForExitAsync(TimeSpan.FromSeconds(30));
+        var after = await Cli().RunAsync("cache", "prune", "--cache-dir", Cache, "-y");
+
+        Assert.True(after.ExitCode == 0, after.ToString());
+        Assert.False(Directory.Exists(Snapshot(id, m1)));
+        Assert.False(File.Exists(Blob(id, OnlyMain(1))));
+    }
+}
