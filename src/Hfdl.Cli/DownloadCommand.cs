@@ -241,7 +241,8 @@ internal static class DownloadCommand
                     ? Path.GetFullPath(local)
                     : RepoLayout.RepoFolder(result.GetValue(directory)!, type, id);
 
-            using var client = new HubClient(connection.Resolve(result, context.Environment));
+            await using var output = DownloadOutput.Create(context, result.GetValue(json), result.GetValue(quiet) || result.GetValue(format) == "quiet", result.GetValue(verbose));
+            using var client = new HubClient(connection.Resolve(result, context.Environment, output.Progress));
             var downloader = new RepoDownloader(client, options);
             var request = new DownloadRequest
             {
@@ -267,7 +268,6 @@ internal static class DownloadCommand
             {
                 return ReportOffline(downloader.CheckLocal(request), type, id, rev ?? "main", target, context);
             }
-            await using var output = DownloadOutput.Create(context, result.GetValue(json), result.GetValue(quiet) || result.GetValue(format) == "quiet", result.GetValue(verbose));
             if (result.GetValue(verify))
             {
                 var report = await downloader.VerifyAsync(request, output.Progress, cancellationToken).ConfigureAwait(false);

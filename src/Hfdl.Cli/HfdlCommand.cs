@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Reflection;
 using System.CommandLine.Parsing;
 using Hfdl.Core.Hub;
+using Hfdl.Core.Progress;
 using Hfdl.Core.Storage;
 using Hfdl.Core.Transfer;
 
@@ -13,13 +14,23 @@ public static class HfdlCommand
     public const int ExitOk = 0;
     public const int ExitFailure = 1;
     public const int ExitUsage = 2;
+    /// <summary>Ctrl+C (SIGINT): 128 + 2.</summary>
     public const int ExitInterrupted = 130;
+
+    /// <summary>SIGTERM (docker stop, timeout, systemd): 128 + 15.</summary>
+    public const int ExitTerminated = 143;
+
+    /// <summary>SIGHUP (the terminal went away): 128 + 1.</summary>
+    public const int ExitHangUp = 129;
 
     private static readonly string[] SubcommandNames = ["download", "ls", "whoami", "cache", "completion", "login", "logout", "auth"];
 
     /// <summary>Runs hfdl with <paramref name="args"/>; returns the process exit code.</summary>
-    public static async Task<int> RunAsync(string[] args, CliContext context, CancellationToken cancellationToken)
+    /// <param name="stopped">What cancelled <paramref name="cancellationToken"/>, and the exit code that says so (Ctrl+C when not given).</param>
+    public static async Task<int> RunAsync(string[] args, CliContext context, CancellationToken cancellationToken, Func<(string Reason, int ExitCode)>? stopped = null)
     {
+        // Whatever is printed, a name or a message from a server included, reaches the terminal escaped.
+        context = context with { Out = Output.TerminalText.Wrap(context.Out), Error = Output.TerminalText.Wrap(context.Error) };
         args = RewritePatternLists(RewriteShortForm(args));
         var root = Build(context);
         var parseResult = root.Parse(args);
@@ -44,7 +55,8 @@ public static class HfdlCommand
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
-            return Fail(context, parseResult, "Interrupted. Run the same command again to continue; verified files are kept.", ExitInterrupted, prefix: "");
+            var (reason, code) = stopped?.Invoke() ?? ("Interrupted", ExitInterrupted);
+            return Fail(context, parseResult, $"{reason}. Run the same command again to continue; verified files are kept.", code, prefix: "");
         }
         catch (HfdlException ex)
         {
@@ -68,10 +80,17 @@ public static class HfdlCommand
     /// <summary>Reports a run that stopped: a paragraph on stderr, and with --json an <c>error</c> event on stdout.</summary>
     private static int Fail(CliContext context, ParseResult parseResult, string message, int exitCode, string prefix = "error: ")
     {
-        context.Error.WriteLine(prefix + message);
-        if (parseResult.CommandResult.Command.Options.Any(o => o.Name == "--json") && parseResult.GetValue<bool>("--json"))
+        try
         {
-            new Output.JsonEvents(context.Out).Error(message, exitCode);
+            context.Error.WriteLine(prefix + message);
+            if (parseResult.CommandResult.Command.Options.Any(o => o.Name == "--json") && parseResult.GetValue<bool>("--json"))
+            {
+                new Output.JsonEvents(context.Out).Error(message, exitCode);
+            }
+        }
+        catch (IOException)
+        {
+            // Nobody is reading any more (after SIGHUP the terminal is gone): the exit code still tells.
         }
         return exitCode;
     }
@@ -243,7 +262,8 @@ internal sealed class HubConnectionOptions
         Endpoint.Group(group);
     }
 
-    public HubClientOptions Resolve(ParseResult result, HubEnvironment environment)
+    /// <summary>The Hub settings of a command; <paramref name="retries"/> hears of each retried metadata call.</summary>
+    public HubClientOptions Resolve(ParseResult result, HubEnvironment environment, IProgress<RequestRetrying>? retries)
     {
         var endpoint = ResolveEndpoint(result.GetValue(Endpoint), environment);
         var explicitToken = result.GetValue(Token);
@@ -254,12 +274,9 @@ internal sealed class HubConnectionOptions
             Token = token,
             // A token given on the command line cannot change; one from a variable or the file may have been renewed.
             ReloadToken = explicitToken is null ? () => AccessToken.Discover(null, environment) : null,
+            Retries = retries,
         };
-        if (environment.Get("HF_HUB_DOWNLOAD_TIMEOUT") is { } timeoutText && double.TryParse(timeoutText, System.Globalization.CultureInfo.InvariantCulture, out var seconds) && seconds > 0)
-        {
-            options = options with { ReadTimeout = TimeSpan.FromSeconds(seconds) };
-        }
-        return options;
+        return environment.Apply(options);
     }
 }
 

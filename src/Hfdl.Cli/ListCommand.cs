@@ -39,7 +39,7 @@ internal static class ListCommand
         {
             var (type, id, rev) = RepoOptions.Resolve(result.GetValue(repo)!, result.GetValue(repoType), result.GetValue(revision));
             var revisionName = rev ?? "main";
-            using var client = new HubClient(connection.Resolve(result, context.Environment));
+            using var client = new HubClient(connection.Resolve(result, context.Environment, new RetryLines(context.Error)));
             var downloader = new RepoDownloader(client, new DownloadOptions());
             // The same selection step a download of these patterns makes, so ls previews exactly what it would fetch.
             var (commit, selected) = await downloader.ListAsync(new DownloadRequest
@@ -85,9 +85,9 @@ internal static class ListCommand
                     .AddColumn("hash");
                 foreach (var file in files)
                 {
-                    table.AddRow(new Text(file.Path), new Text(Units.Bytes(file.Size)), new Text(file.IsLfs ? "LFS" : "regular"), new Text(file.Hash.ToString()));
+                    table.AddRow(TerminalText.Text(file.Path), new Text(Units.Bytes(file.Size)), new Text(file.IsLfs ? "LFS" : "regular"), new Text(file.Hash.ToString()));
                 }
-                table.Caption(totals);
+                table.Caption(TerminalText.Markup(totals));
                 DownloadOutput.CreateOutConsole(context).Write(table);
                 return HfdlCommand.ExitOk;
             }

@@ -79,7 +79,10 @@ internal sealed class PlainProgress : IProgress<DownloadEvent>, IDisposable
                     _writer.WriteLine($"kept     {skipped.Path} ({skipped.Reason})");
                     break;
                 case FileRetrying retrying:
-                    _writer.WriteLine(string.Create(CultureInfo.InvariantCulture, $"retry    {retrying.Path} (attempt {retrying.Attempt}, in {retrying.Delay.TotalSeconds:0.#} s): {retrying.Reason}"));
+                    _writer.WriteLine(RetryLine(retrying.Path, retrying.Attempt, retrying.Delay, retrying.Reason));
+                    break;
+                case RequestRetrying retrying:
+                    _writer.WriteLine(RetryLine(retrying.Request, retrying.Attempt, retrying.Delay, retrying.Reason));
                     break;
                 case DownloadFinished finished:
                     _finished = true;
@@ -91,6 +94,10 @@ internal sealed class PlainProgress : IProgress<DownloadEvent>, IDisposable
             }
         }
     }
+
+    /// <summary>The line of a retry, of a file or of a request to the Hub.</summary>
+    public static string RetryLine(string what, int attempt, TimeSpan delay, string reason) =>
+        string.Create(CultureInfo.InvariantCulture, $"retry    {what} (attempt {attempt}, in {delay.TotalSeconds:0.#} s): {reason}");
 
     /// <summary>One status line: overall bytes, speed and ETA, counters, active files; stalled files are marked.</summary>
     public void WriteStatus()
@@ -119,4 +126,11 @@ internal sealed class PlainProgress : IProgress<DownloadEvent>, IDisposable
     }
 
     public void Dispose() => _timer?.Dispose();
+}
+
+/// <summary>Retries of metadata calls as plain lines, for commands without a progress display (<c>ls</c>, <c>whoami</c>).</summary>
+internal sealed class RetryLines(TextWriter writer) : IProgress<RequestRetrying>
+{
+    public void Report(RequestRetrying value) =>
+        writer.WriteLine(PlainProgress.RetryLine(value.Request, value.Attempt, value.Delay, value.Reason));
 }

@@ -12,7 +12,7 @@ internal static class WhoAmICommand
         connection.AddTo(command);
         command.SetAction(async (result, cancellationToken) =>
         {
-            var options = connection.Resolve(result, context.Environment);
+            var options = connection.Resolve(result, context.Environment, new RetryLines(context.Error));
             if (options.Token is null)
             {
                 context.Error.WriteLine(context.Environment.IsTrue("HF_HUB_DISABLE_IMPLICIT_TOKEN")

@@ -77,7 +77,7 @@ internal sealed class DownloadOutput : IAsyncDisposable
         var terminal = context.OutIsTerminal && UseLiveDisplay(context with { IsTerminal = true });
         var console = AnsiConsole.Create(new AnsiConsoleSettings
         {
-            Out = new AnsiConsoleOutput(context.Out),
+            Out = new AnsiConsoleOutput(TerminalText.Unwrap(context.Out)),
             Ansi = terminal ? AnsiSupport.Yes : AnsiSupport.No,
             ColorSystem = terminal ? ColorSystemSupport.Detect : ColorSystemSupport.NoColors,
             Interactive = InteractionSupport.No,
@@ -102,10 +102,10 @@ internal sealed class DownloadOutput : IAsyncDisposable
             var console = _live.Console;
             var lines = ProgressView.SummaryLines(summary, failures);
             var ok = summary.FilesFailed == 0;
-            console.MarkupLine($"[{(ok ? "green" : "red")}]{(ok ? "✓" : "✗")}[/] [bold]{Markup.Escape(lines[0])}[/]");
+            console.MarkupLine($"[{(ok ? "green" : "red")}]{(ok ? "✓" : "✗")}[/] [bold]{TerminalText.Markup(lines[0])}[/]");
             foreach (var line in lines.Skip(1))
             {
-                console.MarkupLine("  " + Markup.Escape(line));
+                console.MarkupLine("  " + TerminalText.Markup(line));
             }
         }
         if (summary.FilesFailed > 0)

@@ -16,7 +16,7 @@ internal sealed class JsonEvents(TextWriter output)
 {
     public const int SchemaVersion = 1;
 
-    private static readonly JsonWriterOptions Options = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+    private static readonly JsonWriterOptions Options = new() { Encoder = TerminalSafeJsonEncoder.Instance };
     private readonly object _gate = new();
 
     public void Write(string name, Action<Utf8JsonWriter> fields)
@@ -195,13 +195,10 @@ internal sealed class JsonProgress : IProgress<DownloadEvent>
                 });
                 break;
             case FileRetrying retry:
-                _events.Write("retry", w =>
-                {
-                    w.WriteString("path", retry.Path);
-                    w.WriteNumber("attempt", retry.Attempt);
-                    w.WriteString("reason", retry.Reason);
-                    w.WriteNumber("delay_seconds", Math.Round(retry.Delay.TotalSeconds, 3));
-                });
+                Retry("retry", "path", retry.Path, retry.Attempt, retry.Reason, retry.Delay);
+                break;
+            case RequestRetrying retry:
+                Retry("request_retry", "request", retry.Request, retry.Attempt, retry.Reason, retry.Delay);
                 break;
             case FileFailed failed:
                 _events.Error(failed.Error, HfdlCommand.ExitFailure, failed.Path);
@@ -246,6 +243,15 @@ internal sealed class JsonProgress : IProgress<DownloadEvent>
                 break;
         }
     }
+
+    /// <summary>A retry of a file (<c>retry</c>, with its path) or of a metadata call (<c>request_retry</c>, in words).</summary>
+    private void Retry(string name, string whatField, string what, int attempt, string reason, TimeSpan delay) => _events.Write(name, w =>
+    {
+        w.WriteString(whatField, what);
+        w.WriteNumber("attempt", attempt);
+        w.WriteString("reason", reason);
+        w.WriteNumber("delay_seconds", Math.Round(delay.TotalSeconds, 3));
+    });
 
     private void MaybeProgress(bool force)
     {

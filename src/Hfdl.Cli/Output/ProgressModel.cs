@@ -117,6 +117,10 @@ internal sealed class ProgressModel : IProgress<DownloadEvent>
                     _failures.Add(failed);
                     _log.Add(failed);
                     break;
+                case RequestRetrying:
+                    _retries++;
+                    _log.Add(value);
+                    break;
                 case Warning or WaitingForLock or FileVerified:
                     _log.Add(value);
                     break;

@@ -130,6 +130,8 @@ internal static class ProgressView
         FileVerified verified => $"{(verified.Status == VerifyStatus.Ok ? "[green]" : "[red]")}{verified.Status.ToString().ToLowerInvariant(),-8}[/] {Esc(verified.Path)}{(verified.Detail is null ? "" : $" [grey]({Esc(verified.Detail)})[/]")}",
         FileRetrying retry =>
             $"[yellow]{(unicode ? "↻" : "retry")}[/] {Esc(retry.Path)} [grey](attempt {retry.Attempt}, in {retry.Delay.TotalSeconds.ToString("0.#", CultureInfo.InvariantCulture)} s)[/]: {Esc(retry.Reason)}",
+        RequestRetrying retry =>
+            $"[yellow]{(unicode ? "↻" : "retry")}[/] {Esc(retry.Request)} [grey](attempt {retry.Attempt}, in {retry.Delay.TotalSeconds.ToString("0.#", CultureInfo.InvariantCulture)} s)[/]: {Esc(retry.Reason)}",
         _ => null,
     };
 
@@ -192,7 +194,7 @@ internal static class ProgressView
         {
             var extra = file.Action == PlannedAction.Extra;
             table.AddRow(
-                new Text(file.Path),
+                TerminalText.Text(file.Path),
                 new Text(Units.Bytes(file.Size)),
                 new Text(extra ? "" : file.IsBig ? "big" : "small"),
                 new Text(extra ? "" : file.IsLfs ? "LFS" : "regular"),
@@ -228,7 +230,7 @@ internal static class ProgressView
 
     private static string Dot(bool unicode) => unicode ? "·" : "|";
 
-    private static string Esc(string text) => Markup.Escape(text);
+    private static string Esc(string text) => TerminalText.Markup(text);
 
     private static string Truncate(string text, int width) => text.Length <= width ? text : text[..Math.Max(0, width - 3)] + "...";
 

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Sockets;
@@ -7,6 +8,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using Hfdl.Core.Integrity;
+using Polly;
 
 namespace Hfdl.Core.Hub;
 
@@ -21,10 +23,10 @@ public sealed class HubClient : IDisposable
 {
     private const int MaxRedirects = 10;
     private const long MaxJsonBytes = 64L * 1024 * 1024;
-    private const int MaxTreePages = 100_000;
 
     private readonly HttpClient _http;
     private readonly bool _ownsHttp;
+    private readonly ResiliencePipeline _retry;
 
     public HubClient(HubClientOptions options)
         : this(options, CreateHttpClient(options), ownsHttp: true)
@@ -37,6 +39,7 @@ public sealed class HubClient : IDisposable
         _http = http;
         _ownsHttp = ownsHttp;
         _token = options.Token;
+        _retry = MetadataRetry.Create(options);
     }
 
     private AccessToken? _token;
@@ -111,7 +114,7 @@ public sealed class HubClient : IDisposable
     {
         var context = Context(type, id, revision, null);
         var url = HubUrls.RepoInfo(Endpoint, type, id, revision, filesMetadata ? "blobs=true" : expand is null ? null : "expand=" + Uri.EscapeDataString(expand));
-        return await GetJsonAsync(url, HubJsonContext.Default.RepoInfo, context, cancellationToken).ConfigureAwait(false);
+        return await GetJsonAsync(url, HubJsonContext.Default.RepoInfo, context, $"the repo info of {type.Name()} '{id}'", cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Branches, tags and (with <paramref name="includePullRequests"/>) PR refs.</summary>
@@ -122,16 +125,18 @@ public sealed class HubClient : IDisposable
         {
             url = new Uri(url + "?include_prs=1");
         }
-        return await GetJsonAsync(url, HubJsonContext.Default.RefsInfo, Context(type, id, null, null), cancellationToken).ConfigureAwait(false);
+        return await GetJsonAsync(url, HubJsonContext.Default.RefsInfo, Context(type, id, null, null), $"the refs of {type.Name()} '{id}'", cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>The account behind the token (<c>/api/whoami-v2</c>).</summary>
     public async Task<WhoAmIInfo> WhoAmIAsync(CancellationToken cancellationToken = default) =>
-        await GetJsonAsync(HubUrls.WhoAmI(Endpoint), HubJsonContext.Default.WhoAmIInfo, new HubRequestContext(RepoType.Model, null, null, null, Token, HubUrls.Base(Endpoint)), cancellationToken).ConfigureAwait(false);
+        await GetJsonAsync(HubUrls.WhoAmI(Endpoint), HubJsonContext.Default.WhoAmIInfo, new HubRequestContext(RepoType.Model, null, null, null, Token, HubUrls.Base(Endpoint)), "the account check (whoami)", cancellationToken).ConfigureAwait(false);
 
     /// <summary>
-    /// Lists a revision's tree, following <c>Link: rel="next"</c> until the last page. A next link that was already
-    /// seen ends the listing with an error instead of looping forever.
+    /// Lists a revision's tree, following <c>Link: rel="next"</c> until the last page. Each page is retried on its
+    /// own (never the listing from page one). A listing that loops back to a page it fetched, or that goes past
+    /// <see cref="HubClientOptions.MaxListingEntries"/> entries or <see cref="HubClientOptions.MaxListingBytes"/> bytes,
+    /// ends with an error instead of running (and growing) for ever.
     /// </summary>
     public async IAsyncEnumerable<TreeEntry> ListTreeAsync(
         RepoType type,
@@ -144,30 +149,17 @@ public sealed class HubClient : IDisposable
     {
         var context = Context(type, id, revision, path);
         Uri? url = HubUrls.Tree(Endpoint, type, id, revision, path, recursive, expand);
-        var seen = new HashSet<string>(StringComparer.Ordinal);
-        var pages = 0;
+        var listing = new ListingBudget(Options, $"{type.Name()} '{id}'");
         while (url is not null)
         {
-            if (!seen.Add(url.AbsoluteUri) || ++pages > MaxTreePages)
-            {
-                throw new HubProtocolException($"The Hub's file listing for {type.Name()} '{id}' loops (page link {url.GetLeftPart(UriPartial.Path)} was already fetched). hfdl stopped listing; try again later or report it to the server's operator.");
-            }
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            timeout.CancelAfter(Options.ApiTimeout);
-            List<TreeEntry> entries;
-            Uri? next;
-            try
-            {
-                using var response = await SendAsync(HttpMethod.Get, url, null, RedirectMode.FollowAll, context, timeout.Token).ConfigureAwait(false);
-                await EnsureSuccessAsync(response, context, timeout.Token).ConfigureAwait(false);
-                next = HubUrls.ParseNextLink(response.Headers.TryGetValues("Link", out var links) ? string.Join(", ", links) : null);
-                entries = await ReadJsonAsync(response, HubJsonContext.Default.ListTreeEntry, url, timeout.Token).ConfigureAwait(false)
-                    ?? throw new HubProtocolException($"The Hub sent an empty file listing page for {type.Name()} '{id}'.");
-            }
-            catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
-            {
-                throw TimedOut(url, ex);
-            }
+            listing.StartPage(url);
+            var pageUrl = url;
+            var (entries, next) = await MetadataRetry.RunAsync(
+                _retry,
+                $"page {listing.Pages} of the file listing of {type.Name()} '{id}'",
+                attemptToken => GetTreePageAsync(pageUrl, context, listing, attemptToken),
+                cancellationToken).ConfigureAwait(false);
+            listing.Count(entries.Count);
             foreach (var entry in entries)
             {
                 yield return entry;
@@ -176,31 +168,72 @@ public sealed class HubClient : IDisposable
         }
     }
 
+    /// <summary>One attempt at one page of a listing; its bytes count against the listing's budget only once it is read whole.</summary>
+    private async Task<(List<TreeEntry> Entries, Uri? Next)> GetTreePageAsync(Uri url, HubRequestContext context, ListingBudget listing, CancellationToken cancellationToken)
+    {
+        using var deadline = new Deadline(Options.Time, Options.ApiTimeout, cancellationToken);
+        try
+        {
+            using var response = await SendAsync(HttpMethod.Get, url, null, RedirectMode.FollowAll, context, deadline.Token).ConfigureAwait(false);
+            await EnsureSuccessAsync(response, context, deadline.Token).ConfigureAwait(false);
+            var link = response.Headers.TryGetValues("Link", out var links) ? string.Join(", ", links) : null;
+            if (link?.Length > HubUrls.MaxLinkHeaderLength)
+            {
+                // Ignoring it would end the listing here and pass a partial repo off as the whole one.
+                throw new HubProtocolException($"The Hub sent a page link of {link.Length} characters in its file listing for {listing.What}, far longer than a real one; hfdl stopped listing. Try again later or report it to the server's operator.");
+            }
+            var next = HubUrls.ParseNextLink(link);
+            var linkBytes = link?.Length ?? 0;
+            var remaining = listing.RemainingBytes - linkBytes;
+            var limit = Math.Min(MaxJsonBytes, Math.Max(0, remaining));
+            var (entries, bodyBytes) = await ReadJsonAsync(
+                response,
+                HubJsonContext.Default.ListTreeEntry,
+                url,
+                limit,
+                () => limit < MaxJsonBytes ? listing.TooManyBytes() : TooLarge(url),
+                deadline.Token).ConfigureAwait(false);
+            listing.Spend(linkBytes + bodyBytes);
+            return (entries ?? throw new HubProtocolException($"The Hub sent an empty file listing page for {listing.What}."), next);
+        }
+        catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw TimedOut(url, Options.ApiTimeout, ex);
+        }
+    }
+
     /// <summary>
     /// HEAD on the resolve URL: follows same-origin redirects (renames, resolve-cache) and stops at the first
-    /// redirect to another host (the CDN), whose <c>X-Linked-*</c> headers describe the file.
+    /// redirect to another host (the CDN), whose <c>X-Linked-*</c> headers describe the file. Each attempt is bounded by
+    /// <see cref="HubClientOptions.EtagTimeout"/>, and transient failures are retried.
     /// </summary>
-    public async Task<FileMetadata> GetFileMetadataAsync(RepoType type, RepoId id, string revision, string path, CancellationToken cancellationToken = default)
+    public async Task<FileMetadata> GetFileMetadataAsync(RepoType type, RepoId id, string revision, string path, CancellationToken cancellationToken = default) =>
+        await MetadataRetry.RunAsync(
+            _retry,
+            $"the metadata of '{path}'",
+            attemptToken => HeadFileAsync(type, id, revision, path, attemptToken),
+            cancellationToken).ConfigureAwait(false);
+
+    private async Task<FileMetadata> HeadFileAsync(RepoType type, RepoId id, string revision, string path, CancellationToken cancellationToken)
     {
         var context = Context(type, id, revision, path);
         var url = HubUrls.Resolve(Endpoint, type, id, revision, path);
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(Options.ApiTimeout);
+        using var deadline = new Deadline(Options.Time, Options.EtagTimeout, cancellationToken);
         HttpResponseMessage response;
         try
         {
-            response = await SendAsync(HttpMethod.Head, url, null, RedirectMode.StopAtOtherHost, context, timeout.Token).ConfigureAwait(false);
+            response = await SendAsync(HttpMethod.Head, url, null, RedirectMode.StopAtOtherHost, context, deadline.Token).ConfigureAwait(false);
             if (!IsRedirect(response.StatusCode) && !response.IsSuccessStatusCode)
             {
                 using (response)
                 {
-                    await EnsureSuccessAsync(response, context, timeout.Token).ConfigureAwait(false);
+                    await EnsureSuccessAsync(response, context, deadline.Token).ConfigureAwait(false);
                 }
             }
         }
         catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
         {
-            throw TimedOut(url, ex);
+            throw TimedOut(url, Options.EtagTimeout, ex);
         }
         using var _ = response;
         var isRedirect = IsRedirect(response.StatusCode);
@@ -210,10 +243,11 @@ public sealed class HubClient : IDisposable
             ?? throw new HubProtocolException($"The Hub sent no ETag for '{path}', so hfdl cannot tell which content to expect.");
         long? size = long.TryParse(HubErrorMapper.First(response.Headers, "X-Linked-Size"), out var linked) ? linked
             : !isRedirect ? response.Content.Headers.ContentLength : null;
-        if (size is null or < 0)
+        if (size is null)
         {
             throw new HubProtocolException($"The Hub did not say how large '{path}' is (no X-Linked-Size or Content-Length).");
         }
+        FileSizes.Check(path, size.Value);
         var location = isRedirect && response.Headers.Location is { } loc ? new Uri(response.RequestMessage!.RequestUri!, loc) : response.RequestMessage!.RequestUri!;
         return new FileMetadata(commit, ContentHash.NormalizeEtag(etagHeader), size.Value, location);
     }
@@ -345,7 +379,12 @@ public sealed class HubClient : IDisposable
             IOException io => io.Message,
             _ => ex.Message,
         };
-        return new HubUnreachableException($"Could not reach {host}: {reason}. Check your network connection and the endpoint (--endpoint / HF_ENDPOINT), then run the same command again.", ex);
+        // A name that does not resolve, a closed port or a bad certificate is a setup problem that waiting will not fix.
+        var transient = ex.InnerException is not (SocketException { SocketErrorCode: SocketError.HostNotFound or SocketError.NoData or SocketError.ConnectionRefused } or AuthenticationException);
+        return new HubUnreachableException($"Could not reach {host}: {reason}. Check your network connection and the endpoint (--endpoint / HF_ENDPOINT), then run the same command again.", ex)
+        {
+            IsTransient = transient,
+        };
     }
 
     internal static bool IsRedirect(HttpStatusCode status) => (int)status is 301 or 302 or 303 or 307 or 308;
@@ -358,32 +397,36 @@ public sealed class HubClient : IDisposable
         }
     }
 
-    private async Task<T> GetJsonAsync<T>(Uri url, JsonTypeInfo<T> typeInfo, HubRequestContext context, CancellationToken cancellationToken)
-    {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(Options.ApiTimeout);
-        try
+    private Task<T> GetJsonAsync<T>(Uri url, JsonTypeInfo<T> typeInfo, HubRequestContext context, string request, CancellationToken cancellationToken) =>
+        MetadataRetry.RunAsync(_retry, request, async attemptToken =>
         {
-            using var response = await SendAsync(HttpMethod.Get, url, null, RedirectMode.FollowAll, context, timeout.Token).ConfigureAwait(false);
-            await EnsureSuccessAsync(response, context, timeout.Token).ConfigureAwait(false);
-            return await ReadJsonAsync(response, typeInfo, url, timeout.Token).ConfigureAwait(false)
-                ?? throw new HubProtocolException($"The Hub answered {url.GetLeftPart(UriPartial.Path)} with an empty body.");
-        }
-        catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
-        {
-            throw TimedOut(url, ex);
-        }
-    }
+            using var deadline = new Deadline(Options.Time, Options.ApiTimeout, attemptToken);
+            try
+            {
+                using var response = await SendAsync(HttpMethod.Get, url, null, RedirectMode.FollowAll, context, deadline.Token).ConfigureAwait(false);
+                await EnsureSuccessAsync(response, context, deadline.Token).ConfigureAwait(false);
+                return await ReadJsonAsync(response, typeInfo, url, deadline.Token).ConfigureAwait(false)
+                    ?? throw new HubProtocolException($"The Hub answered {url.GetLeftPart(UriPartial.Path)} with an empty body.");
+            }
+            catch (OperationCanceledException ex) when (!attemptToken.IsCancellationRequested)
+            {
+                throw TimedOut(url, Options.ApiTimeout, ex);
+            }
+        }, cancellationToken);
 
-    /// <summary>The API timeout fired (the caller did not cancel): report it as the network problem it is.</summary>
-    private HubUnreachableException TimedOut(Uri url, OperationCanceledException ex) =>
-        new($"{url.GetLeftPart(UriPartial.Authority)} did not answer in time (limit {Options.ApiTimeout.TotalSeconds:0.#} s). Check your network connection and the endpoint (--endpoint / HF_ENDPOINT), then run the same command again.", ex);
+    /// <summary>An attempt's timeout fired (the caller did not cancel): report it as the network problem it is.</summary>
+    private static HubUnreachableException TimedOut(Uri url, TimeSpan limit, OperationCanceledException ex) =>
+        new($"{url.GetLeftPart(UriPartial.Authority)} did not answer in time (limit {limit.TotalSeconds.ToString("0.#", CultureInfo.InvariantCulture)} s). Check your network connection and the endpoint (--endpoint / HF_ENDPOINT), then run the same command again.", ex);
 
-    internal async Task<T?> ReadJsonAsync<T>(HttpResponseMessage response, JsonTypeInfo<T> typeInfo, Uri url, CancellationToken cancellationToken)
+    internal async Task<T?> ReadJsonAsync<T>(HttpResponseMessage response, JsonTypeInfo<T> typeInfo, Uri url, CancellationToken cancellationToken) =>
+        (await ReadJsonAsync(response, typeInfo, url, MaxJsonBytes, () => TooLarge(url), cancellationToken).ConfigureAwait(false)).Value;
+
+    /// <summary>Reads a JSON body of at most <paramref name="limit"/> bytes (else <paramref name="tooLarge"/>); returns the value and the body's length.</summary>
+    private static async Task<(T? Value, long Bytes)> ReadJsonAsync<T>(HttpResponseMessage response, JsonTypeInfo<T> typeInfo, Uri url, long limit, Func<HfdlException> tooLarge, CancellationToken cancellationToken)
     {
-        if (response.Content.Headers.ContentLength > MaxJsonBytes)
+        if (response.Content.Headers.ContentLength > limit)
         {
-            throw TooLarge(url);
+            throw tooLarge();
         }
         using var buffer = new MemoryStream();
         try
@@ -393,9 +436,9 @@ public sealed class HubClient : IDisposable
             int read;
             while ((read = await stream.ReadAsync(chunk, cancellationToken).ConfigureAwait(false)) > 0)
             {
-                if (buffer.Length + read > MaxJsonBytes)
+                if (buffer.Length + read > limit)
                 {
-                    throw TooLarge(url);
+                    throw tooLarge();
                 }
                 buffer.Write(chunk, 0, read);
             }
@@ -406,7 +449,7 @@ public sealed class HubClient : IDisposable
         }
         try
         {
-            return JsonSerializer.Deserialize(buffer.GetBuffer().AsSpan(0, (int)buffer.Length), typeInfo);
+            return (JsonSerializer.Deserialize(buffer.GetBuffer().AsSpan(0, (int)buffer.Length), typeInfo), buffer.Length);
         }
         catch (JsonException ex)
         {

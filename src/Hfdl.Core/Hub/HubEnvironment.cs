@@ -48,6 +48,66 @@ public sealed class HubEnvironment
     /// <summary><c>HF_HUB_DISABLE_SYMLINKS</c>: copy into snapshots instead of linking to blobs.</summary>
     public bool DisableSymlinks => IsTrue("HF_HUB_DISABLE_SYMLINKS");
 
+    /// <summary>
+    /// <c>HF_HUB_ETAG_TIMEOUT</c>: seconds one attempt of a file's metadata request (the resolve HEAD) may take, as in
+    /// huggingface_hub (default 10 s there and in <see cref="HubClientOptions.EtagTimeout"/>); null when unset or 0.
+    /// </summary>
+    public TimeSpan? EtagTimeout => Seconds("HF_HUB_ETAG_TIMEOUT");
+
+    /// <summary>
+    /// <c>HF_HUB_DOWNLOAD_TIMEOUT</c>: seconds a transfer may deliver no bytes before it counts as stalled (see
+    /// <see cref="HubClientOptions.ReadTimeout"/>); null when unset or 0.
+    /// </summary>
+    public TimeSpan? DownloadTimeout => Seconds("HF_HUB_DOWNLOAD_TIMEOUT");
+
+    /// <summary><c>HFDL_MAX_LISTING_ENTRIES</c>: overrides <see cref="HubClientOptions.MaxListingEntries"/>.</summary>
+    public long? MaxListingEntries => Count("HFDL_MAX_LISTING_ENTRIES");
+
+    /// <summary><c>HFDL_MAX_LISTING_BYTES</c>: overrides <see cref="HubClientOptions.MaxListingBytes"/>.</summary>
+    public long? MaxListingBytes => Count("HFDL_MAX_LISTING_BYTES");
+
+    /// <summary>
+    /// Applies the variables above to <paramref name="options"/>: the timeouts and the listing bounds the user set.
+    /// </summary>
+    public HubClientOptions Apply(HubClientOptions options) => options with
+    {
+        EtagTimeout = EtagTimeout ?? options.EtagTimeout,
+        ReadTimeout = DownloadTimeout ?? options.ReadTimeout,
+        MaxListingEntries = MaxListingEntries ?? options.MaxListingEntries,
+        MaxListingBytes = MaxListingBytes ?? options.MaxListingBytes,
+    };
+
+    /// <summary>
+    /// A number of seconds, as huggingface_hub reads its timeouts (<c>int(value) or DEFAULT</c>: 0 means the default);
+    /// fractions are accepted. Anything else is refused with a message, where huggingface_hub would fail at import.
+    /// </summary>
+    private TimeSpan? Seconds(string name)
+    {
+        if (Get(name) is not { } text)
+        {
+            return null;
+        }
+        if (!double.TryParse(text.Trim(), System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var seconds)
+            || !double.IsFinite(seconds) || seconds < 0 || seconds > 86_400 * 365)
+        {
+            throw new UsageException($"{name} must be a number of seconds (got '{SafeText.Printable(text)}'); unset it or give one such as 10.");
+        }
+        return seconds == 0 ? null : TimeSpan.FromSeconds(seconds);
+    }
+
+    private long? Count(string name)
+    {
+        if (Get(name) is not { } text)
+        {
+            return null;
+        }
+        if (!long.TryParse(text.Trim(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var value) || value < 1)
+        {
+            throw new UsageException($"{name} must be a whole number of at least 1 (got '{SafeText.Printable(text)}'); unset it to use the default.");
+        }
+        return value;
+    }
+
     private string UserHome => Get("HOME") ?? Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
 
     /// <summary>

@@ -109,7 +109,11 @@ internal static class HubErrorMapper
         }
         return new HubException(
             $"The Hub answered {numeric} {ReasonPhrase(status)} for {repo}.{(numeric >= 500 ? " The server may be having trouble; try again later." : "")}{said}",
-            status, serverMessage, requestId);
+            status, serverMessage, requestId)
+        {
+            // A 503 may say when to come back, as a 429 does.
+            RetryAfter = numeric >= 500 ? RateLimitHeaders.RetryDelay(headers) : null,
+        };
     }
 
     private static string? Redact(string? text, AccessToken? token) => token is null ? text : token.Redact(text);

@@ -20,6 +20,9 @@ public class HubException : HfdlException
 
     public string? RequestId { get; }
 
+    /// <summary>How long the server asked to wait before trying again (<c>RateLimit</c> or <c>Retry-After</c>), capped.</summary>
+    public TimeSpan? RetryAfter { get; init; }
+
     private static string WithRequestId(string message, string? requestId) =>
         requestId is null ? message : $"{message} (Request ID: {requestId})";
 }
@@ -57,14 +60,24 @@ public sealed class InvalidTokenException(string message, HttpStatusCode? status
     : HubException(message, status, serverMessage, requestId);
 
 /// <summary>Rate limited (429) after all retries.</summary>
-public sealed class RateLimitedException(string message, HttpStatusCode? status, string? serverMessage, string? requestId, TimeSpan? retryAfter)
-    : HubException(message, status, serverMessage, requestId)
+public sealed class RateLimitedException : HubException
 {
-    public TimeSpan? RetryAfter { get; } = retryAfter;
+    public RateLimitedException(string message, HttpStatusCode? status, string? serverMessage, string? requestId, TimeSpan? retryAfter)
+        : base(message, status, serverMessage, requestId)
+    {
+        RetryAfter = retryAfter;
+    }
 }
 
 /// <summary>The endpoint could not be reached at all (DNS, refused, timeout, TLS).</summary>
-public sealed class HubUnreachableException(string message, Exception? inner) : HfdlException(message, inner);
+public sealed class HubUnreachableException(string message, Exception? inner) : HfdlException(message, inner)
+{
+    /// <summary>
+    /// False when trying again cannot help soon: the host name does not resolve, nothing listens on the port, or the
+    /// certificate is not valid. Timeouts and connections cut part-way are worth another attempt.
+    /// </summary>
+    public bool IsTransient { get; init; } = true;
+}
 
 /// <summary>The server broke the protocol: a missing header, malformed JSON, a redirect loop, lying sizes.</summary>
 public sealed class HubProtocolException(string message, Exception? inner = null) : HfdlException(message, inner);
@@ -83,14 +96,65 @@ public sealed class UnsafePathException(string? path, string problem)
     public string? RejectedPath { get; } = path;
 }
 
-/// <summary>Makes text that came from a server safe to print.</summary>
+/// <summary>Makes text that came from a server (or a file) safe to print on a terminal.</summary>
 public static class SafeText
 {
     private const int MaxShown = 200;
 
     /// <summary>
-    /// The text as it can be shown safely: control, invisible formatting (bidi overrides) and lone surrogate characters
-    /// escaped as <c>\uXXXX</c>, so a hostile name cannot rewrite the terminal line or hide what it is; cut after 200.
+    /// The text with every character that could act on a terminal or hide what the text says made visible: C0 and C1
+    /// controls and DEL as <c>\xHH</c> (so an escape sequence shows as <c>\x1b[2J</c>), and as <c>\uXXXX</c> (or
+    /// <c>\U000XXXXX</c>) the invisible format characters (category Cf: bidirectional overrides and isolates
+    /// U+202A-U+202E, U+2066-U+2069, U+061C, zero-width U+200B-U+200F, U+FEFF, tags...), line and paragraph separators,
+    /// lone surrogates and the blank Hangul fillers. Everything else, other scripts included, stays as it is, and so
+    /// does a backslash: escaping twice changes nothing.
+    /// </summary>
+    public static string Escape(string? text)
+    {
+        if (text is null)
+        {
+            return "";
+        }
+        var clean = 0;
+        while (clean < text.Length && !NeedsEscape(text, clean))
+        {
+            clean++;
+        }
+        if (clean == text.Length)
+        {
+            return text;
+        }
+        var builder = new System.Text.StringBuilder(text.Length + 16);
+        builder.Append(text, 0, clean);
+        for (var i = clean; i < text.Length;)
+        {
+            if (System.Text.Rune.DecodeFromUtf16(text.AsSpan(i), out var rune, out var consumed) != System.Buffers.OperationStatus.Done)
+            {
+                builder.Append(System.Globalization.CultureInfo.InvariantCulture, $"\\u{(int)text[i]:X4}"); // a lone surrogate
+                i++;
+                continue;
+            }
+            if (rune.Value < 0xA0 && IsControl(rune.Value))
+            {
+                builder.Append(System.Globalization.CultureInfo.InvariantCulture, $"\\x{rune.Value:x2}");
+            }
+            else if (IsHidden(rune))
+            {
+                builder.Append(rune.IsBmp
+                    ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"\\u{rune.Value:X4}")
+                    : string.Create(System.Globalization.CultureInfo.InvariantCulture, $"\\U{rune.Value:X8}"));
+            }
+            else
+            {
+                builder.Append(text, i, consumed);
+            }
+            i += consumed;
+        }
+        return builder.ToString();
+    }
+
+    /// <summary>
+    /// <see cref="Escape"/>, cut after 200 characters (for names quoted inside a message); null shows as <c>(none)</c>.
     /// </summary>
     public static string Printable(string? text)
     {
@@ -98,24 +162,24 @@ public static class SafeText
         {
             return "(none)";
         }
-        var builder = new System.Text.StringBuilder();
-        for (var i = 0; i < text.Length && builder.Length < MaxShown; i++)
-        {
-            var c = text[i];
-            if (char.IsHighSurrogate(c) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]))
-            {
-                builder.Append(c).Append(text[++i]);
-            }
-            else if (char.IsControl(c) || char.IsSurrogate(c) || char.GetUnicodeCategory(c) is System.Globalization.UnicodeCategory.Format
-                         or System.Globalization.UnicodeCategory.LineSeparator or System.Globalization.UnicodeCategory.ParagraphSeparator)
-            {
-                builder.Append($"\\u{(int)c:x4}");
-            }
-            else
-            {
-                builder.Append(c);
-            }
-        }
-        return builder.Length >= MaxShown ? builder.ToString(0, MaxShown) + "..." : builder.ToString();
+        var escaped = Escape(text.Length > MaxShown * 2 ? text[..(MaxShown * 2)] : text);
+        return escaped.Length > MaxShown || text.Length > MaxShown * 2 ? escaped[..MaxShown] + "..." : escaped;
+    }
+
+    /// <summary>True for a character <see cref="Escape"/> makes visible.</summary>
+    public static bool IsHidden(System.Text.Rune rune) =>
+        IsControl(rune.Value)
+        || System.Text.Rune.GetUnicodeCategory(rune) is System.Globalization.UnicodeCategory.Format
+            or System.Globalization.UnicodeCategory.LineSeparator or System.Globalization.UnicodeCategory.ParagraphSeparator
+            or System.Globalization.UnicodeCategory.Surrogate
+        // Blank letters, used to fake spaces or empty names.
+        || rune.Value is 0x115F or 0x1160 or 0x3164 or 0xFFA0;
+
+    private static bool IsControl(int value) => value is < 0x20 or (>= 0x7F and < 0xA0);
+
+    private static bool NeedsEscape(string text, int index)
+    {
+        var c = text[index];
+        return c < 0x20 || (c >= 0x7F && (char.IsSurrogate(c) || IsHidden(new System.Text.Rune(c))));
     }
 }

@@ -51,12 +51,15 @@ public static class HubUrls
         && string.Equals(a.IdnHost, b.IdnHost, StringComparison.OrdinalIgnoreCase)
         && a.Port == b.Port;
 
+    /// <summary>The longest <c>Link</c> header read; the Hub's are a few hundred characters.</summary>
+    public const int MaxLinkHeaderLength = 16_384;
+
     /// <summary>
     /// Parses an RFC 8288 <c>Link</c> header and returns the target of <c>rel="next"</c>, if it is an absolute http(s) URL.
     /// </summary>
     public static Uri? ParseNextLink(string? header)
     {
-        if (string.IsNullOrEmpty(header) || header.Length > 16_384)
+        if (string.IsNullOrEmpty(header) || header.Length > MaxLinkHeaderLength)
         {
             return null;
         }

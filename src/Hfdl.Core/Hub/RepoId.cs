@@ -87,5 +87,5 @@ public readonly record struct RepoId
         return null;
     }
 
-    private static string Printable(char c) => char.IsControl(c) || char.IsSurrogate(c) ? $"\\u{(int)c:x4}" : c.ToString();
+    private static string Printable(char c) => SafeText.Escape(c.ToString());
 }

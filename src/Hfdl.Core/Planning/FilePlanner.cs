@@ -27,6 +27,7 @@ internal static class FilePlanner
             return await FromSiblingsAsync(client, type, id, commit, cancellationToken).ConfigureAwait(false);
         }
         CheckDuplicates(files);
+        FileSizes.Total(files.Select(f => f.Size), $"{type.Name()} '{id}'");
         return files;
     }
 
@@ -54,13 +55,11 @@ internal static class FilePlanner
             {
                 throw new HubProtocolException($"The Hub gave no usable hash for '{sibling.RFilename}' (etag '{etag}'), so it cannot be verified.");
             }
-            if (size < 0)
-            {
-                throw new HubProtocolException($"The Hub listed '{sibling.RFilename}' with a negative size.");
-            }
+            FileSizes.Check(sibling.RFilename, size.Value);
             files.Add(new RemoteFile(sibling.RFilename, size.Value, hash, hash.Kind == Integrity.HashKind.Sha256));
         }
         CheckDuplicates(files);
+        FileSizes.Total(files.Select(f => f.Size), $"{type.Name()} '{id}'");
         return files;
     }
 

@@ -52,10 +52,8 @@ public sealed record RemoteFile(string Path, long Size, ContentHash Hash, bool I
 
     private static long CheckSize(string path, long size, long listedSize)
     {
-        if (size < 0 || listedSize < 0)
-        {
-            throw new HubProtocolException($"The Hub listed '{path}' with a negative size ({Math.Min(size, listedSize)}); hfdl refuses to download it.");
-        }
+        FileSizes.Check(path, Math.Min(size, listedSize));
+        FileSizes.Check(path, Math.Max(size, listedSize));
         if (size != listedSize)
         {
             throw new HubProtocolException($"The Hub listed '{path}' with two different sizes ({listedSize} and {size} in its LFS record).");

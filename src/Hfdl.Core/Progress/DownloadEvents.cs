@@ -36,6 +36,12 @@ public sealed record FileSkipped(string Path, long Size, string Reason) : Downlo
 /// <summary>A transfer failed and will be tried again.</summary>
 public sealed record FileRetrying(string Path, int Attempt, string Reason, TimeSpan Delay) : DownloadEvent;
 
+/// <summary>
+/// A metadata call to the Hub (repo info, a page of the file listing, refs, whoami, a file's metadata) failed
+/// transiently and will be tried again after <paramref name="Delay"/>. <paramref name="Request"/> says which, in words.
+/// </summary>
+public sealed record RequestRetrying(string Request, int Attempt, string Reason, TimeSpan Delay) : DownloadEvent;
+
 public sealed record FileFailed(string Path, string Error) : DownloadEvent;
 
 /// <summary>The end of a run.</summary>

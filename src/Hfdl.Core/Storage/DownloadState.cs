@@ -189,7 +189,7 @@ public sealed class DownloadStateStore
         }
         foreach (var (path, file) in state.Files)
         {
-            if (file is null || file.Size < 0 || string.IsNullOrEmpty(file.Etag) || string.IsNullOrEmpty(path)
+            if (file is null || file.Size is < 0 or > Hub.FileSizes.MaxFileSize || string.IsNullOrEmpty(file.Etag) || string.IsNullOrEmpty(path)
                 || file.Status is not (FileState.Complete or FileState.Partial))
             {
                 return $"its entry for '{path}' is malformed";
@@ -199,13 +199,31 @@ public sealed class DownloadStateStore
                 // A temp name must be a bare file name (never a path), and ranges must lie inside the file.
                 if (file.TempFile is null || file.TempFile.Contains('/') || file.TempFile.Contains('\\') || file.TempFile is "." or ".."
                     || !file.TempFile.EndsWith(".hfdl-part", StringComparison.Ordinal)
-                    || file.Ranges is null || file.Ranges.Any(r => r is null || r.Length != 2 || r[0] < 0 || r[1] < r[0] || r[1] > file.Size))
+                    || file.Ranges is null || file.Ranges.Any(r => r is null || r.Length != 2 || r[0] < 0 || r[1] < r[0] || r[1] > file.Size)
+                    || Overlap(file.Ranges))
                 {
                     return $"its partial entry for '{path}' is malformed";
                 }
             }
         }
         return null;
+    }
+
+    /// <summary>
+    /// Whether written ranges overlap. hfdl records them sorted and merged; overlapping ones come from a hand-edited
+    /// file, and their sum could pass the file's size (or overflow).
+    /// </summary>
+    private static bool Overlap(List<long[]> ranges)
+    {
+        var sorted = ranges.OrderBy(r => r[0]).ToList();
+        for (var i = 1; i < sorted.Count; i++)
+        {
+            if (sorted[i][0] < sorted[i - 1][1])
+            {
+                return true;
+            }
+        }
+        return false;
     }
 
     public FileState? Get(string path)
@@ -239,8 +257,12 @@ public sealed class DownloadStateStore
         }
     }
 
-    /// <summary>Writes the journal atomically (temp file, flush, rename).</summary>
-    public void Save(TimeProvider time)
+    /// <summary>
+    /// Writes the journal atomically (temp file, rename): readers see the old or the new journal, never a torn one.
+    /// With <paramref name="durable"/> it is flushed to disk first (the end of a run); without, it is only in the page
+    /// cache, which outlives a killed hfdl (the saves during a run: no fsync storm).
+    /// </summary>
+    public void Save(TimeProvider time, bool durable = true)
     {
         byte[] bytes;
         lock (_gate)
@@ -252,7 +274,7 @@ public sealed class DownloadStateStore
         {
             try
             {
-                AtomicFile.WriteAllBytes(Folder, StatePath, bytes);
+                AtomicFile.WriteAllBytes(Folder, StatePath, bytes, durable);
             }
             catch (IOException ex) when (Transfer.TransientFaults.IsDiskFull(ex))
             {

@@ -8,35 +8,35 @@ namespace Hfdl.Core.Transfer;
 
 /// <summary>
 /// One big file being fetched by several connections: a preallocated temporary file written at offsets through one
-/// handle, the table of its segments, and a hasher that follows the contiguous written prefix, reading it back from
-/// the page cache, so the sha256 is ready when the last byte lands without a second pass over the file.
+/// handle, the table of its segments (<see cref="SegmentTable"/>), the source of its download URL, and a hasher that
+/// follows the contiguous written prefix, reading it back from the page cache, so the sha256 is ready when the last
+/// byte lands without a second pass over the file.
 /// </summary>
 internal sealed class BigFileJob : IAsyncDisposable
 {
-    private readonly object _gate = new();
     private readonly Channel<bool> _written = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
     private readonly TaskCompletionSource _allWritten = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly SemaphoreSlim _urlGate = new(1, 1);
     private readonly SemaphoreSlim _writeGate = new(1, 1);
     private readonly CancellationTokenSource _failed = new();
-    private List<Segment> _segments;
-    private int _generation;
-    private Uri? _url;
-    private long _urlResolvedAt;
+    private readonly object _lifetime = new();
     private Exception? _failure;
     private long _received;
-    private readonly object _lifetime = new();
     private bool _closed;
 
-    private BigFileJob(RemoteFile file, string finalPath, string tempPath, SafeFileHandle handle, List<Segment> segments, int attempt)
+    /// <summary>Bytes the journal last recorded for this file (-1: not yet), so unchanged files are not recorded again.</summary>
+    internal long RecordedBytes = -1;
+
+    private BigFileJob(RemoteFile file, string finalPath, string tempPath, SafeFileHandle handle, SegmentTable table, CachedLocationSource source, int attempt, RetryBudget budget)
     {
         File = file;
         FinalPath = finalPath;
         TempPath = tempPath;
         Handle = handle;
-        _segments = segments;
+        Table = table;
+        Source = source;
         Attempt = attempt;
-        if (segments.All(s => s.IsComplete))
+        Budget = budget;
+        if (table.IsComplete)
         {
             _allWritten.TrySetResult();
         }
@@ -50,6 +50,14 @@ internal sealed class BigFileJob : IAsyncDisposable
 
     public SafeFileHandle Handle { get; }
 
+    public SegmentTable Table { get; }
+
+    /// <summary>Where every segment of this file is fetched from.</summary>
+    public CachedLocationSource Source { get; }
+
+    /// <summary>The failures all connections of this file may still have in this run.</summary>
+    public RetryBudget Budget { get; }
+
     /// <summary>1 for the first try; 2 after a hash mismatch made hfdl start the file over.</summary>
     public int Attempt { get; }
 
@@ -58,26 +66,17 @@ internal sealed class BigFileJob : IAsyncDisposable
     /// <summary>Cancelled when the file failed for good, so its other connections stop.</summary>
     public CancellationToken FailedToken => _failed.Token;
 
-    public Exception? Failure => _failure;
+    public Exception? Failure => Volatile.Read(ref _failure);
 
     public Task AllWritten => _allWritten.Task;
 
     public long BytesReceivedThisRun => Interlocked.Read(ref _received);
 
     /// <summary>Bytes already on disk, received now or in an earlier run.</summary>
-    public long BytesWritten
-    {
-        get
-        {
-            lock (_gate)
-            {
-                return _segments.Sum(s => s.Written);
-            }
-        }
-    }
+    public long BytesWritten => Table.BytesWritten;
 
     /// <summary>Opens (or, with <paramref name="done"/> ranges, reopens) the temporary file and plans its segments.</summary>
-    public static BigFileJob Open(RemoteFile file, string finalPath, string tempPath, IReadOnlyList<(long Start, long End)> done, long segmentSize, int attempt)
+    public static BigFileJob Open(RemoteFile file, string finalPath, string tempPath, IReadOnlyList<(long Start, long End)> done, long segmentSize, int attempt, CachedLocationSource source, RetryBudget budget)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(tempPath)!);
         var resume = done.Count > 0 && System.IO.File.Exists(tempPath);
@@ -89,8 +88,8 @@ internal sealed class BigFileJob : IAsyncDisposable
             FileOptions.Asynchronous,
             // Reserve the whole file now: a full disk fails here, before any byte is fetched.
             preallocationSize: resume ? 0 : file.Size);
-        var segments = ByteRanges.Plan(file.Size, segmentSize, resume ? done : []);
-        return new BigFileJob(file, finalPath, tempPath, handle, segments, attempt);
+        var table = new SegmentTable(file.Size, segmentSize, resume ? done : []);
+        return new BigFileJob(file, finalPath, tempPath, handle, table, source, attempt, budget);
     }
 
     /// <summary>
@@ -105,11 +104,7 @@ internal sealed class BigFileJob : IAsyncDisposable
     {
         lock (_lifetime)
         {
-            if (_closed)
-            {
-                return null;
-            }
-            return WrittenRanges();
+            return _closed ? null : Table.WrittenRanges();
         }
     }
 
@@ -142,143 +137,25 @@ internal sealed class BigFileJob : IAsyncDisposable
             _closed = true;
             Handle.Dispose();
         }
-    }
-
-    public (long From, long End) Snapshot(Segment segment)
-    {
-        lock (_gate)
-        {
-            return (segment.Position, segment.End);
-        }
+        Table.Close();
     }
 
     public ValueTask DisposeAsync()
     {
         Close();
-        _urlGate.Dispose();
         _writeGate.Dispose();
         _failed.Dispose();
+        Source.Dispose();
         return ValueTask.CompletedTask;
-    }
-
-    /// <summary>
-    /// Takes the first segment nobody fetches yet, cut to at most about <paramref name="maximumBytes"/>, or
-    /// <paramref name="tailBytes"/> in the last quarter of the file (the rest stays queued as its own segment). All
-    /// connections finish their last segments together, and the sha256, which follows the contiguous written prefix,
-    /// can only hash that last wave once its first segment lands: shorter last segments make that wave, and the wait
-    /// for the hash after the last byte, shorter, for a few more requests where they cost least.
-    /// </summary>
-    public Segment? TakeNext(long maximumBytes, long tailBytes)
-    {
-        var tailStart = File.Size - (File.Size / 4);
-        lock (_gate)
-        {
-            if (_failure is not null)
-            {
-                return null;
-            }
-            for (var i = 0; i < _segments.Count; i++)
-            {
-                var segment = _segments[i];
-                if (segment.Owned || segment.IsComplete)
-                {
-                    continue;
-                }
-                // Only cut when the rest is worth a request of its own; cuts fall on 64 KiB boundaries.
-                var limit = segment.Position >= tailStart ? Math.Min(tailBytes, maximumBytes) : maximumBytes;
-                var cut = (segment.Position + limit) & ~65535L;
-                if (limit > 0 && cut > segment.Position && segment.End - cut > limit / 2)
-                {
-                    _segments.Insert(i + 1, new Segment(cut, segment.End) { Generation = segment.Generation });
-                    segment.End = cut;
-                }
-                segment.Owned = true;
-                return segment;
-            }
-            return null;
-        }
-    }
-
-    public bool HasUnownedSegments()
-    {
-        lock (_gate)
-        {
-            return _failure is null && _segments.Any(s => !s.Owned && !s.IsComplete);
-        }
     }
 
     /// <summary>Stops the job without calling it failed (Ctrl+C, or another file's fatal error).</summary>
     public void Abort()
     {
+        Table.Close();
         _failed.Cancel();
         _written.Writer.TryWrite(true);
         _allWritten.TrySetCanceled();
-    }
-
-    /// <summary>Bytes an idle connection could steal: the largest remainder of an owned segment.</summary>
-    public long LargestStealable()
-    {
-        lock (_gate)
-        {
-            return _failure is not null ? 0 : _segments.Where(s => s.Owned).Select(StealableBytes).DefaultIfEmpty(0).Max();
-        }
-    }
-
-    /// <summary>
-    /// Work stealing: splits the owned segment with the most bytes left and hands its second half to the caller, so
-    /// the tail of a file is fetched by every idle connection instead of by the slowest one.
-    /// </summary>
-    public Segment? Steal(long minimumBytes)
-    {
-        lock (_gate)
-        {
-            if (_failure is not null)
-            {
-                return null;
-            }
-            var victim = _segments.Where(s => s.Owned).OrderByDescending(StealableBytes).FirstOrDefault();
-            if (victim is null || StealableBytes(victim) < 2 * minimumBytes)
-            {
-                return null;
-            }
-            var from = Math.Max(victim.Position, victim.InFlightEnd);
-            var middle = from + ((victim.End - from) / 2);
-            middle = Math.Min(victim.End - minimumBytes, (middle + 65535) & ~65535L);
-            var stolen = new Segment(middle, victim.End) { Owned = true, Generation = _generation };
-            victim.End = middle;
-            _segments.Insert(_segments.IndexOf(victim) + 1, stolen);
-            return stolen;
-        }
-    }
-
-    private static long StealableBytes(Segment s) => s.End - Math.Max(s.Position, s.InFlightEnd);
-
-    public void Release(Segment segment)
-    {
-        lock (_gate)
-        {
-            segment.Owned = false;
-            segment.InFlightEnd = segment.Position;
-        }
-    }
-
-    /// <summary>
-    /// Reserves the next bytes of <paramref name="segment"/> for writing: at most <paramref name="available"/> and
-    /// never past its (possibly shrunk) end. Returns the file offset, or -1 when the segment is done or stale.
-    /// </summary>
-    public long BeginWrite(Segment segment, int available, out int count)
-    {
-        lock (_gate)
-        {
-            count = (int)Math.Min(available, segment.End - segment.Position);
-            if (count <= 0 || segment.Generation != _generation || _failure is not null)
-            {
-                count = 0;
-                return -1;
-            }
-            segment.InFlightEnd = segment.Position + count;
-            return segment.Position;
-        }
     }
 
     /// <summary>
@@ -303,20 +180,7 @@ internal sealed class BigFileJob : IAsyncDisposable
     /// <summary>Counts bytes as written once they are in the file, and wakes the hasher.</summary>
     public void EndWrite(Segment segment, int count)
     {
-        var complete = false;
-        lock (_gate)
-        {
-            if (segment.Generation != _generation)
-            {
-                return;
-            }
-            segment.Written += count;
-            segment.InFlightEnd = segment.Position;
-            if (segment.IsComplete && _segments.All(s => s.IsComplete))
-            {
-                complete = true;
-            }
-        }
+        var complete = Table.EndWrite(segment, count);
         Interlocked.Add(ref _received, count);
         _written.Writer.TryWrite(true);
         if (complete)
@@ -331,81 +195,19 @@ internal sealed class BigFileJob : IAsyncDisposable
     /// </summary>
     public Segment RestartAsWhole()
     {
-        lock (_gate)
-        {
-            _generation++;
-            var whole = new Segment(0, File.Size) { Owned = true, Generation = _generation };
-            _segments = [whole];
-            _written.Writer.TryWrite(true);
-            return whole;
-        }
-    }
-
-    public bool IsStale(Segment segment)
-    {
-        lock (_gate)
-        {
-            return segment.Generation != _generation || _failure is not null;
-        }
-    }
-
-    /// <summary>The written ranges, for the journal (record them only after flushing the file).</summary>
-    public List<(long Start, long End)> WrittenRanges()
-    {
-        lock (_gate)
-        {
-            return ByteRanges.Normalize(_segments.Select(s => (s.Start, s.Position)));
-        }
+        var whole = Table.RestartAsWhole();
+        _written.Writer.TryWrite(true);
+        return whole;
     }
 
     public void Fail(Exception exception)
     {
-        lock (_gate)
-        {
-            _failure ??= exception;
-        }
+        Interlocked.CompareExchange(ref _failure, exception, null);
+        Table.Close();
         _failed.Cancel();
         _written.Writer.TryWrite(true);
         _allWritten.TrySetException(exception);
         _allWritten.Task.Exception?.Handle(_ => true);
-    }
-
-    /// <summary>The URL segments are fetched from: resolved once through the Hub (a HEAD) and reused, until it is
-    /// refused (signed URLs expire) or older than <paramref name="refreshInterval"/>.</summary>
-    public async Task<Uri> GetDownloadUrlAsync(HubClient client, RepoType type, RepoId id, string commit, TimeSpan refreshInterval, TimeProvider time, CancellationToken cancellationToken)
-    {
-        await _urlGate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            if (_url is not null && time.GetElapsedTime(_urlResolvedAt) < refreshInterval)
-            {
-                return _url;
-            }
-            var metadata = await client.GetFileMetadataAsync(type, id, commit, File.Path, cancellationToken).ConfigureAwait(false);
-            if (metadata.Size != File.Size)
-            {
-                throw new HubProtocolException($"The Hub's listing says '{File.Path}' has {File.Size} bytes, but its download endpoint says {metadata.Size}; hfdl refuses to guess which is right. Try again later.");
-            }
-            if (!string.Equals(metadata.Etag, File.Etag, StringComparison.OrdinalIgnoreCase) && Integrity.ContentHash.TryFromEtag(metadata.Etag, out _))
-            {
-                throw new HubProtocolException($"The Hub's listing and its download endpoint disagree on the content of '{File.Path}' (etag {metadata.Etag} vs {File.Etag}).");
-            }
-            _url = metadata.Location;
-            _urlResolvedAt = time.GetTimestamp();
-            return _url;
-        }
-        finally
-        {
-            _urlGate.Release();
-        }
-    }
-
-    public void InvalidateUrl(Uri refused)
-    {
-        if (_url == refused)
-        {
-            _url = null;
-        }
     }
 
     /// <summary>
@@ -424,24 +226,21 @@ internal sealed class BigFileJob : IAsyncDisposable
             var generation = -1;
             while (true)
             {
-                long frontier;
-                lock (_gate)
+                if (Failure is { } failure)
                 {
-                    if (_failure is not null)
+                    throw failure;
+                }
+                var (current, frontier) = Table.Frontier(position);
+                if (generation != current)
+                {
+                    generation = current;
+                    position = 0;
+                    hasher.GetHashAndReset();
+                    if (File.Hash.Kind == Integrity.HashKind.GitSha1)
                     {
-                        throw _failure;
+                        hasher.AppendData(Integrity.GitBlobHasher.Header(File.Size));
                     }
-                    if (generation != _generation)
-                    {
-                        generation = _generation;
-                        position = 0;
-                        hasher.GetHashAndReset();
-                        if (File.Hash.Kind == Integrity.HashKind.GitSha1)
-                        {
-                            hasher.AppendData(Integrity.GitBlobHasher.Header(File.Size));
-                        }
-                    }
-                    frontier = Frontier(position);
+                    continue;
                 }
                 if (position >= File.Size)
                 {
@@ -458,12 +257,9 @@ internal sealed class BigFileJob : IAsyncDisposable
                 {
                     throw new IOException($"Reading back '{TempPath}' at {position} returned no data.");
                 }
-                lock (_gate)
+                if (Table.Generation != generation)
                 {
-                    if (generation != _generation)
-                    {
-                        continue; // The file restarted while we read: these bytes may be stale.
-                    }
+                    continue; // The file restarted while we read: these bytes may be stale.
                 }
                 hasher.AppendData(buffer, 0, read);
                 position += read;
@@ -474,27 +270,44 @@ internal sealed class BigFileJob : IAsyncDisposable
             ArrayPool<byte>.Shared.Return(buffer);
         }
     }
+}
 
-    // Caller holds _gate. The end of the written run of bytes that starts at or before `from`.
-    private long Frontier(long from)
+/// <summary>One connection's segment of a big file, as the target of a <see cref="RangeFetch"/>.</summary>
+internal sealed class SegmentTarget(BigFileJob job, Segment segment) : IFetchTarget
+{
+    /// <summary>The segment this connection owns: a new one after <see cref="RestartFromZero"/>.</summary>
+    public Segment Segment { get; private set; } = segment;
+
+    public long TotalSize => job.File.Size;
+
+    /// <summary>
+    /// A capped server trickles small reads, and a write (with the job's write lock and a syscall) per read would cost
+    /// more CPU than the bytes: reads are gathered into writes of 128 KiB.
+    /// </summary>
+    public int GatherBytes => 128 * 1024;
+
+    public (long From, long End)? Wanted() => job.Table.Remaining(Segment);
+
+    public async ValueTask<int> WriteAsync(ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken)
     {
-        var frontier = from;
-        foreach (var segment in _segments)
+        var offset = 0;
+        while (offset < bytes.Length)
         {
-            if (segment.End <= frontier && segment.IsComplete)
-            {
-                continue;
-            }
-            if (segment.Start > frontier)
+            var position = job.Table.BeginWrite(Segment, bytes.Length - offset, out var count);
+            if (position < 0)
             {
                 break;
             }
-            frontier = Math.Max(frontier, segment.Position);
-            if (!segment.IsComplete)
-            {
-                break;
-            }
+            await job.WriteAsync(bytes.Slice(offset, count), position, cancellationToken).ConfigureAwait(false);
+            job.EndWrite(Segment, count);
+            offset += count;
         }
-        return frontier;
+        return offset;
+    }
+
+    public bool RestartFromZero()
+    {
+        Segment = job.RestartAsWhole();
+        return true;
     }
 }

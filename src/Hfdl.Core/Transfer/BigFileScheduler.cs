@@ -1,31 +1,9 @@
 using System.Buffers;
-using System.Diagnostics;
-using System.Net;
-using System.Security.Cryptography;
 using Hfdl.Core.Hub;
 using Hfdl.Core.Planning;
 using Hfdl.Core.Progress;
-using Hfdl.Core.Storage;
-using Polly;
-using Polly.Retry;
 
 namespace Hfdl.Core.Transfer;
-
-/// <summary>What the scheduler tells the journal about big files.</summary>
-internal interface IBigFileJournal
-{
-    /// <summary>These ranges of the temporary file are written: in the page cache at least, see <see cref="BigFileJob.Checkpoint"/>.</summary>
-    void Partial(RemoteFile file, string tempPath, IReadOnlyList<(long Start, long End)> ranges);
-
-    void Completed(RemoteFile file, string finalPath, string digest, TimeSpan elapsed);
-
-    void Failed(RemoteFile file, Exception exception);
-
-    /// <summary>A temporary file was given up (hash mismatch): forget it.</summary>
-    void Discarded(RemoteFile file);
-
-    void Save();
-}
 
 /// <summary>
 /// Fetches big files over a pool of connections that all pull segments from the files in flight, in order, and
@@ -34,15 +12,13 @@ internal interface IBigFileJournal
 /// </summary>
 internal sealed class BigFileScheduler
 {
-    private const int BufferSize = 256 * 1024;
-    private const int FlushBytes = 128 * 1024;
     // A steal wastes what the victim's server already pushed past the split into socket buffers (a few MB at most),
     // so only splits that leave both halves well above that are worth it.
     private const long MinimumSteal = 4L * 1024 * 1024;
     private const long MinimumSegment = 1024 * 1024;
     private const double SegmentSeconds = 0.5;
     // The last quarter of a file is taken four times finer (in time, so a fast connection is not slowed down by a
-    // request per few MB): see BigFileJob.TakeNext.
+    // request per few MB): see SegmentTable.TakeNext.
     private const double TailSegmentSeconds = 0.125;
     // Ticks often enough that the speed test and each ramp step end within ~25 ms of their decision point (25 ms
     // at 500 MB/s is 12 MB); a tick costs microseconds.
@@ -58,11 +34,11 @@ internal sealed class BigFileScheduler
     private readonly RepoType _type;
     private readonly RepoId _id;
     private readonly string _commit;
-    private readonly BandwidthLimiter? _limiter;
     private readonly ConnectionController _controller;
     private readonly IProgress<DownloadEvent>? _progress;
-    private readonly IBigFileJournal _journal;
-    private readonly ResiliencePipeline _retry;
+    private readonly ITransferJournal _journal;
+    private readonly RangeFetch _fetch;
+    private readonly CommitStep _commitStep;
     private readonly Func<int> _otherConnections;
     private readonly object _gate = new();
     private readonly Queue<Work> _pending = new();
@@ -81,10 +57,10 @@ internal sealed class BigFileScheduler
         RepoType type,
         RepoId id,
         string commit,
-        BandwidthLimiter? limiter,
         ConnectionController controller,
         IProgress<DownloadEvent>? progress,
-        IBigFileJournal journal,
+        ITransferJournal journal,
+        RangeFetch fetch,
         Func<int>? otherConnections = null)
     {
         _client = client;
@@ -92,15 +68,13 @@ internal sealed class BigFileScheduler
         _type = type;
         _id = id;
         _commit = commit;
-        _limiter = limiter;
         _controller = controller;
         _progress = progress;
         _journal = journal;
         _otherConnections = otherConnections ?? (() => 0);
-        _retry = TransientFaults.CreateRetryPipeline(options, progress);
+        _fetch = fetch;
+        _commitStep = new CommitStep(journal, progress);
     }
-
-    private static ResiliencePropertyKey<string> PathKey => TransientFaults.PathKey;
 
     public async Task RunAsync(IEnumerable<Work> files, CancellationToken cancellationToken)
     {
@@ -110,7 +84,6 @@ internal sealed class BigFileScheduler
         }
         var workers = new List<Task>();
         var lastStats = _options.Time.GetTimestamp();
-        var lastCheckpoint = lastStats;
         var lastWriteback = lastStats;
         using var timer = new PeriodicTimer(TickInterval, _options.Time);
         try
@@ -146,11 +119,6 @@ internal sealed class BigFileScheduler
                     lastWriteback = now;
                     StartWriteback();
                 }
-                if (_options.Time.GetElapsedTime(lastCheckpoint, now) >= _options.CheckpointInterval)
-                {
-                    lastCheckpoint = now;
-                    Checkpoint();
-                }
             }
         }
         finally
@@ -182,7 +150,7 @@ internal sealed class BigFileScheduler
     }
 
     private bool HasWorkLocked() =>
-        _pending.Count > 0 || _active.Any(j => j.HasUnownedSegments() || j.LargestStealable() >= 2 * MinimumSteal);
+        _pending.Count > 0 || _active.Any(j => j.Table.HasUnowned() || j.Table.LargestStealable() >= 2 * MinimumSteal);
 
     private void ReportStats()
     {
@@ -236,22 +204,30 @@ internal sealed class BigFileScheduler
         });
     }
 
-    private void Checkpoint()
+    /// <summary>
+    /// Records the written ranges of every file in flight whose ranges grew since they were last recorded (called by
+    /// the journal just before it saves, so what it saves is at most one save interval behind the disk).
+    /// </summary>
+    public void Checkpoint()
     {
         BigFileJob[] jobs;
         lock (_gate)
         {
             jobs = [.. _active];
         }
-        var any = false;
         foreach (var job in jobs)
         {
+            var written = job.BytesWritten;
+            if (written == Interlocked.Read(ref job.RecordedBytes))
+            {
+                continue;
+            }
             try
             {
                 if (job.Checkpoint() is { } ranges)
                 {
                     _journal.Partial(job.File, job.TempPath, ranges);
-                    any = true;
+                    Interlocked.Exchange(ref job.RecordedBytes, ranges.Sum(r => r.End - r.Start));
                 }
             }
             catch (IOException)
@@ -259,16 +235,12 @@ internal sealed class BigFileScheduler
                 // The next checkpoint tries again; the journal only ever lags behind the disk, never ahead of it.
             }
         }
-        if (any)
-        {
-            _journal.Save();
-        }
     }
 
     private async Task WorkerAsync(ConnectionMeter meter, CancellationToken cancellationToken)
     {
         var counted = true;
-        var buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
+        var buffer = ArrayPool<byte>.Shared.Rent(RangeFetch.BufferSize);
         try
         {
             while (!cancellationToken.IsCancellationRequested)
@@ -314,15 +286,15 @@ internal sealed class BigFileScheduler
                 var tailLimit = SegmentLimit(TailSegmentSeconds);
                 foreach (var job in _active)
                 {
-                    if (job.TakeNext(limit, tailLimit) is { } segment)
+                    if (job.Table.TakeNext(limit, tailLimit) is { } segment)
                     {
                         return (job, segment);
                     }
                 }
                 if (!_pending.TryDequeue(out next))
                 {
-                    var victim = _active.OrderByDescending(j => j.LargestStealable()).FirstOrDefault();
-                    if (victim?.Steal(MinimumSteal) is { } stolen)
+                    var victim = _active.OrderByDescending(j => j.Table.LargestStealable()).FirstOrDefault();
+                    if (victim?.Table.Steal(MinimumSteal) is { } stolen)
                     {
                         return (victim, stolen);
                     }
@@ -373,7 +345,9 @@ internal sealed class BigFileScheduler
         var segmentSize = Math.Min(_options.ChunkSize, Math.Max(MinimumSegment, work.File.Size / Math.Max(1, _controller.Maximum * 2)));
         try
         {
-            var job = BigFileJob.Open(work.File, work.FinalPath, work.TempPath, work.Done, segmentSize, work.Attempt);
+            var source = new CachedLocationSource(_client, _type, _id, _commit, work.File, _options.UrlRefreshInterval, _options.Time);
+            var job = BigFileJob.Open(work.File, work.FinalPath, work.TempPath, work.Done, segmentSize, work.Attempt, source,
+                RetryBudget.For(work.File.Path, work.File.Size, _options.MaxRetries));
             _progress?.Report(new FileStarted(work.File.Path, work.File.Size, IsBig: true, ResumedBytes: job.BytesWritten));
             return job;
         }
@@ -383,178 +357,31 @@ internal sealed class BigFileScheduler
         }
     }
 
-    private enum Outcome
+    private async Task FetchSegmentAsync(BigFileJob job, Segment segment, ConnectionMeter meter, byte[] buffer, CancellationToken cancellationToken)
     {
-        Done,
-        Progressed,
-        Stale,
-    }
-
-    private sealed class SegmentHolder(Segment segment)
-    {
-        public Segment Segment { get; set; } = segment;
-    }
-
-    private async Task<Outcome> FetchSegmentAsync(BigFileJob job, Segment segment, ConnectionMeter meter, byte[] buffer, CancellationToken cancellationToken)
-    {
-        var holder = new SegmentHolder(segment);
+        var target = new SegmentTarget(job, segment);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, job.FailedToken);
         try
         {
-            for (var passes = 0; ; passes++)
+            await _fetch.FetchAsync(job.Source, target, job.Budget, buffer, read =>
             {
-                var context = ResilienceContextPool.Shared.Get(linked.Token);
-                context.Properties.Set(PathKey, job.File.Path);
-                Outcome outcome;
-                try
-                {
-                    outcome = await _retry.ExecuteAsync(
-                        async ctx => await AttemptAsync(job, holder, meter, buffer, ctx.CancellationToken).ConfigureAwait(false),
-                        context).ConfigureAwait(false);
-                }
-                finally
-                {
-                    ResilienceContextPool.Shared.Return(context);
-                }
-                if (outcome != Outcome.Progressed)
-                {
-                    return outcome;
-                }
-                if (passes > 10_000)
-                {
-                    throw new HubProtocolException($"The transfer of '{job.File.Path}' kept breaking after delivering a few bytes; hfdl gave up.");
-                }
-            }
+                meter.Add(read);
+                _controller.AddBytes(read);
+            }, linked.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested || job.FailedToken.IsCancellationRequested)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            return Outcome.Stale;
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
             // Anything else, including a bug, fails this file (with its message) rather than vanishing with a worker.
             job.Fail(TransientFaults.IsDiskFull(ex) ? new DiskFullException(job.FinalPath, ex) : ex);
-            return Outcome.Stale;
         }
         finally
         {
-            job.Release(holder.Segment);
+            job.Table.Release(target.Segment);
         }
-    }
-
-    private async Task<Outcome> AttemptAsync(BigFileJob job, SegmentHolder holder, ConnectionMeter meter, byte[] buffer, CancellationToken cancellationToken)
-    {
-        var segment = holder.Segment;
-        if (job.IsStale(segment))
-        {
-            return Outcome.Stale;
-        }
-        var (from, end) = job.Snapshot(segment);
-        if (from >= end)
-        {
-            return Outcome.Done;
-        }
-        var url = await job.GetDownloadUrlAsync(_client, _type, _id, _commit, _options.UrlRefreshInterval, _options.Time, cancellationToken).ConfigureAwait(false);
-        var context = _client.Context(_type, _id, _commit, job.File.Path);
-        using var response = await _client.SendFileRequestAsync(url, from, end - 1, context, cancellationToken).ConfigureAwait(false);
-        var finalUri = response.RequestMessage?.RequestUri ?? url;
-        if (!response.IsSuccessStatusCode)
-        {
-            if (response.StatusCode == HttpStatusCode.Forbidden && !HubUrls.IsSameOrigin(finalUri, _client.Endpoint))
-            {
-                job.InvalidateUrl(url);
-                throw new ExpiredDownloadUrlException(job.File.Path, response.StatusCode);
-            }
-            throw await HubErrorMapper.CreateAsync(response, context, cancellationToken).ConfigureAwait(false);
-        }
-        if (response.StatusCode == HttpStatusCode.PartialContent)
-        {
-            var range = response.Content.Headers.ContentRange;
-            if (range is null || range.From != from || (range.Length is { } total && total != job.File.Size))
-            {
-                throw new HubProtocolException($"The server answered a range request for '{job.File.Path}' with the wrong range ({range?.ToString() ?? "none"} for bytes {from}-{end - 1}).");
-            }
-        }
-        else
-        {
-            if (response.Content.Headers.ContentLength is { } length && length != job.File.Size)
-            {
-                throw new IntegrityException(job.File.Path, $"The server announced {length} bytes for '{job.File.Path}', but the Hub lists {job.File.Size}; hfdl refuses the mismatch.");
-            }
-            // The server ignored Range and sends the whole file: let this connection take the whole file over.
-            segment = job.RestartAsWhole();
-            holder.Segment = segment;
-        }
-
-        var startedAt = job.Snapshot(segment).From;
-        await using var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
-        using var stall = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var watchdog = new StallWatchdog(stall, _client.Options.ReadTimeout);
-        try
-        {
-            // Reads are gathered into one larger write: a capped server trickles small reads, and a write (with its
-            // locks and syscall) per read would cost more CPU than the bytes themselves.
-            var filled = 0;
-            var ended = false;
-            while (!ended)
-            {
-                watchdog.Arm();
-                var read = await body.ReadAsync(buffer.AsMemory(filled, BufferSize - filled), stall.Token).ConfigureAwait(false);
-                if (read == 0)
-                {
-                    ended = true;
-                }
-                else
-                {
-                    filled += read;
-                    meter.Add(read);
-                    _controller.AddBytes(read);
-                    if (_limiter is not null)
-                    {
-                        await _limiter.ConsumeAsync(read, cancellationToken).ConfigureAwait(false);
-                    }
-                }
-                if (filled >= FlushBytes || (ended && filled > 0) || (filled > 0 && job.Snapshot(segment) is var (at, segmentEnd) && at + filled >= segmentEnd))
-                {
-                    for (var offset = 0; offset < filled;)
-                    {
-                        var position = job.BeginWrite(segment, filled - offset, out var count);
-                        if (position < 0)
-                        {
-                            // The segment shrank (its tail was stolen) or went stale: this connection is done with it.
-                            return job.IsStale(segment) ? Outcome.Stale : Outcome.Done;
-                        }
-                        await job.WriteAsync(buffer.AsMemory(offset, count), position, cancellationToken).ConfigureAwait(false);
-                        job.EndWrite(segment, count);
-                        offset += count;
-                    }
-                    filled = 0;
-                }
-            }
-        }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-        {
-            if (job.Snapshot(segment).From > startedAt)
-            {
-                return Outcome.Progressed;
-            }
-            throw new TransferStalledException(job.File.Path, _client.Options.ReadTimeout);
-        }
-        catch (Exception ex) when (ex is IOException or HttpRequestException && !TransientFaults.IsDiskFull(ex) && job.Snapshot(segment).From > startedAt)
-        {
-            return Outcome.Progressed;
-        }
-        var (position2, end2) = job.Snapshot(segment);
-        if (position2 >= end2)
-        {
-            return Outcome.Done;
-        }
-        if (position2 > startedAt)
-        {
-            return Outcome.Progressed;
-        }
-        throw new TruncatedBodyException($"The server ended a range of '{job.File.Path}' at byte {position2} instead of {end2}.");
     }
 
     /// <summary>Leaves the pool if it is larger than the controller wants (one worker at a time).</summary>
@@ -570,40 +397,26 @@ internal sealed class BigFileScheduler
         try
         {
             await job.AllWritten.ConfigureAwait(false);
-            // Durable before it gets its final name: after a power loss the final name holds the whole file or is
-            // absent, never a file whose tail is still only in the page cache. The flush (what arrived since the last
-            // writeback, ~100 ms of data) runs while the hash reads the last segments back; the rename waits for
-            // both. On a mismatch the flush was wasted work, which is rare.
-            var flushing = Task.Run(job.FlushToDisk);
-            await Task.WhenAll(hashing, flushing).ConfigureAwait(false);
-            var digest = await hashing.ConfigureAwait(false);
-            var mismatch = digest != job.File.Hash.Hex;
-            lock (_gate)
-            {
-                // Queue the second attempt in the same step that retires this one, so the scheduler never sees an
-                // empty queue and no active file in between (it would stop before the retry).
-                if (mismatch && job.Attempt == 1)
+            // Committed, queued again or reported as failed: the commit step records each.
+            await _commitStep.CommitAsync(job.File, job.TempPath, job.FinalPath, job.BytesWritten, hashing,
+                () =>
                 {
-                    _pending.Enqueue(new Work(job.File, job.FinalPath, NewTempPath(job.FinalPath), [], Attempt: 2));
-                }
-                _active.Remove(job);
-            }
-            job.Close();
-            if (mismatch)
-            {
-                AtomicFile.TryDelete(job.TempPath);
-                _journal.Discarded(job.File);
-                if (job.Attempt == 1)
+                    job.FlushToDisk();
+                    return Task.CompletedTask;
+                }, verified =>
                 {
-                    _progress?.Report(new FileRetrying(job.File.Path, 2, "content did not match the expected hash; downloading it again", TimeSpan.Zero));
-                    return;
-                }
-                _journal.Failed(job.File, new IntegrityException(job.File.Path,
-                    $"'{job.File.Path}' arrived with {(job.File.Hash.Kind == Integrity.HashKind.Sha256 ? "sha256" : "git sha1")} {digest}, but the Hub lists {job.File.Hash.Hex}, twice. The corrupt copies were deleted; nothing was put under the final name."));
-                return;
-            }
-            File.Move(job.TempPath, job.FinalPath, overwrite: true);
-            _journal.Completed(job.File, job.FinalPath, digest, Stopwatch.GetElapsedTime(job.StartedAt));
+                    lock (_gate)
+                    {
+                        // Queue the second attempt in the same step that retires this one, so the scheduler never
+                        // sees an empty queue and no active file in between (it would stop before the retry).
+                        _active.Remove(job);
+                        if (!verified && job.Attempt == 1)
+                        {
+                            _pending.Enqueue(new Work(job.File, job.FinalPath, FileFetcher.NewTempPath(job.FinalPath), [], Attempt: 2));
+                        }
+                    }
+                    job.Close();
+                }, job.Attempt, job.StartedAt).ConfigureAwait(false);
         }
         catch (Exception ex)
         {
@@ -613,6 +426,7 @@ internal sealed class BigFileScheduler
                 if (job.Checkpoint() is { } ranges)
                 {
                     _journal.Partial(job.File, job.TempPath, ranges);
+                    _journal.SaveSoon();
                 }
             }
             catch (IOException)
@@ -651,9 +465,6 @@ internal sealed class BigFileScheduler
             _active.Remove(job);
         }
     }
-
-    public static string NewTempPath(string finalPath) =>
-        Path.Combine(Path.GetDirectoryName(finalPath)!, $".{Path.GetFileName(finalPath)}.{RandomNumberGenerator.GetHexString(8, lowercase: true)}.hfdl-part");
 
     /// <summary>Bytes one connection received, sampled for its rate.</summary>
     private sealed class ConnectionMeter(TimeProvider clock)

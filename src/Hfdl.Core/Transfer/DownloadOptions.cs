@@ -43,8 +43,12 @@ public sealed record DownloadOptions
     /// <summary>Signed download URLs of big files are resolved again after this long, before they expire. Default 20 min.</summary>
     public TimeSpan UrlRefreshInterval { get; init; } = TimeSpan.FromMinutes(20);
 
-    /// <summary>How often the journal of partially downloaded big files is flushed and saved. Default 2 s.</summary>
-    public TimeSpan CheckpointInterval { get; init; } = TimeSpan.FromSeconds(2);
+    /// <summary>
+    /// How often the journal (<c>.download_state</c>) is saved while something changed: the written ranges of big
+    /// files in flight and the files completed. Saved without an fsync (the page cache outlives a killed hfdl), so a
+    /// <c>kill -9</c> makes the next run fetch again at most about this much of the transfer. Default 250 ms.
+    /// </summary>
+    public TimeSpan CheckpointInterval { get; init; } = TimeSpan.FromMilliseconds(250);
 
     /// <summary>Bytes that must stay free on the target file system after the download (<c>--min-free-space</c>). Default 0.</summary>
     public long MinFreeSpace { get; init; }
@@ -63,9 +67,9 @@ public sealed record DownloadOptions
         {
             throw new UsageException("--file-size-threshold must not be negative.");
         }
-        if (ChunkSize < 64 * 1024)
+        if (ChunkSize is < 64 * 1024 or > Hub.FileSizes.MaxFileSize)
         {
-            throw new UsageException("--chunk-size must be at least 65536 bytes.");
+            throw new UsageException("--chunk-size must be at least 65536 bytes and at most 1 PiB.");
         }
         if (MinSpeedPerConnection < 0)
         {
@@ -75,13 +79,17 @@ public sealed record DownloadOptions
         {
             throw new UsageException("--speed-test-duration must not be negative.");
         }
-        if (MinFreeSpace < 0)
+        if (MinFreeSpace is < 0 or > Hub.FileSizes.MaxTotalSize)
         {
-            throw new UsageException("--min-free-space must not be negative.");
+            throw new UsageException("--min-free-space must be between 0 and 1 EiB.");
         }
         if (UrlRefreshInterval <= TimeSpan.Zero)
         {
             throw new UsageException("--url-refresh-interval must be more than 0 seconds.");
+        }
+        if (CheckpointInterval <= TimeSpan.Zero)
+        {
+            throw new UsageException("The journal's save interval must be more than 0 seconds.");
         }
         if (MaxBytesPerSecond is <= 0)
         {

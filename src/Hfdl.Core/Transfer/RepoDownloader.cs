@@ -122,8 +122,7 @@ public sealed partial class RepoDownloader
         CheckDiskSpace(root, work, state, request.Existing);
 
         var limiter = _options.MaxBytesPerSecond is { } cap ? new BandwidthLimiter(cap, _options.Time) : null;
-        var fetcher = new FileFetcher(_client, _options, limiter, progress);
-        var saver = new ThrottledSaver(state, _options.Time, TimeSpan.FromSeconds(1));
+        var saver = new ThrottledSaver(state, _options.Time, _options.CheckpointInterval);
         using var fatal = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var journal = new Journal(state, saver, commit, progress, run, fatal, (file, dataPath) =>
         {
@@ -132,6 +131,10 @@ public sealed partial class RepoDownloader
                 layout.Place(member, commit);
             }
         }, placements);
+        var fetch = new RangeFetch(_client, _options, limiter, progress);
+        var fetcher = new FileFetcher(_client, _options, fetch, new CommitStep(journal, progress), progress);
+        using var stopSaving = new CancellationTokenSource();
+        var saving = saver.RunAsync(stopSaving.Token);
 
         async ValueTask ProcessSmallAsync((RemoteFile File, string Path) item, CancellationToken ct)
         {
@@ -143,10 +146,8 @@ public sealed partial class RepoDownloader
                     journal.Adopted(file, path);
                     return;
                 }
-                var fileStarted = Stopwatch.GetTimestamp();
                 progress?.Report(new FileStarted(file.Path, file.Size, IsBig: false));
-                var digest = await fetcher.FetchAsync(request.RepoType, request.RepoId, commit, file, path, ct).ConfigureAwait(false);
-                journal.Completed(file, path, digest, Stopwatch.GetElapsedTime(fileStarted));
+                await fetcher.FetchAsync(request.RepoType, request.RepoId, commit, file, path, ct).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {
@@ -182,9 +183,18 @@ public sealed partial class RepoDownloader
             {
                 var bigWork = await PrepareBigFilesAsync(big, state, journal, request.Existing, fatal.Token).ConfigureAwait(false);
                 var controller = new ConnectionController(_options.Threads, _options.MinSpeedPerConnection, _options.SpeedTestDuration, _options.Time);
-                var scheduler = new BigFileScheduler(_client, _options, request.RepoType, request.RepoId, commit, limiter, controller, progress, journal,
+                var scheduler = new BigFileScheduler(_client, _options, request.RepoType, request.RepoId, commit, controller, progress, journal, fetch,
                     otherConnections: () => Volatile.Read(ref smallInFlight.Value));
-                await scheduler.RunAsync(bigWork, fatal.Token).ConfigureAwait(false);
+                // Each save of the journal first records how far every big file in flight has been written.
+                saver.BeforeSave = scheduler.Checkpoint;
+                try
+                {
+                    await scheduler.RunAsync(bigWork, fatal.Token).ConfigureAwait(false);
+                }
+                finally
+                {
+                    saver.BeforeSave = null;
+                }
                 foreach (var item in bigWork.Where(w => !journal.HasOutcome(w.File.Path)))
                 {
                     // Never report success for a file that did not arrive, whatever went wrong inside.
@@ -206,6 +216,8 @@ public sealed partial class RepoDownloader
         }
         finally
         {
+            await stopSaving.CancelAsync().ConfigureAwait(false);
+            await saving.ConfigureAwait(false);
             try
             {
                 saver.SaveNow();
@@ -382,7 +394,7 @@ public sealed partial class RepoDownloader
                 journal.Adopted(file, path);
                 continue;
             }
-            result.Add(new BigFileScheduler.Work(file, path, BigFileScheduler.NewTempPath(path), []));
+            result.Add(new BigFileScheduler.Work(file, path, FileFetcher.NewTempPath(path), []));
         }
         return result;
     }
@@ -404,7 +416,7 @@ public sealed partial class RepoDownloader
         RunCounters run,
         CancellationTokenSource fatal,
         Action<RemoteFile, string> place,
-        IReadOnlyDictionary<string, List<RemoteFile>> groups) : IBigFileJournal
+        IReadOnlyDictionary<string, List<RemoteFile>> groups) : ITransferJournal
     {
         private readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> _outcomes = new(StringComparer.Ordinal);
         private Exception? _fatalError;
@@ -451,9 +463,14 @@ public sealed partial class RepoDownloader
                 TempFile = Path.GetFileName(tempPath),
                 Ranges = [.. ranges.Select(r => new[] { r.Start, r.End })],
             });
+            saver.SaveSoon();
         }
 
-        public void Discarded(RemoteFile file) => state.SetFile(file.Path, null);
+        public void Discarded(RemoteFile file)
+        {
+            state.SetFile(file.Path, null);
+            saver.SaveSoon();
+        }
 
         public void Failed(RemoteFile file, Exception exception)
         {
@@ -468,7 +485,7 @@ public sealed partial class RepoDownloader
             progress?.Report(new FileFailed(file.Path, exception is HfdlException ? exception.Message : $"'{file.Path}' failed: {exception.Message}"));
         }
 
-        public void Save() => saver.SaveNow();
+        public void SaveSoon() => saver.SaveSoon();
     }
 
     /// <summary>
@@ -554,36 +571,80 @@ public sealed partial class RepoDownloader
         return digest == file.Hash.Hex;
     }
 
-    /// <summary>Saves the journal at most once per interval while files complete, and always at the end.</summary>
+    /// <summary>
+    /// Saves the journal about every <c>interval</c> (<see cref="DownloadOptions.CheckpointInterval"/>) while something
+    /// changed, off the transfer threads, without an fsync: the page cache outlives a killed hfdl, so a <c>kill -9</c>
+    /// loses at most the last interval of records, and no save stalls the disk. A save that takes long (a journal of
+    /// many thousands of files) spaces the next ones out, so saving never costs more than about 5% of a core. The last
+    /// save of a run is durable (<see cref="SaveNow"/>).
+    /// </summary>
     private sealed class ThrottledSaver(DownloadStateStore state, TimeProvider time, TimeSpan interval)
     {
         private readonly object _gate = new();
-        private DateTimeOffset _lastSave = DateTimeOffset.MinValue;
+        private int _dirty;
+        private long _nextSave;
 
-        public void SaveSoon()
+        /// <summary>Runs before each save (records the ranges of big files in flight).</summary>
+        public Action? BeforeSave { get; set; }
+
+        /// <summary>Something changed: the next tick saves it.</summary>
+        public void SaveSoon() => Volatile.Write(ref _dirty, 1);
+
+        /// <summary>Saves on every tick of <c>interval</c> when something changed, until cancelled.</summary>
+        public async Task RunAsync(CancellationToken cancellationToken)
         {
-            lock (_gate)
+            using var timer = new PeriodicTimer(interval, time);
+            try
             {
-                if (time.GetUtcNow() - _lastSave < interval)
+                while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
                 {
-                    return;
+                    try
+                    {
+                        SaveIfDue();
+                    }
+                    catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or DiskFullException)
+                    {
+                        // The next tick tries again, and the end of the run reports a journal it cannot save.
+                    }
                 }
-                Save();
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
             }
         }
 
+        private void SaveIfDue()
+        {
+            BeforeSave?.Invoke();
+            if (Volatile.Read(ref _dirty) == 0 || time.GetTimestamp() < Volatile.Read(ref _nextSave))
+            {
+                return;
+            }
+            lock (_gate)
+            {
+                Save(durable: false);
+            }
+        }
+
+        /// <summary>Saves now, durably (the end of a run).</summary>
         public void SaveNow()
         {
             lock (_gate)
             {
-                Save();
+                BeforeSave?.Invoke();
+                Save(durable: true);
             }
         }
 
-        private void Save()
+        private void Save(bool durable)
         {
-            state.Save(time);
-            _lastSave = time.GetUtcNow();
+            Volatile.Write(ref _dirty, 0);
+            var started = time.GetTimestamp();
+            state.Save(time, durable);
+            var cost = time.GetElapsedTime(started);
+            // Ticks come every interval; only a save that took longer than a twentieth of it waits for more.
+            var pause = Math.Max(0, (20 * cost.TotalSeconds) - interval.TotalSeconds);
+            Volatile.Write(ref _nextSave, started + (long)(pause * time.TimestampFrequency));
         }
     }
 }

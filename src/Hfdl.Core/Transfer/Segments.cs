@@ -58,7 +58,7 @@ internal static class ByteRanges
     /// <summary>
     /// Cuts <c>[0, size)</c> into segments of about <paramref name="segmentSize"/> bytes, marking the parts in
     /// <paramref name="done"/> as already written (resume). A done range becomes a complete segment of its own.
-    /// Connections cut these further as they take them (<see cref="BigFileJob.TakeNext"/>), to a size that suits
+    /// Connections cut these further as they take them (<see cref="SegmentTable.TakeNext"/>), to a size that suits
     /// their speed.
     /// </summary>
     public static List<Segment> Plan(long size, long segmentSize, IReadOnlyList<(long Start, long End)> done)

@@ -7,8 +7,8 @@ using Polly.Retry;
 namespace Hfdl.Core.Transfer;
 
 /// <summary>A transfer delivered no bytes for longer than the read timeout.</summary>
-internal sealed class TransferStalledException(string path, TimeSpan timeout)
-    : HfdlException($"The transfer of '{path}' delivered no data for {timeout.TotalSeconds:0} s.");
+internal sealed class TransferStalledException(string path, TimeSpan timeout, string what = "no data")
+    : HfdlException($"The transfer of '{path}' received {what} for {timeout.TotalSeconds:0.#} s.");
 
 /// <summary>A signed CDN URL was refused (usually expired); resolving the file again through the Hub fixes it.</summary>
 internal sealed class ExpiredDownloadUrlException(string path, HttpStatusCode status)
@@ -64,23 +64,24 @@ internal static class TransientFaults
 
     public static TimeSpan? SuggestedDelay(Exception? exception) => exception switch
     {
-        RateLimitedException { RetryAfter: { } wait } => wait,
+        HubException { RetryAfter: { } wait } => wait,
         _ => null,
     };
 }
 
 /// <summary>
 /// Cancels a read that delivers nothing for the read timeout. Re-arming a timer on every read costs more than the read
-/// on a fast link, so it is re-armed at most a few times per timeout.
+/// on a fast link, so it is re-armed at most a few times per timeout. <c>source</c> is created on <c>time</c>
+/// (<c>new CancellationTokenSource(timeout, time)</c>), so the whole timeout runs on the injected clock.
 /// </summary>
-internal sealed class StallWatchdog(CancellationTokenSource source, TimeSpan timeout)
+internal sealed class StallWatchdog(CancellationTokenSource source, TimeSpan timeout, TimeProvider time)
 {
-    private readonly long _rearmTicks = (long)(System.Diagnostics.Stopwatch.Frequency * Math.Min(1.0, timeout.TotalSeconds / 4));
+    private readonly long _rearmTicks = (long)(time.TimestampFrequency * Math.Min(1.0, timeout.TotalSeconds / 4));
     private long _armedAt = long.MinValue;
 
     public void Arm()
     {
-        var now = System.Diagnostics.Stopwatch.GetTimestamp();
+        var now = time.GetTimestamp();
         if (_armedAt == long.MinValue || now - _armedAt >= _rearmTicks)
         {
             _armedAt = now;

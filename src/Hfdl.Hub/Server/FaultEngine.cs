@@ -18,7 +18,8 @@ internal sealed class FaultEngine
     public async Task<bool> BeforeResponseAsync(HubRequest request, FaultTargets target, bool json, CancellationToken cancellationToken)
     {
         var faults = request.Faults;
-        if (faults.Latency > TimeSpan.Zero && faults.LatencyTargets.HasFlag(target))
+        if (faults.Latency > TimeSpan.Zero && faults.LatencyTargets.HasFlag(target)
+            && (faults.LatencyMethod is null || string.Equals(faults.LatencyMethod, request.Http.Request.Method, StringComparison.OrdinalIgnoreCase)))
         {
             await Task.Delay(faults.Latency, cancellationToken).ConfigureAwait(false);
         }
@@ -27,7 +28,16 @@ internal sealed class FaultEngine
             return true;
         }
         var runtime = RuntimeOf(faults);
-        if (faults.TooManyRequests is { } limit && limit.Targets.HasFlag(target) && runtime.Strikes(limit, limit.FirstRequests, limit.Probability))
+        if (faults.Silence is { } silence && silence.Targets.HasFlag(target)
+            && (!silence.RangedOnly || request.Http.Request.Headers.Range.Count > 0)
+            && runtime.Strikes(silence, 0, silence.FirstRequests, 0))
+        {
+            // Hold the request open, saying nothing, until the client hangs up (or the server stops).
+            await Task.Delay(Timeout.InfiniteTimeSpan, cancellationToken).ConfigureAwait(false);
+            return false;
+        }
+        if (faults.TooManyRequests is { } limit && limit.Targets.HasFlag(target) && Matches(request, limit.PathContains)
+            && runtime.Strikes(limit, limit.SkipRequests, limit.FirstRequests, limit.Probability))
         {
             var bucket = target == FaultTargets.Api ? "api" : "resolvers";
             var seconds = limit.RetryAfterSeconds;
@@ -42,7 +52,8 @@ internal sealed class FaultEngine
                 cancellationToken).ConfigureAwait(false);
             return false;
         }
-        if (faults.ServerErrors is { } errors && errors.Targets.HasFlag(target) && runtime.Strikes(errors, errors.FirstRequests, errors.Probability))
+        if (faults.ServerErrors is { } errors && errors.Targets.HasFlag(target) && Matches(request, errors.PathContains)
+            && runtime.Strikes(errors, errors.SkipRequests, errors.FirstRequests, errors.Probability))
         {
             var message = errors.StatusCode switch
             {
@@ -62,7 +73,10 @@ internal sealed class FaultEngine
     }
 
     /// <summary>Counts a request against a "first N requests" fault of <paramref name="faults"/>; true while it strikes.</summary>
-    public bool StrikesFirst(HubFaults faults, object fault, int firstRequests) => RuntimeOf(faults).Strikes(fault, firstRequests, 0);
+    public bool StrikesFirst(HubFaults faults, object fault, int firstRequests) => RuntimeOf(faults).Strikes(fault, 0, firstRequests, 0);
+
+    private static bool Matches(HubRequest request, string? pathContains) =>
+        pathContains is null || request.RawPath.Contains(pathContains, StringComparison.Ordinal);
 
     private static bool AcceptsGzip(HubRequest request) =>
         request.Http.Request.Headers.AcceptEncoding.ToString()
@@ -126,13 +140,17 @@ internal sealed class FaultRuntime(HubFaults faults)
 
     public TokenBucket GlobalBucket { get; } = new(faults.GlobalBytesPerSecond ?? long.MaxValue);
 
-    /// <summary>For "first N requests, then with probability p" faults.</summary>
-    public bool Strikes(object fault, int firstRequests, double probability)
+    /// <summary>For "let K requests through, fail the next N, then with probability p" faults.</summary>
+    public bool Strikes(object fault, int skipRequests, int firstRequests, double probability)
     {
         lock (_gate)
         {
             var count = _counts[fault] = _counts.GetValueOrDefault(fault) + 1;
-            return count <= firstRequests || (probability > 0 && _random.NextDouble() < probability);
+            if (count <= skipRequests)
+            {
+                return false;
+            }
+            return count - skipRequests <= firstRequests || (probability > 0 && _random.NextDouble() < probability);
         }
     }
 

@@ -34,6 +34,9 @@ public sealed record HubFaults
     /// <summary>Which routes get <see cref="Latency"/>; all by default.</summary>
     public FaultTargets LatencyTargets { get; init; } = FaultTargets.All;
 
+    /// <summary>When set, only requests with this method (<c>HEAD</c>, say) get <see cref="Latency"/>.</summary>
+    public string? LatencyMethod { get; init; }
+
     /// <summary>Overrides <see cref="HubServerOptions.SignedUrlLifetime"/>: signed CDN URLs expire after this.</summary>
     public TimeSpan? SignedUrlLifetime { get; init; }
 
@@ -45,6 +48,9 @@ public sealed record HubFaults
 
     /// <summary>Answers 500, 502 or 503 instead of the real response.</summary>
     public StatusFault? ServerErrors { get; init; }
+
+    /// <summary>Accepts a request and never sends the response (no status line, no headers) until the client gives up.</summary>
+    public SilenceFault? Silence { get; init; }
 
     /// <summary>Answers 429 with <c>Retry-After</c> and <c>RateLimit: "…";r=0;t=N</c>.</summary>
     public RateLimitFault? TooManyRequests { get; init; }
@@ -78,7 +84,7 @@ public sealed record HubFaults
     /// <summary>Seeds the random decisions (probabilities).</summary>
     public int Seed { get; init; } = 12345;
 
-    internal bool HasStatusFaults => ServerErrors is not null || TooManyRequests is not null;
+    internal bool HasStatusFaults => ServerErrors is not null || TooManyRequests is not null || Silence is not null;
 
     internal void Validate()
     {
@@ -161,10 +167,19 @@ public sealed record StallFault(long AfterBytes)
     public double Probability { get; init; } = 0.5;
 }
 
-/// <summary>Answers <paramref name="StatusCode"/> for the first <see cref="FirstRequests"/> targeted requests, then with <see cref="Probability"/>.</summary>
+/// <summary>
+/// Answers <paramref name="StatusCode"/> for the first <see cref="FirstRequests"/> targeted requests (after letting
+/// <see cref="SkipRequests"/> through), then with <see cref="Probability"/>.
+/// </summary>
 public sealed record StatusFault(int StatusCode = 503)
 {
     public int FirstRequests { get; init; }
+
+    /// <summary>Targeted requests answered normally before the fault starts (1 fails page 2 of a listing, say).</summary>
+    public int SkipRequests { get; init; }
+
+    /// <summary>When set, only requests whose path contains this (<c>/tree/</c>, say) are targeted.</summary>
+    public string? PathContains { get; init; }
 
     /// <summary>When set, the answer carries <c>Retry-After</c> with this many seconds.</summary>
     public int? RetryAfterSeconds { get; init; }
@@ -174,10 +189,33 @@ public sealed record StatusFault(int StatusCode = 503)
     public FaultTargets Targets { get; init; } = FaultTargets.All;
 }
 
-/// <summary>Answers 429 for the first <see cref="FirstRequests"/> targeted requests, then with <see cref="Probability"/>.</summary>
+/// <summary>
+/// Never answers the first <see cref="FirstRequests"/> targeted requests (by default only ranged ones, as a CDN that
+/// accepts a range request and then hangs): the connection stays open and silent until the client gives up.
+/// </summary>
+public sealed record SilenceFault
+{
+    public int FirstRequests { get; init; } = 1;
+
+    /// <summary>Only requests with a <c>Range</c> header are answered with silence.</summary>
+    public bool RangedOnly { get; init; } = true;
+
+    public FaultTargets Targets { get; init; } = FaultTargets.Files;
+}
+
+/// <summary>
+/// Answers 429 for the first <see cref="FirstRequests"/> targeted requests (after letting <see cref="SkipRequests"/>
+/// through), then with <see cref="Probability"/>.
+/// </summary>
 public sealed record RateLimitFault
 {
     public int FirstRequests { get; init; }
+
+    /// <summary>Targeted requests answered normally before the fault starts.</summary>
+    public int SkipRequests { get; init; }
+
+    /// <summary>When set, only requests whose path contains this (<c>/tree/</c>, say) are targeted.</summary>
+    public string? PathContains { get; init; }
 
     public double Probability { get; init; }
 
@@ -231,6 +269,16 @@ public sealed record HostileFaults
 
     /// <summary>Tree pagination never ends: after the first page, each page's <c>next</c> link is the page itself.</summary>
     public bool PaginationLoop { get; init; }
+
+    /// <summary>
+    /// Tree pagination never ends, and never repeats: every page links to a new one, and the pages past the real
+    /// listing hold made-up files (<c>endless/N/I.bin</c>, a page's worth each). With
+    /// <see cref="EndlessLinkPadding"/> the links also grow longer by that many characters per page.
+    /// </summary>
+    public bool EndlessPagination { get; init; }
+
+    /// <summary>Characters added to each next link of <see cref="EndlessPagination"/> over the one before.</summary>
+    public int EndlessLinkPadding { get; init; }
 
     /// <summary>Resolve answers this many same-host 302 hops before the real answer (more than 10 is hostile).</summary>
     public int RedirectHops { get; init; }
@@ -287,6 +335,7 @@ internal static class HubFaultsJson
                     "perConnectionBytesPerSecond" => faults with { PerConnectionBytesPerSecond = v.GetInt64() },
                     "globalBytesPerSecond" => faults with { GlobalBytesPerSecond = v.GetInt64() },
                     "latencyMs" => faults with { Latency = TimeSpan.FromMilliseconds(v.GetDouble()) },
+                    "latencyMethod" => faults with { LatencyMethod = v.GetString() },
                     "signedUrlLifetimeSeconds" => faults with { SignedUrlLifetime = TimeSpan.FromSeconds(v.GetDouble()) },
                     "ignoreRange" => faults with { IgnoreRange = v.GetBoolean() },
                     "seed" => faults with { Seed = v.GetInt32() },
@@ -312,6 +361,9 @@ internal static class HubFaultsJson
                         ServerErrors = new StatusFault(v.TryGetProperty("statusCode", out var s) ? s.GetInt32() : 503)
                         {
                             FirstRequests = (int)Number(v, "firstRequests", 0),
+                            SkipRequests = (int)Number(v, "skipRequests", 0),
+                            PathContains = v.TryGetProperty("pathContains", out var p) ? p.GetString() : null,
+                            RetryAfterSeconds = v.TryGetProperty("retryAfterSeconds", out var r) ? r.GetInt32() : null,
                             Probability = Number(v, "probability", 0),
                             Targets = Targets(v),
                         },
@@ -321,9 +373,20 @@ internal static class HubFaultsJson
                         TooManyRequests = new RateLimitFault
                         {
                             FirstRequests = (int)Number(v, "firstRequests", 0),
+                            SkipRequests = (int)Number(v, "skipRequests", 0),
+                            PathContains = v.TryGetProperty("pathContains", out var p) ? p.GetString() : null,
                             Probability = Number(v, "probability", 0),
                             RetryAfterSeconds = (int)Number(v, "retryAfterSeconds", 1),
                             Targets = Targets(v),
+                        },
+                    },
+                    "silence" => faults with
+                    {
+                        Silence = new SilenceFault
+                        {
+                            FirstRequests = (int)Number(v, "firstRequests", 1),
+                            RangedOnly = !v.TryGetProperty("rangedOnly", out var ranged) || ranged.GetBoolean(),
+                            Targets = v.TryGetProperty("targets", out _) ? Targets(v) : FaultTargets.Files,
                         },
                     },
                     "corrupt" => faults with { Corrupt = new CorruptionFault(v.GetProperty("offset").GetInt64()) { Repeat = Repeat(v, FaultRepeat.Always) } },

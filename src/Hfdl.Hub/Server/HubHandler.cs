@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text;
 using System.Text.Json;
 
@@ -592,8 +593,13 @@ internal sealed partial class HubHandler(HubState state)
             }
         }
         var entries = index.List(path, recursive);
-        var page = entries.Skip(start).Take(pageSize).ToList();
         var hostile = request.Faults.Hostile;
+        if (hostile is { EndlessPagination: true })
+        {
+            await EndlessPageAsync(request, snapshot, entries, start, pageSize, expand, hostile, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+        var page = entries.Skip(start).Take(pageSize).ToList();
         if (hostile is { PaginationLoop: true } && request.Query["cursor"].Count > 0)
         {
             // A next link the client has already followed: this very page.
@@ -616,6 +622,41 @@ internal sealed partial class HubHandler(HubState state)
             foreach (var entry in page)
             {
                 WriteEntry(w, entry, snapshot, expand, request.Faults.Hostile, file => XetHashOf(request, repo, file, redact: true));
+            }
+            w.WriteEndArray();
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// A page of a listing that never ends: the real entries first, then made-up files, and always a link to a page
+    /// not seen before (with <see cref="HostileFaults.EndlessLinkPadding"/>, an ever longer one).
+    /// </summary>
+    private static async Task EndlessPageAsync(HubRequest request, RepoSnapshot snapshot, IReadOnlyList<object> entries, int start, int pageSize, bool expand, HostileFaults hostile, CancellationToken cancellationToken)
+    {
+        var next = start + pageSize;
+        var pageNumber = next / pageSize;
+        var url = NextPageUrl(request, TreeCursor.Write(next, snapshot.Index.CommitId), "pad");
+        if (hostile.EndlessLinkPadding > 0)
+        {
+            url += "&pad=" + new string('p', (int)Math.Min(1_000_000, (long)pageNumber * hostile.EndlessLinkPadding));
+        }
+        request.Response.Headers["Link"] = $"<{url}>; rel=\"next\"";
+        await request.WriteJsonAsync(200, w =>
+        {
+            w.WriteStartArray();
+            for (var i = start; i < next; i++)
+            {
+                if (i < entries.Count)
+                {
+                    WriteEntry(w, entries[i], snapshot, expand, hostile, _ => null);
+                    continue;
+                }
+                w.WriteStartObject();
+                w.WriteString("type", "file");
+                w.WriteString("oid", "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391");
+                w.WriteNumber("size", 0);
+                w.WriteString("path", string.Create(CultureInfo.InvariantCulture, $"endless/{start}/{i - start}.bin"));
+                w.WriteEndObject();
             }
             w.WriteEndArray();
         }, cancellationToken).ConfigureAwait(false);
@@ -649,10 +690,10 @@ internal sealed partial class HubHandler(HubState state)
     }
 
     /// <summary>The absolute URL of the next page: the request's own URL with every parameter kept and the cursor replaced.</summary>
-    private static string NextPageUrl(HubRequest request, string cursor)
+    private static string NextPageUrl(HubRequest request, string cursor, string? drop = null)
     {
         var parameters = request.RawQuery.Split('&', StringSplitOptions.RemoveEmptyEntries)
-            .Where(p => !p.StartsWith("cursor=", StringComparison.Ordinal) && p != "cursor")
+            .Where(p => !p.StartsWith("cursor=", StringComparison.Ordinal) && p != "cursor" && (drop is null || !p.StartsWith(drop + "=", StringComparison.Ordinal)))
             .Append("cursor=" + Uri.EscapeDataString(cursor));
         var http = request.Http.Request;
         return $"{http.Scheme}://{http.Host}{request.RawPath}?{string.Join('&', parameters)}";

@@ -142,7 +142,7 @@ public sealed class JsonFuzzTests
                 if (RemoteFile.FromTreeEntry(entry) is { } file)
                 {
                     Assert.True(RepoFilePath.TryValidate(file.Path, out _), file.Path);
-                    Assert.True(file.Size >= 0);
+                    Assert.InRange(file.Size, 0, FileSizes.MaxFileSize);
                     Assert.Equal(file.IsLfs ? 64 : 40, file.Hash.Hex.Length);
                 }
             }
@@ -205,6 +205,7 @@ public sealed class JsonFuzzTests
             Assert.DoesNotContain(token, error.ServerMessage ?? "", StringComparison.OrdinalIgnoreCase);
             Assert.DoesNotContain(token, error.ToString(), StringComparison.OrdinalIgnoreCase);
             Assert.DoesNotContain(error.Message, char.IsControl);
+            Assert.DoesNotContain(error.Message.EnumerateRunes(), SafeText.IsHidden);
         });
     }
 

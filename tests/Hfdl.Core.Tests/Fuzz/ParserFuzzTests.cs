@@ -135,4 +135,25 @@ public sealed class ParserFuzzTests
             }
         });
     }
+
+    [Fact]
+    public void Escaped_text_holds_no_hidden_character_is_stable_and_leaves_visible_text_as_it_is()
+    {
+        Fuzz.Check(Fuzz.HostileString, text =>
+        {
+            var escaped = SafeText.Escape(text);
+
+            foreach (var rune in escaped.EnumerateRunes())
+            {
+                Assert.False(SafeText.IsHidden(rune), $"U+{rune.Value:X4} left raw in {escaped}");
+            }
+            // No lone surrogate is left: the text survives UTF-8 unchanged.
+            Assert.Equal(escaped, System.Text.Encoding.UTF8.GetString(System.Text.Encoding.UTF8.GetBytes(escaped)));
+            Assert.Equal(escaped, SafeText.Escape(escaped));
+            if (!text.EnumerateRunes().Any(SafeText.IsHidden) && !text.Any(char.IsSurrogate))
+            {
+                Assert.Equal(text, escaped);
+            }
+        });
+    }
 }

@@ -252,6 +252,53 @@ public sealed class HubEnvironmentTests
         Assert.Equal(expected, Env(("HOME", "/home/u")).ExpandPath(path));
     }
 
+    [Theory]
+    [InlineData("HF_HUB_ETAG_TIMEOUT", "3", 3)]
+    [InlineData("HF_HUB_ETAG_TIMEOUT", " 2.5 ", 2.5)]
+    [InlineData("HF_HUB_DOWNLOAD_TIMEOUT", "120", 120)]
+    public void The_huggingface_hub_timeouts_are_read_in_seconds(string name, string value, double seconds)
+    {
+        var options = Env((name, value)).Apply(new HubClientOptions { Endpoint = new Uri("https://huggingface.co") });
+
+        Assert.Equal(TimeSpan.FromSeconds(seconds), name == "HF_HUB_ETAG_TIMEOUT" ? options.EtagTimeout : options.ReadTimeout);
+    }
+
+    [Theory]
+    [InlineData(null)]
+    [InlineData("")]
+    [InlineData("0")]
+    public void An_unset_or_zero_timeout_keeps_the_default_as_huggingface_hub_does(string? value)
+    {
+        var defaults = new HubClientOptions { Endpoint = new Uri("https://huggingface.co") };
+
+        var options = Env(("HF_HUB_ETAG_TIMEOUT", value), ("HF_HUB_DOWNLOAD_TIMEOUT", value)).Apply(defaults);
+
+        Assert.Equal((TimeSpan.FromSeconds(10), defaults.ReadTimeout), (options.EtagTimeout, options.ReadTimeout));
+    }
+
+    [Theory]
+    [InlineData("HF_HUB_ETAG_TIMEOUT", "ten")]
+    [InlineData("HF_HUB_ETAG_TIMEOUT", "-1")]
+    [InlineData("HF_HUB_DOWNLOAD_TIMEOUT", "NaN")]
+    [InlineData("HF_HUB_DOWNLOAD_TIMEOUT", "1e300")]
+    [InlineData("HFDL_MAX_LISTING_ENTRIES", "0")]
+    [InlineData("HFDL_MAX_LISTING_BYTES", "lots")]
+    public void A_malformed_setting_is_a_usage_error_that_names_the_variable(string name, string value)
+    {
+        var error = Assert.Throws<UsageException>(() => Env((name, value)).Apply(new HubClientOptions { Endpoint = new Uri("https://huggingface.co") }));
+
+        Assert.StartsWith(name, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_listing_bounds_can_be_raised_or_lowered()
+    {
+        var options = Env(("HFDL_MAX_LISTING_ENTRIES", "20000000"), ("HFDL_MAX_LISTING_BYTES", "1000"))
+            .Apply(new HubClientOptions { Endpoint = new Uri("https://huggingface.co") });
+
+        Assert.Equal((20_000_000L, 1000L), (options.MaxListingEntries, options.MaxListingBytes));
+    }
+
     [Fact]
     public void The_process_environment_is_read_through_the_same_lookup()
     {

@@ -57,9 +57,9 @@ public sealed class RepoIdTests
         { "org/my model", "' '" },
         { " gpt2", "' '" },
         { "org/modèle", "'è'" },
-        { "org/name\u0000", "\\u0000" },
-        { "org/na\nme", "\\u000a" },
-        { "org/na\tme", "\\u0009" },
+        { "org/name\u0000", "\\x00" },
+        { "org/na\nme", "\\x0a" },
+        { "org/na\tme", "\\x09" },
         { "/name", "empty" },
         { "org/", "empty" },
         { "/", "empty" },
@@ -95,7 +95,7 @@ public sealed class RepoIdTests
     public void A_control_character_is_shown_escaped_in_the_message_not_raw()
     {
         var ex = Assert.Throws<InvalidRepoIdException>(() => RepoId.Parse("org/a\u001bb"));
-        Assert.Contains("\\u001b", ex.Problem, StringComparison.Ordinal);
+        Assert.Contains("\\x1b", ex.Problem, StringComparison.Ordinal);
         Assert.DoesNotContain('\u001b', ex.Problem);
     }
 

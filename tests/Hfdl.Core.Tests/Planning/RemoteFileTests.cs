@@ -95,4 +95,27 @@ public sealed class RemoteFileTests
         var ex = Assert.Throws<HubProtocolException>(() => RemoteFile.FromTreeEntry(entry));
         Assert.True(ex.Message.Length < 400, ex.Message);
     }
+
+    [Theory]
+    [InlineData(9223372036854775807L, false)]
+    [InlineData(1125899906842625L, false)]
+    [InlineData(9223372036854775807L, true)]
+    public void A_listed_size_beyond_1_PiB_is_refused_as_implausible(long size, bool lfs)
+    {
+        var json = lfs
+            ? $$$"""{"type":"file","oid":"fca794a5f07ff8f963fe8b61e3694b0fb7f955df","size":{{{size}}},"path":"w.bin","lfs":{"oid":"097417381d6c7230bd9e3557456d726de6e83245ec8b24f529f60198a67b203a","size":{{{size}}},"pointerSize":134}}"""
+            : $$"""{"type":"file","oid":"fca794a5f07ff8f963fe8b61e3694b0fb7f955df","size":{{size}},"path":"w.bin"}""";
+
+        var error = Assert.Throws<HubProtocolException>(() => RemoteFile.FromTreeEntry(Entry(json)));
+
+        Assert.Contains("more than 1 PiB", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_size_of_exactly_1_PiB_is_still_accepted()
+    {
+        var file = RemoteFile.FromTreeEntry(Entry("""{"type":"file","oid":"fca794a5f07ff8f963fe8b61e3694b0fb7f955df","size":1125899906842624,"path":"w.bin"}"""));
+
+        Assert.Equal(FileSizes.MaxFileSize, file!.Size);
+    }
 }

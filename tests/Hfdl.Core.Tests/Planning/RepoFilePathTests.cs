@@ -57,7 +57,7 @@ public sealed class RepoFilePathTests
     public void The_rejection_message_shows_control_characters_escaped()
     {
         var ex = Assert.Throws<UnsafePathException>(() => RepoFilePath.Validate("evil\n\u001b[31mname"));
-        Assert.Contains("evil\\u000a\\u001b[31mname", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("evil\\x0a\\x1b[31mname", ex.Message, StringComparison.Ordinal);
         Assert.DoesNotContain('\n', ex.Message);
         Assert.DoesNotContain('\u001b', ex.Message);
     }

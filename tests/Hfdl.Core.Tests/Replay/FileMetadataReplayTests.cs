@@ -186,6 +186,27 @@ public sealed class FileMetadataReplayTests
             hub.Url("/julien-c/dummy-unknown/resolve/f2c752cfc5c0ab6f4bdec59acea69eefbee381c2/config.json")), metadata);
     }
 
+    [Theory]
+    [InlineData("X-Linked-Size", "9223372036854775807")]
+    [InlineData("X-Linked-Size", "1125899906842625")]
+    [InlineData("Content-Length", "9223372036854775807")]
+    public async Task A_size_beyond_1_PiB_in_the_metadata_is_refused_as_implausible(string header, string value)
+    {
+        await using var hub = await ReplayServer.StartAsync(request => new ReplayResponse
+        {
+            HeadContentLength = header == "Content-Length" ? long.Parse(value, System.Globalization.CultureInfo.InvariantCulture) : 851,
+            Headers = header == "Content-Length"
+                ? [new("ETag", "\"a16a55fda99d2f2e7b69cce5cf93ff4ad3049930\""), new("X-Repo-Commit", "f2c752cfc5c0ab6f4bdec59acea69eefbee381c2")]
+                : [new("ETag", "\"a16a55fda99d2f2e7b69cce5cf93ff4ad3049930\""), new("X-Repo-Commit", "f2c752cfc5c0ab6f4bdec59acea69eefbee381c2"), new(header, value)],
+        });
+        using var client = new HubClient(new HubClientOptions { Endpoint = hub.BaseUri, MaxRetries = 0 });
+
+        var error = await Assert.ThrowsAsync<HubProtocolException>(() =>
+            client.GetFileMetadataAsync(RepoType.Model, RepoId.Parse("julien-c/dummy-unknown"), "main", "config.json"));
+
+        Assert.Contains("more than 1 PiB", error.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task A_renamed_repo_resolve_is_followed_on_the_same_host_then_stops_at_the_CDN()
     {

@@ -15,8 +15,9 @@ public sealed partial class HubClientSafetyTests
     private const string InfoPath = "/api/models/org/name";
     private const string Info = """{"_id":"621ffdc036468d709f174338","id":"org/name","sha":"86b5e0934494bd15c9632b12f734a8a67f723594","siblings":[]}""";
 
+    // One attempt per call: these tests are about what a single answer does (retries are MetadataRetryTests' subject).
     private static HubClient Client(ReplayServer server, TimeSpan? apiTimeout = null) =>
-        new(new HubClientOptions { Endpoint = server.BaseUri, Token = Token, ApiTimeout = apiTimeout ?? TimeSpan.FromSeconds(30) });
+        new(new HubClientOptions { Endpoint = server.BaseUri, Token = Token, ApiTimeout = apiTimeout ?? TimeSpan.FromSeconds(30), MaxRetries = 0 });
 
     private static void AssertNoSecret(Exception ex) =>
         Assert.DoesNotContain("SECRET", ex.ToString(), StringComparison.Ordinal);
@@ -189,7 +190,7 @@ public sealed partial class HubClientSafetyTests
         """{"type":"file","oid":"fca794a5f07ff8f963fe8b61e3694b0fb7f955df","size":313,"path":"config.json"},""", 600)));
 
     private static HubClient Client(RawHttpServer server) =>
-        new(new HubClientOptions { Endpoint = server.BaseUri, Token = Token, ApiTimeout = TimeSpan.FromSeconds(60) });
+        new(new HubClientOptions { Endpoint = server.BaseUri, Token = Token, ApiTimeout = TimeSpan.FromSeconds(60), MaxRetries = 0 });
 
     [Fact]
     public async Task A_JSON_body_over_64_MiB_is_refused_while_streaming_and_the_connection_released()

@@ -42,24 +42,4 @@ public sealed class ByteRangesTests
         Assert.Equal(size - (17 * MiB) - (4 * MiB) - 7, segments.Where(s => !s.IsComplete).Sum(s => s.End - s.Start));
         Assert.Equal(size, segments.Sum(s => s.End - s.Start));
     }
-
-    [Fact]
-    public async Task Connections_take_segments_cut_to_their_limit_and_finer_in_the_last_quarter()
-    {
-        using var folder = new TempDirectory();
-        var file = new RemoteFile("model.bin", 64 * MiB, new ContentHash(HashKind.Sha256, new string('0', 64)), IsLfs: true);
-        await using var job = BigFileJob.Open(file, folder.Combine("model.bin"), folder.Combine(".model.bin.part"), [], 16 * MiB, attempt: 1);
-
-        var taken = new List<Segment>();
-        while (job.TakeNext(maximumBytes: 8 * MiB, tailBytes: 2 * MiB) is { } segment)
-        {
-            taken.Add(segment);
-        }
-
-        Assert.Equal(0, taken[0].Start);
-        Assert.All(taken.Where(s => s.Start < 48 * MiB), s => Assert.Equal(8 * MiB, s.End - s.Start));
-        Assert.All(taken.Where(s => s.Start >= 48 * MiB), s => Assert.Equal(2 * MiB, s.End - s.Start));
-        Assert.Equal(64 * MiB, taken.Sum(s => s.End - s.Start));
-        Assert.Equal(64 * MiB, taken[^1].End);
-    }
 }

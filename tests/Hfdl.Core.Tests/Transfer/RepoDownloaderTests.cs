@@ -125,46 +125,111 @@ public sealed class RepoDownloaderTests : IAsyncLifetime, IDisposable
 
     private static ReplayResponse Whole(byte[] content) => new() { Body = content, Headers = [new("ETag", "\"879c5715c18a0b7f051dd33f70f0a5c8dd1522e0a43f6f75520f16167f29279b\"")] };
 
+    // Longer than any back-off the tests move the fake clock past, so no transfer in flight times out by accident.
+    private static readonly TimeSpan LongReadTimeout = TimeSpan.FromMinutes(10);
+    private readonly Channel<int> _stalled = Channel.CreateUnbounded<int>();
+    private TimeSpan _readTimeout = LongReadTimeout;
+
     private (RepoDownloader Downloader, HubClient Client) Create(TimeSpan? readTimeout = null)
     {
+        _readTimeout = readTimeout ?? LongReadTimeout;
         var client = new HubClient(new HubClientOptions
         {
             Endpoint = _hub.BaseUri,
             Token = new AccessToken(Secret, TokenOrigin.HfTokenVariable),
             ApiTimeout = TimeSpan.FromSeconds(30),
-            ReadTimeout = readTimeout ?? TimeSpan.FromSeconds(30),
+            ReadTimeout = _readTimeout,
         });
-        return (new RepoDownloader(client, new DownloadOptions { Threads = 2, Time = _time }), client);
+        // Every write reports its progress, so a test knows when the client has what a stalled server sent.
+        return (new RepoDownloader(client, new DownloadOptions { Threads = 2, Time = _time, ProgressInterval = TimeSpan.Zero }), client);
     }
 
-    /// <summary>Runs a download, moving the fake clock past every back-off it arms, so no test waits for real.</summary>
-    private async Task<T> WithClock<T>(Task<T> work)
+    /// <summary>Timers that are no back-off: a transfer's read timeout and the journal's save tick.</summary>
+    private bool IsBackoff(TimeSpan due) => due != _readTimeout && due != new DownloadOptions().CheckpointInterval;
+
+    /// <summary>The next back-off the download arms.</summary>
+    private async Task<TimeSpan> NextBackoffAsync()
+    {
+        while (true)
+        {
+            var due = await _time.Armed.Reader.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(30));
+            if (IsBackoff(due))
+            {
+                return due;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Runs a download, moving the fake clock past every back-off it arms, and past the read timeout once a CDN answer
+    /// stalls and the client has received what it sent (<see cref="_stalled"/>), so no test waits for real.
+    /// </summary>
+    private async Task<T> WithClock<T>(Task<T> work, RecordingProgress progress)
     {
         var deadline = Task.Delay(TimeSpan.FromSeconds(60));
         while (!work.IsCompleted)
         {
             var armed = _time.Armed.Reader.WaitToReadAsync().AsTask();
-            var first = await Task.WhenAny(work, armed, deadline);
+            var stalled = _stalled.Reader.WaitToReadAsync().AsTask();
+            var first = await Task.WhenAny(work, armed, stalled, deadline);
             if (first == deadline)
             {
                 throw new TimeoutException("The download did not finish within 60 s.");
             }
             while (_time.Armed.Reader.TryRead(out var due))
             {
-                _time.Advance(due);
+                if (IsBackoff(due))
+                {
+                    _time.Advance(due);
+                }
+            }
+            while (_stalled.Reader.TryRead(out var sent))
+            {
+                await WaitUntilReceivedAsync(progress, sent);
+                _time.Advance(_readTimeout);
             }
         }
         return await work;
     }
 
+    /// <summary>
+    /// Waits (30 s at most) until the client reports <paramref name="bytes"/> of the weights written and no other file
+    /// in flight: moving the one clock past the read timeout times out every transfer in flight, not only the stalled one.
+    /// </summary>
+    private static async Task WaitUntilReceivedAsync(RecordingProgress progress, int bytes)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        bool OthersInFlight() => progress.Events.OfType<FileStarted>().Any(started => started.Path != "weights/model.bin"
+            && !progress.Events.Any(e => (e is FileCompleted c && c.Path == started.Path) || (e is FileFailed f && f.Path == started.Path)));
+        while ((bytes > 0 && !progress.Events.Any(e => e is FileProgress { Path: "weights/model.bin" } p && p.BytesDone >= bytes)) || OthersInFlight())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"The client never reported the {bytes} bytes the server sent.");
+            }
+            await Task.Delay(5);
+        }
+    }
+
     /// <summary>A CDN answer that sends the first <paramref name="count"/> bytes and then stalls until the client gives up.</summary>
-    private static ReplayResponse StallAfter(int count) => new()
+    private ReplayResponse StallAfter(int count) => new()
     {
         Writer = async (response, ct) =>
         {
             response.ContentLength = Weights.Length;
             await response.Body.WriteAsync(Weights.AsMemory(0, count), ct);
             await response.Body.FlushAsync(ct);
+            _stalled.Writer.TryWrite(count);
+            await Task.Delay(Timeout.Infinite, ct);
+        },
+    };
+
+    /// <summary>A CDN that accepts the request and never sends the response's headers.</summary>
+    private ReplayResponse NeverAnswers() => new()
+    {
+        Writer = async (_, ct) =>
+        {
+            _stalled.Writer.TryWrite(0);
             await Task.Delay(Timeout.Infinite, ct);
         },
     };
@@ -180,7 +245,7 @@ public sealed class RepoDownloaderTests : IAsyncLifetime, IDisposable
         var progress = new RecordingProgress();
 
         var download = Task.Run(() => downloader.DownloadAsync(Request, progress, CancellationToken.None));
-        var backoff = await _time.Armed.Reader.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(30));
+        var backoff = await NextBackoffAsync();
         _time.Advance(backoff);
         var summary = await download.WaitAsync(TimeSpan.FromSeconds(30));
 
@@ -243,15 +308,17 @@ public sealed class RepoDownloaderTests : IAsyncLifetime, IDisposable
         };
         var (downloader, client) = Create(readTimeout: TimeSpan.FromMilliseconds(500));
         using var _ = client;
+        var progress = new RecordingProgress();
 
-        var summary = await WithClock(downloader.DownloadAsync(Request, null, CancellationToken.None));
+        var summary = await WithClock(downloader.DownloadAsync(Request, progress, CancellationToken.None), progress);
 
         Assert.Equal(0, summary.FilesFailed);
         Assert.Equal(Weights, await File.ReadAllBytesAsync(_temp.Combine("out", "weights", "model.bin")));
-        // Normally exactly two requests, the second from byte `half`; a loaded machine may see the stall earlier.
+        // Exactly two requests, the second from byte `half`.
         Assert.False(_cdn.Requests[0].Headers.ContainsKey("Range"));
         var resumedFrom = long.Parse(_cdn.Requests[^1].Headers["Range"]["bytes=".Length..].TrimEnd('-'), System.Globalization.CultureInfo.InvariantCulture);
-        Assert.InRange(resumedFrom, 1, half);
+        Assert.Equal(2, _cdn.Requests.Count);
+        Assert.Equal(half, resumedFrom);
         // Each attempt went back through the Hub for a fresh signed URL.
         Assert.Equal(_cdn.Requests.Count, _hub.Requests.Count(r => r.Path.EndsWith("/weights/model.bin", StringComparison.Ordinal)));
     }
@@ -274,7 +341,7 @@ public sealed class RepoDownloaderTests : IAsyncLifetime, IDisposable
         using var _ = client;
         var progress = new RecordingProgress();
 
-        var summary = await WithClock(downloader.DownloadAsync(Request, progress, CancellationToken.None));
+        var summary = await WithClock(downloader.DownloadAsync(Request, progress, CancellationToken.None), progress);
 
         Assert.Equal(0, summary.FilesFailed);
         Assert.Equal(Weights, await File.ReadAllBytesAsync(_temp.Combine("out", "weights", "model.bin")));
@@ -289,14 +356,12 @@ public sealed class RepoDownloaderTests : IAsyncLifetime, IDisposable
     {
         _configAnswers = 1;
         var answers = 0;
-        CdnBody = _ => Interlocked.Increment(ref answers) == 1
-            ? new ReplayResponse { Writer = (_, ct) => Task.Delay(Timeout.Infinite, ct) }
-            : Whole(Weights);
+        CdnBody = _ => Interlocked.Increment(ref answers) == 1 ? NeverAnswers() : Whole(Weights);
         var (downloader, client) = Create(readTimeout: TimeSpan.FromMilliseconds(500));
         using var _ = client;
         var progress = new RecordingProgress();
 
-        var summary = await WithClock(downloader.DownloadAsync(Request, progress, CancellationToken.None));
+        var summary = await WithClock(downloader.DownloadAsync(Request, progress, CancellationToken.None), progress);
 
         Assert.Equal(0, summary.FilesFailed);
         Assert.Equal(Weights, await File.ReadAllBytesAsync(_temp.Combine("out", "weights", "model.bin")));
@@ -315,7 +380,7 @@ public sealed class RepoDownloaderTests : IAsyncLifetime, IDisposable
         using var _ = client;
         var progress = new RecordingProgress();
 
-        var summary = await WithClock(downloader.DownloadAsync(Request, progress, CancellationToken.None));
+        var summary = await WithClock(downloader.DownloadAsync(Request, progress, CancellationToken.None), progress);
 
         Assert.Equal((2, 1), (summary.FilesDownloaded, summary.FilesFailed));
         Assert.False(File.Exists(_temp.Combine("out", "weights", "model.bin")));
@@ -345,7 +410,7 @@ public sealed class RepoDownloaderTests : IAsyncLifetime, IDisposable
         var (downloader, client) = Create();
         using var _ = client;
 
-        var ex = await Assert.ThrowsAsync<GatedRepoException>(() => WithClock(downloader.DownloadAsync(Request, null, CancellationToken.None)));
+        var ex = await Assert.ThrowsAsync<GatedRepoException>(() => WithClock(downloader.DownloadAsync(Request, null, CancellationToken.None), new RecordingProgress()));
 
         Assert.Contains($"{_hub.BaseUri.GetLeftPart(UriPartial.Authority)}/org/name", ex.Message, StringComparison.Ordinal);
         Assert.DoesNotContain("SECRET", ex.ToString(), StringComparison.Ordinal);

@@ -84,6 +84,46 @@ public sealed class FaultTests : IDisposable
     }
 
     [Fact]
+    public async Task A_cdn_that_accepts_a_ranged_request_and_never_answers_is_timed_out_and_the_segment_fetched_again()
+    {
+        var (server, store) = await StartAsync(HubFaults.None with { Silence = new SilenceFault { FirstRequests = 1 } });
+        await using var _ = server;
+        // Before the response-header timeout covered segments, this download never ended.
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+
+        var (summary, events) = await Engine.DownloadAsync(server, "acme/faulty", _temp.Combine("out"), BigAt1MB, readTimeout: TimeSpan.FromSeconds(1), cancellationToken: deadline.Token);
+
+        Assert.Equal(0, summary.FilesFailed);
+        RepoAssert.BitExact(store.MainSnapshot(RepoType.Model, "acme/faulty"), _temp.Combine("out"));
+        Assert.Single(server.Requests.Snapshot(), r => r.Listener == "cdn" && r.Range is not null && r.Aborted && r.BodyBytesSent == 0);
+        Assert.Contains(events, e => e is FileRetrying { Path: "big.safetensors" } retry && retry.Reason.Contains("no response", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_server_that_sends_only_a_small_part_per_attempt_cannot_keep_a_file_retrying()
+    {
+        // Every response stops after 128 KiB and stays silent: each attempt delivers a little, which used to reset
+        // the retry budget, so a file of gigabytes kept retrying (one read timeout per 128 KiB) for days. A 1 MiB
+        // segment needs 8 such attempts; 6 in a row without real progress are allowed.
+        var (server, store) = await StartAsync(HubFaults.None with { Stall = new StallFault(AfterBytes: 128 * 1024) { Repeat = FaultRepeat.Always } });
+        await using var _ = server;
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+
+        var (summary, events) = await Engine.DownloadAsync(server, "acme/faulty", _temp.Combine("out"), BigAt1MB, readTimeout: TimeSpan.FromMilliseconds(300), cancellationToken: deadline.Token);
+
+        Assert.Equal(1, summary.FilesFailed);
+        var failed = Assert.Single(events.OfType<FileFailed>());
+        Assert.Equal("big.safetensors", failed.Path);
+        Assert.Contains("kept cutting the transfer of 'big.safetensors' short", failed.Error, StringComparison.Ordinal);
+        // Each connection gave up after its retries (Polly's budget of 5 after the first attempt), not after 6 MB / 128 KiB requests.
+        var attempts = server.Requests.Snapshot().Count(r => r.Listener == "cdn" && r.PathAndQuery.Contains("big.safetensors", StringComparison.Ordinal));
+        Assert.InRange(attempts, 6, 4 * 6);
+        RepoAssert.NoFinalFile(_temp.Combine("out"), "big.safetensors");
+        // A smaller file whose attempts each deliver a good part of what is left still completes.
+        RepoAssert.BitExact(store.MainSnapshot(RepoType.Model, "acme/faulty"), _temp.Combine("out"), only: ["config.json", "small.bin"]);
+    }
+
+    [Fact]
     public async Task A_server_that_ignores_range_still_yields_correct_files()
     {
         var (server, store) = await StartAsync(HubFaults.None with { IgnoreRange = true, DropConnection = new DropConnectionFault(AfterBytes: 200_000) });
@@ -121,8 +161,9 @@ public sealed class FaultTests : IDisposable
 
         Assert.Equal(0, summary.FilesFailed);
         RepoAssert.BitExact(store.MainSnapshot(RepoType.Model, "acme/faulty"), _temp.Combine("out"));
-        var retry = Assert.Single(events.OfType<FileRetrying>());
-        Assert.True(retry.Delay >= TimeSpan.FromSeconds(2), $"a 429 with RateLimit t=1 waits t+1 s, not {retry.Delay}");
+        // The 429 strikes a file's GET, or the HEAD that resolves a big file's URL (a metadata call, retried on its own).
+        var delay = Assert.Single(events.OfType<FileRetrying>().Select(r => r.Delay).Concat(events.OfType<RequestRetrying>().Select(r => r.Delay)));
+        Assert.True(delay >= TimeSpan.FromSeconds(2), $"a 429 with RateLimit t=1 waits t+1 s, not {delay}");
     }
 
     [Fact]

@@ -80,7 +80,70 @@ public sealed class ResilienceTests : IDisposable
     }
 
     [Fact]
-    public async Task Ctrl_c_stops_saves_the_state_exits_130_and_the_same_command_finishes()
+    public async Task A_sigkill_just_before_a_journal_save_loses_at_most_half_a_second_of_transfer()
+    {
+        const long Rate = 4_000_000;
+        const int Connections = 4;
+        var store = Store(HubFaults.None with { GlobalBytesPerSecond = Rate });
+        await using var server = await HubServer.StartAsync(new HubServerOptions { Store = store });
+        var target = _temp.Combine("out");
+        var state = Path.Combine(target, ".download_state");
+        var cli = new CliRunner(server, _temp);
+        string[] args = ["download", "acme/resume", "--local-dir", target, "--file-size-threshold", "1", "--chunk-size", "2097152", "--speed-test-duration", "0", "-t", $"{Connections}"];
+        var changes = new List<TimeSpan>();
+
+        using (var first = HfdlProcess.Start(cli.Environment, args))
+        {
+            await first.WaitUntilAsync(() => TryRecordedBytes(state, "model.safetensors") >= 4 * 1024 * 1024, TimeSpan.FromSeconds(60), "4 MiB of the big file recorded");
+            // Learn how often the journal records progress, then kill hfdl when the last record is almost that old:
+            // the worst moment, when the most has arrived since the journal last said so.
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            var recorded = TryRecordedBytes(state, "model.safetensors");
+            var lastChange = clock.Elapsed;
+            while (true)
+            {
+                Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), "The journal never stayed unchanged for most of its interval.");
+                var now = TryRecordedBytes(state, "model.safetensors");
+                if (now != recorded)
+                {
+                    changes.Add(clock.Elapsed - lastChange);
+                    (recorded, lastChange) = (now, clock.Elapsed);
+                }
+                else if (changes.Count >= 3 && clock.Elapsed - lastChange >= 0.8 * Median(changes))
+                {
+                    break; // most of an interval since the last record
+                }
+                await Task.Delay(5); // polls the journal file
+            }
+            first.KillHard();
+            await first.WaitForExitAsync(TimeSpan.FromSeconds(10));
+        }
+        Assert.False(File.Exists(Path.Combine(target, "model.safetensors")), "the big file finished before the kill; slow the hub down");
+        await server.Requests.WaitUntilIdleAsync(TimeSpan.FromSeconds(30));
+        var firstRun = BigFileBytesSent(server);
+        server.Requests.Clear();
+
+        var rerun = await cli.RunAsync(args);
+
+        Assert.True(rerun.ExitCode == 0, rerun.ToString());
+        RepoAssert.BitExact(store.MainSnapshot(RepoType.Model, "acme/resume"), target);
+        var fetchedTwice = firstRun + BigFileBytesSent(server) - BigSize;
+        // Half a second of transfer, plus what was on the way: per connection, the hub's last piece (a twentieth of a
+        // second) in the socket and a gathered write not yet made.
+        var allowance = (Rate / 2) + (Connections * 512L * 1024);
+        Assert.True(fetchedTwice <= allowance, $"{fetchedTwice:N0} bytes were fetched twice (allowed {allowance:N0}); the journal recorded every {Median(changes).TotalMilliseconds:0} ms");
+    }
+
+    private static long BigFileBytesSent(HubServer server) =>
+        server.Requests.Snapshot().Where(r => r.Listener == "cdn" && r.PathAndQuery.Contains("model.safetensors", StringComparison.Ordinal)).Sum(r => r.BodyBytesSent);
+
+    private static TimeSpan Median(List<TimeSpan> values) => values.Order().ElementAt(values.Count / 2);
+
+    [Theory]
+    [InlineData("INT", 130, "Interrupted.")]
+    [InlineData("TERM", 143, "Stopped by SIGTERM.")]
+    [InlineData("HUP", 129, "Stopped by SIGHUP.")]
+    public async Task Ctrl_c_sigterm_and_sighup_stop_save_the_state_exit_128_plus_the_signal_and_the_same_command_finishes(string signal, int exitCode, string message)
     {
         var store = Store(HubFaults.None with { PerConnectionBytesPerSecond = 3_000_000 });
         await using var server = await HubServer.StartAsync(new HubServerOptions { Store = store });
@@ -92,12 +155,14 @@ public sealed class ResilienceTests : IDisposable
         using (var first = HfdlProcess.Start(cli.Environment, args))
         {
             await first.WaitUntilAsync(() => TryRecordedBytes(state, "model.safetensors") > 0, TimeSpan.FromSeconds(60), "part of the big file recorded");
-            first.Interrupt();
+            first.Signal(signal);
             var code = await first.WaitForExitAsync(TimeSpan.FromSeconds(10));
-            Assert.Equal(130, code);
-            Assert.Contains("Run the same command again", first.Error, StringComparison.Ordinal);
+            Assert.Equal(exitCode, code);
+            Assert.Contains($"{message} Run the same command again", first.Error, StringComparison.Ordinal);
         }
+        // The journal was saved on the way out: it records what the last periodic save had not, and durably.
         Assert.True(RecordedBytes(state, "model.safetensors") > 0);
+        Assert.Single(Directory.GetFiles(target, "*.hfdl-part"));
 
         var rerun = await cli.RunAsync(args);
 

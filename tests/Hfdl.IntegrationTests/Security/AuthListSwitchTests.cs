@@ -217,7 +217,7 @@ public sealed class AuthListSwitchTests(SecurityHub hub) : IClassFixture<Securit
 
         Assert.True(list.ExitCode == 0, list.ToString());
         Assert.DoesNotContain("\u001b", list.All, StringComparison.Ordinal);
-        Assert.Contains("evil\\u001b[2Jname", list.Out, StringComparison.Ordinal);
+        Assert.Contains("evil\\x1b[2Jname", list.Out, StringComparison.Ordinal);
         Assert.Contains("| hf_***\n", list.Out.ReplaceLineEndings("\n"), StringComparison.Ordinal);
         Assert.DoesNotContain("hf_abc", list.All, StringComparison.Ordinal);
         NoToken(list);

@@ -42,11 +42,7 @@ public sealed class HostileServerTests : IDisposable
     }
 
     /// <summary>Only hfdl's own bookkeeping may be in the folder: no repo file, no temporary file.</summary>
-    private void NothingWritten()
-    {
-        var files = RepoAssert.ListFiles(Target);
-        Assert.DoesNotContain(files, f => !f.StartsWith(DownloadState.FileName, StringComparison.Ordinal) && !f.StartsWith(RepoFolderLock.FileName, StringComparison.Ordinal));
-    }
+    private void NothingWritten() => RepoAssert.NothingButBookkeeping(Target);
 
     /// <summary>
     /// No failed file under its final name, and no stray temporary file: a big file's partial data may stay only as
@@ -88,11 +84,94 @@ public sealed class HostileServerTests : IDisposable
     [Fact]
     public async Task A_size_larger_than_the_disk_fails_before_any_file_is_written()
     {
-        var result = await RunAsync(new HostileFaults { ListedSize = 1_000_000_000_000_000_000 });
+        var result = await RunAsync(new HostileFaults { ListedSize = 1_000_000_000_000_000 });
 
         Assert.Equal(1, result.ExitCode);
         Assert.Contains("disk space", result.Error, StringComparison.Ordinal);
         NothingWritten();
+    }
+
+    [Theory]
+    [InlineData(long.MaxValue)]
+    [InlineData(1L << 62)]
+    [InlineData((1L << 50) + 1)]
+    public async Task A_size_beyond_1_PiB_is_refused_as_implausible_and_never_overflows_a_total(long size)
+    {
+        // Three files of 2^62 bytes overflow a 64-bit sum: the plan once crashed with an OverflowException.
+        var result = await RunAsync(new HostileFaults { ListedSize = size });
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("more than 1 PiB, which no real file has", result.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("unexpected", result.Error, StringComparison.Ordinal);
+        NothingWritten();
+    }
+
+    [Theory]
+    [InlineData("--min-free-space", "1e300")]
+    [InlineData("--chunk-size", "9223372036854775807")]
+    public async Task An_absurd_size_option_is_a_usage_error_not_an_overflow(string option, string value)
+    {
+        // --min-free-space 1e300 MB saturates to long.MaxValue; added to what is needed, it used to wrap negative and
+        // pass the disk-space check.
+        await using var server = await HubServer.StartAsync(new HubServerOptions { Store = Store(new HostileFaults()) });
+
+        var result = await new CliRunner(server, _temp).RunAsync("download", "acme/hostile", "--local-dir", Target, option, value).WaitAsync(Bound);
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains(option, result.Error, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Target));
+    }
+
+    [Theory]
+    [InlineData("ls")]
+    [InlineData("--dry-run")]
+    public async Task Ls_and_a_dry_run_refuse_an_absurd_size_too(string how)
+    {
+        await using var server = await HubServer.StartAsync(new HubServerOptions { Store = Store(new HostileFaults { ListedSize = long.MaxValue }) });
+        string[] args = how == "ls" ? ["ls", "acme/hostile"] : ["download", "acme/hostile", "--local-dir", Target, "--dry-run"];
+
+        var result = await new CliRunner(server, _temp).RunAsync(args).WaitAsync(Bound);
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("more than 1 PiB", result.Error, StringComparison.Ordinal);
+        Assert.Equal("", result.Out);
+    }
+
+    [Fact]
+    public async Task A_hand_edited_journal_whose_ranges_overlap_past_the_size_is_set_aside_not_a_crash()
+    {
+        var store = Store(new HostileFaults());
+        await using var server = await HubServer.StartAsync(new HubServerOptions { Store = store });
+        var etag = store.MainSnapshot(RepoType.Model, "acme/hostile").Files.Single(f => f.Path == "big.safetensors").Content.Sha256;
+        Directory.CreateDirectory(Target);
+        var huge = 1L << 62;
+        File.WriteAllText(Path.Combine(Target, DownloadState.FileName), System.Text.Json.JsonSerializer.Serialize(new
+        {
+            schema = DownloadState.SchemaName,
+            version = DownloadState.CurrentVersion,
+            repoType = "model",
+            repoId = "acme/hostile",
+            revision = "main",
+            commit = "607a30d783dfa663caf39e06633721c8d4cfcd7e",
+            updatedAt = "2025-01-01T00:00:00+00:00",
+            files = new Dictionary<string, object>
+            {
+                ["big.safetensors"] = new
+                {
+                    size = long.MaxValue,
+                    etag,
+                    status = "partial",
+                    tempFile = ".big.safetensors.0123abcd.hfdl-part",
+                    ranges = new[] { new[] { 0, huge }, new[] { 0, huge }, new[] { 0, huge } },
+                },
+            },
+        }));
+
+        var result = await new CliRunner(server, _temp).RunAsync("download", "acme/hostile", "--local-dir", Target, "--file-size-threshold", "1").WaitAsync(Bound);
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Contains("was not trusted", result.Error, StringComparison.Ordinal);
+        RepoAssert.BitExact(store.MainSnapshot(RepoType.Model, "acme/hostile"), Target);
     }
 
     [Theory]
@@ -178,10 +257,10 @@ public sealed class HostileServerTests : IDisposable
         NoCorruptFile("config.json", "data.bin", "big.safetensors");
     }
 
-    private async Task<DownloadSummary> RawDownloadAsync(RawHub raw)
+    private async Task<DownloadSummary> RawDownloadAsync(RawHub raw, DownloadOptions? options = null)
     {
         using var client = new HubClient(new HubClientOptions { Endpoint = raw.Endpoint, ReadTimeout = TimeSpan.FromSeconds(5) });
-        var downloader = new RepoDownloader(client, Engine.FastOptions);
+        var downloader = new RepoDownloader(client, options ?? Engine.FastOptions);
         return await downloader.DownloadAsync(new DownloadRequest { RepoType = RepoType.Model, RepoId = RepoId.Parse("acme/raw"), TargetFolder = Target }, null, CancellationToken.None).WaitAsync(Bound);
     }
 
@@ -207,6 +286,23 @@ public sealed class HostileServerTests : IDisposable
         await using var raw = new RawHub(content, c => RawHub.Response("HTTP/1.1 200 OK\nConnection: close\n", [.. c, .. new byte[100_000]]));
 
         var summary = await RawDownloadAsync(raw);
+
+        Assert.Equal(1, summary.FilesFailed);
+        NoCorruptFile("file.bin");
+    }
+
+    [Theory]
+    [InlineData("HTTP/1.1 200 OK\nContent-Length: 9223372036854775807\nConnection: close\n")]
+    [InlineData("HTTP/1.1 200 OK\nContent-Length: 99999999999999999999999\nConnection: close\n")]
+    [InlineData("HTTP/1.1 206 Partial Content\nContent-Range: bytes 0-9223372036854775806/9223372036854775807\nContent-Length: 50000\nConnection: close\n")]
+    [InlineData("HTTP/1.1 206 Partial Content\nContent-Range: bytes 9223372036854775806-9223372036854775807/*\nContent-Length: 50000\nConnection: close\n")]
+    public async Task Lengths_and_ranges_near_the_largest_number_are_refused_not_a_crash(string head)
+    {
+        var content = new byte[50_000];
+        Random.Shared.NextBytes(content);
+        await using var raw = new RawHub(content, c => RawHub.Response(head, c));
+
+        var summary = await RawDownloadAsync(raw, Engine.FastOptions with { MaxRetries = 1, BigFileThreshold = 1 });
 
         Assert.Equal(1, summary.FilesFailed);
         NoCorruptFile("file.bin");

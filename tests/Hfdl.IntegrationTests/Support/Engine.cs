@@ -40,6 +40,7 @@ public static class Engine
             Endpoint = server.Endpoint,
             Token = token is null ? null : new AccessToken(token, TokenOrigin.CommandLine),
             ReadTimeout = readTimeout ?? TimeSpan.FromSeconds(5),
+            Retries = progress,
         });
         var downloader = new RepoDownloader(client, options ?? FastOptions);
         var summary = await downloader.DownloadAsync(new DownloadRequest

@@ -100,9 +100,12 @@ public sealed class HfdlProcess : IDisposable
     public void KillHard() => _process.Kill(entireProcessTree: true);
 
     /// <summary>Sends SIGINT, as Ctrl+C in a terminal does.</summary>
-    public void Interrupt()
+    public void Interrupt() => Signal("INT");
+
+    /// <summary>Sends a signal by name (<c>INT</c>, <c>TERM</c>, <c>HUP</c>) with the real <c>kill</c>.</summary>
+    public void Signal(string name)
     {
-        using var kill = Process.Start("kill", ["-INT", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        using var kill = Process.Start("kill", [$"-{name}", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
         kill.WaitForExit();
     }
 

@@ -42,6 +42,11 @@ public static class RepoAssert
     /// Files in <paramref name="folder"/>, relative, without hfdl's journal and lock or huggingface_hub's
     /// <c>.cache/huggingface/</c> metadata (temporary <c>.hfdl-part</c> files are listed: tests look for leftovers).
     /// </summary>
+    /// <summary>Only hfdl's own bookkeeping (journal, lock) may be in the folder: no repo file, no temporary file.</summary>
+    public static void NothingButBookkeeping(string folder) =>
+        Assert.DoesNotContain(ListFiles(folder), f =>
+            !f.StartsWith(Hfdl.Core.Storage.DownloadState.FileName, StringComparison.Ordinal) && !f.StartsWith(Hfdl.Core.Storage.RepoFolderLock.FileName, StringComparison.Ordinal));
+
     public static List<string> ListFiles(string folder) =>
         Directory.Exists(folder)
             ? [.. Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories)
