@@ -34,8 +34,8 @@ internal static class CliErrors
         _ => HfdlCommand.ExitFailure,
     };
 
-    /// <summary>The paragraph the command prints for an error: Core's sentence in the command's words, plus a hint.</summary>
-    public static string Describe(HfdlException error)
+    /// <summary>The paragraph the command prints for an error: Core's sentence in the command's words, plus a hint (naming <paramref name="repo"/> as the user wrote it, when the command has one).</summary>
+    public static string Describe(HfdlException error, string? repo = null)
     {
         if (error is InvalidOptionException { Option: var option, Requirement: var requirement } && OptionFlags.TryGetValue(option, out var flag))
         {
@@ -48,18 +48,18 @@ internal static class CliErrors
             var flags = string.Join(" ", include.Select(p => $"--include '{p}'").Concat(exclude.Select(p => $"--exclude '{p}'")));
             message = message.Replace(PathFilter.DescribePatterns(include, exclude), flags, StringComparison.Ordinal);
         }
-        return Hint(error) is { } hint ? $"{message} {hint}" : message;
+        return Hint(error, repo is null ? "REPO" : SafeText.Printable(repo)) is { } hint ? $"{message} {hint}" : message;
     }
 
-    private static string? Hint(HfdlException error) => error switch
+    private static string? Hint(HfdlException error, string repo) => error switch
     {
         HubUnreachableException or HubProtocolException when error.Message.Contains("the endpoint", StringComparison.Ordinal) =>
             "(The endpoint is --endpoint, else HF_ENDPOINT.)",
         RepositoryNotFoundException => "Choose the type with --repo-type model|dataset|space; log in with `hfdl login` for a private repo.",
         GatedRepoException or InvalidTokenException => "Log in with `hfdl login` (or set HF_TOKEN, or give --token).",
         EntryNotFoundException { Commit: not null } or EntryNotFoundException when error.Message.Contains("pattern", StringComparison.Ordinal) =>
-            "`hfdl ls REPO` lists the names; --include and --exclude take the patterns.",
-        EntryNotFoundException => "`hfdl ls REPO` lists the names.",
+            $"`hfdl ls {repo}` lists the names; --include and --exclude take the patterns.",
+        EntryNotFoundException => $"`hfdl ls {repo}` lists the names.",
         UnknownTokenNameException => "`hfdl auth list` shows the names; `hfdl login` adds a token.",
         InsufficientDiskSpaceException => "Choose another folder with -d or --local-dir; --min-free-space sets the space kept free.",
         _ => null,

@@ -43,6 +43,12 @@ internal static class HfdlCommand
             context.Error.WriteLine($"Run '{HelpWriter.CommandPath(parseResult.CommandResult.Command)} --help' for usage.");
             return ExitUsage;
         }
+        if (OptionTakenAsArgument(parseResult) is { } unknown)
+        {
+            context.Error.WriteLine($"error: '{unknown}' is not an option of this command. To name a file that starts with '-', put it after --.");
+            context.Error.WriteLine($"Run '{HelpWriter.CommandPath(parseResult.CommandResult.Command)} --help' for usage.");
+            return ExitUsage;
+        }
         try
         {
             return await parseResult.InvokeAsync(new InvocationConfiguration
@@ -60,7 +66,8 @@ internal static class HfdlCommand
         }
         catch (HfdlException ex)
         {
-            return Fail(context, parseResult, CliErrors.Describe(ex), CliErrors.ExitCode(ex));
+            var repo = parseResult.CommandResult.Children.OfType<ArgumentResult>().FirstOrDefault(a => a.Argument.Name == "REPO")?.Tokens.FirstOrDefault()?.Value;
+            return Fail(context, parseResult, CliErrors.Describe(ex, repo), CliErrors.ExitCode(ex));
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
@@ -75,6 +82,28 @@ internal static class HfdlCommand
             }
             return code;
         }
+    }
+
+    /// <summary>
+    /// A word that looks like an option but that a command's list argument (FILES) swallowed: System.CommandLine gives
+    /// unmatched words to such an argument, so a mistyped <c>--plian</c> would otherwise become a file that does not
+    /// exist, after a trip to the Hub. Words after <c>--</c> are arguments, whatever they look like.
+    /// </summary>
+    private static string? OptionTakenAsArgument(ParseResult parseResult)
+    {
+        var positional = new HashSet<Token>(parseResult.CommandResult.Children.OfType<ArgumentResult>().SelectMany(a => a.Tokens), ReferenceEqualityComparer.Instance);
+        foreach (var token in parseResult.Tokens)
+        {
+            if (token.Type == TokenType.DoubleDash)
+            {
+                return null;
+            }
+            if (token.Value.Length > 1 && token.Value[0] == '-' && positional.Contains(token))
+            {
+                return token.Value;
+            }
+        }
+        return null;
     }
 
     /// <summary>Reports a run that stopped: a paragraph on stderr, and with --json an <c>error</c> event on stdout.</summary>

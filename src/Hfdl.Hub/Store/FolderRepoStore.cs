@@ -51,9 +51,10 @@ public sealed class FolderRepoStore : IRepoStore
         {
             return null;
         }
-        if (parts.Length == 1 && repoDir is not null && !Directory.EnumerateFiles(repoDir).Any() && settingsFile is null)
+        if (parts.Length == 1 && repoDir is not null && settingsFile is null
+            && Directory.EnumerateFiles(repoDir).All(f => f.EndsWith(".hub.json", StringComparison.Ordinal)))
         {
-            // An owner folder, not a legacy repo.
+            // An owner folder (holding repos and their settings files), not a legacy repo.
             return null;
         }
 

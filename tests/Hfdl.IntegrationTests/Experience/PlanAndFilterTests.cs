@@ -52,6 +52,27 @@ public sealed class PlanAndFilterTests(ExperienceHub hub) : IClassFixture<Experi
     }
 
     [Fact]
+    public async Task A_mistyped_option_is_a_usage_error_not_a_missing_file()
+    {
+        var result = await Cli().RunAsync("download", "acme/plain", "--local-dir", Target(), "--plian");
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("'--plian' is not an option", result.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("does not exist", result.Error, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Target()));
+    }
+
+    [Fact]
+    public async Task After_a_double_dash_a_word_with_a_dash_is_a_file_name()
+    {
+        var result = await Cli().RunAsync("download", "acme/plain", "--local-dir", Target(), "--", "--plian");
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("'--plian' does not exist", result.Error, StringComparison.Ordinal);
+        Assert.Contains("`hfdl ls acme/plain` lists the names", result.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_dry_run_creates_no_folder_and_writes_nothing()
     {
         var baseFolder = Target("base");

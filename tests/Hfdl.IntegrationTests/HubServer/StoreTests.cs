@@ -53,6 +53,8 @@ public sealed class StoreTests : IDisposable
         using var dataset = await client.SendAsync(HttpMethod.Get, "/api/datasets/acme/data/tree/main");
         using var info = await client.SendAsync(HttpMethod.Get, "/api/models/acme/tiny");
         using var caseInsensitive = await client.SendAsync(HttpMethod.Get, "/api/models/ACME/Tiny");
+        // The owner folder holds settings files (acme/tiny.hub.json), which must not make it a legacy repo 'acme'.
+        using var missing = await client.SendAsync(HttpMethod.Get, "/api/models/acme/missing");
 
         Assert.Equal(HttpStatusCode.Unauthorized, gated.StatusCode);
         Assert.Equal("{\"v\":2}", await main.Content.ReadAsStringAsync());
@@ -67,6 +69,8 @@ public sealed class StoreTests : IDisposable
         Assert.Equal("train.csv", (await dataset.JsonAsync())[0].GetProperty("path").GetString());
         Assert.Equal("manual", (await info.JsonAsync()).GetProperty("gated").GetString());
         Assert.Equal("acme/tiny", (await caseInsensitive.JsonAsync()).GetProperty("id").GetString());
+        Assert.Equal(HttpStatusCode.Unauthorized, missing.StatusCode);
+        Assert.Equal("RepoNotFound", missing.Header("X-Error-Code"));
     }
 
     [Fact]
