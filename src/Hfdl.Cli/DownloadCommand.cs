@@ -264,6 +264,11 @@ internal static class DownloadCommand
             {
                 throw new UsageException("--fix-broken downloads what is broken, which needs the network; run it without --offline / HF_HUB_OFFLINE (--verify alone works offline, against the listing cached by the last download).");
             }
+            if (request.Offline && result.GetValue(force))
+            {
+                // As huggingface_hub: "Cannot pass 'force_download=True' when offline mode is enabled."
+                throw new UsageException("--force downloads everything again, which needs the network; run it without --offline / HF_HUB_OFFLINE.");
+            }
             if (request.Offline && !result.GetValue(verify) && !result.GetValue(dryRun))
             {
                 return ReportOffline(downloader.CheckLocal(request), type, id, rev ?? "main", target, context);

@@ -196,6 +196,28 @@ public sealed class EcosystemTests(EcosystemHub hub) : IClassFixture<EcosystemHu
         Assert.Equal(before, hub.Server.Requests.Count);
     }
 
+    [Theory]
+    [InlineData("--offline")]
+    [InlineData("HF_HUB_OFFLINE")]
+    public async Task Force_with_offline_mode_is_refused_as_huggingface_hub_refuses_it(string how)
+    {
+        var cli = Cli();
+        await cli.RunAsync("download", "acme/cached", "--cache-dir", Cache);
+        await hub.Server.Requests.WaitUntilIdleAsync(TimeSpan.FromSeconds(10));
+        var before = hub.Server.Requests.Count;
+        string[] args = ["download", "acme/cached", "--cache-dir", Cache, "--force-download", .. how == "--offline" ? new[] { "--offline" } : []];
+        if (how != "--offline")
+        {
+            cli.Environment["HF_HUB_OFFLINE"] = "1";
+        }
+
+        var result = await cli.RunAsync(args);
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("needs the network", result.Error, StringComparison.Ordinal);
+        Assert.Equal(before, hub.Server.Requests.Count);
+    }
+
     [Fact]
     public async Task Offline_mode_reports_an_incomplete_local_copy_and_fails()
     {
