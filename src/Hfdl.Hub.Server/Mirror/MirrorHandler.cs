@@ -137,13 +137,23 @@ internal sealed class MirrorHandler(
         Func<Task>? fallback = stored && RepoId.TryParse(route.RepoId, out var id)
             ? () => StoredApiAsync(request, new MirrorRepo(type, id), route, outcome, cancellationToken)
             : null;
-        if (HttpMethods.IsPost(request.Http.Request.Method))
+        Action<string>? onCommit = null;
+        if (change == BodyChange.RepoInfo && RepoId.TryParse(route.RepoId, out var infoId))
         {
-            // paths-info: kept, so the store can answer it too when the upstream cannot.
-            request.Http.Request.EnableBuffering();
+            // A client that asked for the repo info next asks for files by this commit: the store's ref must follow,
+            // so the revision still resolves when the upstream cannot be asked.
+            var repo = new MirrorRepo(type, infoId);
+            var revision = rest is [] ? HostedRepo.DefaultBranch : route.ReadRevision(1).Revision;
+            onCommit = commit =>
+            {
+                if (access.Resolved(repo, revision, commit))
+                {
+                    transfers.RecordRevision(repo, revision, commit);
+                }
+            };
         }
         outcome.Cache = "pass";
-        await ProxyAsync(request, change, fallback, json: true, cancellationToken).ConfigureAwait(false);
+        await ProxyAsync(request, change, fallback, json: true, cancellationToken, onCommit).ConfigureAwait(false);
     }
 
     /// <summary>Repo info, a tree page, paths-info or refs from the store, when the upstream cannot be asked.</summary>
@@ -171,7 +181,7 @@ internal sealed class MirrorHandler(
     }
 
     /// <summary>Passes the request through; without an upstream answer, <paramref name="fallback"/> (or a 503) answers.</summary>
-    private async Task ProxyAsync(HubRequest request, BodyChange change, Func<Task>? fallback, bool json, CancellationToken cancellationToken)
+    private async Task ProxyAsync(HubRequest request, BodyChange change, Func<Task>? fallback, bool json, CancellationToken cancellationToken, Action<string>? onCommit = null)
     {
         if (options.Offline)
         {
@@ -196,7 +206,7 @@ internal sealed class MirrorHandler(
             }
             return;
         }
-        await proxy.RelayAsync(request, response, change, cancellationToken).ConfigureAwait(false);
+        await proxy.RelayAsync(request, response, change, cancellationToken, onCommit).ConfigureAwait(false);
     }
 
     // ---------------------------------------------------------------- files: resolve, then the bytes

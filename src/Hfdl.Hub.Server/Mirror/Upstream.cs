@@ -69,6 +69,7 @@ internal enum BodyChange
 internal sealed partial class UpstreamProxy(Uri upstream, HttpClient http, TimeSpan timeout)
 {
     private const long MaxChangedBody = 256L * 1024 * 1024;
+    private const long MaxRequestBody = 16L * 1024 * 1024;
 
     private static readonly HashSet<string> ForwardedRequestHeaders = new(StringComparer.OrdinalIgnoreCase)
     {
@@ -105,7 +106,22 @@ internal sealed partial class UpstreamProxy(Uri upstream, HttpClient http, TimeS
         message.Headers.AcceptEncoding.ParseAdd("identity");
         if (incoming.ContentLength > 0 || incoming.Headers.TransferEncoding.Count > 0)
         {
-            message.Content = new StreamContent(incoming.Body);
+            // Read whole (paths-info bodies are small): the upstream gets its exact length, and the store can read it
+            // again when the upstream cannot answer.
+            var body = new MemoryStream();
+            var chunk = new byte[16 * 1024];
+            int read;
+            while ((read = await incoming.Body.ReadAsync(chunk, cancellationToken).ConfigureAwait(false)) > 0)
+            {
+                if (body.Length + read > MaxRequestBody)
+                {
+                    throw new MirrorUnavailableException($"The mirror passes request bodies of at most {MaxRequestBody / (1024 * 1024)} MiB to its upstream.");
+                }
+                body.Write(chunk, 0, read);
+            }
+            body.Position = 0;
+            incoming.Body = body;
+            message.Content = new System.Net.Http.ByteArrayContent(body.ToArray());
             if (incoming.ContentType is { } contentType)
             {
                 message.Content.Headers.TryAddWithoutValidation("Content-Type", contentType);
@@ -128,7 +144,8 @@ internal sealed partial class UpstreamProxy(Uri upstream, HttpClient http, TimeS
         response.StatusCode is HttpStatusCode.BadGateway or HttpStatusCode.ServiceUnavailable or HttpStatusCode.GatewayTimeout;
 
     /// <summary>Relays <paramref name="response"/> to the client, with the mirror's URLs and without Xet hints.</summary>
-    public async Task RelayAsync(HubRequest request, HttpResponseMessage response, BodyChange change, CancellationToken cancellationToken)
+    /// <param name="onCommit">Told the commit (<c>sha</c>) of a repo info answer, so the mirror learns what the revision resolves to.</param>
+    public async Task RelayAsync(HubRequest request, HttpResponseMessage response, BodyChange change, CancellationToken cancellationToken, Action<string>? onCommit = null)
     {
         var outgoing = request.Response;
         var mirrorBase = $"{request.Http.Request.Scheme}://{request.Http.Request.Host}";
@@ -166,7 +183,7 @@ internal sealed partial class UpstreamProxy(Uri upstream, HttpClient http, TimeS
         var isJson = response.Content.Headers.ContentType?.MediaType?.Contains("json", StringComparison.OrdinalIgnoreCase) == true;
         if (change != BodyChange.None && isJson && response.IsSuccessStatusCode && response.Content.Headers.ContentLength is null or <= MaxChangedBody)
         {
-            var changed = await ChangeAsync(body, change, cancellationToken).ConfigureAwait(false);
+            var changed = await ChangeAsync(body, change, onCommit, cancellationToken).ConfigureAwait(false);
             outgoing.ContentLength = changed.Length;
             await outgoing.Body.WriteAsync(changed, cancellationToken).ConfigureAwait(false);
             request.BodyBytesSent += changed.Length;
@@ -213,7 +230,7 @@ internal sealed partial class UpstreamProxy(Uri upstream, HttpClient http, TimeS
         return string.Join(", ", kept);
     }
 
-    private static async Task<byte[]> ChangeAsync(Stream body, BodyChange change, CancellationToken cancellationToken)
+    private static async Task<byte[]> ChangeAsync(Stream body, BodyChange change, Action<string>? onCommit, CancellationToken cancellationToken)
     {
         using var buffer = new MemoryStream();
         await body.CopyToAsync(buffer, cancellationToken).ConfigureAwait(false);
@@ -234,7 +251,15 @@ internal sealed partial class UpstreamProxy(Uri upstream, HttpClient http, TimeS
                     entry.Remove("xetHash");
                 }
                 break;
-            case (BodyChange.RepoInfo, JsonObject info) when info.ContainsKey("xetEnabled"):
+            case (BodyChange.RepoInfo, JsonObject info):
+                if (info["sha"] is JsonValue sha && sha.TryGetValue<string>(out var commit) && Core.Transfer.RepoDownloader.IsCommit(commit))
+                {
+                    onCommit?.Invoke(commit);
+                }
+                if (!info.ContainsKey("xetEnabled"))
+                {
+                    return buffer.ToArray();
+                }
                 info["xetEnabled"] = false;
                 break;
             default:
