@@ -13,6 +13,7 @@ namespace Hfdl.IntegrationTests.Mirror;
 /// transfer, verification, access, an upstream that is down, eviction, restart, an existing HF cache, chaining, metrics.
 /// Transfers are held mid-way by the upstream's throughput caps; tests wait on counters with deadlines.
 /// </summary>
+[Collection(nameof(MirrorCollection))]
 public sealed class MirrorTests : IDisposable
 {
     private const string Repo = "acme/site-model";
@@ -345,6 +346,7 @@ public sealed class MirrorTests : IDisposable
         }
 
         site.Interrupt();
+        await site.WaitUntilAsync(() => site.Out.Contains("\"event\":\"stopped\"", StringComparison.Ordinal), Patience, "hfdl serve to stop");
         Assert.Equal(0, await site.WaitForExitAsync(Patience));
         Assert.Contains("\"event\":\"stopped\"", site.Out, StringComparison.Ordinal);
         await upstream.Requests.WaitUntilIdleAsync(Patience);
@@ -395,6 +397,42 @@ public sealed class MirrorTests : IDisposable
         Assert.Equal(0, values["hfdl_serve_upstream_transfers"]);
     }
 
+    [Fact]
+    public async Task Whoami_passes_through_with_the_callers_token_and_answers_as_the_upstream_does()
+    {
+        await using var upstream = await HubServer.StartAsync(new HubServerOptions { Store = SiteRepo(), Users = [HubTestKit.Alice] });
+        await using var mirror = await StartAsync(upstream, Store);
+        using var http = Http();
+
+        foreach (var token in new[] { HubTestKit.ValidToken, "hf_not_a_known_token", null })
+        {
+            using var direct = await GetAsync(http, new Uri(upstream.Endpoint, "api/whoami-v2"), token);
+            using var viaMirror = await GetAsync(http, new Uri(mirror.Endpoint, "api/whoami-v2"), token);
+            Assert.Equal(direct.StatusCode, viaMirror.StatusCode);
+            Assert.Equal(await direct.Content.ReadAsStringAsync(), await viaMirror.Content.ReadAsStringAsync());
+        }
+    }
+
+    [Theory]
+    [InlineData("--max-size", "lots", "--max-size must be a positive size")]
+    [InlineData("--urls", "https://0.0.0.0:8080", "--urls must be one http URL")]
+    [InlineData("--urls", "http://mirror.example:8080", "--urls must name an IP address")]
+    public async Task Serve_refuses_options_it_cannot_honour_with_a_sentence_that_says_what_to_give(string option, string value, string message)
+    {
+        await using var upstream = await HubServer.StartAsync(new HubServerOptions { Store = SiteRepo() });
+        var result = await new CliRunner(upstream, _temp).RunAsync("serve", "--store", Store, option, value);
+        Assert.NotEqual(0, result.ExitCode);
+        Assert.Contains(message, result.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", result.All, StringComparison.Ordinal);
+    }
+
     private static string Describe(HubServer server) =>
         string.Join('\n', server.Requests.Snapshot().Select(r => $"{r.Listener} {r.Method} {r.PathAndQuery} range={r.Range} -> {r.StatusCode} ({r.BodyBytesSent} B)"));
 }
+
+/// <summary>
+/// The mirror tests run many processes (hfdl clients, node, hfdl serve) at once: alone, so they neither slow down nor
+/// are slowed by the timing-sensitive tests of other classes on a 2-core machine.
+/// </summary>
+[CollectionDefinition(nameof(MirrorCollection), DisableParallelization = true)]
+public sealed class MirrorCollection;
