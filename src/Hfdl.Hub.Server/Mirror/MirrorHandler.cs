@@ -342,7 +342,7 @@ internal sealed class MirrorHandler(
             await request.WriteErrorAsync(502, $"The mirror's upstream ({_upstream}) gave an answer the mirror cannot use: {odd.Message}", null, json: false, cancellationToken).ConfigureAwait(false);
             return null;
         }
-        catch (UsageException)
+        catch (InvalidOptionException)
         {
             // A token with characters no Hub token has: the Hub's answer to an invalid token.
             await request.WriteErrorAsync(401, "Invalid credentials in Authorization header", null, json: false, cancellationToken).ConfigureAwait(false);

@@ -37,7 +37,7 @@ public sealed record MirrorOptions
     /// <see cref="Upstream"/>, the token each client's own). Metadata calls are retried once by default: a client
     /// waiting on the mirror should hear of an upstream problem soon, and its own client retries anyway.
     /// </summary>
-    public Core.Hub.HubClientOptions? UpstreamClient { get; init; }
+    internal Core.Hub.HubClientOptions? UpstreamClient { get; init; }
 
     /// <summary>Where the structured log goes (one JSON object per line); null for none. Never holds a token.</summary>
     public TextWriter? Log { get; init; }

@@ -110,23 +110,23 @@ public sealed class MirrorServer : IAsyncDisposable
     {
         if (options.Upstream.Scheme is not ("http" or "https"))
         {
-            throw new UsageException($"The upstream '{options.Upstream}' is not an http(s) URL.");
+            throw new InvalidOptionException(nameof(MirrorOptions.Upstream), $"must be an http(s) URL (got '{options.Upstream}').");
         }
         if (string.IsNullOrWhiteSpace(options.Store))
         {
-            throw new UsageException("The store folder must be given.");
+            throw new InvalidOptionException(nameof(MirrorOptions.Store), "must name a folder.");
         }
         if (!IPAddress.TryParse(options.BindAddress, out _))
         {
-            throw new UsageException($"'{options.BindAddress}' is not an IP address to listen on.");
+            throw new InvalidOptionException(nameof(MirrorOptions.BindAddress), $"must be an IP address to listen on (got '{options.BindAddress}').");
         }
         if (options.MaxSize is <= 0)
         {
-            throw new UsageException("--max-size must be more than 0 bytes.");
+            throw new InvalidOptionException(nameof(MirrorOptions.MaxSize), "must be more than 0 bytes.");
         }
         if (options.RevisionTtl < TimeSpan.Zero || options.AccessTtl < TimeSpan.Zero)
         {
-            throw new UsageException("Time-to-lives must not be negative.");
+            throw new InvalidOptionException(options.RevisionTtl < TimeSpan.Zero ? nameof(MirrorOptions.RevisionTtl) : nameof(MirrorOptions.AccessTtl), "must not be negative.");
         }
         options.Download.Validate();
     }
