@@ -381,6 +381,8 @@ public sealed class MirrorTests : IDisposable
             Assert.NotNull(await ReadAllOrCutAsync(hit));
         }
 
+        // The transfer leaves the in-flight gauge just after its last reader is answered.
+        await WaitUntilAsync(() => mirror.TransfersInFlight == 0, "the transfer to end");
         using var metrics = await http.GetAsync(new Uri(mirror.Endpoint, "metrics"));
         Assert.StartsWith("text/plain; version=0.0.4", metrics.Content.Headers.ContentType?.ToString(), StringComparison.Ordinal);
         var text = await metrics.Content.ReadAsStringAsync();
