@@ -25,6 +25,12 @@ internal static class CliErrors
         [nameof(DownloadOptions.UrlRefreshInterval)] = "--url-refresh-interval",
         [nameof(DownloadOptions.MaxBytesPerSecond)] = "--max-speed",
         ["An include or exclude pattern"] = "--include and --exclude",
+        [nameof(Hfdl.Hub.Mirror.MirrorOptions.Upstream)] = "--upstream",
+        [nameof(Hfdl.Hub.Mirror.MirrorOptions.Store)] = "--store",
+        [nameof(Hfdl.Hub.Mirror.MirrorOptions.BindAddress)] = "--urls",
+        [nameof(Hfdl.Hub.Mirror.MirrorOptions.MaxSize)] = "--max-size",
+        [nameof(Hfdl.Hub.Mirror.MirrorOptions.RevisionTtl)] = "--revision-ttl",
+        [nameof(Hfdl.Hub.Mirror.MirrorOptions.AccessTtl)] = "--access-ttl",
     };
 
     /// <summary>The exit code of an error: 2 when the command line (or a setting) is wrong, 1 for everything else.</summary>

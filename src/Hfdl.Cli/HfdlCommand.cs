@@ -23,7 +23,7 @@ internal static class HfdlCommand
     /// <summary>SIGHUP (the terminal went away): 128 + 1.</summary>
     public const int ExitHangUp = 129;
 
-    private static readonly string[] SubcommandNames = ["download", "ls", "whoami", "cache", "completion", "login", "logout", "auth"];
+    private static readonly string[] SubcommandNames = ["download", "ls", "whoami", "cache", "completion", "login", "logout", "auth", "serve"];
 
     /// <summary>Runs hfdl with <paramref name="args"/>; returns the process exit code.</summary>
     /// <param name="stopped">What cancelled <paramref name="cancellationToken"/>, and the exit code that says so (Ctrl+C when not given).</param>
@@ -193,12 +193,14 @@ internal static class HfdlCommand
             "  hfdl download -r dataset org/data --revision v1  a dataset at a tag\n" +
             "  hfdl download org/model config.json onnx/        one file and one folder\n" +
             "  hfdl ls org/model                                list the files of a revision\n" +
-            "  hfdl cache prune --dry-run                       what cleaning the Hugging Face cache would free\n\n" +
+            "  hfdl cache prune --dry-run                       what cleaning the Hugging Face cache would free\n" +
+            "  hfdl serve                                       a mirror of the Hub for a site (HF_ENDPOINT=http://127.0.0.1:8080)\n\n" +
             "Run 'hfdl COMMAND --help' for the options of a command, 'hfdl completion --help' for shell completion.");
         root.Subcommands.Add(DownloadCommand.Build(context));
         root.Subcommands.Add(ListCommand.Build(context));
         root.Subcommands.Add(WhoAmICommand.Build(context));
         root.Subcommands.Add(CacheCommand.Build(context));
+        root.Subcommands.Add(ServeCommand.Build(context));
         root.Subcommands.Add(AuthCommands.BuildLogin(context));
         root.Subcommands.Add(AuthCommands.BuildLogout(context));
         root.Subcommands.Add(AuthCommands.BuildAuth(context));

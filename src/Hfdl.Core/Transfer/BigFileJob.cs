@@ -26,8 +26,9 @@ internal sealed class BigFileJob : IAsyncDisposable
     /// <summary>Bytes the journal last recorded for this file (-1: not yet), so unchanged files are not recorded again.</summary>
     internal long RecordedBytes = -1;
 
-    private BigFileJob(RemoteFile file, string finalPath, string tempPath, SafeFileHandle handle, SegmentTable table, CachedLocationSource source, int attempt, RetryBudget budget)
+    private BigFileJob(RemoteFile file, string finalPath, string tempPath, SafeFileHandle handle, SegmentTable table, CachedLocationSource source, int attempt, RetryBudget budget, IWriteListener? listener)
     {
+        Listener = listener;
         File = file;
         FinalPath = finalPath;
         TempPath = tempPath;
@@ -43,6 +44,9 @@ internal sealed class BigFileJob : IAsyncDisposable
     }
 
     public RemoteFile File { get; }
+
+    /// <summary>Told of every write, restart and end; null when nobody follows this file.</summary>
+    public IWriteListener? Listener { get; }
 
     public string FinalPath { get; }
 
@@ -76,7 +80,7 @@ internal sealed class BigFileJob : IAsyncDisposable
     public long BytesWritten => Table.BytesWritten;
 
     /// <summary>Opens (or, with <paramref name="done"/> ranges, reopens) the temporary file and plans its segments.</summary>
-    public static BigFileJob Open(RemoteFile file, string finalPath, string tempPath, IReadOnlyList<(long Start, long End)> done, long segmentSize, int attempt, CachedLocationSource source, RetryBudget budget)
+    public static BigFileJob Open(RemoteFile file, string finalPath, string tempPath, IReadOnlyList<(long Start, long End)> done, long segmentSize, int attempt, CachedLocationSource source, RetryBudget budget, IWriteListener? listener = null)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(tempPath)!);
         var resume = done.Count > 0 && System.IO.File.Exists(tempPath);
@@ -89,7 +93,9 @@ internal sealed class BigFileJob : IAsyncDisposable
             // Reserve the whole file now: a full disk fails here, before any byte is fetched.
             preallocationSize: resume ? 0 : file.Size);
         var table = new SegmentTable(file.Size, segmentSize, resume ? done : []);
-        return new BigFileJob(file, finalPath, tempPath, handle, table, source, attempt, budget);
+        var job = new BigFileJob(file, finalPath, tempPath, handle, table, source, attempt, budget, listener);
+        listener?.Opened(job);
+        return job;
     }
 
     /// <summary>
@@ -138,6 +144,7 @@ internal sealed class BigFileJob : IAsyncDisposable
             Handle.Dispose();
         }
         Table.Close();
+        Listener?.Changed();
     }
 
     public ValueTask DisposeAsync()
@@ -156,6 +163,7 @@ internal sealed class BigFileJob : IAsyncDisposable
         _failed.Cancel();
         _written.Writer.TryWrite(true);
         _allWritten.TrySetCanceled();
+        Listener?.Changed();
     }
 
     /// <summary>
@@ -187,6 +195,7 @@ internal sealed class BigFileJob : IAsyncDisposable
         {
             _allWritten.TrySetResult();
         }
+        Listener?.Changed();
     }
 
     /// <summary>
@@ -197,6 +206,7 @@ internal sealed class BigFileJob : IAsyncDisposable
     {
         var whole = Table.RestartAsWhole();
         _written.Writer.TryWrite(true);
+        Listener?.Changed();
         return whole;
     }
 
@@ -208,6 +218,7 @@ internal sealed class BigFileJob : IAsyncDisposable
         _written.Writer.TryWrite(true);
         _allWritten.TrySetException(exception);
         _allWritten.Task.Exception?.Handle(_ => true);
+        Listener?.Changed();
     }
 
     /// <summary>
@@ -270,6 +281,20 @@ internal sealed class BigFileJob : IAsyncDisposable
             ArrayPool<byte>.Shared.Return(buffer);
         }
     }
+}
+
+/// <summary>
+/// Hears of a big file's writes as they land, for readers that follow a download while it runs (the mirror's clients:
+/// they read what <see cref="SegmentTable.WrittenEnd"/> says is written, through <see cref="BigFileJob.Handle"/>).
+/// Called on the transfer threads right after the bytes are in the file: an implementation must return at once.
+/// </summary>
+internal interface IWriteListener
+{
+    /// <summary>The job is open (its temporary file exists, its table says what is written); called once per attempt.</summary>
+    void Opened(BigFileJob job);
+
+    /// <summary>Bytes were written, or the job restarted, failed, stopped or closed.</summary>
+    void Changed();
 }
 
 /// <summary>One connection's segment of a big file, as the target of a <see cref="RangeFetch"/>.</summary>

@@ -49,7 +49,11 @@ internal sealed class BigFileScheduler
     private int _opening;
     private int _writebackRunning;
 
-    public sealed record Work(RemoteFile File, string FinalPath, string TempPath, IReadOnlyList<(long Start, long End)> Done, int Attempt = 1);
+    public sealed record Work(RemoteFile File, string FinalPath, string TempPath, IReadOnlyList<(long Start, long End)> Done, int Attempt = 1)
+    {
+        /// <summary>Hears of the file's writes (readers that follow the download); kept for the second attempt too.</summary>
+        public IWriteListener? Listener { get; init; }
+    }
 
     public BigFileScheduler(
         HubClient client,
@@ -347,7 +351,7 @@ internal sealed class BigFileScheduler
         {
             var source = new CachedLocationSource(_client, _type, _id, _commit, work.File, _options.UrlRefreshInterval, _options.Time);
             var job = BigFileJob.Open(work.File, work.FinalPath, work.TempPath, work.Done, segmentSize, work.Attempt, source,
-                RetryBudget.For(work.File.Path, work.File.Size, _options.MaxRetries));
+                RetryBudget.For(work.File.Path, work.File.Size, _options.MaxRetries), work.Listener);
             _progress?.Report(new FileStarted(work.File.Path, work.File.Size, IsBig: true, ResumedBytes: job.BytesWritten));
             return job;
         }
@@ -412,7 +416,7 @@ internal sealed class BigFileScheduler
                         _active.Remove(job);
                         if (!verified && job.Attempt == 1)
                         {
-                            _pending.Enqueue(new Work(job.File, job.FinalPath, FileFetcher.NewTempPath(job.FinalPath), [], Attempt: 2));
+                            _pending.Enqueue(new Work(job.File, job.FinalPath, FileFetcher.NewTempPath(job.FinalPath), [], Attempt: 2) { Listener = job.Listener });
                         }
                     }
                     job.Close();

@@ -242,7 +242,7 @@ internal sealed partial class RepoDownloader
     /// Temporary files no journal entry refers to (a killed run's small files, a journal that was set aside) can never
     /// be resumed: delete them. This runs under the folder's lock, so no other hfdl is writing them.
     /// </summary>
-    private static void RemoveOrphanedTemporaryFiles(string root, DownloadStateStore state, IProgress<DownloadEvent>? progress)
+    internal static void RemoveOrphanedTemporaryFiles(string root, DownloadStateStore state, IProgress<DownloadEvent>? progress)
     {
         var referenced = state.Current.Files.Values.Where(f => f.TempFile is not null).Select(f => f.TempFile!).ToHashSet(StringComparer.Ordinal);
         long freed = 0;
@@ -454,15 +454,7 @@ internal sealed partial class RepoDownloader
 
         public void Partial(RemoteFile file, string tempPath, IReadOnlyList<(long Start, long End)> ranges)
         {
-            state.SetFile(file.Path, new FileState
-            {
-                Size = file.Size,
-                Etag = file.Etag,
-                Commit = commit,
-                Status = FileState.Partial,
-                TempFile = Path.GetFileName(tempPath),
-                Ranges = [.. ranges.Select(r => new[] { r.Start, r.End })],
-            });
+            RecordPartial(state, file, tempPath, ranges, commit);
             saver.SaveSoon();
         }
 
@@ -545,7 +537,19 @@ internal sealed partial class RepoDownloader
         or InvalidTokenException or HubUnreachableException or UnauthorizedAccessException or DiskFullException
         || TransientFaults.IsDiskFull(ex);
 
-    private static void RecordComplete(DownloadStateStore state, RemoteFile file, string path, string commit)
+    /// <summary>Journals the written ranges of a file in progress, so a later run resumes it.</summary>
+    internal static void RecordPartial(DownloadStateStore state, RemoteFile file, string tempPath, IReadOnlyList<(long Start, long End)> ranges, string commit) =>
+        state.SetFile(file.Path, new FileState
+        {
+            Size = file.Size,
+            Etag = file.Etag,
+            Commit = commit,
+            Status = FileState.Partial,
+            TempFile = Path.GetFileName(tempPath),
+            Ranges = [.. ranges.Select(r => new[] { r.Start, r.End })],
+        });
+
+    internal static void RecordComplete(DownloadStateStore state, RemoteFile file, string path, string commit)
     {
         var info = new FileInfo(path);
         state.SetFile(file.Path, new FileState
@@ -578,7 +582,7 @@ internal sealed partial class RepoDownloader
     /// many thousands of files) spaces the next ones out, so saving never costs more than about 5% of a core. The last
     /// save of a run is durable (<see cref="SaveNow"/>).
     /// </summary>
-    private sealed class ThrottledSaver(DownloadStateStore state, TimeProvider time, TimeSpan interval)
+    internal sealed class ThrottledSaver(DownloadStateStore state, TimeProvider time, TimeSpan interval)
     {
         private readonly object _gate = new();
         private int _dirty;

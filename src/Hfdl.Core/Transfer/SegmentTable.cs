@@ -314,6 +314,37 @@ internal sealed class SegmentTable
         }
     }
 
+    /// <summary>
+    /// Where the written bytes that start at <paramref name="offset"/> end: the end of the written run holding it,
+    /// across segments, in the current generation; <paramref name="offset"/> itself when that byte is not written. Any
+    /// offset works (unlike <see cref="Frontier"/>, which continues a reader that follows the prefix): a reader that
+    /// follows a download answers a range request with it.
+    /// </summary>
+    public long WrittenEnd(long offset)
+    {
+        lock (_gate)
+        {
+            var end = offset;
+            foreach (var segment in _segments)
+            {
+                if (segment.End <= end)
+                {
+                    continue;
+                }
+                if (segment.Start > end || segment.Position <= end)
+                {
+                    break;
+                }
+                end = segment.Position;
+                if (!segment.IsComplete)
+                {
+                    break;
+                }
+            }
+            return end;
+        }
+    }
+
     /// <summary>The written ranges, merged, for the journal.</summary>
     public List<(long Start, long End)> WrittenRanges()
     {

@@ -84,6 +84,26 @@ public sealed class SegmentTableTests
     }
 
     [Fact]
+    public void A_reader_at_any_offset_sees_the_written_run_that_holds_it_across_segments()
+    {
+        var table = new SegmentTable(4 * MiB, 1 * MiB, []);
+        var first = table.TakeNext(MiB, MiB)!;
+        var second = table.TakeNext(MiB, MiB)!;
+        var third = table.TakeNext(MiB, MiB)!;
+        Write(table, second, (int)MiB);
+        Write(table, third, 1000);
+
+        Assert.Equal(0, table.WrittenEnd(0));
+        Assert.Equal((2 * MiB) + 1000, table.WrittenEnd(MiB));
+        Assert.Equal((2 * MiB) + 1000, table.WrittenEnd((2 * MiB) + 999));
+        Assert.Equal((2 * MiB) + 1000, table.WrittenEnd((2 * MiB) + 1000));
+
+        Write(table, first, (int)MiB);
+        Assert.Equal((2 * MiB) + 1000, table.WrittenEnd(0));
+        Assert.Equal(4 * MiB, table.WrittenEnd(4 * MiB));
+    }
+
+    [Fact]
     public void A_released_segment_is_taken_again_from_where_its_writing_stopped()
     {
         var table = new SegmentTable(MiB, MiB, []);
@@ -311,5 +331,11 @@ public sealed class SegmentTableTests
         Assert.True(frontier >= lastFrontier, $"the frontier went back from {lastFrontier} to {frontier}");
         lastFrontier = frontier;
         Assert.Equal(frontier == scenario.Size, table.IsComplete);
+        // From any offset, the written run that holds it ends where the model's range does (not written: the offset).
+        foreach (var offset in written.SelectMany(r => new[] { r.Start, (r.Start + r.End) / 2, r.End - 1, r.End }).Append(0).Append(scenario.Size / 3))
+        {
+            var run = written.FirstOrDefault(r => r.Start <= offset && offset < r.End);
+            Assert.Equal(run.End > run.Start ? run.End : offset, table.WrittenEnd(offset));
+        }
     }
 }

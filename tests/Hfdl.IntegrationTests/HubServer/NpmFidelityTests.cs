@@ -141,7 +141,11 @@ public sealed class NpmFidelityTests
         return fidelityDir;
     }
 
-    internal static async Task RunAndVerifyAsync(HubServer server, string repoId, string repoType, string? token, IReadOnlyList<(string Path, FileContent Content)>? files = null)
+    internal static Task RunAndVerifyAsync(HubServer server, string repoId, string repoType, string? token, IReadOnlyList<(string Path, FileContent Content)>? files = null) =>
+        RunAndVerifyAsync(server.Endpoint, () => Describe(server), repoId, repoType, token, files);
+
+    /// <summary>The same against any endpoint (a mirror in front of a hub, say); <paramref name="describe"/> tells what it was asked when it fails.</summary>
+    internal static async Task RunAndVerifyAsync(Uri endpoint, Func<string> describe, string repoId, string repoType, string? token, IReadOnlyList<(string Path, FileContent Content)>? files = null)
     {
         files ??= Files;
         var fidelityDir = FidelityDirectory();
@@ -151,7 +155,7 @@ public sealed class NpmFidelityTests
             var arguments = new List<string>
             {
                 Path.Combine(fidelityDir, "download-all.mjs"),
-                "--endpoint", server.Endpoint.ToString().TrimEnd('/'),
+                "--endpoint", endpoint.ToString().TrimEnd('/'),
                 "--repo", repoId,
                 "--repo-type", repoType,
                 "--out", outDir,
@@ -161,7 +165,7 @@ public sealed class NpmFidelityTests
                 arguments.AddRange(["--token", token]);
             }
             var (exitCode, stdout, stderr) = await RunNodeAsync(fidelityDir, arguments);
-            Assert.True(exitCode == 0, $"node exited with {exitCode}.\nstdout: {stdout}\nstderr: {stderr}\nrequests:\n{Describe(server)}");
+            Assert.True(exitCode == 0, $"node exited with {exitCode}.\nstdout: {stdout}\nstderr: {stderr}\nrequests:\n{describe()}");
 
             using var summary = JsonDocument.Parse(stdout.Trim().Split('\n')[^1]);
             var listed = summary.RootElement.GetProperty("files").EnumerateArray().Select(e => e.GetString()!).Order(StringComparer.Ordinal).ToList();

@@ -148,7 +148,7 @@ internal sealed class SnapshotIndex
             .ToString();
         var commitBytes = Encoding.UTF8.GetBytes(commit);
         var header = Encoding.ASCII.GetBytes("commit " + commitBytes.Length.ToString(CultureInfo.InvariantCulture) + "\0");
-        var commitId = Convert.ToHexStringLower(SHA1.HashData([.. header, .. commitBytes]));
+        var commitId = snapshot.KnownCommitId ?? Convert.ToHexStringLower(SHA1.HashData([.. header, .. commitBytes]));
         return new SnapshotIndex(commitId, files, directories, children);
     }
 

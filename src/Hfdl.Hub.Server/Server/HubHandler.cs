@@ -7,19 +7,23 @@ namespace Hfdl.Hub.Server;
 /// <summary>The hub listener: the API routes of hub-api.md §2 and the file routes of §4.</summary>
 internal sealed partial class HubHandler(HubState state)
 {
-    private static readonly IReadOnlySet<string> ApiKeywords =
+    internal static readonly IReadOnlySet<string> ApiKeywords =
         new HashSet<string>(StringComparer.Ordinal) { "revision", "tree", "paths-info", "refs", "xet-read-token", "commits", "treesize" };
 
-    private static readonly IReadOnlySet<string> FileKeywords =
+    internal static readonly IReadOnlySet<string> FileKeywords =
         new HashSet<string>(StringComparer.Ordinal) { "resolve", "raw", "blob", "tree" };
-
-    private IRepoStore Store => state.Options.Store;
 
     public async Task HandleAsync(HttpContext http)
     {
         var request = new HubRequest(http, state, "hub");
         await RequestRunner.RunAsync(request, RouteAsync).ConfigureAwait(false);
     }
+
+    /// <summary>
+    /// Answers a request that another handler (the mirror) took in and gave its own store (<see cref="HubRequest.Store"/>):
+    /// the same routes, shapes and errors as this hub's own listener.
+    /// </summary>
+    public Task ServeAsync(HubRequest request, CancellationToken cancellationToken) => RouteAsync(request, cancellationToken);
 
     private async Task RouteAsync(HubRequest request, CancellationToken cancellationToken)
     {
@@ -65,7 +69,7 @@ internal sealed partial class HubHandler(HubState state)
                 "spaces" => (RepoType.Space, 1),
                 _ => (RepoType.Model, 0),
             };
-            var route = RepoRoute.Parse(Store, type, segments, request.RawSegments, start, FileKeywords);
+            var route = RepoRoute.Parse(request.Store, type, segments, request.RawSegments, start, FileKeywords);
             if (route is { Rest.Length: >= 3 } && route.Rest[0] is "resolve" or "raw")
             {
                 request.SetRateLimitHeaders("resolvers");
@@ -78,7 +82,7 @@ internal sealed partial class HubHandler(HubState state)
         await request.WriteErrorAsync(404, "Sorry, we can't find the page you are looking for.", null, isApi, cancellationToken).ConfigureAwait(false);
     }
 
-    private static RepoType? ApiType(string segment) => segment switch
+    internal static RepoType? ApiType(string segment) => segment switch
     {
         "models" => RepoType.Model,
         "datasets" => RepoType.Dataset,
@@ -88,7 +92,7 @@ internal sealed partial class HubHandler(HubState state)
 
     private async Task ApiRepoRouteAsync(HubRequest request, RepoType type, CancellationToken cancellationToken)
     {
-        var route = RepoRoute.Parse(Store, type, request.Segments, request.RawSegments, 2, ApiKeywords)!;
+        var route = RepoRoute.Parse(request.Store, type, request.Segments, request.RawSegments, 2, ApiKeywords)!;
         if (!await CheckRepoAsync(request, route, bytes: false, json: true, cancellationToken).ConfigureAwait(false))
         {
             return;

@@ -15,6 +15,7 @@ internal sealed class HubRequest
         Http = http;
         State = state;
         Listener = listener;
+        Store = state.Options.Store;
         var rawTarget = http.Features.Get<IHttpRequestFeature>()?.RawTarget ?? (http.Request.Path + http.Request.QueryString);
         RawTarget = rawTarget;
         var question = rawTarget.IndexOf('?');
@@ -33,6 +34,9 @@ internal sealed class HubRequest
     public HttpContext Http { get; }
 
     public HubState State { get; }
+
+    /// <summary>Where this request's repositories come from: the server's store, unless a handler gave it another.</summary>
+    public IRepoStore Store { get; set; }
 
     public string Listener { get; }
 
@@ -83,6 +87,11 @@ internal sealed class HubRequest
         {
             Token = Authorization[bearer.Length..].Trim();
             User = State.FindUser(Token);
+            if (User is null && State.Options.TokensCheckedUpstream && Token.Length > 0)
+            {
+                // Another server (the mirror's upstream) decided what this token may see; here it is just a caller.
+                User = new HubUser(Token, "", []);
+            }
         }
         HasInvalidToken = User is null;
     }

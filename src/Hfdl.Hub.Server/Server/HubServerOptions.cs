@@ -51,6 +51,12 @@ public sealed record HubServerOptions
     /// <summary>Limits and choices of the Xet CAS.</summary>
     public XetServerOptions Xet { get; init; } = new();
 
+    /// <summary>
+    /// Tokens are checked by another server before a request reaches this one (a mirror asks its upstream): any Bearer
+    /// token counts as a caller's, never as invalid; <see cref="Users"/> still names the ones it knows.
+    /// </summary>
+    public bool TokensCheckedUpstream { get; init; }
+
     /// <summary>The clock for signed URL expiry, Xet token expiry and rate-limit windows; tests pass a fake one.</summary>
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
 }

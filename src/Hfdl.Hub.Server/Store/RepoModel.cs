@@ -46,6 +46,9 @@ public enum RevisionKind
 
     /// <summary><c>refs/convert/parquet</c> and the like.</summary>
     Convert,
+
+    /// <summary>No ref: a commit reached only by its id (a snapshot a mirror stored); never listed in refs.</summary>
+    Detached,
 }
 
 /// <summary>Per-repository behaviour. Every default is the one of an ordinary public repository.</summary>
@@ -134,8 +137,14 @@ public sealed class RepoSnapshot(IReadOnlyList<RepoFile> files, string salt, Dat
 
     public string Title { get; } = title;
 
-    /// <summary>The commit id (hashes every file on first use).</summary>
+    /// <summary>The commit id (hashes every file on first use), or <see cref="KnownCommitId"/>.</summary>
     public string CommitId => Index.CommitId;
+
+    /// <summary>
+    /// The commit id this snapshot has elsewhere (a mirror serves its upstream's commits), instead of one computed over
+    /// its files.
+    /// </summary>
+    public string? KnownCommitId { get; init; }
 
     internal SnapshotIndex Index => _index ??= SnapshotIndex.Build(this);
 }

@@ -24,7 +24,7 @@ public sealed record RecordedRequest(
 }
 
 /// <summary>A thread-safe record of every request the listeners received.</summary>
-public sealed class HubRequestLog
+public sealed class HubRequestLog(int capacity = int.MaxValue)
 {
     private readonly ConcurrentQueue<RecordedRequest> _requests = new();
     private int _inFlight;
@@ -121,6 +121,10 @@ public sealed class HubRequestLog
     internal void Add(RecordedRequest request)
     {
         _requests.Enqueue(request);
+        while (_requests.Count > capacity && _requests.TryDequeue(out _))
+        {
+            // A long-running server keeps the latest requests only.
+        }
         TaskCompletionSource changed;
         lock (_gate)
         {

@@ -169,7 +169,7 @@ public sealed class HubServer : IAsyncDisposable
         return X509CertificateLoader.LoadPkcs12(certificate.Export(X509ContentType.Pkcs12), null);
     }
 
-    private static WebApplication Build(IPAddress address, int port, RequestDelegate handler, X509Certificate2? certificate)
+    internal static WebApplication Build(IPAddress address, int port, RequestDelegate handler, X509Certificate2? certificate)
     {
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
         builder.WebHost.UseKestrelCore();
@@ -193,7 +193,7 @@ public sealed class HubServer : IAsyncDisposable
         return app;
     }
 
-    private static int PortOf(WebApplication app)
+    internal static int PortOf(WebApplication app)
     {
         var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses;
         return new Uri(addresses.First()).Port;

@@ -5,7 +5,7 @@ namespace Hfdl.Hub.Server;
 
 internal sealed partial class HubHandler
 {
-    private static readonly IReadOnlySet<string> NoKeywords = new HashSet<string>();
+    internal static readonly IReadOnlySet<string> NoKeywords = new HashSet<string>();
 
     /// <summary><c>HEAD|GET /{p}{id}/resolve|raw/{rev}/{path}</c> (hub-api.md §4).</summary>
     private async Task FileRouteAsync(HubRequest request, RepoRoute route, CancellationToken cancellationToken)
@@ -104,7 +104,7 @@ internal sealed partial class HubHandler
     /// <summary><c>/api/resolve-cache/{t}/{id}/{commit}/{path}</c>: the same-host target of the 307 for regular files.</summary>
     private async Task ResolveCacheAsync(HubRequest request, RepoType type, CancellationToken cancellationToken)
     {
-        var route = RepoRoute.Parse(Store, type, request.Segments, request.RawSegments, 3, NoKeywords);
+        var route = RepoRoute.Parse(request.Store, type, request.Segments, request.RawSegments, 3, NoKeywords);
         if (route is null || route.Repo is null || route.Rest.Length < 2)
         {
             if (route is not null && route.Repo is null)

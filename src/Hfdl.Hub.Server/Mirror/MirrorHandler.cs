@@ -1,0 +1,449 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using Hfdl.Core.Integrity;
+using Hfdl.Core.Planning;
+using Hfdl.Hub.Server;
+
+namespace Hfdl.Hub.Mirror;
+
+/// <summary>
+/// The mirror's listener. File bytes are the mirror's own: <c>/resolve/</c> answers, as the Hub does, with a relative
+/// 307 to <c>/api/resolve-cache/{type}/{id}/{commit}/{path}</c>, which serves the stored blob, or the upstream transfer
+/// that is filling it, with the hub's own handler (<see cref="HubHandler"/>: the same headers, ranges and errors). The
+/// API (repo info, tree pages, paths-info, refs, whoami, anything else) passes through to the upstream with the
+/// client's token; when the upstream cannot be reached, what the store holds is answered by that same handler.
+/// </summary>
+internal sealed class MirrorHandler(
+    MirrorOptions options,
+    HubState state,
+    MirrorStore store,
+    MirrorAccess access,
+    UpstreamClients clients,
+    UpstreamProxy proxy,
+    FetchRegistry transfers,
+    StoredRepoStore storedRepos,
+    BlobLru lru,
+    MirrorMetrics metrics,
+    MirrorLog log)
+{
+    private static readonly RepoSettings ViewSettings = new() { ResolveMode = ResolveMode.Cache };
+    private readonly ConcurrentDictionary<(MirrorRepo Repo, string Commit, string Path), RemoteFile> _learned = new();
+    private readonly string _upstream = Core.Hub.HubUrls.Base(options.Upstream);
+
+    /// <summary>What one request turned out to be, for the metrics and the log.</summary>
+    private sealed class Outcome
+    {
+        public string Route = "other";
+        public string? Cache;
+    }
+
+    public async Task HandleAsync(HttpContext http)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var request = new HubRequest(http, state, "hub");
+        var outcome = new Outcome();
+        await RequestRunner.RunAsync(request, (r, ct) => RouteAsync(r, outcome, ct)).ConfigureAwait(false);
+        metrics.Request(outcome.Route, request.BodyBytesSent);
+        log.Write(
+            "request",
+            ("method", http.Request.Method),
+            ("path", request.RawPath),
+            ("status", http.Response.StatusCode),
+            ("bytes", request.BodyBytesSent),
+            ("ms", Stopwatch.GetElapsedTime(started).TotalMilliseconds),
+            ("route", outcome.Route),
+            ("cache", outcome.Cache),
+            ("aborted", request.Aborted || http.RequestAborted.IsCancellationRequested));
+    }
+
+    private async Task RouteAsync(HubRequest request, Outcome outcome, CancellationToken cancellationToken)
+    {
+        request.SetCommonHeaders();
+        request.Authenticate();
+        var segments = request.Segments;
+        if (request.RawPath == "/metrics")
+        {
+            outcome.Route = "metrics";
+            await request.WriteBodyAsync(200, "text/plain; version=0.0.4; charset=utf-8", System.Text.Encoding.UTF8.GetBytes(metrics.Render()), cancellationToken).ConfigureAwait(false);
+            return;
+        }
+        var isApi = segments.Length > 0 && segments[0] == "api";
+        try
+        {
+            if (isApi && segments.Length >= 3 && segments[1] == "resolve-cache" && HubHandler.ApiType(segments[2]) is { } cacheType)
+            {
+                outcome.Route = "file";
+                await FileAsync(request, cacheType, outcome, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+            if (isApi && segments.Length >= 3 && HubHandler.ApiType(segments[1]) is { } apiType)
+            {
+                outcome.Route = "api";
+                await ApiAsync(request, apiType, outcome, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+            if (!isApi && segments.Length >= 3)
+            {
+                var (type, start) = segments[0] switch
+                {
+                    "datasets" => (RepoType.Dataset, 1),
+                    "spaces" => (RepoType.Space, 1),
+                    _ => (RepoType.Model, 0),
+                };
+                var route = RepoRoute.Parse(NoRepoStore.Instance, type, segments, request.RawSegments, start, HubHandler.FileKeywords);
+                if (route is { Rest.Length: >= 3 } && route.Rest[0] == "resolve")
+                {
+                    outcome.Route = "resolve";
+                    await ResolveAsync(request, route, outcome, cancellationToken).ConfigureAwait(false);
+                    return;
+                }
+            }
+            outcome.Route = isApi ? "api" : "other";
+            outcome.Cache = "pass";
+            await ProxyAsync(request, BodyChange.None, fallback: null, json: isApi, cancellationToken).ConfigureAwait(false);
+        }
+        catch (MirrorTransferCutException)
+        {
+            // The bytes sent cannot be vouched for: the connection is cut, so the response can never look complete.
+            request.Aborted = true;
+            request.Http.Abort();
+        }
+        catch (MirrorUnavailableException ex)
+        {
+            if (!request.Response.HasStarted)
+            {
+                await UnavailableAsync(request, ex.Message, json: isApi, cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- the API: passed through, the store as fallback
+
+    private async Task ApiAsync(HubRequest request, RepoType type, Outcome outcome, CancellationToken cancellationToken)
+    {
+        var route = RepoRoute.Parse(NoRepoStore.Instance, type, request.Segments, request.RawSegments, 2, HubHandler.ApiKeywords)!;
+        var rest = route.Rest;
+        if (rest is ["xet-read-token", ..])
+        {
+            // The mirror serves plain HTTP only; no answer of it points a client at Xet.
+            await request.WriteErrorAsync(404, "Sorry, we can't find the page you are looking for.", null, json: true, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+        var change = rest is [] or ["revision", ..] ? BodyChange.RepoInfo
+            : rest is ["tree", ..] or ["paths-info", ..] ? BodyChange.Entries
+            : BodyChange.None;
+        var stored = rest is [] or ["revision", _, ..] or ["tree", _, ..] or ["paths-info", _, ..] or ["refs"];
+        Func<Task>? fallback = stored && RepoId.TryParse(route.RepoId, out var id)
+            ? () => StoredApiAsync(request, new MirrorRepo(type, id), route, outcome, cancellationToken)
+            : null;
+        Action<string>? onCommit = null;
+        if (change == BodyChange.RepoInfo && RepoId.TryParse(route.RepoId, out var infoId))
+        {
+            // A client that asked for the repo info next asks for files by this commit: the store's ref must follow,
+            // so the revision still resolves when the upstream cannot be asked.
+            var repo = new MirrorRepo(type, infoId);
+            var revision = rest is [] ? HostedRepo.DefaultBranch : route.ReadRevision(1).Revision;
+            onCommit = commit =>
+            {
+                if (access.Resolved(repo, revision, commit))
+                {
+                    transfers.RecordRevision(repo, revision, commit);
+                }
+            };
+        }
+        outcome.Cache = "pass";
+        await ProxyAsync(request, change, fallback, json: true, cancellationToken, onCommit).ConfigureAwait(false);
+    }
+
+    /// <summary>Repo info, a tree page, paths-info or refs from the store, when the upstream cannot be asked.</summary>
+    private async Task StoredApiAsync(HubRequest request, MirrorRepo repo, RepoRoute route, Outcome outcome, CancellationToken cancellationToken)
+    {
+        outcome.Cache = "stored";
+        var hosted = storedRepos.FindRepo(repo.Type, repo.Id.Value);
+        var revision = route.Rest is [] or ["refs"] ? HostedRepo.DefaultBranch : route.ReadRevision(1).Revision;
+        if (hosted is null || HubHandler.FindSnapshot(hosted, revision) is null)
+        {
+            await UnavailableAsync(request, NotStored(repo, revision, null), json: true, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+        if (!access.MayServeWithoutUpstream(repo, access.HashOf(request.Token), options.Offline))
+        {
+            await UnavailableAsync(request, NoAccessCheck(repo), json: true, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+        if (request.Http.Request.Body.CanSeek)
+        {
+            request.Http.Request.Body.Position = 0;
+        }
+        request.Store = storedRepos;
+        await state.Hub.ServeAsync(request, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Passes the request through; without an upstream answer, <paramref name="fallback"/> (or a 503) answers.</summary>
+    private async Task ProxyAsync(HubRequest request, BodyChange change, Func<Task>? fallback, bool json, CancellationToken cancellationToken, Action<string>? onCommit = null)
+    {
+        if (options.Offline)
+        {
+            await (fallback?.Invoke() ?? UnavailableAsync(request, "This mirror is offline: it answers only from what it has stored, and this is not something it stores.", json, cancellationToken)).ConfigureAwait(false);
+            return;
+        }
+        using var response = await proxy.SendAsync(request, cancellationToken).ConfigureAwait(false);
+        if (response is null || UpstreamProxy.IsDown(response))
+        {
+            metrics.UpstreamUnreachable();
+            if (fallback is not null)
+            {
+                await fallback().ConfigureAwait(false);
+            }
+            else if (response is not null)
+            {
+                await proxy.RelayAsync(request, response, BodyChange.None, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                await UnavailableAsync(request, Unreachable(), json, cancellationToken).ConfigureAwait(false);
+            }
+            return;
+        }
+        await proxy.RelayAsync(request, response, change, cancellationToken, onCommit).ConfigureAwait(false);
+    }
+
+    // ---------------------------------------------------------------- files: resolve, then the bytes
+
+    /// <summary><c>/{p}{id}/resolve/{rev}/{path}</c>: the Hub's 307 to the mirror's own resolve-cache URL of the commit.</summary>
+    private async Task ResolveAsync(HubRequest request, RepoRoute route, Outcome outcome, CancellationToken cancellationToken)
+    {
+        var (revision, next) = route.ReadRevision(1);
+        var path = string.Join('/', route.Rest[next..]);
+        if (!RepoId.TryParse(route.RepoId, out var id) || !RepoFilePath.TryValidate(path, out _))
+        {
+            // Nothing the mirror could store: the upstream says what it makes of it.
+            outcome.Cache = "pass";
+            await ProxyAsync(request, BodyChange.None, null, json: false, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+        if (!await IsReadAsync(request, cancellationToken).ConfigureAwait(false))
+        {
+            return;
+        }
+        var repo = new MirrorRepo(route.Type, id);
+        if (await LocateAsync(request, repo, revision, path, outcome, cancellationToken).ConfigureAwait(false) is not var (commit, file))
+        {
+            return;
+        }
+        await ServeAsync(request, repo, revision == "HEAD" ? HostedRepo.DefaultBranch : revision, commit, file, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary><c>/api/resolve-cache/{t}/{id}/{commit}/{path}</c>: the bytes, from the store or from the transfer filling it.</summary>
+    private async Task FileAsync(HubRequest request, RepoType type, Outcome outcome, CancellationToken cancellationToken)
+    {
+        var route = RepoRoute.Parse(NoRepoStore.Instance, type, request.Segments, request.RawSegments, 3, HubHandler.NoKeywords);
+        var commit = route?.Rest.FirstOrDefault();
+        var path = route is { Rest.Length: >= 2 } ? string.Join('/', route.Rest[1..]) : "";
+        if (route is null || commit is null || !Core.Transfer.RepoDownloader.IsCommit(commit) || !RepoId.TryParse(route.RepoId, out var id) || !RepoFilePath.TryValidate(path, out _))
+        {
+            outcome.Cache = "pass";
+            await ProxyAsync(request, BodyChange.None, null, json: false, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+        if (!await IsReadAsync(request, cancellationToken).ConfigureAwait(false))
+        {
+            return;
+        }
+        var repo = new MirrorRepo(type, id);
+        if (await LocateAsync(request, repo, commit, path, outcome, cancellationToken).ConfigureAwait(false) is not var (_, file))
+        {
+            return;
+        }
+        if (HttpMethods.IsGet(request.Http.Request.Method))
+        {
+            var blob = store.BlobPath(repo, file.Etag);
+            if (store.IsStored(repo, file))
+            {
+                metrics.Hit();
+                outcome.Cache = "hit";
+                lru.Touch(repo, blob, file.Size);
+            }
+            else
+            {
+                // The caller's token goes upstream only for a repo whose bytes are not public.
+                var client = access.Of(repo) == RepoAccess.Public ? clients.Anonymous : Client(request);
+                var (flight, joined) = transfers.GetOrStart(repo, commit, file, client);
+                if (joined)
+                {
+                    metrics.Join();
+                }
+                else
+                {
+                    metrics.Miss();
+                }
+                outcome.Cache = joined ? "join" : "miss";
+                if (file.Size == 0 && !await flight.Completion.WaitAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    throw new MirrorTransferCutException($"The upstream transfer of '{file.Path}' failed: {flight.Failure?.Message}");
+                }
+            }
+        }
+        await ServeAsync(request, repo, commit, commit, file, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>True for GET and HEAD, the only methods on file bytes; any other gets the Hub's 405 here.</summary>
+    private static async Task<bool> IsReadAsync(HubRequest request, CancellationToken cancellationToken)
+    {
+        if (HttpMethods.IsGet(request.Http.Request.Method) || request.IsHead)
+        {
+            return true;
+        }
+        await request.WriteErrorAsync(405, "Method not allowed", null, json: false, cancellationToken).ConfigureAwait(false);
+        return false;
+    }
+
+    /// <summary>
+    /// The commit and the file a request means, and whether this caller may have it. Without the upstream when the
+    /// revision's commit is known (a commit id, or a branch within its time-to-live), the file is known (the store's
+    /// records, or what the upstream said before) and the caller may read it (a public repo, or a token the upstream
+    /// accepted lately). Otherwise the upstream is asked with the caller's token, by the HEAD a client would send: its
+    /// answer decides, and its refusals reach the client as the upstream gave them. Null when the request is answered.
+    /// </summary>
+    private async Task<(string Commit, RemoteFile File)?> LocateAsync(HubRequest request, MirrorRepo repo, string revision, string path, Outcome outcome, CancellationToken cancellationToken)
+    {
+        var tokenHash = access.HashOf(request.Token);
+        if (access.FreshCommit(repo, revision) is { } commit && Known(repo, commit, path) is { } known && access.MayServeStored(repo, tokenHash))
+        {
+            return (commit, known);
+        }
+        if (options.Offline)
+        {
+            return await WithoutUpstreamAsync(request, repo, revision, path, cancellationToken).ConfigureAwait(false);
+        }
+        FileMetadata metadata;
+        try
+        {
+            metadata = await Client(request).GetFileMetadataAsync(repo.Type, repo.Id, revision, path, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is HubUnreachableException || (ex is HubException { StatusCode: { } status } && (int)status >= 500))
+        {
+            metrics.UpstreamUnreachable();
+            outcome.Cache = "stored";
+            return await WithoutUpstreamAsync(request, repo, revision, path, cancellationToken).ConfigureAwait(false);
+        }
+        catch (HubException refused)
+        {
+            if (refused is RepositoryNotFoundException or GatedRepoException or DisabledRepoException or InvalidTokenException)
+            {
+                access.Refused(repo, tokenHash);
+            }
+            await UpstreamErrorAsync(request, refused, cancellationToken).ConfigureAwait(false);
+            return null;
+        }
+        catch (HubProtocolException odd)
+        {
+            await request.WriteErrorAsync(502, $"The mirror's upstream ({_upstream}) gave an answer the mirror cannot use: {odd.Message}", null, json: false, cancellationToken).ConfigureAwait(false);
+            return null;
+        }
+        catch (InvalidOptionException)
+        {
+            // A token with characters no Hub token has: the Hub's answer to an invalid token.
+            await request.WriteErrorAsync(401, "Invalid credentials in Authorization header", null, json: false, cancellationToken).ConfigureAwait(false);
+            return null;
+        }
+        access.Accepted(repo, tokenHash);
+        if (!ContentHash.TryFromEtag(metadata.Etag, out var hash))
+        {
+            await request.WriteErrorAsync(502, $"The mirror's upstream ({_upstream}) described '{path}' with an ETag that is not a content hash, so the mirror could not verify it.", null, json: false, cancellationToken).ConfigureAwait(false);
+            return null;
+        }
+        if (access.Resolved(repo, revision, metadata.Commit))
+        {
+            transfers.RecordRevision(repo, revision, metadata.Commit);
+        }
+        var file = new RemoteFile(path, metadata.Size, hash, hash.Kind == HashKind.Sha256);
+        if (_learned.Count > 100_000)
+        {
+            _learned.Clear();
+        }
+        _learned[(repo, metadata.Commit, path)] = file;
+        return (metadata.Commit, file);
+    }
+
+    /// <summary>The upstream cannot be asked: the store answers what it holds for callers it may serve; the rest gets a 503 that says why.</summary>
+    private async Task<(string Commit, RemoteFile File)?> WithoutUpstreamAsync(HubRequest request, MirrorRepo repo, string revision, string path, CancellationToken cancellationToken)
+    {
+        var commit = access.LastCommit(repo, revision);
+        var file = commit is null ? null : Known(repo, commit, path);
+        if (file is not null && store.IsStored(repo, file))
+        {
+            if (access.MayServeWithoutUpstream(repo, access.HashOf(request.Token), options.Offline))
+            {
+                return (commit!, file);
+            }
+            await UnavailableAsync(request, NoAccessCheck(repo), json: false, cancellationToken).ConfigureAwait(false);
+            return null;
+        }
+        await UnavailableAsync(request, NotStored(repo, revision, path), json: false, cancellationToken).ConfigureAwait(false);
+        return null;
+    }
+
+    private RemoteFile? Known(MirrorRepo repo, string commit, string path) =>
+        store.FindFile(repo, commit, path) ?? _learned.GetValueOrDefault((repo, commit, path));
+
+    private HubClient Client(HubRequest request) => clients.For(request.Token, access.HashOf(request.Token));
+
+    /// <summary>Answers with the hub's handler, over a repo made of what the mirror knows: the one file at its commit.</summary>
+    private Task ServeAsync(HubRequest request, MirrorRepo repo, string revision, string commit, RemoteFile file, CancellationToken cancellationToken)
+    {
+        var content = new MirrorContent(file, store.BlobPath(repo, file.Etag), transfers);
+        var snapshot = new RepoSnapshot([new RepoFile(file.Path, content, file.IsLfs, ResolveMode.Cache)], commit, DateTimeOffset.UnixEpoch) { KnownCommitId = commit };
+        var revisions = new List<HostedRevision> { new(commit, RevisionKind.Detached, snapshot) };
+        if (revision != commit)
+        {
+            revisions.Add(new HostedRevision(revision, RepoBuilder.KindOf(revision), snapshot));
+        }
+        request.Store = new SingleRepoStore(new HostedRepo(repo.Type, repo.Id.Value, ViewSettings, revisions));
+        return state.Hub.ServeAsync(request, cancellationToken);
+    }
+
+    // ---------------------------------------------------------------- errors in the Hub's shapes
+
+    /// <summary>What the upstream refused, as the upstream said it: status, <c>X-Error-Code</c>, <c>X-Error-Message</c>.</summary>
+    private static Task UpstreamErrorAsync(HubRequest request, HubException refused, CancellationToken cancellationToken)
+    {
+        var code = refused switch
+        {
+            RevisionNotFoundException => "RevisionNotFound",
+            EntryNotFoundException => "EntryNotFound",
+            GatedRepoException => "GatedRepo",
+            RepositoryNotFoundException => "RepoNotFound",
+            _ => null,
+        };
+        if (refused is EntryNotFoundException { Commit: { } commit })
+        {
+            request.Response.Headers["X-Repo-Commit"] = commit;
+        }
+        if (refused.StatusCode == HttpStatusCode.Unauthorized && request.Token is null)
+        {
+            request.Response.Headers.WWWAuthenticate = "Bearer realm=\"Authentication required\", charset=\"UTF-8\"";
+        }
+        if (refused.RetryAfter is { } wait)
+        {
+            request.Response.Headers.RetryAfter = ((long)Math.Ceiling(wait.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+        return request.WriteErrorAsync((int?)refused.StatusCode ?? 502, refused.ServerMessage ?? refused.Message, code, json: false, cancellationToken);
+    }
+
+    private static Task UnavailableAsync(HubRequest request, string message, bool json, CancellationToken cancellationToken) =>
+        request.WriteErrorAsync(503, message, null, json, cancellationToken);
+
+    private string Unreachable() =>
+        $"The mirror could not reach its upstream ({_upstream}), and this request is not one it can answer from its store. Try again later.";
+
+    private string NotStored(MirrorRepo repo, string revision, string? path) =>
+        (options.Offline ? "This mirror is offline (it answers only from its store), and it has not stored " : $"The mirror could not reach its upstream ({_upstream}) and has not stored ")
+        + (path is null ? $"{repo} at '{revision}'." : $"'{path}' of {repo} at '{revision}'.")
+        + (options.Offline ? "" : " Try again later.");
+
+    private string NoAccessCheck(MirrorRepo repo) =>
+        $"The mirror has {repo} stored, but it is private or gated upstream and the mirror cannot check this caller's token now "
+        + (options.Offline ? "(it is offline)." : $"(its upstream {_upstream} cannot be reached). Try again later.");
+}

@@ -1,0 +1,268 @@
+using System.Collections.Concurrent;
+using Hfdl.Core.Integrity;
+using Hfdl.Core.Planning;
+using Hfdl.Core.Storage;
+using Hfdl.Core.Transfer;
+using Hfdl.Hub.Server;
+
+namespace Hfdl.Hub.Mirror;
+
+/// <summary>A repository as the mirror keys it: its type and its id as clients spell it (the cache folder's name).</summary>
+internal sealed record MirrorRepo(RepoType Type, RepoId Id)
+{
+    public override string ToString() => $"{Type.Name()} {Id}";
+}
+
+/// <summary>
+/// The mirror's store: a Hugging Face cache (hub-api.md §7.1) read as huggingface_hub and hfdl write it
+/// (<c>{type}s--org--name/blobs/&lt;etag&gt;</c>, <c>snapshots/&lt;commit&gt;/&lt;path&gt;</c>, <c>refs/</c>,
+/// <c>trees/&lt;commit&gt;.json</c>). A blob with the right size is stored content: blobs only ever get their name
+/// after their hash was checked.
+/// </summary>
+internal sealed class MirrorStore
+{
+    private readonly ConcurrentDictionary<(string Folder, string Commit), IReadOnlyDictionary<string, RemoteFile>> _listings = new();
+
+    public MirrorStore(string root)
+    {
+        Root = Path.GetFullPath(root);
+    }
+
+    public string Root { get; }
+
+    public HfCacheLayout Layout(MirrorRepo repo) => new(Root, repo.Type, repo.Id);
+
+    public string RepoFolder(MirrorRepo repo) => Path.Combine(Root, HfCacheLayout.FolderName(repo.Type, repo.Id));
+
+    public string BlobPath(MirrorRepo repo, string etag) => Path.Combine(RepoFolder(repo), "blobs", etag);
+
+    /// <summary>The blob of <paramref name="file"/> is there, a regular file of the right size.</summary>
+    public bool IsStored(MirrorRepo repo, RemoteFile file) =>
+        new FileInfo(BlobPath(repo, file.Etag)) is { Exists: true, LinkTarget: null } blob && blob.Length == file.Size;
+
+    /// <summary>
+    /// What the store knows of <paramref name="path"/> at <paramref name="commit"/>: from the commit's cached listing,
+    /// else from the snapshot's link into <c>blobs/</c>. Null when it knows nothing (the path may still exist upstream).
+    /// </summary>
+    public RemoteFile? FindFile(MirrorRepo repo, string commit, string path)
+    {
+        if (!RepoDownloader.IsCommit(commit) || !RepoFilePath.TryValidate(path, out _))
+        {
+            return null;
+        }
+        if (Listing(repo, commit) is { } listing)
+        {
+            return listing.GetValueOrDefault(path);
+        }
+        var entry = new FileInfo(Path.Combine(RepoFolder(repo), "snapshots", commit, path.Replace('/', Path.DirectorySeparatorChar)));
+        if (entry.LinkTarget is { } target && Path.GetFileName(target) is var etag && ContentHash.TryFromEtag(etag, out var hash)
+            && new FileInfo(BlobPath(repo, hash.Hex)) is { Exists: true, LinkTarget: null } blob)
+        {
+            return new RemoteFile(path, blob.Length, hash, hash.Kind == HashKind.Sha256);
+        }
+        return null;
+    }
+
+    /// <summary>The cached listing of a commit (<c>trees/&lt;commit&gt;.json</c>), by path; null when there is none.</summary>
+    public IReadOnlyDictionary<string, RemoteFile>? Listing(MirrorRepo repo, string commit)
+    {
+        var folder = RepoFolder(repo);
+        if (_listings.TryGetValue((folder, commit), out var known))
+        {
+            return known;
+        }
+        if (StorageLayout.LoadTree(folder, commit) is not { } files)
+        {
+            return null;
+        }
+        var byPath = files.ToDictionary(f => f.Path, StringComparer.Ordinal);
+        if (_listings.Count > 1000)
+        {
+            _listings.Clear();
+        }
+        _listings[(folder, commit)] = byPath;
+        return byPath;
+    }
+
+    /// <summary>The commit a branch or tag was last resolved to (<c>refs/</c>), for when the upstream cannot be asked.</summary>
+    public string? StoredCommit(MirrorRepo repo, string revision) => Layout(repo).LocalCommit(revision);
+
+    /// <summary>The store's repo folders, with the repo each one holds (folders of another shape are skipped).</summary>
+    public IEnumerable<(MirrorRepo Repo, string Folder)> Repos()
+    {
+        if (!Directory.Exists(Root))
+        {
+            yield break;
+        }
+        foreach (var folder in Directory.EnumerateDirectories(Root))
+        {
+            if (ParseFolder(Path.GetFileName(folder)) is { } repo)
+            {
+                yield return (repo, folder);
+            }
+        }
+    }
+
+    /// <summary><c>models--org--name</c> to the model <c>org/name</c>; null for anything else.</summary>
+    public static MirrorRepo? ParseFolder(string name)
+    {
+        var parts = name.Split("--");
+        if (parts.Length is < 2 or > 3)
+        {
+            return null;
+        }
+        RepoType? type = parts[0] switch { "models" => RepoType.Model, "datasets" => RepoType.Dataset, "spaces" => RepoType.Space, _ => null };
+        return type is { } known && RepoId.TryParse(string.Join('/', parts[1..]), out var id) ? new MirrorRepo(known, id) : null;
+    }
+}
+
+/// <summary>
+/// A file of the mirror as the server's handlers see it: its size and hash are known (from the upstream or the store's
+/// records) without reading it; its bytes come from the stored blob, or from the upstream transfer that is filling it.
+/// </summary>
+internal sealed class MirrorContent(RemoteFile file, string blobPath, FetchRegistry? transfers) : FileContent
+{
+    public override long Length => file.Size;
+
+    public RemoteFile File => file;
+
+    protected override string ComputeSha256() =>
+        file.Hash.Kind == HashKind.Sha256 ? file.Hash.Hex : throw new InvalidOperationException($"'{file.Path}' is a regular git file: only its git sha1 is known.");
+
+    protected override string ComputeGitSha1() =>
+        file.Hash.Kind == HashKind.GitSha1 ? file.Hash.Hex : throw new InvalidOperationException($"'{file.Path}' is an LFS file: only its sha256 is known.");
+
+    public override int ReadAt(long offset, Span<byte> destination)
+    {
+        using var handle = System.IO.File.OpenHandle(blobPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        var limit = (int)Math.Min(destination.Length, Math.Max(0, file.Size - offset));
+        return limit == 0 ? 0 : RandomAccess.Read(handle, destination[..limit], offset);
+    }
+
+    /// <summary>The transfer in flight for this blob, when there is one (a reader that follows it); else the blob.</summary>
+    public override IContentReader OpenReader() =>
+        transfers?.Find(blobPath) is { } flight
+            ? new FollowingReader(flight)
+            : new HandleReader(System.IO.File.OpenHandle(blobPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, FileOptions.Asynchronous), file.Size);
+}
+
+/// <summary>
+/// The store as the hub's own handler reads repositories (<see cref="IRepoStore"/>): what the mirror answers from
+/// when the upstream cannot be reached, or with <c>--offline</c>. Refs are branches (or PRs), snapshots without a ref
+/// are reached by their commit id; a commit's files come from its cached listing, else from its snapshot's links.
+/// </summary>
+internal sealed class StoredRepoStore(MirrorStore store, FetchRegistry? transfers) : IRepoStore
+{
+    private static readonly RepoSettings Settings = new() { ResolveMode = ResolveMode.Cache, Downloads = 0, Likes = 0 };
+    private readonly ConcurrentDictionary<(string Folder, string Commit), RepoSnapshot> _snapshots = new();
+
+    public HostedRepo? FindRepo(RepoType type, string repoId)
+    {
+        if (!RepoId.TryParse(repoId, out var id))
+        {
+            return null;
+        }
+        var repo = new MirrorRepo(type, id);
+        var folder = store.RepoFolder(repo);
+        if (!Directory.Exists(folder))
+        {
+            // Repo ids are case-insensitive on the Hub; the cache keeps the spelling a client used.
+            var name = Path.GetFileName(folder);
+            folder = Directory.Exists(store.Root)
+                ? Directory.EnumerateDirectories(store.Root).FirstOrDefault(d => string.Equals(Path.GetFileName(d), name, StringComparison.OrdinalIgnoreCase)) ?? folder
+                : folder;
+            if (MirrorStore.ParseFolder(Path.GetFileName(folder)) is not { } found || !Directory.Exists(folder))
+            {
+                return null;
+            }
+            repo = found;
+        }
+        var revisions = new List<HostedRevision>();
+        var refs = Path.Combine(folder, "refs");
+        if (Directory.Exists(refs))
+        {
+            foreach (var file in Directory.EnumerateFiles(refs, "*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = FileAttributes.ReparsePoint }))
+            {
+                var name = Path.GetRelativePath(refs, file).Replace(Path.DirectorySeparatorChar, '/');
+                if (store.StoredCommit(repo, name) is { } commit && Snapshot(repo, folder, commit) is { } snapshot)
+                {
+                    revisions.Add(new HostedRevision(name, RepoBuilder.KindOf(name), snapshot));
+                }
+            }
+        }
+        var snapshots = Path.Combine(folder, "snapshots");
+        if (Directory.Exists(snapshots))
+        {
+            foreach (var commit in Directory.EnumerateDirectories(snapshots).Select(Path.GetFileName).OfType<string>().Where(RepoDownloader.IsCommit))
+            {
+                if (revisions.All(r => r.Snapshot.KnownCommitId != commit) && Snapshot(repo, folder, commit) is { } snapshot)
+                {
+                    revisions.Add(new HostedRevision(commit, RevisionKind.Detached, snapshot));
+                }
+            }
+        }
+        return revisions.Count == 0 ? null : new HostedRepo(type, repo.Id.Value, Settings, revisions);
+    }
+
+    /// <summary>The files of a commit: all of its listing when there is one (a file not stored then fails when asked for), else those its snapshot links.</summary>
+    private RepoSnapshot? Snapshot(MirrorRepo repo, string folder, string commit)
+    {
+        if (_snapshots.TryGetValue((folder, commit), out var known))
+        {
+            return known;
+        }
+        IEnumerable<RemoteFile> files;
+        DateTime date;
+        var treeFile = Path.Combine(folder, "trees", commit + ".json");
+        if (store.Listing(repo, commit) is { } listing)
+        {
+            files = listing.Values;
+            date = System.IO.File.GetLastWriteTimeUtc(treeFile);
+        }
+        else
+        {
+            var root = Path.Combine(folder, "snapshots", commit);
+            if (!Directory.Exists(root))
+            {
+                return null;
+            }
+            date = Directory.GetLastWriteTimeUtc(root);
+            files = Directory.EnumerateFiles(root, "*", new EnumerationOptions { RecurseSubdirectories = true })
+                .Select(f => store.FindFile(repo, commit, Path.GetRelativePath(root, f).Replace(Path.DirectorySeparatorChar, '/')))
+                .OfType<RemoteFile>()
+                .ToList();
+        }
+        var snapshot = new RepoSnapshot(
+            [.. files.Select(f => new RepoFile(f.Path, new MirrorContent(f, store.BlobPath(repo, f.Etag), transfers), f.IsLfs, ResolveMode.Cache))],
+            commit,
+            new DateTimeOffset(date.Ticks - (date.Ticks % TimeSpan.TicksPerSecond), TimeSpan.Zero))
+        {
+            KnownCommitId = commit,
+        };
+        if (_snapshots.Count > 100)
+        {
+            _snapshots.Clear();
+        }
+        // A listing is final; a snapshot read from its links may gain files, so only listed ones are kept.
+        if (store.Listing(repo, commit) is not null)
+        {
+            _snapshots[(folder, commit)] = snapshot;
+        }
+        return snapshot;
+    }
+}
+
+/// <summary>One repository, made for one request: what the mirror learned of it from its upstream or its store.</summary>
+internal sealed class SingleRepoStore(HostedRepo repo) : IRepoStore
+{
+    public HostedRepo? FindRepo(RepoType type, string repoId) =>
+        type == repo.Type && string.Equals(repoId, repo.Id, StringComparison.OrdinalIgnoreCase) ? repo : null;
+}
+
+/// <summary>No repository: lets <see cref="RepoRoute.Parse"/> split a path by its keywords alone.</summary>
+internal sealed class NoRepoStore : IRepoStore
+{
+    public static NoRepoStore Instance { get; } = new();
+
+    public HostedRepo? FindRepo(RepoType type, string repoId) => null;
+}

@@ -1,0 +1,642 @@
+using System.Collections.Concurrent;
+using Hfdl.Core.Planning;
+using Hfdl.Core.Progress;
+using Hfdl.Core.Storage;
+using Hfdl.Core.Transfer;
+using Hfdl.Hub.Server;
+using Microsoft.Win32.SafeHandles;
+
+namespace Hfdl.Hub.Mirror;
+
+/// <summary>
+/// The upstream transfers in flight, one per blob: the first request for a blob that is not stored starts one, every
+/// other request for it (from any client) joins it. Each runs the engine of <c>hfdl download</c> (the big-file
+/// scheduler: adaptive connections, verification, the resumable journal) into the store, independent of the request
+/// that started it; only the mirror's shutdown stops it, and then its journal lets the next start resume it.
+/// </summary>
+internal sealed class FetchRegistry(MirrorStore store, RepoSessions sessions, MirrorOptions options, MirrorLog log, MirrorMetrics metrics, BlobLru lru)
+{
+    private readonly Lock _gate = new();
+    private readonly Dictionary<string, InFlightFile> _flights = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Task> _listings = new(StringComparer.Ordinal);
+    private readonly CancellationTokenSource _stopping = new();
+
+    public int Count
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _flights.Count;
+            }
+        }
+    }
+
+    public long BytesInFlight
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _flights.Values.Sum(f => f.BytesFromUpstream);
+            }
+        }
+    }
+
+    /// <summary>The transfer filling <paramref name="blobPath"/>, or null when none runs.</summary>
+    public InFlightFile? Find(string blobPath)
+    {
+        lock (_gate)
+        {
+            return _flights.GetValueOrDefault(blobPath);
+        }
+    }
+
+    /// <summary>
+    /// The transfer of <paramref name="file"/> (at <paramref name="commit"/>): the one running, or a new one that asks the
+    /// upstream through <paramref name="client"/>. <c>Joined</c> says whether it was already running.
+    /// </summary>
+    public (InFlightFile Flight, bool Joined) GetOrStart(MirrorRepo repo, string commit, RemoteFile file, HubClient client)
+    {
+        var blob = store.BlobPath(repo, file.Etag);
+        InFlightFile flight;
+        lock (_gate)
+        {
+            if (_flights.TryGetValue(blob, out var running))
+            {
+                return (running, true);
+            }
+            if (_stopping.IsCancellationRequested)
+            {
+                throw new MirrorUnavailableException("The mirror is shutting down; try again in a moment.");
+            }
+            flight = new InFlightFile(repo, commit, file, blob);
+            _flights[blob] = flight;
+        }
+        flight.Run = Task.Run(() => RunAsync(flight, client));
+        return (flight, false);
+    }
+
+    private async Task RunAsync(InFlightFile flight, HubClient client)
+    {
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        var (repo, file) = (flight.Repo, flight.File);
+        log.Write("transfer_started", ("repo", repo.ToString()), ("commit", flight.Commit), ("path", file.Path), ("size", file.Size));
+        RepoSession? session = null;
+        try
+        {
+            session = await sessions.AcquireAsync(repo, _stopping.Token).ConfigureAwait(false);
+            RecordListing(repo, flight.Commit, client);
+            var blob = session.Layout.DataPath(file);
+            if (store.IsStored(repo, file))
+            {
+                flight.Committed();
+                return;
+            }
+            SafeFileSystem.CreateDirectory(store.Root, Path.GetDirectoryName(blob)!);
+            var work = RepoPlanner.ResumableTemp(session.State, file, blob) is { } resumable
+                ? new BigFileScheduler.Work(file, blob, resumable.TempPath, resumable.Ranges) { Listener = flight }
+                : new BigFileScheduler.Work(file, blob, FileFetcher.NewTempPath(blob), []) { Listener = flight };
+            if (work.Done.Count > 0)
+            {
+                log.Write("transfer_resumed", ("repo", repo.ToString()), ("path", file.Path), ("bytesOnDisk", work.Done.Sum(r => r.End - r.Start)));
+            }
+            var progress = new LogProgress(log, repo);
+            var journal = new TransferJournal(session, flight, flight.Commit, log, metrics, lru);
+            var download = options.Download;
+            var fetch = new RangeFetch(client, download, limiter: null, progress);
+            var controller = new ConnectionController(download.Threads, download.MinSpeedPerConnection, download.SpeedTestDuration, download.Time);
+            var scheduler = new BigFileScheduler(client, download, repo.Type, repo.Id, flight.Commit, controller, progress, journal, fetch);
+            session.Add(scheduler);
+            try
+            {
+                await scheduler.RunAsync([work], _stopping.Token).ConfigureAwait(false);
+            }
+            finally
+            {
+                session.Remove(scheduler);
+            }
+            if (!flight.Completion.IsCompleted)
+            {
+                flight.Failed(new HfdlException($"The upstream transfer of '{file.Path}' ended without the file. Ask again to retry it."));
+            }
+        }
+        catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+        {
+            flight.Failed(new MirrorUnavailableException("The mirror is shutting down; the transfer is journaled and resumes when it starts again."));
+        }
+        catch (Exception ex)
+        {
+            flight.Failed(ex);
+        }
+        finally
+        {
+            lock (_gate)
+            {
+                _flights.Remove(flight.BlobPath);
+            }
+            metrics.TransferEnded(flight.BytesFromUpstream);
+            var seconds = System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds;
+            if (flight.Completion.IsCompletedSuccessfully && flight.Completion.Result)
+            {
+                log.Write("transfer_completed", ("repo", repo.ToString()), ("path", file.Path), ("size", file.Size), ("upstreamBytes", flight.BytesFromUpstream), ("seconds", seconds));
+            }
+            else
+            {
+                log.Write("transfer_failed", ("repo", repo.ToString()), ("path", file.Path), ("upstreamBytes", flight.BytesFromUpstream), ("seconds", seconds), ("error", flight.Failure?.Message));
+            }
+            if (session is not null)
+            {
+                await sessions.ReleaseAsync(session).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Keeps the commit's listing in the store (<c>trees/&lt;commit&gt;.json</c>), once per commit, so the mirror can list
+    /// it without the upstream later (and huggingface_hub finds it complete offline). Only an aid: failures are logged.
+    /// </summary>
+    private void RecordListing(MirrorRepo repo, string commit, HubClient client)
+    {
+        if (store.Listing(repo, commit) is not null)
+        {
+            return;
+        }
+        Track(store.RepoFolder(repo) + "@" + commit, async () =>
+        {
+            var files = await FilePlanner.ListFilesAsync(client, repo.Type, repo.Id, commit, _stopping.Token).ConfigureAwait(false);
+            var session = await sessions.AcquireAsync(repo, _stopping.Token).ConfigureAwait(false);
+            try
+            {
+                session.Layout.SaveTree(commit, files);
+            }
+            finally
+            {
+                await sessions.ReleaseAsync(session).ConfigureAwait(false);
+            }
+        });
+    }
+
+    /// <summary>Writes the store's ref for a revision the upstream resolved (<c>refs/&lt;revision&gt;</c>), under the repo's lock.</summary>
+    public void RecordRevision(MirrorRepo repo, string revision, string commit) =>
+        Track(store.RepoFolder(repo) + "#" + revision + "@" + commit, async () =>
+        {
+            var session = await sessions.AcquireAsync(repo, _stopping.Token).ConfigureAwait(false);
+            try
+            {
+                session.Layout.RecordRevision(revision, commit);
+            }
+            finally
+            {
+                await sessions.ReleaseAsync(session).ConfigureAwait(false);
+            }
+        });
+
+    /// <summary>
+    /// Resumes the transfers an earlier run journaled and did not finish (a shutdown or a crash stopped them), for repos
+    /// whose bytes are public: no client token is needed, nor kept. The others resume when a client asks for them.
+    /// </summary>
+    public void ResumeInterrupted(MirrorAccess access, HubClient anonymous)
+    {
+        foreach (var (repo, folder) in store.Repos())
+        {
+            if (access.Of(repo) != RepoAccess.Public || !File.Exists(Path.Combine(folder, DownloadState.FileName)))
+            {
+                continue;
+            }
+            var state = DownloadStateStore.Open(folder, repo.Type, repo.Id, options.Download.Time, readOnly: true);
+            foreach (var (path, entry) in state.Current.Files)
+            {
+                if (entry is { Status: FileState.Partial, Commit: { } commit } && RepoDownloader.IsCommit(commit)
+                    && Core.Integrity.ContentHash.TryFromEtag(entry.Etag, out var hash) && RepoFilePath.TryValidate(path, out _))
+                {
+                    var file = new RemoteFile(path, entry.Size, hash, hash.Kind == Core.Integrity.HashKind.Sha256);
+                    if (!store.IsStored(repo, file))
+                    {
+                        log.Write("transfer_resuming", ("repo", repo.ToString()), ("path", path));
+                        GetOrStart(repo, commit, file, anonymous);
+                    }
+                }
+            }
+        }
+    }
+
+    private void Track(string key, Func<Task> work) => _listings.GetOrAdd(key, _ => Task.Run(async () =>
+    {
+        try
+        {
+            await work().ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is HfdlException or IOException or UnauthorizedAccessException or HttpRequestException or OperationCanceledException)
+        {
+            log.Write("warning", ("message", $"Could not record {key[(key.LastIndexOf(Path.DirectorySeparatorChar) + 1)..]} in the store: {ex.Message}"));
+        }
+    }));
+
+    /// <summary>Stops every transfer: each journals what it wrote (the next start resumes it); waits for them to end.</summary>
+    public async Task StopAsync()
+    {
+        Task[] running;
+        lock (_gate)
+        {
+            _stopping.Cancel();
+            running = [.. _flights.Values.Select(f => f.Run)];
+        }
+        await Task.WhenAll(running.Concat(_listings.Values).Select(t => t.ContinueWith(_ => { }, TaskScheduler.Default))).ConfigureAwait(false);
+    }
+
+    /// <summary>Progress of a transfer, as log lines: retries and warnings (the engine's other events are for a progress display).</summary>
+    private sealed class LogProgress(MirrorLog log, MirrorRepo repo) : IProgress<DownloadEvent>
+    {
+        public void Report(DownloadEvent value)
+        {
+            switch (value)
+            {
+                case FileRetrying retrying:
+                    log.Write("transfer_retrying", ("repo", repo.ToString()), ("path", retrying.Path), ("attempt", retrying.Attempt), ("reason", retrying.Reason));
+                    break;
+                case Warning warning:
+                    log.Write("warning", ("repo", repo.ToString()), ("message", warning.Message));
+                    break;
+            }
+        }
+    }
+}
+
+/// <summary>What one upstream transfer tells the store: its ranges (journal), its verified blob (placed in the cache), its end.</summary>
+internal sealed class TransferJournal(RepoSession session, InFlightFile flight, string commit, MirrorLog log, MirrorMetrics metrics, BlobLru lru) : ITransferJournal
+{
+    public void Partial(RemoteFile file, string tempPath, IReadOnlyList<(long Start, long End)> ranges)
+    {
+        RepoDownloader.RecordPartial(session.State, file, tempPath, ranges, commit);
+        session.Saver.SaveSoon();
+    }
+
+    public void Completed(RemoteFile file, string finalPath, string digest, TimeSpan elapsed)
+    {
+        RepoDownloader.RecordComplete(session.State, file, finalPath, commit);
+        try
+        {
+            session.Layout.Place(file, commit);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or HfdlException)
+        {
+            // The blob is stored and served; only huggingface_hub's view of the snapshot lacks the link.
+            log.Write("warning", ("repo", flight.Repo.ToString()), ("message", $"'{file.Path}' is stored, but its snapshot link could not be made: {ex.Message}"));
+        }
+        session.Saver.SaveSoon();
+        flight.Committed();
+        lru.Added(flight.Repo, finalPath, file.Size);
+    }
+
+    public void Failed(RemoteFile file, Exception exception) => flight.Failed(exception);
+
+    public void Discarded(RemoteFile file)
+    {
+        session.State.SetFile(file.Path, null);
+        session.Saver.SaveSoon();
+        metrics.VerificationFailed();
+        log.Write("verification_failed", ("repo", flight.Repo.ToString()), ("path", file.Path), ("message", "the upstream copy did not match its size or hash; its readers were cut, nothing was stored"));
+        flight.Discarded();
+    }
+
+    public void SaveSoon() => session.Saver.SaveSoon();
+}
+
+/// <summary>
+/// One blob on its way from the upstream: the job writing it (per attempt), whether it was verified and stored, and a
+/// signal that wakes the readers following it whenever bytes land.
+/// </summary>
+internal sealed class InFlightFile(MirrorRepo repo, string commit, RemoteFile file, string blobPath) : IWriteListener
+{
+    private readonly Lock _gate = new();
+    private readonly TaskCompletionSource<bool> _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private TaskCompletionSource? _waiting;
+    private BigFileJob? _job;
+    private int _attempt;
+    private int _discarded;
+    private long _earlierAttemptsBytes;
+
+    public MirrorRepo Repo { get; } = repo;
+
+    public string Commit { get; } = commit;
+
+    public RemoteFile File { get; } = file;
+
+    public string BlobPath { get; } = blobPath;
+
+    public Task Run { get; set; } = Task.CompletedTask;
+
+    /// <summary>True once the blob is verified and stored; false when the transfer failed (and stored nothing).</summary>
+    public Task<bool> Completion => _done.Task;
+
+    public Exception? Failure { get; private set; }
+
+    public long BytesFromUpstream
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _earlierAttemptsBytes + (_job?.BytesReceivedThisRun ?? 0);
+            }
+        }
+    }
+
+    /// <summary>The job of the current attempt (null before the first opens), its number, and the last attempt that failed verification.</summary>
+    public (BigFileJob? Job, int Attempt, int Discarded) Current()
+    {
+        lock (_gate)
+        {
+            return (_job, _attempt, _discarded);
+        }
+    }
+
+    void IWriteListener.Opened(BigFileJob job)
+    {
+        lock (_gate)
+        {
+            _earlierAttemptsBytes += _job?.BytesReceivedThisRun ?? 0;
+            _job = job;
+            _attempt++;
+        }
+        Notify();
+    }
+
+    void IWriteListener.Changed() => Notify();
+
+    public void Committed()
+    {
+        _done.TrySetResult(true);
+        Notify();
+    }
+
+    public void Failed(Exception exception)
+    {
+        lock (_gate)
+        {
+            Failure ??= exception;
+        }
+        _done.TrySetResult(false);
+        Notify();
+    }
+
+    /// <summary>The current attempt's bytes did not verify: whoever read them must be cut.</summary>
+    public void Discarded()
+    {
+        lock (_gate)
+        {
+            _discarded = _attempt;
+        }
+        Notify();
+    }
+
+    /// <summary>Completes at the next change (bytes written, an attempt opened or ended, the transfer done). Take it before looking.</summary>
+    public Task WhenChanged()
+    {
+        while (true)
+        {
+            if (Volatile.Read(ref _waiting) is { } waiting)
+            {
+                return waiting.Task;
+            }
+            var fresh = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            if (Interlocked.CompareExchange(ref _waiting, fresh, null) is null)
+            {
+                return fresh.Task;
+            }
+        }
+    }
+
+    // On the transfer's write path: one read when no reader waits.
+    private void Notify()
+    {
+        if (Volatile.Read(ref _waiting) is not null)
+        {
+            Interlocked.Exchange(ref _waiting, null)?.TrySetResult();
+        }
+    }
+}
+
+/// <summary>
+/// Reads a blob while the upstream transfer writes it: what the job's segment table says is written, through the job's
+/// own handle, waiting for the bytes it does not have yet. The file's last byte is held back until the whole file is
+/// verified and stored, so no response ends looking complete with wrong bytes: if the copy fails verification, the
+/// reader throws (<see cref="MirrorTransferCutException"/>) and its response is cut.
+/// </summary>
+internal sealed class FollowingReader(InFlightFile flight) : IContentReader
+{
+    private int _attempt;
+    private SafeFileHandle? _blob;
+
+    public async ValueTask<int> ReadAtAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken)
+    {
+        var size = flight.File.Size;
+        var wanted = (int)Math.Min(destination.Length, Math.Max(0, size - offset));
+        if (wanted == 0)
+        {
+            return 0;
+        }
+        while (true)
+        {
+            var changed = flight.WhenChanged();
+            var (job, attempt, discarded) = flight.Current();
+            if (_attempt != 0 && _attempt <= discarded)
+            {
+                throw new MirrorTransferCutException($"The upstream copy of '{flight.File.Path}' failed its hash check after some of it was sent; the response was cut so it cannot pass for the file.");
+            }
+            if (flight.Completion.IsCompleted)
+            {
+                if (!flight.Completion.Result)
+                {
+                    throw new MirrorTransferCutException($"The upstream transfer of '{flight.File.Path}' failed: {flight.Failure?.Message}");
+                }
+                _blob ??= File.OpenHandle(flight.BlobPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, FileOptions.Asynchronous);
+                return await RandomAccess.ReadAsync(_blob, destination[..wanted], offset, cancellationToken).ConfigureAwait(false);
+            }
+            if (job is not null)
+            {
+                // Up to the last byte, which waits for the verdict on the whole file.
+                var available = Math.Min(job.Table.WrittenEnd(offset), size - 1) - offset;
+                if (available > 0)
+                {
+                    try
+                    {
+                        var read = await RandomAccess.ReadAsync(job.Handle, destination[..(int)Math.Min(wanted, available)], offset, cancellationToken).ConfigureAwait(false);
+                        if (read > 0)
+                        {
+                            _attempt = attempt;
+                            return read;
+                        }
+                    }
+                    catch (ObjectDisposedException)
+                    {
+                        // The attempt closed its file (verified and renamed, or discarded): the next change says which.
+                    }
+                }
+            }
+            await changed.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    public void Dispose() => _blob?.Dispose();
+}
+
+/// <summary>A response was cut because the bytes it carried could not be vouched for.</summary>
+internal sealed class MirrorTransferCutException(string message) : IOException(message);
+
+/// <summary>The mirror cannot answer now (shutting down, or neither the upstream nor the store has it); a 503.</summary>
+internal sealed class MirrorUnavailableException(string message) : HfdlException(message);
+
+/// <summary>
+/// What the mirror holds while it writes into one repo folder of the store: the folder's lock (shared with
+/// <c>hfdl download --hf-cache</c> and <c>hfdl cache rm</c>), its journal and the saver that writes the ranges of the
+/// transfers in flight to it. Shared by all the mirror's work on the repo; released when the last one ends.
+/// </summary>
+internal sealed class RepoSession(HfCacheLayout layout, RepoFolderLock folderLock, DownloadStateStore state, TimeProvider time, TimeSpan interval)
+{
+    private readonly List<BigFileScheduler> _schedulers = [];
+    private readonly CancellationTokenSource _stopSaving = new();
+    private Task _saving = Task.CompletedTask;
+
+    public HfCacheLayout Layout { get; } = layout;
+
+    public DownloadStateStore State { get; } = state;
+
+    public RepoDownloader.ThrottledSaver Saver { get; } = new(state, time, interval);
+
+    public int References { get; set; }
+
+    public void Start()
+    {
+        Saver.BeforeSave = Checkpoint;
+        _saving = Saver.RunAsync(_stopSaving.Token);
+    }
+
+    public void Add(BigFileScheduler scheduler)
+    {
+        lock (_schedulers)
+        {
+            _schedulers.Add(scheduler);
+        }
+    }
+
+    public void Remove(BigFileScheduler scheduler)
+    {
+        lock (_schedulers)
+        {
+            _schedulers.Remove(scheduler);
+        }
+    }
+
+    private void Checkpoint()
+    {
+        BigFileScheduler[] schedulers;
+        lock (_schedulers)
+        {
+            schedulers = [.. _schedulers];
+        }
+        foreach (var scheduler in schedulers)
+        {
+            scheduler.Checkpoint();
+        }
+    }
+
+    /// <summary>Saves the journal durably and lets the folder's lock go.</summary>
+    public async Task EndAsync()
+    {
+        await _stopSaving.CancelAsync().ConfigureAwait(false);
+        await _saving.ConfigureAwait(false);
+        try
+        {
+            Saver.SaveNow();
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or DiskFullException)
+        {
+            // What is not journaled is fetched again: slower, never wrong.
+        }
+        folderLock.Dispose();
+        _stopSaving.Dispose();
+    }
+}
+
+/// <summary>The <see cref="RepoSession"/>s of the store's repos, made on first use and ended when the last user releases them.</summary>
+internal sealed class RepoSessions(MirrorStore store, DownloadOptions download, MirrorLog log)
+{
+    private readonly ConcurrentDictionary<string, SemaphoreSlim> _gates = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, RepoSession> _sessions = new(StringComparer.Ordinal);
+
+    public async Task<RepoSession> AcquireAsync(MirrorRepo repo, CancellationToken cancellationToken)
+    {
+        var folder = store.RepoFolder(repo);
+        var gate = _gates.GetOrAdd(folder, _ => new SemaphoreSlim(1, 1));
+        await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            RepoSession? session;
+            lock (_sessions)
+            {
+                _sessions.TryGetValue(folder, out session);
+            }
+            if (session is null)
+            {
+                var layout = store.Layout(repo);
+                layout.CheckForLinks();
+                var folderLock = await RepoFolderLock.AcquireAsync(
+                    folder,
+                    holder => log.Write("waiting_for_lock", ("repo", repo.ToString()), ("holder", holder)),
+                    download.Time,
+                    cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    var state = DownloadStateStore.Open(folder, repo.Type, repo.Id, download.Time);
+                    if (state.LoadWarning is { } warning)
+                    {
+                        log.Write("warning", ("repo", repo.ToString()), ("message", warning));
+                    }
+                    // Temporary files no journal entry names (a killed hfdl's small files) can never be resumed.
+                    RepoDownloader.RemoveOrphanedTemporaryFiles(folder, state, null);
+                    session = new RepoSession(layout, folderLock, state, download.Time, download.CheckpointInterval);
+                    session.Start();
+                }
+                catch
+                {
+                    folderLock.Dispose();
+                    throw;
+                }
+                lock (_sessions)
+                {
+                    _sessions[folder] = session;
+                }
+            }
+            session.References++;
+            return session;
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
+    public async Task ReleaseAsync(RepoSession session)
+    {
+        var folder = session.Layout.RepoFolder;
+        var gate = _gates.GetOrAdd(folder, _ => new SemaphoreSlim(1, 1));
+        await gate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (--session.References == 0)
+            {
+                lock (_sessions)
+                {
+                    _sessions.Remove(folder);
+                }
+                await session.EndAsync().ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+}

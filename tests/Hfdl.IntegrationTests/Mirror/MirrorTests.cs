@@ -1,0 +1,440 @@
+using System.Text.RegularExpressions;
+using Hfdl.Core.Hub;
+using Hfdl.Hub.Mirror;
+using Hfdl.Hub.Server;
+using Hfdl.IntegrationTests.Hub;
+using Hfdl.IntegrationTests.Support;
+using static Hfdl.IntegrationTests.Mirror.MirrorKit;
+
+namespace Hfdl.IntegrationTests.Mirror;
+
+/// <summary>
+/// <c>hfdl serve</c> (issue 14) against a real Hfdl.Hub upstream on loopback: single flight, readers that follow a
+/// transfer, verification, access, an upstream that is down, eviction, restart, an existing HF cache, chaining, metrics.
+/// Transfers are held mid-way by the upstream's throughput caps; tests wait on counters with deadlines.
+/// </summary>
+[Collection(nameof(MirrorCollection))]
+public sealed class MirrorTests : IDisposable
+{
+    private const string Repo = "acme/site-model";
+    private readonly TempFolder _temp = new("hfdl-mirror");
+
+    private static readonly (string Path, FileContent Content)[] Files =
+    [
+        ("config.json", "{\"architectures\":[\"Tiny\"]}"),
+        ("README.md", "# A model for the whole site\n"),
+        ("tokenizer/vocab.txt", "a\nb\nc\n"),
+        ("empty.txt", Array.Empty<byte>()),
+        ("model.safetensors", SyntheticContent.Create(size: 6_000_000, seed: 42)),
+        ("shards/part-1.bin", SyntheticContent.Create(size: 300_001, seed: 43)),
+    ];
+
+    private static readonly FileContent Big = SyntheticContent.Create(size: 4L * 1024 * 1024, seed: 77);
+
+    private string Store => _temp.Combine("store");
+
+    public void Dispose() => _temp.Dispose();
+
+    private static InMemoryRepoStore SiteRepo(Func<RepoSettings, RepoSettings>? settings = null) =>
+        new InMemoryRepoStore().AddRepo(RepoType.Model, Repo, repo =>
+        {
+            foreach (var (path, content) in Files)
+            {
+                repo.File(path, content);
+            }
+            if (settings is not null)
+            {
+                repo.Settings(settings);
+            }
+        });
+
+    /// <summary>One 4 MiB file sent at 1 MB/s per connection, fetched by the mirror over one connection: about 4 s to hold it mid-way.</summary>
+    private static async Task<(HubServer Upstream, MirrorServer Mirror)> SlowBigFileAsync(string store)
+    {
+        var upstream = await HubServer.StartAsync(new HubServerOptions
+        {
+            Store = new InMemoryRepoStore().AddRepo(RepoType.Model, Repo, repo => repo.File("big.bin", Big)),
+            Faults = HubFaults.None with { PerConnectionBytesPerSecond = 1_000_000 },
+        });
+        var mirror = await StartAsync(upstream, store, o => o with { Download = o.Download with { Threads = 1 } });
+        return (upstream, mirror);
+    }
+
+    [Fact]
+    public async Task Concurrent_hfdl_processes_and_js_clients_cause_one_upstream_transfer_per_file_and_all_get_bit_exact_files()
+    {
+        await using var upstream = await HubServer.StartAsync(new HubServerOptions
+        {
+            Store = SiteRepo(),
+            TreePageSize = 2,
+            Faults = HubFaults.None with { GlobalBytesPerSecond = 4_000_000 },
+        });
+        await using var mirror = await StartAsync(upstream, Store);
+
+        var processes = Enumerable.Range(0, 3).Select(i =>
+            HfdlProcess.Start(ClientEnvironment(mirror.Endpoint, _temp, $"hfdl{i}"), "download", Repo, "--local-dir", _temp.Combine($"out{i}"))).ToList();
+        var jsClients = Enumerable.Range(0, 2).Select(_ =>
+            NpmFidelityTests.RunAndVerifyAsync(mirror.Endpoint, () => Describe(upstream), Repo, "model", token: null, Files)).ToList();
+        try
+        {
+            foreach (var process in processes)
+            {
+                Assert.True(await process.WaitForExitAsync(TimeSpan.FromMinutes(2)) == 0, process.Error);
+            }
+            await Task.WhenAll(jsClients);
+        }
+        finally
+        {
+            processes.ForEach(p => p.Dispose());
+        }
+
+        for (var i = 0; i < processes.Count; i++)
+        {
+            AssertFiles(_temp.Combine($"out{i}"), Files);
+        }
+        await upstream.Requests.WaitUntilIdleAsync(Patience);
+        foreach (var (path, content) in Files)
+        {
+            Assert.True(content.Length == UpstreamBytesOf(upstream, path, content), $"{path}: the upstream sent {UpstreamBytesOf(upstream, path, content)} bytes of a {content.Length}-byte file.\n{Describe(upstream)}");
+        }
+    }
+
+    [Fact]
+    public async Task A_client_joining_mid_transfer_shares_it_and_receives_bytes_as_they_land()
+    {
+        var (upstream, mirror) = await SlowBigFileAsync(Store);
+        await using var _ = upstream;
+        await using var __ = mirror;
+        using var http = Http();
+
+        using var first = await GetAsync(http, ResolveUrl(mirror.Endpoint, Repo, "big.bin"));
+        var firstBody = ReadAllOrCutAsync(first);
+        await WaitUntilAsync(() => mirror.Metrics.UpstreamBytes >= 1024 * 1024, "the first MiB from the upstream");
+
+        using var second = await GetAsync(http, ResolveUrl(mirror.Endpoint, Repo, "big.bin"));
+        Assert.Equal(200, (int)second.StatusCode);
+        await using var stream = await second.Content.ReadAsStreamAsync();
+        var head = new byte[64 * 1024];
+        await stream.ReadExactlyAsync(head);
+        Assert.Equal(1, mirror.TransfersInFlight); // the joiner had bytes before the transfer ended
+        var rest = new MemoryStream();
+        await stream.CopyToAsync(rest);
+
+        Assert.True(SameBytes(Big, [.. head, .. rest.ToArray()]), "the joiner's copy differs");
+        Assert.True(SameBytes(Big, await firstBody), "the first client's copy differs");
+        Assert.Equal((1L, 1L), (mirror.Metrics.Misses, mirror.Metrics.Joins));
+        await upstream.Requests.WaitUntilIdleAsync(Patience);
+        Assert.Equal(Big.Length, UpstreamBytesOf(upstream, "big.bin", Big));
+    }
+
+    [Fact]
+    public async Task A_range_request_mid_transfer_is_answered_from_the_bytes_that_landed_and_waits_for_the_rest()
+    {
+        var (upstream, mirror) = await SlowBigFileAsync(Store);
+        await using var _ = upstream;
+        await using var __ = mirror;
+        using var http = Http();
+        var expected = Big.ToArray();
+
+        using var first = await GetAsync(http, ResolveUrl(mirror.Endpoint, Repo, "big.bin"));
+        var firstBody = ReadAllOrCutAsync(first);
+        await WaitUntilAsync(() => mirror.Metrics.UpstreamBytes >= 1024 * 1024, "the first MiB from the upstream");
+
+        using (var landed = await GetAsync(http, ResolveUrl(mirror.Endpoint, Repo, "big.bin"), range: "bytes=1000-1999"))
+        {
+            Assert.Equal(206, (int)landed.StatusCode);
+            Assert.Equal($"bytes 1000-1999/{Big.Length}", landed.Content.Headers.ContentRange?.ToString());
+            Assert.Equal(expected.AsSpan(1000, 1000).ToArray(), await landed.Content.ReadAsByteArrayAsync());
+            Assert.Equal(1, mirror.TransfersInFlight);
+        }
+        using (var ahead = await GetAsync(http, ResolveUrl(mirror.Endpoint, Repo, "big.bin"), range: "bytes=3500000-3600000"))
+        {
+            Assert.Equal(206, (int)ahead.StatusCode);
+            Assert.Equal(expected.AsSpan(3_500_000, 100_001).ToArray(), await ahead.Content.ReadAsByteArrayAsync());
+        }
+
+        Assert.True(SameBytes(Big, await firstBody));
+        await upstream.Requests.WaitUntilIdleAsync(Patience);
+        Assert.Equal(Big.Length, UpstreamBytesOf(upstream, "big.bin", Big));
+    }
+
+    [Fact]
+    public async Task An_upstream_copy_that_fails_its_hash_cuts_every_client_and_stores_nothing()
+    {
+        await using var upstream = await HubServer.StartAsync(new HubServerOptions
+        {
+            Store = new InMemoryRepoStore().AddRepo(RepoType.Model, Repo, repo => repo.File("big.bin", Big)),
+            Faults = HubFaults.None with { Corrupt = new CorruptionFault(Big.Length - 100_000), PerConnectionBytesPerSecond = 4_000_000 },
+        });
+        var log = new StringWriter();
+        await using var mirror = await StartAsync(upstream, Store, o => o with { Download = o.Download with { Threads = 1 }, Log = TextWriter.Synchronized(log) });
+        using var http = Http();
+
+        var clients = Enumerable.Range(0, 3).Select(async _ =>
+        {
+            using var response = await GetAsync(http, ResolveUrl(mirror.Endpoint, Repo, "big.bin"));
+            return (response.StatusCode, Body: await ReadAllOrCutAsync(response));
+        }).ToList();
+        var results = await Task.WhenAll(clients);
+
+        // Each response either never started (an error status) or was cut: none ends looking like the file.
+        Assert.All(results, r => Assert.True(r.Body is null || (int)r.StatusCode >= 500, $"a client got {(int)r.StatusCode} with {r.Body?.Length} bytes"));
+        Assert.Contains(results, r => r.Body is null);
+        var blobs = Path.Combine(Store, "models--acme--site-model", "blobs");
+        Assert.False(Directory.Exists(blobs) && Directory.EnumerateFiles(blobs).Any(f => Path.GetFileName(f) == Big.Sha256), "the corrupt copy was stored");
+        Assert.False(Directory.Exists(Path.Combine(Store, "models--acme--site-model", "snapshots")) && Directory.EnumerateFileSystemEntries(Path.Combine(Store, "models--acme--site-model", "snapshots"), "big.bin", SearchOption.AllDirectories).Any());
+        Assert.Contains("\"verification_failed\"", log.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_private_repo_is_served_to_a_good_token_and_refused_to_a_bad_or_missing_one_exactly_as_upstream_refuses()
+    {
+        await using var upstream = await HubServer.StartAsync(new HubServerOptions
+        {
+            Store = SiteRepo(s => s with { Private = true, AllowedTokens = [HubTestKit.ValidToken] }),
+            Users = [HubTestKit.Alice, HubTestKit.Bob],
+        });
+        var log = new StringWriter();
+        await using var mirror = await StartAsync(upstream, Store, o => o with { Log = TextWriter.Synchronized(log) });
+        using var http = Http();
+        var weights = Files.Single(f => f.Path == "model.safetensors").Content;
+
+        using (var good = await GetAsync(http, ResolveUrl(mirror.Endpoint, Repo, "model.safetensors"), HubTestKit.ValidToken))
+        {
+            Assert.Equal(200, (int)good.StatusCode);
+            Assert.True(SameBytes(weights, await good.Content.ReadAsByteArrayAsync()));
+        }
+
+        // Now stored: still only what the upstream would give each caller.
+        foreach (var token in new[] { null, "hf_not_a_known_token", HubTestKit.OtherToken })
+        {
+            using var direct = await GetAsync(http, ResolveUrl(upstream.Endpoint, Repo, "model.safetensors"), token);
+            using var viaMirror = await GetAsync(http, ResolveUrl(mirror.Endpoint, Repo, "model.safetensors"), token);
+            Assert.NotEqual(200, (int)direct.StatusCode);
+            Assert.Equal(((int)direct.StatusCode, direct.Header("X-Error-Code")), ((int)viaMirror.StatusCode, viaMirror.Header("X-Error-Code")));
+            Assert.Equal(direct.Header("X-Error-Message"), viaMirror.Header("X-Error-Message"));
+        }
+
+        await upstream.Requests.WaitUntilIdleAsync(Patience);
+        Assert.Equal(weights.Length, UpstreamBytesOf(upstream, "model.safetensors", weights));
+        Assert.All(upstream.Requests.Snapshot().Where(r => r.Listener == "cdn"), r => Assert.Null(r.Authorization));
+        Assert.DoesNotContain(HubTestKit.ValidToken, log.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain(HubTestKit.OtherToken, log.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task With_the_upstream_down_stored_commits_are_still_served_and_the_rest_gets_the_hubs_error_shape()
+    {
+        var upstream = await HubServer.StartAsync(new HubServerOptions { Store = SiteRepo() });
+        // Branches are asked for every time: each request below really tries the upstream.
+        await using var mirror = await StartAsync(upstream, Store, o => o with { RevisionTtl = TimeSpan.Zero });
+        using (var first = HfdlProcess.Start(ClientEnvironment(mirror.Endpoint, _temp, "first"), "download", Repo, "--local-dir", _temp.Combine("first")))
+        {
+            Assert.True(await first.WaitForExitAsync(TimeSpan.FromMinutes(2)) == 0, first.Error);
+        }
+        await upstream.DisposeAsync();
+
+        using (var second = HfdlProcess.Start(ClientEnvironment(mirror.Endpoint, _temp, "second"), "download", Repo, "--local-dir", _temp.Combine("second")))
+        {
+            Assert.True(await second.WaitForExitAsync(TimeSpan.FromMinutes(2)) == 0, second.Error);
+        }
+        AssertFiles(_temp.Combine("second"), Files);
+
+        using var http = Http();
+        using var missing = await GetAsync(http, ResolveUrl(mirror.Endpoint, "acme/never-stored", "config.json"));
+        Assert.Equal(503, (int)missing.StatusCode);
+        Assert.Contains("could not reach its upstream", missing.Header("X-Error-Message"), StringComparison.Ordinal);
+        using var info = await http.GetAsync(new Uri(mirror.Endpoint, "api/models/acme/never-stored"));
+        Assert.Equal(503, (int)info.StatusCode);
+        Assert.Contains("could not reach its upstream", (await info.JsonAsync()).GetProperty("error").GetString(), StringComparison.Ordinal);
+        Assert.True(mirror.Metrics.Hits > 0);
+    }
+
+    [Fact]
+    public async Task Past_max_size_the_least_recently_used_blob_is_evicted_and_fetched_again_when_asked()
+    {
+        var a = SyntheticContent.Create(size: 2_000_000, seed: 1);
+        var b = SyntheticContent.Create(size: 2_000_000, seed: 2);
+        await using var upstream = await HubServer.StartAsync(new HubServerOptions
+        {
+            Store = new InMemoryRepoStore().AddRepo(RepoType.Model, Repo, repo => repo.File("a.bin", a).File("b.bin", b)),
+        });
+        await using var mirror = await StartAsync(upstream, Store, o => o with { MaxSize = 3_000_000 });
+        using var http = Http();
+        var blobs = Path.Combine(Store, "models--acme--site-model", "blobs");
+
+        foreach (var (path, content) in new[] { ("a.bin", a), ("b.bin", b) })
+        {
+            using var response = await GetAsync(http, ResolveUrl(mirror.Endpoint, Repo, path));
+            Assert.True(SameBytes(content, await response.Content.ReadAsByteArrayAsync()));
+        }
+        await WaitUntilAsync(() => mirror.Metrics.Evictions == 1, "the eviction of a.bin");
+        Assert.False(File.Exists(Path.Combine(blobs, a.Sha256)));
+        Assert.True(File.Exists(Path.Combine(blobs, b.Sha256)));
+
+        using (var again = await GetAsync(http, ResolveUrl(mirror.Endpoint, Repo, "a.bin")))
+        {
+            Assert.True(SameBytes(a, await again.Content.ReadAsByteArrayAsync()));
+        }
+        await upstream.Requests.WaitUntilIdleAsync(Patience);
+        Assert.Equal(2 * a.Length, UpstreamBytesOf(upstream, "a.bin", a));
+        Assert.Equal(b.Length, UpstreamBytesOf(upstream, "b.bin", b));
+    }
+
+    [Fact]
+    public async Task A_transfer_stopped_by_a_restart_resumes_from_its_journal_at_the_next_start()
+    {
+        var (upstream, mirror) = await SlowBigFileAsync(Store);
+        await using var _ = upstream;
+        using var http = Http();
+        using (var response = await GetAsync(http, ResolveUrl(mirror.Endpoint, Repo, "big.bin")))
+        {
+            var body = ReadAllOrCutAsync(response);
+            await WaitUntilAsync(() => mirror.Metrics.UpstreamBytes >= 2 * 1024 * 1024, "half the file from the upstream");
+            await mirror.DisposeAsync();
+            Assert.Null(await body); // its client was cut, not handed a short file
+        }
+        await upstream.Requests.WaitUntilIdleAsync(Patience);
+        var beforeRestart = UpstreamBytesOf(upstream, "big.bin", Big);
+        Assert.InRange(beforeRestart, 2 * 1024 * 1024, Big.Length - 1);
+
+        await using var restarted = await StartAsync(upstream, Store, o => o with { Download = o.Download with { Threads = 1 } });
+        var blob = Path.Combine(Store, "models--acme--site-model", "blobs", Big.Sha256);
+        await WaitUntilAsync(() => File.Exists(blob), "the resumed transfer to store the blob");
+        await WaitUntilAsync(() => restarted.TransfersInFlight == 0, "the resumed transfer to end");
+
+        await upstream.Requests.WaitUntilIdleAsync(Patience);
+        // Each byte once, plus at most the one segment the stop cut short.
+        Assert.InRange(UpstreamBytesOf(upstream, "big.bin", Big), Big.Length, Big.Length + restarted.Options.Download.ChunkSize);
+        using var hit = await GetAsync(http, ResolveUrl(restarted.Endpoint, Repo, "big.bin"));
+        Assert.True(SameBytes(Big, await hit.Content.ReadAsByteArrayAsync()));
+        Assert.Equal(1, restarted.Metrics.Hits);
+    }
+
+    [Fact]
+    public async Task An_hf_cache_written_by_hfdl_download_is_served_as_it_is_without_the_upstream()
+    {
+        await using var upstream = await HubServer.StartAsync(new HubServerOptions { Store = SiteRepo() });
+        var filled = await new CliRunner(upstream, _temp).RunAsync("download", Repo, "--cache-dir", Store);
+        Assert.True(filled.ExitCode == 0, filled.ToString());
+        upstream.Requests.Clear();
+
+        await using var mirror = await StartAsync(upstream, Store, o => o with { Offline = true });
+        using (var client = HfdlProcess.Start(ClientEnvironment(mirror.Endpoint, _temp, "client"), "download", Repo, "--local-dir", _temp.Combine("out")))
+        {
+            Assert.True(await client.WaitForExitAsync(TimeSpan.FromMinutes(2)) == 0, client.Error);
+        }
+        AssertFiles(_temp.Combine("out"), Files);
+        Assert.Empty(upstream.Requests.Snapshot());
+    }
+
+    [Fact]
+    public async Task An_hfdl_serve_whose_upstream_is_another_mirror_serves_a_site_and_each_byte_crosses_once()
+    {
+        await using var upstream = await HubServer.StartAsync(new HubServerOptions { Store = SiteRepo() });
+        await using var regional = await StartAsync(upstream, _temp.Combine("regional"));
+        var environment = ClientEnvironment(regional.Endpoint, _temp, "site");
+        using var site = HfdlProcess.Start(environment, "serve", "--upstream", regional.Endpoint.ToString(), "--store", _temp.Combine("site"), "--urls", "http://127.0.0.1:0");
+        await site.WaitUntilAsync(() => site.Error.Contains("HF_ENDPOINT=", StringComparison.Ordinal), Patience, "hfdl serve to listen");
+        var siteEndpoint = new Uri(Regex.Match(site.Error, @"HF_ENDPOINT=(\S+)\.").Groups[1].Value);
+
+        for (var i = 0; i < 2; i++)
+        {
+            using var client = HfdlProcess.Start(ClientEnvironment(siteEndpoint, _temp, $"node{i}"), "download", Repo, "--local-dir", _temp.Combine($"out{i}"));
+            Assert.True(await client.WaitForExitAsync(TimeSpan.FromMinutes(2)) == 0, client.Error);
+            AssertFiles(_temp.Combine($"out{i}"), Files);
+        }
+
+        site.Interrupt();
+        await site.WaitUntilAsync(() => site.Out.Contains("\"event\":\"stopped\"", StringComparison.Ordinal), Patience, "hfdl serve to stop");
+        Assert.Equal(0, await site.WaitForExitAsync(Patience));
+        Assert.Contains("\"event\":\"stopped\"", site.Out, StringComparison.Ordinal);
+        await upstream.Requests.WaitUntilIdleAsync(Patience);
+        foreach (var (path, content) in Files)
+        {
+            Assert.Equal(content.Length, UpstreamBytesOf(upstream, path, content));
+        }
+        // hfdl makes empty files without asking for them.
+        Assert.Equal(Files.Count(f => f.Content.Length > 0), regional.Metrics.Misses);
+    }
+
+    [Fact]
+    public async Task Metrics_count_requests_misses_hits_joins_and_bytes_in_the_prometheus_text_format()
+    {
+        var (upstream, mirror) = await SlowBigFileAsync(Store);
+        await using var _ = upstream;
+        await using var __ = mirror;
+        using var http = Http();
+
+        using (var first = await GetAsync(http, ResolveUrl(mirror.Endpoint, Repo, "big.bin")))
+        {
+            var body = ReadAllOrCutAsync(first);
+            await WaitUntilAsync(() => mirror.Metrics.UpstreamBytes > 0, "the transfer to start");
+            using (var joiner = await GetAsync(http, ResolveUrl(mirror.Endpoint, Repo, "big.bin")))
+            {
+                Assert.NotNull(await ReadAllOrCutAsync(joiner));
+            }
+            Assert.NotNull(await body);
+        }
+        using (var hit = await GetAsync(http, ResolveUrl(mirror.Endpoint, Repo, "big.bin")))
+        {
+            Assert.NotNull(await ReadAllOrCutAsync(hit));
+        }
+
+        // The transfer leaves the in-flight gauge just after its last reader is answered.
+        await WaitUntilAsync(() => mirror.TransfersInFlight == 0, "the transfer to end");
+        using var metrics = await http.GetAsync(new Uri(mirror.Endpoint, "metrics"));
+        Assert.StartsWith("text/plain; version=0.0.4", metrics.Content.Headers.ContentType?.ToString(), StringComparison.Ordinal);
+        var text = await metrics.Content.ReadAsStringAsync();
+        var values = text.Split('\n').Where(l => l.Length > 0 && l[0] != '#').Select(l => l.Split(' ')).ToDictionary(p => p[0], p => long.Parse(p[1], System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Contains("# TYPE hfdl_serve_requests_total counter", text, StringComparison.Ordinal);
+        Assert.Equal(1, values["hfdl_serve_cache_misses_total"]);
+        Assert.Equal(1, values["hfdl_serve_single_flight_joins_total"]);
+        Assert.Equal(1, values["hfdl_serve_cache_hits_total"]);
+        Assert.Equal(3, values["hfdl_serve_requests_total{route=\"file\"}"]);
+        Assert.Equal(3, values["hfdl_serve_requests_total{route=\"resolve\"}"]);
+        Assert.Equal(Big.Length, values["hfdl_serve_upstream_bytes_total"]);
+        Assert.True(values["hfdl_serve_served_bytes_total"] >= 3 * Big.Length);
+        Assert.Equal(Big.Length, values["hfdl_serve_store_bytes"]);
+        Assert.Equal(0, values["hfdl_serve_upstream_transfers"]);
+    }
+
+    [Fact]
+    public async Task Whoami_passes_through_with_the_callers_token_and_answers_as_the_upstream_does()
+    {
+        await using var upstream = await HubServer.StartAsync(new HubServerOptions { Store = SiteRepo(), Users = [HubTestKit.Alice] });
+        await using var mirror = await StartAsync(upstream, Store);
+        using var http = Http();
+
+        foreach (var token in new[] { HubTestKit.ValidToken, "hf_not_a_known_token", null })
+        {
+            using var direct = await GetAsync(http, new Uri(upstream.Endpoint, "api/whoami-v2"), token);
+            using var viaMirror = await GetAsync(http, new Uri(mirror.Endpoint, "api/whoami-v2"), token);
+            Assert.Equal(direct.StatusCode, viaMirror.StatusCode);
+            Assert.Equal(await direct.Content.ReadAsStringAsync(), await viaMirror.Content.ReadAsStringAsync());
+        }
+    }
+
+    [Theory]
+    [InlineData("--max-size", "lots", "--max-size must be a positive size")]
+    [InlineData("--urls", "https://0.0.0.0:8080", "--urls must be one http URL")]
+    [InlineData("--urls", "http://mirror.example:8080", "--urls must name an IP address")]
+    public async Task Serve_refuses_options_it_cannot_honour_with_a_sentence_that_says_what_to_give(string option, string value, string message)
+    {
+        await using var upstream = await HubServer.StartAsync(new HubServerOptions { Store = SiteRepo() });
+        var result = await new CliRunner(upstream, _temp).RunAsync("serve", "--store", Store, option, value);
+        Assert.NotEqual(0, result.ExitCode);
+        Assert.Contains(message, result.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", result.All, StringComparison.Ordinal);
+    }
+
+    private static string Describe(HubServer server) =>
+        string.Join('\n', server.Requests.Snapshot().Select(r => $"{r.Listener} {r.Method} {r.PathAndQuery} range={r.Range} -> {r.StatusCode} ({r.BodyBytesSent} B)"));
+}
+
+/// <summary>
+/// The mirror tests run many processes (hfdl clients, node, hfdl serve) at once: alone, so they neither slow down nor
+/// are slowed by the timing-sensitive tests of other classes on a 2-core machine.
+/// </summary>
+[CollectionDefinition(nameof(MirrorCollection), DisableParallelization = true)]
+public sealed class MirrorCollection;
