@@ -69,7 +69,10 @@ public sealed record DownloadOptions
     public string? XetCacheFolder { get; init; }
 
     /// <summary>The most bytes the chunk cache keeps (<c>--xet-cache-size</c>); least recently used entries are evicted. Default 10 GB.</summary>
-    public long XetCacheSize { get; init; } = 10L * 1000 * 1000 * 1000;
+    public long XetCacheSize { get; init; } = DefaultXetCacheSize;
+
+    /// <summary>10 GB, as hf_xet's chunk cache.</summary>
+    public const long DefaultXetCacheSize = 10L * 1000 * 1000 * 1000;
 
     /// <summary>
     /// A big Xet file's reconstruction is asked for this many bytes at a time (the spec recommends batches), so memory
