@@ -13,7 +13,11 @@ using Polly;
 namespace Hfdl.Core.Hub;
 
 /// <summary>What a HEAD on a resolve URL says about a file (hub-api.md §4.2).</summary>
-public sealed record FileMetadata(string Commit, string Etag, long Size, Uri Location);
+public sealed record FileMetadata(string Commit, string Etag, long Size, Uri Location)
+{
+    /// <summary>The file's Xet hash when the Hub says it is Xet-backed (<c>X-Xet-Hash</c>, hub-api.md §9), else null.</summary>
+    public string? XetHash { get; init; }
+}
 
 /// <summary>
 /// The Hub protocol client: repo info, tree listing, file metadata and file requests over one <see cref="HttpClient"/>.
@@ -249,7 +253,28 @@ public sealed partial class HubClient : IDisposable
         }
         FileSizes.Check(path, size.Value);
         var location = isRedirect && response.Headers.Location is { } loc ? new Uri(response.RequestMessage!.RequestUri!, loc) : response.RequestMessage!.RequestUri!;
-        return new FileMetadata(commit, ContentHash.NormalizeEtag(etagHeader), size.Value, location);
+        return new FileMetadata(commit, ContentHash.NormalizeEtag(etagHeader), size.Value, location)
+        {
+            XetHash = XetHashOf(response.Headers),
+        };
+    }
+
+    /// <summary>
+    /// The file's Xet hash when the resolve answer says it is Xet-backed: a 64-hex <c>X-Xet-Hash</c> together with a
+    /// <c>Link</c> rel <c>xet-auth</c> or, from older Hubs, an <c>X-Xet-Refresh-Route</c> (hub-api.md §9, as
+    /// huggingface_hub decides it); else null.
+    /// </summary>
+    private static string? XetHashOf(HttpResponseHeaders headers)
+    {
+        if (HubErrorMapper.First(headers, "X-Xet-Hash") is not { Length: 64 } hash || !ContentHash.IsHex(hash))
+        {
+            return null;
+        }
+        var links = headers.TryGetValues("Link", out var values) ? string.Join(',', values) : "";
+        var authorised = links.Contains("rel=\"xet-auth\"", StringComparison.OrdinalIgnoreCase)
+            || links.Contains("rel=xet-auth", StringComparison.OrdinalIgnoreCase)
+            || HubErrorMapper.First(headers, "X-Xet-Refresh-Route") is { Length: > 0 };
+        return authorised ? hash.ToLowerInvariant() : null;
     }
 
     /// <summary>
@@ -257,12 +282,17 @@ public sealed partial class HubClient : IDisposable
     /// on the endpoint's origin. Returns the final response with headers read; the caller streams and disposes it.
     /// </summary>
     /// <param name="sendToken">False for URLs that carry their own authorisation (signed Xet xorb ranges): no token, whatever the host.</param>
-    internal async Task<HttpResponseMessage> SendFileRequestAsync(Uri url, long offset, long? lastByte, HubRequestContext context, CancellationToken cancellationToken, bool sendToken = true)
+    internal async Task<HttpResponseMessage> SendFileRequestAsync(Uri url, long offset, long? lastByte, HubRequestContext context, CancellationToken cancellationToken, bool sendToken = true, string? exactRanges = null)
     {
         var response = await SendAsync(HttpMethod.Get, url, request =>
         {
             request.Headers.AcceptEncoding.Add(new StringWithQualityHeaderValue("identity"));
-            if (offset > 0 || lastByte is not null)
+            if (exactRanges is not null)
+            {
+                // Verbatim: a signed URL authorises this header as it was signed (RangeHeaderValue would respace it).
+                request.Headers.TryAddWithoutValidation("Range", exactRanges);
+            }
+            else if (offset > 0 || lastByte is not null)
             {
                 request.Headers.Range = new RangeHeaderValue(offset, lastByte);
             }

@@ -63,6 +63,19 @@ internal interface IFetchTarget
     void BeginAttempt()
     {
     }
+
+    /// <summary>
+    /// A <c>Range</c> header to send exactly as it is, naming several ranges (a signed Xet URL's, which authorises those
+    /// and no other); null for the usual single range from <see cref="Wanted"/>. The answer must then be a 206
+    /// <c>multipart/byteranges</c>: its boundary goes to <see cref="BeginMultipart"/>, its raw body to
+    /// <see cref="WriteAsync"/>, which reads the parts.
+    /// </summary>
+    string? ExactRanges => null;
+
+    /// <summary>A multipart answer to <see cref="ExactRanges"/> begins, with this boundary.</summary>
+    void BeginMultipart(string boundary)
+    {
+    }
 }
 
 /// <summary>How a fetch ended (failures are exceptions).</summary>
@@ -213,6 +226,7 @@ internal sealed class RangeFetch
         attempt.Asked = end - from;
         var url = await source.GetUrlAsync(cancellationToken).ConfigureAwait(false);
         var unknownSize = total == UnknownSize;
+        var exactRanges = target.ExactRanges;
         var ranged = unknownSize || from > 0 || end < total;
 
         // One timer for the whole attempt: armed now, it bounds the connect, the request and the wait for the headers
@@ -222,7 +236,7 @@ internal sealed class RangeFetch
         HttpResponseMessage answer;
         try
         {
-            answer = await _client.SendFileRequestAsync(url, from, unknownSize || end < total ? end - 1 : null, source.Context, linked.Token, source.SendsHubToken).ConfigureAwait(false);
+            answer = await _client.SendFileRequestAsync(url, from, unknownSize || end < total ? end - 1 : null, source.Context, linked.Token, source.SendsHubToken, exactRanges).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
@@ -243,7 +257,15 @@ internal sealed class RangeFetch
         // server could send anything after the bytes it owes).
         var bodyAt = from;
         long bodyEnd;
-        if (response.StatusCode == HttpStatusCode.PartialContent)
+        if (response.StatusCode == HttpStatusCode.PartialContent && exactRanges is not null)
+        {
+            // Several ranges: one multipart body, read by the target; it knows when the last part has come.
+            var boundary = Xet.MultipartByteRanges.Boundary(response.Content.Headers.ContentType?.ToString())
+                ?? throw new HubProtocolException($"The server answered the request for bytes {exactRanges[6..]} of '{source.Path}' without a multipart/byteranges body ({HubClient.Describe(response)}).");
+            target.BeginMultipart(boundary);
+            bodyEnd = response.Content.Headers.ContentLength is { } length ? from + length : long.MaxValue;
+        }
+        else if (response.StatusCode == HttpStatusCode.PartialContent)
         {
             bodyEnd = CheckPartial(response, source.Path, from, end, total) + 1;
         }

@@ -20,7 +20,7 @@ internal sealed class XetFileJob
 {
     private readonly XetSession _session;
     private readonly BigFileJob _job;
-    private readonly string _fileHash;
+    private string? _fileHash;
     private readonly object _gate = new();
     private readonly Queue<XetUnit> _ready = new();
     private readonly List<CachedRange> _cacheUsed = [];
@@ -34,7 +34,7 @@ internal sealed class XetFileJob
     {
         _session = session;
         _job = job;
-        _fileHash = job.File.XetHash ?? throw new ArgumentException("The file has no Xet hash.", nameof(job));
+        _fileHash = job.File.XetHash;
         Context = session.ContextFor(job.File.Path);
     }
 
@@ -108,6 +108,25 @@ internal sealed class XetFileJob
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(_runToken, _job.FailedToken);
         try
         {
+            var hash = _fileHash;
+            if (hash is null)
+            {
+                // No Xet hash in the listing (none, or redacted): the resolve answer may say the file is Xet-backed
+                // (X-Xet-Hash). The plain path asks the same question first, so this costs no request of its own.
+                try
+                {
+                    await _job.Source.GetUrlAsync(linked.Token).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is HfdlException && !linked.IsCancellationRequested)
+                {
+                    // The plain path meets the same answer and says what it means (no access, gone...): no Xet warning.
+                }
+                if ((hash = _fileHash = _job.Source.XetHash) is null)
+                {
+                    Interlocked.Exchange(ref _active, 0); // A plain LFS file: not a failure, nothing to say.
+                    return;
+                }
+            }
             var size = _job.File.Size;
             var windowBytes = Math.Max(1, _session.Options.XetWindowBytes);
             while (start < size)
@@ -118,7 +137,7 @@ internal sealed class XetFileJob
                     start = end; // Resumed: an earlier run wrote this window already.
                     continue;
                 }
-                var window = await XetWindow.LoadAsync(_session, _fileHash, start, end, linked.Token).ConfigureAwait(false);
+                var window = await XetWindow.LoadAsync(_session, hash, start, end, linked.Token).ConfigureAwait(false);
                 lock (_gate)
                 {
                     foreach (var unit in window.Units(this))
@@ -197,43 +216,71 @@ internal sealed class XetFileJob
     }
 
     /// <summary>
-    /// Runs one unit: takes its terms' unwritten bytes, serves them from the chunk cache when one entry holds all their
-    /// chunks, else fetches the signed range (retried, resumed from its start as signed ranges must be) and decodes it
-    /// as it arrives. Failures propagate: the caller falls back.
+    /// Runs one unit (a signed fetch of one xorb, one or several ranges): takes each range's terms' unwritten bytes and
+    /// serves them from the chunk cache when one entry holds all the chunks they need. Ranges the cache cannot serve
+    /// come from the network: the fetch is sent with exactly its signed ranges (retried, each time from the start, as
+    /// signed ranges must be), and its chunks are decoded as they arrive. Failures propagate: the caller falls back.
     /// </summary>
     public async Task RunUnitAsync(XetUnit unit, RangeFetch fetch, byte[] buffer, Action<int> onReceived, CancellationToken cancellationToken)
     {
-        var writer = new XetUnitWriter(_job, unit);
+        var writers = Array.ConvertAll(unit.Parts, part => new XetUnitWriter(_job, part));
+        var cacheEntries = new XetChunkCache.Writer?[writers.Length];
         try
         {
-            if (!writer.HasWork)
+            var network = false;
+            var wanted = new XetUnitWriter?[writers.Length];
+            for (var i = 0; i < writers.Length; i++)
+            {
+                if (writers[i].HasWork && !await TryServeFromCacheAsync(unit.Parts[i], writers[i], cancellationToken).ConfigureAwait(false))
+                {
+                    wanted[i] = writers[i];
+                    network = true;
+                }
+            }
+            if (!network)
             {
                 return;
             }
-            if (await TryServeFromCacheAsync(unit, writer, cancellationToken).ConfigureAwait(false))
+            for (var i = 0; i < writers.Length; i++)
             {
-                return;
+                // What comes over the network is kept, except ranges the cache already holds (they came from it).
+                if (wanted[i] is not null || !writers[i].HasWork)
+                {
+                    cacheEntries[i] = _session.Cache?.Begin(unit.Xorb, unit.Parts[i].Range.ChunkStart, unit.Parts[i].Range.ChunkEnd);
+                }
             }
-            using var cacheEntry = _session.Cache?.Begin(unit.Xorb, unit.Range.ChunkStart, unit.Range.ChunkEnd);
-            using var target = new XorbRangeTarget(_job, unit, writer, cacheEntry);
+            using var target = new XorbRangeTarget(_job, unit, wanted, cacheEntries);
             var outcome = await fetch.FetchAsync(unit.Source, target, _job.Budget, buffer, onReceived, cancellationToken).ConfigureAwait(false);
             if (outcome == FetchOutcome.Stale)
             {
                 return;
             }
             target.Finish();
-            writer.Finish();
-            if (cacheEntry?.Commit() is { } added)
+            foreach (var writer in wanted)
             {
-                lock (_gate)
+                writer?.Finish();
+            }
+            foreach (var entry in cacheEntries)
+            {
+                if (entry?.Commit() is { } added)
                 {
-                    _cacheUsed.Add(added);
+                    lock (_gate)
+                    {
+                        _cacheUsed.Add(added);
+                    }
                 }
             }
         }
         finally
         {
-            writer.Release();
+            foreach (var entry in cacheEntries)
+            {
+                entry?.Dispose();
+            }
+            foreach (var writer in writers)
+            {
+                writer.Release();
+            }
             lock (_gate)
             {
                 _inFlight--;
@@ -242,19 +289,19 @@ internal sealed class XetFileJob
         }
     }
 
-    private async Task<bool> TryServeFromCacheAsync(XetUnit unit, XetUnitWriter writer, CancellationToken cancellationToken)
+    private async Task<bool> TryServeFromCacheAsync(XetPart part, XetUnitWriter writer, CancellationToken cancellationToken)
     {
         if (_session.Cache is not { } cache)
         {
             return false;
         }
         var (first, end) = writer.NeededChunks;
-        var entry = cache.Find(unit.Xorb, unit.Range.ChunkStart + first, unit.Range.ChunkStart + end);
+        var entry = cache.Find(part.Xorb, part.Range.ChunkStart + first, part.Range.ChunkStart + end);
         if (entry is null)
         {
             return false;
         }
-        using var reader = cache.Open(entry, unit.Range.ChunkStart + first, unit.Range.ChunkStart + end);
+        using var reader = cache.Open(entry, part.Range.ChunkStart + first, part.Range.ChunkStart + end);
         if (reader is null)
         {
             return false;
@@ -284,7 +331,7 @@ internal sealed class XetWindow
     private readonly XetSession _session;
     private readonly string _fileHash;
     private readonly SemaphoreSlim _refresh = new(1, 1);
-    private Dictionary<(XetHash Xorb, long ByteStart, long ByteEnd), Uri> _urls;
+    private Dictionary<(XetHash Xorb, string Ranges), Uri> _urls;
 
     private XetWindow(XetSession session, string fileHash, long start, long end, XetFilePlan plan, XetReconstruction reconstruction)
     {
@@ -317,27 +364,25 @@ internal sealed class XetWindow
         return new XetWindow(session, fileHash, start, end, plan, reconstruction);
     }
 
-    /// <summary>The units of this window: one per fetched range, with the terms it serves, in the order terms first need them.</summary>
+    /// <summary>The units of this window: one per signed fetch (all its ranges), with the terms each range serves, in the order terms first need them.</summary>
     public IEnumerable<XetUnit> Units(XetFileJob owner)
     {
         var terms = Plan.Terms.ToLookup(t => (t.FetchIndex, t.RangeIndex));
         for (var f = 0; f < Plan.Fetches.Count; f++)
         {
             var fetch = Plan.Fetches[f];
-            for (var r = 0; r < fetch.Ranges.Count; r++)
+            var parts = new XetPart[fetch.Ranges.Count];
+            for (var r = 0; r < parts.Length; r++)
             {
-                var served = terms[(f, r)].ToArray();
-                if (served.Length > 0)
-                {
-                    yield return new XetUnit(owner, this, fetch.Xorb, fetch.Ranges[r], served);
-                }
+                parts[r] = new XetPart(owner, this, fetch.Xorb, fetch.Ranges[r], terms[(f, r)].ToArray());
             }
+            yield return new XetUnit(owner, this, fetch, parts);
         }
     }
 
     public Uri UrlOf(XetUnit unit) =>
-        Volatile.Read(ref _urls).GetValueOrDefault((unit.Xorb, unit.Range.ByteStart, unit.Range.ByteEnd))
-        ?? throw new XetUnavailableException($"the renewed reconstruction no longer holds bytes {unit.Range.Spec} of xorb {unit.Xorb}");
+        Volatile.Read(ref _urls).GetValueOrDefault((unit.Xorb, unit.Fetch.RangeHeader))
+        ?? throw new XetUnavailableException($"the renewed reconstruction no longer holds {unit.Fetch.RangeHeader} of xorb {unit.Xorb}");
 
     /// <summary>The CDN refused <paramref name="refused"/> (signed URLs expire): asks for the window's reconstruction again, once for all its units.</summary>
     public async Task RenewAsync(Uri refused, XetUnit unit, CancellationToken cancellationToken)
@@ -358,30 +403,26 @@ internal sealed class XetWindow
         }
     }
 
-    private static Dictionary<(XetHash, long, long), Uri> UrlsOf(XetReconstruction reconstruction)
+    private static Dictionary<(XetHash, string), Uri> UrlsOf(XetReconstruction reconstruction)
     {
-        var urls = new Dictionary<(XetHash, long, long), Uri>();
+        var urls = new Dictionary<(XetHash, string), Uri>();
         foreach (var fetch in reconstruction.Fetches)
         {
-            foreach (var range in fetch.Ranges)
-            {
-                urls.TryAdd((fetch.Xorb, range.ByteStart, range.ByteEnd), fetch.Url);
-            }
+            urls.TryAdd((fetch.Xorb, fetch.RangeHeader), fetch.Url);
         }
         return urls;
     }
 }
 
-/// <summary>One signed range of a xorb and the terms of the file it serves: what one connection of the pool fetches at a time.</summary>
+/// <summary>One signed fetch of a xorb (one or several ranges, asked for at once): what one connection of the pool fetches at a time.</summary>
 internal sealed class XetUnit
 {
-    public XetUnit(XetFileJob owner, XetWindow window, XetHash xorb, XetFetchRange range, XetPlannedTerm[] terms)
+    public XetUnit(XetFileJob owner, XetWindow window, XetFetch fetch, XetPart[] parts)
     {
         Owner = owner;
         Window = window;
-        Xorb = xorb;
-        Range = range;
-        Terms = terms;
+        Fetch = fetch;
+        Parts = parts;
         Source = new XorbRangeSource(this);
     }
 
@@ -389,14 +430,29 @@ internal sealed class XetUnit
 
     public XetWindow Window { get; }
 
-    public XetHash Xorb { get; }
+    public XetFetch Fetch { get; }
 
-    public XetFetchRange Range { get; }
+    public XetHash Xorb => Fetch.Xorb;
 
-    /// <summary>The terms this range serves; their <see cref="XetPlannedTerm.OutputOffset"/> counts from the window's start.</summary>
-    public XetPlannedTerm[] Terms { get; }
+    /// <summary>One per range of <see cref="Fetch"/>, in its order.</summary>
+    public XetPart[] Parts { get; }
 
     public XorbRangeSource Source { get; }
+}
+
+/// <summary>One range of a signed fetch and the terms of the file it serves (none: a range the fetch must name, unused in this window).</summary>
+internal sealed class XetPart(XetFileJob owner, XetWindow window, XetHash xorb, XetFetchRange range, XetPlannedTerm[] terms)
+{
+    public XetFileJob Owner => owner;
+
+    public XetWindow Window => window;
+
+    public XetHash Xorb => xorb;
+
+    public XetFetchRange Range => range;
+
+    /// <summary>The terms this range serves; their <see cref="XetPlannedTerm.OutputOffset"/> counts from the window's start.</summary>
+    public XetPlannedTerm[] Terms => terms;
 }
 
 /// <summary>

@@ -47,8 +47,11 @@ internal sealed class XetSession(
 
     public void CountFromCache(long bytes) => Interlocked.Add(ref _bytesFromCache, bytes);
 
-    /// <summary>Whether a file goes through native Xet: it has a Xet hash and bytes.</summary>
-    public static bool Serves(RemoteFile file) => file.XetHash is not null && file.Size > 0;
+    /// <summary>
+    /// Whether a big file may go through native Xet: an LFS file with bytes. Its Xet hash comes from the listing or,
+    /// when the listing gave none or a redacted one, from the resolve answer (<see cref="XetFileJob"/>).
+    /// </summary>
+    public static bool Serves(RemoteFile file) => file.IsLfs && file.Size > 0;
 
     /// <summary>The current token, renewed when it is within <see cref="RefreshMargin"/> of its expiry, or when <paramref name="refused"/> is it.</summary>
     public async Task<XetReadToken> TokenAsync(XetReadToken? refused, CancellationToken cancellationToken)

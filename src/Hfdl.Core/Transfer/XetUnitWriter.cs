@@ -4,7 +4,7 @@ using Hfdl.Core.Xet;
 namespace Hfdl.Core.Transfer;
 
 /// <summary>
-/// Writes the terms of one <see cref="XetUnit"/> into its file as the unit's chunks arrive, in order (from the network
+/// Writes the terms of one <see cref="XetPart"/> (a range of a signed fetch) into its file as the range's chunks arrive, in order (from the network
 /// or the chunk cache). On creation it takes, from the file's segment table, the bytes of its terms nobody has written
 /// (<see cref="SegmentTable.TakeRange"/>): bytes an earlier run or an earlier attempt wrote are not written again, and
 /// a unit whose terms are all written has nothing to do. Each chunk is decoded once, whichever terms use it, and its
@@ -13,23 +13,23 @@ namespace Hfdl.Core.Transfer;
 internal sealed class XetUnitWriter
 {
     private readonly BigFileJob _job;
-    private readonly XetUnit _unit;
+    private readonly XetPart _part;
     private readonly List<Segment>[] _pieces;
     private readonly long[] _position;
     private readonly long[] _outputStart;
     private int _processed;
 
-    public XetUnitWriter(BigFileJob job, XetUnit unit)
+    public XetUnitWriter(BigFileJob job, XetPart part)
     {
         _job = job;
-        _unit = unit;
-        var terms = unit.Terms;
+        _part = part;
+        var terms = part.Terms;
         _pieces = new List<Segment>[terms.Length];
         _position = new long[terms.Length];
         _outputStart = new long[terms.Length];
         for (var i = 0; i < terms.Length; i++)
         {
-            _outputStart[i] = unit.Window.Start + terms[i].OutputOffset;
+            _outputStart[i] = part.Window.Start + terms[i].OutputOffset;
             _pieces[i] = job.Table.TakeRange(_outputStart[i], _outputStart[i] + terms[i].Take);
         }
     }
@@ -48,8 +48,8 @@ internal sealed class XetUnitWriter
             {
                 if (_pieces[i].Count > 0)
                 {
-                    first = Math.Min(first, _unit.Terms[i].FirstChunk);
-                    end = Math.Max(end, _unit.Terms[i].FirstChunk + _unit.Terms[i].ChunkCount);
+                    first = Math.Min(first, _part.Terms[i].FirstChunk);
+                    end = Math.Max(end, _part.Terms[i].FirstChunk + _part.Terms[i].ChunkCount);
                 }
             }
             return (first, end);
@@ -76,7 +76,7 @@ internal sealed class XetUnitWriter
         {
             for (var i = 0; i < _pieces.Length; i++)
             {
-                var term = _unit.Terms[i];
+                var term = _part.Terms[i];
                 if (_pieces[i].Count == 0 || index < term.FirstChunk || index >= term.FirstChunk + term.ChunkCount)
                 {
                     continue;
@@ -148,7 +148,7 @@ internal sealed class XetUnitWriter
     {
         for (var i = 0; i < _pieces.Length; i++)
         {
-            var term = _unit.Terms[i];
+            var term = _part.Terms[i];
             if (_pieces[i].Count > 0 && _position[i] != term.UnpackedLength)
             {
                 throw Mismatch(term, _position[i]);
@@ -157,7 +157,7 @@ internal sealed class XetUnitWriter
     }
 
     private XetUnavailableException Mismatch(XetPlannedTerm term, long decoded) =>
-        new($"chunks {_unit.Range.ChunkStart + term.FirstChunk}-{_unit.Range.ChunkStart + term.FirstChunk + term.ChunkCount - 1} of xorb {_unit.Xorb} decode to {decoded}+ bytes where the reconstruction promised {term.UnpackedLength}");
+        new($"chunks {_part.Range.ChunkStart + term.FirstChunk}-{_part.Range.ChunkStart + term.FirstChunk + term.ChunkCount - 1} of xorb {_part.Xorb} decode to {decoded}+ bytes where the reconstruction promised {term.UnpackedLength}");
 
     /// <summary>Gives the pieces back to the table: what was not written is anyone's again (the plain path's, after a fallback).</summary>
     public void Release()
@@ -173,70 +173,78 @@ internal sealed class XetUnitWriter
 }
 
 /// <summary>
-/// The target of a xorb range's <see cref="RangeFetch"/>: its size is unknown to the client, and it cannot be resumed
-/// from the middle (only the signed range is authorised), so each attempt asks for the whole range again and the
-/// chunks already handled are skipped. Bytes are cut into chunks as they arrive (at most one chunk is held, about
-/// 128 KiB), each handed to the <see cref="XetUnitWriter"/> and appended to the chunk cache's new entry.
+/// The target of a signed xorb fetch's <see cref="RangeFetch"/>: its size is unknown to the client, and it cannot be
+/// resumed from the middle (only the signed ranges are authorised), so each attempt asks for all of it again and the
+/// chunks already handled are skipped. One range comes as the raw bytes; several come as one
+/// <c>multipart/byteranges</c> body, asked for with exactly the signed <c>Range</c> header and read part by part as it
+/// arrives. Each range's bytes are cut into chunks (at most one chunk is held per range, about 128 KiB), each handed to
+/// its <see cref="XetUnitWriter"/> (none for a range the cache served) and appended to its new chunk cache entry.
 /// </summary>
-internal sealed class XorbRangeTarget(BigFileJob job, XetUnit unit, XetUnitWriter writer, XetChunkCache.Writer? cacheEntry) : IFetchTarget, IDisposable
+internal sealed class XorbRangeTarget : IFetchTarget, IDisposable
 {
-    private readonly byte[] _chunk = ArrayPool<byte>.Shared.Rent(XetReconstructionReader.MaxSerializedChunk);
+    private readonly BigFileJob _job;
+    private readonly XetUnit _unit;
+    private readonly ChunkSplitter[] _splitters;
+    private MultipartByteRangeReader? _multipart;
     private long _received;
-    private int _pending;
-    private int _stored;
-    private int _chunks;
+
+    public XorbRangeTarget(BigFileJob job, XetUnit unit, XetUnitWriter?[] writers, XetChunkCache.Writer?[] cacheEntries)
+    {
+        _job = job;
+        _unit = unit;
+        _splitters = new ChunkSplitter[unit.Parts.Length];
+        for (var i = 0; i < _splitters.Length; i++)
+        {
+            _splitters[i] = new ChunkSplitter(unit.Parts[i], writers[i], cacheEntries[i]);
+        }
+    }
+
+    private bool IsMultiRange => _splitters.Length > 1;
 
     public long TotalSize => RangeFetch.UnknownSize;
 
     public int GatherBytes => 64 * 1024;
 
-    public (long From, long End)? Wanted() =>
-        job.FailedToken.IsCancellationRequested ? null : (unit.Range.ByteStart + _received, unit.Range.ByteEnd + 1);
+    public string? ExactRanges => IsMultiRange ? _unit.Fetch.RangeHeader : null;
+
+    public (long From, long End)? Wanted()
+    {
+        if (_job.FailedToken.IsCancellationRequested)
+        {
+            return null;
+        }
+        if (!IsMultiRange)
+        {
+            var range = _unit.Parts[0].Range;
+            return (range.ByteStart + _received, range.ByteEnd + 1);
+        }
+        // A multipart body's length is not known ahead: it is done when its closing boundary has come.
+        return _multipart is { IsComplete: true } ? (_received, _received) : (_received, _received + Math.Max(1, _unit.Fetch.ByteCount - _received));
+    }
 
     public void BeginAttempt()
     {
         _received = 0;
-        _pending = 0;
-        _chunks = 0;
-        cacheEntry?.Reset();
+        _multipart = null;
+        foreach (var splitter in _splitters)
+        {
+            splitter.Reset();
+        }
     }
+
+    public void BeginMultipart(string boundary) =>
+        _multipart = new MultipartByteRangeReader(boundary, [.. _unit.Fetch.Ranges.Select(r => (r.ByteStart, r.ByteEnd))]);
 
     public async ValueTask<int> WriteAsync(ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken)
     {
-        var data = bytes;
-        while (!data.IsEmpty)
+        if (!IsMultiRange)
         {
-            if (_pending < XorbChunkHeader.Size)
-            {
-                var head = Math.Min(XorbChunkHeader.Size - _pending, data.Length);
-                data.Span[..head].CopyTo(_chunk.AsSpan(_pending));
-                _pending += head;
-                data = data[head..];
-                if (_pending < XorbChunkHeader.Size)
-                {
-                    break;
-                }
-                _stored = XorbChunkHeader.Read(_chunk).StoredLength;
-                if (XorbChunkHeader.Size + _stored > _chunk.Length)
-                {
-                    throw new XetFormatException($"A xorb chunk claims {_stored} stored bytes, more than any chunk can take.");
-                }
-            }
-            var take = Math.Min(XorbChunkHeader.Size + _stored - _pending, data.Length);
-            data.Span[..take].CopyTo(_chunk.AsSpan(_pending));
-            _pending += take;
-            data = data[take..];
-            if (_pending == XorbChunkHeader.Size + _stored)
-            {
-                if (_chunks >= unit.Range.ChunkCount)
-                {
-                    throw new XetFormatException($"A xorb range holds more than the {unit.Range.ChunkCount} chunks it should.");
-                }
-                cacheEntry?.Append(_chunk.AsSpan(0, _pending));
-                await writer.OnChunkAsync(_chunks, _chunk.AsMemory(0, _pending), cancellationToken).ConfigureAwait(false);
-                _chunks++;
-                _pending = 0;
-            }
+            await _splitters[0].WriteAsync(bytes, cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            var reader = _multipart ?? throw new InvalidOperationException("A multi-range answer arrived without its boundary.");
+            await reader.WriteAsync(bytes, (part, data, token) => _splitters[part].WriteAsync(data, token), cancellationToken).ConfigureAwait(false);
         }
         _received += bytes.Length;
         return bytes.Length;
@@ -245,14 +253,88 @@ internal sealed class XorbRangeTarget(BigFileJob job, XetUnit unit, XetUnitWrite
     /// <summary>A 200 to a ranged xorb request is never taken.</summary>
     public bool RestartFromZero() => false;
 
-    /// <summary>The range ended: it must have held exactly its chunks, the last one whole.</summary>
+    /// <summary>The fetch ended: each range must have held exactly its chunks, the last one whole.</summary>
     public void Finish()
     {
-        if (_pending != 0 || _chunks != unit.Range.ChunkCount)
+        foreach (var splitter in _splitters)
         {
-            throw new XetUnavailableException($"bytes {unit.Range.Spec} of xorb {unit.Xorb} held {_chunks} whole chunks where {unit.Range.ChunkCount} were expected");
+            splitter.Finish();
         }
     }
 
-    public void Dispose() => ArrayPool<byte>.Shared.Return(_chunk);
+    public void Dispose()
+    {
+        foreach (var splitter in _splitters)
+        {
+            splitter.Dispose();
+        }
+    }
+
+    /// <summary>Cuts one range's bytes into its chunks as they arrive.</summary>
+    private sealed class ChunkSplitter(XetPart part, XetUnitWriter? writer, XetChunkCache.Writer? cacheEntry) : IDisposable
+    {
+        private readonly byte[] _chunk = ArrayPool<byte>.Shared.Rent(XetReconstructionReader.MaxSerializedChunk);
+        private int _pending;
+        private int _stored;
+        private int _chunks;
+
+        public void Reset()
+        {
+            _pending = 0;
+            _chunks = 0;
+            cacheEntry?.Reset();
+        }
+
+        public async ValueTask WriteAsync(ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken)
+        {
+            var data = bytes;
+            while (!data.IsEmpty)
+            {
+                if (_pending < XorbChunkHeader.Size)
+                {
+                    var head = Math.Min(XorbChunkHeader.Size - _pending, data.Length);
+                    data.Span[..head].CopyTo(_chunk.AsSpan(_pending));
+                    _pending += head;
+                    data = data[head..];
+                    if (_pending < XorbChunkHeader.Size)
+                    {
+                        break;
+                    }
+                    _stored = XorbChunkHeader.Read(_chunk).StoredLength;
+                    if (XorbChunkHeader.Size + _stored > _chunk.Length)
+                    {
+                        throw new XetFormatException($"A xorb chunk claims {_stored} stored bytes, more than any chunk can take.");
+                    }
+                }
+                var take = Math.Min(XorbChunkHeader.Size + _stored - _pending, data.Length);
+                data.Span[..take].CopyTo(_chunk.AsSpan(_pending));
+                _pending += take;
+                data = data[take..];
+                if (_pending == XorbChunkHeader.Size + _stored)
+                {
+                    if (_chunks >= part.Range.ChunkCount)
+                    {
+                        throw new XetFormatException($"A xorb range holds more than the {part.Range.ChunkCount} chunks it should.");
+                    }
+                    cacheEntry?.Append(_chunk.AsSpan(0, _pending));
+                    if (writer is not null)
+                    {
+                        await writer.OnChunkAsync(_chunks, _chunk.AsMemory(0, _pending), cancellationToken).ConfigureAwait(false);
+                    }
+                    _chunks++;
+                    _pending = 0;
+                }
+            }
+        }
+
+        public void Finish()
+        {
+            if (_pending != 0 || _chunks != part.Range.ChunkCount)
+            {
+                throw new XetUnavailableException($"bytes {part.Range.Spec} of xorb {part.Xorb} held {_chunks} whole chunks where {part.Range.ChunkCount} were expected");
+            }
+        }
+
+        public void Dispose() => ArrayPool<byte>.Shared.Return(_chunk);
+    }
 }

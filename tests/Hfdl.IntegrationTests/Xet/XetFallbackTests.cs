@@ -70,6 +70,19 @@ public sealed class XetFallbackTests
     }
 
     [Fact]
+    public async Task A_hub_that_refuses_the_xet_read_token_makes_the_file_fall_back_to_plain_https()
+    {
+        await using var server = await StartAsync(HubFaults.None with { Xet = new XetFaults { RefuseTokens = true } });
+        using var target = new TempFolder();
+        using var cache = new TempFolder();
+
+        var (summary, events) = await DownloadAsync(server, target, cache);
+
+        AssertFallback(server, target, summary, events);
+        Assert.Empty(Cas(server));
+    }
+
+    [Fact]
     public async Task Expired_xorb_urls_are_renewed_from_a_fresh_reconstruction()
     {
         await using var server = await StartAsync(HubFaults.None with { SignedUrlLifetime = TimeSpan.FromMilliseconds(300), PerConnectionBytesPerSecond = 1_500_000 });
