@@ -187,7 +187,7 @@ gen_scenario() {
       touch -d '2024-01-01 00:00:00 UTC' "$v1/model.safetensors"
       cp "$v1/model.safetensors" "$repo/model.safetensors"
       for ((i = 0; i < 64; i++)); do
-        stream "xet-edit-$i" "$MIB" | dd of="$repo/model.safetensors" bs=1M seek="$((i * 32 + 7))" count=1 conv=notrunc status=none
+        stream "xet-edit-$i" "$MIB" | dd of="$repo/model.safetensors" bs=1M seek="$((i * 32 + 7))" count=1 iflag=fullblock conv=notrunc status=none
       done
       touch -d '2024-06-01 00:00:00 UTC' "$repo/model.safetensors"
       printf '{"xet": true, "revisions": {"v1": {"kind": "tag", "folder": "../../../xet-v1"}}}\n' > "$HUB_ROOT/models/bench/xet.hub.json" ;;
