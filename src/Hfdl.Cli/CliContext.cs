@@ -7,7 +7,7 @@ namespace Hfdl.Cli;
 /// Everything the command reads from or writes to the outside world, so tests can run the real command in-process
 /// with their own environment and captured output.
 /// </summary>
-public sealed record CliContext
+internal sealed record CliContext
 {
     public required HubEnvironment Environment { get; init; }
 

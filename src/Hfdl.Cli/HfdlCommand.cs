@@ -9,7 +9,7 @@ using Hfdl.Core.Transfer;
 namespace Hfdl.Cli;
 
 /// <summary>The <c>hfdl</c> command line: parsing and rendering only; the work is done by Hfdl.Core.</summary>
-public static class HfdlCommand
+internal static class HfdlCommand
 {
     public const int ExitOk = 0;
     public const int ExitFailure = 1;
@@ -60,7 +60,7 @@ public static class HfdlCommand
         }
         catch (HfdlException ex)
         {
-            return Fail(context, parseResult, ex.Message, ex.ExitCode);
+            return Fail(context, parseResult, CliErrors.Describe(ex), CliErrors.ExitCode(ex));
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {

@@ -1,7 +1,7 @@
 namespace Hfdl.Core.Hub;
 
 /// <summary>Where a token came from, so an error can say which one the Hub rejected.</summary>
-public enum TokenOrigin
+internal enum TokenOrigin
 {
     CommandLine,
     HfTokenVariable,
@@ -10,13 +10,16 @@ public enum TokenOrigin
 
     /// <summary>Typed at the <c>hfdl login</c> prompt or piped to <c>hfdl login --token-stdin</c>.</summary>
     Login,
+
+    /// <summary>Given to the library in <c>HfdlClientOptions.Token</c>.</summary>
+    Explicit,
 }
 
 /// <summary>
 /// A Hub access token. <see cref="ToString"/> never shows the value: tokens must not reach logs, messages or state
 /// files by accident. Only <see cref="HubClient"/> reads <see cref="Value"/>, to build the Authorization header.
 /// </summary>
-public sealed class AccessToken
+internal sealed class AccessToken
 {
     public AccessToken(string value, TokenOrigin origin, string? filePath = null)
     {
@@ -28,7 +31,7 @@ public sealed class AccessToken
             if (c is < '!' or > '~')
             {
                 // Said without the value: a token pasted with a stray character is still a secret.
-                throw new UsageException($"{Capitalized(Describe())} contains a character a Hub token cannot have (a space, a control or a non-ASCII character). Copy it again from your Hub account's token settings.");
+                throw new InvalidOptionException(Capitalized(Describe()), "contains a character a Hub token cannot have (a space, a control or a non-ASCII character). Copy it again from your Hub account's token settings.");
             }
         }
     }
@@ -48,14 +51,15 @@ public sealed class AccessToken
 
     public string? FilePath { get; }
 
-    /// <summary>A phrase for messages: "the token given with --token", "the token in HF_TOKEN", ...</summary>
+    /// <summary>A phrase for messages: "the token given on the command line", "the token in HF_TOKEN", ...</summary>
     public string Describe() => Origin switch
     {
-        TokenOrigin.CommandLine => "the token given with --token",
+        TokenOrigin.CommandLine => "the token given on the command line",
         TokenOrigin.HfTokenVariable => "the token in the HF_TOKEN environment variable",
         TokenOrigin.LegacyTokenVariable => "the token in the HUGGING_FACE_HUB_TOKEN environment variable",
         TokenOrigin.TokenFile => $"the token in {FilePath ?? "the token file"}",
-        TokenOrigin.Login => "the token given to `hfdl login`",
+        TokenOrigin.Login => "the token given at login",
+        TokenOrigin.Explicit => "the token in the client's options",
         _ => "the token",
     };
 
@@ -110,7 +114,7 @@ public sealed class AccessToken
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            throw new HfdlException($"The token file {path} exists but cannot be read ({ex.Message}). Fix its permissions (it should belong to you, mode 600), remove it with `hfdl logout`, or set HF_TOKEN.", ex);
+            throw new HfdlException($"The token file {path} exists but cannot be read ({ex.Message}). Fix its permissions (it should belong to you, mode 600), remove it (log out), or set HF_TOKEN.", ex);
         }
         return null;
     }

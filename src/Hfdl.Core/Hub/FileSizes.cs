@@ -8,7 +8,7 @@ namespace Hfdl.Core.Hub;
 /// <see cref="MaxTotalSize"/>; so every size, range and sum hfdl computes afterwards (plan totals, the disk-space
 /// check, progress, segment arithmetic) stays far from <see cref="long.MaxValue"/> and cannot overflow.
 /// </summary>
-public static class FileSizes
+internal static class FileSizes
 {
     /// <summary>1 PiB (2^50 bytes): no real file comes near it (the Hub's largest are tens of GB).</summary>
     public const long MaxFileSize = 1L << 50;

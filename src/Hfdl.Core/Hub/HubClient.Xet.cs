@@ -12,7 +12,7 @@ internal sealed record XetReadToken(string AccessToken, DateTimeOffset ExpiresAt
 internal sealed class XetCasException(string message, HttpStatusCode status)
     : HubException(message, status, null, null);
 
-public sealed partial class HubClient
+internal sealed partial class HubClient
 {
     /// <summary>
     /// <c>GET /api/{type}s/{id}/xet-read-token/{commit}</c> with the Hub token: the CAS token for the repo at that commit,

@@ -13,7 +13,7 @@ using Polly;
 namespace Hfdl.Core.Hub;
 
 /// <summary>What a HEAD on a resolve URL says about a file (hub-api.md §4.2).</summary>
-public sealed record FileMetadata(string Commit, string Etag, long Size, Uri Location)
+internal sealed record FileMetadata(string Commit, string Etag, long Size, Uri Location)
 {
     /// <summary>The file's Xet hash when the Hub says it is Xet-backed (<c>X-Xet-Hash</c>, hub-api.md §9), else null.</summary>
     public string? XetHash { get; init; }
@@ -23,7 +23,7 @@ public sealed record FileMetadata(string Commit, string Etag, long Size, Uri Loc
 /// The Hub protocol client: repo info, tree listing, file metadata and file requests over one <see cref="HttpClient"/>.
 /// Redirects are followed by hand so the token goes to the endpoint's own origin and nowhere else.
 /// </summary>
-public sealed partial class HubClient : IDisposable
+internal sealed partial class HubClient : IDisposable
 {
     private const int MaxRedirects = 10;
     private const long MaxJsonBytes = 64L * 1024 * 1024;
@@ -242,7 +242,7 @@ public sealed partial class HubClient : IDisposable
         using var _ = response;
         var isRedirect = IsRedirect(response.StatusCode);
         var commit = HubErrorMapper.First(response.Headers, "X-Repo-Commit")
-            ?? throw new HubProtocolException($"The server at {HubUrls.Base(Endpoint)} did not send X-Repo-Commit for '{path}': it does not behave like a Hugging Face Hub. Check --endpoint / HF_ENDPOINT.");
+            ?? throw new HubProtocolException($"The server at {HubUrls.Base(Endpoint)} did not send X-Repo-Commit for '{path}': it does not behave like a Hugging Face Hub. Check the endpoint.");
         var etagHeader = HubErrorMapper.First(response.Headers, "X-Linked-Etag") ?? response.Headers.ETag?.ToString()
             ?? throw new HubProtocolException($"The Hub sent no ETag for '{path}', so hfdl cannot tell which content to expect.");
         long? size = long.TryParse(HubErrorMapper.First(response.Headers, "X-Linked-Size"), out var linked) ? linked
@@ -355,7 +355,7 @@ public sealed partial class HubClient : IDisposable
             }
             catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested || ex is TaskCanceledException { InnerException: TimeoutException })
             {
-                throw new HubUnreachableException($"{current.GetLeftPart(UriPartial.Authority)} did not answer in time. Check your network connection and the endpoint (--endpoint / HF_ENDPOINT), then run the same command again.", ex);
+                throw new HubUnreachableException($"{current.GetLeftPart(UriPartial.Authority)} did not answer in time. Check your network connection and the endpoint, then run the same command again.", ex);
             }
 
             if (response.StatusCode == HttpStatusCode.Unauthorized && token is not null && TryReloadToken(token))
@@ -413,7 +413,7 @@ public sealed partial class HubClient : IDisposable
         };
         // A name that does not resolve, a closed port or a bad certificate is a setup problem that waiting will not fix.
         var transient = ex.InnerException is not (SocketException { SocketErrorCode: SocketError.HostNotFound or SocketError.NoData or SocketError.ConnectionRefused } or AuthenticationException);
-        return new HubUnreachableException($"Could not reach {host}: {reason}. Check your network connection and the endpoint (--endpoint / HF_ENDPOINT), then run the same command again.", ex)
+        return new HubUnreachableException($"Could not reach {host}: {reason}. Check your network connection and the endpoint, then run the same command again.", ex)
         {
             IsTransient = transient,
         };
@@ -448,7 +448,7 @@ public sealed partial class HubClient : IDisposable
 
     /// <summary>An attempt's timeout fired (the caller did not cancel): report it as the network problem it is.</summary>
     private static HubUnreachableException TimedOut(Uri url, TimeSpan limit, OperationCanceledException ex) =>
-        new($"{url.GetLeftPart(UriPartial.Authority)} did not answer in time (limit {limit.TotalSeconds.ToString("0.#", CultureInfo.InvariantCulture)} s). Check your network connection and the endpoint (--endpoint / HF_ENDPOINT), then run the same command again.", ex);
+        new($"{url.GetLeftPart(UriPartial.Authority)} did not answer in time (limit {limit.TotalSeconds.ToString("0.#", CultureInfo.InvariantCulture)} s). Check your network connection and the endpoint, then run the same command again.", ex);
 
     internal async Task<T?> ReadJsonAsync<T>(HttpResponseMessage response, JsonTypeInfo<T> typeInfo, Uri url, CancellationToken cancellationToken) =>
         (await ReadJsonAsync(response, typeInfo, url, MaxJsonBytes, () => TooLarge(url), cancellationToken).ConfigureAwait(false)).Value;
@@ -464,7 +464,7 @@ public sealed partial class HubClient : IDisposable
         catch (JsonException ex)
         {
             // The parser's own text (position, .NET type names) stays on the inner exception.
-            throw new HubProtocolException($"The Hub sent malformed JSON for {url.GetLeftPart(UriPartial.Path)}; try again later, and if it persists, check that the endpoint (--endpoint / HF_ENDPOINT) is a Hugging Face Hub.", ex);
+            throw new HubProtocolException($"The Hub sent malformed JSON for {url.GetLeftPart(UriPartial.Path)}; try again later, and if it persists, check that the endpoint is a Hugging Face Hub.", ex);
         }
     }
 

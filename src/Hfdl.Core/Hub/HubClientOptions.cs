@@ -3,7 +3,7 @@ using Hfdl.Core.Progress;
 namespace Hfdl.Core.Hub;
 
 /// <summary>How <see cref="HubClient"/> talks to a Hub. Immutable; change with <c>with</c>.</summary>
-public sealed record HubClientOptions
+internal sealed record HubClientOptions
 {
     /// <summary>The Hub's base URL, e.g. https://huggingface.co. Tokens are sent to this origin only.</summary>
     public required Uri Endpoint { get; init; }

@@ -4,7 +4,7 @@ namespace Hfdl.Core.Hub;
 /// Reads the settings hfdl shares with huggingface_hub from environment variables (hub-api.md §6). The variables come
 /// through a lookup function so tests and embedders can pass their own environment instead of the process's.
 /// </summary>
-public sealed class HubEnvironment
+internal sealed class HubEnvironment
 {
     public const string DefaultEndpoint = "https://huggingface.co";
 
@@ -96,7 +96,7 @@ public sealed class HubEnvironment
         if (!double.TryParse(text.Trim(), System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var seconds)
             || !double.IsFinite(seconds) || seconds < 0 || seconds > 86_400 * 365)
         {
-            throw new UsageException($"{name} must be a number of seconds (got '{SafeText.Printable(text)}'); unset it or give one such as 10.");
+            throw new InvalidOptionException(name, $"must be a number of seconds (got '{SafeText.Printable(text)}'); unset it or give one such as 10.");
         }
         return seconds == 0 ? null : TimeSpan.FromSeconds(seconds);
     }
@@ -109,7 +109,7 @@ public sealed class HubEnvironment
         }
         if (!long.TryParse(text.Trim(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var value) || value < 1)
         {
-            throw new UsageException($"{name} must be a whole number of at least 1 (got '{SafeText.Printable(text)}'); unset it to use the default.");
+            throw new InvalidOptionException(name, $"must be a whole number of at least 1 (got '{SafeText.Printable(text)}'); unset it to use the default.");
         }
         return value;
     }

@@ -45,7 +45,7 @@ internal static class HubErrorMapper
         if (errorCode == "EntryNotFound")
         {
             return new EntryNotFoundException(
-                $"File '{context.FilePath}' does not exist in {repo} at revision '{context.Revision}'. Check the file name with `hfdl ls {context.RepoId}`.{said}",
+                $"File '{context.FilePath}' does not exist in {repo} at revision '{context.Revision}'. Check the file name in the repo's file list.{said}",
                 status, serverMessage, requestId, First(headers, "X-Repo-Commit"));
         }
         if (errorCode == "GatedRepo")
@@ -55,7 +55,7 @@ internal static class HubErrorMapper
             string message;
             if (context.Token is null)
             {
-                message = $"{Capitalize(repo)} is gated: you must be logged in and have been granted access. Request access on {repoPage}, then log in with `hfdl login` or set HF_TOKEN.";
+                message = $"{Capitalize(repo)} is gated: you must be logged in and have been granted access. Request access on {repoPage}, then log in (or set HF_TOKEN).";
             }
             else if (pending)
             {
@@ -76,16 +76,16 @@ internal static class HubErrorMapper
         {
             var which = context.Token?.Describe() ?? "the token";
             return new InvalidTokenException(
-                $"The Hub rejected {which}: it is invalid or expired. Create a new one at {context.Endpoint}/settings/tokens and log in again with `hfdl login`, or remove it to download public repos without one.{said}",
+                $"The Hub rejected {which}: it is invalid or expired. Create a new one at {context.Endpoint}/settings/tokens and log in again, or remove it to download public repos without one.{said}",
                 status, serverMessage, requestId);
         }
         if (errorCode == "RepoNotFound" || status == HttpStatusCode.Unauthorized)
         {
             var hint = context.Token is null
-                ? "If it is private, log in with `hfdl login` or set HF_TOKEN."
+                ? "If it is private, log in (or set HF_TOKEN)."
                 : $"If it is private, check that the account of {context.Token.Describe()} has access to it.";
             return new RepositoryNotFoundException(
-                $"{Capitalize(repo)} was not found, or it is private. Check the name and the repo type (--repo-type model|dataset|space). {hint}{said}",
+                $"{Capitalize(repo)} was not found, or it is private. Check the name and the repo type (model, dataset or space). {hint}{said}",
                 status, serverMessage, requestId);
         }
         if (status == HttpStatusCode.Forbidden)
@@ -205,7 +205,7 @@ internal static class HubErrorMapper
 }
 
 /// <summary>Reads <c>RateLimit</c> (<c>"bucket";r=0;t=N</c>) and <c>Retry-After</c> (seconds) as huggingface_hub does.</summary>
-public static class RateLimitHeaders
+internal static class RateLimitHeaders
 {
     /// <summary>
     /// The longest wait a server can ask for: the Hub's windows last 5 minutes, and a hostile server must not park hfdl

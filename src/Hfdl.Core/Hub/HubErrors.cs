@@ -5,6 +5,7 @@ namespace Hfdl.Core.Hub;
 /// <summary>The Hub answered with an error. Carries what the Hub said and its request id, for bug reports.</summary>
 public class HubException : HfdlException
 {
+    /// <summary>An error answer of the Hub, with what it said and its request id (appended to the message).</summary>
     public HubException(string message, HttpStatusCode? statusCode, string? serverMessage, string? requestId, Exception? inner = null)
         : base(WithRequestId(message, requestId), inner)
     {
@@ -13,11 +14,13 @@ public class HubException : HfdlException
         RequestId = requestId;
     }
 
+    /// <summary>The HTTP status of the answer, when there was one.</summary>
     public HttpStatusCode? StatusCode { get; }
 
     /// <summary>What the Hub said, from <c>X-Error-Message</c> or the body.</summary>
     public string? ServerMessage { get; }
 
+    /// <summary>The Hub's <c>X-Request-Id</c>, to quote when reporting a problem to the Hub.</summary>
     public string? RequestId { get; }
 
     /// <summary>How long the server asked to wait before trying again (<c>RateLimit</c> or <c>Retry-After</c>), capped.</summary>
@@ -39,9 +42,11 @@ public sealed class GatedRepoException(string message, HttpStatusCode? status, s
     public bool Pending { get; } = pending;
 }
 
+/// <summary>The repo was disabled by the Hub (403 <c>X-Error-Code: RepoDisabled</c>): nobody can download it.</summary>
 public sealed class DisabledRepoException(string message, HttpStatusCode? status, string? serverMessage, string? requestId)
     : HubException(message, status, serverMessage, requestId);
 
+/// <summary>The branch, tag or commit does not exist in the repo (<c>X-Error-Code: RevisionNotFound</c>).</summary>
 public sealed class RevisionNotFoundException(string message, HttpStatusCode? status, string? serverMessage, string? requestId)
     : HubException(message, status, serverMessage, requestId);
 
@@ -49,10 +54,17 @@ public sealed class RevisionNotFoundException(string message, HttpStatusCode? st
 public sealed class EntryNotFoundException(string message, HttpStatusCode? status, string? serverMessage, string? requestId, string? commit)
     : HubException(message, status, serverMessage, requestId)
 {
+    /// <summary>The commit that lacks the file, when known.</summary>
     public string? Commit { get; } = commit;
 
     /// <summary>Files (not folders) the request named that the commit does not have, for the HF cache's <c>.no_exist/</c> markers.</summary>
     internal IReadOnlyList<string> MissingFiles { get; init; } = [];
+
+    /// <summary>When include/exclude patterns left nothing: the include patterns that were applied.</summary>
+    public IReadOnlyList<string> IncludePatterns { get; init; } = [];
+
+    /// <summary>When include/exclude patterns left nothing: the exclude patterns that were applied.</summary>
+    public IReadOnlyList<string> ExcludePatterns { get; init; } = [];
 }
 
 /// <summary>The Hub rejected the token itself (invalid, expired or revoked).</summary>
@@ -62,6 +74,7 @@ public sealed class InvalidTokenException(string message, HttpStatusCode? status
 /// <summary>Rate limited (429) after all retries.</summary>
 public sealed class RateLimitedException : HubException
 {
+    /// <summary>A 429, with how long the Hub asked to wait.</summary>
     public RateLimitedException(string message, HttpStatusCode? status, string? serverMessage, string? requestId, TimeSpan? retryAfter)
         : base(message, status, serverMessage, requestId)
     {
@@ -85,6 +98,7 @@ public sealed class HubProtocolException(string message, Exception? inner = null
 /// <summary>A downloaded file does not match its expected size or hash. Nothing was put under the final name.</summary>
 public sealed class IntegrityException(string path, string message) : HfdlException(message)
 {
+    /// <summary>The path in the repo of the file that did not verify.</summary>
     public string Path { get; } = path;
 }
 
@@ -97,7 +111,7 @@ public sealed class UnsafePathException(string? path, string problem)
 }
 
 /// <summary>Makes text that came from a server (or a file) safe to print on a terminal.</summary>
-public static class SafeText
+internal static class SafeText
 {
     private const int MaxShown = 200;
 

@@ -7,7 +7,7 @@ namespace Hfdl.Core.Hub;
 // reading; optional keys stay null when absent and are left out when writing.
 
 /// <summary>An entry of <c>/tree</c> and <c>/paths-info</c>.</summary>
-public sealed record TreeEntry
+internal sealed record TreeEntry
 {
     [JsonPropertyName("type")]
     public required string Type { get; init; }
@@ -40,7 +40,7 @@ public sealed record TreeEntry
     public bool IsDirectory => Type is "directory" or "tree";
 }
 
-public sealed record LfsPointerInfo
+internal sealed record LfsPointerInfo
 {
     [JsonPropertyName("oid")]
     public required string Oid { get; init; }
@@ -52,7 +52,7 @@ public sealed record LfsPointerInfo
     public long PointerSize { get; init; }
 }
 
-public sealed record LastCommitInfo
+internal sealed record LastCommitInfo
 {
     [JsonPropertyName("id")]
     public required string Id { get; init; }
@@ -65,7 +65,7 @@ public sealed record LastCommitInfo
 }
 
 /// <summary>A <c>siblings</c> entry of repo info; size and hashes only with <c>blobs=true</c>.</summary>
-public sealed record SiblingInfo
+internal sealed record SiblingInfo
 {
     [JsonPropertyName("rfilename")]
     public required string RFilename { get; init; }
@@ -80,7 +80,7 @@ public sealed record SiblingInfo
     public SiblingLfsInfo? Lfs { get; init; }
 }
 
-public sealed record SiblingLfsInfo
+internal sealed record SiblingLfsInfo
 {
     [JsonPropertyName("sha256")]
     public required string Sha256 { get; init; }
@@ -93,7 +93,7 @@ public sealed record SiblingLfsInfo
 }
 
 /// <summary>The fields of <c>/api/{type}s/{id}[/revision/{rev}]</c> a downloader reads.</summary>
-public sealed record RepoInfo
+internal sealed record RepoInfo
 {
     [JsonPropertyName("_id")]
     public string? ObjectId { get; init; }
@@ -125,7 +125,7 @@ public sealed record RepoInfo
     public IReadOnlyList<SiblingInfo>? Siblings { get; init; }
 }
 
-public sealed record GitRefInfo
+internal sealed record GitRefInfo
 {
     [JsonPropertyName("name")]
     public required string Name { get; init; }
@@ -137,7 +137,7 @@ public sealed record GitRefInfo
     public required string TargetCommit { get; init; }
 }
 
-public sealed record RefsInfo
+internal sealed record RefsInfo
 {
     [JsonPropertyName("branches")]
     public IReadOnlyList<GitRefInfo> Branches { get; init; } = [];
@@ -152,7 +152,7 @@ public sealed record RefsInfo
     public IReadOnlyList<GitRefInfo>? PullRequests { get; init; }
 }
 
-public sealed record WhoAmIOrg
+internal sealed record WhoAmIOrg
 {
     [JsonPropertyName("name")]
     public required string Name { get; init; }
@@ -161,7 +161,7 @@ public sealed record WhoAmIOrg
     public string? FullName { get; init; }
 }
 
-public sealed record WhoAmIInfo
+internal sealed record WhoAmIInfo
 {
     [JsonPropertyName("type")]
     public string? Type { get; init; }
@@ -186,7 +186,7 @@ public sealed record WhoAmIInfo
 }
 
 /// <summary>How the caller authenticated: for an access token, its name and role (never the token).</summary>
-public sealed record WhoAmIAuth
+internal sealed record WhoAmIAuth
 {
     [JsonPropertyName("type")]
     public string? Type { get; init; }
@@ -195,7 +195,7 @@ public sealed record WhoAmIAuth
     public WhoAmIAccessToken? AccessToken { get; init; }
 }
 
-public sealed record WhoAmIAccessToken
+internal sealed record WhoAmIAccessToken
 {
     [JsonPropertyName("displayName")]
     public string? DisplayName { get; init; }
@@ -205,7 +205,7 @@ public sealed record WhoAmIAccessToken
 }
 
 /// <summary>Reads <c>gated</c>: <c>false</c> becomes null, a string stays as it is. Writes null as <c>false</c>.</summary>
-public sealed class GatedModeConverter : JsonConverter<string?>
+internal sealed class GatedModeConverter : JsonConverter<string?>
 {
     public override bool HandleNull => true;
 
@@ -239,4 +239,4 @@ public sealed class GatedModeConverter : JsonConverter<string?>
 [JsonSerializable(typeof(RepoInfo))]
 [JsonSerializable(typeof(RefsInfo))]
 [JsonSerializable(typeof(WhoAmIInfo))]
-public sealed partial class HubJsonContext : JsonSerializerContext;
+internal sealed partial class HubJsonContext : JsonSerializerContext;

@@ -1,7 +1,7 @@
 namespace Hfdl.Core.Hub;
 
 /// <summary>Builds Hub URLs with the encoding rules of hub-api.md §1.</summary>
-public static class HubUrls
+internal static class HubUrls
 {
     /// <summary>A revision is always one path segment with every reserved character escaped (<c>refs%2Fpr%2F1</c>).</summary>
     public static string EncodeRevision(string revision) => Uri.EscapeDataString(revision);

@@ -11,17 +11,22 @@ public readonly record struct RepoId
 {
     private RepoId(string value) => Value = value;
 
+    /// <summary>The id as the Hub writes it: <c>namespace/name</c>, or a legacy <c>name</c>.</summary>
     public string Value { get; }
 
     /// <summary>The namespace (user or organisation), or null for a legacy single-segment id.</summary>
     public string? Namespace => Value.IndexOf('/') is var slash and >= 0 ? Value[..slash] : null;
 
+    /// <summary>The name without its namespace.</summary>
     public string Name => Value.IndexOf('/') is var slash and >= 0 ? Value[(slash + 1)..] : Value;
 
+    /// <summary>The id as the Hub writes it.</summary>
     public override string ToString() => Value;
 
+    /// <summary>Reads a repo id; false when <paramref name="text"/> cannot be one.</summary>
     public static bool TryParse([NotNullWhen(true)] string? text, out RepoId id) => TryParse(text, out id, out _);
 
+    /// <summary>Reads a repo id; false, with what is wrong in <paramref name="problem"/>, when <paramref name="text"/> cannot be one.</summary>
     public static bool TryParse([NotNullWhen(true)] string? text, out RepoId id, [NotNullWhen(false)] out string? problem)
     {
         id = default;
@@ -34,6 +39,7 @@ public readonly record struct RepoId
         return true;
     }
 
+    /// <summary>Reads a repo id, or throws <see cref="InvalidRepoIdException"/> saying what is wrong.</summary>
     public static RepoId Parse(string text) =>
         TryParse(text, out var id, out var problem)
             ? id

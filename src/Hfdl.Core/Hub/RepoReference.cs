@@ -9,11 +9,13 @@ namespace Hfdl.Core.Hub;
 /// </summary>
 public sealed record RepoReference(RepoId Id, RepoType? Type, string? Revision)
 {
+    /// <summary>Reads an id, a Hub URL or an <c>hf://</c> URI, or throws <see cref="InvalidRepoIdException"/>.</summary>
     public static RepoReference Parse(string text) =>
         TryParse(text, out var reference, out var problem)
             ? reference
             : throw new InvalidRepoIdException(text, problem);
 
+    /// <summary>Reads an id, a Hub URL or an <c>hf://</c> URI; false, with what is wrong, when it is none of them.</summary>
     public static bool TryParse(
         string? text,
         [NotNullWhen(true)] out RepoReference? reference,

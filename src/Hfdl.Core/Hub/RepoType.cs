@@ -3,12 +3,17 @@ namespace Hfdl.Core.Hub;
 /// <summary>The kind of repository on the Hub. Each kind has its own URL prefixes.</summary>
 public enum RepoType
 {
+    /// <summary>A model (<c>/api/models</c>, no URL prefix).</summary>
     Model,
+
+    /// <summary>A dataset (<c>/api/datasets</c>, <c>datasets/</c> in URLs).</summary>
     Dataset,
+
+    /// <summary>A space (<c>/api/spaces</c>, <c>spaces/</c> in URLs).</summary>
     Space,
 }
 
-public static class RepoTypes
+internal static class RepoTypes
 {
     /// <summary>The plural used in API URLs: <c>/api/models/...</c>.</summary>
     public static string ApiSegment(this RepoType type) => type switch

@@ -13,7 +13,7 @@ namespace Hfdl.Core.Hub;
 /// Both are written atomically with mode 600 from the first byte: a temporary file created owner-only, written,
 /// flushed to disk and renamed over the old one. No reader ever sees a half-written or world-readable token.
 /// </summary>
-public sealed class TokenStore(HubEnvironment environment)
+internal sealed class TokenStore(HubEnvironment environment)
 {
     private const string TokenKey = "hf_token";
 
@@ -122,7 +122,7 @@ public sealed class TokenStore(HubEnvironment environment)
         var token = ReadStoredTokensOrThrow().FirstOrDefault(s => s.Name == name)?.Fields.FirstOrDefault(f => f.Key == TokenKey).Value;
         if (AccessToken.Clean(token) is not { } clean)
         {
-            throw new HfdlException($"{StoredTokensPath} holds no token named '{SafeText.Printable(name)}'. `hfdl auth list` shows the names; `hfdl login` adds a token.");
+            throw new UnknownTokenNameException($"{StoredTokensPath} holds no token named '{SafeText.Printable(name)}'. List the saved tokens to see their names, or log in to add one.");
         }
         WriteSecret(TokenPath, clean);
     }
@@ -178,7 +178,7 @@ public sealed class TokenStore(HubEnvironment environment)
         token.Length >= 20 ? $"{token[..3]}****{token[^4..]}" : AccessToken.Mask(token);
 
     private List<Section> ReadStoredTokensOrThrow() =>
-        ReadStoredTokens() ?? throw new HfdlException($"{StoredTokensPath} cannot be read as the INI file huggingface_hub writes; hfdl leaves it as it is. Fix or remove it, then run `hfdl login` again.");
+        ReadStoredTokens() ?? throw new HfdlException($"{StoredTokensPath} cannot be read as the INI file huggingface_hub writes; hfdl leaves it as it is. Fix or remove it, then log in again.");
 
     /// <summary>The names in <c>stored_tokens</c> (never the tokens), or null when it is absent or unreadable.</summary>
     public IReadOnlyList<string>? StoredTokenNames() => File.Exists(StoredTokensPath) ? ReadStoredTokens()?.Select(s => s.Name).ToList() : null;
@@ -315,3 +315,6 @@ public sealed class TokenStore(HubEnvironment environment)
         return builder.ToString();
     }
 }
+
+/// <summary><c>stored_tokens</c> has no token under the name asked for.</summary>
+internal sealed class UnknownTokenNameException(string message) : HfdlException(message);

@@ -50,6 +50,7 @@ public readonly record struct ContentHash(HashKind Kind, string Hex)
         return value.Trim('"');
     }
 
+    /// <summary>True when <paramref name="text"/> is made of hexadecimal digits only (and is not empty).</summary>
     public static bool IsHex(string text)
     {
         foreach (var c in text)
@@ -66,5 +67,6 @@ public readonly record struct ContentHash(HashKind Kind, string Hex)
     public IncrementalHash CreateHasher(long length) =>
         Kind == HashKind.Sha256 ? IncrementalHash.CreateHash(HashAlgorithmName.SHA256) : GitBlobHasher.Create(length);
 
+    /// <summary>The hash as <c>sha256:HEX</c> or <c>git-sha1:HEX</c>.</summary>
     public override string ToString() => $"{(Kind == HashKind.Sha256 ? "sha256" : "git-sha1")}:{Hex}";
 }

@@ -8,7 +8,7 @@ namespace Hfdl.Core.Integrity;
 /// Git's blob id: <c>sha1("blob " + decimal(length) + "\0" + content)</c>. The Hub exposes it as the tree <c>oid</c>
 /// and the resolve <c>ETag</c> of regular (non-LFS) files. The length goes into the header, so it must be known first.
 /// </summary>
-public static class GitBlobHasher
+internal static class GitBlobHasher
 {
     public static IncrementalHash Create(long length)
     {

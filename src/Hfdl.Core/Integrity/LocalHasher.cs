@@ -3,7 +3,7 @@ using System.Buffers;
 namespace Hfdl.Core.Integrity;
 
 /// <summary>Hashes files already on disk, in the digest the Hub uses for them.</summary>
-public static class LocalHasher
+internal static class LocalHasher
 {
     public static async Task<string> HashFileAsync(string path, ContentHash expected, CancellationToken cancellationToken)
     {

@@ -74,10 +74,13 @@ public sealed record DownloadPlan(
     /// <summary>Local files of the selection that the repo does not list (folder layouts, when asked for: dry run and verify).</summary>
     public IReadOnlyList<PlannedFile> Extras { get; init; } = [];
 
+    /// <summary>Bytes of every selected file.</summary>
     public long TotalBytes => Checked.Sum(Files.Select(f => f.Size));
 
+    /// <summary>Selected files already present: nothing to do for them.</summary>
     public int FilesPresent => Files.Count(f => f.Action == PlannedAction.Present);
 
+    /// <summary>Selected files a download resumes, verifies or fetches.</summary>
     public int FilesToFetch => Files.Count(f => f.Action != PlannedAction.Present);
 
     /// <summary>Bytes to fetch; files that share their data (one HF cache blob) count once.</summary>

@@ -95,8 +95,8 @@ internal static class FilePlanner
             {
                 throw new EntryNotFoundException(
                     isFolder
-                        ? $"Folder '{wanted}' does not exist or is empty in {type.Name()} '{id}' at revision '{revision}'. Check the name with `hfdl ls {id}`."
-                        : $"File '{wanted}' does not exist in {type.Name()} '{id}' at revision '{revision}'. Check the name with `hfdl ls {id}`.",
+                        ? $"Folder '{wanted}' does not exist or is empty in {type.Name()} '{id}' at revision '{revision}'. Check the name in the repo's file list."
+                        : $"File '{wanted}' does not exist in {type.Name()} '{id}' at revision '{revision}'. Check the name in the repo's file list.",
                     System.Net.HttpStatusCode.NotFound, null, null, commit)
                 {
                     MissingFiles = [.. selection.Where(f => !f.EndsWith('/') && !byPath.Contains(f) && RepoFilePath.TryValidate(f, out _))],

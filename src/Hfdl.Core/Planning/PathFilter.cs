@@ -9,7 +9,7 @@ namespace Hfdl.Core.Planning;
 /// a pattern ending with <c>/</c> gets a <c>*</c> appended (a folder and everything under it). A file is kept when
 /// it matches any include pattern (or there is none) and no exclude pattern.
 /// </summary>
-public sealed class PathFilter
+internal sealed class PathFilter
 {
     private readonly FnMatch[] _include;
     private readonly FnMatch[] _exclude;
@@ -48,19 +48,30 @@ public sealed class PathFilter
         var kept = filter.Apply(files);
         if (kept.Count == 0 && files.Count > 0)
         {
-            var patterns = string.Join(" ", include.Select(p => $"--include '{p}'").Concat(exclude.Select(p => $"--exclude '{p}'")));
+            var patterns = DescribePatterns(include, exclude);
             throw new EntryNotFoundException(
-                $"No file of {type.Name()} '{id}' at revision '{revision}' is left after {patterns} ({files.Count} files before). Patterns match whole paths, and * also matches /: use '*.json' for JSON files in every folder, or 'onnx/' for a folder. Check the names with `hfdl ls {id}`.",
-                null, null, null, null);
+                $"No file of {type.Name()} '{id}' at revision '{revision}' is left after {patterns} ({files.Count} files before). Patterns match whole paths, and * also matches /: use '*.json' for JSON files in every folder, or 'onnx/' for a folder. Check the names in the repo's file list.",
+                null, null, null, null)
+            {
+                IncludePatterns = include,
+                ExcludePatterns = exclude,
+            };
         }
         return kept;
     }
+
+    /// <summary>How a message names a set of patterns ("the include pattern '*.json' and the exclude pattern ...").</summary>
+    internal static string DescribePatterns(IReadOnlyList<string> include, IReadOnlyList<string> exclude) =>
+        string.Join(" and ", new[] { Describe("include", include), Describe("exclude", exclude) }.Where(d => d.Length > 0));
+
+    private static string Describe(string kind, IReadOnlyList<string> patterns) =>
+        patterns.Count == 0 ? "" : $"the {kind} pattern{(patterns.Count > 1 ? "s" : "")} {string.Join(", ", patterns.Select(p => $"'{p}'"))}";
 
     private static FnMatch Compile(string pattern)
     {
         if (string.IsNullOrEmpty(pattern))
         {
-            throw new UsageException("--include and --exclude need a pattern (such as '*.json' or 'onnx/'), not an empty string.");
+            throw new InvalidOptionException("An include or exclude pattern", "is empty; give a pattern such as '*.json' or 'onnx/'.");
         }
         return FnMatch.Compile(pattern.EndsWith('/') ? pattern + "*" : pattern);
     }
@@ -71,7 +82,7 @@ public sealed class PathFilter
 /// (including its handling of unclosed <c>[</c>, <c>[]...]</c>, <c>[!]...]</c>, literal <c>-</c> at the edges of a set
 /// and empty ranges such as <c>[z-a]</c>), and matched without regular expressions.
 /// </summary>
-public sealed class FnMatch
+internal sealed class FnMatch
 {
     private readonly Token[] _tokens;
 

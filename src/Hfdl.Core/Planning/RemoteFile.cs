@@ -23,7 +23,7 @@ public sealed record RemoteFile(string Path, long Size, ContentHash Hash, bool I
     public string Etag => Hash.Hex;
 
     /// <summary>Reads a tree or paths-info entry. Returns null for directories.</summary>
-    public static RemoteFile? FromTreeEntry(TreeEntry entry)
+    internal static RemoteFile? FromTreeEntry(TreeEntry entry)
     {
         if (!entry.IsFile)
         {

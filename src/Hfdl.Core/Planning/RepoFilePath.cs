@@ -8,7 +8,7 @@ namespace Hfdl.Core.Planning;
 /// Windows the names Windows cannot hold (reserved device names such as <c>CON</c>, <c>&lt;&gt;:"|?*</c>, a trailing dot
 /// or space).
 /// </summary>
-public static class RepoFilePath
+internal static class RepoFilePath
 {
     private const int MaxLength = 4096;
     private const int MaxSegmentLength = 255;

@@ -42,11 +42,22 @@ public sealed record FileRetrying(string Path, int Attempt, string Reason, TimeS
 /// </summary>
 public sealed record RequestRetrying(string Request, int Attempt, string Reason, TimeSpan Delay) : DownloadEvent;
 
+/// <summary>A file could not be downloaded; the run goes on with the others and ends unsuccessfully.</summary>
+/// <param name="Path">The path in the repo.</param>
+/// <param name="Error">Why, as a sentence for the user.</param>
 public sealed record FileFailed(string Path, string Error) : DownloadEvent;
 
 /// <summary>The end of a run.</summary>
 public sealed record DownloadFinished(DownloadSummary Summary) : DownloadEvent;
 
+/// <summary>What a download did.</summary>
+/// <param name="TargetFolder">Where the files are: the folder, or the HF cache snapshot to hand to <c>from_pretrained</c>.</param>
+/// <param name="Commit">The commit the files are from.</param>
+/// <param name="FilesDownloaded">Files fetched (fully or in part) and verified in this run.</param>
+/// <param name="FilesSkipped">Files already present, or found on disk with the right hash.</param>
+/// <param name="FilesFailed">Files that could not be downloaded.</param>
+/// <param name="BytesDownloaded">Bytes of the files downloaded in this run.</param>
+/// <param name="Elapsed">How long the run took.</param>
 public sealed record DownloadSummary(
     string TargetFolder,
     string Commit,
@@ -62,6 +73,7 @@ public sealed record DownloadSummary(
     /// <summary>Bytes of Xet xorb ranges read from the local chunk cache instead of the network.</summary>
     public long BytesFromCache { get; init; }
 
+    /// <summary><see cref="BytesDownloaded"/> over <see cref="Elapsed"/>.</summary>
     public double AverageBytesPerSecond => Elapsed.TotalSeconds > 0 ? BytesDownloaded / Elapsed.TotalSeconds : 0;
 }
 
@@ -74,10 +86,18 @@ public sealed record WaitingForLock(string Folder, string Holder) : DownloadEven
 /// <summary>The verdict on one local file of <c>--verify</c>.</summary>
 public sealed record FileVerified(string Path, VerifyStatus Status, string? Detail) : DownloadEvent;
 
+/// <summary>What verify found for one file.</summary>
 public enum VerifyStatus
 {
+    /// <summary>Present, with the size and hash the Hub lists.</summary>
     Ok,
+
+    /// <summary>Present, but of another size or hash.</summary>
     Corrupt,
+
+    /// <summary>Selected, but not on disk.</summary>
     Missing,
+
+    /// <summary>On disk, selected by the patterns, but not in the repo at this commit.</summary>
     Extra,
 }

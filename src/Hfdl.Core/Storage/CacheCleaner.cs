@@ -3,19 +3,19 @@ using Hfdl.Core.Hub;
 namespace Hfdl.Core.Storage;
 
 /// <summary>Something <c>hfdl cache rm</c> is asked to remove.</summary>
-public abstract record CacheTarget;
+internal abstract record CacheTarget;
 
 /// <summary>A revision by its full commit id, in whichever cached repo holds it (commit ids are unique across repos).</summary>
-public sealed record CommitTarget(string Commit) : CacheTarget;
+internal sealed record CommitTarget(string Commit) : CacheTarget;
 
 /// <summary>A cached repo: all of it, or the snapshot one revision (branch, tag, ref or commit id) points at.</summary>
-public sealed record RepoTarget(RepoType Type, RepoId Id, string? Revision) : CacheTarget;
+internal sealed record RepoTarget(RepoType Type, RepoId Id, string? Revision) : CacheTarget;
 
 /// <summary>A snapshot a clean-up removes, and the refs that pointed at it (none: it was detached).</summary>
-public sealed record CacheRevisionRemoval(string Commit, IReadOnlyList<string> Refs);
+internal sealed record CacheRevisionRemoval(string Commit, IReadOnlyList<string> Refs);
 
 /// <summary>What a clean-up removes (or, in a plan, would remove) from one cached repo.</summary>
-public sealed record CacheRepoRemoval(RepoType Type, string Id, string Folder)
+internal sealed record CacheRepoRemoval(RepoType Type, string Id, string Folder)
 {
     /// <summary>The repo folder goes entirely: every snapshot of it was chosen (as huggingface_hub does).</summary>
     public bool WholeRepo { get; init; }
@@ -38,7 +38,7 @@ public sealed record CacheRepoRemoval(RepoType Type, string Id, string Folder)
 }
 
 /// <summary>A clean-up of a Hugging Face cache: a plan from <c>Plan*</c>, or what <see cref="CacheCleaner.Execute"/> did.</summary>
-public sealed record CacheCleanup(string CacheRoot, IReadOnlyList<CacheRepoRemoval> Repos, IReadOnlyList<string> NotFound)
+internal sealed record CacheCleanup(string CacheRoot, IReadOnlyList<CacheRepoRemoval> Repos, IReadOnlyList<string> NotFound)
 {
     /// <summary>Disk space freed (or to be freed) by the repos not left alone.</summary>
     public long Bytes => Repos.Where(r => r.LeftAlone is null).Sum(r => r.Bytes);
@@ -59,7 +59,7 @@ public sealed record CacheCleanup(string CacheRoot, IReadOnlyList<CacheRepoRemov
 /// (the link removed). Deletion order keeps the cache consistent if it stops half-way: snapshots, then refs, then blobs.
 /// </para>
 /// </summary>
-public static class CacheCleaner
+internal static class CacheCleaner
 {
     /// <summary>What to take out of one repo folder.</summary>
     internal sealed record RepoPick(string Folder, RepoType Type, string Id, IReadOnlySet<string>? Commits, bool Prune)
@@ -224,7 +224,7 @@ public static class CacheCleaner
         var root = Path.GetFullPath(cacheRoot);
         if (!Directory.Exists(root))
         {
-            throw new HfdlException($"There is no Hugging Face cache at {root}. Give the cache folder with --cache-dir, or set HF_HUB_CACHE (or HF_HOME).");
+            throw new HfdlException($"There is no Hugging Face cache at {root}. Give the cache folder, or set HF_HUB_CACHE (or HF_HOME).");
         }
         return root;
     }
@@ -387,7 +387,7 @@ public static class CacheCleaner
             {
                 removal = removal with { Revisions = [.. pick.Commits!.Order(StringComparer.Ordinal).Select(c => new CacheRevisionRemoval(c, []))] };
             }
-            return (removal with { LeftAlone = $"{problem}; hfdl does not delete through links (remove the whole repo with `hfdl cache rm {removal.CacheId}`)" }, paths);
+            return (removal with { LeftAlone = $"{problem}; hfdl does not delete through links (remove the whole repo {removal.CacheId} instead)" }, paths);
         }
         if (removal.IsEmpty)
         {

@@ -4,13 +4,13 @@ using Hfdl.Core.Integrity;
 namespace Hfdl.Core.Storage;
 
 /// <summary>One repo of a Hugging Face cache.</summary>
-public sealed record CachedRepo(RepoType Type, string Id, string Folder, long SizeOnDisk, int BlobCount, IReadOnlyDictionary<string, string> Refs, IReadOnlyList<string> Snapshots);
+internal sealed record CachedRepo(RepoType Type, string Id, string Folder, long SizeOnDisk, int BlobCount, IReadOnlyDictionary<string, string> Refs, IReadOnlyList<string> Snapshots);
 
 /// <summary>The verdict on one snapshot file of <c>hfdl cache verify</c>.</summary>
-public sealed record CachedFileCheck(string Commit, string Path, Progress.VerifyStatus Status, string? Detail);
+internal sealed record CachedFileCheck(string Commit, string Path, Progress.VerifyStatus Status, string? Detail);
 
 /// <summary>Reads a Hugging Face cache (hub-api.md §7.1) the way <c>hf cache ls</c> / <c>hf cache verify</c> do.</summary>
-public static class CacheScanner
+internal static class CacheScanner
 {
     /// <summary>Every repo folder of the cache; blobs shared by several revisions are counted once.</summary>
     public static IReadOnlyList<CachedRepo> Scan(string cacheRoot)
@@ -78,7 +78,7 @@ public static class CacheScanner
         var snapshotsFolder = Path.Combine(layout.RepoFolder, "snapshots");
         if (!Directory.Exists(snapshotsFolder))
         {
-            throw new HfdlException($"The cache at {cacheRoot} holds no {type.Name()} '{id}'. Download it first with `hfdl download {id} --hf-cache`.");
+            throw new HfdlException($"The cache at {cacheRoot} holds no {type.Name()} '{id}'. Download it into the cache first.");
         }
         IEnumerable<string> commits = Directory.GetDirectories(snapshotsFolder).Select(Path.GetFileName).OfType<string>();
         if (revision is not null)

@@ -1,7 +1,7 @@
 namespace Hfdl.Core.Storage;
 
 /// <summary>Free space of the file system that holds a folder.</summary>
-public static class DiskSpace
+internal static class DiskSpace
 {
     /// <summary>Bytes available to this user where <paramref name="folder"/> lives, or null if it cannot be told.</summary>
     public static long? AvailableBytes(string folder)
@@ -32,9 +32,11 @@ public static class DiskSpace
 /// <summary>Not enough free space for what is left to download.</summary>
 public sealed class InsufficientDiskSpaceException(string folder, long needed, long available, long reserve)
     : HfdlException(
-        $"Not enough disk space in {folder}: {needed:N0} bytes are still to download{(reserve > 0 ? $" and --min-free-space keeps {reserve:N0} bytes free" : "")}, but only {available:N0} bytes are available. Free some space or choose another folder (-d / --local-dir), then run the same command again.")
+        $"Not enough disk space in {folder}: {needed:N0} bytes are still to download{(reserve > 0 ? $" and the reserve keeps {reserve:N0} bytes free" : "")}, but only {available:N0} bytes are available. Free some space or choose another folder, then run the same command again.")
 {
+    /// <summary>Bytes still to download.</summary>
     public long Needed { get; } = needed;
 
+    /// <summary>Bytes free on the target's file system.</summary>
     public long Available { get; } = available;
 }

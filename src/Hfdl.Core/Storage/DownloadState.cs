@@ -8,7 +8,7 @@ namespace Hfdl.Core.Storage;
 /// The per-repo <c>.download_state</c> journal: which files are complete and verified, for which commit and etag.
 /// Schema-versioned and validated on load; never holds a token or a signed URL.
 /// </summary>
-public sealed record DownloadState
+internal sealed record DownloadState
 {
     public const string FileName = ".download_state";
     public const string SchemaName = "hfdl.download_state";
@@ -39,7 +39,7 @@ public sealed record DownloadState
     public Dictionary<string, FileState> Files { get; init; } = new(StringComparer.Ordinal);
 }
 
-public sealed record FileState
+internal sealed record FileState
 {
     [JsonPropertyName("size")]
     public long Size { get; init; }
@@ -78,7 +78,7 @@ public sealed record FileState
 internal sealed partial class StateJsonContext : JsonSerializerContext;
 
 /// <summary>Loads, validates and atomically saves the journal of one repo folder.</summary>
-public sealed class DownloadStateStore
+internal sealed class DownloadStateStore
 {
     private readonly object _gate = new();
     private DownloadState _state;

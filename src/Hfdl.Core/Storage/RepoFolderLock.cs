@@ -8,7 +8,7 @@ namespace Hfdl.Core.Storage;
 /// is never left behind. Correctness does not depend on it (temporary names are unique and renames atomic); it only
 /// saves doing the same work twice.
 /// </summary>
-public sealed class RepoFolderLock : IDisposable
+internal sealed class RepoFolderLock : IDisposable
 {
     public const string FileName = ".hfdl.lock";
     private const string InfoFileName = ".hfdl.lock.info";

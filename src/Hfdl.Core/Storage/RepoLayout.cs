@@ -3,7 +3,7 @@ using Hfdl.Core.Hub;
 namespace Hfdl.Core.Storage;
 
 /// <summary>Where a repo's files go on disk.</summary>
-public static class RepoLayout
+internal static class RepoLayout
 {
     /// <summary>
     /// The seed layout under a base directory: models in <c>&lt;dir&gt;/&lt;owner&gt;/&lt;name&gt;</c>, datasets in

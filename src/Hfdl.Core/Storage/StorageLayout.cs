@@ -21,7 +21,7 @@ public enum LayoutKind
 /// bytes to <see cref="DataPath"/> (temporary name beside it, then an atomic rename) and then calls
 /// <see cref="Place"/>.
 /// </summary>
-public abstract class StorageLayout
+internal abstract class StorageLayout
 {
     public static StorageLayout Create(LayoutKind kind, string path, RepoType type, RepoId id, bool disableSymlinks = false) => kind switch
     {
@@ -182,7 +182,7 @@ public abstract class StorageLayout
 /// (<c>.cache/huggingface/download/&lt;path&gt;.metadata</c>: commit, etag, timestamp), so <c>hf download --local-dir</c>
 /// on the same folder sees the files as up to date.
 /// </summary>
-public sealed class FolderLayout(string root) : StorageLayout
+internal sealed class FolderLayout(string root) : StorageLayout
 {
     public string Root { get; } = Path.GetFullPath(root);
 
@@ -277,7 +277,7 @@ public sealed class FolderLayout(string root) : StorageLayout
 /// <c>snapshots/&lt;commit&gt;/&lt;path&gt;</c> as relative symlinks into <c>blobs/</c>, <c>refs/&lt;revision&gt;</c>,
 /// <c>.no_exist/&lt;commit&gt;/&lt;path&gt;</c>, and <c>CACHEDIR.TAG</c> at the root.
 /// </summary>
-public sealed class HfCacheLayout : StorageLayout
+internal sealed class HfCacheLayout : StorageLayout
 {
     private const string CacheDirTag = "Signature: 8a477f597d28d172789f06886806bc55\n# This file is a cache directory tag created by huggingface_hub.\n# For information about cache directory tags, see:\n#\thttps://bford.info/cachedir/\n";
     private readonly bool _disableSymlinks;

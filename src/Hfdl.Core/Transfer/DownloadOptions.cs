@@ -53,6 +53,7 @@ public sealed record DownloadOptions
     /// <summary>Bytes that must stay free on the target file system after the download (<c>--min-free-space</c>). Default 0.</summary>
     public long MinFreeSpace { get; init; }
 
+    /// <summary>The clock of every timeout, backoff and rate (a fake one in tests). Default the system clock.</summary>
     public TimeProvider Time { get; init; } = TimeProvider.System;
 
     /// <summary>
@@ -80,49 +81,50 @@ public sealed record DownloadOptions
     /// </summary>
     internal long XetWindowBytes { get; init; } = 4L * 1024 * 1024 * 1024;
 
+    /// <summary>The default of <see cref="Threads"/> on a machine with <paramref name="processorCount"/> cores.</summary>
     public static int DefaultThreads(int processorCount) => Math.Clamp((processorCount - 1) * 64, 32, 128);
 
     internal void Validate()
     {
         if (Threads is < 1 or > 256)
         {
-            throw new UsageException($"--threads must be between 1 and 256 (got {Threads}).");
+            throw new InvalidOptionException(nameof(Threads), $"must be between 1 and 256 (got {Threads}).");
         }
         if (BigFileThreshold < 0)
         {
-            throw new UsageException("--file-size-threshold must not be negative.");
+            throw new InvalidOptionException(nameof(BigFileThreshold), "must not be negative.");
         }
         if (ChunkSize is < 64 * 1024 or > Hub.FileSizes.MaxFileSize)
         {
-            throw new UsageException("--chunk-size must be at least 65536 bytes and at most 1 PiB.");
+            throw new InvalidOptionException(nameof(ChunkSize), "must be at least 65536 bytes and at most 1 PiB.");
         }
         if (MinSpeedPerConnection < 0)
         {
-            throw new UsageException("--min-speed-per-thread must not be negative.");
+            throw new InvalidOptionException(nameof(MinSpeedPerConnection), "must not be negative.");
         }
         if (SpeedTestDuration < TimeSpan.Zero)
         {
-            throw new UsageException("--speed-test-duration must not be negative.");
+            throw new InvalidOptionException(nameof(SpeedTestDuration), "must not be negative.");
         }
         if (MinFreeSpace is < 0 or > Hub.FileSizes.MaxTotalSize)
         {
-            throw new UsageException("--min-free-space must be between 0 and 1 EiB.");
+            throw new InvalidOptionException(nameof(MinFreeSpace), "must be between 0 and 1 EiB.");
         }
         if (UrlRefreshInterval <= TimeSpan.Zero)
         {
-            throw new UsageException("--url-refresh-interval must be more than 0 seconds.");
+            throw new InvalidOptionException(nameof(UrlRefreshInterval), "must be more than 0 seconds.");
         }
         if (CheckpointInterval <= TimeSpan.Zero)
         {
-            throw new UsageException("The journal's save interval must be more than 0 seconds.");
+            throw new InvalidOptionException(nameof(CheckpointInterval), "must be more than 0 seconds.");
         }
         if (XetCacheSize < 0)
         {
-            throw new UsageException("--xet-cache-size must not be negative.");
+            throw new InvalidOptionException(nameof(XetCacheSize), "must not be negative.");
         }
         if (MaxBytesPerSecond is <= 0)
         {
-            throw new UsageException("--max-speed must be more than 0 MB/s.");
+            throw new InvalidOptionException(nameof(MaxBytesPerSecond), "must be more than 0.");
         }
     }
 }
@@ -130,8 +132,10 @@ public sealed record DownloadOptions
 /// <summary>What to download and where.</summary>
 public sealed record DownloadRequest
 {
+    /// <summary>Model, dataset or space.</summary>
     public required Hub.RepoType RepoType { get; init; }
 
+    /// <summary>The repo, e.g. <c>openai-community/gpt2</c> (<see cref="Hub.RepoId.Parse"/>).</summary>
     public required Hub.RepoId RepoId { get; init; }
 
     /// <summary>Branch, tag, commit or <c>refs/pr/N</c>; null means <c>main</c>.</summary>
@@ -146,14 +150,17 @@ public sealed record DownloadRequest
     /// <summary>Drop files matching one of these fnmatch patterns (<c>--exclude</c>).</summary>
     public IReadOnlyList<string> Exclude { get; init; } = [];
 
-    /// <summary>The folder the repo's files go into (its root).</summary>
+    /// <summary>
+    /// The folder the repo's files go into (its root), or with <see cref="Layout"/> <see cref="Storage.LayoutKind.HfCache"/>
+    /// the cache's root; an empty one there means the cache of the <see cref="HfdlClient"/> (<c>HF_HUB_CACHE</c>).
+    /// </summary>
     public required string TargetFolder { get; init; }
 
     /// <summary>How files already in the folder are treated.</summary>
     public ExistingFiles Existing { get; init; } = ExistingFiles.TrustJournal;
 
     /// <summary>
-    /// <see cref="LayoutKind.Folder"/>: <see cref="TargetFolder"/> holds the files. <see cref="LayoutKind.HfCache"/>:
+    /// <see cref="Storage.LayoutKind.Folder"/>: <see cref="TargetFolder"/> holds the files. <see cref="Storage.LayoutKind.HfCache"/>:
     /// <see cref="TargetFolder"/> is the root of a Hugging Face cache.
     /// </summary>
     public Storage.LayoutKind Layout { get; init; } = Storage.LayoutKind.Folder;
@@ -181,6 +188,7 @@ public sealed class OfflineIncompleteException(Hub.RepoType type, Hub.RepoId id,
 /// <summary>What is on disk for a revision, found without the network.</summary>
 public sealed record LocalReport(string Folder, string Commit, IReadOnlyList<string> Present, IReadOnlyList<string> Missing)
 {
+    /// <summary>True when every selected file is on disk.</summary>
     public bool IsComplete => Missing.Count == 0;
 }
 
@@ -197,10 +205,12 @@ public enum ExistingFiles
     Ignore,
 }
 
-/// <summary>The outcome of <c>--verify</c>.</summary>
+/// <summary>The outcome of a verification: a verdict per selected file, and the extra files.</summary>
 public sealed record VerificationReport(string Folder, string Commit, IReadOnlyList<Progress.FileVerified> Files)
 {
+    /// <summary>True when every file verified (and there is no extra or missing one).</summary>
     public bool AllOk => Files.All(f => f.Status == Progress.VerifyStatus.Ok);
 
+    /// <summary>How many files got <paramref name="status"/>.</summary>
     public int Count(Progress.VerifyStatus status) => Files.Count(f => f.Status == status);
 }

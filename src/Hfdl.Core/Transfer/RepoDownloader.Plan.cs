@@ -4,7 +4,7 @@ using Hfdl.Core.Storage;
 
 namespace Hfdl.Core.Transfer;
 
-public sealed partial class RepoDownloader
+internal sealed partial class RepoDownloader
 {
     /// <summary>
     /// The plan of <paramref name="request"/> without carrying it out (<c>--dry-run</c>): the same planning step a

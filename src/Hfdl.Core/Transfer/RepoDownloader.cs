@@ -14,7 +14,7 @@ namespace Hfdl.Core.Transfer;
 /// what is already there and verified, fetch small files on all workers and big ones over the connections they leave
 /// free, at the same time. Every file is verified before it gets its final name.
 /// </summary>
-public sealed partial class RepoDownloader
+internal sealed partial class RepoDownloader
 {
     private readonly HubClient _client;
     private readonly DownloadOptions _options;

@@ -20,7 +20,7 @@ internal static class Lz4Frame
     private const byte WriteFlags = 0b0110_0000;
     private const byte WriteBlockDescriptor = 4 << 4;
 
-    /// <summary>The largest frame <see cref="Encode"/> can produce for <paramref name="length"/> input bytes.</summary>
+    /// <summary>The largest frame <see cref="Encode(ReadOnlySpan{byte})"/> can produce for <paramref name="length"/> input bytes.</summary>
     public static int MaxEncodedLength(int length)
     {
         var blocks = Math.Max(1, (length + MaxBlockSize - 1) / MaxBlockSize);

@@ -144,13 +144,13 @@ public sealed class AccessTokenTests : IDisposable
     }
 
     [Theory]
-    [InlineData(TokenOrigin.CommandLine, "--token")]
-    [InlineData(TokenOrigin.HfTokenVariable, "HF_TOKEN")]
-    [InlineData(TokenOrigin.LegacyTokenVariable, "HUGGING_FACE_HUB_TOKEN")]
-    [InlineData(TokenOrigin.TokenFile, "the token file")]
-    public void Describe_names_where_the_token_came_from(TokenOrigin origin, string fragment)
+    [InlineData(nameof(TokenOrigin.CommandLine), "command line")]
+    [InlineData(nameof(TokenOrigin.HfTokenVariable), "HF_TOKEN")]
+    [InlineData(nameof(TokenOrigin.LegacyTokenVariable), "HUGGING_FACE_HUB_TOKEN")]
+    [InlineData(nameof(TokenOrigin.TokenFile), "the token file")]
+    public void Describe_names_where_the_token_came_from(string origin, string fragment)
     {
-        Assert.Contains(fragment, new AccessToken("hf_x", origin).Describe(), StringComparison.Ordinal);
+        Assert.Contains(fragment, new AccessToken("hf_x", Enum.Parse<TokenOrigin>(origin)).Describe(), StringComparison.Ordinal);
     }
 
     [Theory]
@@ -285,7 +285,7 @@ public sealed class HubEnvironmentTests
     [InlineData("HFDL_MAX_LISTING_BYTES", "lots")]
     public void A_malformed_setting_is_a_usage_error_that_names_the_variable(string name, string value)
     {
-        var error = Assert.Throws<UsageException>(() => Env((name, value)).Apply(new HubClientOptions { Endpoint = new Uri("https://huggingface.co") }));
+        var error = Assert.Throws<InvalidOptionException>(() => Env((name, value)).Apply(new HubClientOptions { Endpoint = new Uri("https://huggingface.co") }));
 
         Assert.StartsWith(name, error.Message, StringComparison.Ordinal);
     }

@@ -113,7 +113,7 @@ public sealed class HubErrorMapperTests
         var notFound = Assert.IsType<RepositoryNotFoundException>(ex);
         Assert.Equal(HttpStatusCode.Unauthorized, notFound.StatusCode);
         Assert.Contains("Model 'meta-llama/Llama-3.1-8B' was not found, or it is private", ex.Message, StringComparison.Ordinal);
-        Assert.Contains("hfdl login", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("log in", ex.Message, StringComparison.Ordinal);
         Assert.Contains("HF_TOKEN", ex.Message, StringComparison.Ordinal);
         Assert.Contains("Invalid username or password.", ex.Message, StringComparison.Ordinal);
         Assert.EndsWith("(Request ID: Root=1-679137e1-10c621dc54b6dd8948e428ed)", ex.Message, StringComparison.Ordinal);
@@ -136,7 +136,7 @@ public sealed class HubErrorMapperTests
         Assert.IsType<RepositoryNotFoundException>(ex);
         Assert.Contains("the token in the HF_TOKEN environment variable", ex.Message, StringComparison.Ordinal);
         Assert.Contains("Repository not found", ex.Message, StringComparison.Ordinal);
-        Assert.DoesNotContain("hfdl login", ex.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("log in", ex.Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -161,7 +161,7 @@ public sealed class HubErrorMapperTests
         var entry = Assert.IsType<EntryNotFoundException>(ex);
         Assert.Equal(commit, entry.Commit);
         Assert.Contains("File 'nope.json' does not exist", ex.Message, StringComparison.Ordinal);
-        Assert.Contains("hfdl ls meta-llama/Llama-3.1-8B", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("the repo's file list", ex.Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -174,7 +174,7 @@ public sealed class HubErrorMapperTests
         var gated = Assert.IsType<GatedRepoException>(ex);
         Assert.False(gated.Pending);
         Assert.Contains("https://huggingface.co/meta-llama/Llama-3.1-8B", ex.Message, StringComparison.Ordinal);
-        Assert.Contains("hfdl login", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("log in", ex.Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -230,7 +230,7 @@ public sealed class HubErrorMapperTests
         Assert.IsType<InvalidTokenException>(ex);
         Assert.Contains("the token in /home/u/.cache/huggingface/token", ex.Message, StringComparison.Ordinal);
         Assert.Contains("https://huggingface.co/settings/tokens", ex.Message, StringComparison.Ordinal);
-        Assert.Contains("hfdl login", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("log in", ex.Message, StringComparison.Ordinal);
     }
 
     [Fact]

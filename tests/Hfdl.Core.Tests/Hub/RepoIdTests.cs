@@ -79,7 +79,6 @@ public sealed class RepoIdTests
         Assert.Equal(problem, ex.Problem);
         Assert.Contains(problem, ex.Message, StringComparison.Ordinal);
         Assert.Contains("namespace/name", ex.Message, StringComparison.Ordinal);
-        Assert.Equal(2, ex.ExitCode);
     }
 
     [Fact]

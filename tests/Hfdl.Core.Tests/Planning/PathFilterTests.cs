@@ -61,7 +61,7 @@ public sealed class PathFilterTests
     [Fact]
     public void An_empty_pattern_is_a_usage_error()
     {
-        Assert.Throws<UsageException>(() => new PathFilter([""], []));
+        Assert.Throws<InvalidOptionException>(() => new PathFilter([""], []));
     }
 
     [Fact]

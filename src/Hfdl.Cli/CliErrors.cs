@@ -1,0 +1,68 @@
+using Hfdl.Core.Hub;
+using Hfdl.Core.Planning;
+using Hfdl.Core.Storage;
+using Hfdl.Core.Transfer;
+
+namespace Hfdl.Cli;
+
+/// <summary>A problem in how hfdl was invoked (a conflicting option, a bad value): exit code 2.</summary>
+internal sealed class UsageException(string message) : HfdlException(message);
+
+/// <summary>
+/// Turns Core's errors into what the command says: the exit code, and the command-line words for what Core names in
+/// its own terms (an option's property, the endpoint, the repo type, logging in), so Core's messages stay free of them.
+/// </summary>
+internal static class CliErrors
+{
+    private static readonly Dictionary<string, string> OptionFlags = new(StringComparer.Ordinal)
+    {
+        [nameof(DownloadOptions.Threads)] = "--threads",
+        [nameof(DownloadOptions.BigFileThreshold)] = "--file-size-threshold",
+        [nameof(DownloadOptions.ChunkSize)] = "--chunk-size",
+        [nameof(DownloadOptions.MinSpeedPerConnection)] = "--min-speed-per-thread",
+        [nameof(DownloadOptions.SpeedTestDuration)] = "--speed-test-duration",
+        [nameof(DownloadOptions.MinFreeSpace)] = "--min-free-space",
+        [nameof(DownloadOptions.UrlRefreshInterval)] = "--url-refresh-interval",
+        [nameof(DownloadOptions.MaxBytesPerSecond)] = "--max-speed",
+        [nameof(DownloadOptions.XetCacheSize)] = "--xet-cache-size",
+        ["An include or exclude pattern"] = "--include and --exclude",
+    };
+
+    /// <summary>The exit code of an error: 2 when the command line (or a setting) is wrong, 1 for everything else.</summary>
+    public static int ExitCode(HfdlException error) => error switch
+    {
+        UsageException or InvalidRepoIdException or InvalidOptionException => HfdlCommand.ExitUsage,
+        _ => HfdlCommand.ExitFailure,
+    };
+
+    /// <summary>The paragraph the command prints for an error: Core's sentence in the command's words, plus a hint.</summary>
+    public static string Describe(HfdlException error)
+    {
+        if (error is InvalidOptionException { Option: var option, Requirement: var requirement } && OptionFlags.TryGetValue(option, out var flag))
+        {
+            return $"{flag} {requirement}";
+        }
+        // Core says where a token or a pattern came from in its own words; on the command line that place has a name.
+        var message = error.Message.Replace("the token given on the command line", "the token given with --token", StringComparison.Ordinal);
+        if (error is EntryNotFoundException { IncludePatterns: var include, ExcludePatterns: var exclude } && include.Count + exclude.Count > 0)
+        {
+            var flags = string.Join(" ", include.Select(p => $"--include '{p}'").Concat(exclude.Select(p => $"--exclude '{p}'")));
+            message = message.Replace(PathFilter.DescribePatterns(include, exclude), flags, StringComparison.Ordinal);
+        }
+        return Hint(error) is { } hint ? $"{message} {hint}" : message;
+    }
+
+    private static string? Hint(HfdlException error) => error switch
+    {
+        HubUnreachableException or HubProtocolException when error.Message.Contains("the endpoint", StringComparison.Ordinal) =>
+            "(The endpoint is --endpoint, else HF_ENDPOINT.)",
+        RepositoryNotFoundException => "Choose the type with --repo-type model|dataset|space; log in with `hfdl login` for a private repo.",
+        GatedRepoException or InvalidTokenException => "Log in with `hfdl login` (or set HF_TOKEN, or give --token).",
+        EntryNotFoundException { Commit: not null } or EntryNotFoundException when error.Message.Contains("pattern", StringComparison.Ordinal) =>
+            "`hfdl ls REPO` lists the names; --include and --exclude take the patterns.",
+        EntryNotFoundException => "`hfdl ls REPO` lists the names.",
+        UnknownTokenNameException => "`hfdl auth list` shows the names; `hfdl login` adds a token.",
+        InsufficientDiskSpaceException => "Choose another folder with -d or --local-dir; --min-free-space sets the space kept free.",
+        _ => null,
+    };
+}

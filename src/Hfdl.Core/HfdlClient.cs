@@ -1,0 +1,180 @@
+using Hfdl.Core.Hub;
+using Hfdl.Core.Planning;
+using Hfdl.Core.Progress;
+using Hfdl.Core.Transfer;
+
+namespace Hfdl;
+
+/// <summary>How an <see cref="HfdlClient"/> reaches the Hub and downloads. Immutable; change with <c>with</c>.</summary>
+public sealed record HfdlClientOptions
+{
+    /// <summary>The Hub's base URL (<c>HF_ENDPOINT</c> in <see cref="HfdlClient.FromEnvironment"/>). Default https://huggingface.co.</summary>
+    public Uri Endpoint { get; init; } = new(HubEnvironment.DefaultEndpoint);
+
+    /// <summary>
+    /// The Hub token, or null for none (public repos only). It is sent to <see cref="Endpoint"/>'s origin and nowhere
+    /// else, and never appears in a message or a file hfdl writes.
+    /// </summary>
+    public string? Token { get; init; }
+
+    /// <summary>How files are transferred (connections, big-file threshold, caps, retries, the clock).</summary>
+    public DownloadOptions Download { get; init; } = new();
+
+    /// <summary>Time allowed for a metadata request such as a file's HEAD (<c>HF_HUB_ETAG_TIMEOUT</c>). Default 10 s.</summary>
+    public TimeSpan? MetadataTimeout { get; init; }
+
+    /// <summary>How long a transfer may deliver no bytes before it is retried (<c>HF_HUB_DOWNLOAD_TIMEOUT</c>). Default 30 s.</summary>
+    public TimeSpan? ReadTimeout { get; init; }
+
+    /// <summary>
+    /// The Hugging Face cache folder (<c>HF_HUB_CACHE</c>, else <c>$HF_HOME/hub</c>, else <c>~/.cache/huggingface/hub</c>
+    /// in <see cref="HfdlClient.FromEnvironment"/>), for requests with <see cref="Core.Storage.LayoutKind.HfCache"/>.
+    /// </summary>
+    public string? CacheFolder { get; init; }
+}
+
+/// <summary>
+/// Downloads Hugging Face Hub repos from .NET: plan a request, carry it out (verified, resumable, at line rate),
+/// verify a local copy, list a revision. Every method runs the same planning step as the <c>hfdl</c> command, so
+/// <see cref="PlanAsync"/> says what <see cref="DownloadAsync"/> then does. Thread-safe; dispose it to close its
+/// connections.
+/// </summary>
+/// <example>
+/// <code>
+/// using var hfdl = HfdlClient.FromEnvironment();
+/// var request = new DownloadRequest { RepoType = RepoType.Model, RepoId = RepoId.Parse("openai-community/gpt2"), TargetFolder = "gpt2" };
+/// var summary = await hfdl.DownloadAsync(request);
+/// </code>
+/// </example>
+public sealed class HfdlClient : IDisposable
+{
+    private readonly HubClientOptions _hub;
+    private readonly HttpClient _http;
+    private readonly Func<AccessToken?>? _reloadToken;
+
+    /// <summary>A client with exactly these settings (no environment variable is read).</summary>
+    public HfdlClient(HfdlClientOptions options)
+        : this(options, token: options.Token is { } given ? new AccessToken(given, TokenOrigin.Explicit) : null, reloadToken: null)
+    {
+    }
+
+    private HfdlClient(HfdlClientOptions options, AccessToken? token, Func<AccessToken?>? reloadToken)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.Endpoint is not { IsAbsoluteUri: true, Scheme: "http" or "https" })
+        {
+            throw new InvalidOptionException(nameof(HfdlClientOptions.Endpoint), $"must be an absolute http(s) URL (got '{options.Endpoint}').");
+        }
+        options.Download.Validate();
+        Options = options;
+        _reloadToken = reloadToken;
+        var hub = new HubClientOptions { Endpoint = options.Endpoint, Token = token, ReloadToken = reloadToken };
+        if (options.MetadataTimeout is { } metadata)
+        {
+            hub = hub with { EtagTimeout = metadata };
+        }
+        if (options.ReadTimeout is { } read)
+        {
+            hub = hub with { ReadTimeout = read };
+        }
+        _hub = hub;
+        _http = HubClient.CreateHttpClient(hub);
+    }
+
+    /// <summary>The settings of this client (the token, if any, is in <see cref="HfdlClientOptions.Token"/> only when it was given there).</summary>
+    public HfdlClientOptions Options { get; }
+
+    /// <summary>
+    /// A client set up the way huggingface_hub sets itself up: <c>HF_ENDPOINT</c>, the token from <c>HF_TOKEN</c> (or
+    /// the token file under <c>HF_HOME</c> that <c>hf auth login</c> and <c>hfdl login</c> write), <c>HF_HUB_CACHE</c>,
+    /// <c>HF_HUB_ETAG_TIMEOUT</c>, <c>HF_HUB_DOWNLOAD_TIMEOUT</c>, <c>HF_HUB_DISABLE_XET</c> and <c>HF_XET_CACHE</c>
+    /// (the Xet chunk cache, unless <paramref name="download"/> names one). <paramref name="variables"/> replaces the
+    /// process environment (for tests and hosts with their own configuration).
+    /// </summary>
+    public static HfdlClient FromEnvironment(IReadOnlyDictionary<string, string?>? variables = null, DownloadOptions? download = null)
+    {
+        var environment = variables is null ? HubEnvironment.Process : HubEnvironment.FromDictionary(variables);
+        if (!Uri.TryCreate(environment.Endpoint, UriKind.Absolute, out var endpoint))
+        {
+            throw new InvalidOptionException("HF_ENDPOINT", $"must be an http(s) URL (got '{SafeText.Printable(environment.Endpoint)}').");
+        }
+        var configured = environment.Apply(new HubClientOptions { Endpoint = endpoint });
+        var chosen = download ?? new DownloadOptions();
+        var options = new HfdlClientOptions
+        {
+            Endpoint = endpoint,
+            Download = chosen with { UseXet = chosen.UseXet && !environment.DisableXet, XetCacheFolder = chosen.XetCacheFolder ?? environment.XetCache },
+            MetadataTimeout = configured.EtagTimeout,
+            ReadTimeout = configured.ReadTimeout,
+            CacheFolder = environment.HubCache,
+        };
+        // A token from a variable or the token file may be renewed by a login while a long download runs.
+        return new HfdlClient(options, AccessToken.Discover(null, environment), () => AccessToken.Discover(null, environment));
+    }
+
+    /// <summary>
+    /// The plan of <paramref name="request"/>: the commit, the selected files, and what a download would do with each
+    /// (present, resume, verify, download), plus local files of the selection that the repo does not have. Reads only.
+    /// </summary>
+    public async Task<DownloadPlan> PlanAsync(DownloadRequest request, CancellationToken cancellationToken = default)
+    {
+        using var client = Client(null);
+        return await new RepoDownloader(client, Options.Download).PlanAsync(Resolve(request), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Downloads what <paramref name="request"/> selects into its target, verifying every file before it gets its final
+    /// name; a rerun resumes. <paramref name="progress"/> hears every event (files started, progress, retries, done).
+    /// Files that fail are counted in <see cref="DownloadSummary.FilesFailed"/>; errors that stop the whole run (no
+    /// access, no network, a full disk) are thrown as <see cref="HfdlException"/>s.
+    /// </summary>
+    public async Task<DownloadSummary> DownloadAsync(DownloadRequest request, IProgress<DownloadEvent>? progress = null, CancellationToken cancellationToken = default)
+    {
+        using var client = Client(progress);
+        return await new RepoDownloader(client, Options.Download).DownloadAsync(Resolve(request), progress, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Hashes the selected local files against the Hub's sizes and hashes (or, with <see cref="DownloadRequest.Offline"/>,
+    /// against the listing the last download recorded) and reports each one, and the extra files. Downloads nothing.
+    /// </summary>
+    public async Task<VerificationReport> VerifyAsync(DownloadRequest request, IProgress<DownloadEvent>? progress = null, CancellationToken cancellationToken = default)
+    {
+        using var client = Client(progress);
+        return await new RepoDownloader(client, Options.Download).VerifyAsync(Resolve(request), progress, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The commit <paramref name="request"/>'s revision is, and the files it selects (its FILES and patterns).</summary>
+    public async Task<RepoListing> ListAsync(DownloadRequest request, CancellationToken cancellationToken = default)
+    {
+        using var client = Client(null);
+        var (commit, files) = await new RepoDownloader(client, Options.Download).ListAsync(Resolve(request), cancellationToken).ConfigureAwait(false);
+        return new RepoListing(request.RepoType, request.RepoId, request.Revision ?? "main", commit, files);
+    }
+
+    /// <summary>Closes the connections.</summary>
+    public void Dispose() => _http.Dispose();
+
+    /// <summary>A Hub client over the shared connections, reporting retried metadata calls to <paramref name="progress"/>.</summary>
+    private HubClient Client(IProgress<DownloadEvent>? progress) =>
+        new(_hub with { Retries = progress is null ? null : new Progress(progress) }, _http, ownsHttp: false);
+
+    /// <summary>An HF-cache request without a folder goes to the client's cache folder.</summary>
+    private DownloadRequest Resolve(DownloadRequest request) =>
+        request.Layout == Core.Storage.LayoutKind.HfCache && string.IsNullOrEmpty(request.TargetFolder) && Options.CacheFolder is { } cache
+            ? request with { TargetFolder = cache }
+            : request;
+
+    private sealed class Progress(IProgress<DownloadEvent> inner) : IProgress<RequestRetrying>
+    {
+        public void Report(RequestRetrying value) => inner.Report(value);
+    }
+}
+
+/// <summary>The files a request selects at one commit.</summary>
+/// <param name="RepoType">Model, dataset or space.</param>
+/// <param name="RepoId">The repo.</param>
+/// <param name="Revision">The revision asked for.</param>
+/// <param name="Commit">The commit it resolved to.</param>
+/// <param name="Files">The selected files, with their sizes and the hashes they are verified against.</param>
+public sealed record RepoListing(RepoType RepoType, RepoId RepoId, string Revision, string Commit, IReadOnlyList<RemoteFile> Files);
