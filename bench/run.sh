@@ -6,7 +6,7 @@ set -euo pipefail
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_DIR="$(cd "$BENCH_DIR/.." && pwd)"
 
-SCENARIOS_ALL=(big many raw mixed)
+SCENARIOS_ALL=(big many raw mixed xet)
 SCENARIOS=("${SCENARIOS_ALL[@]}")
 TOOLS=(hfdl aria2c curl)
 RUNS=3
@@ -24,10 +24,10 @@ TOOL_TIMEOUT=900
 usage() {
   cat <<'EOF'
 usage: bench/run.sh [options]
-  --scenario NAME   run only this scenario (big, many, raw, mixed); repeatable; default: all
+  --scenario NAME   run only this scenario (big, many, raw, mixed, xet); repeatable; default: all
   --runs N          timed runs per tool and scenario (default 3; the median is reported)
   --keep            keep every run's downloaded files in DATA/out/<run-id>/ (default: deleted after verification)
-  --tools LIST      comma-separated subset of hfdl,aria2c,curl (default: all three)
+  --tools LIST      comma-separated subset of hfdl,aria2c,curl (default: all three; the xet scenario times hfdl-xet, hfdl-plain, hfdl-warm)
   --hfdl-args ARGS  extra arguments for hfdl, e.g. "-t 32" (default: none = hfdl's defaults)
   --hfdl PATH       time this hfdl binary instead of the one published to bench/.build (e.g. a ReadyToRun build)
   --data DIR        data cache folder (default bench/.data; generated once, reused)
@@ -59,7 +59,7 @@ while [[ $# -gt 0 ]]; do
 done
 if [[ ${#picked_scenarios[@]} -gt 0 ]]; then
   for s in "${picked_scenarios[@]}"; do
-    [[ " ${SCENARIOS_ALL[*]} " == *" $s "* ]] || { echo "run.sh: unknown scenario '$s' (big, many, raw, mixed)" >&2; exit 2; }
+    [[ " ${SCENARIOS_ALL[*]} " == *" $s "* ]] || { echo "run.sh: unknown scenario '$s' (big, many, raw, mixed, xet)" >&2; exit 2; }
   done
   SCENARIOS=("${picked_scenarios[@]}")
 fi
@@ -175,6 +175,22 @@ gen_scenario() {
         offset=$((offset + sizes[i]))
       done
       rm -f "$pool" ;;
+    xet)
+      # A Xet-backed 2 GiB model (main) and its earlier revision v1 (a tag): v1 is big's bytes, main the same with 64
+      # stretches of 1 MiB rewritten, one every 32 MiB (3.1% of the content, scattered). The hub orders a repo's
+      # revisions by commit date (the newest file's mtime) when it packs chunks: v1 must be the older one.
+      gen_scenario big
+      local v1="$DATA_DIR/xet-v1" i
+      rm -rf "$v1"; mkdir -p "$v1"
+      ln "$HUB_ROOT/models/bench/big/model.safetensors" "$v1/model.safetensors" 2>/dev/null \
+        || cp "$HUB_ROOT/models/bench/big/model.safetensors" "$v1/model.safetensors"
+      touch -d '2024-01-01 00:00:00 UTC' "$v1/model.safetensors"
+      cp "$v1/model.safetensors" "$repo/model.safetensors"
+      for ((i = 0; i < 64; i++)); do
+        stream "xet-edit-$i" "$MIB" | dd of="$repo/model.safetensors" bs=1M seek="$((i * 32 + 7))" count=1 iflag=fullblock conv=notrunc status=none
+      done
+      touch -d '2024-06-01 00:00:00 UTC' "$repo/model.safetensors"
+      printf '{"xet": true, "revisions": {"v1": {"kind": "tag", "folder": "../../../xet-v1"}}}\n' > "$HUB_ROOT/models/bench/xet.hub.json" ;;
     mixed)
       local n
       for n in 1 2 3 4; do
@@ -200,14 +216,14 @@ scenario_files() { wc -l < "$MANIFESTS/$1.sha256" | tr -d ' '; }
 # The issue's knobs in MB/s (10^6 bytes/s); Hfdl.Hub takes megabits per second, so x8.
 hub_flags() {
   case "$1" in
-    big|mixed) echo "--conn-rate-mbps 200 --global-rate-mbps 4000 --latency-ms 20" ;; # 25 MB/s per conn, 500 MB/s total
+    big|mixed|xet) echo "--conn-rate-mbps 200 --global-rate-mbps 4000 --latency-ms 20" ;; # 25 MB/s per conn, 500 MB/s total
     many) echo "--latency-ms 30" ;;
     raw) echo "" ;;
   esac
 }
 hub_knobs_text() {
   case "$1" in
-    big|mixed) echo "25 MB/s per connection, 500 MB/s global, 20 ms latency" ;;
+    big|mixed|xet) echo "25 MB/s per connection, 500 MB/s global, 20 ms latency" ;;
     many) echo "30 ms latency, no caps" ;;
     raw) echo "no caps, no latency" ;;
   esac
@@ -245,7 +261,8 @@ start_hub() { # SCENARIO
   done
   HUB_URL="$(sed -n 's/.* at \(http:\/\/[0-9.:]*\) (CDN.*/\1/p' "$logf" | head -1)"
   [[ -n "$HUB_URL" ]] || die "Hfdl.Hub did not start: $(cat "$logf")"
-  # Warm up: the first request of a repo hashes its files (sha256 of LFS files); do it before any timing.
+  # Warm up: the first request of a repo hashes its files (sha256 of LFS files) and, for a Xet repo, chunks them and
+  # builds its xorbs (about a minute for the two 2 GiB revisions of 'xet'); do it before any timing.
   curl -sSf -o /dev/null "$HUB_URL/api/models/bench/$s/tree/main?recursive=true" || die "Hfdl.Hub does not list bench/$s"
 }
 
@@ -275,6 +292,15 @@ tool_command() { # TOOL SCENARIO WORKDIR OUT -> prints nothing, sets CMD array
     hfdl)
       # shellcheck disable=SC2206
       CMD=(env HF_ENDPOINT="$HUB_URL" HF_HOME="$work/hf-home" "$HFDL" download "bench/$s" --local-dir "$out" $HFDL_ARGS) ;;
+    hfdl-xet|hfdl-warm)
+      # Native Xet; --json for the summary's bytes_fetched. hfdl-xet starts from an empty chunk cache, hfdl-warm from
+      # one that holds revision v1 (see prepare_warm_cache).
+      local home="$work/hf-home"; [[ "$tool" == hfdl-warm ]] && home="$work/warm-home"
+      # shellcheck disable=SC2206
+      CMD=(env HF_ENDPOINT="$HUB_URL" HF_HOME="$home" "$HFDL" download "bench/$s" --local-dir "$out" --json $HFDL_ARGS) ;;
+    hfdl-plain)
+      # shellcheck disable=SC2206
+      CMD=(env HF_ENDPOINT="$HUB_URL" HF_HOME="$work/hf-home" "$HFDL" download "bench/$s" --local-dir "$out" --json --no-xet $HFDL_ARGS) ;;
     aria2c)
       CMD=(aria2c -x16 -s16 -j16 -k1M --input-file="$work/aria2.txt"
            --file-allocation=none --auto-file-renaming=false --allow-overwrite=true
@@ -325,11 +351,29 @@ delete_pending() {
   PENDING_DELETE=()
 }
 
-RESULTS_TSV=""   # scenario tool run wall user sys rss_kb hub_cpu
+# The chunk cache a user has after downloading revision v1: made untimed before each hfdl-warm run, since each run
+# adds main's new chunks to it.
+prepare_warm_cache() { # SCENARIO WORKDIR
+  local s="$1" work="$2"
+  rm -rf "$work/warm-home" "$work/warm-v1"
+  env HF_ENDPOINT="$HUB_URL" HF_HOME="$work/warm-home" "$HFDL" download "bench/$s" --revision v1 --local-dir "$work/warm-v1" -q \
+    > "$LOG_DIR/$s-warm-cache.log" 2>&1 || die "downloading revision v1 of '$s' into the chunk cache failed: $LOG_DIR/$s-warm-cache.log"
+  rm -rf "$work/warm-v1"
+}
+
+# The bytes_fetched of a run's --json summary ("-" when the tool printed none).
+fetched_of() { sed -n 's/.*"event":"summary".*"bytes_fetched":\([0-9]*\).*/\1/p' "$1" | tail -1 | grep . || echo -; }
+
+tools_for() { # SCENARIO -> the tools timed on it
+  if [[ "$1" == xet ]]; then echo "hfdl-xet hfdl-plain hfdl-warm"; else echo "${TOOLS[*]}"; fi
+}
+
+RESULTS_TSV=""   # scenario tool run wall user sys rss_kb hub_cpu bytes_fetched
 run_one() { # SCENARIO TOOL RUN
   local s="$1" tool="$2" run="$3" work="$WORK_DIR/$1" out="$OUT_DIR/$1/$2-run$3" tf="$LOG_DIR/time.txt"
   local logf="$LOG_DIR/$1-$2-run$3.log" t0 t1 h0 h1 rc=0
   rm -rf "$out"; mkdir -p "$out" "$work"; rm -rf "$work/hf-home"
+  [[ "$tool" != hfdl-warm ]] || prepare_warm_cache "$s" "$work"
   write_peer_inputs "$s" "$work" "$out"
   tool_command "$tool" "$s" "$work" "$out"
   sync
@@ -344,8 +388,8 @@ run_one() { # SCENARIO TOOL RUN
   wall="$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", (b - a) / 1e9}')"
   read -r user sys rss < <(tail -1 "$tf")
   hub="$(awk -v a="$h0" -v b="$h1" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", (b - a) / hz}')"
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$s" "$tool" "$run" "$wall" "$user" "$sys" "$rss" "$hub" >> "$RESULTS_TSV"
-  log "  $s $tool run $run: ${wall} s, cpu $(awk -v u="$user" -v s="$sys" 'BEGIN{printf "%.2f", u+s}') s, rss $((rss / 1024)) MB, hub cpu ${hub} s; sha256 ok"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$s" "$tool" "$run" "$wall" "$user" "$sys" "$rss" "$hub" "$(fetched_of "$logf")" >> "$RESULTS_TSV"
+  log "  $s $tool run $run: ${wall} s, fetched $(fetched_of "$logf") B, cpu $(awk -v u="$user" -v s="$sys" 'BEGIN{printf "%.2f", u+s}') s, rss $((rss / 1024)) MB, hub cpu ${hub} s; sha256 ok"
   [[ $KEEP -eq 1 ]] || discard_output "$s" "$out"
 }
 
@@ -362,7 +406,7 @@ report() {
   for s in "${SCENARIOS[@]}"; do
     bytes="$(scenario_bytes "$s")"
     hw="$(col "$s" hfdl '$4' | median)"
-    for tool in "${TOOLS[@]}"; do
+    for tool in $(tools_for "$s"); do
       wall="$(col "$s" "$tool" '$4' | median)"
       cpu="$(col "$s" "$tool" '$5+$6' | median)"
       rss="$(col "$s" "$tool" '$7' | LC_ALL=C sort -g | tail -1)"
@@ -376,12 +420,25 @@ report() {
   echo
   echo "Sizes: $(for s in "${SCENARIOS[@]}"; do printf '%s %s files / %.0f MB; ' "$s" "$(scenario_files "$s")" "$(awk -v b="$(scenario_bytes "$s")" 'BEGIN{print b/1e6}')"; done)"
   echo
-  echo "### Targets (issue #3)"
+  echo "### Targets (issues #3 and #13)"
   echo
   local have_h have_a have_c
   for s in "${SCENARIOS[@]}"; do
     have_h="$(col "$s" hfdl '$4' | median)"; have_a="$(col "$s" aria2c '$4' | median)"; have_c="$(col "$s" curl '$4' | median)"
     bytes="$(scenario_bytes "$s")"
+    if [[ "$s" == xet ]]; then
+      local xw pw ww wf
+      xw="$(col xet hfdl-xet '$4' | median)"; pw="$(col xet hfdl-plain '$4' | median)"; ww="$(col xet hfdl-warm '$4' | median)"
+      wf="$(col xet hfdl-warm '$9' | median)"
+      awk -v b="$bytes" -v xw="$xw" -v pw="$pw" -v ww="$ww" -v wf="$wf" -v r="$(awk -F'\t' '$1=="xet" {print $7}' "$RESULTS_TSV" | LC_ALL=C sort -g | tail -1)" '
+        function line(name, value, goal, ok) { printf "- xet: %s: %s (target %s) **%s**\n", name, value, goal, ok ? "met" : "MISSED" }
+        BEGIN {
+          if (wf != "nan" && wf != "") line("second revision with a warm chunk cache fetches", sprintf("%.1f MB = %.1f%% of its %.0f MB (%.2f s)", wf / 1e6, 100 * wf / b, b / 1e6, ww), "<= 10%", wf <= 0.10 * b)
+          if (xw != "nan" && pw != "nan") line("cold Xet throughput / plain-HTTPS throughput", sprintf("%.2f (%.2f s vs %.2f s)", pw / xw, xw, pw), ">= 0.90", pw / xw >= 0.9)
+          line("peak RSS of every hfdl run", sprintf("%.0f MB", r / 1024), "< 200 MB", r / 1024 < 200)
+        }'
+      continue
+    fi
     [[ "$have_h" == nan ]] && continue
     awk -v s="$s" -v b="$bytes" -v h="$have_h" -v a="$have_a" -v c="$have_c" -v r="$(col "$s" hfdl '$7' | LC_ALL=C sort -g | tail -1)" '
       function line(name, value, goal, ok) { printf "- %s: %s: %s (target %s) **%s**\n", s, name, value, goal, ok ? "met" : "MISSED" }
@@ -415,8 +472,12 @@ for s in "${SCENARIOS[@]}"; do
   find "$HUB_ROOT/models/bench/$s" -type f -exec cat {} + > /dev/null
   log "  warm-up (untimed aria2c run)"
   warm_up_hub "$s"
+  if [[ "$s" == xet ]]; then
+    log "  warm-up (untimed native Xet run)"
+    prepare_warm_cache "$s" "$WORK_DIR/$s"
+  fi
   for ((run = 1; run <= RUNS; run++)); do
-    for tool in "${TOOLS[@]}"; do
+    for tool in $(tools_for "$s"); do
       run_one "$s" "$tool" "$run"
     done
   done
@@ -441,7 +502,7 @@ printf '%s\n\n%s\n' "$header" "$table"
 if [[ $SAVE -eq 1 ]]; then
   mkdir -p "$RESULTS_DIR"
   file="$RESULTS_DIR/$(date +%Y-%m-%d-%H%M).md"
-  printf '%s\n\n%s\n\nRaw runs (scenario, tool, run, wall s, user s, sys s, max RSS KB, Hub CPU s):\n\n```\n%s\n```\n' \
+  printf '%s\n\n%s\n\nRaw runs (scenario, tool, run, wall s, user s, sys s, max RSS KB, Hub CPU s, bytes fetched):\n\n```\n%s\n```\n' \
     "$header" "$table" "$(cat "$RESULTS_TSV")" > "$file"
   log "saved $file"
 fi

@@ -24,6 +24,7 @@ internal static class CliErrors
         [nameof(DownloadOptions.MinFreeSpace)] = "--min-free-space",
         [nameof(DownloadOptions.UrlRefreshInterval)] = "--url-refresh-interval",
         [nameof(DownloadOptions.MaxBytesPerSecond)] = "--max-speed",
+        [nameof(DownloadOptions.XetCacheSize)] = "--xet-cache-size",
         ["An include or exclude pattern"] = "--include and --exclude",
         [nameof(Hfdl.Hub.Mirror.MirrorOptions.Upstream)] = "--upstream",
         [nameof(Hfdl.Hub.Mirror.MirrorOptions.Store)] = "--store",

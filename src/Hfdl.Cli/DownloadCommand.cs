@@ -67,6 +67,16 @@ internal static class DownloadCommand
             Description = "Cap on the total download rate in MB/s, shared by all connections and files (default: no cap).",
             HelpName = "MB/s",
         };
+        var noXet = new Option<bool>("--no-xet")
+        {
+            Description = "Fetch Xet-backed files over plain HTTPS instead of native Xet (also HF_HUB_DISABLE_XET=1).",
+        };
+        var xetCacheSize = new Option<double>("--xet-cache-size")
+        {
+            Description = "Most MB the Xet chunk cache keeps (HF_XET_CACHE, else $HF_HOME/xet); least recently used chunks go first; 0 turns it off.",
+            DefaultValueFactory = _ => DownloadOptions.DefaultXetCacheSize / Units.MB,
+            HelpName = "MB",
+        };
         var verify = new Option<bool>("--verify")
         {
             Description = "Check every local file against the Hub's sizes and hashes and report each as ok, corrupt, missing or extra; exit 1 if any is not ok. Downloads nothing unless --fix-broken is given too.",
@@ -171,6 +181,8 @@ internal static class DownloadCommand
         command.Options.Add(resumeDownload);
         command.Options.Add(minFreeSpace);
         command.Options.Add(urlRefresh);
+        command.Options.Add(noXet);
+        command.Options.Add(xetCacheSize);
         command.Options.Add(hfCache);
         command.Options.Add(cacheDir);
         command.Options.Add(offline);
@@ -188,7 +200,7 @@ internal static class DownloadCommand
         {
             (repoType, "What to download"), (revision, "What to download"), (include, "What to download"), (exclude, "What to download"),
             (directory, "Where"), (localDir, "Where"), (hfCache, "Where"), (cacheDir, "Where"), (minFreeSpace, "Where"),
-            (threads, "Speed"), (threshold, "Speed"), (chunkSize, "Speed"), (minSpeed, "Speed"), (speedTest, "Speed"), (maxSpeed, "Speed"), (urlRefresh, "Speed"),
+            (threads, "Speed"), (threshold, "Speed"), (chunkSize, "Speed"), (minSpeed, "Speed"), (speedTest, "Speed"), (maxSpeed, "Speed"), (urlRefresh, "Speed"), (noXet, "Speed"), (xetCacheSize, "Speed"),
             (verify, "Verify and repair"), (fixBroken, "Verify and repair"), (force, "Verify and repair"), (resumeDownload, "Verify and repair"), (offline, "Verify and repair"),
             (dryRun, "Output"), (json, "Output"), (quiet, "Output"), (format, "Output"), (verbose, "Output"),
         })
@@ -221,6 +233,11 @@ internal static class DownloadCommand
                 MaxBytesPerSecond = result.GetValue(maxSpeed) is { } cap ? cap * Units.MB : null,
                 MinFreeSpace = (long)(result.GetValue(minFreeSpace) * Units.MB),
                 UrlRefreshInterval = TimeSpan.FromSeconds(result.GetValue(urlRefresh)),
+                UseXet = !result.GetValue(noXet) && !context.Environment.DisableXet,
+                XetCacheFolder = context.Environment.XetCache,
+                XetCacheSize = result.GetValue(xetCacheSize) is var cacheMb && cacheMb >= 0 && cacheMb * Units.MB < long.MaxValue / 2
+                    ? (long)(cacheMb * Units.MB)
+                    : throw new UsageException("--xet-cache-size must be a number of MB, 0 or more."),
             };
             if (result.GetValue(force) && (result.GetValue(fixBroken) || result.GetValue(verify)))
             {

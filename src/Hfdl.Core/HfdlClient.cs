@@ -87,7 +87,8 @@ public sealed class HfdlClient : IDisposable
     /// <summary>
     /// A client set up the way huggingface_hub sets itself up: <c>HF_ENDPOINT</c>, the token from <c>HF_TOKEN</c> (or
     /// the token file under <c>HF_HOME</c> that <c>hf auth login</c> and <c>hfdl login</c> write), <c>HF_HUB_CACHE</c>,
-    /// <c>HF_HUB_ETAG_TIMEOUT</c> and <c>HF_HUB_DOWNLOAD_TIMEOUT</c>. <paramref name="variables"/> replaces the
+    /// <c>HF_HUB_ETAG_TIMEOUT</c>, <c>HF_HUB_DOWNLOAD_TIMEOUT</c>, <c>HF_HUB_DISABLE_XET</c> and <c>HF_XET_CACHE</c>
+    /// (the Xet chunk cache, unless <paramref name="download"/> names one). <paramref name="variables"/> replaces the
     /// process environment (for tests and hosts with their own configuration).
     /// </summary>
     public static HfdlClient FromEnvironment(IReadOnlyDictionary<string, string?>? variables = null, DownloadOptions? download = null)
@@ -98,10 +99,11 @@ public sealed class HfdlClient : IDisposable
             throw new InvalidOptionException("HF_ENDPOINT", $"must be an http(s) URL (got '{SafeText.Printable(environment.Endpoint)}').");
         }
         var configured = environment.Apply(new HubClientOptions { Endpoint = endpoint });
+        var chosen = download ?? new DownloadOptions();
         var options = new HfdlClientOptions
         {
             Endpoint = endpoint,
-            Download = download ?? new DownloadOptions(),
+            Download = chosen with { UseXet = chosen.UseXet && !environment.DisableXet, XetCacheFolder = chosen.XetCacheFolder ?? environment.XetCache },
             MetadataTimeout = configured.EtagTimeout,
             ReadTimeout = configured.ReadTimeout,
             CacheFolder = environment.HubCache,

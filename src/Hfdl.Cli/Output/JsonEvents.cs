@@ -235,6 +235,8 @@ internal sealed class JsonProgress : IProgress<DownloadEvent>
                     w.WriteNumber("files_skipped", s.FilesSkipped);
                     w.WriteNumber("files_failed", s.FilesFailed);
                     w.WriteNumber("bytes_downloaded", s.BytesDownloaded);
+                    w.WriteNumber("bytes_fetched", s.BytesFetched);
+                    w.WriteNumber("bytes_from_cache", s.BytesFromCache);
                     w.WriteNumber("seconds", Math.Round(s.Elapsed.TotalSeconds, 3));
                     w.WriteNumber("bytes_per_second", Math.Round(s.AverageBytesPerSecond));
                     w.WriteBoolean("verified", s.FilesFailed == 0);

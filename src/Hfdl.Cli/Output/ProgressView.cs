@@ -146,6 +146,11 @@ internal static class ProgressView
                 ? $"Every file is verified: all {s.FilesDownloaded + s.FilesSkipped} match the Hub's hashes (sha256 for LFS, git sha1 otherwise)."
                 : $"Not complete: {s.FilesFailed} file(s) failed; the {s.FilesDownloaded + s.FilesSkipped} others are verified. Run the same command again to retry.",
         };
+        if (s.BytesFromCache > 0)
+        {
+            // What native Xet saved: chunks this machine already had (any repo, any revision) were not fetched again.
+            lines.Insert(1, $"{Units.Bytes(s.BytesFetched)} came over the network and {Units.Bytes(s.BytesFromCache)} from the Xet chunk cache.");
+        }
         foreach (var failure in failures.Take(20))
         {
             lines.Add($"  failed {failure.Path}: {failure.Error}");

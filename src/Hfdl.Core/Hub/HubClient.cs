@@ -13,13 +13,17 @@ using Polly;
 namespace Hfdl.Core.Hub;
 
 /// <summary>What a HEAD on a resolve URL says about a file (hub-api.md §4.2).</summary>
-internal sealed record FileMetadata(string Commit, string Etag, long Size, Uri Location);
+internal sealed record FileMetadata(string Commit, string Etag, long Size, Uri Location)
+{
+    /// <summary>The file's Xet hash when the Hub says it is Xet-backed (<c>X-Xet-Hash</c>, hub-api.md §9), else null.</summary>
+    public string? XetHash { get; init; }
+}
 
 /// <summary>
 /// The Hub protocol client: repo info, tree listing, file metadata and file requests over one <see cref="HttpClient"/>.
 /// Redirects are followed by hand so the token goes to the endpoint's own origin and nowhere else.
 /// </summary>
-internal sealed class HubClient : IDisposable
+internal sealed partial class HubClient : IDisposable
 {
     private const int MaxRedirects = 10;
     private const long MaxJsonBytes = 64L * 1024 * 1024;
@@ -249,23 +253,50 @@ internal sealed class HubClient : IDisposable
         }
         FileSizes.Check(path, size.Value);
         var location = isRedirect && response.Headers.Location is { } loc ? new Uri(response.RequestMessage!.RequestUri!, loc) : response.RequestMessage!.RequestUri!;
-        return new FileMetadata(commit, ContentHash.NormalizeEtag(etagHeader), size.Value, location);
+        return new FileMetadata(commit, ContentHash.NormalizeEtag(etagHeader), size.Value, location)
+        {
+            XetHash = XetHashOf(response.Headers),
+        };
+    }
+
+    /// <summary>
+    /// The file's Xet hash when the resolve answer says it is Xet-backed: a 64-hex <c>X-Xet-Hash</c> together with a
+    /// <c>Link</c> rel <c>xet-auth</c> or, from older Hubs, an <c>X-Xet-Refresh-Route</c> (hub-api.md §9, as
+    /// huggingface_hub decides it); else null.
+    /// </summary>
+    private static string? XetHashOf(HttpResponseHeaders headers)
+    {
+        if (HubErrorMapper.First(headers, "X-Xet-Hash") is not { Length: 64 } hash || !ContentHash.IsHex(hash))
+        {
+            return null;
+        }
+        var links = headers.TryGetValues("Link", out var values) ? string.Join(',', values) : "";
+        var authorised = links.Contains("rel=\"xet-auth\"", StringComparison.OrdinalIgnoreCase)
+            || links.Contains("rel=xet-auth", StringComparison.OrdinalIgnoreCase)
+            || HubErrorMapper.First(headers, "X-Xet-Refresh-Route") is { Length: > 0 };
+        return authorised ? hash.ToLowerInvariant() : null;
     }
 
     /// <summary>
     /// Sends a file request (GET, optionally ranged) to a resolve URL and follows every redirect, with the token only
     /// on the endpoint's origin. Returns the final response with headers read; the caller streams and disposes it.
     /// </summary>
-    internal async Task<HttpResponseMessage> SendFileRequestAsync(Uri url, long offset, long? lastByte, HubRequestContext context, CancellationToken cancellationToken)
+    /// <param name="sendToken">False for URLs that carry their own authorisation (signed Xet xorb ranges): no token, whatever the host.</param>
+    internal async Task<HttpResponseMessage> SendFileRequestAsync(Uri url, long offset, long? lastByte, HubRequestContext context, CancellationToken cancellationToken, bool sendToken = true, string? exactRanges = null)
     {
         var response = await SendAsync(HttpMethod.Get, url, request =>
         {
             request.Headers.AcceptEncoding.Add(new StringWithQualityHeaderValue("identity"));
-            if (offset > 0 || lastByte is not null)
+            if (exactRanges is not null)
+            {
+                // Verbatim: a signed URL authorises this header as it was signed (RangeHeaderValue would respace it).
+                request.Headers.TryAddWithoutValidation("Range", exactRanges);
+            }
+            else if (offset > 0 || lastByte is not null)
             {
                 request.Headers.Range = new RangeHeaderValue(offset, lastByte);
             }
-        }, RedirectMode.FollowAll, context, cancellationToken).ConfigureAwait(false);
+        }, RedirectMode.FollowAll, context, cancellationToken, sendToken: sendToken).ConfigureAwait(false);
         return response;
     }
 
@@ -285,7 +316,8 @@ internal sealed class HubClient : IDisposable
         RedirectMode mode,
         HubRequestContext context,
         CancellationToken cancellationToken,
-        Func<HttpContent>? content = null)
+        Func<HttpContent>? content = null,
+        bool sendToken = true)
     {
         var current = url;
         var visited = new HashSet<string>(StringComparer.Ordinal) { current.AbsoluteUri };
@@ -298,7 +330,7 @@ internal sealed class HubClient : IDisposable
             using var request = new HttpRequestMessage(method, current);
             request.Headers.TryAddWithoutValidation("User-Agent", Options.UserAgent);
             var token = Token;
-            if (token is not null && !leftOrigin)
+            if (token is not null && !leftOrigin && sendToken)
             {
                 request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token.Value);
             }
@@ -424,11 +456,26 @@ internal sealed class HubClient : IDisposable
     /// <summary>Reads a JSON body of at most <paramref name="limit"/> bytes (else <paramref name="tooLarge"/>); returns the value and the body's length.</summary>
     private static async Task<(T? Value, long Bytes)> ReadJsonAsync<T>(HttpResponseMessage response, JsonTypeInfo<T> typeInfo, Uri url, long limit, Func<HfdlException> tooLarge, CancellationToken cancellationToken)
     {
+        using var buffer = await ReadBodyAsync(response, url, limit, tooLarge, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return (JsonSerializer.Deserialize(buffer.GetBuffer().AsSpan(0, (int)buffer.Length), typeInfo), buffer.Length);
+        }
+        catch (JsonException ex)
+        {
+            // The parser's own text (position, .NET type names) stays on the inner exception.
+            throw new HubProtocolException($"The Hub sent malformed JSON for {url.GetLeftPart(UriPartial.Path)}; try again later, and if it persists, check that the endpoint is a Hugging Face Hub.", ex);
+        }
+    }
+
+    /// <summary>Reads a body of at most <paramref name="limit"/> bytes (else <paramref name="tooLarge"/>); a cut connection is reported as such.</summary>
+    private static async Task<MemoryStream> ReadBodyAsync(HttpResponseMessage response, Uri url, long limit, Func<HfdlException> tooLarge, CancellationToken cancellationToken)
+    {
         if (response.Content.Headers.ContentLength > limit)
         {
             throw tooLarge();
         }
-        using var buffer = new MemoryStream();
+        var buffer = new MemoryStream();
         try
         {
             await using var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
@@ -442,19 +489,17 @@ internal sealed class HubClient : IDisposable
                 }
                 buffer.Write(chunk, 0, read);
             }
+            return buffer;
         }
         catch (Exception ex) when (ex is IOException or HttpRequestException)
         {
+            buffer.Dispose();
             throw new HubUnreachableException($"The connection to {url.GetLeftPart(UriPartial.Authority)} broke while hfdl was reading {url.GetLeftPart(UriPartial.Path)}; check your network connection, then run the same command again.", ex);
         }
-        try
+        catch
         {
-            return (JsonSerializer.Deserialize(buffer.GetBuffer().AsSpan(0, (int)buffer.Length), typeInfo), buffer.Length);
-        }
-        catch (JsonException ex)
-        {
-            // The parser's own text (position, .NET type names) stays on the inner exception.
-            throw new HubProtocolException($"The Hub sent malformed JSON for {url.GetLeftPart(UriPartial.Path)}; try again later, and if it persists, check that the endpoint is a Hugging Face Hub.", ex);
+            buffer.Dispose();
+            throw;
         }
     }
 

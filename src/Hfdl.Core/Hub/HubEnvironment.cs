@@ -45,6 +45,12 @@ internal sealed class HubEnvironment
     /// <summary><c>HF_HUB_OFFLINE</c> (or <c>TRANSFORMERS_OFFLINE</c>) is true: no network call at all.</summary>
     public bool Offline => IsTrue("HF_HUB_OFFLINE") || IsTrue("TRANSFORMERS_OFFLINE");
 
+    /// <summary><c>HF_HUB_DISABLE_XET</c>: every file over plain HTTPS, as <c>--no-xet</c>.</summary>
+    public bool DisableXet => IsTrue("HF_HUB_DISABLE_XET");
+
+    /// <summary><c>HF_XET_CACHE</c>, else <c>$HF_HOME/xet</c>: the Xet cache root (hfdl's chunk cache is its <c>hfdl-chunks</c> folder).</summary>
+    public string XetCache => ExpandPath(Get("HF_XET_CACHE")) ?? Path.Combine(HfHome, "xet");
+
     /// <summary><c>HF_HUB_DISABLE_SYMLINKS</c>: copy into snapshots instead of linking to blobs.</summary>
     public bool DisableSymlinks => IsTrue("HF_HUB_DISABLE_SYMLINKS");
 

@@ -67,6 +67,12 @@ public sealed record DownloadSummary(
     long BytesDownloaded,
     TimeSpan Elapsed)
 {
+    /// <summary>Bytes that came over the network in this run (file bodies and Xet xorb ranges as sent, retried bytes included).</summary>
+    public long BytesFetched { get; init; }
+
+    /// <summary>Bytes of Xet xorb ranges read from the local chunk cache instead of the network.</summary>
+    public long BytesFromCache { get; init; }
+
     /// <summary><see cref="BytesDownloaded"/> over <see cref="Elapsed"/>.</summary>
     public double AverageBytesPerSecond => Elapsed.TotalSeconds > 0 ? BytesDownloaded / Elapsed.TotalSeconds : 0;
 }

@@ -26,6 +26,12 @@ internal sealed class BigFileJob : IAsyncDisposable
     /// <summary>Bytes the journal last recorded for this file (-1: not yet), so unchanged files are not recorded again.</summary>
     internal long RecordedBytes = -1;
 
+    /// <summary>Where the bytes come from while native Xet serves this file (<see cref="XetFileJob.IsActive"/>); null for plain files.</summary>
+    internal XetFileJob? Xet { get; set; }
+
+    /// <summary>Its segments are fetched over plain HTTPS (not a Xet file, or Xet fell back).</summary>
+    internal bool IsPlain => Xet is not { IsActive: true };
+
     private BigFileJob(RemoteFile file, string finalPath, string tempPath, SafeFileHandle handle, SegmentTable table, CachedLocationSource source, int attempt, RetryBudget budget, IWriteListener? listener)
     {
         Listener = listener;

@@ -40,6 +40,7 @@ internal sealed class BigFileScheduler
     private readonly RangeFetch _fetch;
     private readonly CommitStep _commitStep;
     private readonly Func<int> _otherConnections;
+    private readonly XetSession? _xet;
     private readonly object _gate = new();
     private readonly Queue<Work> _pending = new();
     private readonly List<BigFileJob> _active = [];
@@ -49,7 +50,8 @@ internal sealed class BigFileScheduler
     private int _opening;
     private int _writebackRunning;
 
-    public sealed record Work(RemoteFile File, string FinalPath, string TempPath, IReadOnlyList<(long Start, long End)> Done, int Attempt = 1)
+    /// <param name="ViaXet">Fetched through native Xet (falling back to plain HTTPS on any failure).</param>
+    public sealed record Work(RemoteFile File, string FinalPath, string TempPath, IReadOnlyList<(long Start, long End)> Done, int Attempt = 1, bool ViaXet = false)
     {
         /// <summary>Hears of the file's writes (readers that follow the download); kept for the second attempt too.</summary>
         public IWriteListener? Listener { get; init; }
@@ -65,7 +67,8 @@ internal sealed class BigFileScheduler
         IProgress<DownloadEvent>? progress,
         ITransferJournal journal,
         RangeFetch fetch,
-        Func<int>? otherConnections = null)
+        Func<int>? otherConnections = null,
+        XetSession? xet = null)
     {
         _client = client;
         _options = options;
@@ -77,6 +80,7 @@ internal sealed class BigFileScheduler
         _journal = journal;
         _otherConnections = otherConnections ?? (() => 0);
         _fetch = fetch;
+        _xet = xet;
         _commitStep = new CommitStep(journal, progress);
     }
 
@@ -154,7 +158,9 @@ internal sealed class BigFileScheduler
     }
 
     private bool HasWorkLocked() =>
-        _pending.Count > 0 || _active.Any(j => j.Table.HasUnowned() || j.Table.LargestStealable() >= 2 * MinimumSteal);
+        _pending.Count > 0 || _active.Any(j => j.Xet is { IsActive: true } xet
+            ? xet.HasUnits
+            : j.Table.HasUnowned() || j.Table.LargestStealable() >= 2 * MinimumSteal);
 
     private void ReportStats()
     {
@@ -249,12 +255,19 @@ internal sealed class BigFileScheduler
         {
             while (!cancellationToken.IsCancellationRequested)
             {
-                var (job, segment) = TakeWork();
-                if (job is null || segment is null)
+                var (job, segment, unit) = TakeWork(cancellationToken);
+                if (job is null || (segment is null && unit is null))
                 {
                     break;
                 }
-                await FetchSegmentAsync(job, segment, meter, buffer, cancellationToken).ConfigureAwait(false);
+                if (unit is not null)
+                {
+                    await FetchXetUnitAsync(job, unit, meter, buffer, cancellationToken).ConfigureAwait(false);
+                }
+                else
+                {
+                    await FetchSegmentAsync(job, segment!, meter, buffer, cancellationToken).ConfigureAwait(false);
+                }
                 // Connections are shed between segments, never mid-range: dropping a response wastes what the server
                 // already sent into the socket buffers.
                 if (TryShed())
@@ -279,7 +292,7 @@ internal sealed class BigFileScheduler
         }
     }
 
-    private (BigFileJob? Job, Segment? Segment) TakeWork()
+    private (BigFileJob? Job, Segment? Segment, XetUnit? Unit) TakeWork(CancellationToken cancellationToken)
     {
         while (true)
         {
@@ -290,19 +303,27 @@ internal sealed class BigFileScheduler
                 var tailLimit = SegmentLimit(TailSegmentSeconds);
                 foreach (var job in _active)
                 {
-                    if (job.Table.TakeNext(limit, tailLimit) is { } segment)
+                    if (job.Xet is { IsActive: true } xet)
                     {
-                        return (job, segment);
+                        // A Xet file's segments are its terms' bytes, owned by the units that write them.
+                        if (xet.TakeUnit() is { } unit)
+                        {
+                            return (job, null, unit);
+                        }
+                    }
+                    else if (job.Table.TakeNext(limit, tailLimit) is { } segment)
+                    {
+                        return (job, segment, null);
                     }
                 }
                 if (!_pending.TryDequeue(out next))
                 {
-                    var victim = _active.OrderByDescending(j => j.Table.LargestStealable()).FirstOrDefault();
+                    var victim = _active.Where(j => j.IsPlain).OrderByDescending(j => j.Table.LargestStealable()).FirstOrDefault();
                     if (victim?.Table.Steal(MinimumSteal) is { } stolen)
                     {
-                        return (victim, stolen);
+                        return (victim, stolen, null);
                     }
-                    return (null, null);
+                    return (null, null, null);
                 }
                 _opening++;
             }
@@ -314,6 +335,7 @@ internal sealed class BigFileScheduler
                     _active.Add(job);
                     _finalizers.Add(Task.Run(() => FinalizeAsync(job)));
                 }
+                job.Xet?.Start(cancellationToken);
             }
             catch (Exception ex) when (ex is HfdlException or IOException or UnauthorizedAccessException)
             {
@@ -352,6 +374,10 @@ internal sealed class BigFileScheduler
             var source = new CachedLocationSource(_client, _type, _id, _commit, work.File, _options.UrlRefreshInterval, _options.Time);
             var job = BigFileJob.Open(work.File, work.FinalPath, work.TempPath, work.Done, segmentSize, work.Attempt, source,
                 RetryBudget.For(work.File.Path, work.File.Size, _options.MaxRetries), work.Listener);
+            if (work.ViaXet && _xet is not null && !job.Table.IsComplete)
+            {
+                job.Xet = new XetFileJob(_xet, job);
+            }
             _progress?.Report(new FileStarted(work.File.Path, work.File.Size, IsBig: true, ResumedBytes: job.BytesWritten));
             return job;
         }
@@ -388,6 +414,32 @@ internal sealed class BigFileScheduler
         }
     }
 
+    /// <summary>One Xet unit of a file: any failure other than a cancellation or a full disk makes the file fall back to plain HTTPS.</summary>
+    private async Task FetchXetUnitAsync(BigFileJob job, XetUnit unit, ConnectionMeter meter, byte[] buffer, CancellationToken cancellationToken)
+    {
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, job.FailedToken);
+        try
+        {
+            await unit.Owner.RunUnitAsync(unit, _fetch, buffer, read =>
+            {
+                meter.Add(read);
+                _controller.AddBytes(read);
+            }, linked.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested || job.FailedToken.IsCancellationRequested)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+        }
+        catch (Exception ex) when (TransientFaults.IsDiskFull(ex) || ex is DiskFullException)
+        {
+            job.Fail(ex as DiskFullException ?? new DiskFullException(job.FinalPath, ex));
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            unit.Owner.FallBack(ex);
+        }
+    }
+
     /// <summary>Leaves the pool if it is larger than the controller wants (one worker at a time).</summary>
     private bool TryShed()
     {
@@ -416,8 +468,13 @@ internal sealed class BigFileScheduler
                         _active.Remove(job);
                         if (!verified && job.Attempt == 1)
                         {
+                            // The second attempt goes over plain HTTPS: if Xet assembled wrong bytes, it would again.
                             _pending.Enqueue(new Work(job.File, job.FinalPath, FileFetcher.NewTempPath(job.FinalPath), [], Attempt: 2) { Listener = job.Listener });
                         }
+                    }
+                    if (!verified)
+                    {
+                        job.Xet?.Discredit();
                     }
                     job.Close();
                 }, job.Attempt, job.StartedAt).ConfigureAwait(false);

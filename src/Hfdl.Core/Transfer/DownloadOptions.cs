@@ -56,6 +56,31 @@ public sealed record DownloadOptions
     /// <summary>The clock of every timeout, backoff and rate (a fake one in tests). Default the system clock.</summary>
     public TimeProvider Time { get; init; } = TimeProvider.System;
 
+    /// <summary>
+    /// Native Xet for Xet-backed files (<c>xetHash</c> in the listing): only the chunks not in the chunk cache are
+    /// fetched, from the Xet CAS's signed xorb ranges; any failure falls back to plain HTTPS. False (<c>--no-xet</c>,
+    /// <c>HF_HUB_DISABLE_XET</c>) fetches every file over plain HTTPS. Default true.
+    /// </summary>
+    public bool UseXet { get; init; } = true;
+
+    /// <summary>
+    /// The Xet cache root (<c>HF_XET_CACHE</c>, else <c>$HF_HOME/xet</c>); hfdl keeps its chunk cache in its
+    /// <c>hfdl-chunks</c> folder. Null: no chunk cache (every chunk comes over the network).
+    /// </summary>
+    public string? XetCacheFolder { get; init; }
+
+    /// <summary>The most bytes the chunk cache keeps (<c>--xet-cache-size</c>); least recently used entries are evicted. Default 10 GB.</summary>
+    public long XetCacheSize { get; init; } = DefaultXetCacheSize;
+
+    /// <summary>10 GB, as hf_xet's chunk cache.</summary>
+    public const long DefaultXetCacheSize = 10L * 1000 * 1000 * 1000;
+
+    /// <summary>
+    /// A big Xet file's reconstruction is asked for this many bytes at a time (the spec recommends batches), so memory
+    /// stays bounded for files of any size. Default 4 GiB.
+    /// </summary>
+    internal long XetWindowBytes { get; init; } = 4L * 1024 * 1024 * 1024;
+
     /// <summary>The default of <see cref="Threads"/> on a machine with <paramref name="processorCount"/> cores.</summary>
     public static int DefaultThreads(int processorCount) => Math.Clamp((processorCount - 1) * 64, 32, 128);
 
@@ -92,6 +117,10 @@ public sealed record DownloadOptions
         if (CheckpointInterval <= TimeSpan.Zero)
         {
             throw new InvalidOptionException(nameof(CheckpointInterval), "must be more than 0 seconds.");
+        }
+        if (XetCacheSize < 0)
+        {
+            throw new InvalidOptionException(nameof(XetCacheSize), "must not be negative.");
         }
         if (MaxBytesPerSecond is <= 0)
         {

@@ -38,6 +38,9 @@ internal sealed class CachedLocationSource(HubClient client, RepoType type, Repo
 
     public HubRequestContext Context { get; } = client.Context(type, id, commit, file.Path);
 
+    /// <summary>The Xet hash the resolve answer gave (<c>X-Xet-Hash</c>), once the URL was resolved.</summary>
+    public string? XetHash { get; private set; }
+
     public async ValueTask<Uri> GetUrlAsync(CancellationToken cancellationToken)
     {
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -57,6 +60,7 @@ internal sealed class CachedLocationSource(HubClient client, RepoType type, Repo
                 throw new HubProtocolException($"The Hub's listing and its download endpoint disagree on the content of '{file.Path}' (etag {metadata.Etag} vs {file.Etag}).");
             }
             _url = metadata.Location;
+            XetHash = metadata.XetHash;
             _resolvedAt = time.GetTimestamp();
             return _url;
         }

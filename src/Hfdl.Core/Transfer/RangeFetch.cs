@@ -21,6 +21,12 @@ internal interface IFetchSource
 
     /// <summary>A host other than the endpoint refused <paramref name="refused"/> with 403 (signed URLs expire): do not hand it out again.</summary>
     void Invalidate(Uri refused);
+
+    /// <summary>
+    /// Whether the Hub token may go with the request (to the endpoint's origin only, as always). False for URLs signed
+    /// by someone else (Xet xorb ranges): they carry their own authorisation and get no token, whatever their host.
+    /// </summary>
+    bool SendsHubToken => true;
 }
 
 /// <summary>
@@ -29,7 +35,10 @@ internal interface IFetchSource
 /// </summary>
 internal interface IFetchTarget
 {
-    /// <summary>The size of the whole resource; a Content-Range total or a whole body must match it.</summary>
+    /// <summary>
+    /// The size of the whole resource; a Content-Range total or a whole body must match it. <see cref="RangeFetch.UnknownSize"/>
+    /// for a resource whose size the client does not know (a xorb): then only a 206 for exactly the wanted range is accepted.
+    /// </summary>
     long TotalSize { get; }
 
     /// <summary>Reads are gathered into writes of at least this many bytes (0: each read is written as it arrives).</summary>
@@ -46,6 +55,27 @@ internal interface IFetchTarget
 
     /// <summary>The server ignored Range and sends everything from byte 0: start over from there, or return false to refuse.</summary>
     bool RestartFromZero();
+
+    /// <summary>
+    /// An attempt starts (the first, or a retry). A target whose range must be asked for exactly as it was signed (a Xet
+    /// xorb range cannot be resumed from its middle) moves its <see cref="Wanted"/> start back here.
+    /// </summary>
+    void BeginAttempt()
+    {
+    }
+
+    /// <summary>
+    /// A <c>Range</c> header to send exactly as it is, naming several ranges (a signed Xet URL's, which authorises those
+    /// and no other); null for the usual single range from <see cref="Wanted"/>. The answer must then be a 206
+    /// <c>multipart/byteranges</c>: its boundary goes to <see cref="BeginMultipart"/>, its raw body to
+    /// <see cref="WriteAsync"/>, which reads the parts.
+    /// </summary>
+    string? ExactRanges => null;
+
+    /// <summary>A multipart answer to <see cref="ExactRanges"/> begins, with this boundary.</summary>
+    void BeginMultipart(string boundary)
+    {
+    }
 }
 
 /// <summary>How a fetch ended (failures are exceptions).</summary>
@@ -79,11 +109,15 @@ internal sealed class RangeFetch
 {
     public const int BufferSize = 256 * 1024;
 
+    /// <summary>The <see cref="IFetchTarget.TotalSize"/> of a resource whose size is not known.</summary>
+    public const long UnknownSize = -1;
+
     private readonly HubClient _client;
     private readonly TimeProvider _time;
     private readonly TimeSpan _readTimeout;
     private readonly BandwidthLimiter? _limiter;
     private readonly ResiliencePipeline _retry;
+    private long _bytesReceived;
 
     public RangeFetch(HubClient client, DownloadOptions options, BandwidthLimiter? limiter, IProgress<DownloadEvent>? progress)
     {
@@ -93,6 +127,9 @@ internal sealed class RangeFetch
         _limiter = limiter;
         _retry = TransientFaults.CreateRetryPipeline(options, progress);
     }
+
+    /// <summary>Body bytes received over the network by every fetch so far (retried bytes included): what the run cost the network.</summary>
+    public long BytesReceived => Interlocked.Read(ref _bytesReceived);
 
     /// <summary>
     /// Fetches what <paramref name="target"/> wants from <paramref name="source"/>, through <paramref name="buffer"/>
@@ -176,6 +213,7 @@ internal sealed class RangeFetch
 
     private async Task<FetchOutcome?> AttemptAsync(IFetchSource source, IFetchTarget target, Attempt attempt, byte[] buffer, Action<int>? onReceived, CancellationToken cancellationToken)
     {
+        target.BeginAttempt();
         if (target.Wanted() is not var (from, end))
         {
             return FetchOutcome.Stale;
@@ -187,7 +225,9 @@ internal sealed class RangeFetch
         var total = target.TotalSize;
         attempt.Asked = end - from;
         var url = await source.GetUrlAsync(cancellationToken).ConfigureAwait(false);
-        var ranged = from > 0 || end < total;
+        var unknownSize = total == UnknownSize;
+        var exactRanges = target.ExactRanges;
+        var ranged = unknownSize || from > 0 || end < total;
 
         // One timer for the whole attempt: armed now, it bounds the connect, the request and the wait for the headers
         // (a CDN that accepts a request and never answers); then the watchdog re-arms it as the body flows.
@@ -196,7 +236,7 @@ internal sealed class RangeFetch
         HttpResponseMessage answer;
         try
         {
-            answer = await _client.SendFileRequestAsync(url, from, end < total ? end - 1 : null, source.Context, linked.Token).ConfigureAwait(false);
+            answer = await _client.SendFileRequestAsync(url, from, unknownSize || end < total ? end - 1 : null, source.Context, linked.Token, source.SendsHubToken, exactRanges).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
@@ -217,9 +257,21 @@ internal sealed class RangeFetch
         // server could send anything after the bytes it owes).
         var bodyAt = from;
         long bodyEnd;
-        if (response.StatusCode == HttpStatusCode.PartialContent)
+        if (response.StatusCode == HttpStatusCode.PartialContent && exactRanges is not null)
+        {
+            // Several ranges: one multipart body, read by the target; it knows when the last part has come.
+            var boundary = Xet.MultipartByteRanges.Boundary(response.Content.Headers.ContentType?.ToString())
+                ?? throw new HubProtocolException($"The server answered the request for bytes {exactRanges[6..]} of '{source.Path}' without a multipart/byteranges body ({HubClient.Describe(response)}).");
+            target.BeginMultipart(boundary);
+            bodyEnd = response.Content.Headers.ContentLength is { } length ? from + length : long.MaxValue;
+        }
+        else if (response.StatusCode == HttpStatusCode.PartialContent)
         {
             bodyEnd = CheckPartial(response, source.Path, from, end, total) + 1;
+        }
+        else if (unknownSize)
+        {
+            throw new HubProtocolException($"The server ignored the range request for bytes {from}-{end - 1} of '{source.Path}' and sent another answer ({HubClient.Describe(response)}).");
         }
         else
         {
@@ -271,6 +323,7 @@ internal sealed class RangeFetch
                         : $"The server sent more than the bytes {from}-{bodyEnd - 1} of '{source.Path}' it announced; hfdl refuses the extra data.");
                 }
                 filled += read;
+                Interlocked.Add(ref _bytesReceived, read);
                 onReceived?.Invoke(read);
                 if (_limiter is not null)
                 {
@@ -323,10 +376,10 @@ internal sealed class RangeFetch
     private static long CheckPartial(HttpResponseMessage response, string path, long from, long end, long total)
     {
         var range = response.Content.Headers.ContentRange;
-        if (range is null || range.From != from || range.To is not { } to || to < from || to >= end || (range.Length is { } size && size != total))
+        if (range is null || range.From != from || range.To is not { } to || to < from || to >= end || (range.Length is { } size && total != UnknownSize && size != total))
         {
             throw new HubProtocolException(
-                $"The server answered the range request for bytes {from}-{end - 1} of '{path}' with the wrong range ({range?.ToString() ?? "none"}; the file has {total} bytes).");
+                $"The server answered the range request for bytes {from}-{end - 1} of '{path}' with the wrong range ({range?.ToString() ?? "none"}{(total == UnknownSize ? "" : $"; the file has {total} bytes")}).");
         }
         if (response.Content.Headers.ContentLength is { } length && length != to - from + 1)
         {

@@ -132,6 +132,7 @@ internal sealed partial class RepoDownloader
             }
         }, placements);
         var fetch = new RangeFetch(_client, _options, limiter, progress);
+        var xet = CreateXetSession(request, commit, work, progress);
         var fetcher = new FileFetcher(_client, _options, fetch, new CommitStep(journal, progress), progress);
         using var stopSaving = new CancellationTokenSource();
         var saving = saver.RunAsync(stopSaving.Token);
@@ -181,10 +182,10 @@ internal sealed partial class RepoDownloader
 
             async Task FetchBigAsync()
             {
-                var bigWork = await PrepareBigFilesAsync(big, state, journal, request.Existing, fatal.Token).ConfigureAwait(false);
+                var bigWork = await PrepareBigFilesAsync(big, state, journal, request.Existing, xet is not null, fatal.Token).ConfigureAwait(false);
                 var controller = new ConnectionController(_options.Threads, _options.MinSpeedPerConnection, _options.SpeedTestDuration, _options.Time);
                 var scheduler = new BigFileScheduler(_client, _options, request.RepoType, request.RepoId, commit, controller, progress, journal, fetch,
-                    otherConnections: () => Volatile.Read(ref smallInFlight.Value));
+                    otherConnections: () => Volatile.Read(ref smallInFlight.Value), xet: xet);
                 // Each save of the journal first records how far every big file in flight has been written.
                 saver.BeforeSave = scheduler.Checkpoint;
                 try
@@ -228,12 +229,21 @@ internal sealed partial class RepoDownloader
                 // disk but not recorded are hashed and kept by the next run).
             }
         }
+        if (xet?.Cache is { BytesAdded: > 0 } cache)
+        {
+            // Keeps the shared chunk cache within its bound (least recently used first), once per run.
+            cache.Trim();
+        }
         if (journal.FatalError is { } fatalError)
         {
             System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(fatalError);
         }
 
-        var summary = new DownloadSummary(resultFolder, commit, run.Downloaded, run.Skipped, run.Failed, run.Bytes, Stopwatch.GetElapsedTime(started));
+        var summary = new DownloadSummary(resultFolder, commit, run.Downloaded, run.Skipped, run.Failed, run.Bytes, Stopwatch.GetElapsedTime(started))
+        {
+            BytesFetched = fetch.BytesReceived,
+            BytesFromCache = xet?.BytesFromCache ?? 0,
+        };
         progress?.Report(new DownloadFinished(summary));
         return summary;
     }
@@ -369,10 +379,45 @@ internal sealed partial class RepoDownloader
     private bool IsBig(RemoteFile file) => file.Size > 0 && file.Size >= _options.BigFileThreshold;
 
     /// <summary>
+    /// Native Xet for this run, when it is on and some big file is Xet-backed; with the chunk cache unless it is off
+    /// (size 0) or a link was planted on its way (then a warning, and Xet without a cache).
+    /// </summary>
+    private XetSession? CreateXetSession(DownloadRequest request, string commit, List<(RemoteFile File, string Path)> work, IProgress<DownloadEvent>? progress)
+    {
+        if (!_options.UseXet || !work.Exists(w => IsBig(w.File) && XetSession.Serves(w.File)))
+        {
+            return null;
+        }
+        Xet.XetChunkCache? cache = null;
+        if (_options.XetCacheFolder is { } folder && _options.XetCacheSize > 0)
+        {
+            cache = new Xet.XetChunkCache(folder, _options.XetCacheSize);
+            try
+            {
+                cache.CheckForLinks();
+                var warned = new System.Collections.Concurrent.ConcurrentDictionary<string, bool>(StringComparer.Ordinal);
+                cache.OnWarning = message =>
+                {
+                    if (warned.TryAdd(message, true))
+                    {
+                        progress?.Report(new Warning(message));
+                    }
+                };
+            }
+            catch (LinkInTargetException ex)
+            {
+                progress?.Report(new Warning($"The Xet chunk cache is not used: {ex.Message}"));
+                cache = null;
+            }
+        }
+        return new XetSession(_client, request.RepoType, request.RepoId, commit, _options, cache, progress);
+    }
+
+    /// <summary>
     /// Big files: adopt a final copy that hashes right, resume a partial one the journal vouches for (same etag and
     /// size, temporary file still there), and discard partial data of a file that changed on the Hub.
     /// </summary>
-    private static async Task<List<BigFileScheduler.Work>> PrepareBigFilesAsync(List<(RemoteFile File, string Path)> big, DownloadStateStore state, Journal journal, ExistingFiles existing, CancellationToken cancellationToken)
+    private static async Task<List<BigFileScheduler.Work>> PrepareBigFilesAsync(List<(RemoteFile File, string Path)> big, DownloadStateStore state, Journal journal, ExistingFiles existing, bool xet, CancellationToken cancellationToken)
     {
         var result = new List<BigFileScheduler.Work>();
         foreach (var (file, path) in big)
@@ -380,7 +425,7 @@ internal sealed partial class RepoDownloader
             // The same test the plan made (RepoPlanner): resume what the journal vouches for.
             if (existing != ExistingFiles.Ignore && RepoPlanner.ResumableTemp(state, file, path) is { } resumable)
             {
-                result.Add(new BigFileScheduler.Work(file, path, resumable.TempPath, resumable.Ranges));
+                result.Add(new BigFileScheduler.Work(file, path, resumable.TempPath, resumable.Ranges, ViaXet: xet && XetSession.Serves(file)));
                 continue;
             }
             if (state.Get(file.Path) is { Status: FileState.Partial, TempFile: { } tempName })
@@ -394,7 +439,7 @@ internal sealed partial class RepoDownloader
                 journal.Adopted(file, path);
                 continue;
             }
-            result.Add(new BigFileScheduler.Work(file, path, FileFetcher.NewTempPath(path), []));
+            result.Add(new BigFileScheduler.Work(file, path, FileFetcher.NewTempPath(path), [], ViaXet: xet && XetSession.Serves(file)));
         }
         return result;
     }

@@ -195,6 +195,57 @@ internal sealed class SegmentTable
         }
     }
 
+    /// <summary>
+    /// Takes the unwritten bytes of <c>[start, end)</c> that nobody owns, cut out of their segments exactly at
+    /// <paramref name="start"/> and <paramref name="end"/> (no alignment): the pieces a Xet term writes, in order. Bytes
+    /// already written, or owned by another connection, are left out. Empty when there is nothing left to write there.
+    /// </summary>
+    public List<Segment> TakeRange(long start, long end)
+    {
+        var pieces = new List<Segment>();
+        lock (_gate)
+        {
+            if (_closed)
+            {
+                return pieces;
+            }
+            for (var i = 0; i < _segments.Count; i++)
+            {
+                var segment = _segments[i];
+                if (segment.End <= start || segment.Owned || segment.IsComplete)
+                {
+                    continue;
+                }
+                if (segment.Start >= end)
+                {
+                    break;
+                }
+                var from = Math.Max(segment.Position, start);
+                var to = Math.Min(segment.End, end);
+                if (from >= to)
+                {
+                    continue;
+                }
+                if (to < segment.End)
+                {
+                    _segments.Insert(i + 1, new Segment(to, segment.End) { Generation = segment.Generation });
+                    segment.End = to;
+                }
+                if (from > segment.Position)
+                {
+                    // The unwritten bytes before the range stay a segment of their own.
+                    var piece = new Segment(from, to) { Generation = segment.Generation };
+                    segment.End = from;
+                    _segments.Insert(++i, piece);
+                    segment = piece;
+                }
+                segment.Owned = true;
+                pieces.Add(segment);
+            }
+        }
+        return pieces;
+    }
+
     private static long StealableBytes(Segment s) => s.End - Math.Max(s.Position, s.InFlightEnd);
 
     /// <summary>The connection is done with <paramref name="segment"/> (finished, failed or stale); a write it reserved and did not end is void.</summary>

@@ -74,7 +74,7 @@ internal static class MultipartByteRanges
         }
     }
 
-    private static (long Start, long End, long? Total) ContentRange(string headers)
+    internal static (long Start, long End, long? Total) ContentRange(string headers)
     {
         foreach (var line in headers.Split("\r\n"))
         {
@@ -113,5 +113,129 @@ internal static class MultipartByteRanges
             ? position + 2
             : throw Invalid("is missing a line break where one belongs");
 
-    private static XetFormatException Invalid(string problem) => new($"A multipart/byteranges answer {problem}.");
+    internal static XetFormatException Invalid(string problem) => new($"A multipart/byteranges answer {problem}.");
+}
+
+/// <summary>
+/// Reads a <c>multipart/byteranges</c> body as it arrives (<see cref="WriteAsync"/>, any cut of the bytes), for byte
+/// ranges asked for all at once: each part's bytes go to the caller with the index of its range. The parts must be
+/// exactly the ranges asked for, in the order asked (a signed xorb URL authorises those and no other). Holds at most
+/// one part's headers (8 KiB); the data itself is never buffered.
+/// </summary>
+internal sealed class MultipartByteRangeReader(string boundary, IReadOnlyList<(long Start, long End)> ranges)
+{
+    private const int MaxHeadBytes = 8 * 1024;
+    private const int MaxEpilogueBytes = 4 * 1024;
+    private readonly byte[] _delimiter = Encoding.ASCII.GetBytes("--" + boundary);
+    private readonly byte[] _head = new byte[MaxHeadBytes];
+    private int _headLength;
+    private int _part = -1;
+    private long _remaining;
+    private int _epilogue;
+
+    /// <summary>The closing boundary arrived after the last range's bytes.</summary>
+    public bool IsComplete { get; private set; }
+
+    /// <summary>Reads the next bytes of the body; <paramref name="onData"/> gets each piece of a part's data, with the part's index.</summary>
+    public async ValueTask WriteAsync(ReadOnlyMemory<byte> bytes, Func<int, ReadOnlyMemory<byte>, CancellationToken, ValueTask> onData, CancellationToken cancellationToken)
+    {
+        while (!bytes.IsEmpty)
+        {
+            if (IsComplete)
+            {
+                _epilogue += bytes.Length;
+                if (_epilogue > MaxEpilogueBytes)
+                {
+                    throw MultipartByteRanges.Invalid("goes on after its closing boundary");
+                }
+                return;
+            }
+            if (_remaining > 0)
+            {
+                var take = (int)Math.Min(_remaining, bytes.Length);
+                await onData(_part, bytes[..take], cancellationToken).ConfigureAwait(false);
+                _remaining -= take;
+                bytes = bytes[take..];
+                continue;
+            }
+            var copied = Math.Min(_head.Length - _headLength, bytes.Length);
+            bytes.Span[..copied].CopyTo(_head.AsSpan(_headLength));
+            _headLength += copied;
+            bytes = bytes[copied..];
+            if (ReadHead() is { } leftover)
+            {
+                // The bytes after the headers are the part's data (and maybe what follows it).
+                await WriteAsync(leftover, onData, cancellationToken).ConfigureAwait(false);
+            }
+            else if (_headLength == _head.Length && !IsComplete)
+            {
+                throw MultipartByteRanges.Invalid($"has a preamble or part headers longer than {MaxHeadBytes} bytes");
+            }
+        }
+    }
+
+    /// <summary>
+    /// Reads a boundary and the part headers after it from <see cref="_head"/>: null when more bytes are needed (or the
+    /// closing boundary came), else the bytes that followed the headers (copied: the head is reused).
+    /// </summary>
+    private byte[]? ReadHead()
+    {
+        var head = _head.AsSpan(0, _headLength);
+        // After a part's data comes CRLF then the boundary; the first boundary may follow a preamble and a CRLF.
+        var at = head.StartsWith("\r\n"u8) ? 2 : 0;
+        if (_part < 0 && !head.StartsWith(_delimiter))
+        {
+            var first = head.IndexOf([(byte)'\r', (byte)'\n', .. _delimiter]);
+            if (first < 0)
+            {
+                return null;
+            }
+            at = first + 2;
+        }
+        else if (_part >= 0 && at == 0 && head.Length >= 2)
+        {
+            throw MultipartByteRanges.Invalid("is missing the line break before a boundary");
+        }
+        if (head.Length < at + _delimiter.Length + 2)
+        {
+            return null;
+        }
+        if (!head[at..].StartsWith(_delimiter))
+        {
+            throw MultipartByteRanges.Invalid($"has more bytes in its part {_part + 1} than its Content-Range says");
+        }
+        at += _delimiter.Length;
+        if (head[at] == '-' && head[at + 1] == '-')
+        {
+            if (_part + 1 != ranges.Count)
+            {
+                throw MultipartByteRanges.Invalid($"ends after {_part + 1} of the {ranges.Count} ranges asked for");
+            }
+            IsComplete = true;
+            _epilogue = _headLength - at - 2;
+            _headLength = 0;
+            return null;
+        }
+        var headersEnd = head[at..].IndexOf("\r\n\r\n"u8);
+        if (headersEnd < 0)
+        {
+            return null;
+        }
+        if (_part + 1 >= ranges.Count)
+        {
+            throw MultipartByteRanges.Invalid($"has more parts than the {ranges.Count} ranges asked for");
+        }
+        var (start, end, _) = MultipartByteRanges.ContentRange(Encoding.ASCII.GetString(head.Slice(at, headersEnd)));
+        var wanted = ranges[_part + 1];
+        if (start != wanted.Start || end != wanted.End)
+        {
+            throw MultipartByteRanges.Invalid($"has a part for bytes {start}-{end} where bytes {wanted.Start}-{wanted.End} were asked for");
+        }
+        _part++;
+        _remaining = end - start + 1;
+        var dataAt = at + headersEnd + 4;
+        var leftover = head[dataAt..].ToArray();
+        _headLength = 0;
+        return leftover;
+    }
 }

@@ -51,6 +51,11 @@ internal sealed class CasHandler(HubState state)
         {
             return;
         }
+        if (request.Faults.Xet is { NoV2: true } && segments[0] == "v2")
+        {
+            await request.WriteErrorAsync(404, "Not found", null, json: true, cancellationToken).ConfigureAwait(false);
+            return;
+        }
         if (request.Faults.Xet is { UnauthorizedReconstructions: > 0 } xetFaults
             && state.Faults.StrikesFirst(request.Faults, xetFaults, xetFaults.UnauthorizedReconstructions))
         {

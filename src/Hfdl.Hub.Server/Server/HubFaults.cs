@@ -305,6 +305,15 @@ public sealed record XetFaults
 
     /// <summary>Every xorb range the CDN sends has its middle byte flipped (a corrupt transfer of valid-looking data).</summary>
     public bool CorruptXorbRanges { get; init; }
+
+    /// <summary>The CAS has no v2 route: <c>/v2/reconstructions/…</c> answers 404, as a CAS from before v2 did.</summary>
+    public bool NoV2 { get; init; }
+
+    /// <summary>Listings (tree, paths-info) carry no <c>xetHash</c>: only the resolve headers say a file is Xet-backed.</summary>
+    public bool UnlistedHashes { get; init; }
+
+    /// <summary><c>xet-read-token</c> answers 403, as for a Hub token without the scope a Xet token needs.</summary>
+    public bool RefuseTokens { get; init; }
 }
 
 /// <summary>How a reconstruction lies.</summary>
@@ -400,6 +409,9 @@ internal static class HubFaultsJson
                                 ? Enum.Parse<XetReconstructionLie>(lie.GetString() ?? "", ignoreCase: true)
                                 : XetReconstructionLie.None,
                             CorruptXorbRanges = v.TryGetProperty("corruptXorbRanges", out var corrupt) && corrupt.GetBoolean(),
+                            NoV2 = v.TryGetProperty("noV2", out var noV2) && noV2.GetBoolean(),
+                            UnlistedHashes = v.TryGetProperty("unlistedHashes", out var unlisted) && unlisted.GetBoolean(),
+                            RefuseTokens = v.TryGetProperty("refuseTokens", out var refuse) && refuse.GetBoolean(),
                         },
                     },
                     _ => throw new InvalidDataException($"unknown fault '{property.Name}'"),

@@ -27,6 +27,11 @@ internal sealed partial class HubHandler
             await RevisionNotFoundAsync(request, revision, json: true, cancellationToken).ConfigureAwait(false);
             return;
         }
+        if (request.Faults.Xet is { RefuseTokens: true })
+        {
+            await request.WriteErrorAsync(403, "This token cannot read Xet storage", null, json: true, cancellationToken).ConfigureAwait(false);
+            return;
+        }
         var (token, expires) = state.IssueXetToken(repo, snapshot.CommitId);
         var casUrl = state.CasBase.AbsoluteUri.TrimEnd('/');
         var headers = request.Response.Headers;
@@ -76,7 +81,7 @@ internal sealed partial class HubHandler
     /// caller may not read (hub-api.md §3.2) when <paramref name="redact"/>.
     /// </summary>
     private string? XetHashOf(HubRequest request, HostedRepo repo, IndexedFile file, bool redact) =>
-        state.Xet.FileOf(repo, file) is not { } xet ? null
+        state.Xet.FileOf(repo, file) is not { } xet || request.Faults.Xet is { UnlistedHashes: true } ? null
         : redact && !PassesGate(request, repo) ? new string('*', 64)
         : xet.Hash.ToString();
 }

@@ -17,6 +17,47 @@ public sealed class SegmentTableTests
     }
 
     [Fact]
+    public void A_xet_term_takes_exactly_its_unwritten_bytes_and_nothing_around_them()
+    {
+        var table = new SegmentTable(1000, 400, [(100, 150)]);
+        var pieces = table.TakeRange(120, 610);
+
+        // The planned segments are [0, 100), [100, 150) written, [150, 550), [550, 950), [950, 1000): the written bytes
+        // are left out, and the cut at 610 is exact (no alignment).
+        Assert.Equal([(150L, 550L), (550L, 610L)], pieces.Select(p => (p.Start, p.End)));
+        Assert.Empty(table.TakeRange(130, 600)); // owned now
+        Assert.Empty(table.TakeRange(100, 150)); // written
+        foreach (var piece in pieces)
+        {
+            Write(table, piece, (int)(piece.End - piece.Start));
+            table.Release(piece);
+        }
+        Assert.Equal([(100L, 610L)], table.WrittenRanges());
+        // What is left is still anyone's: a plain connection takes it after a Xet fallback.
+        var rest = new List<(long, long)>();
+        while (table.TakeNext(1000, 1000) is { } segment)
+        {
+            rest.Add((segment.Position, segment.End));
+        }
+        Assert.Equal([(0L, 100L), (610L, 950L), (950L, 1000L)], rest);
+    }
+
+    [Fact]
+    public void A_xet_term_inside_a_partly_written_segment_starts_where_the_writing_stopped()
+    {
+        var table = new SegmentTable(1000, 1000, []);
+        var whole = table.TakeNext(1000, 1000)!;
+        Write(table, whole, 300);
+        table.Release(whole);
+
+        var pieces = table.TakeRange(200, 500);
+
+        var piece = Assert.Single(pieces);
+        Assert.Equal((300L, 500L), (piece.Position, piece.End));
+        Assert.Equal((0L, 300L), Assert.Single(table.WrittenRanges()));
+    }
+
+    [Fact]
     public void Connections_take_segments_cut_to_their_limit_and_finer_in_the_last_quarter()
     {
         var table = new SegmentTable(64 * MiB, 16 * MiB, []);

@@ -72,4 +72,51 @@ public sealed class MultipartByteRangesTests
             }
         });
     }
+
+    /// <summary>Feeds <paramref name="body"/> to a streaming reader in pieces of <paramref name="cut"/> bytes; returns each range's data.</summary>
+    private static async Task<(List<byte>[] Parts, bool Complete)> StreamAsync(byte[] body, int cut, params (long Start, long End)[] ranges)
+    {
+        var reader = new MultipartByteRangeReader("B", ranges);
+        var parts = ranges.Select(_ => new List<byte>()).ToArray();
+        for (var at = 0; at < body.Length; at += cut)
+        {
+            await reader.WriteAsync(body.AsMemory(at, Math.Min(cut, body.Length - at)), (part, data, _) =>
+            {
+                parts[part].AddRange(data.ToArray());
+                return ValueTask.CompletedTask;
+            }, CancellationToken.None);
+        }
+        return (parts, reader.IsComplete);
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(7)]
+    [InlineData(100_000)]
+    public async Task A_streamed_body_yields_each_range_in_any_cut_of_its_bytes(int cut)
+    {
+        var tricky = Encoding.ASCII.GetBytes("abc\r\n--B\r\nContent-Range: bytes 0-1/2\r\n\r\nxy\r\n--B--\r\n");
+        var body = Body("B", (100, tricky), (2000, [1, 2, 3]));
+
+        var (parts, complete) = await StreamAsync(body, cut, (100, 100 + tricky.Length - 1), (2000, 2002));
+
+        Assert.True(complete);
+        Assert.Equal(tricky, parts[0]);
+        Assert.Equal([1, 2, 3], parts[1]);
+    }
+
+    [Fact]
+    public async Task A_streamed_body_that_is_not_exactly_the_ranges_asked_for_is_refused()
+    {
+        var body = Body("B", (100, new byte[10]), (2000, [1, 2, 3]));
+
+        // Other order, a range too many asked for, a range missing, a part for other bytes, a torrent after the end.
+        await Assert.ThrowsAsync<XetFormatException>(() => StreamAsync(body, 5, (2000, 2002), (100, 109)));
+        await Assert.ThrowsAsync<XetFormatException>(() => StreamAsync(body, 5, (100, 109), (2000, 2002), (3000, 3001)));
+        await Assert.ThrowsAsync<XetFormatException>(() => StreamAsync(body, 5, (100, 109)));
+        await Assert.ThrowsAsync<XetFormatException>(() => StreamAsync(Body("B", (100, new byte[11])), 5, (100, 109)));
+        await Assert.ThrowsAsync<XetFormatException>(() => StreamAsync([.. body, .. new byte[10_000]], 5, (100, 109), (2000, 2002)));
+        var (_, complete) = await StreamAsync(body[..^12], 5, (100, 109), (2000, 2002));
+        Assert.False(complete);
+    }
 }

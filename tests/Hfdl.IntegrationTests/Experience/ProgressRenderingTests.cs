@@ -270,4 +270,14 @@ public sealed class ProgressRenderingTests
         Assert.StartsWith("Not complete: 1 file(s) failed", failed[1], StringComparison.Ordinal);
         Assert.Contains("  failed x.bin: 'x.bin' failed.", failed);
     }
+
+    [Fact]
+    public void The_summary_says_how_much_came_over_the_network_and_how_much_from_the_xet_chunk_cache()
+    {
+        var plain = ProgressView.SummaryLines(new DownloadSummary("/d", new string('c', 40), 1, 0, 0, 50_000_000, TimeSpan.FromSeconds(1)) { BytesFetched = 50_000_000 }, []);
+        var xet = ProgressView.SummaryLines(new DownloadSummary("/d", new string('c', 40), 1, 0, 0, 50_000_000, TimeSpan.FromSeconds(1)) { BytesFetched = 2_000_000, BytesFromCache = 45_000_000 }, []);
+
+        Assert.DoesNotContain(plain, l => l.Contains("chunk cache", StringComparison.Ordinal));
+        Assert.Equal("2.0 MB came over the network and 45.0 MB from the Xet chunk cache.", xet[1]);
+    }
 }

@@ -1,0 +1,340 @@
+using System.Buffers;
+using Hfdl.Core.Xet;
+
+namespace Hfdl.Core.Transfer;
+
+/// <summary>
+/// Writes the terms of one <see cref="XetPart"/> (a range of a signed fetch) into its file as the range's chunks arrive, in order (from the network
+/// or the chunk cache). On creation it takes, from the file's segment table, the bytes of its terms nobody has written
+/// (<see cref="SegmentTable.TakeRange"/>): bytes an earlier run or an earlier attempt wrote are not written again, and
+/// a unit whose terms are all written has nothing to do. Each chunk is decoded once, whichever terms use it, and its
+/// bytes are cut to each term (<c>offset_into_first_range</c> and the window's end) and written at the term's offsets.
+/// </summary>
+internal sealed class XetUnitWriter
+{
+    private readonly BigFileJob _job;
+    private readonly XetPart _part;
+    private readonly List<Segment>[] _pieces;
+    private readonly long[] _position;
+    private readonly long[] _outputStart;
+    private int _processed;
+
+    public XetUnitWriter(BigFileJob job, XetPart part)
+    {
+        _job = job;
+        _part = part;
+        var terms = part.Terms;
+        _pieces = new List<Segment>[terms.Length];
+        _position = new long[terms.Length];
+        _outputStart = new long[terms.Length];
+        for (var i = 0; i < terms.Length; i++)
+        {
+            _outputStart[i] = part.Window.Start + terms[i].OutputOffset;
+            _pieces[i] = job.Table.TakeRange(_outputStart[i], _outputStart[i] + terms[i].Take);
+        }
+    }
+
+    /// <summary>Some term still has unwritten bytes.</summary>
+    public bool HasWork => Array.Exists(_pieces, p => p.Count > 0);
+
+    /// <summary>The chunks the terms with unwritten bytes need, counted from the range's first chunk.</summary>
+    public (int First, int End) NeededChunks
+    {
+        get
+        {
+            var first = int.MaxValue;
+            var end = 0;
+            for (var i = 0; i < _pieces.Length; i++)
+            {
+                if (_pieces[i].Count > 0)
+                {
+                    first = Math.Min(first, _part.Terms[i].FirstChunk);
+                    end = Math.Max(end, _part.Terms[i].FirstChunk + _part.Terms[i].ChunkCount);
+                }
+            }
+            return (first, end);
+        }
+    }
+
+    /// <summary>
+    /// Handles chunk <paramref name="index"/> (from the range's first chunk; header and stored bytes). Chunks already
+    /// handled (a retried fetch starts its range over) are skipped.
+    /// </summary>
+    public async ValueTask OnChunkAsync(int index, ReadOnlyMemory<byte> serialized, CancellationToken cancellationToken)
+    {
+        if (index < _processed)
+        {
+            return;
+        }
+        var header = XorbChunkHeader.Read(serialized.Span);
+        if (serialized.Length != XorbChunkHeader.Size + header.StoredLength)
+        {
+            throw new XetFormatException("A xorb chunk's stored length disagrees with its bytes.");
+        }
+        byte[]? raw = null;
+        try
+        {
+            for (var i = 0; i < _pieces.Length; i++)
+            {
+                var term = _part.Terms[i];
+                if (_pieces[i].Count == 0 || index < term.FirstChunk || index >= term.FirstChunk + term.ChunkCount)
+                {
+                    continue;
+                }
+                if (raw is null)
+                {
+                    raw = ArrayPool<byte>.Shared.Rent(Math.Max(1, header.UncompressedLength));
+                    XetChunkCodec.Decompress(header.Scheme, serialized.Span[XorbChunkHeader.Size..], raw.AsSpan(0, header.UncompressedLength));
+                }
+                var position = _position[i];
+                var length = header.UncompressedLength;
+                var from = Math.Max(position, term.Skip);
+                var to = Math.Min(position + length, term.Skip + term.Take);
+                if (from < to)
+                {
+                    await WriteAsync(_pieces[i], raw.AsMemory((int)(from - position), (int)(to - from)), _outputStart[i] + (from - term.Skip), cancellationToken).ConfigureAwait(false);
+                }
+                _position[i] = position + length;
+                if (_position[i] > term.UnpackedLength)
+                {
+                    throw Mismatch(term, _position[i]);
+                }
+            }
+        }
+        finally
+        {
+            if (raw is not null)
+            {
+                ArrayPool<byte>.Shared.Return(raw);
+            }
+        }
+        _processed = index + 1;
+    }
+
+    /// <summary>Writes <paramref name="bytes"/>, which belong at file offset <paramref name="at"/>, into the pieces that want them.</summary>
+    private async ValueTask WriteAsync(List<Segment> pieces, ReadOnlyMemory<byte> bytes, long at, CancellationToken cancellationToken)
+    {
+        var stop = at + bytes.Length;
+        foreach (var piece in pieces)
+        {
+            var (from, end) = _job.Table.Snapshot(piece);
+            if (end <= at || from >= stop)
+            {
+                continue;
+            }
+            if (from < at)
+            {
+                throw new XetUnavailableException($"bytes {from}-{at - 1} of a term were never delivered");
+            }
+            var offset = (int)(from - at);
+            var remaining = (int)(Math.Min(end, stop) - from);
+            while (remaining > 0)
+            {
+                var position = _job.Table.BeginWrite(piece, remaining, out var count);
+                if (position < 0)
+                {
+                    return; // The file stopped or restarted: these bytes are not wanted any more.
+                }
+                await _job.WriteAsync(bytes.Slice(offset, count), position, cancellationToken).ConfigureAwait(false);
+                _job.EndWrite(piece, count);
+                offset += count;
+                remaining -= count;
+            }
+        }
+    }
+
+    /// <summary>Checks that every term with unwritten bytes got all its chunks and that they add up to what the reconstruction promised.</summary>
+    public void Finish()
+    {
+        for (var i = 0; i < _pieces.Length; i++)
+        {
+            var term = _part.Terms[i];
+            if (_pieces[i].Count > 0 && _position[i] != term.UnpackedLength)
+            {
+                throw Mismatch(term, _position[i]);
+            }
+        }
+    }
+
+    private XetUnavailableException Mismatch(XetPlannedTerm term, long decoded) =>
+        new($"chunks {_part.Range.ChunkStart + term.FirstChunk}-{_part.Range.ChunkStart + term.FirstChunk + term.ChunkCount - 1} of xorb {_part.Xorb} decode to {decoded}+ bytes where the reconstruction promised {term.UnpackedLength}");
+
+    /// <summary>Gives the pieces back to the table: what was not written is anyone's again (the plain path's, after a fallback).</summary>
+    public void Release()
+    {
+        foreach (var pieces in _pieces)
+        {
+            foreach (var piece in pieces)
+            {
+                _job.Table.Release(piece);
+            }
+        }
+    }
+}
+
+/// <summary>
+/// The target of a signed xorb fetch's <see cref="RangeFetch"/>: its size is unknown to the client, and it cannot be
+/// resumed from the middle (only the signed ranges are authorised), so each attempt asks for all of it again and the
+/// chunks already handled are skipped. One range comes as the raw bytes; several come as one
+/// <c>multipart/byteranges</c> body, asked for with exactly the signed <c>Range</c> header and read part by part as it
+/// arrives. Each range's bytes are cut into chunks (at most one chunk is held per range, about 128 KiB), each handed to
+/// its <see cref="XetUnitWriter"/> (none for a range the cache served) and appended to its new chunk cache entry.
+/// </summary>
+internal sealed class XorbRangeTarget : IFetchTarget, IDisposable
+{
+    private readonly BigFileJob _job;
+    private readonly XetUnit _unit;
+    private readonly ChunkSplitter[] _splitters;
+    private MultipartByteRangeReader? _multipart;
+    private long _received;
+
+    public XorbRangeTarget(BigFileJob job, XetUnit unit, XetUnitWriter?[] writers, XetChunkCache.Writer?[] cacheEntries)
+    {
+        _job = job;
+        _unit = unit;
+        _splitters = new ChunkSplitter[unit.Parts.Length];
+        for (var i = 0; i < _splitters.Length; i++)
+        {
+            _splitters[i] = new ChunkSplitter(unit.Parts[i], writers[i], cacheEntries[i]);
+        }
+    }
+
+    private bool IsMultiRange => _splitters.Length > 1;
+
+    public long TotalSize => RangeFetch.UnknownSize;
+
+    public int GatherBytes => 64 * 1024;
+
+    public string? ExactRanges => IsMultiRange ? _unit.Fetch.RangeHeader : null;
+
+    public (long From, long End)? Wanted()
+    {
+        if (_job.FailedToken.IsCancellationRequested)
+        {
+            return null;
+        }
+        if (!IsMultiRange)
+        {
+            var range = _unit.Parts[0].Range;
+            return (range.ByteStart + _received, range.ByteEnd + 1);
+        }
+        // A multipart body's length is not known ahead: it is done when its closing boundary has come.
+        return _multipart is { IsComplete: true } ? (_received, _received) : (_received, _received + Math.Max(1, _unit.Fetch.ByteCount - _received));
+    }
+
+    public void BeginAttempt()
+    {
+        _received = 0;
+        _multipart = null;
+        foreach (var splitter in _splitters)
+        {
+            splitter.Reset();
+        }
+    }
+
+    public void BeginMultipart(string boundary) =>
+        _multipart = new MultipartByteRangeReader(boundary, [.. _unit.Fetch.Ranges.Select(r => (r.ByteStart, r.ByteEnd))]);
+
+    public async ValueTask<int> WriteAsync(ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken)
+    {
+        if (!IsMultiRange)
+        {
+            await _splitters[0].WriteAsync(bytes, cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            var reader = _multipart ?? throw new InvalidOperationException("A multi-range answer arrived without its boundary.");
+            await reader.WriteAsync(bytes, (part, data, token) => _splitters[part].WriteAsync(data, token), cancellationToken).ConfigureAwait(false);
+        }
+        _received += bytes.Length;
+        return bytes.Length;
+    }
+
+    /// <summary>A 200 to a ranged xorb request is never taken.</summary>
+    public bool RestartFromZero() => false;
+
+    /// <summary>The fetch ended: each range must have held exactly its chunks, the last one whole.</summary>
+    public void Finish()
+    {
+        foreach (var splitter in _splitters)
+        {
+            splitter.Finish();
+        }
+    }
+
+    public void Dispose()
+    {
+        foreach (var splitter in _splitters)
+        {
+            splitter.Dispose();
+        }
+    }
+
+    /// <summary>Cuts one range's bytes into its chunks as they arrive.</summary>
+    private sealed class ChunkSplitter(XetPart part, XetUnitWriter? writer, XetChunkCache.Writer? cacheEntry) : IDisposable
+    {
+        private readonly byte[] _chunk = ArrayPool<byte>.Shared.Rent(XetReconstructionReader.MaxSerializedChunk);
+        private int _pending;
+        private int _stored;
+        private int _chunks;
+
+        public void Reset()
+        {
+            _pending = 0;
+            _chunks = 0;
+            cacheEntry?.Reset();
+        }
+
+        public async ValueTask WriteAsync(ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken)
+        {
+            var data = bytes;
+            while (!data.IsEmpty)
+            {
+                if (_pending < XorbChunkHeader.Size)
+                {
+                    var head = Math.Min(XorbChunkHeader.Size - _pending, data.Length);
+                    data.Span[..head].CopyTo(_chunk.AsSpan(_pending));
+                    _pending += head;
+                    data = data[head..];
+                    if (_pending < XorbChunkHeader.Size)
+                    {
+                        break;
+                    }
+                    _stored = XorbChunkHeader.Read(_chunk).StoredLength;
+                    if (XorbChunkHeader.Size + _stored > _chunk.Length)
+                    {
+                        throw new XetFormatException($"A xorb chunk claims {_stored} stored bytes, more than any chunk can take.");
+                    }
+                }
+                var take = Math.Min(XorbChunkHeader.Size + _stored - _pending, data.Length);
+                data.Span[..take].CopyTo(_chunk.AsSpan(_pending));
+                _pending += take;
+                data = data[take..];
+                if (_pending == XorbChunkHeader.Size + _stored)
+                {
+                    if (_chunks >= part.Range.ChunkCount)
+                    {
+                        throw new XetFormatException($"A xorb range holds more than the {part.Range.ChunkCount} chunks it should.");
+                    }
+                    cacheEntry?.Append(_chunk.AsSpan(0, _pending));
+                    if (writer is not null)
+                    {
+                        await writer.OnChunkAsync(_chunks, _chunk.AsMemory(0, _pending), cancellationToken).ConfigureAwait(false);
+                    }
+                    _chunks++;
+                    _pending = 0;
+                }
+            }
+        }
+
+        public void Finish()
+        {
+            if (_pending != 0 || _chunks != part.Range.ChunkCount)
+            {
+                throw new XetUnavailableException($"bytes {part.Range.Spec} of xorb {part.Xorb} held {_chunks} whole chunks where {part.Range.ChunkCount} were expected");
+            }
+        }
+
+        public void Dispose() => ArrayPool<byte>.Shared.Return(_chunk);
+    }
+}

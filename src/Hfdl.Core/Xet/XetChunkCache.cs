@@ -1,0 +1,494 @@
+using System.Buffers.Binary;
+using System.Collections.Concurrent;
+using System.Globalization;
+using Hfdl.Core.Storage;
+using Microsoft.Win32.SafeHandles;
+
+namespace Hfdl.Core.Xet;
+
+/// <summary>
+/// A local, content-addressed cache of fetched xorb ranges, shared by every repo, revision and hfdl process: a chunk
+/// range of a xorb is fetched over the network once and then read from here, for any file that uses those chunks.
+/// <para>
+/// Layout (our own, below hf_xet's cache root, whose format is not ours to write): <c>{root}/hfdl-chunks/{xx}/{xorb}/{first}-{end}</c>
+/// holds chunks <c>[first, end)</c> of xorb <c>{xorb}</c> (<c>xx</c> its first two hex digits) as the CDN served them
+/// (header and stored bytes per chunk), after a header: a magic, the xorb hash and chunk range, each chunk's offset
+/// and the BLAKE3 of its stored form, and the BLAKE3 of the header itself. Every chunk is checked against its digest
+/// before it is used, so a torn, truncated or corrupted entry is detected, dropped and fetched again, never used.
+/// </para>
+/// <para>
+/// Several processes may share it: entries are written to a temporary name and renamed into place (a reader sees the
+/// whole entry or none), identical entries written twice are harmless, and eviction (least recently used first, down
+/// to the size bound) runs under a lock file and tolerates entries that vanish under it. Nothing is written through a
+/// link: the folders below the root are created with <see cref="SafeFileSystem"/>, and an entry that is a link is
+/// ignored and removed.
+/// </para>
+/// </summary>
+internal sealed class XetChunkCache
+{
+    public const string FolderName = "hfdl-chunks";
+
+    private static ReadOnlySpan<byte> Magic => "HFDLXC1\n"u8;
+
+    private const int FixedHeader = 8 + XetHash.Size + 4 + 4;
+    private const int PerChunk = 4 + XetHash.Size;
+
+    private readonly string _root;
+    private readonly ConcurrentDictionary<XetHash, List<CachedRange>> _index = new();
+    private long _added;
+
+    /// <param name="root">The Xet cache root (<c>HF_XET_CACHE</c>, else <c>$HF_HOME/xet</c>): the user's choice, which may be a link.</param>
+    /// <param name="maxBytes">The bound on the cache's size; the least recently used entries go first.</param>
+    public XetChunkCache(string root, long maxBytes)
+    {
+        _root = Path.GetFullPath(root);
+        Folder = Path.Combine(_root, FolderName);
+        MaxBytes = maxBytes;
+    }
+
+    /// <summary>Where hfdl's entries are.</summary>
+    public string Folder { get; }
+
+    public long MaxBytes { get; }
+
+    /// <summary>Raised (once per problem) when the cache cannot be used as it should: a link in it, a disk error.</summary>
+    public Action<string>? OnWarning { get; set; }
+
+    /// <summary>Throws <see cref="LinkInTargetException"/> when a link sits between the root and the cache's folder.</summary>
+    public void CheckForLinks() => SafeFileSystem.CheckNoLinks(_root, Folder);
+
+    /// <summary>The smallest entry that holds chunks <c>[first, end)</c> of <paramref name="xorb"/>, or null.</summary>
+    public CachedRange? Find(XetHash xorb, int first, int end)
+    {
+        var entries = _index.GetOrAdd(xorb, Scan);
+        lock (entries)
+        {
+            CachedRange? best = null;
+            foreach (var entry in entries)
+            {
+                if (entry.First <= first && entry.End >= end && (best is null || entry.End - entry.First < best.End - best.First))
+                {
+                    best = entry;
+                }
+            }
+            return best;
+        }
+    }
+
+    private string XorbFolder(XetHash xorb)
+    {
+        var hex = xorb.ToString();
+        return Path.Combine(Folder, hex[..2], hex);
+    }
+
+    private List<CachedRange> Scan(XetHash xorb)
+    {
+        var entries = new List<CachedRange>();
+        var folder = XorbFolder(xorb);
+        try
+        {
+            if (SafeFileSystem.LinkTarget(folder) is not null || !Directory.Exists(folder))
+            {
+                return entries;
+            }
+            foreach (var path in Directory.EnumerateFiles(folder))
+            {
+                if (TryParseName(Path.GetFileName(path), out var first, out var end))
+                {
+                    entries.Add(new CachedRange(xorb, first, end, path));
+                }
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // An unreadable cache is an empty one.
+        }
+        return entries;
+    }
+
+    private static bool TryParseName(string name, out int first, out int end)
+    {
+        var dash = name.IndexOf('-', StringComparison.Ordinal);
+        end = 0;
+        first = 0;
+        return dash > 0
+            && int.TryParse(name.AsSpan(0, dash), NumberStyles.None, CultureInfo.InvariantCulture, out first)
+            && int.TryParse(name.AsSpan(dash + 1), NumberStyles.None, CultureInfo.InvariantCulture, out end)
+            && end > first;
+    }
+
+    private void Forget(CachedRange entry, bool delete)
+    {
+        if (_index.TryGetValue(entry.Xorb, out var entries))
+        {
+            lock (entries)
+            {
+                entries.Remove(entry);
+            }
+        }
+        if (delete)
+        {
+            AtomicFile.TryDelete(entry.Path);
+        }
+    }
+
+    /// <summary>
+    /// Opens <paramref name="entry"/> to read chunks <c>[first, end)</c>, each checked against its digest before it is
+    /// handed out (<see cref="Reader.Next"/>). Null when the entry is gone, a link, or its header is damaged (then it is
+    /// removed, and the caller fetches the range instead).
+    /// </summary>
+    public Reader? Open(CachedRange entry, int first, int end)
+    {
+        SafeFileHandle handle;
+        try
+        {
+            if (SafeFileSystem.LinkTarget(entry.Path) is not null)
+            {
+                Forget(entry, delete: true);
+                return null;
+            }
+            handle = File.OpenHandle(entry.Path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            Forget(entry, delete: false);
+            return null;
+        }
+        try
+        {
+            var count = entry.End - entry.First;
+            var header = new byte[HeaderLength(count)];
+            if (RandomAccess.Read(handle, header, 0) != header.Length || !CheckHeader(header, entry, count))
+            {
+                handle.Dispose();
+                Forget(entry, delete: true);
+                return null;
+            }
+            return new Reader(this, entry, handle, header, first, end);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            handle.Dispose();
+            Forget(entry, delete: false);
+            return null;
+        }
+    }
+
+    /// <summary>Hands out the chunks of one entry in order, each checked; a damaged one removes the entry and ends the reading.</summary>
+    internal sealed class Reader : IDisposable
+    {
+        private readonly XetChunkCache _cache;
+        private readonly CachedRange _entry;
+        private readonly SafeFileHandle _handle;
+        private readonly byte[] _header;
+        private readonly int _end;
+        private readonly long _dataLength;
+        private readonly byte[] _buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(XetReconstructionReader.MaxSerializedChunk);
+        private int _next;
+        private bool _disposed;
+
+        internal Reader(XetChunkCache cache, CachedRange entry, SafeFileHandle handle, byte[] header, int first, int end)
+        {
+            _cache = cache;
+            _entry = entry;
+            _handle = handle;
+            _header = header;
+            _next = first - entry.First;
+            _end = end - entry.First;
+            _dataLength = RandomAccess.GetLength(handle) - header.Length;
+        }
+
+        /// <summary>The entry was found damaged (and removed) while reading.</summary>
+        public bool Damaged { get; private set; }
+
+        /// <summary>Stored bytes handed out so far.</summary>
+        public long BytesRead { get; private set; }
+
+        /// <summary>
+        /// The next chunk (header and stored bytes), valid until the next call; false at the end, or when it is damaged
+        /// (<see cref="Damaged"/>).
+        /// </summary>
+        public bool Next(out ReadOnlyMemory<byte> chunk)
+        {
+            chunk = default;
+            if (_next >= _end || Damaged)
+            {
+                return false;
+            }
+            var count = _entry.End - _entry.First;
+            long start = BinaryPrimitives.ReadUInt32LittleEndian(_header.AsSpan(FixedHeader + (_next * PerChunk)));
+            long stop = _next + 1 < count
+                ? BinaryPrimitives.ReadUInt32LittleEndian(_header.AsSpan(FixedHeader + ((_next + 1) * PerChunk)))
+                : _dataLength;
+            var length = stop - start;
+            try
+            {
+                if (stop > _dataLength || length < XorbChunkHeader.Size || length > _buffer.Length
+                    || RandomAccess.Read(_handle, _buffer.AsSpan(0, (int)length), _header.Length + start) != length
+                    || !XetHashing.ChunkHash(_buffer.AsSpan(0, (int)length)).Equals(XetHash.FromBytes(_header.AsSpan(FixedHeader + (_next * PerChunk) + 4, XetHash.Size))))
+                {
+                    return Fail();
+                }
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                return Fail();
+            }
+            chunk = _buffer.AsMemory(0, (int)length);
+            BytesRead += length;
+            _next++;
+            return true;
+        }
+
+        private bool Fail()
+        {
+            Damaged = true;
+            _cache.Forget(_entry, delete: true);
+            return false;
+        }
+
+        public void Dispose()
+        {
+            if (_disposed)
+            {
+                return;
+            }
+            _disposed = true;
+            _handle.Dispose();
+            System.Buffers.ArrayPool<byte>.Shared.Return(_buffer);
+            if (!Damaged && _next >= _end)
+            {
+                Touch(_entry.Path);
+            }
+        }
+    }
+
+    /// <summary>Marks an entry as used now: eviction takes the least recently used first.</summary>
+    private static void Touch(string path)
+    {
+        try
+        {
+            File.SetLastWriteTimeUtc(path, DateTime.UtcNow);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // Another process evicted it meanwhile: it was read whole already.
+        }
+    }
+
+    /// <summary>Drops entries that served a file which then did not verify: they may hold what a lying server sent.</summary>
+    public void Discard(IEnumerable<CachedRange> entries)
+    {
+        foreach (var entry in entries)
+        {
+            Forget(entry, delete: true);
+        }
+    }
+
+    private static int HeaderLength(int count) => FixedHeader + (count * PerChunk) + XetHash.Size;
+
+    private static bool CheckHeader(ReadOnlySpan<byte> header, CachedRange entry, int count)
+    {
+        if (!header.StartsWith(Magic)
+            || !XetHash.FromBytes(header.Slice(8, XetHash.Size)).Equals(entry.Xorb)
+            || BinaryPrimitives.ReadInt32LittleEndian(header[(8 + XetHash.Size)..]) != entry.First
+            || BinaryPrimitives.ReadInt32LittleEndian(header[(12 + XetHash.Size)..]) != entry.End)
+        {
+            return false;
+        }
+        var body = header[..^XetHash.Size];
+        return XetHashing.ChunkHash(body).Equals(XetHash.FromBytes(header[^XetHash.Size..]));
+    }
+
+    /// <summary>Starts an entry for chunks <c>[first, end)</c> of <paramref name="xorb"/>; null when the cache cannot take it now.</summary>
+    public Writer? Begin(XetHash xorb, int first, int end)
+    {
+        var folder = XorbFolder(xorb);
+        try
+        {
+            SafeFileSystem.CreateDirectory(_root, folder);
+            var temp = Path.Combine(folder, $".{first}-{end}.{Guid.NewGuid():N}.tmp");
+            var handle = File.OpenHandle(temp, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None);
+            return new Writer(this, xorb, first, end, temp, handle);
+        }
+        catch (LinkInTargetException ex)
+        {
+            OnWarning?.Invoke($"The Xet chunk cache is not written: {ex.Message}");
+            return null;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            OnWarning?.Invoke($"The Xet chunk cache in '{Folder}' cannot be written ({ex.Message}); hfdl downloads without it.");
+            return null;
+        }
+    }
+
+    private void Added(CachedRange entry, long bytes)
+    {
+        var entries = _index.GetOrAdd(entry.Xorb, Scan);
+        lock (entries)
+        {
+            entries.RemoveAll(e => e.First == entry.First && e.End == entry.End);
+            entries.Add(entry);
+        }
+        Interlocked.Add(ref _added, bytes);
+    }
+
+    /// <summary>
+    /// Evicts the least recently used entries until the cache is within <see cref="MaxBytes"/>, and removes temporary
+    /// files a killed process left (older than an hour). Runs under a lock file; when another process holds it, that
+    /// one is already evicting and this returns at once. Returns the bytes removed.
+    /// </summary>
+    public long Trim()
+    {
+        if (!Directory.Exists(Folder) || SafeFileSystem.LinkTarget(Folder) is not null)
+        {
+            return 0;
+        }
+        FileStream gate;
+        try
+        {
+            gate = new FileStream(Path.Combine(Folder, ".evict.lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return 0;
+        }
+        using (gate)
+        {
+            var files = new List<FileInfo>();
+            var stale = DateTime.UtcNow - TimeSpan.FromHours(1);
+            long removed = 0;
+            foreach (var info in new DirectoryInfo(Folder).EnumerateFiles("*", new EnumerationOptions { RecurseSubdirectories = true, IgnoreInaccessible = true, AttributesToSkip = FileAttributes.ReparsePoint }))
+            {
+                if (info.Name.EndsWith(".tmp", StringComparison.Ordinal))
+                {
+                    if (info.LastWriteTimeUtc < stale)
+                    {
+                        AtomicFile.TryDelete(info.FullName);
+                    }
+                }
+                else if (TryParseName(info.Name, out _, out _))
+                {
+                    files.Add(info);
+                }
+            }
+            var total = files.Sum(f => f.Length);
+            foreach (var file in files.OrderBy(f => f.LastWriteTimeUtc))
+            {
+                if (total <= MaxBytes)
+                {
+                    break;
+                }
+                AtomicFile.TryDelete(file.FullName);
+                total -= file.Length;
+                removed += file.Length;
+            }
+            if (removed > 0)
+            {
+                _index.Clear();
+            }
+            return removed;
+        }
+    }
+
+    /// <summary>Bytes this process added to the cache so far.</summary>
+    public long BytesAdded => Interlocked.Read(ref _added);
+
+    /// <summary>Writes one entry: chunks appended in order as they arrive, then <see cref="Commit"/> renames it into place.</summary>
+    internal sealed class Writer : IDisposable
+    {
+        private readonly XetChunkCache _cache;
+        private readonly XetHash _xorb;
+        private readonly int _first;
+        private readonly int _end;
+        private readonly string _temp;
+        private readonly SafeFileHandle _handle;
+        private readonly byte[] _header;
+        private int _chunks;
+        private long _length;
+        private bool _done;
+
+        internal Writer(XetChunkCache cache, XetHash xorb, int first, int end, string temp, SafeFileHandle handle)
+        {
+            _cache = cache;
+            _xorb = xorb;
+            _first = first;
+            _end = end;
+            _temp = temp;
+            _handle = handle;
+            _header = new byte[HeaderLength(end - first)];
+        }
+
+        /// <summary>Chunks appended so far.</summary>
+        public int Chunks => _chunks;
+
+        /// <summary>Appends the next chunk (header and stored bytes) and its digest.</summary>
+        public void Append(ReadOnlySpan<byte> serializedChunk)
+        {
+            if (_done || _chunks >= _end - _first)
+            {
+                return;
+            }
+            var at = FixedHeader + (_chunks * PerChunk);
+            BinaryPrimitives.WriteUInt32LittleEndian(_header.AsSpan(at), (uint)_length);
+            XetHashing.ChunkHash(serializedChunk).CopyTo(_header.AsSpan(at + 4, XetHash.Size));
+            RandomAccess.Write(_handle, serializedChunk, _header.Length + _length);
+            _length += serializedChunk.Length;
+            _chunks++;
+        }
+
+        /// <summary>Writes the header and renames the entry into place, when every chunk arrived; returns the entry, or null.</summary>
+        public CachedRange? Commit()
+        {
+            if (_done || _chunks != _end - _first)
+            {
+                return null;
+            }
+            _done = true;
+            Magic.CopyTo(_header);
+            _xorb.CopyTo(_header.AsSpan(8, XetHash.Size));
+            BinaryPrimitives.WriteInt32LittleEndian(_header.AsSpan(8 + XetHash.Size), _first);
+            BinaryPrimitives.WriteInt32LittleEndian(_header.AsSpan(12 + XetHash.Size), _end);
+            XetHashing.ChunkHash(_header.AsSpan(0, _header.Length - XetHash.Size)).CopyTo(_header.AsSpan(_header.Length - XetHash.Size));
+            var final = Path.Combine(Path.GetDirectoryName(_temp)!, $"{_first}-{_end}");
+            try
+            {
+                RandomAccess.Write(_handle, _header, 0);
+                RandomAccess.SetLength(_handle, _header.Length + _length);
+                _handle.Dispose();
+                // A cache needs no fsync: every chunk is checked when read, so a power cut costs a fetch, never a wrong byte.
+                File.Move(_temp, final, overwrite: true);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                AtomicFile.TryDelete(_temp);
+                _cache.OnWarning?.Invoke($"The Xet chunk cache in '{_cache.Folder}' cannot be written ({ex.Message}); hfdl downloads without it.");
+                return null;
+            }
+            var entry = new CachedRange(_xorb, _first, _end, final);
+            _cache.Added(entry, _header.Length + _length);
+            return entry;
+        }
+
+        /// <summary>Drops what was appended (the fetch starts over).</summary>
+        public void Reset()
+        {
+            _chunks = 0;
+            _length = 0;
+        }
+
+        public void Dispose()
+        {
+            if (!_done)
+            {
+                _done = true;
+                _handle.Dispose();
+                AtomicFile.TryDelete(_temp);
+            }
+        }
+    }
+}
+
+/// <summary>An entry of the <see cref="XetChunkCache"/>: chunks <c>[First, End)</c> of <see cref="Xorb"/>, in the file at <see cref="Path"/>.</summary>
+internal sealed record CachedRange(XetHash Xorb, int First, int End, string Path);

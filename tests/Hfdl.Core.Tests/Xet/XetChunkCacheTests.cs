@@ -1,0 +1,145 @@
+using Hfdl.Core.Xet;
+
+namespace Hfdl.Core.Tests.Xet;
+
+public sealed class XetChunkCacheTests : IDisposable
+{
+    private readonly TempDirectory _root = new();
+
+    public void Dispose() => _root.Dispose();
+
+    private static XetHash Xorb(byte seed) => XetHash.FromBytes(Enumerable.Repeat(seed, XetHash.Size).ToArray());
+
+    /// <summary>A serialized chunk (header and stored bytes, uncompressed) of <paramref name="length"/> bytes of <paramref name="value"/>.</summary>
+    private static byte[] Chunk(int length, byte value)
+    {
+        var bytes = new byte[XorbChunkHeader.Size + length];
+        new XorbChunkHeader(length, XetCompression.None, length).Write(bytes);
+        bytes.AsSpan(XorbChunkHeader.Size).Fill(value);
+        return bytes;
+    }
+
+    private static CachedRange Put(XetChunkCache cache, XetHash xorb, int first, int end, int chunkLength = 1000)
+    {
+        using var writer = cache.Begin(xorb, first, end)!;
+        for (var i = first; i < end; i++)
+        {
+            writer.Append(Chunk(chunkLength, (byte)i));
+        }
+        return writer.Commit()!;
+    }
+
+    private static List<byte[]> ReadAll(XetChunkCache cache, CachedRange entry, int first, int end)
+    {
+        using var reader = cache.Open(entry, first, end);
+        Assert.NotNull(reader);
+        var chunks = new List<byte[]>();
+        while (reader.Next(out var chunk))
+        {
+            chunks.Add(chunk.ToArray());
+        }
+        Assert.False(reader.Damaged);
+        return chunks;
+    }
+
+    [Fact]
+    public void An_entry_serves_any_chunk_range_inside_it_and_no_other()
+    {
+        var cache = new XetChunkCache(_root.Path, 1_000_000);
+        var xorb = Xorb(1);
+        Put(cache, xorb, 2, 8);
+
+        var fresh = new XetChunkCache(_root.Path, 1_000_000);
+        var entry = fresh.Find(xorb, 3, 5);
+
+        Assert.NotNull(entry);
+        Assert.Equal([Chunk(1000, 3), Chunk(1000, 4)], ReadAll(fresh, entry!, 3, 5));
+        Assert.Null(fresh.Find(xorb, 1, 3));
+        Assert.Null(fresh.Find(xorb, 7, 9));
+        Assert.Null(fresh.Find(Xorb(2), 3, 5));
+    }
+
+    [Fact]
+    public void An_entry_with_a_torn_or_altered_byte_is_refused_and_removed()
+    {
+        var cache = new XetChunkCache(_root.Path, 1_000_000);
+        var entry = Put(cache, Xorb(3), 0, 4);
+        var bytes = File.ReadAllBytes(entry.Path);
+        bytes[^10] ^= 1;
+        File.WriteAllBytes(entry.Path, bytes);
+
+        using (var reader = cache.Open(entry, 0, 4))
+        {
+            var good = 0;
+            while (reader!.Next(out _))
+            {
+                good++;
+            }
+            Assert.Equal(3, good); // the chunks before the damage were checked and good
+            Assert.True(reader.Damaged);
+        }
+
+        Assert.False(File.Exists(entry.Path));
+        Assert.Null(cache.Find(Xorb(3), 0, 1));
+    }
+
+    [Fact]
+    public void An_entry_whose_header_lies_about_its_range_is_refused()
+    {
+        var cache = new XetChunkCache(_root.Path, 1_000_000);
+        var entry = Put(cache, Xorb(4), 0, 4);
+        var renamed = Path.Combine(Path.GetDirectoryName(entry.Path)!, "0-3");
+        File.Move(entry.Path, renamed);
+
+        var fresh = new XetChunkCache(_root.Path, 1_000_000);
+
+        Assert.Null(fresh.Open(fresh.Find(Xorb(4), 0, 3)!, 0, 3));
+        Assert.False(File.Exists(renamed));
+    }
+
+    [Fact]
+    public void Eviction_keeps_the_cache_within_its_bound_least_recently_used_first()
+    {
+        var cache = new XetChunkCache(_root.Path, 25_000);
+        var entries = Enumerable.Range(0, 4).Select(i => Put(cache, Xorb((byte)(10 + i)), 0, 10)).ToList(); // ~10 kB each
+        for (var i = 0; i < entries.Count; i++)
+        {
+            File.SetLastWriteTimeUtc(entries[i].Path, DateTime.UtcNow.AddMinutes(-10 + i));
+        }
+        ReadAll(cache, entries[0], 0, 10); // used now: the most recent
+
+        var removed = cache.Trim();
+
+        Assert.True(removed > 0);
+        Assert.True(File.Exists(entries[0].Path));
+        Assert.True(File.Exists(entries[3].Path));
+        Assert.False(File.Exists(entries[1].Path));
+        Assert.False(File.Exists(entries[2].Path));
+    }
+
+    [Fact]
+    public void A_link_in_place_of_an_entry_is_never_read_and_is_removed()
+    {
+        var cache = new XetChunkCache(_root.Path, 1_000_000);
+        var entry = Put(cache, Xorb(5), 0, 2);
+        var elsewhere = _root.Combine("elsewhere");
+        File.Move(entry.Path, elsewhere);
+        File.CreateSymbolicLink(entry.Path, elsewhere);
+
+        Assert.Null(cache.Open(entry, 0, 2));
+        Assert.False(File.Exists(entry.Path) || new FileInfo(entry.Path).LinkTarget is not null);
+        Assert.True(File.Exists(elsewhere));
+    }
+
+    [Fact]
+    public void A_link_on_the_way_to_the_cache_folder_is_refused()
+    {
+        Directory.CreateDirectory(_root.Combine("target"));
+        Directory.CreateSymbolicLink(_root.Combine(XetChunkCache.FolderName), _root.Combine("target"));
+        var cache = new XetChunkCache(_root.Path, 1_000_000);
+
+        Assert.Throws<Hfdl.Core.Storage.LinkInTargetException>(cache.CheckForLinks);
+        Assert.Null(cache.Begin(Xorb(6), 0, 1));
+        Assert.Empty(Directory.GetFileSystemEntries(_root.Combine("target")));
+    }
+}

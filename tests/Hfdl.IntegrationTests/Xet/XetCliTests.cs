@@ -1,0 +1,126 @@
+using System.Text.Json;
+using Hfdl.Core.Hub;
+using Hfdl.Core.Transfer;
+using Hfdl.Hub.Server;
+using Hfdl.IntegrationTests.Hub;
+using Hfdl.IntegrationTests.Support;
+using Microsoft.Extensions.Time.Testing;
+
+namespace Hfdl.IntegrationTests.Xet;
+
+/// <summary>Native Xet through the real CLI: the switches that turn it off, the savings report, the token's renewal.</summary>
+public sealed class XetCliTests : IDisposable
+{
+    private readonly TempFolder _temp = new();
+
+    public void Dispose() => _temp.Dispose();
+
+    private static Task<HubServer> StartAsync(byte[] old, byte[] edited) =>
+        HubTestKit.StartAsync(XetDownloadTests.RevisionStore(old, edited), o => o with { Xet = o.Xet with { MaxXorbChunks = 4 } });
+
+    private static JsonElement Summary(CliResult result) =>
+        result.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement)
+            .Single(e => e.GetProperty("event").GetString() == "summary");
+
+    [Fact]
+    public async Task The_summary_reports_bytes_fetched_over_the_network_and_bytes_from_the_chunk_cache()
+    {
+        var (old, edited) = XetDownloadTests.TwoRevisions(seed: 51);
+        await using var server = await StartAsync(old, edited);
+        var cli = new CliRunner(server, _temp);
+
+        var first = await cli.RunAsync("download", "acme/versions", "--revision", "v1", "--local-dir", _temp.Combine("v1"), "--file-size-threshold", "1", "--json");
+        var xorbsAfterFirst = XetDownloadTests.XorbBytes(server);
+        var second = await cli.RunAsync("download", "acme/versions", "--local-dir", _temp.Combine("main"), "--file-size-threshold", "1", "--json");
+        var third = await cli.RunAsync("download", "acme/versions", "--local-dir", _temp.Combine("again"), "--file-size-threshold", "1");
+
+        Assert.Equal(0, first.ExitCode);
+        Assert.Equal(0, second.ExitCode);
+        Assert.Equal(edited, File.ReadAllBytes(_temp.Combine("main", "model.safetensors")));
+        Assert.Equal(xorbsAfterFirst, Summary(first).GetProperty("bytes_fetched").GetInt64());
+        Assert.Equal(0, Summary(first).GetProperty("bytes_from_cache").GetInt64());
+        var fetched = Summary(second).GetProperty("bytes_fetched").GetInt64();
+        Assert.Equal(XetDownloadTests.XorbBytes(server) - xorbsAfterFirst, fetched);
+        Assert.InRange(fetched, 1, edited.Length / 5);
+        Assert.True(Summary(second).GetProperty("bytes_from_cache").GetInt64() > edited.Length / 2);
+        // The cache is shared by default under $HF_HOME/xet, in hfdl's own folder.
+        Assert.True(Directory.Exists(Path.Combine(cli.Environment["HF_HOME"]!, "xet", "hfdl-chunks")));
+        Assert.Contains("came over the network and", third.Error, StringComparison.Ordinal);
+        Assert.Contains("from the Xet chunk cache.", third.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task HF_XET_CACHE_moves_the_chunk_cache()
+    {
+        var (old, edited) = XetDownloadTests.TwoRevisions(seed: 52);
+        await using var server = await StartAsync(old, edited);
+        var cli = new CliRunner(server, _temp);
+        cli.Environment["HF_XET_CACHE"] = _temp.Combine("xet-cache");
+
+        var result = await cli.RunAsync("download", "acme/versions", "--local-dir", _temp.Combine("out"), "--file-size-threshold", "1", "-q");
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.NotEmpty(Directory.GetFiles(_temp.Combine("xet-cache", "hfdl-chunks"), "*-*", SearchOption.AllDirectories));
+        Assert.False(Directory.Exists(Path.Combine(cli.Environment["HF_HOME"]!, "xet")));
+    }
+
+    [Theory]
+    [InlineData("--no-xet", null)]
+    [InlineData(null, "1")]
+    [InlineData(null, "TRUE")]
+    public async Task No_xet_and_HF_HUB_DISABLE_XET_fetch_over_the_plain_https_bridge_only(string? flag, string? variable)
+    {
+        var (old, edited) = XetDownloadTests.TwoRevisions(seed: 53);
+        await using var server = await StartAsync(old, edited);
+        var cli = new CliRunner(server, _temp);
+        cli.Environment["HF_HUB_DISABLE_XET"] = variable;
+        string[] args = ["download", "acme/versions", "--local-dir", _temp.Combine("out"), "--file-size-threshold", "1", "--json"];
+
+        var result = await cli.RunAsync(flag is null ? args : [.. args, flag]);
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.Equal(edited, File.ReadAllBytes(_temp.Combine("out", "model.safetensors")));
+        Assert.DoesNotContain(server.Requests.Snapshot(), r => r.Listener == "cas" || r.PathAndQuery.StartsWith("/xorbs/", StringComparison.Ordinal)
+            || r.PathAndQuery.Contains("xet-read-token", StringComparison.Ordinal));
+        Assert.Equal(edited.Length, XetDownloadTests.BridgeBytes(server));
+        Assert.Equal(edited.Length, Summary(result).GetProperty("bytes_fetched").GetInt64());
+        Assert.False(Directory.Exists(Path.Combine(cli.Environment["HF_HOME"]!, "xet")));
+    }
+
+    [Fact]
+    public async Task A_negative_xet_cache_size_is_a_usage_error()
+    {
+        var (old, edited) = XetDownloadTests.TwoRevisions(seed: 54);
+        await using var server = await StartAsync(old, edited);
+
+        var result = await new CliRunner(server, _temp).RunAsync("download", "acme/versions", "--xet-cache-size", "-1");
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("--xet-cache-size must be a number of MB, 0 or more.", result.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_read_token_is_renewed_shortly_before_it_expires_on_the_clock_hfdl_is_given()
+    {
+        var (old, edited) = XetDownloadTests.TwoRevisions(seed: 55);
+        await using var server = await StartAsync(old, edited);
+        using var xet = new XetTestClient(server);
+        var hash = (await xet.FileInfoAsync("acme/versions", "model.safetensors")).Hash!;
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        using var client = new HubClient(new HubClientOptions { Endpoint = server.Endpoint });
+        var commit = server.Options.Store.FindRepo(RepoType.Model, "acme/versions")!.CommitOf();
+        var session = new XetSession(client, RepoType.Model, RepoId.Parse("acme/versions"), commit, Engine.FastOptions with { Time = clock }, null, null);
+
+        await session.ReconstructionAsync(hash, 0, 99, CancellationToken.None);
+        clock.Advance(TimeSpan.FromMinutes(58));
+        await session.ReconstructionAsync(hash, 0, 99, CancellationToken.None);
+        Assert.Equal(1, session.TokensFetched);
+        // The hub's tokens live an hour: 59.5 minutes in, the token is within a minute of its exp and is renewed first.
+        clock.Advance(TimeSpan.FromMinutes(1.5));
+        await session.ReconstructionAsync(hash, 0, 99, CancellationToken.None);
+
+        Assert.Equal(2, session.TokensFetched);
+        Assert.Equal(3, server.Requests.Snapshot().Count(r => r.Listener == "cas" && r.StatusCode == 200));
+        Assert.Equal(2, server.Requests.Snapshot().Count(r => r.Listener == "hub" && r.PathAndQuery.Contains("/xet-read-token/", StringComparison.Ordinal)));
+    }
+}

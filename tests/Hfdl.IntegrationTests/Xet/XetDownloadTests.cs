@@ -1,0 +1,193 @@
+using Hfdl.Core.Hub;
+using Hfdl.Core.Progress;
+using Hfdl.Core.Transfer;
+using Hfdl.Hub.Server;
+using Hfdl.IntegrationTests.Hub;
+using Hfdl.IntegrationTests.Support;
+
+namespace Hfdl.IntegrationTests.Xet;
+
+/// <summary>Native Xet downloads by the engine from a real Hfdl.Hub in Xet mode on loopback.</summary>
+public sealed class XetDownloadTests
+{
+    private static readonly byte[] Weights = XetContent.Mixed(3_000_000, seed: 21);
+
+    internal static DownloadOptions Options(string cache, long threshold = 1) => Engine.FastOptions with
+    {
+        BigFileThreshold = threshold,
+        XetCacheFolder = cache,
+    };
+
+    internal static long XorbBytes(HubServer server) =>
+        server.Requests.Snapshot().Where(r => r.Listener == "cdn" && r.PathAndQuery.StartsWith("/xorbs/", StringComparison.Ordinal)).Sum(r => r.BodyBytesSent);
+
+    internal static long BridgeBytes(HubServer server) =>
+        server.Requests.Snapshot().Where(r => r.Listener == "cdn" && !r.PathAndQuery.StartsWith("/xorbs/", StringComparison.Ordinal)).Sum(r => r.BodyBytesSent);
+
+    [Theory]
+    [InlineData(XetChunkStorage.Mixed)]
+    [InlineData(XetChunkStorage.Smallest)]
+    public async Task A_xet_backed_file_is_downloaded_natively_and_bit_exact(XetChunkStorage storage)
+    {
+        var store = new InMemoryRepoStore().AddRepo(RepoType.Model, "acme/xet", repo => repo
+            .File("config.json", "{}\n")
+            .File("model.safetensors", Weights)
+            .Settings(s => s with { Xet = true }));
+        await using var server = await HubTestKit.StartAsync(store, o => o with { Xet = o.Xet with { MaxXorbChunks = 8, ChunkStorage = storage } });
+        using var target = new TempFolder();
+        using var cache = new TempFolder();
+
+        var (summary, events) = await Engine.DownloadAsync(server, "acme/xet", target.Path, Options(cache.Path));
+
+        Assert.Equal(0, summary.FilesFailed);
+        Assert.Equal(Weights, File.ReadAllBytes(target.Combine("model.safetensors")));
+        Assert.DoesNotContain(events, e => e is Warning);
+        Assert.True(XorbBytes(server) > 0);
+        Assert.Equal(0, BridgeBytes(server));
+        Assert.Equal(XorbBytes(server) + 3, summary.BytesFetched);
+        Assert.Equal(0, summary.BytesFromCache);
+    }
+
+    /// <summary>A 2.4 MB model with a later revision that rewrites three 20 kB stretches: small xorbs, so few chunks change.</summary>
+    internal static (byte[] Old, byte[] New) TwoRevisions(int seed)
+    {
+        var old = XetContent.Mixed(2_400_000, seed);
+        var edited = old.ToArray();
+        var random = new Random(seed + 1);
+        foreach (var at in new[] { 300_000, 1_200_000, 2_100_000 })
+        {
+            random.NextBytes(edited.AsSpan(at, 20_000));
+        }
+        return (old, edited);
+    }
+
+    internal static InMemoryRepoStore RevisionStore(byte[] old, byte[] edited, string repo = "acme/versions", HubFaults? faults = null) =>
+        new InMemoryRepoStore().AddRepo(RepoType.Model, repo, r => r
+            .File("model.safetensors", edited)
+            .Revision("v1", RevisionKind.Tag, v => v.File("model.safetensors", old), date: new DateTimeOffset(2024, 1, 1, 0, 0, 0, TimeSpan.Zero))
+            .Settings(s => s with { Xet = true, Faults = faults }));
+
+    [Fact]
+    public async Task A_second_revision_fetches_only_the_chunks_the_first_did_not_bring()
+    {
+        var (old, edited) = TwoRevisions(seed: 31);
+        await using var server = await HubTestKit.StartAsync(RevisionStore(old, edited), o => o with { Xet = o.Xet with { MaxXorbChunks = 4 } });
+        using var first = new TempFolder();
+        using var second = new TempFolder();
+        using var cache = new TempFolder();
+
+        var (v1, _) = await Engine.DownloadAsync(server, "acme/versions", first.Path, Options(cache.Path), revision: "v1");
+        var afterFirst = XorbBytes(server);
+        var (main, events) = await Engine.DownloadAsync(server, "acme/versions", second.Path, Options(cache.Path));
+        var secondBytes = XorbBytes(server) - afterFirst;
+
+        Assert.Equal(old, File.ReadAllBytes(first.Combine("model.safetensors")));
+        Assert.Equal(edited, File.ReadAllBytes(second.Combine("model.safetensors")));
+        Assert.DoesNotContain(events, e => e is Warning);
+        Assert.Equal(afterFirst, v1.BytesFetched);
+        Assert.Equal(0, v1.BytesFromCache);
+        // Three edits of 20 kB touch a few chunks each (and their xorbs' neighbours): far less than the file.
+        Assert.InRange(secondBytes, 1, edited.Length / 5);
+        Assert.Equal(secondBytes, main.BytesFetched);
+        Assert.True(main.BytesFromCache > edited.Length / 2, $"{main.BytesFromCache} bytes from the cache");
+        Assert.Equal(0, BridgeBytes(server));
+    }
+
+    [Fact]
+    public async Task Without_a_chunk_cache_a_second_revision_fetches_everything_again()
+    {
+        var (old, edited) = TwoRevisions(seed: 32);
+        await using var server = await HubTestKit.StartAsync(RevisionStore(old, edited), o => o with { Xet = o.Xet with { MaxXorbChunks = 4 } });
+        using var first = new TempFolder();
+        using var second = new TempFolder();
+        using var cache = new TempFolder();
+        var noCache = Options(cache.Path) with { XetCacheSize = 0 };
+
+        await Engine.DownloadAsync(server, "acme/versions", first.Path, noCache, revision: "v1");
+        var afterFirst = XorbBytes(server);
+        var (main, _) = await Engine.DownloadAsync(server, "acme/versions", second.Path, noCache);
+
+        Assert.Equal(edited, File.ReadAllBytes(second.Combine("model.safetensors")));
+        Assert.True(XorbBytes(server) - afterFirst >= afterFirst * 9 / 10, "the second revision fetched about as much as the first");
+        Assert.Equal(0, main.BytesFromCache);
+        Assert.False(Directory.Exists(Path.Combine(cache.Path, "hfdl-chunks")));
+    }
+
+    [Fact]
+    public async Task A_corrupted_chunk_cache_entry_is_detected_dropped_and_fetched_again()
+    {
+        var (old, edited) = TwoRevisions(seed: 33);
+        await using var server = await HubTestKit.StartAsync(RevisionStore(old, edited), o => o with { Xet = o.Xet with { MaxXorbChunks = 4 } });
+        using var first = new TempFolder();
+        using var second = new TempFolder();
+        using var third = new TempFolder();
+        using var cache = new TempFolder();
+        var (clean, _) = await Engine.DownloadAsync(server, "acme/versions", first.Path, Options(cache.Path), revision: "v1");
+        var entries = Directory.GetFiles(Path.Combine(cache.Path, "hfdl-chunks"), "*-*", SearchOption.AllDirectories);
+        Assert.NotEmpty(entries);
+        foreach (var entry in entries)
+        {
+            // Flip a byte of every entry's last chunk: a disk that rotted, or another program that wrote there.
+            using var stream = new FileStream(entry, FileMode.Open, FileAccess.ReadWrite);
+            stream.Position = stream.Length - 100;
+            var b = stream.ReadByte();
+            stream.Position = stream.Length - 100;
+            stream.WriteByte((byte)(b ^ 0x5A));
+        }
+
+        var (refetched, events) = await Engine.DownloadAsync(server, "acme/versions", second.Path, Options(cache.Path), revision: "v1");
+        var (cached, _) = await Engine.DownloadAsync(server, "acme/versions", third.Path, Options(cache.Path), revision: "v1");
+
+        Assert.Equal(old, File.ReadAllBytes(second.Combine("model.safetensors")));
+        Assert.Equal(old, File.ReadAllBytes(third.Combine("model.safetensors")));
+        Assert.DoesNotContain(events, e => e is Warning);
+        // Every entry failed its check at its last chunk: each range was fetched again, and its entry replaced.
+        Assert.Equal(clean.BytesFetched, refetched.BytesFetched);
+        Assert.Equal(0, cached.BytesFetched);
+        Assert.Equal(clean.BytesFetched, cached.BytesFromCache);
+    }
+
+    [Fact]
+    public async Task A_link_planted_in_the_chunk_cache_is_never_written_through()
+    {
+        await using var server = await HubTestKit.StartAsync(new InMemoryRepoStore().AddRepo(RepoType.Model, "acme/xet", r => r
+            .File("model.safetensors", Weights).Settings(s => s with { Xet = true })), o => o with { Xet = o.Xet with { MaxXorbChunks = 8 } });
+        using var target = new TempFolder();
+        using var cache = new TempFolder();
+        using var elsewhere = new TempFolder();
+        Directory.CreateSymbolicLink(Path.Combine(cache.Path, "hfdl-chunks"), elsewhere.Path);
+
+        var (summary, events) = await Engine.DownloadAsync(server, "acme/xet", target.Path, Options(cache.Path));
+
+        Assert.Equal(0, summary.FilesFailed);
+        Assert.Equal(Weights, File.ReadAllBytes(target.Combine("model.safetensors")));
+        Assert.Empty(Directory.GetFileSystemEntries(elsewhere.Path));
+        var warning = Assert.Single(events.OfType<Warning>());
+        Assert.Contains("is a symbolic link", warning.Message, StringComparison.Ordinal);
+        Assert.True(XorbBytes(server) > 0, "Xet still ran, without its cache");
+    }
+
+    [Fact]
+    public async Task A_link_planted_for_one_xorb_in_the_chunk_cache_is_never_written_through()
+    {
+        await using var server = await HubTestKit.StartAsync(new InMemoryRepoStore().AddRepo(RepoType.Model, "acme/xet", r => r
+            .File("model.safetensors", Weights).Settings(s => s with { Xet = true })), o => o with { Xet = o.Xet with { MaxXorbChunks = 1000 } });
+        using var probe = new TempFolder();
+        using var probeCache = new TempFolder();
+        await Engine.DownloadAsync(server, "acme/xet", probe.Path, Options(probeCache.Path));
+        var xorbFolder = Directory.GetDirectories(Path.Combine(probeCache.Path, "hfdl-chunks"), "*", SearchOption.AllDirectories).First(d => Path.GetFileName(d).Length == 64);
+        using var target = new TempFolder();
+        using var cache = new TempFolder();
+        using var elsewhere = new TempFolder();
+        var planted = Path.Combine(cache.Path, Path.GetRelativePath(probeCache.Path, xorbFolder));
+        Directory.CreateDirectory(Path.GetDirectoryName(planted)!);
+        Directory.CreateSymbolicLink(planted, elsewhere.Path);
+
+        var (summary, events) = await Engine.DownloadAsync(server, "acme/xet", target.Path, Options(cache.Path));
+
+        Assert.Equal(0, summary.FilesFailed);
+        Assert.Equal(Weights, File.ReadAllBytes(target.Combine("model.safetensors")));
+        Assert.Empty(Directory.GetFileSystemEntries(elsewhere.Path));
+        Assert.Contains(events.OfType<Warning>(), w => w.Message.Contains("is a symbolic link", StringComparison.Ordinal));
+    }
+}
