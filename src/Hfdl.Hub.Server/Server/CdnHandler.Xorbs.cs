@@ -7,6 +7,9 @@ internal sealed partial class CdnHandler
 {
     private const string XorbPathPrefix = "/xorbs/default/";
 
+    /// <summary>The key that counts <see cref="XetFaults.ExpiredXorbUrls"/> strikes.</summary>
+    private static readonly object ExpiredXorbUrlsFault = new();
+
     /// <summary>
     /// <c>GET /xorbs/default/{hash}</c>: byte ranges of a xorb, as the transfer host serves them. The URL's signature
     /// covers <c>X-Xet-Signed-Range</c>; the request's <c>Range</c> must name signed ranges exactly (all of them, or
@@ -49,6 +52,11 @@ internal sealed partial class CdnHandler
             return;
         }
         request.Faults = state.XorbFaults(repoObjectId);
+        if (request.Faults.Xet is { ExpiredXorbUrls: > 0 } xetFaults && state.Faults.StrikesFirst(request.Faults, ExpiredXorbUrlsFault, xetFaults.ExpiredXorbUrls))
+        {
+            await XmlErrorAsync(request, 403, "AccessDenied", "Request has expired", cancellationToken).ConfigureAwait(false);
+            return;
+        }
         if (!await state.Faults.BeforeResponseAsync(request, FaultTargets.Cdn, json: false, cancellationToken).ConfigureAwait(false))
         {
             return;

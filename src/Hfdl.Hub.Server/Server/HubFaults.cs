@@ -104,6 +104,10 @@ public sealed record HubFaults
         {
             throw new ArgumentException("SignedUrlLifetime must be positive.");
         }
+        if (Xet is { ExpiredXorbUrls: < 0 })
+        {
+            throw new ArgumentException("Xet.ExpiredXorbUrls must not be negative.");
+        }
         if (Xet is { UnauthorizedReconstructions: < 0 })
         {
             throw new ArgumentException("Xet.UnauthorizedReconstructions must not be negative.");
@@ -314,6 +318,12 @@ public sealed record XetFaults
 
     /// <summary><c>xet-read-token</c> answers 403, as for a Hub token without the scope a Xet token needs.</summary>
     public bool RefuseTokens { get; init; }
+
+    /// <summary>
+    /// The first this many xorb fetches answer 403 "Request has expired", as the CDN does for a signed URL used after
+    /// its expiry: the deterministic form of a short <see cref="HubFaults.SignedUrlLifetime"/>.
+    /// </summary>
+    public int ExpiredXorbUrls { get; init; }
 }
 
 /// <summary>How a reconstruction lies.</summary>
@@ -409,6 +419,7 @@ internal static class HubFaultsJson
                                 ? Enum.Parse<XetReconstructionLie>(lie.GetString() ?? "", ignoreCase: true)
                                 : XetReconstructionLie.None,
                             CorruptXorbRanges = v.TryGetProperty("corruptXorbRanges", out var corrupt) && corrupt.GetBoolean(),
+                            ExpiredXorbUrls = (int)Number(v, "expiredXorbUrls", 0),
                             NoV2 = v.TryGetProperty("noV2", out var noV2) && noV2.GetBoolean(),
                             UnlistedHashes = v.TryGetProperty("unlistedHashes", out var unlisted) && unlisted.GetBoolean(),
                             RefuseTokens = v.TryGetProperty("refuseTokens", out var refuse) && refuse.GetBoolean(),

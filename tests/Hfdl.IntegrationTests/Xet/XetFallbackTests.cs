@@ -85,7 +85,7 @@ public sealed class XetFallbackTests
     [Fact]
     public async Task Expired_xorb_urls_are_renewed_from_a_fresh_reconstruction()
     {
-        await using var server = await StartAsync(HubFaults.None with { SignedUrlLifetime = TimeSpan.FromMilliseconds(300), PerConnectionBytesPerSecond = 1_500_000 });
+        await using var server = await StartAsync(HubFaults.None with { Xet = new XetFaults { ExpiredXorbUrls = 2 } });
         using var target = new TempFolder();
         using var cache = new TempFolder();
 
