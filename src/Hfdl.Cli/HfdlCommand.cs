@@ -91,7 +91,10 @@ internal static class HfdlCommand
     /// </summary>
     private static string? OptionTakenAsArgument(ParseResult parseResult)
     {
-        var positional = new HashSet<Token>(parseResult.CommandResult.Children.OfType<ArgumentResult>().SelectMany(a => a.Tokens), ReferenceEqualityComparer.Instance);
+        // Only list arguments swallow unmatched words; a single REPO that starts with '-' gets the repo id's own error.
+        var positional = new HashSet<Token>(
+            parseResult.CommandResult.Children.OfType<ArgumentResult>().Where(a => a.Argument.Arity.MaximumNumberOfValues > 1).SelectMany(a => a.Tokens),
+            ReferenceEqualityComparer.Instance);
         foreach (var token in parseResult.Tokens)
         {
             if (token.Type == TokenType.DoubleDash)
