@@ -87,7 +87,8 @@ internal sealed partial class HubClient : IDisposable
             AllowAutoRedirect = false,
             AutomaticDecompression = DecompressionMethods.None,
             UseCookies = false,
-            ConnectTimeout = options.ConnectTimeout,
+            // The connect timeout runs on the injected clock (tests on a fake one), not on the handler's own timer.
+            ConnectCallback = (context, cancellationToken) => ConnectAsync(context.DnsEndPoint, options.ConnectTimeout, options.Time, cancellationToken),
             PooledConnectionLifetime = TimeSpan.FromMinutes(10),
             PooledConnectionIdleTimeout = TimeSpan.FromSeconds(60),
             MaxConnectionsPerServer = options.MaxConnectionsPerServer,
@@ -99,6 +100,34 @@ internal sealed partial class HubClient : IDisposable
             DefaultRequestVersion = HttpVersion.Version11,
             DefaultVersionPolicy = HttpVersionPolicy.RequestVersionOrLower,
         };
+    }
+
+    /// <summary>
+    /// Opens the TCP connection of a request as the handler's own connect does (a dual-mode socket, every address of the
+    /// name in turn, no Nagle), bounded by <paramref name="timeout"/> on <paramref name="time"/>. A connection that is
+    /// not open in time fails with an <see cref="IOException"/> that says so (the handler wraps it, and the Hub client
+    /// tells the user it could not reach the host).
+    /// </summary>
+    internal static async ValueTask<Stream> ConnectAsync(DnsEndPoint endPoint, TimeSpan timeout, TimeProvider time, CancellationToken cancellationToken)
+    {
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        using var timer = new CancellationTokenSource(timeout, time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timer.Token);
+        try
+        {
+            await socket.ConnectAsync(endPoint, linked.Token).ConfigureAwait(false);
+            return new NetworkStream(socket, ownsSocket: true);
+        }
+        catch (OperationCanceledException ex) when (timer.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            socket.Dispose();
+            throw new IOException($"no connection to {endPoint.Host}:{endPoint.Port} opened within {timeout.TotalSeconds:0.#} s", new TimeoutException(ex.Message, ex));
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
     }
 
     public void Dispose()
