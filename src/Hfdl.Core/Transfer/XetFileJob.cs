@@ -275,12 +275,13 @@ internal sealed class XetFileJob
     /// <summary>Serves every range of <paramref name="unit"/> with unwritten bytes from the cache; false when one could not be.</summary>
     private async Task<bool> TryServeUnitFromCacheAsync(XetUnit unit, CancellationToken cancellationToken)
     {
-        var writers = Array.ConvertAll(unit.Parts, part => new XetUnitWriter(_job, part));
+        using var stage = new XetWriteStage();
+        var writers = Array.ConvertAll(unit.Parts, part => new XetUnitWriter(_job, part, stage));
         try
         {
             for (var i = 0; i < writers.Length; i++)
             {
-                if (writers[i].HasWork && !await TryServeFromCacheAsync(unit.Parts[i], writers[i], cancellationToken).ConfigureAwait(false))
+                if (writers[i].HasWork && !await TryServeFromCacheAsync(unit.Parts[i], writers[i], stage, cancellationToken).ConfigureAwait(false))
                 {
                     return false;
                 }
@@ -354,7 +355,8 @@ internal sealed class XetFileJob
     /// </summary>
     public async Task RunUnitAsync(XetUnit unit, RangeFetch fetch, byte[] buffer, Action<int> onReceived, CancellationToken cancellationToken)
     {
-        var writers = Array.ConvertAll(unit.Parts, part => new XetUnitWriter(_job, part));
+        using var stage = new XetWriteStage();
+        var writers = Array.ConvertAll(unit.Parts, part => new XetUnitWriter(_job, part, stage));
         var cacheEntries = new XetChunkCache.Writer?[writers.Length];
         try
         {
@@ -362,7 +364,7 @@ internal sealed class XetFileJob
             var wanted = new XetUnitWriter?[writers.Length];
             for (var i = 0; i < writers.Length; i++)
             {
-                if (writers[i].HasWork && !await TryServeFromCacheAsync(unit.Parts[i], writers[i], cancellationToken).ConfigureAwait(false))
+                if (writers[i].HasWork && !await TryServeFromCacheAsync(unit.Parts[i], writers[i], stage, cancellationToken).ConfigureAwait(false))
                 {
                     wanted[i] = writers[i];
                     network = true;
@@ -386,6 +388,7 @@ internal sealed class XetFileJob
             {
                 return;
             }
+            await stage.FlushAsync(cancellationToken).ConfigureAwait(false);
             target.Finish();
             foreach (var writer in wanted)
             {
@@ -420,7 +423,7 @@ internal sealed class XetFileJob
         }
     }
 
-    private async Task<bool> TryServeFromCacheAsync(XetPart part, XetUnitWriter writer, CancellationToken cancellationToken)
+    private async Task<bool> TryServeFromCacheAsync(XetPart part, XetUnitWriter writer, XetWriteStage stage, CancellationToken cancellationToken)
     {
         if (_session.Cache is not { } cache)
         {
@@ -442,6 +445,7 @@ internal sealed class XetFileJob
             await writer.OnChunkAsync(chunk, bytes, cancellationToken).ConfigureAwait(false);
         }
         _session.CountFromCache(reader.BytesRead);
+        await stage.FlushAsync(cancellationToken).ConfigureAwait(false);
         if (reader.Damaged)
         {
             // Chunks before the damage were good and are written; the network brings the rest.

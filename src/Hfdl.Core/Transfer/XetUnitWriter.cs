@@ -14,15 +14,17 @@ internal sealed class XetUnitWriter
 {
     private readonly BigFileJob _job;
     private readonly XetPart _part;
+    private readonly XetWriteStage _stage;
     private readonly List<Segment>[] _pieces;
     private readonly long[] _position;
     private readonly long[] _outputStart;
     private int _processed;
 
-    public XetUnitWriter(BigFileJob job, XetPart part)
+    public XetUnitWriter(BigFileJob job, XetPart part, XetWriteStage stage)
     {
         _job = job;
         _part = part;
+        _stage = stage;
         var terms = part.Terms;
         _pieces = new List<Segment>[terms.Length];
         _position = new long[terms.Length];
@@ -102,7 +104,7 @@ internal sealed class XetUnitWriter
                 var to = Math.Min(position + length, term.Skip + term.Take);
                 if (from < to)
                 {
-                    await WriteAsync(_pieces[i], decoded.Slice((int)(from - position), (int)(to - from)), _outputStart[i] + (from - term.Skip), cancellationToken).ConfigureAwait(false);
+                    await _stage.AddAsync(this, _pieces[i], decoded.Slice((int)(from - position), (int)(to - from)), _outputStart[i] + (from - term.Skip), cancellationToken).ConfigureAwait(false);
                 }
                 _position[i] = position + length;
                 if (_position[i] > term.UnpackedLength)
@@ -122,7 +124,7 @@ internal sealed class XetUnitWriter
     }
 
     /// <summary>Writes <paramref name="bytes"/>, which belong at file offset <paramref name="at"/>, into the pieces that want them.</summary>
-    private async ValueTask WriteAsync(List<Segment> pieces, ReadOnlyMemory<byte> bytes, long at, CancellationToken cancellationToken)
+    internal async ValueTask WriteAsync(List<Segment> pieces, ReadOnlyMemory<byte> bytes, long at, CancellationToken cancellationToken)
     {
         var stop = at + bytes.Length;
         foreach (var piece in pieces)
@@ -153,7 +155,10 @@ internal sealed class XetUnitWriter
         }
     }
 
-    /// <summary>Checks that every term with unwritten bytes got all its chunks and that they add up to what the reconstruction promised.</summary>
+    /// <summary>
+    /// Checks that every term with unwritten bytes got all its chunks and that they add up to what the reconstruction
+    /// promised. The stage must have been flushed (<see cref="XetWriteStage.FlushAsync"/>).
+    /// </summary>
     public void Finish()
     {
         for (var i = 0; i < _pieces.Length; i++)
@@ -178,6 +183,69 @@ internal sealed class XetUnitWriter
             {
                 _job.Table.Release(piece);
             }
+        }
+    }
+}
+
+/// <summary>
+/// Gathers the decoded bytes of one unit into writes of up to <see cref="Capacity"/> bytes: chunks are ~64 KiB, and
+/// 32 connections writing each chunk on its own through the file's one writer (see <see cref="BigFileJob.WriteAsync"/>)
+/// made four times the system calls and lock hand-offs of a plain download. Consecutive bytes of the same term are
+/// staged together; anything else (another term, a gap) writes what is staged first. What is staged and never flushed
+/// (a failed fetch) was never counted as written, so its bytes are fetched again. One per unit: its ranges arrive
+/// one after the other.
+/// </summary>
+internal sealed class XetWriteStage : IDisposable
+{
+    public const int Capacity = 256 * 1024;
+
+    private byte[]? _buffer;
+    private XetUnitWriter? _writer;
+    private List<Segment>? _pieces;
+    private long _at;
+    private int _length;
+
+    public async ValueTask AddAsync(XetUnitWriter writer, List<Segment> pieces, ReadOnlyMemory<byte> bytes, long at, CancellationToken cancellationToken)
+    {
+        if (_length > 0 && (!ReferenceEquals(pieces, _pieces) || at != _at + _length || _length + bytes.Length > Capacity))
+        {
+            await FlushAsync(cancellationToken).ConfigureAwait(false);
+        }
+        if (bytes.Length >= Capacity)
+        {
+            await writer.WriteAsync(pieces, bytes, at, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+        _buffer ??= ArrayPool<byte>.Shared.Rent(Capacity);
+        if (_length == 0)
+        {
+            _writer = writer;
+            _pieces = pieces;
+            _at = at;
+        }
+        bytes.Span.CopyTo(_buffer.AsSpan(_length));
+        _length += bytes.Length;
+    }
+
+    /// <summary>Writes what is staged.</summary>
+    public async ValueTask FlushAsync(CancellationToken cancellationToken)
+    {
+        if (_length == 0)
+        {
+            return;
+        }
+        var length = _length;
+        _length = 0;
+        await _writer!.WriteAsync(_pieces!, _buffer.AsMemory(0, length), _at, cancellationToken).ConfigureAwait(false);
+    }
+
+    public void Dispose()
+    {
+        _length = 0;
+        if (_buffer is not null)
+        {
+            ArrayPool<byte>.Shared.Return(_buffer);
+            _buffer = null;
         }
     }
 }

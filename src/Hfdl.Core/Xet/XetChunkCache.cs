@@ -412,6 +412,11 @@ internal sealed class XetChunkCache
         private int _chunks;
         private long _length;
         private bool _done;
+        // Chunks are gathered into writes of up to StageBytes (one system call per chunk was a quarter of a cold Xet
+        // run's system calls); the buffer is held only while the entry's range arrives.
+        private const int StageBytes = 256 * 1024;
+        private byte[]? _stage;
+        private int _staged;
 
         internal Writer(XetChunkCache cache, XetHash xorb, int first, int end, string temp, SafeFileHandle handle)
         {
@@ -437,9 +442,47 @@ internal sealed class XetChunkCache
             var at = FixedHeader + (_chunks * PerChunk);
             BinaryPrimitives.WriteUInt32LittleEndian(_header.AsSpan(at), (uint)_length);
             BinaryPrimitives.WriteUInt64LittleEndian(_header.AsSpan(at + 4), XxHash3.HashToUInt64(serializedChunk));
-            RandomAccess.Write(_handle, serializedChunk, _header.Length + _length);
+            if (_staged + serializedChunk.Length > StageBytes)
+            {
+                Flush();
+            }
+            if (serializedChunk.Length >= StageBytes)
+            {
+                RandomAccess.Write(_handle, serializedChunk, _header.Length + _length);
+            }
+            else
+            {
+                _stage ??= System.Buffers.ArrayPool<byte>.Shared.Rent(StageBytes);
+                serializedChunk.CopyTo(_stage.AsSpan(_staged));
+                _staged += serializedChunk.Length;
+            }
             _length += serializedChunk.Length;
             _chunks++;
+            if (_chunks == _end - _first)
+            {
+                Flush();
+                ReturnStage();
+            }
+        }
+
+        /// <summary>Writes the staged chunks, which end at <see cref="_length"/>.</summary>
+        private void Flush()
+        {
+            if (_staged > 0)
+            {
+                RandomAccess.Write(_handle, _stage.AsSpan(0, _staged), _header.Length + _length - _staged);
+                _staged = 0;
+            }
+        }
+
+        private void ReturnStage()
+        {
+            if (_stage is not null)
+            {
+                System.Buffers.ArrayPool<byte>.Shared.Return(_stage);
+                _stage = null;
+            }
+            _staged = 0;
         }
 
         /// <summary>Writes the header and renames the entry into place, when every chunk arrived; returns the entry, or null.</summary>
@@ -480,10 +523,12 @@ internal sealed class XetChunkCache
         {
             _chunks = 0;
             _length = 0;
+            _staged = 0;
         }
 
         public void Dispose()
         {
+            ReturnStage();
             if (!_done)
             {
                 _done = true;
