@@ -54,9 +54,10 @@ internal sealed class FetchRegistry(MirrorStore store, RepoSessions sessions, Mi
 
     /// <summary>
     /// The transfer of <paramref name="file"/> (at <paramref name="commit"/>): the one running, or a new one that asks the
-    /// upstream through <paramref name="client"/>. <c>Joined</c> says whether it was already running.
+    /// upstream through <paramref name="client"/>. <c>Joined</c> says whether it was already running. No transfer
+    /// (null) when the blob is stored: a transfer that ended since the caller looked stored it.
     /// </summary>
-    public (InFlightFile Flight, bool Joined) GetOrStart(MirrorRepo repo, string commit, RemoteFile file, HubClient client)
+    public (InFlightFile? Flight, bool Joined) GetOrStart(MirrorRepo repo, string commit, RemoteFile file, HubClient client)
     {
         var blob = store.BlobPath(repo, file.Etag);
         InFlightFile flight;
@@ -65,6 +66,10 @@ internal sealed class FetchRegistry(MirrorStore store, RepoSessions sessions, Mi
             if (_flights.TryGetValue(blob, out var running))
             {
                 return (running, true);
+            }
+            if (store.IsStored(repo, file))
+            {
+                return (null, false);
             }
             if (_stopping.IsCancellationRequested)
             {
@@ -214,7 +219,8 @@ internal sealed class FetchRegistry(MirrorStore store, RepoSessions sessions, Mi
                     if (!store.IsStored(repo, file))
                     {
                         log.Write("transfer_resuming", ("repo", repo.ToString()), ("path", path));
-                        GetOrStart(repo, commit, file, anonymous);
+                        // No client started it: the first client to ask joins a transfer already running.
+                        GetOrStart(repo, commit, file, anonymous).Flight?.ClaimEnd();
                     }
                 }
             }
@@ -316,6 +322,7 @@ internal sealed class InFlightFile(MirrorRepo repo, string commit, RemoteFile fi
     private int _attempt;
     private int _discarded;
     private long _earlierAttemptsBytes;
+    private int _endClaimed;
 
     public MirrorRepo Repo { get; } = repo;
 
@@ -342,6 +349,12 @@ internal sealed class InFlightFile(MirrorRepo repo, string commit, RemoteFile fi
             }
         }
     }
+
+    /// <summary>
+    /// True for the first caller only: the first request to read this transfer's last byte (the starter's download;
+    /// every later one is another client's, a join). Claimed up front for a transfer the mirror resumed on its own.
+    /// </summary>
+    public bool ClaimEnd() => Interlocked.Exchange(ref _endClaimed, 1) == 0;
 
     /// <summary>The job of the current attempt (null before the first opens), its number, and the last attempt that failed verification.</summary>
     public (BigFileJob? Job, int Attempt, int Discarded) Current()
