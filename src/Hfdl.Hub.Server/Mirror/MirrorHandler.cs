@@ -373,6 +373,10 @@ internal sealed class MirrorHandler(
             return null;
         }
         access.Accepted(repo, tokenHash);
+        if (tokenHash is not null && access.RestrictUnclassified(repo))
+        {
+            transfers.Classify(repo, metadata.Commit, path, access, clients.Anonymous);
+        }
         if (!ContentHash.TryFromEtag(metadata.Etag, out var hash))
         {
             await request.WriteErrorAsync(502, $"The mirror's upstream ({_upstream}) described '{path}' with an ETag that is not a content hash, so the mirror could not verify it.", null, json: false, cancellationToken).ConfigureAwait(false);

@@ -198,6 +198,30 @@ internal sealed class FetchRegistry(MirrorStore store, RepoSessions sessions, Mi
         });
 
     /// <summary>
+    /// Asks the upstream, without a token, for the metadata of a file a token was given: an answer makes the repo
+    /// public (its stored content is then served to anyone, with or without the upstream), a refusal keeps it
+    /// restricted. Once per repo and process; anything else (the upstream unreachable) leaves it restricted.
+    /// </summary>
+    public void Classify(MirrorRepo repo, string commit, string path, MirrorAccess access, HubClient anonymous) =>
+        _listings.GetOrAdd(store.RepoFolder(repo) + "?access", _ => Task.Run(async () =>
+        {
+            try
+            {
+                await anonymous.GetFileMetadataAsync(repo.Type, repo.Id, commit, path, _stopping.Token).ConfigureAwait(false);
+                access.Accepted(repo, null);
+            }
+            catch (HubException refused) when (refused is RepositoryNotFoundException or GatedRepoException or DisabledRepoException
+                || refused.StatusCode is System.Net.HttpStatusCode.Unauthorized or System.Net.HttpStatusCode.Forbidden)
+            {
+                access.Refused(repo, null);
+            }
+            catch (Exception ex) when (ex is HfdlException or HttpRequestException or OperationCanceledException or ObjectDisposedException)
+            {
+                log.Write("warning", ("repo", repo.ToString()), ("message", $"Could not ask the upstream whether {repo} is public ({ex.Message}); it is served only to tokens the upstream accepts."));
+            }
+        }));
+
+    /// <summary>
     /// Resumes the transfers an earlier run journaled and did not finish (a shutdown or a crash stopped them), for repos
     /// whose bytes are public: no client token is needed, nor kept. The others resume when a client asks for them.
     /// </summary>
