@@ -242,7 +242,9 @@ public sealed class MirrorAccessTests : IDisposable
         var commit = await CommitOfMainAsync(http, upstream, PrivateRepo);
         // By the commit: no branch to resolve, so only the token's check can send the mirror upstream.
         var url = ResolveUrl(mirror.Endpoint, PrivateRepo, "model.safetensors", commit);
-        int ChecksUpstream() => upstream.Requests.Snapshot().Count(r => r.Method == "HEAD" && r.PathAndQuery.StartsWith($"/{PrivateRepo}/resolve/{commit}/", StringComparison.Ordinal));
+        // The token's checks (the mirror's one HEAD without a token, asking whether the repo is public, is not one).
+        int ChecksUpstream() => upstream.Requests.Snapshot().Count(r =>
+            r.Method == "HEAD" && r.Authorization is not null && r.PathAndQuery.StartsWith($"/{PrivateRepo}/resolve/{commit}/", StringComparison.Ordinal));
         async Task<int> StatusAsync()
         {
             using var response = await GetAsync(http, url, HubTestKit.ValidToken);
