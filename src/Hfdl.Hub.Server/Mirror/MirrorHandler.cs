@@ -282,13 +282,14 @@ internal sealed class MirrorHandler(
                     // A client's download is one join however many ranged requests it makes: it is counted at the
                     // request that reads the file's last byte (a whole-file GET, or its last range), and the first
                     // such request of a transfer is its starter's own.
-                    var firstToReadTheEnd = ReadsLastByte(request, file.Size) && flight.ClaimEnd();
+                    var readsEnd = ReadsLastByte(request, file.Size);
+                    var firstToReadTheEnd = readsEnd && flight.ClaimEnd();
                     if (!joined)
                     {
                         metrics.Miss();
                         outcome.Cache = "miss";
                     }
-                    else if (ReadsLastByte(request, file.Size) && !firstToReadTheEnd)
+                    else if (readsEnd && !firstToReadTheEnd)
                     {
                         metrics.Join();
                         outcome.Cache = "join";
