@@ -5,8 +5,10 @@ set -euo pipefail
 
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_DIR="$(cd "$BENCH_DIR/.." && pwd)"
+# shellcheck source=bench/lib.sh
+source "$BENCH_DIR/lib.sh"
 
-SCENARIOS_ALL=(big many raw mixed xet)
+SCENARIOS_ALL=(big many raw mixed xet mirror)
 SCENARIOS=("${SCENARIOS_ALL[@]}")
 TOOLS=(hfdl aria2c curl)
 RUNS=3
@@ -20,11 +22,12 @@ HFDL_ARGS=""
 HFDL_BIN=""
 SAVE=1
 TOOL_TIMEOUT=900
+MIRROR_CLIENTS=8
 
 usage() {
   cat <<'EOF'
 usage: bench/run.sh [options]
-  --scenario NAME   run only this scenario (big, many, raw, mixed, xet); repeatable; default: all
+  --scenario NAME   run only this scenario (big, many, raw, mixed, xet, mirror); repeatable; default: all
   --runs N          timed runs per tool and scenario (default 3; the median is reported)
   --keep            keep every run's downloaded files in DATA/out/<run-id>/ (default: deleted after verification)
   --tools LIST      comma-separated subset of hfdl,aria2c,curl (default: all three; the xet scenario times hfdl-xet, hfdl-plain, hfdl-warm)
@@ -35,6 +38,7 @@ usage: bench/run.sh [options]
   --rebuild         publish hfdl and Hfdl.Hub again even if bench/.build is up to date
   --no-save         do not write bench/results/<date>.md
   --timeout SEC     kill a tool run after SEC seconds and fail (default 900)
+  --mirror-clients N  concurrent hfdl clients of the mirror scenario (default 8)
 EOF
 }
 
@@ -53,13 +57,14 @@ while [[ $# -gt 0 ]]; do
     --rebuild) REBUILD=1; shift ;;
     --no-save) SAVE=0; shift ;;
     --timeout) TOOL_TIMEOUT="$2"; shift 2 ;;
+    --mirror-clients) MIRROR_CLIENTS="$2"; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "run.sh: unknown option '$1'" >&2; usage >&2; exit 2 ;;
   esac
 done
 if [[ ${#picked_scenarios[@]} -gt 0 ]]; then
   for s in "${picked_scenarios[@]}"; do
-    [[ " ${SCENARIOS_ALL[*]} " == *" $s "* ]] || { echo "run.sh: unknown scenario '$s' (big, many, raw, mixed, xet)" >&2; exit 2; }
+    [[ " ${SCENARIOS_ALL[*]} " == *" $s "* ]] || { echo "run.sh: unknown scenario '$s' (big, many, raw, mixed, xet, mirror)" >&2; exit 2; }
   done
   SCENARIOS=("${picked_scenarios[@]}")
 fi
@@ -129,13 +134,6 @@ build() {
 HUB_ROOT="$DATA_DIR/hub"
 MANIFESTS="$DATA_DIR/manifests"
 DATA_VERSION=1
-
-# Deterministic pseudo-random bytes: AES-128-CTR over zeros, keyed by a name. Fast (~1 GB/s) and the same everywhere.
-stream() { # NAME BYTES > file
-  local key
-  key="$(printf '%s' "$1" | openssl dgst -md5 -r | cut -c1-32)"
-  { openssl enc -aes-128-ctr -K "$key" -iv 00000000000000000000000000000000 -nosalt -in /dev/zero 2>/dev/null || true; } | head -c "$2"
-}
 
 manifest_of() { # DIR > "sha256 *path" lines, sorted by path
   (cd "$1" && find . -type f -printf '%P\0' | LC_ALL=C sort -z | xargs -0 -r openssl dgst -sha256 -r) | LC_ALL=C sort -k2
@@ -213,19 +211,19 @@ scenario_bytes() { (cd "$HUB_ROOT/models/bench/$1" && find . -type f -printf '%s
 scenario_files() { wc -l < "$MANIFESTS/$1.sha256" | tr -d ' '; }
 
 # ---------------------------------------------------------------- 3. hub
-# The issue's knobs in MB/s (10^6 bytes/s); Hfdl.Hub takes megabits per second, so x8.
 hub_flags() {
   case "$1" in
-    big|mixed|xet) echo "--conn-rate-mbps 200 --global-rate-mbps 4000 --latency-ms 20" ;; # 25 MB/s per conn, 500 MB/s total
+    big|mixed|xet) echo "$BIG_HUB_FLAGS" ;;
     many) echo "--latency-ms 30" ;;
     raw) echo "" ;;
   esac
 }
 hub_knobs_text() {
   case "$1" in
-    big|mixed|xet) echo "25 MB/s per connection, 500 MB/s global, 20 ms latency" ;;
+    big|mixed|xet) echo "$BIG_HUB_TEXT" ;;
     many) echo "30 ms latency, no caps" ;;
     raw) echo "no caps, no latency" ;;
+    mirror) echo "as big, $MIRROR_CLIENTS clients through hfdl serve" ;;
   esac
 }
 
@@ -403,7 +401,7 @@ report() {
   local s tool bytes wall cpu rss hub hw range
   echo "| scenario | tool | wall s (median) | wall min-max | MB/s | CPU s (user+sys) | peak RSS MB | Hub CPU s | hfdl/tool throughput |"
   echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
-  for s in "${SCENARIOS[@]}"; do
+  for s in "${TIMED_SCENARIOS[@]}"; do
     bytes="$(scenario_bytes "$s")"
     hw="$(col "$s" hfdl '$4' | median)"
     for tool in $(tools_for "$s"); do
@@ -418,12 +416,12 @@ report() {
     done
   done
   echo
-  echo "Sizes: $(for s in "${SCENARIOS[@]}"; do printf '%s %s files / %.0f MB; ' "$s" "$(scenario_files "$s")" "$(awk -v b="$(scenario_bytes "$s")" 'BEGIN{print b/1e6}')"; done)"
+  echo "Sizes: $(for s in "${TIMED_SCENARIOS[@]}"; do printf '%s %s files / %.0f MB; ' "$s" "$(scenario_files "$s")" "$(awk -v b="$(scenario_bytes "$s")" 'BEGIN{print b/1e6}')"; done)"
   echo
   echo "### Targets (issues #3 and #13)"
   echo
   local have_h have_a have_c
-  for s in "${SCENARIOS[@]}"; do
+  for s in "${TIMED_SCENARIOS[@]}"; do
     have_h="$(col "$s" hfdl '$4' | median)"; have_a="$(col "$s" aria2c '$4' | median)"; have_c="$(col "$s" curl '$4' | median)"
     bytes="$(scenario_bytes "$s")"
     if [[ "$s" == xet ]]; then
@@ -451,6 +449,21 @@ report() {
         line("hfdl peak RSS", sprintf("%.0f MB", r / 1024), "<= 150 MB", r / 1024 <= 150)
       }'
   done
+  if [[ -n "$MIRROR_REPORT" ]]; then
+    echo
+    echo "### Mirror (issue 14): bench/mirror.sh"
+    echo
+    # mirror.sh's own report, its title a heading under this one.
+    sed '1s/^# /#### /' <<< "$MIRROR_REPORT"
+  fi
+}
+
+# The mirror scenario is bench/mirror.sh, run with this invocation's binaries and data cache (its 'big' repo).
+MIRROR_REPORT=""
+run_mirror() {
+  MIRROR_REPORT="$("$BENCH_DIR/mirror.sh" --clients "$MIRROR_CLIENTS" --data "$DATA_DIR" --hfdl "$HFDL" --hub "$HUB" --no-save \
+    2> "$LOG_DIR/mirror.log")" || { tail -20 "$LOG_DIR/mirror.log" >&2; die "bench/mirror.sh failed; log: $LOG_DIR/mirror.log"; }
+  log "  mirror: $(grep -E 'bytes from the upstream|last client /' <<< "$MIRROR_REPORT" | tr '\n' ' ')"
 }
 
 # ---------------------------------------------------------------- main
@@ -458,7 +471,10 @@ install_missing
 build
 exec 9> "$DATA_DIR/.generate.lock"
 flock 9 # another invocation may be generating the same data
-for s in "${SCENARIOS[@]}"; do gen_scenario "$s"; done
+TIMED_SCENARIOS=()
+for s in "${SCENARIOS[@]}"; do
+  if [[ "$s" == mirror ]]; then gen_scenario big; else gen_scenario "$s"; TIMED_SCENARIOS+=("$s"); fi
+done
 flock -u 9
 
 RESULTS_TSV="$LOG_DIR/results.tsv"
@@ -466,6 +482,11 @@ RESULTS_TSV="$LOG_DIR/results.tsv"
 started="$(date +%s)"
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 for s in "${SCENARIOS[@]}"; do
+  if [[ "$s" == mirror ]]; then
+    log "scenario 'mirror': the 2 GiB 'big' repo through hfdl serve, $MIRROR_CLIENTS clients (bench/mirror.sh)"
+    run_mirror
+    continue
+  fi
   log "scenario '$s': $(scenario_files "$s") files, $(scenario_bytes "$s") bytes; hub: $(hub_knobs_text "$s")"
   start_hub "$s"
   # Source files into the page cache, so no tool pays for the hub's disk reads.

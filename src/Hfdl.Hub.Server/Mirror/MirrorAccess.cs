@@ -73,6 +73,21 @@ internal sealed class MirrorAccess(MirrorStore store, TimeProvider time, TimeSpa
         }
     }
 
+    /// <summary>
+    /// The upstream accepted a token for a repo nobody asked about without one: until it is known to be public, its
+    /// content is restricted (so that <c>--offline</c>, or the upstream down, does not hand it to anyone). True when
+    /// that is news, and the repo should be classified by asking the upstream without a token.
+    /// </summary>
+    public bool RestrictUnclassified(MirrorRepo repo)
+    {
+        if (Of(repo) != RepoAccess.Unknown || !_repos.TryUpdate(repo, RepoAccess.Restricted, RepoAccess.Unknown))
+        {
+            return false;
+        }
+        Save(repo, RepoAccess.Restricted);
+        return true;
+    }
+
     /// <summary>The upstream refused this caller (401/403/404 for the repo).</summary>
     public void Refused(MirrorRepo repo, string? tokenHash)
     {
@@ -124,6 +139,11 @@ internal sealed class MirrorAccess(MirrorStore store, TimeProvider time, TimeSpa
             return;
         }
         _repos[repo] = access;
+        Save(repo, access);
+    }
+
+    private void Save(MirrorRepo repo, RepoAccess access)
+    {
         var folder = store.RepoFolder(repo);
         try
         {

@@ -270,23 +270,48 @@ internal sealed class MirrorHandler(
                 // The caller's token goes upstream only for a repo whose bytes are not public.
                 var client = access.Of(repo) == RepoAccess.Public ? clients.Anonymous : Client(request);
                 var (flight, joined) = transfers.GetOrStart(repo, commit, file, client);
-                if (joined)
+                if (flight is null)
                 {
-                    metrics.Join();
+                    // Stored between the look above and now: the transfer that stored it just ended.
+                    metrics.Hit();
+                    outcome.Cache = "hit";
+                    lru.Touch(repo, blob, file.Size);
                 }
                 else
                 {
-                    metrics.Miss();
-                }
-                outcome.Cache = joined ? "join" : "miss";
-                if (file.Size == 0 && !await flight.Completion.WaitAsync(cancellationToken).ConfigureAwait(false))
-                {
-                    throw new MirrorTransferCutException($"The upstream transfer of '{file.Path}' failed: {flight.Failure?.Message}");
+                    // A client's download is one join however many ranged requests it makes: it is counted at the
+                    // request that reads the file's last byte (a whole-file GET, or its last range), and the first
+                    // such request of a transfer is its starter's own.
+                    var readsEnd = ReadsLastByte(request, file.Size);
+                    var firstToReadTheEnd = readsEnd && flight.ClaimEnd();
+                    if (!joined)
+                    {
+                        metrics.Miss();
+                        outcome.Cache = "miss";
+                    }
+                    else if (readsEnd && !firstToReadTheEnd)
+                    {
+                        metrics.Join();
+                        outcome.Cache = "join";
+                    }
+                    else
+                    {
+                        outcome.Cache = "follow";
+                    }
+                    if (file.Size == 0 && !await flight.Completion.WaitAsync(cancellationToken).ConfigureAwait(false))
+                    {
+                        throw new MirrorTransferCutException($"The upstream transfer of '{file.Path}' failed: {flight.Failure?.Message}");
+                    }
                 }
             }
         }
         await ServeAsync(request, repo, commit, commit, file, cancellationToken).ConfigureAwait(false);
     }
+
+    /// <summary>Whether the request's answer ends with the file's last byte: no Range (or one the handler ignores), or a range up to the end.</summary>
+    private static bool ReadsLastByte(HubRequest request, long size) =>
+        ByteRange.Parse(request.Http.Request.Headers.Range.ToString(), size) is not { } range
+        || (!range.Unsatisfiable && range.Start + range.Length == size);
 
     /// <summary>True for GET and HEAD, the only methods on file bytes; any other gets the Hub's 405 here.</summary>
     private static async Task<bool> IsReadAsync(HubRequest request, CancellationToken cancellationToken)
@@ -349,6 +374,10 @@ internal sealed class MirrorHandler(
             return null;
         }
         access.Accepted(repo, tokenHash);
+        if (tokenHash is not null && access.RestrictUnclassified(repo))
+        {
+            transfers.Classify(repo, metadata.Commit, path, access, clients.Anonymous);
+        }
         if (!ContentHash.TryFromEtag(metadata.Etag, out var hash))
         {
             await request.WriteErrorAsync(502, $"The mirror's upstream ({_upstream}) described '{path}' with an ETag that is not a content hash, so the mirror could not verify it.", null, json: false, cancellationToken).ConfigureAwait(false);

@@ -54,9 +54,10 @@ internal sealed class FetchRegistry(MirrorStore store, RepoSessions sessions, Mi
 
     /// <summary>
     /// The transfer of <paramref name="file"/> (at <paramref name="commit"/>): the one running, or a new one that asks the
-    /// upstream through <paramref name="client"/>. <c>Joined</c> says whether it was already running.
+    /// upstream through <paramref name="client"/>. <c>Joined</c> says whether it was already running. No transfer
+    /// (null) when the blob is stored: a transfer that ended since the caller looked stored it.
     /// </summary>
-    public (InFlightFile Flight, bool Joined) GetOrStart(MirrorRepo repo, string commit, RemoteFile file, HubClient client)
+    public (InFlightFile? Flight, bool Joined) GetOrStart(MirrorRepo repo, string commit, RemoteFile file, HubClient client)
     {
         var blob = store.BlobPath(repo, file.Etag);
         InFlightFile flight;
@@ -65,6 +66,10 @@ internal sealed class FetchRegistry(MirrorStore store, RepoSessions sessions, Mi
             if (_flights.TryGetValue(blob, out var running))
             {
                 return (running, true);
+            }
+            if (store.IsStored(repo, file))
+            {
+                return (null, false);
             }
             if (_stopping.IsCancellationRequested)
             {
@@ -193,6 +198,30 @@ internal sealed class FetchRegistry(MirrorStore store, RepoSessions sessions, Mi
         });
 
     /// <summary>
+    /// Asks the upstream, without a token, for the metadata of a file a token was given: an answer makes the repo
+    /// public (its stored content is then served to anyone, with or without the upstream), a refusal keeps it
+    /// restricted. Once per repo and process; anything else (the upstream unreachable) leaves it restricted.
+    /// </summary>
+    public void Classify(MirrorRepo repo, string commit, string path, MirrorAccess access, HubClient anonymous) =>
+        _listings.GetOrAdd(store.RepoFolder(repo) + "?access", _ => Task.Run(async () =>
+        {
+            try
+            {
+                await anonymous.GetFileMetadataAsync(repo.Type, repo.Id, commit, path, _stopping.Token).ConfigureAwait(false);
+                access.Accepted(repo, null);
+            }
+            catch (HubException refused) when (refused is RepositoryNotFoundException or GatedRepoException or DisabledRepoException
+                || refused.StatusCode is System.Net.HttpStatusCode.Unauthorized or System.Net.HttpStatusCode.Forbidden)
+            {
+                access.Refused(repo, null);
+            }
+            catch (Exception ex) when (ex is HfdlException or HttpRequestException or OperationCanceledException or ObjectDisposedException)
+            {
+                log.Write("warning", ("repo", repo.ToString()), ("message", $"Could not ask the upstream whether {repo} is public ({ex.Message}); it is served only to tokens the upstream accepts."));
+            }
+        }));
+
+    /// <summary>
     /// Resumes the transfers an earlier run journaled and did not finish (a shutdown or a crash stopped them), for repos
     /// whose bytes are public: no client token is needed, nor kept. The others resume when a client asks for them.
     /// </summary>
@@ -214,7 +243,8 @@ internal sealed class FetchRegistry(MirrorStore store, RepoSessions sessions, Mi
                     if (!store.IsStored(repo, file))
                     {
                         log.Write("transfer_resuming", ("repo", repo.ToString()), ("path", path));
-                        GetOrStart(repo, commit, file, anonymous);
+                        // No client started it: the first client to ask joins a transfer already running.
+                        GetOrStart(repo, commit, file, anonymous).Flight?.ClaimEnd();
                     }
                 }
             }
@@ -316,6 +346,7 @@ internal sealed class InFlightFile(MirrorRepo repo, string commit, RemoteFile fi
     private int _attempt;
     private int _discarded;
     private long _earlierAttemptsBytes;
+    private int _endClaimed;
 
     public MirrorRepo Repo { get; } = repo;
 
@@ -342,6 +373,12 @@ internal sealed class InFlightFile(MirrorRepo repo, string commit, RemoteFile fi
             }
         }
     }
+
+    /// <summary>
+    /// True for the first caller only: the first request to read this transfer's last byte (the starter's download;
+    /// every later one is another client's, a join). Claimed up front for a transfer the mirror resumed on its own.
+    /// </summary>
+    public bool ClaimEnd() => Interlocked.Exchange(ref _endClaimed, 1) == 0;
 
     /// <summary>The job of the current attempt (null before the first opens), its number, and the last attempt that failed verification.</summary>
     public (BigFileJob? Job, int Attempt, int Discarded) Current()

@@ -103,6 +103,25 @@ internal static class MirrorKit
         }
     }
 
+    /// <summary>The values of the mirror's <c>/metrics</c> text, by series (<c>name{labels}</c>).</summary>
+    public static Dictionary<string, long> ParseMetrics(string text) =>
+        text.Split('\n').Where(l => l.Length > 0 && l[0] != '#').Select(l => l.Split(' '))
+            .ToDictionary(p => p[0], p => long.Parse(p[1], System.Globalization.CultureInfo.InvariantCulture));
+
+    /// <summary>Waits until the mirror's <c>/metrics</c> show <paramref name="condition"/> (polled, with a deadline): for a mirror in another process.</summary>
+    public static async Task WaitForMetricsAsync(HttpClient http, Uri endpoint, Func<Dictionary<string, long>, bool> condition, string what)
+    {
+        var watch = Stopwatch.StartNew();
+        while (!condition(ParseMetrics(await http.GetStringAsync(new Uri(endpoint, "metrics")))))
+        {
+            if (watch.Elapsed > Patience)
+            {
+                throw new Xunit.Sdk.XunitException($"Timed out waiting for {what}.");
+            }
+            await Task.Delay(10);
+        }
+    }
+
     /// <summary>Reads a whole body; null when the connection was cut before it ended (what a client of a corrupt copy must see).</summary>
     public static async Task<byte[]?> ReadAllOrCutAsync(HttpResponseMessage response)
     {

@@ -312,6 +312,59 @@ public sealed class MirrorTests : IDisposable
     }
 
     [Fact]
+    public async Task A_killed_hfdl_serve_process_resumes_its_transfer_from_the_journal_when_started_again()
+    {
+        await using var upstream = await HubServer.StartAsync(new HubServerOptions
+        {
+            Store = new InMemoryRepoStore().AddRepo(RepoType.Model, Repo, repo => repo.File("big.bin", Big)),
+            Faults = HubFaults.None with { PerConnectionBytesPerSecond = 500_000 },
+        });
+        var environment = ClientEnvironment(upstream.Endpoint, _temp, "serve");
+        string[] serve = ["serve", "--upstream", upstream.Endpoint.ToString(), "--store", Store, "--urls", "http://127.0.0.1:0", "--threads", "1"];
+        const long Mib = 1024 * 1024;
+        using var http = Http();
+
+        using (var killed = HfdlProcess.Start(environment, serve))
+        {
+            var endpoint = await ServeEndpointAsync(killed);
+            using var response = await GetAsync(http, ResolveUrl(endpoint, Repo, "big.bin"));
+            var body = ReadAllOrCutAsync(response);
+            // About 4 s into the transfer: many journal saves (every 250 ms) have happened.
+            await WaitForMetricsAsync(http, endpoint, m => m["hfdl_serve_upstream_bytes_total"] >= 2 * Mib, "2 MiB from the upstream");
+            killed.KillHard(); // SIGKILL: no shutdown, no last journal save
+            Assert.NotEqual(0, await killed.WaitForExitAsync(Patience));
+            Assert.Null(await body); // its client was cut, not handed a short file
+            Assert.DoesNotContain("\"event\":\"stopped\"", killed.Out, StringComparison.Ordinal);
+        }
+        await upstream.Requests.WaitUntilIdleAsync(Patience);
+        var beforeKill = UpstreamBytesOf(upstream, "big.bin", Big);
+        Assert.InRange(beforeKill, 2 * Mib, Big.Length - 1);
+
+        using var restarted = HfdlProcess.Start(environment, serve);
+        var restartedEndpoint = await ServeEndpointAsync(restarted);
+        using (var response = await GetAsync(http, ResolveUrl(restartedEndpoint, Repo, "big.bin")))
+        {
+            Assert.Equal(200, (int)response.StatusCode);
+            Assert.True(SameBytes(Big, await ReadAllOrCutAsync(response)), "the file after the restart differs");
+        }
+        await upstream.Requests.WaitUntilIdleAsync(Patience);
+        // Each byte once, plus what arrived after the last journal save: at 500 kB/s, a save every 250 ms loses far
+        // less than 1 MiB (2 s of the transfer). Without the journal the restart would fetch all 4 MiB again.
+        Assert.InRange(UpstreamBytesOf(upstream, "big.bin", Big), Big.Length, Big.Length + Mib);
+        Assert.Contains("\"transfer_resumed\"", restarted.Out, StringComparison.Ordinal);
+
+        restarted.Interrupt();
+        Assert.Equal(0, await restarted.WaitForExitAsync(Patience));
+    }
+
+    /// <summary>Where an <c>hfdl serve</c> process listens, from the line it prints once it does.</summary>
+    private static async Task<Uri> ServeEndpointAsync(HfdlProcess serve)
+    {
+        await serve.WaitUntilAsync(() => serve.Error.Contains("HF_ENDPOINT=", StringComparison.Ordinal), Patience, "hfdl serve to listen");
+        return new Uri(Regex.Match(serve.Error, @"HF_ENDPOINT=(\S+)\.").Groups[1].Value);
+    }
+
+    [Fact]
     public async Task An_hf_cache_written_by_hfdl_download_is_served_as_it_is_without_the_upstream()
     {
         await using var upstream = await HubServer.StartAsync(new HubServerOptions { Store = SiteRepo() });
@@ -335,8 +388,7 @@ public sealed class MirrorTests : IDisposable
         await using var regional = await StartAsync(upstream, _temp.Combine("regional"));
         var environment = ClientEnvironment(regional.Endpoint, _temp, "site");
         using var site = HfdlProcess.Start(environment, "serve", "--upstream", regional.Endpoint.ToString(), "--store", _temp.Combine("site"), "--urls", "http://127.0.0.1:0");
-        await site.WaitUntilAsync(() => site.Error.Contains("HF_ENDPOINT=", StringComparison.Ordinal), Patience, "hfdl serve to listen");
-        var siteEndpoint = new Uri(Regex.Match(site.Error, @"HF_ENDPOINT=(\S+)\.").Groups[1].Value);
+        var siteEndpoint = await ServeEndpointAsync(site);
 
         for (var i = 0; i < 2; i++)
         {
@@ -359,42 +411,64 @@ public sealed class MirrorTests : IDisposable
     }
 
     [Fact]
-    public async Task Metrics_count_requests_misses_hits_joins_and_bytes_in_the_prometheus_text_format()
+    public async Task Metrics_count_one_miss_per_transfer_one_join_per_client_that_shared_it_and_a_hit_per_stored_request()
     {
         var (upstream, mirror) = await SlowBigFileAsync(Store);
         await using var _ = upstream;
         await using var __ = mirror;
         using var http = Http();
+        var url = ResolveUrl(mirror.Endpoint, Repo, "big.bin");
+        var lastSegment = $"bytes={3 * 1024 * 1024}-{Big.Length - 1}";
 
-        using (var first = await GetAsync(http, ResolveUrl(mirror.Endpoint, Repo, "big.bin")))
+        // The starter fetches as hfdl does, in ranged segments: its first one starts the transfer, its last one reads
+        // the file's end. Neither is a join: one client, one transfer.
+        using var starterFirst = await GetAsync(http, url, range: $"bytes=0-{1024 * 1024 - 1}");
+        var starterFirstBody = ReadAllOrCutAsync(starterFirst);
+        await WaitUntilAsync(() => mirror.Metrics.UpstreamBytes > 0, "the transfer to start");
+        using var starterLast = await GetAsync(http, url, range: lastSegment);
+        var starterLastBody = ReadAllOrCutAsync(starterLast);
+
+        // Two more clients share the transfer: two joins, however many requests they make.
+        using var joinerA = await GetAsync(http, url);
+        var joinerABody = ReadAllOrCutAsync(joinerA);
+        using var joinerB = await GetAsync(http, url);
+        var joinerBBody = ReadAllOrCutAsync(joinerB);
+        using (var joinerAPart = await GetAsync(http, url, range: "bytes=2000000-2000999"))
         {
-            var body = ReadAllOrCutAsync(first);
-            await WaitUntilAsync(() => mirror.Metrics.UpstreamBytes > 0, "the transfer to start");
-            using (var joiner = await GetAsync(http, ResolveUrl(mirror.Endpoint, Repo, "big.bin")))
-            {
-                Assert.NotNull(await ReadAllOrCutAsync(joiner));
-            }
-            Assert.NotNull(await body);
+            Assert.Equal(1000, (await joinerAPart.Content.ReadAsByteArrayAsync()).Length);
         }
-        using (var hit = await GetAsync(http, ResolveUrl(mirror.Endpoint, Repo, "big.bin")))
-        {
-            Assert.NotNull(await ReadAllOrCutAsync(hit));
-        }
+        Assert.Equal(1, mirror.TransfersInFlight); // every request above met the transfer in flight
+        var expected = Big.ToArray();
+        Assert.Equal(expected.AsSpan(0, 1024 * 1024).ToArray(), await starterFirstBody);
+        Assert.Equal(expected.AsSpan(3 * 1024 * 1024).ToArray(), await starterLastBody);
+        Assert.True(SameBytes(Big, await joinerABody));
+        Assert.True(SameBytes(Big, await joinerBBody));
 
         // The transfer leaves the in-flight gauge just after its last reader is answered.
         await WaitUntilAsync(() => mirror.TransfersInFlight == 0, "the transfer to end");
+        // Stored now: each request is a hit, never a join.
+        using (var hit = await GetAsync(http, url))
+        {
+            Assert.True(SameBytes(Big, await ReadAllOrCutAsync(hit)));
+        }
+        using (var rangedHit = await GetAsync(http, url, range: lastSegment))
+        {
+            Assert.Equal(expected.AsSpan(3 * 1024 * 1024).ToArray(), await rangedHit.Content.ReadAsByteArrayAsync());
+        }
+
         using var metrics = await http.GetAsync(new Uri(mirror.Endpoint, "metrics"));
         Assert.StartsWith("text/plain; version=0.0.4", metrics.Content.Headers.ContentType?.ToString(), StringComparison.Ordinal);
         var text = await metrics.Content.ReadAsStringAsync();
-        var values = text.Split('\n').Where(l => l.Length > 0 && l[0] != '#').Select(l => l.Split(' ')).ToDictionary(p => p[0], p => long.Parse(p[1], System.Globalization.CultureInfo.InvariantCulture));
+        var values = ParseMetrics(text);
         Assert.Contains("# TYPE hfdl_serve_requests_total counter", text, StringComparison.Ordinal);
         Assert.Equal(1, values["hfdl_serve_cache_misses_total"]);
-        Assert.Equal(1, values["hfdl_serve_single_flight_joins_total"]);
-        Assert.Equal(1, values["hfdl_serve_cache_hits_total"]);
-        Assert.Equal(3, values["hfdl_serve_requests_total{route=\"file\"}"]);
-        Assert.Equal(3, values["hfdl_serve_requests_total{route=\"resolve\"}"]);
+        Assert.Equal(2, values["hfdl_serve_single_flight_joins_total"]);
+        Assert.Equal(2, values["hfdl_serve_cache_hits_total"]);
+        Assert.Equal(7, values["hfdl_serve_requests_total{route=\"file\"}"]);
+        Assert.Equal(7, values["hfdl_serve_requests_total{route=\"resolve\"}"]);
         Assert.Equal(Big.Length, values["hfdl_serve_upstream_bytes_total"]);
-        Assert.True(values["hfdl_serve_served_bytes_total"] >= 3 * Big.Length);
+        var fileBytes = (1024 * 1024) + (2 * (Big.Length - (3 * 1024 * 1024))) + (3 * Big.Length) + 1000;
+        Assert.InRange(values["hfdl_serve_served_bytes_total"], fileBytes, fileBytes + (7 * 1024)); // plus the small bodies of the 307s
         Assert.Equal(Big.Length, values["hfdl_serve_store_bytes"]);
         Assert.Equal(0, values["hfdl_serve_upstream_transfers"]);
     }

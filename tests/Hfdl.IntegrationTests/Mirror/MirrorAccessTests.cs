@@ -1,0 +1,281 @@
+using Hfdl.Core.Hub;
+using Hfdl.Hub.Mirror;
+using Hfdl.Hub.Server;
+using Hfdl.IntegrationTests.Hub;
+using Hfdl.IntegrationTests.Support;
+using Microsoft.Extensions.Time.Testing;
+using static Hfdl.IntegrationTests.Mirror.MirrorKit;
+
+namespace Hfdl.IntegrationTests.Mirror;
+
+/// <summary>
+/// <c>hfdl serve</c> (issue 14) and access: gated repos, <c>--offline</c> with private and gated repos in the store, and
+/// the time-to-lives of a branch's commit and of the upstream's yes to a token, on a fake clock.
+/// </summary>
+[Collection(nameof(MirrorCollection))]
+public sealed class MirrorAccessTests : IDisposable
+{
+    private const string PublicRepo = "acme/site-model";
+    private const string PrivateRepo = "acme/private-model";
+    private const string GatedRepo = "acme/gated-model";
+    private const string PendingToken = "hf_pending_user_token";
+
+    private static readonly HubUser Carol = new(PendingToken, "carol", []);
+
+    private static readonly (string Path, FileContent Content)[] Files =
+    [
+        ("config.json", "{\"architectures\":[\"Tiny\"]}"),
+        ("model.safetensors", SyntheticContent.Create(size: 3_000_000, seed: 91)),
+    ];
+
+    private readonly TempFolder _temp = new("hfdl-mirror-access");
+
+    private string Store => _temp.Combine("store");
+
+    public void Dispose() => _temp.Dispose();
+
+    /// <summary>A public, a private (open to <see cref="HubTestKit.ValidToken"/>) and a gated repo (approved for it, pending for Carol).</summary>
+    private static InMemoryRepoStore Repos()
+    {
+        var store = new InMemoryRepoStore();
+        foreach (var (repo, settings) in new (string, Func<RepoSettings, RepoSettings>)[]
+        {
+            (PublicRepo, s => s),
+            (PrivateRepo, s => s with { Private = true, AllowedTokens = [HubTestKit.ValidToken] }),
+            (GatedRepo, s => s with { Gated = GatedMode.Manual, ApprovedTokens = [HubTestKit.ValidToken], PendingTokens = [PendingToken] }),
+        })
+        {
+            store.AddRepo(RepoType.Model, repo, r =>
+            {
+                foreach (var (path, content) in Files)
+                {
+                    r.File(path, content);
+                }
+                r.Settings(settings);
+            });
+        }
+        return store;
+    }
+
+    private static Task<HubServer> UpstreamAsync(InMemoryRepoStore? store = null) =>
+        HubServer.StartAsync(new HubServerOptions { Store = store ?? Repos(), Users = [HubTestKit.Alice, HubTestKit.Bob, Carol] });
+
+    /// <summary>Asks the upstream and the mirror the same thing; the mirror must refuse exactly as the upstream does.</summary>
+    private static async Task AssertRefusedAsUpstreamRefusesAsync(HttpClient http, HubServer upstream, MirrorServer mirror, string pathAndQuery, string? token)
+    {
+        using var direct = await GetAsync(http, new Uri(upstream.Endpoint, pathAndQuery), token);
+        using var viaMirror = await GetAsync(http, new Uri(mirror.Endpoint, pathAndQuery), token);
+        var who = token ?? "no token";
+        Assert.True((int)direct.StatusCode is 401 or 403, $"{pathAndQuery} with {who}: the upstream answered {(int)direct.StatusCode}");
+        Assert.Equal(((int)direct.StatusCode, direct.Header("X-Error-Code")), ((int)viaMirror.StatusCode, viaMirror.Header("X-Error-Code")));
+        Assert.Equal(direct.Header("X-Error-Message"), viaMirror.Header("X-Error-Message"));
+        Assert.NotNull(viaMirror.Header("X-Error-Message"));
+    }
+
+    /// <summary>The commit id of the upstream's main (asked with the token that may see every repo here).</summary>
+    private static async Task<string> CommitOfMainAsync(HttpClient http, HubServer upstream, string repo)
+    {
+        using var info = await GetAsync(http, new Uri(upstream.Endpoint, $"api/models/{repo}"), HubTestKit.ValidToken);
+        var commit = (await info.JsonAsync()).GetProperty("sha").GetString()!;
+        Assert.Matches("^[0-9a-f]{40}$", commit);
+        return commit;
+    }
+
+    [Fact]
+    public async Task A_gated_repo_is_served_to_an_approved_token_and_others_get_exactly_the_upstreams_refusal_even_once_it_is_stored()
+    {
+        await using var upstream = await UpstreamAsync();
+        var log = new StringWriter();
+        await using var mirror = await StartAsync(upstream, Store, o => o with { Log = TextWriter.Synchronized(log) });
+        using var http = Http();
+        var refusedTokens = new[] { null, HubTestKit.OtherToken, PendingToken, "hf_not_a_known_token" };
+        var weights = $"{GatedRepo}/resolve/main/model.safetensors";
+
+        // Before anything is stored: the gate's 401 and 403s (not approved, awaiting review) and an invalid token's 401.
+        foreach (var token in refusedTokens)
+        {
+            await AssertRefusedAsUpstreamRefusesAsync(http, upstream, mirror, weights, token);
+        }
+        using (var direct = await GetAsync(http, new Uri(upstream.Endpoint, weights), HubTestKit.OtherToken))
+        {
+            Assert.Equal("GatedRepo", direct.Header("X-Error-Code")); // the test's premise: a gate, not a missing repo
+        }
+
+        // An approved token: the whole repo, with hfdl as the client.
+        var environment = ClientEnvironment(mirror.Endpoint, _temp, "approved");
+        environment["HF_TOKEN"] = HubTestKit.ValidToken;
+        using (var client = HfdlProcess.Start(environment, "download", GatedRepo, "--local-dir", _temp.Combine("approved")))
+        {
+            Assert.True(await client.WaitForExitAsync(TimeSpan.FromMinutes(2)) == 0, client.Error);
+        }
+        AssertFiles(_temp.Combine("approved"), Files);
+        var blob = Path.Combine(Store, "models--acme--gated-model", "blobs", Files[1].Content.Sha256);
+        Assert.True(File.Exists(blob), "the gated repo's weights are stored");
+
+        // Stored now: the refusals are still the upstream's, by the branch and by the commit's own URL, which the
+        // mirror could answer from its store without asking anyone.
+        var commit = await CommitOfMainAsync(http, upstream, GatedRepo);
+        foreach (var token in refusedTokens)
+        {
+            await AssertRefusedAsUpstreamRefusesAsync(http, upstream, mirror, weights, token);
+            await AssertRefusedAsUpstreamRefusesAsync(http, upstream, mirror, $"api/resolve-cache/models/{GatedRepo}/{commit}/model.safetensors", token);
+        }
+        // Metadata of a gated repo is public upstream, and so through the mirror.
+        using (var info = await http.GetAsync(new Uri(mirror.Endpoint, $"api/models/{GatedRepo}")))
+        {
+            Assert.Equal(200, (int)info.StatusCode);
+            Assert.Equal("manual", (await info.JsonAsync()).GetProperty("gated").GetString());
+        }
+
+        await upstream.Requests.WaitUntilIdleAsync(Patience);
+        foreach (var (path, content) in Files)
+        {
+            Assert.Equal(content.Length, UpstreamBytesOf(upstream, path, content));
+        }
+        Assert.All(upstream.Requests.Snapshot().Where(r => r.Listener == "cdn"), r => Assert.Null(r.Authorization));
+        Assert.DoesNotContain(HubTestKit.ValidToken, log.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain(PendingToken, log.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Offline_serves_stored_public_commits_refuses_private_and_gated_ones_and_never_asks_the_upstream()
+    {
+        await using var upstream = await UpstreamAsync();
+        // Filled online, every repo only ever by a client with a token the upstream accepts (as a logged-in
+        // huggingface_hub sends it): the mirror asks the upstream without it which repos are public.
+        await using (var online = await StartAsync(upstream, Store))
+        {
+            var environment = ClientEnvironment(online.Endpoint, _temp, "public");
+            environment["HF_TOKEN"] = HubTestKit.ValidToken;
+            using (var client = HfdlProcess.Start(environment, "download", PublicRepo, "--local-dir", _temp.Combine("online")))
+            {
+                Assert.True(await client.WaitForExitAsync(TimeSpan.FromMinutes(2)) == 0, client.Error);
+            }
+            using var http = Http();
+            foreach (var repo in new[] { PrivateRepo, GatedRepo })
+            {
+                foreach (var (path, content) in Files)
+                {
+                    using var response = await GetAsync(http, ResolveUrl(online.Endpoint, repo, path), HubTestKit.ValidToken);
+                    Assert.True(SameBytes(content, await ReadAllOrCutAsync(response)), $"{repo}/{path} through the online mirror");
+                }
+            }
+        }
+        await upstream.Requests.WaitUntilIdleAsync(Patience);
+        upstream.Requests.Clear();
+
+        await using var offline = await StartAsync(upstream, Store, o => o with { Offline = true });
+        using (var client = HfdlProcess.Start(ClientEnvironment(offline.Endpoint, _temp, "offline"), "download", PublicRepo, "--local-dir", _temp.Combine("offline")))
+        {
+            Assert.True(await client.WaitForExitAsync(TimeSpan.FromMinutes(2)) == 0, client.Error);
+        }
+        AssertFiles(_temp.Combine("offline"), Files);
+
+        using (var http = Http())
+        {
+            foreach (var repo in new[] { PrivateRepo, GatedRepo })
+            {
+                foreach (var token in new[] { null, HubTestKit.ValidToken })
+                {
+                    using var file = await GetAsync(http, ResolveUrl(offline.Endpoint, repo, "model.safetensors"), token);
+                    Assert.Equal(503, (int)file.StatusCode);
+                    Assert.Equal($"The mirror has model {repo} stored, but it is private or gated upstream and the mirror cannot check this caller's token now (it is offline).", file.Header("X-Error-Message"));
+                    using var info = await GetAsync(http, new Uri(offline.Endpoint, $"api/models/{repo}"), token);
+                    Assert.Equal(503, (int)info.StatusCode);
+                    Assert.Contains("it is offline", (await info.JsonAsync()).GetProperty("error").GetString(), StringComparison.Ordinal);
+                }
+            }
+            using var never = await GetAsync(http, ResolveUrl(offline.Endpoint, "acme/never-stored", "config.json"));
+            Assert.Equal(503, (int)never.StatusCode);
+            Assert.Contains("This mirror is offline", never.Header("X-Error-Message"), StringComparison.Ordinal);
+        }
+        await upstream.Requests.WaitUntilIdleAsync(Patience);
+        Assert.Empty(upstream.Requests.Snapshot());
+    }
+
+    [Fact]
+    public async Task A_branch_is_resolved_upstream_once_per_revision_ttl_and_a_new_commit_shows_only_after_it()
+    {
+        var repos = new InMemoryRepoStore().AddRepo(RepoType.Model, PublicRepo, r => r.File("config.json", "{\"version\":1}"));
+        await using var upstream = await UpstreamAsync(repos);
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var mirror = await StartAsync(upstream, Store, o => o with { Time = clock, RevisionTtl = TimeSpan.FromSeconds(30) });
+        using var http = Http();
+        int ResolutionsOfMain() => upstream.Requests.Snapshot().Count(r => r.PathAndQuery.StartsWith($"/{PublicRepo}/resolve/main/", StringComparison.Ordinal));
+        async Task<(string Body, string Commit)> ReadAsync()
+        {
+            using var response = await GetAsync(http, ResolveUrl(mirror.Endpoint, PublicRepo, "config.json"));
+            Assert.Equal(200, (int)response.StatusCode);
+            var body = await response.Content.ReadAsStringAsync();
+            await upstream.Requests.WaitUntilIdleAsync(Patience);
+            return (body, response.Header("X-Repo-Commit")!);
+        }
+
+        var (first, firstCommit) = await ReadAsync();
+        Assert.Equal("{\"version\":1}", first);
+        Assert.Equal(1, ResolutionsOfMain());
+
+        // A new commit on main upstream.
+        repos.AddRepo(RepoType.Model, PublicRepo, r => r.File("config.json", "{\"version\":2}"));
+        clock.Advance(TimeSpan.FromSeconds(29));
+        Assert.Equal(("{\"version\":1}", firstCommit), await ReadAsync());
+        Assert.Equal(1, ResolutionsOfMain());
+
+        clock.Advance(TimeSpan.FromSeconds(2));
+        var (second, secondCommit) = await ReadAsync();
+        Assert.Equal("{\"version\":2}", second);
+        Assert.NotEqual(firstCommit, secondCommit);
+        Assert.Equal(2, ResolutionsOfMain());
+        Assert.Equal(("{\"version\":2}", secondCommit), await ReadAsync());
+        Assert.Equal(2, ResolutionsOfMain());
+    }
+
+    [Fact]
+    public async Task The_upstreams_yes_to_a_token_is_remembered_for_the_access_ttl_then_asked_again()
+    {
+        var repos = Repos();
+        await using var upstream = await UpstreamAsync(repos);
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var mirror = await StartAsync(upstream, Store, o => o with { Time = clock, AccessTtl = TimeSpan.FromSeconds(60) });
+        using var http = Http();
+        var weights = Files[1].Content;
+        var commit = await CommitOfMainAsync(http, upstream, PrivateRepo);
+        // By the commit: no branch to resolve, so only the token's check can send the mirror upstream.
+        var url = ResolveUrl(mirror.Endpoint, PrivateRepo, "model.safetensors", commit);
+        // The token's checks (the mirror's one HEAD without a token, asking whether the repo is public, is not one).
+        int ChecksUpstream() => upstream.Requests.Snapshot().Count(r =>
+            r.Method == "HEAD" && r.Authorization is not null && r.PathAndQuery.StartsWith($"/{PrivateRepo}/resolve/{commit}/", StringComparison.Ordinal));
+        async Task<int> StatusAsync()
+        {
+            using var response = await GetAsync(http, url, HubTestKit.ValidToken);
+            var body = await ReadAllOrCutAsync(response);
+            if (response.IsSuccessStatusCode)
+            {
+                Assert.True(SameBytes(weights, body));
+            }
+            await upstream.Requests.WaitUntilIdleAsync(Patience);
+            return (int)response.StatusCode;
+        }
+
+        Assert.Equal(200, await StatusAsync());
+        upstream.Requests.Clear();
+
+        // The upstream takes the token's access away: within the time-to-live the mirror still says yes from memory.
+        repos.AddRepo(RepoType.Model, PrivateRepo, r =>
+        {
+            foreach (var (path, content) in Files)
+            {
+                r.File(path, content);
+            }
+            r.Settings(s => s with { Private = true, AllowedTokens = [] });
+        });
+        clock.Advance(TimeSpan.FromSeconds(59));
+        Assert.Equal(200, await StatusAsync());
+        Assert.Equal(0, ChecksUpstream());
+
+        // Past it, the upstream is asked again, and its no is the answer.
+        clock.Advance(TimeSpan.FromSeconds(2));
+        Assert.Equal(404, await StatusAsync());
+        Assert.Equal(1, ChecksUpstream());
+    }
+}
