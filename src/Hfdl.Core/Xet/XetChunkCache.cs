@@ -503,6 +503,10 @@ internal sealed class XetChunkCache
             {
                 RandomAccess.Write(_handle, _header, 0);
                 RandomAccess.SetLength(_handle, _header.Length + _length);
+                // Start writing it to disk now: a cold download leaves as many dirty bytes in the cache as in the file,
+                // and left for the kernel's flusher they pile up until every writer of the machine is throttled (a
+                // rerun with the previous run's 2 GiB of entries still dirty took 5.3 s of system time instead of 2).
+                Writeback.Start(_handle);
                 _handle.Dispose();
                 // A cache needs no fsync: every chunk is checked when read, so a power cut costs a fetch, never a wrong byte.
                 File.Move(_temp, final, overwrite: true);
