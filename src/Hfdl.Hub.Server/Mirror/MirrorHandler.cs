@@ -280,16 +280,15 @@ internal sealed class MirrorHandler(
                 else
                 {
                     // A client's download is one join however many ranged requests it makes: it is counted at the
-                    // request that reads the file's last byte (a whole-file GET, or its last range), and the first
-                    // such request of a transfer is its starter's own.
-                    var readsEnd = ReadsLastByte(request, file.Size);
-                    var firstToReadTheEnd = readsEnd && flight.ClaimEnd();
+                    // request that reads the file's first byte (a whole-file GET, or its first range), which every
+                    // download makes once and makes first, so a client that joins early and one that comes back for
+                    // the last range after the transfer ended are both counted. The starter's request is the miss.
                     if (!joined)
                     {
                         metrics.Miss();
                         outcome.Cache = "miss";
                     }
-                    else if (readsEnd && !firstToReadTheEnd)
+                    else if (ReadsFirstByte(request, file.Size))
                     {
                         metrics.Join();
                         outcome.Cache = "join";
@@ -308,10 +307,10 @@ internal sealed class MirrorHandler(
         await ServeAsync(request, repo, commit, commit, file, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Whether the request's answer ends with the file's last byte: no Range (or one the handler ignores), or a range up to the end.</summary>
-    private static bool ReadsLastByte(HubRequest request, long size) =>
+    /// <summary>Whether the request's answer starts with the file's first byte: no Range (or one the handler ignores), or a range from byte 0.</summary>
+    private static bool ReadsFirstByte(HubRequest request, long size) =>
         ByteRange.Parse(request.Http.Request.Headers.Range.ToString(), size) is not { } range
-        || (!range.Unsatisfiable && range.Start + range.Length == size);
+        || (!range.Unsatisfiable && range.Start == 0);
 
     /// <summary>True for GET and HEAD, the only methods on file bytes; any other gets the Hub's 405 here.</summary>
     private static async Task<bool> IsReadAsync(HubRequest request, CancellationToken cancellationToken)

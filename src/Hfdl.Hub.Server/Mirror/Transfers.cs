@@ -243,8 +243,8 @@ internal sealed class FetchRegistry(MirrorStore store, RepoSessions sessions, Mi
                     if (!store.IsStored(repo, file))
                     {
                         log.Write("transfer_resuming", ("repo", repo.ToString()), ("path", path));
-                        // No client started it: the first client to ask joins a transfer already running.
-                        GetOrStart(repo, commit, file, anonymous).Flight?.ClaimEnd();
+                        // No client started it: every client that asks joins a transfer already running.
+                        GetOrStart(repo, commit, file, anonymous);
                     }
                 }
             }
@@ -346,7 +346,6 @@ internal sealed class InFlightFile(MirrorRepo repo, string commit, RemoteFile fi
     private int _attempt;
     private int _discarded;
     private long _earlierAttemptsBytes;
-    private int _endClaimed;
 
     public MirrorRepo Repo { get; } = repo;
 
@@ -373,12 +372,6 @@ internal sealed class InFlightFile(MirrorRepo repo, string commit, RemoteFile fi
             }
         }
     }
-
-    /// <summary>
-    /// True for the first caller only: the first request to read this transfer's last byte (the starter's download;
-    /// every later one is another client's, a join). Claimed up front for a transfer the mirror resumed on its own.
-    /// </summary>
-    public bool ClaimEnd() => Interlocked.Exchange(ref _endClaimed, 1) == 0;
 
     /// <summary>The job of the current attempt (null before the first opens), its number, and the last attempt that failed verification.</summary>
     public (BigFileJob? Job, int Attempt, int Discarded) Current()
