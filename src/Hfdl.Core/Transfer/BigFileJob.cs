@@ -301,6 +301,14 @@ internal interface IWriteListener
 
     /// <summary>Bytes were written, or the job restarted, failed, stopped or closed.</summary>
     void Changed();
+
+    /// <summary>
+    /// The whole file matched its hash; it is still being made durable and renamed (its handle stays open until
+    /// then). Readers may now have its last byte: the bytes are the file's, whatever the disk does next.
+    /// </summary>
+    void Verified(BigFileJob job)
+    {
+    }
 }
 
 /// <summary>One connection's segment of a big file, as the target of a <see cref="RangeFetch"/>.</summary>

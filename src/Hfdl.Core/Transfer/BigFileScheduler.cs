@@ -477,7 +477,7 @@ internal sealed class BigFileScheduler
                         job.Xet?.Discredit();
                     }
                     job.Close();
-                }, job.Attempt, job.StartedAt).ConfigureAwait(false);
+                }, job.Attempt, job.StartedAt, onVerified: () => job.Listener?.Verified(job)).ConfigureAwait(false);
         }
         catch (Exception ex)
         {

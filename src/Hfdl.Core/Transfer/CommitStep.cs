@@ -51,8 +51,9 @@ internal sealed class CommitStep(ITransferJournal journal, IProgress<DownloadEve
     /// <param name="close">Closes the temporary file before it is renamed or deleted, told whether it verified. Not called when this throws
     /// (cancelled, or the disk failed): the caller still records what the file holds, so a rerun resumes it.</param>
     /// <param name="attempt">1, or 2 for the full attempt after a mismatch.</param>
+    /// <param name="onVerified">Told as soon as the hash matched, before the flush ends (readers that follow the file).</param>
     public async Task<CommitOutcome> CommitAsync(
-        RemoteFile file, string tempPath, string finalPath, long received, Task<string> hashing, Func<Task> flush, Action<bool> close, int attempt, long startedAt)
+        RemoteFile file, string tempPath, string finalPath, long received, Task<string> hashing, Func<Task> flush, Action<bool> close, int attempt, long startedAt, Action? onVerified = null)
     {
         if (received != file.Size)
         {
@@ -62,6 +63,20 @@ internal sealed class CommitStep(ITransferJournal journal, IProgress<DownloadEve
         // The flush (on a big file what arrived since the last writeback, ~100 ms of data) runs while the hash reads
         // the last segments back; the rename waits for both. On a mismatch the flush was wasted, which is rare.
         var flushing = Task.Run(flush);
+        if (onVerified is not null)
+        {
+            try
+            {
+                if (await hashing.ConfigureAwait(false) == file.Hash.Hex)
+                {
+                    onVerified();
+                }
+            }
+            catch (Exception) when (hashing.IsFaulted || hashing.IsCanceled)
+            {
+                // Rethrown below, once the flush has ended too.
+            }
+        }
         await Task.WhenAll(hashing, flushing).ConfigureAwait(false);
         var digest = await hashing.ConfigureAwait(false);
         var verified = digest == file.Hash.Hex;

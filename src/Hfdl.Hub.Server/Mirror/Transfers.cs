@@ -345,6 +345,7 @@ internal sealed class InFlightFile(MirrorRepo repo, string commit, RemoteFile fi
     private BigFileJob? _job;
     private int _attempt;
     private int _discarded;
+    private int _verified;
     private long _earlierAttemptsBytes;
 
     public MirrorRepo Repo { get; } = repo;
@@ -373,13 +374,28 @@ internal sealed class InFlightFile(MirrorRepo repo, string commit, RemoteFile fi
         }
     }
 
-    /// <summary>The job of the current attempt (null before the first opens), its number, and the last attempt that failed verification.</summary>
-    public (BigFileJob? Job, int Attempt, int Discarded) Current()
+    /// <summary>
+    /// The job of the current attempt (null before the first opens), its number, the last attempt that failed
+    /// verification, and whether the current one matched its hash (its last byte may be read before it is stored).
+    /// </summary>
+    public (BigFileJob? Job, int Attempt, int Discarded, bool Verified) Current()
     {
         lock (_gate)
         {
-            return (_job, _attempt, _discarded);
+            return (_job, _attempt, _discarded, _verified == _attempt && _attempt > 0);
         }
+    }
+
+    void IWriteListener.Verified(BigFileJob job)
+    {
+        lock (_gate)
+        {
+            if (ReferenceEquals(job, _job))
+            {
+                _verified = _attempt;
+            }
+        }
+        Notify();
     }
 
     void IWriteListener.Opened(BigFileJob job)
@@ -450,8 +466,9 @@ internal sealed class InFlightFile(MirrorRepo repo, string commit, RemoteFile fi
 
 /// <summary>
 /// Reads a blob while the upstream transfer writes it: what the job's segment table says is written, through the job's
-/// own handle, waiting for the bytes it does not have yet. The file's last byte is held back until the whole file is
-/// verified and stored, so no response ends looking complete with wrong bytes: if the copy fails verification, the
+/// own handle, waiting for the bytes it does not have yet. The file's last byte is held back until the whole file has
+/// matched its hash (not until it is stored: the flush to the mirror's disk is no reason to wait), so no response ends
+/// looking complete with wrong bytes: if the copy fails verification, the
 /// reader throws (<see cref="MirrorTransferCutException"/>) and its response is cut.
 /// </summary>
 internal sealed class FollowingReader(InFlightFile flight) : IContentReader
@@ -470,7 +487,7 @@ internal sealed class FollowingReader(InFlightFile flight) : IContentReader
         while (true)
         {
             var changed = flight.WhenChanged();
-            var (job, attempt, discarded) = flight.Current();
+            var (job, attempt, discarded, verified) = flight.Current();
             if (_attempt != 0 && _attempt <= discarded)
             {
                 throw new MirrorTransferCutException($"The upstream copy of '{flight.File.Path}' failed its hash check after some of it was sent; the response was cut so it cannot pass for the file.");
@@ -486,8 +503,9 @@ internal sealed class FollowingReader(InFlightFile flight) : IContentReader
             }
             if (job is not null)
             {
-                // Up to the last byte, which waits for the verdict on the whole file.
-                var available = Math.Min(job.Table.WrittenEnd(offset), size - 1) - offset;
+                // Up to the last byte, which waits for the verdict on the whole file (not for the file to be stored:
+                // the mirror's flush to its disk is no reason for a client to wait).
+                var available = Math.Min(job.Table.WrittenEnd(offset), verified ? size : size - 1) - offset;
                 if (available > 0)
                 {
                     try
