@@ -169,7 +169,8 @@ internal sealed class MirrorHandler(
         }
         if (!access.MayServeWithoutUpstream(repo, access.HashOf(request.Token), options.Offline))
         {
-            await UnavailableAsync(request, NoAccessCheck(repo), json: true, cancellationToken).ConfigureAwait(false);
+            // Answered as if it were not stored: the Hub does not tell a caller that a private repo exists.
+            await UnavailableAsync(request, NotStored(repo, revision, null), json: true, cancellationToken).ConfigureAwait(false);
             return;
         }
         if (request.Http.Request.Body.CanSeek)
@@ -406,7 +407,8 @@ internal sealed class MirrorHandler(
             {
                 return (commit!, file);
             }
-            await UnavailableAsync(request, NoAccessCheck(repo), json: false, cancellationToken).ConfigureAwait(false);
+            // Answered as if it were not stored: the Hub does not tell a caller that a private repo exists.
+            await UnavailableAsync(request, NotStored(repo, revision, path), json: false, cancellationToken).ConfigureAwait(false);
             return null;
         }
         await UnavailableAsync(request, NotStored(repo, revision, path), json: false, cancellationToken).ConfigureAwait(false);
@@ -466,12 +468,14 @@ internal sealed class MirrorHandler(
     private string Unreachable() =>
         $"The mirror could not reach its upstream ({_upstream}), and this request is not one it can answer from its store. Try again later.";
 
+    /// <summary>
+    /// What a caller hears about anything the mirror cannot give without its upstream: the same words whether the
+    /// mirror has not stored it or has stored it for a private or gated repo whose access it cannot check now, so the
+    /// answer does not tell who asks that a private repo exists.
+    /// </summary>
     private string NotStored(MirrorRepo repo, string revision, string? path) =>
         (options.Offline ? "This mirror is offline (it answers only from its store), and it has not stored " : $"The mirror could not reach its upstream ({_upstream}) and has not stored ")
-        + (path is null ? $"{repo} at '{revision}'." : $"'{path}' of {repo} at '{revision}'.")
+        + (path is null ? $"{repo} at '{revision}'" : $"'{path}' of {repo} at '{revision}'")
+        + " for this caller (a private or gated repo is given only to a token its upstream accepted lately)."
         + (options.Offline ? "" : " Try again later.");
-
-    private string NoAccessCheck(MirrorRepo repo) =>
-        $"The mirror has {repo} stored, but it is private or gated upstream and the mirror cannot check this caller's token now "
-        + (options.Offline ? "(it is offline)." : $"(its upstream {_upstream} cannot be reached). Try again later.");
 }

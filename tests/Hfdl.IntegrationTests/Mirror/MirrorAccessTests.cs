@@ -173,21 +173,26 @@ public sealed class MirrorAccessTests : IDisposable
 
         using (var http = Http())
         {
+            using var neverInfo = await GetAsync(http, new Uri(offline.Endpoint, "api/models/acme/never-stored"));
+            Assert.Equal(503, (int)neverInfo.StatusCode);
+            var neverInfoError = (await neverInfo.JsonAsync()).GetProperty("error").GetString()!;
+            Assert.Contains("This mirror is offline", neverInfoError, StringComparison.Ordinal);
             foreach (var repo in new[] { PrivateRepo, GatedRepo })
             {
                 foreach (var token in new[] { null, HubTestKit.ValidToken })
                 {
                     using var file = await GetAsync(http, ResolveUrl(offline.Endpoint, repo, "model.safetensors"), token);
                     Assert.Equal(503, (int)file.StatusCode);
-                    Assert.Equal($"The mirror has model {repo} stored, but it is private or gated upstream and the mirror cannot check this caller's token now (it is offline).", file.Header("X-Error-Message"));
+                    // The words a repo the mirror never stored gets: the answer does not say that a private repo exists.
+                    Assert.Equal($"This mirror is offline (it answers only from its store), and it has not stored 'model.safetensors' of model {repo} at 'main' for this caller (a private or gated repo is given only to a token its upstream accepted lately).", file.Header("X-Error-Message"));
                     using var info = await GetAsync(http, new Uri(offline.Endpoint, $"api/models/{repo}"), token);
                     Assert.Equal(503, (int)info.StatusCode);
-                    Assert.Contains("it is offline", (await info.JsonAsync()).GetProperty("error").GetString(), StringComparison.Ordinal);
+                    Assert.Equal(neverInfoError.Replace("acme/never-stored", repo, StringComparison.Ordinal), (await info.JsonAsync()).GetProperty("error").GetString());
                 }
             }
-            using var never = await GetAsync(http, ResolveUrl(offline.Endpoint, "acme/never-stored", "config.json"));
+            using var never = await GetAsync(http, ResolveUrl(offline.Endpoint, "acme/never-stored", "model.safetensors"));
             Assert.Equal(503, (int)never.StatusCode);
-            Assert.Contains("This mirror is offline", never.Header("X-Error-Message"), StringComparison.Ordinal);
+            Assert.Equal("This mirror is offline (it answers only from its store), and it has not stored 'model.safetensors' of model acme/never-stored at 'main' for this caller (a private or gated repo is given only to a token its upstream accepted lately).", never.Header("X-Error-Message"));
         }
         await upstream.Requests.WaitUntilIdleAsync(Patience);
         Assert.Empty(upstream.Requests.Snapshot());
