@@ -468,8 +468,8 @@ internal sealed class InFlightFile(MirrorRepo repo, string commit, RemoteFile fi
 /// Reads a blob while the upstream transfer writes it: what the job's segment table says is written, through the job's
 /// own handle, waiting for the bytes it does not have yet. The file's last byte is held back until the whole file has
 /// matched its hash (not until it is stored: the flush to the mirror's disk is no reason to wait), so no response ends
-/// looking complete with wrong bytes: if the copy fails verification, the
-/// reader throws (<see cref="MirrorTransferCutException"/>) and its response is cut.
+/// looking complete with wrong bytes: if the copy fails verification, the reader throws
+/// (<see cref="MirrorTransferCutException"/>) and its response is cut.
 /// </summary>
 internal sealed class FollowingReader(InFlightFile flight) : IContentReader
 {
