@@ -142,9 +142,13 @@ internal static class RepoPlanner
         {
             return Plan(PlannedAction.Present, file.Size);
         }
-        if (isBig && state is not null && ResumableTemp(state, file, dataPath) is { } resumable)
+        if (state is not null && ResumableTemp(state, file, dataPath) is { } resumable)
         {
-            return Plan(PlannedAction.Resume, ByteRanges.Normalize(resumable.Ranges).Sum(r => r.End - r.Start), Path.GetFileName(resumable.TempPath));
+            // A small file continues from its first range only (it is written in order); a big one keeps every range.
+            var onDisk = isBig
+                ? ByteRanges.Normalize(resumable.Ranges).Sum(r => r.End - r.Start)
+                : Transfer.SmallFileResume.From(resumable.TempPath, resumable.Ranges).Written;
+            return Plan(PlannedAction.Resume, onDisk, Path.GetFileName(resumable.TempPath));
         }
         return localSize == file.Size
             ? Plan(PlannedAction.Verify, file.Size)

@@ -120,6 +120,24 @@ internal sealed class BigFileJob : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Gives the written ranges (<see cref="Checkpoint"/>) to <paramref name="record"/> while the file is open, under
+    /// its lock: no record can land after the commit closed the file and the journal marked it complete.
+    /// </summary>
+    public List<(long Start, long End)>? RecordProgress(Action<List<(long Start, long End)>> record)
+    {
+        lock (_lifetime)
+        {
+            if (_closed)
+            {
+                return null;
+            }
+            var ranges = Table.WrittenRanges();
+            record(ranges);
+            return ranges;
+        }
+    }
+
     /// <summary>Starts the writeback of what is written so far, without waiting (see <see cref="Storage.Writeback"/>).</summary>
     public void StartWriteback()
     {

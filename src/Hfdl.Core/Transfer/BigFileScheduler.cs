@@ -234,9 +234,8 @@ internal sealed class BigFileScheduler
             }
             try
             {
-                if (job.Checkpoint() is { } ranges)
+                if (job.RecordProgress(ranges => _journal.Partial(job.File, job.TempPath, ranges)) is { } ranges)
                 {
-                    _journal.Partial(job.File, job.TempPath, ranges);
                     Interlocked.Exchange(ref job.RecordedBytes, ranges.Sum(r => r.End - r.Start));
                 }
             }

@@ -133,7 +133,9 @@ internal sealed partial class RepoDownloader
         }, placements);
         var fetch = new RangeFetch(_client, _options, limiter, progress);
         var xet = CreateXetSession(request, commit, work, progress);
-        var fetcher = new FileFetcher(_client, _options, fetch, new CommitStep(journal, progress), progress);
+        var fetcher = new FileFetcher(_client, _options, fetch, new CommitStep(journal, progress), journal, () => journal.FatalError is DiskFullException, progress);
+        // Each save of the journal first records how far every file in flight has been written.
+        saver.BeforeSave = fetcher.Checkpoint;
         using var stopSaving = new CancellationTokenSource();
         var saving = saver.RunAsync(stopSaving.Token);
 
@@ -142,13 +144,15 @@ internal sealed partial class RepoDownloader
             var (file, path) = item;
             try
             {
-                if (request.Existing != ExistingFiles.Ignore && await TryAdoptExistingAsync(file, path, ct).ConfigureAwait(false))
+                // The same order as big files and the plan: resume what the journal vouches for, else adopt a right copy.
+                var resume = PrepareSmallFile(file, path, state, request.Existing);
+                if (resume is null && request.Existing != ExistingFiles.Ignore && await TryAdoptExistingAsync(file, path, ct).ConfigureAwait(false))
                 {
                     journal.Adopted(file, path);
                     return;
                 }
                 progress?.Report(new FileStarted(file.Path, file.Size, IsBig: false));
-                await fetcher.FetchAsync(request.RepoType, request.RepoId, commit, file, path, ct).ConfigureAwait(false);
+                await fetcher.FetchAsync(request.RepoType, request.RepoId, commit, file, path, resume, ct).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {
@@ -186,15 +190,18 @@ internal sealed partial class RepoDownloader
                 var controller = new ConnectionController(_options.Threads, _options.MinSpeedPerConnection, _options.SpeedTestDuration, _options.Time);
                 var scheduler = new BigFileScheduler(_client, _options, request.RepoType, request.RepoId, commit, controller, progress, journal, fetch,
                     otherConnections: () => Volatile.Read(ref smallInFlight.Value), xet: xet);
-                // Each save of the journal first records how far every big file in flight has been written.
-                saver.BeforeSave = scheduler.Checkpoint;
+                saver.BeforeSave = () =>
+                {
+                    fetcher.Checkpoint();
+                    scheduler.Checkpoint();
+                };
                 try
                 {
                     await scheduler.RunAsync(bigWork, fatal.Token).ConfigureAwait(false);
                 }
                 finally
                 {
-                    saver.BeforeSave = null;
+                    saver.BeforeSave = fetcher.Checkpoint;
                 }
                 foreach (var item in bigWork.Where(w => !journal.HasOutcome(w.File.Path)))
                 {
@@ -411,6 +418,24 @@ internal sealed partial class RepoDownloader
             }
         }
         return new XetSession(_client, request.RepoType, request.RepoId, commit, _options, cache, progress);
+    }
+
+    /// <summary>
+    /// A small file's partial data from an earlier run, when the journal vouches for it (same etag and size, temporary
+    /// file still there); partial data of a file that changed on the Hub is deleted.
+    /// </summary>
+    private static SmallFileResume? PrepareSmallFile(RemoteFile file, string path, DownloadStateStore state, ExistingFiles existing)
+    {
+        if (existing != ExistingFiles.Ignore && RepoPlanner.ResumableTemp(state, file, path) is { } resumable)
+        {
+            return SmallFileResume.From(resumable.TempPath, resumable.Ranges);
+        }
+        if (state.Get(file.Path) is { Status: FileState.Partial, TempFile: { } tempName })
+        {
+            AtomicFile.TryDelete(Path.Combine(Path.GetDirectoryName(path)!, tempName));
+            state.SetFile(file.Path, null);
+        }
+        return null;
     }
 
     /// <summary>

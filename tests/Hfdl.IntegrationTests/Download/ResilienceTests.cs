@@ -134,6 +134,98 @@ public sealed class ResilienceTests : IDisposable
         Assert.True(fetchedTwice <= allowance, $"{fetchedTwice:N0} bytes were fetched twice (allowed {allowance:N0}); the journal recorded every {Median(changes).TotalMilliseconds:0} ms");
     }
 
+    [Theory]
+    [InlineData("KILL")]
+    [InlineData("TERM")]
+    public async Task A_small_file_cut_by_a_kill_or_a_signal_resumes_from_what_the_journal_recorded(string how)
+    {
+        const long Size = (24L * 1024 * 1024) + 17; // below the default --file-size-threshold: the small-file path
+        var store = new InMemoryRepoStore().AddRepo(RepoType.Model, "acme/small-resume", repo => repo
+            .File("config.json", "{\"small\":1}\n")
+            .File("weights.bin", SyntheticContent.Create(Size, seed: 33))
+            .Settings(s => s with { Faults = HubFaults.None with { PerConnectionBytesPerSecond = 3_000_000 } }));
+        await using var server = await HubServer.StartAsync(new HubServerOptions { Store = store });
+        var target = _temp.Combine("out");
+        var state = Path.Combine(target, ".download_state");
+        var cli = new CliRunner(server, _temp);
+        string[] args = ["download", "acme/small-resume", "--local-dir", target];
+
+        using (var first = HfdlProcess.Start(cli.Environment, args))
+        {
+            await first.WaitUntilAsync(() => TryRecordedBytes(state, "weights.bin") >= 4 * 1024 * 1024, TimeSpan.FromSeconds(60), "4 MiB of the small file recorded");
+            if (how == "KILL")
+            {
+                first.KillHard();
+                await first.WaitForExitAsync(TimeSpan.FromSeconds(10));
+            }
+            else
+            {
+                first.Signal(how);
+                Assert.Equal(143, await first.WaitForExitAsync(TimeSpan.FromSeconds(10)));
+            }
+        }
+        var recorded = RecordedBytes(state, "weights.bin");
+        Assert.InRange(recorded, 4 * 1024 * 1024, Size - 1);
+        Assert.False(File.Exists(Path.Combine(target, "weights.bin")));
+        Assert.Single(Directory.GetFiles(target, "*.hfdl-part"));
+        await server.Requests.WaitUntilIdleAsync(TimeSpan.FromSeconds(30));
+
+        var dryRun = await cli.RunAsync([.. args, "--dry-run"]);
+        Assert.True(dryRun.ExitCode == 0, dryRun.ToString());
+        Assert.Matches(@"resume.*weights\.bin|weights\.bin.*resume", dryRun.Out + dryRun.Error);
+        server.Requests.Clear();
+
+        var rerun = await cli.RunAsync(args);
+
+        Assert.True(rerun.ExitCode == 0, rerun.ToString());
+        RepoAssert.BitExact(store.MainSnapshot(RepoType.Model, "acme/small-resume"), target);
+        var fetched = server.Requests.Snapshot().Where(r => r.Listener == "cdn" && r.PathAndQuery.Contains("weights.bin", StringComparison.Ordinal)).Sum(r => r.BodyBytesSent);
+        Assert.True(fetched <= Size - recorded, $"the rerun fetched {fetched:N0} bytes of the small file, but only {Size - recorded:N0} were left");
+        Assert.Empty(Directory.GetFiles(target, "*.hfdl-part"));
+    }
+
+    [Fact]
+    public async Task A_small_file_s_partial_data_is_dropped_when_the_file_changed_on_the_hub()
+    {
+        const long Size = 6L * 1024 * 1024;
+        var store = new InMemoryRepoStore().AddRepo(RepoType.Model, "acme/small-changed", repo => repo
+            .File("weights.bin", SyntheticContent.Create(Size, seed: 34)));
+        await using var server = await HubServer.StartAsync(new HubServerOptions { Store = store });
+        var target = _temp.Combine("out");
+        Directory.CreateDirectory(target);
+        var main = store.MainSnapshot(RepoType.Model, "acme/small-changed");
+        // What an interrupted run leaves: a journal naming a temporary file holding the first 2 MiB. Here the bytes are
+        // garbage and the etag another one (the file changed on the Hub since): none of it may be kept.
+        var temp = Path.Combine(target, ".weights.bin.0badc0de.hfdl-part");
+        File.WriteAllBytes(temp, new byte[2 * 1024 * 1024]);
+        File.WriteAllText(Path.Combine(target, ".download_state"), JsonSerializer.Serialize(new Dictionary<string, object>
+        {
+            ["schema"] = "hfdl.download_state",
+            ["version"] = 1,
+            ["repoType"] = "model",
+            ["repoId"] = "acme/small-changed",
+            ["files"] = new Dictionary<string, object>
+            {
+                ["weights.bin"] = new Dictionary<string, object>
+                {
+                    ["size"] = Size,
+                    ["etag"] = new string('0', 64),
+                    ["status"] = "partial",
+                    ["tempFile"] = Path.GetFileName(temp),
+                    ["ranges"] = new[] { new long[] { 0, 2 * 1024 * 1024 } },
+                },
+            },
+        }));
+        var cli = new CliRunner(server, _temp);
+
+        var result = await cli.RunAsync("download", "acme/small-changed", "--local-dir", target);
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        RepoAssert.BitExact(main, target);
+        Assert.False(File.Exists(temp));
+        Assert.Equal(Size, server.Requests.Snapshot().Where(r => r.Listener == "cdn").Sum(r => r.BodyBytesSent));
+    }
+
     private static long BigFileBytesSent(HubServer server) =>
         server.Requests.Snapshot().Where(r => r.Listener == "cdn" && r.PathAndQuery.Contains("model.safetensors", StringComparison.Ordinal)).Sum(r => r.BodyBytesSent);
 

@@ -97,11 +97,12 @@ public sealed class PlantedLinkTests(PlantedLinkHub hub) : IClassFixture<Planted
         _ => Cache,
     };
 
-    private string[] Args(Layout layout, string repo = PlantedLinkHub.Repo) => layout switch
+    /// <summary>With <paramref name="threshold"/> "1" (MB) the model is a big file; with "100" a small one (the other fetch path).</summary>
+    private string[] Args(Layout layout, string repo = PlantedLinkHub.Repo, string threshold = "1") => layout switch
     {
-        Layout.Directory => ["download", repo, "-d", _temp.Combine("downloads"), "--file-size-threshold", "1"],
-        Layout.LocalDir => ["download", repo, "--local-dir", Root(layout), "--file-size-threshold", "1"],
-        _ => ["download", repo, "--cache-dir", Cache, "--file-size-threshold", "1"],
+        Layout.Directory => ["download", repo, "-d", _temp.Combine("downloads"), "--file-size-threshold", threshold],
+        Layout.LocalDir => ["download", repo, "--local-dir", Root(layout), "--file-size-threshold", threshold],
+        _ => ["download", repo, "--cache-dir", Cache, "--file-size-threshold", threshold],
     };
 
     private string Expand(string place)
@@ -329,16 +330,19 @@ public sealed class PlantedLinkTests(PlantedLinkHub hub) : IClassFixture<Planted
         Assert.Null(new FileInfo(Path.Combine(RepoFolder, "snapshots", hub.Main.CommitId, "config.json")).LinkTarget);
     }
 
-    public static TheoryData<Layout, Plant, bool> JournalCases()
+    public static TheoryData<Layout, Plant, bool, string> JournalCases()
     {
-        var data = new TheoryData<Layout, Plant, bool>();
+        var data = new TheoryData<Layout, Plant, bool, string>();
         foreach (var layout in Enum.GetValues<Layout>())
         {
             foreach (var plant in (Plant[])[Plant.LinkToFile, Plant.DanglingLink])
             {
                 foreach (var fixBroken in (bool[])[false, true])
                 {
-                    data.Add(layout, plant, fixBroken);
+                    foreach (var threshold in (string[])["1", "100"])
+                    {
+                        data.Add(layout, plant, fixBroken, threshold);
+                    }
                 }
             }
         }
@@ -347,7 +351,7 @@ public sealed class PlantedLinkTests(PlantedLinkHub hub) : IClassFixture<Planted
 
     [Theory]
     [MemberData(nameof(JournalCases))]
-    public async Task A_journal_naming_a_link_as_its_temporary_file_never_resumes_into_it(Layout layout, Plant plant, bool fixBroken)
+    public async Task A_journal_naming_a_link_as_its_temporary_file_never_resumes_into_it(Layout layout, Plant plant, bool fixBroken, string threshold)
     {
         if (OperatingSystem.IsWindows())
         {
@@ -357,7 +361,7 @@ public sealed class PlantedLinkTests(PlantedLinkHub hub) : IClassFixture<Planted
         var temp = Path.Combine(dataFolder, ".model.safetensors.0123abcd.hfdl-part");
         PlantAt(temp, plant);
         WriteJournal(journalFolder, temp);
-        string[] args = fixBroken ? [.. Args(layout), "--fix-broken"] : Args(layout);
+        string[] args = fixBroken ? [.. Args(layout, threshold: threshold), "--fix-broken"] : Args(layout, threshold: threshold);
 
         var result = await Cli().RunAsync(args);
 
@@ -398,9 +402,20 @@ public sealed class PlantedLinkTests(PlantedLinkHub hub) : IClassFixture<Planted
         File.WriteAllText(Path.Combine(folder, DownloadState.FileName), JsonSerializer.Serialize(journal));
     }
 
+    public static TheoryData<Layout, Plant, string> InterruptedCases()
+    {
+        var data = new TheoryData<Layout, Plant, string>();
+        foreach (var (layout, plant) in new[] { (Layout.LocalDir, Plant.LinkToFile), (Layout.LocalDir, Plant.DanglingLink), (Layout.HfCache, Plant.LinkToFile), (Layout.HfCache, Plant.DanglingLink) })
+        {
+            data.Add(layout, plant, "1");
+            data.Add(layout, plant, "100");
+        }
+        return data;
+    }
+
     [Theory]
-    [MemberData(nameof(FileLinksInAFolderAndACache))]
-    public async Task A_link_swapped_in_for_the_temporary_file_of_an_interrupted_run_is_never_written_through(Layout layout, Plant plant)
+    [MemberData(nameof(InterruptedCases))]
+    public async Task A_link_swapped_in_for_the_temporary_file_of_an_interrupted_run_is_never_written_through(Layout layout, Plant plant, string threshold)
     {
         if (OperatingSystem.IsWindows())
         {
@@ -410,7 +425,7 @@ public sealed class PlantedLinkTests(PlantedLinkHub hub) : IClassFixture<Planted
         var journal = layout == Layout.HfCache ? Path.Combine(Cache, "models--acme--slow-links", DownloadState.FileName) : Path.Combine(root, DownloadState.FileName);
         using (var interrupt = new CancellationTokenSource())
         {
-            var run = Cli().RunAsync(interrupt.Token, Args(layout, PlantedLinkHub.SlowRepo));
+            var run = Cli().RunAsync(interrupt.Token, Args(layout, PlantedLinkHub.SlowRepo, threshold));
             var deadline = DateTime.UtcNow.AddSeconds(60);
             while (RecordedRanges(journal) == 0 && !run.IsCompleted && DateTime.UtcNow < deadline)
             {
@@ -424,7 +439,7 @@ public sealed class PlantedLinkTests(PlantedLinkHub hub) : IClassFixture<Planted
         File.Delete(temp);
         PlantAt(temp, plant);
 
-        var rerun = await Cli().RunAsync(Args(layout, PlantedLinkHub.SlowRepo));
+        var rerun = await Cli().RunAsync(Args(layout, PlantedLinkHub.SlowRepo, threshold));
 
         AssertOutsideUntouched();
         AssertRefused(rerun, temp);
