@@ -35,8 +35,15 @@ public sealed record PlannedFile(string Path, long Size, bool IsLfs, bool IsBig,
     /// <summary>The digest the file must have, as <c>sha256:HEX</c> or <c>git-sha1:HEX</c> (empty for an extra file).</summary>
     public string Hash => Remote is { } remote ? $"{(remote.Hash.Kind == HashKind.Sha256 ? "sha256" : "git-sha1")}:{remote.Hash.Hex}" : "";
 
+    private readonly string? _targetPath;
+    private readonly string? _dataPath;
+
     /// <summary>Where a user (or transformers) finds the file: in the folder, or the HF cache snapshot's link.</summary>
-    public string TargetPath { get; init; } = "";
+    public string TargetPath
+    {
+        get => _targetPath ?? Roots?.User(Path) ?? "";
+        init => _targetPath = value;
+    }
 
     /// <summary>Bytes a download would fetch: everything not already on disk (a file to verify may need all of it).</summary>
     public long BytesToFetch => Action is PlannedAction.Present or PlannedAction.Extra ? 0 : Size - (Action == PlannedAction.Resume ? BytesOnDisk : 0);
@@ -45,7 +52,19 @@ public sealed record PlannedFile(string Path, long Size, bool IsLfs, bool IsBig,
     internal RemoteFile? Remote { get; init; }
 
     /// <summary>Where its verified bytes are stored (the HF cache's blob; the target itself in a folder).</summary>
-    internal string DataPath { get; init; } = "";
+    internal string DataPath
+    {
+        get => _dataPath ?? (Roots is { } roots && Remote is { } remote ? roots.Data(Path, remote.Etag) : "");
+        init => _dataPath = value;
+    }
+
+    /// <summary>
+    /// Names <see cref="DataPath"/> without building it: files with the same key share their data (one HF cache blob).
+    /// </summary>
+    internal string DataKey => _dataPath ?? (Roots is { } roots && Remote is { } remote ? roots.DataKey(Path, remote.Etag) : Path);
+
+    /// <summary>The plan's folders: the paths above are derived from them when asked, not stored with each file.</summary>
+    internal PlanRoots? Roots { get; init; }
 
     /// <summary>Bytes of the file at <see cref="DataPath"/> when the planner looked (null: absent, or a link).</summary>
     internal long? LocalSize { get; init; }
@@ -84,5 +103,26 @@ public sealed record DownloadPlan(
     public int FilesToFetch => Files.Count(f => f.Action != PlannedAction.Present);
 
     /// <summary>Bytes to fetch; files that share their data (one HF cache blob) count once.</summary>
-    public long BytesToFetch => Checked.Sum(Files.Where(f => f.BytesToFetch > 0).DistinctBy(f => f.DataPath, StringComparer.Ordinal).Select(f => f.BytesToFetch));
+    public long BytesToFetch => Checked.Sum(Files.Where(f => f.BytesToFetch > 0).DistinctBy(f => f.DataKey, StringComparer.Ordinal).Select(f => f.BytesToFetch));
+}
+
+/// <summary>
+/// The folders a plan's files live in. Their full paths are derived from the repo path when asked instead of being
+/// stored: a plan of 400,000 files would otherwise keep 400,000 full paths (one or two each, about 70 MB or more).
+/// The planner checks each derived path against the one the layout gives (with its link checks) and stores the
+/// layout's own when they differ.
+/// </summary>
+/// <param name="DataRoot">The folder of the data: the target folder, or the HF cache's <c>blobs</c>.</param>
+/// <param name="UserRoot">The folder users look in: the target folder, or the commit's snapshot.</param>
+/// <param name="DataByEtag">Data is named by etag (HF cache blobs), not by repo path.</param>
+internal sealed record PlanRoots(string DataRoot, string UserRoot, bool DataByEtag)
+{
+    public string Data(string repoPath, string etag) => DataByEtag ? System.IO.Path.Combine(DataRoot, etag) : Under(DataRoot, repoPath);
+
+    public string User(string repoPath) => Under(UserRoot, repoPath);
+
+    public string DataKey(string repoPath, string etag) => DataByEtag ? etag : repoPath;
+
+    private static string Under(string root, string repoPath) =>
+        System.IO.Path.Combine(root, System.IO.Path.DirectorySeparatorChar == '/' ? repoPath : repoPath.Replace('/', System.IO.Path.DirectorySeparatorChar));
 }

@@ -10,8 +10,17 @@ namespace Hfdl.Core.Planning;
 /// <param name="IsLfs">Stored with LFS or Xet (usually weights and other big files).</param>
 public sealed record RemoteFile(string Path, long Size, ContentHash Hash, bool IsLfs)
 {
-    /// <summary>The git object id of the file (for LFS files, of its pointer), when the listing gave it.</summary>
-    public string? GitOid { get; init; }
+    private readonly string? _gitOid;
+
+    /// <summary>
+    /// The git object id of the file (for LFS files, of its pointer), when the listing gave it. A regular file's is its
+    /// hash, so only an LFS file's is stored.
+    /// </summary>
+    public string? GitOid
+    {
+        get => _gitOid ?? (IsLfs ? null : Hash.Hex);
+        init => _gitOid = IsLfs || value is null || !ContentHash.TryFromEtag(value, out var oid) || oid != Hash ? value : null;
+    }
 
     /// <summary>The Xet hash, when the listing gave a valid one (a gated repo's listing redacts it as 64 '*').</summary>
     public string? XetHash { get; init; }
@@ -47,7 +56,7 @@ public sealed record RemoteFile(string Path, long Size, ContentHash Hash, bool I
         {
             throw new HubProtocolException($"The Hub listed '{entry.Path}' with an invalid git object id ('{Truncate(entry.Oid)}').");
         }
-        return new RemoteFile(entry.Path, CheckSize(entry.Path, entry.Size, entry.Size), sha1, IsLfs: false) { GitOid = sha1.Hex };
+        return new RemoteFile(entry.Path, CheckSize(entry.Path, entry.Size, entry.Size), sha1, IsLfs: false);
     }
 
     private static long CheckSize(string path, long size, long listedSize)

@@ -101,9 +101,10 @@ internal static class RepoPlanner
         layout.CheckForLinks();
         TargetChecks.Check(selection.Selected, layout.JournalFolder, probeFileSystem);
         var planned = new List<PlannedFile>(selection.Selected.Count);
+        var roots = layout.PlanRoots(selection.Commit);
         foreach (var file in selection.Selected)
         {
-            planned.Add(InspectFile(file, layout, selection.Commit, state, existing, bigFileThreshold));
+            planned.Add(InspectFile(file, layout, roots, selection.Commit, state, existing, bigFileThreshold));
         }
         var extras = withExtras ? FindExtras(selection, layout) : [];
         return new DownloadPlan(selection.RepoType, selection.RepoId, selection.Revision, selection.Commit,
@@ -114,7 +115,7 @@ internal static class RepoPlanner
         };
     }
 
-    private static PlannedFile InspectFile(RemoteFile file, StorageLayout layout, string commit, DownloadStateStore? state, ExistingFiles existing, long bigFileThreshold)
+    private static PlannedFile InspectFile(RemoteFile file, StorageLayout layout, PlanRoots roots, string commit, DownloadStateStore? state, ExistingFiles existing, long bigFileThreshold)
     {
         var isBig = file.Size > 0 && file.Size >= bigFileThreshold;
         var dataPath = layout.DataPath(file);
@@ -123,8 +124,18 @@ internal static class RepoPlanner
         var data = new FileInfo(dataPath);
         var isLink = data.LinkTarget is not null;
         var localSize = data.Exists && !isLink ? data.Length : (long?)null;
-        PlannedFile Plan(PlannedAction action, long bytesOnDisk, string? tempFile = null) =>
-            new(file.Path, file.Size, file.IsLfs, isBig, action, bytesOnDisk)
+        // The paths are kept as the plan's roots, not per file, when the roots give them back exactly (they do, for
+        // the normalised paths a listing has to have); else the layout's own strings are kept.
+        var derived = roots.Data(file.Path, file.Etag) == dataPath && roots.User(file.Path) == userPath;
+        PlannedFile Plan(PlannedAction action, long bytesOnDisk, string? tempFile = null) => derived
+            ? new(file.Path, file.Size, file.IsLfs, isBig, action, bytesOnDisk)
+            {
+                Remote = file,
+                Roots = roots,
+                LocalSize = localSize,
+                ResumeTempFile = tempFile,
+            }
+            : new(file.Path, file.Size, file.IsLfs, isBig, action, bytesOnDisk)
             {
                 Remote = file,
                 TargetPath = userPath,

@@ -65,6 +65,9 @@ internal abstract class StorageLayout
     /// <summary>The folder to hand to <c>from_pretrained</c>.</summary>
     public abstract string ResultFolder(string commit);
 
+    /// <summary>The folders <see cref="DataPath"/> and <see cref="UserPath"/> name files in, for a plan at <paramref name="commit"/>.</summary>
+    public abstract Planning.PlanRoots PlanRoots(string commit);
+
     /// <summary>
     /// True when data already at <see cref="DataPath"/> with the right size is trusted without hashing: the HF cache
     /// only ever holds blobs renamed into place after a check, and is named by content.
@@ -211,6 +214,8 @@ internal sealed class FolderLayout(string root) : StorageLayout
 
     public override string ResultFolder(string commit) => Root;
 
+    public override Planning.PlanRoots PlanRoots(string commit) => new(Root, Root, DataByEtag: false);
+
     public override void Place(RemoteFile file, string commit)
     {
         try
@@ -335,6 +340,8 @@ internal sealed class HfCacheLayout : StorageLayout
     }
 
     public override string ResultFolder(string commit) => SnapshotFolder(commit);
+
+    public override Planning.PlanRoots PlanRoots(string commit) => new(Path.Combine(RepoFolder, "blobs"), SnapshotFolder(commit), DataByEtag: true);
 
     private string SnapshotFolder(string commit) => Path.Combine(RepoFolder, "snapshots", commit);
 

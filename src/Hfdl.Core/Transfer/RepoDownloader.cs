@@ -96,7 +96,7 @@ internal sealed partial class RepoDownloader
         // The plan, made under the lock with the same step a dry run uses: present files cost nothing, the rest is work.
         var plan = RepoPlanner.Inspect(selection, layout, state, request.Existing, _options.BigFileThreshold, withExtras: false, probeFileSystem: true);
         // Files with the same content share their data (one blob in the HF cache): fetch it once, place it for each.
-        var groups = plan.Files.GroupBy(f => f.DataPath, StringComparer.Ordinal).Select(g => (Path: g.Key, Files: g.ToList())).ToList();
+        var groups = plan.Files.GroupBy(f => f.DataKey, StringComparer.Ordinal).Select(g => (Path: g.First().DataPath, Files: g.ToList())).ToList();
         var placements = groups.ToDictionary(g => g.Path, g => g.Files.Select(f => f.Remote!).ToList(), StringComparer.Ordinal);
 
         var work = new List<(RemoteFile File, string Path)>();

@@ -110,6 +110,7 @@ internal sealed class BlobLru(long? maxSize, MirrorLog log, MirrorMetrics metric
                     oldest = _blobs.MinBy(b => b.Value.Used);
                 }
                 var (path, entry) = (oldest.Key, oldest.Value);
+                var evicted = false;
                 try
                 {
                     if (UnderRepoLock is { } underLock)
@@ -120,8 +121,7 @@ internal sealed class BlobLru(long? maxSize, MirrorLog log, MirrorMetrics metric
                     {
                         Delete(path);
                     }
-                    metrics.Evicted(entry.Size);
-                    log.Write("evicted", ("repo", entry.Repo.ToString()), ("blob", Path.GetFileName(path)), ("size", entry.Size));
+                    evicted = true;
                 }
                 catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or HfdlException)
                 {
@@ -129,10 +129,17 @@ internal sealed class BlobLru(long? maxSize, MirrorLog log, MirrorMetrics metric
                 }
                 lock (_gate)
                 {
-                    if (_blobs.Remove(path))
+                    // Only this entry: the same blob fetched again meanwhile is a new entry, and stays counted.
+                    if (_blobs.TryGetValue(path, out var current) && ReferenceEquals(current, entry) && _blobs.Remove(path))
                     {
                         _total -= entry.Size;
                     }
+                }
+                if (evicted)
+                {
+                    // Counted once the index agrees, so whoever watches the count finds the blob gone everywhere.
+                    metrics.Evicted(entry.Size);
+                    log.Write("evicted", ("repo", entry.Repo.ToString()), ("blob", Path.GetFileName(path)), ("size", entry.Size));
                 }
             }
         }

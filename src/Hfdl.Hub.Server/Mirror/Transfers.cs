@@ -63,7 +63,9 @@ internal sealed class FetchRegistry(MirrorStore store, RepoSessions sessions, Mi
         InFlightFile flight;
         lock (_gate)
         {
-            if (_flights.TryGetValue(blob, out var running))
+            // A flight that has ended (its transfer still winding down) is joined only while its blob is there: an
+            // eviction may have taken the blob since, and a reader of that flight would find nothing to read.
+            if (_flights.TryGetValue(blob, out var running) && !(running.Completion.IsCompleted && !store.IsStored(repo, file)))
             {
                 return (running, true);
             }
@@ -138,7 +140,11 @@ internal sealed class FetchRegistry(MirrorStore store, RepoSessions sessions, Mi
         {
             lock (_gate)
             {
-                _flights.Remove(flight.BlobPath);
+                // Only this flight: a newer one for the same blob (after an eviction) stays.
+                if (_flights.TryGetValue(flight.BlobPath, out var current) && ReferenceEquals(current, flight))
+                {
+                    _flights.Remove(flight.BlobPath);
+                }
             }
             metrics.TransferEnded(flight.BytesFromUpstream);
             var seconds = System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds;

@@ -63,9 +63,9 @@ public sealed class GitBlobHasherTests
         {
             await File.WriteAllTextAsync(path, "Hello, World!");
             Assert.Equal("b45ef6fec89518d314f546fd6c3025367b721684",
-                await LocalHasher.HashFileAsync(path, new ContentHash(HashKind.GitSha1, "x"), CancellationToken.None));
+                await LocalHasher.HashFileAsync(path, new ContentHash(HashKind.GitSha1, new string('0', 40)), CancellationToken.None));
             Assert.Equal("dffd6021bb2bd5b0af676290809ec3a53191dd81c7f70a4b28688a362182986f",
-                await LocalHasher.HashFileAsync(path, new ContentHash(HashKind.Sha256, "x"), CancellationToken.None));
+                await LocalHasher.HashFileAsync(path, new ContentHash(HashKind.Sha256, new string('0', 64)), CancellationToken.None));
         }
         finally
         {
@@ -136,4 +136,26 @@ public sealed class ContentHashTests
         Assert.Equal($"sha256:{Sha256}", new ContentHash(HashKind.Sha256, Sha256).ToString());
         Assert.Equal($"git-sha1:{Sha1}", new ContentHash(HashKind.GitSha1, Sha1).ToString());
     }
+
+    [Fact]
+    public void A_digest_is_held_as_bytes_and_gives_back_its_lower_case_hex_and_compares_by_value()
+    {
+        Assert.True(ContentHash.TryFromEtag(Sha256.ToUpperInvariant(), out var upper));
+        var lower = new ContentHash(HashKind.Sha256, Sha256);
+        Assert.Equal(Sha256, upper.Hex);
+        Assert.Equal(lower, upper);
+        Assert.True(lower == upper);
+        Assert.Equal(lower.GetHashCode(), upper.GetHashCode());
+        Assert.Equal(Sha1, new ContentHash(HashKind.GitSha1, Sha1).Hex);
+        // Same leading bytes, another kind or another last digit: not equal.
+        Assert.NotEqual(new ContentHash(HashKind.GitSha1, Sha256[..40]), new ContentHash(HashKind.Sha256, Sha256[..40] + new string('0', 24)));
+        Assert.NotEqual(lower, new ContentHash(HashKind.Sha256, Sha256[..63] + (Sha256[63] == '0' ? '1' : '0')));
+    }
+
+    [Theory]
+    [InlineData(HashKind.Sha256, "abc")]
+    [InlineData(HashKind.GitSha1, "zz00000000000000000000000000000000000000")]
+    [InlineData(HashKind.GitSha1, "0000000000000000000000000000000000000000000000000000000000000000")]
+    public void A_digest_that_is_not_its_kind_s_hex_is_refused(HashKind kind, string hex) =>
+        Assert.Throws<ArgumentException>(() => new ContentHash(kind, hex));
 }
