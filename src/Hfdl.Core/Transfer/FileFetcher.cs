@@ -224,7 +224,7 @@ internal sealed class StreamTarget : IFetchTarget, IDisposable
             var written = Received;
             if (_closed || written == 0)
             {
-                return !_closed && written > 0;
+                return false;
             }
             if (written != _recorded)
             {

@@ -145,7 +145,7 @@ internal sealed partial class RepoDownloader
             try
             {
                 // The same order as big files and the plan: resume what the journal vouches for, else adopt a right copy.
-                var resume = PrepareSmallFile(file, path, state, request.Existing);
+                var resume = TakeResumable(file, path, state, request.Existing) is { } partial ? SmallFileResume.From(partial.TempPath, partial.Ranges) : null;
                 if (resume is null && request.Existing != ExistingFiles.Ignore && await TryAdoptExistingAsync(file, path, ct).ConfigureAwait(false))
                 {
                     journal.Adopted(file, path);
@@ -421,14 +421,15 @@ internal sealed partial class RepoDownloader
     }
 
     /// <summary>
-    /// A small file's partial data from an earlier run, when the journal vouches for it (same etag and size, temporary
-    /// file still there); partial data of a file that changed on the Hub is deleted.
+    /// A file's partial data from an earlier run, when the journal vouches for it (the same test the plan made in
+    /// RepoPlanner: same etag and size, temporary file still there). Partial data of a file that changed on the Hub (or
+    /// whose temporary file is gone) is worthless: it is deleted and forgotten. Small and big files both come here.
     /// </summary>
-    private static SmallFileResume? PrepareSmallFile(RemoteFile file, string path, DownloadStateStore state, ExistingFiles existing)
+    private static (string TempPath, List<(long Start, long End)> Ranges)? TakeResumable(RemoteFile file, string path, DownloadStateStore state, ExistingFiles existing)
     {
         if (existing != ExistingFiles.Ignore && RepoPlanner.ResumableTemp(state, file, path) is { } resumable)
         {
-            return SmallFileResume.From(resumable.TempPath, resumable.Ranges);
+            return resumable;
         }
         if (state.Get(file.Path) is { Status: FileState.Partial, TempFile: { } tempName })
         {
@@ -447,17 +448,10 @@ internal sealed partial class RepoDownloader
         var result = new List<BigFileScheduler.Work>();
         foreach (var (file, path) in big)
         {
-            // The same test the plan made (RepoPlanner): resume what the journal vouches for.
-            if (existing != ExistingFiles.Ignore && RepoPlanner.ResumableTemp(state, file, path) is { } resumable)
+            if (TakeResumable(file, path, state, existing) is { } resumable)
             {
                 result.Add(new BigFileScheduler.Work(file, path, resumable.TempPath, resumable.Ranges, ViaXet: xet && XetSession.Serves(file)));
                 continue;
-            }
-            if (state.Get(file.Path) is { Status: FileState.Partial, TempFile: { } tempName })
-            {
-                // The file changed on the Hub (or its partial data is gone): its old bytes are worthless.
-                AtomicFile.TryDelete(Path.Combine(Path.GetDirectoryName(path)!, tempName));
-                state.SetFile(file.Path, null);
             }
             if (existing != ExistingFiles.Ignore && await TryAdoptExistingAsync(file, path, cancellationToken).ConfigureAwait(false))
             {
