@@ -107,7 +107,11 @@ internal sealed class BlobLru(long? maxSize, MirrorLog log, MirrorMetrics metric
                         }
                         return;
                     }
+                    // Out of the index before it goes: a client that stores or serves the same blob meanwhile makes a
+                    // new entry, which the deletion below respects, and which stays counted.
                     oldest = _blobs.MinBy(b => b.Value.Used);
+                    _blobs.Remove(oldest.Key);
+                    _total -= oldest.Value.Size;
                 }
                 var (path, entry) = (oldest.Key, oldest.Value);
                 var evicted = false;
@@ -115,24 +119,23 @@ internal sealed class BlobLru(long? maxSize, MirrorLog log, MirrorMetrics metric
                 {
                     if (UnderRepoLock is { } underLock)
                     {
-                        await underLock(entry.Repo, () => Task.Run(() => Delete(path))).ConfigureAwait(false);
+                        await underLock(entry.Repo, () => Task.Run(() => evicted = DeleteUnlessUsed(path))).ConfigureAwait(false);
                     }
                     else
                     {
-                        Delete(path);
+                        evicted = DeleteUnlessUsed(path);
                     }
-                    evicted = true;
                 }
                 catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or HfdlException)
                 {
                     log.Write("warning", ("repo", entry.Repo.ToString()), ("message", $"The blob {Path.GetFileName(path)} could not be evicted: {ex.Message}"));
-                }
-                lock (_gate)
-                {
-                    // Only this entry: the same blob fetched again meanwhile is a new entry, and stays counted.
-                    if (_blobs.TryGetValue(path, out var current) && ReferenceEquals(current, entry) && _blobs.Remove(path))
+                    lock (_gate)
                     {
-                        _total -= entry.Size;
+                        // Still there: counted again (unless someone used it meanwhile, which counted it already).
+                        if (File.Exists(path) && _blobs.TryAdd(path, entry))
+                        {
+                            _total += entry.Size;
+                        }
                     }
                 }
                 if (evicted)
@@ -147,6 +150,28 @@ internal sealed class BlobLru(long? maxSize, MirrorLog log, MirrorMetrics metric
         {
             Volatile.Write(ref _evicting, 0);
         }
+    }
+
+    /// <summary>Deletes the blob (under its repo's lock, so no transfer stores it meanwhile) unless it was stored or served again since it was picked.</summary>
+    private bool DeleteUnlessUsed(string blob)
+    {
+        lock (_gate)
+        {
+            if (_blobs.ContainsKey(blob))
+            {
+                return false;
+            }
+        }
+        Delete(blob);
+        lock (_gate)
+        {
+            // Served in the instant between the check and the deletion: the entry names a blob that is gone.
+            if (_blobs.Remove(blob, out var served))
+            {
+                _total -= served.Size;
+            }
+        }
+        return true;
     }
 
     /// <summary>Removes the snapshot links that point at the blob, then the blob (readers that have it open keep reading it).</summary>

@@ -46,6 +46,9 @@ public sealed class MirrorServer : IAsyncDisposable
     /// <summary>Upstream transfers running now.</summary>
     public int TransfersInFlight => _transfers.Count;
 
+    /// <summary>Store updates (listings, refs, access checks) running now: none once the mirror is idle.</summary>
+    internal int StoreUpdatesRunning => _transfers.UpdatesRunning;
+
     public static async Task<MirrorServer> StartAsync(MirrorOptions options, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);

@@ -18,8 +18,13 @@ internal sealed class FetchRegistry(MirrorStore store, RepoSessions sessions, Mi
 {
     private readonly Lock _gate = new();
     private readonly Dictionary<string, InFlightFile> _flights = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, Task> _listings = new(StringComparer.Ordinal);
+    // Store updates running now (listings, refs, access checks), by what they update: a second request for the same one
+    // joins it instead of starting another. An update leaves when it ends, so a long-running mirror keeps none.
+    private readonly ConcurrentDictionary<string, Task> _updates = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stopping = new();
+
+    /// <summary>Store updates running now.</summary>
+    public int UpdatesRunning => _updates.Count;
 
     public int Count
     {
@@ -209,7 +214,7 @@ internal sealed class FetchRegistry(MirrorStore store, RepoSessions sessions, Mi
     /// restricted. Once per repo and process; anything else (the upstream unreachable) leaves it restricted.
     /// </summary>
     public void Classify(MirrorRepo repo, string commit, string path, MirrorAccess access, HubClient anonymous) =>
-        _listings.GetOrAdd(store.RepoFolder(repo) + "?access", _ => Task.Run(async () =>
+        RunOnce(store.RepoFolder(repo) + "?access", async () =>
         {
             try
             {
@@ -225,7 +230,7 @@ internal sealed class FetchRegistry(MirrorStore store, RepoSessions sessions, Mi
             {
                 log.Write("warning", ("repo", repo.ToString()), ("message", $"Could not ask the upstream whether {repo} is public ({ex.Message}); it is served only to tokens the upstream accepts."));
             }
-        }));
+        });
 
     /// <summary>
     /// Resumes the transfers an earlier run journaled and did not finish (a shutdown or a crash stopped them), for repos
@@ -257,7 +262,7 @@ internal sealed class FetchRegistry(MirrorStore store, RepoSessions sessions, Mi
         }
     }
 
-    private void Track(string key, Func<Task> work) => _listings.GetOrAdd(key, _ => Task.Run(async () =>
+    private void Track(string key, Func<Task> work) => RunOnce(key, async () =>
     {
         try
         {
@@ -267,7 +272,29 @@ internal sealed class FetchRegistry(MirrorStore store, RepoSessions sessions, Mi
         {
             log.Write("warning", ("message", $"Could not record {key[(key.LastIndexOf(Path.DirectorySeparatorChar) + 1)..]} in the store: {ex.Message}"));
         }
-    }));
+    });
+
+    /// <summary>Runs <paramref name="work"/> in the background unless an update of <paramref name="key"/> is running already.</summary>
+    private void RunOnce(string key, Func<Task> work)
+    {
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (!_updates.TryAdd(key, done.Task))
+        {
+            return;
+        }
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                await work().ConfigureAwait(false);
+            }
+            finally
+            {
+                _updates.TryRemove(key, out _);
+                done.SetResult();
+            }
+        });
+    }
 
     /// <summary>Stops every transfer: each journals what it wrote (the next start resumes it); waits for them to end.</summary>
     public async Task StopAsync()
@@ -278,7 +305,7 @@ internal sealed class FetchRegistry(MirrorStore store, RepoSessions sessions, Mi
             _stopping.Cancel();
             running = [.. _flights.Values.Select(f => f.Run)];
         }
-        await Task.WhenAll(running.Concat(_listings.Values).Select(t => t.ContinueWith(_ => { }, TaskScheduler.Default))).ConfigureAwait(false);
+        await Task.WhenAll(running.Concat(_updates.Values).Select(t => t.ContinueWith(_ => { }, TaskScheduler.Default))).ConfigureAwait(false);
     }
 
     /// <summary>Progress of a transfer, as log lines: retries and warnings (the engine's other events are for a progress display).</summary>

@@ -97,6 +97,10 @@ public sealed class MirrorTests : IDisposable
         {
             Assert.True(content.Length == UpstreamBytesOf(upstream, path, content), $"{path}: the upstream sent {UpstreamBytesOf(upstream, path, content)} bytes of a {content.Length}-byte file.\n{Describe(upstream)}");
         }
+        // The store's listing and refs were recorded once each, and nothing of that stays in memory: a mirror that runs
+        // for months keeps no record per commit or branch it ever saw.
+        await WaitUntilAsync(() => mirror.StoreUpdatesRunning == 0, "the mirror's store updates to end");
+        Assert.Single(Directory.EnumerateFiles(Store, "*.json", SearchOption.AllDirectories), f => Path.GetFileName(Path.GetDirectoryName(f)) == "trees");
     }
 
     [Fact]
