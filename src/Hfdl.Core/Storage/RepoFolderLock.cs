@@ -97,7 +97,7 @@ internal sealed class RepoFolderLock : IDisposable
         {
             var stream = mode == FileMode.Open
                 ? new FileStream(SafeFileSystem.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite, FileShare.None, FileOptions.None), FileAccess.ReadWrite, 1)
-                : OpenLockFile(path);
+                : SafeFileSystem.OpenLockFile(path);
             var taken = new RepoFolderLock(stream, infoPath);
             if (writeInfo)
             {
@@ -108,23 +108,6 @@ internal sealed class RepoFolderLock : IDisposable
         catch (IOException) when (File.Exists(path))
         {
             return null;
-        }
-    }
-
-    /// <summary>
-    /// Opens the lock file, creating it if needed, without following a link: created with O_EXCL, or opened after a
-    /// check that it is not a link (FileMode.OpenOrCreate would follow a dangling one and create its target). FileShare.None
-    /// takes the OS lock.
-    /// </summary>
-    private static FileStream OpenLockFile(string path)
-    {
-        try
-        {
-            return new FileStream(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.None);
-        }
-        catch (IOException) when (File.Exists(path) || SafeFileSystem.LinkTarget(path) is not null)
-        {
-            return new FileStream(SafeFileSystem.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite, FileShare.None, FileOptions.None), FileAccess.ReadWrite, 1);
         }
     }
 

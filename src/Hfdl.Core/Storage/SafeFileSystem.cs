@@ -107,6 +107,23 @@ internal static class SafeFileSystem
         return handle;
     }
 
+    /// <summary>
+    /// Opens the lock file, creating it if needed, without following a link: created with O_EXCL, or opened after a
+    /// check that it is not a link (FileMode.OpenOrCreate would follow a dangling one and create its target). FileShare.None
+    /// takes the OS lock.
+    /// </summary>
+    public static FileStream OpenLockFile(string path)
+    {
+        try
+        {
+            return new FileStream(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.None);
+        }
+        catch (IOException) when (File.Exists(path) || LinkTarget(path) is not null)
+        {
+            return new FileStream(OpenHandle(path, FileMode.Open, FileAccess.ReadWrite, FileShare.None, FileOptions.None), FileAccess.ReadWrite, 1);
+        }
+    }
+
     /// <summary>A <see cref="FileStream"/> with <paramref name="options"/>, refusing a link at <paramref name="path"/> first.</summary>
     public static FileStream Open(string path, FileStreamOptions options)
     {

@@ -352,7 +352,12 @@ internal sealed class XetChunkCache
         FileStream gate;
         try
         {
-            gate = new FileStream(Path.Combine(Folder, ".evict.lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            gate = SafeFileSystem.OpenLockFile(Path.Combine(Folder, ".evict.lock"));
+        }
+        catch (LinkInTargetException ex)
+        {
+            OnWarning?.Invoke($"The Xet chunk cache was not trimmed: {ex.Message}");
+            return 0;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {

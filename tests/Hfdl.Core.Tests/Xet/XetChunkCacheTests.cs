@@ -142,4 +142,21 @@ public sealed class XetChunkCacheTests : IDisposable
         Assert.Null(cache.Begin(Xorb(6), 0, 1));
         Assert.Empty(Directory.GetFileSystemEntries(_root.Combine("target")));
     }
+
+    [Fact]
+    public void A_link_planted_as_the_eviction_lock_is_not_followed_and_the_cache_is_not_trimmed()
+    {
+        var cache = new XetChunkCache(_root.Path, 1);
+        var entry = Put(cache, Xorb(7), 0, 2);
+        var target = _root.Combine("created-through-the-link");
+        File.CreateSymbolicLink(Path.Combine(cache.Folder, ".evict.lock"), target); // dangling: opening it would create the target
+        var warnings = new List<string>();
+        cache.OnWarning = warnings.Add;
+
+        Assert.Equal(0, cache.Trim());
+
+        Assert.False(File.Exists(target));
+        Assert.True(File.Exists(entry.Path));
+        Assert.Contains(warnings, w => w.Contains(".evict.lock", StringComparison.Ordinal) && w.Contains("symbolic link", StringComparison.Ordinal));
+    }
 }
