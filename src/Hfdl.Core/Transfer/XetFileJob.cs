@@ -31,6 +31,7 @@ internal sealed class XetFileJob
     private int _inFlight;
     private int _active = 1;
     private int _cacheLanes;
+    private int _leftToPlain;
 
     /// <summary>Cache lanes per file: reading, checking and writing cached chunks is CPU work, one lane per core.</summary>
     private static int CacheLanes => Math.Max(1, Environment.ProcessorCount);
@@ -143,6 +144,7 @@ internal sealed class XetFileJob
                     continue;
                 }
                 var window = await XetWindow.LoadAsync(_session, hash, start, end, linked.Token).ConfigureAwait(false);
+                var written = _job.Checkpoint() ?? [];
                 var lanes = 0;
                 lock (_gate)
                 {
@@ -151,6 +153,10 @@ internal sealed class XetFileJob
                         if (IsCached(unit))
                         {
                             _cached.Enqueue(unit);
+                        }
+                        else if (IsPartlyWritten(unit, written))
+                        {
+                            _leftToPlain++;
                         }
                         else
                         {
@@ -297,6 +303,36 @@ internal sealed class XetFileJob
         }
     }
 
+    /// <summary>
+    /// Whether an earlier run wrote some but not all of the bytes <paramref name="unit"/> serves. Its signed range can
+    /// only be fetched whole, from its first byte, so a kill -9 while every unit of a file was in flight would cost the
+    /// whole file again; such a unit's unwritten bytes are left to the plain path instead, which fetches exactly them
+    /// (<see cref="CheckFinished"/>). Only the chunk cache misses them.
+    /// </summary>
+    private static bool IsPartlyWritten(XetUnit unit, List<(long Start, long End)> written)
+    {
+        if (written.Count == 0)
+        {
+            return false;
+        }
+        long total = 0;
+        long done = 0;
+        foreach (var part in unit.Parts)
+        {
+            foreach (var term in part.Terms)
+            {
+                var start = part.Window.Start + term.OutputOffset;
+                var end = start + term.Take;
+                total += end - start;
+                foreach (var (from, to) in written)
+                {
+                    done += Math.Max(0, Math.Min(end, to) - Math.Max(start, from));
+                }
+            }
+        }
+        return done > 0 && done < total;
+    }
+
     private bool IsWritten(long start, long end) =>
         _job.Checkpoint() is { } ranges && ranges.Exists(r => r.Start <= start && r.End >= end);
 
@@ -313,7 +349,29 @@ internal sealed class XetFileJob
                 return;
             }
         }
+        if (Volatile.Read(ref _leftToPlain) > 0)
+        {
+            // Resumed: the units an earlier run left half-written were kept for the plain path, which takes them now.
+            // Not a failure, so nothing to warn about.
+            Stop();
+            return;
+        }
         FallBack(new XetUnavailableException("the reconstruction left bytes of the file unwritten"));
+    }
+
+    /// <summary>Native Xet serves this file no more; true for the call that stopped it.</summary>
+    private bool Stop()
+    {
+        if (Interlocked.Exchange(ref _active, 0) == 0)
+        {
+            return false;
+        }
+        lock (_gate)
+        {
+            _ready.Clear();
+            _cached.Clear();
+        }
+        return true;
     }
 
     /// <summary>
@@ -322,14 +380,9 @@ internal sealed class XetFileJob
     /// </summary>
     public void FallBack(Exception reason)
     {
-        if (Interlocked.Exchange(ref _active, 0) == 0)
+        if (!Stop())
         {
             return;
-        }
-        lock (_gate)
-        {
-            _ready.Clear();
-            _cached.Clear();
         }
         var why = reason is HfdlException ? reason.Message : $"{reason.GetType().Name}: {reason.Message}";
         _session.Progress?.Report(new Warning($"Native Xet failed for '{_job.File.Path}' ({why.TrimEnd('.')}); hfdl fetches the rest of it over plain HTTPS."));
