@@ -33,6 +33,12 @@ internal sealed class XetFileJob
     private int _cacheLanes;
     private int _leftToPlain;
 
+    /// <summary>
+    /// The Hub's plain-HTTPS bridge serves Xet-backed files up to about 50 GB (hub-api.md §9): a bigger file's
+    /// half-written units are fetched again whole rather than left to a path that may refuse them.
+    /// </summary>
+    private const long PlainBridgeLimit = 50L * 1000 * 1000 * 1000;
+
     /// <summary>Cache lanes per file: reading, checking and writing cached chunks is CPU work, one lane per core.</summary>
     private static int CacheLanes => Math.Max(1, Environment.ProcessorCount);
 
@@ -154,7 +160,7 @@ internal sealed class XetFileJob
                         {
                             _cached.Enqueue(unit);
                         }
-                        else if (IsPartlyWritten(unit, written))
+                        else if (_job.File.Size < PlainBridgeLimit && IsPartlyWritten(unit, written))
                         {
                             _leftToPlain++;
                         }
@@ -307,7 +313,8 @@ internal sealed class XetFileJob
     /// Whether an earlier run wrote some but not all of the bytes <paramref name="unit"/> serves. Its signed range can
     /// only be fetched whole, from its first byte, so a kill -9 while every unit of a file was in flight would cost the
     /// whole file again; such a unit's unwritten bytes are left to the plain path instead, which fetches exactly them
-    /// (<see cref="CheckFinished"/>). Only the chunk cache misses them.
+    /// (<see cref="CheckFinished"/>), for files the plain bridge serves (<see cref="PlainBridgeLimit"/>). Only the chunk
+    /// cache misses them.
     /// </summary>
     private static bool IsPartlyWritten(XetUnit unit, List<(long Start, long End)> written)
     {
