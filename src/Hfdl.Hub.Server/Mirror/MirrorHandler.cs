@@ -302,11 +302,44 @@ internal sealed class MirrorHandler(
                     {
                         throw new MirrorTransferCutException($"The upstream transfer of '{file.Path}' failed: {flight.Failure?.Message}");
                     }
+                    if (!await FirstBytesOrEndAsync(flight, cancellationToken).ConfigureAwait(false))
+                    {
+                        // Failed before a byte was sent: the client gets a clear answer, not a cut connection to retry.
+                        await request.WriteErrorAsync(502, $"The mirror could not fetch '{file.Path}' from its upstream ({_upstream}): {flight.Failure?.Message}", null, json: false, cancellationToken).ConfigureAwait(false);
+                        return;
+                    }
                 }
             }
         }
         await ServeAsync(request, repo, commit, commit, file, cancellationToken).ConfigureAwait(false);
     }
+
+    /// <summary>
+    /// Waits, up to <see cref="FirstByteWait"/>, until the transfer wrote its first bytes or ended; false when it ended
+    /// in failure. A transfer that fails at once (the upstream refuses the file, the store cannot be written) then gets
+    /// an error answer instead of headers and a cut; one slower to start is streamed as before, headers first, so no
+    /// client's read timeout runs out waiting for them.
+    /// </summary>
+    private async Task<bool> FirstBytesOrEndAsync(InFlightFile flight, CancellationToken cancellationToken)
+    {
+        using var patience = new CancellationTokenSource(FirstByteWait, options.Download.Time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(patience.Token, cancellationToken);
+        var waited = Task.Delay(Timeout.InfiniteTimeSpan, options.Download.Time, linked.Token);
+        while (true)
+        {
+            var changed = flight.WhenChanged();
+            if (flight.Completion.IsCompleted)
+            {
+                return flight.Completion.Result;
+            }
+            if (flight.Current().Job is { BytesWritten: > 0 } || await Task.WhenAny(changed, waited).ConfigureAwait(false) == waited)
+            {
+                return true;
+            }
+        }
+    }
+
+    private static readonly TimeSpan FirstByteWait = TimeSpan.FromSeconds(5);
 
     /// <summary>Whether the request's answer starts with the file's first byte: no Range (or one the handler ignores), or a range from byte 0.</summary>
     private static bool ReadsFirstByte(HubRequest request, long size) =>

@@ -191,6 +191,26 @@ public sealed class MirrorTests : IDisposable
     }
 
     [Fact]
+    public async Task A_transfer_that_fails_before_its_first_byte_answers_an_error_that_says_why_instead_of_a_cut()
+    {
+        await using var upstream = await HubServer.StartAsync(new HubServerOptions { Store = SiteRepo() });
+        // A link planted in the store where the repo's blobs go: the mirror refuses to write through it.
+        var elsewhere = Directory.CreateDirectory(_temp.Combine("elsewhere")).FullName;
+        Directory.CreateDirectory(Path.Combine(Store, "models--acme--site-model"));
+        Directory.CreateSymbolicLink(Path.Combine(Store, "models--acme--site-model", "blobs"), elsewhere);
+        await using var mirror = await StartAsync(upstream, Store);
+        using var http = Http();
+
+        using var response = await GetAsync(http, ResolveUrl(mirror.Endpoint, Repo, "config.json"));
+
+        Assert.Equal(System.Net.HttpStatusCode.BadGateway, response.StatusCode);
+        var message = Assert.Single(response.Headers.GetValues("X-Error-Message"));
+        Assert.Contains("could not fetch 'config.json'", message, StringComparison.Ordinal);
+        Assert.Contains("symbolic link", message, StringComparison.Ordinal);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(elsewhere));
+    }
+
+    [Fact]
     public async Task A_private_repo_is_served_to_a_good_token_and_refused_to_a_bad_or_missing_one_exactly_as_upstream_refuses()
     {
         await using var upstream = await HubServer.StartAsync(new HubServerOptions
