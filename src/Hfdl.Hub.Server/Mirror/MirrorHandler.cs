@@ -322,20 +322,26 @@ internal sealed class MirrorHandler(
     /// </summary>
     private async Task<bool> FirstBytesOrEndAsync(InFlightFile flight, CancellationToken cancellationToken)
     {
-        using var patience = new CancellationTokenSource(FirstByteWait, options.Download.Time);
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(patience.Token, cancellationToken);
-        var waited = Task.Delay(Timeout.InfiniteTimeSpan, options.Download.Time, linked.Token);
-        while (true)
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var waited = Task.Delay(FirstByteWait, options.Download.Time, stop.Token);
+        try
         {
-            var changed = flight.WhenChanged();
-            if (flight.Completion.IsCompleted)
+            while (true)
             {
-                return flight.Completion.Result;
+                var changed = flight.WhenChanged();
+                if (flight.Completion.IsCompleted)
+                {
+                    return flight.Completion.Result;
+                }
+                if (flight.Current().Job is { BytesWritten: > 0 } || await Task.WhenAny(changed, waited).ConfigureAwait(false) == waited)
+                {
+                    return true;
+                }
             }
-            if (flight.Current().Job is { BytesWritten: > 0 } || await Task.WhenAny(changed, waited).ConfigureAwait(false) == waited)
-            {
-                return true;
-            }
+        }
+        finally
+        {
+            stop.Cancel(); // the wait's timer goes with the answer
         }
     }
 
