@@ -75,7 +75,6 @@ internal sealed class JsonEvents(TextWriter output)
         }
     });
 
-    /// <summary>The <c>plan</c> event of a dry run: the totals and every file with what a download would do.</summary>
     /// <summary>The plan's action names, made once (a plan of 400,000 files would make 800,000 strings).</summary>
     private static readonly string[] ActionNames = [.. Enum.GetValues<PlannedAction>().Select(a => a.ToString().ToLowerInvariant())];
 
@@ -94,6 +93,7 @@ internal sealed class JsonEvents(TextWriter output)
         w.WriteString("hash", text[..length]);
     }
 
+    /// <summary>The <c>plan</c> event of a dry run: the totals and every file with what a download would do.</summary>
     public void Plan(DownloadPlan plan) => WriteStreamed("plan", w =>
     {
         w.WriteString("repo", plan.RepoId.ToString());

@@ -236,9 +236,10 @@ internal sealed partial class RepoDownloader
                 // disk but not recorded are hashed and kept by the next run).
             }
         }
-        if (xet?.Cache is { BytesAdded: > 0 } cache)
+        if (xet?.Cache is { } cache)
         {
-            // Keeps the shared chunk cache within its bound (least recently used first), once per run.
+            // Keeps the shared chunk cache within its bound (least recently used first), once per run that used it:
+            // also when nothing was added, so a run with a lower --xet-cache-size shrinks a cache a larger one filled.
             cache.Trim();
         }
         if (journal.FatalError is { } fatalError)

@@ -94,6 +94,29 @@ public sealed class XetDownloadTests
     }
 
     [Fact]
+    public async Task A_run_with_a_lower_cache_size_shrinks_the_cache_even_when_every_chunk_came_from_it()
+    {
+        var (old, _) = TwoRevisions(seed: 33);
+        await using var server = await HubTestKit.StartAsync(RevisionStore(old, old), o => o with { Xet = o.Xet with { MaxXorbChunks = 4 } });
+        using var first = new TempFolder();
+        using var second = new TempFolder();
+        using var cache = new TempFolder();
+        await Engine.DownloadAsync(server, "acme/versions", first.Path, Options(cache.Path));
+        var cached = CacheBytes(cache.Path);
+        Assert.True(cached > old.Length / 2, $"{cached} bytes cached");
+
+        var bound = cached / 3;
+        var (again, _) = await Engine.DownloadAsync(server, "acme/versions", second.Path, Options(cache.Path) with { XetCacheSize = bound });
+
+        Assert.Equal(old, File.ReadAllBytes(second.Combine("model.safetensors")));
+        Assert.Equal(0, again.BytesFetched);
+        Assert.InRange(CacheBytes(cache.Path), 1, bound);
+    }
+
+    private static long CacheBytes(string cache) =>
+        Directory.GetFiles(Path.Combine(cache, "hfdl-chunks"), "*-*", SearchOption.AllDirectories).Sum(f => new FileInfo(f).Length);
+
+    [Fact]
     public async Task Without_a_chunk_cache_a_second_revision_fetches_everything_again()
     {
         var (old, edited) = TwoRevisions(seed: 32);
