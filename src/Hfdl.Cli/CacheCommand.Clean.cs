@@ -78,8 +78,9 @@ internal static partial class CacheCommand
          new Option<bool>("--yes", "-y") { Description = "Delete without asking (needed when standard input is not a terminal)." });
 
     /// <summary>
-    /// A commit id (anywhere in the cache), hf's cache id (<c>model/org/name</c>) when such a repo is cached, or a repo
-    /// as <c>hfdl download</c> reads it.
+    /// A commit id (anywhere in the cache), hf's cache id (<c>model/org/name</c>, or <c>model/name</c> when such a
+    /// repo is cached: it could also be the repo <c>name</c> of the user <c>model</c>), or a repo as
+    /// <c>hfdl download</c> reads it.
     /// </summary>
     private static CacheTarget ParseTarget(string text, string? typeText, string? revision, string root)
     {
@@ -90,7 +91,7 @@ internal static partial class CacheCommand
         var slash = text.IndexOf('/', StringComparison.Ordinal);
         if (typeText is null && slash > 0 && text[..slash] is "model" or "dataset" or "space"
             && RepoTypes.TryParse(text[..slash], out var cachedType) && RepoId.TryParse(text[(slash + 1)..], out var cachedId, out _)
-            && Directory.Exists(Path.Combine(root, HfCacheLayout.FolderName(cachedType, cachedId))))
+            && (text.IndexOf('/', slash + 1) > 0 || Directory.Exists(Path.Combine(root, HfCacheLayout.FolderName(cachedType, cachedId)))))
         {
             return new RepoTarget(cachedType, cachedId, revision);
         }
@@ -103,18 +104,20 @@ internal static partial class CacheCommand
     {
         foreach (var missing in plan.NotFound)
         {
-            context.Error.WriteLine($"Not in the cache at {plan.CacheRoot}: {SafeText.Printable(missing)}");
+            context.Error.WriteLine($"error: not in the cache at {plan.CacheRoot}: {SafeText.Printable(missing)}");
         }
+        // Like rm: the targets that are there are removed, and a target that is not makes the exit code 1.
+        var found = plan.NotFound.Count == 0 ? HfdlCommand.ExitOk : HfdlCommand.ExitFailure;
         if (plan.Repos.Count == 0)
         {
             context.Error.WriteLine(nothing);
-            return HfdlCommand.ExitOk;
+            return found;
         }
         WriteRemovals(context, plan);
         if (dryRun)
         {
             context.Error.WriteLine($"Dry run: {Counts(plan)} would be deleted, freeing {Units.Bytes(plan.Bytes)}; nothing was deleted.");
-            return HfdlCommand.ExitOk;
+            return found;
         }
         if (!yes)
         {
@@ -130,12 +133,13 @@ internal static partial class CacheCommand
         }
         var done = CacheCleaner.Execute(plan);
         context.Error.WriteLine($"Deleted {Counts(done)}; freed {Units.Bytes(done.Bytes)}.");
-        var busy = done.Repos.Where(r => r.LeftAlone is not null).ToList();
-        foreach (var repo in busy)
+        var leftAlone = done.Repos.Where(r => r.LeftAlone is not null).ToList();
+        foreach (var repo in leftAlone)
         {
-            context.Error.WriteLine($"error: {SafeText.Printable(repo.CacheId)} was left alone: {repo.LeftAlone}. Run the same command again once that is no longer so.");
+            var then = repo.InUse ? " Run the same command again once that download has ended." : "";
+            context.Error.WriteLine($"error: {SafeText.Printable(repo.CacheId)} was left alone: {repo.LeftAlone}.{then}");
         }
-        return busy.Count == 0 ? HfdlCommand.ExitOk : HfdlCommand.ExitFailure;
+        return leftAlone.Count == 0 ? found : HfdlCommand.ExitFailure;
     }
 
     /// <summary>One line per repo on stdout (what goes, and the space it frees), then one per revision with its refs.</summary>

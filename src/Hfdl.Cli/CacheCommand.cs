@@ -19,14 +19,21 @@ internal static partial class CacheCommand
         return command;
     }
 
-    private static Option<string?> CacheDirOption() => new("--cache-dir")
+    private static Option<string?> CacheDirOption() => new Option<string?>("--cache-dir")
     {
         Description = "The cache root (default: HF_HUB_CACHE, else $HF_HOME/hub).",
         HelpName = "DIR",
-    };
+    }.Folder();
 
-    private static string Root(ParseResult result, Option<string?> option, CliContext context) =>
-        Path.GetFullPath(context.Environment.ExpandPath(result.GetValue(option)) ?? context.Environment.HubCache);
+    private static string Root(ParseResult result, Option<string?> option, CliContext context)
+    {
+        var root = Path.GetFullPath(context.Environment.ExpandPath(result.GetValue(option)) ?? context.Environment.HubCache);
+        if (File.Exists(root))
+        {
+            throw new HfdlException($"The cache root {root} is a file, not a folder. Give the cache folder with --cache-dir, or set HF_HUB_CACHE (or HF_HOME) to a folder.");
+        }
+        return root;
+    }
 
     private static Command BuildList(CliContext context)
     {

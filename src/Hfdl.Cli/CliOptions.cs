@@ -20,6 +20,24 @@ internal static class FilterOptions
     };
 }
 
+/// <summary>Folder options (--local-dir, -d, --cache-dir, --store).</summary>
+internal static class PathOptions
+{
+    /// <summary>Refuses an empty value (<c>--local-dir ""</c>, an unset variable in a script) as a usage error.</summary>
+    public static TOption Folder<TOption>(this TOption option)
+        where TOption : Option
+    {
+        option.Validators.Add(result =>
+        {
+            if (result.Tokens.Any(t => string.IsNullOrWhiteSpace(t.Value)))
+            {
+                result.AddError($"{option.Name} needs a folder, and was given an empty value (an unset variable in a script?).");
+            }
+        });
+        return option;
+    }
+}
+
 internal static class OutputOptions
 {
     public static Option<bool> JsonOption(string description) => new("--json") { Description = description };

@@ -32,12 +32,12 @@ internal static class DownloadCommand
             Description = "Base folder: models go to DIR/org/name, datasets to DIR/datasets/org/name, spaces to DIR/spaces/org/name.",
             DefaultValueFactory = _ => "downloads",
             HelpName = "DIR",
-        };
+        }.Folder();
         var localDir = new Option<string?>("--local-dir")
         {
             Description = "Put the repo's files exactly in this folder (instead of under --directory).",
             HelpName = "DIR",
-        };
+        }.Folder();
         var threshold = new Option<double>("--file-size-threshold")
         {
             Description = "Files of at least this many MB (10^6 bytes) are big: fetched in segments over several connections, alongside the small files.",
@@ -113,7 +113,7 @@ internal static class DownloadCommand
         {
             Description = "Write the Hugging Face cache layout under this folder (implies --hf-cache).",
             HelpName = "DIR",
-        };
+        }.Folder();
         var offline = new Option<bool>("--offline")
         {
             Description = "Make no network call: report what is on disk for the revision and whether it is complete (also HF_HUB_OFFLINE=1).",

@@ -23,7 +23,7 @@ internal static class ServeCommand
         {
             Description = "The Hugging Face cache to serve and fill (default: HF_HUB_CACHE, else $HF_HOME/hub): a cache written by hfdl --hf-cache or huggingface_hub is served as it is.",
             HelpName = "DIR",
-        };
+        }.Folder();
         var urls = new Option<string>("--urls")
         {
             Description = "Where to listen. Only this machine can connect by default; to serve a site, name its address or all of them (http://0.0.0.0:8080).",

@@ -31,6 +31,9 @@ internal sealed record CacheRepoRemoval(RepoType Type, string Id, string Folder)
     /// <summary>Why nothing is removed from this repo (it is in use by a download, or a link would be deleted through); null when it is.</summary>
     public string? LeftAlone { get; init; }
 
+    /// <summary>Left alone because a download holds the repo: the same command works once it ends.</summary>
+    public bool InUse { get; init; }
+
     /// <summary>huggingface_hub's name for a cached repo: <c>model/org/name</c>.</summary>
     public string CacheId => $"{Type.Name()}/{Id}";
 
@@ -125,7 +128,7 @@ internal static class CacheCleaner
                     {
                         Choose(layout.RepoFolder, type, id.Value, null);
                     }
-                    else if (layout.LocalCommit(revision) is { } resolved && Directory.Exists(Path.Combine(layout.RepoFolder, "snapshots", resolved)))
+                    else if (layout.LocalCommit(CommitInLowerCase(revision)) is { } resolved && Directory.Exists(Path.Combine(layout.RepoFolder, "snapshots", resolved)))
                     {
                         Choose(layout.RepoFolder, type, id.Value, resolved);
                     }
@@ -158,7 +161,7 @@ internal static class CacheCleaner
             var held = RepoFolderLock.TryAcquire(pick.Folder, out var holder);
             if (held is null)
             {
-                done.Add(new CacheRepoRemoval(pick.Type, pick.Id, pick.Folder) { LeftAlone = InUse(holder) });
+                done.Add(new CacheRepoRemoval(pick.Type, pick.Id, pick.Folder) { LeftAlone = InUse(holder), InUse = true });
                 continue;
             }
             try
@@ -183,7 +186,7 @@ internal static class CacheCleaner
                     }
                     catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
                     {
-                        throw new HfdlException($"Could not finish cleaning {removal.CacheId} in {plan.CacheRoot}: {ex.Message} What was removed so far leaves the cache consistent (snapshots go before the blobs they link); fix the permissions and run the same command again.", ex);
+                        throw new HfdlException($"Could not finish cleaning {removal.CacheId} in {plan.CacheRoot}: {ex.Message} What was removed so far leaves the cache consistent (snapshots go before the blobs they link); fix the permissions, then prune the cache to remove what is left (blobs no snapshot links any more).", ex);
                     }
                 }
                 done.Add(removal);
@@ -209,13 +212,17 @@ internal static class CacheCleaner
             }
             if (removal.LeftAlone is null && RepoFolderLock.Holder(pick.Folder) is { } holder)
             {
-                removal = removal with { LeftAlone = InUse(holder) };
+                removal = removal with { LeftAlone = InUse(holder), InUse = true };
             }
             chosen.Add(pick);
             repos.Add(removal);
         }
         return new CacheCleanup(root, repos, notFound) { Picks = chosen };
     }
+
+    /// <summary>A commit id as the cache names it (lower case), however it was typed; any other revision as it is.</summary>
+    internal static string CommitInLowerCase(string revision) =>
+        Transfer.RepoDownloader.IsCommit(revision.ToLowerInvariant()) ? revision.ToLowerInvariant() : revision;
 
     private static string InUse(string holder) => $"in use by a download ({SafeText.Printable(holder)})";
 
@@ -248,6 +255,9 @@ internal static class CacheCleaner
         /// <summary>Why only the whole repo may be removed: a link hfdl would otherwise delete through.</summary>
         public string? LinkProblem { get; set; }
 
+        /// <summary>Why only the whole repo may be removed: a ref that cannot be read, so which snapshots are kept is unknown.</summary>
+        public string? RefProblem { get; set; }
+
         public bool FolderIsLink { get; set; }
 
         /// <summary>commit → the refs pointing at it.</summary>
@@ -274,7 +284,8 @@ internal static class CacheCleaner
             scan.LinkProblem = $"the repo folder is a link to {SafeText.Printable(target)}";
             return scan;
         }
-        foreach (var part in (ReadOnlySpan<string>)["blobs", "snapshots", "refs"])
+        // .no_exist and trees too: a snapshot's removal deletes .no_exist/<commit> and trees/<commit>.json.
+        foreach (var part in (ReadOnlySpan<string>)["blobs", "snapshots", "refs", "trees", ".no_exist"])
         {
             if (new DirectoryInfo(Path.Combine(folder, part)).LinkTarget is { } partTarget)
             {
@@ -283,14 +294,18 @@ internal static class CacheCleaner
         }
 
         var refs = Path.Combine(folder, "refs");
-        // A ref that is a link is read through it: erring on the side of keeping its snapshot.
-        foreach (var file in Walk(refs).OfType<FileInfo>())
+        // A ref that is a link is read through it: erring on the side of keeping its snapshot. One that cannot be read
+        // (or holds no commit id) might point at any snapshot: the repo is then changed only as a whole.
+        foreach (var file in SafeFileSystem.WalkWithoutFollowingLinks(refs).OfType<FileInfo>())
         {
-            var commit = ReadRef(file.FullName);
-            if (commit is not null)
+            var name = Path.GetRelativePath(refs, file.FullName).Replace(Path.DirectorySeparatorChar, '/');
+            if (SafeFileSystem.ReadRef(file.FullName, out var problem) is { } commit)
             {
-                var name = Path.GetRelativePath(refs, file.FullName).Replace(Path.DirectorySeparatorChar, '/');
                 (scan.Refs.TryGetValue(commit, out var names) ? names : scan.Refs[commit] = []).Add(name);
+            }
+            else
+            {
+                scan.RefProblem ??= $"its ref {SafeText.Printable(name)} cannot be used ({SafeText.Printable(problem ?? "")})";
             }
         }
 
@@ -323,7 +338,7 @@ internal static class CacheCleaner
                 scan.Snapshots.Add(snapshot.Name);
                 var linked = scan.Linked[snapshot.Name] = new HashSet<string>(StringComparer.Ordinal);
                 Dictionary<string, string>? listing = null;
-                foreach (var entry in Walk(snapshot.FullName))
+                foreach (var entry in SafeFileSystem.WalkWithoutFollowingLinks(snapshot.FullName))
                 {
                     if (entry.LinkTarget is { } link)
                     {
@@ -358,10 +373,13 @@ internal static class CacheCleaner
         var commits = pick.Prune ? scan.Snapshots.Where(c => !scan.Refs.ContainsKey(c)).ToList()
             : pick.Commits is { } chosen ? scan.Snapshots.Where(chosen.Contains).ToList()
             : [.. scan.Snapshots];
-        var revisions = commits.Select(c => new CacheRevisionRemoval(c, [.. (scan.Refs.GetValueOrDefault(c) ?? []).Order(StringComparer.Ordinal)])).ToList();
+        CacheRevisionRemoval Revision(string commit) => new(commit, [.. (scan.Refs.GetValueOrDefault(commit) ?? []).Order(StringComparer.Ordinal)]);
+        var revisions = commits.Select(Revision).ToList();
         var paths = new List<string>();
 
-        if (pick.Whole || (commits.Count > 0 && commits.Count == scan.Snapshots.Count))
+        // Prune goes by the refs: with one it cannot read, any snapshot may be in use, so none goes (below).
+        var pruneBlind = pick.Prune && scan.RefProblem is not null;
+        if (pick.Whole || (commits.Count > 0 && commits.Count == scan.Snapshots.Count && !pruneBlind))
         {
             paths.Add(scan.Folder);
             return (removal with
@@ -381,13 +399,18 @@ internal static class CacheCleaner
             ? []
             : candidates.Distinct().Where(n => scan.Blobs.ContainsKey(n) && !kept.Contains(n)).Order(StringComparer.Ordinal).ToList();
         removal = removal with { Revisions = revisions, Blobs = blobs.Count };
-        if (scan.LinkProblem is { } problem && (!removal.IsEmpty || pick.Commits is { Count: > 0 }))
+        var wholeOnly = scan.LinkProblem is { } linkProblem
+            ? $"{linkProblem}; hfdl does not delete through links (remove the whole repo {removal.CacheId} instead)"
+            : pruneBlind
+                ? $"{scan.RefProblem}, so hfdl cannot tell which snapshots are still in use (fix or delete that ref, or remove the whole repo {removal.CacheId})"
+                : null;
+        if (wholeOnly is not null && (!removal.IsEmpty || pick.Commits is { Count: > 0 }))
         {
             if (removal.IsEmpty)
             {
-                removal = removal with { Revisions = [.. pick.Commits!.Order(StringComparer.Ordinal).Select(c => new CacheRevisionRemoval(c, []))] };
+                removal = removal with { Revisions = [.. pick.Commits!.Order(StringComparer.Ordinal).Select(Revision)] };
             }
-            return (removal with { LeftAlone = $"{problem}; hfdl does not delete through links (remove the whole repo {removal.CacheId} instead)" }, paths);
+            return (removal with { LeftAlone = wholeOnly }, paths);
         }
         if (removal.IsEmpty)
         {
@@ -419,41 +442,7 @@ internal static class CacheCleaner
         name.StartsWith('.') || name.EndsWith(".incomplete", StringComparison.Ordinal) || name.EndsWith(".hfdl-part", StringComparison.Ordinal)
         || name.EndsWith(".hfdl-copy", StringComparison.Ordinal) || name.EndsWith(".lock", StringComparison.Ordinal);
 
-    private static string? ReadRef(string path)
-    {
-        try
-        {
-            using var stream = File.OpenRead(path);
-            var buffer = new byte[128];
-            var read = stream.ReadAtLeast(buffer, buffer.Length, throwOnEndOfStream: false);
-            var text = System.Text.Encoding.ASCII.GetString(buffer, 0, read).Trim().ToLowerInvariant();
-            return Transfer.RepoDownloader.IsCommit(text) ? text : null;
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            return null;
-        }
-    }
 
-    /// <summary>Every entry under <paramref name="folder"/>, descending into real folders only (links are entries, never followed).</summary>
-    private static IEnumerable<FileSystemInfo> Walk(string folder)
-    {
-        if (!Directory.Exists(folder) || new DirectoryInfo(folder).LinkTarget is not null)
-        {
-            yield break;
-        }
-        foreach (var entry in new DirectoryInfo(folder).EnumerateFileSystemInfos())
-        {
-            yield return entry;
-            if (entry is DirectoryInfo && entry.LinkTarget is null)
-            {
-                foreach (var inner in Walk(entry.FullName))
-                {
-                    yield return inner;
-                }
-            }
-        }
-    }
 
     private static int CountEntries(string folder) =>
         Directory.Exists(folder) && new DirectoryInfo(folder).LinkTarget is null ? new DirectoryInfo(folder).EnumerateFileSystemInfos().Count() : 0;
@@ -470,7 +459,7 @@ internal static class CacheCleaner
         {
             return file.Length;
         }
-        return Walk(path).OfType<FileInfo>().Where(f => f.LinkTarget is null).Sum(f => f.Length);
+        return SafeFileSystem.WalkWithoutFollowingLinks(path).OfType<FileInfo>().Where(f => f.LinkTarget is null).Sum(f => f.Length);
     }
 
     private static long LockBytes(string folder) =>

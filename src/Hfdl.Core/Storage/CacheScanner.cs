@@ -31,19 +31,23 @@ internal static class CacheScanner
             var size = blobFiles.Sum(f => new FileInfo(f).Length);
             var snapshots = Path.Combine(folder, "snapshots");
             var snapshotIds = Directory.Exists(snapshots) ? Directory.GetDirectories(snapshots).Select(Path.GetFileName).OfType<string>().Order(StringComparer.Ordinal).ToList() : [];
-            // Copies (no symlinks) live in the snapshot itself: count what is not a link.
+            // Copies (no symlinks) live in the snapshot itself: count what is not a link (and never walk through one).
             foreach (var snapshot in snapshotIds)
             {
-                size += Directory.EnumerateFiles(Path.Combine(snapshots, snapshot), "*", SearchOption.AllDirectories)
-                    .Select(f => new FileInfo(f)).Where(f => f.LinkTarget is null).Sum(f => f.Length);
+                size += SafeFileSystem.WalkWithoutFollowingLinks(Path.Combine(snapshots, snapshot))
+                    .OfType<FileInfo>().Where(f => f.LinkTarget is null).Sum(f => f.Length);
             }
             var refs = new Dictionary<string, string>(StringComparer.Ordinal);
             var refsFolder = Path.Combine(folder, "refs");
             if (Directory.Exists(refsFolder))
             {
-                foreach (var refFile in Directory.EnumerateFiles(refsFolder, "*", SearchOption.AllDirectories))
+                foreach (var refFile in SafeFileSystem.WalkWithoutFollowingLinks(refsFolder).OfType<FileInfo>())
                 {
-                    refs[Path.GetRelativePath(refsFolder, refFile).Replace(Path.DirectorySeparatorChar, '/')] = File.ReadAllText(refFile).Trim();
+                    // A ref that holds no commit id (or cannot be read) names no revision: it is not listed.
+                    if (SafeFileSystem.ReadRef(refFile.FullName, out _) is { } commit)
+                    {
+                        refs[Path.GetRelativePath(refsFolder, refFile.FullName).Replace(Path.DirectorySeparatorChar, '/')] = commit;
+                    }
                 }
             }
             repos.Add(new CachedRepo(type, id, folder, size, blobFiles.Count, refs, snapshotIds));
@@ -83,7 +87,7 @@ internal static class CacheScanner
         IEnumerable<string> commits = Directory.GetDirectories(snapshotsFolder).Select(Path.GetFileName).OfType<string>();
         if (revision is not null)
         {
-            var commit = layout.LocalCommit(revision)
+            var commit = layout.LocalCommit(CacheCleaner.CommitInLowerCase(revision))
                 ?? throw new HfdlException($"The cache at {cacheRoot} has no snapshot of {type.Name()} '{id}' for revision '{revision}'.");
             commits = [commit];
         }
@@ -92,18 +96,30 @@ internal static class CacheScanner
         {
             var snapshot = Path.Combine(snapshotsFolder, commit);
             var tree = layout.LoadTree(commit)?.ToDictionary(f => f.Path, StringComparer.Ordinal);
-            foreach (var file in Directory.EnumerateFiles(snapshot, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
+            // Links are never walked through: a link to a folder (to '..' or '/') is one entry, not a tour of the disk.
+            foreach (var info in SafeFileSystem.WalkWithoutFollowingLinks(snapshot).Where(e => e is FileInfo || e.LinkTarget is not null).OrderBy(e => e.FullName, StringComparer.Ordinal))
             {
-                var relative = Path.GetRelativePath(snapshot, file).Replace(Path.DirectorySeparatorChar, '/');
-                var info = new FileInfo(file);
+                var relative = Path.GetRelativePath(snapshot, info.FullName).Replace(Path.DirectorySeparatorChar, '/');
                 string expectedHex;
                 string data;
-                if (info.LinkTarget is not null)
+                if (info.LinkTarget is { } link)
                 {
-                    var target = info.ResolveLinkTarget(returnFinalTarget: true);
-                    if (target is not FileInfo { Exists: true } blob)
+                    if (info is DirectoryInfo)
                     {
-                        checks.Add(new CachedFileCheck(commit, relative, Progress.VerifyStatus.Missing, $"the link points at a missing blob ({info.LinkTarget})"));
+                        checks.Add(new CachedFileCheck(commit, relative, Progress.VerifyStatus.Corrupt, $"a link to a folder ({SafeText.Printable(link)}), where the cache links files to blobs; not followed"));
+                        continue;
+                    }
+                    // The link's own target is the blob, named by the file's hash: a file in a blobs folder of a repo
+                    // folder of this name (an absolute link may spell the cache root differently), itself no link.
+                    var blob = new FileInfo(Path.GetFullPath(link, Path.GetDirectoryName(info.FullName)!));
+                    if (blob.Directory is not { Name: "blobs", Parent: { } repoFolder } || repoFolder.Name != Path.GetFileName(layout.RepoFolder) || blob.LinkTarget is not null)
+                    {
+                        checks.Add(new CachedFileCheck(commit, relative, Progress.VerifyStatus.Corrupt, $"the link leads outside the repo's blobs ({SafeText.Printable(blob.LinkTarget ?? link)})"));
+                        continue;
+                    }
+                    if (!blob.Exists)
+                    {
+                        checks.Add(new CachedFileCheck(commit, relative, Progress.VerifyStatus.Missing, $"the link points at a missing blob ({SafeText.Printable(link)})"));
                         continue;
                     }
                     expectedHex = blob.Name;
@@ -112,7 +128,7 @@ internal static class CacheScanner
                 else if (tree?.GetValueOrDefault(relative) is { } listed)
                 {
                     expectedHex = listed.Hash.Hex;
-                    data = file;
+                    data = info.FullName;
                 }
                 else
                 {
@@ -121,7 +137,7 @@ internal static class CacheScanner
                 }
                 if (!ContentHash.TryFromEtag(expectedHex, out var expected))
                 {
-                    checks.Add(new CachedFileCheck(commit, relative, Progress.VerifyStatus.Extra, $"its blob name '{expectedHex}' is not a hash hfdl can check"));
+                    checks.Add(new CachedFileCheck(commit, relative, Progress.VerifyStatus.Corrupt, $"its blob name '{SafeText.Printable(expectedHex)}' is not a hash hfdl can check"));
                     continue;
                 }
                 var digest = await LocalHasher.HashFileAsync(data, expected, cancellationToken).ConfigureAwait(false);

@@ -159,6 +159,71 @@ internal static class SafeFileSystem
         }
     }
 
+    /// <summary>
+    /// Every entry under <paramref name="folder"/>, descending into real folders only: a link (to a file or a folder,
+    /// dangling or looping) is an entry of its own, never followed. Nothing when <paramref name="folder"/> is itself a link.
+    /// </summary>
+    public static IEnumerable<FileSystemInfo> WalkWithoutFollowingLinks(string folder)
+    {
+        if (!Directory.Exists(folder) || LinkTarget(folder) is not null)
+        {
+            yield break;
+        }
+        foreach (var entry in new DirectoryInfo(folder).EnumerateFileSystemInfos())
+        {
+            yield return entry;
+            if (entry is DirectoryInfo && entry.LinkTarget is null)
+            {
+                foreach (var inner in WalkWithoutFollowingLinks(entry.FullName))
+                {
+                    yield return inner;
+                }
+            }
+        }
+    }
+
+    /// <summary>The most a ref file holds: a commit id and a newline, give or take a byte-order mark and spaces.</summary>
+    private const int MaxRefBytes = 256;
+
+    /// <summary>
+    /// Reads a ref of a Hugging Face cache (<c>refs/main</c>: a commit id) as huggingface_hub does, byte-order mark and
+    /// surrounding whitespace ignored, commit ids in lower case. Only a regular file of a plausible size is opened (a
+    /// FIFO would block the read for ever, a device such as /dev/zero never end), through a link too. Returns the
+    /// commit, or null with <paramref name="problem"/> saying why not (unreadable, not a commit id).
+    /// </summary>
+    public static string? ReadRef(string path, out string? problem)
+    {
+        try
+        {
+            var info = new FileInfo(path);
+            if (info.LinkTarget is not null)
+            {
+                info = info.ResolveLinkTarget(returnFinalTarget: true) as FileInfo ?? info;
+            }
+            if (!info.Exists || info.Length is 0 or > MaxRefBytes)
+            {
+                problem = info.Exists ? $"it holds {info.Length} bytes, not a commit id" : "it leads to nothing";
+                return null;
+            }
+            using var stream = new FileStream(info.FullName, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            var buffer = new byte[MaxRefBytes];
+            var read = stream.ReadAtLeast(buffer, buffer.Length, throwOnEndOfStream: false);
+            var text = System.Text.Encoding.UTF8.GetString(buffer, 0, read).TrimStart('\uFEFF').Trim().ToLowerInvariant();
+            if (Transfer.RepoDownloader.IsCommit(text))
+            {
+                problem = null;
+                return text;
+            }
+            problem = "it does not hold a commit id";
+            return null;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            problem = $"it cannot be read ({ex.Message})";
+            return null;
+        }
+    }
+
     /// <summary>The full paths from just below <paramref name="root"/> down to <paramref name="path"/>.</summary>
     private static List<string> ComponentsBelow(string root, string path)
     {

@@ -429,7 +429,7 @@ internal sealed class HfCacheLayout : StorageLayout
         try
         {
             var refPath = RepoLayout.FilePath(Path.Combine(RepoFolder, "refs"), revision);
-            return File.Exists(refPath) && File.ReadAllText(refPath).Trim() is var commit && Transfer.RepoDownloader.IsCommit(commit) ? commit : null;
+            return File.Exists(refPath) ? SafeFileSystem.ReadRef(refPath, out _) : null;
         }
         catch (Exception ex) when (ex is IOException or UnsafePathException or LinkInTargetException)
         {

@@ -178,6 +178,113 @@ public sealed class CacheCleanTests(HfCompatHub hub) : IClassFixture<HfCompatHub
     }
 
     [Fact]
+    public async Task Rm_by_an_hf_cache_id_that_is_not_cached_says_so_and_still_removes_the_other_targets()
+    {
+        const string id = "acme/rm-with-missing";
+        Publish(id, 1);
+        await DownloadAsync(id);
+
+        var rm = await Cli().RunAsync("cache", "rm", $"model/{id}", "model/acme/never-cached", "--cache-dir", Cache, "-y");
+
+        Assert.True(rm.ExitCode == 1, rm.ToString());
+        Assert.Contains("not in the cache", rm.Error, StringComparison.Ordinal);
+        Assert.Contains("model/acme/never-cached", rm.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("not a valid repository id", rm.Error, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(RepoFolder(id)));
+    }
+
+    [Theory]
+    [InlineData("trees")]
+    [InlineData(".no_exist")]
+    public async Task Rm_of_a_revision_never_deletes_through_a_linked_trees_or_no_exist_folder(string part)
+    {
+        var id = "acme/linked-" + part.TrimStart('.').Replace('_', '-');
+        var (_, v1, _) = await EvolveAsync(id);
+        // The folder moves out of the cache and a link takes its place, holding what the revision's removal would delete.
+        var outside = _temp.Combine("outside-" + part);
+        var inside = Path.Combine(RepoFolder(id), part);
+        if (Directory.Exists(inside))
+        {
+            Directory.Move(inside, outside);
+        }
+        Directory.CreateDirectory(Path.Combine(outside, v1));
+        File.WriteAllText(Path.Combine(outside, v1, "precious.txt"), "not the cache's");
+        File.WriteAllText(Path.Combine(outside, v1 + ".json"), "not the cache's");
+        Directory.CreateSymbolicLink(inside, outside);
+
+        var rm = await Cli().RunAsync("cache", "rm", id, "--revision", "v1", "--cache-dir", Cache, "-y");
+
+        Assert.True(rm.ExitCode == 1, rm.ToString());
+        Assert.Contains($"its {part} folder is a link", rm.Error, StringComparison.Ordinal);
+        Assert.True(File.Exists(Path.Combine(outside, v1, "precious.txt")));
+        Assert.True(File.Exists(Path.Combine(outside, v1 + ".json")));
+        Assert.True(Directory.Exists(Snapshot(id, v1)), "the repo is left alone");
+    }
+
+    [Fact]
+    public async Task Prune_reads_a_ref_with_a_byte_order_mark_and_keeps_its_snapshot()
+    {
+        const string id = "acme/bom-ref";
+        var (m1, _) = Publish(id, 1);
+        await DownloadAsync(id);
+        File.WriteAllBytes(Path.Combine(RepoFolder(id), "refs", "main"), [0xEF, 0xBB, 0xBF, .. System.Text.Encoding.ASCII.GetBytes(m1 + "\n")]);
+
+        var prune = await Cli().RunAsync("cache", "prune", "--cache-dir", Cache, "-y");
+
+        Assert.True(prune.ExitCode == 0, prune.ToString());
+        Assert.Contains("nothing to prune", prune.Error, StringComparison.Ordinal);
+        Assert.True(Directory.Exists(Snapshot(id, m1)));
+    }
+
+    [Fact]
+    public async Task Prune_leaves_a_repo_alone_when_a_ref_cannot_be_read_and_never_blocks_on_a_fifo_or_a_device()
+    {
+        const string id = "acme/odd-refs";
+        var (_, v1) = Publish(id, 1);
+        await DownloadAsync(id);
+        await DownloadAsync(id, "--revision", "v1");
+        // v1's only ref becomes a FIFO (opening it would wait for a writer for ever); another is a link to /dev/zero.
+        var v1Ref = Path.Combine(RepoFolder(id), "refs", "v1");
+        File.Delete(v1Ref);
+        Assert.Equal(0, Mkfifo(v1Ref, Convert.ToUInt32("644", 8)));
+        File.CreateSymbolicLink(Path.Combine(RepoFolder(id), "refs", "zero"), "/dev/zero");
+
+        var list = await Cli().RunAsync("cache", "ls", "--cache-dir", Cache);
+        var prune = await Cli().RunAsync("cache", "prune", "--cache-dir", Cache, "-y");
+
+        Assert.True(list.ExitCode == 0, list.ToString());
+        Assert.Contains(id, list.Out, StringComparison.Ordinal);
+        Assert.True(prune.ExitCode == 1, prune.ToString());
+        Assert.Contains("cannot tell which snapshots are still in use", prune.Error, StringComparison.Ordinal);
+        Assert.True(Directory.Exists(Snapshot(id, v1)), "the snapshot of the ref hfdl could not read is kept");
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "mkfifo", SetLastError = true)]
+    private static extern int Mkfifo(string path, uint mode);
+
+    [Fact]
+    public async Task Rm_takes_a_commit_id_in_upper_case_with_revision_too()
+    {
+        const string id = "acme/upper-commit";
+        var (_, v1, _) = await EvolveAsync(id);
+
+        var rm = await Cli().RunAsync("cache", "rm", id, "--revision", v1.ToUpperInvariant(), "--cache-dir", Cache, "--dry-run");
+
+        Assert.True(rm.ExitCode == 0, rm.ToString());
+        Assert.Contains($"    {v1}  v1", rm.Out, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_empty_cache_dir_is_a_usage_error()
+    {
+        var rm = await Cli().RunAsync("cache", "ls", "--cache-dir", "");
+
+        Assert.True(rm.ExitCode == 2, rm.ToString());
+        Assert.Contains("--cache-dir needs a folder", rm.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("bug", rm.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Rm_asks_first_at_a_terminal_and_elsewhere_deletes_only_with_yes()
     {
         const string id = "acme/rm-ask";
@@ -205,8 +312,9 @@ public sealed class CacheCleanTests(HfCompatHub hub) : IClassFixture<HfCompatHub
         cli.Prompt = _ => "y";
         var confirmed = await cli.RunAsync("cache", "rm", id, "acme/not-cached");
 
-        Assert.True(confirmed.ExitCode == 0, confirmed.ToString());
-        Assert.Contains("Not in the cache", confirmed.Error, StringComparison.Ordinal);
+        // Like rm: what is there goes, and a target that is not makes the exit code 1.
+        Assert.True(confirmed.ExitCode == 1, confirmed.ToString());
+        Assert.Contains("not in the cache", confirmed.Error, StringComparison.Ordinal);
         Assert.Contains("model/acme/not-cached", confirmed.Error, StringComparison.Ordinal);
         Assert.False(Directory.Exists(RepoFolder(id)));
     }

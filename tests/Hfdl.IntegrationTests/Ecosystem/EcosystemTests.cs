@@ -276,6 +276,36 @@ public sealed class EcosystemTests(EcosystemHub hub) : IClassFixture<EcosystemHu
     }
 
     [Fact]
+    public async Task Cache_verify_counts_links_out_of_the_blobs_as_bad_and_never_walks_through_a_folder_link()
+    {
+        var cli = Cli();
+        await cli.RunAsync("download", "acme/cached", "--cache-dir", Cache);
+        var snapshot = Directory.GetDirectories(Path.Combine(RepoFolder, "snapshots")).Single();
+        var outside = Path.Combine(Cache, "..", "outside.txt");
+        await File.WriteAllTextAsync(outside, "not a blob of the cache");
+        // One snapshot file now links out of the cache; another blob is itself a link out of the cache; and a folder
+        // link to the file system's root sits in the snapshot.
+        var config = Path.Combine(snapshot, "config.json");
+        File.Delete(config);
+        File.CreateSymbolicLink(config, Path.GetFullPath(outside));
+        var weights = new FileInfo(Path.Combine(snapshot, "model.safetensors")).ResolveLinkTarget(returnFinalTarget: false)!.FullName;
+        File.Delete(weights);
+        File.CreateSymbolicLink(weights, Path.GetFullPath(outside));
+        Directory.CreateSymbolicLink(Path.Combine(snapshot, "root"), "/");
+
+        var verify = await cli.RunAsync("cache", "verify", "acme/cached", "--cache-dir", Cache);
+        var list = await cli.RunAsync("cache", "ls", "--cache-dir", Cache);
+
+        Assert.True(verify.ExitCode == 1, verify.ToString());
+        var lines = verify.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Contains(lines, l => l.StartsWith("corrupt", StringComparison.Ordinal) && l.Contains("/config.json (the link leads outside", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.StartsWith("corrupt", StringComparison.Ordinal) && l.Contains("/model.safetensors (the link leads outside", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.StartsWith("corrupt", StringComparison.Ordinal) && l.Contains("/root (a link to a folder", StringComparison.Ordinal));
+        Assert.DoesNotContain("/root/", verify.Out, StringComparison.Ordinal);
+        Assert.True(list.ExitCode == 0, list.ToString());
+    }
+
+    [Fact]
     public async Task The_official_js_client_reads_the_cache_hfdl_wrote_and_finds_nothing_to_download()
     {
         var result = await Cli().RunAsync("download", "acme/cached", "--cache-dir", Cache);
