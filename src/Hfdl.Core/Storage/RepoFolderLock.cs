@@ -1,4 +1,5 @@
 using System.Globalization;
+using Hfdl.Core.Hub;
 
 namespace Hfdl.Core.Storage;
 
@@ -84,9 +85,9 @@ internal sealed class RepoFolderLock : IDisposable
             using var taken = TryOpen(path, infoPath, FileMode.Open, writeInfo: false);
             return taken is null ? Describe(infoPath) : null;
         }
-        catch (IOException)
+        catch (Exception ex) when (ex is IOException or LockUnavailableException)
         {
-            return null; // Gone meanwhile: nobody holds it.
+            return null; // Gone meanwhile, or it cannot be opened here (a read-only file system): nobody holds it.
         }
     }
 
@@ -105,11 +106,27 @@ internal sealed class RepoFolderLock : IDisposable
             }
             return taken;
         }
-        catch (IOException) when (File.Exists(path))
+        catch (IOException ex) when (IsHeldElsewhere(ex))
         {
             return null;
         }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            if (Directory.Exists(path))
+            {
+                throw new HfdlException($"'{SafeText.Printable(path)}' is a folder, where hfdl keeps the lock file of this folder; move it away and run the same command again.", ex);
+            }
+            // A read-only file system, no permission: waiting would never end, since nobody holds the lock.
+            throw new LockUnavailableException(path, ex);
+        }
     }
+
+    /// <summary>
+    /// The lock file is locked by another process: EWOULDBLOCK from flock on Linux (11) and macOS (35), a sharing or
+    /// lock violation on Windows. Anything else (EROFS, EACCES, ENOSPC) is a reason the lock can never be taken here.
+    /// </summary>
+    internal static bool IsHeldElsewhere(IOException ex) =>
+        ex.HResult is 11 or 35 or unchecked((int)0x80070020) or unchecked((int)0x80070021);
 
     private void WriteInfo()
     {
@@ -140,3 +157,7 @@ internal sealed class RepoFolderLock : IDisposable
 
     public void Dispose() => _stream.Dispose();
 }
+
+/// <summary>The lock of a folder cannot be taken at all (not held by anyone: the file system refuses it).</summary>
+internal sealed class LockUnavailableException(string lockPath, Exception inner)
+    : HfdlException($"hfdl cannot take its lock '{SafeText.Printable(lockPath)}' ({inner.Message.TrimEnd('.', ' ')}): the folder must be writable for hfdl to write into it. Check its permissions, or whether its file system is mounted read-only.", inner);

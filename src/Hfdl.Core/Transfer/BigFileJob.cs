@@ -90,6 +90,12 @@ internal sealed class BigFileJob : IAsyncDisposable
     {
         Directory.CreateDirectory(Path.GetDirectoryName(tempPath)!);
         var resume = done.Count > 0 && System.IO.File.Exists(tempPath);
+        if (!resume)
+        {
+            // Nothing of it to keep (a run stopped before its first byte landed still journaled the name): start it
+            // afresh. Deleting removes a link planted there, never what it points at.
+            Storage.AtomicFile.TryDelete(tempPath);
+        }
         var handle = Storage.SafeFileSystem.OpenHandle(
             tempPath,
             resume ? FileMode.Open : FileMode.CreateNew,

@@ -266,7 +266,7 @@ internal sealed partial class RepoDownloader
         long freed = 0;
         try
         {
-            foreach (var temp in Directory.EnumerateFiles(root, "*.hfdl-part", new EnumerationOptions { RecurseSubdirectories = true, IgnoreInaccessible = true, AttributesToSkip = FileAttributes.ReparsePoint }))
+            foreach (var temp in TemporaryFilesOfThisRepo(root))
             {
                 if (!referenced.Contains(Path.GetFileName(temp)))
                 {
@@ -282,6 +282,32 @@ internal sealed partial class RepoDownloader
         if (freed > 0)
         {
             progress?.Report(new Warning($"Removed {freed:N0} bytes of temporary files left by an interrupted run that cannot be resumed."));
+        }
+    }
+
+    /// <summary>
+    /// The temporary files under <paramref name="root"/> that can only be this repo's: a folder below it that holds a
+    /// journal or a lock of its own is another repo's (<c>-d downloads</c> puts <c>gpt2/x</c> inside <c>gpt2</c>, and
+    /// a <c>--local-dir</c> may contain another download's folder), and its temporary files, maybe being written
+    /// right now, are not looked at. Links are not followed.
+    /// </summary>
+    private static IEnumerable<string> TemporaryFilesOfThisRepo(string root)
+    {
+        var options = new EnumerationOptions { IgnoreInaccessible = true, AttributesToSkip = FileAttributes.ReparsePoint };
+        var folders = new Stack<string>([root]);
+        while (folders.TryPop(out var folder))
+        {
+            foreach (var temp in Directory.EnumerateFiles(folder, "*.hfdl-part", options))
+            {
+                yield return temp;
+            }
+            foreach (var inner in Directory.EnumerateDirectories(folder, "*", options))
+            {
+                if (!File.Exists(Path.Combine(inner, DownloadState.FileName)) && !File.Exists(Path.Combine(inner, RepoFolderLock.FileName)))
+                {
+                    folders.Push(inner);
+                }
+            }
         }
     }
 

@@ -1,3 +1,4 @@
+using Hfdl.Core.Hub;
 using Hfdl.Core.Storage;
 using Microsoft.Extensions.Time.Testing;
 
@@ -26,6 +27,31 @@ public sealed class RepoFolderLockTests
         using var taken = await waiting.WaitAsync(TimeSpan.FromSeconds(10));
         Assert.True(File.Exists(Path.Combine(folder, RepoFolderLock.FileName)));
     }
+
+    [Fact]
+    public async Task A_lock_that_nobody_holds_but_that_cannot_be_taken_fails_at_once_instead_of_waiting_for_ever()
+    {
+        using var temp = new TempDirectory();
+        var folder = temp.Combine("repo");
+        // A folder at the lock file's name: opening it fails, and no holder will ever release it.
+        Directory.CreateDirectory(Path.Combine(folder, RepoFolderLock.FileName));
+        var time = new FakeTimeProvider();
+        var waited = false;
+
+        var error = await Assert.ThrowsAsync<HfdlException>(() =>
+            RepoFolderLock.AcquireAsync(folder, _ => waited = true, time, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10)));
+
+        Assert.False(waited);
+        Assert.Contains("is a folder", error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(11, true)] // EWOULDBLOCK (Linux): flock held by another open file
+    [InlineData(30, false)] // EROFS: a read-only file system
+    [InlineData(28, false)] // ENOSPC
+    [InlineData(13, false)] // EACCES
+    public void Only_a_lock_held_by_another_process_is_waited_for(int errno, bool held) =>
+        Assert.Equal(held, RepoFolderLock.IsHeldElsewhere(new IOException("lock", errno)));
 
     [Fact]
     public void TryAcquire_refuses_a_held_lock_and_names_its_holder_and_Holder_creates_nothing()

@@ -198,24 +198,7 @@ public sealed class ResilienceTests : IDisposable
         // garbage and the etag another one (the file changed on the Hub since): none of it may be kept.
         var temp = Path.Combine(target, ".weights.bin.0badc0de.hfdl-part");
         File.WriteAllBytes(temp, new byte[2 * 1024 * 1024]);
-        File.WriteAllText(Path.Combine(target, ".download_state"), JsonSerializer.Serialize(new Dictionary<string, object>
-        {
-            ["schema"] = "hfdl.download_state",
-            ["version"] = 1,
-            ["repoType"] = "model",
-            ["repoId"] = "acme/small-changed",
-            ["files"] = new Dictionary<string, object>
-            {
-                ["weights.bin"] = new Dictionary<string, object>
-                {
-                    ["size"] = Size,
-                    ["etag"] = new string('0', 64),
-                    ["status"] = "partial",
-                    ["tempFile"] = Path.GetFileName(temp),
-                    ["ranges"] = new[] { new long[] { 0, 2 * 1024 * 1024 } },
-                },
-            },
-        }));
+        WritePartialJournal(target, "acme/small-changed", "weights.bin", Size, new string('0', 64), temp, [[0, 2 * 1024 * 1024]]);
         var cli = new CliRunner(server, _temp);
 
         var result = await cli.RunAsync("download", "acme/small-changed", "--local-dir", target);
@@ -225,6 +208,81 @@ public sealed class ResilienceTests : IDisposable
         Assert.False(File.Exists(temp));
         Assert.Equal(Size, server.Requests.Snapshot().Where(r => r.Listener == "cdn").Sum(r => r.BodyBytesSent));
     }
+
+    [Fact]
+    public async Task A_big_file_journaled_before_its_first_byte_landed_starts_afresh_on_the_rerun()
+    {
+        const long Size = 3L * 1024 * 1024;
+        var store = new InMemoryRepoStore().AddRepo(RepoType.Model, "acme/empty-partial", repo => repo
+            .File("weights.bin", SyntheticContent.Create(Size, seed: 35)));
+        await using var server = await HubServer.StartAsync(new HubServerOptions { Store = store });
+        var target = _temp.Combine("out");
+        Directory.CreateDirectory(target);
+        var main = store.MainSnapshot(RepoType.Model, "acme/empty-partial");
+        // What a run stopped right after opening the big file leaves: its temporary file, and no range written yet.
+        var temp = Path.Combine(target, ".weights.bin.0badc0de.hfdl-part");
+        File.WriteAllBytes(temp, new byte[Size]);
+        WritePartialJournal(target, "acme/empty-partial", "weights.bin", Size, main.Files.Single().Content.Sha256, temp, []);
+        var cli = new CliRunner(server, _temp);
+
+        var result = await cli.RunAsync("download", "acme/empty-partial", "--local-dir", target, "--file-size-threshold", "1");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        RepoAssert.BitExact(main, target);
+        Assert.Empty(Directory.GetFiles(target, "*.hfdl-part"));
+    }
+
+    [Fact]
+    public async Task A_download_never_removes_the_temporary_files_of_another_repo_s_folder_inside_its_own()
+    {
+        var store = new InMemoryRepoStore()
+            .AddRepo(RepoType.Model, "acme/outer", repo => repo.File("config.json", "{}\n"));
+        await using var server = await HubServer.StartAsync(new HubServerOptions { Store = store });
+        var outer = _temp.Combine("downloads");
+        // Another repo's download folder inside this one (-d puts gpt2/x inside gpt2), with its journal and the
+        // temporary file of a download in progress or interrupted, resumable.
+        var inner = Path.Combine(outer, "acme", "inner");
+        Directory.CreateDirectory(inner);
+        File.WriteAllText(Path.Combine(inner, ".download_state"), "{}");
+        var theirs = Path.Combine(inner, ".weights.bin.0123abcd.hfdl-part");
+        File.WriteAllBytes(theirs, new byte[1024]);
+        var locked = Path.Combine(outer, "other");
+        Directory.CreateDirectory(locked);
+        File.WriteAllText(Path.Combine(locked, ".hfdl.lock"), "");
+        var lockedTemp = Path.Combine(locked, ".model.bin.4567cdef.hfdl-part");
+        File.WriteAllBytes(lockedTemp, new byte[1024]);
+        // A leftover of this repo's own, named by no journal: housekeeping removes it.
+        var ours = Path.Combine(outer, ".config.json.89abcdef.hfdl-part");
+        File.WriteAllBytes(ours, new byte[1024]);
+
+        var result = await new CliRunner(server, _temp).RunAsync("download", "acme/outer", "--local-dir", outer);
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.True(File.Exists(theirs), "another repo's temporary file was removed");
+        Assert.True(File.Exists(lockedTemp), "a locked folder's temporary file was removed");
+        Assert.False(File.Exists(ours));
+    }
+
+    /// <summary>The journal an interrupted run leaves for one partial file of a model repo.</summary>
+    private static void WritePartialJournal(string target, string repoId, string path, long size, string etag, string temp, long[][] ranges) =>
+        File.WriteAllText(Path.Combine(target, ".download_state"), JsonSerializer.Serialize(new Dictionary<string, object>
+        {
+            ["schema"] = "hfdl.download_state",
+            ["version"] = 1,
+            ["repoType"] = "model",
+            ["repoId"] = repoId,
+            ["files"] = new Dictionary<string, object>
+            {
+                [path] = new Dictionary<string, object>
+                {
+                    ["size"] = size,
+                    ["etag"] = etag,
+                    ["status"] = "partial",
+                    ["tempFile"] = Path.GetFileName(temp),
+                    ["ranges"] = ranges,
+                },
+            },
+        }));
 
     private static long BigFileBytesSent(HubServer server) =>
         server.Requests.Snapshot().Where(r => r.Listener == "cdn" && r.PathAndQuery.Contains("model.safetensors", StringComparison.Ordinal)).Sum(r => r.BodyBytesSent);
