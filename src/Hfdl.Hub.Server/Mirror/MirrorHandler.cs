@@ -167,6 +167,12 @@ internal sealed class MirrorHandler(
             await UnavailableAsync(request, NotStored(repo, revision, null), json: true, cancellationToken).ConfigureAwait(false);
             return;
         }
+        // The store finds a repo whatever the case of its id (the Hub's ids are case-insensitive): its access is that
+        // of the folder found, not of the spelling asked for (which nobody classified).
+        if (RepoId.TryParse(hosted.Id, out var storedId))
+        {
+            repo = repo with { Id = storedId };
+        }
         if (!access.MayServeWithoutUpstream(repo, access.HashOf(request.Token), options.Offline))
         {
             // Answered as if it were not stored: the Hub does not tell a caller that a private repo exists.
@@ -305,7 +311,7 @@ internal sealed class MirrorHandler(
                     if (!await FirstBytesOrEndAsync(flight, cancellationToken).ConfigureAwait(false))
                     {
                         // Failed before a byte was sent: the client gets a clear answer, not a cut connection to retry.
-                        await request.WriteErrorAsync(502, $"The mirror could not fetch '{file.Path}' from its upstream ({_upstream}): {flight.Failure?.Message}", null, json: false, cancellationToken).ConfigureAwait(false);
+                        await request.WriteErrorAsync(502, FailedBeforeFirstByte(file, flight.Failure), null, json: false, cancellationToken).ConfigureAwait(false);
                         return;
                     }
                 }
@@ -313,6 +319,16 @@ internal sealed class MirrorHandler(
         }
         await ServeAsync(request, repo, commit, commit, file, cancellationToken).ConfigureAwait(false);
     }
+
+    /// <summary>
+    /// What a client is told of a transfer that failed before its first byte: the upstream's reason as it is; a
+    /// problem of the mirror's own store (a full or read-only disk, a link planted in it) without the operator's paths
+    /// and advice meant for a command line, which the mirror's log has (<c>transfer_failed</c>).
+    /// </summary>
+    private string FailedBeforeFirstByte(RemoteFile file, Exception? failure) =>
+        failure is IOException or UnauthorizedAccessException or Core.Transfer.DiskFullException or Core.Storage.LinkInTargetException or Core.Storage.LockUnavailableException
+            ? $"The mirror could not store '{file.Path}': a problem with its own store, not with the upstream (its log says which). Its operator can fix it; try again later."
+            : $"The mirror could not fetch '{file.Path}' from its upstream ({_upstream}): {failure?.Message}";
 
     /// <summary>
     /// Waits, up to <see cref="FirstByteWait"/>, until the transfer wrote its first bytes or ended; false when it ended

@@ -188,6 +188,12 @@ public sealed class MirrorAccessTests : IDisposable
                     using var info = await GetAsync(http, new Uri(offline.Endpoint, $"api/models/{repo}"), token);
                     Assert.Equal(503, (int)info.StatusCode);
                     Assert.Equal(neverInfoError.Replace("acme/never-stored", repo, StringComparison.Ordinal), (await info.JsonAsync()).GetProperty("error").GetString());
+                    // Repo ids are case-insensitive, and the store finds the folder whatever the case: the answer is the same.
+                    foreach (var route in new[] { "", "/tree/main", "/refs", "/revision/main" })
+                    {
+                        using var shouted = await GetAsync(http, new Uri(offline.Endpoint, $"api/models/{repo.ToUpperInvariant()}{route}"), token);
+                        Assert.True(503 == (int)shouted.StatusCode, $"{repo.ToUpperInvariant()}{route}: {(int)shouted.StatusCode}");
+                    }
                 }
             }
             using var never = await GetAsync(http, ResolveUrl(offline.Endpoint, "acme/never-stored", "model.safetensors"));

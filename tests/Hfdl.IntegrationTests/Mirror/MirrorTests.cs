@@ -198,15 +198,18 @@ public sealed class MirrorTests : IDisposable
         var elsewhere = Directory.CreateDirectory(_temp.Combine("elsewhere")).FullName;
         Directory.CreateDirectory(Path.Combine(Store, "models--acme--site-model"));
         Directory.CreateSymbolicLink(Path.Combine(Store, "models--acme--site-model", "blobs"), elsewhere);
-        await using var mirror = await StartAsync(upstream, Store);
+        var log = new StringWriter();
+        await using var mirror = await StartAsync(upstream, Store, o => o with { Log = TextWriter.Synchronized(log) });
         using var http = Http();
 
         using var response = await GetAsync(http, ResolveUrl(mirror.Endpoint, Repo, "config.json"));
 
         Assert.Equal(System.Net.HttpStatusCode.BadGateway, response.StatusCode);
         var message = Assert.Single(response.Headers.GetValues("X-Error-Message"));
-        Assert.Contains("could not fetch 'config.json'", message, StringComparison.Ordinal);
-        Assert.Contains("symbolic link", message, StringComparison.Ordinal);
+        // The client learns it is the mirror's store, not the upstream; the operator's paths stay in the mirror's log.
+        Assert.Contains("could not store 'config.json'", message, StringComparison.Ordinal);
+        Assert.DoesNotContain(_temp.Path, message, StringComparison.Ordinal);
+        Assert.Contains("symbolic link", log.ToString(), StringComparison.Ordinal);
         Assert.Empty(Directory.EnumerateFileSystemEntries(elsewhere));
     }
 
