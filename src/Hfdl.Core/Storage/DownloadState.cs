@@ -120,6 +120,11 @@ internal sealed class DownloadStateStore
         var path = Path.Combine(folder, DownloadState.FileName);
         var fresh = new DownloadState { RepoType = type.Name(), RepoId = id.Value, UpdatedAt = time.GetUtcNow() };
         var link = SafeFileSystem.LinkTarget(path);
+        if (link is null && Directory.Exists(path))
+        {
+            // Not something hfdl could set aside and replace safely (it may hold anything): the user decides.
+            throw new HfdlException($"'{Hub.SafeText.Printable(path)}' is a folder, where hfdl keeps the journal of this download; move it away and run the same command again.");
+        }
         if (link is null && !File.Exists(path))
         {
             return new DownloadStateStore(folder, fresh, null);

@@ -82,6 +82,7 @@ internal static class SafeFileSystem
         foreach (var current in ComponentsBelow(root, folder))
         {
             RefuseLink(current);
+            RefuseFileAt(current);
             // One level at a time: the parent was just checked, so mkdir cannot land elsewhere (and fails on a
             // dangling link instead of creating its target).
             Directory.CreateDirectory(current);
@@ -156,6 +157,27 @@ internal static class SafeFileSystem
             {
                 RefuseLink(path);
             }
+        }
+    }
+
+    /// <summary>
+    /// Creates <paramref name="folder"/> and its parents, unless a file stands where one of them must be (a revision
+    /// with a file <c>a</c> downloaded before one with <c>a/b.txt</c>): that is a clear error, not "file exists".
+    /// </summary>
+    public static void CreateFolderFor(string folder)
+    {
+        for (var current = folder; !string.IsNullOrEmpty(current) && !Directory.Exists(current); current = Path.GetDirectoryName(current))
+        {
+            RefuseFileAt(current);
+        }
+        Directory.CreateDirectory(folder);
+    }
+
+    private static void RefuseFileAt(string folder)
+    {
+        if (File.Exists(folder))
+        {
+            throw new HfdlException($"'{SafeText.Printable(folder)}' is a file, but the repo has a folder with that name (another revision's file, or a file of your own?). Move the file away and run the same command again.");
         }
     }
 

@@ -88,7 +88,7 @@ internal sealed class BigFileJob : IAsyncDisposable
     /// <summary>Opens (or, with <paramref name="done"/> ranges, reopens) the temporary file and plans its segments.</summary>
     public static BigFileJob Open(RemoteFile file, string finalPath, string tempPath, IReadOnlyList<(long Start, long End)> done, long segmentSize, int attempt, CachedLocationSource source, RetryBudget budget, IWriteListener? listener = null)
     {
-        Directory.CreateDirectory(Path.GetDirectoryName(tempPath)!);
+        Storage.SafeFileSystem.CreateFolderFor(Path.GetDirectoryName(tempPath)!);
         var resume = done.Count > 0 && System.IO.File.Exists(tempPath);
         if (!resume)
         {

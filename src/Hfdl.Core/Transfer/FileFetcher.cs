@@ -46,7 +46,7 @@ internal sealed class FileFetcher(HubClient client, DownloadOptions options, Ran
     /// </summary>
     public async Task FetchAsync(RepoType type, RepoId id, string commitId, RemoteFile file, string finalPath, SmallFileResume? resume, CancellationToken cancellationToken)
     {
-        Directory.CreateDirectory(Path.GetDirectoryName(finalPath)!);
+        SafeFileSystem.CreateFolderFor(Path.GetDirectoryName(finalPath)!);
         if (Directory.Exists(finalPath))
         {
             throw new HfdlException($"'{finalPath}' is a folder, but the repo has a file with that name. Move the folder away and run the same command again.");
