@@ -170,6 +170,7 @@ internal static class AuthCommands
         command.Options.Add(GitCredentialOption());
         command.SetAction(async (result, cancellationToken) =>
         {
+            HubConnectionOptions.RefuseWhenOffline(context.Environment, "`hfdl login` checks the token with the Hub before it saves it", "; nothing was saved");
             var hub = HubConnectionOptions.ResolveEndpoint(result.GetValue(endpoint), context.Environment);
             var given = result.GetValue(token);
             string? raw;

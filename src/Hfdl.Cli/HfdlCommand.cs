@@ -284,6 +284,22 @@ internal sealed class HubConnectionOptions
         return endpoint;
     }
 
+    /// <summary>
+    /// HF_HUB_OFFLINE (or TRANSFORMERS_OFFLINE) promises no network call at all, and huggingface_hub raises
+    /// OfflineModeIsEnabled for any request then. A command that cannot work without the Hub refuses before it reads a
+    /// token or touches a file; <paramref name="needsTheHub"/> says why it needs it, <paramref name="nextStep"/> what to do instead.
+    /// </summary>
+    public static void RefuseWhenOffline(HubEnvironment environment, string needsTheHub, string nextStep)
+    {
+        var variables = environment.OfflineVariables;
+        if (variables.Count == 0)
+        {
+            return;
+        }
+        var names = string.Join(" and ", variables);
+        throw new UsageException($"{names} {(variables.Count == 1 ? "is" : "are")} set, so hfdl makes no network call, but {needsTheHub}. Unset {names} to run it{nextStep}.");
+    }
+
     public void AddTo(Command command)
     {
         command.Options.Add(Token);

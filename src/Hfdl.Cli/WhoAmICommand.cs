@@ -12,6 +12,7 @@ internal static class WhoAmICommand
         connection.AddTo(command);
         command.SetAction(async (result, cancellationToken) =>
         {
+            HubConnectionOptions.RefuseWhenOffline(context.Environment, "`hfdl whoami` asks the Hub whose token it is", "");
             var options = connection.Resolve(result, context.Environment, new RetryLines(context.Error));
             if (options.Token is null)
             {

@@ -43,7 +43,11 @@ internal sealed class HubEnvironment
         ExpandPath(Get("HF_HUB_CACHE")) ?? ExpandPath(Get("HUGGINGFACE_HUB_CACHE")) ?? Path.Combine(HfHome, "hub");
 
     /// <summary><c>HF_HUB_OFFLINE</c> (or <c>TRANSFORMERS_OFFLINE</c>) is true: no network call at all.</summary>
-    public bool Offline => IsTrue("HF_HUB_OFFLINE") || IsTrue("TRANSFORMERS_OFFLINE");
+    public bool Offline => OfflineVariables.Count > 0;
+
+    /// <summary>The variables that switch offline mode on, for a message that says which to unset.</summary>
+    public IReadOnlyList<string> OfflineVariables =>
+        [.. new[] { "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE" }.Where(IsTrue)];
 
     /// <summary><c>HF_HUB_DISABLE_XET</c>: every file over plain HTTPS, as <c>--no-xet</c>.</summary>
     public bool DisableXet => IsTrue("HF_HUB_DISABLE_XET");

@@ -409,6 +409,25 @@ public sealed class MirrorTests : IDisposable
     }
 
     [Fact]
+    public async Task Hfdl_serve_with_HF_HUB_OFFLINE_serves_only_its_store_never_asks_the_upstream_and_says_why()
+    {
+        await using var upstream = await HubServer.StartAsync(new HubServerOptions { Store = SiteRepo() });
+        var environment = ClientEnvironment(upstream.Endpoint, _temp, "serve");
+        environment["HF_HUB_OFFLINE"] = "1";
+        using var serve = HfdlProcess.Start(environment, "serve", "--upstream", upstream.Endpoint.ToString(), "--store", Store, "--urls", "http://127.0.0.1:0");
+        var endpoint = await ServeEndpointAsync(serve);
+        using var http = Http();
+
+        using var response = await GetAsync(http, ResolveUrl(endpoint, Repo, "config.json"));
+
+        Assert.Equal(503, (int)response.StatusCode); // nothing stored, and offline: the upstream is not asked
+        Assert.Contains("offline, HF_HUB_OFFLINE set", serve.Error, StringComparison.Ordinal);
+        Assert.Empty(upstream.Requests.Snapshot());
+        serve.Interrupt();
+        Assert.Equal(0, await serve.WaitForExitAsync(Patience));
+    }
+
+    [Fact]
     public async Task An_hfdl_serve_whose_upstream_is_another_mirror_serves_a_site_and_each_byte_crosses_once()
     {
         await using var upstream = await HubServer.StartAsync(new HubServerOptions { Store = SiteRepo() });

@@ -229,6 +229,53 @@ public sealed class AuthCommandTests(SecurityHub hub) : IClassFixture<SecurityHu
         NoToken(explicitToken, SecurityHub.BobToken);
     }
 
+    [Theory]
+    [InlineData("HF_HUB_OFFLINE", "login --token-stdin", "`hfdl login` checks the token")]
+    [InlineData("HF_HUB_OFFLINE", "auth login --token-stdin", "`hfdl login` checks the token")]
+    [InlineData("HF_HUB_OFFLINE", "whoami", "`hfdl whoami` asks the Hub")]
+    [InlineData("TRANSFORMERS_OFFLINE", "auth whoami", "`hfdl whoami` asks the Hub")]
+    [InlineData("HF_HUB_OFFLINE", "ls alice/private-direct", "`hfdl cache ls`")]
+    public async Task Commands_that_need_the_Hub_refuse_offline_mode_without_a_request_and_save_nothing(string variable, string command, string says)
+    {
+        Directory.CreateDirectory(HfHome);
+        File.WriteAllText(TokenFile, SecurityHub.BobToken);
+        var cli = Cli();
+        cli.Environment[variable] = "1";
+        cli.StandardInput = SecurityHub.AliceToken;
+        await hub.Server.Requests.WaitUntilIdleAsync(TimeSpan.FromSeconds(10));
+        var before = hub.Server.Requests.Count;
+
+        var result = await cli.RunAsync(command.Split(' '));
+
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.Contains($"{variable} is set, so hfdl makes no network call", result.Error, StringComparison.Ordinal);
+        Assert.Contains($"Unset {variable}", result.Error, StringComparison.Ordinal);
+        Assert.Contains(says, result.Error, StringComparison.Ordinal);
+        Assert.Equal(before, hub.Server.Requests.Count);
+        Assert.Equal(SecurityHub.BobToken, File.ReadAllText(TokenFile)); // login saved nothing
+        Assert.False(File.Exists(StoredTokens));
+        NoToken(result);
+    }
+
+    [Fact]
+    public async Task Logout_and_the_local_auth_commands_work_in_offline_mode()
+    {
+        Directory.CreateDirectory(HfHome);
+        File.WriteAllText(StoredTokens, $"[alice]\nhf_token = {SecurityHub.AliceToken}\n\n[bob]\nhf_token = {SecurityHub.BobToken}\n\n");
+        var cli = Cli();
+        cli.Environment["HF_HUB_OFFLINE"] = "1";
+
+        var switched = await cli.RunAsync("auth", "switch", "alice");
+        var listed = await cli.RunAsync("auth", "list");
+        var logout = await cli.RunAsync("logout");
+
+        Assert.True(switched.ExitCode == 0, switched.ToString());
+        Assert.True(listed.ExitCode == 0, listed.ToString());
+        Assert.Contains("* alice", listed.Out, StringComparison.Ordinal);
+        Assert.True(logout.ExitCode == 0, logout.ToString());
+        Assert.False(File.Exists(TokenFile));
+    }
+
     [Fact]
     public async Task A_token_with_a_stray_character_is_refused_without_being_shown()
     {
