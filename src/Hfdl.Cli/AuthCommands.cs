@@ -172,6 +172,9 @@ internal static class AuthCommands
         {
             HubConnectionOptions.RefuseWhenOffline(context.Environment, "`hfdl login` checks the token with the Hub before it saves it", "; nothing was saved");
             var hub = HubConnectionOptions.ResolveEndpoint(result.GetValue(endpoint), context.Environment);
+            // Before the token is asked for: a token file that cannot be written must not cost a paste and a check.
+            var store = new TokenStore(context.Environment);
+            store.CheckDestinations();
             var given = result.GetValue(token);
             string? raw;
             if (result.GetValue(fromStdin))
@@ -216,7 +219,6 @@ internal static class AuthCommands
                 }
             }
 
-            var store = new TokenStore(context.Environment);
             var note = store.Save(accessToken, me.Auth?.AccessToken?.DisplayName);
             var tokenName = me.Auth?.AccessToken is { DisplayName: { } name } access
                 ? $" (token '{SafeText.Printable(name)}'{(access.Role is { } role ? $", {SafeText.Printable(role)}" : "")})"

@@ -30,6 +30,8 @@ internal sealed class TokenStore(HubEnvironment environment)
     /// </summary>
     public string? Save(AccessToken token, string? name)
     {
+        CheckDestinations();
+        var writes = new List<(string Path, string Content)>();
         string? note = null;
         if (!IsUsableName(name))
         {
@@ -44,11 +46,38 @@ internal sealed class TokenStore(HubEnvironment environment)
             // As huggingface_hub does: the section is replaced whole, so stale OAuth fields of an old token go too.
             sections.RemoveAll(s => s.Name == name);
             sections.Add(new Section(name!, [(TokenKey, token.Value)]));
-            WriteSecret(StoredTokensPath, Format(sections.OrderBy(s => s.Name, StringComparer.Ordinal)));
+            writes.Add((StoredTokensPath, Format(sections.OrderBy(s => s.Name, StringComparer.Ordinal))));
         }
-        WriteSecret(TokenPath, token.Value);
+        writes.Add((TokenPath, token.Value));
+        WriteSecrets(writes);
         return note;
     }
+
+    /// <summary>
+    /// Stops, naming the setting to fix, when the token file or <c>stored_tokens</c> cannot be written where they
+    /// belong: a file where their folder should be (HF_HOME pointing at a file) or a folder where either file should
+    /// be (HF_TOKEN_PATH pointing at a folder). Checked before anything is written, so such a place never leaves one
+    /// file written and the other not.
+    /// </summary>
+    public void CheckDestinations()
+    {
+        var setting = environment.TokenPathSetting;
+        PathSetting.RefuseFileInTheWay(Path.GetDirectoryName(Path.GetFullPath(TokenPath))!, setting, "the token file");
+        if (IsFolder(TokenPath))
+        {
+            throw setting is { Name: "HF_TOKEN_PATH" }
+                ? new InvalidOptionException("HF_TOKEN_PATH", $"is '{TokenPath}', which is a folder; it must name the token file itself, for example '{Path.Combine(TokenPath, "token")}'.")
+                : new HfdlException($"'{TokenPath}' is a folder where the token file belongs; remove or rename it, or set HF_TOKEN_PATH to another file.");
+        }
+        if (IsFolder(StoredTokensPath))
+        {
+            throw new HfdlException($"'{StoredTokensPath}' is a folder where huggingface_hub's stored_tokens file belongs; remove or rename it.");
+        }
+    }
+
+    /// <summary>A real folder: a link is not, since renaming a file over a link replaces the link.</summary>
+    private static bool IsFolder(string path) =>
+        Directory.Exists(path) && (File.GetAttributes(path) & FileAttributes.ReparsePoint) == 0;
 
     /// <summary>What <see cref="Remove"/> did.</summary>
     public sealed record RemoveResult(bool RemovedTokenFile, int RemovedStoredTokens, bool RemovedStoredTokensFile);
@@ -124,6 +153,7 @@ internal sealed class TokenStore(HubEnvironment environment)
         {
             throw new UnknownTokenNameException($"{StoredTokensPath} holds no token named '{SafeText.Printable(name)}'. List the saved tokens to see their names, or log in to add one.");
         }
+        CheckDestinations();
         WriteSecret(TokenPath, clean);
     }
 
@@ -188,7 +218,38 @@ internal sealed class TokenStore(HubEnvironment environment)
     /// permissions), flushed to disk and renamed over <paramref name="path"/>. A missing folder is created with mode 700.
     /// A symbolic link at <paramref name="path"/> is replaced, not written through.
     /// </summary>
-    public static void WriteSecret(string path, string content)
+    public static void WriteSecret(string path, string content) => WriteSecrets([(path, content)]);
+
+    /// <summary>
+    /// Writes several secrets (see <see cref="WriteSecret"/>) so that a failure leaves them all as they were as far as
+    /// it can: each is staged in its temporary file first, and only once every one is staged are they renamed in place.
+    /// </summary>
+    private static void WriteSecrets(IReadOnlyList<(string Path, string Content)> secrets)
+    {
+        var staged = new List<(string Temp, string Target)>();
+        try
+        {
+            foreach (var (path, content) in secrets)
+            {
+                staged.Add((Stage(path, content), Path.GetFullPath(path)));
+            }
+            foreach (var (temp, target) in staged)
+            {
+                File.Move(temp, target, overwrite: true);
+            }
+        }
+        finally
+        {
+            // The ones renamed are gone already; a failure leaves the others behind, owner-only, unless removed here.
+            foreach (var (temp, _) in staged)
+            {
+                TryDelete(temp);
+            }
+        }
+    }
+
+    /// <summary>Writes <paramref name="content"/> to a new owner-only temporary file beside <paramref name="path"/>, flushed; returns its path.</summary>
+    private static string Stage(string path, string content)
     {
         var full = Path.GetFullPath(path);
         var folder = Path.GetDirectoryName(full)!;
@@ -211,24 +272,27 @@ internal sealed class TokenStore(HubEnvironment environment)
         }
         try
         {
-            using (var stream = new FileStream(temp, options))
-            {
-                stream.Write(Encoding.UTF8.GetBytes(content));
-                stream.Flush(flushToDisk: true);
-            }
-            File.Move(temp, full, overwrite: true);
+            using var stream = new FileStream(temp, options);
+            stream.Write(Encoding.UTF8.GetBytes(content));
+            stream.Flush(flushToDisk: true);
         }
         catch
         {
-            try
-            {
-                File.Delete(temp);
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-            {
-                // Best effort; it is owner-only anyway.
-            }
+            TryDelete(temp); // not yet in the caller's list of staged files
             throw;
+        }
+        return temp;
+    }
+
+    private static void TryDelete(string path)
+    {
+        try
+        {
+            File.Delete(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // Best effort; it is owner-only anyway.
         }
     }
 

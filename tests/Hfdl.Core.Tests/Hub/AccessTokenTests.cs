@@ -8,16 +8,7 @@ public sealed class AccessTokenTests : IDisposable
 
     public void Dispose() => _temp.Dispose();
 
-    private HubEnvironment Env(params (string Name, string? Value)[] variables)
-    {
-        // HOME points into the temp folder so a real ~/.cache/huggingface/token can never be picked up.
-        var map = new Dictionary<string, string?> { ["HOME"] = _temp.Combine("home") };
-        foreach (var (name, value) in variables)
-        {
-            map[name] = value;
-        }
-        return HubEnvironment.FromDictionary(map);
-    }
+    private HubEnvironment Env(params (string Name, string? Value)[] variables) => _temp.Environment(variables);
 
     [Fact]
     public void The_explicit_token_wins_over_everything()

@@ -257,6 +257,33 @@ public sealed class AuthCommandTests(SecurityHub hub) : IClassFixture<SecurityHu
         NoToken(result);
     }
 
+    [Theory]
+    [InlineData("HF_TOKEN_PATH", true, "which is a folder; it must name the token file itself")]
+    [InlineData("HF_HOME", false, "which is a file; it must be a folder, to hold the token file")]
+    public async Task Login_to_a_place_that_cannot_take_the_files_writes_neither_and_names_the_variable(string variable, bool isFolder, string says)
+    {
+        var place = _temp.Combine("wrong-kind");
+        if (isFolder)
+        {
+            Directory.CreateDirectory(place);
+        }
+        else
+        {
+            File.WriteAllText(place, "x");
+        }
+        var cli = Cli();
+        cli.Environment[variable] = place;
+        cli.StandardInput = SecurityHub.AliceToken;
+
+        var login = await cli.RunAsync("login", "--token-stdin");
+
+        Assert.True(login.ExitCode == 2, login.ToString());
+        Assert.Contains($"{variable} is '{place}', {says}", login.Error, StringComparison.Ordinal);
+        Assert.False(File.Exists(StoredTokens), "stored_tokens was written though the token file could not be");
+        Assert.True(isFolder ? !Directory.EnumerateFileSystemEntries(place).Any() : File.ReadAllText(place) == "x");
+        NoToken(login);
+    }
+
     [Fact]
     public async Task Logout_and_the_local_auth_commands_work_in_offline_mode()
     {
