@@ -282,6 +282,11 @@ internal static class AuthCommands
             {
                 context.Error.WriteLine($"Deleted {store.StoredTokensPath}.");
             }
+            if (removed.StoredTokensUnreadable)
+            {
+                // Said, not silent: the file may still hold the token just logged out of.
+                context.Error.WriteLine($"Note: {store.LeftUnchanged}, so it may still hold {(removed.RemovedTokenFile ? "that" : "a")} token. Fix or remove it; `hfdl logout --all` deletes it.");
+            }
             WarnAboutVariables(context);
             return HfdlCommand.ExitOk;
         });

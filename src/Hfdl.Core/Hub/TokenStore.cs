@@ -39,7 +39,7 @@ internal sealed class TokenStore(HubEnvironment environment)
         }
         else if (ReadStoredTokens() is not { } sections)
         {
-            note = $"{StoredTokensPath} is not in the format huggingface_hub writes; hfdl left it unchanged.";
+            note = $"{LeftUnchanged}.";
         }
         else
         {
@@ -79,8 +79,14 @@ internal sealed class TokenStore(HubEnvironment environment)
     private static bool IsFolder(string path) =>
         Directory.Exists(path) && (File.GetAttributes(path) & FileAttributes.ReparsePoint) == 0;
 
-    /// <summary>What <see cref="Remove"/> did.</summary>
-    public sealed record RemoveResult(bool RemovedTokenFile, int RemovedStoredTokens, bool RemovedStoredTokensFile);
+    /// <summary>What is said when <c>stored_tokens</c> cannot be read faithfully and so is not rewritten.</summary>
+    public string LeftUnchanged => $"{StoredTokensPath} is not in the format huggingface_hub writes; hfdl left it unchanged";
+
+    /// <summary>
+    /// What <see cref="Remove"/> did. <paramref name="StoredTokensUnreadable"/>: <c>stored_tokens</c> could not be read
+    /// faithfully, so it was left as it was and may still hold the token just logged out of.
+    /// </summary>
+    public sealed record RemoveResult(bool RemovedTokenFile, int RemovedStoredTokens, bool RemovedStoredTokensFile, bool StoredTokensUnreadable = false);
 
     /// <summary>
     /// Logs out: deletes the token file and the <c>stored_tokens</c> entries holding the same token, so the secret is
@@ -112,7 +118,11 @@ internal sealed class TokenStore(HubEnvironment environment)
             File.Delete(StoredTokensPath);
             return new RemoveResult(removedToken, 0, true);
         }
-        if (active is null || ReadStoredTokens() is not { } sections)
+        if (ReadStoredTokens() is not { } sections)
+        {
+            return new RemoveResult(removedToken, 0, false, StoredTokensUnreadable: true);
+        }
+        if (active is null)
         {
             return new RemoveResult(removedToken, 0, false);
         }

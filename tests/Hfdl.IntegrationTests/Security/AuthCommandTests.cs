@@ -168,6 +168,23 @@ public sealed class AuthCommandTests(SecurityHub hub) : IClassFixture<SecurityHu
     }
 
     [Fact]
+    public async Task Logout_says_when_it_left_a_stored_tokens_file_it_cannot_read_that_may_still_hold_the_token()
+    {
+        Directory.CreateDirectory(HfHome);
+        var twice = $"[a]\nhf_token = {SecurityHub.AliceToken}\n[a]\nhf_token = {SecurityHub.AliceToken}\n";
+        File.WriteAllText(StoredTokens, twice);
+        File.WriteAllText(TokenFile, SecurityHub.AliceToken);
+
+        var logout = await Cli().RunAsync("logout");
+
+        Assert.True(logout.ExitCode == 0, logout.ToString());
+        Assert.False(File.Exists(TokenFile));
+        Assert.Equal(twice, File.ReadAllText(StoredTokens));
+        Assert.Contains($"Note: {StoredTokens} is not in the format huggingface_hub writes; hfdl left it unchanged, so it may still hold that token.", logout.Error, StringComparison.Ordinal);
+        NoToken(logout);
+    }
+
+    [Fact]
     public async Task Login_honours_endpoint_and_HF_TOKEN_PATH_with_variables_and_notes_an_overriding_HF_TOKEN()
     {
         var cli = Cli();
