@@ -191,7 +191,7 @@ internal static class AuthCommands
             }
             else if (context.ReadSecret is { } readSecret)
             {
-                context.Error.WriteLine($"Paste a token from {HubUrls.Base(hub)}/settings/tokens (a read token is enough to download).");
+                context.Error.WriteLine($"Paste a token from {HubUrls.DisplayBase(hub)}/settings/tokens (a read token is enough to download).");
                 raw = readSecret();
             }
             else
@@ -215,7 +215,7 @@ internal static class AuthCommands
                 }
                 catch (HubException ex) when (ex is InvalidTokenException || (int?)ex.StatusCode is 401 or 403)
                 {
-                    throw new HfdlException($"The Hub at {HubUrls.Base(hub)} rejected {accessToken.Describe()}: it is invalid, expired or revoked. Nothing was saved; create a token at {HubUrls.Base(hub)}/settings/tokens and run `hfdl login` again.", ex);
+                    throw new HfdlException($"The Hub at {HubUrls.DisplayBase(hub)} rejected {accessToken.Describe()}: it is invalid, expired or revoked. Nothing was saved; create a token at {HubUrls.DisplayBase(hub)}/settings/tokens and run `hfdl login` again.", ex);
                 }
             }
 
@@ -223,7 +223,7 @@ internal static class AuthCommands
             var tokenName = me.Auth?.AccessToken is { DisplayName: { } name } access
                 ? $" (token '{SafeText.Printable(name)}'{(access.Role is { } role ? $", {SafeText.Printable(role)}" : "")})"
                 : "";
-            context.Error.WriteLine($"Logged in to {HubUrls.Base(hub)} as {SafeText.Printable(me.Name)}{tokenName}.");
+            context.Error.WriteLine($"Logged in to {HubUrls.DisplayBase(hub)} as {SafeText.Printable(me.Name)}{tokenName}.");
             context.Error.WriteLine($"The token was saved to {store.TokenPath}, readable only by you; huggingface_hub reads the same file.");
             if (note is not null)
             {

@@ -279,7 +279,7 @@ internal sealed class HubConnectionOptions
         var endpointText = (given ?? environment.Endpoint).TrimEnd('/');
         if (!Uri.TryCreate(endpointText, UriKind.Absolute, out var endpoint) || endpoint.Scheme is not ("http" or "https"))
         {
-            throw new UsageException($"The endpoint '{endpointText}' is not an http(s) URL. Give one such as https://huggingface.co with --endpoint or HF_ENDPOINT.");
+            throw new UsageException($"The endpoint '{HubUrls.DisplayText(endpointText)}' is not an http(s) URL. Give one such as https://huggingface.co with --endpoint or HF_ENDPOINT.");
         }
         return endpoint;
     }

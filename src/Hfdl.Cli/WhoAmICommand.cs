@@ -32,7 +32,7 @@ internal static class WhoAmICommand
             var tokenName = me.Auth?.AccessToken is { DisplayName: { } name } access
                 ? $" (named '{SafeText.Printable(name)}'{(access.Role is { } role ? $", {SafeText.Printable(role)}" : "")})"
                 : "";
-            context.Error.WriteLine($"Using {options.Token.Describe()}{tokenName} on {HubUrls.Base(options.Endpoint)}.");
+            context.Error.WriteLine($"Using {options.Token.Describe()}{tokenName} on {HubUrls.DisplayBase(options.Endpoint)}.");
             return HfdlCommand.ExitOk;
         });
         return command;

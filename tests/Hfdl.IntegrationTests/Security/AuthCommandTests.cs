@@ -168,6 +168,35 @@ public sealed class AuthCommandTests(SecurityHub hub) : IClassFixture<SecurityHu
     }
 
     [Fact]
+    public async Task A_user_name_and_password_in_HF_ENDPOINT_are_never_shown()
+    {
+        const string Password = "s3cretpass";
+        var cli = Cli();
+        cli.Environment["HF_ENDPOINT"] = hub.Endpoint.Replace("http://", $"http://user:{Password}@", StringComparison.Ordinal);
+        cli.StandardInput = SecurityHub.AliceToken;
+        var results = new List<CliResult>
+        {
+            await cli.RunAsync("login", "--token-stdin"),
+            await cli.RunAsync("whoami"),
+            await cli.RunAsync("download", "acme/gated", "--local-dir", _temp.Combine("gated"), "--token", SecurityHub.BobToken, "--json", "-v"),
+            await cli.RunAsync("whoami", "--token", "hf_NotAKnownToken000000000000000000"),
+        };
+        cli.Environment["HF_ENDPOINT"] = $"http://user:{Password}@127.0.0.1:9";
+        results.Add(await cli.RunAsync("ls", "acme/public", "--json"));
+        results.Add(await cli.RunAsync("download", "acme/public", "--local-dir", _temp.Combine("unreachable"), "-v"));
+        cli.Environment["HF_ENDPOINT"] = $"ftp://user:{Password}@127.0.0.1:9";
+        results.Add(await cli.RunAsync("whoami"));
+
+        Assert.True(results[0].ExitCode == 0, results[0].ToString());
+        Assert.Contains($"Logged in to {hub.Endpoint} as alice", results[0].Error, StringComparison.Ordinal);
+        Assert.Contains($"{hub.Endpoint}/acme/gated", results[2].All, StringComparison.Ordinal); // the page to request access on
+        Assert.Contains("Could not reach http://127.0.0.1:9", results[4].All, StringComparison.Ordinal);
+        Assert.All(results, result => Assert.DoesNotContain(Password, result.All, StringComparison.Ordinal));
+        Assert.True(results[1].ExitCode == 0, results[1].ToString());
+        Assert.All(results[2..], result => Assert.NotEqual(0, result.ExitCode));
+    }
+
+    [Fact]
     public async Task Logout_says_when_it_left_a_stored_tokens_file_it_cannot_read_that_may_still_hold_the_token()
     {
         Directory.CreateDirectory(HfHome);
