@@ -140,7 +140,8 @@ internal static class DownloadCommand
         format.AcceptOnlyFromAmong("auto", "human", "quiet", "json", "agent");
         format.Validators.Add(result =>
         {
-            if (result.GetValueOrDefault<string?>() is "json" or "agent" && result.Tokens.Count > 0)
+            // The word as typed: GetValueOrDefault would throw for a word AcceptOnlyFromAmong already refused.
+            if (result.Tokens.Count > 0 && result.Tokens[^1].Value is "json" or "agent")
             {
                 result.AddError($"--format {result.Tokens[^1].Value} is hf's; hfdl has no such output. Use --json for newline-delimited JSON events (the summary event names the folder), or -q for just the folder on stdout.");
             }

@@ -38,7 +38,7 @@ internal static class HfdlCommand
         {
             foreach (var error in parseResult.Errors)
             {
-                context.Error.WriteLine($"error: {error.Message}");
+                context.Error.WriteLine($"error: {OneLine(error.Message)}");
             }
             context.Error.WriteLine($"Run '{HelpWriter.CommandPath(parseResult.CommandResult.Command)} --help' for usage.");
             return ExitUsage;
@@ -82,6 +82,16 @@ internal static class HfdlCommand
             }
             return code;
         }
+    }
+
+    /// <summary>
+    /// System.CommandLine lists the allowed values on lines of their own, indented with tabs, which the escaping of
+    /// terminal output would show as <c>\x09</c>: "Must be one of: 'bash', 'zsh'." reads better on one line.
+    /// </summary>
+    internal static string OneLine(string message)
+    {
+        var lines = message.Split('\n', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        return lines.Length <= 1 ? message.Trim() : $"{lines[0]} {string.Join(", ", lines[1..])}.";
     }
 
     /// <summary>
