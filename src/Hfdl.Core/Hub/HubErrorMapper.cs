@@ -75,9 +75,18 @@ internal static class HubErrorMapper
         if (status == HttpStatusCode.Unauthorized && serverMessage?.Contains("Invalid credentials", StringComparison.OrdinalIgnoreCase) == true)
         {
             var which = context.Token?.Describe() ?? "the token";
-            return new InvalidTokenException(
-                $"The Hub rejected {which}: it is invalid or expired. Create a new one at {context.Endpoint}/settings/tokens and log in again, or remove it to download public repos without one.{said}",
-                status, serverMessage, requestId);
+            // A token variable overrides any saved token, so logging in again would change nothing: the variable is
+            // what to fix or unset.
+            var fix = context.Token?.Origin switch
+            {
+                TokenOrigin.HfTokenVariable => $"Set HF_TOKEN to a valid one (create it at {context.Endpoint}/settings/tokens), or unset HF_TOKEN: it overrides any saved token.",
+                TokenOrigin.LegacyTokenVariable => $"Set HUGGING_FACE_HUB_TOKEN to a valid one (create it at {context.Endpoint}/settings/tokens), or unset it: it overrides any saved token.",
+                _ => $"Create a new one at {context.Endpoint}/settings/tokens and log in again, or remove it to download public repos without one.",
+            };
+            return new InvalidTokenException($"The Hub rejected {which}: it is invalid or expired. {fix}{said}", status, serverMessage, requestId)
+            {
+                RejectedTokenOrigin = context.Token?.Origin,
+            };
         }
         if (errorCode == "RepoNotFound" || status == HttpStatusCode.Unauthorized)
         {

@@ -161,7 +161,7 @@ internal sealed class TokenStore(HubEnvironment environment)
         var token = ReadStoredTokensOrThrow().FirstOrDefault(s => s.Name == name)?.Fields.FirstOrDefault(f => f.Key == TokenKey).Value;
         if (AccessToken.Clean(token) is not { } clean)
         {
-            throw new UnknownTokenNameException($"{StoredTokensPath} holds no token named '{SafeText.Printable(name)}'. List the saved tokens to see their names, or log in to add one.");
+            throw new UnknownTokenNameException($"{StoredTokensPath} holds no token named '{SafeText.Printable(name)}'. {UnknownTokenNameException.Advice}");
         }
         CheckDestinations();
         WriteSecret(TokenPath, clean);
@@ -391,4 +391,8 @@ internal sealed class TokenStore(HubEnvironment environment)
 }
 
 /// <summary><c>stored_tokens</c> has no token under the name asked for.</summary>
-internal sealed class UnknownTokenNameException(string message) : HfdlException(message);
+internal sealed class UnknownTokenNameException(string message) : HfdlException(message)
+{
+    /// <summary>The message's last sentence, which a front end may say in its own words.</summary>
+    public const string Advice = "List the saved tokens to see their names, or log in to add one.";
+}

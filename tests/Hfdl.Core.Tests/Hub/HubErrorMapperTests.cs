@@ -120,6 +120,21 @@ public sealed class HubErrorMapperTests
         Assert.Equal("Root=1-679137e1-10c621dc54b6dd8948e428ed", ex.RequestId);
     }
 
+    [Theory]
+    [InlineData(nameof(TokenOrigin.HfTokenVariable), "Set HF_TOKEN to a valid one")]
+    [InlineData(nameof(TokenOrigin.LegacyTokenVariable), "Set HUGGING_FACE_HUB_TOKEN to a valid one")]
+    [InlineData(nameof(TokenOrigin.TokenFile), "log in again")]
+    public void A_rejected_token_is_to_be_fixed_where_it_came_from(string originName, string advice)
+    {
+        var origin = Enum.Parse<TokenOrigin>(originName);
+        var ex = Map(HttpStatusCode.Unauthorized, Context(new AccessToken(Secret, origin)), "Invalid credentials in Authorization header");
+
+        var invalid = Assert.IsType<InvalidTokenException>(ex);
+        Assert.Contains(advice, ex.Message, StringComparison.Ordinal);
+        Assert.Equal(origin, invalid.RejectedTokenOrigin);
+        Assert.Equal(origin == TokenOrigin.TokenFile, ex.Message.Contains("log in", StringComparison.Ordinal));
+    }
+
     [Fact]
     public void A_401_with_the_old_RepoNotFound_code_is_repo_not_found_too()
     {
