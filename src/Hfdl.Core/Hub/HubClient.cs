@@ -162,8 +162,11 @@ internal sealed partial class HubClient : IDisposable
     }
 
     /// <summary>The account behind the token (<c>/api/whoami-v2</c>).</summary>
-    public async Task<WhoAmIInfo> WhoAmIAsync(CancellationToken cancellationToken = default) =>
-        await GetJsonAsync(HubUrls.WhoAmI(Endpoint), HubJsonContext.Default.WhoAmIInfo, new HubRequestContext(RepoType.Model, null, null, null, Token, HubUrls.DisplayBase(Endpoint)), "the account check (whoami)", cancellationToken).ConfigureAwait(false);
+    public async Task<WhoAmIInfo> WhoAmIAsync(CancellationToken cancellationToken = default)
+    {
+        const string Request = "the account check (whoami)";
+        return await GetJsonAsync(HubUrls.WhoAmI(Endpoint), HubJsonContext.Default.WhoAmIInfo, new HubRequestContext(RepoType.Model, null, null, null, Token, HubUrls.DisplayBase(Endpoint), Request), Request, cancellationToken).ConfigureAwait(false);
+    }
 
     /// <summary>
     /// Lists a revision's tree, following <c>Link: rel="next"</c> until the last page. Each page is retried on its

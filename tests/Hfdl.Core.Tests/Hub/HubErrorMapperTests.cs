@@ -120,6 +120,19 @@ public sealed class HubErrorMapperTests
         Assert.Equal("Root=1-679137e1-10c621dc54b6dd8948e428ed", ex.RequestId);
     }
 
+    [Fact]
+    public void An_error_of_the_account_check_names_that_request_not_a_repository()
+    {
+        var whoami = new HubRequestContext(RepoType.Model, null, null, null, Token, Endpoint, "the account check (whoami)");
+
+        var tooLarge = Map(HttpStatusCode.RequestHeaderFieldsTooLarge, whoami);
+        var unauthorized = Map(HttpStatusCode.Unauthorized, whoami, "Unauthorized");
+
+        Assert.StartsWith("The Hub answered 431 RequestHeaderFieldsTooLarge for the account check (whoami).", tooLarge.Message, StringComparison.Ordinal);
+        Assert.IsNotType<RepositoryNotFoundException>(unauthorized);
+        Assert.DoesNotContain("repository", tooLarge.Message + unauthorized.Message, StringComparison.OrdinalIgnoreCase);
+    }
+
     [Theory]
     [InlineData(nameof(TokenOrigin.HfTokenVariable), "Set HF_TOKEN to a valid one")]
     [InlineData(nameof(TokenOrigin.LegacyTokenVariable), "Set HUGGING_FACE_HUB_TOKEN to a valid one")]

@@ -350,6 +350,22 @@ public sealed class AuthCommandTests(SecurityHub hub) : IClassFixture<SecurityHu
     }
 
     [Fact]
+    public async Task Whoami_refuses_an_absurdly_long_token_file_itself_instead_of_sending_it()
+    {
+        Directory.CreateDirectory(HfHome);
+        File.WriteAllText(TokenFile, "hf_" + new string('a', 4_000_000));
+        await hub.Server.Requests.WaitUntilIdleAsync(TimeSpan.FromSeconds(10));
+        var before = hub.Server.Requests.Count;
+
+        var result = await Cli().RunAsync("whoami");
+
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.Contains($"The token in {TokenFile} is 4,000,003 characters long, which cannot be a Hub token", result.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("431", result.Error, StringComparison.Ordinal);
+        Assert.Equal(before, hub.Server.Requests.Count);
+    }
+
+    [Fact]
     public async Task A_token_with_a_stray_character_is_refused_without_being_shown()
     {
         var cli = Cli();
