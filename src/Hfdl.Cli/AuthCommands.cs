@@ -170,7 +170,11 @@ internal static class AuthCommands
         command.Options.Add(GitCredentialOption());
         command.SetAction(async (result, cancellationToken) =>
         {
+            HubConnectionOptions.RefuseWhenOffline(context.Environment, "`hfdl login` checks the token with the Hub before it saves it", "; nothing was saved");
             var hub = HubConnectionOptions.ResolveEndpoint(result.GetValue(endpoint), context.Environment);
+            // Before the token is asked for: a token file that cannot be written must not cost a paste and a check.
+            var store = new TokenStore(context.Environment);
+            store.CheckDestinations();
             var given = result.GetValue(token);
             string? raw;
             if (result.GetValue(fromStdin))
@@ -187,7 +191,7 @@ internal static class AuthCommands
             }
             else if (context.ReadSecret is { } readSecret)
             {
-                context.Error.WriteLine($"Paste a token from {HubUrls.Base(hub)}/settings/tokens (a read token is enough to download).");
+                context.Error.WriteLine($"Paste a token from {HubUrls.DisplayBase(hub)}/settings/tokens (a read token is enough to download).");
                 raw = readSecret();
             }
             else
@@ -211,16 +215,15 @@ internal static class AuthCommands
                 }
                 catch (HubException ex) when (ex is InvalidTokenException || (int?)ex.StatusCode is 401 or 403)
                 {
-                    throw new HfdlException($"The Hub at {HubUrls.Base(hub)} rejected {accessToken.Describe()}: it is invalid, expired or revoked. Nothing was saved; create a token at {HubUrls.Base(hub)}/settings/tokens and run `hfdl login` again.", ex);
+                    throw new HfdlException($"The Hub at {HubUrls.DisplayBase(hub)} rejected {accessToken.Describe()}: it is invalid, expired or revoked. Nothing was saved; create a token at {HubUrls.DisplayBase(hub)}/settings/tokens and run `hfdl login` again.", ex);
                 }
             }
 
-            var store = new TokenStore(context.Environment);
             var note = store.Save(accessToken, me.Auth?.AccessToken?.DisplayName);
             var tokenName = me.Auth?.AccessToken is { DisplayName: { } name } access
                 ? $" (token '{SafeText.Printable(name)}'{(access.Role is { } role ? $", {SafeText.Printable(role)}" : "")})"
                 : "";
-            context.Error.WriteLine($"Logged in to {HubUrls.Base(hub)} as {SafeText.Printable(me.Name)}{tokenName}.");
+            context.Error.WriteLine($"Logged in to {HubUrls.DisplayBase(hub)} as {SafeText.Printable(me.Name)}{tokenName}.");
             context.Error.WriteLine($"The token was saved to {store.TokenPath}, readable only by you; huggingface_hub reads the same file.");
             if (note is not null)
             {
@@ -278,6 +281,11 @@ internal static class AuthCommands
             if (removed.RemovedStoredTokensFile)
             {
                 context.Error.WriteLine($"Deleted {store.StoredTokensPath}.");
+            }
+            if (removed.StoredTokensUnreadable)
+            {
+                // Said, not silent: the file may still hold the token just logged out of.
+                context.Error.WriteLine($"Note: {store.LeftUnchanged}, so it may still hold {(removed.RemovedTokenFile ? "that" : "a")} token. Fix or remove it; `hfdl logout --all` deletes it.");
             }
             WarnAboutVariables(context);
             return HfdlCommand.ExitOk;

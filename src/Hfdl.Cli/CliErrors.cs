@@ -50,6 +50,8 @@ internal static class CliErrors
         }
         // Core says where a token or a pattern came from in its own words; on the command line that place has a name.
         var message = error.Message.Replace("the token given on the command line", "the token given with --token", StringComparison.Ordinal);
+        // Core's advice in the command's words, said once.
+        message = message.Replace(UnknownTokenNameException.Advice, "`hfdl auth list` shows the names; `hfdl login` adds a token.", StringComparison.Ordinal);
         if (error is EntryNotFoundException { IncludePatterns: var include, ExcludePatterns: var exclude } && include.Count + exclude.Count > 0)
         {
             var flags = string.Join(" ", include.Select(p => $"--include '{p}'").Concat(exclude.Select(p => $"--exclude '{p}'")));
@@ -63,11 +65,12 @@ internal static class CliErrors
         HubUnreachableException or HubProtocolException when error.Message.Contains("the endpoint", StringComparison.Ordinal) =>
             "(The endpoint is --endpoint, else HF_ENDPOINT.)",
         RepositoryNotFoundException => "Choose the type with --repo-type model|dataset|space; log in with `hfdl login` for a private repo.",
+        // A token variable overrides any login: the message already says to fix or unset it.
+        InvalidTokenException { RejectedTokenOrigin: TokenOrigin.HfTokenVariable or TokenOrigin.LegacyTokenVariable } => null,
         GatedRepoException or InvalidTokenException => "Log in with `hfdl login` (or set HF_TOKEN, or give --token).",
         EntryNotFoundException { Commit: not null } or EntryNotFoundException when error.Message.Contains("pattern", StringComparison.Ordinal) =>
             $"`hfdl ls {repo}` lists the names; --include and --exclude take the patterns.",
         EntryNotFoundException => $"`hfdl ls {repo}` lists the names.",
-        UnknownTokenNameException => "`hfdl auth list` shows the names; `hfdl login` adds a token.",
         InsufficientDiskSpaceException => "Choose another folder with -d or --local-dir; --min-free-space sets the space kept free.",
         _ => null,
     };

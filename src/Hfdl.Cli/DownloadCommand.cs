@@ -140,7 +140,8 @@ internal static class DownloadCommand
         format.AcceptOnlyFromAmong("auto", "human", "quiet", "json", "agent");
         format.Validators.Add(result =>
         {
-            if (result.GetValueOrDefault<string?>() is "json" or "agent" && result.Tokens.Count > 0)
+            // The word as typed: GetValueOrDefault would throw for a word AcceptOnlyFromAmong already refused.
+            if (result.Tokens.Count > 0 && result.Tokens[^1].Value is "json" or "agent")
             {
                 result.AddError($"--format {result.Tokens[^1].Value} is hf's; hfdl has no such output. Use --json for newline-delimited JSON events (the summary event names the folder), or -q for just the folder on stdout.");
             }
@@ -257,6 +258,13 @@ internal static class DownloadCommand
                 : result.GetValue(localDir) is { } local
                     ? Path.GetFullPath(local)
                     : RepoLayout.RepoFolder(result.GetValue(directory)!, type, id);
+            // Before the Hub is asked: a file where the folder should be fails with a sentence naming the setting,
+            // not with the file system's "Could not find a part of the path" after the listing.
+            PathSetting.RefuseFileInTheWay(target,
+                useCache ? result.GetValue(cacheDir) is { } given ? new PathSetting("--cache-dir", context.Environment.ExpandPath(given)!) : context.Environment.HubCacheSetting
+                : result.GetValue(localDir) is { } chosen ? new PathSetting("--local-dir", chosen)
+                : new PathSetting("--directory", result.GetValue(directory)!),
+                useCache ? "the Hugging Face cache" : "the downloaded files");
 
             await using var output = DownloadOutput.Create(context, result.GetValue(json), result.GetValue(quiet) || result.GetValue(format) == "quiet", result.GetValue(verbose));
             using var client = new HubClient(connection.Resolve(result, context.Environment, output.Progress));

@@ -45,6 +45,14 @@ internal static class HelpWriter
             {
                 help.Action = new GroupedHelpAction(width);
                 help.Description = "Show this help.";
+                if (!OperatingSystem.IsWindows())
+                {
+                    // System.CommandLine's DOS-style aliases; on Unix they are noise in completion and help.
+                    foreach (var dosStyle in new[] { "/?", "/h", "-?" })
+                    {
+                        help.Aliases.Remove(dosStyle);
+                    }
+                }
             }
         }
     }

@@ -38,7 +38,7 @@ internal static class HfdlCommand
         {
             foreach (var error in parseResult.Errors)
             {
-                context.Error.WriteLine($"error: {error.Message}");
+                context.Error.WriteLine($"error: {OneLine(error.Message)}");
             }
             context.Error.WriteLine($"Run '{HelpWriter.CommandPath(parseResult.CommandResult.Command)} --help' for usage.");
             return ExitUsage;
@@ -82,6 +82,16 @@ internal static class HfdlCommand
             }
             return code;
         }
+    }
+
+    /// <summary>
+    /// System.CommandLine lists the allowed values on lines of their own, indented with tabs, which the escaping of
+    /// terminal output would show as <c>\x09</c>: "Must be one of: 'bash', 'zsh'." reads better on one line.
+    /// </summary>
+    internal static string OneLine(string message)
+    {
+        var lines = message.Split('\n', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        return lines.Length <= 1 ? message.Trim() : $"{lines[0]} {string.Join(", ", lines[1..])}.";
     }
 
     /// <summary>
@@ -279,9 +289,25 @@ internal sealed class HubConnectionOptions
         var endpointText = (given ?? environment.Endpoint).TrimEnd('/');
         if (!Uri.TryCreate(endpointText, UriKind.Absolute, out var endpoint) || endpoint.Scheme is not ("http" or "https"))
         {
-            throw new UsageException($"The endpoint '{endpointText}' is not an http(s) URL. Give one such as https://huggingface.co with --endpoint or HF_ENDPOINT.");
+            throw new UsageException($"The endpoint '{HubUrls.DisplayText(endpointText)}' is not an http(s) URL. Give one such as https://huggingface.co with --endpoint or HF_ENDPOINT.");
         }
         return endpoint;
+    }
+
+    /// <summary>
+    /// HF_HUB_OFFLINE (or TRANSFORMERS_OFFLINE) promises no network call at all, and huggingface_hub raises
+    /// OfflineModeIsEnabled for any request then. A command that cannot work without the Hub refuses before it reads a
+    /// token or touches a file; <paramref name="needsTheHub"/> says why it needs it, <paramref name="nextStep"/> what to do instead.
+    /// </summary>
+    public static void RefuseWhenOffline(HubEnvironment environment, string needsTheHub, string nextStep)
+    {
+        var variables = environment.OfflineVariables;
+        if (variables.Count == 0)
+        {
+            return;
+        }
+        var names = string.Join(" and ", variables);
+        throw new UsageException($"{names} {(variables.Count == 1 ? "is" : "are")} set, so hfdl makes no network call, but {needsTheHub}. Unset {names} to run it{nextStep}.");
     }
 
     public void AddTo(Command command)

@@ -37,6 +37,8 @@ internal static class ListCommand
             "hfdl ls org/model --json | jq '.files[].path'");
         command.SetAction(async (result, cancellationToken) =>
         {
+            HubConnectionOptions.RefuseWhenOffline(context.Environment, "`hfdl ls` reads the file list from the Hub",
+                "; `hfdl cache ls` shows what the Hugging Face cache holds without the network");
             var (type, id, rev) = RepoOptions.Resolve(result.GetValue(repo)!, result.GetValue(repoType), result.GetValue(revision));
             var revisionName = rev ?? "main";
             using var client = new HubClient(connection.Resolve(result, context.Environment, new RetryLines(context.Error)));

@@ -108,9 +108,12 @@ internal static class ServeCommand
                 var endpoint = mirror.Endpoint.ToString().TrimEnd('/');
                 if (IsSelf(upstreamUrl, mirror.Endpoint))
                 {
-                    throw new UsageException($"The upstream {HubUrls.Base(upstreamUrl)} is this mirror itself (HF_ENDPOINT points at it?). Give the Hub to mirror with --upstream.");
+                    throw new UsageException($"The upstream {HubUrls.DisplayBase(upstreamUrl)} is this mirror itself (HF_ENDPOINT points at it?). Give the Hub to mirror with --upstream.");
                 }
-                context.Error.WriteLine($"hfdl serve: mirroring {(options.Offline ? "nothing (offline: the store only)" : HubUrls.Base(upstreamUrl))} from {store}"
+                // Offline because of a variable set long ago is easy to miss: the line says which one, so the mirror's
+                // refusals of everything it has not stored are not a mystery.
+                var offlineBecause = result.GetValue(offline) ? "--offline" : string.Join(" and ", environment.OfflineVariables) + " set";
+                context.Error.WriteLine($"hfdl serve: mirroring {(options.Offline ? $"nothing (offline, {offlineBecause}: the store only)" : HubUrls.DisplayBase(upstreamUrl))} from {store}"
                     + (options.MaxSize is { } bound ? $" (at most {Units.Bytes(bound)})" : "")
                     + $" at {endpoint}. On each client: HF_ENDPOINT={endpoint}. Ctrl+C stops it.");
                 if (!IPAddress.IsLoopback(IPAddress.Parse(address)))

@@ -12,6 +12,7 @@ internal static class WhoAmICommand
         connection.AddTo(command);
         command.SetAction(async (result, cancellationToken) =>
         {
+            HubConnectionOptions.RefuseWhenOffline(context.Environment, "`hfdl whoami` asks the Hub whose token it is", "");
             var options = connection.Resolve(result, context.Environment, new RetryLines(context.Error));
             if (options.Token is null)
             {
@@ -31,7 +32,7 @@ internal static class WhoAmICommand
             var tokenName = me.Auth?.AccessToken is { DisplayName: { } name } access
                 ? $" (named '{SafeText.Printable(name)}'{(access.Role is { } role ? $", {SafeText.Printable(role)}" : "")})"
                 : "";
-            context.Error.WriteLine($"Using {options.Token.Describe()}{tokenName} on {HubUrls.Base(options.Endpoint)}.");
+            context.Error.WriteLine($"Using {options.Token.Describe()}{tokenName} on {HubUrls.DisplayBase(options.Endpoint)}.");
             return HfdlCommand.ExitOk;
         });
         return command;

@@ -63,7 +63,7 @@ public sealed class HfdlClient : IDisposable
         ArgumentNullException.ThrowIfNull(options);
         if (options.Endpoint is not { IsAbsoluteUri: true, Scheme: "http" or "https" })
         {
-            throw new InvalidOptionException(nameof(HfdlClientOptions.Endpoint), $"must be an absolute http(s) URL (got '{options.Endpoint}').");
+            throw new InvalidOptionException(nameof(HfdlClientOptions.Endpoint), $"must be an absolute http(s) URL (got '{HubUrls.DisplayText(options.Endpoint.ToString())}').");
         }
         options.Download.Validate();
         Options = options;
@@ -96,7 +96,7 @@ public sealed class HfdlClient : IDisposable
         var environment = variables is null ? HubEnvironment.Process : HubEnvironment.FromDictionary(variables);
         if (!Uri.TryCreate(environment.Endpoint, UriKind.Absolute, out var endpoint))
         {
-            throw new InvalidOptionException("HF_ENDPOINT", $"must be an http(s) URL (got '{SafeText.Printable(environment.Endpoint)}').");
+            throw new InvalidOptionException("HF_ENDPOINT", $"must be an http(s) URL (got '{SafeText.Printable(HubUrls.DisplayText(environment.Endpoint))}').");
         }
         var configured = environment.Apply(new HubClientOptions { Endpoint = endpoint });
         var chosen = download ?? new DownloadOptions();

@@ -20,6 +20,17 @@ public sealed class TempDirectory : IDisposable
         return full;
     }
 
+    /// <summary>An environment of <paramref name="variables"/> with HOME in this folder, so no real ~/.cache/huggingface is ever read.</summary>
+    internal Hfdl.Core.Hub.HubEnvironment Environment(params (string Name, string? Value)[] variables)
+    {
+        var map = new Dictionary<string, string?> { ["HOME"] = Combine("home") };
+        foreach (var (name, value) in variables)
+        {
+            map[name] = value;
+        }
+        return Hfdl.Core.Hub.HubEnvironment.FromDictionary(map);
+    }
+
     public void Dispose()
     {
         try

@@ -26,6 +26,11 @@ internal sealed class AccessToken
         Origin = origin;
         FilePath = filePath;
         Value = Clean(value) ?? throw new ArgumentException("A token must not be empty.", nameof(value));
+        if (Value.Length > MaxLength)
+        {
+            // Sent as it is, it would only earn a 431 from the Hub (headers too large) that names no cause.
+            throw new InvalidOptionException(Capitalized(Describe()), $"is {Value.Length.ToString("N0", System.Globalization.CultureInfo.InvariantCulture)} characters long, which cannot be a Hub token (they are about 40). Check that it holds only the token, copied again from your Hub account's token settings.");
+        }
         foreach (var c in Value)
         {
             if (c is < '!' or > '~')
@@ -35,6 +40,12 @@ internal sealed class AccessToken
             }
         }
     }
+
+    /// <summary>
+    /// The longest token sent. Hub tokens are about 40 characters (OAuth ones a little more); this leaves room for
+    /// other schemes a private endpoint may use while staying far under the 8 KiB servers allow for a header.
+    /// </summary>
+    public const int MaxLength = 4096;
 
     /// <summary>
     /// Cleans a token as huggingface_hub's <c>_clean_token</c> does: every <c>\r</c> and <c>\n</c> removed, then

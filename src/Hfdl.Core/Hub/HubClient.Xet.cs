@@ -53,7 +53,7 @@ internal sealed partial class HubClient
                 }
                 if (Endpoint.Scheme == Uri.UriSchemeHttps && casUrl.Scheme != Uri.UriSchemeHttps)
                 {
-                    throw new HubProtocolException($"The Hub named an insecure Xet CAS ({casUrl.GetLeftPart(UriPartial.Authority)}); hfdl refuses to send a token over plain http.");
+                    throw new HubProtocolException($"The Hub named an insecure Xet CAS ({HubUrls.Display(casUrl, UriPartial.Authority)}); hfdl refuses to send a token over plain http.");
                 }
                 return new XetReadToken(token, DateTimeOffset.FromUnixTimeSeconds(Math.Min(expiry, 253402300799)), casUrl);
             }
@@ -72,7 +72,7 @@ internal sealed partial class HubClient
         MetadataRetry.RunAsync(_retry, $"the Xet reconstruction of {fileHash[..Math.Min(12, fileHash.Length)]}…", async attemptToken =>
         {
             var url = new Uri($"{casUrl.AbsoluteUri.TrimEnd('/')}/{version}/reconstructions/{fileHash}");
-            var context = new HubRequestContext(RepoType.Model, null, null, null, null, casUrl.GetLeftPart(UriPartial.Authority));
+            var context = new HubRequestContext(RepoType.Model, null, null, null, null, HubUrls.Display(casUrl, UriPartial.Authority));
             using var deadline = new Deadline(Options.Time, Options.ApiTimeout, attemptToken);
             try
             {

@@ -162,8 +162,11 @@ internal sealed partial class HubClient : IDisposable
     }
 
     /// <summary>The account behind the token (<c>/api/whoami-v2</c>).</summary>
-    public async Task<WhoAmIInfo> WhoAmIAsync(CancellationToken cancellationToken = default) =>
-        await GetJsonAsync(HubUrls.WhoAmI(Endpoint), HubJsonContext.Default.WhoAmIInfo, new HubRequestContext(RepoType.Model, null, null, null, Token, HubUrls.Base(Endpoint)), "the account check (whoami)", cancellationToken).ConfigureAwait(false);
+    public async Task<WhoAmIInfo> WhoAmIAsync(CancellationToken cancellationToken = default)
+    {
+        const string Request = "the account check (whoami)";
+        return await GetJsonAsync(HubUrls.WhoAmI(Endpoint), HubJsonContext.Default.WhoAmIInfo, new HubRequestContext(RepoType.Model, null, null, null, Token, HubUrls.DisplayBase(Endpoint), Request), Request, cancellationToken).ConfigureAwait(false);
+    }
 
     /// <summary>
     /// Lists a revision's tree, following <c>Link: rel="next"</c> until the last page. Each page is retried on its
@@ -271,7 +274,7 @@ internal sealed partial class HubClient : IDisposable
         using var _ = response;
         var isRedirect = IsRedirect(response.StatusCode);
         var commit = HubErrorMapper.First(response.Headers, "X-Repo-Commit")
-            ?? throw new HubProtocolException($"The server at {HubUrls.Base(Endpoint)} did not send X-Repo-Commit for '{path}': it does not behave like a Hugging Face Hub. Check the endpoint.");
+            ?? throw new HubProtocolException($"The server at {HubUrls.DisplayBase(Endpoint)} did not send X-Repo-Commit for '{path}': it does not behave like a Hugging Face Hub. Check the endpoint.");
         var etagHeader = HubErrorMapper.First(response.Headers, "X-Linked-Etag") ?? response.Headers.ETag?.ToString()
             ?? throw new HubProtocolException($"The Hub sent no ETag for '{path}', so hfdl cannot tell which content to expect.");
         long? size = long.TryParse(HubErrorMapper.First(response.Headers, "X-Linked-Size"), out var linked) ? linked
@@ -330,7 +333,7 @@ internal sealed partial class HubClient : IDisposable
     }
 
     internal HubRequestContext Context(RepoType type, RepoId? id, string? revision, string? path) =>
-        new(type, id, revision, path, Token, HubUrls.Base(Endpoint));
+        new(type, id, revision, path, Token, HubUrls.DisplayBase(Endpoint));
 
     internal enum RedirectMode
     {
@@ -384,7 +387,7 @@ internal sealed partial class HubClient : IDisposable
             }
             catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested || ex is TaskCanceledException { InnerException: TimeoutException })
             {
-                throw new HubUnreachableException($"{current.GetLeftPart(UriPartial.Authority)} did not answer in time. Check your network connection and the endpoint, then run the same command again.", ex);
+                throw new HubUnreachableException($"{HubUrls.Display(current, UriPartial.Authority)} did not answer in time. Check your network connection and the endpoint, then run the same command again.", ex);
             }
 
             if (response.StatusCode == HttpStatusCode.Unauthorized && token is not null && TryReloadToken(token))
@@ -405,11 +408,11 @@ internal sealed partial class HubClient : IDisposable
             response.Dispose();
             if (hop + 1 > MaxRedirects)
             {
-                throw new HubProtocolException($"The server redirected more than {MaxRedirects} times starting from {url.GetLeftPart(UriPartial.Path)}; hfdl stopped following. Try again later or report it to the server's operator.");
+                throw new HubProtocolException($"The server redirected more than {MaxRedirects} times starting from {HubUrls.Display(url)}; hfdl stopped following. Try again later or report it to the server's operator.");
             }
             if (current.Scheme == Uri.UriSchemeHttps && target.Scheme != Uri.UriSchemeHttps)
             {
-                throw new HubProtocolException($"The server redirected from https to an insecure {target.Scheme} URL ({target.GetLeftPart(UriPartial.Authority)}); hfdl refuses to downgrade a secure connection.");
+                throw new HubProtocolException($"The server redirected from https to an insecure {target.Scheme} URL ({HubUrls.Display(target, UriPartial.Authority)}); hfdl refuses to downgrade a secure connection.");
             }
             if (target.Scheme != Uri.UriSchemeHttp && target.Scheme != Uri.UriSchemeHttps)
             {
@@ -417,7 +420,7 @@ internal sealed partial class HubClient : IDisposable
             }
             if (!visited.Add(target.AbsoluteUri))
             {
-                throw new HubProtocolException($"The server's redirects loop (back to {target.GetLeftPart(UriPartial.Path)}); hfdl stopped following.");
+                throw new HubProtocolException($"The server's redirects loop (back to {HubUrls.Display(target)}); hfdl stopped following.");
             }
             if (response.StatusCode == HttpStatusCode.SeeOther)
             {
@@ -430,7 +433,7 @@ internal sealed partial class HubClient : IDisposable
 
     private static HubUnreachableException Unreachable(Uri url, HttpRequestException ex)
     {
-        var host = url.GetLeftPart(UriPartial.Authority);
+        var host = HubUrls.Display(url, UriPartial.Authority);
         var reason = ex.InnerException switch
         {
             SocketException { SocketErrorCode: SocketError.HostNotFound or SocketError.NoData or SocketError.TryAgain } => "the host name could not be resolved",
@@ -467,7 +470,7 @@ internal sealed partial class HubClient : IDisposable
                 using var response = await SendAsync(HttpMethod.Get, url, null, RedirectMode.FollowAll, context, deadline.Token).ConfigureAwait(false);
                 await EnsureSuccessAsync(response, context, deadline.Token).ConfigureAwait(false);
                 return await ReadJsonAsync(response, typeInfo, url, deadline.Token).ConfigureAwait(false)
-                    ?? throw new HubProtocolException($"The Hub answered {url.GetLeftPart(UriPartial.Path)} with an empty body.");
+                    ?? throw new HubProtocolException($"The Hub answered {HubUrls.Display(url)} with an empty body.");
             }
             catch (OperationCanceledException ex) when (!attemptToken.IsCancellationRequested)
             {
@@ -477,7 +480,7 @@ internal sealed partial class HubClient : IDisposable
 
     /// <summary>An attempt's timeout fired (the caller did not cancel): report it as the network problem it is.</summary>
     private static HubUnreachableException TimedOut(Uri url, TimeSpan limit, OperationCanceledException ex) =>
-        new($"{url.GetLeftPart(UriPartial.Authority)} did not answer in time (limit {limit.TotalSeconds.ToString("0.#", CultureInfo.InvariantCulture)} s). Check your network connection and the endpoint, then run the same command again.", ex);
+        new($"{HubUrls.Display(url, UriPartial.Authority)} did not answer in time (limit {limit.TotalSeconds.ToString("0.#", CultureInfo.InvariantCulture)} s). Check your network connection and the endpoint, then run the same command again.", ex);
 
     internal async Task<T?> ReadJsonAsync<T>(HttpResponseMessage response, JsonTypeInfo<T> typeInfo, Uri url, CancellationToken cancellationToken) =>
         (await ReadJsonAsync(response, typeInfo, url, MaxJsonBytes, () => TooLarge(url), cancellationToken).ConfigureAwait(false)).Value;
@@ -493,7 +496,7 @@ internal sealed partial class HubClient : IDisposable
         catch (JsonException ex)
         {
             // The parser's own text (position, .NET type names) stays on the inner exception.
-            throw new HubProtocolException($"The Hub sent malformed JSON for {url.GetLeftPart(UriPartial.Path)}; try again later, and if it persists, check that the endpoint is a Hugging Face Hub.", ex);
+            throw new HubProtocolException($"The Hub sent malformed JSON for {HubUrls.Display(url)}; try again later, and if it persists, check that the endpoint is a Hugging Face Hub.", ex);
         }
     }
 
@@ -523,7 +526,7 @@ internal sealed partial class HubClient : IDisposable
         catch (Exception ex) when (ex is IOException or HttpRequestException)
         {
             buffer.Dispose();
-            throw new HubUnreachableException($"The connection to {url.GetLeftPart(UriPartial.Authority)} broke while hfdl was reading {url.GetLeftPart(UriPartial.Path)}; check your network connection, then run the same command again.", ex);
+            throw new HubUnreachableException($"The connection to {HubUrls.Display(url, UriPartial.Authority)} broke while hfdl was reading {HubUrls.Display(url)}; check your network connection, then run the same command again.", ex);
         }
         catch
         {
@@ -533,7 +536,7 @@ internal sealed partial class HubClient : IDisposable
     }
 
     private static HubProtocolException TooLarge(Uri url) =>
-        new($"The Hub's answer for {url.GetLeftPart(UriPartial.Path)} is larger than {MaxJsonBytes / (1024 * 1024)} MiB; hfdl refuses to read it.");
+        new($"The Hub's answer for {HubUrls.Display(url)} is larger than {MaxJsonBytes / (1024 * 1024)} MiB; hfdl refuses to read it.");
 
     internal static string Describe(HttpResponseMessage response) =>
         new StringBuilder().Append((int)response.StatusCode).Append(' ').Append(response.ReasonPhrase).ToString();

@@ -42,8 +42,27 @@ internal sealed class HubEnvironment
     public string HubCache =>
         ExpandPath(Get("HF_HUB_CACHE")) ?? ExpandPath(Get("HUGGINGFACE_HUB_CACHE")) ?? Path.Combine(HfHome, "hub");
 
+    /// <summary>The variable that chose <see cref="HfHome"/> and the folder it names; null for the default under the home folder.</summary>
+    public PathSetting? HfHomeSetting =>
+        Get("HF_HOME") is not null ? new("HF_HOME", HfHome)
+        : ExpandPath(Get("XDG_CACHE_HOME")) is { } xdg ? new("XDG_CACHE_HOME", xdg)
+        : null;
+
+    /// <summary>The variable that chose <see cref="TokenPath"/> (or the folder it is in) and what it names.</summary>
+    public PathSetting? TokenPathSetting => Get("HF_TOKEN_PATH") is not null ? new("HF_TOKEN_PATH", TokenPath) : HfHomeSetting;
+
+    /// <summary>The variable that chose <see cref="HubCache"/> (or the folder it is in) and what it names.</summary>
+    public PathSetting? HubCacheSetting =>
+        Get("HF_HUB_CACHE") is not null ? new("HF_HUB_CACHE", HubCache)
+        : Get("HUGGINGFACE_HUB_CACHE") is not null ? new("HUGGINGFACE_HUB_CACHE", HubCache)
+        : HfHomeSetting;
+
     /// <summary><c>HF_HUB_OFFLINE</c> (or <c>TRANSFORMERS_OFFLINE</c>) is true: no network call at all.</summary>
-    public bool Offline => IsTrue("HF_HUB_OFFLINE") || IsTrue("TRANSFORMERS_OFFLINE");
+    public bool Offline => OfflineVariables.Count > 0;
+
+    /// <summary>The variables that switch offline mode on, for a message that says which to unset.</summary>
+    public IReadOnlyList<string> OfflineVariables =>
+        [.. new[] { "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE" }.Where(IsTrue)];
 
     /// <summary><c>HF_HUB_DISABLE_XET</c>: every file over plain HTTPS, as <c>--no-xet</c>.</summary>
     public bool DisableXet => IsTrue("HF_HUB_DISABLE_XET");
@@ -168,5 +187,49 @@ internal sealed class HubEnvironment
             i = braced ? end : end - 1;
         }
         return result.ToString();
+    }
+}
+
+/// <summary>A setting that names a path (an environment variable or an option) and the path it names, for messages.</summary>
+internal sealed record PathSetting(string Name, string Value)
+{
+    /// <summary>
+    /// Stops with a message naming the setting to fix when <paramref name="folder"/> cannot be a folder because it, or
+    /// a folder on the way to it, is a file (HF_HOME pointing at a file): without this the user gets the file system's
+    /// "Could not find a part of the path" or "already exists", which names neither the cause nor the setting.
+    /// <paramref name="setting"/> chose the place (null: a default); <paramref name="whatGoesThere"/> says what the folder holds.
+    /// </summary>
+    public static void RefuseFileInTheWay(string folder, PathSetting? setting, string whatGoesThere)
+    {
+        var full = Path.GetFullPath(folder);
+        if (FileInTheWay(full) is not { } file)
+        {
+            return;
+        }
+        if (setting is null)
+        {
+            throw new HfdlException($"'{file}' is a file, but '{full}' must be a folder, to hold {whatGoesThere}. Move that file away.");
+        }
+        var named = Path.GetFullPath(setting.Value);
+        throw new InvalidOptionException(setting.Name, file == named
+            ? $"is '{named}', which is a file; it must be a folder, to hold {whatGoesThere}. Point {setting.Name} at a folder, or move that file away."
+            : $"is '{named}', but '{file}' on the way there is a file, not a folder, so it cannot hold {whatGoesThere}. Point {setting.Name} elsewhere, or move that file away.");
+    }
+
+    /// <summary>The path, or the nearest existing path above it, when that is a file rather than a folder; else null.</summary>
+    private static string? FileInTheWay(string fullPath)
+    {
+        for (var current = fullPath; current is not null; current = Path.GetDirectoryName(current))
+        {
+            if (Directory.Exists(current))
+            {
+                return null;
+            }
+            if (File.Exists(current))
+            {
+                return current;
+            }
+        }
+        return null;
     }
 }

@@ -6,7 +6,8 @@ using System.Text.Json;
 namespace Hfdl.Core.Hub;
 
 /// <summary>What a request was about, so an error message can name it.</summary>
-internal sealed record HubRequestContext(RepoType RepoType, RepoId? RepoId, string? Revision, string? FilePath, AccessToken? Token, string Endpoint);
+/// <param name="Request">What was asked when it is not about a repo (the account check), for the message; null: a repo's request.</param>
+internal sealed record HubRequestContext(RepoType RepoType, RepoId? RepoId, string? Revision, string? FilePath, AccessToken? Token, string Endpoint, string? Request = null);
 
 /// <summary>
 /// The one place where a non-success Hub response becomes a typed exception (hub-api.md §5.2), with a message that
@@ -31,7 +32,7 @@ internal static class HubErrorMapper
         var serverMessage = Printable(Redact(ServerMessage(headers, Redact(body, context.Token)), context.Token));
         var requestId = Redact(First(headers, "X-Request-Id") ?? First(headers, "X-Amzn-Trace-Id") ?? First(headers, "X-Amz-Cf-Id"), context.Token);
         requestId = Printable(requestId is { Length: > 100 } ? requestId[..100] + "..." : requestId);
-        var repo = context.RepoId is { } id ? $"{context.RepoType.Name()} '{id}'" : "the repository";
+        var repo = context.RepoId is { } id ? $"{context.RepoType.Name()} '{id}'" : context.Request ?? "the repository";
         var repoPage = context.RepoId is { } rid ? $"{context.Endpoint}/{context.RepoType.FilePrefix()}{rid}" : context.Endpoint;
         var said = serverMessage is null ? "" : $" The Hub said: \"{serverMessage}\"";
         var numeric = (int)status;
@@ -75,11 +76,20 @@ internal static class HubErrorMapper
         if (status == HttpStatusCode.Unauthorized && serverMessage?.Contains("Invalid credentials", StringComparison.OrdinalIgnoreCase) == true)
         {
             var which = context.Token?.Describe() ?? "the token";
-            return new InvalidTokenException(
-                $"The Hub rejected {which}: it is invalid or expired. Create a new one at {context.Endpoint}/settings/tokens and log in again, or remove it to download public repos without one.{said}",
-                status, serverMessage, requestId);
+            // A token variable overrides any saved token, so logging in again would change nothing: the variable is
+            // what to fix or unset.
+            var fix = context.Token?.Origin switch
+            {
+                TokenOrigin.HfTokenVariable => $"Set HF_TOKEN to a valid one (create it at {context.Endpoint}/settings/tokens), or unset HF_TOKEN: it overrides any saved token.",
+                TokenOrigin.LegacyTokenVariable => $"Set HUGGING_FACE_HUB_TOKEN to a valid one (create it at {context.Endpoint}/settings/tokens), or unset it: it overrides any saved token.",
+                _ => $"Create a new one at {context.Endpoint}/settings/tokens and log in again, or remove it to download public repos without one.",
+            };
+            return new InvalidTokenException($"The Hub rejected {which}: it is invalid or expired. {fix}{said}", status, serverMessage, requestId)
+            {
+                RejectedTokenOrigin = context.Token?.Origin,
+            };
         }
-        if (errorCode == "RepoNotFound" || status == HttpStatusCode.Unauthorized)
+        if ((errorCode == "RepoNotFound" || status == HttpStatusCode.Unauthorized) && context.Request is null)
         {
             var hint = context.Token is null
                 ? "If it is private, log in (or set HF_TOKEN)."

@@ -69,7 +69,11 @@ public sealed class EntryNotFoundException(string message, HttpStatusCode? statu
 
 /// <summary>The Hub rejected the token itself (invalid, expired or revoked).</summary>
 public sealed class InvalidTokenException(string message, HttpStatusCode? status, string? serverMessage, string? requestId)
-    : HubException(message, status, serverMessage, requestId);
+    : HubException(message, status, serverMessage, requestId)
+{
+    /// <summary>Where the rejected token came from (null: unknown), so a front end's advice fits it.</summary>
+    internal TokenOrigin? RejectedTokenOrigin { get; init; }
+}
 
 /// <summary>Rate limited (429) after all retries.</summary>
 public sealed class RateLimitedException : HubException

@@ -1,7 +1,7 @@
 namespace Hfdl.Core.Hub;
 
 /// <summary>Builds Hub URLs with the encoding rules of hub-api.md §1.</summary>
-internal static class HubUrls
+internal static partial class HubUrls
 {
     /// <summary>A revision is always one path segment with every reserved character escaped (<c>refs%2Fpr%2F1</c>).</summary>
     public static string EncodeRevision(string revision) => Uri.EscapeDataString(revision);
@@ -44,6 +44,23 @@ internal static class HubUrls
     public static string RepoPage(Uri endpoint, RepoType type, RepoId id) => $"{Base(endpoint)}/{type.FilePrefix()}{id}";
 
     public static string Base(Uri endpoint) => endpoint.GetLeftPart(UriPartial.Path).TrimEnd('/');
+
+    /// <summary><see cref="Base"/> as messages show it: without the user name and password (see <see cref="Display"/>).</summary>
+    public static string DisplayBase(Uri endpoint) => Display(endpoint).TrimEnd('/');
+
+    /// <summary>
+    /// <paramref name="part"/> of <paramref name="url"/> as messages, logs and answers to clients show it: without the
+    /// user name and password an endpoint may carry (<c>http://user:pass@host</c>). They are secrets, and hfdl does not
+    /// even send them (.NET's HttpClient ignores them).
+    /// </summary>
+    public static string Display(Uri url, UriPartial part = UriPartial.Path) =>
+        (url.UserInfo.Length == 0 ? url : new UriBuilder(url) { UserName = "", Password = "" }.Uri).GetLeftPart(part);
+
+    /// <summary>Text that may hold a URL that did not parse (an endpoint as typed), with any <c>user:pass@</c> after a scheme removed.</summary>
+    public static string DisplayText(string text) => UserInfo().Replace(text, "://");
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"://[^/?#@\s]*@")]
+    private static partial System.Text.RegularExpressions.Regex UserInfo();
 
     /// <summary>Same scheme, host and port: the only targets that may receive the token.</summary>
     public static bool IsSameOrigin(Uri a, Uri b) =>

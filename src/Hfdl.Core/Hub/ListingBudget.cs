@@ -30,7 +30,7 @@ internal sealed class ListingBudget(HubClientOptions options, string what)
     {
         if (!_seen.Add(Fingerprint(url.AbsoluteUri)))
         {
-            throw new HubProtocolException($"The Hub's file listing for {What} loops (page link {url.GetLeftPart(UriPartial.Path)} was already fetched). hfdl stopped listing; try again later or report it to the server's operator.");
+            throw new HubProtocolException($"The Hub's file listing for {What} loops (page link {HubUrls.Display(url)} was already fetched). hfdl stopped listing; try again later or report it to the server's operator.");
         }
         Pages++;
     }

@@ -30,6 +30,8 @@ internal sealed class TokenStore(HubEnvironment environment)
     /// </summary>
     public string? Save(AccessToken token, string? name)
     {
+        CheckDestinations();
+        var writes = new List<(string Path, string Content)>();
         string? note = null;
         if (!IsUsableName(name))
         {
@@ -37,21 +39,54 @@ internal sealed class TokenStore(HubEnvironment environment)
         }
         else if (ReadStoredTokens() is not { } sections)
         {
-            note = $"{StoredTokensPath} is not in the format huggingface_hub writes; hfdl left it unchanged.";
+            note = $"{LeftUnchanged}.";
         }
         else
         {
             // As huggingface_hub does: the section is replaced whole, so stale OAuth fields of an old token go too.
             sections.RemoveAll(s => s.Name == name);
             sections.Add(new Section(name!, [(TokenKey, token.Value)]));
-            WriteSecret(StoredTokensPath, Format(sections.OrderBy(s => s.Name, StringComparer.Ordinal)));
+            writes.Add((StoredTokensPath, Format(sections.OrderBy(s => s.Name, StringComparer.Ordinal))));
         }
-        WriteSecret(TokenPath, token.Value);
+        writes.Add((TokenPath, token.Value));
+        WriteSecrets(writes);
         return note;
     }
 
-    /// <summary>What <see cref="Remove"/> did.</summary>
-    public sealed record RemoveResult(bool RemovedTokenFile, int RemovedStoredTokens, bool RemovedStoredTokensFile);
+    /// <summary>
+    /// Stops, naming the setting to fix, when the token file or <c>stored_tokens</c> cannot be written where they
+    /// belong: a file where their folder should be (HF_HOME pointing at a file) or a folder where either file should
+    /// be (HF_TOKEN_PATH pointing at a folder). Checked before anything is written, so such a place never leaves one
+    /// file written and the other not.
+    /// </summary>
+    public void CheckDestinations()
+    {
+        var setting = environment.TokenPathSetting;
+        PathSetting.RefuseFileInTheWay(Path.GetDirectoryName(Path.GetFullPath(TokenPath))!, setting, "the token file");
+        if (IsFolder(TokenPath))
+        {
+            throw setting is { Name: "HF_TOKEN_PATH" }
+                ? new InvalidOptionException("HF_TOKEN_PATH", $"is '{TokenPath}', which is a folder; it must name the token file itself, for example '{Path.Combine(TokenPath, "token")}'.")
+                : new HfdlException($"'{TokenPath}' is a folder where the token file belongs; remove or rename it, or set HF_TOKEN_PATH to another file.");
+        }
+        if (IsFolder(StoredTokensPath))
+        {
+            throw new HfdlException($"'{StoredTokensPath}' is a folder where huggingface_hub's stored_tokens file belongs; remove or rename it.");
+        }
+    }
+
+    /// <summary>A real folder: a link is not, since renaming a file over a link replaces the link.</summary>
+    private static bool IsFolder(string path) =>
+        Directory.Exists(path) && (File.GetAttributes(path) & FileAttributes.ReparsePoint) == 0;
+
+    /// <summary>What is said when <c>stored_tokens</c> cannot be read faithfully and so is not rewritten.</summary>
+    public string LeftUnchanged => $"{StoredTokensPath} is not in the format huggingface_hub writes; hfdl left it unchanged";
+
+    /// <summary>
+    /// What <see cref="Remove"/> did. <paramref name="StoredTokensUnreadable"/>: <c>stored_tokens</c> could not be read
+    /// faithfully, so it was left as it was and may still hold the token just logged out of.
+    /// </summary>
+    public sealed record RemoveResult(bool RemovedTokenFile, int RemovedStoredTokens, bool RemovedStoredTokensFile, bool StoredTokensUnreadable = false);
 
     /// <summary>
     /// Logs out: deletes the token file and the <c>stored_tokens</c> entries holding the same token, so the secret is
@@ -83,7 +118,11 @@ internal sealed class TokenStore(HubEnvironment environment)
             File.Delete(StoredTokensPath);
             return new RemoveResult(removedToken, 0, true);
         }
-        if (active is null || ReadStoredTokens() is not { } sections)
+        if (ReadStoredTokens() is not { } sections)
+        {
+            return new RemoveResult(removedToken, 0, false, StoredTokensUnreadable: true);
+        }
+        if (active is null)
         {
             return new RemoveResult(removedToken, 0, false);
         }
@@ -122,8 +161,9 @@ internal sealed class TokenStore(HubEnvironment environment)
         var token = ReadStoredTokensOrThrow().FirstOrDefault(s => s.Name == name)?.Fields.FirstOrDefault(f => f.Key == TokenKey).Value;
         if (AccessToken.Clean(token) is not { } clean)
         {
-            throw new UnknownTokenNameException($"{StoredTokensPath} holds no token named '{SafeText.Printable(name)}'. List the saved tokens to see their names, or log in to add one.");
+            throw new UnknownTokenNameException($"{StoredTokensPath} holds no token named '{SafeText.Printable(name)}'. {UnknownTokenNameException.Advice}");
         }
+        CheckDestinations();
         WriteSecret(TokenPath, clean);
     }
 
@@ -188,7 +228,38 @@ internal sealed class TokenStore(HubEnvironment environment)
     /// permissions), flushed to disk and renamed over <paramref name="path"/>. A missing folder is created with mode 700.
     /// A symbolic link at <paramref name="path"/> is replaced, not written through.
     /// </summary>
-    public static void WriteSecret(string path, string content)
+    public static void WriteSecret(string path, string content) => WriteSecrets([(path, content)]);
+
+    /// <summary>
+    /// Writes several secrets (see <see cref="WriteSecret"/>) so that a failure leaves them all as they were as far as
+    /// it can: each is staged in its temporary file first, and only once every one is staged are they renamed in place.
+    /// </summary>
+    private static void WriteSecrets(IReadOnlyList<(string Path, string Content)> secrets)
+    {
+        var staged = new List<(string Temp, string Target)>();
+        try
+        {
+            foreach (var (path, content) in secrets)
+            {
+                staged.Add((Stage(path, content), Path.GetFullPath(path)));
+            }
+            foreach (var (temp, target) in staged)
+            {
+                File.Move(temp, target, overwrite: true);
+            }
+        }
+        finally
+        {
+            // The ones renamed are gone already; a failure leaves the others behind, owner-only, unless removed here.
+            foreach (var (temp, _) in staged)
+            {
+                TryDelete(temp);
+            }
+        }
+    }
+
+    /// <summary>Writes <paramref name="content"/> to a new owner-only temporary file beside <paramref name="path"/>, flushed; returns its path.</summary>
+    private static string Stage(string path, string content)
     {
         var full = Path.GetFullPath(path);
         var folder = Path.GetDirectoryName(full)!;
@@ -211,24 +282,27 @@ internal sealed class TokenStore(HubEnvironment environment)
         }
         try
         {
-            using (var stream = new FileStream(temp, options))
-            {
-                stream.Write(Encoding.UTF8.GetBytes(content));
-                stream.Flush(flushToDisk: true);
-            }
-            File.Move(temp, full, overwrite: true);
+            using var stream = new FileStream(temp, options);
+            stream.Write(Encoding.UTF8.GetBytes(content));
+            stream.Flush(flushToDisk: true);
         }
         catch
         {
-            try
-            {
-                File.Delete(temp);
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-            {
-                // Best effort; it is owner-only anyway.
-            }
+            TryDelete(temp); // not yet in the caller's list of staged files
             throw;
+        }
+        return temp;
+    }
+
+    private static void TryDelete(string path)
+    {
+        try
+        {
+            File.Delete(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // Best effort; it is owner-only anyway.
         }
     }
 
@@ -317,4 +391,8 @@ internal sealed class TokenStore(HubEnvironment environment)
 }
 
 /// <summary><c>stored_tokens</c> has no token under the name asked for.</summary>
-internal sealed class UnknownTokenNameException(string message) : HfdlException(message);
+internal sealed class UnknownTokenNameException(string message) : HfdlException(message)
+{
+    /// <summary>The message's last sentence, which a front end may say in its own words.</summary>
+    public const string Advice = "List the saved tokens to see their names, or log in to add one.";
+}

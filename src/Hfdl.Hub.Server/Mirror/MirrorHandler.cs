@@ -29,7 +29,8 @@ internal sealed class MirrorHandler(
 {
     private static readonly RepoSettings ViewSettings = new() { ResolveMode = ResolveMode.Cache };
     private readonly ConcurrentDictionary<(MirrorRepo Repo, string Commit, string Path), RemoteFile> _learned = new();
-    private readonly string _upstream = Core.Hub.HubUrls.Base(options.Upstream);
+    // Shown to clients in error answers: never the upstream's user name and password.
+    private readonly string _upstream = Core.Hub.HubUrls.DisplayBase(options.Upstream);
 
     /// <summary>What one request turned out to be, for the metrics and the log.</summary>
     private sealed class Outcome

@@ -100,7 +100,7 @@ public sealed class MirrorServer : IAsyncDisposable
             : address.AddressFamily == AddressFamily.InterNetworkV6 ? $"[{address}]"
             : address.ToString();
         var endpoint = new Uri($"http://{host}:{HubServer.PortOf(app)}/");
-        log.Write("started", ("endpoint", endpoint.ToString()), ("upstream", options.Upstream.ToString()), ("store", store.Root),
+        log.Write("started", ("endpoint", endpoint.ToString()), ("upstream", Core.Hub.HubUrls.Display(options.Upstream)), ("store", store.Root),
             ("offline", options.Offline), ("maxSize", options.MaxSize), ("storedBytes", lru.TotalBytes));
         if (!options.Offline)
         {
@@ -113,7 +113,7 @@ public sealed class MirrorServer : IAsyncDisposable
     {
         if (options.Upstream.Scheme is not ("http" or "https"))
         {
-            throw new InvalidOptionException(nameof(MirrorOptions.Upstream), $"must be an http(s) URL (got '{options.Upstream}').");
+            throw new InvalidOptionException(nameof(MirrorOptions.Upstream), $"must be an http(s) URL (got '{Core.Hub.HubUrls.DisplayText(options.Upstream.ToString())}').");
         }
         if (string.IsNullOrWhiteSpace(options.Store))
         {

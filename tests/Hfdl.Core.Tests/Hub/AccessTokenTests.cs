@@ -8,15 +8,17 @@ public sealed class AccessTokenTests : IDisposable
 
     public void Dispose() => _temp.Dispose();
 
-    private HubEnvironment Env(params (string Name, string? Value)[] variables)
+    private HubEnvironment Env(params (string Name, string? Value)[] variables) => _temp.Environment(variables);
+
+    [Fact]
+    public void An_absurdly_long_token_is_refused_before_it_is_sent_without_showing_it()
     {
-        // HOME points into the temp folder so a real ~/.cache/huggingface/token can never be picked up.
-        var map = new Dictionary<string, string?> { ["HOME"] = _temp.Combine("home") };
-        foreach (var (name, value) in variables)
-        {
-            map[name] = value;
-        }
-        return HubEnvironment.FromDictionary(map);
+        var file = _temp.Write("hf/token", "hf_" + new string('a', 4_000_000));
+
+        var error = Assert.Throws<InvalidOptionException>(() => AccessToken.Discover(null, Env(("HF_TOKEN_PATH", file))));
+
+        Assert.Equal($"The token in {file} is 4,000,003 characters long, which cannot be a Hub token (they are about 40). Check that it holds only the token, copied again from your Hub account's token settings.", error.Message);
+        Assert.Equal(AccessToken.MaxLength, new AccessToken("hf_" + new string('a', AccessToken.MaxLength - 3), TokenOrigin.Login).Value.Length);
     }
 
     [Fact]

@@ -121,6 +121,34 @@ public sealed class HubErrorMapperTests
     }
 
     [Fact]
+    public void An_error_of_the_account_check_names_that_request_not_a_repository()
+    {
+        var whoami = new HubRequestContext(RepoType.Model, null, null, null, Token, Endpoint, "the account check (whoami)");
+
+        var tooLarge = Map(HttpStatusCode.RequestHeaderFieldsTooLarge, whoami);
+        var unauthorized = Map(HttpStatusCode.Unauthorized, whoami, "Unauthorized");
+
+        Assert.StartsWith("The Hub answered 431 RequestHeaderFieldsTooLarge for the account check (whoami).", tooLarge.Message, StringComparison.Ordinal);
+        Assert.IsNotType<RepositoryNotFoundException>(unauthorized);
+        Assert.DoesNotContain("repository", tooLarge.Message + unauthorized.Message, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Theory]
+    [InlineData(nameof(TokenOrigin.HfTokenVariable), "Set HF_TOKEN to a valid one")]
+    [InlineData(nameof(TokenOrigin.LegacyTokenVariable), "Set HUGGING_FACE_HUB_TOKEN to a valid one")]
+    [InlineData(nameof(TokenOrigin.TokenFile), "log in again")]
+    public void A_rejected_token_is_to_be_fixed_where_it_came_from(string originName, string advice)
+    {
+        var origin = Enum.Parse<TokenOrigin>(originName);
+        var ex = Map(HttpStatusCode.Unauthorized, Context(new AccessToken(Secret, origin)), "Invalid credentials in Authorization header");
+
+        var invalid = Assert.IsType<InvalidTokenException>(ex);
+        Assert.Contains(advice, ex.Message, StringComparison.Ordinal);
+        Assert.Equal(origin, invalid.RejectedTokenOrigin);
+        Assert.Equal(origin == TokenOrigin.TokenFile, ex.Message.Contains("log in", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void A_401_with_the_old_RepoNotFound_code_is_repo_not_found_too()
     {
         var ex = Map(HttpStatusCode.Unauthorized, Context(null), null, ("X-Error-Code", "RepoNotFound"), ("X-Error-Message", "Repository not found"));

@@ -7,6 +7,26 @@ public sealed class HubUrlsTests
     private static readonly Uri Hub = new("https://huggingface.co");
 
     [Theory]
+    [InlineData("http://user:s3cretpass@127.0.0.1:8080", "http://127.0.0.1:8080")]
+    [InlineData("https://s3cretpass@hub.example/mirror/", "https://hub.example/mirror")]
+    [InlineData("https://user:s3cret%40pass@hub.example", "https://hub.example")]
+    [InlineData("https://huggingface.co", "https://huggingface.co")]
+    public void An_endpoint_is_shown_without_its_user_name_and_password(string endpoint, string shown)
+    {
+        var url = new Uri(endpoint);
+
+        Assert.Equal(shown, HubUrls.DisplayBase(url));
+        Assert.Equal(new Uri(shown).GetLeftPart(UriPartial.Authority), HubUrls.Display(url, UriPartial.Authority));
+        Assert.Equal(HubUrls.Base(url), url.GetLeftPart(UriPartial.Path).TrimEnd('/')); // requests still go where the URL says
+    }
+
+    [Fact]
+    public void Text_with_an_endpoint_that_does_not_parse_loses_its_user_info_too()
+    {
+        Assert.Equal("see ftp://host:99999/x and http://h/a@b", HubUrls.DisplayText("see ftp://u:s3cretpass@host:99999/x and http://h/a@b"));
+    }
+
+    [Theory]
     [InlineData("main", "main")]
     [InlineData("refs/pr/1", "refs%2Fpr%2F1")]
     [InlineData("refs/convert/parquet", "refs%2Fconvert%2Fparquet")]

@@ -175,6 +175,27 @@ public sealed class EcosystemTests(EcosystemHub hub) : IClassFixture<EcosystemHu
     }
 
     [Theory]
+    [InlineData("HF_HUB_CACHE", "", "HF_HUB_CACHE is '{0}', which is a file; it must be a folder, to hold the Hugging Face cache")]
+    [InlineData("HF_HOME", "", "HF_HOME is '{0}', which is a file; it must be a folder, to hold the Hugging Face cache")]
+    [InlineData("HUGGINGFACE_HUB_CACHE", "models", "HUGGINGFACE_HUB_CACHE is '{0}{1}models', but '{0}' on the way there is a file")]
+    public async Task A_cache_variable_that_names_a_file_is_refused_by_name_before_the_Hub_is_asked(string variable, string below, string message)
+    {
+        var file = _temp.Combine("a-file");
+        File.WriteAllText(file, "x");
+        var cli = Cli();
+        cli.Environment[variable] = below.Length == 0 ? file : Path.Combine(file, below);
+        await hub.Server.Requests.WaitUntilIdleAsync(TimeSpan.FromSeconds(10));
+        var before = hub.Server.Requests.Count;
+
+        var result = await cli.RunAsync("download", "acme/cached", "--hf-cache");
+
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.Contains(string.Format(System.Globalization.CultureInfo.InvariantCulture, message, file, Path.DirectorySeparatorChar), result.Error, StringComparison.Ordinal);
+        Assert.Equal(before, hub.Server.Requests.Count);
+        Assert.Equal("x", File.ReadAllText(file));
+    }
+
+    [Theory]
     [InlineData("--offline")]
     [InlineData("HF_HUB_OFFLINE")]
     public async Task Offline_mode_answers_from_disk_without_any_network_call(string how)

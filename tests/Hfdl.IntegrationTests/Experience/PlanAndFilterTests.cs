@@ -179,4 +179,24 @@ public sealed class PlanAndFilterTests(ExperienceHub hub) : IClassFixture<Experi
         Assert.Equal(["dataset"], suggestValue.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         Assert.Equal(["--include"], suggestOption.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries));
     }
+
+    [Fact]
+    public async Task Completion_offers_only_the_unix_help_options_and_an_unknown_shell_is_named_on_one_line()
+    {
+        var options = await Cli().RunAsync("[suggest:10]", "hfdl ls -");
+        var tcsh = await Cli().RunAsync("completion", "tcsh");
+        var format = await Cli().RunAsync("download", "org/model", "--format", "xml");
+
+        if (!OperatingSystem.IsWindows())
+        {
+            Assert.DoesNotContain(options.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries), o => o is "-?" or "/?" or "/h");
+        }
+        Assert.Contains("-h", options.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Equal(2, tcsh.ExitCode);
+        Assert.Contains("error: Argument 'tcsh' not recognized. Must be one of: 'bash', 'zsh', 'fish', 'pwsh'.", tcsh.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("\\x09", tcsh.Error, StringComparison.Ordinal);
+        Assert.True(format.ExitCode == 2, format.ToString()); // a refused value, not a crash in the option's validator
+        Assert.Contains("Must be one of: 'auto', 'human', 'quiet', 'json', 'agent'.", format.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", format.All, StringComparison.Ordinal);
+    }
 }

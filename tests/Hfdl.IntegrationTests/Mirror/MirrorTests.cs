@@ -278,6 +278,22 @@ public sealed class MirrorTests : IDisposable
     }
 
     [Fact]
+    public async Task The_upstreams_user_name_and_password_reach_neither_the_log_nor_the_clients()
+    {
+        var log = new StringWriter();
+        var options = Options(new Uri("http://user:s3cretpass@127.0.0.1:9"), Store) with { Log = TextWriter.Synchronized(log) };
+        await using var mirror = await MirrorServer.StartAsync(options);
+        using var http = Http();
+
+        using var missing = await GetAsync(http, ResolveUrl(mirror.Endpoint, "acme/never-stored", "config.json"));
+
+        Assert.Equal(503, (int)missing.StatusCode);
+        Assert.Contains("could not reach its upstream (http://127.0.0.1:9)", missing.Header("X-Error-Message"), StringComparison.Ordinal);
+        Assert.Contains("\"upstream\":\"http://127.0.0.1:9/\"", log.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain("s3cretpass", log.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Past_max_size_the_least_recently_used_blob_is_evicted_and_fetched_again_when_asked()
     {
         var a = SyntheticContent.Create(size: 2_000_000, seed: 1);
@@ -409,6 +425,25 @@ public sealed class MirrorTests : IDisposable
         }
         AssertFiles(_temp.Combine("out"), Files);
         Assert.Empty(upstream.Requests.Snapshot());
+    }
+
+    [Fact]
+    public async Task Hfdl_serve_with_HF_HUB_OFFLINE_serves_only_its_store_never_asks_the_upstream_and_says_why()
+    {
+        await using var upstream = await HubServer.StartAsync(new HubServerOptions { Store = SiteRepo() });
+        var environment = ClientEnvironment(upstream.Endpoint, _temp, "serve");
+        environment["HF_HUB_OFFLINE"] = "1";
+        using var serve = HfdlProcess.Start(environment, "serve", "--upstream", upstream.Endpoint.ToString(), "--store", Store, "--urls", "http://127.0.0.1:0");
+        var endpoint = await ServeEndpointAsync(serve);
+        using var http = Http();
+
+        using var response = await GetAsync(http, ResolveUrl(endpoint, Repo, "config.json"));
+
+        Assert.Equal(503, (int)response.StatusCode); // nothing stored, and offline: the upstream is not asked
+        Assert.Contains("offline, HF_HUB_OFFLINE set", serve.Error, StringComparison.Ordinal);
+        Assert.Empty(upstream.Requests.Snapshot());
+        serve.Interrupt();
+        Assert.Equal(0, await serve.WaitForExitAsync(Patience));
     }
 
     [Fact]

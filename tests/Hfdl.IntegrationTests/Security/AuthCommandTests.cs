@@ -168,6 +168,52 @@ public sealed class AuthCommandTests(SecurityHub hub) : IClassFixture<SecurityHu
     }
 
     [Fact]
+    public async Task A_user_name_and_password_in_HF_ENDPOINT_are_never_shown()
+    {
+        const string Password = "s3cretpass";
+        var cli = Cli();
+        cli.Environment["HF_ENDPOINT"] = hub.Endpoint.Replace("http://", $"http://user:{Password}@", StringComparison.Ordinal);
+        cli.StandardInput = SecurityHub.AliceToken;
+        var results = new List<CliResult>
+        {
+            await cli.RunAsync("login", "--token-stdin"),
+            await cli.RunAsync("whoami"),
+            await cli.RunAsync("download", "acme/gated", "--local-dir", _temp.Combine("gated"), "--token", SecurityHub.BobToken, "--json", "-v"),
+            await cli.RunAsync("whoami", "--token", "hf_NotAKnownToken000000000000000000"),
+        };
+        cli.Environment["HF_ENDPOINT"] = $"http://user:{Password}@127.0.0.1:9";
+        results.Add(await cli.RunAsync("ls", "acme/public", "--json"));
+        results.Add(await cli.RunAsync("download", "acme/public", "--local-dir", _temp.Combine("unreachable"), "-v"));
+        cli.Environment["HF_ENDPOINT"] = $"ftp://user:{Password}@127.0.0.1:9";
+        results.Add(await cli.RunAsync("whoami"));
+
+        Assert.True(results[0].ExitCode == 0, results[0].ToString());
+        Assert.Contains($"Logged in to {hub.Endpoint} as alice", results[0].Error, StringComparison.Ordinal);
+        Assert.Contains($"{hub.Endpoint}/acme/gated", results[2].All, StringComparison.Ordinal); // the page to request access on
+        Assert.Contains("Could not reach http://127.0.0.1:9", results[4].All, StringComparison.Ordinal);
+        Assert.All(results, result => Assert.DoesNotContain(Password, result.All, StringComparison.Ordinal));
+        Assert.True(results[1].ExitCode == 0, results[1].ToString());
+        Assert.All(results[2..], result => Assert.NotEqual(0, result.ExitCode));
+    }
+
+    [Fact]
+    public async Task Logout_says_when_it_left_a_stored_tokens_file_it_cannot_read_that_may_still_hold_the_token()
+    {
+        Directory.CreateDirectory(HfHome);
+        var twice = $"[a]\nhf_token = {SecurityHub.AliceToken}\n[a]\nhf_token = {SecurityHub.AliceToken}\n";
+        File.WriteAllText(StoredTokens, twice);
+        File.WriteAllText(TokenFile, SecurityHub.AliceToken);
+
+        var logout = await Cli().RunAsync("logout");
+
+        Assert.True(logout.ExitCode == 0, logout.ToString());
+        Assert.False(File.Exists(TokenFile));
+        Assert.Equal(twice, File.ReadAllText(StoredTokens));
+        Assert.Contains($"Note: {StoredTokens} is not in the format huggingface_hub writes; hfdl left it unchanged, so it may still hold that token.", logout.Error, StringComparison.Ordinal);
+        NoToken(logout);
+    }
+
+    [Fact]
     public async Task Login_honours_endpoint_and_HF_TOKEN_PATH_with_variables_and_notes_an_overriding_HF_TOKEN()
     {
         var cli = Cli();
@@ -227,6 +273,96 @@ public sealed class AuthCommandTests(SecurityHub hub) : IClassFixture<SecurityHu
         Assert.Equal(0, explicitToken.ExitCode);
         Assert.StartsWith("bob", explicitToken.Out, StringComparison.Ordinal);
         NoToken(explicitToken, SecurityHub.BobToken);
+    }
+
+    [Theory]
+    [InlineData("HF_HUB_OFFLINE", "login --token-stdin", "`hfdl login` checks the token")]
+    [InlineData("HF_HUB_OFFLINE", "auth login --token-stdin", "`hfdl login` checks the token")]
+    [InlineData("HF_HUB_OFFLINE", "whoami", "`hfdl whoami` asks the Hub")]
+    [InlineData("TRANSFORMERS_OFFLINE", "auth whoami", "`hfdl whoami` asks the Hub")]
+    [InlineData("HF_HUB_OFFLINE", "ls alice/private-direct", "`hfdl cache ls`")]
+    public async Task Commands_that_need_the_Hub_refuse_offline_mode_without_a_request_and_save_nothing(string variable, string command, string says)
+    {
+        Directory.CreateDirectory(HfHome);
+        File.WriteAllText(TokenFile, SecurityHub.BobToken);
+        var cli = Cli();
+        cli.Environment[variable] = "1";
+        cli.StandardInput = SecurityHub.AliceToken;
+        await hub.Server.Requests.WaitUntilIdleAsync(TimeSpan.FromSeconds(10));
+        var before = hub.Server.Requests.Count;
+
+        var result = await cli.RunAsync(command.Split(' '));
+
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.Contains($"{variable} is set, so hfdl makes no network call", result.Error, StringComparison.Ordinal);
+        Assert.Contains($"Unset {variable}", result.Error, StringComparison.Ordinal);
+        Assert.Contains(says, result.Error, StringComparison.Ordinal);
+        Assert.Equal(before, hub.Server.Requests.Count);
+        Assert.Equal(SecurityHub.BobToken, File.ReadAllText(TokenFile)); // login saved nothing
+        Assert.False(File.Exists(StoredTokens));
+        NoToken(result);
+    }
+
+    [Theory]
+    [InlineData("HF_TOKEN_PATH", true, "which is a folder; it must name the token file itself")]
+    [InlineData("HF_HOME", false, "which is a file; it must be a folder, to hold the token file")]
+    public async Task Login_to_a_place_that_cannot_take_the_files_writes_neither_and_names_the_variable(string variable, bool isFolder, string says)
+    {
+        var place = _temp.Combine("wrong-kind");
+        if (isFolder)
+        {
+            Directory.CreateDirectory(place);
+        }
+        else
+        {
+            File.WriteAllText(place, "x");
+        }
+        var cli = Cli();
+        cli.Environment[variable] = place;
+        cli.StandardInput = SecurityHub.AliceToken;
+
+        var login = await cli.RunAsync("login", "--token-stdin");
+
+        Assert.True(login.ExitCode == 2, login.ToString());
+        Assert.Contains($"{variable} is '{place}', {says}", login.Error, StringComparison.Ordinal);
+        Assert.False(File.Exists(StoredTokens), "stored_tokens was written though the token file could not be");
+        Assert.True(isFolder ? !Directory.EnumerateFileSystemEntries(place).Any() : File.ReadAllText(place) == "x");
+        NoToken(login);
+    }
+
+    [Fact]
+    public async Task Logout_and_the_local_auth_commands_work_in_offline_mode()
+    {
+        Directory.CreateDirectory(HfHome);
+        File.WriteAllText(StoredTokens, $"[alice]\nhf_token = {SecurityHub.AliceToken}\n\n[bob]\nhf_token = {SecurityHub.BobToken}\n\n");
+        var cli = Cli();
+        cli.Environment["HF_HUB_OFFLINE"] = "1";
+
+        var switched = await cli.RunAsync("auth", "switch", "alice");
+        var listed = await cli.RunAsync("auth", "list");
+        var logout = await cli.RunAsync("logout");
+
+        Assert.True(switched.ExitCode == 0, switched.ToString());
+        Assert.True(listed.ExitCode == 0, listed.ToString());
+        Assert.Contains("* alice", listed.Out, StringComparison.Ordinal);
+        Assert.True(logout.ExitCode == 0, logout.ToString());
+        Assert.False(File.Exists(TokenFile));
+    }
+
+    [Fact]
+    public async Task Whoami_refuses_an_absurdly_long_token_file_itself_instead_of_sending_it()
+    {
+        Directory.CreateDirectory(HfHome);
+        File.WriteAllText(TokenFile, "hf_" + new string('a', 4_000_000));
+        await hub.Server.Requests.WaitUntilIdleAsync(TimeSpan.FromSeconds(10));
+        var before = hub.Server.Requests.Count;
+
+        var result = await Cli().RunAsync("whoami");
+
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.Contains($"The token in {TokenFile} is 4,000,003 characters long, which cannot be a Hub token", result.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("431", result.Error, StringComparison.Ordinal);
+        Assert.Equal(before, hub.Server.Requests.Count);
     }
 
     [Fact]

@@ -61,6 +61,17 @@ public sealed class AuthErrorTests(SecurityHub hub) : IClassFixture<SecurityHub>
     }
 
     [Fact]
+    public async Task An_invalid_HF_TOKEN_is_to_be_fixed_or_unset_not_overridden_by_a_login()
+    {
+        var result = await DownloadAsync("acme/public", c => c.Environment["HF_TOKEN"] = "hf_NotAKnownToken000000000000000000");
+
+        Assert.Contains("rejected the token in the HF_TOKEN environment variable", result.Error, StringComparison.Ordinal);
+        Assert.Contains("or unset HF_TOKEN: it overrides any saved token.", result.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("hfdl login", result.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("log in", result.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task An_invalid_token_from_the_file_names_the_file()
     {
         var tokenFile = _temp.Combine("hf-home", "token");

@@ -101,6 +101,7 @@ public sealed class AuthListSwitchTests(SecurityHub hub) : IClassFixture<Securit
         Assert.Contains("'carol'", result.Error, StringComparison.Ordinal);
         Assert.Contains(StoredTokens, result.Error, StringComparison.Ordinal);
         Assert.Contains("hfdl auth list", result.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("List the saved tokens", result.Error, StringComparison.Ordinal); // the advice once, in the command's words
         Assert.Equal(SecurityHub.AliceToken, File.ReadAllText(TokenFile));
     }
 
