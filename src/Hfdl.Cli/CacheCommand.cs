@@ -27,11 +27,9 @@ internal static partial class CacheCommand
 
     private static string Root(ParseResult result, Option<string?> option, CliContext context)
     {
-        var root = Path.GetFullPath(context.Environment.ExpandPath(result.GetValue(option)) ?? context.Environment.HubCache);
-        if (File.Exists(root))
-        {
-            throw new HfdlException($"The cache root {root} is a file, not a folder. Give the cache folder with --cache-dir, or set HF_HUB_CACHE (or HF_HOME) to a folder.");
-        }
+        var given = context.Environment.ExpandPath(result.GetValue(option));
+        var root = Path.GetFullPath(given ?? context.Environment.HubCache);
+        PathSetting.RefuseFileInTheWay(root, given is null ? context.Environment.HubCacheSetting : new PathSetting("--cache-dir", given), "the Hugging Face cache");
         return root;
     }
 
