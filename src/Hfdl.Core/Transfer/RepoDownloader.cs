@@ -100,6 +100,7 @@ internal sealed partial class RepoDownloader
         var placements = groups.ToDictionary(g => g.Path, g => g.Files.Select(f => f.Remote!).ToList(), StringComparer.Ordinal);
 
         var work = new List<(RemoteFile File, string Path)>();
+        var present = new List<PlannedFile>();
         var run = new RunCounters();
         foreach (var (path, members) in groups)
         {
@@ -109,7 +110,7 @@ internal sealed partial class RepoDownloader
                 {
                     layout.Place(member.Remote!, commit);
                     run.Skipped++;
-                    progress?.Report(new FileSkipped(member.Path, member.Size, "already downloaded and verified"));
+                    present.Add(member);
                 }
             }
             else
@@ -119,6 +120,11 @@ internal sealed partial class RepoDownloader
         }
         var resultFolder = layout.ResultFolder(commit);
         progress?.Report(new PlanReady(resultFolder, plan.Files.Count, plan.TotalBytes, work.Count, Checked.Sum(work.Select(w => w.File.Size)), run.Skipped, _options.BigFileThreshold));
+        // Reported only now: the plan comes first, so a reader of the events knows the totals before any file's outcome.
+        foreach (var member in present)
+        {
+            progress?.Report(new FileSkipped(member.Path, member.Size, "already downloaded and verified"));
+        }
         CheckDiskSpace(root, work, state, request.Existing);
 
         var limiter = _options.MaxBytesPerSecond is { } cap ? new BandwidthLimiter(cap, _options.Time) : null;

@@ -124,6 +124,35 @@ public sealed class OutputTests(ExperienceHub hub) : IClassFixture<ExperienceHub
         Assert.Equal("", result.Error);
     }
 
+    [Theory]
+    [InlineData("folder")]
+    [InlineData("hf-cache")]
+    public async Task A_rerun_that_skips_present_files_writes_the_plan_before_any_file_event(string layout)
+    {
+        var cli = Cli();
+        string[] args = layout == "hf-cache"
+            ? ["download", "acme/plain", "--cache-dir", Target("cache")]
+            : ["download", "acme/plain", "--local-dir", Target()];
+        Assert.Equal(0, (await cli.RunAsync(args)).ExitCode);
+        if (layout == "hf-cache")
+        {
+            // The snapshot's link goes; the blob stays, so the file is placed again without a download.
+            File.Delete(Directory.GetFiles(Target("cache"), "README.md", SearchOption.AllDirectories).Single());
+        }
+        else
+        {
+            File.Delete(Path.Combine(Target(), "README.md"));
+        }
+
+        var result = await cli.RunAsync([.. args, "--json"]);
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var names = Events(result.Out).Select(e => e.GetProperty("event").GetString()).ToList();
+        Assert.Equal("plan", names.First(n => n is not ("warning" or "waiting_for_lock")));
+        Assert.True(names.Count(n => n == "file_skipped") >= 5, result.Out);
+        Assert.Equal("summary", names[^1]);
+    }
+
     [Fact]
     public async Task A_run_that_stops_ends_with_an_error_event_carrying_the_exit_code()
     {
