@@ -286,23 +286,19 @@ internal static class DownloadCommand
                 // As huggingface_hub: "Cannot pass 'force_download=True' when offline mode is enabled."
                 throw new UsageException("--force downloads everything again, which needs the network; run it without --offline / HF_HUB_OFFLINE.");
             }
-            if (request.Offline && !result.GetValue(verify) && !result.GetValue(dryRun))
+            if (request.Offline && !result.GetValue(verify) && !result.GetValue(dryRun) && !output.IsJson)
             {
                 return ReportOffline(downloader.CheckLocal(request), type, id, rev ?? "main", target, context);
             }
+            // With --json, offline goes on as a download: the engine answers it from the local records with the events
+            // of any run (plan, a file_skipped per present file, an error per missing one, summary or a fatal error).
             if (result.GetValue(verify))
             {
                 var report = await downloader.VerifyAsync(request, output.Progress, cancellationToken).ConfigureAwait(false);
-                context.Error.WriteLine(
-                    $"Verified {report.Files.Count} files in {report.Folder}: {report.Count(Core.Progress.VerifyStatus.Ok)} ok, {report.Count(Core.Progress.VerifyStatus.Corrupt)} corrupt, " +
-                    $"{report.Count(Core.Progress.VerifyStatus.Missing)} missing, {report.Count(Core.Progress.VerifyStatus.Extra)} extra.");
+                var exitCode = output.FinishVerify(report, repairFollows: result.GetValue(fixBroken));
                 if (!result.GetValue(fixBroken))
                 {
-                    if (!report.AllOk)
-                    {
-                        context.Error.WriteLine("Run the same command with --fix-broken to download the corrupt and missing files again.");
-                    }
-                    return report.AllOk ? HfdlCommand.ExitOk : HfdlCommand.ExitFailure;
+                    return exitCode;
                 }
             }
             if (result.GetValue(dryRun))

@@ -19,7 +19,11 @@ public sealed record PlanReady(
     int FilesToDownload,
     long BytesToDownload,
     int FilesAlreadyPresent,
-    long BigFileThreshold) : DownloadEvent;
+    long BigFileThreshold) : DownloadEvent
+{
+    /// <summary>The plan of a verification: its files are hashed, nothing is downloaded (the counts to download and present are 0).</summary>
+    public bool Verify { get; init; }
+}
 
 /// <summary>A transfer starts. <paramref name="ResumedBytes"/>: bytes already on disk from an earlier run (a resumed big file).</summary>
 public sealed record FileStarted(string Path, long Size, bool IsBig, long ResumedBytes = 0) : DownloadEvent;

@@ -314,22 +314,34 @@ internal sealed partial class RepoDownloader
     /// </summary>
     private DownloadSummary DownloadOffline(DownloadRequest request, StorageLayout layout, IProgress<DownloadEvent>? progress, long started, HubUnreachableException? unreachable)
     {
-        var local = CheckLocal(request, layout);
-        if (local is not { IsComplete: true })
+        var revision = request.Revision ?? "main";
+        var inspected = InspectLocal(request, layout);
+        if (inspected is not { Plan: var plan, Report: var local } || (unreachable is not null && !local.IsComplete))
         {
             if (unreachable is not null)
             {
                 System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(unreachable);
             }
-            throw new OfflineIncompleteException(request.RepoType, request.RepoId, request.Revision ?? "main", local);
+            throw new OfflineIncompleteException(request.RepoType, request.RepoId, revision, null);
         }
         if (unreachable is not null)
         {
             progress?.Report(new Warning($"{unreachable.Message} Using the complete local copy of commit {local.Commit} instead."));
         }
-        foreach (var path in local.Present)
+        // The same events as a run with the network, from the local records: the plan first, then every file.
+        var missing = local.Missing.ToHashSet(StringComparer.Ordinal);
+        progress?.Report(new RevisionResolved(request.RepoType, request.RepoId, revision, local.Commit));
+        progress?.Report(new PlanReady(local.Folder, plan.Files.Count, plan.TotalBytes, missing.Count,
+            Checked.Sum(plan.Files.Where(f => missing.Contains(f.Path)).Select(f => f.Size)), local.Present.Count, _options.BigFileThreshold));
+        foreach (var file in plan.Files)
         {
-            progress?.Report(new FileSkipped(path, 0, "present locally (offline)"));
+            progress?.Report(missing.Contains(file.Path)
+                ? new FileFailed(file.Path, $"'{file.Path}' is not on disk, and offline it cannot be downloaded.")
+                : new FileSkipped(file.Path, file.Size, "present locally (offline)"));
+        }
+        if (!local.IsComplete)
+        {
+            throw new OfflineIncompleteException(request.RepoType, request.RepoId, revision, local);
         }
         var summary = new DownloadSummary(local.Folder, local.Commit, 0, local.Present.Count, 0, 0, Stopwatch.GetElapsedTime(started));
         progress?.Report(new DownloadFinished(summary));
@@ -341,9 +353,9 @@ internal sealed partial class RepoDownloader
     /// the request from the commit and listing recorded locally, its selected files judged present (where users find
     /// them, with their size) or missing. Null when nothing records the revision.
     /// </summary>
-    public LocalReport? CheckLocal(DownloadRequest request) => CheckLocal(request, CreateLayout(request, null));
+    public LocalReport? CheckLocal(DownloadRequest request) => InspectLocal(request, CreateLayout(request, null))?.Report;
 
-    private LocalReport? CheckLocal(DownloadRequest request, StorageLayout layout)
+    private (DownloadPlan Plan, LocalReport Report)? InspectLocal(DownloadRequest request, StorageLayout layout)
     {
         if (RepoPlanner.SelectOffline(request, layout) is not { } selection)
         {
@@ -358,7 +370,7 @@ internal sealed partial class RepoDownloader
             var usable = file.Action is PlannedAction.Present or PlannedAction.Verify && layout.IsPlaced(file.Remote!, plan.Commit);
             (usable ? present : missing).Add(file.Path);
         }
-        return new LocalReport(plan.TargetFolder, plan.Commit, present, missing);
+        return (plan, new LocalReport(plan.TargetFolder, plan.Commit, present, missing));
     }
 
     /// <summary>
@@ -559,6 +571,8 @@ internal sealed partial class RepoDownloader
     public async Task<VerificationReport> VerifyAsync(DownloadRequest request, IProgress<DownloadEvent>? progress, CancellationToken cancellationToken)
     {
         var plan = await PlanAsync(request with { Existing = ExistingFiles.Rehash }, progress, cancellationToken).ConfigureAwait(false);
+        // Verify downloads nothing: its plan is what it hashes.
+        progress?.Report(new PlanReady(plan.TargetFolder, plan.Files.Count, plan.TotalBytes, 0, 0, 0, plan.BigFileThreshold) { Verify = true });
         var results = new System.Collections.Concurrent.ConcurrentBag<FileVerified>();
         var parallel = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, Environment.ProcessorCount), CancellationToken = cancellationToken };
         await Parallel.ForEachAsync(plan.Files, parallel, async (file, ct) =>

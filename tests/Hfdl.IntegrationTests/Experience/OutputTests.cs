@@ -153,6 +153,43 @@ public sealed class OutputTests(ExperienceHub hub) : IClassFixture<ExperienceHub
         Assert.Equal("summary", names[^1]);
     }
 
+    [Theory]
+    [InlineData("--verify")]
+    [InlineData("--dry-run")]
+    [InlineData("--verify", "--offline")]
+    [InlineData("--dry-run", "--offline")]
+    public async Task Every_json_mode_writes_the_plan_first_and_the_summary_last(params string[] mode)
+    {
+        var cli = Cli();
+        await cli.RunAsync("download", "acme/plain", "--local-dir", Target());
+        File.WriteAllText(Path.Combine(Target(), "README.md"), "changed\n");
+
+        var result = await cli.RunAsync(["download", "acme/plain", "--local-dir", Target(), "--json", .. mode]);
+
+        var events = Events(result.Out);
+        var names = events.Select(e => e.GetProperty("event").GetString()).ToList();
+        Assert.Equal("plan", names[0]);
+        Assert.Equal(40, events[0].GetProperty("commit").GetString()!.Length);
+        Assert.Equal("summary", names[^1]);
+        var summary = events[^1];
+        Assert.Equal(result.ExitCode, summary.GetProperty("exit_code").GetInt32());
+        if (mode[0] == "--verify")
+        {
+            Assert.True(events[0].GetProperty("verify").GetBoolean());
+            Assert.Equal(6, names.Count(n => n == "verified"));
+            Assert.Equal(1, result.ExitCode);
+            Assert.Equal(5, summary.GetProperty("files_ok").GetInt32());
+            Assert.Equal(1, summary.GetProperty("files_corrupt").GetInt32());
+            Assert.False(summary.GetProperty("verified").GetBoolean());
+        }
+        else
+        {
+            Assert.True(events[0].GetProperty("dry_run").GetBoolean());
+            Assert.True(summary.GetProperty("dry_run").GetBoolean());
+            Assert.Equal(0, result.ExitCode);
+        }
+    }
+
     [Fact]
     public async Task A_run_that_stops_ends_with_an_error_event_carrying_the_exit_code()
     {
