@@ -25,7 +25,7 @@ public sealed record PlanReady(
     public bool Verify { get; init; }
 }
 
-/// <summary>A transfer starts. <paramref name="ResumedBytes"/>: bytes already on disk from an earlier run (a resumed big file).</summary>
+/// <summary>A transfer starts. <paramref name="ResumedBytes"/>: bytes already on disk from an earlier run that this one keeps (a resumed file, big or small).</summary>
 public sealed record FileStarted(string Path, long Size, bool IsBig, long ResumedBytes = 0) : DownloadEvent;
 
 /// <summary>Bytes of one file received so far (sent at a bounded rate per file).</summary>

@@ -157,7 +157,6 @@ internal sealed partial class RepoDownloader
                     journal.Adopted(file, path);
                     return;
                 }
-                progress?.Report(new FileStarted(file.Path, file.Size, IsBig: false));
                 await fetcher.FetchAsync(request.RepoType, request.RepoId, commit, file, path, resume, ct).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
