@@ -132,6 +132,22 @@ internal sealed class JsonEvents(TextWriter output)
         w.WriteNumber("big_file_threshold", plan.BigFileThreshold);
         w.WriteString("layout", plan.Layout == Core.Storage.LayoutKind.HfCache ? "hf-cache" : "folder");
         w.WriteNumber("extra_files", plan.Extras.Count);
+        if (plan.DiskSpace is { } space)
+        {
+            w.WriteStartObject("disk_space");
+            w.WriteNumber("bytes_needed", space.Needed);
+            w.WriteNumber("bytes_reserved", space.Reserve);
+            if (space.Available is { } available)
+            {
+                w.WriteNumber("bytes_available", available);
+            }
+            else
+            {
+                w.WriteNull("bytes_available");
+            }
+            w.WriteBoolean("fits", space.Fits);
+            w.WriteEndObject();
+        }
         w.WriteStartArray("entries");
         foreach (var file in plan.Files.Concat(plan.Extras))
         {

@@ -32,6 +32,7 @@ internal sealed partial class RepoDownloader
         var state = Directory.Exists(layout.JournalFolder)
             ? DownloadStateStore.Open(layout.JournalFolder, request.RepoType, request.RepoId, _options.Time, readOnly: true)
             : null;
-        return RepoPlanner.Inspect(selection, layout, state, request.Existing, _options.BigFileThreshold, withExtras: true, probeFileSystem: false);
+        var plan = RepoPlanner.Inspect(selection, layout, state, request.Existing, _options.BigFileThreshold, withExtras: true, probeFileSystem: false);
+        return plan with { DiskSpace = CheckDiskSpace(plan, layout.JournalFolder) };
     }
 }

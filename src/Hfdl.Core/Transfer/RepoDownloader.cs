@@ -125,7 +125,10 @@ internal sealed partial class RepoDownloader
         {
             progress?.Report(new FileSkipped(member.Path, member.Size, "already downloaded and verified"));
         }
-        CheckDiskSpace(root, work, state, request.Existing);
+        if (CheckDiskSpace(plan, root) is { Fits: false, Available: { } available } space)
+        {
+            throw new InsufficientDiskSpaceException(root, space.Needed, available, space.Reserve);
+        }
 
         var limiter = _options.MaxBytesPerSecond is { } cap ? new BandwidthLimiter(cap, _options.Time) : null;
         var saver = new ThrottledSaver(state, _options.Time, _options.CheckpointInterval);
@@ -373,32 +376,18 @@ internal sealed partial class RepoDownloader
     }
 
     /// <summary>
-    /// Refuses to start when what is left to download, plus the reserve, does not fit. Partial big files count only
-    /// their missing bytes; a file that will replace an existing copy counts whole (both exist until the rename).
+    /// The disk-space check a download makes before fetching anything (and a dry run reports): what is left to write of
+    /// the plan, the reserve, and what the target's file system has free. Partial files count only their missing bytes,
+    /// files on disk with the right size nothing (they are hashed first, and most likely kept), a file that will replace
+    /// an existing copy (<c>--force</c>) counts whole (both exist until the rename). A run that writes nothing passes.
     /// </summary>
-    private void CheckDiskSpace(string root, List<(RemoteFile File, string Path)> work, DownloadStateStore state, ExistingFiles existing)
+    private DiskSpaceCheck CheckDiskSpace(DownloadPlan plan, string root)
     {
-        var needed = 0L;
-        foreach (var (file, path) in work)
-        {
-            if (existing != ExistingFiles.Ignore && new FileInfo(path) is { Exists: true } present && present.Length == file.Size)
-            {
-                continue; // Most likely right already (it is hashed before anything is fetched).
-            }
-            var recorded = state.Get(file.Path);
-            var done = existing != ExistingFiles.Ignore && recorded is { Status: FileState.Partial, Ranges: { } ranges } && recorded.Etag == file.Etag
-                ? ranges.Sum(r => r[1] - r[0])
-                : 0;
-            needed += Math.Max(0, file.Size - done);
-        }
-        if (needed == 0 && _options.MinFreeSpace == 0)
-        {
-            return;
-        }
-        if (DiskSpace.AvailableBytes(root) is { } available && needed + _options.MinFreeSpace > available)
-        {
-            throw new InsufficientDiskSpaceException(root, needed, available, _options.MinFreeSpace);
-        }
+        var needed = Checked.Sum(plan.Files
+            .Where(f => f.Action is PlannedAction.Download or PlannedAction.Resume)
+            .DistinctBy(f => f.DataKey, StringComparer.Ordinal)
+            .Select(f => f.BytesToFetch));
+        return new DiskSpaceCheck(needed, _options.MinFreeSpace, DiskSpace.AvailableBytes(root));
     }
 
     private bool IsBig(RemoteFile file) => file.Size > 0 && file.Size >= _options.BigFileThreshold;

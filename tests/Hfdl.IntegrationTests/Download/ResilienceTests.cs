@@ -461,6 +461,38 @@ public sealed class ResilienceTests : IDisposable
     }
 
     [Fact]
+    public async Task Min_free_space_never_refuses_a_run_that_writes_nothing_and_the_dry_run_says_what_the_run_would_do()
+    {
+        var store = Store();
+        await using var server = await HubServer.StartAsync(new HubServerOptions { Store = store });
+        var target = _temp.Combine("out");
+        var cli = new CliRunner(server, _temp);
+        string[] args = ["download", "acme/resume", "--local-dir", target, "--min-free-space", "1000000000000"];
+
+        var refusedDryRun = await cli.RunAsync([.. args, "--dry-run"]);
+        var refusedJson = await cli.RunAsync([.. args, "--dry-run", "--json"]);
+        Assert.Equal(0, (await cli.RunAsync("download", "acme/resume", "--local-dir", target)).ExitCode);
+        var complete = await cli.RunAsync(args);
+        var fixBroken = await cli.RunAsync([.. args, "--fix-broken"]);
+        var passingDryRun = await cli.RunAsync([.. args, "--dry-run"]);
+        var passingJson = await cli.RunAsync([.. args, "--dry-run", "--json"]);
+
+        Assert.True(refusedDryRun.ExitCode == 0, refusedDryRun.ToString());
+        Assert.Contains("the download would refuse to start", refusedDryRun.Error, StringComparison.Ordinal);
+        Assert.False(DiskSpace(refusedJson).GetProperty("fits").GetBoolean());
+        Assert.True(complete.ExitCode == 0, complete.ToString());
+        Assert.True(fixBroken.ExitCode == 0, fixBroken.ToString());
+        Assert.Matches("Disk space: nothing to write, so the reserve of .+ \\(--min-free-space\\) does not stop the download", passingDryRun.Error);
+        var passing = DiskSpace(passingJson);
+        Assert.True(passing.GetProperty("fits").GetBoolean());
+        Assert.Equal(0, passing.GetProperty("bytes_needed").GetInt64());
+        Assert.Equal(1_000_000_000_000_000_000, passing.GetProperty("bytes_reserved").GetInt64());
+    }
+
+    private static JsonElement DiskSpace(CliResult dryRun) =>
+        JsonDocument.Parse(dryRun.Out.Split('\n')[0]).RootElement.GetProperty("disk_space").Clone();
+
+    [Fact]
     public async Task A_rejected_token_is_read_again_once_from_its_source()
     {
         var store = new InMemoryRepoStore().AddRepo(RepoType.Model, "acme/private", repo => repo
