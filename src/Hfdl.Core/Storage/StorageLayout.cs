@@ -360,7 +360,7 @@ internal sealed class HfCacheLayout : StorageLayout
         if (revision != commit)
         {
             // refs/pr/1 nests, like git; the content is the commit, without a newline.
-            AtomicFile.WriteAllBytes(CacheRoot, RepoLayout.FilePath(Path.Combine(RepoFolder, "refs"), revision), System.Text.Encoding.ASCII.GetBytes(commit));
+            AtomicFile.WriteAllBytes(CacheRoot, RepoLayout.RefPath(Path.Combine(RepoFolder, "refs"), revision, commit), System.Text.Encoding.ASCII.GetBytes(commit));
         }
     }
 
@@ -428,10 +428,10 @@ internal sealed class HfCacheLayout : StorageLayout
         }
         try
         {
-            var refPath = RepoLayout.FilePath(Path.Combine(RepoFolder, "refs"), revision);
+            var refPath = RepoLayout.RefPath(Path.Combine(RepoFolder, "refs"), revision);
             return File.Exists(refPath) ? SafeFileSystem.ReadRef(refPath, out _) : null;
         }
-        catch (Exception ex) when (ex is IOException or UnsafePathException or LinkInTargetException)
+        catch (Exception ex) when (ex is IOException or UnsafeRevisionNameException or LinkInTargetException)
         {
             return null;
         }
