@@ -296,10 +296,7 @@ internal sealed partial class RepoDownloader
     private static StorageLayout CreateLayout(DownloadRequest request, IProgress<DownloadEvent>? progress)
     {
         var layout = StorageLayout.Create(request.Layout, request.TargetFolder, request.RepoType, request.RepoId, request.DisableSymlinks);
-        if (layout is HfCacheLayout cache)
-        {
-            cache.OnWarning = message => progress?.Report(new Warning(message));
-        }
+        layout.OnWarning = message => progress?.Report(new Warning(message));
         return layout;
     }
 

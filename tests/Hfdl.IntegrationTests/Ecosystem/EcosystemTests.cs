@@ -285,6 +285,21 @@ public sealed class EcosystemTests(EcosystemHub hub) : IClassFixture<EcosystemHu
     }
 
     [Fact]
+    public async Task A_metadata_folder_that_is_a_file_is_said_once_and_the_download_goes_on()
+    {
+        var target = _temp.Combine("local");
+        Directory.CreateDirectory(Path.Combine(target, ".cache"));
+        File.WriteAllText(Path.Combine(target, ".cache", "huggingface"), "not a folder\n");
+
+        var result = await Cli().RunAsync("download", "acme/cached", "--local-dir", target, "--json");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var warning = Assert.Single(JsonLines(result.Out), e => e.GetProperty("event").GetString() == "warning");
+        Assert.Contains("download metadata cannot be written", warning.GetProperty("message").GetString(), StringComparison.Ordinal);
+        RepoAssert.BitExact(hub.Store.MainSnapshot(RepoType.Model, "acme/cached"), target);
+    }
+
+    [Fact]
     public async Task Offline_mode_reports_an_incomplete_local_copy_and_fails()
     {
         var target = _temp.Combine("local");
