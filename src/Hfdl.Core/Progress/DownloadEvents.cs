@@ -35,7 +35,14 @@ public sealed record FileProgress(string Path, long BytesDone, long Size) : Down
 public sealed record FileCompleted(string Path, long Size, string Hash, TimeSpan Elapsed) : DownloadEvent;
 
 /// <summary>A file already present and verified, so not downloaded.</summary>
-public sealed record FileSkipped(string Path, long Size, string Reason) : DownloadEvent;
+public sealed record FileSkipped(string Path, long Size, string Reason) : DownloadEvent
+{
+    /// <summary>
+    /// Counted by the plan as present (<see cref="PlanReady.FilesAlreadyPresent"/>), and reported right after it; false
+    /// for a file found on disk with the right hash during the run, which the plan counted as work.
+    /// </summary>
+    public bool Planned { get; init; }
+}
 
 /// <summary>A transfer failed and will be tried again.</summary>
 public sealed record FileRetrying(string Path, int Attempt, string Reason, TimeSpan Delay) : DownloadEvent;

@@ -123,7 +123,7 @@ internal sealed partial class RepoDownloader
         // Reported only now: the plan comes first, so a reader of the events knows the totals before any file's outcome.
         foreach (var member in present)
         {
-            progress?.Report(new FileSkipped(member.Path, member.Size, "already downloaded and verified"));
+            progress?.Report(new FileSkipped(member.Path, member.Size, "already downloaded and verified") { Planned = true });
         }
         if (CheckDiskSpace(plan, root) is { Fits: false, Available: { } available } space)
         {
@@ -336,7 +336,7 @@ internal sealed partial class RepoDownloader
         {
             progress?.Report(missing.Contains(file.Path)
                 ? new FileFailed(file.Path, $"'{file.Path}' is not on disk, and offline it cannot be downloaded.")
-                : new FileSkipped(file.Path, file.Size, "present locally (offline)"));
+                : new FileSkipped(file.Path, file.Size, "present locally (offline)") { Planned = true });
         }
         if (!local.IsComplete)
         {

@@ -245,6 +245,7 @@ public sealed class EcosystemTests(EcosystemHub hub) : IClassFixture<EcosystemHu
         var summary = events[^1];
         Assert.Equal("summary", names[^1]);
         Assert.Equal(4, summary.GetProperty("files_skipped").GetInt32());
+        Assert.Equal(4, events[^2].GetProperty("files_skipped").GetInt32()); // the last progress event
         Assert.Equal(0, summary.GetProperty("exit_code").GetInt32());
         Assert.Equal(before, hub.Server.Requests.Count);
     }

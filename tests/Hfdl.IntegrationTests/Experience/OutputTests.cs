@@ -151,6 +151,9 @@ public sealed class OutputTests(ExperienceHub hub) : IClassFixture<ExperienceHub
         Assert.Equal("plan", names.First(n => n is not ("warning" or "waiting_for_lock")));
         Assert.True(names.Count(n => n == "file_skipped") >= 5, result.Out);
         Assert.Equal("summary", names[^1]);
+        // Files the plan counted as present are not counted again when their file_skipped follows it.
+        var events = Events(result.Out);
+        Assert.Equal(events[^1].GetProperty("files_skipped").GetInt32(), events[^2].GetProperty("files_skipped").GetInt32());
     }
 
     [Theory]
