@@ -42,3 +42,52 @@ internal static class OutputOptions
 {
     public static Option<bool> JsonOption(string description) => new("--json") { Description = description };
 }
+
+/// <summary>
+/// Numeric options, checked while the command line is parsed: a value that is not a number (<c>abc</c>, <c>nan</c>,
+/// <c>inf</c>) or out of range is a usage error that names the option and says what it takes, before anything starts
+/// (a dry run included), instead of a type name from the parser or an exception from the engine mid-run.
+/// </summary>
+internal static class NumberOptions
+{
+    /// <summary>A number from <paramref name="minimum"/> to <paramref name="maximum"/>; <paramref name="expected"/> says so in words ("a number of MB from 0 to 10^12").</summary>
+    public static Option<double> Within(this Option<double> option, double minimum, double maximum, string expected)
+    {
+        option.CustomParser = result => Parse(result, option.Name, minimum, maximum, expected, whole: false) ?? 0;
+        return option;
+    }
+
+    /// <inheritdoc cref="Within(Option{double}, double, double, string)"/>
+    public static Option<double?> Within(this Option<double?> option, double minimum, double maximum, string expected)
+    {
+        option.CustomParser = result => Parse(result, option.Name, minimum, maximum, expected, whole: false);
+        return option;
+    }
+
+    /// <summary>A whole number from <paramref name="minimum"/> to <paramref name="maximum"/>.</summary>
+    public static Option<int?> Within(this Option<int?> option, int minimum, int maximum, string expected)
+    {
+        option.CustomParser = result => (int?)Parse(result, option.Name, minimum, maximum, expected, whole: true);
+        return option;
+    }
+
+    /// <inheritdoc cref="Within(Option{int?}, int, int, string)"/>
+    public static Option<long> Within(this Option<long> option, long minimum, long maximum, string expected)
+    {
+        option.CustomParser = result => (long)(Parse(result, option.Name, minimum, maximum, expected, whole: true) ?? 0);
+        return option;
+    }
+
+    private static double? Parse(System.CommandLine.Parsing.ArgumentResult result, string name, double minimum, double maximum, string expected, bool whole)
+    {
+        var text = result.Tokens.Count > 0 ? result.Tokens[^1].Value : "";
+        // double.TryParse takes "NaN" and "Infinity": both are refused below with the rest.
+        if (!double.TryParse(text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var value)
+            || !double.IsFinite(value) || value < minimum || value > maximum || (whole && value != Math.Floor(value)))
+        {
+            result.AddError($"{name} must be {expected}, not '{text}'.");
+            return null;
+        }
+        return value;
+    }
+}

@@ -8,6 +8,12 @@ namespace Hfdl.Cli;
 
 internal static class DownloadCommand
 {
+    /// <summary>The largest MB option: 10^12 MB (an exabyte) is beyond any disk, and its bytes still fit a long.</summary>
+    private const double LargestMegabytes = 1e12;
+
+    /// <summary>The longest interval in seconds an option takes.</summary>
+    internal const double SecondsInAYear = 365 * 86_400;
+
     public static Command Build(CliContext context)
     {
         var repo = new Argument<string>("REPO")
@@ -26,7 +32,7 @@ internal static class DownloadCommand
             Description = $"Parallel transfers: the most requests in flight at once, small files and big-file segments together (default: {DownloadOptions.DefaultThreads(Environment.ProcessorCount)} on this machine: 64 per core, one core reserved, 32 to 128). " +
                 "--max-workers is hf download's name: there the number of files fetched at once (default 8), one connection each, so it sets the same bound on connections here; leave it out to get hfdl's higher default.",
             HelpName = "N",
-        };
+        }.Within(1, 256, "a whole number of transfers from 1 to 256");
         var directory = new Option<string>("--directory", "-d")
         {
             Description = "Base folder: models go to DIR/org/name, datasets to DIR/datasets/org/name, spaces to DIR/spaces/org/name.",
@@ -43,30 +49,30 @@ internal static class DownloadCommand
             Description = "Files of at least this many MB (10^6 bytes) are big: fetched in segments over several connections, alongside the small files.",
             DefaultValueFactory = _ => 200,
             HelpName = "MB",
-        };
+        }.Within(0, LargestMegabytes, "a number of MB from 0 to 10^12");
         var chunkSize = new Option<long>("--chunk-size")
         {
             Description = "Preferred segment size of big files, in bytes; smaller when needed to keep every connection busy.",
             DefaultValueFactory = _ => 32L * 1024 * 1024,
             HelpName = "BYTES",
-        };
+        }.Within(64 * 1024, FileSizes.MaxFileSize, "a whole number of bytes from 65536 (64 KiB) to 2^50 (1 PiB)");
         var minSpeed = new Option<double>("--min-speed-per-thread")
         {
             Description = "A big-file connection must carry at least this many MB/s, or connections are shed.",
             DefaultValueFactory = _ => 3,
             HelpName = "MB/s",
-        };
+        }.Within(0, 1e6, "a number of MB/s from 0 to 10^6");
         var speedTest = new Option<double>("--speed-test-duration")
         {
             Description = "Longest single-connection speed test on the first big file, in seconds (ends early once the rate is stable).",
             DefaultValueFactory = _ => 5,
             HelpName = "SECONDS",
-        };
+        }.Within(0, 86_400, "a number of seconds from 0 to 86400 (a day)");
         var maxSpeed = new Option<double?>("--max-speed")
         {
-            Description = "Cap on the total download rate in MB/s, shared by all connections and files (default: no cap).",
+            Description = "Cap on the total download rate in MB/s, shared by all connections and files (default: no cap; at least 0.001, 1 kB/s).",
             HelpName = "MB/s",
-        };
+        }.Within(DownloadOptions.SlowestSpeedCap / Units.MB, 1e9, "a number of MB/s from 0.001 (1 kB/s: a slower cap would stall every connection) to 10^9");
         var noXet = new Option<bool>("--no-xet")
         {
             Description = "Fetch Xet-backed files over plain HTTPS instead of native Xet (also HF_HUB_DISABLE_XET=1).",
@@ -76,7 +82,7 @@ internal static class DownloadCommand
             Description = "Most MB the Xet chunk cache keeps (HF_XET_CACHE, else $HF_HOME/xet); least recently used chunks go first; 0 turns it off.",
             DefaultValueFactory = _ => DownloadOptions.DefaultXetCacheSize / Units.MB,
             HelpName = "MB",
-        };
+        }.Within(0, LargestMegabytes, "a number of MB from 0 (no cache) to 10^12");
         var verify = new Option<bool>("--verify")
         {
             Description = "Check every local file against the Hub's sizes and hashes and report each as ok, corrupt, missing or extra; exit 1 if any is not ok. Downloads nothing unless --fix-broken is given too.",
@@ -98,13 +104,13 @@ internal static class DownloadCommand
             Description = "MB that must stay free on the target disk after the download; hfdl refuses to start otherwise.",
             DefaultValueFactory = _ => 0,
             HelpName = "MB",
-        };
+        }.Within(0, LargestMegabytes, "a number of MB from 0 to 10^12");
         var urlRefresh = new Option<double>("--url-refresh-interval")
         {
             Description = "Seconds after which the signed download URL of a big file is resolved again, before it expires.",
             DefaultValueFactory = _ => 1200,
             HelpName = "SECONDS",
-        };
+        }.Within(1, SecondsInAYear, "a number of seconds from 1 to 31536000 (a year)");
         var hfCache = new Option<bool>("--hf-cache")
         {
             Description = "Write the Hugging Face cache that transformers reads (HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub) instead of a plain folder.",
@@ -220,14 +226,10 @@ internal static class DownloadCommand
         command.SetAction(async (result, cancellationToken) =>
         {
             var (type, id, rev) = RepoOptions.Resolve(result.GetValue(repo)!, result.GetValue(repoType), result.GetValue(revision));
-            var thresholdMb = result.GetValue(threshold);
-            if (thresholdMb < 0 || double.IsNaN(thresholdMb))
-            {
-                throw new UsageException("--file-size-threshold must be a number of MB, 0 or more.");
-            }
+            // Every number was checked while parsing (NumberOptions): in range and finite, so these conversions hold.
             var options = new DownloadOptions
             {
-                BigFileThreshold = (long)(thresholdMb * Units.MB),
+                BigFileThreshold = (long)(result.GetValue(threshold) * Units.MB),
                 ChunkSize = result.GetValue(chunkSize),
                 MinSpeedPerConnection = result.GetValue(minSpeed) * Units.MB,
                 SpeedTestDuration = TimeSpan.FromSeconds(result.GetValue(speedTest)),
@@ -236,9 +238,7 @@ internal static class DownloadCommand
                 UrlRefreshInterval = TimeSpan.FromSeconds(result.GetValue(urlRefresh)),
                 UseXet = !result.GetValue(noXet) && !context.Environment.DisableXet,
                 XetCacheFolder = context.Environment.XetCache,
-                XetCacheSize = result.GetValue(xetCacheSize) is var cacheMb && cacheMb >= 0 && cacheMb * Units.MB < long.MaxValue / 2
-                    ? (long)(cacheMb * Units.MB)
-                    : throw new UsageException("--xet-cache-size must be a number of MB, 0 or more."),
+                XetCacheSize = (long)(result.GetValue(xetCacheSize) * Units.MB),
             };
             if (result.GetValue(force) && (result.GetValue(fixBroken) || result.GetValue(verify)))
             {
@@ -294,23 +294,19 @@ internal static class DownloadCommand
                 // As huggingface_hub: "Cannot pass 'force_download=True' when offline mode is enabled."
                 throw new UsageException("--force downloads everything again, which needs the network; run it without --offline / HF_HUB_OFFLINE.");
             }
-            if (request.Offline && !result.GetValue(verify) && !result.GetValue(dryRun))
+            if (request.Offline && !result.GetValue(verify) && !result.GetValue(dryRun) && !output.IsJson)
             {
                 return ReportOffline(downloader.CheckLocal(request), type, id, rev ?? "main", target, context);
             }
+            // With --json, offline goes on as a download: the engine answers it from the local records with the events
+            // of any run (plan, a file_skipped per present file, an error per missing one, summary or a fatal error).
             if (result.GetValue(verify))
             {
                 var report = await downloader.VerifyAsync(request, output.Progress, cancellationToken).ConfigureAwait(false);
-                context.Error.WriteLine(
-                    $"Verified {report.Files.Count} files in {report.Folder}: {report.Count(Core.Progress.VerifyStatus.Ok)} ok, {report.Count(Core.Progress.VerifyStatus.Corrupt)} corrupt, " +
-                    $"{report.Count(Core.Progress.VerifyStatus.Missing)} missing, {report.Count(Core.Progress.VerifyStatus.Extra)} extra.");
+                var exitCode = output.FinishVerify(report, repairFollows: result.GetValue(fixBroken));
                 if (!result.GetValue(fixBroken))
                 {
-                    if (!report.AllOk)
-                    {
-                        context.Error.WriteLine("Run the same command with --fix-broken to download the corrupt and missing files again.");
-                    }
-                    return report.AllOk ? HfdlCommand.ExitOk : HfdlCommand.ExitFailure;
+                    return exitCode;
                 }
             }
             if (result.GetValue(dryRun))

@@ -44,18 +44,18 @@ internal static class ServeCommand
             Description = "Seconds a branch or tag name stays resolved to the commit the upstream gave; commit ids never need the upstream once stored.",
             DefaultValueFactory = _ => 30,
             HelpName = "SECONDS",
-        };
+        }.Within(0, DownloadCommand.SecondsInAYear, "a number of seconds from 0 to 31536000 (a year)");
         var accessTtl = new Option<double>("--access-ttl")
         {
             Description = "Seconds the upstream's yes to a token for a private or gated repo is remembered (by a keyed hash of the token, never the token).",
             DefaultValueFactory = _ => 300,
             HelpName = "SECONDS",
-        };
+        }.Within(0, DownloadCommand.SecondsInAYear, "a number of seconds from 0 to 31536000 (a year)");
         var threads = new Option<int?>("--threads", "-t")
         {
             Description = $"The most connections one upstream transfer may use (default: {DownloadOptions.DefaultThreads(Environment.ProcessorCount)} on this machine); the adaptive controller uses as many as keep paying.",
             HelpName = "N",
-        };
+        }.Within(1, 256, "a whole number of connections from 1 to 256");
         var command = new Command("serve", "Serve a mirror of the Hub for a site: clients set HF_ENDPOINT to it, and each file crosses from the upstream once, however many machines ask.\n\n" +
             "Examples:\n" +
             "  hfdl serve                                         mirror huggingface.co into the HF cache, on http://127.0.0.1:8080\n" +
@@ -88,8 +88,8 @@ internal static class ServeCommand
                 Port = port,
                 MaxSize = result.GetValue(maxSize) is { } size ? ParseSize(size) : null,
                 Offline = result.GetValue(offline) || environment.Offline,
-                RevisionTtl = Seconds(result.GetValue(revisionTtl), "--revision-ttl"),
-                AccessTtl = Seconds(result.GetValue(accessTtl), "--access-ttl"),
+                RevisionTtl = TimeSpan.FromSeconds(result.GetValue(revisionTtl)),
+                AccessTtl = TimeSpan.FromSeconds(result.GetValue(accessTtl)),
                 Download = download,
                 UpstreamClient = environment.Apply(new HubClientOptions { Endpoint = upstreamUrl, MaxRetries = 1 }),
                 Log = context.Out,
@@ -190,9 +190,4 @@ internal static class ServeCommand
         }
         return (long)(number * factor.Value);
     }
-
-    private static TimeSpan Seconds(double value, string option) =>
-        double.IsFinite(value) && value is >= 0 and <= 365 * 86400
-            ? TimeSpan.FromSeconds(value)
-            : throw new UsageException($"{option} must be a number of seconds from 0 to a year.");
 }

@@ -2,6 +2,7 @@ using System.Globalization;
 using Hfdl.Core.Hub;
 using Hfdl.Core.Planning;
 using Hfdl.Core.Progress;
+using Hfdl.Core.Transfer;
 using Spectre.Console;
 
 namespace Hfdl.Cli.Output;
@@ -19,6 +20,7 @@ internal sealed class DownloadOutput : IAsyncDisposable
     private readonly LiveProgress? _live;
     private readonly PlainProgress? _plain;
     private readonly IProgress<DownloadEvent> _progress;
+    private readonly long _started = System.Diagnostics.Stopwatch.GetTimestamp();
 
     private DownloadOutput(CliContext context, bool json, bool quiet, bool verbose)
     {
@@ -153,8 +155,41 @@ internal sealed class DownloadOutput : IAsyncDisposable
             }
             _context.Error.WriteLine("Dry run: nothing was downloaded and nothing was written.");
         }
+        // Every --json run ends with a summary, a dry run too: nothing downloaded, the present files counted as skipped.
+        _json?.Summary(new DownloadSummary(plan.TargetFolder, plan.Commit, 0, plan.FilesPresent, 0, 0, Elapsed), w => w.WriteBoolean("dry_run", true));
         return HfdlCommand.ExitOk;
     }
+
+    /// <summary>
+    /// The outcome of <c>--verify</c>: the counts on stderr and, when nothing is repaired after it
+    /// (<paramref name="repairFollows"/> false), the <c>summary</c> event; returns the exit code (1 when a file is not ok).
+    /// </summary>
+    public int FinishVerify(VerificationReport report, bool repairFollows)
+    {
+        var corrupt = report.Count(VerifyStatus.Corrupt);
+        var missing = report.Count(VerifyStatus.Missing);
+        var extra = report.Count(VerifyStatus.Extra);
+        _context.Error.WriteLine(
+            $"Verified {report.Files.Count} files in {report.Folder}: {report.Count(VerifyStatus.Ok)} ok, {corrupt} corrupt, {missing} missing, {extra} extra.");
+        if (repairFollows)
+        {
+            return HfdlCommand.ExitOk; // The repair's own events and summary follow.
+        }
+        if (!report.AllOk)
+        {
+            _context.Error.WriteLine("Run the same command with --fix-broken to download the corrupt and missing files again.");
+        }
+        _json?.Summary(new DownloadSummary(report.Folder, report.Commit, 0, 0, corrupt + missing + extra, 0, Elapsed), w =>
+        {
+            w.WriteNumber("files_ok", report.Count(VerifyStatus.Ok));
+            w.WriteNumber("files_corrupt", corrupt);
+            w.WriteNumber("files_missing", missing);
+            w.WriteNumber("files_extra", extra);
+        });
+        return report.AllOk ? HfdlCommand.ExitOk : HfdlCommand.ExitFailure;
+    }
+
+    private TimeSpan Elapsed => System.Diagnostics.Stopwatch.GetElapsedTime(_started);
 
     public async ValueTask DisposeAsync()
     {

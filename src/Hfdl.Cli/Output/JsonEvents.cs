@@ -75,6 +75,27 @@ internal sealed class JsonEvents(TextWriter output)
         }
     });
 
+    /// <summary>
+    /// The <c>summary</c> event that ends every run that was not stopped: a download, a dry run, a verification.
+    /// <paramref name="more"/> adds the fields of a mode (a verification's counts, a dry run's flag).
+    /// </summary>
+    public void Summary(DownloadSummary s, Action<Utf8JsonWriter>? more = null) => Write("summary", w =>
+    {
+        w.WriteString("target", s.TargetFolder);
+        w.WriteString("commit", s.Commit);
+        w.WriteNumber("files_downloaded", s.FilesDownloaded);
+        w.WriteNumber("files_skipped", s.FilesSkipped);
+        w.WriteNumber("files_failed", s.FilesFailed);
+        w.WriteNumber("bytes_downloaded", s.BytesDownloaded);
+        w.WriteNumber("bytes_fetched", s.BytesFetched);
+        w.WriteNumber("bytes_from_cache", s.BytesFromCache);
+        w.WriteNumber("seconds", Math.Round(s.Elapsed.TotalSeconds, 3));
+        w.WriteNumber("bytes_per_second", Math.Round(s.AverageBytesPerSecond));
+        more?.Invoke(w);
+        w.WriteBoolean("verified", s.FilesFailed == 0);
+        w.WriteNumber("exit_code", s.FilesFailed == 0 ? HfdlCommand.ExitOk : HfdlCommand.ExitFailure);
+    });
+
     /// <summary>The plan's action names, made once (a plan of 400,000 files would make 800,000 strings).</summary>
     private static readonly string[] ActionNames = [.. Enum.GetValues<PlannedAction>().Select(a => a.ToString().ToLowerInvariant())];
 
@@ -102,6 +123,7 @@ internal sealed class JsonEvents(TextWriter output)
         w.WriteString("commit", plan.Commit);
         w.WriteString("target", plan.TargetFolder);
         w.WriteBoolean("dry_run", true);
+        w.WriteBoolean("verify", false);
         w.WriteNumber("files", plan.Files.Count);
         w.WriteNumber("bytes", plan.TotalBytes);
         w.WriteNumber("files_to_download", plan.FilesToFetch);
@@ -110,6 +132,22 @@ internal sealed class JsonEvents(TextWriter output)
         w.WriteNumber("big_file_threshold", plan.BigFileThreshold);
         w.WriteString("layout", plan.Layout == Core.Storage.LayoutKind.HfCache ? "hf-cache" : "folder");
         w.WriteNumber("extra_files", plan.Extras.Count);
+        if (plan.DiskSpace is { } space)
+        {
+            w.WriteStartObject("disk_space");
+            w.WriteNumber("bytes_needed", space.Needed);
+            w.WriteNumber("bytes_reserved", space.Reserve);
+            if (space.Available is { } available)
+            {
+                w.WriteNumber("bytes_available", available);
+            }
+            else
+            {
+                w.WriteNull("bytes_available");
+            }
+            w.WriteBoolean("fits", space.Fits);
+            w.WriteEndObject();
+        }
         w.WriteStartArray("entries");
         foreach (var file in plan.Files.Concat(plan.Extras))
         {
@@ -173,6 +211,7 @@ internal sealed class JsonProgress : IProgress<DownloadEvent>
                     }
                     w.WriteString("target", plan.TargetFolder);
                     w.WriteBoolean("dry_run", false);
+                    w.WriteBoolean("verify", plan.Verify);
                     w.WriteNumber("files", plan.TotalFiles);
                     w.WriteNumber("bytes", plan.TotalBytes);
                     w.WriteNumber("files_to_download", plan.FilesToDownload);
@@ -244,22 +283,7 @@ internal sealed class JsonProgress : IProgress<DownloadEvent>
                 break;
             case DownloadFinished finished:
                 MaybeProgress(force: true);
-                var s = finished.Summary;
-                _events.Write("summary", w =>
-                {
-                    w.WriteString("target", s.TargetFolder);
-                    w.WriteString("commit", s.Commit);
-                    w.WriteNumber("files_downloaded", s.FilesDownloaded);
-                    w.WriteNumber("files_skipped", s.FilesSkipped);
-                    w.WriteNumber("files_failed", s.FilesFailed);
-                    w.WriteNumber("bytes_downloaded", s.BytesDownloaded);
-                    w.WriteNumber("bytes_fetched", s.BytesFetched);
-                    w.WriteNumber("bytes_from_cache", s.BytesFromCache);
-                    w.WriteNumber("seconds", Math.Round(s.Elapsed.TotalSeconds, 3));
-                    w.WriteNumber("bytes_per_second", Math.Round(s.AverageBytesPerSecond));
-                    w.WriteBoolean("verified", s.FilesFailed == 0);
-                    w.WriteNumber("exit_code", s.FilesFailed == 0 ? HfdlCommand.ExitOk : HfdlCommand.ExitFailure);
-                });
+                _events.Summary(finished.Summary);
                 break;
         }
     }

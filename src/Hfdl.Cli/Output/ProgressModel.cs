@@ -97,8 +97,8 @@ internal sealed class ProgressModel : IProgress<DownloadEvent>
                     _log.Add(completed);
                     break;
                 case FileSkipped skipped:
-                    // Before the plan: recorded as complete, and counted in the plan's FilesAlreadyPresent.
-                    if (_plan is not null)
+                    // Planned: counted in the plan's FilesAlreadyPresent already.
+                    if (!skipped.Planned)
                     {
                         // Found on disk with the right hash during the run: part of the plan's bytes, not transferred.
                         _active.Remove(skipped.Path);

@@ -219,13 +219,40 @@ internal static class ProgressView
 
     private static string ActionText(PlannedFile file) => Markup.Remove(ActionMarkup(file));
 
-    public static List<string> PlanTotals(DownloadPlan plan) =>
-    [
-        $"{plan.RepoType.ToString().ToLowerInvariant()} {plan.RepoId} at {plan.Revision} = commit {plan.Commit}",
-        $"{plan.Files.Count} files, {Units.Bytes(plan.TotalBytes)}; to download: {plan.FilesToFetch} files, {Units.Bytes(plan.BytesToFetch)}; already present: {plan.FilesPresent} files; big files (>= {Units.Bytes(plan.BigFileThreshold)}): {plan.Files.Count(f => f.IsBig)}"
-            + (plan.Extras.Count > 0 ? $"; not in the repo (left alone): {plan.Extras.Count} files" : ""),
-        $"Target: {plan.TargetFolder}",
-    ];
+    public static List<string> PlanTotals(DownloadPlan plan)
+    {
+        List<string> lines =
+        [
+            $"{plan.RepoType.ToString().ToLowerInvariant()} {plan.RepoId} at {plan.Revision} = commit {plan.Commit}",
+            $"{plan.Files.Count} files, {Units.Bytes(plan.TotalBytes)}; to download: {plan.FilesToFetch} files, {Units.Bytes(plan.BytesToFetch)}; already present: {plan.FilesPresent} files; big files (>= {Units.Bytes(plan.BigFileThreshold)}): {plan.Files.Count(f => f.IsBig)}"
+                + (plan.Extras.Count > 0 ? $"; not in the repo (left alone): {plan.Extras.Count} files" : ""),
+            $"Target: {plan.TargetFolder}",
+        ];
+        if (DiskSpaceLine(plan.DiskSpace) is { } space)
+        {
+            lines.Add(space);
+        }
+        return lines;
+    }
+
+    /// <summary>
+    /// What the download would decide about disk space, said when it matters: a reserve was asked for, or what is left
+    /// to write does not fit.
+    /// </summary>
+    private static string? DiskSpaceLine(DiskSpaceCheck? check)
+    {
+        if (check is not { } space || (space.Reserve == 0 && space.Fits))
+        {
+            return null;
+        }
+        var available = space.Available is { } free ? $"{Units.Bytes(free)} available" : "the free space cannot be told";
+        var reserve = space.Reserve > 0 ? $" plus {Units.Bytes(space.Reserve)} kept free (--min-free-space)" : "";
+        return space.Needed == 0
+            ? $"Disk space: nothing to write, so the reserve of {Units.Bytes(space.Reserve)} (--min-free-space) does not stop the download."
+            : space.Fits
+                ? $"Disk space: {Units.Bytes(space.Needed)} to write{reserve}; {available}: the download would start."
+                : $"Disk space: {Units.Bytes(space.Needed)} to write{reserve}, but only {available}: the download would refuse to start.";
+    }
 
     public static string HashName(string hash) => hash.StartsWith("sha256:", StringComparison.Ordinal) ? "sha256" : "git sha1";
 

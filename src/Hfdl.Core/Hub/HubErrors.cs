@@ -114,6 +114,17 @@ public sealed class UnsafePathException(string? path, string problem)
     public string? RejectedPath { get; } = path;
 }
 
+/// <summary>
+/// A revision (a branch or tag name as asked for) that cannot name a ref file of the Hugging Face cache, where
+/// <c>refs/&lt;revision&gt;</c> records its commit: it would lead outside the refs folder, or cannot be a file name.
+/// </summary>
+public sealed class UnsafeRevisionNameException(string revision, string? commit, string problem)
+    : HfdlException($"The revision '{SafeText.Printable(revision)}'{(commit is null ? "" : $" (commit {commit})")} cannot be recorded in the Hugging Face cache, where its name becomes a file under the repo's refs folder: {problem}. Nothing was downloaded; ask for {(commit is null ? "its commit id" : $"the commit id {commit}")} instead.")
+{
+    /// <summary>The revision exactly as it was asked for.</summary>
+    public string Revision { get; } = revision;
+}
+
 /// <summary>Makes text that came from a server (or a file) safe to print on a terminal.</summary>
 internal static class SafeText
 {

@@ -93,6 +93,9 @@ public sealed record DownloadPlan(
     /// <summary>Local files of the selection that the repo does not list (folder layouts, when asked for: dry run and verify).</summary>
     public IReadOnlyList<PlannedFile> Extras { get; init; } = [];
 
+    /// <summary>The disk-space check the download makes before fetching anything, judged now (null when not made).</summary>
+    public DiskSpaceCheck? DiskSpace { get; init; }
+
     /// <summary>Bytes of every selected file.</summary>
     public long TotalBytes => Checked.Sum(Files.Select(f => f.Size));
 
@@ -125,4 +128,17 @@ internal sealed record PlanRoots(string DataRoot, string UserRoot, bool DataByEt
 
     private static string Under(string root, string repoPath) =>
         System.IO.Path.Combine(root, System.IO.Path.DirectorySeparatorChar == '/' ? repoPath : repoPath.Replace('/', System.IO.Path.DirectorySeparatorChar));
+}
+
+/// <summary>The disk-space check a download makes before it fetches anything.</summary>
+/// <param name="Needed">Bytes the download would still write: partial files count their missing bytes, files on disk with the right size nothing.</param>
+/// <param name="Reserve">Bytes that must stay free (<see cref="Transfer.DownloadOptions.MinFreeSpace"/>).</param>
+/// <param name="Available">Bytes free on the target's file system; null when it cannot be told.</param>
+public sealed record DiskSpaceCheck(long Needed, long Reserve, long? Available)
+{
+    /// <summary>
+    /// True when the download starts: it writes nothing (a reserve is about what a download takes, so a run that takes
+    /// nothing is never refused), or what it writes fits with the reserve, or the free space cannot be told.
+    /// </summary>
+    public bool Fits => Needed == 0 || Available is not { } free || Needed + Reserve <= free;
 }

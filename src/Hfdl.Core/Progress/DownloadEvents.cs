@@ -19,9 +19,13 @@ public sealed record PlanReady(
     int FilesToDownload,
     long BytesToDownload,
     int FilesAlreadyPresent,
-    long BigFileThreshold) : DownloadEvent;
+    long BigFileThreshold) : DownloadEvent
+{
+    /// <summary>The plan of a verification: its files are hashed, nothing is downloaded (the counts to download and present are 0).</summary>
+    public bool Verify { get; init; }
+}
 
-/// <summary>A transfer starts. <paramref name="ResumedBytes"/>: bytes already on disk from an earlier run (a resumed big file).</summary>
+/// <summary>A transfer starts. <paramref name="ResumedBytes"/>: bytes already on disk from an earlier run that this one keeps (a resumed file, big or small).</summary>
 public sealed record FileStarted(string Path, long Size, bool IsBig, long ResumedBytes = 0) : DownloadEvent;
 
 /// <summary>Bytes of one file received so far (sent at a bounded rate per file).</summary>
@@ -31,7 +35,14 @@ public sealed record FileProgress(string Path, long BytesDone, long Size) : Down
 public sealed record FileCompleted(string Path, long Size, string Hash, TimeSpan Elapsed) : DownloadEvent;
 
 /// <summary>A file already present and verified, so not downloaded.</summary>
-public sealed record FileSkipped(string Path, long Size, string Reason) : DownloadEvent;
+public sealed record FileSkipped(string Path, long Size, string Reason) : DownloadEvent
+{
+    /// <summary>
+    /// Counted by the plan as present (<see cref="PlanReady.FilesAlreadyPresent"/>), and reported right after it; false
+    /// for a file found on disk with the right hash during the run, which the plan counted as work.
+    /// </summary>
+    public bool Planned { get; init; }
+}
 
 /// <summary>A transfer failed and will be tried again.</summary>
 public sealed record FileRetrying(string Path, int Attempt, string Reason, TimeSpan Delay) : DownloadEvent;

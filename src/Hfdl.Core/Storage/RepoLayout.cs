@@ -41,7 +41,30 @@ internal static class RepoLayout
         {
             throw new UnsafePathException(repoPath, "it resolves outside the target folder");
         }
-        SafeFileSystem.CheckNoLinks(fullRoot, full, allowLinkAtEnd, repoPath);
+        SafeFileSystem.CheckNoLinks(fullRoot, full, allowLinkAtEnd, $"the repo file '{SafeText.Printable(repoPath)}'");
+        return full;
+    }
+
+    /// <summary>
+    /// The HF cache's ref file of <paramref name="revision"/> under <paramref name="refsFolder"/> (<c>refs/pr/1</c>
+    /// nests, as in git), with the same checks as a repo file, but said of the revision: it is the user's (or a URL's)
+    /// name for a branch or tag, not a file the server listed.
+    /// </summary>
+    /// <param name="commit">The commit the revision resolved to, for the message, when known.</param>
+    public static string RefPath(string refsFolder, string revision, string? commit = null)
+    {
+        var fullRoot = Path.GetFullPath(refsFolder);
+        var problem = Planning.RepoFilePath.TryValidate(revision, out var invalid) ? null : invalid;
+        var full = problem is null ? Path.GetFullPath(Path.Combine(fullRoot, revision.Replace('/', Path.DirectorySeparatorChar))) : "";
+        if (problem is null && !full.StartsWith(fullRoot + Path.DirectorySeparatorChar, StringComparison.Ordinal))
+        {
+            problem = "it resolves outside the refs folder";
+        }
+        if (problem is not null)
+        {
+            throw new UnsafeRevisionNameException(revision, commit, problem);
+        }
+        SafeFileSystem.CheckNoLinks(fullRoot, full, writingTo: $"the cache's ref of revision '{SafeText.Printable(revision)}'");
         return full;
     }
 }

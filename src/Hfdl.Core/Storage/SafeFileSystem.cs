@@ -7,9 +7,12 @@ namespace Hfdl.Core.Storage;
 /// A symbolic link (or a Windows junction) sits where hfdl would write. hfdl never writes through links: one that was
 /// already there could point anywhere (~/.bashrc, /etc), and whatever it points at would be overwritten.
 /// </summary>
-public sealed class LinkInTargetException(string linkPath, string? linkTarget, string? repoPath = null)
+/// <param name="linkPath">The link.</param>
+/// <param name="linkTarget">Where it points, when it can be read.</param>
+/// <param name="writingTo">What hfdl was writing, in words ("the repo file 'a.txt'", "the ref of revision 'main'"), or null.</param>
+public sealed class LinkInTargetException(string linkPath, string? linkTarget, string? writingTo = null)
     : HfdlException($"'{SafeText.Printable(linkPath)}' is a symbolic link{(linkTarget is null ? "" : $" (to '{SafeText.Printable(linkTarget)}')")}"
-        + (repoPath is null ? "" : $", on the way to the repo file '{SafeText.Printable(repoPath)}'")
+        + (writingTo is null ? "" : $", on the way to {writingTo}")
         + "; hfdl never writes through links; remove it and run the same command again.")
 {
     /// <summary>The link that was found.</summary>
@@ -40,11 +43,12 @@ internal static class SafeFileSystem
     }
 
     /// <summary>Throws when <paramref name="path"/> is a link.</summary>
-    public static void RefuseLink(string path, string? repoPath = null)
+    /// <param name="writingTo">What the write is for, in words, for the message.</param>
+    public static void RefuseLink(string path, string? writingTo = null)
     {
         if (LinkTarget(path) is { } target)
         {
-            throw new LinkInTargetException(path, target, repoPath);
+            throw new LinkInTargetException(path, target, writingTo);
         }
     }
 
@@ -53,7 +57,7 @@ internal static class SafeFileSystem
     /// link; with <paramref name="allowLinkAtEnd"/> the last component may be one (a link hfdl replaces). Stops at the
     /// first component that does not exist: nothing below it can exist yet.
     /// </summary>
-    public static void CheckNoLinks(string root, string path, bool allowLinkAtEnd = false, string? repoPath = null)
+    public static void CheckNoLinks(string root, string path, bool allowLinkAtEnd = false, string? writingTo = null)
     {
         var components = ComponentsBelow(root, path);
         for (var i = 0; i < components.Count; i++)
@@ -62,7 +66,7 @@ internal static class SafeFileSystem
             var last = i == components.Count - 1;
             if (!(last && allowLinkAtEnd))
             {
-                RefuseLink(current, repoPath);
+                RefuseLink(current, writingTo);
             }
             if (!last && !Directory.Exists(current))
             {

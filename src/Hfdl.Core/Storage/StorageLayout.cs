@@ -29,6 +29,9 @@ internal abstract class StorageLayout
         _ => new FolderLayout(path),
     };
 
+    /// <summary>Hears what the user should know and that does not stop the run (files copied instead of linked, metadata not written).</summary>
+    public Action<string>? OnWarning { get; set; }
+
     /// <summary>Which layout this is.</summary>
     public abstract LayoutKind Kind { get; }
 
@@ -135,10 +138,16 @@ internal abstract class StorageLayout
             }
             AtomicFile.WriteAllBytes(TrustedRoot, Path.Combine(TreeCacheFolder, "trees", commit + ".json"), buffer.ToArray());
         }
-        catch (IOException)
+        catch (IOException ex)
         {
             // Only an aid for offline use: a failure to write it must not fail a download.
+            MetadataNotWritten(ex);
         }
+    }
+
+    /// <summary>huggingface_hub's metadata (a cached listing, a file's download record) could not be written.</summary>
+    protected virtual void MetadataNotWritten(IOException problem)
+    {
     }
 
     /// <summary>Reads a cached listing; null when missing, of another format, or unreadable.</summary>
@@ -228,9 +237,24 @@ internal sealed class FolderLayout(string root) : StorageLayout
             // on a 1500-file repo.
             AtomicFile.WriteAllBytes(Root, metadata, System.Text.Encoding.UTF8.GetBytes($"{commit}\n{file.Etag}\n{timestamp}\n"), durable: false);
         }
-        catch (IOException)
+        catch (IOException ex)
         {
             // The metadata only helps huggingface_hub skip a hash; the file itself is in place and verified.
+            MetadataNotWritten(ex);
+        }
+    }
+
+    private int _metadataWarned;
+
+    /// <summary>
+    /// Said once per run: a <c>.cache/huggingface</c> that is a file (or a full or read-only disk there) would otherwise
+    /// make every file's metadata, and the cached listing offline runs need, go missing without a word.
+    /// </summary>
+    protected override void MetadataNotWritten(IOException problem)
+    {
+        if (Interlocked.Exchange(ref _metadataWarned, 1) == 0)
+        {
+            OnWarning?.Invoke($"huggingface_hub's download metadata cannot be written in {MetadataFolder} ({problem.Message}); the files are in place and verified, but huggingface_hub will hash them again, and offline runs cannot find this download's listing.");
         }
     }
 
@@ -299,9 +323,6 @@ internal sealed class HfCacheLayout : StorageLayout
 
     public string RepoFolder { get; }
 
-    /// <summary>Set once symlinks could not be made and files were copied instead.</summary>
-    public Action<string>? OnWarning { get; set; }
-
     public static string FolderName(RepoType type, RepoId id) => $"{type.ApiSegment()}--{id.Value.Replace("/", "--", StringComparison.Ordinal)}";
 
     public override LayoutKind Kind => LayoutKind.HfCache;
@@ -360,7 +381,7 @@ internal sealed class HfCacheLayout : StorageLayout
         if (revision != commit)
         {
             // refs/pr/1 nests, like git; the content is the commit, without a newline.
-            AtomicFile.WriteAllBytes(CacheRoot, RepoLayout.FilePath(Path.Combine(RepoFolder, "refs"), revision), System.Text.Encoding.ASCII.GetBytes(commit));
+            AtomicFile.WriteAllBytes(CacheRoot, RepoLayout.RefPath(Path.Combine(RepoFolder, "refs"), revision, commit), System.Text.Encoding.ASCII.GetBytes(commit));
         }
     }
 
@@ -428,10 +449,10 @@ internal sealed class HfCacheLayout : StorageLayout
         }
         try
         {
-            var refPath = RepoLayout.FilePath(Path.Combine(RepoFolder, "refs"), revision);
+            var refPath = RepoLayout.RefPath(Path.Combine(RepoFolder, "refs"), revision);
             return File.Exists(refPath) ? SafeFileSystem.ReadRef(refPath, out _) : null;
         }
-        catch (Exception ex) when (ex is IOException or UnsafePathException or LinkInTargetException)
+        catch (Exception ex) when (ex is IOException or UnsafeRevisionNameException or LinkInTargetException)
         {
             return null;
         }

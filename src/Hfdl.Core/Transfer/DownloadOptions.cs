@@ -37,8 +37,14 @@ public sealed record DownloadOptions
     /// <summary>Longest speed test on the first big file before adding connections; it ends early once the rate is stable. Default 5 s.</summary>
     public TimeSpan SpeedTestDuration { get; init; } = TimeSpan.FromSeconds(5);
 
-    /// <summary>Aggregate cap in bytes per second over all connections and files (<c>--max-speed</c>); null for none.</summary>
+    /// <summary>Aggregate cap in bytes per second over all connections and files (<c>--max-speed</c>); null for none, else at least <see cref="SlowestSpeedCap"/>.</summary>
     public double? MaxBytesPerSecond { get; init; }
+
+    /// <summary>
+    /// The slowest <see cref="MaxBytesPerSecond"/>: 1000 bytes per second. Below it one read's worth of data (256 KiB)
+    /// would hold a connection for longer than any server keeps it open, and the waits overflow the timers.
+    /// </summary>
+    public const double SlowestSpeedCap = 1000;
 
     /// <summary>Signed download URLs of big files are resolved again after this long, before they expire. Default 20 min.</summary>
     public TimeSpan UrlRefreshInterval { get; init; } = TimeSpan.FromMinutes(20);
@@ -98,7 +104,7 @@ public sealed record DownloadOptions
         {
             throw new InvalidOptionException(nameof(ChunkSize), "must be at least 65536 bytes and at most 1 PiB.");
         }
-        if (MinSpeedPerConnection < 0)
+        if (!(MinSpeedPerConnection >= 0) || double.IsInfinity(MinSpeedPerConnection))
         {
             throw new InvalidOptionException(nameof(MinSpeedPerConnection), "must not be negative.");
         }
@@ -122,9 +128,9 @@ public sealed record DownloadOptions
         {
             throw new InvalidOptionException(nameof(XetCacheSize), "must not be negative.");
         }
-        if (MaxBytesPerSecond is <= 0)
+        if (MaxBytesPerSecond is { } cap && !(cap >= SlowestSpeedCap && double.IsFinite(cap)))
         {
-            throw new InvalidOptionException(nameof(MaxBytesPerSecond), "must be more than 0.");
+            throw new InvalidOptionException(nameof(MaxBytesPerSecond), $"must be a number of at least {SlowestSpeedCap} bytes per second.");
         }
     }
 }

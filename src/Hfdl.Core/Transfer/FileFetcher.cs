@@ -63,6 +63,11 @@ internal sealed class FileFetcher(HubClient client, DownloadOptions options, Ran
                 var target = attempt == 1 && resume is not null
                     ? await StreamTarget.ResumeAsync(file, temp, resume.Written, options.ProgressInterval, progress, cancellationToken).ConfigureAwait(false)
                     : new StreamTarget(file, temp, options.ProgressInterval, progress);
+                if (attempt == 1)
+                {
+                    // Reported once the temporary file is open: what a resume kept of it is known only then.
+                    progress?.Report(new FileStarted(file.Path, file.Size, IsBig: false, ResumedBytes: target.Received));
+                }
                 _inFlight[target] = (file, temp);
                 try
                 {

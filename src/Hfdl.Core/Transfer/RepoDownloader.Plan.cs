@@ -18,12 +18,21 @@ internal sealed partial class RepoDownloader
     {
         var revision = request.Revision ?? "main";
         var layout = CreateLayout(request, null);
-        var selection = request.Offline
-            ? RepoPlanner.SelectOffline(request, layout) ?? throw new OfflineIncompleteException(request.RepoType, request.RepoId, revision, null)
-            : await RepoPlanner.SelectAsync(_client, request, commit => progress?.Report(new RevisionResolved(request.RepoType, request.RepoId, revision, commit)), cancellationToken).ConfigureAwait(false);
+        RepoSelection selection;
+        if (request.Offline)
+        {
+            selection = RepoPlanner.SelectOffline(request, layout) ?? throw new OfflineIncompleteException(request.RepoType, request.RepoId, revision, null);
+            // The commit the local records give, as a run with the network reports the one the Hub gives.
+            progress?.Report(new RevisionResolved(request.RepoType, request.RepoId, revision, selection.Commit));
+        }
+        else
+        {
+            selection = await RepoPlanner.SelectAsync(_client, request, commit => progress?.Report(new RevisionResolved(request.RepoType, request.RepoId, revision, commit)), cancellationToken).ConfigureAwait(false);
+        }
         var state = Directory.Exists(layout.JournalFolder)
             ? DownloadStateStore.Open(layout.JournalFolder, request.RepoType, request.RepoId, _options.Time, readOnly: true)
             : null;
-        return RepoPlanner.Inspect(selection, layout, state, request.Existing, _options.BigFileThreshold, withExtras: true, probeFileSystem: false);
+        var plan = RepoPlanner.Inspect(selection, layout, state, request.Existing, _options.BigFileThreshold, withExtras: true, probeFileSystem: false);
+        return plan with { DiskSpace = CheckDiskSpace(plan, layout.JournalFolder) };
     }
 }

@@ -100,6 +100,7 @@ internal sealed partial class RepoDownloader
         var placements = groups.ToDictionary(g => g.Path, g => g.Files.Select(f => f.Remote!).ToList(), StringComparer.Ordinal);
 
         var work = new List<(RemoteFile File, string Path)>();
+        var present = new List<PlannedFile>();
         var run = new RunCounters();
         foreach (var (path, members) in groups)
         {
@@ -109,7 +110,7 @@ internal sealed partial class RepoDownloader
                 {
                     layout.Place(member.Remote!, commit);
                     run.Skipped++;
-                    progress?.Report(new FileSkipped(member.Path, member.Size, "already downloaded and verified"));
+                    present.Add(member);
                 }
             }
             else
@@ -119,7 +120,15 @@ internal sealed partial class RepoDownloader
         }
         var resultFolder = layout.ResultFolder(commit);
         progress?.Report(new PlanReady(resultFolder, plan.Files.Count, plan.TotalBytes, work.Count, Checked.Sum(work.Select(w => w.File.Size)), run.Skipped, _options.BigFileThreshold));
-        CheckDiskSpace(root, work, state, request.Existing);
+        // Reported only now: the plan comes first, so a reader of the events knows the totals before any file's outcome.
+        foreach (var member in present)
+        {
+            progress?.Report(new FileSkipped(member.Path, member.Size, "already downloaded and verified") { Planned = true });
+        }
+        if (CheckDiskSpace(plan, root) is { Fits: false, Available: { } available } space)
+        {
+            throw new InsufficientDiskSpaceException(root, space.Needed, available, space.Reserve);
+        }
 
         var limiter = _options.MaxBytesPerSecond is { } cap ? new BandwidthLimiter(cap, _options.Time) : null;
         var saver = new ThrottledSaver(state, _options.Time, _options.CheckpointInterval);
@@ -151,7 +160,6 @@ internal sealed partial class RepoDownloader
                     journal.Adopted(file, path);
                     return;
                 }
-                progress?.Report(new FileStarted(file.Path, file.Size, IsBig: false));
                 await fetcher.FetchAsync(request.RepoType, request.RepoId, commit, file, path, resume, ct).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
@@ -314,10 +322,7 @@ internal sealed partial class RepoDownloader
     private static StorageLayout CreateLayout(DownloadRequest request, IProgress<DownloadEvent>? progress)
     {
         var layout = StorageLayout.Create(request.Layout, request.TargetFolder, request.RepoType, request.RepoId, request.DisableSymlinks);
-        if (layout is HfCacheLayout cache)
-        {
-            cache.OnWarning = message => progress?.Report(new Warning(message));
-        }
+        layout.OnWarning = message => progress?.Report(new Warning(message));
         return layout;
     }
 
@@ -334,22 +339,34 @@ internal sealed partial class RepoDownloader
     /// </summary>
     private DownloadSummary DownloadOffline(DownloadRequest request, StorageLayout layout, IProgress<DownloadEvent>? progress, long started, HubUnreachableException? unreachable)
     {
-        var local = CheckLocal(request, layout);
-        if (local is not { IsComplete: true })
+        var revision = request.Revision ?? "main";
+        var inspected = InspectLocal(request, layout);
+        if (inspected is not { Plan: var plan, Report: var local } || (unreachable is not null && !local.IsComplete))
         {
             if (unreachable is not null)
             {
                 System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(unreachable);
             }
-            throw new OfflineIncompleteException(request.RepoType, request.RepoId, request.Revision ?? "main", local);
+            throw new OfflineIncompleteException(request.RepoType, request.RepoId, revision, null);
         }
         if (unreachable is not null)
         {
             progress?.Report(new Warning($"{unreachable.Message} Using the complete local copy of commit {local.Commit} instead."));
         }
-        foreach (var path in local.Present)
+        // The same events as a run with the network, from the local records: the plan first, then every file.
+        var missing = local.Missing.ToHashSet(StringComparer.Ordinal);
+        progress?.Report(new RevisionResolved(request.RepoType, request.RepoId, revision, local.Commit));
+        progress?.Report(new PlanReady(local.Folder, plan.Files.Count, plan.TotalBytes, missing.Count,
+            Checked.Sum(plan.Files.Where(f => missing.Contains(f.Path)).Select(f => f.Size)), local.Present.Count, _options.BigFileThreshold));
+        foreach (var file in plan.Files)
         {
-            progress?.Report(new FileSkipped(path, 0, "present locally (offline)"));
+            progress?.Report(missing.Contains(file.Path)
+                ? new FileFailed(file.Path, $"'{file.Path}' is not on disk, and offline it cannot be downloaded.")
+                : new FileSkipped(file.Path, file.Size, "present locally (offline)") { Planned = true });
+        }
+        if (!local.IsComplete)
+        {
+            throw new OfflineIncompleteException(request.RepoType, request.RepoId, revision, local);
         }
         var summary = new DownloadSummary(local.Folder, local.Commit, 0, local.Present.Count, 0, 0, Stopwatch.GetElapsedTime(started));
         progress?.Report(new DownloadFinished(summary));
@@ -361,9 +378,9 @@ internal sealed partial class RepoDownloader
     /// the request from the commit and listing recorded locally, its selected files judged present (where users find
     /// them, with their size) or missing. Null when nothing records the revision.
     /// </summary>
-    public LocalReport? CheckLocal(DownloadRequest request) => CheckLocal(request, CreateLayout(request, null));
+    public LocalReport? CheckLocal(DownloadRequest request) => InspectLocal(request, CreateLayout(request, null))?.Report;
 
-    private LocalReport? CheckLocal(DownloadRequest request, StorageLayout layout)
+    private (DownloadPlan Plan, LocalReport Report)? InspectLocal(DownloadRequest request, StorageLayout layout)
     {
         if (RepoPlanner.SelectOffline(request, layout) is not { } selection)
         {
@@ -378,36 +395,22 @@ internal sealed partial class RepoDownloader
             var usable = file.Action is PlannedAction.Present or PlannedAction.Verify && layout.IsPlaced(file.Remote!, plan.Commit);
             (usable ? present : missing).Add(file.Path);
         }
-        return new LocalReport(plan.TargetFolder, plan.Commit, present, missing);
+        return (plan, new LocalReport(plan.TargetFolder, plan.Commit, present, missing));
     }
 
     /// <summary>
-    /// Refuses to start when what is left to download, plus the reserve, does not fit. Partial big files count only
-    /// their missing bytes; a file that will replace an existing copy counts whole (both exist until the rename).
+    /// The disk-space check a download makes before fetching anything (and a dry run reports): what is left to write of
+    /// the plan, the reserve, and what the target's file system has free. Partial files count only their missing bytes,
+    /// files on disk with the right size nothing (they are hashed first, and most likely kept), a file that will replace
+    /// an existing copy (<c>--force</c>) counts whole (both exist until the rename). A run that writes nothing passes.
     /// </summary>
-    private void CheckDiskSpace(string root, List<(RemoteFile File, string Path)> work, DownloadStateStore state, ExistingFiles existing)
+    private DiskSpaceCheck CheckDiskSpace(DownloadPlan plan, string root)
     {
-        var needed = 0L;
-        foreach (var (file, path) in work)
-        {
-            if (existing != ExistingFiles.Ignore && new FileInfo(path) is { Exists: true } present && present.Length == file.Size)
-            {
-                continue; // Most likely right already (it is hashed before anything is fetched).
-            }
-            var recorded = state.Get(file.Path);
-            var done = existing != ExistingFiles.Ignore && recorded is { Status: FileState.Partial, Ranges: { } ranges } && recorded.Etag == file.Etag
-                ? ranges.Sum(r => r[1] - r[0])
-                : 0;
-            needed += Math.Max(0, file.Size - done);
-        }
-        if (needed == 0 && _options.MinFreeSpace == 0)
-        {
-            return;
-        }
-        if (DiskSpace.AvailableBytes(root) is { } available && needed + _options.MinFreeSpace > available)
-        {
-            throw new InsufficientDiskSpaceException(root, needed, available, _options.MinFreeSpace);
-        }
+        var needed = Checked.Sum(plan.Files
+            .Where(f => f.Action is PlannedAction.Download or PlannedAction.Resume)
+            .DistinctBy(f => f.DataKey, StringComparer.Ordinal)
+            .Select(f => f.BytesToFetch));
+        return new DiskSpaceCheck(needed, _options.MinFreeSpace, DiskSpace.AvailableBytes(root));
     }
 
     private bool IsBig(RemoteFile file) => file.Size > 0 && file.Size >= _options.BigFileThreshold;
@@ -579,6 +582,8 @@ internal sealed partial class RepoDownloader
     public async Task<VerificationReport> VerifyAsync(DownloadRequest request, IProgress<DownloadEvent>? progress, CancellationToken cancellationToken)
     {
         var plan = await PlanAsync(request with { Existing = ExistingFiles.Rehash }, progress, cancellationToken).ConfigureAwait(false);
+        // Verify downloads nothing: its plan is what it hashes.
+        progress?.Report(new PlanReady(plan.TargetFolder, plan.Files.Count, plan.TotalBytes, 0, 0, 0, plan.BigFileThreshold) { Verify = true });
         var results = new System.Collections.Concurrent.ConcurrentBag<FileVerified>();
         var parallel = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, Environment.ProcessorCount), CancellationToken = cancellationToken };
         await Parallel.ForEachAsync(plan.Files, parallel, async (file, ct) =>

@@ -391,6 +391,12 @@ internal sealed class XetFileJob
         {
             return;
         }
+        if (_runToken.IsCancellationRequested || _job.FailedToken.IsCancellationRequested)
+        {
+            // The run is stopping (Ctrl+C, a signal, a fatal error) or the file failed for a reason of its own: units
+            // cut short leave bytes unwritten, and that is no failure of Xet. The journal keeps what was written.
+            return;
+        }
         var why = reason is HfdlException ? reason.Message : $"{reason.GetType().Name}: {reason.Message}";
         _session.Progress?.Report(new Warning($"Native Xet failed for '{_job.File.Path}' ({why.TrimEnd('.')}); hfdl fetches the rest of it over plain HTTPS."));
     }

@@ -101,4 +101,41 @@ public sealed class RepoLayoutTests : IDisposable
         Assert.Equal(Path.Combine(root, "sub", "existing.bin"), RepoLayout.FilePath(root, "sub/existing.bin"));
         Assert.Equal(Path.Combine(root, "sub", "new.bin"), RepoLayout.FilePath(root, "sub/new.bin"));
     }
+
+    private const string Commit = "0123456789abcdef0123456789abcdef01234567";
+
+    [Theory]
+    [InlineData("../../../../evilrev")]
+    [InlineData("refs/../../x")]
+    public void A_revision_that_cannot_name_a_ref_file_is_refused_as_the_revision_not_as_a_file_the_server_listed(string revision)
+    {
+        var cache = StorageLayout.Create(LayoutKind.HfCache, _temp.Path, RepoType.Model, RepoId.Parse("acme/refs"));
+
+        var error = Assert.Throws<UnsafeRevisionNameException>(() => cache.RecordRevision(revision, Commit));
+
+        Assert.StartsWith($"The revision '{revision}' (commit {Commit}) cannot be recorded in the Hugging Face cache", error.Message, StringComparison.Ordinal);
+        Assert.Contains($"ask for the commit id {Commit} instead", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("server listed", error.Message, StringComparison.Ordinal);
+        Assert.Empty(Directory.GetFiles(_temp.Path, "*evilrev*", SearchOption.AllDirectories));
+        Assert.Empty(Directory.GetFiles(_temp.Path, "x", SearchOption.AllDirectories));
+    }
+
+    [Fact]
+    public void A_link_at_a_ref_names_the_revision_it_records_not_a_repo_file()
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return; // Symbolic links need privileges there.
+        }
+        var cache = StorageLayout.Create(LayoutKind.HfCache, _temp.Path, RepoType.Model, RepoId.Parse("acme/refs"));
+        var refs = _temp.Combine("models--acme--refs", "refs");
+        Directory.CreateDirectory(refs);
+        File.CreateSymbolicLink(Path.Combine(refs, "main"), _temp.Combine("elsewhere"));
+
+        var error = Assert.Throws<LinkInTargetException>(() => cache.RecordRevision("main", Commit));
+
+        Assert.Contains("on the way to the cache's ref of revision 'main'", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("repo file", error.Message, StringComparison.Ordinal);
+        Assert.False(File.Exists(_temp.Combine("elsewhere")));
+    }
 }

@@ -184,6 +184,54 @@ public sealed class ResilienceTests : IDisposable
         Assert.Empty(Directory.GetFiles(target, "*.hfdl-part"));
     }
 
+    /// <summary>
+    /// A small file's partial data from an earlier run: written in order (one range from byte 0), or left by a big-file
+    /// run before --file-size-threshold was raised (ranges with a gap, of which only the first counts). file_started says
+    /// how much of it the run kept, and that is what the dry run announced.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_resumed_small_file_reports_the_bytes_it_kept_as_the_dry_run_announced(bool leftByABigFileRun)
+    {
+        const long Size = 6L * 1024 * 1024;
+        const long Kept = 2L * 1024 * 1024;
+        var store = new InMemoryRepoStore().AddRepo(RepoType.Model, "acme/small-kept", repo => repo
+            .File("weights.bin", SyntheticContent.Create(Size, seed: 35)));
+        await using var server = await HubServer.StartAsync(new HubServerOptions { Store = store });
+        var target = _temp.Combine("out");
+        var stateFile = Path.Combine(target, ".download_state");
+        var cli = new CliRunner(server, _temp);
+        string[] args = ["download", "acme/small-kept", "--local-dir", target];
+        Assert.Equal(0, (await cli.RunAsync(args)).ExitCode);
+        // What an interrupted run leaves: the file's first bytes in a temporary file the journal names, with the
+        // ranges it recorded.
+        var content = File.ReadAllBytes(Path.Combine(target, "weights.bin"));
+        File.Delete(Path.Combine(target, "weights.bin"));
+        var temp = Path.Combine(target, ".weights.bin.5eed5eed.hfdl-part");
+        File.WriteAllBytes(temp, content.AsSpan(0, (int)(leftByABigFileRun ? 4 * 1024 * 1024 : Kept)).ToArray());
+        var state = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(stateFile))!;
+        var entry = state["files"]!["weights.bin"]!;
+        entry["status"] = "partial";
+        entry["tempFile"] = Path.GetFileName(temp);
+        entry["ranges"] = leftByABigFileRun
+            ? new System.Text.Json.Nodes.JsonArray(new System.Text.Json.Nodes.JsonArray(0, Kept), new System.Text.Json.Nodes.JsonArray(3 * 1024 * 1024, 4 * 1024 * 1024))
+            : new System.Text.Json.Nodes.JsonArray(new System.Text.Json.Nodes.JsonArray(0, Kept));
+        File.WriteAllText(stateFile, state.ToJsonString());
+
+        var dryRun = await cli.RunAsync([.. args, "--dry-run", "--json"]);
+        var rerun = await cli.RunAsync([.. args, "--json"]);
+
+        Assert.True(rerun.ExitCode == 0, rerun.ToString());
+        var planned = JsonDocument.Parse(dryRun.Out.Split('\n')[0]).RootElement.GetProperty("entries").EnumerateArray().Single();
+        Assert.Equal("resume", planned.GetProperty("action").GetString());
+        Assert.Equal(Kept, planned.GetProperty("bytes_on_disk").GetInt64());
+        var started = rerun.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement)
+            .Single(e => e.GetProperty("event").GetString() == "file_started");
+        Assert.Equal(Kept, started.GetProperty("resumed_bytes").GetInt64());
+        Assert.Equal(content, File.ReadAllBytes(Path.Combine(target, "weights.bin")));
+    }
+
     [Fact]
     public async Task A_small_file_s_partial_data_is_dropped_when_the_file_changed_on_the_hub()
     {
@@ -469,6 +517,38 @@ public sealed class ResilienceTests : IDisposable
         Assert.Contains("Not enough disk space", result.Error, StringComparison.Ordinal);
         Assert.Empty(RepoAssert.ListFiles(target));
     }
+
+    [Fact]
+    public async Task Min_free_space_never_refuses_a_run_that_writes_nothing_and_the_dry_run_says_what_the_run_would_do()
+    {
+        var store = Store();
+        await using var server = await HubServer.StartAsync(new HubServerOptions { Store = store });
+        var target = _temp.Combine("out");
+        var cli = new CliRunner(server, _temp);
+        string[] args = ["download", "acme/resume", "--local-dir", target, "--min-free-space", "1000000000000"];
+
+        var refusedDryRun = await cli.RunAsync([.. args, "--dry-run"]);
+        var refusedJson = await cli.RunAsync([.. args, "--dry-run", "--json"]);
+        Assert.Equal(0, (await cli.RunAsync("download", "acme/resume", "--local-dir", target)).ExitCode);
+        var complete = await cli.RunAsync(args);
+        var fixBroken = await cli.RunAsync([.. args, "--fix-broken"]);
+        var passingDryRun = await cli.RunAsync([.. args, "--dry-run"]);
+        var passingJson = await cli.RunAsync([.. args, "--dry-run", "--json"]);
+
+        Assert.True(refusedDryRun.ExitCode == 0, refusedDryRun.ToString());
+        Assert.Contains("the download would refuse to start", refusedDryRun.Error, StringComparison.Ordinal);
+        Assert.False(DiskSpace(refusedJson).GetProperty("fits").GetBoolean());
+        Assert.True(complete.ExitCode == 0, complete.ToString());
+        Assert.True(fixBroken.ExitCode == 0, fixBroken.ToString());
+        Assert.Matches("Disk space: nothing to write, so the reserve of .+ \\(--min-free-space\\) does not stop the download", passingDryRun.Error);
+        var passing = DiskSpace(passingJson);
+        Assert.True(passing.GetProperty("fits").GetBoolean());
+        Assert.Equal(0, passing.GetProperty("bytes_needed").GetInt64());
+        Assert.Equal(1_000_000_000_000_000_000, passing.GetProperty("bytes_reserved").GetInt64());
+    }
+
+    private static JsonElement DiskSpace(CliResult dryRun) =>
+        JsonDocument.Parse(dryRun.Out.Split('\n')[0]).RootElement.GetProperty("disk_space").Clone();
 
     [Fact]
     public async Task A_rejected_token_is_read_again_once_from_its_source()

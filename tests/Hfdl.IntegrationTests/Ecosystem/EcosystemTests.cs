@@ -239,6 +239,88 @@ public sealed class EcosystemTests(EcosystemHub hub) : IClassFixture<EcosystemHu
         Assert.Equal(before, hub.Server.Requests.Count);
     }
 
+    private static List<JsonElement> JsonLines(string stdout) =>
+        [.. stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(line => JsonDocument.Parse(line).RootElement.Clone())];
+
+    [Theory]
+    [InlineData("local-dir")]
+    [InlineData("hf-cache")]
+    public async Task Offline_json_writes_the_events_of_a_run_plan_first_and_summary_last(string layout)
+    {
+        var cli = Cli();
+        string[] args = layout == "hf-cache" ? ["download", "acme/cached", "--cache-dir", Cache] : ["download", "acme/cached", "--local-dir", _temp.Combine("local")];
+        Assert.Equal(0, (await cli.RunAsync(args)).ExitCode);
+        await hub.Server.Requests.WaitUntilIdleAsync(TimeSpan.FromSeconds(10));
+        var before = hub.Server.Requests.Count;
+
+        var result = await cli.RunAsync([.. args, "--offline", "--json"]);
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var events = JsonLines(result.Out); // Every line is JSON: no bare folder path.
+        var names = events.Select(e => e.GetProperty("event").GetString()).ToList();
+        Assert.Equal("plan", names[0]);
+        Assert.Equal(hub.Store.MainSnapshot(RepoType.Model, "acme/cached").CommitId, events[0].GetProperty("commit").GetString());
+        Assert.Equal(4, events[0].GetProperty("files_present").GetInt32());
+        Assert.Equal(4, names.Count(n => n == "file_skipped"));
+        Assert.All(events.Where(e => e.GetProperty("event").GetString() == "file_skipped"), e => Assert.True(e.GetProperty("size").GetInt64() > 0));
+        var summary = events[^1];
+        Assert.Equal("summary", names[^1]);
+        Assert.Equal(4, summary.GetProperty("files_skipped").GetInt32());
+        Assert.Equal(4, events[^2].GetProperty("files_skipped").GetInt32()); // the last progress event
+        Assert.Equal(0, summary.GetProperty("exit_code").GetInt32());
+        Assert.Equal(before, hub.Server.Requests.Count);
+    }
+
+    [Fact]
+    public async Task Offline_json_with_a_missing_file_names_it_and_ends_with_a_fatal_error()
+    {
+        var target = _temp.Combine("local");
+        var cli = Cli();
+        await cli.RunAsync("download", "acme/cached", "--local-dir", target);
+        File.Delete(Path.Combine(target, "model.safetensors"));
+
+        var result = await cli.RunAsync("download", "acme/cached", "--local-dir", target, "--offline", "--json");
+
+        Assert.Equal(1, result.ExitCode);
+        var events = JsonLines(result.Out);
+        Assert.Equal("plan", events[0].GetProperty("event").GetString());
+        Assert.Equal(1, events[0].GetProperty("files_to_download").GetInt32());
+        var missing = Assert.Single(events, e => e.GetProperty("event").GetString() == "error" && e.TryGetProperty("path", out _));
+        Assert.Equal("model.safetensors", missing.GetProperty("path").GetString());
+        var last = events[^1];
+        Assert.Equal("error", last.GetProperty("event").GetString());
+        Assert.True(last.GetProperty("fatal").GetBoolean());
+        Assert.Equal(1, last.GetProperty("exit_code").GetInt32());
+    }
+
+    [Fact]
+    public async Task Offline_json_with_nothing_on_disk_writes_one_fatal_error_event()
+    {
+        var result = await Cli().RunAsync("download", "acme/cached", "--local-dir", _temp.Combine("empty"), "--offline", "--json");
+
+        Assert.Equal(1, result.ExitCode);
+        var error = Assert.Single(JsonLines(result.Out));
+        Assert.Equal("error", error.GetProperty("event").GetString());
+        Assert.True(error.GetProperty("fatal").GetBoolean());
+        Assert.Equal(1, error.GetProperty("exit_code").GetInt32());
+        Assert.Contains("Offline", error.GetProperty("message").GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_metadata_folder_that_is_a_file_is_said_once_and_the_download_goes_on()
+    {
+        var target = _temp.Combine("local");
+        Directory.CreateDirectory(Path.Combine(target, ".cache"));
+        File.WriteAllText(Path.Combine(target, ".cache", "huggingface"), "not a folder\n");
+
+        var result = await Cli().RunAsync("download", "acme/cached", "--local-dir", target, "--json");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var warning = Assert.Single(JsonLines(result.Out), e => e.GetProperty("event").GetString() == "warning");
+        Assert.Contains("download metadata cannot be written", warning.GetProperty("message").GetString(), StringComparison.Ordinal);
+        RepoAssert.BitExact(hub.Store.MainSnapshot(RepoType.Model, "acme/cached"), target);
+    }
+
     [Fact]
     public async Task Offline_mode_reports_an_incomplete_local_copy_and_fails()
     {

@@ -124,6 +124,75 @@ public sealed class OutputTests(ExperienceHub hub) : IClassFixture<ExperienceHub
         Assert.Equal("", result.Error);
     }
 
+    [Theory]
+    [InlineData("folder")]
+    [InlineData("hf-cache")]
+    public async Task A_rerun_that_skips_present_files_writes_the_plan_before_any_file_event(string layout)
+    {
+        var cli = Cli();
+        string[] args = layout == "hf-cache"
+            ? ["download", "acme/plain", "--cache-dir", Target("cache")]
+            : ["download", "acme/plain", "--local-dir", Target()];
+        Assert.Equal(0, (await cli.RunAsync(args)).ExitCode);
+        if (layout == "hf-cache")
+        {
+            // The snapshot's link goes; the blob stays, so the file is placed again without a download.
+            File.Delete(Directory.GetFiles(Target("cache"), "README.md", SearchOption.AllDirectories).Single());
+        }
+        else
+        {
+            File.Delete(Path.Combine(Target(), "README.md"));
+        }
+
+        var result = await cli.RunAsync([.. args, "--json"]);
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var names = Events(result.Out).Select(e => e.GetProperty("event").GetString()).ToList();
+        Assert.Equal("plan", names.First(n => n is not ("warning" or "waiting_for_lock")));
+        Assert.True(names.Count(n => n == "file_skipped") >= 5, result.Out);
+        Assert.Equal("summary", names[^1]);
+        // Files the plan counted as present are not counted again when their file_skipped follows it.
+        var events = Events(result.Out);
+        Assert.Equal(events[^1].GetProperty("files_skipped").GetInt32(), events[^2].GetProperty("files_skipped").GetInt32());
+    }
+
+    [Theory]
+    [InlineData("--verify")]
+    [InlineData("--dry-run")]
+    [InlineData("--verify", "--offline")]
+    [InlineData("--dry-run", "--offline")]
+    public async Task Every_json_mode_writes_the_plan_first_and_the_summary_last(params string[] mode)
+    {
+        var cli = Cli();
+        await cli.RunAsync("download", "acme/plain", "--local-dir", Target());
+        File.WriteAllText(Path.Combine(Target(), "README.md"), "changed\n");
+
+        var result = await cli.RunAsync(["download", "acme/plain", "--local-dir", Target(), "--json", .. mode]);
+
+        var events = Events(result.Out);
+        var names = events.Select(e => e.GetProperty("event").GetString()).ToList();
+        Assert.Equal("plan", names[0]);
+        Assert.Equal(40, events[0].GetProperty("commit").GetString()!.Length);
+        Assert.Equal("summary", names[^1]);
+        var summary = events[^1];
+        Assert.Equal(result.ExitCode, summary.GetProperty("exit_code").GetInt32());
+        if (mode[0] == "--verify")
+        {
+            Assert.True(events[0].GetProperty("verify").GetBoolean());
+            Assert.Equal(6, names.Count(n => n == "verified"));
+            Assert.Equal(1, result.ExitCode);
+            Assert.Equal(5, summary.GetProperty("files_ok").GetInt32());
+            Assert.Equal(1, summary.GetProperty("files_corrupt").GetInt32());
+            Assert.False(summary.GetProperty("verified").GetBoolean());
+        }
+        else
+        {
+            Assert.True(events[0].GetProperty("dry_run").GetBoolean());
+            Assert.True(summary.GetProperty("dry_run").GetBoolean());
+            Assert.Equal(0, result.ExitCode);
+        }
+    }
+
     [Fact]
     public async Task A_run_that_stops_ends_with_an_error_event_carrying_the_exit_code()
     {

@@ -108,8 +108,10 @@ public sealed class PlanAndFilterTests(ExperienceHub hub) : IClassFixture<Experi
 
         Assert.True(result.ExitCode == 0, result.ToString());
         Assert.Equal(before, afterDryRun);
-        var plan = JsonDocument.Parse(result.Out.Trim()).RootElement;
+        var lines = result.Out.Trim().Split('\n');
+        var plan = JsonDocument.Parse(lines[0]).RootElement;
         Assert.Equal("plan", plan.GetProperty("event").GetString());
+        Assert.Equal("summary", JsonDocument.Parse(lines[^1]).RootElement.GetProperty("event").GetString());
         Assert.True(plan.GetProperty("dry_run").GetBoolean());
         var actions = plan.GetProperty("entries").EnumerateArray().ToDictionary(e => e.GetProperty("path").GetString()!, e => e.GetProperty("action").GetString());
         Assert.Equal("download", actions["config.json"]);

@@ -25,7 +25,8 @@ public static class Engine
         string? token = null,
         RepoType type = RepoType.Model,
         string? revision = null,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default,
+        Action<DownloadEvent>? onEvent = null)
     {
         var events = new List<DownloadEvent>();
         var progress = new SynchronousProgress(e =>
@@ -34,6 +35,7 @@ public static class Engine
             {
                 events.Add(e);
             }
+            onEvent?.Invoke(e);
         });
         using var client = new HubClient(new HubClientOptions
         {

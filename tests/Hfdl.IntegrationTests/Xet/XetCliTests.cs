@@ -96,7 +96,7 @@ public sealed class XetCliTests : IDisposable
         var result = await new CliRunner(server, _temp).RunAsync("download", "acme/versions", "--xet-cache-size", "-1");
 
         Assert.Equal(2, result.ExitCode);
-        Assert.Contains("--xet-cache-size must be a number of MB, 0 or more.", result.Error, StringComparison.Ordinal);
+        Assert.Contains("--xet-cache-size must be a number of MB from 0 (no cache) to 10^12, not '-1'.", result.Error, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -43,6 +43,39 @@ public sealed class XetFallbackTests
     }
 
     [Fact]
+    public async Task Stopping_the_run_during_a_xet_transfer_is_not_reported_as_a_xet_failure()
+    {
+        // One xorb, so the file is one unit: in flight when the run stops, with nothing left to hand out. Cutting it
+        // short left bytes unwritten, which was taken for a reconstruction that skipped some.
+        await using var server = await HubTestKit.StartAsync(new InMemoryRepoStore().AddRepo(RepoType.Model, "acme/xet-stop", r => r
+            .File("model.safetensors", Weights)
+            .Settings(s => s with { Xet = true, Faults = HubFaults.None with { PerConnectionBytesPerSecond = 200_000 } })));
+        using var target = new TempFolder();
+        using var cache = new TempFolder();
+        using var stop = new CancellationTokenSource();
+        var warnings = new System.Collections.Concurrent.ConcurrentQueue<Warning>();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Engine.DownloadAsync(server, "acme/xet-stop", target.Path, XetDownloadTests.Options(cache.Path),
+            cancellationToken: stop.Token,
+            onEvent: e =>
+            {
+                if (e is Warning warning)
+                {
+                    warnings.Enqueue(warning);
+                }
+                else if (e is FileProgress { Path: "model.safetensors", BytesDone: > 0 })
+                {
+                    // As Ctrl+C does, from another thread than the transfer's.
+                    ThreadPool.QueueUserWorkItem(_ => stop.Cancel());
+                }
+            }));
+
+        Assert.Empty(warnings);
+        Assert.True(XetDownloadTests.XorbBytes(server) > 0, "the file was on its way over Xet");
+        Assert.Equal(0, XetDownloadTests.BridgeBytes(server));
+    }
+
+    [Fact]
     public async Task A_401_on_the_reconstruction_renews_the_read_token_and_goes_on()
     {
         await using var server = await StartAsync(HubFaults.None with { Xet = new XetFaults { UnauthorizedReconstructions = 1 } });

@@ -1,0 +1,75 @@
+using Hfdl.IntegrationTests.Support;
+
+namespace Hfdl.IntegrationTests.Experience;
+
+/// <summary>
+/// Numeric options are checked while the command line is read: a value that is not a number, or that no run could use,
+/// is a usage error naming the option and what it takes, even with --dry-run, before anything is asked or written.
+/// </summary>
+public sealed class OptionValueTests(ExperienceHub hub) : IClassFixture<ExperienceHub>, IDisposable
+{
+    private readonly TempFolder _temp = new();
+
+    public void Dispose() => _temp.Dispose();
+
+    [Theory]
+    [InlineData("--max-speed", "nan", "a number of MB/s from 0.001")]
+    [InlineData("--max-speed", "1e-8", "a number of MB/s from 0.001")]
+    [InlineData("--max-speed", "abc", "a number of MB/s from 0.001")]
+    [InlineData("--max-speed", "0", "a number of MB/s from 0.001")]
+    [InlineData("--max-speed", "inf", "a number of MB/s from 0.001")]
+    [InlineData("--min-free-space", "nan", "a number of MB from 0 to 10^12")]
+    [InlineData("--min-free-space", "-1", "a number of MB from 0 to 10^12")]
+    [InlineData("--file-size-threshold", "nan", "a number of MB from 0 to 10^12")]
+    [InlineData("--xet-cache-size", "Infinity", "a number of MB from 0 (no cache) to 10^12")]
+    [InlineData("--min-speed-per-thread", "nan", "a number of MB/s from 0 to 10^6")]
+    [InlineData("--speed-test-duration", "nan", "a number of seconds from 0 to 86400 (a day)")]
+    [InlineData("--speed-test-duration", "1e300", "a number of seconds from 0 to 86400 (a day)")]
+    [InlineData("--url-refresh-interval", "0", "a number of seconds from 1 to 31536000 (a year)")]
+    [InlineData("--chunk-size", "65536.5", "a whole number of bytes from 65536")]
+    [InlineData("--chunk-size", "abc", "a whole number of bytes from 65536")]
+    [InlineData("--threads", "0", "a whole number of transfers from 1 to 256")]
+    [InlineData("-t", "x", "a whole number of transfers from 1 to 256")]
+    public async Task A_number_no_download_can_use_is_a_usage_error_even_in_a_dry_run(string option, string value, string expected)
+    {
+        var target = _temp.Combine("out");
+        var cli = new CliRunner(hub.Server, _temp);
+        await hub.Server.Requests.WaitUntilIdleAsync(TimeSpan.FromSeconds(10));
+        var before = hub.Server.Requests.Count;
+
+        var result = await cli.RunAsync("download", "acme/plain", "--local-dir", target, "--dry-run", option, value);
+
+        Assert.True(result.ExitCode == 2, result.ToString());
+        var name = option == "-t" ? "--threads" : option;
+        Assert.Contains($"error: {name} must be {expected}", result.Error, StringComparison.Ordinal);
+        Assert.Contains($"not '{value}'.", result.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("System.", result.Error, StringComparison.Ordinal);
+        Assert.Equal(before, hub.Server.Requests.Count);
+        Assert.False(Directory.Exists(target));
+    }
+
+    [Theory]
+    [InlineData("--revision-ttl", "nan", "a number of seconds from 0 to 31536000 (a year)")]
+    [InlineData("--access-ttl", "-5", "a number of seconds from 0 to 31536000 (a year)")]
+    [InlineData("--threads", "abc", "a whole number of connections from 1 to 256")]
+    public async Task A_number_serve_cannot_use_is_a_usage_error_before_it_listens(string option, string value, string expected)
+    {
+        var result = await new CliRunner(hub.Server, _temp).RunAsync("serve", "--store", _temp.Combine("store"), "--urls", "http://127.0.0.1:0", option, value);
+
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.Contains($"error: {option} must be {expected}, not '{value}'.", result.Error, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("--max-speed", "0.001")]
+    [InlineData("--max-speed", "1e3")]
+    [InlineData("--min-free-space", "0")]
+    [InlineData("--threads", "256")]
+    [InlineData("--chunk-size", "65536")]
+    public async Task The_edges_of_each_range_are_accepted(string option, string value)
+    {
+        var result = await new CliRunner(hub.Server, _temp).RunAsync("download", "acme/plain", "--local-dir", _temp.Combine("out"), "--dry-run", option, value);
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+    }
+}
