@@ -86,7 +86,6 @@ internal static class SafeFileSystem
         foreach (var current in ComponentsBelow(root, folder))
         {
             RefuseLink(current);
-            RefuseFileAt(current);
             // One level at a time: the parent was just checked, so mkdir cannot land elsewhere (and fails on a
             // dangling link instead of creating its target).
             Directory.CreateDirectory(current);
