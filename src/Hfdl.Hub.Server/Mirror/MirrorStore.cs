@@ -186,7 +186,7 @@ internal sealed class StoredRepoStore(MirrorStore store, FetchRegistry? transfer
                 var name = Path.GetRelativePath(refs, file).Replace(Path.DirectorySeparatorChar, '/');
                 if (store.StoredCommit(repo, name) is { } commit && Snapshot(repo, folder, commit) is { } snapshot)
                 {
-                    revisions.Add(new HostedRevision(name, RepoBuilder.KindOf(name), snapshot));
+                    revisions.Add(new HostedRevision(name, IsPseudoRef(name) ? RevisionKind.Detached : RepoBuilder.KindOf(name), snapshot));
                 }
             }
         }
@@ -203,6 +203,13 @@ internal sealed class StoredRepoStore(MirrorStore store, FetchRegistry? transfer
         }
         return revisions.Count == 0 ? null : new HostedRepo(type, repo.Id.Value, Settings, revisions);
     }
+
+    /// <summary>
+    /// A ref huggingface_hub (and the mirror, like it) writes for any revision a client named that is not a full commit
+    /// id: <c>HEAD</c>, or a short commit id. It still resolves, but is no branch, so <c>/refs</c> does not list it.
+    /// </summary>
+    private static bool IsPseudoRef(string name) =>
+        name == "HEAD" || (name.Length is >= 4 and < 40 && name.All(char.IsAsciiHexDigitLower));
 
     /// <summary>The files of a commit: all of its listing when there is one (a file not stored then fails when asked for), else those its snapshot links.</summary>
     private RepoSnapshot? Snapshot(MirrorRepo repo, string folder, string commit)

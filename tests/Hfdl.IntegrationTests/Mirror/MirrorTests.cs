@@ -252,14 +252,35 @@ public sealed class MirrorTests : IDisposable
     [Fact]
     public async Task With_the_upstream_down_stored_commits_are_still_served_and_the_rest_gets_the_hubs_error_shape()
     {
-        var upstream = await HubServer.StartAsync(new HubServerOptions { Store = SiteRepo() });
+        var site = SiteRepo();
+        var upstream = await HubServer.StartAsync(new HubServerOptions { Store = site });
         // Branches are asked for every time: each request below really tries the upstream.
         await using var mirror = await StartAsync(upstream, Store, o => o with { RevisionTtl = TimeSpan.Zero });
         using (var first = HfdlProcess.Start(ClientEnvironment(mirror.Endpoint, _temp, "first"), "download", Repo, "--local-dir", _temp.Combine("first")))
         {
             Assert.True(await first.WaitForExitAsync(TimeSpan.FromMinutes(2)) == 0, first.Error);
         }
+        // Revisions that are no branch: HEAD and a short commit id. The store keeps a ref for each, as huggingface_hub's
+        // cache does, but the refs the mirror lists from its store are branches only.
+        var shortCommit = site.MainSnapshot(RepoType.Model, Repo).CommitId[..7];
+        using (var early = Http())
+        {
+            foreach (var revision in new[] { "HEAD", shortCommit })
+            {
+                using var response = await GetAsync(early, ResolveUrl(mirror.Endpoint, Repo, "config.json", revision), head: true);
+                Assert.True(response.IsSuccessStatusCode, $"{revision}: {(int)response.StatusCode}");
+            }
+        }
+        var refs = Path.Combine(Store, "models--acme--site-model", "refs");
+        await WaitUntilAsync(() => File.Exists(Path.Combine(refs, "HEAD")) && File.Exists(Path.Combine(refs, shortCommit)), "the refs of HEAD and the short commit id");
         await upstream.DisposeAsync();
+        using (var down = Http())
+        {
+            using var listed = await down.GetAsync(new Uri(mirror.Endpoint, $"api/models/{Repo}/refs"));
+            Assert.True(listed.IsSuccessStatusCode, $"{(int)listed.StatusCode}");
+            var branches = (await listed.JsonAsync()).GetProperty("branches").EnumerateArray().Select(b => b.GetProperty("name").GetString()).ToList();
+            Assert.Equal(["main"], branches);
+        }
 
         using (var second = HfdlProcess.Start(ClientEnvironment(mirror.Endpoint, _temp, "second"), "download", Repo, "--local-dir", _temp.Combine("second")))
         {
