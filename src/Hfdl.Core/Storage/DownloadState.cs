@@ -184,7 +184,8 @@ internal sealed class DownloadStateStore
         {
             return $"its schema is '{state.Schema}' version {state.Version}, expected '{DownloadState.SchemaName}' version {DownloadState.CurrentVersion}";
         }
-        if (state.RepoType != type.Name() || state.RepoId != id.Value)
+        // Repo ids are case-insensitive on the Hub: `Org/Model` after `org/model` is the same repo, the same journal.
+        if (state.RepoType != type.Name() || !string.Equals(state.RepoId, id.Value, StringComparison.OrdinalIgnoreCase))
         {
             return $"it belongs to {state.RepoType} '{state.RepoId}', not {type.Name()} '{id}'";
         }

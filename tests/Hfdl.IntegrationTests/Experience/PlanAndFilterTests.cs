@@ -125,6 +125,23 @@ public sealed class PlanAndFilterTests(ExperienceHub hub) : IClassFixture<Experi
     }
 
     [Fact]
+    public async Task The_same_repo_id_in_another_case_keeps_the_journal_and_finds_everything_present()
+    {
+        var cli = Cli();
+        var first = await cli.RunAsync("download", "acme/plain", "--local-dir", Target());
+        Assert.True(first.ExitCode == 0, first.ToString());
+
+        // Repo ids are case-insensitive on the Hub: the journal is this repo's, whatever the case it was asked in.
+        var again = await cli.RunAsync("download", "ACME/Plain", "--local-dir", Target(), "--dry-run", "--json");
+
+        Assert.True(again.ExitCode == 0, again.ToString());
+        Assert.DoesNotContain("not trusted", again.Error, StringComparison.Ordinal);
+        var plan = JsonDocument.Parse(again.Out.Trim().Split('\n')[0]).RootElement;
+        Assert.Equal(0, plan.GetProperty("files_to_download").GetInt32());
+        Assert.All(plan.GetProperty("entries").EnumerateArray(), e => Assert.Equal("present", e.GetProperty("action").GetString()));
+    }
+
+    [Fact]
     public async Task Ls_lists_as_json_and_filters_with_the_same_patterns()
     {
         var cli = Cli();
