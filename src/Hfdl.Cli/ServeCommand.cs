@@ -47,7 +47,7 @@ internal static class ServeCommand
         }.Within(0, DownloadCommand.SecondsInAYear, "a number of seconds from 0 to 31536000 (a year)");
         var accessTtl = new Option<double>("--access-ttl")
         {
-            Description = "Seconds the upstream's yes to a token for a private or gated repo is remembered (by a keyed hash of the token, never the token).",
+            Description = "Seconds the upstream's yes to a token for a private or gated repo (by a keyed hash of the token, never the token), and its word that a repo is public, are remembered.",
             DefaultValueFactory = _ => 300,
             HelpName = "SECONDS",
         }.Within(0, DownloadCommand.SecondsInAYear, "a number of seconds from 0 to 31536000 (a year)");

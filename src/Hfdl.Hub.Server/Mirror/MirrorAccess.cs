@@ -34,6 +34,9 @@ internal sealed class MirrorAccess(MirrorStore store, TimeProvider time, TimeSpa
     private readonly byte[] _key = RandomNumberGenerator.GetBytes(32);
     private readonly ConcurrentDictionary<(MirrorRepo Repo, string TokenHash), long> _tokens = new();
     private readonly ConcurrentDictionary<MirrorRepo, RepoAccess> _repos = new();
+    // Until when the upstream's last word that a repo is public holds for stored content without asking again: a repo
+    // made private upstream stops being served to anyone within the access time-to-live.
+    private readonly ConcurrentDictionary<MirrorRepo, long> _publicUntil = new();
     private readonly ConcurrentDictionary<(MirrorRepo Repo, string Revision), (string Commit, long Until)> _revisions = new();
 
     /// <summary>The key of a token in this process (null for no token).</summary>
@@ -42,9 +45,15 @@ internal sealed class MirrorAccess(MirrorStore store, TimeProvider time, TimeSpa
 
     public RepoAccess Of(MirrorRepo repo) => _repos.GetOrAdd(repo, Load);
 
-    /// <summary>Whether stored content may go to this caller without asking the upstream.</summary>
+    /// <summary>
+    /// Whether stored content may go to this caller without asking the upstream: a repo the upstream said is public
+    /// within the access time-to-live (past it, or after a restart, the upstream is asked again, once, and a repo made
+    /// private since is refused), or a token the upstream accepted for it within that time.
+    /// </summary>
     public bool MayServeStored(MirrorRepo repo, string? tokenHash) =>
-        tokenHash is null ? Of(repo) == RepoAccess.Public : IsRemembered(repo, tokenHash);
+        tokenHash is null
+            ? Of(repo) == RepoAccess.Public && _publicUntil.TryGetValue(repo, out var until) && time.GetTimestamp() < until
+            : IsRemembered(repo, tokenHash);
 
     /// <summary>
     /// Whether stored content may go to this caller when the upstream cannot be asked: public content to anyone (a
@@ -63,13 +72,15 @@ internal sealed class MirrorAccess(MirrorStore store, TimeProvider time, TimeSpa
     /// <summary>The upstream answered this caller with the repo's content (or its metadata at a file).</summary>
     public void Accepted(MirrorRepo repo, string? tokenHash)
     {
+        var until = time.GetTimestamp() + (long)(accessTtl.TotalSeconds * time.TimestampFrequency);
         if (tokenHash is null)
         {
             Set(repo, RepoAccess.Public);
+            _publicUntil[repo] = until;
         }
         else
         {
-            _tokens[(repo, tokenHash)] = time.GetTimestamp() + (long)(accessTtl.TotalSeconds * time.TimestampFrequency);
+            _tokens[(repo, tokenHash)] = until;
         }
     }
 
@@ -93,6 +104,7 @@ internal sealed class MirrorAccess(MirrorStore store, TimeProvider time, TimeSpa
     {
         if (tokenHash is null)
         {
+            _publicUntil.TryRemove(repo, out _);
             if (Directory.Exists(store.RepoFolder(repo)) || Of(repo) != RepoAccess.Unknown)
             {
                 Set(repo, RepoAccess.Restricted);

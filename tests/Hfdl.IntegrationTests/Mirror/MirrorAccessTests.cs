@@ -289,4 +289,53 @@ public sealed class MirrorAccessTests : IDisposable
         Assert.Equal(404, await StatusAsync());
         Assert.Equal(1, ChecksUpstream());
     }
+
+    [Fact]
+    public async Task A_repo_made_private_upstream_stops_being_served_to_anyone_past_the_access_ttl()
+    {
+        var repos = Repos();
+        await using var upstream = await UpstreamAsync(repos);
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var mirror = await StartAsync(upstream, Store, o => o with { Time = clock, AccessTtl = TimeSpan.FromSeconds(60) });
+        using var http = Http();
+        var weights = Files[1].Content;
+        var commit = await CommitOfMainAsync(http, upstream, PublicRepo);
+        // By the commit: stored once, nothing to resolve; only the question whether the repo is still public remains.
+        var url = ResolveUrl(mirror.Endpoint, PublicRepo, "model.safetensors", commit);
+        int ChecksUpstream() => upstream.Requests.Snapshot().Count(r =>
+            r.Method == "HEAD" && r.Authorization is null && r.PathAndQuery.StartsWith($"/{PublicRepo}/resolve/{commit}/", StringComparison.Ordinal));
+        async Task<int> StatusAsync()
+        {
+            using var response = await GetAsync(http, url);
+            var body = await ReadAllOrCutAsync(response);
+            if (response.IsSuccessStatusCode)
+            {
+                Assert.True(SameBytes(weights, body));
+            }
+            await upstream.Requests.WaitUntilIdleAsync(Patience);
+            return (int)response.StatusCode;
+        }
+
+        Assert.Equal(200, await StatusAsync());
+        upstream.Requests.Clear();
+
+        // The repo goes private upstream: within the time-to-live the mirror still serves it from what it was told.
+        repos.AddRepo(RepoType.Model, PublicRepo, r =>
+        {
+            foreach (var (path, content) in Files)
+            {
+                r.File(path, content);
+            }
+            r.Settings(s => s with { Private = true, AllowedTokens = [HubTestKit.ValidToken] });
+        });
+        clock.Advance(TimeSpan.FromSeconds(59));
+        Assert.Equal(200, await StatusAsync());
+        Assert.Equal(0, ChecksUpstream());
+
+        // Past it, the upstream is asked again (once), and its no is the answer for anyone without a token.
+        clock.Advance(TimeSpan.FromSeconds(2));
+        Assert.Equal(401, await StatusAsync());
+        Assert.Equal(1, ChecksUpstream());
+        Assert.Equal(401, await StatusAsync());
+    }
 }
