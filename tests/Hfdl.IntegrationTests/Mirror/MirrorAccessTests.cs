@@ -241,8 +241,14 @@ public sealed class MirrorAccessTests : IDisposable
         Assert.Equal(2, ResolutionsOfMain());
     }
 
-    [Fact]
-    public async Task The_upstreams_yes_to_a_token_is_remembered_for_the_access_ttl_then_asked_again()
+    /// <summary>
+    /// The upstream's yes (to a token for a private repo, or that a repo is public, to anyone) holds for the access
+    /// time-to-live: within it the mirror answers from memory, past it the upstream is asked again and its no stands.
+    /// </summary>
+    [Theory]
+    [InlineData(PrivateRepo, true, 404)] // the token's access is taken away
+    [InlineData(PublicRepo, false, 401)] // the repo is made private: anyone without a token is refused
+    public async Task The_upstreams_yes_is_remembered_for_the_access_ttl_then_asked_again(string repo, bool withToken, int refusal)
     {
         var repos = Repos();
         await using var upstream = await UpstreamAsync(repos);
@@ -250,15 +256,16 @@ public sealed class MirrorAccessTests : IDisposable
         await using var mirror = await StartAsync(upstream, Store, o => o with { Time = clock, AccessTtl = TimeSpan.FromSeconds(60) });
         using var http = Http();
         var weights = Files[1].Content;
-        var commit = await CommitOfMainAsync(http, upstream, PrivateRepo);
-        // By the commit: no branch to resolve, so only the token's check can send the mirror upstream.
-        var url = ResolveUrl(mirror.Endpoint, PrivateRepo, "model.safetensors", commit);
-        // The token's checks (the mirror's one HEAD without a token, asking whether the repo is public, is not one).
+        var token = withToken ? HubTestKit.ValidToken : null;
+        var commit = await CommitOfMainAsync(http, upstream, repo);
+        // By the commit: no branch to resolve, so only the access check can send the mirror upstream.
+        var url = ResolveUrl(mirror.Endpoint, repo, "model.safetensors", commit);
+        // This caller's checks (for a token, the mirror's one HEAD without it, asking whether the repo is public, is not one).
         int ChecksUpstream() => upstream.Requests.Snapshot().Count(r =>
-            r.Method == "HEAD" && r.Authorization is not null && r.PathAndQuery.StartsWith($"/{PrivateRepo}/resolve/{commit}/", StringComparison.Ordinal));
+            r.Method == "HEAD" && (r.Authorization is not null) == withToken && r.PathAndQuery.StartsWith($"/{repo}/resolve/{commit}/", StringComparison.Ordinal));
         async Task<int> StatusAsync()
         {
-            using var response = await GetAsync(http, url, HubTestKit.ValidToken);
+            using var response = await GetAsync(http, url, token);
             var body = await ReadAllOrCutAsync(response);
             if (response.IsSuccessStatusCode)
             {
@@ -271,14 +278,14 @@ public sealed class MirrorAccessTests : IDisposable
         Assert.Equal(200, await StatusAsync());
         upstream.Requests.Clear();
 
-        // The upstream takes the token's access away: within the time-to-live the mirror still says yes from memory.
-        repos.AddRepo(RepoType.Model, PrivateRepo, r =>
+        // The upstream says no from now on: within the time-to-live the mirror still says yes from memory.
+        repos.AddRepo(RepoType.Model, repo, r =>
         {
             foreach (var (path, content) in Files)
             {
                 r.File(path, content);
             }
-            r.Settings(s => s with { Private = true, AllowedTokens = [] });
+            r.Settings(s => s with { Private = true, AllowedTokens = withToken ? [] : [HubTestKit.ValidToken] });
         });
         clock.Advance(TimeSpan.FromSeconds(59));
         Assert.Equal(200, await StatusAsync());
@@ -286,56 +293,8 @@ public sealed class MirrorAccessTests : IDisposable
 
         // Past it, the upstream is asked again, and its no is the answer.
         clock.Advance(TimeSpan.FromSeconds(2));
-        Assert.Equal(404, await StatusAsync());
+        Assert.Equal(refusal, await StatusAsync());
         Assert.Equal(1, ChecksUpstream());
-    }
-
-    [Fact]
-    public async Task A_repo_made_private_upstream_stops_being_served_to_anyone_past_the_access_ttl()
-    {
-        var repos = Repos();
-        await using var upstream = await UpstreamAsync(repos);
-        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
-        await using var mirror = await StartAsync(upstream, Store, o => o with { Time = clock, AccessTtl = TimeSpan.FromSeconds(60) });
-        using var http = Http();
-        var weights = Files[1].Content;
-        var commit = await CommitOfMainAsync(http, upstream, PublicRepo);
-        // By the commit: stored once, nothing to resolve; only the question whether the repo is still public remains.
-        var url = ResolveUrl(mirror.Endpoint, PublicRepo, "model.safetensors", commit);
-        int ChecksUpstream() => upstream.Requests.Snapshot().Count(r =>
-            r.Method == "HEAD" && r.Authorization is null && r.PathAndQuery.StartsWith($"/{PublicRepo}/resolve/{commit}/", StringComparison.Ordinal));
-        async Task<int> StatusAsync()
-        {
-            using var response = await GetAsync(http, url);
-            var body = await ReadAllOrCutAsync(response);
-            if (response.IsSuccessStatusCode)
-            {
-                Assert.True(SameBytes(weights, body));
-            }
-            await upstream.Requests.WaitUntilIdleAsync(Patience);
-            return (int)response.StatusCode;
-        }
-
-        Assert.Equal(200, await StatusAsync());
-        upstream.Requests.Clear();
-
-        // The repo goes private upstream: within the time-to-live the mirror still serves it from what it was told.
-        repos.AddRepo(RepoType.Model, PublicRepo, r =>
-        {
-            foreach (var (path, content) in Files)
-            {
-                r.File(path, content);
-            }
-            r.Settings(s => s with { Private = true, AllowedTokens = [HubTestKit.ValidToken] });
-        });
-        clock.Advance(TimeSpan.FromSeconds(59));
-        Assert.Equal(200, await StatusAsync());
-        Assert.Equal(0, ChecksUpstream());
-
-        // Past it, the upstream is asked again (once), and its no is the answer for anyone without a token.
-        clock.Advance(TimeSpan.FromSeconds(2));
-        Assert.Equal(401, await StatusAsync());
-        Assert.Equal(1, ChecksUpstream());
-        Assert.Equal(401, await StatusAsync());
+        Assert.Equal(refusal, await StatusAsync());
     }
 }
