@@ -147,7 +147,9 @@ internal static partial class CacheCommand
     {
         foreach (var repo in plan.Repos)
         {
-            var what = repo.WholeRepo ? "entire repo" : Counts([repo], countRepos: false);
+            var what = repo.WholeRepo ? "entire repo"
+                : repo.LeftAlone is not null && repo.Revisions.Count == 0 && repo.Blobs == 0 ? "left alone"
+                : Counts([repo], countRepos: false);
             context.Out.WriteLine($"{SafeText.Printable(repo.CacheId)}  {what}  {Units.Bytes(repo.Bytes)}");
             foreach (var revision in repo.Revisions)
             {

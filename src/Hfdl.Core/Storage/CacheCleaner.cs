@@ -37,7 +37,7 @@ internal sealed record CacheRepoRemoval(RepoType Type, string Id, string Folder)
     /// <summary>huggingface_hub's name for a cached repo: <c>model/org/name</c>.</summary>
     public string CacheId => $"{Type.Name()}/{Id}";
 
-    internal bool IsEmpty => !WholeRepo && Revisions.Count == 0 && Blobs == 0;
+    internal bool IsEmpty => LeftAlone is null && !WholeRepo && Revisions.Count == 0 && Blobs == 0;
 }
 
 /// <summary>A clean-up of a Hugging Face cache: a plan from <c>Plan*</c>, or what <see cref="CacheCleaner.Execute"/> did.</summary>
@@ -404,11 +404,14 @@ internal static class CacheCleaner
             : pruneBlind
                 ? $"{scan.RefProblem}, so hfdl cannot tell which snapshots are still in use (fix or delete that ref, or remove the whole repo {removal.CacheId})"
                 : null;
-        if (wholeOnly is not null && (!removal.IsEmpty || pick.Commits is { Count: > 0 }))
+        // Prune cannot see behind a linked blobs/, snapshots/, refs/, trees/ or .no_exist/ what would go: it says so
+        // (a repo folder that is itself a link is the user's choice, and is passed over).
+        var pruneUnseen = pick.Prune && scan.LinkProblem is not null && !scan.FolderIsLink;
+        if (wholeOnly is not null && (!removal.IsEmpty || pick.Commits is { Count: > 0 } || pruneUnseen))
         {
-            if (removal.IsEmpty)
+            if (removal.IsEmpty && pick.Commits is { } asked)
             {
-                removal = removal with { Revisions = [.. pick.Commits!.Order(StringComparer.Ordinal).Select(Revision)] };
+                removal = removal with { Revisions = [.. asked.Order(StringComparer.Ordinal).Select(Revision)] };
             }
             return (removal with { LeftAlone = wholeOnly }, paths);
         }

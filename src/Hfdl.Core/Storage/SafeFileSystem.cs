@@ -227,7 +227,10 @@ internal static class SafeFileSystem
             }
             if (!info.Exists || info.Length is 0 or > MaxRefBytes)
             {
-                problem = info.Exists ? $"it holds {info.Length} bytes, not a commit id" : "it leads to nothing";
+                // A FIFO or a device reports 0 bytes, like an empty file: neither holds a commit id.
+                problem = !info.Exists ? "it leads to nothing"
+                    : info.Length == 0 ? "it is empty, or not a regular file (a FIFO or a device), so it holds no commit id"
+                    : $"it holds {info.Length} bytes, not a commit id";
                 return null;
             }
             using var stream = new FileStream(info.FullName, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);

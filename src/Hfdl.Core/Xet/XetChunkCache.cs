@@ -147,7 +147,9 @@ internal sealed class XetChunkCache
         SafeFileHandle handle;
         try
         {
-            if (SafeFileSystem.LinkTarget(entry.Path) is not null)
+            // Not opened unless it can hold its own header: a FIFO planted at an entry's name (its size is 0) would
+            // block the open until someone writes to it, and a truncated entry is no use either.
+            if (SafeFileSystem.LinkTarget(entry.Path) is not null || new FileInfo(entry.Path).Length < HeaderLength(entry.End - entry.First))
             {
                 Forget(entry, delete: true);
                 return null;

@@ -132,6 +132,24 @@ public sealed class XetChunkCacheTests : IDisposable
     }
 
     [Fact]
+    public async Task A_fifo_in_place_of_an_entry_is_never_opened_and_is_removed()
+    {
+        var cache = new XetChunkCache(_root.Path, 1_000_000);
+        var entry = Put(cache, Xorb(6), 0, 2);
+        File.Delete(entry.Path);
+        Assert.Equal(0, Mkfifo(entry.Path, Convert.ToUInt32("644", 8)));
+
+        // Opening a FIFO for reading waits for a writer: the open must not be tried at all.
+        var opened = await Task.Run(() => cache.Open(entry, 0, 2)).WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Null(opened);
+        Assert.False(File.Exists(entry.Path));
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "mkfifo", SetLastError = true)]
+    private static extern int Mkfifo(string path, uint mode);
+
+    [Fact]
     public void A_link_on_the_way_to_the_cache_folder_is_refused()
     {
         Directory.CreateDirectory(_root.Combine("target"));

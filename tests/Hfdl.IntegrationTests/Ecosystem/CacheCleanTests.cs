@@ -219,6 +219,13 @@ public sealed class CacheCleanTests(HfCompatHub hub) : IClassFixture<HfCompatHub
         Assert.True(File.Exists(Path.Combine(outside, v1, "precious.txt")));
         Assert.True(File.Exists(Path.Combine(outside, v1 + ".json")));
         Assert.True(Directory.Exists(Snapshot(id, v1)), "the repo is left alone");
+
+        // Prune (generation 1 of main is detached) cannot see behind the link what would go: it says so, not "nothing".
+        var prune = await Cli().RunAsync("cache", "prune", "--cache-dir", Cache, "-y");
+
+        Assert.True(prune.ExitCode == 1, prune.ToString());
+        Assert.Contains($"its {part} folder is a link", prune.Error, StringComparison.Ordinal);
+        Assert.True(File.Exists(Path.Combine(outside, v1, "precious.txt")));
     }
 
     [Fact]
