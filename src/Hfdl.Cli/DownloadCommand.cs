@@ -325,7 +325,8 @@ internal static class DownloadCommand
     {
         if (report is null)
         {
-            context.Error.WriteLine($"error: Offline, and {target} holds no complete record of {type.Name()} '{id}' at '{revision}' (no journal or ref for it, or no cached listing of its commit). Run the same command without --offline / HF_HUB_OFFLINE first.");
+            // The words of the engine's offline refusal (OfflineIncompleteException), with the folder that was looked in.
+            context.Error.WriteLine($"error: Offline, and nothing in {target} records {type.Name()} '{id}' at '{revision}' (no journal or ref for it, or no cached listing of its commit). Download it once with the network first.");
             return HfdlCommand.ExitFailure;
         }
         context.Error.WriteLine($"Offline: {type.Name()} {id} at {revision} = commit {report.Commit}: {report.Present.Count} of {report.Present.Count + report.Missing.Count} files present{(report.IsComplete ? "; complete." : ".")}");

@@ -306,6 +306,18 @@ public sealed class EcosystemTests(EcosystemHub hub) : IClassFixture<EcosystemHu
         Assert.Contains("Offline", error.GetProperty("message").GetString(), StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData]
+    [InlineData("--dry-run")]
+    [InlineData("--verify")]
+    public async Task Offline_with_nothing_on_disk_says_the_same_in_every_mode(params string[] mode)
+    {
+        var result = await Cli().RunAsync(["download", "acme/cached", "--local-dir", _temp.Combine("empty"), "--offline", .. mode]);
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("records model 'acme/cached' at 'main' (no journal or ref for it, or no cached listing of its commit). Download it once with the network first.", result.Error, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task A_metadata_folder_that_is_a_file_is_said_once_and_the_download_goes_on()
     {
