@@ -70,7 +70,9 @@ internal sealed class PlainProgress : IProgress<DownloadEvent>, IDisposable
                     break;
                 case PlanReady plan:
                     _planned = true;
-                    _writer.WriteLine($"{plan.TotalFiles} files, {Units.Bytes(plan.TotalBytes)}; to download: {plan.FilesToDownload} files, {Units.Bytes(plan.BytesToDownload)}; already verified: {plan.FilesAlreadyPresent}");
+                    _writer.WriteLine(plan.Verify
+                        ? $"{plan.TotalFiles} files, {Units.Bytes(plan.TotalBytes)}; each file on disk is hashed and compared with the Hub's hash (nothing is downloaded)"
+                        : $"{plan.TotalFiles} files, {Units.Bytes(plan.TotalBytes)}; to download: {plan.FilesToDownload} files, {Units.Bytes(plan.BytesToDownload)}; already verified: {plan.FilesAlreadyPresent}");
                     break;
                 case FileCompleted done:
                     _writer.WriteLine($"done     {done.Path} ({Units.Bytes(done.Size)}{ProgressView.RateText(done)}, {ProgressView.HashName(done.Hash)} verified)");

@@ -474,6 +474,9 @@ public sealed class ResilienceTests : IDisposable
         Assert.Contains("missing  vocab.txt", verify.Error, StringComparison.Ordinal);
         Assert.Contains("extra    notes.txt", verify.Error, StringComparison.Ordinal);
         Assert.Contains("1 ok, 2 corrupt, 1 missing, 1 extra", verify.Error, StringComparison.Ordinal);
+        // The plan line of a verification says what it does, not "to download: 0 files".
+        Assert.Contains("each file on disk is hashed and compared with the Hub's hash (nothing is downloaded)", verify.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("to download: 0 files", verify.Error, StringComparison.Ordinal);
 
         server.Requests.Clear();
         var fix = await cli.RunAsync("download", "acme/resume", "--local-dir", target, "--verify", "--fix-broken", "--file-size-threshold", "1");
