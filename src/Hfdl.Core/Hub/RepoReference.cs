@@ -85,7 +85,9 @@ public sealed record RepoReference(RepoId Id, RepoType? Type, string? Revision)
             var idSegments = markerIndex >= 0 ? segments.Take(markerIndex).ToList() : segments;
             if (markerIndex >= 0 && markerIndex + 1 < segments.Count)
             {
-                revision = segments[markerIndex + 1];
+                // A PR or convert ref spans segments when not encoded (/tree/refs/pr/1), as the Hub's own links write it.
+                var rest = string.Join('/', segments.Skip(markerIndex + 1));
+                revision = SpecialRef(rest) ?? segments[markerIndex + 1];
             }
             if (idSegments.Count is < 1 or > 2)
             {
@@ -96,21 +98,19 @@ public sealed record RepoReference(RepoId Id, RepoType? Type, string? Revision)
         }
         else
         {
-            // hf://[datasets/|spaces/]org/name[@revision][/path]
-            idText = string.Join('/', segments.Take(2));
-            var at = idText.IndexOf('@');
+            // hf://[datasets/|spaces/]org/name[@revision][/path], read as huggingface_hub's HfFileSystem reads it: the
+            // revision ends at the first '/', except refs/pr/N and refs/convert/X, and may be percent-encoded.
+            var rest = string.Join('/', segments);
+            var at = rest.IndexOf('@');
             if (at >= 0)
             {
-                revision = idText[(at + 1)..];
-                idText = idText[..at];
-                if (revision.Contains('/'))
-                {
-                    revision = revision[..revision.IndexOf('/')];
-                }
+                idText = rest[..at];
+                var afterAt = rest[(at + 1)..];
+                revision = Uri.UnescapeDataString(SpecialRef(afterAt) ?? (afterAt.Contains('/') ? afterAt[..afterAt.IndexOf('/')] : afterAt));
             }
-            else if (segments.Count == 1 || segments[0].Contains('@'))
+            else
             {
-                idText = segments[0];
+                idText = segments.Count == 1 ? segments[0] : string.Join('/', segments.Take(2));
             }
         }
 
@@ -121,4 +121,8 @@ public sealed record RepoReference(RepoId Id, RepoType? Type, string? Revision)
         reference = new RepoReference(id, type, string.IsNullOrEmpty(revision) ? null : revision);
         return true;
     }
+
+    /// <summary><c>refs/pr/N</c> or <c>refs/convert/X</c> at the start of <paramref name="text"/> (huggingface_hub's SPECIAL_REFS_REVISION_REGEX), else null.</summary>
+    private static string? SpecialRef(string text) =>
+        System.Text.RegularExpressions.Regex.Match(text, @"^refs/(?:convert/\w+|pr/\d+)(?=/|$)") is { Success: true } match ? match.Value : null;
 }

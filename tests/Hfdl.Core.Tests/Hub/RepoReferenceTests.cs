@@ -43,6 +43,16 @@ public sealed class RepoReferenceTests
         { "hf://org/name/sub/file.bin", "org/name", RepoType.Model, null },
         { "hf://gpt2", "gpt2", RepoType.Model, null },
         { "hf://gpt2@v1", "gpt2", RepoType.Model, "v1" },
+
+        // PR and convert refs span segments, as huggingface_hub's HfFileSystem and the Hub's own links write them.
+        { "hf://datasets/org/big@refs/pr/1", "org/big", RepoType.Dataset, "refs/pr/1" },
+        { "hf://datasets/org/big@refs/pr/1/data/file.txt", "org/big", RepoType.Dataset, "refs/pr/1" },
+        { "hf://datasets/org/big@refs/convert/parquet/default/train/0000.parquet", "org/big", RepoType.Dataset, "refs/convert/parquet" },
+        { "hf://datasets/org/big@refs%2Fpr%2F1", "org/big", RepoType.Dataset, "refs/pr/1" },
+        { "hf://gpt2@refs/pr/7", "gpt2", RepoType.Model, "refs/pr/7" },
+        { "hf://org/name@refs/heads/x", "org/name", RepoType.Model, "refs" },
+        { "https://huggingface.co/datasets/org/big/tree/refs/pr/1", "org/big", RepoType.Dataset, "refs/pr/1" },
+        { "https://huggingface.co/datasets/org/big/tree/refs/convert/parquet/default", "org/big", RepoType.Dataset, "refs/convert/parquet" },
     };
 
     [Theory]

@@ -311,6 +311,26 @@ public sealed class ResilienceTests : IDisposable
         Assert.False(File.Exists(ours));
     }
 
+    [Theory]
+    [InlineData("1")]      // every file big: the segmented path
+    [InlineData("200")]    // every file small: one request each
+    public async Task A_file_name_near_the_255_byte_limit_downloads_although_its_temporary_name_would_be_longer(string threshold)
+    {
+        // 254 bytes: legal, but ".<name>.<8 hex>.hfdl-part" would be 274.
+        var longName = new string('L', 250) + ".txt";
+        var utf8Name = "sub/" + string.Concat(Enumerable.Repeat("é", 120)) + ".bin"; // 244 bytes in UTF-8
+        var store = new InMemoryRepoStore().AddRepo(RepoType.Model, "acme/long-names", repo => repo
+            .File(longName, SyntheticContent.Create(300_000, seed: 36))
+            .File(utf8Name, SyntheticContent.Create(200_000, seed: 37)));
+        await using var server = await HubServer.StartAsync(new HubServerOptions { Store = store });
+        var target = _temp.Combine("out");
+
+        var result = await new CliRunner(server, _temp).RunAsync("download", "acme/long-names", "--local-dir", target, "--file-size-threshold", threshold);
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        RepoAssert.BitExact(store.MainSnapshot(RepoType.Model, "acme/long-names"), target);
+    }
+
     /// <summary>The journal an interrupted run leaves for one partial file of a model repo.</summary>
     private static void WritePartialJournal(string target, string repoId, string path, long size, string etag, string temp, long[][] ranges) =>
         File.WriteAllText(Path.Combine(target, ".download_state"), JsonSerializer.Serialize(new Dictionary<string, object>
