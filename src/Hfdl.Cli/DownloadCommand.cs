@@ -274,7 +274,7 @@ internal static class DownloadCommand
                 RepoType = type,
                 RepoId = id,
                 Revision = rev,
-                Files = result.GetValue(files) ?? [],
+                Files = Selection(result.GetValue(repo)!, result.GetValue(files) ?? []),
                 Include = result.GetValue(include) ?? [],
                 Exclude = result.GetValue(exclude) ?? [],
                 TargetFolder = target,
@@ -318,6 +318,23 @@ internal static class DownloadCommand
             return await output.FinishAsync(summary).ConfigureAwait(false);
         });
         return command;
+    }
+
+    /// <summary>
+    /// FILES, or the file or folder a Hub URL given as REPO points into (a pasted link to one file must not fetch the
+    /// whole repo); both at once would be ambiguous.
+    /// </summary>
+    private static string[] Selection(string repoText, string[] files)
+    {
+        if (RepoOptions.PathInRepo(repoText) is not { } path)
+        {
+            return files;
+        }
+        if (files.Length > 0)
+        {
+            throw new UsageException($"'{repoText}' points at '{path}' in the repo, and FILES name more: give the repo's URL (or its id) with FILES, or the file's URL alone.");
+        }
+        return [path];
     }
 
     /// <summary>Offline: says what is on disk for the revision; exit 0 only when it is complete.</summary>

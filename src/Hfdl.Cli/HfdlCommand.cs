@@ -359,6 +359,12 @@ internal static class RepoOptions
         HelpName = "REV",
     };
 
+    /// <summary>
+    /// The file or folder a Hub URL given as REPO points into (<c>.../blob/main/config.json</c>, <c>.../tree/main/onnx</c>),
+    /// as FILES would name it; null for a plain id or a URL of the repo itself.
+    /// </summary>
+    public static string? PathInRepo(string repoText) => RepoReference.TryParse(repoText, out var reference, out _) ? reference.PathInRepo : null;
+
     /// <summary>Combines the REPO argument with --repo-type; a URL's own type wins unless they conflict.</summary>
     public static (RepoType Type, RepoId Id, string? Revision) Resolve(string repoText, string? typeText, string? revisionText)
     {

@@ -49,7 +49,7 @@ internal static class ListCommand
                 RepoType = type,
                 RepoId = id,
                 Revision = rev,
-                Include = result.GetValue(include) ?? [],
+                Include = Patterns(result.GetValue(repo)!, result.GetValue(include) ?? []),
                 Exclude = result.GetValue(exclude) ?? [],
                 TargetFolder = ".",
             }, cancellationToken).ConfigureAwait(false);
@@ -104,5 +104,19 @@ internal static class ListCommand
             return HfdlCommand.ExitOk;
         });
         return command;
+    }
+
+    /// <summary>--include, or the file or folder a Hub URL given as REPO points into (what a download of that URL selects).</summary>
+    private static string[] Patterns(string repoText, string[] include)
+    {
+        if (RepoOptions.PathInRepo(repoText) is not { } path)
+        {
+            return include;
+        }
+        if (include.Length > 0)
+        {
+            throw new UsageException($"'{repoText}' points at '{path}' in the repo, and --include names more: give the repo's URL (or its id) with --include, or the URL alone.");
+        }
+        return [path];
     }
 }

@@ -9,6 +9,13 @@ namespace Hfdl.Core.Hub;
 /// </summary>
 public sealed record RepoReference(RepoId Id, RepoType? Type, string? Revision)
 {
+    /// <summary>
+    /// The file or folder a Hub URL points into, as a selection of the repo: <c>/blob/</c>, <c>/resolve/</c> or
+    /// <c>/raw/</c> name a file (<c>sub/file.txt</c>), <c>/tree/</c> a folder (<c>sub/</c>, trailing slash); null for
+    /// the repo itself.
+    /// </summary>
+    public string? PathInRepo { get; init; }
+
     /// <summary>Reads an id, a Hub URL or an <c>hf://</c> URI, or throws <see cref="InvalidRepoIdException"/>.</summary>
     public static RepoReference Parse(string text) =>
         TryParse(text, out var reference, out var problem)
@@ -77,6 +84,7 @@ public sealed record RepoReference(RepoId Id, RepoType? Type, string? Revision)
         }
 
         string? revision = null;
+        string? pathInRepo = null;
         string idText;
         if (fromUrl)
         {
@@ -88,6 +96,11 @@ public sealed record RepoReference(RepoId Id, RepoType? Type, string? Revision)
                 // A PR or convert ref spans segments when not encoded (/tree/refs/pr/1), as the Hub's own links write it.
                 var rest = string.Join('/', segments.Skip(markerIndex + 1));
                 revision = SpecialRef(rest) ?? segments[markerIndex + 1];
+                var inRepo = rest.Length > revision.Length ? rest[(revision.Length + 1)..] : "";
+                if (inRepo.Length > 0)
+                {
+                    pathInRepo = segments[markerIndex] == "tree" ? inRepo + "/" : inRepo;
+                }
             }
             if (idSegments.Count is < 1 or > 2)
             {
@@ -118,7 +131,7 @@ public sealed record RepoReference(RepoId Id, RepoType? Type, string? Revision)
         {
             return false;
         }
-        reference = new RepoReference(id, type, string.IsNullOrEmpty(revision) ? null : revision);
+        reference = new RepoReference(id, type, string.IsNullOrEmpty(revision) ? null : revision) { PathInRepo = pathInRepo };
         return true;
     }
 

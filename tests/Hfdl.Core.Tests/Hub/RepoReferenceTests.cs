@@ -66,6 +66,20 @@ public sealed class RepoReferenceTests
         Assert.Equal(revision, reference.Revision);
     }
 
+    [Theory]
+    [InlineData("https://huggingface.co/org/name", null)]
+    [InlineData("https://huggingface.co/org/name/tree/main", null)]
+    [InlineData("https://huggingface.co/org/name/resolve/main/config.json", "config.json")]
+    [InlineData("https://huggingface.co/org/name/blob/dev/sub/file.txt", "sub/file.txt")]
+    [InlineData("https://huggingface.co/org/name/raw/main/README.md", "README.md")]
+    [InlineData("https://huggingface.co/datasets/nyu-mll/glue/tree/main/ax", "ax/")]
+    [InlineData("https://huggingface.co/datasets/org/big/tree/refs/convert/parquet/default/train", "default/train/")]
+    [InlineData("https://huggingface.co/datasets/org/big/blob/refs%2Fpr%2F1/data/a%20b.txt", "data/a b.txt")]
+    [InlineData("hf://datasets/org/name@rev/path", null)]
+    [InlineData("org/name", null)]
+    public void A_hub_url_into_a_file_or_folder_selects_it(string text, string? path) =>
+        Assert.Equal(path, RepoReference.Parse(text).PathInRepo);
+
     public static TheoryData<string> Invalid => new()
     {
         "",

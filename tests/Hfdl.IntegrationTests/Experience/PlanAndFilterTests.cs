@@ -142,6 +142,29 @@ public sealed class PlanAndFilterTests(ExperienceHub hub) : IClassFixture<Experi
     }
 
     [Fact]
+    public async Task A_hub_url_into_a_file_or_folder_downloads_and_lists_only_that()
+    {
+        var cli = Cli();
+        var endpoint = hub.Server.Endpoint.ToString().TrimEnd('/');
+
+        var file = await cli.RunAsync("download", $"{endpoint}/acme/plain/blob/main/config.json", "--local-dir", Target());
+        var folder = await cli.RunAsync("download", $"{endpoint}/acme/plain/tree/main/tokenizer", "--local-dir", Target() + "-folder");
+        var both = await cli.RunAsync("download", $"{endpoint}/acme/plain/blob/main/config.json", "README.md", "--local-dir", Target() + "-both");
+        var list = await cli.RunAsync("ls", $"{endpoint}/acme/plain/tree/main/tokenizer", "--json");
+
+        Assert.True(file.ExitCode == 0, file.ToString());
+        Assert.Equal(new[] { "config.json" }, Directory.GetFiles(Target()).Select(f => Path.GetFileName(f)).Where(n => !n.StartsWith('.')).ToArray());
+        Assert.True(folder.ExitCode == 0, folder.ToString());
+        Assert.Equal(new[] { "merges.txt", "vocab.json" }, Directory.GetFiles(Path.Combine(Target() + "-folder", "tokenizer")).Select(f => Path.GetFileName(f)).Order(StringComparer.Ordinal).ToArray());
+        Assert.False(File.Exists(Path.Combine(Target() + "-folder", "model.safetensors")));
+        Assert.True(both.ExitCode == 2, both.ToString());
+        Assert.Contains("points at 'config.json' in the repo, and FILES name more", both.Error, StringComparison.Ordinal);
+        Assert.True(list.ExitCode == 0, list.ToString());
+        Assert.Contains("tokenizer/merges.txt", list.Out, StringComparison.Ordinal);
+        Assert.DoesNotContain("config.json", list.Out, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Ls_lists_as_json_and_filters_with_the_same_patterns()
     {
         var cli = Cli();
