@@ -67,6 +67,12 @@ internal static class HfdlCommand
         catch (HfdlException ex)
         {
             var repo = parseResult.CommandResult.Children.OfType<ArgumentResult>().FirstOrDefault(a => a.Argument.Name == "REPO")?.Tokens.FirstOrDefault()?.Value;
+            // A hint that names a command (`hfdl ls REPO`) names the same repo: its type and revision too.
+            string? Given(string name) => parseResult.CommandResult.Children.OfType<OptionResult>().FirstOrDefault(o => o.Option.Name == name)?.Tokens.FirstOrDefault()?.Value;
+            if (repo is not null)
+            {
+                repo += (Given("--repo-type") is { } type ? $" -r {type}" : "") + (Given("--revision") is { } revision ? $" --revision {revision}" : "");
+            }
             return Fail(context, parseResult, CliErrors.Describe(ex, repo), CliErrors.ExitCode(ex));
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)

@@ -439,7 +439,10 @@ internal sealed partial class HubClient : IDisposable
             SocketException { SocketErrorCode: SocketError.HostNotFound or SocketError.NoData or SocketError.TryAgain } => "the host name could not be resolved",
             SocketException { SocketErrorCode: SocketError.ConnectionRefused } => "the connection was refused",
             SocketException socket => socket.Message,
-            AuthenticationException => "the TLS certificate could not be validated (hfdl never skips this check; install the CA in the system store or set SSL_CERT_FILE)",
+            AuthenticationException auth when auth.Message.Contains("certificate", StringComparison.OrdinalIgnoreCase) =>
+                "the TLS certificate could not be validated (hfdl never skips this check; install the CA in the system store or set SSL_CERT_FILE)",
+            // No certificate was even looked at: the server did not speak TLS (an https:// endpoint that is plain HTTP).
+            AuthenticationException auth => $"the TLS handshake failed ({auth.Message.TrimEnd('.')}); if the server speaks plain HTTP, its URL starts with http://, not https://",
             IOException io => io.Message,
             _ => ex.Message,
         };

@@ -165,6 +165,15 @@ public sealed class PlanAndFilterTests(ExperienceHub hub) : IClassFixture<Experi
     }
 
     [Fact]
+    public async Task The_ls_hint_of_a_missing_file_names_the_repo_type_and_revision_it_was_asked_with()
+    {
+        var result = await Cli().RunAsync("download", "acme/plain", "nope.txt", "-r", "model", "--revision", "main", "--dry-run");
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("`hfdl ls acme/plain -r model --revision main` lists the names", result.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Ls_lists_as_json_and_filters_with_the_same_patterns()
     {
         var cli = Cli();

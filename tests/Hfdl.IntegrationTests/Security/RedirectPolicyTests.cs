@@ -195,4 +195,20 @@ public sealed class RedirectPolicyTests
         Assert.DoesNotContain(Token, result.All, StringComparison.Ordinal);
         await serverTask; // With TLS 1.3 the server may finish its side before the client rejects the certificate.
     }
+
+    [Fact]
+    public async Task An_https_endpoint_that_speaks_plain_http_is_told_so_not_to_install_a_ca()
+    {
+        using var temp = new TempFolder();
+        await using var plain = await Hfdl.Hub.Server.HubServer.StartAsync(new Hfdl.Hub.Server.HubServerOptions { Store = new Hfdl.Hub.Server.InMemoryRepoStore() });
+        var cli = new CliRunner(plain, temp);
+        var https = new UriBuilder(plain.Endpoint) { Scheme = "https" }.Uri.ToString();
+
+        var result = await cli.RunAsync("ls", "acme/anything", "--endpoint", https);
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("the TLS handshake failed", result.Error, StringComparison.Ordinal);
+        Assert.Contains("starts with http://, not https://", result.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("SSL_CERT_FILE", result.Error, StringComparison.Ordinal);
+    }
 }
