@@ -202,7 +202,7 @@ internal sealed record PathSetting(string Name, string Value)
     public static void RefuseFileInTheWay(string folder, PathSetting? setting, string whatGoesThere)
     {
         var full = Path.GetFullPath(folder);
-        if (FileInTheWay(full) is not { } file)
+        if (Storage.SafeFileSystem.FileInTheWay(full) is not { } file)
         {
             return;
         }
@@ -216,20 +216,4 @@ internal sealed record PathSetting(string Name, string Value)
             : $"is '{named}', but '{file}' on the way there is a file, not a folder, so it cannot hold {whatGoesThere}. Point {setting.Name} elsewhere, or move that file away.");
     }
 
-    /// <summary>The path, or the nearest existing path above it, when that is a file rather than a folder; else null.</summary>
-    private static string? FileInTheWay(string fullPath)
-    {
-        for (var current = fullPath; current is not null; current = Path.GetDirectoryName(current))
-        {
-            if (Directory.Exists(current))
-            {
-                return null;
-            }
-            if (File.Exists(current))
-            {
-                return current;
-            }
-        }
-        return null;
-    }
 }

@@ -169,19 +169,28 @@ internal static class SafeFileSystem
     /// </summary>
     public static void CreateFolderFor(string folder)
     {
-        for (var current = folder; !string.IsNullOrEmpty(current) && !Directory.Exists(current); current = Path.GetDirectoryName(current))
+        if (FileInTheWay(Path.GetFullPath(folder)) is { } file)
         {
-            RefuseFileAt(current);
+            throw new HfdlException($"'{SafeText.Printable(file)}' is a file, but the repo has a folder with that name (another revision's file, or a file of your own?). Move the file away and run the same command again.");
         }
         Directory.CreateDirectory(folder);
     }
 
-    private static void RefuseFileAt(string folder)
+    /// <summary>The path, or the nearest existing path above it, when that is a file rather than a folder; else null.</summary>
+    public static string? FileInTheWay(string fullPath)
     {
-        if (File.Exists(folder))
+        for (var current = fullPath; current is not null; current = Path.GetDirectoryName(current))
         {
-            throw new HfdlException($"'{SafeText.Printable(folder)}' is a file, but the repo has a folder with that name (another revision's file, or a file of your own?). Move the file away and run the same command again.");
+            if (Directory.Exists(current))
+            {
+                return null;
+            }
+            if (File.Exists(current))
+            {
+                return current;
+            }
         }
+        return null;
     }
 
     /// <summary>
