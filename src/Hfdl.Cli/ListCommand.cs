@@ -117,6 +117,7 @@ internal static class ListCommand
         {
             throw new UsageException($"'{repoText}' points at '{path}' in the repo, and --include names more: give the repo's URL (or its id) with --include, or the URL alone.");
         }
-        return [path];
+        // An hf:// path may name a file or a folder; a pattern for each (a name cannot be both).
+        return path.EndsWith('/') ? [path] : [path, path + "/"];
     }
 }

@@ -10,9 +10,9 @@ namespace Hfdl.Core.Hub;
 public sealed record RepoReference(RepoId Id, RepoType? Type, string? Revision)
 {
     /// <summary>
-    /// The file or folder a Hub URL points into, as a selection of the repo: <c>/blob/</c>, <c>/resolve/</c> or
-    /// <c>/raw/</c> name a file (<c>sub/file.txt</c>), <c>/tree/</c> a folder (<c>sub/</c>, trailing slash); null for
-    /// the repo itself.
+    /// The file or folder a Hub URL or an <c>hf://</c> URI points into, as a selection of the repo: <c>/blob/</c>,
+    /// <c>/resolve/</c> or <c>/raw/</c> name a file (<c>sub/file.txt</c>), <c>/tree/</c> a folder (<c>sub/</c>, trailing
+    /// slash); an <c>hf://</c> path may be either (<c>sub</c>: the file of that name, else the folder); null for the repo itself.
     /// </summary>
     public string? PathInRepo { get; init; }
 
@@ -119,11 +119,18 @@ public sealed record RepoReference(RepoId Id, RepoType? Type, string? Revision)
             {
                 idText = rest[..at];
                 var afterAt = rest[(at + 1)..];
-                revision = Uri.UnescapeDataString(SpecialRef(afterAt) ?? (afterAt.Contains('/') ? afterAt[..afterAt.IndexOf('/')] : afterAt));
+                var revisionText = SpecialRef(afterAt) ?? (afterAt.Contains('/') ? afterAt[..afterAt.IndexOf('/')] : afterAt);
+                revision = Uri.UnescapeDataString(revisionText);
+                pathInRepo = afterAt.Length > revisionText.Length + 1 ? afterAt[(revisionText.Length + 1)..] : null;
             }
             else
             {
                 idText = segments.Count == 1 ? segments[0] : string.Join('/', segments.Take(2));
+                pathInRepo = segments.Count > 2 ? string.Join('/', segments.Skip(2)) : null;
+            }
+            if (pathInRepo is not null && path.EndsWith('/'))
+            {
+                pathInRepo += "/";
             }
         }
 

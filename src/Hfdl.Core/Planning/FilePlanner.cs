@@ -75,7 +75,11 @@ internal static class FilePlanner
         }
     }
 
-    /// <summary>Keeps the files the user named: exact paths, or folders written with a trailing <c>/</c>.</summary>
+    /// <summary>True when some listed file lies below <paramref name="name"/> (a folder's name written without its '/').</summary>
+    internal static bool IsFolder(IReadOnlyList<RemoteFile> files, string name) =>
+        files.Any(f => f.Path.Length > name.Length && f.Path[name.Length] == '/' && f.Path.StartsWith(name, StringComparison.Ordinal));
+
+    /// <summary>Keeps the files the user named: exact paths, or folders (with or without a trailing <c>/</c>).</summary>
     public static List<RemoteFile> Select(IReadOnlyList<RemoteFile> files, IReadOnlyList<string> selection, RepoType type, RepoId id, string revision, string? commit = null)
     {
         if (selection.Count == 0)
@@ -91,15 +95,21 @@ internal static class FilePlanner
             var matches = isFolder
                 ? files.Where(f => f.Path.StartsWith(wanted, StringComparison.Ordinal)).ToList()
                 : files.Where(f => f.Path == wanted).ToList();
+            if (!isFolder && matches.Count == 0)
+            {
+                // A folder's name without its '/' (`onnx`, or an hf:// path, which does not say which it is) selects
+                // the folder: git cannot hold a file and a folder of one name, so nothing else could be meant.
+                matches = files.Where(f => f.Path.StartsWith(wanted + "/", StringComparison.Ordinal)).ToList();
+            }
             if (matches.Count == 0)
             {
                 throw new EntryNotFoundException(
                     isFolder
                         ? $"Folder '{wanted}' does not exist or is empty in {type.Name()} '{id}' at revision '{revision}'. Check the name in the repo's file list."
-                        : $"File '{wanted}' does not exist in {type.Name()} '{id}' at revision '{revision}'. Check the name in the repo's file list.",
+                        : $"File '{wanted}' does not exist in {type.Name()} '{id}' at revision '{revision}' (nor a folder of that name). Check the name in the repo's file list.",
                     System.Net.HttpStatusCode.NotFound, null, null, commit)
                 {
-                    MissingFiles = [.. selection.Where(f => !f.EndsWith('/') && !byPath.Contains(f) && RepoFilePath.TryValidate(f, out _))],
+                    MissingFiles = [.. selection.Where(f => !f.EndsWith('/') && !byPath.Contains(f) && !IsFolder(files, f) && RepoFilePath.TryValidate(f, out _))],
                 };
             }
             foreach (var match in matches)

@@ -23,7 +23,9 @@ internal sealed record RepoSelection(
 internal sealed class SelectionFilter(IReadOnlyList<string> files, PathFilter patterns)
 {
     public bool Matches(string path) =>
-        (files.Count == 0 || files.Any(f => f.EndsWith('/') ? path.StartsWith(f, StringComparison.Ordinal) : path == f))
+        (files.Count == 0 || files.Any(f => f.EndsWith('/')
+            ? path.StartsWith(f, StringComparison.Ordinal)
+            : path == f || (path.Length > f.Length && path[f.Length] == '/' && path.StartsWith(f, StringComparison.Ordinal))))
         && patterns.Matches(path);
 }
 

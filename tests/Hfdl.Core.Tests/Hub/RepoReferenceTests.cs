@@ -75,7 +75,13 @@ public sealed class RepoReferenceTests
     [InlineData("https://huggingface.co/datasets/nyu-mll/glue/tree/main/ax", "ax/")]
     [InlineData("https://huggingface.co/datasets/org/big/tree/refs/convert/parquet/default/train", "default/train/")]
     [InlineData("https://huggingface.co/datasets/org/big/blob/refs%2Fpr%2F1/data/a%20b.txt", "data/a b.txt")]
-    [InlineData("hf://datasets/org/name@rev/path", null)]
+    [InlineData("hf://datasets/org/name@rev/path", "path")]
+    [InlineData("hf://datasets/org/name@rev/sub/dir/", "sub/dir/")]
+    [InlineData("hf://org/name/sub/file.bin", "sub/file.bin")]
+    [InlineData("hf://datasets/org/big@refs/pr/1/data/file.txt", "data/file.txt")]
+    [InlineData("hf://datasets/org/big@refs/pr/1", null)]
+    [InlineData("hf://org/name@main", null)]
+    [InlineData("hf://org/name", null)]
     [InlineData("org/name", null)]
     public void A_hub_url_into_a_file_or_folder_selects_it(string text, string? path) =>
         Assert.Equal(path, RepoReference.Parse(text).PathInRepo);

@@ -165,6 +165,30 @@ public sealed class PlanAndFilterTests(ExperienceHub hub) : IClassFixture<Experi
     }
 
     [Fact]
+    public async Task An_hf_uri_with_a_path_and_a_folder_name_without_its_slash_select_the_file_or_the_folder()
+    {
+        var cli = Cli();
+
+        var file = await cli.RunAsync("download", "hf://acme/plain@main/config.json", "--local-dir", Target());
+        var folder = await cli.RunAsync("download", "hf://acme/plain/tokenizer", "--local-dir", Target() + "-folder");
+        var named = await cli.RunAsync("download", "acme/plain", "tokenizer", "--local-dir", Target() + "-named");
+        var list = await cli.RunAsync("ls", "hf://acme/plain@main/tokenizer", "--json");
+        var missing = await cli.RunAsync("download", "hf://acme/plain@main/nope", "--local-dir", Target() + "-missing");
+
+        Assert.True(file.ExitCode == 0, file.ToString());
+        Assert.Equal(["config.json"], Downloaded(Target()));
+        Assert.True(folder.ExitCode == 0, folder.ToString());
+        Assert.Equal(["tokenizer/merges.txt", "tokenizer/vocab.json"], Downloaded(Target() + "-folder"));
+        Assert.True(named.ExitCode == 0, named.ToString());
+        Assert.Equal(["tokenizer/merges.txt", "tokenizer/vocab.json"], Downloaded(Target() + "-named"));
+        Assert.True(list.ExitCode == 0, list.ToString());
+        Assert.Contains("tokenizer/vocab.json", list.Out, StringComparison.Ordinal);
+        Assert.DoesNotContain("config.json", list.Out, StringComparison.Ordinal);
+        Assert.Equal(1, missing.ExitCode);
+        Assert.Contains("File 'nope' does not exist", missing.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task The_ls_hint_of_a_missing_file_names_the_repo_type_and_revision_it_was_asked_with()
     {
         var result = await Cli().RunAsync("download", "acme/plain", "nope.txt", "-r", "model", "--revision", "main", "--dry-run");
