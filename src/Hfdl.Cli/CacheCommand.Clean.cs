@@ -45,7 +45,8 @@ internal static partial class CacheCommand
             {
                 throw new UsageException("--revision picks a revision of one repo; give exactly one REPO with it.");
             }
-            var parsed = texts.Select(t => ParseTarget(t, result.GetValue(repoType), rev, root)).ToList();
+            var endpoint = HubConnectionOptions.EndpointOrNull(null, context.Environment);
+            var parsed = texts.Select(t => ParseTarget(t, result.GetValue(repoType), rev, root, endpoint)).ToList();
             return Clean(context, CacheCleaner.PlanRemove(root, parsed), result.GetValue(dryRun), result.GetValue(yes), "Nothing to delete.");
         });
         return command;
@@ -82,7 +83,7 @@ internal static partial class CacheCommand
     /// repo is cached: it could also be the repo <c>name</c> of the user <c>model</c>), or a repo as
     /// <c>hfdl download</c> reads it.
     /// </summary>
-    private static CacheTarget ParseTarget(string text, string? typeText, string? revision, string root)
+    private static CacheTarget ParseTarget(string text, string? typeText, string? revision, string root, Uri? endpoint)
     {
         if (typeText is null && revision is null && RepoDownloader.IsCommit(text.ToLowerInvariant()))
         {
@@ -95,7 +96,7 @@ internal static partial class CacheCommand
         {
             return new RepoTarget(cachedType, cachedId, revision);
         }
-        var (type, id, rev) = RepoOptions.Resolve(text, typeText, revision);
+        var (type, id, rev) = RepoOptions.Resolve(text, typeText, revision, endpoint);
         return new RepoTarget(type, id, rev);
     }
 

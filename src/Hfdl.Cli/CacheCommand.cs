@@ -75,7 +75,7 @@ internal static partial class CacheCommand
         command.Options.Add(cacheDir);
         command.SetAction(async (result, cancellationToken) =>
         {
-            var (type, id, rev) = RepoOptions.Resolve(result.GetValue(repo)!, result.GetValue(repoType), result.GetValue(revision));
+            var (type, id, rev) = RepoOptions.Resolve(result.GetValue(repo)!, result.GetValue(repoType), result.GetValue(revision), HubConnectionOptions.EndpointOrNull(null, context.Environment));
             var root = Root(result, cacheDir, context);
             var checks = await CacheScanner.VerifyAsync(root, type, id, rev, cancellationToken).ConfigureAwait(false);
             foreach (var check in checks.Where(c => c.Status != VerifyStatus.Ok))

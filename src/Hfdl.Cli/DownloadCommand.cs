@@ -225,7 +225,8 @@ internal static class DownloadCommand
 
         command.SetAction(async (result, cancellationToken) =>
         {
-            var (type, id, rev) = RepoOptions.Resolve(result.GetValue(repo)!, result.GetValue(repoType), result.GetValue(revision));
+            var endpoint = HubConnectionOptions.EndpointOrNull(result.GetValue(connection.Endpoint), context.Environment);
+            var (type, id, rev) = RepoOptions.Resolve(result.GetValue(repo)!, result.GetValue(repoType), result.GetValue(revision), endpoint);
             // Every number was checked while parsing (NumberOptions): in range and finite, so these conversions hold.
             var options = new DownloadOptions
             {
@@ -274,7 +275,7 @@ internal static class DownloadCommand
                 RepoType = type,
                 RepoId = id,
                 Revision = rev,
-                Files = Selection(result.GetValue(repo)!, result.GetValue(files) ?? []),
+                Files = Selection(result.GetValue(repo)!, endpoint, result.GetValue(files) ?? []),
                 Include = result.GetValue(include) ?? [],
                 Exclude = result.GetValue(exclude) ?? [],
                 TargetFolder = target,
@@ -324,9 +325,9 @@ internal static class DownloadCommand
     /// FILES, or the file or folder a Hub URL given as REPO points into (a pasted link to one file must not fetch the
     /// whole repo); both at once would be ambiguous.
     /// </summary>
-    private static string[] Selection(string repoText, string[] files)
+    private static string[] Selection(string repoText, Uri? endpoint, string[] files)
     {
-        if (RepoOptions.PathInRepo(repoText) is not { } path)
+        if (RepoOptions.PathInRepo(repoText, endpoint) is not { } path)
         {
             return files;
         }

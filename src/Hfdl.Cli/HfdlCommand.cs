@@ -289,6 +289,19 @@ internal sealed class HubConnectionOptions
         HelpName = "URL",
     };
 
+    /// <summary>The endpoint <see cref="ResolveEndpoint"/> gives, or null when it is not a valid one (for reading REPO, where the error comes later if the Hub is needed).</summary>
+    public static Uri? EndpointOrNull(string? given, HubEnvironment environment)
+    {
+        try
+        {
+            return ResolveEndpoint(given, environment);
+        }
+        catch (UsageException)
+        {
+            return null;
+        }
+    }
+
     /// <summary><c>--endpoint</c>, else <c>HF_ENDPOINT</c>, else https://huggingface.co; must be an http(s) URL.</summary>
     public static Uri ResolveEndpoint(string? given, HubEnvironment environment)
     {
@@ -369,12 +382,15 @@ internal static class RepoOptions
     /// The file or folder a Hub URL given as REPO points into (<c>.../blob/main/config.json</c>, <c>.../tree/main/onnx</c>),
     /// as FILES would name it; null for a plain id or a URL of the repo itself.
     /// </summary>
-    public static string? PathInRepo(string repoText) => RepoReference.TryParse(repoText, out var reference, out _) ? reference.PathInRepo : null;
+    public static string? PathInRepo(string repoText, Uri? endpoint) => RepoReference.TryParse(repoText, endpoint, out var reference, out _) ? reference.PathInRepo : null;
 
-    /// <summary>Combines the REPO argument with --repo-type; a URL's own type wins unless they conflict.</summary>
-    public static (RepoType Type, RepoId Id, string? Revision) Resolve(string repoText, string? typeText, string? revisionText)
+    /// <summary>
+    /// Combines the REPO argument with --repo-type; a URL's own type wins unless they conflict. <paramref name="endpoint"/>
+    /// (when known) lets a URL of an endpoint with a path of its own (<c>https://host/hf/org/name</c>) be read.
+    /// </summary>
+    public static (RepoType Type, RepoId Id, string? Revision) Resolve(string repoText, string? typeText, string? revisionText, Uri? endpoint = null)
     {
-        var reference = RepoReference.Parse(repoText);
+        var reference = RepoReference.Parse(repoText, endpoint);
         RepoType? explicitType = null;
         if (typeText is not null)
         {

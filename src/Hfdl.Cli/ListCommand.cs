@@ -39,7 +39,8 @@ internal static class ListCommand
         {
             HubConnectionOptions.RefuseWhenOffline(context.Environment, "`hfdl ls` reads the file list from the Hub",
                 "; `hfdl cache ls` shows what the Hugging Face cache holds without the network");
-            var (type, id, rev) = RepoOptions.Resolve(result.GetValue(repo)!, result.GetValue(repoType), result.GetValue(revision));
+            var endpoint = HubConnectionOptions.EndpointOrNull(result.GetValue(connection.Endpoint), context.Environment);
+            var (type, id, rev) = RepoOptions.Resolve(result.GetValue(repo)!, result.GetValue(repoType), result.GetValue(revision), endpoint);
             var revisionName = rev ?? "main";
             using var client = new HubClient(connection.Resolve(result, context.Environment, new RetryLines(context.Error)));
             var downloader = new RepoDownloader(client, new DownloadOptions());
@@ -49,7 +50,7 @@ internal static class ListCommand
                 RepoType = type,
                 RepoId = id,
                 Revision = rev,
-                Include = Patterns(result.GetValue(repo)!, result.GetValue(include) ?? []),
+                Include = Patterns(result.GetValue(repo)!, endpoint, result.GetValue(include) ?? []),
                 Exclude = result.GetValue(exclude) ?? [],
                 TargetFolder = ".",
             }, cancellationToken).ConfigureAwait(false);
@@ -107,9 +108,9 @@ internal static class ListCommand
     }
 
     /// <summary>--include, or the file or folder a Hub URL given as REPO points into (what a download of that URL selects).</summary>
-    private static string[] Patterns(string repoText, string[] include)
+    private static string[] Patterns(string repoText, Uri? endpoint, string[] include)
     {
-        if (RepoOptions.PathInRepo(repoText) is not { } path)
+        if (RepoOptions.PathInRepo(repoText, endpoint) is not { } path)
         {
             return include;
         }

@@ -17,14 +17,28 @@ public sealed record RepoReference(RepoId Id, RepoType? Type, string? Revision)
     public string? PathInRepo { get; init; }
 
     /// <summary>Reads an id, a Hub URL or an <c>hf://</c> URI, or throws <see cref="InvalidRepoIdException"/>.</summary>
-    public static RepoReference Parse(string text) =>
-        TryParse(text, out var reference, out var problem)
+    /// <param name="text">What the user typed.</param>
+    /// <param name="endpoint">The Hub endpoint in use, when known: a URL below its path (a mirror at <c>https://host/hf</c>) is read from there.</param>
+    public static RepoReference Parse(string text, Uri? endpoint = null) =>
+        TryParse(text, endpoint, out var reference, out var problem)
             ? reference
             : throw new InvalidRepoIdException(text, problem);
 
     /// <summary>Reads an id, a Hub URL or an <c>hf://</c> URI; false, with what is wrong, when it is none of them.</summary>
     public static bool TryParse(
         string? text,
+        [NotNullWhen(true)] out RepoReference? reference,
+        [NotNullWhen(false)] out string? problem) =>
+        TryParse(text, endpoint: null, out reference, out problem);
+
+    /// <summary>
+    /// Reads an id, a Hub URL or an <c>hf://</c> URI; false, with what is wrong, when it is none of them. A URL of
+    /// <paramref name="endpoint"/>'s host that lies below the endpoint's own path (an endpoint such as
+    /// <c>https://host/hf</c>) is read after that path.
+    /// </summary>
+    public static bool TryParse(
+        string? text,
+        Uri? endpoint,
         [NotNullWhen(true)] out RepoReference? reference,
         [NotNullWhen(false)] out string? problem)
     {
@@ -50,7 +64,7 @@ public sealed record RepoReference(RepoId Id, RepoType? Type, string? Revision)
                 return false;
             }
             // Unescaped per segment (in TryParsePath), so a revision written as refs%2Fpr%2F1 stays one segment.
-            return TryParsePath(uri.AbsolutePath.Trim('/'), fromUrl: true, out reference, out problem);
+            return TryParsePath(PathBelow(uri, endpoint).Trim('/'), fromUrl: true, out reference, out problem);
         }
 
         // hf download's prefixed form (hf rewrites datasets/org/name to org/name --type dataset).
@@ -140,6 +154,19 @@ public sealed record RepoReference(RepoId Id, RepoType? Type, string? Revision)
         }
         reference = new RepoReference(id, type, string.IsNullOrEmpty(revision) ? null : revision) { PathInRepo = pathInRepo };
         return true;
+    }
+
+    /// <summary>The URL's path, less the endpoint's path when the URL is on the endpoint's host and below it.</summary>
+    private static string PathBelow(Uri uri, Uri? endpoint)
+    {
+        var prefix = endpoint?.AbsolutePath.TrimEnd('/') ?? "";
+        if (prefix.Length == 0
+            || Uri.Compare(uri, endpoint, UriComponents.SchemeAndServer, UriFormat.Unescaped, StringComparison.OrdinalIgnoreCase) != 0
+            || !uri.AbsolutePath.StartsWith(prefix + "/", StringComparison.Ordinal))
+        {
+            return uri.AbsolutePath;
+        }
+        return uri.AbsolutePath[prefix.Length..];
     }
 
     /// <summary><c>refs/pr/N</c> or <c>refs/convert/X</c> at the start of <paramref name="text"/> (huggingface_hub's SPECIAL_REFS_REVISION_REGEX), else null.</summary>

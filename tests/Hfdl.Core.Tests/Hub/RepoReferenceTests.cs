@@ -86,6 +86,30 @@ public sealed class RepoReferenceTests
     public void A_hub_url_into_a_file_or_folder_selects_it(string text, string? path) =>
         Assert.Equal(path, RepoReference.Parse(text).PathInRepo);
 
+    [Theory]
+    [InlineData("https://mirror.example/hf/org/name/blob/v1/sub/a.txt", "https://mirror.example/hf", "org/name", RepoType.Model, "v1", "sub/a.txt")]
+    [InlineData("https://MIRROR.example/hf/datasets/org/data/tree/main/x", "https://mirror.example/hf/", "org/data", RepoType.Dataset, "main", "x/")]
+    [InlineData("https://mirror.example/hf/gpt2", "https://mirror.example/hf", "gpt2", RepoType.Model, null, null)]
+    [InlineData("https://huggingface.co/org/name", "https://mirror.example/hf", "org/name", RepoType.Model, null, null)]
+    [InlineData("http://127.0.0.1:8080/a/b/c/org/name/resolve/main/f", "http://127.0.0.1:8080/a/b/c", "org/name", RepoType.Model, "main", "f")]
+    public void A_url_below_an_endpoint_with_a_path_is_read_after_that_path(string text, string endpoint, string id, RepoType type, string? revision, string? path)
+    {
+        var reference = RepoReference.Parse(text, new Uri(endpoint));
+
+        Assert.Equal(id, reference.Id.Value);
+        Assert.Equal(type, reference.Type);
+        Assert.Equal(revision, reference.Revision);
+        Assert.Equal(path, reference.PathInRepo);
+    }
+
+    [Theory]
+    [InlineData("https://other.example/hf/org/name", "https://mirror.example/hf")]
+    [InlineData("https://mirror.example:444/hf/org/name", "https://mirror.example/hf")]
+    [InlineData("http://mirror.example/hf/org/name", "https://mirror.example/hf")]
+    [InlineData("https://mirror.example/hfx/org/name", "https://mirror.example/hf")]
+    public void A_url_on_another_host_port_scheme_or_path_keeps_its_whole_path(string text, string endpoint) =>
+        Assert.False(RepoReference.TryParse(text, new Uri(endpoint), out _, out _));
+
     public static TheoryData<string> Invalid => new()
     {
         "",

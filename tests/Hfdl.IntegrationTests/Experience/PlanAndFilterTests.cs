@@ -189,6 +189,16 @@ public sealed class PlanAndFilterTests(ExperienceHub hub) : IClassFixture<Experi
     }
 
     [Fact]
+    public async Task A_url_of_an_endpoint_with_a_path_of_its_own_names_the_repo_below_that_path()
+    {
+        // Offline: no server answers at that endpoint, and the refusal names the repo and revision the URL was read as.
+        var result = await Cli().RunAsync("download", "http://127.0.0.1:9/hf/acme/plain/tree/v1/tokenizer", "--endpoint", "http://127.0.0.1:9/hf", "--offline", "--local-dir", Target());
+
+        Assert.True(result.ExitCode == 1, result.ToString());
+        Assert.Contains("records model 'acme/plain' at 'v1'", result.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task The_ls_hint_of_a_missing_file_names_the_repo_type_and_revision_it_was_asked_with()
     {
         var result = await Cli().RunAsync("download", "acme/plain", "nope.txt", "-r", "model", "--revision", "main", "--dry-run");
