@@ -27,6 +27,12 @@ internal sealed class ProgressModel : IProgress<DownloadEvent>
     private long _totalBytes;
     private long _settledBytes;
     private long _transferred;
+
+    /// <summary>When the first byte of the run was seen (at a snapshot), or null before.</summary>
+    private long? _firstByteAt;
+
+    /// <summary>An ETA from less than this much transfer is noise (one small file at 0.3 s promised "ETA 46 h").</summary>
+    private static readonly TimeSpan EtaAfter = TimeSpan.FromSeconds(1);
     private int _done;
     private int _skippedDuring;
     private int _failed;
@@ -186,7 +192,12 @@ internal sealed class ProgressModel : IProgress<DownloadEvent>
             var done = Math.Min(_settledBytes + activeBytes, Math.Max(_totalBytes, 0));
             var total = Math.Max(_totalBytes, 0);
             var speed = _overall.PerSecond();
-            TimeSpan? eta = speed > 0 && total > done ? TimeSpan.FromSeconds((total - done) / speed) : null;
+            if (_transferred > 0)
+            {
+                _firstByteAt ??= now;
+            }
+            var settled = _firstByteAt is { } first && _time.GetElapsedTime(first, now) >= EtaAfter;
+            TimeSpan? eta = settled && speed > 0 && total > done ? TimeSpan.FromSeconds((total - done) / speed) : null;
             var stats = _stats is { } s && _time.GetElapsedTime(_statsAt, now) < TimeSpan.FromSeconds(3) && files.Any(f => f.IsBig) ? s : null;
             var filesToDownload = _plan?.FilesToDownload ?? 0;
             var queued = Math.Max(0, filesToDownload - _done - _skippedDuring - _failed - files.Count);

@@ -39,16 +39,19 @@ public sealed class ProgressRenderingTests
         model.Report(new FileProgress("model-00001-of-00002.safetensors", 3_000_000, 6_000_000));
         model.Report(new FileProgress("config.json", 1_000_000, 1_000_000));
         model.Report(new FileCompleted("config.json", 1_000_000, "git-sha1:" + new string('a', 40), TimeSpan.FromSeconds(1)));
+        model.Snapshot();
+        _time.Advance(TimeSpan.FromSeconds(1));
+        model.Report(new FileProgress("model-00001-of-00002.safetensors", 5_000_000, 6_000_000));
         model.Report(new TransferStats(4, 4, 3_000_000, [800_000, 750_000, 700_000, 750_000], "Steady"));
 
         var text = Render(ProgressView.Live(model.Snapshot(), 110, unicode: true));
 
         Assert.Contains("acme/demo", text, StringComparison.Ordinal);
         Assert.Contains("main (cccccccc)", text, StringComparison.Ordinal);
-        Assert.Contains(" 40%  4.0 MB / 10.0 MB  4.0 MB/s  ETA 1.5 s", text, StringComparison.Ordinal);
+        Assert.Contains(" 60%  6.0 MB / 10.0 MB  3.0 MB/s  ETA 1.3 s", text, StringComparison.Ordinal);
         Assert.Contains("1 done · 1 skipped · 0 failed · 1 active · 2 queued", text, StringComparison.Ordinal);
         Assert.Contains("model-00001-of-00002.safetensors", text, StringComparison.Ordinal);
-        Assert.Contains("3.0 MB / 6.0 MB", text, StringComparison.Ordinal);
+        Assert.Contains("5.0 MB / 6.0 MB", text, StringComparison.Ordinal);
         Assert.Contains("big", text, StringComparison.Ordinal);
         Assert.Contains("4 connections (target 4, Steady) 3.0 MB/s: 0.8 0.8 0.7 0.8 MB/s", text, StringComparison.Ordinal);
         Assert.DoesNotContain("config.json", text, StringComparison.Ordinal);
@@ -156,6 +159,28 @@ public sealed class ProgressRenderingTests
         Assert.Equal(1_000_000, snapshot.BytesTransferred);
         Assert.Equal(1_000_000, snapshot.BytesPerSecond, 1);
         Assert.Equal(1_000_000, snapshot.Active.Single().BytesPerSecond, 1);
+    }
+
+    [Fact]
+    public void No_eta_is_promised_in_the_first_second_of_transfer()
+    {
+        var model = Planned(bytesToDownload: 10_000_000, files: 1);
+        model.Report(new FileStarted("big.bin", 10_000_000, IsBig: true));
+        model.Snapshot();
+        _time.Advance(TimeSpan.FromMilliseconds(300));
+        model.Report(new FileProgress("big.bin", 1_000, 10_000_000));
+        var early = model.Snapshot();
+        _time.Advance(TimeSpan.FromMilliseconds(600));
+        model.Report(new FileProgress("big.bin", 2_000_000, 10_000_000));
+        var stillEarly = model.Snapshot();
+        _time.Advance(TimeSpan.FromMilliseconds(500));
+        model.Report(new FileProgress("big.bin", 4_000_000, 10_000_000));
+        var settled = model.Snapshot();
+
+        Assert.Null(early.Eta);
+        Assert.Null(stillEarly.Eta);
+        Assert.NotNull(settled.Eta);
+        Assert.Contains("ETA --", Render(ProgressView.Live(early, 110, unicode: true)), StringComparison.Ordinal);
     }
 
     [Fact]
