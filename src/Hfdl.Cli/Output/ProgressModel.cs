@@ -28,7 +28,7 @@ internal sealed class ProgressModel : IProgress<DownloadEvent>
     private long _settledBytes;
     private long _transferred;
 
-    /// <summary>When the first byte of the run was seen (at a snapshot), or null before.</summary>
+    /// <summary>When the first byte of the run was reported, or null before.</summary>
     private long? _firstByteAt;
 
     /// <summary>An ETA from less than this much transfer is noise (one small file at 0.3 s promised "ETA 46 h").</summary>
@@ -139,6 +139,10 @@ internal sealed class ProgressModel : IProgress<DownloadEvent>
                     _log.Add(done);
                     break;
             }
+            if (_transferred > 0)
+            {
+                _firstByteAt ??= now;
+            }
         }
     }
 
@@ -192,10 +196,6 @@ internal sealed class ProgressModel : IProgress<DownloadEvent>
             var done = Math.Min(_settledBytes + activeBytes, Math.Max(_totalBytes, 0));
             var total = Math.Max(_totalBytes, 0);
             var speed = _overall.PerSecond();
-            if (_transferred > 0)
-            {
-                _firstByteAt ??= now;
-            }
             var settled = _firstByteAt is { } first && _time.GetElapsedTime(first, now) >= EtaAfter;
             TimeSpan? eta = settled && speed > 0 && total > done ? TimeSpan.FromSeconds((total - done) / speed) : null;
             var stats = _stats is { } s && _time.GetElapsedTime(_statsAt, now) < TimeSpan.FromSeconds(3) && files.Any(f => f.IsBig) ? s : null;
