@@ -107,8 +107,8 @@ public sealed class IntegrityException(string path, string message) : HfdlExcept
 }
 
 /// <summary>A file name from the server would write outside the target folder, or cannot exist on this system.</summary>
-public sealed class UnsafePathException(string? path, string problem)
-    : HfdlException($"The server listed a file named '{SafeText.Printable(path)}', which hfdl refuses to write: {problem}. Nothing was downloaded; if this repo is genuine, report it to its owners.")
+public sealed class UnsafePathException(string? path, string problem, string? nextStep = null)
+    : HfdlException($"The server listed a file named '{SafeText.Printable(path)}', which hfdl refuses to write: {problem}. Nothing was downloaded; {nextStep ?? "if this repo is genuine, report it to its owners"}.")
 {
     /// <summary>The name exactly as the server sent it (null when it sent none).</summary>
     public string? RejectedPath { get; } = path;

@@ -3,16 +3,17 @@ namespace Hfdl.Core.Planning;
 /// <summary>
 /// Checks a file path that came from a server before it touches the disk: it must stay inside the target folder on
 /// every operating system. Rejects <c>..</c> and <c>.</c> segments, empty segments, absolute paths, drive letters, UNC
-/// paths, backslashes, NUL and control characters, names hfdl uses for itself (<c>.download_state</c>, <c>.hfdl.lock</c>,
-/// temporary <c>*.hfdl-part</c> files) or huggingface_hub's local-dir metadata (<c>.cache/huggingface/</c>), and on
-/// Windows the names Windows cannot hold (reserved device names such as <c>CON</c>, <c>&lt;&gt;:"|?*</c>, a trailing dot
-/// or space).
+/// paths, backslashes, NUL and control characters, names of more than 255 bytes, and on Windows the names Windows
+/// cannot hold (reserved device names such as <c>CON</c>, <c>&lt;&gt;:"|?*</c>, a trailing dot or space). Names hfdl
+/// or huggingface_hub keep for themselves (<see cref="ReservedProblem"/>) depend on the layout and are checked on the
+/// selected files only (<see cref="TargetChecks"/>), so one such file does not make a whole repo unusable.
 /// </summary>
 internal static class RepoFilePath
 {
     private const int MaxLength = 4096;
-    private const int MaxSegmentLength = 255;
+    private const int MaxSegmentBytes = 255;
     private const string TempSuffix = ".hfdl-part";
+    private const string MetadataRoot = ".cache";
     private const string MetadataFolder = ".cache/huggingface";
 
     private static readonly HashSet<string> WindowsDeviceNames = new(StringComparer.OrdinalIgnoreCase)
@@ -77,40 +78,50 @@ internal static class RepoFilePath
             {
                 return $"it has a '{segment}' segment, which would leave the target folder";
             }
-            if (segment.Length > MaxSegmentLength)
+            if (segment.Length > MaxSegmentBytes / 3 && System.Text.Encoding.UTF8.GetByteCount(segment) > MaxSegmentBytes)
             {
-                return "a part of it is longer than 255 characters";
+                return "a part of it is longer than the 255 bytes a file or folder name may have";
             }
             if (windows && WindowsProblem(segment) is { } windowsProblem)
             {
                 return windowsProblem;
             }
         }
-        return ReservedProblem(path, StringComparison.Ordinal);
+        return null;
     }
 
     /// <summary>
-    /// Why <paramref name="path"/> is a name hfdl or huggingface_hub keeps for itself in a download folder, or null:
-    /// the journal, the lock, temporary files, and huggingface_hub's local-dir metadata (<c>.cache/huggingface/</c>,
-    /// where a repo file would replace or sit among the metadata of other files). With
-    /// <see cref="StringComparison.OrdinalIgnoreCase"/>: the same on a file system that does not tell case apart.
+    /// Why <paramref name="path"/> is a name hfdl or huggingface_hub keeps for itself, or null. In every layout: hfdl's
+    /// temporary files (<c>*.hfdl-part</c>: one no journal refers to is deleted). In a download
+    /// folder (<paramref name="folderLayout"/>) also: the journal and the lock, at any depth (a folder holding them is
+    /// taken for another download's), and huggingface_hub's local-dir metadata (<c>.cache/huggingface/</c>, where a
+    /// repo file would replace or sit among the metadata of other files, and a file <c>.cache</c> where that folder must
+    /// be). With <see cref="StringComparison.OrdinalIgnoreCase"/>: the same on a file system that does not tell case apart.
     /// </summary>
-    internal static string? ReservedProblem(string path, StringComparison comparison)
+    internal static string? ReservedProblem(string path, StringComparison comparison, bool folderLayout = true)
     {
-        foreach (var own in (ReadOnlySpan<string>)[Storage.DownloadState.FileName, Storage.RepoFolderLock.FileName])
+        var name = path[(path.LastIndexOf('/') + 1)..];
+        if (name.EndsWith(TempSuffix, comparison))
         {
-            if (path.Equals(own, comparison) || path.StartsWith(own + ".", comparison))
+            return $"hfdl names its temporary files '*{TempSuffix}' (and deletes those no download of its own refers to)";
+        }
+        if (!folderLayout)
+        {
+            return null;
+        }
+        foreach (var segment in path.Split('/'))
+        {
+            foreach (var own in (ReadOnlySpan<string>)[Storage.DownloadState.FileName, Storage.RepoFolderLock.FileName])
             {
-                return "hfdl keeps its own journal and lock files under that name";
+                if (segment.Equals(own, comparison) || segment.StartsWith(own + ".", comparison))
+                {
+                    return "hfdl keeps its own journal and lock files under that name (and takes a folder holding them for another download's)";
+                }
             }
         }
-        if (path.Equals(MetadataFolder, comparison) || path.StartsWith(MetadataFolder + "/", comparison))
+        if (path.Equals(MetadataRoot, comparison) || path.Equals(MetadataFolder, comparison) || path.StartsWith(MetadataFolder + "/", comparison))
         {
             return $"huggingface_hub and hfdl keep their download metadata in '{MetadataFolder}/' of a download folder";
-        }
-        if (path[(path.LastIndexOf('/') + 1)..].EndsWith(TempSuffix, comparison))
-        {
-            return $"hfdl names its temporary files '*{TempSuffix}'";
         }
         return null;
     }

@@ -14,22 +14,72 @@ internal static class TargetChecks
     /// <paramref name="probe"/> the target's file system is asked whether it tells case apart (a probe file is made and
     /// removed); without (a dry run writes nothing), the platform's usual answer is assumed.
     /// </summary>
-    public static void Check(IReadOnlyList<RemoteFile> files, string root, bool probe = true) =>
-        CheckCollisions(files.Select(f => f.Path).ToList(), () => probe ? IsCaseInsensitive(root) : !OperatingSystem.IsLinux());
+    /// <param name="files">The selected files.</param>
+    /// <param name="root">The folder whose file system is probed.</param>
+    /// <param name="probe">Whether the probe may write (a dry run writes nothing).</param>
+    /// <param name="folderLayout">A download folder (hfdl's journal and huggingface_hub's metadata live among the files), not the HF cache.</param>
+    /// <param name="filesRoot">The folder the repo's paths are below (a snapshot in the HF cache); <paramref name="root"/> when null.</param>
+    public static void Check(IReadOnlyList<RemoteFile> files, string root, bool probe = true, bool folderLayout = true, string? filesRoot = null)
+    {
+        var paths = files.Select(f => f.Path).ToList();
+        CheckNames(paths, folderLayout, filesRoot ?? root);
+        CheckCollisions(paths, () => probe ? IsCaseInsensitive(root) : !OperatingSystem.IsLinux(), folderLayout);
+    }
+
+    /// <summary>
+    /// The checks that need no look at the disk, made before a download creates anything: names hfdl keeps for itself
+    /// in the layout, and paths longer than the system can open below <paramref name="filesRoot"/>.
+    /// </summary>
+    public static void CheckNames(IReadOnlyList<string> paths, bool folderLayout, string filesRoot)
+    {
+        foreach (var path in paths)
+        {
+            if (RepoFilePath.ReservedProblem(path, StringComparison.Ordinal, folderLayout) is { } own)
+            {
+                throw new UnsafePathException(path, own, ReservedNextStep(folderLayout));
+            }
+        }
+        CheckPathLengths(paths, filesRoot);
+    }
+
+    /// <summary>
+    /// The longest path Linux (4096 bytes) or macOS (1024) can open: a deeper file would be fetched in full and then fail
+    /// its rename, on every run. Room is left for hfdl's temporary name beside it (at most 255 bytes per name anyway).
+    /// </summary>
+    internal static void CheckPathLengths(IReadOnlyList<string> paths, string root)
+    {
+        var max = OperatingSystem.IsLinux() ? 4095 : OperatingSystem.IsMacOS() ? 1023 : int.MaxValue;
+        if (max == int.MaxValue)
+        {
+            return;
+        }
+        var rootBytes = System.Text.Encoding.UTF8.GetByteCount(Path.GetFullPath(root)) + 1;
+        foreach (var path in paths)
+        {
+            // The temporary name can be longer than the final one by at most its suffix and random digits.
+            var bytes = rootBytes + (path.Length * 3 + rootBytes <= max - 40 ? path.Length : System.Text.Encoding.UTF8.GetByteCount(path)) + 40;
+            if (bytes > max)
+            {
+                throw new UnsafePathException(path, $"below {SafeText.Printable(root)} its path would take {bytes - 40:N0} bytes, more than the {max + 1:N0} this system can open",
+                    "exclude it to download the rest, or download into a folder with a shorter path");
+            }
+        }
+    }
 
     /// <summary>
     /// Two names that the file system would store as one: a case-only difference when <paramref name="caseInsensitive"/>
-    /// says so (asked only when such a pair exists), or a name that is both a file and a folder.
+    /// says so (asked only when such a pair exists), or a name that is both a file and a folder; and names hfdl keeps for
+    /// itself in the layout (<paramref name="folderLayout"/>: a download folder, or the HF cache).
     /// </summary>
-    internal static void CheckCollisions(IReadOnlyList<string> paths, Func<bool> caseInsensitive)
+    internal static void CheckCollisions(IReadOnlyList<string> paths, Func<bool> caseInsensitive, bool folderLayout = true)
     {
         var insensitive = new Lazy<bool>(caseInsensitive);
-        // '.Download_State' or '.Cache/HuggingFace/...' is hfdl's or huggingface_hub's own name where case is ignored.
         foreach (var path in paths)
         {
-            if (RepoFilePath.ReservedProblem(path, StringComparison.OrdinalIgnoreCase) is { } reserved && insensitive.Value)
+            // '.Download_State' or '.Cache/HuggingFace/...' is hfdl's or huggingface_hub's own name where case is ignored.
+            if (RepoFilePath.ReservedProblem(path, StringComparison.OrdinalIgnoreCase, folderLayout) is { } reserved && insensitive.Value)
             {
-                throw new UnsafePathException(path, $"{reserved}, and the target folder's file system does not tell case apart");
+                throw new UnsafePathException(path, $"{reserved}, and the target folder's file system does not tell case apart", ReservedNextStep(folderLayout));
             }
         }
         // Each folder once, with one path below it: a repo of 400,000 files in 400 folders makes 400 folder strings,
@@ -68,6 +118,11 @@ internal static class TargetChecks
             }
         }
     }
+
+    private static string ReservedNextStep(bool folderLayout) =>
+        folderLayout
+            ? "exclude it to download the rest, or download into the Hugging Face cache, which keeps hfdl's files apart from the repo's"
+            : "exclude it to download the rest";
 
     /// <summary>True when two distinct names (files or folders) differ only by case.</summary>
     private static bool HasCaseTwins(IReadOnlyList<string> paths, IEnumerable<string> folders)

@@ -17,7 +17,7 @@ internal static class AtomicFile
     {
         var directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
         SafeFileSystem.CreateDirectory(root, directory);
-        var temp = Path.Combine(directory, $".{Path.GetFileName(path)}.{Guid.NewGuid():N}.tmp");
+        var temp = TempNames.Beside(Path.Combine(directory, Path.GetFileName(path)), ".tmp", hexDigits: 32);
         try
         {
             // CreateNew (O_EXCL) never follows a link at the temporary name.

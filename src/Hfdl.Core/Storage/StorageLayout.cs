@@ -141,12 +141,14 @@ internal abstract class StorageLayout
         catch (IOException ex)
         {
             // Only an aid for offline use: a failure to write it must not fail a download.
-            MetadataNotWritten(ex);
+            MetadataNotWritten(ex, listing: true);
         }
     }
 
     /// <summary>huggingface_hub's metadata (a cached listing, a file's download record) could not be written.</summary>
-    protected virtual void MetadataNotWritten(IOException problem)
+    /// <param name="problem">What went wrong.</param>
+    /// <param name="listing">The cached listing (which offline runs need), not one file's download record.</param>
+    protected virtual void MetadataNotWritten(IOException problem, bool listing)
     {
     }
 
@@ -240,7 +242,7 @@ internal sealed class FolderLayout(string root) : StorageLayout
         catch (IOException ex)
         {
             // The metadata only helps huggingface_hub skip a hash; the file itself is in place and verified.
-            MetadataNotWritten(ex);
+            MetadataNotWritten(ex, listing: false);
         }
     }
 
@@ -250,11 +252,13 @@ internal sealed class FolderLayout(string root) : StorageLayout
     /// Said once per run: a <c>.cache/huggingface</c> that is a file (or a full or read-only disk there) would otherwise
     /// make every file's metadata, and the cached listing offline runs need, go missing without a word.
     /// </summary>
-    protected override void MetadataNotWritten(IOException problem)
+    protected override void MetadataNotWritten(IOException problem, bool listing)
     {
         if (Interlocked.Exchange(ref _metadataWarned, 1) == 0)
         {
-            OnWarning?.Invoke($"huggingface_hub's download metadata cannot be written in {MetadataFolder} ({problem.Message}); the files are in place and verified, but huggingface_hub will hash them again, and offline runs cannot find this download's listing.");
+            OnWarning?.Invoke(listing
+                ? $"huggingface_hub's download metadata cannot be written in {MetadataFolder} ({problem.Message}); the files are in place and verified, but huggingface_hub will hash them again, and offline runs cannot find this download's listing."
+                : $"huggingface_hub's download metadata cannot be written in {MetadataFolder} ({problem.Message}); the files are in place and verified, but huggingface_hub will hash the files it has no metadata for again.");
         }
     }
 
@@ -308,6 +312,9 @@ internal sealed class FolderLayout(string root) : StorageLayout
 /// </summary>
 internal sealed class HfCacheLayout : StorageLayout
 {
+    /// <summary>The suffix of the temporary copies made into snapshots when links cannot be made.</summary>
+    internal const string CopySuffix = ".hfdl-copy";
+
     private const string CacheDirTag = "Signature: 8a477f597d28d172789f06886806bc55\n# This file is a cache directory tag created by huggingface_hub.\n# For information about cache directory tags, see:\n#\thttps://bford.info/cachedir/\n";
     private readonly bool _disableSymlinks;
     private int _symlinkWarning;
@@ -421,13 +428,20 @@ internal sealed class HfCacheLayout : StorageLayout
                 }
             }
         }
-        // Like huggingface_hub without symlinks: the snapshot holds a copy (atomic, via a temporary file). Whatever
-        // is at the temporary name (a leftover, or a link) is deleted, never written through; the copy then creates
-        // the file with O_EXCL.
-        var temp = pointer + ".hfdl-copy";
-        AtomicFile.TryDelete(temp);
-        File.Copy(blob, temp, overwrite: false);
-        File.Move(temp, pointer, overwrite: true);
+        // Like huggingface_hub without symlinks: the snapshot holds a copy (atomic, via a temporary file). The
+        // temporary name is new each time (a fixed 'x.hfdl-copy' was deleted first, and could be the repo's own file
+        // of that name); the copy creates it with O_EXCL, so nothing is written through a link.
+        var temp = TempNames.Beside(pointer, CopySuffix);
+        try
+        {
+            File.Copy(blob, temp, overwrite: false);
+            File.Move(temp, pointer, overwrite: true);
+        }
+        catch
+        {
+            AtomicFile.TryDelete(temp);
+            throw;
+        }
     }
 
     public override bool IsPlaced(RemoteFile file, string commit)

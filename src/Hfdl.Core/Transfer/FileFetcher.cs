@@ -24,33 +24,8 @@ internal sealed class FileFetcher(HubClient client, DownloadOptions options, Ran
 
     public static bool IsTemporaryFile(string name) => name.EndsWith(TempSuffix, StringComparison.Ordinal);
 
-    /// <summary>A fresh temporary name beside <paramref name="finalPath"/>: hidden, unique, never taken for a final file.</summary>
-    public static string NewTempPath(string finalPath) =>
-        Path.Combine(Path.GetDirectoryName(finalPath)!, $".{NameForTemp(Path.GetFileName(finalPath))}.{RandomNumberGenerator.GetHexString(8, lowercase: true)}{TempSuffix}");
-
-    /// <summary>
-    /// The final name, cut (at a character) so that the temporary name stays within the 255 bytes a file name may have:
-    /// a legal final name of 236 to 255 bytes would otherwise fail every run with "path too long". The journal records
-    /// the temporary name, so nothing needs to read the final name back from it.
-    /// </summary>
-    private static string NameForTemp(string name)
-    {
-        const int MaxNameBytes = 255 - 20; // "." + name + "." + 8 hex digits + ".hfdl-part"
-        if (System.Text.Encoding.UTF8.GetByteCount(name) <= MaxNameBytes)
-        {
-            return name;
-        }
-        var length = name.Length;
-        while (length > 0 && System.Text.Encoding.UTF8.GetByteCount(name.AsSpan(0, length)) > MaxNameBytes)
-        {
-            length--;
-        }
-        if (length > 0 && char.IsHighSurrogate(name[length - 1]))
-        {
-            length--;
-        }
-        return name[..length];
-    }
+    /// <summary>A fresh temporary name beside <paramref name="finalPath"/>: hidden, unique, never taken for a final file, within 255 bytes.</summary>
+    public static string NewTempPath(string finalPath) => Storage.TempNames.Beside(finalPath, TempSuffix);
 
     /// <summary>
     /// Records how far every small file in flight has been written (called just before each save of the journal).

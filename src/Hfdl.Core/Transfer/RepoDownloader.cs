@@ -79,6 +79,8 @@ internal sealed partial class RepoDownloader
         }
         var commit = selection.Commit;
         var root = layout.JournalFolder;
+        // Names hfdl keeps for itself, or too long to open: refused before anything (even the folder) is created.
+        TargetChecks.CheckNames([.. selection.Selected.Select(f => f.Path)], layout.Kind != LayoutKind.HfCache, layout.ResultFolder(commit));
         // Everything below is written under the repo's lock: `hfdl cache rm/prune` take it too, so they never remove a
         // ref or listing this run has just written.
         using var folderLock = await LockAsync(layout, progress, cancellationToken).ConfigureAwait(false);

@@ -311,7 +311,7 @@ public sealed class PlantedLinkTests(PlantedLinkHub hub) : IClassFixture<Planted
     [Theory]
     [InlineData(Plant.LinkToFile)]
     [InlineData(Plant.DanglingLink)]
-    public async Task Without_symlinks_a_link_at_the_copy_s_temporary_name_is_replaced_not_written_through(Plant plant)
+    public async Task Without_symlinks_a_link_at_the_old_fixed_copy_name_is_neither_written_through_nor_touched(Plant plant)
     {
         if (OperatingSystem.IsWindows())
         {
@@ -326,8 +326,10 @@ public sealed class PlantedLinkTests(PlantedLinkHub hub) : IClassFixture<Planted
 
         AssertOutsideUntouched();
         AssertDownloaded(result, Layout.HfCache);
-        Assert.False(File.Exists(link) || new FileInfo(link).LinkTarget is not null, "the temporary copy was renamed into place");
+        // Copies go through a new random name each time: what stands at 'config.json.hfdl-copy' is not hfdl's.
+        Assert.NotNull(new FileInfo(link).LinkTarget);
         Assert.Null(new FileInfo(Path.Combine(RepoFolder, "snapshots", hub.Main.CommitId, "config.json")).LinkTarget);
+        Assert.Empty(Directory.EnumerateFiles(Path.Combine(RepoFolder, "snapshots", hub.Main.CommitId), ".*.hfdl-copy", SearchOption.AllDirectories));
     }
 
     public static TheoryData<Layout, Plant, bool, string> JournalCases()

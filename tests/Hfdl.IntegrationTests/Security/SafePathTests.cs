@@ -56,6 +56,11 @@ public sealed class SafePathTests : IDisposable
         ".download_state.invalid-20250101T000000",
         ".hfdl.lock",
         "sub/evil.txt.hfdl-part",
+        "sub/.download_state/evil.txt",
+        "sub/.hfdl.lock",
+        ".cache",
+        ".hfdl.lock/evil.txt",
+        "evil-" + new string('\u00e9', 126) + ".bin",
         ".cache/huggingface",
         ".cache/huggingface/.gitignore",
         ".cache/huggingface/download/config.json.metadata",
@@ -86,6 +91,23 @@ public sealed class SafePathTests : IDisposable
 
         Assert.Equal("model", error.RejectedPath);
         Assert.Contains("'model/weights.bin' needs a folder", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_path_longer_than_the_system_can_open_below_the_target_is_refused_before_it_is_fetched()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+        var deep = string.Join('/', Enumerable.Repeat(new string('d', 36), 110)) + "/f.bin"; // 4076 bytes
+        var fits = string.Join('/', Enumerable.Repeat(new string('d', 36), 90)) + "/f.bin";
+
+        var error = Assert.Throws<UnsafePathException>(() => TargetChecks.CheckPathLengths([fits, deep], "/tmp/target"));
+        TargetChecks.CheckPathLengths([fits], "/tmp/target");
+
+        Assert.Equal(deep, error.RejectedPath);
+        Assert.Contains("more than the 4,096 this system can open", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -1,0 +1,57 @@
+using Hfdl.Core.Hub;
+using Hfdl.Hub.Server;
+using Hfdl.IntegrationTests.Support;
+
+namespace Hfdl.IntegrationTests.Security;
+
+/// <summary>
+/// A repo that holds names hfdl or huggingface_hub keep for themselves in a download folder (someone uploaded a
+/// download folder): only the files asked for are judged, so such a repo can still be listed, downloaded without those
+/// files, or downloaded whole into the HF cache, where they collide with nothing.
+/// </summary>
+[Collection(SecurityCollection.Name)]
+public sealed class OwnNamesTests : IDisposable
+{
+    private readonly TempFolder _temp = new();
+
+    public void Dispose() => _temp.Dispose();
+
+    private static InMemoryRepoStore Store() => new InMemoryRepoStore().AddRepo(RepoType.Model, "acme/uploaded", repo => repo
+        .File("ok.txt", "ok\n")
+        .File(".download_state", "{}\n")
+        .File(".cache/huggingface/download/ok.txt.metadata", "0000\n")
+        .File("sub/.hfdl.lock", "")
+        .File("weights.bin", "w\n")
+        .File("weights.bin.hfdl-copy", "not a copy\n"));
+
+    [Fact]
+    public async Task Own_names_are_refused_only_when_asked_for_and_never_in_the_hf_cache()
+    {
+        var store = Store();
+        await using var server = await HubServer.StartAsync(new HubServerOptions { Store = store });
+        var cli = new CliRunner(server, _temp);
+        var whole = _temp.Combine("whole");
+        var rest = _temp.Combine("rest");
+        var cache = _temp.Combine("cache");
+
+        var list = await cli.RunAsync("ls", "acme/uploaded");
+        var refused = await cli.RunAsync("download", "acme/uploaded", "--local-dir", whole);
+        var withoutThem = await cli.RunAsync("download", "acme/uploaded", "--local-dir", rest, "--exclude", ".download_state", "--exclude", ".cache/", "--exclude", "sub/");
+        cli.Environment["HF_HUB_DISABLE_SYMLINKS"] = "1";
+        var inCache = await cli.RunAsync("download", "acme/uploaded", "--cache-dir", cache);
+
+        Assert.True(list.ExitCode == 0, list.ToString());
+        Assert.Contains(".download_state", list.Out, StringComparison.Ordinal);
+        Assert.Equal(1, refused.ExitCode);
+        Assert.Contains("refuses to write", refused.Error, StringComparison.Ordinal);
+        Assert.Contains("exclude it to download the rest, or download into the Hugging Face cache", refused.Error, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(whole), "nothing was created");
+        Assert.True(withoutThem.ExitCode == 0, withoutThem.ToString());
+        Assert.Equal(["ok.txt", "weights.bin", "weights.bin.hfdl-copy"], RepoAssert.ListFiles(rest));
+        Assert.Equal("not a copy\n", File.ReadAllText(Path.Combine(rest, "weights.bin.hfdl-copy")));
+        Assert.True(inCache.ExitCode == 0, inCache.ToString());
+        var main = store.MainSnapshot(RepoType.Model, "acme/uploaded");
+        // Every file, the copies made through temporary names that cannot be the repo's 'weights.bin.hfdl-copy'.
+        RepoAssert.BitExact(main, Path.Combine(cache, "models--acme--uploaded", "snapshots", main.CommitId));
+    }
+}
