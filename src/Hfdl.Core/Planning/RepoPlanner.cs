@@ -102,6 +102,10 @@ internal static class RepoPlanner
         // A link planted where hfdl keeps its own files fails the plan, so a dry run refuses what the download refuses.
         layout.CheckForLinks();
         TargetChecks.Check(selection.Selected, layout.JournalFolder, probeFileSystem, folderLayout: layout.Kind != LayoutKind.HfCache, filesRoot: layout.ResultFolder(selection.Commit));
+        if (layout.Kind != LayoutKind.HfCache)
+        {
+            TargetChecks.CheckForeignDownloads([.. selection.Selected.Select(f => f.Path)], layout.JournalFolder);
+        }
         var planned = new List<PlannedFile>(selection.Selected.Count);
         var roots = layout.PlanRoots(selection.Commit);
         foreach (var file in selection.Selected)

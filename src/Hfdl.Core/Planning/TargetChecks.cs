@@ -27,6 +27,33 @@ internal static class TargetChecks
     }
 
     /// <summary>
+    /// A folder of the plan that already holds another download's journal or lock: <c>-d downloads</c> puts the legacy
+    /// repo <c>org1</c> in <c>downloads/org1</c>, around <c>downloads/org1/name1</c>, and writing the legacy repo's
+    /// <c>name1/...</c> files would overwrite the other download's. Reads only (a dry run makes it too).
+    /// </summary>
+    public static void CheckForeignDownloads(IReadOnlyList<string> paths, string root)
+    {
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var path in paths)
+        {
+            for (var slash = path.IndexOf('/'); slash >= 0; slash = path.IndexOf('/', slash + 1))
+            {
+                var folder = path[..slash];
+                if (!seen.Add(folder))
+                {
+                    continue;
+                }
+                var full = Path.Combine(root, folder);
+                if (File.Exists(Path.Combine(full, Storage.DownloadState.FileName)) || File.Exists(Path.Combine(full, Storage.RepoFolderLock.FileName)))
+                {
+                    throw new UnsafePathException(path, $"its folder '{SafeText.Printable(folder)}/' holds another download (its {Storage.DownloadState.FileName} or {Storage.RepoFolderLock.FileName}), whose files this one would overwrite",
+                        "download this repo into a folder of its own");
+                }
+            }
+        }
+    }
+
+    /// <summary>
     /// The checks that need no look at the disk, made before a download creates anything: names hfdl keeps for itself
     /// in the layout, and paths longer than the system can open below <paramref name="filesRoot"/>.
     /// </summary>

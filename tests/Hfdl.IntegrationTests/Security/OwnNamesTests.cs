@@ -54,4 +54,27 @@ public sealed class OwnNamesTests : IDisposable
         // Every file, the copies made through temporary names that cannot be the repo's 'weights.bin.hfdl-copy'.
         RepoAssert.BitExact(main, Path.Combine(cache, "models--acme--uploaded", "snapshots", main.CommitId));
     }
+
+    [Fact]
+    public async Task A_legacy_repo_whose_folder_holds_another_download_does_not_overwrite_it()
+    {
+        // -d puts the legacy repo 'org1' in downloads/org1, around the download of 'org1/name1'.
+        var store = new InMemoryRepoStore()
+            .AddRepo(RepoType.Model, "org1/name1", repo => repo.File("cfg.txt", "genuine\n"))
+            .AddRepo(RepoType.Model, "org1", repo => repo.File("name1/cfg.txt", "other\n").File("readme.txt", "hi\n"));
+        await using var server = await HubServer.StartAsync(new HubServerOptions { Store = store });
+        var cli = new CliRunner(server, _temp);
+        var downloads = _temp.Combine("downloads");
+
+        var first = await cli.RunAsync("download", "org1/name1", "-d", downloads);
+        var legacy = await cli.RunAsync("download", "org1", "-d", downloads);
+        var dryRun = await cli.RunAsync("download", "org1", "-d", downloads, "--dry-run");
+
+        Assert.True(first.ExitCode == 0, first.ToString());
+        Assert.Equal(1, legacy.ExitCode);
+        Assert.Contains("its folder 'name1/' holds another download", legacy.Error, StringComparison.Ordinal);
+        Assert.Equal(1, dryRun.ExitCode);
+        Assert.Equal("genuine\n", File.ReadAllText(Path.Combine(downloads, "org1", "name1", "cfg.txt")));
+        Assert.False(File.Exists(Path.Combine(downloads, "org1", "readme.txt")), "the plan failed before any file was written");
+    }
 }
