@@ -33,16 +33,19 @@ internal static class TargetChecks
     /// </summary>
     public static void CheckForeignDownloads(IReadOnlyList<string> paths, string root)
     {
+        // Each folder once, without a string per file and level (a repo of 400,000 files has a few hundred folders).
         var seen = new HashSet<string>(StringComparer.Ordinal);
+        var lookup = seen.GetAlternateLookup<ReadOnlySpan<char>>();
         foreach (var path in paths)
         {
             for (var slash = path.IndexOf('/'); slash >= 0; slash = path.IndexOf('/', slash + 1))
             {
-                var folder = path[..slash];
-                if (!seen.Add(folder))
+                if (lookup.Contains(path.AsSpan(0, slash)))
                 {
                     continue;
                 }
+                var folder = path[..slash];
+                seen.Add(folder);
                 var full = Path.Combine(root, folder);
                 if (File.Exists(Path.Combine(full, Storage.DownloadState.FileName)) || File.Exists(Path.Combine(full, Storage.RepoFolderLock.FileName)))
                 {
