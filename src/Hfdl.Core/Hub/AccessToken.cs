@@ -116,6 +116,7 @@ internal sealed class AccessToken
             return new AccessToken(legacy, TokenOrigin.LegacyTokenVariable);
         }
         var path = environment.TokenPath;
+        new TokenStore(environment).CheckTokenPath();
         try
         {
             if (File.Exists(path) && Clean(File.ReadAllText(path)) is { } text)

@@ -61,6 +61,20 @@ internal sealed class TokenStore(HubEnvironment environment)
     /// </summary>
     public void CheckDestinations()
     {
+        CheckTokenPath();
+        if (IsFolder(StoredTokensPath))
+        {
+            throw new HfdlException($"'{StoredTokensPath}' is a folder where huggingface_hub's stored_tokens file belongs; remove or rename it.");
+        }
+    }
+
+    /// <summary>
+    /// Stops, naming the setting to fix, when the token file cannot be where the settings put it: a file on the way to
+    /// its folder, or a folder at its name. Reading it too: a token path that cannot be one would otherwise pass for
+    /// "no token", and a private repo then fail as "not found".
+    /// </summary>
+    public void CheckTokenPath()
+    {
         var setting = environment.TokenPathSetting;
         PathSetting.RefuseFileInTheWay(Path.GetDirectoryName(Path.GetFullPath(TokenPath))!, setting, "the token file");
         if (IsFolder(TokenPath))
@@ -68,10 +82,6 @@ internal sealed class TokenStore(HubEnvironment environment)
             throw setting is { Name: "HF_TOKEN_PATH" }
                 ? new InvalidOptionException("HF_TOKEN_PATH", $"is '{TokenPath}', which is a folder; it must name the token file itself, for example '{Path.Combine(TokenPath, "token")}'.")
                 : new HfdlException($"'{TokenPath}' is a folder where the token file belongs; remove or rename it, or set HF_TOKEN_PATH to another file.");
-        }
-        if (IsFolder(StoredTokensPath))
-        {
-            throw new HfdlException($"'{StoredTokensPath}' is a folder where huggingface_hub's stored_tokens file belongs; remove or rename it.");
         }
     }
 

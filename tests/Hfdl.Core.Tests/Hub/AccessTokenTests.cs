@@ -125,12 +125,14 @@ public sealed class AccessTokenTests : IDisposable
     }
 
     [Fact]
-    public void An_empty_token_file_or_a_folder_named_token_gives_no_token()
+    public void An_empty_token_file_gives_no_token_and_a_folder_named_token_is_refused()
     {
+        // huggingface_hub's read_text raises IsADirectoryError there too: a folder is not "no token".
         _temp.Write("a/token", "\n");
         Directory.CreateDirectory(_temp.Combine("b", "token"));
         Assert.Null(AccessToken.Discover(null, Env(("HF_HOME", _temp.Combine("a")))));
-        Assert.Null(AccessToken.Discover(null, Env(("HF_HOME", _temp.Combine("b")))));
+        var error = Assert.ThrowsAny<HfdlException>(() => AccessToken.Discover(null, Env(("HF_HOME", _temp.Combine("b")))));
+        Assert.Contains("is a folder where the token file belongs", error.Message, StringComparison.Ordinal);
     }
 
     [Theory]

@@ -330,6 +330,34 @@ public sealed class AuthCommandTests(SecurityHub hub) : IClassFixture<SecurityHu
         NoToken(login);
     }
 
+    [Theory]
+    [InlineData("HF_TOKEN_PATH", true, "which is a folder; it must name the token file itself")]
+    [InlineData("HF_HOME", false, "which is a file; it must be a folder, to hold the token file")]
+    public async Task A_token_path_that_cannot_be_one_is_refused_when_read_too_not_taken_for_no_token(string variable, bool isFolder, string says)
+    {
+        var place = _temp.Combine("wrong-kind");
+        if (isFolder)
+        {
+            Directory.CreateDirectory(place);
+        }
+        else
+        {
+            File.WriteAllText(place, "x");
+        }
+        var cli = Cli();
+        cli.Environment[variable] = place;
+        var before = hub.Server.Requests.Count;
+
+        var whoami = await cli.RunAsync("whoami");
+        var download = await cli.RunAsync("download", "acme/public", "--dry-run", "-d", _temp.Combine("out"));
+
+        Assert.True(whoami.ExitCode == 2, whoami.ToString());
+        Assert.Contains($"{variable} is '{place}', {says}", whoami.Error, StringComparison.Ordinal);
+        Assert.True(download.ExitCode == 2, download.ToString());
+        Assert.Contains($"{variable} is '{place}', {says}", download.Error, StringComparison.Ordinal);
+        Assert.Equal(before, hub.Server.Requests.Count);
+    }
+
     [Fact]
     public async Task Logout_and_the_local_auth_commands_work_in_offline_mode()
     {
