@@ -166,7 +166,7 @@ internal static class DownloadCommand
                 },
             },
         };
-        var json = OutputOptions.JsonOption("Write newline-delimited JSON events to stdout (plan, file_started, progress, file_done, file_skipped, retry, error, summary); messages for people still go to stderr.");
+        var json = OutputOptions.JsonOption("Write newline-delimited JSON events to stdout (plan, file_started, progress, file_done, file_skipped, verified, retry, request_retry, warning, waiting_for_lock, error, summary; the README lists their fields); messages for people still go to stderr.");
         var connection = new HubConnectionOptions();
 
         var command = new Command("download", "Download a repo, or some of its files, verified against the Hub's hashes. `hfdl REPO` is short for `hfdl download REPO`.");

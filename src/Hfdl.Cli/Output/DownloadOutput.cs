@@ -175,9 +175,14 @@ internal sealed class DownloadOutput : IAsyncDisposable
         {
             return HfdlCommand.ExitOk; // The repair's own events and summary follow.
         }
-        if (!report.AllOk)
+        if (corrupt + missing > 0)
         {
             _context.Error.WriteLine("Run the same command with --fix-broken to download the corrupt and missing files again.");
+        }
+        if (extra > 0)
+        {
+            // --fix-broken does not touch them, so it must not be offered for them alone.
+            _context.Error.WriteLine($"The extra file{(extra == 1 ? " is" : "s are")} not the repo's at this revision, and hfdl never deletes {(extra == 1 ? "it" : "them")}: remove {(extra == 1 ? "it" : "them")}, or leave {(extra == 1 ? "it" : "them")} out with --exclude, for --verify to pass.");
         }
         _json?.Summary(new DownloadSummary(report.Folder, report.Commit, 0, 0, corrupt + missing + extra, 0, Elapsed), w =>
         {

@@ -128,6 +128,8 @@ internal sealed class JsonEvents(TextWriter output)
         w.WriteNumber("bytes", plan.TotalBytes);
         w.WriteNumber("files_to_download", plan.FilesToFetch);
         w.WriteNumber("bytes_to_download", plan.BytesToFetch);
+        w.WriteNumber("files_to_verify", plan.FilesToVerify);
+        w.WriteNumber("bytes_to_verify", plan.BytesToVerify);
         w.WriteNumber("files_present", plan.FilesPresent);
         w.WriteNumber("big_file_threshold", plan.BigFileThreshold);
         w.WriteString("layout", plan.Layout == Core.Storage.LayoutKind.HfCache ? "hf-cache" : "folder");
@@ -216,6 +218,8 @@ internal sealed class JsonProgress : IProgress<DownloadEvent>
                     w.WriteNumber("bytes", plan.TotalBytes);
                     w.WriteNumber("files_to_download", plan.FilesToDownload);
                     w.WriteNumber("bytes_to_download", plan.BytesToDownload);
+                    w.WriteNumber("files_to_verify", plan.FilesToVerify);
+                    w.WriteNumber("bytes_to_verify", plan.BytesToVerify);
                     w.WriteNumber("files_present", plan.FilesAlreadyPresent);
                     w.WriteNumber("big_file_threshold", plan.BigFileThreshold);
                 });

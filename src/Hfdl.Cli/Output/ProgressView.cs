@@ -219,12 +219,20 @@ internal static class ProgressView
 
     private static string ActionText(PlannedFile file) => Markup.Remove(ActionMarkup(file));
 
+    /// <summary>
+    /// "to download: N files, X" where files on disk that are only hashed first (not in the journal) are told apart:
+    /// counting them as downloads promised gigabytes for a run that then fetched one file.
+    /// </summary>
+    public static string ToDownloadText(int files, long bytes, int verifyFiles, long verifyBytes) =>
+        $"to download: {files - verifyFiles} files, {Units.Bytes(bytes - verifyBytes)}"
+        + (verifyFiles > 0 ? $"; to check: {verifyFiles} files on disk, {Units.Bytes(verifyBytes)} (hashed, fetched only if they differ)" : "");
+
     public static List<string> PlanTotals(DownloadPlan plan)
     {
         List<string> lines =
         [
             $"{plan.RepoType.ToString().ToLowerInvariant()} {plan.RepoId} at {plan.Revision} = commit {plan.Commit}",
-            $"{plan.Files.Count} files, {Units.Bytes(plan.TotalBytes)}; to download: {plan.FilesToFetch} files, {Units.Bytes(plan.BytesToFetch)}; already present: {plan.FilesPresent} files; big files (>= {Units.Bytes(plan.BigFileThreshold)}): {plan.Files.Count(f => f.IsBig)}"
+            $"{plan.Files.Count} files, {Units.Bytes(plan.TotalBytes)}; {ToDownloadText(plan.FilesToFetch, plan.BytesToFetch, plan.FilesToVerify, plan.BytesToVerify)}; already present: {plan.FilesPresent} files; big files (>= {Units.Bytes(plan.BigFileThreshold)}): {plan.Files.Count(f => f.IsBig)}"
                 + (plan.Extras.Count > 0 ? $"; not in the repo (left alone): {plan.Extras.Count} files" : ""),
             $"Target: {plan.TargetFolder}",
         ];

@@ -105,6 +105,12 @@ public sealed record DownloadPlan(
     /// <summary>Selected files a download resumes, verifies or fetches.</summary>
     public int FilesToFetch => Files.Count(f => f.Action != PlannedAction.Present);
 
+    /// <summary>Of <see cref="FilesToFetch"/>, the files on disk but not in the journal: hashed first, fetched only if they differ.</summary>
+    public int FilesToVerify => Files.Count(f => f.Action == PlannedAction.Verify);
+
+    /// <summary>Of <see cref="BytesToFetch"/>, the bytes of <see cref="FilesToVerify"/>.</summary>
+    public long BytesToVerify => Checked.Sum(Files.Where(f => f.Action == PlannedAction.Verify).DistinctBy(f => f.DataKey, StringComparer.Ordinal).Select(f => f.Size));
+
     /// <summary>Bytes to fetch; files that share their data (one HF cache blob) count once.</summary>
     public long BytesToFetch => Checked.Sum(Files.Where(f => f.BytesToFetch > 0).DistinctBy(f => f.DataKey, StringComparer.Ordinal).Select(f => f.BytesToFetch));
 }

@@ -209,8 +209,8 @@ internal static class RepoPlanner
         }
         var known = selection.Listed.Select(f => f.Path).ToHashSet(StringComparer.Ordinal);
         var extras = new List<PlannedFile>();
-        var options = new EnumerationOptions { RecurseSubdirectories = true, IgnoreInaccessible = true, AttributesToSkip = FileAttributes.ReparsePoint };
-        foreach (var local in Directory.EnumerateFiles(root, "*", options))
+        // A download nested in this folder (its own journal or lock) is not this repo's extra files.
+        foreach (var local in DownloadFolder.OwnFiles(root))
         {
             var relative = Path.GetRelativePath(root, local).Replace(Path.DirectorySeparatorChar, '/');
             if (!known.Contains(relative) && !IsOwnFile(relative) && selection.Filter.Matches(relative))

@@ -23,6 +23,12 @@ public sealed record PlanReady(
 {
     /// <summary>The plan of a verification: its files are hashed, nothing is downloaded (the counts to download and present are 0).</summary>
     public bool Verify { get; init; }
+
+    /// <summary>Of <see cref="FilesToDownload"/>, the files on disk but not in the journal: hashed first, fetched only if they differ.</summary>
+    public int FilesToVerify { get; init; }
+
+    /// <summary>Of <see cref="BytesToDownload"/>, the bytes of <see cref="FilesToVerify"/>.</summary>
+    public long BytesToVerify { get; init; }
 }
 
 /// <summary>A transfer starts. <paramref name="ResumedBytes"/>: bytes already on disk from an earlier run that this one keeps (a resumed file, big or small).</summary>

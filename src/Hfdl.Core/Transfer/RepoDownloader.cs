@@ -104,8 +104,13 @@ internal sealed partial class RepoDownloader
         var work = new List<(RemoteFile File, string Path)>();
         var present = new List<PlannedFile>();
         var run = new RunCounters();
+        var (filesToVerify, bytesToVerify) = (0, 0L);
         foreach (var (path, members) in groups)
         {
+            if (members[0].Action == PlannedAction.Verify)
+            {
+                (filesToVerify, bytesToVerify) = (filesToVerify + 1, bytesToVerify + members[0].Size);
+            }
             if (members.All(m => m.Action == PlannedAction.Present))
             {
                 foreach (var member in members)
@@ -121,7 +126,11 @@ internal sealed partial class RepoDownloader
             }
         }
         var resultFolder = layout.ResultFolder(commit);
-        progress?.Report(new PlanReady(resultFolder, plan.Files.Count, plan.TotalBytes, work.Count, Checked.Sum(work.Select(w => w.File.Size)), run.Skipped, _options.BigFileThreshold));
+        progress?.Report(new PlanReady(resultFolder, plan.Files.Count, plan.TotalBytes, work.Count, Checked.Sum(work.Select(w => w.File.Size)), run.Skipped, _options.BigFileThreshold)
+        {
+            FilesToVerify = filesToVerify,
+            BytesToVerify = bytesToVerify,
+        });
         // Reported only now: the plan comes first, so a reader of the events knows the totals before any file's outcome.
         foreach (var member in present)
         {
@@ -295,31 +304,8 @@ internal sealed partial class RepoDownloader
         }
     }
 
-    /// <summary>
-    /// The temporary files under <paramref name="root"/> that can only be this repo's: a folder below it that holds a
-    /// journal or a lock of its own is another repo's (<c>-d downloads</c> puts <c>gpt2/x</c> inside <c>gpt2</c>, and
-    /// a <c>--local-dir</c> may contain another download's folder), and its temporary files, maybe being written
-    /// right now, are not looked at. Links are not followed.
-    /// </summary>
-    private static IEnumerable<string> TemporaryFilesOfThisRepo(string root)
-    {
-        var options = new EnumerationOptions { IgnoreInaccessible = true, AttributesToSkip = FileAttributes.ReparsePoint };
-        var folders = new Stack<string>([root]);
-        while (folders.TryPop(out var folder))
-        {
-            foreach (var temp in Directory.EnumerateFiles(folder, "*.hfdl-part", options))
-            {
-                yield return temp;
-            }
-            foreach (var inner in Directory.EnumerateDirectories(folder, "*", options))
-            {
-                if (!File.Exists(Path.Combine(inner, DownloadState.FileName)) && !File.Exists(Path.Combine(inner, RepoFolderLock.FileName)))
-                {
-                    folders.Push(inner);
-                }
-            }
-        }
-    }
+    /// <summary>The temporary files under <paramref name="root"/> that can only be this repo's (not those of a download nested in it).</summary>
+    private static IEnumerable<string> TemporaryFilesOfThisRepo(string root) => DownloadFolder.OwnFiles(root, "*.hfdl-part");
 
     private static StorageLayout CreateLayout(DownloadRequest request, IProgress<DownloadEvent>? progress)
     {

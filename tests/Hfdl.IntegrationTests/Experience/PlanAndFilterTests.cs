@@ -101,6 +101,7 @@ public sealed class PlanAndFilterTests(ExperienceHub hub) : IClassFixture<Experi
         var before = Fingerprint(Target());
 
         var result = await cli.RunAsync("download", "acme/plain", "--local-dir", Target(), "--dry-run", "--json");
+        var human = await cli.RunAsync("download", "acme/plain", "--local-dir", Target(), "--dry-run");
         var afterDryRun = Fingerprint(Target());
         File.WriteAllText(Path.Combine(Target(), ".download_state"), "{ not json");
         var broken = Fingerprint(Target());
@@ -118,6 +119,11 @@ public sealed class PlanAndFilterTests(ExperienceHub hub) : IClassFixture<Experi
         Assert.Equal("verify", actions["README.md"]);
         Assert.Equal("present", actions["model.safetensors"]);
         Assert.Equal(4, plan.GetProperty("files_present").GetInt32());
+        // README.md is only hashed first: counted apart, not promised as a download.
+        Assert.Equal(2, plan.GetProperty("files_to_download").GetInt32());
+        Assert.Equal(1, plan.GetProperty("files_to_verify").GetInt32());
+        Assert.Equal(7, plan.GetProperty("bytes_to_verify").GetInt64());
+        Assert.Matches(@"to download: 1 files, [0-9.]+ B; to check: 1 files on disk, 7 B \(hashed, fetched only if they differ\)", human.Error);
 
         Assert.True(withBrokenJournal.ExitCode == 0, withBrokenJournal.ToString());
         Assert.Equal(broken, Fingerprint(Target()));

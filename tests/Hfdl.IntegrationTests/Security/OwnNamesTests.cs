@@ -77,4 +77,32 @@ public sealed class OwnNamesTests : IDisposable
         Assert.Equal("genuine\n", File.ReadAllText(Path.Combine(downloads, "org1", "name1", "cfg.txt")));
         Assert.False(File.Exists(Path.Combine(downloads, "org1", "readme.txt")), "the plan failed before any file was written");
     }
+
+    [Fact]
+    public async Task A_download_nested_in_another_folder_is_not_that_folder_s_extra_files()
+    {
+        var store = new InMemoryRepoStore()
+            .AddRepo(RepoType.Model, "gpt2", repo => repo.File("config.json", "{}\n"))
+            .AddRepo(RepoType.Model, "acme/inner", repo => repo.File("inner.txt", "inner\n"));
+        await using var server = await HubServer.StartAsync(new HubServerOptions { Store = store });
+        var cli = new CliRunner(server, _temp);
+        var outer = _temp.Combine("outer");
+        var stray = Path.Combine(outer, "stray", "mine.txt");
+
+        var first = await cli.RunAsync("download", "gpt2", "--local-dir", outer);
+        var inner = await cli.RunAsync("download", "acme/inner", "--local-dir", Path.Combine(outer, "x"));
+        Directory.CreateDirectory(Path.GetDirectoryName(stray)!);
+        File.WriteAllText(stray, "mine\n");
+        var verify = await cli.RunAsync("download", "gpt2", "--local-dir", outer, "--verify", "--json");
+
+        Assert.True(first.ExitCode == 0 && inner.ExitCode == 0, first + inner.ToString());
+        // Only the stray file of no download is extra; the nested download's files and metadata are not.
+        Assert.Equal(1, verify.ExitCode);
+        var extras = verify.Out.Split('\n').Where(l => l.Contains("\"status\":\"extra\"", StringComparison.Ordinal)).ToList();
+        var extra = Assert.Single(extras);
+        Assert.Contains("stray/mine.txt", extra, StringComparison.Ordinal);
+        // Nothing to fix: --fix-broken is not offered for an extra file, what to do about it is said instead.
+        Assert.DoesNotContain("--fix-broken", verify.Error, StringComparison.Ordinal);
+        Assert.Contains("hfdl never deletes it: remove it, or leave it out with --exclude", verify.Error, StringComparison.Ordinal);
+    }
 }
