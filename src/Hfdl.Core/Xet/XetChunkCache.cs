@@ -309,6 +309,10 @@ internal sealed class XetChunkCache
     /// <summary>Starts an entry for chunks <c>[first, end)</c> of <paramref name="xorb"/>; null when the cache cannot take it now.</summary>
     public Writer? Begin(XetHash xorb, int first, int end)
     {
+        if (Volatile.Read(ref _writesFailed) != 0)
+        {
+            return null;
+        }
         var folder = XorbFolder(xorb);
         try
         {
@@ -324,8 +328,22 @@ internal sealed class XetChunkCache
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            OnWarning?.Invoke($"The Xet chunk cache in '{Folder}' cannot be written ({ex.Message}); hfdl downloads without it.");
+            WritesFailed(ex);
             return null;
+        }
+    }
+
+    private int _writesFailed;
+
+    /// <summary>
+    /// A write to the cache failed (its disk is full or read-only): said once, and no entry is begun for the rest of
+    /// the run. The cache serves the download and must never fail it, nor be blamed on the target's disk.
+    /// </summary>
+    private void WritesFailed(Exception problem)
+    {
+        if (Interlocked.Exchange(ref _writesFailed, 1) == 0)
+        {
+            OnWarning?.Invoke($"The Xet chunk cache in '{Folder}' cannot be written ({problem.Message}); hfdl downloads without it.");
         }
     }
 
@@ -449,26 +467,47 @@ internal sealed class XetChunkCache
             var at = FixedHeader + (_chunks * PerChunk);
             BinaryPrimitives.WriteUInt32LittleEndian(_header.AsSpan(at), (uint)_length);
             BinaryPrimitives.WriteUInt64LittleEndian(_header.AsSpan(at + 4), XxHash3.HashToUInt64(serializedChunk));
-            if (_staged + serializedChunk.Length > StageBytes)
+            try
             {
-                Flush();
+                if (_staged + serializedChunk.Length > StageBytes)
+                {
+                    Flush();
+                }
+                if (serializedChunk.Length >= StageBytes)
+                {
+                    RandomAccess.Write(_handle, serializedChunk, _header.Length + _length);
+                }
+                else
+                {
+                    _stage ??= System.Buffers.ArrayPool<byte>.Shared.Rent(StageBytes);
+                    serializedChunk.CopyTo(_stage.AsSpan(_staged));
+                    _staged += serializedChunk.Length;
+                }
+                _length += serializedChunk.Length;
+                _chunks++;
+                if (_chunks == _end - _first)
+                {
+                    Flush();
+                    ReturnStage();
+                }
             }
-            if (serializedChunk.Length >= StageBytes)
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
-                RandomAccess.Write(_handle, serializedChunk, _header.Length + _length);
+                // A full or failing cache disk: this entry is dropped, the file's bytes go on to the file.
+                Abandon();
+                _cache.WritesFailed(ex);
             }
-            else
+        }
+
+        /// <summary>Gives the entry up: the temporary file is removed, later appends and the commit do nothing.</summary>
+        private void Abandon()
+        {
+            ReturnStage();
+            if (!_done)
             {
-                _stage ??= System.Buffers.ArrayPool<byte>.Shared.Rent(StageBytes);
-                serializedChunk.CopyTo(_stage.AsSpan(_staged));
-                _staged += serializedChunk.Length;
-            }
-            _length += serializedChunk.Length;
-            _chunks++;
-            if (_chunks == _end - _first)
-            {
-                Flush();
-                ReturnStage();
+                _done = true;
+                _handle.Dispose();
+                AtomicFile.TryDelete(_temp);
             }
         }
 
@@ -522,7 +561,7 @@ internal sealed class XetChunkCache
             {
                 _handle.Dispose();
                 AtomicFile.TryDelete(_temp);
-                _cache.OnWarning?.Invoke($"The Xet chunk cache in '{_cache.Folder}' cannot be written ({ex.Message}); hfdl downloads without it.");
+                _cache.WritesFailed(ex);
                 return null;
             }
             var entry = new CachedRange(_xorb, _first, _end, final);
@@ -538,16 +577,7 @@ internal sealed class XetChunkCache
             _staged = 0;
         }
 
-        public void Dispose()
-        {
-            ReturnStage();
-            if (!_done)
-            {
-                _done = true;
-                _handle.Dispose();
-                AtomicFile.TryDelete(_temp);
-            }
-        }
+        public void Dispose() => Abandon();
     }
 }
 

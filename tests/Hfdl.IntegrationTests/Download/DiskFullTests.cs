@@ -46,6 +46,24 @@ public sealed class DiskFullTests : IDisposable
     }
 
     [Fact]
+    public async Task A_full_xet_chunk_cache_is_said_once_and_the_download_goes_on_without_it()
+    {
+        var (old, edited) = Xet.XetDownloadTests.TwoRevisions(seed: 57);
+        await using var server = await Hfdl.IntegrationTests.Hub.HubTestKit.StartAsync(Xet.XetDownloadTests.RevisionStore(old, edited), o => o with { Xet = o.Xet with { MaxXorbChunks = 4 } });
+        var cacheDisk = MountTmpfs("small-cache", 256 * 1024);
+        var cli = new CliRunner(server, _temp);
+        cli.Environment["HF_XET_CACHE"] = cacheDisk;
+
+        var result = await cli.RunAsync("download", "acme/versions", "--local-dir", _temp.Combine("out"), "--file-size-threshold", "1");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Equal(edited, File.ReadAllBytes(_temp.Combine("out", "model.safetensors")));
+        Assert.Single(System.Text.RegularExpressions.Regex.Matches(result.Error, "The Xet chunk cache in '.*' cannot be written"));
+        Assert.DoesNotContain("Native Xet failed", result.Error, StringComparison.Ordinal);
+        Assert.Empty(Directory.EnumerateFiles(cacheDisk, "*.tmp", SearchOption.AllDirectories));
+    }
+
+    [Fact]
     public async Task Too_little_space_is_refused_before_anything_is_downloaded()
     {
         var store = new InMemoryRepoStore().AddRepo(RepoType.Model, "acme/huge", repo => repo
