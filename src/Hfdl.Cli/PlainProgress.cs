@@ -29,6 +29,7 @@ internal sealed class PlainProgress : IProgress<DownloadEvent>, IDisposable
         _quiet = quiet;
         _verbose = verbose;
         var clock = time ?? TimeProvider.System;
+        _clock = clock;
         _model = new ProgressModel(clock);
         if (!quiet)
         {
@@ -36,6 +37,9 @@ internal sealed class PlainProgress : IProgress<DownloadEvent>, IDisposable
             _timer = clock.CreateTimer(_ => WriteStatus(), null, interval, interval);
         }
     }
+
+    private readonly TimeProvider _clock;
+    private readonly Dictionary<string, long> _retryShownAt = new(StringComparer.Ordinal);
 
     public ProgressModel Model => _model;
 
@@ -80,7 +84,7 @@ internal sealed class PlainProgress : IProgress<DownloadEvent>, IDisposable
                 case FileSkipped skipped when skipped.Reason != "already downloaded and verified":
                     _writer.WriteLine($"kept     {skipped.Path} ({skipped.Reason})");
                     break;
-                case FileRetrying retrying:
+                case FileRetrying retrying when ProgressModel.ShowRetry(_retryShownAt, retrying.Path, _clock.GetTimestamp(), _clock):
                     _writer.WriteLine(RetryLine(retrying.Path, retrying.Attempt, retrying.Delay, retrying.Reason));
                     break;
                 case RequestRetrying retrying:

@@ -28,6 +28,22 @@ internal sealed class ProgressModel : IProgress<DownloadEvent>
     private long _settledBytes;
     private long _transferred;
 
+    private readonly Dictionary<string, long> _retryShownAt = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// A file's retry lines at most once a second: when a server restarts, each of a big file's forty connections
+    /// retries at once, and forty lines about one blip buried everything else (JSON still gets every retry).
+    /// </summary>
+    public static bool ShowRetry(Dictionary<string, long> shownAt, string path, long now, TimeProvider time)
+    {
+        if (shownAt.TryGetValue(path, out var at) && time.GetElapsedTime(at, now) < TimeSpan.FromSeconds(1))
+        {
+            return false;
+        }
+        shownAt[path] = now;
+        return true;
+    }
+
     /// <summary>When the first byte of the run was reported, or null before.</summary>
     private long? _firstByteAt;
 
@@ -86,7 +102,10 @@ internal sealed class ProgressModel : IProgress<DownloadEvent>
                         retried.Retry = retrying;
                         retried.RetryAt = now;
                     }
-                    _log.Add(retrying);
+                    if (ShowRetry(_retryShownAt, retrying.Path, now, _time))
+                    {
+                        _log.Add(retrying);
+                    }
                     break;
                 case FileCompleted completed:
                     if (_active.Remove(completed.Path, out var finished))

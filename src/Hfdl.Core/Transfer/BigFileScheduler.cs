@@ -392,7 +392,7 @@ internal sealed class BigFileScheduler
         {
             var source = new CachedLocationSource(_client, _type, _id, _commit, work.File, _options.UrlRefreshInterval, _options.Time);
             var job = BigFileJob.Open(work.File, work.FinalPath, work.TempPath, work.Done, segmentSize, work.Attempt, source,
-                RetryBudget.For(work.File.Path, work.File.Size, _options.MaxRetries), work.Listener);
+                RetryBudget.For(work.File.Path, work.File.Size, _options.MaxRetries, _options.Time), work.Listener);
             if (work.ViaXet && _xet is not null && !job.Table.IsComplete)
             {
                 job.Xet = new XetFileJob(_xet, job);

@@ -52,7 +52,7 @@ internal sealed class FileFetcher(HubClient client, DownloadOptions options, Ran
         }
         var started = Stopwatch.GetTimestamp();
         var source = new ResolveUrlSource(client, type, id, commitId, file);
-        var budget = RetryBudget.For(file.Path, file.Size, options.MaxRetries);
+        var budget = RetryBudget.For(file.Path, file.Size, options.MaxRetries, options.Time);
         var buffer = ArrayPool<byte>.Shared.Rent(RangeFetch.BufferSize);
         try
         {

@@ -242,6 +242,13 @@ internal sealed class RangeFetch
         {
             throw new TransferStalledException(source.Path, _readTimeout, "no response");
         }
+        catch (Exception ex) when (ex is HubUnreachableException or HttpRequestException && !HubUrls.IsSameOrigin(url, _client.Endpoint))
+        {
+            // A CDN that cannot be reached may have moved (a restarted one on another port, another edge): the next
+            // attempt asks the Hub where the file is again, instead of retrying a dead address until the run fails.
+            source.Invalidate(url);
+            throw;
+        }
         using var response = answer;
         var finalUri = response.RequestMessage?.RequestUri ?? url;
         if (!response.IsSuccessStatusCode)
@@ -394,15 +401,24 @@ internal sealed class RangeFetch
 /// grows with the file's size (a long transfer meets more real faults), so only a server that keeps breaking
 /// transfers reaches it.
 /// </summary>
-internal sealed class RetryBudget(string path, int limit)
+internal sealed class RetryBudget(string path, int limit, TimeProvider? time = null)
 {
     /// <summary>An attempt that delivered this much (or half of what it asked for) before failing was real progress.</summary>
     public const long MeaningfulBytes = 1024 * 1024;
 
+    /// <summary>
+    /// Failures closer together than this are one event: when a server restarts, every connection of the file fails at
+    /// once, and forty segments counting forty failures each second spent the whole budget on a blip of one second.
+    /// </summary>
+    public static readonly TimeSpan SameEvent = TimeSpan.FromSeconds(1);
+
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
+    private readonly Lock _gate = new();
+    private long? _lastCounted;
     private int _failures;
 
-    public static RetryBudget For(string path, long size, int maxRetries) =>
-        new(path, (10 * (Math.Max(0, maxRetries) + 1)) + (int)Math.Min(100_000, size / (64L * 1024 * 1024)));
+    public static RetryBudget For(string path, long size, int maxRetries, TimeProvider? time = null) =>
+        new(path, (10 * (Math.Max(0, maxRetries) + 1)) + (int)Math.Min(100_000, size / (64L * 1024 * 1024)), time);
 
     public int Limit => limit;
 
@@ -410,10 +426,23 @@ internal sealed class RetryBudget(string path, int limit)
 
     public static bool IsMeaningful(long delivered, long asked) => delivered >= Math.Min(MeaningfulBytes, Math.Max(1, asked / 2));
 
-    /// <summary>Counts a failed attempt; throws <see cref="RetryBudgetExhaustedException"/> past the limit.</summary>
+    /// <summary>
+    /// Counts a failed attempt, unless one was counted less than <see cref="SameEvent"/> ago; throws
+    /// <see cref="RetryBudgetExhaustedException"/> past the limit.
+    /// </summary>
     public void CountFailure(Exception failure)
     {
-        var failures = Interlocked.Increment(ref _failures);
+        int failures;
+        lock (_gate)
+        {
+            var now = _time.GetTimestamp();
+            if (_lastCounted is { } last && _time.GetElapsedTime(last, now) < SameEvent)
+            {
+                return;
+            }
+            _lastCounted = now;
+            failures = ++_failures;
+        }
         if (failures > limit)
         {
             throw new RetryBudgetExhaustedException(path, failures, failure);

@@ -1,4 +1,5 @@
 using Hfdl.Core.Transfer;
+using Microsoft.Extensions.Time.Testing;
 
 namespace Hfdl.Core.Tests.Transfer;
 
@@ -21,11 +22,13 @@ public sealed class RetryBudgetTests
     [Fact]
     public void A_file_fails_for_good_after_its_budget_of_failures_with_a_message_that_says_why()
     {
-        var budget = RetryBudget.For("model.bin", 2L * 1024 * MiB, maxRetries: 5);
+        var time = new FakeTimeProvider();
+        var budget = RetryBudget.For("model.bin", 2L * 1024 * MiB, maxRetries: 5, time);
         Assert.Equal(60 + 32, budget.Limit);
         for (var i = 0; i < budget.Limit; i++)
         {
             budget.CountFailure(new IOException("reset"));
+            time.Advance(RetryBudget.SameEvent);
         }
 
         var error = Assert.Throws<RetryBudgetExhaustedException>(() => budget.CountFailure(new IOException("reset again")));
@@ -33,5 +36,24 @@ public sealed class RetryBudgetTests
         Assert.Contains("'model.bin' failed 93 times in this run", error.Message, StringComparison.Ordinal);
         Assert.Contains("reset again", error.Message, StringComparison.Ordinal);
         Assert.Contains("Run the same command again", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Failures_of_many_connections_at_one_moment_count_once()
+    {
+        // A server restart fails every segment of a file at once: one event, not forty.
+        var time = new FakeTimeProvider();
+        var budget = RetryBudget.For("model.bin", 150 * MiB, maxRetries: 5, time);
+        for (var second = 0; second < 3; second++)
+        {
+            for (var connection = 0; connection < 40; connection++)
+            {
+                budget.CountFailure(new HttpRequestException("Connection refused"));
+                time.Advance(TimeSpan.FromMilliseconds(10));
+            }
+            time.Advance(RetryBudget.SameEvent);
+        }
+
+        Assert.Equal(3, budget.Failures);
     }
 }

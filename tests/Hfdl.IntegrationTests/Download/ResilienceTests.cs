@@ -49,6 +49,41 @@ public sealed class ResilienceTests : IDisposable
         }
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task An_outage_of_the_hub_and_its_cdn_mid_download_is_ridden_out(bool cdnComesBackElsewhere)
+    {
+        // Every segment of the big file fails at once when the servers go: one event for the file's retry budget,
+        // not one per connection; a CDN back on another port is found by asking the Hub again.
+        // Slow connections, so the file is fetched over many at once (each of them fails when the servers go).
+        var store = Store(HubFaults.None with { PerConnectionBytesPerSecond = 250_000, GlobalBytesPerSecond = 16_000_000 });
+        var first = await HubServer.StartAsync(new HubServerOptions { Store = store });
+        var (hubPort, cdnPort, casPort) = (first.Endpoint.Port, first.CdnEndpoint.Port, first.CasEndpoint.Port);
+        var target = _temp.Combine("out");
+        var run = new CliRunner(first, _temp).RunAsync("download", "acme/resume", "--local-dir", target, "--min-speed-per-thread", "0.1", "--file-size-threshold", "20", "--json");
+        while (!run.IsCompleted && TryRecordedBytes(Path.Combine(target, ".download_state"), "model.safetensors") < 8_000_000)
+        {
+            await Task.Delay(20);
+        }
+        await first.DisposeAsync();
+        await Task.Delay(TimeSpan.FromSeconds(1)); // the outage itself
+        await using var second = await HubServer.StartAsync(new HubServerOptions
+        {
+            Store = store,
+            Port = hubPort,
+            CdnPort = cdnComesBackElsewhere ? 0 : cdnPort,
+            CasPort = casPort,
+        });
+
+        var result = await run;
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        RepoAssert.BitExact(store.MainSnapshot(RepoType.Model, "acme/resume"), target);
+        Assert.True(result.Out.Split('\n').Count(l => l.Contains("\"event\":\"retry\"", StringComparison.Ordinal)) > 10, "the outage failed many connections at once");
+        Assert.True(cdnComesBackElsewhere == (second.CdnEndpoint.Port != cdnPort), "the CDN came back where the case says");
+    }
+
     [Fact]
     public async Task After_sigkill_the_rerun_fetches_only_what_the_journal_did_not_record()
     {

@@ -162,6 +162,30 @@ public sealed class ProgressRenderingTests
     }
 
     [Fact]
+    public void Retries_of_one_file_are_shown_at_most_once_a_second_in_plain_and_live_output()
+    {
+        // A server restart makes each of a big file's connections retry at once: one line, not forty.
+        var writer = new StringWriter();
+        using var plain = new Hfdl.Cli.PlainProgress(writer, quiet: false, time: _time, statusInterval: TimeSpan.FromHours(1));
+        var model = Planned(bytesToDownload: 10_000_000, files: 1);
+        model.Report(new FileStarted("big.bin", 10_000_000, IsBig: true));
+        for (var second = 0; second < 2; second++)
+        {
+            for (var connection = 0; connection < 40; connection++)
+            {
+                var retry = new FileRetrying("big.bin", 1, "Connection refused", TimeSpan.FromSeconds(1));
+                plain.Report(retry);
+                model.Report(retry);
+            }
+            _time.Advance(TimeSpan.FromSeconds(1));
+        }
+        plain.Report(new FileRetrying("other.bin", 1, "Connection refused", TimeSpan.FromSeconds(1)));
+
+        Assert.Equal(3, writer.ToString().Split('\n').Count(l => l.StartsWith("retry ", StringComparison.Ordinal)));
+        Assert.Equal(2, model.DrainLog().OfType<FileRetrying>().Count());
+    }
+
+    [Fact]
     public void No_eta_is_promised_in_the_first_second_of_transfer()
     {
         var model = Planned(bytesToDownload: 10_000_000, files: 1);
