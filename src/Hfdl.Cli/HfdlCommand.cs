@@ -27,13 +27,19 @@ internal static class HfdlCommand
 
     /// <summary>Runs hfdl with <paramref name="args"/>; returns the process exit code.</summary>
     /// <param name="stopped">What cancelled <paramref name="cancellationToken"/>, and the exit code that says so (Ctrl+C when not given).</param>
-    public static async Task<int> RunAsync(string[] args, CliContext context, CancellationToken cancellationToken, Func<(string Reason, int ExitCode)>? stopped = null)
+    /// <param name="args">The command line.</param>
+    /// <param name="context">Where output goes, the environment.</param>
+    /// <param name="cancellationToken">Cancelled by the first stop signal.</param>
+    /// <param name="stopped">Which signal stopped the run.</param>
+    /// <param name="onForcedExit">Receives how to say, as this run's last words, that the process is ended at once.</param>
+    public static async Task<int> RunAsync(string[] args, CliContext context, CancellationToken cancellationToken, Func<(string Reason, int ExitCode)>? stopped = null, Action<Action<string, int>>? onForcedExit = null)
     {
         // Whatever is printed, a name or a message from a server included, reaches the terminal escaped.
         context = context with { Out = Output.TerminalText.Wrap(context.Out), Error = Output.TerminalText.Wrap(context.Error) };
         args = RewritePatternLists(RewriteShortForm(args));
         var root = Build(context);
         var parseResult = root.Parse(args);
+        onForcedExit?.Invoke((message, code) => Fail(context, parseResult, message, code, prefix: ""));
         if (parseResult.Errors.Count > 0)
         {
             foreach (var error in parseResult.Errors)
