@@ -71,6 +71,15 @@ public sealed record PlannedFile(string Path, long Size, bool IsLfs, bool IsBig,
 
     /// <summary>For <see cref="PlannedAction.Resume"/>: the temporary file (beside <see cref="DataPath"/>) the journal names.</summary>
     internal string? ResumeTempFile { get; init; }
+
+    /// <summary>
+    /// For <see cref="PlannedAction.Resume"/>: the disk space the temporary file already holds. A big file's is reserved
+    /// whole when it starts, so resuming it needs no more: counting the bytes still to fetch refused resumes that fit.
+    /// </summary>
+    internal long SpaceHeld { get; init; }
+
+    /// <summary>The disk space fetching it still needs.</summary>
+    internal long SpaceNeeded => Action is PlannedAction.Download or PlannedAction.Resume ? Math.Max(0, Size - Math.Max(SpaceHeld, Action == PlannedAction.Resume ? BytesOnDisk : 0)) : 0;
 }
 
 /// <summary>

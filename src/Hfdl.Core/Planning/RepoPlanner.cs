@@ -133,13 +133,14 @@ internal static class RepoPlanner
         // The paths are kept as the plan's roots, not per file, when the roots give them back exactly (they do, for
         // the normalised paths a listing has to have); else the layout's own strings are kept.
         var derived = roots.Data(file.Path, file.Etag) == dataPath && roots.User(file.Path) == userPath;
-        PlannedFile Plan(PlannedAction action, long bytesOnDisk, string? tempFile = null) => derived
+        PlannedFile Plan(PlannedAction action, long bytesOnDisk, string? tempFile = null, long spaceHeld = 0) => derived
             ? new(file.Path, file.Size, file.IsLfs, isBig, action, bytesOnDisk)
             {
                 Remote = file,
                 Roots = roots,
                 LocalSize = localSize,
                 ResumeTempFile = tempFile,
+                SpaceHeld = spaceHeld,
             }
             : new(file.Path, file.Size, file.IsLfs, isBig, action, bytesOnDisk)
             {
@@ -148,6 +149,7 @@ internal static class RepoPlanner
                 DataPath = dataPath,
                 LocalSize = localSize,
                 ResumeTempFile = tempFile,
+                SpaceHeld = spaceHeld,
             };
 
         if (existing == ExistingFiles.Ignore)
@@ -165,7 +167,12 @@ internal static class RepoPlanner
             var onDisk = isBig
                 ? ByteRanges.Normalize(resumable.Ranges).Sum(r => r.End - r.Start)
                 : Transfer.SmallFileResume.From(resumable.TempPath, resumable.Ranges).Written;
-            return Plan(PlannedAction.Resume, onDisk, Path.GetFileName(resumable.TempPath));
+            // A big file's temporary file was reserved whole (fallocate, which keeps the length) when it started: the
+            // space it holds is its allocated blocks, where the system tells them.
+            var held = isBig && SafeFileSystem.LinkTarget(resumable.TempPath) is null && DiskSpace.AllocatedBytes(resumable.TempPath) is { } allocated
+                ? Math.Min(allocated, file.Size)
+                : onDisk;
+            return Plan(PlannedAction.Resume, onDisk, Path.GetFileName(resumable.TempPath), held);
         }
         return localSize == file.Size
             ? Plan(PlannedAction.Verify, file.Size)

@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+
 namespace Hfdl.Core.Storage;
 
 /// <summary>Free space of the file system that holds a folder.</summary>
@@ -21,6 +23,51 @@ internal static class DiskSpace
             return null;
         }
     }
+
+    private static bool _statxUnavailable = !OperatingSystem.IsLinux();
+
+    /// <summary>
+    /// The disk space a file takes (its allocated blocks, Linux <c>statx</c>), or null where that cannot be told. A big
+    /// file's temporary file is reserved whole when it starts (fallocate, which keeps its length): its length says
+    /// nothing about the space it holds.
+    /// </summary>
+    public static long? AllocatedBytes(string path)
+    {
+        if (_statxUnavailable)
+        {
+            return null;
+        }
+        const int AtFdCwd = -100;
+        const int AtSymlinkNoFollow = 0x100;
+        const uint StatxBlocks = 0x400;
+        const int BlocksOffset = 48; // struct statx: stx_mask, stx_blksize, stx_attributes, stx_nlink, stx_uid, stx_gid, stx_mode, spare, stx_ino, stx_size, then stx_blocks (512-byte units)
+        var name = new byte[System.Text.Encoding.UTF8.GetByteCount(path) + 1];
+        System.Text.Encoding.UTF8.GetBytes(path, name);
+        var buffer = new byte[256];
+        try
+        {
+            if (Statx(AtFdCwd, name, AtSymlinkNoFollow, StatxBlocks, buffer) != 0
+                || (System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(buffer) & StatxBlocks) == 0)
+            {
+                return null;
+            }
+            return checked((long)System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(buffer.AsSpan(BlocksOffset)) * 512);
+        }
+        catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException)
+        {
+            _statxUnavailable = true;
+            return null;
+        }
+        catch (OverflowException)
+        {
+            return null;
+        }
+    }
+
+#pragma warning disable SYSLIB1054 // Blittable arguments only: DllImport needs no generated marshalling (and no unsafe code).
+    [DllImport("libc", EntryPoint = "statx")]
+    private static extern int Statx(int dirfd, byte[] path, int flags, uint mask, byte[] buffer);
+#pragma warning restore SYSLIB1054
 
     private static bool IsUnder(string path, string root)
     {

@@ -394,10 +394,11 @@ internal sealed partial class RepoDownloader
     /// </summary>
     private DiskSpaceCheck CheckDiskSpace(DownloadPlan plan, string root)
     {
+        // Space still to take, not bytes still to fetch: a resumed big file already holds its whole size.
         var needed = Checked.Sum(plan.Files
             .Where(f => f.Action is PlannedAction.Download or PlannedAction.Resume)
             .DistinctBy(f => f.DataKey, StringComparer.Ordinal)
-            .Select(f => f.BytesToFetch));
+            .Select(f => f.SpaceNeeded));
         return new DiskSpaceCheck(needed, _options.MinFreeSpace, DiskSpace.AvailableBytes(root));
     }
 

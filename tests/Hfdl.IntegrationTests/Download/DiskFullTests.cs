@@ -135,4 +135,39 @@ public sealed class DiskFullTests : IDisposable
         RepoAssert.BitExact(store.MainSnapshot(RepoType.Model, "acme/many"), target);
         Assert.Contains($"Downloaded {10 - kept.Count} files", rerun.Error, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task A_resumed_big_file_needs_no_more_space_than_its_reserved_temporary_file_holds()
+    {
+        var store = new InMemoryRepoStore().AddRepo(RepoType.Model, "acme/big", repo => repo
+            .File("model.safetensors", SyntheticContent.Create(24_000_000, seed: 43))
+            .Settings(s => s with { Faults = HubFaults.None with { PerConnectionBytesPerSecond = 2_000_000 } }));
+        await using var server = await HubServer.StartAsync(new HubServerOptions { Store = store });
+        var disk = MountTmpfs("nearly-full", 32 * 1024 * 1024);
+        var target = Path.Combine(disk, "out");
+        var cli = new CliRunner(server, _temp);
+        string[] args = ["download", "acme/big", "--local-dir", target, "--file-size-threshold", "1"];
+
+        using (var first = HfdlProcess.Start(cli.Environment, args))
+        {
+            await first.WaitUntilAsync(() => Directory.Exists(target) && Directory.EnumerateFiles(target, "*.hfdl-part").Any()
+                && File.Exists(Path.Combine(target, ".download_state")) && File.ReadAllText(Path.Combine(target, ".download_state")).Contains("ranges", StringComparison.Ordinal),
+                TimeSpan.FromSeconds(60), "part of the big file recorded");
+            first.KillHard();
+            await first.WaitForExitAsync(TimeSpan.FromSeconds(10));
+        }
+        // Something else takes the disk down to 2 MB free: less than the bytes still to fetch, but the temporary file
+        // holds the whole size already.
+        var free = new DriveInfo(disk).AvailableFreeSpace;
+        using (File.OpenHandle(Path.Combine(disk, "filler"), FileMode.CreateNew, FileAccess.Write, FileShare.None, FileOptions.None, preallocationSize: free - (2 * 1024 * 1024)))
+        {
+        }
+
+        var dryRun = await cli.RunAsync([.. args, "--dry-run"]);
+        var rerun = await cli.RunAsync(args);
+
+        Assert.True(dryRun.ExitCode == 0, dryRun.ToString());
+        Assert.True(rerun.ExitCode == 0, rerun.ToString());
+        RepoAssert.BitExact(store.MainSnapshot(RepoType.Model, "acme/big"), target);
+    }
 }
