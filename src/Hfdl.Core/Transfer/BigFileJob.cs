@@ -177,11 +177,15 @@ internal sealed class BigFileJob : IAsyncDisposable
         Listener?.Changed();
     }
 
+    /// <summary>
+    /// Closes the file. The write gate and the failure token are left undisposed on purpose: connections of a failed
+    /// or aborted job may still be queued on the gate or hold the token, and a disposed SemaphoreSlim drops its queued
+    /// waiters without ever completing them (not even on cancellation): such a connection hung the whole run, deaf to
+    /// Ctrl+C and SIGTERM. Neither holds a native resource.
+    /// </summary>
     public ValueTask DisposeAsync()
     {
         Close();
-        _writeGate.Dispose();
-        _failed.Dispose();
         Source.Dispose();
         return ValueTask.CompletedTask;
     }
@@ -207,7 +211,16 @@ internal sealed class BigFileJob : IAsyncDisposable
         await _writeGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            // A job closed meanwhile (failed or aborted: it cancelled its failure token) takes no more bytes.
+            if (Volatile.Read(ref _closed))
+            {
+                throw new OperationCanceledException(FailedToken);
+            }
             RandomAccess.Write(Handle, bytes.Span, position);
+        }
+        catch (ObjectDisposedException) when (Volatile.Read(ref _closed))
+        {
+            throw new OperationCanceledException(FailedToken);
         }
         finally
         {

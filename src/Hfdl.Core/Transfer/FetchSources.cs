@@ -73,5 +73,12 @@ internal sealed class CachedLocationSource(HubClient client, RepoType type, Repo
     /// <summary>Forgets <paramref name="refused"/> only: a fresh URL another connection resolved meanwhile is kept.</summary>
     public void Invalidate(Uri refused) => Interlocked.CompareExchange(ref _url, null, refused);
 
-    public void Dispose() => _gate.Dispose();
+    /// <summary>
+    /// Nothing to release: the gate is left undisposed on purpose. Disposing a SemaphoreSlim drops its queued waiters
+    /// without completing them, and not even their cancellation wakes them (a connection waiting here when its file
+    /// failed hung the run for ever, deaf to Ctrl+C and SIGTERM). It holds no native resource, so the GC takes it.
+    /// </summary>
+    public void Dispose()
+    {
+    }
 }
