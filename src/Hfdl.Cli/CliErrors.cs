@@ -60,6 +60,19 @@ internal static class CliErrors
         return Hint(error, repo is null ? "REPO" : SafeText.Printable(repo)) is { } hint ? $"{message} {hint}" : message;
     }
 
+    /// <summary>
+    /// A file-system error that reached the command without a message of hfdl's own: the system's words (which name the
+    /// path), and what to do when the place cannot be written at all (a read-only file system, no permission).
+    /// </summary>
+    public static string DescribeFileSystem(Exception error)
+    {
+        var message = error.Message.TrimEnd().TrimEnd('.');
+        var cannotWrite = error is UnauthorizedAccessException || (error is IOException && (error.HResult & 0xFFFF) is 30 or 13 or 1);
+        return cannotWrite
+            ? $"{message}: hfdl cannot write there. Choose a place it can write: -d or --local-dir for a folder, --cache-dir (or HF_HUB_CACHE, HF_HOME) for the Hugging Face cache, HF_XET_CACHE for the Xet chunk cache."
+            : message + ".";
+    }
+
     private static string? Hint(HfdlException error, string repo) => error switch
     {
         HubUnreachableException or HubProtocolException when error.Message.Contains("the endpoint", StringComparison.Ordinal) =>

@@ -83,7 +83,7 @@ internal static class HfdlCommand
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            return Fail(context, parseResult, ex.Message, ExitFailure);
+            return Fail(context, parseResult, CliErrors.DescribeFileSystem(ex), ExitFailure);
         }
         catch (Exception ex)
         {

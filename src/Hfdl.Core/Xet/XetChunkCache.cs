@@ -360,7 +360,7 @@ internal sealed class XetChunkCache
 
     /// <summary>
     /// Evicts the least recently used entries until the cache is within <see cref="MaxBytes"/>, and removes temporary
-    /// files a killed process left (older than an hour). Runs under a lock file; when another process holds it, that
+    /// files a killed process left (untouched for 10 minutes). Runs under a lock file; when another process holds it, that
     /// one is already evicting and this returns at once. Returns the bytes removed.
     /// </summary>
     public long Trim()
@@ -386,7 +386,9 @@ internal sealed class XetChunkCache
         using (gate)
         {
             var files = new List<FileInfo>();
-            var stale = DateTime.UtcNow - TimeSpan.FromHours(1);
+            // An entry being written grows every 256 KiB, and a connection that delivers nothing for the read timeout
+            // (30 s by default) is dropped and its entry abandoned: one untouched for 10 minutes is a killed process's.
+            var stale = DateTime.UtcNow - TimeSpan.FromMinutes(10);
             long removed = 0;
             foreach (var info in new DirectoryInfo(Folder).EnumerateFiles("*", new EnumerationOptions { RecurseSubdirectories = true, IgnoreInaccessible = true, AttributesToSkip = FileAttributes.ReparsePoint }))
             {

@@ -64,6 +64,25 @@ public sealed class DiskFullTests : IDisposable
     }
 
     [Fact]
+    public async Task A_cache_on_a_read_only_file_system_gets_one_paragraph_that_says_where_to_write_instead()
+    {
+        var store = new InMemoryRepoStore().AddRepo(RepoType.Model, "acme/small", repo => repo.File("config.json", "{}\n"));
+        await using var server = await HubServer.StartAsync(new HubServerOptions { Store = store });
+        var disk = MountTmpfs("read-only", 1024 * 1024);
+        Directory.CreateDirectory(Path.Combine(disk, "home"));
+        var (code, output) = Run("mount", "-o", "remount,ro", disk);
+        Assert.True(code == 0, output);
+        var cli = new CliRunner(server, _temp);
+        cli.Environment["HF_HOME"] = Path.Combine(disk, "home");
+
+        var result = await cli.RunAsync("download", "acme/small", "--hf-cache");
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("hfdl cannot write there. Choose a place it can write: -d or --local-dir", result.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", result.All, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Too_little_space_is_refused_before_anything_is_downloaded()
     {
         var store = new InMemoryRepoStore().AddRepo(RepoType.Model, "acme/huge", repo => repo
