@@ -54,6 +54,8 @@ internal sealed class ConnectionController
     private int _targetBeforeProbe;
     private int _lastFactor = StepFactor;
     private double _judgedPerConnection;
+    // The count connections were shed from when their share fell below the minimum (0: none shed).
+    private int _shedFrom;
 
     public ConnectionController(int maximum, double minimumBytesPerSecondPerConnection, TimeSpan speedTestDuration, TimeProvider time)
     {
@@ -134,9 +136,22 @@ internal sealed class ConnectionController
             case Phase.Ramp:
                 JudgeStep(now, rate, span, windowFull, active);
                 break;
+            case Phase.Steady when inPhase >= SteadyCheck && windowFull && _shedFrom > Target && active == Target && _judgedPerConnection > 0
+                && rate / Math.Max(1, active) >= 0.8 * _judgedPerConnection:
+                // Connections were shed (an outage made every share fall to nothing, another download took the link),
+                // and now each again carries what one carried alone: the link has room. Ramp back to the count shed
+                // from and judge it as any step; without this a blip of a few seconds left a run on one connection.
+                _previousRate = rate;
+                _previousTarget = Target;
+                _lastFactor = StepFactor;
+                Target = Math.Min(_maximum, _shedFrom);
+                _shedFrom = 0;
+                Enter(Phase.Ramp, now);
+                break;
             case Phase.Steady when inPhase >= SteadyCheck && windowFull && active > 1:
                 if (rate / active < _minimumPerConnection)
                 {
+                    _shedFrom = Math.Max(_shedFrom, Target);
                     Target = Math.Max(1, (int)(rate / Math.Max(1, _minimumPerConnection)));
                 }
                 else if (!_probed && Target is > 1 and <= MaximumProbed && active == Target)

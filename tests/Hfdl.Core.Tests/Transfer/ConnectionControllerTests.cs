@@ -187,6 +187,47 @@ public sealed class ConnectionControllerTests
     }
 
     [Fact]
+    public void After_an_outage_shed_every_connection_the_count_comes_back_when_the_link_does()
+    {
+        var controller = new ConnectionController(64, 0.5 * MB, TimeSpan.FromSeconds(5), _time);
+        Simulate(controller, perConnection: 2.5 * MB, total: 20 * MB, seconds: 6);
+        var before = controller.Target;
+
+        Simulate(controller, perConnection: 2.5 * MB, total: 0, seconds: 3); // the servers restart
+        var during = controller.Target;
+        Simulate(controller, perConnection: 2.5 * MB, total: 20 * MB, seconds: 6);
+
+        Assert.True(before >= 8, $"only {before} connections before the outage");
+        Assert.Equal(1, during);
+        Assert.True(controller.Target >= 8, $"still {controller.Target} connections after the link came back");
+    }
+
+    [Fact]
+    public void When_a_competing_download_ends_the_shed_connections_come_back()
+    {
+        var controller = new ConnectionController(64, 3 * MB, TimeSpan.FromSeconds(5), _time);
+        Simulate(controller, perConnection: 25 * MB, total: 500 * MB, seconds: 6);
+        Simulate(controller, perConnection: 25 * MB, total: 40 * MB, seconds: 4); // another download takes most of the link
+        var shared = controller.Target;
+
+        Simulate(controller, perConnection: 25 * MB, total: 500 * MB, seconds: 6);
+
+        Assert.True(controller.Target * 25 * MB >= 400 * MB, $"{controller.Target} connections (from {shared}) cannot fill the link again");
+    }
+
+    [Fact]
+    public void A_saturated_link_does_not_make_the_count_swing()
+    {
+        // Shed because the link is shared; each connection's share stays below what one carried alone: no re-ramp.
+        var controller = new ConnectionController(64, 3 * MB, TimeSpan.FromSeconds(5), _time);
+        Simulate(controller, perConnection: 25 * MB, total: 500 * MB, seconds: 6);
+
+        var targets = Simulate(controller, perConnection: 25 * MB, total: 40 * MB, seconds: 10);
+
+        Assert.Single(targets.Skip(30).Distinct());
+    }
+
+    [Fact]
     public void A_rate_that_never_settles_ends_the_speed_test_at_its_duration()
     {
         var controller = new ConnectionController(64, 3 * MB, TimeSpan.FromSeconds(2), _time);
