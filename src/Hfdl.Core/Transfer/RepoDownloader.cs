@@ -571,6 +571,12 @@ internal sealed partial class RepoDownloader
     public async Task<VerificationReport> VerifyAsync(DownloadRequest request, IProgress<DownloadEvent>? progress, CancellationToken cancellationToken)
     {
         var plan = await PlanAsync(request with { Existing = ExistingFiles.Rehash }, progress, cancellationToken).ConfigureAwait(false);
+        // Verify reads only and takes no lock; a download running there now would make its unfinished files look broken.
+        var journalFolder = CreateLayout(request, null).JournalFolder;
+        if (Directory.Exists(journalFolder) && RepoFolderLock.Holder(journalFolder) is { } holder)
+        {
+            progress?.Report(new Warning($"Another hfdl ({holder}) is downloading into {journalFolder} right now: the files it has not finished yet are reported as missing or corrupt. Verify again once it is done."));
+        }
         // Verify downloads nothing: its plan is what it hashes.
         progress?.Report(new PlanReady(plan.TargetFolder, plan.Files.Count, plan.TotalBytes, 0, 0, 0, plan.BigFileThreshold) { Verify = true });
         var results = new System.Collections.Concurrent.ConcurrentBag<FileVerified>();

@@ -105,4 +105,27 @@ public sealed class OwnNamesTests : IDisposable
         Assert.DoesNotContain("--fix-broken", verify.Error, StringComparison.Ordinal);
         Assert.Contains("hfdl never deletes it: remove it, or leave it out with --exclude", verify.Error, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Verify_while_another_hfdl_downloads_into_the_folder_says_so()
+    {
+        var store = new InMemoryRepoStore().AddRepo(RepoType.Model, "acme/busy", repo => repo.File("config.json", "{}\n"));
+        await using var server = await HubServer.StartAsync(new HubServerOptions { Store = store });
+        var cli = new CliRunner(server, _temp);
+        var target = _temp.Combine("busy");
+        var first = await cli.RunAsync("download", "acme/busy", "--local-dir", target);
+
+        string withLock;
+        using (await Hfdl.Core.Storage.RepoFolderLock.AcquireAsync(target, null, TimeProvider.System, CancellationToken.None))
+        {
+            withLock = (await cli.RunAsync("download", "acme/busy", "--local-dir", target, "--verify")).Error;
+        }
+        var alone = await cli.RunAsync("download", "acme/busy", "--local-dir", target, "--verify");
+
+        Assert.True(first.ExitCode == 0, first.ToString());
+        Assert.Contains("is downloading into", withLock, StringComparison.Ordinal);
+        Assert.Contains("Verify again once it is done.", withLock, StringComparison.Ordinal);
+        Assert.True(alone.ExitCode == 0, alone.ToString());
+        Assert.DoesNotContain("is downloading into", alone.Error, StringComparison.Ordinal);
+    }
 }
