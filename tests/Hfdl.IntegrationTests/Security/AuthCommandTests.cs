@@ -303,10 +303,8 @@ public sealed class AuthCommandTests(SecurityHub hub) : IClassFixture<SecurityHu
         NoToken(result);
     }
 
-    [Theory]
-    [InlineData("HF_TOKEN_PATH", true, "which is a folder; it must name the token file itself")]
-    [InlineData("HF_HOME", false, "which is a file; it must be a folder, to hold the token file")]
-    public async Task Login_to_a_place_that_cannot_take_the_files_writes_neither_and_names_the_variable(string variable, bool isFolder, string says)
+    /// <summary>A CLI whose <paramref name="variable"/> names a folder (<paramref name="isFolder"/>) or a file where the other is needed.</summary>
+    private (CliRunner Cli, string Place) WithWrongKindOfPlace(string variable, bool isFolder)
     {
         var place = _temp.Combine("wrong-kind");
         if (isFolder)
@@ -319,6 +317,15 @@ public sealed class AuthCommandTests(SecurityHub hub) : IClassFixture<SecurityHu
         }
         var cli = Cli();
         cli.Environment[variable] = place;
+        return (cli, place);
+    }
+
+    [Theory]
+    [InlineData("HF_TOKEN_PATH", true, "which is a folder; it must name the token file itself")]
+    [InlineData("HF_HOME", false, "which is a file; it must be a folder, to hold the token file")]
+    public async Task Login_to_a_place_that_cannot_take_the_files_writes_neither_and_names_the_variable(string variable, bool isFolder, string says)
+    {
+        var (cli, place) = WithWrongKindOfPlace(variable, isFolder);
         cli.StandardInput = SecurityHub.AliceToken;
 
         var login = await cli.RunAsync("login", "--token-stdin");
@@ -335,17 +342,7 @@ public sealed class AuthCommandTests(SecurityHub hub) : IClassFixture<SecurityHu
     [InlineData("HF_HOME", false, "which is a file; it must be a folder, to hold the token file")]
     public async Task A_token_path_that_cannot_be_one_is_refused_when_read_too_not_taken_for_no_token(string variable, bool isFolder, string says)
     {
-        var place = _temp.Combine("wrong-kind");
-        if (isFolder)
-        {
-            Directory.CreateDirectory(place);
-        }
-        else
-        {
-            File.WriteAllText(place, "x");
-        }
-        var cli = Cli();
-        cli.Environment[variable] = place;
+        var (cli, place) = WithWrongKindOfPlace(variable, isFolder);
         var before = hub.Server.Requests.Count;
 
         var whoami = await cli.RunAsync("whoami");
