@@ -76,7 +76,7 @@ internal sealed class PlainProgress : IProgress<DownloadEvent>, IDisposable
                     _planned = true;
                     _writer.WriteLine(plan.Verify
                         ? $"{plan.TotalFiles} files, {Units.Bytes(plan.TotalBytes)}; each file on disk is hashed and compared with the Hub's hash (nothing is downloaded)"
-                        : $"{plan.TotalFiles} files, {Units.Bytes(plan.TotalBytes)}; {ProgressView.ToDownloadText(plan.FilesToDownload, plan.BytesToDownload, plan.FilesToVerify, plan.BytesToVerify)}; already verified: {plan.FilesAlreadyPresent}");
+                        : $"{plan.TotalFiles} files, {Units.Bytes(plan.TotalBytes)}; {ProgressView.ToDownloadText(plan.FilesToDownload, plan.BytesToDownload - plan.BytesOnDisk, plan.FilesToVerify, plan.BytesToVerify, plan.BytesOnDisk)}; already verified: {plan.FilesAlreadyPresent}");
                     break;
                 case FileCompleted done:
                     _writer.WriteLine($"done     {done.Path} ({Units.Bytes(done.Size)}{ProgressView.RateText(done)}, {ProgressView.HashName(done.Hash)} verified)");

@@ -128,6 +128,7 @@ internal sealed class JsonEvents(TextWriter output)
         w.WriteNumber("bytes", plan.TotalBytes);
         w.WriteNumber("files_to_download", plan.FilesToFetch);
         w.WriteNumber("bytes_to_download", plan.BytesToFetch);
+        w.WriteNumber("bytes_resumed", plan.BytesResumed);
         w.WriteNumber("files_to_verify", plan.FilesToVerify);
         w.WriteNumber("bytes_to_verify", plan.BytesToVerify);
         w.WriteNumber("files_present", plan.FilesPresent);
@@ -217,7 +218,9 @@ internal sealed class JsonProgress : IProgress<DownloadEvent>
                     w.WriteNumber("files", plan.TotalFiles);
                     w.WriteNumber("bytes", plan.TotalBytes);
                     w.WriteNumber("files_to_download", plan.FilesToDownload);
-                    w.WriteNumber("bytes_to_download", plan.BytesToDownload);
+                    // What is left to fetch, as the dry run counts it: resumed files' bytes on disk are bytes_resumed.
+                    w.WriteNumber("bytes_to_download", plan.BytesToDownload - plan.BytesOnDisk);
+                    w.WriteNumber("bytes_resumed", plan.BytesOnDisk);
                     w.WriteNumber("files_to_verify", plan.FilesToVerify);
                     w.WriteNumber("bytes_to_verify", plan.BytesToVerify);
                     w.WriteNumber("files_present", plan.FilesAlreadyPresent);

@@ -221,10 +221,12 @@ internal static class ProgressView
 
     /// <summary>
     /// "to download: N files, X" where files on disk that are only hashed first (not in the journal) are told apart:
-    /// counting them as downloads promised gigabytes for a run that then fetched one file.
+    /// counting them as downloads promised gigabytes for a run that then fetched one file. X is what is left to fetch:
+    /// the bytes resumed files already hold (<paramref name="resumedBytes"/>, not in <paramref name="bytes"/>) are said apart.
     /// </summary>
-    public static string ToDownloadText(int files, long bytes, int verifyFiles, long verifyBytes) =>
+    public static string ToDownloadText(int files, long bytes, int verifyFiles, long verifyBytes, long resumedBytes) =>
         $"to download: {files - verifyFiles} files, {Units.Bytes(bytes - verifyBytes)}"
+        + (resumedBytes > 0 ? $" (resumed: {Units.Bytes(resumedBytes)} already on disk)" : "")
         + (verifyFiles > 0 ? $"; to check: {verifyFiles} files on disk, {Units.Bytes(verifyBytes)} (hashed, fetched only if they differ)" : "");
 
     public static List<string> PlanTotals(DownloadPlan plan)
@@ -232,7 +234,7 @@ internal static class ProgressView
         List<string> lines =
         [
             $"{plan.RepoType.ToString().ToLowerInvariant()} {plan.RepoId} at {plan.Revision} = commit {plan.Commit}",
-            $"{plan.Files.Count} files, {Units.Bytes(plan.TotalBytes)}; {ToDownloadText(plan.FilesToFetch, plan.BytesToFetch, plan.FilesToVerify, plan.BytesToVerify)}; already present: {plan.FilesPresent} files; big files (>= {Units.Bytes(plan.BigFileThreshold)}): {plan.Files.Count(f => f.IsBig)}"
+            $"{plan.Files.Count} files, {Units.Bytes(plan.TotalBytes)}; {ToDownloadText(plan.FilesToFetch, plan.BytesToFetch, plan.FilesToVerify, plan.BytesToVerify, plan.BytesResumed)}; already present: {plan.FilesPresent} files; big files (>= {Units.Bytes(plan.BigFileThreshold)}): {plan.Files.Count(f => f.IsBig)}"
                 + (plan.Extras.Count > 0 ? $"; not in the repo (left alone): {plan.Extras.Count} files" : ""),
             $"Target: {plan.TargetFolder}",
         ];

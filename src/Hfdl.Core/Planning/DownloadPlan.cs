@@ -120,6 +120,9 @@ public sealed record DownloadPlan(
     /// <summary>Of <see cref="BytesToFetch"/>, the bytes of <see cref="FilesToVerify"/>.</summary>
     public long BytesToVerify => Checked.Sum(Files.Where(f => f.Action == PlannedAction.Verify).DistinctBy(f => f.DataKey, StringComparer.Ordinal).Select(f => f.Size));
 
+    /// <summary>Bytes resumed files already hold on disk from an earlier run: kept, not counted in <see cref="BytesToFetch"/>.</summary>
+    public long BytesResumed => Checked.Sum(Files.Where(f => f.Action == PlannedAction.Resume).DistinctBy(f => f.DataKey, StringComparer.Ordinal).Select(f => f.BytesOnDisk));
+
     /// <summary>Bytes to fetch; files that share their data (one HF cache blob) count once.</summary>
     public long BytesToFetch => Checked.Sum(Files.Where(f => f.BytesToFetch > 0).DistinctBy(f => f.DataKey, StringComparer.Ordinal).Select(f => f.BytesToFetch));
 }

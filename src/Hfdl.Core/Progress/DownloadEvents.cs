@@ -29,6 +29,9 @@ public sealed record PlanReady(
 
     /// <summary>Of <see cref="BytesToDownload"/>, the bytes of <see cref="FilesToVerify"/>.</summary>
     public long BytesToVerify { get; init; }
+
+    /// <summary>Of <see cref="BytesToDownload"/>, the bytes resumed files already hold on disk from an earlier run (kept, not fetched again).</summary>
+    public long BytesOnDisk { get; init; }
 }
 
 /// <summary>A transfer starts. <paramref name="ResumedBytes"/>: bytes already on disk from an earlier run that this one keeps (a resumed file, big or small).</summary>

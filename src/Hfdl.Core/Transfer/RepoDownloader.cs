@@ -104,12 +104,16 @@ internal sealed partial class RepoDownloader
         var work = new List<(RemoteFile File, string Path)>();
         var present = new List<PlannedFile>();
         var run = new RunCounters();
-        var (filesToVerify, bytesToVerify) = (0, 0L);
+        var (filesToVerify, bytesToVerify, bytesOnDisk) = (0, 0L, 0L);
         foreach (var (path, members) in groups)
         {
             if (members[0].Action == PlannedAction.Verify)
             {
                 (filesToVerify, bytesToVerify) = (filesToVerify + 1, bytesToVerify + members[0].Size);
+            }
+            if (members[0].Action == PlannedAction.Resume)
+            {
+                bytesOnDisk += members[0].BytesOnDisk;
             }
             if (members.All(m => m.Action == PlannedAction.Present))
             {
@@ -130,6 +134,7 @@ internal sealed partial class RepoDownloader
         {
             FilesToVerify = filesToVerify,
             BytesToVerify = bytesToVerify,
+            BytesOnDisk = bytesOnDisk,
         });
         // Reported only now: the plan comes first, so a reader of the events knows the totals before any file's outcome.
         foreach (var member in present)

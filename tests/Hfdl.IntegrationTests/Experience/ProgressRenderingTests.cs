@@ -304,7 +304,7 @@ public sealed class ProgressRenderingTests
         Assert.Matches(@"config\.json\s+│\s+30 B\s+│ small │ regular │ present", text);
         Assert.Matches(@"model\.safetensors\s+│\s+8\.0 MB\s+│ big\s+│ LFS\s+│ resume \(3\.0 MB on disk\)", text);
         Assert.Matches(@"tokenizer\.json\s+│\s+2\.0 kB\s+│ small │ regular │ download", text);
-        Assert.Contains("3 files, 8.0 MB; to download: 2 files, 5.0 MB; already present: 1 files; big files (>= 5.0 MB): 1", totals, StringComparison.Ordinal);
+        Assert.Contains("3 files, 8.0 MB; to download: 2 files, 5.0 MB (resumed: 3.0 MB already on disk); already present: 1 files; big files (>= 5.0 MB): 1", totals, StringComparison.Ordinal);
     }
 
     [Fact]

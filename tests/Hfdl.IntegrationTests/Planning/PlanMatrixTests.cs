@@ -129,6 +129,18 @@ public sealed class PlanMatrixTests(PlanMatrixHub hub) : IClassFixture<PlanMatri
         Assert.Equal(selected.Order(StringComparer.Ordinal), done.Keys.Order(StringComparer.Ordinal));
         Assert.All(selected, p => Assert.True(planned[p] == done[p], $"'{p}': the dry run said {planned[p]}, the download did {done[p]}\n{download.Out}"));
 
+        // The totals too: both count what is left to fetch, and the resumed file's bytes on disk apart.
+        var dryTotals = Events(dryRun.Out, "plan").Single();
+        var runTotals = Events(download.Out, "plan").Single();
+        foreach (var field in new[] { "files", "bytes", "files_to_download", "bytes_to_download", "bytes_resumed", "files_to_verify", "bytes_to_verify", "files_present" })
+        {
+            Assert.True(dryTotals[field]!.GetValue<long>() == runTotals[field]!.GetValue<long>(), $"{field}: dry run {dryTotals[field]}, download {runTotals[field]}");
+        }
+        Assert.Equal(1_000_000, runTotals["bytes_resumed"]!.GetValue<long>());
+        var sizes = hub.Store.MainSnapshot(RepoType.Model, PlanMatrixHub.Repo).Files.ToDictionary(f => f.Path, f => f.Content.Length, StringComparer.Ordinal);
+        var remaining = selected.Where(p => expected[p] is "download" or "verify").Sum(p => sizes[p]) + sizes["weights/a.safetensors"] - 1_000_000;
+        Assert.Equal(remaining, runTotals["bytes_to_download"]!.GetValue<long>());
+
         // And the files are all there, bit-exact, extras left alone.
         RepoAssert.BitExact(hub.Store.MainSnapshot(RepoType.Model, PlanMatrixHub.Repo), local.UserFolder, [.. selected]);
         Assert.All(expectedExtras, p => Assert.True(File.Exists(local.UserPath(p))));
