@@ -312,6 +312,12 @@ internal sealed class MirrorHandler(
                     if (!await FirstBytesOrEndAsync(flight, cancellationToken).ConfigureAwait(false))
                     {
                         // Failed before a byte was sent: the client gets a clear answer, not a cut connection to retry.
+                        // A file the upstream no longer has at that commit is the upstream's 404, not a 502 to retry.
+                        if (FetchRegistry.IsGoneUpstream(flight.Failure))
+                        {
+                            await UpstreamErrorAsync(request, (HubException)flight.Failure!, cancellationToken).ConfigureAwait(false);
+                            return;
+                        }
                         await request.WriteErrorAsync(502, FailedBeforeFirstByte(file, flight.Failure), null, json: false, cancellationToken).ConfigureAwait(false);
                         return;
                     }

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Hfdl.Core.Hub;
 using Hfdl.Core.Planning;
 using Hfdl.Core.Progress;
 using Hfdl.Core.Storage;
@@ -95,6 +96,7 @@ internal sealed class FetchRegistry(MirrorStore store, RepoSessions sessions, Mi
         var (repo, file) = (flight.Repo, flight.File);
         log.Write("transfer_started", ("repo", repo.ToString()), ("commit", flight.Commit), ("path", file.Path), ("size", file.Size));
         RepoSession? session = null;
+        BigFileScheduler.Work? work = null;
         try
         {
             session = await sessions.AcquireAsync(repo, _stopping.Token).ConfigureAwait(false);
@@ -106,7 +108,7 @@ internal sealed class FetchRegistry(MirrorStore store, RepoSessions sessions, Mi
                 return;
             }
             SafeFileSystem.CreateDirectory(store.Root, Path.GetDirectoryName(blob)!);
-            var work = RepoPlanner.ResumableTemp(session.State, file, blob) is { } resumable
+            work = RepoPlanner.ResumableTemp(session.State, file, blob) is { } resumable
                 ? new BigFileScheduler.Work(file, blob, resumable.TempPath, resumable.Ranges) { Listener = flight }
                 : new BigFileScheduler.Work(file, blob, FileFetcher.NewTempPath(blob), []) { Listener = flight };
             if (work.Done.Count > 0)
@@ -151,6 +153,10 @@ internal sealed class FetchRegistry(MirrorStore store, RepoSessions sessions, Mi
                     _flights.Remove(flight.BlobPath);
                 }
             }
+            if (session is not null && work is not null && IsGoneUpstream(flight.Failure))
+            {
+                Forget(repo, session, work);
+            }
             metrics.TransferEnded(flight.BytesFromUpstream);
             var seconds = System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds;
             if (flight.Completion.IsCompletedSuccessfully && flight.Completion.Result)
@@ -165,6 +171,33 @@ internal sealed class FetchRegistry(MirrorStore store, RepoSessions sessions, Mi
             {
                 await sessions.ReleaseAsync(session).ConfigureAwait(false);
             }
+        }
+    }
+
+    /// <summary>
+    /// The upstream no longer has the file at that commit (the commit, the file or the repo is gone, not refused to a
+    /// token): a resume could never finish it.
+    /// </summary>
+    internal static bool IsGoneUpstream(Exception? failure) => failure is RevisionNotFoundException or EntryNotFoundException;
+
+    /// <summary>
+    /// Drops what a transfer of a file gone upstream left: its part file (which <c>--max-size</c> does not count and no
+    /// resume would ever finish) and its journal entry, unless the entry is another transfer's by now.
+    /// </summary>
+    private void Forget(MirrorRepo repo, RepoSession session, BigFileScheduler.Work work)
+    {
+        try
+        {
+            if (session.State.Get(work.File.Path) is { TempFile: { } temp } entry && temp == Path.GetFileName(work.TempPath) && entry.Etag == work.File.Etag)
+            {
+                session.State.SetFile(work.File.Path, null);
+                session.Saver.SaveSoon();
+            }
+            File.Delete(work.TempPath);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            log.Write("warning", ("repo", repo.ToString()), ("message", $"Could not remove the part file of '{work.File.Path}', which its upstream no longer has: {ex.Message}"));
         }
     }
 

@@ -382,6 +382,44 @@ public sealed class MirrorTests : IDisposable
     }
 
     [Fact]
+    public async Task A_journaled_transfer_of_a_commit_gone_upstream_leaves_no_part_file_and_its_clients_get_the_upstreams_404()
+    {
+        var repoStore = new InMemoryRepoStore().AddRepo(RepoType.Model, Repo, repo => repo.File("big.bin", Big));
+        await using var upstream = await HubServer.StartAsync(new HubServerOptions
+        {
+            Store = repoStore,
+            Faults = HubFaults.None with { PerConnectionBytesPerSecond = 1_000_000 },
+        });
+        var commit = repoStore.MainSnapshot(RepoType.Model, Repo).CommitId;
+        var mirror = await StartAsync(upstream, Store, o => o with { Download = o.Download with { Threads = 1 } });
+        using var http = Http();
+        using (var response = await GetAsync(http, ResolveUrl(mirror.Endpoint, Repo, "big.bin", commit)))
+        {
+            var body = ReadAllOrCutAsync(response);
+            await WaitUntilAsync(() => mirror.Metrics.UpstreamBytes >= 1024 * 1024, "a part of the file from the upstream");
+            await mirror.DisposeAsync();
+            Assert.Null(await body);
+        }
+        var blobs = Path.Combine(Store, "models--acme--site-model", "blobs");
+        var journal = Path.Combine(Store, "models--acme--site-model", ".download_state");
+        Assert.Single(Directory.EnumerateFiles(blobs, "*.hfdl-part"));
+        Assert.Contains("big.bin", File.ReadAllText(journal), StringComparison.Ordinal);
+
+        // While the mirror is down, a force-push: the journaled commit is gone upstream.
+        repoStore.AddRepo(RepoType.Model, Repo, repo => repo.File("big.bin", SyntheticContent.Create(size: 1000, seed: 78)));
+        await using var restarted = await StartAsync(upstream, Store, o => o with { Download = o.Download with { Threads = 1 } });
+
+        // The resume fails for good, and keeps nothing no resume could ever finish: no part file, no journal entry.
+        await WaitUntilAsync(() => !Directory.EnumerateFiles(blobs).Any(), "the part file to go");
+        await WaitUntilAsync(() => !File.ReadAllText(journal).Contains("big.bin", StringComparison.Ordinal), "the journal entry to go");
+
+        // A client is told what the upstream says (a 404 it should not retry), not a 502.
+        using var again = await GetAsync(http, ResolveUrl(restarted.Endpoint, Repo, "big.bin", commit));
+        Assert.Equal(System.Net.HttpStatusCode.NotFound, again.StatusCode);
+        Assert.Equal("RevisionNotFound", Assert.Single(again.Headers.GetValues("X-Error-Code")));
+    }
+
+    [Fact]
     public async Task A_killed_hfdl_serve_process_resumes_its_transfer_from_the_journal_when_started_again()
     {
         await using var upstream = await HubServer.StartAsync(new HubServerOptions
