@@ -395,6 +395,13 @@ internal sealed class MirrorHandler(
     /// </summary>
     private async Task<(string Commit, RemoteFile File)?> LocateAsync(HubRequest request, MirrorRepo repo, string revision, string path, Outcome outcome, CancellationToken cancellationToken)
     {
+        if (request.HasInvalidToken)
+        {
+            // An Authorization header that is not "Bearer <token>" (Basic, a bare token, an empty Bearer): the upstream
+            // refuses it on every route, so it is refused here too rather than answered as if no token were sent.
+            await request.WriteErrorAsync(401, "Invalid credentials in Authorization header", null, json: IsApi(request), cancellationToken).ConfigureAwait(false);
+            return null;
+        }
         var tokenHash = access.HashOf(request.Token);
         if (access.FreshCommit(repo, revision) is { } commit && Known(repo, commit, path) is { } known && access.MayServeStored(repo, tokenHash))
         {
@@ -402,7 +409,7 @@ internal sealed class MirrorHandler(
         }
         if (options.Offline)
         {
-            return await WithoutUpstreamAsync(request, repo, revision, path, cancellationToken).ConfigureAwait(false);
+            return await WithoutUpstreamAsync(request, repo, revision, path, null, cancellationToken).ConfigureAwait(false);
         }
         FileMetadata metadata;
         try
@@ -413,7 +420,7 @@ internal sealed class MirrorHandler(
         {
             metrics.UpstreamUnreachable();
             outcome.Cache = "stored";
-            return await WithoutUpstreamAsync(request, repo, revision, path, cancellationToken).ConfigureAwait(false);
+            return await WithoutUpstreamAsync(request, repo, revision, path, ex as HubException, cancellationToken).ConfigureAwait(false);
         }
         catch (HubException refused)
         {
@@ -432,7 +439,7 @@ internal sealed class MirrorHandler(
         catch (InvalidOptionException)
         {
             // A token with characters no Hub token has: the Hub's answer to an invalid token.
-            await request.WriteErrorAsync(401, "Invalid credentials in Authorization header", null, json: false, cancellationToken).ConfigureAwait(false);
+            await request.WriteErrorAsync(401, "Invalid credentials in Authorization header", null, json: IsApi(request), cancellationToken).ConfigureAwait(false);
             return null;
         }
         access.Accepted(repo, tokenHash);
@@ -458,8 +465,11 @@ internal sealed class MirrorHandler(
         return (metadata.Commit, file);
     }
 
-    /// <summary>The upstream cannot be asked: the store answers what it holds for callers it may serve; the rest gets a 503 that says why.</summary>
-    private async Task<(string Commit, RemoteFile File)?> WithoutUpstreamAsync(HubRequest request, MirrorRepo repo, string revision, string path, CancellationToken cancellationToken)
+    /// <summary>
+    /// The upstream cannot be asked: the store answers what it holds for callers it may serve; the rest gets a 503 that
+    /// says why, or, when the upstream did answer (with a server error, <paramref name="upstreamError"/>), that answer.
+    /// </summary>
+    private async Task<(string Commit, RemoteFile File)?> WithoutUpstreamAsync(HubRequest request, MirrorRepo repo, string revision, string path, HubException? upstreamError, CancellationToken cancellationToken)
     {
         var commit = access.LastCommit(repo, revision);
         var file = commit is null ? null : Known(repo, commit, path);
@@ -470,12 +480,19 @@ internal sealed class MirrorHandler(
                 return (commit!, file);
             }
             // Answered as if it were not stored: the Hub does not tell a caller that a private repo exists.
-            await UnavailableAsync(request, NotStored(repo, revision, path), json: false, cancellationToken).ConfigureAwait(false);
+        }
+        if (upstreamError is not null)
+        {
+            // The upstream was reached and failed: its answer, as it gave it, not "could not reach".
+            await UpstreamErrorAsync(request, upstreamError, cancellationToken).ConfigureAwait(false);
             return null;
         }
         await UnavailableAsync(request, NotStored(repo, revision, path), json: false, cancellationToken).ConfigureAwait(false);
         return null;
     }
+
+    /// <summary>Whether the request is on an <c>/api/</c> route (the Hub's refusal of an invalid token has a JSON body there).</summary>
+    private static bool IsApi(HubRequest request) => request.Segments is ["api", ..];
 
     private RemoteFile? Known(MirrorRepo repo, string commit, string path) =>
         store.FindFile(repo, commit, path) ?? _learned.GetValueOrDefault((repo, commit, path));
@@ -521,7 +538,9 @@ internal sealed class MirrorHandler(
         {
             request.Response.Headers.RetryAfter = ((long)Math.Ceiling(wait.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
         }
-        return request.WriteErrorAsync((int?)refused.StatusCode ?? 502, refused.ServerMessage ?? refused.Message, code, json: false, cancellationToken);
+        // The Hub refuses an invalid token before it routes, with a JSON body on /api/ routes; the file routes' other
+        // refusals are plain text.
+        return request.WriteErrorAsync((int?)refused.StatusCode ?? 502, refused.ServerMessage ?? refused.Message, code, json: refused is InvalidTokenException && IsApi(request), cancellationToken);
     }
 
     private static Task UnavailableAsync(HubRequest request, string message, bool json, CancellationToken cancellationToken) =>

@@ -72,6 +72,59 @@ public sealed class MirrorAccessTests : IDisposable
         Assert.NotNull(viaMirror.Header("X-Error-Message"));
     }
 
+    public static TheoryData<string> MalformedAuthorizations() =>
+        ["Basic eDpoZl9hbGljZQ==", HubTestKit.ValidToken, "Token " + HubTestKit.ValidToken, "Bearer", "Bearer  "];
+
+    [Theory]
+    [MemberData(nameof(MalformedAuthorizations))]
+    public async Task An_authorization_header_that_is_not_a_bearer_token_is_refused_as_the_upstream_refuses_it_not_taken_for_no_token(string authorization)
+    {
+        await using var upstream = await UpstreamAsync();
+        await using var mirror = await StartAsync(upstream, Store);
+        using var http = Http();
+        foreach (var repo in new[] { PrivateRepo, GatedRepo, PublicRepo })
+        {
+            var commit = await CommitOfMainAsync(http, upstream, repo);
+            foreach (var path in new[] { $"{repo}/resolve/main/config.json", $"api/resolve-cache/models/{repo}/{commit}/config.json" })
+            {
+                using var direct = await GetAsync(http, new Uri(upstream.Endpoint, path), authorization: authorization);
+                using var viaMirror = await GetAsync(http, new Uri(mirror.Endpoint, path), authorization: authorization);
+                Assert.Equal(401, (int)direct.StatusCode); // the premise: the upstream refuses the header itself
+                Assert.Equal(((int)direct.StatusCode, direct.Header("X-Error-Code"), direct.Header("X-Error-Message")),
+                    ((int)viaMirror.StatusCode, viaMirror.Header("X-Error-Code"), viaMirror.Header("X-Error-Message")));
+                Assert.Equal(direct.Content.Headers.ContentType?.MediaType, viaMirror.Content.Headers.ContentType?.MediaType);
+                Assert.Equal(await direct.Content.ReadAsStringAsync(), await viaMirror.Content.ReadAsStringAsync());
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Refusals_on_the_api_file_route_have_the_upstreams_json_body_and_an_upstream_server_error_is_not_called_unreachable()
+    {
+        await using var upstream = await UpstreamAsync();
+        await using var mirror = await StartAsync(upstream, Store);
+        using var http = Http();
+        var commit = await CommitOfMainAsync(http, upstream, PrivateRepo);
+        var cachePath = $"api/resolve-cache/models/{PrivateRepo}/{commit}/config.json";
+        foreach (var token in new[] { "hf_not_a_known_token", HubTestKit.OtherToken, null })
+        {
+            using var direct = await GetAsync(http, new Uri(upstream.Endpoint, cachePath), token);
+            using var viaMirror = await GetAsync(http, new Uri(mirror.Endpoint, cachePath), token);
+            Assert.Equal(((int)direct.StatusCode, direct.Header("X-Error-Code")), ((int)viaMirror.StatusCode, viaMirror.Header("X-Error-Code")));
+            Assert.Equal(direct.Content.Headers.ContentType?.MediaType, viaMirror.Content.Headers.ContentType?.MediaType);
+            Assert.Equal(await direct.Content.ReadAsStringAsync(), await viaMirror.Content.ReadAsStringAsync());
+        }
+
+        // An upstream that answers, with a 500, is not "unreachable": the client gets the upstream's answer.
+        await using var failing = await HubServer.StartAsync(new HubServerOptions { Store = Repos(), Faults = HubFaults.None with { ServerErrors = new StatusFault(500) { Probability = 1 } } });
+        await using var mirrorOfFailing = await StartAsync(failing, _temp.Combine("store-2"));
+        using var answer = await GetAsync(http, new Uri(mirrorOfFailing.Endpoint, $"{PublicRepo}/resolve/main/config.json"));
+        using var upstreamAnswer = await GetAsync(http, new Uri(failing.Endpoint, $"{PublicRepo}/resolve/main/config.json"));
+        Assert.Equal(500, (int)upstreamAnswer.StatusCode);
+        Assert.Equal(500, (int)answer.StatusCode);
+        Assert.Equal(upstreamAnswer.Header("X-Error-Message"), answer.Header("X-Error-Message"));
+    }
+
     /// <summary>The commit id of the upstream's main (asked with the token that may see every repo here).</summary>
     private static async Task<string> CommitOfMainAsync(HttpClient http, HubServer upstream, string repo)
     {

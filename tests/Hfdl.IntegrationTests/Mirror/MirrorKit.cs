@@ -36,7 +36,8 @@ internal static class MirrorKit
         };
 
     /// <summary>GET (or HEAD) <paramref name="url"/>, following same-origin redirects with the token, as huggingface_hub does.</summary>
-    public static async Task<HttpResponseMessage> GetAsync(HttpClient http, Uri url, string? token = null, string? range = null, bool head = false)
+    /// <param name="authorization">An Authorization header sent as it is (instead of <paramref name="token"/>'s Bearer).</param>
+    public static async Task<HttpResponseMessage> GetAsync(HttpClient http, Uri url, string? token = null, string? range = null, bool head = false, string? authorization = null)
     {
         for (var hop = 0; ; hop++)
         {
@@ -44,6 +45,10 @@ internal static class MirrorKit
             if (token is not null)
             {
                 request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+            }
+            if (authorization is not null)
+            {
+                request.Headers.TryAddWithoutValidation("Authorization", authorization);
             }
             if (range is not null)
             {
@@ -55,7 +60,7 @@ internal static class MirrorKit
                 var next = new Uri(url, location);
                 if (next.Authority != url.Authority)
                 {
-                    token = null;
+                    (token, authorization) = (null, null);
                 }
                 url = next;
                 response.Dispose();
