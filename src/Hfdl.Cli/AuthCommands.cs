@@ -254,6 +254,9 @@ internal static class AuthCommands
         command.SetAction(result =>
         {
             var store = new TokenStore(context.Environment);
+            // A token path that cannot be the token file (HF_TOKEN_PATH naming a folder) is refused, as by login and
+            // whoami: "no saved token there" would pass a wrong setting for a logout that happened.
+            store.CheckTokenPath();
             if (result.GetValue(tokenName) is { } named)
             {
                 if (result.GetValue(all))

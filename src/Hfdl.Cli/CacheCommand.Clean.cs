@@ -118,7 +118,8 @@ internal static partial class CacheCommand
         if (dryRun)
         {
             context.Error.WriteLine($"Dry run: {Counts(plan)} would be deleted, freeing {Units.Bytes(plan.Bytes)}; nothing was deleted.");
-            return found;
+            // The same exit code as the run would have: a repo it would leave alone makes it 1.
+            return plan.Repos.Any(r => r.LeftAlone is not null) ? HfdlCommand.ExitFailure : found;
         }
         if (!yes)
         {
@@ -148,11 +149,17 @@ internal static partial class CacheCommand
     {
         foreach (var repo in plan.Repos)
         {
-            var what = repo.WholeRepo ? "entire repo"
-                : repo.LeftAlone is not null && repo.Revisions.Count == 0 && repo.Blobs == 0 ? "left alone"
-                : Counts([repo], countRepos: false);
-            context.Out.WriteLine($"{SafeText.Printable(repo.CacheId)}  {what}  {Units.Bytes(repo.Bytes)}");
-            foreach (var revision in repo.Revisions)
+            if (repo.LeftAlone is not null)
+            {
+                // Nothing of it goes: no revision is listed as going (the note below says why).
+                context.Out.WriteLine($"{SafeText.Printable(repo.CacheId)}  left alone");
+            }
+            else
+            {
+                var what = repo.WholeRepo ? "entire repo" : Counts([repo], countRepos: false);
+                context.Out.WriteLine($"{SafeText.Printable(repo.CacheId)}  {what}  {Units.Bytes(repo.Bytes)}");
+            }
+            foreach (var revision in repo.LeftAlone is null ? repo.Revisions : [])
             {
                 var refs = revision.Refs.Count == 0 ? "(detached)" : string.Join(' ', revision.Refs.Select(SafeText.Printable));
                 context.Out.WriteLine($"    {SafeText.Printable(revision.Commit)}  {refs}");

@@ -48,9 +48,11 @@ internal static partial class CacheCommand
                 var revisions = repo.Snapshots.Select(commit =>
                 {
                     var names = repo.Refs.Where(r => r.Value == commit).Select(r => r.Key).Order(StringComparer.Ordinal).ToList();
-                    return names.Count > 0 ? $"{string.Join(",", names)} ({commit[..Math.Min(8, commit.Length)]})" : commit[..Math.Min(8, commit.Length)];
+                    var shortId = SafeText.Printable(commit[..Math.Min(8, commit.Length)]);
+                    return names.Count > 0 ? $"{string.Join(",", names.Select(SafeText.Printable))} ({shortId})" : shortId;
                 });
-                context.Out.WriteLine($"{repo.Id,-40} {repo.Type.Name(),-8} {Units.Bytes(repo.SizeOnDisk),10} {repo.BlobCount,6}  {string.Join("; ", revisions)}");
+                // Names come from the disk: a folder name with a newline or an escape sequence is shown, not obeyed.
+                context.Out.WriteLine($"{SafeText.Escape(repo.Id),-40} {repo.Type.Name(),-8} {Units.Bytes(repo.SizeOnDisk),10} {repo.BlobCount,6}  {string.Join("; ", revisions)}");
             }
             context.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{repos.Count} repos, {Units.Bytes(repos.Sum(r => r.SizeOnDisk))} in {root}"));
             return HfdlCommand.ExitOk;
@@ -80,7 +82,7 @@ internal static partial class CacheCommand
             var checks = await CacheScanner.VerifyAsync(root, type, id, rev, cancellationToken).ConfigureAwait(false);
             foreach (var check in checks.Where(c => c.Status != VerifyStatus.Ok))
             {
-                context.Out.WriteLine($"{check.Status.ToString().ToLowerInvariant(),-8} {check.Commit[..Math.Min(8, check.Commit.Length)]}/{check.Path}{(check.Detail is null ? "" : $" ({check.Detail})")}");
+                context.Out.WriteLine($"{check.Status.ToString().ToLowerInvariant(),-8} {SafeText.Escape(check.Commit[..Math.Min(8, check.Commit.Length)])}/{SafeText.Escape(check.Path)}{(check.Detail is null ? "" : $" ({check.Detail})")}");
             }
             var bad = checks.Count(c => c.Status is VerifyStatus.Corrupt or VerifyStatus.Missing);
             context.Error.WriteLine($"Verified {checks.Count} files of {type.Name()} {id} in {root}: {checks.Count(c => c.Status == VerifyStatus.Ok)} ok, {bad} bad.");

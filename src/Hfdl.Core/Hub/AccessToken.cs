@@ -1,3 +1,4 @@
+using Hfdl.Core.Storage;
 namespace Hfdl.Core.Hub;
 
 /// <summary>Where a token came from, so an error can say which one the Hub rejected.</summary>
@@ -119,10 +120,15 @@ internal sealed class AccessToken
         new TokenStore(environment).CheckTokenPath();
         try
         {
-            if (File.Exists(path) && Clean(File.ReadAllText(path)) is { } text)
+            if (File.Exists(path) && Clean(SafeFileSystem.ReadSmallTextFile(path, TokenStore.MaxTokenFileBytes)) is { } text)
             {
                 return new AccessToken(text, TokenOrigin.TokenFile, path);
             }
+        }
+        catch (TooLargeFileException tooLarge)
+        {
+            // As a token too long to be one: the file holds something else, and it is the setting to fix (exit 2).
+            throw new InvalidOptionException($"The token file {path}", $"holds more than {tooLarge.Limit.ToString("N0", System.Globalization.CultureInfo.InvariantCulture)} bytes, which cannot be a Hub token (they are about 40 characters). Check that it holds only the token, copied again from your Hub account's token settings.");
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {

@@ -1,4 +1,5 @@
 using System.Text;
+using Hfdl.Core.Storage;
 
 namespace Hfdl.Core.Hub;
 
@@ -16,6 +17,12 @@ namespace Hfdl.Core.Hub;
 internal sealed class TokenStore(HubEnvironment environment)
 {
     private const string TokenKey = "hf_token";
+
+    /// <summary>The most the token file is read of: a token is at most <see cref="AccessToken.MaxLength"/> characters, give or take spaces.</summary>
+    public const int MaxTokenFileBytes = 64 * 1024;
+
+    /// <summary>The most <c>stored_tokens</c> is read of: thousands of named tokens.</summary>
+    public const int MaxStoredTokensBytes = 4 * 1024 * 1024;
 
     /// <summary>The active token's file: <c>HF_TOKEN_PATH</c>, else <c>$HF_HOME/token</c>.</summary>
     public string TokenPath { get; } = environment.TokenPath;
@@ -110,7 +117,7 @@ internal sealed class TokenStore(HubEnvironment environment)
         {
             try
             {
-                active = AccessToken.Clean(File.ReadAllText(TokenPath));
+                active = AccessToken.Clean(SafeFileSystem.ReadSmallTextFile(TokenPath, MaxTokenFileBytes));
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
@@ -205,7 +212,7 @@ internal sealed class TokenStore(HubEnvironment environment)
         string? active = null;
         try
         {
-            active = File.Exists(TokenPath) ? AccessToken.Clean(File.ReadAllText(TokenPath)) : null;
+            active = File.Exists(TokenPath) ? AccessToken.Clean(SafeFileSystem.ReadSmallTextFile(TokenPath, MaxTokenFileBytes)) : null;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
@@ -228,7 +235,12 @@ internal sealed class TokenStore(HubEnvironment environment)
         token.Length >= 20 ? $"{token[..3]}****{token[^4..]}" : AccessToken.Mask(token);
 
     private List<Section> ReadStoredTokensOrThrow() =>
-        ReadStoredTokens() ?? throw new HfdlException($"{StoredTokensPath} cannot be read as the INI file huggingface_hub writes; hfdl leaves it as it is. Fix or remove it, then log in again.");
+        ReadStoredTokens() ?? throw new HfdlException(_unreadable is { } why
+            ? $"{StoredTokensPath} cannot be read: {why}. hfdl leaves it as it is. Fix or remove it, then log in again."
+            : $"{StoredTokensPath} cannot be read as the INI file huggingface_hub writes; hfdl leaves it as it is. Fix or remove it, then log in again.");
+
+    /// <summary>Why <c>stored_tokens</c> could not be read at all, when it could not (not: read, but not in its format).</summary>
+    private string? _unreadable;
 
     /// <summary>The names in <c>stored_tokens</c> (never the tokens), or null when it is absent or unreadable.</summary>
     public IReadOnlyList<string>? StoredTokenNames() => File.Exists(StoredTokensPath) ? ReadStoredTokens()?.Select(s => s.Name).ToList() : null;
@@ -337,10 +349,11 @@ internal sealed class TokenStore(HubEnvironment environment)
             {
                 return [];
             }
-            text = File.ReadAllText(StoredTokensPath);
+            text = SafeFileSystem.ReadSmallTextFile(StoredTokensPath, MaxStoredTokensBytes);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
+            _unreadable = ex.Message;
             return null;
         }
         var sections = new List<Section>();

@@ -7,6 +7,11 @@ internal static class LocalHasher
 {
     public static async Task<string> HashFileAsync(string path, ContentHash expected, CancellationToken cancellationToken)
     {
+        if (Storage.SafeFileSystem.IsSpecialFile(path))
+        {
+            // Opening a FIFO waits for a writer for ever; a device such as /dev/zero never ends.
+            throw new IOException($"'{path}' is not a regular file (a FIFO, a device or a socket); hfdl does not read it.");
+        }
         await using var stream = new FileStream(path, new FileStreamOptions
         {
             Mode = FileMode.Open,

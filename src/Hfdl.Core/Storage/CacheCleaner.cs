@@ -158,8 +158,11 @@ internal static class CacheCleaner
             {
                 continue; // Removed meanwhile.
             }
-            var held = RepoFolderLock.TryAcquire(pick.Folder, out var holder);
-            if (held is null)
+            // A repo folder that is a link is removed as the link only, or left alone: never locked, since taking the
+            // lock writes .hfdl.lock and .hfdl.lock.info in the folder it points at, outside the cache.
+            var holder = "";
+            var held = folderIsLink ? null : RepoFolderLock.TryAcquire(pick.Folder, out holder);
+            if (held is null && !folderIsLink)
             {
                 done.Add(new CacheRepoRemoval(pick.Type, pick.Id, pick.Folder) { LeftAlone = InUse(holder), InUse = true });
                 continue;
@@ -295,10 +298,19 @@ internal static class CacheCleaner
 
         var refs = Path.Combine(folder, "refs");
         // A ref that is a link is read through it: erring on the side of keeping its snapshot. One that cannot be read
-        // (or holds no commit id) might point at any snapshot: the repo is then changed only as a whole.
-        foreach (var file in SafeFileSystem.WalkWithoutFollowingLinks(refs).OfType<FileInfo>())
+        // (or holds no commit id) might point at any snapshot: the repo is then changed only as a whole. So might the
+        // refs in a folder of refs that is a link (refs/pr -> elsewhere), which the walk does not enter.
+        foreach (var entry in SafeFileSystem.WalkWithoutFollowingLinks(refs))
         {
-            var name = Path.GetRelativePath(refs, file.FullName).Replace(Path.DirectorySeparatorChar, '/');
+            var name = Path.GetRelativePath(refs, entry.FullName).Replace(Path.DirectorySeparatorChar, '/');
+            if (entry is not FileInfo file)
+            {
+                if (entry.LinkTarget is { } refsTarget)
+                {
+                    scan.RefProblem ??= $"its refs folder {SafeText.Printable(name)} is a link to {SafeText.Printable(refsTarget)}, whose refs hfdl does not read";
+                }
+                continue;
+            }
             if (SafeFileSystem.ReadRef(file.FullName, out var problem) is { } commit)
             {
                 (scan.Refs.TryGetValue(commit, out var names) ? names : scan.Refs[commit] = []).Add(name);

@@ -140,6 +140,11 @@ internal static class CacheScanner
                     checks.Add(new CachedFileCheck(commit, relative, Progress.VerifyStatus.Corrupt, $"its blob name '{SafeText.Printable(expectedHex)}' is not a hash hfdl can check"));
                     continue;
                 }
+                if (SafeFileSystem.IsSpecialFile(data))
+                {
+                    checks.Add(new CachedFileCheck(commit, relative, Progress.VerifyStatus.Corrupt, "not a regular file (a FIFO, a device or a socket); not read"));
+                    continue;
+                }
                 var digest = await LocalHasher.HashFileAsync(data, expected, cancellationToken).ConfigureAwait(false);
                 checks.Add(digest == expected.Hex
                     ? new CachedFileCheck(commit, relative, Progress.VerifyStatus.Ok, null)

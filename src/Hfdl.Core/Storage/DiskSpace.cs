@@ -64,6 +64,38 @@ internal static class DiskSpace
         }
     }
 
+    /// <summary>
+    /// The file type bits (<c>S_IFMT</c> of <c>stx_mode</c>) of <paramref name="path"/>, links followed (Linux
+    /// <c>statx</c>); null when there is nothing there or the type cannot be told.
+    /// </summary>
+    public static int? FileTypeBits(string path)
+    {
+        if (_statxUnavailable)
+        {
+            return null;
+        }
+        const int AtFdCwd = -100;
+        const uint StatxType = 0x1;
+        const int ModeOffset = 28; // struct statx: stx_mask, stx_blksize, stx_attributes, stx_nlink, stx_uid, stx_gid, then stx_mode (u16)
+        var name = new byte[System.Text.Encoding.UTF8.GetByteCount(path) + 1];
+        System.Text.Encoding.UTF8.GetBytes(path, name);
+        var buffer = new byte[256];
+        try
+        {
+            if (Statx(AtFdCwd, name, 0, StatxType, buffer) != 0
+                || (System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(buffer) & StatxType) == 0)
+            {
+                return null;
+            }
+            return System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(buffer.AsSpan(ModeOffset)) & 0xF000;
+        }
+        catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException)
+        {
+            _statxUnavailable = true;
+            return null;
+        }
+    }
+
 #pragma warning disable SYSLIB1054 // Blittable arguments only: DllImport needs no generated marshalling (and no unsafe code).
     [DllImport("libc", EntryPoint = "statx")]
     private static extern int Statx(int dirfd, byte[] path, int flags, uint mask, byte[] buffer);

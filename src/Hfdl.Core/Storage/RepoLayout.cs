@@ -51,7 +51,11 @@ internal static class RepoLayout
     /// name for a branch or tag, not a file the server listed.
     /// </summary>
     /// <param name="commit">The commit the revision resolved to, for the message, when known.</param>
-    public static string RefPath(string refsFolder, string revision, string? commit = null)
+    /// <param name="reading">
+    /// The path is only read (by <see cref="SafeFileSystem.ReadRef"/>, which opens nothing but a small regular file):
+    /// links on the way are followed, as huggingface_hub and <c>hfdl cache ls</c>/<c>prune</c> follow them.
+    /// </param>
+    public static string RefPath(string refsFolder, string revision, string? commit = null, bool reading = false)
     {
         var fullRoot = Path.GetFullPath(refsFolder);
         var problem = Planning.RepoFilePath.TryValidate(revision, out var invalid) ? null : invalid;
@@ -64,7 +68,10 @@ internal static class RepoLayout
         {
             throw new UnsafeRevisionNameException(revision, commit, problem);
         }
-        SafeFileSystem.CheckNoLinks(fullRoot, full, writingTo: $"the cache's ref of revision '{SafeText.Printable(revision)}'");
+        if (!reading)
+        {
+            SafeFileSystem.CheckNoLinks(fullRoot, full, writingTo: $"the cache's ref of revision '{SafeText.Printable(revision)}'");
+        }
         return full;
     }
 }

@@ -216,6 +216,34 @@ internal static class SafeFileSystem
         }
     }
 
+    /// <summary>
+    /// True when <paramref name="path"/> (through links) is a FIFO, a device or a socket: opening one can block for ever
+    /// (a FIFO waits for a writer) or never end (/dev/zero). False for a regular file or a folder, for nothing there,
+    /// and where the type cannot be told.
+    /// </summary>
+    public static bool IsSpecialFile(string path) => DiskSpace.FileTypeBits(path) is { } type && type != 0x8000 && type != 0x4000;
+
+    /// <summary>
+    /// Reads a small text file the user keeps (the token file, <c>stored_tokens</c>): only a regular file, through
+    /// links, of at most <paramref name="maxBytes"/>. Throws <see cref="IOException"/> saying why not, so that a FIFO
+    /// planted there cannot hang the command, nor /dev/zero or a huge file exhaust its memory.
+    /// </summary>
+    public static string ReadSmallTextFile(string path, int maxBytes)
+    {
+        if (IsSpecialFile(path))
+        {
+            throw new IOException("it is not a regular file (a FIFO, a device or a socket), so hfdl does not read it");
+        }
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        var buffer = new byte[maxBytes + 1];
+        var read = stream.ReadAtLeast(buffer, buffer.Length, throwOnEndOfStream: false);
+        if (read > maxBytes)
+        {
+            throw new TooLargeFileException(maxBytes);
+        }
+        return System.Text.Encoding.UTF8.GetString(buffer, 0, read);
+    }
+
     /// <summary>The most a ref file holds: a commit id and a newline, give or take a byte-order mark and spaces.</summary>
     private const int MaxRefBytes = 256;
 
@@ -284,4 +312,11 @@ internal static class SafeFileSystem
         }
         return components;
     }
+}
+
+/// <summary>A small file hfdl reads (<see cref="SafeFileSystem.ReadSmallTextFile"/>) is larger than it can ever be.</summary>
+internal sealed class TooLargeFileException(int limit)
+    : IOException($"it holds more than {limit.ToString("N0", System.Globalization.CultureInfo.InvariantCulture)} bytes, far more than it ever should, so hfdl does not read it")
+{
+    public int Limit { get; } = limit;
 }

@@ -463,7 +463,7 @@ internal sealed class HfCacheLayout : StorageLayout
         }
         try
         {
-            var refPath = RepoLayout.RefPath(Path.Combine(RepoFolder, "refs"), revision);
+            var refPath = RepoLayout.RefPath(Path.Combine(RepoFolder, "refs"), revision, reading: true);
             return File.Exists(refPath) ? SafeFileSystem.ReadRef(refPath, out _) : null;
         }
         catch (Exception ex) when (ex is IOException or UnsafeRevisionNameException or LinkInTargetException)

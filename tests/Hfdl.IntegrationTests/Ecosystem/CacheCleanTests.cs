@@ -270,6 +270,93 @@ public sealed class CacheCleanTests(HfCompatHub hub) : IClassFixture<HfCompatHub
     private static extern int Mkfifo(string path, uint mode);
 
     [Fact]
+    public async Task Prune_leaves_a_repo_alone_when_a_folder_of_refs_is_a_link_it_does_not_read_and_its_dry_run_says_so()
+    {
+        const string id = "acme/linked-pr-refs";
+        var (m1, _, _) = await EvolveAsync(id);
+        // refs/pr moved elsewhere and linked: its pr/1 keeps generation 1 of main, which looks detached from inside.
+        var outside = Directory.CreateDirectory(_temp.Combine("outside-pr")).FullName;
+        File.WriteAllText(Path.Combine(outside, "1"), m1);
+        Directory.CreateSymbolicLink(Path.Combine(RepoFolder(id), "refs", "pr"), outside);
+
+        var dryRun = await Cli().RunAsync("cache", "prune", "--cache-dir", Cache, "--dry-run");
+        var prune = await Cli().RunAsync("cache", "prune", "--cache-dir", Cache, "-y");
+
+        // The dry run's exit code is the run's, and what it lists on stdout is only what would go.
+        Assert.True(dryRun.ExitCode == 1, dryRun.ToString());
+        Assert.Contains($"model/{id}  left alone", dryRun.Out, StringComparison.Ordinal);
+        Assert.DoesNotContain(m1, dryRun.Out, StringComparison.Ordinal);
+        Assert.True(prune.ExitCode == 1, prune.ToString());
+        Assert.Contains("refs folder pr is a link", prune.Error, StringComparison.Ordinal);
+        Assert.True(Directory.Exists(Snapshot(id, m1)), "the snapshot refs/pr/1 points at is kept");
+        Assert.Equal(m1, File.ReadAllText(Path.Combine(outside, "1")));
+    }
+
+    [Fact]
+    public async Task Rm_writes_nothing_through_a_repo_folder_that_is_a_link_and_removes_only_the_link()
+    {
+        const string id = "acme/moved-repo";
+        var (_, v1, _) = await EvolveAsync(id);
+        var outside = _temp.Combine("moved");
+        Directory.Move(RepoFolder(id), outside);
+        Directory.CreateSymbolicLink(RepoFolder(id), outside);
+        foreach (var lockFile in Directory.EnumerateFiles(outside, RepoFolderLock.FileName + "*"))
+        {
+            File.Delete(lockFile); // the downloads' lock files: the cleaning must not write them anew
+        }
+        var before = Directory.EnumerateFileSystemEntries(outside, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal).ToList();
+
+        var revision = await Cli().RunAsync("cache", "rm", id, "--revision", v1, "--cache-dir", Cache, "-y");
+        var whole = await Cli().RunAsync("cache", "rm", id, "--cache-dir", Cache, "-y");
+
+        Assert.True(revision.ExitCode == 1, revision.ToString());
+        Assert.Contains("the repo folder is a link", revision.Error, StringComparison.Ordinal);
+        Assert.True(whole.ExitCode == 0, whole.ToString());
+        Assert.False(Directory.Exists(RepoFolder(id)) || File.Exists(RepoFolder(id)), "the link is removed");
+        // Not even the lock's files were written in the folder the link pointed at.
+        Assert.Equal(before, Directory.EnumerateFileSystemEntries(outside, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal).ToList());
+    }
+
+    [Fact]
+    public async Task A_ref_that_is_a_link_to_a_file_is_read_by_rm_as_by_ls_and_prune()
+    {
+        const string id = "acme/linked-ref";
+        var (_, v1, _) = await EvolveAsync(id);
+        var outside = _temp.Combine("v1-ref");
+        File.Move(Path.Combine(RepoFolder(id), "refs", "v1"), outside);
+        File.CreateSymbolicLink(Path.Combine(RepoFolder(id), "refs", "v1"), outside);
+
+        var list = await Cli().RunAsync("cache", "ls", "--cache-dir", Cache);
+        var rm = await Cli().RunAsync("cache", "rm", id, "--revision", "v1", "--cache-dir", Cache, "--dry-run");
+
+        Assert.Contains($"v1 ({v1[..8]})", list.Out, StringComparison.Ordinal);
+        Assert.True(rm.ExitCode == 0, rm.ToString());
+        Assert.Contains($"    {v1}  v1", rm.Out, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Cache_verify_reports_a_fifo_blob_without_opening_it_and_ls_shows_odd_folder_names_escaped()
+    {
+        const string id = "acme/fifo-blob";
+        var (m1, _) = Publish(id, 1);
+        await DownloadAsync(id);
+        // A FIFO where a blob belongs, linked from the snapshot as the cache links files: opening it would wait for ever.
+        var fifo = Path.Combine(RepoFolder(id), "blobs", new string('b', 40));
+        Assert.Equal(0, Mkfifo(fifo, Convert.ToUInt32("644", 8)));
+        File.CreateSymbolicLink(Path.Combine(Snapshot(id, m1), "fifo.txt"), Path.Combine("..", "..", "blobs", new string('b', 40)));
+        Directory.CreateDirectory(Path.Combine(Cache, "models--new\nline--x"));
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+
+        var verify = await Task.Run(() => Cli().RunAsync(deadline.Token, "cache", "verify", id, "--cache-dir", Cache)).WaitAsync(deadline.Token);
+        var list = await Cli().RunAsync("cache", "ls", "--cache-dir", Cache);
+
+        Assert.True(verify.ExitCode == 1, verify.ToString());
+        Assert.Contains($"corrupt  {m1[..8]}/fifo.txt (not a regular file", verify.Out, StringComparison.Ordinal);
+        Assert.Contains("new\\x0aline/x", list.Out, StringComparison.Ordinal); // shown, not obeyed
+        Assert.DoesNotContain("new\nline", list.Out, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Rm_takes_a_commit_id_in_upper_case_with_revision_too()
     {
         const string id = "acme/upper-commit";
@@ -352,7 +439,7 @@ public sealed class CacheCleanTests(HfCompatHub hub) : IClassFixture<HfCompatHub
         Assert.Contains("Run the same command again", prune.Error, StringComparison.Ordinal);
         Assert.True(rm.ExitCode == 1, rm.ToString());
         Assert.Contains($"pid {download.Id} ", rm.Error, StringComparison.Ordinal);
-        Assert.True(dryRun.ExitCode == 0, dryRun.ToString());
+        Assert.True(dryRun.ExitCode == 1, dryRun.ToString());
         Assert.Contains($"pid {download.Id} ", dryRun.Error, StringComparison.Ordinal);
         Assert.True(Directory.Exists(Snapshot(id, m1)));
         Assert.True(File.Exists(Blob(id, OnlyMain(1))));

@@ -347,13 +347,46 @@ public sealed class AuthCommandTests(SecurityHub hub) : IClassFixture<SecurityHu
 
         var whoami = await cli.RunAsync("whoami");
         var download = await cli.RunAsync("download", "acme/public", "--dry-run", "-d", _temp.Combine("out"));
+        var logout = await cli.RunAsync("logout");
 
+        Assert.True(logout.ExitCode == 2, logout.ToString());
+        Assert.Contains($"{variable} is '{place}', {says}", logout.Error, StringComparison.Ordinal);
         Assert.True(whoami.ExitCode == 2, whoami.ToString());
         Assert.Contains($"{variable} is '{place}', {says}", whoami.Error, StringComparison.Ordinal);
         Assert.True(download.ExitCode == 2, download.ToString());
         Assert.Contains($"{variable} is '{place}', {says}", download.Error, StringComparison.Ordinal);
         Assert.Equal(before, hub.Server.Requests.Count);
     }
+
+    [Theory]
+    [InlineData("token")]
+    [InlineData("stored_tokens")]
+    public async Task A_fifo_or_a_huge_file_planted_as_a_token_file_is_refused_at_once_and_never_read_whole(string name)
+    {
+        Directory.CreateDirectory(HfHome);
+        var planted = Path.Combine(HfHome, name);
+        Assert.Equal(0, Mkfifo(planted, Convert.ToUInt32("600", 8)));
+        var command = name == "token" ? new[] { "whoami" } : ["auth", "list"];
+        // A deadline, not a wait: before the fix the read of the FIFO never returned.
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+
+        // On a thread of its own: the command may block before its first await, where WaitAsync cannot reach it.
+        var fifo = await Task.Run(() => Cli().RunAsync(deadline.Token, command)).WaitAsync(deadline.Token);
+        File.Delete(planted);
+        File.WriteAllText(planted, new string('a', 10 * 1024 * 1024));
+        var huge = await Task.Run(() => Cli().RunAsync(deadline.Token, command)).WaitAsync(deadline.Token);
+
+        Assert.True(fifo.ExitCode != 0, fifo.ToString());
+        Assert.Contains("not a regular file", fifo.Error, StringComparison.Ordinal);
+        Assert.Contains("more than", huge.Error, StringComparison.Ordinal);
+        Assert.Contains(planted, fifo.Error, StringComparison.Ordinal);
+        Assert.True(huge.ExitCode != 0, huge.ToString());
+        Assert.Contains(planted, huge.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("bug", fifo.Error + huge.Error, StringComparison.Ordinal);
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "mkfifo", SetLastError = true)]
+    private static extern int Mkfifo(string path, uint mode);
 
     [Fact]
     public async Task Logout_and_the_local_auth_commands_work_in_offline_mode()
@@ -385,7 +418,7 @@ public sealed class AuthCommandTests(SecurityHub hub) : IClassFixture<SecurityHu
         var result = await Cli().RunAsync("whoami");
 
         Assert.True(result.ExitCode == 2, result.ToString());
-        Assert.Contains($"The token in {TokenFile} is 4,000,003 characters long, which cannot be a Hub token", result.Error, StringComparison.Ordinal);
+        Assert.Contains($"The token file {TokenFile} holds more than 65,536 bytes, which cannot be a Hub token", result.Error, StringComparison.Ordinal);
         Assert.DoesNotContain("431", result.Error, StringComparison.Ordinal);
         Assert.Equal(before, hub.Server.Requests.Count);
     }
