@@ -4,7 +4,13 @@ namespace Hfdl.Core.Hub;
 internal static partial class HubUrls
 {
     /// <summary>A revision is always one path segment with every reserved character escaped (<c>refs%2Fpr%2F1</c>).</summary>
-    public static string EncodeRevision(string revision) => Uri.EscapeDataString(revision);
+    /// <summary>
+    /// A revision as one path segment. "." and ".." are refused: escaping leaves them as they are, and the URL would
+    /// then drop or climb a segment (".." asked for the default branch's info, and downloaded it, as if it were asked).
+    /// </summary>
+    public static string EncodeRevision(string revision) => revision is "." or ".."
+        ? throw new InvalidOptionException("The revision", $"'{revision}' names no branch, tag or commit (a git ref cannot be '.' or '..'). Give a branch, a tag or a commit id.")
+        : Uri.EscapeDataString(revision);
 
     /// <summary>A file path keeps its <c>/</c>; every other reserved or non-ASCII character is escaped per segment.</summary>
     public static string EncodePath(string path) => string.Join('/', path.Split('/').Select(Uri.EscapeDataString));

@@ -12,12 +12,19 @@ internal static class FilePlanner
     public static async Task<List<RemoteFile>> ListFilesAsync(HubClient client, RepoType type, RepoId id, string commit, CancellationToken cancellationToken)
     {
         var files = new List<RemoteFile>();
+        // Checked as the pages come: a server that repeats its entries on page after page, with ever new links, is
+        // stopped at its first repeat, not after millions of entries.
+        var seen = new HashSet<string>(StringComparer.Ordinal);
         try
         {
             await foreach (var entry in client.ListTreeAsync(type, id, commit, cancellationToken: cancellationToken).ConfigureAwait(false))
             {
                 if (RemoteFile.FromTreeEntry(entry) is { } file)
                 {
+                    if (!seen.Add(file.Path))
+                    {
+                        throw Duplicate(file.Path);
+                    }
                     files.Add(file);
                 }
             }
@@ -26,7 +33,6 @@ internal static class FilePlanner
         {
             return await FromSiblingsAsync(client, type, id, commit, cancellationToken).ConfigureAwait(false);
         }
-        CheckDuplicates(files);
         FileSizes.Total(files.Select(f => f.Size), $"{type.Name()} '{id}'");
         return files;
     }
@@ -70,10 +76,13 @@ internal static class FilePlanner
         {
             if (!seen.Add(file.Path))
             {
-                throw new HubProtocolException($"The Hub listed '{file.Path}' twice; the listing cannot be trusted. Try again later.");
+                throw Duplicate(file.Path);
             }
         }
     }
+
+    private static HubProtocolException Duplicate(string path) =>
+        new($"The Hub listed '{SafeText.Printable(path)}' twice; the listing cannot be trusted. Try again later.");
 
     /// <summary>True when some listed file lies below <paramref name="name"/> (a folder's name written without its '/').</summary>
     internal static bool IsFolder(IReadOnlyList<RemoteFile> files, string name) =>

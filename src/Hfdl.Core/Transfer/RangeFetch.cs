@@ -195,12 +195,16 @@ internal sealed class RangeFetch
             {
                 streak.Asked = attempt.Asked;
             }
-            if (RetryBudget.IsMeaningful(attempt.Delivered, streak.Asked))
+            // Only bytes past where the attempt began count as progress: a server that answers a resumed range with the
+            // whole file and cuts it where the last one did "delivers" megabytes that were already on disk, and was
+            // retried at once, without a pause, hundreds of times a second.
+            var progress = Math.Max(0, attempt.Delivered - attempt.Redone);
+            if (RetryBudget.IsMeaningful(progress, streak.Asked))
             {
                 return null;
             }
             streak.Attempts++;
-            streak.Delivered += attempt.Delivered;
+            streak.Delivered += progress;
             throw;
         }
     }
@@ -209,6 +213,9 @@ internal sealed class RangeFetch
     {
         public long Asked;
         public long Delivered;
+
+        /// <summary>Of <see cref="Delivered"/>, the bytes the attempt wrote again (a server that ignored Range sends the file from its start).</summary>
+        public long Redone;
     }
 
     private async Task<FetchOutcome?> AttemptAsync(IFetchSource source, IFetchTarget target, Attempt attempt, byte[] buffer, Action<int>? onReceived, CancellationToken cancellationToken)
@@ -296,15 +303,17 @@ internal sealed class RangeFetch
                     throw new HubProtocolException($"The server ignored the range request for bytes {from}-{end - 1} of '{source.Path}' and sent the whole body.");
                 }
                 attempt.Asked = total;
+                attempt.Redone = from;
             }
         }
 
         await using var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
         var watchdog = new StallWatchdog(timeout, _readTimeout, _time);
         var filled = 0;
+        var received = 0L;
         while (true)
         {
-            watchdog.Arm();
+            watchdog.Arm(received);
             int read;
             try
             {
@@ -316,12 +325,13 @@ internal sealed class RangeFetch
                 await WriteGatheredAsync(target, buffer, filled, attempt, cancellationToken).ConfigureAwait(false);
                 if (ex is OperationCanceledException)
                 {
-                    throw new TransferStalledException(source.Path, _readTimeout, "no data");
+                    throw new TransferStalledException(source.Path, _readTimeout, watchdog.Shortfall(received));
                 }
                 throw;
             }
             if (read > 0)
             {
+                received += read;
                 bodyAt += read;
                 if (bodyAt > bodyEnd)
                 {

@@ -12,7 +12,7 @@ internal sealed class TransferStalledException(string path, TimeSpan timeout, st
 
 /// <summary>A signed CDN URL was refused (usually expired); resolving the file again through the Hub fixes it.</summary>
 internal sealed class ExpiredDownloadUrlException(string path, HttpStatusCode status)
-    : HfdlException($"The download URL of '{path}' was refused with {(int)status} (signed URLs expire); it will be resolved again.");
+    : HfdlException($"The download URL of '{path}' was refused with {(int)status} (signed URLs expire; hfdl asks the Hub for a new one before each retry).");
 
 /// <summary>The server's body did not match what it announced; retried, since the next attempt may be clean.</summary>
 internal sealed class TruncatedBodyException(string message) : HfdlException(message);
@@ -70,22 +70,33 @@ internal static class TransientFaults
 }
 
 /// <summary>
-/// Cancels a read that delivers nothing for the read timeout. Re-arming a timer on every read costs more than the read
-/// on a fast link, so it is re-armed at most a few times per timeout. <c>source</c> is created on <c>time</c>
-/// (<c>new CancellationTokenSource(timeout, time)</c>), so the whole timeout runs on the injected clock.
+/// Cancels a transfer that receives less than <see cref="MinimumProgress"/> bytes within the read timeout: nothing at
+/// all, or a trickle (a server sending a byte a second re-armed a watchdog fed by any byte for ever). Re-arming a timer
+/// on every read costs more than the read on a fast link, so it is re-armed at most a few times per timeout.
+/// <c>source</c> is created on <c>time</c> (<c>new CancellationTokenSource(timeout, time)</c>), so the whole timeout
+/// runs on the injected clock.
 /// </summary>
 internal sealed class StallWatchdog(CancellationTokenSource source, TimeSpan timeout, TimeProvider time)
 {
+    /// <summary>What a transfer must receive within the timeout to count as alive: about 34 bytes a second at 30 s.</summary>
+    public const long MinimumProgress = 1024;
+
     private readonly long _rearmTicks = (long)(time.TimestampFrequency * Math.Min(1.0, timeout.TotalSeconds / 4));
     private long _armedAt = long.MinValue;
+    private long _armedReceived;
 
-    public void Arm()
+    /// <summary>Arms the timer at the first call; re-arms it once <paramref name="received"/> (bytes so far) grew by <see cref="MinimumProgress"/>.</summary>
+    public void Arm(long received)
     {
         var now = time.GetTimestamp();
-        if (_armedAt == long.MinValue || now - _armedAt >= _rearmTicks)
+        if (_armedAt == long.MinValue || (now - _armedAt >= _rearmTicks && received - _armedReceived >= MinimumProgress))
         {
             _armedAt = now;
+            _armedReceived = received;
             source.CancelAfter(timeout);
         }
     }
+
+    /// <summary>What the timer ran out on, for the message: "no data", or the trickle received since it was armed.</summary>
+    public string Shortfall(long received) => received > _armedReceived ? $"only {received - _armedReceived} bytes" : "no data";
 }

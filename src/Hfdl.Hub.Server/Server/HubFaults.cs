@@ -281,6 +281,12 @@ public sealed record HostileFaults
     /// </summary>
     public bool EndlessPagination { get; init; }
 
+    /// <summary>
+    /// Tree pagination never ends and every page links to a new URL, but each page repeats the listing's first entries:
+    /// only a client that notices the repeated paths stops.
+    /// </summary>
+    public bool RepeatingPagination { get; init; }
+
     /// <summary>Characters added to each next link of <see cref="EndlessPagination"/> over the one before.</summary>
     public int EndlessLinkPadding { get; init; }
 

@@ -603,8 +603,13 @@ internal sealed partial class HubHandler(HubState state)
             await EndlessPageAsync(request, snapshot, entries, start, pageSize, expand, hostile, cancellationToken).ConfigureAwait(false);
             return;
         }
-        var page = entries.Skip(start).Take(pageSize).ToList();
-        if (hostile is { PaginationLoop: true } && request.Query["cursor"].Count > 0)
+        var page = entries.Skip(hostile is { RepeatingPagination: true } ? 0 : start).Take(pageSize).ToList();
+        if (hostile is { RepeatingPagination: true })
+        {
+            // The first entries again, behind a link never seen before.
+            request.Response.Headers["Link"] = $"<{NextPageUrl(request, TreeCursor.Write(start + 1, index.CommitId))}>; rel=\"next\"";
+        }
+        else if (hostile is { PaginationLoop: true } && request.Query["cursor"].Count > 0)
         {
             // A next link the client has already followed: this very page.
             var http = request.Http.Request;

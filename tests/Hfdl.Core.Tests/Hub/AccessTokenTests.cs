@@ -13,11 +13,15 @@ public sealed class AccessTokenTests : IDisposable
     [Fact]
     public void An_absurdly_long_token_is_refused_before_it_is_sent_without_showing_it()
     {
-        var file = _temp.Write("hf/token", "hf_" + new string('a', 4_000_000));
+        var file = _temp.Write("hf/token", "hf_" + new string('a', 5_000));
+        var huge = _temp.Write("hf/huge-token", "hf_" + new string('a', 4_000_000));
 
         var error = Assert.Throws<InvalidOptionException>(() => AccessToken.Discover(null, Env(("HF_TOKEN_PATH", file))));
+        var hugeError = Assert.Throws<InvalidOptionException>(() => AccessToken.Discover(null, Env(("HF_TOKEN_PATH", huge))));
 
-        Assert.Equal($"The token in {file} is 4,000,003 characters long, which cannot be a Hub token (they are about 40). Check that it holds only the token, copied again from your Hub account's token settings.", error.Message);
+        Assert.Equal($"The token in {file} is 5,003 characters long, which cannot be a Hub token (they are about 40). Check that it holds only the token, copied again from your Hub account's token settings.", error.Message);
+        // A file too large to hold a token is not even read whole.
+        Assert.Equal($"The token file {huge} holds more than 65,536 bytes, which cannot be a Hub token (they are about 40 characters). Check that it holds only the token, copied again from your Hub account's token settings.", hugeError.Message);
         Assert.Equal(AccessToken.MaxLength, new AccessToken("hf_" + new string('a', AccessToken.MaxLength - 3), TokenOrigin.Login).Value.Length);
     }
 

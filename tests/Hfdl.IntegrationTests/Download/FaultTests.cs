@@ -135,6 +135,26 @@ public sealed class FaultTests : IDisposable
         RepoAssert.BitExact(store.MainSnapshot(RepoType.Model, "acme/faulty"), _temp.Combine("out"));
     }
 
+    [Fact]
+    public async Task A_server_that_answers_a_resumed_range_with_the_whole_file_cut_at_the_same_place_is_retried_with_pauses_then_given_up()
+    {
+        // Every answer is cut after 200 kB, and a resume (Range from there) gets the file from its start again: the
+        // 200 kB it "delivers" were on disk already. That counted as progress, so the file was retried at once, with
+        // no pause and no retry line, over a hundred times a second until the run's budget ran out.
+        var (server, _) = await StartAsync(HubFaults.None with { IgnoreRange = true, DropConnection = new DropConnectionFault(AfterBytes: 200_000) { Repeat = FaultRepeat.Always } });
+        await using var _ = server;
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+
+        var (summary, events) = await Engine.DownloadAsync(server, "acme/faulty", _temp.Combine("out"), cancellationToken: deadline.Token);
+
+        Assert.Equal(2, summary.FilesFailed);
+        var attempts = server.Requests.Snapshot().Count(r => r.Listener == "cdn" && r.PathAndQuery.Contains("small.bin", StringComparison.Ordinal));
+        Assert.InRange(attempts, 2, 12);
+        Assert.Contains(events, e => e is FileRetrying { Path: "small.bin" });
+        Assert.Contains("The response ended prematurely", Assert.Single(events.OfType<FileFailed>(), f => f.Path == "small.bin").Error, StringComparison.Ordinal);
+        RepoAssert.NoFinalFile(_temp.Combine("out"), "small.bin");
+    }
+
     [Theory]
     [InlineData(500)]
     [InlineData(502)]

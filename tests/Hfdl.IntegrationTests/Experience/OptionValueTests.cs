@@ -49,6 +49,26 @@ public sealed class OptionValueTests(ExperienceHub hub) : IClassFixture<Experien
     }
 
     [Theory]
+    [InlineData(".")]
+    [InlineData("..")]
+    public async Task A_revision_of_dots_is_refused_before_a_url_drops_or_climbs_a_segment_for_it(string revision)
+    {
+        var cli = new CliRunner(hub.Server, _temp);
+        await hub.Server.Requests.WaitUntilIdleAsync(TimeSpan.FromSeconds(10));
+        var before = hub.Server.Requests.Count;
+
+        var download = await cli.RunAsync("download", "acme/plain", "--local-dir", _temp.Combine("out"), "--revision", revision);
+        var list = await cli.RunAsync("ls", "acme/plain", "--revision", revision);
+
+        // ".." was sent as /api/models/acme/plain/?..., the default branch's info, and the default branch downloaded.
+        Assert.True(download.ExitCode == 2, download.ToString());
+        Assert.Contains($"The revision '{revision}' names no branch, tag or commit", download.Error, StringComparison.Ordinal);
+        Assert.True(list.ExitCode == 2, list.ToString());
+        Assert.Equal(before, hub.Server.Requests.Count);
+        Assert.False(Directory.Exists(_temp.Combine("out")) && Directory.EnumerateFiles(_temp.Combine("out")).Any(), "nothing is downloaded");
+    }
+
+    [Theory]
     [InlineData("--revision-ttl", "nan", "a number of seconds from 0 to 31536000 (a year)")]
     [InlineData("--access-ttl", "-5", "a number of seconds from 0 to 31536000 (a year)")]
     [InlineData("--threads", "abc", "a whole number of connections from 1 to 256")]

@@ -235,6 +235,17 @@ public sealed class HostileServerTests : IDisposable
     }
 
     [Fact]
+    public async Task A_listing_that_repeats_its_entries_behind_ever_new_links_is_stopped_at_the_first_repeat()
+    {
+        // Before: pages of the same entries went on (about 20 a second) until the 10-million-entry bound, for days.
+        var result = await RunAsync(new HostileFaults { RepeatingPagination = true });
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("twice; the listing cannot be trusted", result.Error, StringComparison.Ordinal);
+        NothingWritten();
+    }
+
+    [Fact]
     public async Task A_redirect_loop_is_detected()
     {
         var result = await RunAsync(new HostileFaults { RedirectLoop = true });
