@@ -98,5 +98,5 @@ internal sealed class StallWatchdog(CancellationTokenSource source, TimeSpan tim
     }
 
     /// <summary>What the timer ran out on, for the message: "no data", or the trickle received since it was armed.</summary>
-    public string Shortfall(long received) => received > _armedReceived ? $"only {received - _armedReceived} bytes" : "no data";
+    public string Shortfall(long received) => received - _armedReceived is > 0 and < MinimumProgress ? $"only {received - _armedReceived} bytes" : "no data";
 }

@@ -52,5 +52,7 @@ public sealed class StallWatchdogTests
 
         Assert.Equal("no data", watchdog.Shortfall(0));
         Assert.Equal("only 29 bytes", watchdog.Shortfall(29));
+        // A burst right after the timer was armed, then silence: the timer ran out on the silence.
+        Assert.Equal("no data", watchdog.Shortfall(1_500_000));
     }
 }
