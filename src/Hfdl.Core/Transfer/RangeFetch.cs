@@ -462,8 +462,8 @@ internal sealed class RetryBudget(string path, int limit, TimeProvider? time = n
 
 /// <summary>A file failed more often in one run than its <see cref="RetryBudget"/> allows.</summary>
 internal sealed class RetryBudgetExhaustedException(string path, int failures, Exception last)
-    : HfdlException($"'{path}' failed {failures} times in this run, although some of its transfers delivered data; hfdl gave up on it, so that a server that keeps breaking transfers cannot hold the download for ever. The last failure: {last.Message.TrimEnd('.')}. Run the same command again to retry it.", last);
+    : HfdlException($"'{path}' failed {failures} times in this run, although some of its transfers delivered data; hfdl gave up on it, so that a server that keeps breaking transfers cannot hold the download for ever. The last failure: {TransientFaults.Describe(last).TrimEnd('.')}. Run the same command again to retry it.", last);
 
 /// <summary>Attempts in a row each delivered only a few bytes before the server cut them (or stopped sending).</summary>
 internal sealed class TransferCutShortException(string path, int attempts, long delivered, Exception last)
-    : HfdlException($"The server kept cutting the transfer of '{path}' short: {attempts} attempts in a row delivered {delivered:N0} bytes in all, too little to count as progress, so hfdl gave up on this file. The last attempt: {last.Message.TrimEnd('.')}. Run the same command again to retry it.", last);
+    : HfdlException($"The server kept cutting the transfer of '{path}' short: {attempts} attempts in a row delivered {delivered:N0} bytes in all, too little to count as progress, so hfdl gave up on this file. The last attempt: {TransientFaults.Describe(last).TrimEnd('.')}. Run the same command again to retry it.", last);

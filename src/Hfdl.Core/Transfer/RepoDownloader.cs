@@ -562,7 +562,7 @@ internal sealed partial class RepoDownloader
                 return;
             }
             Interlocked.Increment(ref run.Failed);
-            progress?.Report(new FileFailed(file.Path, exception is HfdlException ? exception.Message : $"'{file.Path}' failed: {exception.Message}"));
+            progress?.Report(new FileFailed(file.Path, exception is HfdlException ? exception.Message : $"'{file.Path}' failed: {TransientFaults.Describe(exception)}"));
         }
 
         public void SaveSoon() => saver.SaveSoon();

@@ -56,11 +56,22 @@ internal static class TransientFaults
                 OnRetry = args =>
                 {
                     var path = args.Context.Properties.TryGetValue(PathKey, out var p) ? p : "?";
-                    progress?.Report(new FileRetrying(path, args.AttemptNumber + 1, args.Outcome.Exception?.Message ?? "failed", args.RetryDelay));
+                    progress?.Report(new FileRetrying(path, args.AttemptNumber + 1, Describe(args.Outcome.Exception), args.RetryDelay));
                     return default;
                 },
             })
             .Build();
+
+    /// <summary>
+    /// A failure's message for a user: .NET's HTTP I/O errors end with their error code's name ("... expected.
+    /// (ResponseEnded)"), which says nothing to a user, and is left out.
+    /// </summary>
+    public static string Describe(Exception? exception) => exception switch
+    {
+        null => "failed",
+        HttpIOException io when io.Message.EndsWith($" ({io.HttpRequestError})", StringComparison.Ordinal) => io.Message[..^($" ({io.HttpRequestError})".Length)],
+        _ => exception.Message,
+    };
 
     public static TimeSpan? SuggestedDelay(Exception? exception) => exception switch
     {

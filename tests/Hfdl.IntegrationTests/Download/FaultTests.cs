@@ -151,7 +151,11 @@ public sealed class FaultTests : IDisposable
         var attempts = server.Requests.Snapshot().Count(r => r.Listener == "cdn" && r.PathAndQuery.Contains("small.bin", StringComparison.Ordinal));
         Assert.InRange(attempts, 2, 12);
         Assert.Contains(events, e => e is FileRetrying { Path: "small.bin" });
-        Assert.Contains("The response ended prematurely", Assert.Single(events.OfType<FileFailed>(), f => f.Path == "small.bin").Error, StringComparison.Ordinal);
+        var failure = Assert.Single(events.OfType<FileFailed>(), f => f.Path == "small.bin").Error;
+        Assert.Contains("The response ended prematurely", failure, StringComparison.Ordinal);
+        // .NET's error code name ("(ResponseEnded)") says nothing to a user.
+        Assert.DoesNotContain("(ResponseEnded)", failure, StringComparison.Ordinal);
+        Assert.All(events.OfType<FileRetrying>(), r => Assert.DoesNotContain("(ResponseEnded)", r.Reason, StringComparison.Ordinal));
         RepoAssert.NoFinalFile(_temp.Combine("out"), "small.bin");
     }
 
