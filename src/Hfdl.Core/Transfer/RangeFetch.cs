@@ -137,6 +137,7 @@ internal sealed class RangeFetch
     /// </summary>
     public async Task<FetchOutcome> FetchAsync(IFetchSource source, IFetchTarget target, RetryBudget budget, byte[] buffer, Action<int>? onReceived, CancellationToken cancellationToken)
     {
+        var reached = new HighWater();
         while (true)
         {
             var streak = new Streak();
@@ -145,7 +146,7 @@ internal sealed class RangeFetch
             try
             {
                 var outcome = await _retry.ExecuteAsync(
-                    async ctx => await AttemptCountedAsync(source, target, budget, streak, buffer, onReceived, ctx.CancellationToken).ConfigureAwait(false),
+                    async ctx => await AttemptCountedAsync(source, target, budget, streak, reached, buffer, onReceived, ctx.CancellationToken).ConfigureAwait(false),
                     context).ConfigureAwait(false);
                 if (outcome is { } ended)
                 {
@@ -166,6 +167,12 @@ internal sealed class RangeFetch
         }
     }
 
+    /// <summary>How far into the target the attempts of one fetch have written: bytes before it are not new.</summary>
+    private sealed class HighWater
+    {
+        public long Position;
+    }
+
     /// <summary>Attempts that failed in a row without a meaningful delivery.</summary>
     private sealed class Streak
     {
@@ -181,7 +188,7 @@ internal sealed class RangeFetch
     /// One attempt, with its failure counted against the file's budget. Returns the outcome, or null after a failure
     /// that came after a meaningful delivery (the caller starts a fresh run of attempts); throws otherwise.
     /// </summary>
-    private async Task<FetchOutcome?> AttemptCountedAsync(IFetchSource source, IFetchTarget target, RetryBudget budget, Streak streak, byte[] buffer, Action<int>? onReceived, CancellationToken cancellationToken)
+    private async Task<FetchOutcome?> AttemptCountedAsync(IFetchSource source, IFetchTarget target, RetryBudget budget, Streak streak, HighWater reached, byte[] buffer, Action<int>? onReceived, CancellationToken cancellationToken)
     {
         var attempt = new Attempt();
         try
@@ -195,10 +202,13 @@ internal sealed class RangeFetch
             {
                 streak.Asked = attempt.Asked;
             }
-            // Only bytes past where the attempt began count as progress: a server that answers a resumed range with the
-            // whole file and cuts it where the last one did "delivers" megabytes that were already on disk, and was
-            // retried at once, without a pause, hundreds of times a second.
-            var progress = Math.Max(0, attempt.Delivered - attempt.Redone);
+            // Only bytes past where earlier attempts got to count as progress: a server that answers a resumed range
+            // with the whole file and cuts it where the last one did, or a range that must be fetched whole again (a
+            // Xet unit) answered a few bytes short each time, "delivers" megabytes that were had already, and was
+            // retried at once, without a pause, dozens to hundreds of times a second.
+            var attemptEnd = attempt.Start + attempt.Delivered;
+            var progress = Math.Max(0, attemptEnd - Math.Max(attempt.Start, reached.Position));
+            reached.Position = Math.Max(reached.Position, attemptEnd);
             if (RetryBudget.IsMeaningful(progress, streak.Asked))
             {
                 return null;
@@ -214,8 +224,8 @@ internal sealed class RangeFetch
         public long Asked;
         public long Delivered;
 
-        /// <summary>Of <see cref="Delivered"/>, the bytes the attempt wrote again (a server that ignored Range sends the file from its start).</summary>
-        public long Redone;
+        /// <summary>Where in the target the attempt's first byte went: where it asked from, or 0 when the server ignored Range.</summary>
+        public long Start;
     }
 
     private async Task<FetchOutcome?> AttemptAsync(IFetchSource source, IFetchTarget target, Attempt attempt, byte[] buffer, Action<int>? onReceived, CancellationToken cancellationToken)
@@ -231,6 +241,7 @@ internal sealed class RangeFetch
         }
         var total = target.TotalSize;
         attempt.Asked = end - from;
+        attempt.Start = from;
         var url = await source.GetUrlAsync(cancellationToken).ConfigureAwait(false);
         var unknownSize = total == UnknownSize;
         var exactRanges = target.ExactRanges;
@@ -303,7 +314,7 @@ internal sealed class RangeFetch
                     throw new HubProtocolException($"The server ignored the range request for bytes {from}-{end - 1} of '{source.Path}' and sent the whole body.");
                 }
                 attempt.Asked = total;
-                attempt.Redone = from;
+                attempt.Start = 0;
             }
         }
 

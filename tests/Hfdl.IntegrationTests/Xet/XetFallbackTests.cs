@@ -147,6 +147,25 @@ public sealed class XetFallbackTests
     }
 
     [Fact]
+    public async Task A_xorb_server_that_cuts_every_range_short_is_retried_with_pauses_and_the_file_falls_back_instead_of_a_retry_storm()
+    {
+        // Every answer is cut after 300 kB. A unit is fetched whole again on each attempt, so its first 300 kB came
+        // every time and counted as progress: the same signed range was asked for again at once, dozens of times a
+        // second (QA saw 24 GB pulled for an 8 MB file). Bytes had already are not progress: pauses, then plain HTTPS.
+        await using var server = await StartAsync(HubFaults.None with { DropConnection = new DropConnectionFault(AfterBytes: 300_000) { Repeat = FaultRepeat.Always } });
+        using var target = new TempFolder();
+        using var cache = new TempFolder();
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(90));
+
+        var (summary, events) = await Engine.DownloadAsync(server, "acme/xet", target.Path, XetDownloadTests.Options(cache.Path), cancellationToken: deadline.Token);
+
+        AssertFallback(server, target, summary, events);
+        var xorbs = server.Requests.Snapshot().Count(r => r.PathAndQuery.StartsWith("/xorbs/", StringComparison.Ordinal) && r.Aborted);
+        Assert.InRange(xorbs, 1, 40);
+        Assert.Contains(events, e => e is FileRetrying { Path: "model.safetensors" });
+    }
+
+    [Fact]
     public async Task A_corrupt_xorb_range_never_reaches_the_final_name()
     {
         await using var server = await StartAsync(HubFaults.None with { Xet = new XetFaults { CorruptXorbRanges = true } });
