@@ -28,8 +28,10 @@ public sealed class XetProcessTests : IDisposable
         }
     }
 
-    [Fact]
-    public async Task After_sigkill_mid_xet_download_the_rerun_fetches_only_the_bytes_not_recorded()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task After_sigkill_mid_xet_download_the_rerun_fetches_only_the_bytes_not_recorded(bool chunkCache)
     {
         const int Size = 12 * 1024 * 1024;
         const int Connections = 4;
@@ -44,8 +46,10 @@ public sealed class XetProcessTests : IDisposable
         var target = _temp.Combine("out");
         var state = Path.Combine(target, ".download_state");
         var cli = new CliRunner(server, _temp);
-        // No chunk cache: the journal alone must keep the rerun from fetching what was written.
-        string[] args = ["download", "acme/xet", "--local-dir", target, "--file-size-threshold", "1", "--speed-test-duration", "0", "-t", $"{Connections}", "--xet-cache-size", "0"];
+        // Without a chunk cache, the journal alone must keep the rerun from fetching what was written; with one (the
+        // default), the half-written units must not be fetched whole again either (the cache has none of them).
+        string[] args = ["download", "acme/xet", "--local-dir", target, "--file-size-threshold", "1", "--speed-test-duration", "0", "-t", $"{Connections}",
+            .. chunkCache ? new[] { "--xet-cache-size", "100" } : ["--xet-cache-size", "0"]];
 
         using (var first = HfdlProcess.Start(cli.Environment, args))
         {
