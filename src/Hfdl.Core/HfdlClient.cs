@@ -51,6 +51,8 @@ public sealed class HfdlClient : IDisposable
     private readonly HubClientOptions _hub;
     private readonly HttpClient _http;
     private readonly Func<AccessToken?>? _reloadToken;
+    // Cancelled by Dispose: every call in flight stops, and none starts after it.
+    private readonly CancellationTokenSource _disposed = new();
 
     /// <summary>A client with exactly these settings (no environment variable is read).</summary>
     public HfdlClient(HfdlClientOptions options)
@@ -63,7 +65,18 @@ public sealed class HfdlClient : IDisposable
         ArgumentNullException.ThrowIfNull(options);
         if (options.Endpoint is not { IsAbsoluteUri: true, Scheme: "http" or "https" })
         {
-            throw new InvalidOptionException(nameof(HfdlClientOptions.Endpoint), $"must be an absolute http(s) URL (got '{HubUrls.DisplayText(options.Endpoint.ToString())}').");
+            throw new InvalidOptionException(nameof(HfdlClientOptions.Endpoint), $"must be an absolute http(s) URL (got '{HubUrls.DisplayText(options.Endpoint?.ToString() ?? "null")}').");
+        }
+        if (options.Download is null)
+        {
+            throw new InvalidOptionException(nameof(HfdlClientOptions.Download), "must be set (new DownloadOptions() for the defaults).");
+        }
+        foreach (var (name, timeout) in new[] { (nameof(HfdlClientOptions.MetadataTimeout), options.MetadataTimeout), (nameof(HfdlClientOptions.ReadTimeout), options.ReadTimeout) })
+        {
+            if (timeout is { } given && (given <= TimeSpan.Zero || given > TimeSpan.FromDays(1)))
+            {
+                throw new InvalidOptionException(name, "must be more than 0 seconds and at most a day (null for the default).");
+            }
         }
         options.Download.Validate();
         Options = options;
@@ -116,11 +129,13 @@ public sealed class HfdlClient : IDisposable
     /// The plan of <paramref name="request"/>: the commit, the selected files, and what a download would do with each
     /// (present, resume, verify, download), plus local files of the selection that the repo does not have. Reads only.
     /// </summary>
-    public async Task<DownloadPlan> PlanAsync(DownloadRequest request, CancellationToken cancellationToken = default)
-    {
-        using var client = Client(null);
-        return await new RepoDownloader(client, Options.Download).PlanAsync(Resolve(request), cancellationToken).ConfigureAwait(false);
-    }
+    public Task<DownloadPlan> PlanAsync(DownloadRequest request, CancellationToken cancellationToken = default) =>
+        RunAsync(request, null, async (client, resolved, token) =>
+        {
+            var plan = await new RepoDownloader(client, Options.Download).PlanAsync(resolved, token).ConfigureAwait(false);
+            // Read-only views: a caller cannot change the plan it was given.
+            return plan with { Files = (plan.Files as List<PlannedFile> ?? [.. plan.Files]).AsReadOnly(), Extras = (plan.Extras as List<PlannedFile> ?? [.. plan.Extras]).AsReadOnly() };
+        }, cancellationToken);
 
     /// <summary>
     /// Downloads what <paramref name="request"/> selects into its target, verifying every file before it gets its final
@@ -128,32 +143,63 @@ public sealed class HfdlClient : IDisposable
     /// Files that fail are counted in <see cref="DownloadSummary.FilesFailed"/>; errors that stop the whole run (no
     /// access, no network, a full disk) are thrown as <see cref="HfdlException"/>s.
     /// </summary>
-    public async Task<DownloadSummary> DownloadAsync(DownloadRequest request, IProgress<DownloadEvent>? progress = null, CancellationToken cancellationToken = default)
-    {
-        using var client = Client(progress);
-        return await new RepoDownloader(client, Options.Download).DownloadAsync(Resolve(request), progress, cancellationToken).ConfigureAwait(false);
-    }
+    /// <remarks>
+    /// <paramref name="progress"/> is called on the transfer's own threads, several at once: keep it quick, or use
+    /// <see cref="Progress{T}"/>, which hands each event on instead of running the handler there (a handler that takes a
+    /// second per event slows the download to match).
+    /// </remarks>
+    public Task<DownloadSummary> DownloadAsync(DownloadRequest request, IProgress<DownloadEvent>? progress = null, CancellationToken cancellationToken = default) =>
+        RunAsync(request, progress, (client, resolved, token) => new RepoDownloader(client, Options.Download).DownloadAsync(resolved, progress, token), cancellationToken);
 
     /// <summary>
     /// Hashes the selected local files against the Hub's sizes and hashes (or, with <see cref="DownloadRequest.Offline"/>,
     /// against the listing the last download recorded) and reports each one, and the extra files. Downloads nothing.
     /// </summary>
-    public async Task<VerificationReport> VerifyAsync(DownloadRequest request, IProgress<DownloadEvent>? progress = null, CancellationToken cancellationToken = default)
-    {
-        using var client = Client(progress);
-        return await new RepoDownloader(client, Options.Download).VerifyAsync(Resolve(request), progress, cancellationToken).ConfigureAwait(false);
-    }
+    public Task<VerificationReport> VerifyAsync(DownloadRequest request, IProgress<DownloadEvent>? progress = null, CancellationToken cancellationToken = default) =>
+        RunAsync(request, progress, (client, resolved, token) => new RepoDownloader(client, Options.Download).VerifyAsync(resolved, progress, token), cancellationToken);
 
     /// <summary>The commit <paramref name="request"/>'s revision is, and the files it selects (its FILES and patterns).</summary>
-    public async Task<RepoListing> ListAsync(DownloadRequest request, CancellationToken cancellationToken = default)
+    public Task<RepoListing> ListAsync(DownloadRequest request, CancellationToken cancellationToken = default) =>
+        RunAsync(request, null, async (client, resolved, token) =>
+        {
+            var (commit, files) = await new RepoDownloader(client, Options.Download).ListAsync(resolved, token).ConfigureAwait(false);
+            return new RepoListing(resolved.RepoType, resolved.RepoId, resolved.Revision ?? "main", commit, (files as List<RemoteFile> ?? [.. files]).AsReadOnly());
+        }, cancellationToken);
+
+    /// <summary>
+    /// Stops every call in flight (each then throws <see cref="ObjectDisposedException"/>; what a download wrote is
+    /// journaled, and a new client resumes it) and closes the connections.
+    /// </summary>
+    public void Dispose()
     {
-        using var client = Client(null);
-        var (commit, files) = await new RepoDownloader(client, Options.Download).ListAsync(Resolve(request), cancellationToken).ConfigureAwait(false);
-        return new RepoListing(request.RepoType, request.RepoId, request.Revision ?? "main", commit, files);
+        if (_disposed.IsCancellationRequested)
+        {
+            return;
+        }
+        _disposed.Cancel();
+        _http.Dispose();
     }
 
-    /// <summary>Closes the connections.</summary>
-    public void Dispose() => _http.Dispose();
+    /// <summary>
+    /// One call: the request checked, the caller's token joined by the client's own (cancelled by <see cref="Dispose"/>),
+    /// and whatever a disposal in the middle caused reported as the disposal it was.
+    /// </summary>
+    private async Task<T> RunAsync<T>(DownloadRequest request, IProgress<DownloadEvent>? progress, Func<HubClient, DownloadRequest, CancellationToken, Task<T>> call, CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(_disposed.IsCancellationRequested, this);
+        ArgumentNullException.ThrowIfNull(request);
+        request.Validate();
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _disposed.Token);
+        try
+        {
+            using var client = Client(progress);
+            return await call(client, Resolve(request), linked.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (_disposed.IsCancellationRequested && !cancellationToken.IsCancellationRequested && ex is not ObjectDisposedException { ObjectName: "Hfdl.HfdlClient" })
+        {
+            throw new ObjectDisposedException(GetType().FullName, "The client was disposed while this call ran; what a download wrote is journaled, and a new client resumes it.");
+        }
+    }
 
     /// <summary>A Hub client over the shared connections, reporting retried metadata calls to <paramref name="progress"/>.</summary>
     private HubClient Client(IProgress<DownloadEvent>? progress) =>

@@ -9,10 +9,12 @@ namespace Hfdl.Core.Hub;
 /// </summary>
 public readonly record struct RepoId
 {
-    private RepoId(string value) => Value = value;
+    private readonly string? _value;
 
-    /// <summary>The id as the Hub writes it: <c>namespace/name</c>, or a legacy <c>name</c>.</summary>
-    public string Value { get; }
+    private RepoId(string value) => _value = value;
+
+    /// <summary>The id as the Hub writes it: <c>namespace/name</c>, or a legacy <c>name</c>; empty for <c>default(RepoId)</c>, which names no repo.</summary>
+    public string Value => _value ?? "";
 
     /// <summary>The namespace (user or organisation), or null for a legacy single-segment id.</summary>
     public string? Namespace => Value.IndexOf('/') is var slash and >= 0 ? Value[..slash] : null;

@@ -109,7 +109,7 @@ public readonly struct ContentHash : IEquatable<ContentHash>
     }
 
     /// <summary>Normalises an etag header value: drops a leading <c>W/</c> and the quotes, as huggingface_hub does.</summary>
-    public static string NormalizeEtag(string etag)
+    internal static string NormalizeEtag(string etag)
     {
         var value = etag.Trim();
         if (value.StartsWith("W/", StringComparison.Ordinal))
@@ -120,7 +120,7 @@ public readonly struct ContentHash : IEquatable<ContentHash>
     }
 
     /// <summary>True when <paramref name="text"/> is made of hexadecimal digits only (and is not empty).</summary>
-    public static bool IsHex(string text)
+    internal static bool IsHex(string text)
     {
         foreach (var c in text)
         {
@@ -133,7 +133,7 @@ public readonly struct ContentHash : IEquatable<ContentHash>
     }
 
     /// <summary>Starts an incremental hash of this kind for content of the given length.</summary>
-    public IncrementalHash CreateHasher(long length) =>
+    internal IncrementalHash CreateHasher(long length) =>
         Kind == HashKind.Sha256 ? IncrementalHash.CreateHash(HashAlgorithmName.SHA256) : GitBlobHasher.Create(length);
 
     /// <summary>The hash as <c>sha256:HEX</c> or <c>git-sha1:HEX</c>.</summary>

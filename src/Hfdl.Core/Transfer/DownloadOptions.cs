@@ -88,10 +88,26 @@ public sealed record DownloadOptions
     internal long XetWindowBytes { get; init; } = 4L * 1024 * 1024 * 1024;
 
     /// <summary>The default of <see cref="Threads"/> on a machine with <paramref name="processorCount"/> cores.</summary>
-    public static int DefaultThreads(int processorCount) => Math.Clamp((processorCount - 1) * 64, 32, 128);
+    internal static int DefaultThreads(int processorCount) => Math.Clamp((processorCount - 1) * 64, 32, 128);
 
     internal void Validate()
     {
+        if (Time is null)
+        {
+            throw new InvalidOptionException(nameof(Time), "must be a TimeProvider (TimeProvider.System by default).");
+        }
+        if (MaxRetries is < 0 or > 1000)
+        {
+            throw new InvalidOptionException(nameof(MaxRetries), $"must be between 0 and 1000 (got {MaxRetries}).");
+        }
+        if (RetryDelay < TimeSpan.Zero || RetryDelay > TimeSpan.FromDays(1))
+        {
+            throw new InvalidOptionException(nameof(RetryDelay), "must be between 0 and a day.");
+        }
+        if (MaxRetryDelay < RetryDelay || MaxRetryDelay > TimeSpan.FromDays(1))
+        {
+            throw new InvalidOptionException(nameof(MaxRetryDelay), $"must be between {nameof(RetryDelay)} and a day.");
+        }
         if (Threads is < 1 or > 256)
         {
             throw new InvalidOptionException(nameof(Threads), $"must be between 1 and 256 (got {Threads}).");
@@ -138,6 +154,52 @@ public sealed record DownloadOptions
 /// <summary>What to download and where.</summary>
 public sealed record DownloadRequest
 {
+    private readonly IReadOnlyList<string> _files = [];
+    private readonly IReadOnlyList<string> _include = [];
+    private readonly IReadOnlyList<string> _exclude = [];
+
+    /// <summary>
+    /// Refuses a request no run can carry out, before anything is asked or written: each property named, rather than
+    /// a NullReferenceException or a request for repo '' deep inside.
+    /// </summary>
+    internal void Validate()
+    {
+        if (!Enum.IsDefined(RepoType))
+        {
+            throw new InvalidOptionException(nameof(RepoType), $"must be Model, Dataset or Space (got {(int)RepoType}).");
+        }
+        if (RepoId.Value.Length == 0)
+        {
+            throw new InvalidOptionException(nameof(RepoId), "must be set (RepoId.Parse(\"org/name\")).");
+        }
+        if (TargetFolder is null || (TargetFolder.Length == 0 && Layout == Storage.LayoutKind.Folder) || TargetFolder.Contains('\0', StringComparison.Ordinal))
+        {
+            throw new InvalidOptionException(nameof(TargetFolder), "must name a folder.");
+        }
+        if (!Enum.IsDefined(Existing))
+        {
+            throw new InvalidOptionException(nameof(Existing), $"must be one of {string.Join(", ", Enum.GetNames<ExistingFiles>())} (got {(int)Existing}).");
+        }
+        if (!Enum.IsDefined(Layout))
+        {
+            throw new InvalidOptionException(nameof(Layout), $"must be Folder or HfCache (got {(int)Layout}).");
+        }
+        if (TargetFolder.Length > 0 && File.Exists(TargetFolder))
+        {
+            throw new InvalidOptionException(nameof(TargetFolder), $"is '{TargetFolder}', which is a file; it must be a folder (or one that does not exist yet).");
+        }
+        if (Revision is { Length: 0 })
+        {
+            throw new InvalidOptionException(nameof(Revision), "must be a branch, a tag or a commit id, or null for main.");
+        }
+    }
+
+    /// <summary>Copied when set, so a caller's list changed later does not change the request; null is refused.</summary>
+    private static IReadOnlyList<string> Copy(IReadOnlyList<string> value, string name) =>
+        value is null ? throw new InvalidOptionException(name, "must be a list (empty for none), not null.")
+        : value.Any(v => v is null) ? throw new InvalidOptionException(name, "must not hold null entries.")
+        : Array.AsReadOnly([.. value]);
+
     /// <summary>Model, dataset or space.</summary>
     public required Hub.RepoType RepoType { get; init; }
 
@@ -148,13 +210,13 @@ public sealed record DownloadRequest
     public string? Revision { get; init; }
 
     /// <summary>Only these paths (a trailing <c>/</c> selects a folder); empty means the whole repo.</summary>
-    public IReadOnlyList<string> Files { get; init; } = [];
+    public IReadOnlyList<string> Files { get => _files; init => _files = Copy(value, nameof(Files)); }
 
     /// <summary>Keep only files matching one of these fnmatch patterns (<c>--include</c>); empty keeps every file.</summary>
-    public IReadOnlyList<string> Include { get; init; } = [];
+    public IReadOnlyList<string> Include { get => _include; init => _include = Copy(value, nameof(Include)); }
 
     /// <summary>Drop files matching one of these fnmatch patterns (<c>--exclude</c>).</summary>
-    public IReadOnlyList<string> Exclude { get; init; } = [];
+    public IReadOnlyList<string> Exclude { get => _exclude; init => _exclude = Copy(value, nameof(Exclude)); }
 
     /// <summary>
     /// The folder the repo's files go into (its root), or with <see cref="Layout"/> <see cref="Storage.LayoutKind.HfCache"/>

@@ -42,12 +42,13 @@ internal static class TransientFaults
     /// Exponential backoff with jitter (Polly) for transient faults, honouring a 429's <c>RateLimit</c>/<c>Retry-After</c>,
     /// and reporting each retry as progress.
     /// </summary>
-    public static ResiliencePipeline CreateRetryPipeline(DownloadOptions options, IProgress<DownloadEvent>? progress) =>
-        new ResiliencePipelineBuilder { TimeProvider = options.Time }
+    public static ResiliencePipeline CreateRetryPipeline(DownloadOptions options, IProgress<DownloadEvent>? progress) => options.MaxRetries < 1
+        ? ResiliencePipeline.Empty // Polly wants at least one retry
+        : new ResiliencePipelineBuilder { TimeProvider = options.Time }
             .AddRetry(new RetryStrategyOptions
             {
                 ShouldHandle = new PredicateBuilder().Handle<Exception>(IsTransient),
-                MaxRetryAttempts = Math.Max(0, options.MaxRetries),
+                MaxRetryAttempts = options.MaxRetries,
                 BackoffType = DelayBackoffType.Exponential,
                 UseJitter = true,
                 Delay = options.RetryDelay,

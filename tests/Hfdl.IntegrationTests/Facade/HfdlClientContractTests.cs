@@ -1,0 +1,175 @@
+using Hfdl.Core.Hub;
+using Hfdl.Core.Planning;
+using Hfdl.Core.Progress;
+using Hfdl.Core.Storage;
+using Hfdl.Core.Transfer;
+using Hfdl.Hub.Server;
+using Hfdl.IntegrationTests.Support;
+
+namespace Hfdl.IntegrationTests.Facade;
+
+/// <summary>
+/// The library's contract with a caller (QA of the public API): bad requests and options are refused with the
+/// property named before anything is asked or written, Dispose stops what runs, and what a call returns cannot be
+/// changed by the caller.
+/// </summary>
+public sealed class HfdlClientContractTests : IAsyncLifetime, IDisposable
+{
+    private const string Repo = "acme/contract";
+    private readonly TempFolder _temp = new();
+    private HubServer _server = null!;
+
+    public async Task InitializeAsync() => _server = await HubServer.StartAsync(new HubServerOptions
+    {
+        Store = new InMemoryRepoStore().AddRepo(RepoType.Model, Repo, repo => repo
+            .File("config.json", "{}\n")
+            .File("model.safetensors", SyntheticContent.Create(6_000_000, seed: 3))),
+        // Slow enough to dispose the client in the middle of the download.
+        Faults = HubFaults.None with { PerConnectionBytesPerSecond = 1_000_000 },
+    });
+
+    public async Task DisposeAsync() => await _server.DisposeAsync();
+
+    public void Dispose() => _temp.Dispose();
+
+    private HfdlClient Client(DownloadOptions? download = null) =>
+        new(new HfdlClientOptions { Endpoint = _server.Endpoint, Download = download ?? Engine.FastOptions with { Threads = 2 } });
+
+    private DownloadRequest Request(string folder = "out") =>
+        new() { RepoType = RepoType.Model, RepoId = RepoId.Parse(Repo), TargetFolder = _temp.Combine(folder) };
+
+    public static TheoryData<string, string> BadRequests() => new()
+    {
+        { "no-repo", "RepoId must be set" },
+        { "null-files", "Files must be a list" },
+        { "null-entry", "Files must not hold null entries" },
+        { "null-target", "TargetFolder must name a folder" },
+        { "empty-target", "TargetFolder must name a folder" },
+        { "file-target", "which is a file; it must be a folder" },
+        { "odd-layout", "Layout must be Folder or HfCache" },
+        { "odd-existing", "Existing must be one of" },
+        { "odd-type", "RepoType must be Model, Dataset or Space" },
+        { "empty-revision", "Revision must be a branch" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadRequests))]
+    public async Task A_request_no_run_can_carry_out_is_refused_naming_the_property_before_anything_is_asked(string what, string message)
+    {
+        File.WriteAllText(_temp.Combine("a-file"), "x");
+        using var hfdl = Client();
+        await _server.Requests.WaitUntilIdleAsync(TimeSpan.FromSeconds(10));
+        var before = _server.Requests.Count;
+
+        var error = await Assert.ThrowsAsync<InvalidOptionException>(async () =>
+        {
+            var request = what switch
+            {
+                "no-repo" => Request() with { RepoId = default },
+                "null-files" => Request() with { Files = null! },
+                "null-entry" => Request() with { Files = ["config.json", null!] },
+                "null-target" => Request() with { TargetFolder = null! },
+                "empty-target" => Request() with { TargetFolder = "" },
+                "file-target" => Request("a-file"),
+                "odd-layout" => Request() with { Layout = (LayoutKind)42 },
+                "odd-existing" => Request() with { Existing = (ExistingFiles)42 },
+                "odd-type" => Request() with { RepoType = (RepoType)99 },
+                _ => Request() with { Revision = "" },
+            };
+            await hfdl.DownloadAsync(request);
+        });
+
+        Assert.Contains(message, error.Message, StringComparison.Ordinal);
+        Assert.Equal(before, _server.Requests.Count);
+        Assert.False(Directory.Exists(_temp.Combine("out")), "nothing was written");
+    }
+
+    public static TheoryData<string, string> BadOptions() => new()
+    {
+        { "retries", "MaxRetries must be between 0 and 1000" },
+        { "delay", "RetryDelay must be between 0 and a day" },
+        { "max-delay", "MaxRetryDelay must be between RetryDelay and a day" },
+        { "read-timeout", "ReadTimeout must be more than 0 seconds" },
+        { "zero-read-timeout", "ReadTimeout must be more than 0 seconds" },
+        { "no-endpoint", "Endpoint must be an absolute http(s) URL" },
+        { "no-download", "Download must be set" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadOptions))]
+    public void Options_no_run_can_use_are_refused_by_the_constructor(string what, string message)
+    {
+        var options = new HfdlClientOptions { Endpoint = _server.Endpoint };
+        options = what switch
+        {
+            "retries" => options with { Download = new DownloadOptions { MaxRetries = -1 } },
+            "delay" => options with { Download = new DownloadOptions { RetryDelay = TimeSpan.FromSeconds(-1) } },
+            "max-delay" => options with { Download = new DownloadOptions { MaxRetryDelay = TimeSpan.MaxValue } },
+            "read-timeout" => options with { ReadTimeout = TimeSpan.FromSeconds(-1) },
+            "zero-read-timeout" => options with { ReadTimeout = TimeSpan.Zero },
+            "no-endpoint" => options with { Endpoint = null! },
+            _ => options with { Download = null! },
+        };
+
+        var error = Assert.Throws<InvalidOptionException>(() => new HfdlClient(options));
+
+        Assert.Contains(message, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Dispose_stops_a_download_in_flight_which_a_new_client_resumes_and_later_calls_name_the_client()
+    {
+        var hfdl = Client();
+        var started = new TaskCompletionSource();
+        var download = hfdl.DownloadAsync(Request(), new SyncProgress(e =>
+        {
+            if (e is FileProgress { Path: "model.safetensors", BytesDone: > 1_000_000 })
+            {
+                started.TrySetResult();
+            }
+        }));
+        await started.Task.WaitAsync(TimeSpan.FromSeconds(60));
+
+        hfdl.Dispose();
+
+        var stopped = await Assert.ThrowsAsync<ObjectDisposedException>(() => download.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal(typeof(HfdlClient).FullName, stopped.ObjectName);
+        var afterwards = await Assert.ThrowsAsync<ObjectDisposedException>(() => hfdl.PlanAsync(Request()));
+        Assert.Equal(typeof(HfdlClient).FullName, afterwards.ObjectName);
+        // Nothing goes on writing once the call has ended: the part file stays as it was.
+        var part = Directory.GetFiles(_temp.Combine("out"), "*.hfdl-part", SearchOption.AllDirectories).Single();
+        var length = new FileInfo(part).Length;
+        var written = File.GetLastWriteTimeUtc(part);
+        await _server.Requests.WaitUntilIdleAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(written, File.GetLastWriteTimeUtc(part));
+        Assert.Equal(length, new FileInfo(part).Length);
+
+        using var again = Client();
+        var plan = await again.PlanAsync(Request());
+        Assert.Equal(PlannedAction.Resume, plan.Files.Single(f => f.Path == "model.safetensors").Action);
+        var summary = await again.DownloadAsync(Request());
+        Assert.Equal(0, summary.FilesFailed);
+    }
+
+    [Fact]
+    public async Task What_a_call_returns_and_what_a_request_holds_cannot_be_changed_by_the_caller()
+    {
+        using var hfdl = Client();
+        var files = new List<string> { "config.json" };
+        var request = Request() with { Files = files };
+        files.Add("model.safetensors");
+
+        var plan = await hfdl.PlanAsync(request);
+        var listing = await hfdl.ListAsync(request);
+
+        Assert.Equal(["config.json"], request.Files);
+        Assert.Throws<NotSupportedException>(() => ((System.Collections.IList)plan.Files).Clear());
+        Assert.Throws<NotSupportedException>(() => ((System.Collections.IList)listing.Files).Clear());
+    }
+
+    /// <summary>Reports on the caller's thread, as a handler written without <see cref="Progress{T}"/> does.</summary>
+    private sealed class SyncProgress(Action<DownloadEvent> handler) : IProgress<DownloadEvent>
+    {
+        public void Report(DownloadEvent value) => handler(value);
+    }
+}
