@@ -310,6 +310,25 @@ internal sealed class XetFileJob
     }
 
     /// <summary>
+    /// Whether the file's terms use every chunk of <paramref name="part"/>'s range: only such a range is kept in the chunk
+    /// cache. Chunks of a range that no term uses (a fetch entry wider than its terms, or a gap between them) are checked
+    /// by no file's sha256, and a hostile CAS could have a later file built from them (QA: the file then failed its
+    /// hash and was fetched again whole).
+    /// </summary>
+    private static bool TermsUseWholeRange(XetPart part)
+    {
+        var used = new bool[part.Range.ChunkCount];
+        foreach (var term in part.Terms)
+        {
+            for (var chunk = Math.Max(0, term.FirstChunk); chunk < Math.Min(used.Length, term.FirstChunk + term.ChunkCount); chunk++)
+            {
+                used[chunk] = true;
+            }
+        }
+        return Array.TrueForAll(used, u => u);
+    }
+
+    /// <summary>
     /// Whether an earlier run wrote some but not all of the bytes <paramref name="unit"/> serves. Its signed range can
     /// only be fetched whole, from its first byte, so a kill -9 while every unit of a file was in flight would cost the
     /// whole file again; such a unit's unwritten bytes are left to the plain path instead, which fetches exactly them
@@ -443,7 +462,7 @@ internal sealed class XetFileJob
             for (var i = 0; i < writers.Length; i++)
             {
                 // What comes over the network is kept, except ranges the cache already holds (they came from it).
-                if (wanted[i] is not null || !writers[i].HasWork)
+                if ((wanted[i] is not null || !writers[i].HasWork) && TermsUseWholeRange(unit.Parts[i]))
                 {
                     cacheEntries[i] = _session.Cache?.Begin(unit.Xorb, unit.Parts[i].Range.ChunkStart, unit.Parts[i].Range.ChunkEnd);
                 }

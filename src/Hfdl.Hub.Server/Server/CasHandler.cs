@@ -121,7 +121,9 @@ internal sealed class CasHandler(HubState state)
         foreach (var (hash, chunkRanges) in needed)
         {
             var xorb = state.Xet.FindXorb(hash) ?? throw new InvalidOperationException($"Xorb {hash} is missing from the store.");
-            var merged = Merge(chunkRanges).Select(r => (Chunks: r, Bytes: (
+            var merged = Merge(chunkRanges)
+                .Select(r => lie == XetReconstructionLie.WiderFetchRange && r.End < xorb.Chunks.Length ? (r.Start, End: r.End + 1) : r)
+                .Select(r => (Chunks: r, Bytes: (
                 Start: (long)xorb.Chunks[r.Start].Offset,
                 End: (long)xorb.Chunks[r.End - 1].End - 1 - (lie == XetReconstructionLie.ByteRange ? 1 : 0)))).ToList();
             var key = hash.ToString();

@@ -342,6 +342,12 @@ public enum XetReconstructionLie
 
     /// <summary>Every fetch range's byte range ends one byte early (it is signed that way, so the CDN serves it).</summary>
     ByteRange,
+
+    /// <summary>
+    /// Every fetch range that does not end at its xorb's last chunk takes one chunk more than its terms use (signed
+    /// that way): chunks no term of the file needs, which no sha256 of it checks.
+    /// </summary>
+    WiderFetchRange,
 }
 
 /// <summary>Reads a <c>"faults"</c> object from a folder store's settings file.</summary>

@@ -113,6 +113,33 @@ public sealed class XetDownloadTests
         Assert.InRange(CacheBytes(cache.Path), 1, bound);
     }
 
+    [Fact]
+    public async Task A_fetch_range_wider_than_the_terms_it_serves_is_used_but_not_kept_in_the_chunk_cache()
+    {
+        // The second revision's terms use parts of the first's xorbs. A CAS that signs one chunk more than they use
+        // would have that chunk, which no sha256 ever checks, kept for later files (QA poisoned a cache that way: a
+        // later file was built from it, failed its hash, and was fetched again whole).
+        var (old, edited) = TwoRevisions(seed: 34);
+        async Task<(int Entries, byte[] File)> DownloadAsync(XetReconstructionLie lie)
+        {
+            await using var server = await HubTestKit.StartAsync(
+                RevisionStore(old, edited, faults: HubFaults.None with { Xet = new XetFaults { Lie = lie } }),
+                o => o with { Xet = o.Xet with { MaxXorbChunks = 4 } });
+            using var target = new TempFolder();
+            using var cache = new TempFolder();
+            var (summary, _) = await Engine.DownloadAsync(server, "acme/versions", target.Path, Options(cache.Path));
+            Assert.Equal(0, summary.FilesFailed);
+            return (Directory.GetFiles(Path.Combine(cache.Path, "hfdl-chunks"), "*-*", SearchOption.AllDirectories).Length, File.ReadAllBytes(target.Combine("model.safetensors")));
+        }
+
+        var honest = await DownloadAsync(XetReconstructionLie.None);
+        var wider = await DownloadAsync(XetReconstructionLie.WiderFetchRange);
+
+        Assert.Equal(edited, honest.File);
+        Assert.Equal(edited, wider.File);
+        Assert.True(wider.Entries < honest.Entries, $"{wider.Entries} cache entries with the wider ranges, {honest.Entries} without");
+    }
+
     private static long CacheBytes(string cache) =>
         Directory.GetFiles(Path.Combine(cache, "hfdl-chunks"), "*-*", SearchOption.AllDirectories).Sum(f => new FileInfo(f).Length);
 
