@@ -130,7 +130,7 @@ public sealed class HfdlClient : IDisposable
     /// (present, resume, verify, download), plus local files of the selection that the repo does not have. Reads only.
     /// </summary>
     public Task<DownloadPlan> PlanAsync(DownloadRequest request, CancellationToken cancellationToken = default) =>
-        RunAsync(request, null, async (client, resolved, token) =>
+        RunAsync(request, null, async (client, resolved, _, token) =>
         {
             var plan = await new RepoDownloader(client, Options.Download).PlanAsync(resolved, token).ConfigureAwait(false);
             // Read-only views: a caller cannot change the plan it was given.
@@ -144,23 +144,24 @@ public sealed class HfdlClient : IDisposable
     /// access, no network, a full disk) are thrown as <see cref="HfdlException"/>s.
     /// </summary>
     /// <remarks>
-    /// <paramref name="progress"/> is called on the transfer's own threads, several at once: keep it quick, or use
-    /// <see cref="Progress{T}"/>, which hands each event on instead of running the handler there (a handler that takes a
-    /// second per event slows the download to match).
+    /// <paramref name="progress"/> is called from one task of the client's own, in order, never from the transfer's
+    /// threads: a slow handler does not slow the download (while it is busy, a file's progress events are merged into
+    /// the latest one). Every event has been delivered when the call returns; a handler that throws stops the call,
+    /// which then throws the handler's exception.
     /// </remarks>
     public Task<DownloadSummary> DownloadAsync(DownloadRequest request, IProgress<DownloadEvent>? progress = null, CancellationToken cancellationToken = default) =>
-        RunAsync(request, progress, (client, resolved, token) => new RepoDownloader(client, Options.Download).DownloadAsync(resolved, progress, token), cancellationToken);
+        RunAsync(request, progress, (client, resolved, relay, token) => new RepoDownloader(client, Options.Download).DownloadAsync(resolved, relay, token), cancellationToken);
 
     /// <summary>
     /// Hashes the selected local files against the Hub's sizes and hashes (or, with <see cref="DownloadRequest.Offline"/>,
     /// against the listing the last download recorded) and reports each one, and the extra files. Downloads nothing.
     /// </summary>
     public Task<VerificationReport> VerifyAsync(DownloadRequest request, IProgress<DownloadEvent>? progress = null, CancellationToken cancellationToken = default) =>
-        RunAsync(request, progress, (client, resolved, token) => new RepoDownloader(client, Options.Download).VerifyAsync(resolved, progress, token), cancellationToken);
+        RunAsync(request, progress, (client, resolved, relay, token) => new RepoDownloader(client, Options.Download).VerifyAsync(resolved, relay, token), cancellationToken);
 
     /// <summary>The commit <paramref name="request"/>'s revision is, and the files it selects (its FILES and patterns).</summary>
     public Task<RepoListing> ListAsync(DownloadRequest request, CancellationToken cancellationToken = default) =>
-        RunAsync(request, null, async (client, resolved, token) =>
+        RunAsync(request, null, async (client, resolved, _, token) =>
         {
             var (commit, files) = await new RepoDownloader(client, Options.Download).ListAsync(resolved, token).ConfigureAwait(false);
             return new RepoListing(resolved.RepoType, resolved.RepoId, resolved.Revision ?? "main", commit, (files as List<RemoteFile> ?? [.. files]).AsReadOnly());
@@ -184,20 +185,42 @@ public sealed class HfdlClient : IDisposable
     /// One call: the request checked, the caller's token joined by the client's own (cancelled by <see cref="Dispose"/>),
     /// and whatever a disposal in the middle caused reported as the disposal it was.
     /// </summary>
-    private async Task<T> RunAsync<T>(DownloadRequest request, IProgress<DownloadEvent>? progress, Func<HubClient, DownloadRequest, CancellationToken, Task<T>> call, CancellationToken cancellationToken)
+    private async Task<T> RunAsync<T>(DownloadRequest request, IProgress<DownloadEvent>? progress, Func<HubClient, DownloadRequest, IProgress<DownloadEvent>?, CancellationToken, Task<T>> call, CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(_disposed.IsCancellationRequested, this);
         ArgumentNullException.ThrowIfNull(request);
         request.Validate();
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _disposed.Token);
+        var relay = progress is null ? null : new ProgressRelay(progress, linked);
         try
         {
-            using var client = Client(progress);
-            return await call(client, Resolve(request), linked.Token).ConfigureAwait(false);
+            using var client = Client(relay);
+            var result = await call(client, Resolve(request), relay, linked.Token).ConfigureAwait(false);
+            if (relay is not null)
+            {
+                await relay.DrainAsync().ConfigureAwait(false);
+            }
+            return result;
         }
-        catch (Exception ex) when (_disposed.IsCancellationRequested && !cancellationToken.IsCancellationRequested && ex is not ObjectDisposedException { ObjectName: "Hfdl.HfdlClient" })
+        catch (Exception ex) when (relay is { Failure: not null } || (_disposed.IsCancellationRequested && !cancellationToken.IsCancellationRequested && ex is not ObjectDisposedException { ObjectName: "Hfdl.HfdlClient" }))
         {
+            if (relay is not null)
+            {
+                await relay.DrainAsync().ConfigureAwait(false);
+                if (relay.Failure is { } handlerFailure)
+                {
+                    // The handler's own exception, as it threw it: it is what stopped the call.
+                    System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(handlerFailure);
+                }
+            }
             throw new ObjectDisposedException(GetType().FullName, "The client was disposed while this call ran; what a download wrote is journaled, and a new client resumes it.");
+        }
+        finally
+        {
+            if (relay is not null)
+            {
+                await relay.DrainAsync().ConfigureAwait(false);
+            }
         }
     }
 
@@ -224,3 +247,85 @@ public sealed class HfdlClient : IDisposable
 /// <param name="Commit">The commit it resolved to.</param>
 /// <param name="Files">The selected files, with their sizes and the hashes they are verified against.</param>
 public sealed record RepoListing(RepoType RepoType, RepoId RepoId, string Revision, string Commit, IReadOnlyList<RemoteFile> Files);
+
+/// <summary>
+/// Hands a caller's progress events to its handler from one task of its own, in order, so that the transfer never
+/// waits for the handler: a handler that took a second per event slowed a 12 MiB download from 0.4 s to 55 s. While
+/// the handler is busy, a file's progress events are merged (the latest one is delivered). A handler that throws stops
+/// the call (through <paramref name="stop"/>), and its exception is what the call throws.
+/// </summary>
+internal sealed class ProgressRelay(IProgress<DownloadEvent> handler, CancellationTokenSource stop) : IProgress<DownloadEvent>
+{
+    private readonly System.Threading.Channels.Channel<DownloadEvent> _queue = System.Threading.Channels.Channel.CreateUnbounded<DownloadEvent>(new() { SingleReader = true });
+    // A file's progress event waiting for the handler; guarded by _gate with the queue's marker for it, so an event
+    // is never left here without a marker queued to deliver it.
+    private readonly Dictionary<string, FileProgress> _latest = new(StringComparer.Ordinal);
+    private readonly Lock _gate = new();
+    private Task? _pump;
+
+    /// <summary>What the handler threw, once it threw.</summary>
+    public Exception? Failure { get; private set; }
+
+    public void Report(DownloadEvent value)
+    {
+        if (Failure is not null)
+        {
+            return;
+        }
+        lock (_gate)
+        {
+            if (value is FileProgress progress)
+            {
+                // Only the first of a run of a file's progress events is queued; later ones replace what it delivers.
+                var queued = _latest.ContainsKey(progress.Path);
+                _latest[progress.Path] = progress;
+                if (queued)
+                {
+                    return;
+                }
+            }
+            _queue.Writer.TryWrite(value);
+            _pump ??= Task.Run(PumpAsync);
+        }
+    }
+
+    private async Task PumpAsync()
+    {
+        await foreach (var item in _queue.Reader.ReadAllAsync().ConfigureAwait(false))
+        {
+            var value = item;
+            if (item is FileProgress { Path: var path })
+            {
+                lock (_gate)
+                {
+                    value = _latest.Remove(path, out var latest) ? latest : item;
+                }
+            }
+            try
+            {
+                handler.Report(value);
+            }
+            catch (Exception ex)
+            {
+                Failure = ex;
+                await stop.CancelAsync().ConfigureAwait(false);
+                return;
+            }
+        }
+    }
+
+    /// <summary>Delivers what is queued (the call's last events included) and waits for the handler to finish with it.</summary>
+    public async Task DrainAsync()
+    {
+        _queue.Writer.TryComplete();
+        Task? pump;
+        lock (_gate)
+        {
+            pump = _pump;
+        }
+        if (pump is not null)
+        {
+            await pump.ConfigureAwait(false);
+        }
+    }
+}

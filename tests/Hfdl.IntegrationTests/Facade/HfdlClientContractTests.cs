@@ -167,6 +167,56 @@ public sealed class HfdlClientContractTests : IAsyncLifetime, IDisposable
         Assert.Throws<NotSupportedException>(() => ((System.Collections.IList)listing.Files).Clear());
     }
 
+    [Fact]
+    public async Task A_progress_handler_that_blocks_does_not_hold_the_transfer_and_every_event_arrives_before_the_call_returns()
+    {
+        using var hfdl = Client();
+        var final = Path.Combine(_temp.Combine("out"), "model.safetensors");
+        var sawFileWhileBlocked = false;
+        var events = new List<DownloadEvent>();
+        var first = true;
+
+        var summary = await hfdl.DownloadAsync(Request(), new SyncProgress(e =>
+        {
+            if (first)
+            {
+                // Blocks the handler until the download has finished its big file: a transfer that waited for the
+                // handler would never get there (before, the wait ran out at 60 s and the file was not there).
+                first = false;
+                var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+                while (!File.Exists(final) && DateTime.UtcNow < deadline)
+                {
+                    Thread.Sleep(20);
+                }
+                sawFileWhileBlocked = File.Exists(final);
+            }
+            events.Add(e);
+        }));
+
+        Assert.True(sawFileWhileBlocked, "the download waited for the progress handler");
+        Assert.Equal(0, summary.FilesFailed);
+        // One handler thread, in order, and nothing after the call returned: the summary event is the last one.
+        Assert.IsType<DownloadFinished>(events[^1]);
+        Assert.True(events.FindIndex(e => e is FileStarted { Path: "model.safetensors" }) < events.FindIndex(e => e is FileCompleted { Path: "model.safetensors" }));
+    }
+
+    [Fact]
+    public async Task A_progress_handler_that_throws_stops_the_call_with_its_own_exception()
+    {
+        using var hfdl = Client();
+
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => hfdl.DownloadAsync(Request(), new SyncProgress(e =>
+        {
+            if (e is FileProgress { Path: "model.safetensors" })
+            {
+                throw new InvalidOperationException("the caller's handler failed");
+            }
+        })));
+
+        Assert.Equal("the caller's handler failed", error.Message);
+        Assert.False(File.Exists(Path.Combine(_temp.Combine("out"), "model.safetensors")), "the download stopped");
+    }
+
     /// <summary>Reports on the caller's thread, as a handler written without <see cref="Progress{T}"/> does.</summary>
     private sealed class SyncProgress(Action<DownloadEvent> handler) : IProgress<DownloadEvent>
     {
