@@ -198,7 +198,7 @@ public sealed class HfdlClient : IDisposable
             var result = await call(client, Resolve(request), relay, linked.Token).ConfigureAwait(false);
             if (relay is not null)
             {
-                await relay.DrainAsync().ConfigureAwait(false);
+                await relay.DrainAsync(deliverPending: true).ConfigureAwait(false);
             }
             return result;
         }
@@ -206,7 +206,7 @@ public sealed class HfdlClient : IDisposable
         {
             if (relay is not null)
             {
-                await relay.DrainAsync().ConfigureAwait(false);
+                await relay.DrainAsync(deliverPending: false).ConfigureAwait(false);
                 if (relay.Failure is { } handlerFailure)
                 {
                     // The handler's own exception, as it threw it: it is what stopped the call.
@@ -219,7 +219,8 @@ public sealed class HfdlClient : IDisposable
         {
             if (relay is not null)
             {
-                await relay.DrainAsync().ConfigureAwait(false);
+                // A call that failed or was cancelled returns promptly: events still queued are dropped.
+                await relay.DrainAsync(deliverPending: false).ConfigureAwait(false);
             }
         }
     }
@@ -262,6 +263,7 @@ internal sealed class ProgressRelay(IProgress<DownloadEvent> handler, Cancellati
     private readonly Dictionary<string, FileProgress> _latest = new(StringComparer.Ordinal);
     private readonly Lock _gate = new();
     private Task? _pump;
+    private volatile bool _discard;
 
     /// <summary>What the handler threw, once it threw.</summary>
     public Exception? Failure { get; private set; }
@@ -293,6 +295,10 @@ internal sealed class ProgressRelay(IProgress<DownloadEvent> handler, Cancellati
     {
         await foreach (var item in _queue.Reader.ReadAllAsync().ConfigureAwait(false))
         {
+            if (_discard)
+            {
+                continue;
+            }
             var value = item;
             if (item is FileProgress { Path: var path })
             {
@@ -314,9 +320,16 @@ internal sealed class ProgressRelay(IProgress<DownloadEvent> handler, Cancellati
         }
     }
 
-    /// <summary>Delivers what is queued (the call's last events included) and waits for the handler to finish with it.</summary>
-    public async Task DrainAsync()
+    /// <summary>
+    /// Ends the relay and waits for the handler: after delivering what is queued (the call's last events included), or,
+    /// unless <paramref name="deliverPending"/>, after the event it is handling now (the rest are dropped).
+    /// </summary>
+    public async Task DrainAsync(bool deliverPending)
     {
+        if (!deliverPending)
+        {
+            _discard = true;
+        }
         _queue.Writer.TryComplete();
         Task? pump;
         lock (_gate)
