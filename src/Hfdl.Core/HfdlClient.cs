@@ -199,6 +199,11 @@ public sealed class HfdlClient : IDisposable
             if (relay is not null)
             {
                 await relay.DrainAsync(deliverPending: true).ConfigureAwait(false);
+                if (relay.Failure is { } lateFailure)
+                {
+                    // The handler threw on one of the last events: the call still throws it, as documented.
+                    System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(lateFailure);
+                }
             }
             return result;
         }
@@ -266,7 +271,10 @@ internal sealed class ProgressRelay(IProgress<DownloadEvent> handler, Cancellati
     private volatile bool _discard;
 
     /// <summary>What the handler threw, once it threw.</summary>
-    public Exception? Failure { get; private set; }
+    public Exception? Failure => Volatile.Read(ref _failure);
+
+    // Set on the pump's task, read by the call's: published before the call is cancelled.
+    private Exception? _failure;
 
     public void Report(DownloadEvent value)
     {
@@ -313,7 +321,7 @@ internal sealed class ProgressRelay(IProgress<DownloadEvent> handler, Cancellati
             }
             catch (Exception ex)
             {
-                Failure = ex;
+                Volatile.Write(ref _failure, ex);
                 await stop.CancelAsync().ConfigureAwait(false);
                 return;
             }

@@ -215,6 +215,16 @@ public sealed class HfdlClientContractTests : IAsyncLifetime, IDisposable
 
         Assert.Equal("the caller's handler failed", error.Message);
         Assert.False(File.Exists(Path.Combine(_temp.Combine("out"), "model.safetensors")), "the download stopped");
+
+        // Even on the very last event, delivered after the download itself ended.
+        var last = await Assert.ThrowsAsync<InvalidOperationException>(() => hfdl.DownloadAsync(Request("again"), new SyncProgress(e =>
+        {
+            if (e is DownloadFinished)
+            {
+                throw new InvalidOperationException("failed on the summary");
+            }
+        })));
+        Assert.Equal("failed on the summary", last.Message);
     }
 
     /// <summary>Reports on the caller's thread, as a handler written without <see cref="Progress{T}"/> does.</summary>
