@@ -96,8 +96,46 @@ internal static partial class CacheCommand
         {
             return new RepoTarget(cachedType, cachedId, revision);
         }
+        if (revision is null && ListedOnly(text, typeText, root) is { } listed)
+        {
+            return listed;
+        }
         var (type, id, rev) = RepoOptions.Resolve(text, typeText, revision, endpoint);
         return new RepoTarget(type, id, rev);
+    }
+
+    /// <summary>
+    /// A repo <c>cache ls</c> lists under a name that is no valid repo id (a folder such as <c>models--a--b--c</c>,
+    /// written by another tool): named as listed (<c>a/b/c</c>, or hf's cache id <c>model/a/b/c</c>), it is removed
+    /// whole, as <c>hf cache rm</c> can. Only names of folders the cache holds are taken.
+    /// </summary>
+    private static ListedRepoTarget? ListedOnly(string text, string? typeText, string root)
+    {
+        var candidates = new List<(RepoType Type, string Id)>();
+        if (typeText is not null)
+        {
+            if (RepoTypes.TryParse(typeText, out var given))
+            {
+                candidates.Add((given, text));
+            }
+        }
+        else
+        {
+            var slash = text.IndexOf('/', StringComparison.Ordinal);
+            if (slash > 0 && text[..slash] is "model" or "dataset" or "space" && RepoTypes.TryParse(text[..slash], out var prefixed))
+            {
+                candidates.Add((prefixed, text[(slash + 1)..]));
+            }
+            candidates.Add((RepoType.Model, text));
+        }
+        foreach (var (type, id) in candidates)
+        {
+            if (!RepoId.TryParse(id, out _, out _) && CacheCleaner.IsListed(root, type, id))
+            {
+                return new ListedRepoTarget(type, id);
+            }
+        }
+        return null;
     }
 
     /// <summary>Shows the plan, asks (unless told not to), carries it out and reports the space freed.</summary>

@@ -11,6 +11,12 @@ internal sealed record CommitTarget(string Commit) : CacheTarget;
 /// <summary>A cached repo: all of it, or the snapshot one revision (branch, tag, ref or commit id) points at.</summary>
 internal sealed record RepoTarget(RepoType Type, RepoId Id, string? Revision) : CacheTarget;
 
+/// <summary>
+/// A whole repo named as <c>cache ls</c> lists it when its folder name is no valid repo id (<c>models--a--b--c</c>
+/// lists as <c>a/b/c</c>): found among the cache's folders by that name, never turned into a path.
+/// </summary>
+internal sealed record ListedRepoTarget(RepoType Type, string Id) : CacheTarget;
+
 /// <summary>A snapshot a clean-up removes, and the refs that pointed at it (none: it was detached).</summary>
 internal sealed record CacheRevisionRemoval(string Commit, IReadOnlyList<string> Refs);
 
@@ -115,6 +121,17 @@ internal static class CacheCleaner
                     foreach (var holder in holders)
                     {
                         Choose(holder.Folder, holder.Type, holder.Id, commit);
+                    }
+                    break;
+                case ListedRepoTarget { Type: var listedType, Id: var listedId }:
+                    var listed = RepoFolders(root).Where(r => r.Type == listedType && r.Id == listedId).ToList();
+                    if (listed.Count == 0)
+                    {
+                        notFound.Add($"{listedType.Name()}/{listedId}");
+                    }
+                    foreach (var repo in listed)
+                    {
+                        Choose(repo.Folder, repo.Type, repo.Id, null);
                     }
                     break;
                 case RepoTarget { Type: var type, Id: var id, Revision: var revision }:
@@ -238,6 +255,10 @@ internal static class CacheCleaner
         }
         return root;
     }
+
+    /// <summary>Whether <c>cache ls</c> lists a repo of <paramref name="type"/> as <paramref name="id"/> (read from its folder's name).</summary>
+    public static bool IsListed(string root, RepoType type, string id) =>
+        Directory.Exists(root) && RepoFolders(root).Any(r => r.Type == type && r.Id == id);
 
     private static IEnumerable<(string Folder, RepoType Type, string Id)> RepoFolders(string root)
     {

@@ -178,6 +178,40 @@ public sealed class CacheCleanTests(HfCompatHub hub) : IClassFixture<HfCompatHub
     }
 
     [Fact]
+    public async Task A_repo_listed_under_a_name_that_is_no_valid_repo_id_is_removed_by_that_name_and_only_it()
+    {
+        // Another tool wrote models--a--b--c; ls lists it as a/b/c, which no download could name.
+        await DownloadAsync("acme/tiny");
+        var odd = Path.Combine(Cache, "models--a--b--c");
+        Directory.CreateDirectory(Path.Combine(odd, "snapshots", new string('c', 40)));
+        File.WriteAllText(Path.Combine(odd, "snapshots", new string('c', 40), "f.txt"), "hi");
+        var oddDataset = Path.Combine(Cache, "datasets--a--b--c");
+        Directory.CreateDirectory(Path.Combine(oddDataset, "snapshots"));
+        var list = await Cli().RunAsync("cache", "ls", "--cache-dir", Cache);
+        Assert.Contains("a/b/c", list.Out, StringComparison.Ordinal);
+
+        var asListed = await Cli().RunAsync("cache", "rm", "a/b/c", "--cache-dir", Cache, "--dry-run");
+        Assert.True(asListed.ExitCode == 0, asListed.ToString());
+        Assert.Contains("model/a/b/c  entire repo", asListed.Out, StringComparison.Ordinal);
+        Assert.True(Directory.Exists(odd));
+
+        var byCacheId = await Cli().RunAsync("cache", "rm", "model/a/b/c", "--cache-dir", Cache, "-y");
+        Assert.True(byCacheId.ExitCode == 0, byCacheId.ToString());
+        Assert.False(Directory.Exists(odd));
+        Assert.True(Directory.Exists(oddDataset), "the dataset of the same name is another repo");
+        Assert.True(Directory.Exists(RepoFolder("acme/tiny")));
+
+        var byType = await Cli().RunAsync("cache", "rm", "a/b/c", "--repo-type", "dataset", "--cache-dir", Cache, "-y");
+        Assert.True(byType.ExitCode == 0, byType.ToString());
+        Assert.False(Directory.Exists(oddDataset));
+
+        // A name no folder has is still refused as an invalid id, before anything is read or deleted.
+        var unknown = await Cli().RunAsync("cache", "rm", "x/y/z", "--cache-dir", Cache, "-y");
+        Assert.Equal(2, unknown.ExitCode);
+        Assert.Contains("not a valid repository id", unknown.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Rm_by_an_hf_cache_id_that_is_not_cached_says_so_and_still_removes_the_other_targets()
     {
         const string id = "acme/rm-with-missing";
