@@ -347,7 +347,12 @@ internal static class DownloadCommand
             context.Error.WriteLine($"error: Offline, and nothing in {target} records {type.Name()} '{id}' at '{revision}' (no journal or ref for it, or no cached listing of its commit). Download it once with the network first.");
             return HfdlCommand.ExitFailure;
         }
-        context.Error.WriteLine($"Offline: {type.Name()} {id} at {revision} = commit {report.Commit}: {report.Present.Count} of {report.Present.Count + report.Missing.Count} files present{(report.IsComplete ? "; complete." : ".")}");
+        if (report.WithoutListing)
+        {
+            context.Error.WriteLine($"warning: {RepoDownloader.HeldFilesWarning(report.Commit)}");
+        }
+        var complete = report.WithoutListing ? "; nothing else is known to be missing." : "; complete.";
+        context.Error.WriteLine($"Offline: {type.Name()} {id} at {revision} = commit {report.Commit}: {report.Present.Count} of {report.Present.Count + report.Missing.Count} files present{(report.IsComplete ? complete : ".")}");
         foreach (var missing in report.Missing)
         {
             context.Error.WriteLine($"missing  {missing}");

@@ -92,7 +92,7 @@ internal sealed class JsonEvents(TextWriter output)
         w.WriteNumber("seconds", Math.Round(s.Elapsed.TotalSeconds, 3));
         w.WriteNumber("bytes_per_second", Math.Round(s.AverageBytesPerSecond));
         more?.Invoke(w);
-        w.WriteBoolean("verified", s.FilesFailed == 0);
+        w.WriteBoolean("verified", s.FilesFailed == 0 && !s.Unchecked);
         w.WriteNumber("exit_code", s.FilesFailed == 0 ? HfdlCommand.ExitOk : HfdlCommand.ExitFailure);
     });
 

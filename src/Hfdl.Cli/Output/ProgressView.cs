@@ -142,7 +142,9 @@ internal static class ProgressView
         {
             string.Create(CultureInfo.InvariantCulture,
                 $"Downloaded {s.FilesDownloaded} files ({Units.Bytes(s.BytesDownloaded)}) in {Units.Duration(s.Elapsed)} at {Units.Rate(s.AverageBytesPerSecond)}; {s.FilesSkipped} already present, {s.FilesFailed} failed."),
-            s.FilesFailed == 0
+            s.FilesFailed == 0 && s.Unchecked
+                ? $"The {s.FilesSkipped} files were taken as the cache holds them, with no listing to check them against: `hfdl cache verify` hashes them against their blob names."
+                : s.FilesFailed == 0
                 ? $"Every file is verified: all {s.FilesDownloaded + s.FilesSkipped} match the Hub's hashes (sha256 for LFS, git sha1 otherwise)."
                 : $"Not complete: {s.FilesFailed} file(s) failed; the {s.FilesDownloaded + s.FilesSkipped} others are verified. Run the same command again to retry.",
         };

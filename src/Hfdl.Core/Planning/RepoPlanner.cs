@@ -17,7 +17,17 @@ internal sealed record RepoSelection(
     string Commit,
     IReadOnlyList<RemoteFile> Listed,
     IReadOnlyList<RemoteFile> Selected,
-    SelectionFilter Filter);
+    SelectionFilter Filter)
+{
+    /// <summary>
+    /// Offline with no cached listing of the commit: <see cref="Listed"/> is what the layout holds
+    /// (<see cref="StorageLayout.ListHeld"/>), not the repo's listing, so nobody can tell whether files are missing.
+    /// </summary>
+    public bool FromHeldFiles { get; init; }
+
+    /// <summary>FILES the request named that a selection from held files did not find (they may well exist upstream).</summary>
+    public IReadOnlyList<string> MissingRequested { get; init; } = [];
+}
 
 /// <summary>The request's FILES and patterns as a test on repo paths (to judge local files the repo does not list).</summary>
 internal sealed class SelectionFilter(IReadOnlyList<string> files, PathFilter patterns)
@@ -53,11 +63,66 @@ internal static class RepoPlanner
     public static RepoSelection? SelectOffline(DownloadRequest request, StorageLayout layout)
     {
         var revision = request.Revision ?? "main";
-        if (layout.LocalCommit(revision) is not { } commit || layout.LoadTree(commit) is not { } tree)
+        if (layout.LocalCommit(revision) is not { } commit)
         {
             return null;
         }
-        return Select(request, revision, commit, tree);
+        if (layout.LoadTree(commit) is { } tree)
+        {
+            return Select(request, revision, commit, tree);
+        }
+        return layout.ListHeld(commit) is { Count: > 0 } held ? SelectHeld(request, revision, commit, held, layout) : null;
+    }
+
+    /// <summary>
+    /// <see cref="SelectOffline"/> from the files a cache written by huggingface_hub holds (it caches no listing): a
+    /// named file or folder that is not there is missing locally, not missing from the repo, unless an earlier run
+    /// recorded that the repo does not have it (<c>.no_exist</c>), as huggingface_hub reads it offline.
+    /// </summary>
+    private static RepoSelection SelectHeld(DownloadRequest request, string revision, string commit, IReadOnlyList<RemoteFile> held, StorageLayout layout)
+    {
+        var missing = new List<string>();
+        var files = new List<string>();
+        foreach (var wanted in request.Files)
+        {
+            var isFolder = wanted.EndsWith('/');
+            var found = isFolder
+                ? held.Any(f => f.Path.StartsWith(wanted, StringComparison.Ordinal))
+                : held.Any(f => f.Path == wanted || f.Path.StartsWith(wanted + "/", StringComparison.Ordinal));
+            if (found)
+            {
+                files.Add(wanted);
+            }
+            else if (!isFolder && layout.IsRecordedMissing(wanted, commit))
+            {
+                throw new EntryNotFoundException(
+                    $"File '{wanted}' does not exist in {request.RepoType.Name()} '{request.RepoId}' at revision '{revision}' (an earlier download recorded that the Hub does not have it).",
+                    System.Net.HttpStatusCode.NotFound, null, null, commit);
+            }
+            else
+            {
+                missing.Add(wanted);
+            }
+        }
+        var selected = request.Files.Count > 0 && files.Count == 0
+            ? []
+            : FilePlanner.Select(held, files, request.RepoType, request.RepoId, revision, commit);
+        try
+        {
+            selected = PathFilter.Apply(selected, request.Include, request.Exclude, request.RepoType, request.RepoId, revision);
+        }
+        catch (EntryNotFoundException)
+        {
+            // No held file is left after the patterns: the repo may have such files, this cache cannot say.
+            throw new OfflineIncompleteException(request.RepoType, request.RepoId, revision, null,
+                $"the local copy (commit {commit}) holds no file that --include/--exclude select, and it was written without a listing of the repo (as huggingface_hub writes it), so hfdl cannot tell whether the repo has any");
+        }
+        return new RepoSelection(request.RepoType, request.RepoId, revision, commit, held, selected,
+            new SelectionFilter(request.Files, new PathFilter(request.Include, request.Exclude)))
+        {
+            FromHeldFiles = true,
+            MissingRequested = missing,
+        };
     }
 
     private static RepoSelection Select(DownloadRequest request, string revision, string commit, IReadOnlyList<RemoteFile> listed)

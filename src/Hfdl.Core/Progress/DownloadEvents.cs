@@ -93,6 +93,12 @@ public sealed record DownloadSummary(
     /// <summary>Bytes of Xet xorb ranges read from the local chunk cache instead of the network.</summary>
     public long BytesFromCache { get; init; }
 
+    /// <summary>
+    /// Offline (or the Hub unreachable) from a Hugging Face cache that holds no listing of the commit (huggingface_hub
+    /// and transformers cache none): the files were taken as the cache holds them, with nothing to check them against.
+    /// </summary>
+    public bool Unchecked { get; init; }
+
     /// <summary><see cref="BytesDownloaded"/> over <see cref="Elapsed"/>.</summary>
     public double AverageBytesPerSecond => Elapsed.TotalSeconds > 0 ? BytesDownloaded / Elapsed.TotalSeconds : 0;
 }

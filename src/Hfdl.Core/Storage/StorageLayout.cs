@@ -95,6 +95,15 @@ internal abstract class StorageLayout
     /// <summary>The commit a revision means locally, for offline use; null when unknown.</summary>
     public abstract string? LocalCommit(string revision);
 
+    /// <summary>
+    /// Offline, when no listing of <paramref name="commit"/> is cached: the files the layout holds for it, as far as it
+    /// can tell what they are (null when it cannot tell anything).
+    /// </summary>
+    public virtual IReadOnlyList<RemoteFile>? ListHeld(string commit) => null;
+
+    /// <summary>Whether an earlier run recorded that <paramref name="path"/> does not exist at <paramref name="commit"/>.</summary>
+    public virtual bool IsRecordedMissing(string path, string commit) => false;
+
     /// <summary>True when the file is where users find it, with its size.</summary>
     public virtual bool IsPlaced(RemoteFile file, string commit) =>
         new FileInfo(UserPath(file, commit)) is { Exists: true } info && info.Length == file.Size;
@@ -389,6 +398,62 @@ internal sealed class HfCacheLayout : StorageLayout
         {
             // refs/pr/1 nests, like git; the content is the commit, without a newline.
             AtomicFile.WriteAllBytes(CacheRoot, RepoLayout.RefPath(Path.Combine(RepoFolder, "refs"), revision, commit), System.Text.Encoding.ASCII.GetBytes(commit));
+        }
+    }
+
+    public override bool IsRecordedMissing(string path, string commit)
+    {
+        try
+        {
+            return File.Exists(RepoLayout.FilePath(Path.Combine(RepoFolder, ".no_exist", commit), path));
+        }
+        catch (Exception ex) when (ex is IOException or ArgumentException or LinkInTargetException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// huggingface_hub's own downloads (<c>hf_hub_download</c>, transformers) cache no listing: offline, it goes from the
+    /// ref to the snapshot and takes what is there. So does this: every link of the snapshot into this repo's
+    /// <c>blobs/</c> is a file, its hash the blob's name (sha256 for an LFS file, the git blob id otherwise), its size
+    /// the blob's. Anything else in the snapshot (a copy with no blob, a link elsewhere) is left out: nothing says what
+    /// it should hold.
+    /// </summary>
+    public override IReadOnlyList<RemoteFile>? ListHeld(string commit)
+    {
+        var snapshot = SnapshotFolder(commit);
+        var blobs = Path.Combine(RepoFolder, "blobs");
+        try
+        {
+            if (SafeFileSystem.LinkTarget(RepoFolder) is not null || SafeFileSystem.LinkTarget(snapshot) is not null || !Directory.Exists(snapshot))
+            {
+                return null;
+            }
+            var held = new List<RemoteFile>();
+            foreach (var entry in SafeFileSystem.WalkWithoutFollowingLinks(snapshot))
+            {
+                if (entry is not FileInfo { LinkTarget: not null } link)
+                {
+                    continue;
+                }
+                var relative = Path.GetRelativePath(snapshot, link.FullName).Replace(Path.DirectorySeparatorChar, '/');
+                if (!RepoFilePath.TryValidate(relative, out _)
+                    || link.ResolveLinkTarget(returnFinalTarget: true) is not FileInfo { Exists: true } blob
+                    || !string.Equals(blob.DirectoryName, blobs, StringComparison.Ordinal)
+                    || !Integrity.ContentHash.TryFromEtag(blob.Name, out var hash)
+                    || !string.Equals(hash.Hex, blob.Name, StringComparison.Ordinal))
+                {
+                    continue;
+                }
+                held.Add(new RemoteFile(relative, blob.Length, hash, IsLfs: hash.Kind == Integrity.HashKind.Sha256));
+            }
+            held.Sort((a, b) => string.CompareOrdinal(a.Path, b.Path));
+            return held;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return null;
         }
     }
 

@@ -244,11 +244,19 @@ public sealed record DownloadRequest
 }
 
 /// <summary>Offline, and what is on disk does not hold the whole selection of the revision (or no record of it at all).</summary>
-public sealed class OfflineIncompleteException(Hub.RepoType type, Hub.RepoId id, string revision, LocalReport? report)
-    : HfdlException(report is null
+public sealed class OfflineIncompleteException(Hub.RepoType type, Hub.RepoId id, string revision, LocalReport? report, string? reason)
+    : HfdlException(reason is not null
+        ? $"Offline, and for {type.Name()} '{id}' at '{revision}' {reason}. Download it with the network first."
+        : report is null
         ? $"Offline, and nothing on disk records {type.Name()} '{id}' at '{revision}' (no journal or ref for it, or no cached listing of its commit). Download it once with the network first."
         : $"Offline, and the local copy of {type.Name()} '{id}' at '{revision}' (commit {report.Commit}) lacks {report.Missing.Count} of the {report.Present.Count + report.Missing.Count} selected files, for example '{SafeText.Printable(report.Missing[0])}'. Download them with the network first.")
 {
+    /// <summary>Offline, and the local copy lacks files (<paramref name="report"/>) or nothing records the revision (null).</summary>
+    public OfflineIncompleteException(Hub.RepoType type, Hub.RepoId id, string revision, LocalReport? report)
+        : this(type, id, revision, report, null)
+    {
+    }
+
     /// <summary>What is on disk, when anything records the revision.</summary>
     public LocalReport? Report { get; } = report;
 }
@@ -258,6 +266,12 @@ public sealed record LocalReport(string Folder, string Commit, IReadOnlyList<str
 {
     /// <summary>True when every selected file is on disk.</summary>
     public bool IsComplete => Missing.Count == 0;
+
+    /// <summary>
+    /// No listing of the commit is cached (a Hugging Face cache written by huggingface_hub or transformers, which
+    /// cache none): <see cref="Present"/> is what the snapshot holds, and nobody can tell whether the repo has more.
+    /// </summary>
+    public bool WithoutListing { get; init; }
 }
 
 /// <summary>What to do with what is already on disk.</summary>

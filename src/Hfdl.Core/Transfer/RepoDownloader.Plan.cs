@@ -33,6 +33,15 @@ internal sealed partial class RepoDownloader
             ? DownloadStateStore.Open(layout.JournalFolder, request.RepoType, request.RepoId, _options.Time, readOnly: true)
             : null;
         var plan = RepoPlanner.Inspect(selection, layout, state, request.Existing, _options.BigFileThreshold, withExtras: true, probeFileSystem: false);
+        if (selection.MissingRequested.Count > 0)
+        {
+            throw new OfflineIncompleteException(request.RepoType, request.RepoId, revision,
+                new LocalReport(plan.TargetFolder, selection.Commit, [.. plan.Files.Select(f => f.Path)], selection.MissingRequested) { WithoutListing = true });
+        }
+        if (selection.FromHeldFiles)
+        {
+            plan = plan with { Warning = plan.Warning is { } earlier ? $"{earlier} {HeldFilesWarning(selection.Commit)}" : HeldFilesWarning(selection.Commit) };
+        }
         return plan with { DiskSpace = CheckDiskSpace(plan, layout.JournalFolder) };
     }
 }

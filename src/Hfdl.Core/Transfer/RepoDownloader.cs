@@ -344,7 +344,13 @@ internal sealed partial class RepoDownloader
         }
         if (unreachable is not null)
         {
-            progress?.Report(new Warning($"{unreachable.Message} Using the complete local copy of commit {local.Commit} instead."));
+            progress?.Report(new Warning(local.WithoutListing
+                ? $"{unreachable.Message} Using the local copy of commit {local.Commit} instead."
+                : $"{unreachable.Message} Using the complete local copy of commit {local.Commit} instead."));
+        }
+        if (local.WithoutListing)
+        {
+            progress?.Report(new Warning(HeldFilesWarning(local.Commit)));
         }
         // The same events as a run with the network, from the local records: the plan first, then every file.
         var missing = local.Missing.ToHashSet(StringComparer.Ordinal);
@@ -357,14 +363,22 @@ internal sealed partial class RepoDownloader
                 ? new FileFailed(file.Path, $"'{file.Path}' is not on disk, and offline it cannot be downloaded.")
                 : new FileSkipped(file.Path, file.Size, "present locally (offline)") { Planned = true });
         }
+        foreach (var path in local.Missing.Except(plan.Files.Select(f => f.Path)))
+        {
+            progress?.Report(new FileFailed(path, $"'{path}' is not on disk, and offline it cannot be downloaded."));
+        }
         if (!local.IsComplete)
         {
             throw new OfflineIncompleteException(request.RepoType, request.RepoId, revision, local);
         }
-        var summary = new DownloadSummary(local.Folder, local.Commit, 0, local.Present.Count, 0, 0, Stopwatch.GetElapsedTime(started));
+        var summary = new DownloadSummary(local.Folder, local.Commit, 0, local.Present.Count, 0, 0, Stopwatch.GetElapsedTime(started)) { Unchecked = local.WithoutListing };
         progress?.Report(new DownloadFinished(summary));
         return summary;
     }
+
+    /// <summary>Said when an offline plan had only a cache's files to go on (<see cref="LocalReport.WithoutListing"/>).</summary>
+    internal static string HeldFilesWarning(string commit) =>
+        $"No listing of commit {commit} is cached (huggingface_hub and transformers cache none): the files its snapshot holds are taken as they are, as huggingface_hub does offline; hfdl cannot tell whether the repo has more.";
 
     /// <summary>
     /// What is on disk for a revision, without any network call (<c>--offline</c>, <c>HF_HUB_OFFLINE</c>): the plan of
@@ -388,7 +402,8 @@ internal sealed partial class RepoDownloader
             var usable = file.Action is PlannedAction.Present or PlannedAction.Verify && layout.IsPlaced(file.Remote!, plan.Commit);
             (usable ? present : missing).Add(file.Path);
         }
-        return (plan, new LocalReport(plan.TargetFolder, plan.Commit, present, missing));
+        missing.AddRange(selection.MissingRequested);
+        return (plan, new LocalReport(plan.TargetFolder, plan.Commit, present, missing) { WithoutListing = selection.FromHeldFiles });
     }
 
     /// <summary>

@@ -217,6 +217,70 @@ public sealed class EcosystemTests(EcosystemHub hub) : IClassFixture<EcosystemHu
         Assert.Equal(before, hub.Server.Requests.Count);
     }
 
+    /// <summary>
+    /// What hf_hub_download (and so transformers) leaves: refs, blobs and relative links, but no trees/ listing and none
+    /// of hfdl's files. hfdl's own download, with those taken away.
+    /// </summary>
+    private async Task<string> CacheAsHuggingfaceHubWritesItAsync(CliRunner cli)
+    {
+        Assert.Equal(0, (await cli.RunAsync("download", "acme/cached", "--cache-dir", Cache)).ExitCode);
+        foreach (var own in Directory.EnumerateFileSystemEntries(RepoFolder).Where(p => Path.GetFileName(p) is "trees" or ".no_exist" || Path.GetFileName(p).StartsWith(".download_state", StringComparison.Ordinal) || Path.GetFileName(p).StartsWith(".hfdl", StringComparison.Ordinal)))
+        {
+            if (Directory.Exists(own))
+            {
+                Directory.Delete(own, recursive: true);
+            }
+            else
+            {
+                File.Delete(own);
+            }
+        }
+        return hub.Store.MainSnapshot(RepoType.Model, "acme/cached").CommitId;
+    }
+
+    [Fact]
+    public async Task Offline_a_cache_written_by_huggingface_hub_without_a_listing_serves_what_its_snapshot_holds()
+    {
+        var cli = Cli();
+        var commit = await CacheAsHuggingfaceHubWritesItAsync(cli);
+        await hub.Server.Requests.WaitUntilIdleAsync(TimeSpan.FromSeconds(10));
+        var before = hub.Server.Requests.Count;
+
+        var whole = await cli.RunAsync("download", "acme/cached", "--cache-dir", Cache, "--offline");
+        Assert.True(whole.ExitCode == 0, whole.ToString());
+        Assert.Contains("No listing of commit", whole.Error, StringComparison.Ordinal);
+        Assert.Contains("4 of 4 files present; nothing else is known to be missing.", whole.Error, StringComparison.Ordinal);
+        Assert.Equal(Path.Combine(RepoFolder, "snapshots", commit), whole.Out.Trim());
+
+        var one = await cli.RunAsync("download", "acme/cached", "tokenizer/vocab.txt", "--cache-dir", Cache, "--offline", "--json");
+        Assert.True(one.ExitCode == 0, one.ToString());
+        var summary = JsonLines(one.Out)[^1];
+        Assert.Equal(1, summary.GetProperty("files_skipped").GetInt32());
+        Assert.False(summary.GetProperty("verified").GetBoolean(), "nothing was hashed");
+
+        // A file the snapshot does not hold is missing here, not missing from the repo.
+        var absent = await cli.RunAsync("download", "acme/cached", "config.json", "not-cached.txt", "--cache-dir", Cache, "--offline");
+        Assert.Equal(1, absent.ExitCode);
+        Assert.Contains("missing  not-cached.txt", absent.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("does not exist", absent.Error, StringComparison.Ordinal);
+        var patterns = await cli.RunAsync("download", "acme/cached", "--include", "*.bin", "--cache-dir", Cache, "--offline");
+        Assert.Equal(1, patterns.ExitCode);
+        Assert.Contains("cannot tell whether the repo has any", patterns.Error, StringComparison.Ordinal);
+
+        var dryRun = await cli.RunAsync("download", "acme/cached", "--cache-dir", Cache, "--offline", "--dry-run");
+        Assert.True(dryRun.ExitCode == 0, dryRun.ToString());
+        Assert.Contains("No listing of commit", dryRun.Error, StringComparison.Ordinal);
+        Assert.Equal(before, hub.Server.Requests.Count);
+
+        // The Hub out of reach: the same local copy, said to be unchecked.
+        cli.Environment["HF_ENDPOINT"] = "http://127.0.0.1:9";
+        var down = await cli.RunAsync("download", "acme/cached", "config.json", "--cache-dir", Cache);
+        Assert.True(down.ExitCode == 0, down.ToString());
+        Assert.Contains("Using the local copy of commit", down.Error, StringComparison.Ordinal);
+        Assert.Contains("taken as the cache holds them", down.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("Every file is verified", down.Error, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("--offline")]
     [InlineData("HF_HUB_OFFLINE")]
