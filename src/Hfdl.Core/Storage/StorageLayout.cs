@@ -26,7 +26,7 @@ internal abstract class StorageLayout
     public static StorageLayout Create(LayoutKind kind, string path, RepoType type, RepoId id, bool disableSymlinks = false) => kind switch
     {
         LayoutKind.HfCache => new HfCacheLayout(path, type, id, disableSymlinks),
-        _ => new FolderLayout(path),
+        _ => new FolderLayout(path, type, id),
     };
 
     /// <summary>Hears what the user should know and that does not stop the run (files copied instead of linked, metadata not written).</summary>
@@ -205,7 +205,7 @@ internal abstract class StorageLayout
 /// (<c>.cache/huggingface/download/&lt;path&gt;.metadata</c>: commit, etag, timestamp), so <c>hf download --local-dir</c>
 /// on the same folder sees the files as up to date.
 /// </summary>
-internal sealed class FolderLayout(string root) : StorageLayout
+internal sealed class FolderLayout(string root, RepoType type, RepoId id) : StorageLayout
 {
     public string Root { get; } = Path.GetFullPath(root);
 
@@ -301,6 +301,12 @@ internal sealed class FolderLayout(string root) : StorageLayout
         {
             var path = Path.Combine(Root, DownloadState.FileName);
             if (!File.Exists(path) || JsonNode.Parse(File.ReadAllBytes(path)) is not JsonObject state)
+            {
+                return null;
+            }
+            // Another repo's journal (a folder reused for another repo, or a dataset of the same name) says nothing
+            // of this one: the online path sets it aside, and offline it must not pass that repo's files off as these.
+            if (state["repoType"]?.GetValue<string>() != type.Name() || !string.Equals(state["repoId"]?.GetValue<string>(), id.Value, StringComparison.OrdinalIgnoreCase))
             {
                 return null;
             }

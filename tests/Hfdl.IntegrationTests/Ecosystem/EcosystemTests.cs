@@ -357,6 +357,24 @@ public sealed class EcosystemTests(EcosystemHub hub) : IClassFixture<EcosystemHu
         Assert.Equal(1, last.GetProperty("exit_code").GetInt32());
     }
 
+    [Theory]
+    [InlineData("acme/other", "model")]
+    [InlineData("acme/cached", "dataset")]
+    public async Task Offline_never_passes_another_repo_s_files_in_the_same_folder_off_as_the_requested_one(string repo, string type)
+    {
+        var target = _temp.Combine("reused");
+        var cli = Cli();
+        Assert.Equal(0, (await cli.RunAsync("download", "acme/cached", "--local-dir", target)).ExitCode);
+
+        foreach (var extra in new[] { Array.Empty<string>(), ["--verify"], ["--dry-run"] })
+        {
+            var result = await cli.RunAsync(["download", repo, "--repo-type", type, "--local-dir", target, "--offline", .. extra]);
+
+            Assert.True(result.ExitCode == 1, result.ToString());
+            Assert.Contains($"nothing in {target} records {type} '{repo}'", result.Error.Replace("on disk", $"in {target}", StringComparison.Ordinal), StringComparison.Ordinal);
+        }
+    }
+
     [Fact]
     public async Task Offline_json_with_nothing_on_disk_writes_one_fatal_error_event()
     {
