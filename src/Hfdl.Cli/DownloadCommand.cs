@@ -297,7 +297,7 @@ internal static class DownloadCommand
             }
             if (request.Offline && !result.GetValue(verify) && !result.GetValue(dryRun) && !output.IsJson)
             {
-                return ReportOffline(downloader.CheckLocal(request), type, id, rev ?? "main", target, context);
+                return ReportOffline(await downloader.CheckLocalAsync(request, cancellationToken).ConfigureAwait(false), type, id, rev ?? "main", target, context);
             }
             // With --json, offline goes on as a download: the engine answers it from the local records with the events
             // of any run (plan, a file_skipped per present file, an error per missing one, summary or a fatal error).
@@ -355,7 +355,7 @@ internal static class DownloadCommand
         context.Error.WriteLine($"Offline: {type.Name()} {id} at {revision} = commit {report.Commit}: {report.Present.Count} of {report.Present.Count + report.Missing.Count} files present{(report.IsComplete ? complete : ".")}");
         foreach (var missing in report.Missing)
         {
-            context.Error.WriteLine($"missing  {missing}");
+            context.Error.WriteLine(report.Corrupt.Contains(missing) ? $"corrupt  {missing} (does not match the cached listing's hash)" : $"missing  {missing}");
         }
         if (!report.IsComplete)
         {

@@ -267,6 +267,9 @@ public sealed record LocalReport(string Folder, string Commit, IReadOnlyList<str
     /// <summary>True when every selected file is on disk.</summary>
     public bool IsComplete => Missing.Count == 0;
 
+    /// <summary>Files of <see cref="Missing"/> that are on disk with their size but whose content does not match the cached listing's hash.</summary>
+    public IReadOnlyList<string> Corrupt { get; init; } = [];
+
     /// <summary>
     /// No listing of the commit is cached (a Hugging Face cache written by huggingface_hub or transformers, which
     /// cache none): <see cref="Present"/> is what the snapshot holds, and nobody can tell whether the repo has more.

@@ -53,7 +53,7 @@ internal sealed partial class RepoDownloader
         var layout = CreateLayout(request, progress);
         if (request.Offline)
         {
-            return DownloadOffline(request, layout, progress, started, null);
+            return await DownloadOfflineAsync(request, layout, progress, started, null, cancellationToken).ConfigureAwait(false);
         }
         RepoSelection selection;
         try
@@ -63,7 +63,7 @@ internal sealed partial class RepoDownloader
         catch (HubUnreachableException unreachable)
         {
             // No network, but maybe nothing is needed from it: a revision completely present locally is a warning.
-            return DownloadOffline(request, layout, progress, started, unreachable);
+            return await DownloadOfflineAsync(request, layout, progress, started, unreachable, cancellationToken).ConfigureAwait(false);
         }
         catch (EntryNotFoundException missing) when (missing.Commit is { } missingAt && layout.Kind == LayoutKind.HfCache)
         {
@@ -330,10 +330,10 @@ internal sealed partial class RepoDownloader
     /// A download without the network (offline, or the Hub unreachable): succeeds, downloading nothing, when the plan
     /// made from local records finds every selected file present; otherwise rethrows why the network was needed.
     /// </summary>
-    private DownloadSummary DownloadOffline(DownloadRequest request, StorageLayout layout, IProgress<DownloadEvent>? progress, long started, HubUnreachableException? unreachable)
+    private async Task<DownloadSummary> DownloadOfflineAsync(DownloadRequest request, StorageLayout layout, IProgress<DownloadEvent>? progress, long started, HubUnreachableException? unreachable, CancellationToken cancellationToken)
     {
         var revision = request.Revision ?? "main";
-        var inspected = InspectLocal(request, layout);
+        var inspected = await InspectLocalAsync(request, layout, cancellationToken).ConfigureAwait(false);
         if (inspected is not { Plan: var plan, Report: var local } || (unreachable is not null && !local.IsComplete))
         {
             if (unreachable is not null)
@@ -359,9 +359,11 @@ internal sealed partial class RepoDownloader
             Checked.Sum(plan.Files.Where(f => missing.Contains(f.Path)).Select(f => f.Size)), local.Present.Count, _options.BigFileThreshold));
         foreach (var file in plan.Files)
         {
-            progress?.Report(missing.Contains(file.Path)
-                ? new FileFailed(file.Path, $"'{file.Path}' is not on disk, and offline it cannot be downloaded.")
-                : new FileSkipped(file.Path, file.Size, "present locally (offline)") { Planned = true });
+            progress?.Report(!missing.Contains(file.Path)
+                ? new FileSkipped(file.Path, file.Size, "present locally (offline)") { Planned = true }
+                : local.Corrupt.Contains(file.Path)
+                ? new FileFailed(file.Path, $"'{file.Path}' is on disk, but its content does not match the hash of the cached listing, and offline it cannot be downloaded again.")
+                : new FileFailed(file.Path, $"'{file.Path}' is not on disk, and offline it cannot be downloaded."));
         }
         foreach (var path in local.Missing.Except(plan.Files.Select(f => f.Path)))
         {
@@ -385,9 +387,10 @@ internal sealed partial class RepoDownloader
     /// the request from the commit and listing recorded locally, its selected files judged present (where users find
     /// them, with their size) or missing. Null when nothing records the revision.
     /// </summary>
-    public LocalReport? CheckLocal(DownloadRequest request) => InspectLocal(request, CreateLayout(request, null))?.Report;
+    public async Task<LocalReport?> CheckLocalAsync(DownloadRequest request, CancellationToken cancellationToken) =>
+        (await InspectLocalAsync(request, CreateLayout(request, null), cancellationToken).ConfigureAwait(false))?.Report;
 
-    private (DownloadPlan Plan, LocalReport Report)? InspectLocal(DownloadRequest request, StorageLayout layout)
+    private async Task<(DownloadPlan Plan, LocalReport Report)?> InspectLocalAsync(DownloadRequest request, StorageLayout layout, CancellationToken cancellationToken)
     {
         if (RepoPlanner.SelectOffline(request, layout) is not { } selection)
         {
@@ -397,13 +400,37 @@ internal sealed partial class RepoDownloader
         var plan = RepoPlanner.Inspect(selection, layout, state, ExistingFiles.TrustJournal, _options.BigFileThreshold, withExtras: false, probeFileSystem: false);
         var present = new List<string>();
         var missing = new List<string>();
+        var corrupt = new List<string>();
+        var hashed = new Dictionary<string, bool>(StringComparer.Ordinal);
         foreach (var file in plan.Files)
         {
             var usable = file.Action is PlannedAction.Present or PlannedAction.Verify && layout.IsPlaced(file.Remote!, plan.Commit);
+            if (usable && file.Action == PlannedAction.Verify)
+            {
+                // On disk with the listed size, but no journal records it verified (copied in, edited, another tool's):
+                // offline its hash against the cached listing decides, as a run with the network would. Once per blob.
+                var data = layout.DataPath(file.Remote!);
+                if (!hashed.TryGetValue(data, out var matches))
+                {
+                    try
+                    {
+                        matches = hashed[data] = await LocalHasher.HashFileAsync(data, file.Remote!.Hash, cancellationToken).ConfigureAwait(false) == file.Remote.Hash.Hex;
+                    }
+                    catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                    {
+                        matches = hashed[data] = false;
+                    }
+                }
+                if (!matches)
+                {
+                    usable = false;
+                    corrupt.Add(file.Path);
+                }
+            }
             (usable ? present : missing).Add(file.Path);
         }
         missing.AddRange(selection.MissingRequested);
-        return (plan, new LocalReport(plan.TargetFolder, plan.Commit, present, missing) { WithoutListing = selection.FromHeldFiles });
+        return (plan, new LocalReport(plan.TargetFolder, plan.Commit, present, missing) { WithoutListing = selection.FromHeldFiles, Corrupt = corrupt });
     }
 
     /// <summary>

@@ -376,6 +376,32 @@ public sealed class EcosystemTests(EcosystemHub hub) : IClassFixture<EcosystemHu
     }
 
     [Fact]
+    public async Task Offline_a_file_the_journal_does_not_vouch_for_is_hashed_against_the_cached_listing()
+    {
+        var target = _temp.Combine("edited");
+        var cli = Cli();
+        Assert.Equal(0, (await cli.RunAsync("download", "acme/cached", "--local-dir", target)).ExitCode);
+        var config = Path.Combine(target, "config.json");
+        var vocab = Path.Combine(target, "tokenizer", "vocab.txt");
+        File.WriteAllText(config, "{\"a\":7}\n"); // same size, other content
+        File.WriteAllText(vocab, File.ReadAllText(vocab)); // same content, rewritten: the journal no longer vouches for it
+
+        var human = await cli.RunAsync("download", "acme/cached", "--local-dir", target, "--offline");
+        Assert.True(human.ExitCode == 1, human.ToString());
+        Assert.Contains("corrupt  config.json", human.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("vocab.txt", human.Error, StringComparison.Ordinal);
+
+        var json = await cli.RunAsync("download", "acme/cached", "--local-dir", target, "--offline", "--json");
+        Assert.Equal(1, json.ExitCode);
+        var events = JsonLines(json.Out);
+        var failed = Assert.Single(events, e => e.GetProperty("event").GetString() == "error" && e.TryGetProperty("path", out _));
+        Assert.Equal("config.json", failed.GetProperty("path").GetString());
+        Assert.Contains("does not match the hash", failed.GetProperty("message").GetString(), StringComparison.Ordinal);
+        Assert.DoesNotContain(events, e => e.GetProperty("event").GetString() == "summary" && e.GetProperty("verified").GetBoolean());
+        Assert.Equal("{\"a\":7}\n", File.ReadAllText(config)); // offline changes nothing
+    }
+
+    [Fact]
     public async Task Offline_json_with_nothing_on_disk_writes_one_fatal_error_event()
     {
         var result = await Cli().RunAsync("download", "acme/cached", "--local-dir", _temp.Combine("empty"), "--offline", "--json");
