@@ -23,9 +23,13 @@ internal sealed class HubEnvironment
     /// <summary>A variable's value, or null when it is unset or empty.</summary>
     public string? Get(string name) => _lookup(name) is { Length: > 0 } value ? value : null;
 
-    /// <summary>True for <c>1</c>, <c>ON</c>, <c>YES</c>, <c>TRUE</c> (any case), as huggingface_hub reads flags.</summary>
-    public bool IsTrue(string name) =>
-        Get(name)?.Trim().ToUpperInvariant() is "1" or "ON" or "YES" or "TRUE";
+    /// <summary>
+    /// True for <c>1</c>, <c>ON</c>, <c>YES</c>, <c>TRUE</c> (any case, nothing around them), exactly as huggingface_hub's
+    /// <c>_is_true</c> reads flags: <c>" 1"</c> is false there, so it is here, or the two tools would disagree.
+    /// </summary>
+    public bool IsTrue(string name) => IsTrueValue(Get(name));
+
+    private static bool IsTrueValue(string? value) => value?.ToUpperInvariant() is "1" or "ON" or "YES" or "TRUE";
 
     /// <summary><c>HF_ENDPOINT</c> without a trailing slash, else https://huggingface.co.</summary>
     public string Endpoint => (Get("HF_ENDPOINT") ?? DefaultEndpoint).TrimEnd('/');
@@ -60,9 +64,14 @@ internal sealed class HubEnvironment
     /// <summary><c>HF_HUB_OFFLINE</c> (or <c>TRANSFORMERS_OFFLINE</c>) is true: no network call at all.</summary>
     public bool Offline => OfflineVariables.Count > 0;
 
-    /// <summary>The variables that switch offline mode on, for a message that says which to unset.</summary>
+    /// <summary>
+    /// The variable that switches offline mode on, for a message that says which to unset. As huggingface_hub reads it
+    /// (<c>_is_true(HF_HUB_OFFLINE or TRANSFORMERS_OFFLINE)</c>): a non-empty <c>HF_HUB_OFFLINE</c> decides alone, so
+    /// <c>HF_HUB_OFFLINE=0</c> overrides a <c>TRANSFORMERS_OFFLINE=1</c> baked into an image.
+    /// </summary>
     public IReadOnlyList<string> OfflineVariables =>
-        [.. new[] { "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE" }.Where(IsTrue)];
+        Get("HF_HUB_OFFLINE") is { } hub ? (IsTrueValue(hub) ? ["HF_HUB_OFFLINE"] : [])
+        : IsTrue("TRANSFORMERS_OFFLINE") ? ["TRANSFORMERS_OFFLINE"] : [];
 
     /// <summary><c>HF_HUB_DISABLE_XET</c>: every file over plain HTTPS, as <c>--no-xet</c>.</summary>
     public bool DisableXet => IsTrue("HF_HUB_DISABLE_XET");

@@ -168,6 +168,15 @@ public sealed class PlanAndFilterTests(ExperienceHub hub) : IClassFixture<Experi
         Assert.True(list.ExitCode == 0, list.ToString());
         Assert.Contains("tokenizer/merges.txt", list.Out, StringComparison.Ordinal);
         Assert.DoesNotContain("config.json", list.Out, StringComparison.Ordinal);
+
+        // Patterns on top of a URL's path are refused as ls refuses them, before anything is asked or written.
+        foreach (var patterns in new[] { new[] { "--include", "*.json" }, ["--exclude", "*.txt"] })
+        {
+            var narrowed = await cli.RunAsync(["download", $"{endpoint}/acme/plain/tree/main/tokenizer", "--local-dir", Target() + "-narrowed", .. patterns]);
+            Assert.True(narrowed.ExitCode == 2, narrowed.ToString());
+            Assert.Contains("in the repo, and --include/--exclude name more", narrowed.Error, StringComparison.Ordinal);
+            Assert.False(Directory.Exists(Target() + "-narrowed"));
+        }
     }
 
     [Fact]
