@@ -411,6 +411,15 @@ internal static class RepoOptions
         {
             throw new UsageException($"'{repoText}' names a {named.Name()}, but --repo-type says {given.Name()}.");
         }
+        if (revisionText is { Length: 0 })
+        {
+            throw new UsageException("--revision is empty: give a branch, a tag or a commit id (or leave it out for main).");
+        }
+        if (revisionText is not null && reference.Revision is { } inUrl && inUrl != revisionText)
+        {
+            // As with --repo-type: two answers to one question are a mistake to point out, not to settle silently.
+            throw new UsageException($"'{repoText}' names revision '{inUrl}', but --revision says '{revisionText}'; give one of them.");
+        }
         var type = explicitType ?? fromUrl ?? RepoType.Model;
         return (type, reference.Id, revisionText ?? reference.Revision);
     }

@@ -69,6 +69,27 @@ public sealed class OptionValueTests(ExperienceHub hub) : IClassFixture<Experien
     }
 
     [Theory]
+    [InlineData("acme/plain", "", "--revision is empty")]
+    [InlineData("URL/acme/plain/tree/v1.0", "main", "names revision 'v1.0', but --revision says 'main'")]
+    [InlineData("hf://acme/plain@v1.0", "main", "names revision 'v1.0', but --revision says 'main'")]
+    public async Task An_empty_revision_or_one_that_contradicts_the_url_is_a_usage_error_before_any_request(string repo, string revision, string expected)
+    {
+        var cli = new CliRunner(hub.Server, _temp);
+        await hub.Server.Requests.WaitUntilIdleAsync(TimeSpan.FromSeconds(10));
+        var before = hub.Server.Requests.Count;
+        repo = repo.Replace("URL", hub.Server.Endpoint.ToString().TrimEnd('/'), StringComparison.Ordinal);
+
+        var download = await cli.RunAsync("download", repo, "--local-dir", _temp.Combine("out"), "--revision", revision);
+        var list = await cli.RunAsync("ls", repo, "--revision", revision);
+
+        Assert.True(download.ExitCode == 2, download.ToString());
+        Assert.Contains(expected, download.Error, StringComparison.Ordinal);
+        Assert.True(list.ExitCode == 2, list.ToString());
+        Assert.Equal(before, hub.Server.Requests.Count);
+        Assert.False(Directory.Exists(_temp.Combine("out")));
+    }
+
+    [Theory]
     [InlineData("--revision-ttl", "nan", "a number of seconds from 0 to 31536000 (a year)")]
     [InlineData("--access-ttl", "-5", "a number of seconds from 0 to 31536000 (a year)")]
     [InlineData("--threads", "abc", "a whole number of connections from 1 to 256")]
