@@ -97,6 +97,7 @@ internal sealed partial class RepoDownloader
 
         // The plan, made under the lock with the same step a dry run uses: present files cost nothing, the rest is work.
         var plan = RepoPlanner.Inspect(selection, layout, state, request.Existing, _options.BigFileThreshold, withExtras: false, probeFileSystem: true);
+        DropObsoletePartials(plan, layout, state);
         // Files with the same content share their data (one blob in the HF cache): fetch it once, place it for each.
         var groups = plan.Files.GroupBy(f => f.DataKey, StringComparer.Ordinal).Select(g => (Path: g.First().DataPath, Files: g.ToList())).ToList();
         var placements = groups.ToDictionary(g => g.Path, g => g.Files.Select(f => f.Remote!).ToList(), StringComparer.Ordinal);
@@ -306,6 +307,23 @@ internal sealed partial class RepoDownloader
         if (freed > 0)
         {
             progress?.Report(new Warning($"Removed {freed:N0} bytes of temporary files left by an interrupted run that cannot be resumed."));
+        }
+    }
+
+    /// <summary>
+    /// A partial transfer of a file whose data the plan finds present (an interrupted <c>--force</c> into the HF cache,
+    /// whose blob was there all along) is obsolete: its journal entry and temporary file go. Kept, the journal would refer
+    /// to the temporary file for ever, so no run would remove it, and <c>cache ls</c> and <c>prune</c> do not count it.
+    /// </summary>
+    private static void DropObsoletePartials(DownloadPlan plan, StorageLayout layout, DownloadStateStore state)
+    {
+        foreach (var file in plan.Files)
+        {
+            if (file.Action == PlannedAction.Present && state.Get(file.Path) is { Status: FileState.Partial, TempFile: { } temp })
+            {
+                AtomicFile.TryDelete(Path.Combine(Path.GetDirectoryName(layout.DataPath(file.Remote!))!, temp));
+                state.SetFile(file.Path, null);
+            }
         }
     }
 

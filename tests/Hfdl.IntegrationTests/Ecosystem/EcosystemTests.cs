@@ -1,5 +1,7 @@
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using Hfdl.Core.Hub;
+using Hfdl.Core.Storage;
 using Hfdl.Hub.Server;
 using Hfdl.IntegrationTests.Hub;
 using Hfdl.IntegrationTests.Support;
@@ -399,6 +401,33 @@ public sealed class EcosystemTests(EcosystemHub hub) : IClassFixture<EcosystemHu
         Assert.Contains("does not match the hash", failed.GetProperty("message").GetString(), StringComparison.Ordinal);
         Assert.DoesNotContain(events, e => e.GetProperty("event").GetString() == "summary" && e.GetProperty("verified").GetBoolean());
         Assert.Equal("{\"a\":7}\n", File.ReadAllText(config)); // offline changes nothing
+    }
+
+    [Fact]
+    public async Task A_partial_transfer_of_a_blob_that_is_present_is_dropped_with_its_temporary_file()
+    {
+        // What an interrupted --force into the cache leaves: the blob, verified, and a journal entry naming a part file.
+        var cli = Cli();
+        Assert.Equal(0, (await cli.RunAsync("download", "acme/cached", "--cache-dir", Cache)).ExitCode);
+        var journalPath = Path.Combine(RepoFolder, DownloadState.FileName);
+        var journal = JsonNode.Parse(File.ReadAllText(journalPath))!.AsObject();
+        var entry = journal["files"]!["model.safetensors"]!.AsObject();
+        entry["status"] = FileState.Partial;
+        entry["tempFile"] = ".model.safetensors.forced.hfdl-part";
+        entry["ranges"] = new JsonArray(new JsonArray(0, 1_000_000));
+        File.WriteAllText(journalPath, journal.ToJsonString());
+        var part = Path.Combine(RepoFolder, "blobs", ".model.safetensors.forced.hfdl-part");
+        File.WriteAllBytes(part, new byte[1_000_000]);
+        await hub.Server.Requests.WaitUntilIdleAsync(TimeSpan.FromSeconds(10));
+        var before = FileRequests();
+
+        var again = await cli.RunAsync("download", "acme/cached", "--cache-dir", Cache);
+
+        Assert.True(again.ExitCode == 0, again.ToString());
+        Assert.Equal(before, FileRequests()); // the blob is there: nothing is fetched
+        Assert.False(File.Exists(part), "no run would ever remove it while the journal names it");
+        var after = JsonNode.Parse(File.ReadAllText(journalPath))!["files"]!["model.safetensors"];
+        Assert.NotEqual(FileState.Partial, after?["status"]?.GetValue<string>());
     }
 
     [Fact]
