@@ -268,7 +268,8 @@ internal sealed class DownloadStateStore
     /// With <paramref name="durable"/> it is flushed to disk first (the end of a run); without, it is only in the page
     /// cache, which outlives a killed hfdl (the saves during a run: no fsync storm).
     /// </summary>
-    public void Save(TimeProvider time, bool durable = true)
+    /// <returns>The bytes written.</returns>
+    public int Save(TimeProvider time, bool durable = true)
     {
         byte[] bytes;
         lock (_gate)
@@ -281,6 +282,7 @@ internal sealed class DownloadStateStore
             try
             {
                 AtomicFile.WriteAllBytes(Folder, StatePath, bytes, durable);
+                return bytes.Length;
             }
             catch (IOException ex) when (Transfer.TransientFaults.IsDiskFull(ex))
             {
