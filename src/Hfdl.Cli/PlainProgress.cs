@@ -56,6 +56,10 @@ internal sealed class PlainProgress : IProgress<DownloadEvent>, IDisposable
                     Failed++;
                     _writer.WriteLine($"failed   {failed.Path}: {failed.Error}");
                     break;
+                case FileVerified { Status: not VerifyStatus.Ok } bad when _quiet:
+                    // -q prints only errors, and a file --verify finds corrupt, missing or extra is one.
+                    _writer.WriteLine($"{bad.Status.ToString().ToLowerInvariant(),-8} {bad.Path}{(bad.Detail is null ? "" : $" ({bad.Detail})")}");
+                    break;
                 case not null when _quiet:
                     break;
                 case Warning warning:

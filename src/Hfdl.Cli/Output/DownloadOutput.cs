@@ -169,8 +169,12 @@ internal sealed class DownloadOutput : IAsyncDisposable
         var corrupt = report.Count(VerifyStatus.Corrupt);
         var missing = report.Count(VerifyStatus.Missing);
         var extra = report.Count(VerifyStatus.Extra);
-        _context.Error.WriteLine(
-            $"Verified {report.Files.Count} files in {report.Folder}: {report.Count(VerifyStatus.Ok)} ok, {corrupt} corrupt, {missing} missing, {extra} extra.");
+        if (!_quiet || corrupt + missing + extra > 0)
+        {
+            // -q prints only errors: a verification that found every file ok has nothing to say.
+            _context.Error.WriteLine(
+                $"Verified {report.Files.Count} files in {report.Folder}: {report.Count(VerifyStatus.Ok)} ok, {corrupt} corrupt, {missing} missing, {extra} extra.");
+        }
         if (repairFollows)
         {
             return HfdlCommand.ExitOk; // The repair's own events and summary follow.

@@ -60,6 +60,24 @@ public sealed class OutputTests(ExperienceHub hub) : IClassFixture<ExperienceHub
     }
 
     [Fact]
+    public async Task Quiet_verify_says_nothing_when_every_file_is_ok_and_names_the_files_that_are_not()
+    {
+        var cli = Cli();
+        Assert.Equal(0, (await cli.RunAsync("download", "acme/plain", "--local-dir", Target(), "-q")).ExitCode);
+
+        var ok = await cli.RunAsync("download", "acme/plain", "--local-dir", Target(), "--verify", "-q");
+        File.WriteAllText(Path.Combine(Target(), "config.json"), "x");
+        var bad = await cli.RunAsync("download", "acme/plain", "--local-dir", Target(), "--verify", "-q");
+
+        Assert.True(ok.ExitCode == 0, ok.ToString());
+        Assert.Equal("", ok.Error);
+        Assert.Equal(1, bad.ExitCode);
+        Assert.Contains("corrupt  config.json", bad.Error, StringComparison.Ordinal);
+        Assert.Contains("1 corrupt", bad.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("= commit", bad.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Json_events_parse_line_by_line_and_come_in_the_documented_order_including_a_retry()
     {
         var result = await Cli().RunAsync("download", "acme/flaky-json", "--local-dir", Target(), "--json");
