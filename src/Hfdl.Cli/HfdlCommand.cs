@@ -348,17 +348,18 @@ internal sealed class HubConnectionOptions
     }
 
     /// <summary>The Hub settings of a command; <paramref name="retries"/> hears of each retried metadata call.</summary>
-    public HubClientOptions Resolve(ParseResult result, HubEnvironment environment, IProgress<RequestRetrying>? retries)
+    /// <param name="storedTokenEvenIfImplicitDisabled">Use the stored token despite <c>HF_HUB_DISABLE_IMPLICIT_TOKEN</c> (whoami, as huggingface_hub's).</param>
+    public HubClientOptions Resolve(ParseResult result, HubEnvironment environment, IProgress<RequestRetrying>? retries, bool storedTokenEvenIfImplicitDisabled = false)
     {
         var endpoint = ResolveEndpoint(result.GetValue(Endpoint), environment);
         var explicitToken = result.GetValue(Token);
-        var token = AccessToken.Discover(explicitToken, environment);
+        var token = AccessToken.Discover(explicitToken, environment, storedTokenEvenIfImplicitDisabled);
         var options = new HubClientOptions
         {
             Endpoint = endpoint,
             Token = token,
             // A token given on the command line cannot change; one from a variable or the file may have been renewed.
-            ReloadToken = explicitToken is null ? () => AccessToken.Discover(null, environment) : null,
+            ReloadToken = explicitToken is null ? () => AccessToken.Discover(null, environment, storedTokenEvenIfImplicitDisabled) : null,
             Retries = retries,
         };
         return environment.Apply(options);

@@ -13,12 +13,11 @@ internal static class WhoAmICommand
         command.SetAction(async (result, cancellationToken) =>
         {
             HubConnectionOptions.RefuseWhenOffline(context.Environment, "`hfdl whoami` asks the Hub whose token it is", "");
-            var options = connection.Resolve(result, context.Environment, new RetryLines(context.Error));
+            // As huggingface_hub's whoami: the stored token is asked about even with HF_HUB_DISABLE_IMPLICIT_TOKEN.
+            var options = connection.Resolve(result, context.Environment, new RetryLines(context.Error), storedTokenEvenIfImplicitDisabled: true);
             if (options.Token is null)
             {
-                context.Error.WriteLine(context.Environment.IsTrue("HF_HUB_DISABLE_IMPLICIT_TOKEN")
-                    ? "Not logged in: HF_HUB_DISABLE_IMPLICIT_TOKEN is set, so hfdl uses only a token given with --token, and none was."
-                    : $"Not logged in: no token in --token, HF_TOKEN, HUGGING_FACE_HUB_TOKEN or {context.Environment.TokenPath}. Log in with `hfdl login`; public repos download without a token.");
+                context.Error.WriteLine($"Not logged in: no token in --token, HF_TOKEN, HUGGING_FACE_HUB_TOKEN or {context.Environment.TokenPath}. Log in with `hfdl login`; public repos download without a token.");
                 return HfdlCommand.ExitFailure;
             }
             using var client = new HubClient(options);

@@ -91,16 +91,18 @@ internal sealed class AccessToken
     /// Finds the token the way huggingface_hub's <c>get_token</c> does, first hit wins: the explicit one,
     /// <c>HF_TOKEN</c> (or, when that is unset or empty, the legacy <c>HUGGING_FACE_HUB_TOKEN</c>), then the token file
     /// (<c>HF_TOKEN_PATH</c> or <c>$HF_HOME/token</c>). Each is cleaned (<see cref="Clean"/>); one that is blank after
-    /// cleaning counts as absent. With <c>HF_HUB_DISABLE_IMPLICIT_TOKEN</c> set only an explicit token is used.
+    /// cleaning counts as absent. With <c>HF_HUB_DISABLE_IMPLICIT_TOKEN</c> set only an explicit token is used, unless
+    /// <paramref name="evenIfImplicitDisabled"/>: huggingface_hub's <c>whoami</c> asks about the stored token whatever
+    /// that variable says (<c>token or self.token or get_token()</c>), since asking about it is the point.
     /// A token file that exists but cannot be read is an error that says so, not a silent "not logged in".
     /// </summary>
-    public static AccessToken? Discover(string? explicitToken, HubEnvironment environment)
+    public static AccessToken? Discover(string? explicitToken, HubEnvironment environment, bool evenIfImplicitDisabled = false)
     {
         if (Clean(explicitToken) is { } given)
         {
             return new AccessToken(given, TokenOrigin.CommandLine);
         }
-        if (environment.IsTrue("HF_HUB_DISABLE_IMPLICIT_TOKEN"))
+        if (!evenIfImplicitDisabled && environment.IsTrue("HF_HUB_DISABLE_IMPLICIT_TOKEN"))
         {
             return null;
         }
