@@ -89,10 +89,7 @@ internal static partial class CacheCommand
         {
             return new CommitTarget(text);
         }
-        var slash = text.IndexOf('/', StringComparison.Ordinal);
-        if (typeText is null && slash > 0 && text[..slash] is "model" or "dataset" or "space"
-            && RepoTypes.TryParse(text[..slash], out var cachedType) && RepoId.TryParse(text[(slash + 1)..], out var cachedId, out _)
-            && (text.IndexOf('/', slash + 1) > 0 || Directory.Exists(Path.Combine(root, HfCacheLayout.FolderName(cachedType, cachedId)))))
+        if (TryParseCacheId(text, typeText, root, out var cachedType, out var cachedId))
         {
             return new RepoTarget(cachedType, cachedId, revision);
         }
@@ -102,6 +99,20 @@ internal static partial class CacheCommand
         }
         var (type, id, rev) = RepoOptions.Resolve(text, typeText, revision, endpoint);
         return new RepoTarget(type, id, rev);
+    }
+
+    /// <summary>
+    /// hf's cache id of a repo: <c>model/org/name</c>, <c>dataset/org/name</c>, or <c>model/name</c> when such a repo is
+    /// cached (it could also be the repo <c>name</c> of the user <c>model</c>). Not with --repo-type, which says the type.
+    /// </summary>
+    private static bool TryParseCacheId(string text, string? typeText, string root, out RepoType type, out RepoId id)
+    {
+        var slash = text.IndexOf('/', StringComparison.Ordinal);
+        type = RepoType.Model;
+        id = default;
+        return typeText is null && slash > 0 && text[..slash] is "model" or "dataset" or "space"
+            && RepoTypes.TryParse(text[..slash], out type) && RepoId.TryParse(text[(slash + 1)..], out id, out _)
+            && (text.IndexOf('/', slash + 1) > 0 || Directory.Exists(Path.Combine(root, HfCacheLayout.FolderName(type, id))));
     }
 
     /// <summary>

@@ -77,8 +77,12 @@ internal static partial class CacheCommand
         command.Options.Add(cacheDir);
         command.SetAction(async (result, cancellationToken) =>
         {
-            var (type, id, rev) = RepoOptions.Resolve(result.GetValue(repo)!, result.GetValue(repoType), result.GetValue(revision), HubConnectionOptions.EndpointOrNull(null, context.Environment));
             var root = Root(result, cacheDir, context);
+            var text = result.GetValue(repo)!;
+            // hf's cache id (dataset/org/name), as cache rm takes it, or a repo as download reads it.
+            var (type, id, rev) = TryParseCacheId(text, result.GetValue(repoType), root, out var cachedType, out var cachedId)
+                ? (cachedType, cachedId, result.GetValue(revision))
+                : RepoOptions.Resolve(text, result.GetValue(repoType), result.GetValue(revision), HubConnectionOptions.EndpointOrNull(null, context.Environment));
             var checks = await CacheScanner.VerifyAsync(root, type, id, rev, cancellationToken).ConfigureAwait(false);
             foreach (var check in checks.Where(c => c.Status != VerifyStatus.Ok))
             {

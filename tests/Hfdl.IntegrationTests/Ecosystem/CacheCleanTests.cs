@@ -178,6 +178,20 @@ public sealed class CacheCleanTests(HfCompatHub hub) : IClassFixture<HfCompatHub
     }
 
     [Fact]
+    public async Task Cache_verify_takes_hf_s_cache_id_as_cache_rm_does()
+    {
+        await DownloadAsync("acme/tiny");
+
+        var byCacheId = await Cli().RunAsync("cache", "verify", "model/acme/tiny", "--cache-dir", Cache);
+        var otherType = await Cli().RunAsync("cache", "verify", "dataset/acme/tiny", "--cache-dir", Cache);
+
+        Assert.True(byCacheId.ExitCode == 0, byCacheId.ToString());
+        Assert.Contains("Verified", byCacheId.Error, StringComparison.Ordinal);
+        Assert.Equal(1, otherType.ExitCode); // a dataset of that name is not cached: said so, not refused as an id
+        Assert.DoesNotContain("not a valid repository id", otherType.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_repo_listed_under_a_name_that_is_no_valid_repo_id_is_removed_by_that_name_and_only_it()
     {
         // Another tool wrote models--a--b--c; ls lists it as a/b/c, which no download could name.
