@@ -1,3 +1,4 @@
+using Hfdl.Core.Hub;
 using Hfdl.Core.Planning;
 using Hfdl.Core.Progress;
 using Hfdl.Core.Storage;
@@ -19,6 +20,7 @@ internal sealed partial class RepoDownloader
         var revision = request.Revision ?? "main";
         var layout = CreateLayout(request, null);
         RepoSelection selection;
+        string? unreachableWarning = null;
         if (request.Offline)
         {
             selection = RepoPlanner.SelectOffline(request, layout) ?? throw new OfflineIncompleteException(request.RepoType, request.RepoId, revision, null);
@@ -27,7 +29,19 @@ internal sealed partial class RepoDownloader
         }
         else
         {
-            selection = await RepoPlanner.SelectAsync(_client, request, commit => progress?.Report(new RevisionResolved(request.RepoType, request.RepoId, revision, commit)), cancellationToken).ConfigureAwait(false);
+            try
+            {
+                selection = await RepoPlanner.SelectAsync(_client, request, commit => progress?.Report(new RevisionResolved(request.RepoType, request.RepoId, revision, commit)), cancellationToken).ConfigureAwait(false);
+            }
+            catch (HubUnreachableException unreachable) when (RepoPlanner.SelectOffline(request, layout) is { } local)
+            {
+                // As the download does with the network down: the local records answer, and the plan says so. A dry
+                // run that refused what the download then does would not be the download's plan.
+                unreachableWarning = $"{unreachable.Message} Planned from the local records of commit {local.Commit} instead.";
+                progress?.Report(new Warning(unreachableWarning));
+                progress?.Report(new RevisionResolved(request.RepoType, request.RepoId, revision, local.Commit));
+                selection = local;
+            }
         }
         var state = Directory.Exists(layout.JournalFolder)
             ? DownloadStateStore.Open(layout.JournalFolder, request.RepoType, request.RepoId, _options.Time, readOnly: true)
@@ -41,6 +55,10 @@ internal sealed partial class RepoDownloader
         if (selection.FromHeldFiles)
         {
             plan = plan with { Warning = plan.Warning is { } earlier ? $"{earlier} {HeldFilesWarning(selection.Commit)}" : HeldFilesWarning(selection.Commit) };
+        }
+        if (unreachableWarning is not null)
+        {
+            plan = plan with { Warning = plan.Warning is { } earlier ? $"{unreachableWarning} {earlier}" : unreachableWarning };
         }
         return plan with { DiskSpace = CheckDiskSpace(plan, layout.JournalFolder) };
     }

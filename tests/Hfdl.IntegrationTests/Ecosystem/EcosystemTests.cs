@@ -431,6 +431,30 @@ public sealed class EcosystemTests(EcosystemHub hub) : IClassFixture<EcosystemHu
     }
 
     [Fact]
+    public async Task With_the_hub_out_of_reach_the_dry_run_and_verify_plan_from_the_local_records_as_the_download_does()
+    {
+        var target = _temp.Combine("unreachable");
+        var cli = Cli();
+        Assert.Equal(0, (await cli.RunAsync("download", "acme/cached", "--local-dir", target)).ExitCode);
+        cli.Environment["HF_ENDPOINT"] = "http://127.0.0.1:9";
+
+        var download = await cli.RunAsync("download", "acme/cached", "--local-dir", target);
+        var dryRun = await cli.RunAsync("download", "acme/cached", "--local-dir", target, "--dry-run");
+        var verify = await cli.RunAsync("download", "acme/cached", "--local-dir", target, "--verify");
+
+        foreach (var result in new[] { download, dryRun, verify })
+        {
+            Assert.True(result.ExitCode == 0, result.ToString());
+            Assert.Contains("Could not reach", result.Error, StringComparison.Ordinal);
+        }
+        Assert.Contains("Planned from the local records of commit", dryRun.Error, StringComparison.Ordinal);
+        Assert.Contains("4 ok", verify.Error, StringComparison.Ordinal);
+        var elsewhere = await cli.RunAsync("download", "acme/cached", "--local-dir", _temp.Combine("never"), "--dry-run");
+        Assert.Equal(1, elsewhere.ExitCode); // nothing local to plan from: the network error stands
+        Assert.Contains("Could not reach", elsewhere.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Offline_json_with_nothing_on_disk_writes_one_fatal_error_event()
     {
         var result = await Cli().RunAsync("download", "acme/cached", "--local-dir", _temp.Combine("empty"), "--offline", "--json");
