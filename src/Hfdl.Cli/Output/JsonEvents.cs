@@ -162,6 +162,10 @@ internal sealed class JsonEvents(TextWriter output)
             WriteHash(w, file);
             w.WriteString("action", ActionNames[(int)file.Action]);
             w.WriteNumber("bytes_on_disk", file.BytesOnDisk);
+            if (file.Blocked is { } blocked)
+            {
+                w.WriteString("blocked", blocked);
+            }
             w.WriteEndObject();
             if (w.BytesPending > 64 * 1024)
             {

@@ -48,6 +48,12 @@ public sealed record PlannedFile(string Path, long Size, bool IsLfs, bool IsBig,
     /// <summary>Bytes a download would fetch: everything not already on disk (a file to verify may need all of it).</summary>
     public long BytesToFetch => Action is PlannedAction.Present or PlannedAction.Extra ? 0 : Size - (Action == PlannedAction.Resume ? BytesOnDisk : 0);
 
+    /// <summary>
+    /// Why a download of this file would fail before fetching anything (a folder where the file goes), as the plan
+    /// found it; null when nothing stands in the way.
+    /// </summary>
+    public string? Blocked { get; init; }
+
     /// <summary>The file as the Hub lists it (null for an extra file).</summary>
     internal RemoteFile? Remote { get; init; }
 

@@ -115,7 +115,7 @@ internal static class RepoPlanner
         {
             // No held file is left after the patterns: the repo may have such files, this cache cannot say.
             throw new OfflineIncompleteException(request.RepoType, request.RepoId, revision, null,
-                $"the local copy (commit {commit}) holds no file that --include/--exclude select, and it was written without a listing of the repo (as huggingface_hub writes it), so hfdl cannot tell whether the repo has any");
+                $"the local copy (commit {commit}) holds no file that the include and exclude patterns select, and it was written without a listing of the repo (as huggingface_hub writes it), so hfdl cannot tell whether the repo has any");
         }
         return new RepoSelection(request.RepoType, request.RepoId, revision, commit, held, selected,
             new SelectionFilter(request.Files, new PathFilter(request.Include, request.Exclude)))
@@ -217,6 +217,11 @@ internal static class RepoPlanner
                 SpaceHeld = spaceHeld,
             };
 
+        if ((layout.Kind != LayoutKind.Folder || !data.Exists) && Directory.Exists(userPath) && new DirectoryInfo(userPath).LinkTarget is null)
+        {
+            // The download fails this file before fetching it (FileFetcher, Place): the plan says so beforehand.
+            return Plan(PlannedAction.Download, 0) with { Blocked = $"'{userPath}' is a folder, but the repo has a file with that name; move the folder away first" };
+        }
         if (existing == ExistingFiles.Ignore)
         {
             return Plan(PlannedAction.Download, 0);

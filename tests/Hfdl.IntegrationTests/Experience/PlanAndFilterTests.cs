@@ -148,6 +148,27 @@ public sealed class PlanAndFilterTests(ExperienceHub hub) : IClassFixture<Experi
     }
 
     [Fact]
+    public async Task A_dry_run_says_when_a_folder_stands_where_a_file_goes_and_exits_as_the_download_would()
+    {
+        var cli = Cli();
+        Directory.CreateDirectory(Path.Combine(Target(), "config.json"));
+
+        var dryRun = await cli.RunAsync("download", "acme/plain", "--local-dir", Target(), "--dry-run");
+        var json = await cli.RunAsync("download", "acme/plain", "--local-dir", Target(), "--dry-run", "--json");
+        var download = await cli.RunAsync("download", "acme/plain", "--local-dir", Target());
+
+        Assert.Equal(1, download.ExitCode);
+        Assert.Contains("config.json' is a folder", download.Error, StringComparison.Ordinal);
+        Assert.Equal(1, dryRun.ExitCode);
+        Assert.Contains("download fails (a folder is in the way)", dryRun.Out, StringComparison.Ordinal);
+        Assert.Contains("config.json' is a folder, but the repo has a file with that name", dryRun.Error, StringComparison.Ordinal);
+        Assert.Equal(1, json.ExitCode);
+        var plan = JsonDocument.Parse(json.Out.Split('\n')[0]).RootElement;
+        var entry = plan.GetProperty("entries").EnumerateArray().Single(e => e.GetProperty("path").GetString() == "config.json");
+        Assert.Contains("is a folder", entry.GetProperty("blocked").GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_hub_url_into_a_file_or_folder_downloads_and_lists_only_that()
     {
         var cli = Cli();
