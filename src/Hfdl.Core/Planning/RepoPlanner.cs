@@ -280,19 +280,24 @@ internal static class RepoPlanner
     private static List<PlannedFile> FindExtras(RepoSelection selection, StorageLayout layout)
     {
         var root = layout.ResultFolder(selection.Commit);
-        if (layout.Kind != LayoutKind.Folder || !Directory.Exists(root))
+        if (!Directory.Exists(root) || (layout.Kind == LayoutKind.HfCache && SafeFileSystem.LinkTarget(root) is not null))
         {
             return [];
         }
         var known = selection.Listed.Select(f => f.Path).ToHashSet(StringComparer.Ordinal);
         var extras = new List<PlannedFile>();
-        // A download nested in this folder (its own journal or lock) is not this repo's extra files.
-        foreach (var local in DownloadFolder.OwnFiles(root))
+        // A download nested in this folder (its own journal or lock) is not this repo's extra files. A snapshot of the HF
+        // cache holds links (to blobs): they are its files, read without following any link to a folder.
+        var locals = layout.Kind == LayoutKind.HfCache
+            ? SafeFileSystem.WalkWithoutFollowingLinks(root).OfType<FileInfo>().Select(f => f.FullName)
+            : DownloadFolder.OwnFiles(root);
+        foreach (var local in locals)
         {
             var relative = Path.GetRelativePath(root, local).Replace(Path.DirectorySeparatorChar, '/');
             if (!known.Contains(relative) && !IsOwnFile(relative) && selection.Filter.Matches(relative))
             {
-                var size = new FileInfo(local).Length;
+                var info = new FileInfo(local);
+                var size = info.LinkTarget is not null && info.ResolveLinkTarget(returnFinalTarget: true) is FileInfo { Exists: true } target ? target.Length : info.Length;
                 extras.Add(new PlannedFile(relative, size, false, false, PlannedAction.Extra, size) { TargetPath = local, DataPath = local, LocalSize = size });
             }
         }
@@ -307,6 +312,7 @@ internal static class RepoPlanner
         return name.StartsWith(DownloadState.FileName, StringComparison.Ordinal)
             || name.StartsWith(RepoFolderLock.FileName, StringComparison.Ordinal)
             || FileFetcher.IsTemporaryFile(name)
+            || name.EndsWith(HfCacheLayout.CopySuffix, StringComparison.Ordinal)
             || relative.StartsWith(".cache/huggingface/", StringComparison.Ordinal);
     }
 }

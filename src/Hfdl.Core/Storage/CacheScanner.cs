@@ -132,7 +132,9 @@ internal static class CacheScanner
                 }
                 else
                 {
-                    checks.Add(new CachedFileCheck(commit, relative, Progress.VerifyStatus.Extra, "a copy with no cached listing to check it against"));
+                    checks.Add(new CachedFileCheck(commit, relative, Progress.VerifyStatus.Extra, tree is null
+                        ? "a copy with no cached listing to check it against"
+                        : "not in the cached listing of this commit"));
                     continue;
                 }
                 if (!ContentHash.TryFromEtag(expectedHex, out var expected))

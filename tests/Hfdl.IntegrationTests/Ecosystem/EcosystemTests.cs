@@ -455,6 +455,24 @@ public sealed class EcosystemTests(EcosystemHub hub) : IClassFixture<EcosystemHu
     }
 
     [Fact]
+    public async Task Verify_in_the_hf_cache_reports_a_file_in_the_snapshot_that_the_repo_does_not_have()
+    {
+        var cli = Cli();
+        Assert.Equal(0, (await cli.RunAsync("download", "acme/cached", "--cache-dir", Cache)).ExitCode);
+        var snapshot = Path.Combine(RepoFolder, "snapshots", hub.Store.MainSnapshot(RepoType.Model, "acme/cached").CommitId);
+        File.WriteAllText(Path.Combine(snapshot, "stray.txt"), "x");
+
+        var verify = await cli.RunAsync("download", "acme/cached", "--cache-dir", Cache, "--verify");
+        var cacheVerify = await cli.RunAsync("cache", "verify", "acme/cached", "--cache-dir", Cache);
+
+        Assert.Equal(1, verify.ExitCode);
+        Assert.Contains("extra    stray.txt", verify.Error, StringComparison.Ordinal);
+        Assert.Contains("1 extra", verify.Error, StringComparison.Ordinal);
+        Assert.True(File.Exists(Path.Combine(snapshot, "stray.txt")), "never deleted");
+        Assert.Contains("stray.txt (not in the cached listing of this commit)", cacheVerify.Out + cacheVerify.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Offline_json_with_nothing_on_disk_writes_one_fatal_error_event()
     {
         var result = await Cli().RunAsync("download", "acme/cached", "--local-dir", _temp.Combine("empty"), "--offline", "--json");
