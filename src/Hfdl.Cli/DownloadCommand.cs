@@ -312,7 +312,7 @@ internal static class DownloadCommand
             }
             if (result.GetValue(dryRun))
             {
-                return output.WritePlan(await downloader.PlanAsync(request, cancellationToken).ConfigureAwait(false));
+                return output.WritePlan(await downloader.PlanWithListingProgressAsync(request, output.Progress, cancellationToken).ConfigureAwait(false));
             }
             output.Start();
             var summary = await downloader.DownloadAsync(request, output.Progress, cancellationToken).ConfigureAwait(false);

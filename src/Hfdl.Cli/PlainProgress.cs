@@ -21,6 +21,10 @@ internal sealed class PlainProgress : IProgress<DownloadEvent>, IDisposable
     private readonly ProgressModel _model;
     private readonly ITimer? _timer;
     private bool _planned;
+    private long? _listingShownAt;
+
+    /// <summary>At most one "listing N files so far" line in this time.</summary>
+    private static readonly TimeSpan ListingLineInterval = TimeSpan.FromSeconds(5);
     private bool _finished;
 
     public PlainProgress(TextWriter writer, bool quiet, bool verbose = false, TimeProvider? time = null, TimeSpan? statusInterval = null)
@@ -75,6 +79,11 @@ internal sealed class PlainProgress : IProgress<DownloadEvent>, IDisposable
                     break;
                 case RevisionResolved resolved:
                     _writer.WriteLine($"{resolved.RepoType.ToString().ToLowerInvariant()} {resolved.RepoId} at {resolved.Revision} = commit {resolved.Commit}");
+                    break;
+                case ListingProgress listing when _listingShownAt is not { } shown || _clock.GetElapsedTime(shown) >= ListingLineInterval:
+                    // A listing of many pages takes minutes: a line now and then says it is not hung, without a line per page.
+                    _listingShownAt = _clock.GetTimestamp();
+                    _writer.WriteLine($"listing  {listing.FilesListed.ToString("N0", System.Globalization.CultureInfo.InvariantCulture)} files so far");
                     break;
                 case PlanReady plan:
                     _planned = true;

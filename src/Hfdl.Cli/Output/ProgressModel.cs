@@ -23,6 +23,7 @@ internal sealed class ProgressModel : IProgress<DownloadEvent>
     private readonly RateWindow _overall;
     private readonly List<FileFailed> _failures = [];
     private RevisionResolved? _revision;
+    private int _listed;
     private PlanReady? _plan;
     private long _totalBytes;
     private long _settledBytes;
@@ -75,6 +76,9 @@ internal sealed class ProgressModel : IProgress<DownloadEvent>
             {
                 case RevisionResolved resolved:
                     _revision = resolved;
+                    break;
+                case ListingProgress listing:
+                    _listed = listing.FilesListed;
                     break;
                 case PlanReady plan:
                     _plan = plan;
@@ -222,7 +226,10 @@ internal sealed class ProgressModel : IProgress<DownloadEvent>
             var queued = Math.Max(0, filesToDownload - _done - _skippedDuring - _failed - files.Count);
             return new ProgressSnapshot(
                 _revision, _plan, done, total, _transferred, speed, eta, _time.GetElapsedTime(_started, now),
-                _done, (_plan?.FilesAlreadyPresent ?? 0) + _skippedDuring, _failed, _retries, queued, files, stats, _summary);
+                _done, (_plan?.FilesAlreadyPresent ?? 0) + _skippedDuring, _failed, _retries, queued, files, stats, _summary)
+            {
+                FilesListed = _listed,
+            };
         }
     }
 
@@ -315,4 +322,7 @@ internal sealed record ProgressSnapshot(
     DownloadSummary? Summary)
 {
     public double Fraction => BytesTotal > 0 ? Math.Clamp((double)BytesDone / BytesTotal, 0, 1) : Plan is null ? 0 : 1;
+
+    /// <summary>Files of the listing received so far, while a big repo's listing arrives (0 until the first report).</summary>
+    public int FilesListed { get; init; }
 }

@@ -33,7 +33,9 @@ internal static class ProgressView
         }
         if (s.Plan is null)
         {
-            lines.Add("[grey]listing files...[/]");
+            lines.Add(s.FilesListed > 0
+                ? $"[grey]listing files... {s.FilesListed.ToString("N0", CultureInfo.InvariantCulture)} so far[/]"
+                : "[grey]listing files...[/]");
             return new Rows(lines.Select(l => new Markup(l)));
         }
 

@@ -9,7 +9,12 @@ internal static class FilePlanner
     /// Lists every file at <paramref name="commit"/> with the tree API. If the server has no usable tree API (an old
     /// mirror), falls back to repo-info siblings, and to a HEAD per file for sizes or hashes the siblings lack.
     /// </summary>
-    public static async Task<List<RemoteFile>> ListFilesAsync(HubClient client, RepoType type, RepoId id, string commit, CancellationToken cancellationToken)
+    public static Task<List<RemoteFile>> ListFilesAsync(HubClient client, RepoType type, RepoId id, string commit, CancellationToken cancellationToken) =>
+        ListFilesAsync(client, type, id, commit, null, cancellationToken);
+
+    /// <inheritdoc cref="ListFilesAsync(HubClient, RepoType, RepoId, string, CancellationToken)"/>
+    /// <param name="onListed">Told how many files are listed so far, every <see cref="Progress.ListingProgress.Every"/> files.</param>
+    public static async Task<List<RemoteFile>> ListFilesAsync(HubClient client, RepoType type, RepoId id, string commit, Action<int>? onListed, CancellationToken cancellationToken)
     {
         var files = new List<RemoteFile>();
         // Checked as the pages come: a server that repeats its entries on page after page, with ever new links, is
@@ -26,6 +31,10 @@ internal static class FilePlanner
                         throw Duplicate(file.Path);
                     }
                     files.Add(file);
+                    if (files.Count % Progress.ListingProgress.Every == 0)
+                    {
+                        onListed?.Invoke(files.Count);
+                    }
                 }
             }
         }

@@ -47,12 +47,13 @@ internal sealed class SelectionFilter(IReadOnlyList<string> files, PathFilter pa
 internal static class RepoPlanner
 {
     /// <summary>The remote half: resolves the revision, lists the commit and applies FILES and the patterns.</summary>
-    public static async Task<RepoSelection> SelectAsync(HubClient client, DownloadRequest request, Action<string>? onResolved, CancellationToken cancellationToken)
+    public static async Task<RepoSelection> SelectAsync(HubClient client, DownloadRequest request, IProgress<Progress.DownloadEvent>? progress, CancellationToken cancellationToken)
     {
         var revision = request.Revision ?? "main";
         var commit = await ResolveCommitAsync(client, request.RepoType, request.RepoId, revision, cancellationToken).ConfigureAwait(false);
-        onResolved?.Invoke(commit);
-        var listed = await FilePlanner.ListFilesAsync(client, request.RepoType, request.RepoId, commit, cancellationToken).ConfigureAwait(false);
+        progress?.Report(new Progress.RevisionResolved(request.RepoType, request.RepoId, revision, commit));
+        var listed = await FilePlanner.ListFilesAsync(client, request.RepoType, request.RepoId, commit,
+            progress is null ? null : count => progress.Report(new Progress.ListingProgress(request.RepoType, request.RepoId, count)), cancellationToken).ConfigureAwait(false);
         return Select(request, revision, commit, listed);
     }
 

@@ -11,6 +11,16 @@ public abstract record DownloadEvent;
 /// <summary>The revision was resolved to a commit.</summary>
 public sealed record RevisionResolved(RepoType RepoType, RepoId RepoId, string Revision, string Commit) : DownloadEvent;
 
+/// <summary>
+/// The listing of a big repo is still arriving (page after page): <paramref name="FilesListed"/> files so far, said every
+/// <see cref="Every"/> files, so that a listing of 100,000 files is not taken for a hang.
+/// </summary>
+public sealed record ListingProgress(RepoType RepoType, RepoId RepoId, int FilesListed) : DownloadEvent
+{
+    /// <summary>Files between two of these events.</summary>
+    public const int Every = 1000;
+}
+
 /// <summary>The plan is ready: what exists, what will be downloaded, where.</summary>
 public sealed record PlanReady(
     string TargetFolder,

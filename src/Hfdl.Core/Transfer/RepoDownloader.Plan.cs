@@ -15,6 +15,22 @@ internal sealed partial class RepoDownloader
     public Task<DownloadPlan> PlanAsync(DownloadRequest request, CancellationToken cancellationToken) =>
         PlanAsync(request, null, cancellationToken);
 
+    /// <summary>The dry run's plan, with <paramref name="progress"/> told how far a long listing got (<see cref="ListingProgress"/> only).</summary>
+    public Task<DownloadPlan> PlanWithListingProgressAsync(DownloadRequest request, IProgress<DownloadEvent>? progress, CancellationToken cancellationToken) =>
+        PlanAsync(request, progress is null ? null : new ListingOnly(progress), cancellationToken);
+
+    /// <summary>Passes on <see cref="ListingProgress"/> at once, on the reporting thread (Progress&lt;T&gt; would post it later, after the plan).</summary>
+    private sealed class ListingOnly(IProgress<DownloadEvent> inner) : IProgress<DownloadEvent>
+    {
+        public void Report(DownloadEvent value)
+        {
+            if (value is ListingProgress)
+            {
+                inner.Report(value);
+            }
+        }
+    }
+
     private async Task<DownloadPlan> PlanAsync(DownloadRequest request, IProgress<DownloadEvent>? progress, CancellationToken cancellationToken)
     {
         var revision = request.Revision ?? "main";
@@ -31,7 +47,7 @@ internal sealed partial class RepoDownloader
         {
             try
             {
-                selection = await RepoPlanner.SelectAsync(_client, request, commit => progress?.Report(new RevisionResolved(request.RepoType, request.RepoId, revision, commit)), cancellationToken).ConfigureAwait(false);
+                selection = await RepoPlanner.SelectAsync(_client, request, progress, cancellationToken).ConfigureAwait(false);
             }
             catch (HubUnreachableException unreachable) when (RepoPlanner.SelectOffline(request, layout) is { } local)
             {

@@ -58,7 +58,7 @@ internal sealed partial class RepoDownloader
         RepoSelection selection;
         try
         {
-            selection = await RepoPlanner.SelectAsync(_client, request, commit => progress?.Report(new RevisionResolved(request.RepoType, request.RepoId, revision, commit)), cancellationToken).ConfigureAwait(false);
+            selection = await RepoPlanner.SelectAsync(_client, request, progress, cancellationToken).ConfigureAwait(false);
         }
         catch (HubUnreachableException unreachable)
         {

@@ -33,6 +33,14 @@ public sealed class ExperienceHub : IAsyncLifetime
                 repo.Settings(s => s with { Faults = HubFaults.None with { ServerErrors = new StatusFault(503) { FirstRequests = 1, Targets = FaultTargets.Files } } });
             });
         }
+        // A dataset whose listing takes several pages of the tree API (1000 entries each).
+        Store.AddRepo(RepoType.Dataset, "acme/many", repo =>
+        {
+            for (var i = 0; i < 2100; i++)
+            {
+                repo.File($"part-{i / 100:D2}/row-{i:D4}.txt", $"{i}\n");
+            }
+        });
         Server = await HubServer.StartAsync(new HubServerOptions { Store = Store });
     }
 

@@ -60,6 +60,19 @@ public sealed class OutputTests(ExperienceHub hub) : IClassFixture<ExperienceHub
     }
 
     [Fact]
+    public async Task A_listing_of_many_pages_says_how_far_it_got_instead_of_looking_hung()
+    {
+        var plain = await Cli().RunAsync("download", "acme/many", "--repo-type", "dataset", "--local-dir", Target(), "--dry-run", "--include", "part-00/row-0000.txt");
+        var quiet = await Cli().RunAsync("download", "acme/many", "--repo-type", "dataset", "--local-dir", Target(), "--dry-run", "--include", "part-00/row-0000.txt", "-q");
+        var json = await Cli().RunAsync("download", "acme/many", "--repo-type", "dataset", "--local-dir", Target(), "--dry-run", "--include", "part-00/row-0000.txt", "--json");
+
+        Assert.True(plain.ExitCode == 0, plain.ToString());
+        Assert.Contains("listing  1,000 files so far", plain.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("listing", quiet.Error, StringComparison.Ordinal);
+        Assert.Equal("plan", JsonDocument.Parse(json.Out.Split('\n')[0]).RootElement.GetProperty("event").GetString()); // JSON: plan first, as documented
+    }
+
+    [Fact]
     public async Task Quiet_verify_says_nothing_when_every_file_is_ok_and_names_the_files_that_are_not()
     {
         var cli = Cli();
