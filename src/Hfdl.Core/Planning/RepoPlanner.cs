@@ -245,6 +245,11 @@ internal static class RepoPlanner
                 : onDisk;
             return Plan(PlannedAction.Resume, onDisk, Path.GetFileName(resumable.TempPath), held);
         }
+        if (localSize != file.Size && layout.Kind == LayoutKind.HfCache && HfCacheLayout.IncompleteLength(dataPath, file) is { } incomplete)
+        {
+            // huggingface_hub's partial download of the blob: the run takes it over (HfCacheLayout.TakeOverIncomplete).
+            return Plan(PlannedAction.Resume, incomplete, Path.GetFileName(dataPath) + ".incomplete", incomplete);
+        }
         return localSize == file.Size
             ? Plan(PlannedAction.Verify, file.Size)
             : Plan(PlannedAction.Download, 0);

@@ -407,6 +407,86 @@ internal sealed class HfCacheLayout : StorageLayout
         }
     }
 
+    /// <summary>
+    /// huggingface_hub's partial download of <paramref name="file"/>'s blob (<c>blobs/&lt;etag&gt;.incomplete</c>, which
+    /// <c>hf_hub_download</c> resumes with a Range request): its length when it can be taken over (a regular file, shorter
+    /// than the file), else null.
+    /// </summary>
+    internal static long? IncompleteLength(string blobPath, RemoteFile file) => IncompleteLength(blobPath, file, checkLock: true);
+
+    private static long? IncompleteLength(string blobPath, RemoteFile file, bool checkLock)
+    {
+        var blobs = Path.GetDirectoryName(blobPath);
+        if (Path.GetFileName(blobs) != "blobs" || Path.GetFileName(blobPath) != file.Etag)
+        {
+            return null;
+        }
+        var info = new FileInfo(blobPath + ".incomplete");
+        if (!info.Exists || info.LinkTarget is not null || SafeFileSystem.IsSpecialFile(info.FullName) || info.Length <= 0 || info.Length >= file.Size)
+        {
+            return null;
+        }
+        if (checkLock)
+        {
+            // A huggingface_hub still writing it keeps it: the plan must not promise what the run will not take.
+            try
+            {
+                using var probe = LockIncomplete(blobPath, file);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                return null;
+            }
+        }
+        return info.Length;
+    }
+
+    /// <summary>Takes huggingface_hub's lock of the blob (an flock; .NET takes one for FileShare.None), when its lock file exists.</summary>
+    private static FileStream? LockIncomplete(string blobPath, RemoteFile file)
+    {
+        var repoFolder = Path.GetDirectoryName(Path.GetDirectoryName(blobPath)!)!;
+        var lockPath = Path.Combine(Path.GetDirectoryName(repoFolder)!, ".locks", Path.GetFileName(repoFolder), file.Etag + ".lock");
+        return File.Exists(lockPath) && SafeFileSystem.LinkTarget(lockPath) is null && !SafeFileSystem.IsSpecialFile(lockPath)
+            ? new FileStream(lockPath, FileMode.Open, FileAccess.Read, FileShare.None)
+            : null;
+    }
+
+    /// <summary>
+    /// Takes over huggingface_hub's partial download of the blob (<see cref="IncompleteLength(string, RemoteFile)"/>) as this run's temporary
+    /// file, so its bytes are not fetched again; the file's sha256 still decides. Not while huggingface_hub holds the
+    /// blob's lock (<c>.locks/&lt;repo folder&gt;/&lt;etag&gt;.lock</c>, an flock, which .NET takes for FileShare.None):
+    /// that process is still writing it. Null when nothing is taken over.
+    /// </summary>
+    internal static (string TempPath, List<(long Start, long End)> Ranges)? TakeOverIncomplete(string blobPath, RemoteFile file)
+    {
+        if (IncompleteLength(blobPath, file, checkLock: false) is null)
+        {
+            return null;
+        }
+        FileStream? held = null;
+        try
+        {
+            held = LockIncomplete(blobPath, file);
+            var incomplete = blobPath + ".incomplete";
+            // Read again under the lock: huggingface_hub may have finished (and renamed it) meanwhile.
+            if (IncompleteLength(blobPath, file, checkLock: false) is not { } length)
+            {
+                return null;
+            }
+            var temp = Transfer.FileFetcher.NewTempPath(blobPath);
+            File.Move(incomplete, temp);
+            return (temp, [(0, length)]);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return null; // Held by huggingface_hub, or gone: this run downloads the blob itself.
+        }
+        finally
+        {
+            held?.Dispose();
+        }
+    }
+
     public override bool IsRecordedMissing(string path, string commit)
     {
         try

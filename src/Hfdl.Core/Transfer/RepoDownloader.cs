@@ -520,7 +520,8 @@ internal sealed partial class RepoDownloader
             AtomicFile.TryDelete(Path.Combine(Path.GetDirectoryName(path)!, tempName));
             state.SetFile(file.Path, null);
         }
-        return null;
+        // What huggingface_hub left of the blob (hf_hub_download interrupted) is resumed, as hf_hub_download would.
+        return existing != ExistingFiles.Ignore ? HfCacheLayout.TakeOverIncomplete(path, file) : null;
     }
 
     /// <summary>

@@ -473,6 +473,51 @@ public sealed class EcosystemTests(EcosystemHub hub) : IClassFixture<EcosystemHu
     }
 
     [Fact]
+    public async Task A_blob_huggingface_hub_left_incomplete_is_resumed_unless_huggingface_hub_still_holds_its_lock()
+    {
+        var cli = Cli();
+        Assert.Equal(0, (await cli.RunAsync("download", "acme/cached", "--cache-dir", Cache)).ExitCode);
+        var blobs = Path.Combine(RepoFolder, "blobs");
+        var blob = new DirectoryInfo(blobs).GetFiles().OrderByDescending(f => f.Length).First(); // model.safetensors
+        var content = File.ReadAllBytes(blob.FullName);
+        var incomplete = blob.FullName + ".incomplete";
+        void AsInterruptedByHuggingfaceHub()
+        {
+            // hf_hub_download killed after 1 MB: blobs/<etag>.incomplete, no blob, no link, none of hfdl's journal.
+            File.WriteAllBytes(incomplete, content[..1_000_000]);
+            File.Delete(blob.FullName);
+            foreach (var link in Directory.GetFiles(Path.Combine(RepoFolder, "snapshots"), "model.safetensors", SearchOption.AllDirectories))
+            {
+                File.Delete(link);
+            }
+            File.Delete(Path.Combine(RepoFolder, DownloadState.FileName));
+        }
+        static long Resumed(CliResult result) => JsonLines(result.Out).Single(e => e.GetProperty("event").GetString() == "file_started"
+            && e.GetProperty("path").GetString() == "model.safetensors").GetProperty("resumed_bytes").GetInt64();
+
+        AsInterruptedByHuggingfaceHub();
+        var lockFile = Path.Combine(Cache, ".locks", "models--acme--cached", blob.Name + ".lock");
+        Directory.CreateDirectory(Path.GetDirectoryName(lockFile)!);
+        CliResult whileLocked;
+        using (new FileStream(lockFile, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None)) // huggingface_hub's flock
+        {
+            whileLocked = await cli.RunAsync("download", "acme/cached", "--cache-dir", Cache, "--json");
+        }
+        Assert.True(whileLocked.ExitCode == 0, whileLocked.ToString());
+        Assert.Equal(0, Resumed(whileLocked));
+        Assert.True(File.Exists(incomplete), "a file huggingface_hub is still writing is left to it");
+
+        AsInterruptedByHuggingfaceHub();
+        var resumed = await cli.RunAsync("download", "acme/cached", "--cache-dir", Cache, "--json");
+
+        Assert.True(resumed.ExitCode == 0, resumed.ToString());
+        Assert.Equal(1_000_000, Resumed(resumed));
+        Assert.Equal(content.Length - 1_000_000, JsonLines(resumed.Out)[^1].GetProperty("bytes_fetched").GetInt64());
+        Assert.False(File.Exists(incomplete));
+        Assert.Equal(content, File.ReadAllBytes(blob.FullName));
+    }
+
+    [Fact]
     public async Task Offline_json_with_nothing_on_disk_writes_one_fatal_error_event()
     {
         var result = await Cli().RunAsync("download", "acme/cached", "--local-dir", _temp.Combine("empty"), "--offline", "--json");
