@@ -241,6 +241,8 @@ internal sealed class FolderLayout(string root, RepoType type, RepoId id) : Stor
         try
         {
             SafeFileSystem.CreateFileIfMissing(Root, Path.Combine(MetadataFolder, ".gitignore"), "*"u8);
+            // As huggingface_hub's _huggingface_dir does: backup tools that honour the tag skip the metadata.
+            SafeFileSystem.CreateFileIfMissing(Root, Path.Combine(MetadataFolder, "CACHEDIR.TAG"), System.Text.Encoding.ASCII.GetBytes(HfCacheLayout.CacheDirTag), leaveLinkAlone: true);
             var metadata = Path.Combine(MetadataFolder, "download", file.Path.Replace('/', Path.DirectorySeparatorChar) + ".metadata");
             var timestamp = (DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 1000.0).ToString("0.000###", CultureInfo.InvariantCulture);
             // Not flushed: a hint that is validated when read (huggingface_hub and hfdl both fall back to hashing the
@@ -330,7 +332,7 @@ internal sealed class HfCacheLayout : StorageLayout
     /// <summary>The suffix of the temporary copies made into snapshots when links cannot be made.</summary>
     internal const string CopySuffix = ".hfdl-copy";
 
-    private const string CacheDirTag = "Signature: 8a477f597d28d172789f06886806bc55\n# This file is a cache directory tag created by huggingface_hub.\n# For information about cache directory tags, see:\n#\thttps://bford.info/cachedir/\n";
+    internal const string CacheDirTag = "Signature: 8a477f597d28d172789f06886806bc55\n# This file is a cache directory tag created by huggingface_hub.\n# For information about cache directory tags, see:\n#\thttps://bford.info/cachedir/\n";
     private readonly bool _disableSymlinks;
     private int _symlinkWarning;
 

@@ -144,6 +144,8 @@ public sealed class EcosystemTests(EcosystemHub hub) : IClassFixture<EcosystemHu
         Assert.True(result.ExitCode == 0, result.ToString());
         Assert.Equal("*", await File.ReadAllTextAsync(Path.Combine(target, ".cache", "huggingface", ".gitignore")));
         var lines = await File.ReadAllLinesAsync(Path.Combine(target, ".cache", "huggingface", "download", "tokenizer", "vocab.txt.metadata"));
+        // As huggingface_hub's _huggingface_dir: backup tools skip the metadata folder.
+        Assert.StartsWith("Signature: 8a477f597d28d172789f06886806bc55\n", File.ReadAllText(Path.Combine(target, ".cache", "huggingface", "CACHEDIR.TAG")), StringComparison.Ordinal);
         Assert.Equal(main.CommitId, lines[0]);
         Assert.Equal(main.Files.Single(f => f.Path == "tokenizer/vocab.txt").Content.GitSha1, lines[1]);
         var timestamp = double.Parse(lines[2], System.Globalization.CultureInfo.InvariantCulture);

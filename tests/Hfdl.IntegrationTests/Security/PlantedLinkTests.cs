@@ -176,6 +176,7 @@ public sealed class PlantedLinkTests(PlantedLinkHub hub) : IClassFixture<Planted
             Both(layout, ".cache", Plant.LinkToFolder, Outcome.Refused);
             Both(layout, ".cache/huggingface", Plant.LinkToFolder, Outcome.Refused);
             Both(layout, ".cache/huggingface/.gitignore", Plant.LinkToFile, Outcome.Refused);
+            Both(layout, ".cache/huggingface/CACHEDIR.TAG", Plant.LinkToFile, Outcome.LeftAlone);
             Both(layout, ".cache/huggingface/download", Plant.LinkToFolder, Outcome.Refused);
             Both(layout, ".cache/huggingface/download/sub", Plant.LinkToFolder, Outcome.Refused);
             Both(layout, ".cache/huggingface/download/config.json.metadata", Plant.LinkToFile, Outcome.Replaced);
