@@ -245,6 +245,12 @@ internal static class RepoPlanner
                 : onDisk;
             return Plan(PlannedAction.Resume, onDisk, Path.GetFileName(resumable.TempPath), held);
         }
+        if (localSize is null && !isLink && layout.Kind == LayoutKind.HfCache && new FileInfo(userPath) is { Exists: true, LinkTarget: null } copy && copy.Length == file.Size)
+        {
+            // No blob, but the snapshot holds a copy (huggingface_hub where links cannot be made moves the blob there):
+            // hashed, and made the blob if right (RepoDownloader.TryAdoptExistingAsync).
+            return Plan(PlannedAction.Verify, file.Size);
+        }
         if (localSize != file.Size && layout.Kind == LayoutKind.HfCache && HfCacheLayout.IncompleteLength(dataPath, file) is { } incomplete)
         {
             // huggingface_hub's partial download of the blob: the run takes it over (HfCacheLayout.TakeOverIncomplete).

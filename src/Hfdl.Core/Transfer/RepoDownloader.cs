@@ -172,7 +172,7 @@ internal sealed partial class RepoDownloader
             {
                 // The same order as big files and the plan: resume what the journal vouches for, else adopt a right copy.
                 var resume = TakeResumable(file, path, state, request.Existing) is { } partial ? SmallFileResume.From(partial.TempPath, partial.Ranges) : null;
-                if (resume is null && request.Existing != ExistingFiles.Ignore && await TryAdoptExistingAsync(file, path, ct).ConfigureAwait(false))
+                if (resume is null && request.Existing != ExistingFiles.Ignore && await TryAdoptExistingAsync(file, path, layout, commit, ct).ConfigureAwait(false))
                 {
                     journal.Adopted(file, path);
                     return;
@@ -211,7 +211,7 @@ internal sealed partial class RepoDownloader
 
             async Task FetchBigAsync()
             {
-                var bigWork = await PrepareBigFilesAsync(big, state, journal, request.Existing, xet is not null, fatal.Token).ConfigureAwait(false);
+                var bigWork = await PrepareBigFilesAsync(big, state, journal, request.Existing, xet is not null, layout, commit, fatal.Token).ConfigureAwait(false);
                 var controller = new ConnectionController(_options.Threads, _options.MinSpeedPerConnection, _options.SpeedTestDuration, _options.Time);
                 var scheduler = new BigFileScheduler(_client, _options, request.RepoType, request.RepoId, commit, controller, progress, journal, fetch,
                     otherConnections: () => Volatile.Read(ref smallInFlight.Value), xet: xet);
@@ -428,6 +428,10 @@ internal sealed partial class RepoDownloader
                 // On disk with the listed size, but no journal records it verified (copied in, edited, another tool's):
                 // offline its hash against the cached listing decides, as a run with the network would. Once per blob.
                 var data = layout.DataPath(file.Remote!);
+                if (layout.Kind == LayoutKind.HfCache && !File.Exists(data))
+                {
+                    data = layout.UserPath(file.Remote!, plan.Commit); // the snapshot's copy, where the blob is missing
+                }
                 if (!hashed.TryGetValue(data, out var matches))
                 {
                     try
@@ -528,7 +532,7 @@ internal sealed partial class RepoDownloader
     /// Big files: adopt a final copy that hashes right, resume a partial one the journal vouches for (same etag and
     /// size, temporary file still there), and discard partial data of a file that changed on the Hub.
     /// </summary>
-    private static async Task<List<BigFileScheduler.Work>> PrepareBigFilesAsync(List<(RemoteFile File, string Path)> big, DownloadStateStore state, Journal journal, ExistingFiles existing, bool xet, CancellationToken cancellationToken)
+    private static async Task<List<BigFileScheduler.Work>> PrepareBigFilesAsync(List<(RemoteFile File, string Path)> big, DownloadStateStore state, Journal journal, ExistingFiles existing, bool xet, StorageLayout layout, string commit, CancellationToken cancellationToken)
     {
         var result = new List<BigFileScheduler.Work>();
         foreach (var (file, path) in big)
@@ -538,7 +542,7 @@ internal sealed partial class RepoDownloader
                 result.Add(new BigFileScheduler.Work(file, path, resumable.TempPath, resumable.Ranges, ViaXet: xet && XetSession.Serves(file)));
                 continue;
             }
-            if (existing != ExistingFiles.Ignore && await TryAdoptExistingAsync(file, path, cancellationToken).ConfigureAwait(false))
+            if (existing != ExistingFiles.Ignore && await TryAdoptExistingAsync(file, path, layout, commit, cancellationToken).ConfigureAwait(false))
             {
                 journal.Adopted(file, path);
                 continue;
@@ -720,16 +724,46 @@ internal sealed partial class RepoDownloader
         });
     }
 
-    /// <summary>A file already at the target with the right size is hashed; if it matches it is kept as it is.</summary>
-    private static async Task<bool> TryAdoptExistingAsync(RemoteFile file, string path, CancellationToken cancellationToken)
+    /// <summary>
+    /// A file already at the target with the right size is hashed; if it matches it is kept as it is. In the HF cache,
+    /// a blob that is missing while the snapshot holds a copy of the file (huggingface_hub's cache where symlinks
+    /// cannot be made: it moves the blob into the snapshot) is made from that copy once it hashes right, instead of
+    /// being downloaded again; the copy is then replaced by the usual link (or copy) by <see cref="StorageLayout.Place"/>.
+    /// </summary>
+    private static async Task<bool> TryAdoptExistingAsync(RemoteFile file, string path, StorageLayout layout, string commit, CancellationToken cancellationToken)
     {
         var info = new FileInfo(path);
-        if (!info.Exists || info.Length != file.Size || info.LinkTarget is not null)
+        if (info.Exists && info.LinkTarget is null && info.Length == file.Size)
+        {
+            return await LocalHasher.HashFileAsync(path, file.Hash, cancellationToken).ConfigureAwait(false) == file.Hash.Hex;
+        }
+        if (layout is not HfCacheLayout || info.Exists || info.LinkTarget is not null)
         {
             return false;
         }
-        var digest = await LocalHasher.HashFileAsync(path, file.Hash, cancellationToken).ConfigureAwait(false);
-        return digest == file.Hash.Hex;
+        var copy = new FileInfo(layout.UserPath(file, commit));
+        if (!copy.Exists || copy.LinkTarget is not null || copy.Length != file.Size || SafeFileSystem.IsSpecialFile(copy.FullName)
+            || await LocalHasher.HashFileAsync(copy.FullName, file.Hash, cancellationToken).ConfigureAwait(false) != file.Hash.Hex)
+        {
+            return false;
+        }
+        var temp = FileFetcher.NewTempPath(path);
+        try
+        {
+            File.Copy(copy.FullName, temp);
+            if (await LocalHasher.HashFileAsync(temp, file.Hash, cancellationToken).ConfigureAwait(false) != file.Hash.Hex)
+            {
+                AtomicFile.TryDelete(temp); // changed while it was copied: downloaded instead
+                return false;
+            }
+            File.Move(temp, path);
+            return true;
+        }
+        catch (IOException)
+        {
+            AtomicFile.TryDelete(temp);
+            return false;
+        }
     }
 
     /// <summary>

@@ -520,6 +520,43 @@ public sealed class EcosystemTests(EcosystemHub hub) : IClassFixture<EcosystemHu
     }
 
     [Fact]
+    public async Task A_cache_huggingface_hub_wrote_without_links_is_adopted_from_its_snapshot_copies_not_downloaded_again()
+    {
+        // Where links cannot be made, huggingface_hub moves each blob into the snapshot: copies there, blobs/ empty.
+        var cli = Cli();
+        Assert.Equal(0, (await cli.RunAsync("download", "acme/cached", "--cache-dir", Cache)).ExitCode);
+        var snapshot = Path.Combine(RepoFolder, "snapshots", hub.Store.MainSnapshot(RepoType.Model, "acme/cached").CommitId);
+        foreach (var link in Directory.GetFiles(snapshot, "*", SearchOption.AllDirectories))
+        {
+            var target = new FileInfo(link).ResolveLinkTarget(returnFinalTarget: true)!.FullName;
+            File.Delete(link);
+            File.Copy(target, link);
+        }
+        foreach (var blob in Directory.GetFiles(Path.Combine(RepoFolder, "blobs")))
+        {
+            File.Delete(blob);
+        }
+        File.Delete(Path.Combine(RepoFolder, DownloadState.FileName));
+        var offline = await cli.RunAsync("download", "acme/cached", "--cache-dir", Cache, "--offline"); // the cached listing checks the copies
+        await hub.Server.Requests.WaitUntilIdleAsync(TimeSpan.FromSeconds(10));
+        var before = FileRequests();
+
+        var dryRun = await cli.RunAsync("download", "acme/cached", "--cache-dir", Cache, "--dry-run", "--json");
+        var run = await cli.RunAsync("download", "acme/cached", "--cache-dir", Cache, "--json");
+
+        Assert.True(offline.ExitCode == 0, offline.ToString());
+        Assert.All(JsonLines(dryRun.Out)[0].GetProperty("entries").EnumerateArray(), e => Assert.Equal("verify", e.GetProperty("action").GetString()));
+        Assert.True(run.ExitCode == 0, run.ToString());
+        var summary = JsonLines(run.Out)[^1];
+        Assert.Equal(0, summary.GetProperty("files_downloaded").GetInt32());
+        Assert.Equal(0, summary.GetProperty("bytes_fetched").GetInt64());
+        Assert.Equal(before, FileRequests());
+        Assert.All(Directory.GetFiles(snapshot, "*", SearchOption.AllDirectories), f => Assert.NotNull(new FileInfo(f).ResolveLinkTarget(returnFinalTarget: true)));
+        var verify = await cli.RunAsync("cache", "verify", "acme/cached", "--cache-dir", Cache);
+        Assert.True(verify.ExitCode == 0, verify.ToString());
+    }
+
+    [Fact]
     public async Task Offline_json_with_nothing_on_disk_writes_one_fatal_error_event()
     {
         var result = await Cli().RunAsync("download", "acme/cached", "--local-dir", _temp.Combine("empty"), "--offline", "--json");
