@@ -228,7 +228,8 @@ internal static class RepoPlanner
             return Plan(PlannedAction.Download, 0);
         }
         if (existing == ExistingFiles.TrustJournal
-            && ((state is not null && IsRecordedComplete(state, file, data)) || (layout.TrustsPresentData && localSize == file.Size)))
+            && ((state is not null && IsRecordedComplete(state, file, data))
+                || (layout.TrustsPresentData && localSize == file.Size && !IsChangedSinceVerified(state, file, data))))
         {
             return Plan(PlannedAction.Present, file.Size);
         }
@@ -278,6 +279,15 @@ internal static class RepoPlanner
             ? (tempPath, [.. ranges.Select(r => (r[0], r[1]))])
             : null;
     }
+
+    /// <summary>
+    /// The journal recorded this very content as verified, and the file has been modified since: a blob of the HF cache
+    /// (trusted by its name, as huggingface_hub trusts it) that was edited in place after hfdl checked it is hashed again.
+    /// </summary>
+    private static bool IsChangedSinceVerified(DownloadStateStore? state, RemoteFile file, FileInfo data) =>
+        state?.Get(file.Path) is { Status: FileState.Complete } recorded
+        && recorded.Etag == file.Etag && recorded.Size == file.Size
+        && data.Exists && data.LastWriteTimeUtc.Ticks != recorded.MtimeTicks;
 
     /// <summary>Recorded as verified in the journal, and untouched since (same etag, size and modification time).</summary>
     public static bool IsRecordedComplete(DownloadStateStore state, RemoteFile file, FileInfo data) =>

@@ -557,6 +557,24 @@ public sealed class EcosystemTests(EcosystemHub hub) : IClassFixture<EcosystemHu
     }
 
     [Fact]
+    public async Task A_blob_edited_in_place_after_hfdl_verified_it_is_hashed_again_not_trusted_by_its_name()
+    {
+        var cli = Cli();
+        Assert.Equal(0, (await cli.RunAsync("download", "acme/cached", "--cache-dir", Cache)).ExitCode);
+        var blob = new DirectoryInfo(Path.Combine(RepoFolder, "blobs")).GetFiles().Single(f => File.ReadAllText(f.FullName) == "{\"a\":1}\n");
+        File.WriteAllText(blob.FullName, "{\"a\":9}\n"); // same size, edited in place
+
+        var offline = await cli.RunAsync("download", "acme/cached", "config.json", "--cache-dir", Cache, "--offline");
+        var online = await cli.RunAsync("download", "acme/cached", "config.json", "--cache-dir", Cache, "--json");
+
+        Assert.Equal(1, offline.ExitCode);
+        Assert.Contains("corrupt  config.json", offline.Error, StringComparison.Ordinal);
+        Assert.True(online.ExitCode == 0, online.ToString());
+        Assert.Equal(1, JsonLines(online.Out)[^1].GetProperty("files_downloaded").GetInt32());
+        Assert.Equal("{\"a\":1}\n", File.ReadAllText(blob.FullName));
+    }
+
+    [Fact]
     public async Task Offline_json_with_nothing_on_disk_writes_one_fatal_error_event()
     {
         var result = await Cli().RunAsync("download", "acme/cached", "--local-dir", _temp.Combine("empty"), "--offline", "--json");
