@@ -25,8 +25,14 @@ internal sealed record RepoSelection(
     /// </summary>
     public bool FromHeldFiles { get; init; }
 
-    /// <summary>FILES the request named that a selection from held files did not find (they may well exist upstream).</summary>
+    /// <summary>
+    /// FILES the request named that a selection from held files did not find (they may well exist upstream), and the
+    /// snapshot's unusable entries it selects.
+    /// </summary>
     public IReadOnlyList<string> MissingRequested { get; init; } = [];
+
+    /// <summary>Entries of the snapshot that cannot be used (a dangling link, a link elsewhere): the revision's, never extra.</summary>
+    public IReadOnlyList<string> Unusable { get; init; } = [];
 }
 
 /// <summary>The request's FILES and patterns as a test on repo paths (to judge local files the repo does not list).</summary>
@@ -72,7 +78,9 @@ internal static class RepoPlanner
         {
             return Select(request, revision, commit, tree);
         }
-        return layout.ListHeld(commit) is { Count: > 0 } held ? SelectHeld(request, revision, commit, held, layout) : null;
+        return layout.ListHeld(commit, out var unusable) is { } held && held.Count + unusable.Count > 0
+            ? SelectHeld(request, revision, commit, held, unusable, layout)
+            : null;
     }
 
     /// <summary>
@@ -80,10 +88,11 @@ internal static class RepoPlanner
     /// named file or folder that is not there is missing locally, not missing from the repo, unless an earlier run
     /// recorded that the repo does not have it (<c>.no_exist</c>), as huggingface_hub reads it offline.
     /// </summary>
-    private static RepoSelection SelectHeld(DownloadRequest request, string revision, string commit, IReadOnlyList<RemoteFile> held, StorageLayout layout)
+    private static RepoSelection SelectHeld(DownloadRequest request, string revision, string commit, IReadOnlyList<RemoteFile> held, IReadOnlyList<string> unusable, StorageLayout layout)
     {
         var missing = new List<string>();
         var files = new List<string>();
+        var filter = new SelectionFilter(request.Files, new PathFilter(request.Include, request.Exclude));
         foreach (var wanted in request.Files)
         {
             var isFolder = wanted.EndsWith('/');
@@ -93,6 +102,10 @@ internal static class RepoPlanner
             if (found)
             {
                 files.Add(wanted);
+            }
+            else if (unusable.Any(u => u == wanted || u.StartsWith(wanted.TrimEnd('/') + "/", StringComparison.Ordinal)))
+            {
+                // Named, and in the snapshot, but unusable: reported with the others below.
             }
             else if (!isFolder && layout.IsRecordedMissing(wanted, commit))
             {
@@ -118,11 +131,13 @@ internal static class RepoPlanner
             throw new OfflineIncompleteException(request.RepoType, request.RepoId, revision, null,
                 $"the local copy (commit {commit}) holds no file that the include and exclude patterns select, and it was written without a listing of the repo (as huggingface_hub writes it), so hfdl cannot tell whether the repo has any");
         }
-        return new RepoSelection(request.RepoType, request.RepoId, revision, commit, held, selected,
-            new SelectionFilter(request.Files, new PathFilter(request.Include, request.Exclude)))
+        // The snapshot's unusable entries that the request selects are missing: hfdl knows they belong to the revision.
+        missing.AddRange(unusable.Where(filter.Matches).Where(u => !missing.Contains(u)));
+        return new RepoSelection(request.RepoType, request.RepoId, revision, commit, held, selected, filter)
         {
             FromHeldFiles = true,
             MissingRequested = missing,
+            Unusable = unusable,
         };
     }
 
@@ -306,7 +321,7 @@ internal static class RepoPlanner
         {
             return [];
         }
-        var known = selection.Listed.Select(f => f.Path).ToHashSet(StringComparer.Ordinal);
+        var known = selection.Listed.Select(f => f.Path).Concat(selection.Unusable).ToHashSet(StringComparer.Ordinal);
         var extras = new List<PlannedFile>();
         // A download nested in this folder (its own journal or lock) is not this repo's extra files. A snapshot of the HF
         // cache holds links (to blobs): they are its files, read without following any link to a folder.

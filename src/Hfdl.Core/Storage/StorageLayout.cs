@@ -99,7 +99,13 @@ internal abstract class StorageLayout
     /// Offline, when no listing of <paramref name="commit"/> is cached: the files the layout holds for it, as far as it
     /// can tell what they are (null when it cannot tell anything).
     /// </summary>
-    public virtual IReadOnlyList<RemoteFile>? ListHeld(string commit) => null;
+    /// <param name="commit">The commit whose files are looked for.</param>
+    /// <param name="unusable">Paths of the snapshot that cannot be used (a dangling link, a link elsewhere, a FIFO blob).</param>
+    public virtual IReadOnlyList<RemoteFile>? ListHeld(string commit, out IReadOnlyList<string> unusable)
+    {
+        unusable = [];
+        return null;
+    }
 
     /// <summary>Whether an earlier run recorded that <paramref name="path"/> does not exist at <paramref name="commit"/>.</summary>
     public virtual bool IsRecordedMissing(string path, string commit) => false;
@@ -508,10 +514,12 @@ internal sealed class HfCacheLayout : StorageLayout
     /// the blob's. Anything else in the snapshot (a copy with no blob, a link elsewhere) is left out: nothing says what
     /// it should hold.
     /// </summary>
-    public override IReadOnlyList<RemoteFile>? ListHeld(string commit)
+    public override IReadOnlyList<RemoteFile>? ListHeld(string commit, out IReadOnlyList<string> unusable)
     {
         var snapshot = SnapshotFolder(commit);
         var blobs = Path.Combine(RepoFolder, "blobs");
+        var bad = new List<string>();
+        unusable = bad;
         try
         {
             if (SafeFileSystem.LinkTarget(RepoFolder) is not null || SafeFileSystem.LinkTarget(snapshot) is not null || !Directory.Exists(snapshot))
@@ -521,22 +529,31 @@ internal sealed class HfCacheLayout : StorageLayout
             var held = new List<RemoteFile>();
             foreach (var entry in SafeFileSystem.WalkWithoutFollowingLinks(snapshot))
             {
-                if (entry is not FileInfo { LinkTarget: not null } link)
+                if (entry.LinkTarget is null)
+                {
+                    continue; // A folder, or a copy with no blob (made the blob again by a run with the network).
+                }
+                var relative = Path.GetRelativePath(snapshot, entry.FullName).Replace(Path.DirectorySeparatorChar, '/');
+                if (!RepoFilePath.TryValidate(relative, out _))
                 {
                     continue;
                 }
-                var relative = Path.GetRelativePath(snapshot, link.FullName).Replace(Path.DirectorySeparatorChar, '/');
-                if (!RepoFilePath.TryValidate(relative, out _)
+                // Only a link to a regular file of this repo's blobs/, named by its hash, says what a file holds. Any
+                // other link (dangling, elsewhere, to a folder, to a FIFO) is a file of the snapshot that cannot be used.
+                if (entry is not FileInfo link
                     || link.ResolveLinkTarget(returnFinalTarget: true) is not FileInfo { Exists: true } blob
                     || !string.Equals(blob.DirectoryName, blobs, StringComparison.Ordinal)
+                    || SafeFileSystem.IsSpecialFile(blob.FullName)
                     || !Integrity.ContentHash.TryFromEtag(blob.Name, out var hash)
                     || !string.Equals(hash.Hex, blob.Name, StringComparison.Ordinal))
                 {
+                    bad.Add(relative);
                     continue;
                 }
                 held.Add(new RemoteFile(relative, blob.Length, hash, IsLfs: hash.Kind == Integrity.HashKind.Sha256));
             }
             held.Sort((a, b) => string.CompareOrdinal(a.Path, b.Path));
+            bad.Sort(StringComparer.Ordinal);
             return held;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)

@@ -575,6 +575,35 @@ public sealed class EcosystemTests(EcosystemHub hub) : IClassFixture<EcosystemHu
     }
 
     [Fact]
+    public async Task Offline_without_a_listing_a_snapshot_entry_that_cannot_be_used_is_missing_not_extra_or_ignored()
+    {
+        var cli = Cli();
+        var commit = await CacheAsHuggingfaceHubWritesItAsync(cli);
+        var snapshot = Path.Combine(RepoFolder, "snapshots", commit);
+        var configBlob = new FileInfo(Path.Combine(snapshot, "config.json")).ResolveLinkTarget(returnFinalTarget: true)!.FullName;
+        File.Delete(Path.Combine(snapshot, "tokenizer", "vocab.txt"));
+        File.CreateSymbolicLink(Path.Combine(snapshot, "tokenizer", "vocab.txt"), "../../../blobs/" + new string('0', 40)); // dangling
+        var modelBlob = new FileInfo(Path.Combine(snapshot, "model.safetensors")).ResolveLinkTarget(returnFinalTarget: true)!.FullName;
+        File.Delete(modelBlob);
+        Assert.Equal(0, Mkfifo(modelBlob, 0x1A4)); // a FIFO where the blob was: never opened
+
+        var run = await cli.RunAsync("download", "acme/cached", "--cache-dir", Cache, "--offline");
+        var verify = await cli.RunAsync("download", "acme/cached", "--cache-dir", Cache, "--offline", "--verify");
+        var named = await cli.RunAsync("download", "acme/cached", "config.json", "--cache-dir", Cache, "--offline");
+
+        Assert.Equal(1, run.ExitCode);
+        Assert.Contains("missing  tokenizer/vocab.txt", run.Error, StringComparison.Ordinal);
+        Assert.Contains("missing  model.safetensors", run.Error, StringComparison.Ordinal);
+        Assert.Equal(1, verify.ExitCode);
+        Assert.DoesNotContain("extra", verify.Error, StringComparison.Ordinal);
+        Assert.True(named.ExitCode == 0, named.ToString()); // what is usable still serves
+        Assert.True(File.Exists(configBlob));
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "mkfifo", SetLastError = true)]
+    private static extern int Mkfifo(string path, uint mode);
+
+    [Fact]
     public async Task Offline_json_with_nothing_on_disk_writes_one_fatal_error_event()
     {
         var result = await Cli().RunAsync("download", "acme/cached", "--local-dir", _temp.Combine("empty"), "--offline", "--json");
