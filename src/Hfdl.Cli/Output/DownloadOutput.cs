@@ -161,7 +161,7 @@ internal sealed class DownloadOutput : IAsyncDisposable
             _context.Error.WriteLine($"error: {SafeText.Printable(file.Blocked!)}: the download would fail for it.");
         }
         // Every --json run ends with a summary, a dry run too: nothing downloaded, the present files counted as skipped.
-        _json?.Summary(new DownloadSummary(plan.TargetFolder, plan.Commit, 0, plan.FilesPresent, blocked.Count, 0, Elapsed), w => w.WriteBoolean("dry_run", true));
+        _json?.Summary(new DownloadSummary(plan.TargetFolder, plan.Commit, 0, plan.FilesPresent, blocked.Count, 0, Elapsed) { Unchecked = plan.WithoutListing }, w => w.WriteBoolean("dry_run", true));
         // The exit code the download would have: 1 when a file would fail.
         return blocked.Count > 0 ? HfdlCommand.ExitFailure : HfdlCommand.ExitOk;
     }

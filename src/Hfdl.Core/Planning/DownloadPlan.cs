@@ -108,6 +108,12 @@ public sealed record DownloadPlan(
     /// <summary>Local files of the selection that the repo does not list (folder layouts, when asked for: dry run and verify).</summary>
     public IReadOnlyList<PlannedFile> Extras { get; init; } = [];
 
+    /// <summary>
+    /// Planned offline from a Hugging Face cache that holds no listing of the commit (huggingface_hub's): the files are
+    /// what the snapshot holds, and nothing checks them.
+    /// </summary>
+    public bool WithoutListing { get; init; }
+
     /// <summary>The disk-space check the download makes before fetching anything, judged now (null when not made).</summary>
     public DiskSpaceCheck? DiskSpace { get; init; }
 

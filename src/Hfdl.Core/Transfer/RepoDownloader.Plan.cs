@@ -70,7 +70,7 @@ internal sealed partial class RepoDownloader
         }
         if (selection.FromHeldFiles)
         {
-            plan = plan with { Warning = plan.Warning is { } earlier ? $"{earlier} {HeldFilesWarning(selection.Commit)}" : HeldFilesWarning(selection.Commit) };
+            plan = plan with { Warning = plan.Warning is { } earlier ? $"{earlier} {HeldFilesWarning(selection.Commit)}" : HeldFilesWarning(selection.Commit), WithoutListing = true };
         }
         if (unreachableWarning is not null)
         {

@@ -274,6 +274,8 @@ public sealed class EcosystemTests(EcosystemHub hub) : IClassFixture<EcosystemHu
         var dryRun = await cli.RunAsync("download", "acme/cached", "--cache-dir", Cache, "--offline", "--dry-run");
         Assert.True(dryRun.ExitCode == 0, dryRun.ToString());
         Assert.Contains("No listing of commit", dryRun.Error, StringComparison.Ordinal);
+        var dryRunJson = await cli.RunAsync("download", "acme/cached", "--cache-dir", Cache, "--offline", "--dry-run", "--json");
+        Assert.False(JsonLines(dryRunJson.Out)[^1].GetProperty("verified").GetBoolean(), "a dry run does not claim a check either");
         Assert.Equal(before, hub.Server.Requests.Count);
 
         // The Hub out of reach: the same local copy, said to be unchecked.
