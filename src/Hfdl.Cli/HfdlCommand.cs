@@ -37,6 +37,13 @@ internal static class HfdlCommand
         // Whatever is printed, a name or a message from a server included, reaches the terminal escaped.
         context = context with { Out = Output.TerminalText.Wrap(context.Out), Error = Output.TerminalText.Wrap(context.Error) };
         args = RewritePatternLists(RewriteShortForm(args));
+        // System.CommandLine reads `--local-dir=` (nothing after the '=') as `--local-dir` and takes the next word as its
+        // value: `--local-dir= --dry-run` downloaded into a folder named --dry-run (QA). Before "--", that is refused.
+        if (args.TakeWhile(a => a != "--").FirstOrDefault(a => a.Length > 3 && a.StartsWith("--", StringComparison.Ordinal) && a.EndsWith('=') && a.IndexOf('=') == a.Length - 1) is { } empty)
+        {
+            context.Error.WriteLine($"error: {empty[..^1]} has an empty value after '='. Give it a value (or leave the option out).");
+            return ExitUsage;
+        }
         var root = Build(context);
         var parseResult = root.Parse(args);
         onForcedExit?.Invoke((message, code) => Fail(context, parseResult, message, code, prefix: ""));

@@ -69,6 +69,26 @@ public sealed class OptionValueTests(ExperienceHub hub) : IClassFixture<Experien
     }
 
     [Theory]
+    [InlineData("--local-dir=")]
+    [InlineData("--revision=")]
+    public async Task An_option_with_nothing_after_its_equals_sign_is_a_usage_error_not_a_taker_of_the_next_word(string option)
+    {
+        var cli = new CliRunner(hub.Server, _temp);
+        await hub.Server.Requests.WaitUntilIdleAsync(TimeSpan.FromSeconds(10));
+        var before = hub.Server.Requests.Count;
+        var work = _temp.Combine("cwd");
+        Directory.CreateDirectory(work);
+
+        // `--local-dir= --dry-run` was read as --local-dir --dry-run: the whole repo went into a folder named --dry-run.
+        var result = await cli.RunAsync("download", "acme/plain", option, "--dry-run", "--local-dir", Path.Combine(work, "out"));
+
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.Contains($"{option[..^1]} has an empty value after '='", result.Error, StringComparison.Ordinal);
+        Assert.Equal(before, hub.Server.Requests.Count);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(work));
+    }
+
+    [Theory]
     [InlineData("acme/plain", "", "--revision is empty")]
     [InlineData("URL/acme/plain/tree/v1.0", "main", "names revision 'v1.0', but --revision says 'main'")]
     [InlineData("hf://acme/plain@v1.0", "main", "names revision 'v1.0', but --revision says 'main'")]
