@@ -212,7 +212,7 @@ internal static class ProgressView
         return table;
     }
 
-    private static string ActionMarkup(PlannedFile file) => file.Blocked is not null ? "[red]download fails[/] (a folder is in the way)" : file.Action switch
+    private static string ActionMarkup(PlannedFile file) => file.Blocked is not null ? "[red]download fails[/] (a file or folder is in the way)" : file.Action switch
     {
         PlannedAction.Present => "[green]present[/]",
         PlannedAction.Resume => $"[yellow]resume[/] ({Units.Bytes(file.BytesOnDisk)} on disk)",

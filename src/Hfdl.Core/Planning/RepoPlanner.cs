@@ -238,6 +238,10 @@ internal static class RepoPlanner
             // The download fails this file before fetching it (FileFetcher, Place): the plan says so beforehand.
             return Plan(PlannedAction.Download, 0) with { Blocked = $"'{userPath}' is a folder, but the repo has a file with that name; move the folder away first" };
         }
+        if ((layout.Kind != LayoutKind.Folder || !data.Exists) && FileInTheWay(userPath, layout.ResultFolder(commit)) is { } inTheWay)
+        {
+            return Plan(PlannedAction.Download, 0) with { Blocked = $"'{inTheWay}' is a file, but the repo has a folder with that name; move the file away first" };
+        }
         if (existing == ExistingFiles.Ignore)
         {
             return Plan(PlannedAction.Download, 0);
@@ -275,6 +279,29 @@ internal static class RepoPlanner
         return localSize == file.Size
             ? Plan(PlannedAction.Verify, file.Size)
             : Plan(PlannedAction.Download, 0);
+    }
+
+    /// <summary>
+    /// A regular file where a folder on the way to <paramref name="path"/> must be (below <paramref name="root"/>), which
+    /// makes the download of that path fail: null when there is none. Only looked for when the path's folder is missing,
+    /// so a plan of files in existing folders costs one check each.
+    /// </summary>
+    private static string? FileInTheWay(string path, string root)
+    {
+        var folder = Path.GetDirectoryName(path);
+        while (folder is not null && folder.Length > root.Length && folder.StartsWith(root, StringComparison.Ordinal))
+        {
+            if (Directory.Exists(folder))
+            {
+                return null;
+            }
+            if (File.Exists(folder))
+            {
+                return folder;
+            }
+            folder = Path.GetDirectoryName(folder);
+        }
+        return null;
     }
 
     /// <summary>

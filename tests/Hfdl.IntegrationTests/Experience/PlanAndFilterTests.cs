@@ -160,12 +160,23 @@ public sealed class PlanAndFilterTests(ExperienceHub hub) : IClassFixture<Experi
         Assert.Equal(1, download.ExitCode);
         Assert.Contains("config.json' is a folder", download.Error, StringComparison.Ordinal);
         Assert.Equal(1, dryRun.ExitCode);
-        Assert.Contains("download fails (a folder is in the way)", dryRun.Out, StringComparison.Ordinal);
+        Assert.Contains("download fails (a file or folder is in the way)", dryRun.Out, StringComparison.Ordinal);
         Assert.Contains("config.json' is a folder, but the repo has a file with that name", dryRun.Error, StringComparison.Ordinal);
         Assert.Equal(1, json.ExitCode);
         var plan = JsonDocument.Parse(json.Out.Split('\n')[0]).RootElement;
         var entry = plan.GetProperty("entries").EnumerateArray().Single(e => e.GetProperty("path").GetString() == "config.json");
         Assert.Contains("is a folder", entry.GetProperty("blocked").GetString(), StringComparison.Ordinal);
+
+        // And a file where a folder of the repo goes.
+        var other = Target() + "-file";
+        Directory.CreateDirectory(other);
+        File.WriteAllText(Path.Combine(other, "tokenizer"), "mine");
+        var fileDryRun = await cli.RunAsync("download", "acme/plain", "--local-dir", other, "--dry-run");
+        var fileRun = await cli.RunAsync("download", "acme/plain", "--local-dir", other);
+        Assert.Equal(1, fileRun.ExitCode);
+        Assert.Equal(1, fileDryRun.ExitCode);
+        Assert.Contains("tokenizer' is a file, but the repo has a folder with that name", fileDryRun.Error, StringComparison.Ordinal);
+        Assert.Equal("mine", File.ReadAllText(Path.Combine(other, "tokenizer")));
     }
 
     [Fact]
