@@ -297,7 +297,8 @@ internal static class DownloadCommand
             }
             if (request.Offline && !result.GetValue(verify) && !result.GetValue(dryRun) && !output.IsJson)
             {
-                return ReportOffline(await downloader.CheckLocalAsync(request, cancellationToken).ConfigureAwait(false), type, id, rev ?? "main", target, context);
+                return ReportOffline(await downloader.CheckLocalAsync(request, cancellationToken).ConfigureAwait(false), type, id, rev ?? "main", target, context,
+                    quiet: result.GetValue(quiet) || result.GetValue(format) == "quiet");
             }
             // With --json, offline goes on as a download: the engine answers it from the local records with the events
             // of any run (plan, a file_skipped per present file, an error per missing one, summary or a fatal error).
@@ -344,7 +345,7 @@ internal static class DownloadCommand
     }
 
     /// <summary>Offline: says what is on disk for the revision; exit 0 only when it is complete.</summary>
-    private static int ReportOffline(LocalReport? report, RepoType type, RepoId id, string revision, string target, CliContext context)
+    private static int ReportOffline(LocalReport? report, RepoType type, RepoId id, string revision, string target, CliContext context, bool quiet)
     {
         if (report is null)
         {
@@ -352,12 +353,16 @@ internal static class DownloadCommand
             context.Error.WriteLine($"error: Offline, and nothing in {target} records {type.Name()} '{id}' at '{revision}' (no journal or ref for it, or no cached listing of its commit). Download it once with the network first.");
             return HfdlCommand.ExitFailure;
         }
-        if (report.WithoutListing)
+        if (report.WithoutListing && !quiet)
         {
             context.Error.WriteLine($"warning: {RepoDownloader.HeldFilesWarning(report.Commit)}");
         }
         var complete = report.WithoutListing ? "; nothing else is known to be missing." : "; complete.";
-        context.Error.WriteLine($"Offline: {type.Name()} {id} at {revision} = commit {report.Commit}: {report.Present.Count} of {report.Present.Count + report.Missing.Count} files present{(report.IsComplete ? complete : ".")}");
+        if (!quiet || !report.IsComplete)
+        {
+            // -q prints only errors: a complete local copy has nothing to say but its folder.
+            context.Error.WriteLine($"Offline: {type.Name()} {id} at {revision} = commit {report.Commit}: {report.Present.Count} of {report.Present.Count + report.Missing.Count} files present{(report.IsComplete ? complete : ".")}");
+        }
         foreach (var missing in report.Missing)
         {
             context.Error.WriteLine(report.Corrupt.Contains(missing) ? $"corrupt  {missing} (does not match the cached listing's hash)" : $"missing  {missing}");

@@ -423,12 +423,14 @@ internal static class RepoOptions
         {
             throw new UsageException("--revision is empty: give a branch, a tag or a commit id (or leave it out for main).");
         }
-        if (revisionText is not null && reference.Revision is { } inUrl && inUrl != revisionText)
+        if (revisionText is not null && reference.Revision is { } inUrl && inUrl != revisionText
+            && !(RepoDownloader.IsCommit(inUrl.ToLowerInvariant()) && string.Equals(inUrl, revisionText, StringComparison.OrdinalIgnoreCase)))
         {
             // As with --repo-type: two answers to one question are a mistake to point out, not to settle silently.
             throw new UsageException($"'{repoText}' names revision '{inUrl}', but --revision says '{revisionText}'; give one of them.");
         }
         var type = explicitType ?? fromUrl ?? RepoType.Model;
-        return (type, reference.Id, revisionText ?? reference.Revision);
+        // The same commit given twice, once in capitals, is the URL's (the Hub takes commit ids in lower case).
+        return (type, reference.Id, reference.Revision ?? revisionText);
     }
 }

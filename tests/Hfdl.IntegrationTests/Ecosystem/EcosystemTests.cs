@@ -219,6 +219,11 @@ public sealed class EcosystemTests(EcosystemHub hub) : IClassFixture<EcosystemHu
         Assert.True(result.ExitCode == 0, result.ToString());
         Assert.Contains("complete", result.Error, StringComparison.Ordinal);
         Assert.Equal(before, hub.Server.Requests.Count);
+
+        var quiet = await cli.RunAsync([.. args, "-q"]); // -q: only errors, and a complete copy is none
+        Assert.True(quiet.ExitCode == 0, quiet.ToString());
+        Assert.Equal("", quiet.Error);
+        Assert.EndsWith(hub.Store.MainSnapshot(RepoType.Model, "acme/cached").CommitId, quiet.Out.Trim(), StringComparison.Ordinal);
     }
 
     /// <summary>

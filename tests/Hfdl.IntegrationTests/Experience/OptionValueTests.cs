@@ -1,3 +1,4 @@
+using Hfdl.Core.Hub;
 using Hfdl.IntegrationTests.Support;
 
 namespace Hfdl.IntegrationTests.Experience;
@@ -66,6 +67,17 @@ public sealed class OptionValueTests(ExperienceHub hub) : IClassFixture<Experien
         Assert.True(list.ExitCode == 2, list.ToString());
         Assert.Equal(before, hub.Server.Requests.Count);
         Assert.False(Directory.Exists(_temp.Combine("out")) && Directory.EnumerateFiles(_temp.Combine("out")).Any(), "nothing is downloaded");
+    }
+
+    [Fact]
+    public async Task A_commit_in_the_url_and_the_same_commit_in_capitals_in_revision_are_no_contradiction()
+    {
+        var commit = hub.Store.MainSnapshot(RepoType.Model, "acme/plain").CommitId;
+        var url = $"{hub.Server.Endpoint.ToString().TrimEnd('/')}/acme/plain/tree/{commit}";
+
+        var list = await new CliRunner(hub.Server, _temp).RunAsync("ls", url, "--revision", commit.ToUpperInvariant());
+
+        Assert.True(list.ExitCode == 0, list.ToString());
     }
 
     [Theory]
