@@ -160,10 +160,17 @@ internal sealed class DownloadOutput : IAsyncDisposable
         {
             _context.Error.WriteLine($"error: {SafeText.Printable(file.Blocked!)}: the download would fail for it.");
         }
+        // Without the network a file to download or resume cannot be: the download would report it missing and fail.
+        var unreachable = plan.Offline ? plan.Files.Count(f => f.Blocked is null && f.Action is PlannedAction.Download or PlannedAction.Resume) : 0;
+        if (unreachable > 0)
+        {
+            _context.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"error: {unreachable} file(s) of the revision are missing or incomplete on disk, and without the network they cannot be downloaded: the download would fail. Run it without --offline / HF_HUB_OFFLINE (and with the Hub in reach) to fetch them."));
+        }
         // Every --json run ends with a summary, a dry run too: nothing downloaded, the present files counted as skipped.
-        _json?.Summary(new DownloadSummary(plan.TargetFolder, plan.Commit, 0, plan.FilesPresent, blocked.Count, 0, Elapsed) { Unchecked = plan.WithoutListing }, w => w.WriteBoolean("dry_run", true));
+        _json?.Summary(new DownloadSummary(plan.TargetFolder, plan.Commit, 0, plan.FilesPresent, blocked.Count + unreachable, 0, Elapsed) { Unchecked = plan.WithoutListing }, w => w.WriteBoolean("dry_run", true));
         // The exit code the download would have: 1 when a file would fail.
-        return blocked.Count > 0 ? HfdlCommand.ExitFailure : HfdlCommand.ExitOk;
+        return blocked.Count + unreachable > 0 ? HfdlCommand.ExitFailure : HfdlCommand.ExitOk;
     }
 
     /// <summary>

@@ -187,7 +187,7 @@ internal static class ProgressView
         {
             var kind = file.Action == PlannedAction.Extra ? "" : file.IsBig ? "big" : "small";
             var storage = file.Action == PlannedAction.Extra ? "" : file.IsLfs ? "LFS" : "regular";
-            yield return $"{file.Path.PadRight(pathWidth)}{bar}{Units.Bytes(file.Size).PadLeft(sizeWidth)}{bar}{kind,-5}{bar}{storage,-7}{bar}{ActionText(file)}";
+            yield return $"{file.Path.PadRight(pathWidth)}{bar}{Units.Bytes(file.Size).PadLeft(sizeWidth)}{bar}{kind,-5}{bar}{storage,-7}{bar}{ActionText(file, plan.Offline)}";
         }
     }
 
@@ -207,12 +207,14 @@ internal static class ProgressView
                 new Text(Units.Bytes(file.Size)),
                 new Text(extra ? "" : file.IsBig ? "big" : "small"),
                 new Text(extra ? "" : file.IsLfs ? "LFS" : "regular"),
-                new Markup(ActionMarkup(file)));
+                new Markup(ActionMarkup(file, plan.Offline)));
         }
         return table;
     }
 
-    private static string ActionMarkup(PlannedFile file) => file.Blocked is not null ? "[red]download fails[/] (a file or folder is in the way)" : file.Action switch
+    private static string ActionMarkup(PlannedFile file, bool offline = false) => file.Blocked is not null ? "[red]download fails[/] (a file or folder is in the way)"
+        : offline && file.Action is PlannedAction.Download or PlannedAction.Resume ? "[red]missing[/] (no network: cannot be downloaded)"
+        : file.Action switch
     {
         PlannedAction.Present => "[green]present[/]",
         PlannedAction.Resume => $"[yellow]resume[/] ({Units.Bytes(file.BytesOnDisk)} on disk)",
@@ -221,7 +223,7 @@ internal static class ProgressView
         _ => "download",
     };
 
-    private static string ActionText(PlannedFile file) => Markup.Remove(ActionMarkup(file));
+    private static string ActionText(PlannedFile file, bool offline) => Markup.Remove(ActionMarkup(file, offline));
 
     /// <summary>
     /// "to download: N files, X" where files on disk that are only hashed first (not in the journal) are told apart:

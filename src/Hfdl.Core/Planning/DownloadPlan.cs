@@ -114,6 +114,12 @@ public sealed record DownloadPlan(
     /// </summary>
     public bool WithoutListing { get; init; }
 
+    /// <summary>
+    /// Planned without the network (offline, or the Hub out of reach): a file to download or resume cannot be, so the
+    /// download would report it missing.
+    /// </summary>
+    public bool Offline { get; init; }
+
     /// <summary>The disk-space check the download makes before fetching anything, judged now (null when not made).</summary>
     public DiskSpaceCheck? DiskSpace { get; init; }
 

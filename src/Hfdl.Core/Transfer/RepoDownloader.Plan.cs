@@ -76,6 +76,6 @@ internal sealed partial class RepoDownloader
         {
             plan = plan with { Warning = plan.Warning is { } earlier ? $"{unreachableWarning} {earlier}" : unreachableWarning };
         }
-        return plan with { DiskSpace = CheckDiskSpace(plan, layout.JournalFolder) };
+        return plan with { DiskSpace = CheckDiskSpace(plan, layout.JournalFolder), Offline = request.Offline || unreachableWarning is not null };
     }
 }

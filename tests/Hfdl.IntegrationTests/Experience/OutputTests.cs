@@ -220,8 +220,30 @@ public sealed class OutputTests(ExperienceHub hub) : IClassFixture<ExperienceHub
         {
             Assert.True(events[0].GetProperty("dry_run").GetBoolean());
             Assert.True(summary.GetProperty("dry_run").GetBoolean());
-            Assert.Equal(0, result.ExitCode);
+            // Offline, the changed README.md cannot be downloaded again: the download would fail, and so does its dry run.
+            var offline = mode.Contains("--offline");
+            Assert.Equal(offline ? 1 : 0, result.ExitCode);
+            Assert.Equal(offline ? 1 : 0, summary.GetProperty("files_failed").GetInt32());
         }
+    }
+
+    [Fact]
+    public async Task An_offline_dry_run_shows_a_file_to_download_as_missing_and_fails_as_the_download_would()
+    {
+        var cli = Cli();
+        await cli.RunAsync("download", "acme/plain", "--local-dir", Target());
+        File.Delete(Path.Combine(Target(), "README.md"));
+
+        var dryRun = await cli.RunAsync("download", "acme/plain", "--local-dir", Target(), "--offline", "--dry-run");
+        var download = await cli.RunAsync("download", "acme/plain", "--local-dir", Target(), "--offline");
+
+        Assert.Equal(1, download.ExitCode);
+        Assert.Equal(download.ExitCode, dryRun.ExitCode);
+        Assert.Contains("README.md", dryRun.Out, StringComparison.Ordinal);
+        Assert.Contains("missing (no network: cannot be downloaded)", dryRun.Out, StringComparison.Ordinal);
+        Assert.DoesNotContain("resume (", dryRun.Out, StringComparison.Ordinal);
+        Assert.Contains("error: 1 file(s) of the revision are missing", dryRun.Error, StringComparison.Ordinal);
+        Assert.False(File.Exists(Path.Combine(Target(), "README.md")));
     }
 
     [Fact]
