@@ -52,7 +52,8 @@ internal sealed partial class HubHandler(HubState state)
                     await ResolveCacheAsync(request, cacheType, cancellationToken).ConfigureAwait(false);
                     return;
                 default:
-                    if (ApiType(segments[1]) is { } type)
+                    // "/api/models" alone is the Hub's search, which this server does not offer: a 404 below, not a crash.
+                    if (ApiType(segments[1]) is { } type && segments.Length >= 3)
                     {
                         request.SetRateLimitHeaders("api");
                         await ApiRepoRouteAsync(request, type, cancellationToken).ConfigureAwait(false);

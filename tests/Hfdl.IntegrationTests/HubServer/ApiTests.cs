@@ -377,6 +377,22 @@ public sealed partial class ApiTests
         Assert.Equal("Invalid credentials in Authorization header", unknown.Header("X-Error-Message"));
     }
 
+    [Theory]
+    [InlineData("/api/models")]
+    [InlineData("/api/datasets")]
+    [InlineData("/api/models/")]
+    public async Task A_listing_of_every_repo_of_a_type_is_a_json_404_not_a_server_error(string path)
+    {
+        // The Hub's search is not offered; a client must get a final "not found", never a 500 it would retry.
+        await using var server = await HubTestKit.StartAsync(HubTestKit.StandardStore());
+        using var client = HubTestKit.Client(server);
+
+        using var response = await client.SendAsync(HttpMethod.Get, path);
+
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        Assert.Equal(JsonValueKind.Object, (await response.JsonAsync()).ValueKind);
+    }
+
     [Fact]
     public async Task Raw_target_keeps_encoded_slashes_in_one_segment()
     {
