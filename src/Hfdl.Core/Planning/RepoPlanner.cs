@@ -96,6 +96,13 @@ internal static class RepoPlanner
         foreach (var wanted in request.Files)
         {
             var isFolder = wanted.EndsWith('/');
+            if (!RepoFilePath.TryValidate(wanted.TrimEnd('/'), out var invalid))
+            {
+                // The user typed it, no server listed it: said of the request, as the online "does not exist" is.
+                throw new EntryNotFoundException(
+                    $"File '{SafeText.Printable(wanted)}' cannot exist in {request.RepoType.Name()} '{request.RepoId}' at revision '{revision}': {invalid}. Check the name in the repo's file list.",
+                    System.Net.HttpStatusCode.NotFound, null, null, commit);
+            }
             var found = isFolder
                 ? held.Any(f => f.Path.StartsWith(wanted, StringComparison.Ordinal))
                 : held.Any(f => f.Path == wanted || f.Path.StartsWith(wanted + "/", StringComparison.Ordinal));

@@ -272,6 +272,11 @@ public sealed class EcosystemTests(EcosystemHub hub) : IClassFixture<EcosystemHu
         Assert.Equal(1, absent.ExitCode);
         Assert.Contains("missing  not-cached.txt", absent.Error, StringComparison.Ordinal);
         Assert.DoesNotContain("does not exist", absent.Error, StringComparison.Ordinal);
+        // A name the user typed that no repo can hold is the request's fault, not a server's.
+        var unsafeName = await cli.RunAsync("download", "acme/cached", "../x", "--cache-dir", Cache, "--offline");
+        Assert.Equal(1, unsafeName.ExitCode);
+        Assert.Contains("File '../x' cannot exist in model 'acme/cached'", unsafeName.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("server", unsafeName.Error, StringComparison.Ordinal);
         var patterns = await cli.RunAsync("download", "acme/cached", "--include", "*.bin", "--cache-dir", Cache, "--offline");
         Assert.Equal(1, patterns.ExitCode);
         Assert.Contains("cannot tell whether the repo has any", patterns.Error, StringComparison.Ordinal);
