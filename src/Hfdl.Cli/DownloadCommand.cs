@@ -350,7 +350,7 @@ internal static class DownloadCommand
         if (report is null)
         {
             // The words of the engine's offline refusal (OfflineIncompleteException), with the folder that was looked in.
-            context.Error.WriteLine($"error: Offline, and nothing in {target} records {type.Name()} '{id}' at '{revision}' (no journal or ref for it, or no cached listing of its commit). Download it once with the network first.");
+            context.Error.WriteLine($"error: Offline, and nothing in {target} records {type.Name()} '{id}' at '{revision}' (no journal or ref names a commit for it). Download it once with the network first.");
             return HfdlCommand.ExitFailure;
         }
         if (report.WithoutListing && !quiet)

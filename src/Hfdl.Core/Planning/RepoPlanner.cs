@@ -84,6 +84,15 @@ internal static class RepoPlanner
     }
 
     /// <summary>
+    /// Why <see cref="SelectOffline"/> found nothing, when the local records do name a commit for the revision (a ref
+    /// whose snapshot was deleted); null when nothing records the revision at all.
+    /// </summary>
+    public static string? OfflineGap(DownloadRequest request, StorageLayout layout) =>
+        layout.LocalCommit(request.Revision ?? "main") is { } commit
+            ? $"the local records name commit {commit}, but neither a cached listing of it nor any of its files is on disk"
+            : null;
+
+    /// <summary>
     /// <see cref="SelectOffline"/> from the files a cache written by huggingface_hub holds (it caches no listing): a
     /// named file or folder that is not there is missing locally, not missing from the repo, unless an earlier run
     /// recorded that the repo does not have it (<c>.no_exist</c>), as huggingface_hub reads it offline.

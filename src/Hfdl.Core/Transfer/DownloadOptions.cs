@@ -248,7 +248,7 @@ public sealed class OfflineIncompleteException(Hub.RepoType type, Hub.RepoId id,
     : HfdlException(reason is not null
         ? $"Offline, and for {type.Name()} '{id}' at '{revision}' {reason}. Download it with the network first."
         : report is null
-        ? $"Offline, and nothing on disk records {type.Name()} '{id}' at '{revision}' (no journal or ref for it, or no cached listing of its commit). Download it once with the network first."
+        ? $"Offline, and nothing on disk records {type.Name()} '{id}' at '{revision}' (no journal or ref names a commit for it). Download it once with the network first."
         : $"Offline, and the local copy of {type.Name()} '{id}' at '{revision}' (commit {report.Commit}) lacks {report.Missing.Count} of the {report.Present.Count + report.Missing.Count} selected files, for example '{SafeText.Printable(report.Missing[0])}'. Download them with the network first.")
 {
     /// <summary>Offline, and the local copy lacks files (<paramref name="report"/>) or nothing records the revision (null).</summary>

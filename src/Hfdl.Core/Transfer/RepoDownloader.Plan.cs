@@ -39,7 +39,7 @@ internal sealed partial class RepoDownloader
         string? unreachableWarning = null;
         if (request.Offline)
         {
-            selection = RepoPlanner.SelectOffline(request, layout) ?? throw new OfflineIncompleteException(request.RepoType, request.RepoId, revision, null);
+            selection = RepoPlanner.SelectOffline(request, layout) ?? throw new OfflineIncompleteException(request.RepoType, request.RepoId, revision, null, RepoPlanner.OfflineGap(request, layout));
             // The commit the local records give, as a run with the network reports the one the Hub gives.
             progress?.Report(new RevisionResolved(request.RepoType, request.RepoId, revision, selection.Commit));
         }

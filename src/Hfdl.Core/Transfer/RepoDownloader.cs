@@ -358,7 +358,7 @@ internal sealed partial class RepoDownloader
             {
                 System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(unreachable);
             }
-            throw new OfflineIncompleteException(request.RepoType, request.RepoId, revision, null);
+            throw new OfflineIncompleteException(request.RepoType, request.RepoId, revision, null, RepoPlanner.OfflineGap(request, layout));
         }
         if (unreachable is not null)
         {
@@ -403,10 +403,20 @@ internal sealed partial class RepoDownloader
     /// <summary>
     /// What is on disk for a revision, without any network call (<c>--offline</c>, <c>HF_HUB_OFFLINE</c>): the plan of
     /// the request from the commit and listing recorded locally, its selected files judged present (where users find
-    /// them, with their size) or missing. Null when nothing records the revision.
+    /// them, with their size) or missing. Null when nothing records the revision; throws
+    /// <see cref="OfflineIncompleteException"/> when the records name its commit but nothing of that commit is on disk.
     /// </summary>
-    public async Task<LocalReport?> CheckLocalAsync(DownloadRequest request, CancellationToken cancellationToken) =>
-        (await InspectLocalAsync(request, CreateLayout(request, null), cancellationToken).ConfigureAwait(false))?.Report;
+    public async Task<LocalReport?> CheckLocalAsync(DownloadRequest request, CancellationToken cancellationToken)
+    {
+        var layout = CreateLayout(request, null);
+        if ((await InspectLocalAsync(request, layout, cancellationToken).ConfigureAwait(false))?.Report is { } report)
+        {
+            return report;
+        }
+        return RepoPlanner.OfflineGap(request, layout) is { } gap
+            ? throw new OfflineIncompleteException(request.RepoType, request.RepoId, request.Revision ?? "main", null, gap)
+            : null;
+    }
 
     private async Task<(DownloadPlan Plan, LocalReport Report)?> InspectLocalAsync(DownloadRequest request, StorageLayout layout, CancellationToken cancellationToken)
     {

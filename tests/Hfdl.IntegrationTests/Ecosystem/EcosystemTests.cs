@@ -637,7 +637,26 @@ public sealed class EcosystemTests(EcosystemHub hub) : IClassFixture<EcosystemHu
         var result = await Cli().RunAsync(["download", "acme/cached", "--local-dir", _temp.Combine("empty"), "--offline", .. mode]);
 
         Assert.Equal(1, result.ExitCode);
-        Assert.Contains("records model 'acme/cached' at 'main' (no journal or ref for it, or no cached listing of its commit). Download it once with the network first.", result.Error, StringComparison.Ordinal);
+        Assert.Contains("records model 'acme/cached' at 'main' (no journal or ref names a commit for it). Download it once with the network first.", result.Error, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData]
+    [InlineData("--dry-run")]
+    [InlineData("--verify")]
+    [InlineData("--json")]
+    public async Task Offline_a_ref_whose_snapshot_and_listing_were_deleted_is_said_to_name_a_commit_with_nothing_on_disk(params string[] mode)
+    {
+        var cli = Cli();
+        var commit = await CacheAsHuggingfaceHubWritesItAsync(cli);
+        Directory.Delete(Path.Combine(RepoFolder, "snapshots"), recursive: true);
+
+        var result = await cli.RunAsync(["download", "acme/cached", "--cache-dir", Cache, "--offline", .. mode]);
+
+        Assert.Equal(1, result.ExitCode);
+        // Not "nothing records it": refs/main does, and the user must learn that its files are what is gone.
+        Assert.Contains($"the local records name commit {commit}, but neither a cached listing of it nor any of its files is on disk", result.Error + result.Out, StringComparison.Ordinal);
+        Assert.DoesNotContain("nothing", result.Error + result.Out, StringComparison.Ordinal);
     }
 
     [Fact]
