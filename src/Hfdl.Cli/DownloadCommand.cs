@@ -305,7 +305,7 @@ internal static class DownloadCommand
             if (result.GetValue(verify))
             {
                 var report = await downloader.VerifyAsync(request, output.Progress, cancellationToken).ConfigureAwait(false);
-                var exitCode = output.FinishVerify(report, repairFollows: result.GetValue(fixBroken));
+                var exitCode = output.FinishVerify(report, repairFollows: result.GetValue(fixBroken), request.Offline);
                 if (!result.GetValue(fixBroken))
                 {
                     return exitCode;
@@ -365,11 +365,13 @@ internal static class DownloadCommand
         }
         foreach (var missing in report.Missing)
         {
-            context.Error.WriteLine(report.Corrupt.Contains(missing) ? $"corrupt  {missing} (does not match the cached listing's hash)" : $"missing  {missing}");
+            context.Error.WriteLine(report.Corrupt.Contains(missing) ? $"corrupt  {missing} (does not match the cached listing's size or hash)" : $"missing  {missing}");
         }
         if (!report.IsComplete)
         {
-            context.Error.WriteLine("error: The local copy is incomplete; run the same command without --offline / HF_HUB_OFFLINE to download the missing files.");
+            context.Error.WriteLine(report.Corrupt.Count > 0
+                ? "error: The local copy is incomplete or damaged; run the same command without --offline / HF_HUB_OFFLINE to download the missing and corrupt files again."
+                : "error: The local copy is incomplete; run the same command without --offline / HF_HUB_OFFLINE to download the missing files.");
             return HfdlCommand.ExitFailure;
         }
         context.Out.WriteLine(report.Folder);

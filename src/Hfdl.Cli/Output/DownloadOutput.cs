@@ -177,7 +177,7 @@ internal sealed class DownloadOutput : IAsyncDisposable
     /// The outcome of <c>--verify</c>: the counts on stderr and, when nothing is repaired after it
     /// (<paramref name="repairFollows"/> false), the <c>summary</c> event; returns the exit code (1 when a file is not ok).
     /// </summary>
-    public int FinishVerify(VerificationReport report, bool repairFollows)
+    public int FinishVerify(VerificationReport report, bool repairFollows, bool offline)
     {
         var corrupt = report.Count(VerifyStatus.Corrupt);
         var missing = report.Count(VerifyStatus.Missing);
@@ -194,7 +194,10 @@ internal sealed class DownloadOutput : IAsyncDisposable
         }
         if (corrupt + missing > 0)
         {
-            _context.Error.WriteLine("Run the same command with --fix-broken to download the corrupt and missing files again.");
+            // --fix-broken is refused offline: the advice must be one the user can follow.
+            _context.Error.WriteLine(offline
+                ? "Run the same command with --fix-broken and without --offline / HF_HUB_OFFLINE to download the corrupt and missing files again."
+                : "Run the same command with --fix-broken to download the corrupt and missing files again.");
         }
         if (extra > 0)
         {

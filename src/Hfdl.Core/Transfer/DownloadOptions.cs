@@ -249,6 +249,8 @@ public sealed class OfflineIncompleteException(Hub.RepoType type, Hub.RepoId id,
         ? $"Offline, and for {type.Name()} '{id}' at '{revision}' {reason}. Download it with the network first."
         : report is null
         ? $"Offline, and nothing on disk records {type.Name()} '{id}' at '{revision}' (no journal or ref names a commit for it). Download it once with the network first."
+        : report.Corrupt.Count > 0
+        ? $"Offline, and in the local copy of {type.Name()} '{id}' at '{revision}' (commit {report.Commit}) {report.Missing.Count} of the {report.Present.Count + report.Missing.Count} selected files are missing or do not match the cached listing (its size or hash), for example '{SafeText.Printable(report.Corrupt[0])}' does not. Download them again with the network."
         : $"Offline, and the local copy of {type.Name()} '{id}' at '{revision}' (commit {report.Commit}) lacks {report.Missing.Count} of the {report.Present.Count + report.Missing.Count} selected files, for example '{SafeText.Printable(report.Missing[0])}'. Download them with the network first.")
 {
     /// <summary>Offline, and the local copy lacks files (<paramref name="report"/>) or nothing records the revision (null).</summary>
@@ -267,7 +269,7 @@ public sealed record LocalReport(string Folder, string Commit, IReadOnlyList<str
     /// <summary>True when every selected file is on disk.</summary>
     public bool IsComplete => Missing.Count == 0;
 
-    /// <summary>Files of <see cref="Missing"/> that are on disk with their size but whose content does not match the cached listing's hash.</summary>
+    /// <summary>Files of <see cref="Missing"/> that are on disk but whose size or content does not match the cached listing.</summary>
     public IReadOnlyList<string> Corrupt { get; init; } = [];
 
     /// <summary>

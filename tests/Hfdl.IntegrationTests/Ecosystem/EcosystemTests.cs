@@ -612,6 +612,32 @@ public sealed class EcosystemTests(EcosystemHub hub) : IClassFixture<EcosystemHu
         Assert.True(File.Exists(configBlob));
     }
 
+    [Fact]
+    public async Task Offline_a_blob_of_the_wrong_size_is_reported_corrupt_with_advice_that_works_offline()
+    {
+        var cli = Cli();
+        var download = await cli.RunAsync("download", "acme/cached", "--cache-dir", Cache);
+        Assert.True(download.ExitCode == 0, download.ToString());
+        var config = Path.Combine(download.Out.Trim(), "config.json");
+        var blob = new FileInfo(config).ResolveLinkTarget(returnFinalTarget: true)!.FullName;
+        File.WriteAllText(blob, "x"); // damaged in place: another size than the listing's
+
+        var run = await cli.RunAsync("download", "acme/cached", "--cache-dir", Cache, "--offline");
+        var verify = await cli.RunAsync("download", "acme/cached", "--cache-dir", Cache, "--offline", "--verify");
+        var json = await cli.RunAsync("download", "acme/cached", "--cache-dir", Cache, "--offline", "--json");
+
+        Assert.Equal(1, run.ExitCode);
+        Assert.Contains("corrupt  config.json (does not match the cached listing's size or hash)", run.Error, StringComparison.Ordinal);
+        Assert.Contains("download the missing and corrupt files again", run.Error, StringComparison.Ordinal);
+        Assert.Equal(1, verify.ExitCode);
+        Assert.Contains("corrupt  config.json", verify.Error, StringComparison.Ordinal);
+        // --fix-broken is refused offline, so the advice must say to drop --offline as well.
+        Assert.Contains("with --fix-broken and without --offline", verify.Error, StringComparison.Ordinal);
+        Assert.Equal(1, json.ExitCode);
+        Assert.Contains("'config.json' does not", JsonLines(json.Out)[^1].GetProperty("message").GetString(), StringComparison.Ordinal);
+        Assert.Equal("x", File.ReadAllText(blob)); // reported, not touched
+    }
+
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "mkfifo", SetLastError = true)]
     private static extern int Mkfifo(string path, uint mode);
 
