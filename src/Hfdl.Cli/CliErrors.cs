@@ -42,7 +42,8 @@ internal static class CliErrors
     };
 
     /// <summary>The paragraph the command prints for an error: Core's sentence in the command's words, plus a hint (naming <paramref name="repo"/> as the user wrote it, when the command has one).</summary>
-    public static string Describe(HfdlException error, string? repo = null)
+    /// <param name="implicitTokenWithheld">A token is saved but HF_HUB_DISABLE_IMPLICIT_TOKEN kept it from being sent.</param>
+    public static string Describe(HfdlException error, string? repo = null, bool implicitTokenWithheld = false)
     {
         if (error is InvalidOptionException { Option: var option, Requirement: var requirement } && OptionFlags.TryGetValue(option, out var flag))
         {
@@ -56,6 +57,10 @@ internal static class CliErrors
         {
             var flags = string.Join(" ", include.Select(p => $"--include '{p}'").Concat(exclude.Select(p => $"--exclude '{p}'")));
             message = message.Replace(PathFilter.DescribePatterns(include, exclude), flags, StringComparison.Ordinal);
+        }
+        if (implicitTokenWithheld && error is RepositoryNotFoundException or GatedRepoException)
+        {
+            return $"{message.Replace(" " + HubErrorMapper.NoTokenHint, "", StringComparison.Ordinal)} A token is saved (or set in HF_TOKEN), but HF_HUB_DISABLE_IMPLICIT_TOKEN keeps hfdl from sending it: give it with --token, or unset HF_HUB_DISABLE_IMPLICIT_TOKEN.";
         }
         return Hint(error, repo is null ? "REPO" : SafeText.Printable(repo)) is { } hint ? $"{message} {hint}" : message;
     }

@@ -86,7 +86,7 @@ internal static class HfdlCommand
             {
                 repo += (Given("--repo-type") is { } type ? $" -r {type}" : "") + (Given("--revision") is { } revision ? $" --revision {revision}" : "");
             }
-            return Fail(context, parseResult, CliErrors.Describe(ex, repo), CliErrors.ExitCode(ex));
+            return Fail(context, parseResult, CliErrors.Describe(ex, repo, Given("--token") is null && ImplicitTokenWithheld(context)), CliErrors.ExitCode(ex));
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
@@ -100,6 +100,26 @@ internal static class HfdlCommand
                 context.Error.WriteLine(ex.ToString());
             }
             return code;
+        }
+    }
+
+    /// <summary>
+    /// A token is saved (or in HF_TOKEN) but <c>HF_HUB_DISABLE_IMPLICIT_TOKEN</c> keeps it from being sent: an access
+    /// error must then say so, not advise a login the user has done.
+    /// </summary>
+    private static bool ImplicitTokenWithheld(CliContext context)
+    {
+        if (!context.Environment.IsTrue("HF_HUB_DISABLE_IMPLICIT_TOKEN"))
+        {
+            return false;
+        }
+        try
+        {
+            return AccessToken.Discover(null, context.Environment, evenIfImplicitDisabled: true) is not null;
+        }
+        catch (HfdlException)
+        {
+            return false; // an unreadable token file: not a token that was withheld
         }
     }
 

@@ -15,6 +15,9 @@ internal sealed record HubRequestContext(RepoType RepoType, RepoId? RepoId, stri
 /// </summary>
 internal static class HubErrorMapper
 {
+    /// <summary>Said of a repo not found when no token was sent (the command replaces it when a token was withheld).</summary>
+    public const string NoTokenHint = "If it is private, log in (or set HF_TOKEN).";
+
     private const int MaxBodyChars = 2000;
 
     public static async Task<HubException> CreateAsync(HttpResponseMessage response, HubRequestContext context, CancellationToken cancellationToken)
@@ -92,7 +95,7 @@ internal static class HubErrorMapper
         if ((errorCode == "RepoNotFound" || status == HttpStatusCode.Unauthorized) && context.Request is null)
         {
             var hint = context.Token is null
-                ? "If it is private, log in (or set HF_TOKEN)."
+                ? NoTokenHint
                 : $"If it is private, check that the account of {context.Token.Describe()} has access to it.";
             return new RepositoryNotFoundException(
                 $"{Capitalize(repo)} was not found, or it is private. Check the name and the repo type (model, dataset or space). {hint}{said}",

@@ -277,6 +277,28 @@ public sealed class AuthCommandTests(SecurityHub hub) : IClassFixture<SecurityHu
         NoToken(explicitToken, SecurityHub.BobToken);
     }
 
+    [Fact]
+    public async Task A_private_repo_refused_because_HF_HUB_DISABLE_IMPLICIT_TOKEN_withheld_the_saved_token_says_so()
+    {
+        Directory.CreateDirectory(HfHome);
+        File.WriteAllText(TokenFile, SecurityHub.AliceToken);
+        var cli = Cli();
+        cli.Environment["HF_HUB_DISABLE_IMPLICIT_TOKEN"] = "1";
+
+        var withheld = await cli.RunAsync("download", "alice/private-direct", "--local-dir", _temp.Combine("out"));
+        File.Delete(TokenFile);
+        var none = await cli.RunAsync("download", "alice/private-direct", "--local-dir", _temp.Combine("out"));
+
+        Assert.Equal(1, withheld.ExitCode);
+        // The user has logged in: advice to log in would send them round in circles.
+        Assert.Contains("HF_HUB_DISABLE_IMPLICIT_TOKEN keeps hfdl from sending it: give it with --token", withheld.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("log in", withheld.Error, StringComparison.Ordinal);
+        NoToken(withheld);
+        Assert.Equal(1, none.ExitCode);
+        Assert.Contains("log in", none.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("HF_HUB_DISABLE_IMPLICIT_TOKEN", none.Error, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("HF_HUB_OFFLINE", "login --token-stdin", "`hfdl login` checks the token")]
     [InlineData("HF_HUB_OFFLINE", "auth login --token-stdin", "`hfdl login` checks the token")]
