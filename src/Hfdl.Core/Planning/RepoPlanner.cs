@@ -287,10 +287,10 @@ internal static class RepoPlanner
             // hashed, and made the blob if right (RepoDownloader.TryAdoptExistingAsync).
             return Plan(PlannedAction.Verify, file.Size);
         }
-        if (localSize != file.Size && layout.Kind == LayoutKind.HfCache && HfCacheLayout.IncompleteLength(dataPath, file) is { } incomplete)
+        if (localSize != file.Size && layout.HfPartialLength(file) is { } incomplete)
         {
-            // huggingface_hub's partial download of the blob: the run takes it over (HfCacheLayout.TakeOverIncomplete).
-            return Plan(PlannedAction.Resume, incomplete, Path.GetFileName(dataPath) + ".incomplete", incomplete);
+            // huggingface_hub's partial download of the file: the run takes it over (StorageLayout.TakeOverHfPartial).
+            return Plan(PlannedAction.Resume, incomplete, $"{file.Etag}.incomplete", incomplete);
         }
         return localSize == file.Size
             ? Plan(PlannedAction.Verify, file.Size)

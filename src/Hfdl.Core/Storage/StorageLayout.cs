@@ -110,6 +110,86 @@ internal abstract class StorageLayout
     /// <summary>Whether an earlier run recorded that <paramref name="path"/> does not exist at <paramref name="commit"/>.</summary>
     public virtual bool IsRecordedMissing(string path, string commit) => false;
 
+    /// <summary>
+    /// Where huggingface_hub keeps its partial download of <paramref name="file"/> (an interrupted <c>hf download</c>,
+    /// which it resumes with a Range request), and the lock file it holds (an flock) while writing it; null when the
+    /// layout has none.
+    /// </summary>
+    protected virtual (string Incomplete, string Lock)? HfPartialPaths(RemoteFile file) => null;
+
+    /// <summary>
+    /// The length of huggingface_hub's partial download of <paramref name="file"/> when this run can take it over (a
+    /// regular file, shorter than the file, not being written by a huggingface_hub that holds its lock), else null.
+    /// </summary>
+    public long? HfPartialLength(RemoteFile file) => HfPartialLength(file, checkLock: true);
+
+    private long? HfPartialLength(RemoteFile file, bool checkLock)
+    {
+        try
+        {
+            if (HfPartialPaths(file) is not var (incomplete, lockPath))
+            {
+                return null;
+            }
+            var info = new FileInfo(incomplete);
+            if (!info.Exists || info.LinkTarget is not null || SafeFileSystem.IsSpecialFile(info.FullName) || info.Length <= 0 || info.Length >= file.Size)
+            {
+                return null;
+            }
+            if (checkLock)
+            {
+                // A huggingface_hub still writing it keeps it: the plan must not promise what the run will not take.
+                using var probe = LockHfPartial(lockPath);
+            }
+            return info.Length;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or HfdlException)
+        {
+            return null; // held by huggingface_hub, or a link on the way (RepoLayout.FilePath): not taken
+        }
+    }
+
+    /// <summary>Takes huggingface_hub's lock (an flock; .NET takes one for FileShare.None), when its lock file exists.</summary>
+    private static FileStream? LockHfPartial(string lockPath) =>
+        File.Exists(lockPath) && SafeFileSystem.LinkTarget(lockPath) is null && !SafeFileSystem.IsSpecialFile(lockPath)
+            ? new FileStream(lockPath, FileMode.Open, FileAccess.Read, FileShare.None)
+            : null;
+
+    /// <summary>
+    /// Takes over huggingface_hub's partial download of <paramref name="file"/> (<see cref="HfPartialLength(RemoteFile)"/>)
+    /// as this run's temporary file beside <paramref name="dataPath"/>, so its bytes are not fetched again; the file's
+    /// hash still decides. Not while huggingface_hub holds its lock: that process is still writing it. Null when
+    /// nothing is taken over.
+    /// </summary>
+    public (string TempPath, List<(long Start, long End)> Ranges)? TakeOverHfPartial(RemoteFile file, string dataPath)
+    {
+        if (HfPartialLength(file, checkLock: false) is null || HfPartialPaths(file) is not var (incomplete, lockPath))
+        {
+            return null;
+        }
+        FileStream? held = null;
+        try
+        {
+            held = LockHfPartial(lockPath);
+            // Read again under the lock: huggingface_hub may have finished (and renamed it) meanwhile.
+            if (HfPartialLength(file, checkLock: false) is not { } length)
+            {
+                return null;
+            }
+            var temp = Transfer.FileFetcher.NewTempPath(dataPath);
+            File.Move(incomplete, temp);
+            return (temp, [(0, length)]);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return null; // Held by huggingface_hub, or gone: this run downloads the file itself.
+        }
+        finally
+        {
+            held?.Dispose();
+        }
+    }
+
     /// <summary>True when the file is where users find it, with its size.</summary>
     public virtual bool IsPlaced(RemoteFile file, string commit) =>
         new FileInfo(UserPath(file, commit)) is { Exists: true } info && info.Length == file.Size;
@@ -279,6 +359,17 @@ internal sealed class FolderLayout(string root, RepoType type, RepoId id) : Stor
         }
     }
 
+    /// <summary>
+    /// huggingface_hub's partial download in a local dir (<c>.cache/huggingface/download/&lt;path&gt;.&lt;etag&gt;.incomplete</c>,
+    /// its <c>LocalDownloadFilePaths.incomplete_path</c>) and the lock it holds meanwhile (<c>&lt;path&gt;.lock</c> there).
+    /// No link on the way is followed (RepoLayout.FilePath).
+    /// </summary>
+    protected override (string Incomplete, string Lock)? HfPartialPaths(RemoteFile file)
+    {
+        var download = ".cache/huggingface/download/" + file.Path;
+        return (RepoLayout.FilePath(Root, $"{download}.{file.Etag}.incomplete"), RepoLayout.FilePath(Root, download + ".lock"));
+    }
+
     /// <summary>Reads huggingface_hub's metadata of a file: (commit, etag), if present and not older than the file.</summary>
     public (string Commit, string Etag)? ReadMetadata(string repoPath)
     {
@@ -415,85 +506,9 @@ internal sealed class HfCacheLayout : StorageLayout
         }
     }
 
-    /// <summary>
-    /// huggingface_hub's partial download of <paramref name="file"/>'s blob (<c>blobs/&lt;etag&gt;.incomplete</c>, which
-    /// <c>hf_hub_download</c> resumes with a Range request): its length when it can be taken over (a regular file, shorter
-    /// than the file), else null.
-    /// </summary>
-    internal static long? IncompleteLength(string blobPath, RemoteFile file) => IncompleteLength(blobPath, file, checkLock: true);
-
-    private static long? IncompleteLength(string blobPath, RemoteFile file, bool checkLock)
-    {
-        var blobs = Path.GetDirectoryName(blobPath);
-        if (Path.GetFileName(blobs) != "blobs" || Path.GetFileName(blobPath) != file.Etag)
-        {
-            return null;
-        }
-        var info = new FileInfo(blobPath + ".incomplete");
-        if (!info.Exists || info.LinkTarget is not null || SafeFileSystem.IsSpecialFile(info.FullName) || info.Length <= 0 || info.Length >= file.Size)
-        {
-            return null;
-        }
-        if (checkLock)
-        {
-            // A huggingface_hub still writing it keeps it: the plan must not promise what the run will not take.
-            try
-            {
-                using var probe = LockIncomplete(blobPath, file);
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-            {
-                return null;
-            }
-        }
-        return info.Length;
-    }
-
-    /// <summary>Takes huggingface_hub's lock of the blob (an flock; .NET takes one for FileShare.None), when its lock file exists.</summary>
-    private static FileStream? LockIncomplete(string blobPath, RemoteFile file)
-    {
-        var repoFolder = Path.GetDirectoryName(Path.GetDirectoryName(blobPath)!)!;
-        var lockPath = Path.Combine(Path.GetDirectoryName(repoFolder)!, ".locks", Path.GetFileName(repoFolder), file.Etag + ".lock");
-        return File.Exists(lockPath) && SafeFileSystem.LinkTarget(lockPath) is null && !SafeFileSystem.IsSpecialFile(lockPath)
-            ? new FileStream(lockPath, FileMode.Open, FileAccess.Read, FileShare.None)
-            : null;
-    }
-
-    /// <summary>
-    /// Takes over huggingface_hub's partial download of the blob (<see cref="IncompleteLength(string, RemoteFile)"/>) as this run's temporary
-    /// file, so its bytes are not fetched again; the file's sha256 still decides. Not while huggingface_hub holds the
-    /// blob's lock (<c>.locks/&lt;repo folder&gt;/&lt;etag&gt;.lock</c>, an flock, which .NET takes for FileShare.None):
-    /// that process is still writing it. Null when nothing is taken over.
-    /// </summary>
-    internal static (string TempPath, List<(long Start, long End)> Ranges)? TakeOverIncomplete(string blobPath, RemoteFile file)
-    {
-        if (IncompleteLength(blobPath, file, checkLock: false) is null)
-        {
-            return null;
-        }
-        FileStream? held = null;
-        try
-        {
-            held = LockIncomplete(blobPath, file);
-            var incomplete = blobPath + ".incomplete";
-            // Read again under the lock: huggingface_hub may have finished (and renamed it) meanwhile.
-            if (IncompleteLength(blobPath, file, checkLock: false) is not { } length)
-            {
-                return null;
-            }
-            var temp = Transfer.FileFetcher.NewTempPath(blobPath);
-            File.Move(incomplete, temp);
-            return (temp, [(0, length)]);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            return null; // Held by huggingface_hub, or gone: this run downloads the blob itself.
-        }
-        finally
-        {
-            held?.Dispose();
-        }
-    }
+    /// <summary>huggingface_hub's partial blob (<c>blobs/&lt;etag&gt;.incomplete</c>) and its lock (<c>.locks/&lt;repo folder&gt;/&lt;etag&gt;.lock</c>).</summary>
+    protected override (string Incomplete, string Lock)? HfPartialPaths(RemoteFile file) =>
+        (DataPath(file) + ".incomplete", Path.Combine(CacheRoot, ".locks", Path.GetFileName(RepoFolder), file.Etag + ".lock"));
 
     public override bool IsRecordedMissing(string path, string commit)
     {

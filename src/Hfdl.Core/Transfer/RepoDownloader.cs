@@ -171,7 +171,7 @@ internal sealed partial class RepoDownloader
             try
             {
                 // The same order as big files and the plan: resume what the journal vouches for, else adopt a right copy.
-                var resume = TakeResumable(file, path, state, request.Existing) is { } partial ? SmallFileResume.From(partial.TempPath, partial.Ranges) : null;
+                var resume = TakeResumable(file, path, state, request.Existing, layout) is { } partial ? SmallFileResume.From(partial.TempPath, partial.Ranges) : null;
                 if (resume is null && request.Existing != ExistingFiles.Ignore && await TryAdoptExistingAsync(file, path, layout, commit, ct).ConfigureAwait(false))
                 {
                     journal.Adopted(file, path);
@@ -542,7 +542,7 @@ internal sealed partial class RepoDownloader
     /// RepoPlanner: same etag and size, temporary file still there). Partial data of a file that changed on the Hub (or
     /// whose temporary file is gone) is worthless: it is deleted and forgotten. Small and big files both come here.
     /// </summary>
-    private static (string TempPath, List<(long Start, long End)> Ranges)? TakeResumable(RemoteFile file, string path, DownloadStateStore state, ExistingFiles existing)
+    private static (string TempPath, List<(long Start, long End)> Ranges)? TakeResumable(RemoteFile file, string path, DownloadStateStore state, ExistingFiles existing, StorageLayout layout)
     {
         if (existing != ExistingFiles.Ignore && RepoPlanner.ResumableTemp(state, file, path) is { } resumable)
         {
@@ -553,8 +553,8 @@ internal sealed partial class RepoDownloader
             AtomicFile.TryDelete(Path.Combine(Path.GetDirectoryName(path)!, tempName));
             state.SetFile(file.Path, null);
         }
-        // What huggingface_hub left of the blob (hf_hub_download interrupted) is resumed, as hf_hub_download would.
-        return existing != ExistingFiles.Ignore ? HfCacheLayout.TakeOverIncomplete(path, file) : null;
+        // What huggingface_hub left of the file (hf download interrupted) is resumed, as hf download would.
+        return existing != ExistingFiles.Ignore ? layout.TakeOverHfPartial(file, path) : null;
     }
 
     /// <summary>
@@ -566,7 +566,7 @@ internal sealed partial class RepoDownloader
         var result = new List<BigFileScheduler.Work>();
         foreach (var (file, path) in big)
         {
-            if (TakeResumable(file, path, state, existing) is { } resumable)
+            if (TakeResumable(file, path, state, existing, layout) is { } resumable)
             {
                 result.Add(new BigFileScheduler.Work(file, path, resumable.TempPath, resumable.Ranges, ViaXet: xet && XetSession.Serves(file)));
                 continue;

@@ -532,6 +532,61 @@ public sealed class EcosystemTests(EcosystemHub hub) : IClassFixture<EcosystemHu
     }
 
     [Fact]
+    public async Task A_local_dir_file_huggingface_hub_left_incomplete_is_resumed_unless_locked_or_reached_through_a_link()
+    {
+        var cli = Cli();
+        var local = _temp.Combine("local");
+        Assert.Equal(0, (await cli.RunAsync("download", "acme/cached", "--local-dir", local)).ExitCode);
+        var model = Path.Combine(local, "model.safetensors");
+        var content = File.ReadAllBytes(model);
+        var etag = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(content));
+        var download = Path.Combine(local, ".cache", "huggingface", "download");
+        // huggingface_hub's LocalDownloadFilePaths: <path>.metadata, <path>.lock, <path>.<etag>.incomplete.
+        var incomplete = Path.Combine(download, $"model.safetensors.{etag}.incomplete");
+        void AsInterruptedByHuggingfaceHub()
+        {
+            // hf download --local-dir killed after 1 MB: it had removed the file first, and hfdl's journal never saw it.
+            File.WriteAllBytes(incomplete, content[..1_000_000]);
+            File.Delete(model);
+            File.Delete(Path.Combine(local, DownloadState.FileName));
+        }
+        static long Resumed(CliResult result) => JsonLines(result.Out).Single(e => e.GetProperty("event").GetString() == "file_started"
+            && e.GetProperty("path").GetString() == "model.safetensors").GetProperty("resumed_bytes").GetInt64();
+
+        AsInterruptedByHuggingfaceHub();
+        CliResult whileLocked;
+        using (new FileStream(Path.Combine(download, "model.safetensors.lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None))
+        {
+            whileLocked = await cli.RunAsync("download", "acme/cached", "--local-dir", local, "--json");
+        }
+        Assert.True(whileLocked.ExitCode == 0, whileLocked.ToString());
+        Assert.Equal(0, Resumed(whileLocked));
+        Assert.True(File.Exists(incomplete), "a file huggingface_hub is still writing is left to it");
+
+        AsInterruptedByHuggingfaceHub();
+        var dryRun = await cli.RunAsync("download", "acme/cached", "--local-dir", local, "--dry-run");
+        var resumed = await cli.RunAsync("download", "acme/cached", "--local-dir", local, "--json");
+
+        Assert.Contains("resume (", dryRun.Out, StringComparison.Ordinal);
+        Assert.True(dryRun.ExitCode == 0, dryRun.Out);
+        Assert.True(resumed.ExitCode == 0, resumed.ToString());
+        Assert.Equal(1_000_000, Resumed(resumed));
+        Assert.Equal(content.Length - 1_000_000, JsonLines(resumed.Out)[^1].GetProperty("bytes_fetched").GetInt64());
+        Assert.False(File.Exists(incomplete));
+        Assert.Equal(content, File.ReadAllBytes(model));
+
+        // The same partial file reached through a link planted as .cache/huggingface/download is never moved.
+        AsInterruptedByHuggingfaceHub();
+        var elsewhere = _temp.Combine("elsewhere");
+        Directory.Move(download, elsewhere);
+        Directory.CreateSymbolicLink(download, elsewhere);
+        var throughLink = await cli.RunAsync("download", "acme/cached", "--local-dir", local);
+        Assert.Equal(1, throughLink.ExitCode);
+        Assert.Contains("hfdl never writes through links", throughLink.Error, StringComparison.Ordinal);
+        Assert.Equal(content[..1_000_000], File.ReadAllBytes(Path.Combine(elsewhere, $"model.safetensors.{etag}.incomplete")));
+    }
+
+    [Fact]
     public async Task A_cache_huggingface_hub_wrote_without_links_is_adopted_from_its_snapshot_copies_not_downloaded_again()
     {
         // Where links cannot be made, huggingface_hub moves each blob into the snapshot: copies there, blobs/ empty.
