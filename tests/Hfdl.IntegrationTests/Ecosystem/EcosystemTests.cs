@@ -486,6 +486,24 @@ public sealed class EcosystemTests(EcosystemHub hub) : IClassFixture<EcosystemHu
         Assert.Contains("stray.txt (not in the cached listing of this commit)", cacheVerify.Out + cacheVerify.Error, StringComparison.Ordinal);
     }
 
+    /// <summary>The bytes model.safetensors resumed with, from a --json run's file_started.</summary>
+    private static long Resumed(CliResult result) => JsonLines(result.Out).Single(e => e.GetProperty("event").GetString() == "file_started"
+        && e.GetProperty("path").GetString() == "model.safetensors").GetProperty("resumed_bytes").GetInt64();
+
+    /// <summary>A run while huggingface_hub holds its flock on <paramref name="lockFile"/>: its partial file is left to it.</summary>
+    private static async Task AssertLeftToHuggingfaceHubWhileLockedAsync(CliRunner cli, string lockFile, string incomplete, params string[] target)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(lockFile)!);
+        CliResult whileLocked;
+        using (new FileStream(lockFile, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None)) // huggingface_hub's flock
+        {
+            whileLocked = await cli.RunAsync(["download", "acme/cached", .. target, "--json"]);
+        }
+        Assert.True(whileLocked.ExitCode == 0, whileLocked.ToString());
+        Assert.Equal(0, Resumed(whileLocked));
+        Assert.True(File.Exists(incomplete), "a file huggingface_hub is still writing is left to it");
+    }
+
     [Fact]
     public async Task A_blob_huggingface_hub_left_incomplete_is_resumed_unless_huggingface_hub_still_holds_its_lock()
     {
@@ -506,20 +524,10 @@ public sealed class EcosystemTests(EcosystemHub hub) : IClassFixture<EcosystemHu
             }
             File.Delete(Path.Combine(RepoFolder, DownloadState.FileName));
         }
-        static long Resumed(CliResult result) => JsonLines(result.Out).Single(e => e.GetProperty("event").GetString() == "file_started"
-            && e.GetProperty("path").GetString() == "model.safetensors").GetProperty("resumed_bytes").GetInt64();
 
         AsInterruptedByHuggingfaceHub();
         var lockFile = Path.Combine(Cache, ".locks", "models--acme--cached", blob.Name + ".lock");
-        Directory.CreateDirectory(Path.GetDirectoryName(lockFile)!);
-        CliResult whileLocked;
-        using (new FileStream(lockFile, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None)) // huggingface_hub's flock
-        {
-            whileLocked = await cli.RunAsync("download", "acme/cached", "--cache-dir", Cache, "--json");
-        }
-        Assert.True(whileLocked.ExitCode == 0, whileLocked.ToString());
-        Assert.Equal(0, Resumed(whileLocked));
-        Assert.True(File.Exists(incomplete), "a file huggingface_hub is still writing is left to it");
+        await AssertLeftToHuggingfaceHubWhileLockedAsync(cli, lockFile, incomplete, "--cache-dir", Cache);
 
         AsInterruptedByHuggingfaceHub();
         var resumed = await cli.RunAsync("download", "acme/cached", "--cache-dir", Cache, "--json");
@@ -550,18 +558,9 @@ public sealed class EcosystemTests(EcosystemHub hub) : IClassFixture<EcosystemHu
             File.Delete(model);
             File.Delete(Path.Combine(local, DownloadState.FileName));
         }
-        static long Resumed(CliResult result) => JsonLines(result.Out).Single(e => e.GetProperty("event").GetString() == "file_started"
-            && e.GetProperty("path").GetString() == "model.safetensors").GetProperty("resumed_bytes").GetInt64();
 
         AsInterruptedByHuggingfaceHub();
-        CliResult whileLocked;
-        using (new FileStream(Path.Combine(download, "model.safetensors.lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None))
-        {
-            whileLocked = await cli.RunAsync("download", "acme/cached", "--local-dir", local, "--json");
-        }
-        Assert.True(whileLocked.ExitCode == 0, whileLocked.ToString());
-        Assert.Equal(0, Resumed(whileLocked));
-        Assert.True(File.Exists(incomplete), "a file huggingface_hub is still writing is left to it");
+        await AssertLeftToHuggingfaceHubWhileLockedAsync(cli, Path.Combine(download, "model.safetensors.lock"), incomplete, "--local-dir", local);
 
         AsInterruptedByHuggingfaceHub();
         var dryRun = await cli.RunAsync("download", "acme/cached", "--local-dir", local, "--dry-run");
