@@ -82,7 +82,11 @@ internal static class CacheScanner
         var snapshotsFolder = Path.Combine(layout.RepoFolder, "snapshots");
         if (!Directory.Exists(snapshotsFolder))
         {
-            throw new HfdlException($"The cache at {cacheRoot} holds no {type.Name()} '{id}'. Download it into the cache first.");
+            // `cache ls` lists such a folder (0 B, no revision): a request that failed leaves refs/ and .no_exist/, as
+            // huggingface_hub's does. Said as what it is, not as no repo at all.
+            throw new HfdlException(Directory.Exists(layout.RepoFolder)
+                ? $"The cache at {cacheRoot} holds no snapshot of {type.Name()} '{id}', so no file of it to verify: its folder has only the records of downloads that fetched nothing (refs, files recorded as missing). Download it into the cache first."
+                : $"The cache at {cacheRoot} holds no {type.Name()} '{id}'. Download it into the cache first.");
         }
         IEnumerable<string> commits = Directory.GetDirectories(snapshotsFolder).Select(Path.GetFileName).OfType<string>();
         if (revision is not null)

@@ -192,6 +192,23 @@ public sealed class CacheCleanTests(HfCompatHub hub) : IClassFixture<HfCompatHub
     }
 
     [Fact]
+    public async Task Cache_verify_of_a_repo_whose_only_download_fetched_nothing_says_so_where_ls_lists_it()
+    {
+        Publish("acme/tiny", 1);
+        // A file that does not exist: as huggingface_hub, the cache gets refs/main and .no_exist, no snapshot.
+        var failed = await Cli().RunAsync("download", "acme/tiny", "nope.txt", "--cache-dir", Cache);
+        Assert.Equal(1, failed.ExitCode);
+
+        var list = await Cli().RunAsync("cache", "ls", "--cache-dir", Cache);
+        var verify = await Cli().RunAsync("cache", "verify", "acme/tiny", "--cache-dir", Cache);
+
+        Assert.Contains("acme/tiny", list.Out, StringComparison.Ordinal);
+        Assert.Equal(1, verify.ExitCode);
+        Assert.Contains("holds no snapshot of model 'acme/tiny'", verify.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("holds no model", verify.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_repo_listed_under_a_name_that_is_no_valid_repo_id_is_removed_by_that_name_and_only_it()
     {
         // Another tool wrote models--a--b--c; ls lists it as a/b/c, which no download could name.
