@@ -140,7 +140,7 @@ internal sealed class DownloadStateStore
         {
             try
             {
-                var bytes = File.ReadAllBytes(path);
+                var bytes = SafeFileSystem.ReadRegularFile(path);
                 loaded = JsonSerializer.Deserialize(bytes, StateJsonContext.Default.DownloadState);
                 problem = Validate(loaded, type, id);
             }

@@ -147,7 +147,7 @@ internal sealed class RepoFolderLock : IDisposable
     {
         try
         {
-            return File.Exists(infoPath) ? File.ReadAllText(infoPath).Trim() : "another process";
+            return File.Exists(infoPath) ? System.Text.Encoding.UTF8.GetString(SafeFileSystem.ReadRegularFile(infoPath)).Trim() : "another process";
         }
         catch (IOException)
         {

@@ -224,6 +224,15 @@ internal static class SafeFileSystem
     public static bool IsSpecialFile(string path) => DiskSpace.FileTypeBits(path) is { } type && type != 0x8000 && type != 0x4000;
 
     /// <summary>
+    /// <see cref="File.ReadAllBytes"/> of a file hfdl keeps beside a download (its journal, a cached listing, huggingface_hub's
+    /// metadata): only a regular file, so that a FIFO planted there cannot hang the run (opening one waits for a writer
+    /// for ever), nor a device such as /dev/zero never end. Throws <see cref="IOException"/> saying why not.
+    /// </summary>
+    public static byte[] ReadRegularFile(string path) => IsSpecialFile(path)
+        ? throw new IOException("it is not a regular file (a FIFO, a device or a socket), so hfdl does not read it")
+        : File.ReadAllBytes(path);
+
+    /// <summary>
     /// Reads a small text file the user keeps (the token file, <c>stored_tokens</c>): only a regular file, through
     /// links, of at most <paramref name="maxBytes"/>. Throws <see cref="IOException"/> saying why not, so that a FIFO
     /// planted there cannot hang the command, nor /dev/zero or a huge file exhaust its memory.

@@ -256,7 +256,7 @@ internal abstract class StorageLayout
         var path = Path.Combine(treeCacheFolder, "trees", commit + ".json");
         try
         {
-            if (!File.Exists(path) || JsonNode.Parse(File.ReadAllBytes(path)) is not JsonObject root
+            if (!File.Exists(path) || JsonNode.Parse(SafeFileSystem.ReadRegularFile(path)) is not JsonObject root
                 || root["format_version"]?.GetValue<int>() != 1 || root["files"] is not JsonObject files)
             {
                 return null;
@@ -376,7 +376,7 @@ internal sealed class FolderLayout(string root, RepoType type, RepoId id) : Stor
         var metadata = Path.Combine(MetadataFolder, "download", repoPath.Replace('/', Path.DirectorySeparatorChar) + ".metadata");
         try
         {
-            var lines = File.ReadAllLines(metadata);
+            var lines = System.Text.Encoding.UTF8.GetString(SafeFileSystem.ReadRegularFile(metadata)).Split('\n');
             if (lines.Length < 3 || !double.TryParse(lines[2].Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out var timestamp))
             {
                 return null;
@@ -399,7 +399,7 @@ internal sealed class FolderLayout(string root, RepoType type, RepoId id) : Stor
         try
         {
             var path = Path.Combine(Root, DownloadState.FileName);
-            if (!File.Exists(path) || JsonNode.Parse(File.ReadAllBytes(path)) is not JsonObject state)
+            if (!File.Exists(path) || JsonNode.Parse(SafeFileSystem.ReadRegularFile(path)) is not JsonObject state)
             {
                 return null;
             }

@@ -177,7 +177,7 @@ internal sealed class MirrorAccess(MirrorStore store, TimeProvider time, TimeSpa
         try
         {
             if (SafeFileSystem.LinkTarget(path) is null && File.Exists(path)
-                && JsonSerializer.Deserialize(File.ReadAllBytes(path), AccessJsonContext.Default.AccessRecord) is { } record)
+                && JsonSerializer.Deserialize(SafeFileSystem.ReadRegularFile(path), AccessJsonContext.Default.AccessRecord) is { } record)
             {
                 return record.Access switch { "public" => RepoAccess.Public, "restricted" => RepoAccess.Restricted, _ => RepoAccess.Unknown };
             }

@@ -692,6 +692,33 @@ public sealed class EcosystemTests(EcosystemHub hub) : IClassFixture<EcosystemHu
         Assert.Equal("x", File.ReadAllText(blob)); // reported, not touched
     }
 
+    [Theory]
+    [InlineData(".download_state")]
+    [InlineData(".cache/huggingface/trees/COMMIT.json")]
+    [InlineData(".cache/huggingface/download/config.json.metadata")]
+    public async Task A_fifo_planted_where_hfdl_keeps_its_records_never_hangs_a_run(string planted)
+    {
+        var cli = Cli();
+        var local = _temp.Combine("local");
+        Assert.Equal(0, (await cli.RunAsync("download", "acme/cached", "--local-dir", local)).ExitCode);
+        var fifo = Path.Combine(local, planted.Replace("COMMIT", hub.Store.MainSnapshot(RepoType.Model, "acme/cached").CommitId));
+        File.Delete(fifo);
+        Assert.Equal(0, Mkfifo(fifo, 0x1A4)); // opening it for reading would wait for a writer for ever
+
+        // Every mode that reads the records, then a download: each ends (a deadline turns a hang into a failure).
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        Task<CliResult> Run(params string[] mode) =>
+            Task.Run(() => cli.RunAsync(deadline.Token, ["download", "acme/cached", "--local-dir", local, .. mode])).WaitAsync(deadline.Token);
+        var offline = await Run("--offline");
+        var dryRun = await Run("--dry-run");
+        var download = await Run();
+
+        Assert.DoesNotContain("unexpected", offline.Error, StringComparison.Ordinal);
+        Assert.True(dryRun.ExitCode == 0, dryRun.ToString());
+        Assert.True(download.ExitCode == 0, download.ToString());
+        RepoAssert.BitExact(hub.Store.MainSnapshot(RepoType.Model, "acme/cached"), local);
+    }
+
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "mkfifo", SetLastError = true)]
     private static extern int Mkfifo(string path, uint mode);
 
