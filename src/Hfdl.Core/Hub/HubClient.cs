@@ -431,7 +431,7 @@ internal sealed partial class HubClient : IDisposable
         }
     }
 
-    private static HubUnreachableException Unreachable(Uri url, HttpRequestException ex)
+    internal static HubUnreachableException Unreachable(Uri url, HttpRequestException ex)
     {
         var host = HubUrls.Display(url, UriPartial.Authority);
         var reason = ex.InnerException switch
@@ -448,6 +448,8 @@ internal sealed partial class HubClient : IDisposable
         };
         // A name that does not resolve, a closed port or a bad certificate is a setup problem that waiting will not fix.
         var transient = ex.InnerException is not (SocketException { SocketErrorCode: SocketError.HostNotFound or SocketError.NoData or SocketError.ConnectionRefused } or AuthenticationException);
+        // .NET's messages end with their own period ("... Connection reset by peer."): one is enough.
+        reason = reason.TrimEnd().TrimEnd('.');
         return new HubUnreachableException($"Could not reach {host}: {reason}. Check your network connection and the endpoint, then run the same command again.", ex)
         {
             IsTransient = transient,

@@ -29,6 +29,22 @@ internal static class DownloadFolder
         }
     }
 
+    /// <summary>
+    /// The nearest folder above <paramref name="root"/> whose download lock another process holds (a download in
+    /// progress whose target holds this one), with who holds it; null when there is none.
+    /// </summary>
+    public static (string Folder, string Holder)? EnclosingDownloadInProgress(string root)
+    {
+        for (var folder = Path.GetDirectoryName(Path.GetFullPath(root)); folder is not null; folder = Path.GetDirectoryName(folder))
+        {
+            if (RepoFolderLock.Holder(folder) is { } holder)
+            {
+                return (folder, holder);
+            }
+        }
+        return null;
+    }
+
     /// <summary>True when <paramref name="folder"/> holds a download journal or lock of its own.</summary>
     public static bool IsAnotherDownload(string folder) =>
         File.Exists(Path.Combine(folder, DownloadState.FileName)) || File.Exists(Path.Combine(folder, RepoFolderLock.FileName));

@@ -283,10 +283,16 @@ internal sealed partial class RepoDownloader
 
     /// <summary>
     /// Temporary files no journal entry refers to (a killed run's small files, a journal that was set aside) can never
-    /// be resumed: delete them. This runs under the folder's lock, so no other hfdl is writing them.
+    /// be resumed: delete them. This runs under the folder's lock, so no other hfdl downloading here is writing them; a
+    /// download in progress into a folder above this one may be (its repo has files here), and then none is touched.
     /// </summary>
     internal static void RemoveOrphanedTemporaryFiles(string root, DownloadStateStore state, IProgress<DownloadEvent>? progress)
     {
+        if (DownloadFolder.EnclosingDownloadInProgress(root) is { } enclosing)
+        {
+            progress?.Report(new Warning($"A download in progress into '{enclosing.Folder}' ({enclosing.Holder}), a folder above this one, may be writing temporary files here: they are left alone."));
+            return;
+        }
         var referenced = state.Current.Files.Values.Where(f => f.TempFile is not null).Select(f => f.TempFile!).ToHashSet(StringComparer.Ordinal);
         long freed = 0;
         try

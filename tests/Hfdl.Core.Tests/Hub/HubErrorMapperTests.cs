@@ -377,3 +377,17 @@ public sealed class HubErrorMapperTests
         }
     }
 }
+
+public sealed class UnreachableMessageTests
+{
+    [Theory]
+    [InlineData("Unable to read data from the transport connection: Connection reset by peer.")]
+    [InlineData("Unable to read data from the transport connection: Connection reset by peer")]
+    public void The_system_s_reason_is_one_sentence_inside_the_message_with_one_period(string reason)
+    {
+        var error = HubClient.Unreachable(new Uri("http://127.0.0.1:9/api/models/a/b"), new HttpRequestException("failed", new IOException(reason)));
+
+        Assert.StartsWith("Could not reach http://127.0.0.1:9: Unable to read data from the transport connection: Connection reset by peer. Check your network", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("..", error.Message, StringComparison.Ordinal);
+    }
+}

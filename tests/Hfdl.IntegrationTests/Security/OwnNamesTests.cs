@@ -107,6 +107,33 @@ public sealed class OwnNamesTests : IDisposable
     }
 
     [Fact]
+    public async Task A_download_into_a_folder_inside_one_in_progress_leaves_that_download_s_temporary_files_alone()
+    {
+        var store = new InMemoryRepoStore().AddRepo(RepoType.Model, "acme/inner", repo => repo.File("inner.txt", "inner\n"));
+        await using var server = await HubServer.StartAsync(new HubServerOptions { Store = store });
+        var cli = new CliRunner(server, _temp);
+        var outer = _temp.Combine("outer");
+        var sub = Path.Combine(outer, "sub");
+        Directory.CreateDirectory(sub);
+        // The outer download, in progress: its lock held, its big file's temporary file in sub/, which it keeps writing.
+        var outerPart = Path.Combine(sub, ".big.bin.0123abcd.hfdl-part");
+        File.WriteAllText(outerPart, "half of big.bin");
+        CliResult inner;
+        using (Hfdl.Core.Storage.RepoFolderLock.TryAcquire(outer, out _))
+        {
+            inner = await cli.RunAsync("download", "acme/inner", "--local-dir", sub);
+        }
+
+        Assert.True(inner.ExitCode == 0, inner.ToString());
+        Assert.Contains($"A download in progress into '{outer}'", inner.Error, StringComparison.Ordinal);
+        Assert.Equal("half of big.bin", File.ReadAllText(outerPart)); // deleting it failed the outer download (QA)
+        var afterwards = await cli.RunAsync("download", "acme/inner", "--local-dir", sub, "--force-download");
+        // With nothing in progress above, a temporary file no journal names is an interrupted run's, and goes.
+        Assert.True(afterwards.ExitCode == 0, afterwards.ToString());
+        Assert.False(File.Exists(outerPart));
+    }
+
+    [Fact]
     public async Task Verify_while_another_hfdl_downloads_into_the_folder_says_so()
     {
         var store = new InMemoryRepoStore().AddRepo(RepoType.Model, "acme/busy", repo => repo.File("config.json", "{}\n"));
