@@ -662,7 +662,14 @@ internal sealed partial class RepoDownloader
                 return;
             }
             Interlocked.Increment(ref run.Failed);
-            progress?.Report(new FileFailed(file.Path, exception is HfdlException ? exception.Message : $"'{file.Path}' failed: {TransientFaults.Describe(exception)}"));
+            progress?.Report(new FileFailed(file.Path, exception switch
+            {
+                HfdlException => exception.Message,
+                // Deleted under the run (by another program, or a cleanup): said as what happened, not as .NET's words alone.
+                FileNotFoundException or DirectoryNotFoundException =>
+                    $"'{file.Path}' failed: a file hfdl was writing was removed by something else meanwhile ({TransientFaults.Describe(exception)}). Run the same command again.",
+                _ => $"'{file.Path}' failed: {TransientFaults.Describe(exception)}",
+            }));
         }
 
         public void SaveSoon() => saver.SaveSoon();

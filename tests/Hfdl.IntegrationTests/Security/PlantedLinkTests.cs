@@ -448,6 +448,31 @@ public sealed class PlantedLinkTests(PlantedLinkHub hub) : IClassFixture<Planted
         AssertRefused(rerun, temp);
     }
 
+    [Fact]
+    public async Task A_temporary_file_deleted_under_a_running_download_fails_that_file_in_words_and_the_rerun_completes()
+    {
+        var root = Root(Layout.LocalDir);
+        var run = Cli().RunAsync(Args(Layout.LocalDir, PlantedLinkHub.SlowRepo));
+        string[] parts = [];
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (parts.Length == 0 && !run.IsCompleted && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(20);
+            parts = Directory.Exists(root) ? Directory.GetFiles(root, "*.hfdl-part", SearchOption.AllDirectories) : [];
+        }
+        Assert.NotEmpty(parts);
+        File.Delete(parts[0]); // another program's cleanup
+
+        var first = await run;
+        var rerun = await Cli().RunAsync(Args(Layout.LocalDir, PlantedLinkHub.SlowRepo));
+
+        Assert.Equal(1, first.ExitCode);
+        Assert.Contains("a file hfdl was writing was removed by something else meanwhile", first.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", first.All, StringComparison.Ordinal);
+        Assert.True(rerun.ExitCode == 0, rerun.ToString());
+        RepoAssert.BitExact(hub.Store.MainSnapshot(RepoType.Model, PlantedLinkHub.SlowRepo), root);
+    }
+
     private static int RecordedRanges(string journal)
     {
         try
