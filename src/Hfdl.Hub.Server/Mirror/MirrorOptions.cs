@@ -23,6 +23,12 @@ public sealed record MirrorOptions
     /// <summary>Never ask the upstream: serve only what is stored.</summary>
     public bool Offline { get; init; }
 
+    /// <summary>
+    /// How long a write of file bytes may wait for a client that does not read before its connection is cut: a client
+    /// reading under about 2 KB/s (a 256 KiB write in 120 s) has stopped, and must not hold the mirror's connections.
+    /// </summary>
+    public TimeSpan ClientStallTimeout { get; init; } = TimeSpan.FromSeconds(120);
+
     /// <summary>How long a branch or tag name stays resolved to the commit the upstream gave (then it is asked again).</summary>
     public TimeSpan RevisionTtl { get; init; } = TimeSpan.FromSeconds(30);
 

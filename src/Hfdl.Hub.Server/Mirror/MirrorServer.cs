@@ -76,7 +76,7 @@ public sealed class MirrorServer : IAsyncDisposable
         var clients = new UpstreamClients(options.Upstream, options.UpstreamClient);
         var transfers = new FetchRegistry(store, sessions, options, log, metrics, lru);
         var storedRepos = new StoredRepoStore(store, transfers);
-        var state = new HubState(new HubServerOptions { Store = storedRepos, TokensCheckedUpstream = true, BindAddress = options.BindAddress }, new HubRequestLog(capacity: 10_000));
+        var state = new HubState(new HubServerOptions { Store = storedRepos, TokensCheckedUpstream = true, BindAddress = options.BindAddress, ClientStallTimeout = options.ClientStallTimeout }, new HubRequestLog(capacity: 10_000, redact: true));
         var proxy = new UpstreamProxy(options.Upstream, clients.Http, clients.Options.ApiTimeout);
         var handler = new MirrorHandler(options, state, store, access, clients, proxy, transfers, storedRepos, lru, metrics, log);
         metrics.UpstreamBytesInFlight = () => transfers.BytesInFlight;
@@ -84,7 +84,7 @@ public sealed class MirrorServer : IAsyncDisposable
         metrics.StoredBytes = () => lru.TotalBytes;
 
         var address = IPAddress.Parse(options.BindAddress);
-        var app = HubServer.Build(address, options.Port, handler.HandleAsync, certificate: null);
+        var app = HubServer.Build(address, options.Port, handler.HandleAsync, certificate: null, facesClients: true);
         try
         {
             await app.StartAsync(cancellationToken).ConfigureAwait(false);

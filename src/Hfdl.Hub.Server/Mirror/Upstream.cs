@@ -71,6 +71,15 @@ internal sealed partial class UpstreamProxy(Uri upstream, HttpClient http, TimeS
     private const long MaxChangedBody = 256L * 1024 * 1024;
     private const long MaxRequestBody = 16L * 1024 * 1024;
 
+    /// <summary>
+    /// The most bytes of request bodies held at once, over all clients: each is read whole before it is sent on, so
+    /// without a bound clients trickling large bodies on many connections grew the mirror by 21 MB each (QA: 3.2 GB
+    /// for 150). Past it a body is refused with the mirror's 503, which clients retry.
+    /// </summary>
+    internal const long MaxBufferedBodies = 256L * 1024 * 1024;
+
+    private long _buffered;
+
     private static readonly HashSet<string> ForwardedRequestHeaders = new(StringComparer.OrdinalIgnoreCase)
     {
         "Accept", "Accept-Language", "Authorization", "If-None-Match", "If-Modified-Since", "Range", "User-Agent", "X-Amzn-Trace-Id",
@@ -110,14 +119,28 @@ internal sealed partial class UpstreamProxy(Uri upstream, HttpClient http, TimeS
             // again when the upstream cannot answer.
             var body = new MemoryStream();
             var chunk = new byte[16 * 1024];
-            int read;
-            while ((read = await incoming.Body.ReadAsync(chunk, cancellationToken).ConfigureAwait(false)) > 0)
+            long counted = 0;
+            try
             {
-                if (body.Length + read > MaxRequestBody)
+                int read;
+                while ((read = await incoming.Body.ReadAsync(chunk, cancellationToken).ConfigureAwait(false)) > 0)
                 {
-                    throw new MirrorUnavailableException($"The mirror passes request bodies of at most {MaxRequestBody / (1024 * 1024)} MiB to its upstream.");
+                    if (body.Length + read > MaxRequestBody)
+                    {
+                        throw new MirrorUnavailableException($"The mirror passes request bodies of at most {MaxRequestBody / (1024 * 1024)} MiB to its upstream.");
+                    }
+                    counted += read;
+                    if (Interlocked.Add(ref _buffered, read) > MaxBufferedBodies)
+                    {
+                        throw new MirrorUnavailableException("The mirror holds as many request bodies as it takes at once; try again shortly.");
+                    }
+                    body.Write(chunk, 0, read);
                 }
-                body.Write(chunk, 0, read);
+            }
+            finally
+            {
+                // Counted while it is read, the slow part a client controls; sending it on is bounded by the timeout.
+                Interlocked.Add(ref _buffered, -counted);
             }
             body.Position = 0;
             incoming.Body = body;

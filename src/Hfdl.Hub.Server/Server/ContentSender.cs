@@ -198,6 +198,28 @@ internal static class ContentSender
     /// throttling, corruption and fault points (at <paramref name="sentBefore"/> + bytes copied); false when a fault
     /// stopped the body.
     /// </summary>
+    /// <summary>
+    /// Writes to the client; with <see cref="HubServerOptions.ClientStallTimeout"/>, a write the client does not take
+    /// within it (it stopped reading) cuts the connection, and the write ends as the client going away does.
+    /// </summary>
+    private static async Task WriteOrCutAsync(HubRequest request, Stream sink, ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken)
+    {
+        var writing = sink.WriteAsync(bytes, cancellationToken);
+        if (writing.IsCompleted || request.State.Options.ClientStallTimeout is not { } stall)
+        {
+            await writing.ConfigureAwait(false);
+            return;
+        }
+        var write = writing.AsTask();
+        using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        if (await Task.WhenAny(write, Task.Delay(stall, wait.Token)).ConfigureAwait(false) != write)
+        {
+            request.Http.Abort(); // the pending write then fails, as for a client that went away
+        }
+        await wait.CancelAsync().ConfigureAwait(false);
+        await write.ConfigureAwait(false);
+    }
+
     private static async Task<bool> CopyAsync(
         HubRequest request, TransferPlan plan, IContentReader reader, long start, long length, Stream sink, long sentBefore, CancellationToken cancellationToken)
     {
@@ -226,7 +248,7 @@ internal static class ContentSender
                 }
                 plan.Mutate(start + done, buffer.AsSpan(0, read));
                 await plan.ThrottleAsync(read, cancellationToken).ConfigureAwait(false);
-                await sink.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
+                await WriteOrCutAsync(request, sink, buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
                 done += read;
                 request.BodyBytesSent += read;
             }

@@ -168,7 +168,7 @@ internal sealed class HubRequest
     /// </summary>
     public Task WriteErrorAsync(int status, string message, string? errorCode, bool json, CancellationToken cancellationToken)
     {
-        Response.Headers["X-Error-Message"] = message;
+        Response.Headers["X-Error-Message"] = HeaderText(message);
         if (errorCode is not null)
         {
             Response.Headers["X-Error-Code"] = errorCode;
@@ -181,6 +181,32 @@ internal sealed class HubRequest
                 w.WriteEndObject();
             }, cancellationToken)
             : WriteTextAsync(status, message, cancellationToken);
+    }
+
+    /// <summary>
+    /// <paramref name="text"/> as a header value: a message quotes what the client sent (a revision, a path), and Kestrel
+    /// refuses any header with a non-ASCII or control character, which turned a 404 into a 500 (QA: a revision 'é').
+    /// Such characters are written as <c>\uXXXX</c>; the body keeps the text as it is.
+    /// </summary>
+    internal static string HeaderText(string text)
+    {
+        if (!text.Any(c => c is < ' ' or > '~'))
+        {
+            return text;
+        }
+        var builder = new System.Text.StringBuilder(text.Length + 16);
+        foreach (var c in text)
+        {
+            if (c is < ' ' or > '~')
+            {
+                builder.Append(System.Globalization.CultureInfo.InvariantCulture, $"\\u{(int)c:X4}");
+            }
+            else
+            {
+                builder.Append(c);
+            }
+        }
+        return builder.ToString();
     }
 
     /// <summary>A redirect with the Hub's text/plain body ("Temporary Redirect. Redirecting to …").</summary>

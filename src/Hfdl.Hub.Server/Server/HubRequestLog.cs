@@ -24,8 +24,17 @@ public sealed record RecordedRequest(
 }
 
 /// <summary>A thread-safe record of every request the listeners received.</summary>
-public sealed class HubRequestLog(int capacity = int.MaxValue)
+/// <param name="capacity">The most requests kept (the latest).</param>
+/// <param name="redact">
+/// For a server facing real clients (<c>hfdl serve</c>): no token is kept (the <c>Authorization</c> value is replaced
+/// by whether there was one), and header values are cut to <see cref="RedactedHeaderLength"/> characters, so the log
+/// neither holds secrets in memory nor grows with what clients choose to send.
+/// </param>
+public sealed class HubRequestLog(int capacity = int.MaxValue, bool redact = false)
 {
+    /// <summary>The most characters of a header value a redacting log keeps.</summary>
+    public const int RedactedHeaderLength = 256;
+
     private readonly ConcurrentQueue<RecordedRequest> _requests = new();
     private int _inFlight;
     private int _peakInFlight;
@@ -120,6 +129,16 @@ public sealed class HubRequestLog(int capacity = int.MaxValue)
 
     internal void Add(RecordedRequest request)
     {
+        if (redact)
+        {
+            request = request with
+            {
+                Authorization = request.Authorization is null ? null : "(redacted)",
+                Headers = request.Headers
+                    .Where(h => !h.Key.Equals("Authorization", StringComparison.OrdinalIgnoreCase) && !h.Key.Equals("Cookie", StringComparison.OrdinalIgnoreCase))
+                    .ToDictionary(h => h.Key, h => h.Value.Length > RedactedHeaderLength ? h.Value[..RedactedHeaderLength] : h.Value, StringComparer.OrdinalIgnoreCase),
+            };
+        }
         _requests.Enqueue(request);
         while (_requests.Count > capacity && _requests.TryDequeue(out _))
         {

@@ -73,7 +73,7 @@ public sealed class HubServer : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(options);
         Validate(options);
-        var log = new HubRequestLog();
+        var log = new HubRequestLog(options.RequestLogCapacity);
         var address = IPAddress.Parse(options.BindAddress);
         var state = new HubState(options, log);
 
@@ -169,16 +169,36 @@ public sealed class HubServer : IAsyncDisposable
         return X509CertificateLoader.LoadPkcs12(certificate.Export(X509ContentType.Pkcs12), null);
     }
 
-    internal static WebApplication Build(IPAddress address, int port, RequestDelegate handler, X509Certificate2? certificate)
+    /// <summary>
+    /// The most connections a server facing real clients (<c>hfdl serve</c>) keeps open at once: a site's nodes with
+    /// many connections each fit, and one client that opens thousands and never reads cannot exhaust its file
+    /// descriptors and memory (QA: 10,500 such connections took 20,000 descriptors and 5 GB, and the listener never
+    /// accepted again). Past it, new connections wait in the listen backlog.
+    /// </summary>
+    internal const long MaxClientConnections = 4096;
+
+    /// <param name="facesClients">
+    /// Serves real clients (<c>hfdl serve</c>), not tests: at most <see cref="MaxClientConnections"/> connections, and
+    /// Kestrel's minimum response data rate (240 B/s after 5 s) cuts a client that stops reading. The test hub sends
+    /// slowly on purpose (throttling, stalls) and is left unbounded.
+    /// </param>
+    internal static WebApplication Build(IPAddress address, int port, RequestDelegate handler, X509Certificate2? certificate, bool facesClients = false)
     {
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
         builder.WebHost.UseKestrelCore();
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
-            // Throttling and stall faults send slowly on purpose; Kestrel must not cut them off.
-            kestrel.Limits.MinResponseDataRate = null;
-            kestrel.Limits.MaxConcurrentConnections = null;
+            if (facesClients)
+            {
+                kestrel.Limits.MaxConcurrentConnections = MaxClientConnections;
+            }
+            else
+            {
+                // Throttling and stall faults send slowly on purpose; Kestrel must not cut them off.
+                kestrel.Limits.MinResponseDataRate = null;
+                kestrel.Limits.MaxConcurrentConnections = null;
+            }
             kestrel.Listen(address, port, listen =>
             {
                 listen.Protocols = HttpProtocols.Http1;

@@ -59,6 +59,19 @@ public sealed record HubServerOptions
 
     /// <summary>The clock for signed URL expiry, Xet token expiry and rate-limit windows; tests pass a fake one.</summary>
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+
+    /// <summary>
+    /// The most requests <see cref="HubServer.Requests"/> keeps (the latest): every one for tests, a bound for a hub
+    /// that runs for long (the standalone <c>Hfdl.Hub</c>), whose log would otherwise grow with every request.
+    /// </summary>
+    public int RequestLogCapacity { get; init; } = int.MaxValue;
+
+    /// <summary>
+    /// How long one write of file bytes to a client may wait for it to read before the connection is cut (null: for
+    /// ever, as the test hub wants). A client that stops reading otherwise holds its connection, descriptors and
+    /// buffers as long as it likes (<c>hfdl serve</c> sets it).
+    /// </summary>
+    public TimeSpan? ClientStallTimeout { get; init; }
 }
 
 /// <summary>A user known to the server, identified by its token; <paramref name="Orgs"/> are organisation names.</summary>

@@ -65,6 +65,7 @@ internal static class StandaloneHub
             TreePageSize = parsed.TreePageSize ?? 1000,
             UseHttps = parsed.Https,
             Users = users,
+            RequestLogCapacity = 10_000, // runs for as long as the user likes: the log must not grow for ever
             Faults = HubFaults.None with
             {
                 PerConnectionBytesPerSecond = parsed.ConnectionBytesPerSecond,

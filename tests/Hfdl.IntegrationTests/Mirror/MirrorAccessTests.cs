@@ -135,6 +135,71 @@ public sealed class MirrorAccessTests : IDisposable
     }
 
     [Fact]
+    public async Task The_mirror_keeps_no_token_and_no_huge_header_in_its_memory_of_requests()
+    {
+        await using var upstream = await UpstreamAsync();
+        await using var mirror = await StartAsync(upstream, Store);
+        using var http = Http();
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(mirror.Endpoint, $"{PrivateRepo}/resolve/main/config.json"));
+        request.Headers.TryAddWithoutValidation("Authorization", $"Bearer {HubTestKit.ValidToken}");
+        request.Headers.TryAddWithoutValidation("X-Padding", new string('p', 20_000));
+
+        using var response = await http.SendAsync(request);
+
+        Assert.True((int)response.StatusCode < 400, response.StatusCode.ToString()); // accepted (a redirect to the stored file)
+        await mirror.Requests.WaitUntilIdleAsync(Patience);
+        var recorded = mirror.Requests.Snapshot().Single(r => r.PathAndQuery.Contains("config.json", StringComparison.Ordinal));
+        Assert.Equal("(redacted)", recorded.Authorization);
+        Assert.DoesNotContain(recorded.Headers, h => h.Value.Contains(HubTestKit.ValidToken, StringComparison.Ordinal));
+        Assert.All(recorded.Headers, h => Assert.True(h.Value.Length <= HubRequestLog.RedactedHeaderLength, h.Key));
+    }
+
+    [Fact]
+    public async Task A_client_that_stops_reading_is_cut_so_that_it_cannot_hold_the_mirror_s_connections_for_ever()
+    {
+        var big = SyntheticContent.Create(size: 64L * 1024 * 1024, seed: 92); // more than the sockets' buffers hold
+        await using var upstream = await UpstreamAsync(new InMemoryRepoStore().AddRepo(RepoType.Model, PublicRepo, r => r.File("big.bin", big)));
+        await using var mirror = await StartAsync(upstream, Store, o => o with { ClientStallTimeout = TimeSpan.FromSeconds(2) });
+        using var http = Http();
+        using (var first = await GetAsync(http, ResolveUrl(mirror.Endpoint, PublicRepo, "big.bin")))
+        {
+            Assert.True(SameBytes(big, await first.Content.ReadAsByteArrayAsync()));
+        }
+        using var redirect = await http.GetAsync(ResolveUrl(mirror.Endpoint, PublicRepo, "big.bin"));
+        var stored = redirect.Headers.Location is { } location ? new Uri(mirror.Endpoint, location) : ResolveUrl(mirror.Endpoint, PublicRepo, "big.bin");
+
+        // A client that sends its request and never reads a byte of the answer (QA: 10,500 of them exhausted the mirror).
+        using var client = new System.Net.Sockets.TcpClient { ReceiveBufferSize = 4096 };
+        await client.ConnectAsync(mirror.Endpoint.Host, mirror.Endpoint.Port);
+        await client.GetStream().WriteAsync(System.Text.Encoding.ASCII.GetBytes($"GET {stored.PathAndQuery} HTTP/1.1\r\nHost: {mirror.Endpoint.Authority}\r\n\r\n"));
+
+        await WaitUntilAsync(() => mirror.Requests.Snapshot().Any(r => r.PathAndQuery == stored.PathAndQuery && r.Aborted), "the mirror to cut the client that does not read");
+        var cut = mirror.Requests.Snapshot().Last(r => r.PathAndQuery == stored.PathAndQuery && r.Aborted);
+        Assert.True(cut.BodyBytesSent < big.Length, $"{cut.BodyBytesSent} bytes sent");
+    }
+
+    [Theory]
+    [InlineData("acme/site-model/resolve/%C3%A9/config.json")]
+    [InlineData("api/models/acme/site-model/revision/%C3%A9")]
+    [InlineData("api/models/acme/site-model/tree/main/%E2%80%AE")]
+    [InlineData("acme/site-model/resolve/main/%0D%0Ax.txt")]
+    public async Task A_name_with_a_non_ascii_or_control_character_is_a_404_not_a_server_error(string path)
+    {
+        // Kestrel refuses such characters in a header; the error message quotes the name in X-Error-Message.
+        await using var upstream = await UpstreamAsync();
+        await using var mirror = await StartAsync(upstream, Store);
+        using var http = Http();
+
+        using var direct = await GetAsync(http, new Uri(upstream.Endpoint, path));
+        using var viaMirror = await GetAsync(http, new Uri(mirror.Endpoint, path));
+
+        Assert.Equal(System.Net.HttpStatusCode.NotFound, direct.StatusCode);
+        Assert.Equal(System.Net.HttpStatusCode.NotFound, viaMirror.StatusCode);
+        Assert.DoesNotContain("Internal Error", direct.Header("X-Error-Message") ?? "", StringComparison.Ordinal);
+        Assert.Matches("^[ -~]*$", direct.Header("X-Error-Message") ?? "");
+    }
+
+    [Fact]
     public async Task A_gated_repo_is_served_to_an_approved_token_and_others_get_exactly_the_upstreams_refusal_even_once_it_is_stored()
     {
         await using var upstream = await UpstreamAsync();
