@@ -194,11 +194,6 @@ internal static class ContentSender
     }
 
     /// <summary>
-    /// Copies <paramref name="length"/> bytes from <paramref name="start"/> through a pooled buffer, applying the plan's
-    /// throttling, corruption and fault points (at <paramref name="sentBefore"/> + bytes copied); false when a fault
-    /// stopped the body.
-    /// </summary>
-    /// <summary>
     /// Writes to the client; with <see cref="HubServerOptions.ClientStallTimeout"/>, a write the client does not take
     /// within it (it stopped reading) cuts the connection, and the write ends as the client going away does.
     /// </summary>
@@ -220,6 +215,11 @@ internal static class ContentSender
         await write.ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Copies <paramref name="length"/> bytes from <paramref name="start"/> through a pooled buffer, applying the plan's
+    /// throttling, corruption and fault points (at <paramref name="sentBefore"/> + bytes copied); false when a fault
+    /// stopped the body.
+    /// </summary>
     private static async Task<bool> CopyAsync(
         HubRequest request, TransferPlan plan, IContentReader reader, long start, long length, Stream sink, long sentBefore, CancellationToken cancellationToken)
     {
