@@ -34,7 +34,7 @@ internal readonly record struct ByteRange(long Start, long Length, bool Unsatisf
         var last = spec[(dash + 1)..].Trim();
         if (first.Length == 0)
         {
-            if (!long.TryParse(last, NumberStyles.None, CultureInfo.InvariantCulture, out var suffix))
+            if (!TryParsePosition(last, out var suffix))
             {
                 return null;
             }
@@ -42,14 +42,14 @@ internal readonly record struct ByteRange(long Start, long Length, bool Unsatisf
                 ? new ByteRange(0, 0, Unsatisfiable: true)
                 : new ByteRange(Math.Max(0, size - suffix), Math.Min(suffix, size), false);
         }
-        if (!long.TryParse(first, NumberStyles.None, CultureInfo.InvariantCulture, out var start))
+        if (!TryParsePosition(first, out var start))
         {
             return null;
         }
         var end = size - 1;
         if (last.Length > 0)
         {
-            if (!long.TryParse(last, NumberStyles.None, CultureInfo.InvariantCulture, out end) || end < start)
+            if (!TryParsePosition(last, out end) || end < start)
             {
                 return null;
             }
@@ -60,6 +60,25 @@ internal readonly record struct ByteRange(long Start, long Length, bool Unsatisf
         }
         end = Math.Min(end, size - 1);
         return new ByteRange(start, end - start + 1, false);
+    }
+
+    /// <summary>
+    /// A byte position of a Range header: digits only (RFC 9110 1*DIGIT). One past what a long holds is still valid
+    /// syntax, larger than any file: it saturates, so a start that large is unsatisfiable (416) and an end or a suffix
+    /// that large means "to the end" (206), as RFC 9110 says, instead of the range being ignored.
+    /// </summary>
+    private static bool TryParsePosition(string digits, out long value)
+    {
+        value = 0;
+        if (digits.Length == 0 || !digits.All(char.IsAsciiDigit))
+        {
+            return false;
+        }
+        if (!long.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out value))
+        {
+            value = long.MaxValue;
+        }
+        return true;
     }
 }
 

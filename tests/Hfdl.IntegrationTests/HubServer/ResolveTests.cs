@@ -96,6 +96,10 @@ public sealed class ResolveTests
     [InlineData("bytes=-5", 206, 2999995L, 5L, "bytes 2999995-2999999/3000000")]
     [InlineData("bytes=2999999-5000000", 206, 2999999L, 1L, "bytes 2999999-2999999/3000000")]
     [InlineData("bytes=3000000-", 416, 0L, 0L, "bytes */3000000")]
+    // Positions past what a long holds are valid syntax, larger than any file (RFC 9110): clamped, or unsatisfiable.
+    [InlineData("bytes=2999999-99999999999999999999", 206, 2999999L, 1L, "bytes 2999999-2999999/3000000")]
+    [InlineData("bytes=-99999999999999999999", 206, 0L, 3000000L, "bytes 0-2999999/3000000")]
+    [InlineData("bytes=99999999999999999999-", 416, 0L, 0L, "bytes */3000000")]
     public async Task Range_requests_give_206_with_content_range_or_416(string range, int status, long start, long length, string contentRange)
     {
         var store = HubTestKit.StandardStore(r => r.Settings(s => s with { ResolveMode = ResolveMode.Direct }));
