@@ -212,7 +212,7 @@ internal static class ProgressView
         return table;
     }
 
-    private static string ActionMarkup(PlannedFile file, bool offline = false) => file.Blocked is not null ? "[red]download fails[/] (a file or folder is in the way)"
+    private static string ActionMarkup(PlannedFile file, bool offline) => file.Blocked is not null ? "[red]download fails[/] (a file or folder is in the way)"
         : offline && file.Action is PlannedAction.Download or PlannedAction.Resume ? "[red]missing[/] (no network: cannot be downloaded)"
         : file.Action switch
     {

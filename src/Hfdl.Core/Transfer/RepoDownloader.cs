@@ -465,7 +465,7 @@ internal sealed partial class RepoDownloader
                     corrupt.Add(file.Path);
                 }
             }
-            else if (!usable && file.Action == PlannedAction.Download && HasWrongSize(layout, file.Remote!))
+            else if (!usable && file.Action == PlannedAction.Download && file.LocalSize is { } onDisk && onDisk != file.Size)
             {
                 // Its content is on disk with another size than the cached listing's: wrong, not merely absent.
                 corrupt.Add(file.Path);
@@ -474,20 +474,6 @@ internal sealed partial class RepoDownloader
         }
         missing.AddRange(selection.MissingRequested);
         return (plan, new LocalReport(plan.TargetFolder, plan.Commit, present, missing) { WithoutListing = selection.FromHeldFiles, Corrupt = corrupt });
-    }
-
-    /// <summary>The file's data (the blob in the HF cache) is a regular file of another size than the listing's.</summary>
-    private static bool HasWrongSize(StorageLayout layout, RemoteFile file)
-    {
-        try
-        {
-            var data = new FileInfo(layout.DataPath(file));
-            return data.Exists && data.LinkTarget is null && data.Length != file.Size;
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or HfdlException)
-        {
-            return false; // a link or an unsafe path on the way: the plan reports it, this only tells missing from wrong
-        }
     }
 
     /// <summary>

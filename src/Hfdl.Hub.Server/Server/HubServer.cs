@@ -179,7 +179,8 @@ public sealed class HubServer : IAsyncDisposable
 
     /// <param name="facesClients">
     /// Serves real clients (<c>hfdl serve</c>), not tests: at most <see cref="MaxClientConnections"/> connections, and
-    /// Kestrel's minimum response data rate (240 B/s after 5 s) cuts a client that stops reading. The test hub sends
+    /// Kestrel's minimum response data rate kept. That rate alone does not cut a client that stops reading (each large
+    /// write is allowed its size / 240 B/s); <see cref="HubServerOptions.ClientStallTimeout"/> does. The test hub sends
     /// slowly on purpose (throttling, stalls) and is left unbounded.
     /// </param>
     internal static WebApplication Build(IPAddress address, int port, RequestDelegate handler, X509Certificate2? certificate, bool facesClients = false)
