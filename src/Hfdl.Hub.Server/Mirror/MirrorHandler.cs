@@ -70,6 +70,15 @@ internal sealed class MirrorHandler(
             return;
         }
         var isApi = segments.Length > 0 && segments[0] == "api";
+        if (segments.Any(segment => segment is "." or ".."))
+        {
+            // An escaped dot segment (%2e%2e) reaches the mirror as written, but the URL it would send upstream loses it
+            // (and the segment before), so the upstream would answer for another path than the one the mirror routes and
+            // records: refused here, as no repo, revision or file path holds such a segment.
+            outcome.Route = "other";
+            await request.WriteErrorAsync(404, "Sorry, we can't find the page you are looking for.", null, isApi, cancellationToken).ConfigureAwait(false);
+            return;
+        }
         try
         {
             if (isApi && segments.Length >= 3 && segments[1] == "resolve-cache" && HubHandler.ApiType(segments[2]) is { } cacheType)

@@ -199,6 +199,28 @@ public sealed class MirrorAccessTests : IDisposable
         Assert.Matches("^[ -~]*$", direct.Header("X-Error-Message") ?? "");
     }
 
+    [Theory]
+    [InlineData("api/models/acme/site-model/revision/main/%2e%2e/%2e%2e/%2e%2e/%2e%2e/acme/private-model/revision/main", true)]
+    [InlineData("api/models/%2e%2e/%2e%2e", true)]
+    [InlineData("api/models/acme/site-model/tree/main/%2E", true)]
+    [InlineData("acme/site-model/resolve/main/%2e%2e/%2e%2e/%2e%2e/%2e%2e/acme/private-model/resolve/main/config.json", false)]
+    public async Task An_escaped_dot_segment_is_a_404_and_no_other_path_is_asked_upstream(string path, bool json)
+    {
+        // A URL made of the client's raw path drops "%2e%2e" and the segment before it: the upstream would have answered
+        // for another repo than the one the mirror routes (and records the commit of).
+        await using var upstream = await UpstreamAsync();
+        await using var mirror = await StartAsync(upstream, Store);
+        using var http = Http();
+        var raw = new Uri(mirror.Endpoint + path, new UriCreationOptions { DangerousDisablePathAndQueryCanonicalization = true });
+        Assert.Contains("%2", raw.PathAndQuery, StringComparison.OrdinalIgnoreCase);
+
+        using var answer = await http.GetAsync(raw);
+
+        Assert.Equal(System.Net.HttpStatusCode.NotFound, answer.StatusCode);
+        Assert.Equal(json ? "application/json" : "text/plain", answer.Content.Headers.ContentType?.MediaType);
+        Assert.Empty(upstream.Requests.Snapshot());
+    }
+
     [Fact]
     public async Task A_gated_repo_is_served_to_an_approved_token_and_others_get_exactly_the_upstreams_refusal_even_once_it_is_stored()
     {
