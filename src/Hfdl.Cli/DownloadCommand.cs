@@ -304,7 +304,7 @@ internal static class DownloadCommand
             // of any run (plan, a file_skipped per present file, an error per missing one, summary or a fatal error).
             if (result.GetValue(verify))
             {
-                var report = await downloader.VerifyAsync(request, output.Progress, cancellationToken).ConfigureAwait(false);
+                var report = await downloader.VerifyAsync(request, output.CheckProgress, cancellationToken).ConfigureAwait(false);
                 var exitCode = output.FinishVerify(report, repairFollows: result.GetValue(fixBroken), request.Offline);
                 if (!result.GetValue(fixBroken))
                 {
@@ -313,7 +313,7 @@ internal static class DownloadCommand
             }
             if (result.GetValue(dryRun))
             {
-                return output.WritePlan(await downloader.PlanWithListingProgressAsync(request, output.Progress, cancellationToken).ConfigureAwait(false));
+                return output.WritePlan(await downloader.PlanWithListingProgressAsync(request, output.CheckProgress, cancellationToken).ConfigureAwait(false));
             }
             output.Start();
             var summary = await downloader.DownloadAsync(request, output.Progress, cancellationToken).ConfigureAwait(false);

@@ -20,6 +20,8 @@ internal sealed class DownloadOutput : IAsyncDisposable
     private readonly LiveProgress? _live;
     private readonly PlainProgress? _plain;
     private readonly IProgress<DownloadEvent> _progress;
+    private readonly PlainProgress? _linesBeforeLive;
+    private readonly IProgress<DownloadEvent> _checkProgress;
     private readonly long _started = System.Diagnostics.Stopwatch.GetTimestamp();
 
     private DownloadOutput(CliContext context, bool json, bool quiet, bool verbose)
@@ -27,10 +29,12 @@ internal sealed class DownloadOutput : IAsyncDisposable
         _context = context;
         _quiet = quiet;
         var sinks = new List<IProgress<DownloadEvent>>();
+        JsonProgress? events = null;
         if (json)
         {
             _json = new JsonEvents(context.Out);
-            sinks.Add(new JsonProgress(_json));
+            events = new JsonProgress(_json);
+            sinks.Add(events);
         }
         if (!quiet && UseLiveDisplay(context))
         {
@@ -43,9 +47,24 @@ internal sealed class DownloadOutput : IAsyncDisposable
             sinks.Add(_plain);
         }
         _progress = sinks.Count == 1 ? sinks[0] : new FanOut([.. sinks]);
+        if (_live is null)
+        {
+            _checkProgress = _progress;
+        }
+        else
+        {
+            // The live display shows transfers; a verification or a dry run before any (which it would leave blank
+            // for minutes of hashing or listing, and whose corrupt and missing files it would never name) prints lines.
+            _linesBeforeLive = new PlainProgress(context.Error, quiet, verbose);
+            _checkProgress = events is null ? _linesBeforeLive : new FanOut([events, _linesBeforeLive]);
+        }
     }
 
+    /// <summary>The progress of a download (the live display, lines, or events).</summary>
     public IProgress<DownloadEvent> Progress => _progress;
+
+    /// <summary>The progress of <c>--verify</c> and <c>--dry-run</c>: as <see cref="Progress"/>, but lines where that is the live display.</summary>
+    public IProgress<DownloadEvent> CheckProgress => _checkProgress;
 
     public bool IsJson => _json is not null;
 
@@ -223,6 +242,7 @@ internal sealed class DownloadOutput : IAsyncDisposable
             await _live.DisposeAsync().ConfigureAwait(false);
         }
         _plain?.Dispose();
+        _linesBeforeLive?.Dispose();
     }
 
     private sealed class FanOut(IProgress<DownloadEvent>[] sinks) : IProgress<DownloadEvent>

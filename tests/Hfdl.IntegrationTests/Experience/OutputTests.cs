@@ -295,4 +295,23 @@ public sealed class OutputTests(ExperienceHub hub) : IClassFixture<ExperienceHub
         Assert.Equal("", result.Error);
         Assert.Equal(Target(), result.Out.Trim());
     }
+
+    [Fact]
+    public async Task On_a_terminal_verify_names_each_corrupt_and_missing_file_as_it_finds_it()
+    {
+        // The live display shows transfers; a verification before any printed only its counts (QA: "2 ok, 1 corrupt,
+        // 1 missing" and no word of which, where -q named them).
+        Assert.Equal(0, (await Cli().RunAsync("download", "acme/plain", "--local-dir", Target(), "-q")).ExitCode);
+        await File.WriteAllTextAsync(Path.Combine(Target(), "config.json"), "broken\n");
+        File.Delete(Path.Combine(Target(), "README.md"));
+        var console = new TestConsole().Width(100);
+
+        var result = await Cli(terminal: true, console).RunAsync("download", "acme/plain", "--local-dir", Target(), "--verify");
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("corrupt  config.json", result.Error, StringComparison.Ordinal);
+        Assert.Contains("missing  README.md", result.Error, StringComparison.Ordinal);
+        Assert.Contains("each file on disk is hashed", result.Error, StringComparison.Ordinal);
+        Assert.Contains("1 corrupt, 1 missing", result.Error, StringComparison.Ordinal);
+    }
 }
