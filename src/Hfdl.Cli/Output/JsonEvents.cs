@@ -61,13 +61,19 @@ internal sealed class JsonEvents(TextWriter output)
         }
     }
 
+    /// <summary>
+    /// A message in words, with any control or invisible character a server put in it escaped as hfdl's terminal
+    /// output shows it: <c>jq -r .message</c> must not replay an escape sequence (paths stay exact; they are data).
+    /// </summary>
+    internal static string Words(string? text) => Core.Hub.SafeText.Escape(text);
+
     public void Error(string message, int exitCode, string? path = null) => Write("error", w =>
     {
         if (path is not null)
         {
             w.WriteString("path", path);
         }
-        w.WriteString("message", message);
+        w.WriteString("message", Words(message));
         w.WriteBoolean("fatal", path is null);
         if (path is null)
         {
@@ -259,7 +265,7 @@ internal sealed class JsonProgress : IProgress<DownloadEvent>
                 {
                     w.WriteString("path", skipped.Path);
                     w.WriteNumber("size", skipped.Size);
-                    w.WriteString("reason", skipped.Reason);
+                    w.WriteString("reason", JsonEvents.Words(skipped.Reason));
                 });
                 break;
             case FileRetrying retry:
@@ -272,7 +278,7 @@ internal sealed class JsonProgress : IProgress<DownloadEvent>
                 _events.Error(failed.Error, HfdlCommand.ExitFailure, failed.Path);
                 break;
             case Warning warning:
-                _events.Write("warning", w => w.WriteString("message", warning.Message));
+                _events.Write("warning", w => w.WriteString("message", JsonEvents.Words(warning.Message)));
                 break;
             case WaitingForLock waiting:
                 _events.Write("waiting_for_lock", w =>
@@ -288,7 +294,7 @@ internal sealed class JsonProgress : IProgress<DownloadEvent>
                     w.WriteString("status", verified.Status.ToString().ToLowerInvariant());
                     if (verified.Detail is not null)
                     {
-                        w.WriteString("detail", verified.Detail);
+                        w.WriteString("detail", JsonEvents.Words(verified.Detail));
                     }
                 });
                 break;
@@ -304,7 +310,7 @@ internal sealed class JsonProgress : IProgress<DownloadEvent>
     {
         w.WriteString(whatField, what);
         w.WriteNumber("attempt", attempt);
-        w.WriteString("reason", reason);
+        w.WriteString("reason", JsonEvents.Words(reason));
         w.WriteNumber("delay_seconds", Math.Round(delay.TotalSeconds, 3));
     });
 

@@ -70,5 +70,6 @@ public sealed record RemoteFile(string Path, long Size, ContentHash Hash, bool I
         return size;
     }
 
-    private static string Truncate(string? text) => text is null ? "" : text.Length > 80 ? text[..80] + "..." : text;
+    /// <summary>Server text quoted in a message: cut, and with control characters escaped (it reaches terminals and logs).</summary>
+    private static string Truncate(string? text) => SafeText.Escape(text is null ? "" : text.Length > 80 ? text[..80] + "..." : text);
 }

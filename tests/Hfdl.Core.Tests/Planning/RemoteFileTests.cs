@@ -118,4 +118,16 @@ public sealed class RemoteFileTests
 
         Assert.Equal(FileSizes.MaxFileSize, file!.Size);
     }
+
+    [Theory]
+    [InlineData("""{"type":"file","oid":"\u001b]0;PWNED\u0007\u001b[2J","size":5,"path":"config.json"}""")]
+    [InlineData("""{"type":"file","oid":"9eb98c817f04b051b3bcca591bcd4e03cec88018","size":5,"lfs":{"oid":"\u001b]0;PWNED\u0007","size":5},"path":"w.bin"}""")]
+    public void A_hash_the_hub_garbled_is_quoted_with_its_control_characters_escaped(string json)
+    {
+        // The message reaches terminals and `jq -r .message`: the server's bytes must not replay as an escape sequence.
+        var error = Assert.Throws<HubProtocolException>(() => RemoteFile.FromTreeEntry(Entry(json)));
+
+        Assert.DoesNotContain(error.Message, c => char.IsControl(c));
+        Assert.Contains("\\x1b]0;PWNED\\x07", error.Message, StringComparison.Ordinal);
+    }
 }

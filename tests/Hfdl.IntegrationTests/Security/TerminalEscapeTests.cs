@@ -175,6 +175,22 @@ public sealed class TerminalEscapeTests : IDisposable
     }
 
     [Fact]
+    public void Json_messages_carry_a_servers_control_characters_escaped_so_jq_r_cannot_replay_them()
+    {
+        // Paths are data and stay exact; messages are words for people, escaped as the terminal output shows them.
+        var output = new StringWriter();
+        var progress = new JsonProgress(new JsonEvents(output));
+
+        progress.Report(new Hfdl.Core.Progress.Warning("The server said \u001b]0;PWNED\u0007\u001b[2J."));
+        progress.Report(new Hfdl.Core.Progress.FileFailed("x\u202E.txt", "The server said \u001b[2J."));
+
+        var events = output.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement.Clone()).ToList();
+        Assert.Equal("The server said \\x1b]0;PWNED\\x07\\x1b[2J.", events[0].GetProperty("message").GetString());
+        Assert.Equal("The server said \\x1b[2J.", events[1].GetProperty("message").GetString());
+        Assert.Equal("x\u202E.txt", events[1].GetProperty("path").GetString());
+    }
+
+    [Fact]
     public void The_terminal_writer_escapes_whatever_it_is_given_and_keeps_line_breaks()
     {
         var inner = new StringWriter { NewLine = "\n" };
