@@ -44,8 +44,8 @@ internal sealed record CliContext
     public static CliContext FromProcess() => new()
     {
         Environment = HubEnvironment.Process,
-        Out = Console.Out,
-        Error = Console.Error,
+        Out = StandardStreams.Out,
+        Error = StandardStreams.Error,
         IsTerminal = !Console.IsErrorRedirected,
         OutIsTerminal = !Console.IsOutputRedirected,
         In = Console.In,

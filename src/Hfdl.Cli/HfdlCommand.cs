@@ -169,9 +169,10 @@ internal static class HfdlCommand
                 new Output.JsonEvents(context.Out).Error(message, exitCode);
             }
         }
-        catch (IOException)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ObjectDisposedException)
         {
-            // Nobody is reading any more (after SIGHUP the terminal is gone): the exit code still tells.
+            // Nobody is reading any more (after SIGHUP the terminal is gone; .NET reports a descriptor it cannot write
+            // as access denied): the exit code still tells.
         }
         return exitCode;
     }

@@ -5,6 +5,7 @@ using Hfdl.Cli;
 // stop and let hfdl save its journal and say where it stopped; the exit code tells which signal it was (128 + its
 // number). A second signal exits at once, and so does a run that has not stopped within a grace period of the first:
 // a stop request is never ignored, whatever the run is blocked on.
+StandardStreams.EnsureOpen();
 using var interrupt = new CancellationTokenSource();
 var interruption = new Interruption(interrupt, TimeSpan.FromSeconds(10));
 Console.CancelKeyPress += (_, e) => e.Cancel = interruption.Stop(HfdlCommand.ExitInterrupted, "Interrupted");

@@ -82,7 +82,7 @@ internal sealed class DownloadOutput : IAsyncDisposable
 
     private static IAnsiConsole CreateErrorConsole() => AnsiConsole.Create(new AnsiConsoleSettings
     {
-        Out = new AnsiConsoleOutput(Console.Error),
+        Out = new AnsiConsoleOutput(StandardStreams.Error),
         Ansi = AnsiSupport.Yes,
         ColorSystem = ColorSystemSupport.Detect,
         Interactive = InteractionSupport.Yes,

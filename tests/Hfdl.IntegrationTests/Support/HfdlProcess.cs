@@ -39,16 +39,24 @@ public sealed class HfdlProcess : IDisposable
         }
     }
 
-    public static HfdlProcess Start(IReadOnlyDictionary<string, string?> environment, params string[] args)
+    public static HfdlProcess Start(IReadOnlyDictionary<string, string?> environment, params string[] args) =>
+        Start("dotnet", [Path.Combine(AppContext.BaseDirectory, "hfdl.dll"), .. args], environment);
+
+    /// <summary>
+    /// Starts hfdl from <c>/bin/sh</c> with <paramref name="redirections"/> applied to it (<c>&gt;&amp;-</c> closes its stdout).
+    /// </summary>
+    public static HfdlProcess StartWithRedirections(IReadOnlyDictionary<string, string?> environment, string redirections, params string[] args) =>
+        Start("/bin/sh", ["-c", $"exec dotnet \"$0\" \"$@\" {redirections}", Path.Combine(AppContext.BaseDirectory, "hfdl.dll"), .. args], environment);
+
+    private static HfdlProcess Start(string program, string[] args, IReadOnlyDictionary<string, string?> environment)
     {
-        var info = new ProcessStartInfo("dotnet")
+        var info = new ProcessStartInfo(program)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             RedirectStandardInput = true,
             UseShellExecute = false,
         };
-        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "hfdl.dll"));
         foreach (var arg in args)
         {
             info.ArgumentList.Add(arg);
