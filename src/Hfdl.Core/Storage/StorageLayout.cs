@@ -177,12 +177,14 @@ internal abstract class StorageLayout
                 return null;
             }
             var temp = Transfer.FileFetcher.NewTempPath(dataPath);
+            // hf download may have stopped before it made the file's folder (tokenizer/ of tokenizer/vocab.txt).
+            SafeFileSystem.CreateFolderFor(Path.GetDirectoryName(temp)!);
             File.Move(incomplete, temp);
             return (temp, [(0, length)]);
         }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or HfdlException)
         {
-            return null; // Held by huggingface_hub, or gone: this run downloads the file itself.
+            return null; // Held by huggingface_hub, gone, or a file where its folder goes: this run downloads the file itself (and says so).
         }
         finally
         {

@@ -486,9 +486,9 @@ public sealed class EcosystemTests(EcosystemHub hub) : IClassFixture<EcosystemHu
         Assert.Contains("stray.txt (not in the cached listing of this commit)", cacheVerify.Out + cacheVerify.Error, StringComparison.Ordinal);
     }
 
-    /// <summary>The bytes model.safetensors resumed with, from a --json run's file_started.</summary>
-    private static long Resumed(CliResult result) => JsonLines(result.Out).Single(e => e.GetProperty("event").GetString() == "file_started"
-        && e.GetProperty("path").GetString() == "model.safetensors").GetProperty("resumed_bytes").GetInt64();
+    /// <summary>The bytes <paramref name="path"/> resumed with, from a --json run's file_started.</summary>
+    private static long Resumed(CliResult result, string path = "model.safetensors") => JsonLines(result.Out).Single(e => e.GetProperty("event").GetString() == "file_started"
+        && e.GetProperty("path").GetString() == path).GetProperty("resumed_bytes").GetInt64();
 
     /// <summary>A run while huggingface_hub holds its flock on <paramref name="lockFile"/>: its partial file is left to it.</summary>
     private static async Task AssertLeftToHuggingfaceHubWhileLockedAsync(CliRunner cli, string lockFile, string incomplete, params string[] target)
@@ -583,6 +583,26 @@ public sealed class EcosystemTests(EcosystemHub hub) : IClassFixture<EcosystemHu
         Assert.Equal(1, throughLink.ExitCode);
         Assert.Contains("hfdl never writes through links", throughLink.Error, StringComparison.Ordinal);
         Assert.Equal(content[..1_000_000], File.ReadAllBytes(Path.Combine(elsewhere, $"model.safetensors.{etag}.incomplete")));
+    }
+
+    [Fact]
+    public async Task A_local_dir_file_in_a_subfolder_huggingface_hub_left_incomplete_is_resumed_before_the_subfolder_exists()
+    {
+        // hf download --local-dir killed in tokenizer/vocab.txt before it made tokenizer/: the takeover moved the partial
+        // into a folder that did not exist yet, failed silently, and the whole file was fetched (QA: helper-35).
+        var local = _temp.Combine("nested-local");
+        var etag = Convert.ToHexStringLower(System.Security.Cryptography.SHA1.HashData("blob 4\0a\nb\n"u8));
+        var incomplete = Path.Combine(local, ".cache", "huggingface", "download", "tokenizer", $"vocab.txt.{etag}.incomplete");
+        Directory.CreateDirectory(Path.GetDirectoryName(incomplete)!);
+        File.WriteAllText(incomplete, "a\n");
+
+        var resumed = await Cli().RunAsync("download", "acme/cached", "tokenizer/vocab.txt", "--local-dir", local, "--json");
+
+        Assert.True(resumed.ExitCode == 0, resumed.ToString());
+        Assert.Equal(2, Resumed(resumed, "tokenizer/vocab.txt"));
+        Assert.Equal(2, JsonLines(resumed.Out)[^1].GetProperty("bytes_fetched").GetInt64());
+        Assert.False(File.Exists(incomplete));
+        Assert.Equal("a\nb\n", File.ReadAllText(Path.Combine(local, "tokenizer", "vocab.txt")));
     }
 
     [Fact]
