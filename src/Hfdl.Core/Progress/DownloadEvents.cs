@@ -64,7 +64,11 @@ public sealed record FileSkipped(string Path, long Size, string Reason) : Downlo
 }
 
 /// <summary>A transfer failed and will be tried again.</summary>
-public sealed record FileRetrying(string Path, int Attempt, string Reason, TimeSpan Delay) : DownloadEvent;
+public sealed record FileRetrying(string Path, int Attempt, string Reason, TimeSpan Delay) : DownloadEvent
+{
+    /// <summary>The attempt failed because the server could not be reached at all (refused, no route, name not found).</summary>
+    public bool Unreachable { get; init; }
+}
 
 /// <summary>
 /// A metadata call to the Hub (repo info, a page of the file listing, refs, whoami, a file's metadata) failed

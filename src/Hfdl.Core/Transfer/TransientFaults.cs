@@ -57,7 +57,7 @@ internal static class TransientFaults
                 OnRetry = args =>
                 {
                     var path = args.Context.Properties.TryGetValue(PathKey, out var p) ? p : "?";
-                    progress?.Report(new FileRetrying(path, args.AttemptNumber + 1, Describe(args.Outcome.Exception), args.RetryDelay));
+                    progress?.Report(new FileRetrying(path, args.AttemptNumber + 1, Describe(args.Outcome.Exception), args.RetryDelay) { Unreachable = args.Outcome.Exception is HubUnreachableException });
                     return default;
                 },
             })

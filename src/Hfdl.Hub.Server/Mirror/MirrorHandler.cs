@@ -320,6 +320,13 @@ internal sealed class MirrorHandler(
                     }
                     if (!await FirstBytesOrEndAsync(flight, cancellationToken).ConfigureAwait(false))
                     {
+                        if (!flight.Completion.IsCompleted && flight.UnreachableReason is { } unreachable)
+                        {
+                            // The upstream is down and nothing of the file is here: the Hub's shape for it, at once,
+                            // rather than headers after a wait and a cut connection the client retries for minutes.
+                            await UnavailableAsync(request, $"The mirror has not stored '{file.Path}' and cannot reach its upstream ({_upstream}): {unreachable} Try again later.", json: false, cancellationToken).ConfigureAwait(false);
+                            return;
+                        }
                         // Failed before a byte was sent: the client gets a clear answer, not a cut connection to retry.
                         // A file the upstream no longer has at that commit is the upstream's 404, not a 502 to retry.
                         if (FetchRegistry.IsGoneUpstream(flight.Failure))
@@ -365,7 +372,15 @@ internal sealed class MirrorHandler(
                 {
                     return flight.Completion.Result;
                 }
-                if (flight.Current().Job is { BytesWritten: > 0 } || await Task.WhenAny(changed, waited).ConfigureAwait(false) == waited)
+                if (flight.Current().Job is { BytesWritten: > 0 })
+                {
+                    return true;
+                }
+                if (flight.UnreachableReason is not null)
+                {
+                    return false;
+                }
+                if (await Task.WhenAny(changed, waited).ConfigureAwait(false) == waited)
                 {
                     return true;
                 }

@@ -115,7 +115,7 @@ internal sealed class FetchRegistry(MirrorStore store, RepoSessions sessions, Mi
             {
                 log.Write("transfer_resumed", ("repo", repo.ToString()), ("path", file.Path), ("bytesOnDisk", work.Done.Sum(r => r.End - r.Start)));
             }
-            var progress = new LogProgress(log, repo);
+            var progress = new LogProgress(log, repo, flight);
             var journal = new TransferJournal(session, flight, flight.Commit, log, metrics, lru);
             var download = options.Download;
             var fetch = new RangeFetch(client, download, limiter: null, progress);
@@ -342,7 +342,7 @@ internal sealed class FetchRegistry(MirrorStore store, RepoSessions sessions, Mi
     }
 
     /// <summary>Progress of a transfer, as log lines: retries and warnings (the engine's other events are for a progress display).</summary>
-    private sealed class LogProgress(MirrorLog log, MirrorRepo repo) : IProgress<DownloadEvent>
+    private sealed class LogProgress(MirrorLog log, MirrorRepo repo, InFlightFile flight) : IProgress<DownloadEvent>
     {
         public void Report(DownloadEvent value)
         {
@@ -350,6 +350,10 @@ internal sealed class FetchRegistry(MirrorStore store, RepoSessions sessions, Mi
             {
                 case FileRetrying retrying:
                     log.Write("transfer_retrying", ("repo", repo.ToString()), ("path", retrying.Path), ("attempt", retrying.Attempt), ("reason", retrying.Reason));
+                    if (retrying.Unreachable)
+                    {
+                        flight.UpstreamUnreachable(retrying.Reason);
+                    }
                     break;
                 case Warning warning:
                     log.Write("warning", ("repo", repo.ToString()), ("message", warning.Message));
@@ -490,6 +494,18 @@ internal sealed class InFlightFile(MirrorRepo repo, string commit, RemoteFile fi
             Failure ??= exception;
         }
         _done.TrySetResult(false);
+        Notify();
+    }
+
+    /// <summary>
+    /// Why the upstream could not be reached, while the transfer retries without a byte: a client waiting for the first
+    /// one is answered 503 at once (it is still fetched, should the upstream come back).
+    /// </summary>
+    public string? UnreachableReason { get; private set; }
+
+    public void UpstreamUnreachable(string reason)
+    {
+        UnreachableReason = reason;
         Notify();
     }
 

@@ -299,6 +299,28 @@ public sealed class MirrorTests : IDisposable
     }
 
     [Fact]
+    public async Task With_the_upstream_down_a_file_of_a_stored_commit_not_stored_itself_is_a_503_not_a_cut_connection()
+    {
+        // The mirror knew the commit's listing, started the transfer, and after 5 s without a byte sent headers (200),
+        // then cut the connection once the retries gave up: clients retried that for minutes (QA: helper-35).
+        var site = SiteRepo();
+        var upstream = await HubServer.StartAsync(new HubServerOptions { Store = site });
+        await using var mirror = await StartAsync(upstream, Store);
+        using (var first = HfdlProcess.Start(ClientEnvironment(mirror.Endpoint, _temp, "first"), "download", Repo, "config.json", "--local-dir", _temp.Combine("first")))
+        {
+            Assert.True(await first.WaitForExitAsync(TimeSpan.FromMinutes(2)) == 0, first.Error);
+        }
+        var commit = site.MainSnapshot(RepoType.Model, Repo).CommitId;
+        await upstream.DisposeAsync();
+        using var http = Http();
+
+        using var notStored = await GetAsync(http, ResolveUrl(mirror.Endpoint, Repo, Files[^1].Path, commit));
+
+        Assert.Equal(503, (int)notStored.StatusCode);
+        Assert.Contains($"has not stored '{Files[^1].Path}' and cannot reach its upstream", notStored.Header("X-Error-Message"), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task The_upstreams_user_name_and_password_reach_neither_the_log_nor_the_clients()
     {
         var log = new StringWriter();
