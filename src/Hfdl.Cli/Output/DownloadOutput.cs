@@ -188,8 +188,13 @@ internal sealed class DownloadOutput : IAsyncDisposable
         }
         // Every --json run ends with a summary, a dry run too: nothing downloaded, the present files counted as skipped.
         _json?.Summary(new DownloadSummary(plan.TargetFolder, plan.Commit, 0, plan.FilesPresent, blocked.Count + unreachable, 0, Elapsed) { Unchecked = plan.WithoutListing }, w => w.WriteBoolean("dry_run", true));
-        // The exit code the download would have: 1 when a file would fail.
-        return blocked.Count + unreachable > 0 ? HfdlCommand.ExitFailure : HfdlCommand.ExitOk;
+        // The exit code the download would have: 1 when a file would fail, or when it would not start for want of space.
+        var wouldNotStart = plan.DiskSpace is { Fits: false, Needed: > 0 };
+        if (wouldNotStart && _quiet)
+        {
+            _context.Error.WriteLine("error: the download would refuse to start: what it has to write does not fit on the disk (with --min-free-space kept free).");
+        }
+        return blocked.Count + unreachable > 0 || wouldNotStart ? HfdlCommand.ExitFailure : HfdlCommand.ExitOk;
     }
 
     /// <summary>

@@ -615,11 +615,14 @@ public sealed class ResilienceTests : IDisposable
         var passingDryRun = await cli.RunAsync([.. args, "--dry-run"]);
         var passingJson = await cli.RunAsync([.. args, "--dry-run", "--json"]);
 
-        Assert.True(refusedDryRun.ExitCode == 0, refusedDryRun.ToString());
+        // The dry run exits as the download would: 1 when it would refuse to start (QA: helper-35 saw 0).
+        Assert.True(refusedDryRun.ExitCode == 1, refusedDryRun.ToString());
+        Assert.Equal(1, refusedJson.ExitCode);
         Assert.Contains("the download would refuse to start", refusedDryRun.Error, StringComparison.Ordinal);
         Assert.False(DiskSpace(refusedJson).GetProperty("fits").GetBoolean());
         Assert.True(complete.ExitCode == 0, complete.ToString());
         Assert.True(fixBroken.ExitCode == 0, fixBroken.ToString());
+        Assert.Equal(0, passingDryRun.ExitCode);
         Assert.Matches("Disk space: nothing to write, so the reserve of .+ \\(--min-free-space\\) does not stop the download", passingDryRun.Error);
         var passing = DiskSpace(passingJson);
         Assert.True(passing.GetProperty("fits").GetBoolean());
