@@ -155,7 +155,7 @@ internal static class AuthCommands
         {
             Description = "The token to save. Prefer the prompt or --token-stdin: a command line is visible to other users of this machine.",
             HelpName = "TOKEN",
-        };
+        }.NotEmpty("a token");
         var fromStdin = new Option<bool>("--token-stdin")
         {
             Description = "Read the token from standard input (for scripts: `printenv MY_TOKEN | hfdl login --token-stdin`).",

@@ -25,13 +25,20 @@ internal static class PathOptions
 {
     /// <summary>Refuses an empty value (<c>--local-dir ""</c>, an unset variable in a script) as a usage error.</summary>
     public static TOption Folder<TOption>(this TOption option)
+        where TOption : Option => option.NotEmpty("a folder");
+
+    /// <summary>
+    /// Refuses an empty value as a usage error: <c>--token "$TOKEN"</c> with the variable unset must not quietly fall
+    /// back to another token (or none).
+    /// </summary>
+    public static TOption NotEmpty<TOption>(this TOption option, string what)
         where TOption : Option
     {
         option.Validators.Add(result =>
         {
             if (result.Tokens.Any(t => string.IsNullOrWhiteSpace(t.Value)))
             {
-                result.AddError($"{option.Name} needs a folder, and was given an empty value (an unset variable in a script?).");
+                result.AddError($"{option.Name} needs {what}, and was given an empty value (an unset variable in a script?).");
             }
         });
         return option;

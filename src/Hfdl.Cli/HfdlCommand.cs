@@ -309,11 +309,11 @@ internal static class HfdlCommand
 /// <summary>Options every command that talks to the Hub shares.</summary>
 internal sealed class HubConnectionOptions
 {
-    public Option<string?> Token { get; } = new("--token")
+    public Option<string?> Token { get; } = new Option<string?>("--token")
     {
         Description = "Hub access token (default: HF_TOKEN, HUGGING_FACE_HUB_TOKEN, then the token file at HF_TOKEN_PATH or $HF_HOME/token). Prefer HF_TOKEN or `hfdl login`: a token on the command line is visible to other users of this machine.",
         HelpName = "TOKEN",
-    };
+    }.NotEmpty("a token");
 
     public Option<string?> Endpoint { get; } = EndpointOption();
 

@@ -81,6 +81,25 @@ public sealed class OptionValueTests(ExperienceHub hub) : IClassFixture<Experien
     }
 
     [Theory]
+    [InlineData("download", "acme/plain", "--dry-run")]
+    [InlineData("ls", "acme/plain")]
+    [InlineData("whoami")]
+    [InlineData("login")]
+    public async Task An_empty_token_is_a_usage_error_not_a_fall_back_to_the_saved_one(params string[] command)
+    {
+        // `--token "$TOKEN"` with TOKEN unset used the token file (or none) without a word (QA: helper-35).
+        var cli = new CliRunner(hub.Server, _temp);
+        await hub.Server.Requests.WaitUntilIdleAsync(TimeSpan.FromSeconds(10));
+        var before = hub.Server.Requests.Count;
+
+        var result = await cli.RunAsync([.. command, "--token", ""]);
+
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.Contains("--token needs a token, and was given an empty value", result.Error, StringComparison.Ordinal);
+        Assert.Equal(before, hub.Server.Requests.Count);
+    }
+
+    [Theory]
     [InlineData("--local-dir=")]
     [InlineData("--revision=")]
     public async Task An_option_with_nothing_after_its_equals_sign_is_a_usage_error_not_a_taker_of_the_next_word(string option)
