@@ -376,13 +376,30 @@ internal static class RepoPlanner
             var relative = Path.GetRelativePath(root, local).Replace(Path.DirectorySeparatorChar, '/');
             if (!known.Contains(relative) && !IsOwnFile(relative) && selection.Filter.Matches(relative))
             {
-                var info = new FileInfo(local);
-                var size = info.LinkTarget is not null && info.ResolveLinkTarget(returnFinalTarget: true) is FileInfo { Exists: true } target ? target.Length : info.Length;
+                var size = ExtraSize(local);
                 extras.Add(new PlannedFile(relative, size, false, false, PlannedAction.Extra, size) { TargetPath = local, DataPath = local, LocalSize = size });
             }
         }
         extras.Sort((a, b) => string.CompareOrdinal(a.Path, b.Path));
         return extras;
+    }
+
+    /// <summary>
+    /// An extra file's size (its target's, for a link), or 0 when it cannot be read again by the name it was listed
+    /// under: .NET shows a name that is not UTF-8 with U+FFFD in it, which no longer names the file. It is still an
+    /// extra file; only its size is unknown.
+    /// </summary>
+    private static long ExtraSize(string path)
+    {
+        try
+        {
+            var info = new FileInfo(path);
+            return info.LinkTarget is not null && info.ResolveLinkTarget(returnFinalTarget: true) is FileInfo { Exists: true } target ? target.Length : info.Length;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return 0;
+        }
     }
 
     /// <summary>hfdl's own files in a download folder: the journal, its lock, temporary files, huggingface_hub's metadata.</summary>

@@ -331,4 +331,28 @@ public sealed class PlanAndFilterTests(ExperienceHub hub) : IClassFixture<Experi
         Assert.Contains("Must be one of: 'auto', 'human', 'quiet', 'json', 'agent'.", format.Error, StringComparison.Ordinal);
         Assert.DoesNotContain("   at ", format.All, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task A_local_file_whose_name_is_not_utf8_is_an_extra_file_in_the_dry_run_and_the_verification()
+    {
+        // .NET lists such a name with U+FFFD, which names no file: the dry run and --verify failed with "Could not
+        // find file" (QA: helper-33); the download itself never looked at it.
+        Assert.Equal(0, (await Cli().RunAsync("download", "acme/plain", "--local-dir", Target(), "-q")).ExitCode);
+        var create = new System.Diagnostics.ProcessStartInfo("/bin/sh") { WorkingDirectory = Target() };
+        create.ArgumentList.Add("-c");
+        create.ArgumentList.Add("touch \"$(printf 'caf\\351.txt')\"");
+        using (var process = System.Diagnostics.Process.Start(create)!)
+        {
+            await process.WaitForExitAsync();
+            Assert.Equal(0, process.ExitCode);
+        }
+
+        var dryRun = await Cli().RunAsync("download", "acme/plain", "--local-dir", Target(), "--dry-run");
+        var verify = await Cli().RunAsync("download", "acme/plain", "--local-dir", Target(), "--verify");
+
+        Assert.True(dryRun.ExitCode == 0, dryRun.ToString());
+        Assert.Contains("not in the repo (left alone): 1 file", dryRun.Error, StringComparison.Ordinal);
+        Assert.Equal(1, verify.ExitCode);
+        Assert.Contains("1 extra", verify.Error, StringComparison.Ordinal);
+    }
 }
