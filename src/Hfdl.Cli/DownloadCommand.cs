@@ -374,7 +374,7 @@ internal static class DownloadCommand
                 : "error: The local copy is incomplete; run the same command without --offline / HF_HUB_OFFLINE to download the missing files.");
             return HfdlCommand.ExitFailure;
         }
-        context.Out.WriteLine(report.Folder);
+        DownloadOutput.WriteFolder(context, report.Folder);
         return HfdlCommand.ExitOk;
     }
 }

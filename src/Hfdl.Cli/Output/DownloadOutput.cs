@@ -137,10 +137,17 @@ internal sealed class DownloadOutput : IAsyncDisposable
         }
         if (_json is null)
         {
-            _context.Out.WriteLine(summary.TargetFolder);
+            WriteFolder(_context, summary.TargetFolder);
         }
         return HfdlCommand.ExitOk;
     }
+
+    /// <summary>
+    /// The download folder on stdout, for <c>dir=$(hfdl org/model -q)</c>: exactly as it is when stdout is not a
+    /// terminal (a folder the user named, escaped, would name none), escaped like any text on a terminal.
+    /// </summary>
+    public static void WriteFolder(CliContext context, string folder) =>
+        (context.OutIsTerminal ? context.Out : TerminalText.Unwrap(context.Out)).WriteLine(folder);
 
     /// <summary>A dry run: the plan as a table on stdout (or one <c>plan</c> event), the totals on stderr.</summary>
     public int WritePlan(DownloadPlan plan)

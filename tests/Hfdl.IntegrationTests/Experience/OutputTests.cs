@@ -314,4 +314,21 @@ public sealed class OutputTests(ExperienceHub hub) : IClassFixture<ExperienceHub
         Assert.Contains("each file on disk is hashed", result.Error, StringComparison.Ordinal);
         Assert.Contains("1 corrupt, 1 missing", result.Error, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task The_folder_on_stdout_is_exact_for_a_script_and_escaped_on_a_terminal()
+    {
+        // dir=$(hfdl ... -q) got "\x1b[2J" for an escape character in the folder the user named: a path that does not exist.
+        var folder = Target("odd\u001b[2J\u202Ename");
+
+        var piped = await Cli().RunAsync("download", "acme/plain", "--local-dir", folder, "-q");
+        var offline = await Cli().RunAsync("download", "acme/plain", "--local-dir", folder, "--offline", "-q");
+        var onTerminal = await new ExperienceRunner(hub.Server, _temp) { OutIsTerminal = true }.RunAsync("download", "acme/plain", "--local-dir", folder, "-q");
+
+        Assert.True(piped.ExitCode == 0, piped.ToString());
+        Assert.Equal(folder, piped.Out.TrimEnd('\n'));
+        Assert.Equal(folder, offline.Out.TrimEnd('\n'));
+        Assert.Equal(0, onTerminal.ExitCode);
+        Assert.Contains("odd\\x1b[2J\\u202Ename", onTerminal.Out, StringComparison.Ordinal);
+    }
 }
