@@ -23,9 +23,11 @@ namespace Hfdl.Core.Xet;
 /// <para>
 /// Several processes may share it: entries are written to a temporary name and renamed into place (a reader sees the
 /// whole entry or none), identical entries written twice are harmless, and eviction (least recently used first, down
-/// to the size bound) runs under a lock file and tolerates entries that vanish under it. Nothing is written through a
-/// link: the folders below the root are created with <see cref="SafeFileSystem"/>, and an entry that is a link is
-/// ignored and removed.
+/// to the size bound) runs under a lock file and tolerates entries that vanish under it. Nothing is read, written,
+/// touched or deleted through a link: the folders below the root are created with <see cref="SafeFileSystem"/>, every
+/// component from <c>hfdl-chunks</c> down to the entry is checked before an entry is read, touched or deleted (a link
+/// at the fan-out or xorb folder is refused with a warning; an entry that is a link is ignored and removed), and
+/// eviction never descends into a link.
 /// </para>
 /// </summary>
 internal sealed class XetChunkCache
@@ -62,6 +64,28 @@ internal sealed class XetChunkCache
     /// <summary>Throws <see cref="LinkInTargetException"/> when a link sits between the root and the cache's folder.</summary>
     public void CheckForLinks() => SafeFileSystem.CheckNoLinks(_root, Folder);
 
+    /// <summary>
+    /// The first link from the cache's folder down to <paramref name="path"/> (both included), or null. A link planted
+    /// at any of them (the fan-out folder <c>xx</c> included) could lead anywhere: whatever is behind it is neither
+    /// read (it would be re-timestamped) nor deleted (a junk file there is not ours).
+    /// </summary>
+    private LinkInTargetException? LinkOnTheWay(string path)
+    {
+        try
+        {
+            SafeFileSystem.CheckNoLinks(_root, path);
+            return null;
+        }
+        catch (LinkInTargetException ex)
+        {
+            return ex;
+        }
+    }
+
+    /// <summary>Says (once per link: the warnings are told apart by their text) that a link in the cache was not followed.</summary>
+    private void LinkRefused(LinkInTargetException link) =>
+        OnWarning?.Invoke($"The Xet chunk cache does not follow a link planted in it: {link.Message}");
+
     /// <summary>The smallest entry that holds chunks <c>[first, end)</c> of <paramref name="xorb"/>, or null.</summary>
     public CachedRange? Find(XetHash xorb, int first, int end)
     {
@@ -92,7 +116,12 @@ internal sealed class XetChunkCache
         var folder = XorbFolder(xorb);
         try
         {
-            if (SafeFileSystem.LinkTarget(folder) is not null || !Directory.Exists(folder))
+            if (LinkOnTheWay(folder) is { } link)
+            {
+                LinkRefused(link);
+                return entries;
+            }
+            if (!Directory.Exists(folder))
             {
                 return entries;
             }
@@ -131,7 +160,8 @@ internal sealed class XetChunkCache
                 entries.Remove(entry);
             }
         }
-        if (delete)
+        // Deleting the entry itself is fine when it is a link (that removes the link), but never through a linked folder.
+        if (delete && LinkOnTheWay(System.IO.Path.GetDirectoryName(entry.Path)!) is null)
         {
             AtomicFile.TryDelete(entry.Path);
         }
@@ -144,6 +174,12 @@ internal sealed class XetChunkCache
     /// </summary>
     public Reader? Open(CachedRange entry, int first, int end)
     {
+        if (LinkOnTheWay(System.IO.Path.GetDirectoryName(entry.Path)!) is { } link)
+        {
+            LinkRefused(link);
+            Forget(entry, delete: false);
+            return null;
+        }
         SafeFileHandle handle;
         try
         {
@@ -265,14 +301,18 @@ internal sealed class XetChunkCache
             System.Buffers.ArrayPool<byte>.Shared.Return(_buffer);
             if (!Damaged && _next >= _end)
             {
-                Touch(_entry.Path);
+                _cache.Touch(_entry.Path);
             }
         }
     }
 
     /// <summary>Marks an entry as used now: eviction takes the least recently used first.</summary>
-    private static void Touch(string path)
+    private void Touch(string path)
     {
+        if (LinkOnTheWay(path) is not null)
+        {
+            return; // Planted since it was opened: setting the time would follow it.
+        }
         try
         {
             File.SetLastWriteTimeUtc(path, DateTime.UtcNow);
@@ -390,7 +430,7 @@ internal sealed class XetChunkCache
             // (30 s by default) is dropped and its entry abandoned: one untouched for 10 minutes is a killed process's.
             var stale = DateTime.UtcNow - TimeSpan.FromMinutes(10);
             long removed = 0;
-            foreach (var info in new DirectoryInfo(Folder).EnumerateFiles("*", new EnumerationOptions { RecurseSubdirectories = true, IgnoreInaccessible = true, AttributesToSkip = FileAttributes.ReparsePoint }))
+            foreach (var info in Files())
             {
                 if (info.Name.EndsWith(".tmp", StringComparison.Ordinal))
                 {
@@ -420,6 +460,65 @@ internal sealed class XetChunkCache
                 _index.Clear();
             }
             return removed;
+        }
+    }
+
+    /// <summary>
+    /// The files of the cache's xorb folders (<c>xx/{xorb}/*</c>), walked without following a link at any level: a
+    /// link at a fan-out or xorb folder is said and skipped (eviction would delete what is behind it), and a link in
+    /// place of an entry is no entry (reading it removes it).
+    /// </summary>
+    private IEnumerable<FileInfo> Files()
+    {
+        foreach (var fanOut in Children(Folder))
+        {
+            foreach (var xorb in Folders(fanOut))
+            {
+                foreach (var file in Children(xorb.FullName))
+                {
+                    if (file is FileInfo info && info.LinkTarget is null)
+                    {
+                        yield return info;
+                    }
+                }
+            }
+        }
+
+        IEnumerable<DirectoryInfo> Folders(FileSystemInfo parent)
+        {
+            if (parent is not DirectoryInfo folder)
+            {
+                yield break;
+            }
+            if (folder.LinkTarget is { } target)
+            {
+                LinkRefused(new LinkInTargetException(folder.FullName, target));
+                yield break;
+            }
+            foreach (var child in Children(folder.FullName))
+            {
+                if (child is DirectoryInfo inner && inner.LinkTarget is { } innerTarget)
+                {
+                    LinkRefused(new LinkInTargetException(inner.FullName, innerTarget));
+                }
+                else if (child is DirectoryInfo real)
+                {
+                    yield return real;
+                }
+            }
+        }
+    }
+
+    /// <summary>The entries of <paramref name="folder"/>; none when it vanished or cannot be read (another process evicting, a foreign folder).</summary>
+    private static FileSystemInfo[] Children(string folder)
+    {
+        try
+        {
+            return new DirectoryInfo(folder).GetFileSystemInfos("*", new EnumerationOptions { IgnoreInaccessible = true, AttributesToSkip = 0 });
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return [];
         }
     }
 

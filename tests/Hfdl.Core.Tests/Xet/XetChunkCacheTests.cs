@@ -10,6 +10,14 @@ public sealed class XetChunkCacheTests : IDisposable
 
     private static XetHash Xorb(byte seed) => XetHash.FromBytes(Enumerable.Repeat(seed, XetHash.Size).ToArray());
 
+    /// <summary>Another xorb in the same fan-out folder as <c>Xorb(seed)</c>: only its last byte differs.</summary>
+    private static XetHash XorbBeside(byte seed, byte last)
+    {
+        var bytes = Enumerable.Repeat(seed, XetHash.Size).ToArray();
+        bytes[^1] = last;
+        return XetHash.FromBytes(bytes);
+    }
+
     /// <summary>A serialized chunk (header and stored bytes, uncompressed) of <paramref name="length"/> bytes of <paramref name="value"/>.</summary>
     private static byte[] Chunk(int length, byte value)
     {
@@ -176,5 +184,42 @@ public sealed class XetChunkCacheTests : IDisposable
         Assert.False(File.Exists(target));
         Assert.True(File.Exists(entry.Path));
         Assert.Contains(warnings, w => w.Contains(".evict.lock", StringComparison.Ordinal) && w.Contains("symbolic link", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void A_link_at_a_fan_out_folder_is_never_followed_to_read_touch_delete_or_evict()
+    {
+        var cache = new XetChunkCache(_root.Path, 1);
+        var good = Put(cache, Xorb(8), 0, 2);
+        var junk = Put(cache, XorbBeside(8, 1), 0, 2);
+        var fanOut = Path.GetDirectoryName(Path.GetDirectoryName(good.Path))!;
+        Assert.Equal(fanOut, Path.GetDirectoryName(Path.GetDirectoryName(junk.Path)));
+        var elsewhere = _root.Combine("elsewhere");
+        Directory.Move(fanOut, elsewhere);
+        Directory.CreateSymbolicLink(fanOut, elsewhere);
+        var goodBehind = Path.Combine(elsewhere, Path.GetRelativePath(fanOut, good.Path));
+        var junkBehind = Path.Combine(elsewhere, Path.GetRelativePath(fanOut, junk.Path));
+        File.WriteAllText(junkBehind, "junk\n");
+        var old = new DateTime(2020, 1, 1, 0, 0, 0, DateTimeKind.Utc);
+        File.SetLastWriteTimeUtc(goodBehind, old);
+        var warnings = new List<string>();
+        cache.OnWarning = warnings.Add;
+        var fresh = new XetChunkCache(_root.Path, 1) { OnWarning = warnings.Add };
+
+        Assert.Null(fresh.Find(Xorb(8), 0, 2));
+        using (var reader = cache.Open(good, 0, 2)) // known to this process from before the link was planted
+        {
+            Assert.Null(reader);
+        }
+        Assert.Null(cache.Open(junk, 0, 2));
+        cache.Discard([junk]);
+        cache.Trim();
+
+        Assert.Equal("junk\n", File.ReadAllText(junkBehind));
+        Assert.True(File.Exists(goodBehind));
+        Assert.Equal(old, File.GetLastWriteTimeUtc(goodBehind));
+        Assert.Contains(warnings, w => w.Contains(fanOut, StringComparison.Ordinal) && w.Contains("symbolic link", StringComparison.Ordinal));
+        Assert.Null(cache.Begin(XorbBeside(8, 2), 0, 1));
+        Assert.Equal(2, Directory.GetFiles(elsewhere, "*", SearchOption.AllDirectories).Length);
     }
 }
