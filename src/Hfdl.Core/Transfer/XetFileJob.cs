@@ -293,7 +293,7 @@ internal sealed class XetFileJob
         {
             for (var i = 0; i < writers.Length; i++)
             {
-                if (writers[i].HasWork && !await TryServeFromCacheAsync(unit.Parts[i], writers[i], stage, cancellationToken).ConfigureAwait(false))
+                if (writers[i].HasWork && await TryServeFromCacheAsync(unit.Parts[i], writers[i], stage, cancellationToken).ConfigureAwait(false) != CacheServe.Served)
                 {
                     return false;
                 }
@@ -449,7 +449,18 @@ internal sealed class XetFileJob
             var wanted = new XetUnitWriter?[writers.Length];
             for (var i = 0; i < writers.Length; i++)
             {
-                if (writers[i].HasWork && !await TryServeFromCacheAsync(unit.Parts[i], writers[i], stage, cancellationToken).ConfigureAwait(false))
+                var served = writers[i].HasWork ? await TryServeFromCacheAsync(unit.Parts[i], writers[i], stage, cancellationToken).ConfigureAwait(false) : CacheServe.Served;
+                if (served == CacheServe.Unusable)
+                {
+                    // The writer's chunk positions are no longer those of the range's start: the unit runs again with
+                    // fresh writers, which take only what is still unwritten (the entry is gone, so from the network).
+                    lock (_gate)
+                    {
+                        _ready.Enqueue(unit);
+                    }
+                    return;
+                }
+                if (served == CacheServe.Missed)
                 {
                     wanted[i] = writers[i];
                     network = true;
@@ -508,40 +519,69 @@ internal sealed class XetFileJob
         }
     }
 
-    private async Task<bool> TryServeFromCacheAsync(XetPart part, XetUnitWriter writer, XetWriteStage stage, CancellationToken cancellationToken)
+    /// <summary>How a range fared in the chunk cache.</summary>
+    private enum CacheServe
+    {
+        /// <summary>Its terms' unwritten bytes are written from an entry.</summary>
+        Served,
+
+        /// <summary>No entry, or a damaged one (the chunks before the damage are written; the writer goes on from the network).</summary>
+        Missed,
+
+        /// <summary>
+        /// The entry passed its checksums but its chunks do not decode, or not to the lengths the reconstruction
+        /// promised: local data gone wrong (a checksum is no proof against a rewritten entry), so it is dropped, and
+        /// the writer, left mid-chunk, is of no further use.
+        /// </summary>
+        Unusable,
+    }
+
+    private async Task<CacheServe> TryServeFromCacheAsync(XetPart part, XetUnitWriter writer, XetWriteStage stage, CancellationToken cancellationToken)
     {
         if (_session.Cache is not { } cache)
         {
-            return false;
+            return CacheServe.Missed;
         }
         var (first, end) = writer.NeededChunks;
         var entry = cache.Find(part.Xorb, part.Range.ChunkStart + first, part.Range.ChunkStart + end);
         if (entry is null)
         {
-            return false;
+            return CacheServe.Missed;
         }
         using var reader = cache.Open(entry, part.Range.ChunkStart + first, part.Range.ChunkStart + end);
         if (reader is null)
         {
-            return false;
+            return CacheServe.Missed;
         }
-        for (var chunk = first; reader.Next(out var bytes); chunk++)
+        try
         {
-            await writer.OnChunkAsync(chunk, bytes, cancellationToken).ConfigureAwait(false);
+            for (var chunk = first; reader.Next(out var bytes); chunk++)
+            {
+                await writer.OnChunkAsync(chunk, bytes, cancellationToken).ConfigureAwait(false);
+            }
+            await stage.FlushAsync(cancellationToken).ConfigureAwait(false);
+            if (!reader.Damaged)
+            {
+                writer.Finish();
+            }
+        }
+        catch (Exception ex) when (ex is XetFormatException or XetUnavailableException or InvalidDataException or OverflowException or ArgumentException)
+        {
+            // Never the server's fault (it sent these chunks, and their file verified): the entry goes, the Hub serves them again.
+            cache.Discard([entry]);
+            return CacheServe.Unusable;
         }
         _session.CountFromCache(reader.BytesRead);
-        await stage.FlushAsync(cancellationToken).ConfigureAwait(false);
         if (reader.Damaged)
         {
             // Chunks before the damage were good and are written; the network brings the rest.
-            return false;
+            return CacheServe.Missed;
         }
-        writer.Finish();
         lock (_gate)
         {
             _cacheUsed.Add(entry);
         }
-        return true;
+        return CacheServe.Served;
     }
 }
 

@@ -40,6 +40,13 @@ internal sealed class XetChunkCache
     private const int ChecksumSize = sizeof(ulong);
     private const int PerChunk = 4 + ChecksumSize;
 
+    /// <summary>
+    /// The most chunks an entry's name may span: a xorb holds at most 8192 (<see cref="XorbBuilder.MaxChunks"/>), so
+    /// this leaves room for other writers while keeping an entry's header (12 bytes a chunk) far below what an array
+    /// holds. A name beyond it is no entry of ours.
+    /// </summary>
+    private const int MaxEntryChunks = 1 << 20;
+
     private readonly string _root;
     private readonly ConcurrentDictionary<XetHash, List<CachedRange>> _index = new();
     private long _added;
@@ -127,9 +134,16 @@ internal sealed class XetChunkCache
             }
             foreach (var path in Directory.EnumerateFiles(folder))
             {
-                if (TryParseName(Path.GetFileName(path), out var first, out var end))
+                var name = Path.GetFileName(path);
+                if (TryParseName(name, out var first, out var end))
                 {
                     entries.Add(new CachedRange(xorb, first, end, path));
+                }
+                else if (LooksLikeEntry(name))
+                {
+                    // Named like an entry but for a range no xorb has (0-200000000, 5-3): never used, so never dropped
+                    // by a failed read either. The folder was just checked for links.
+                    AtomicFile.TryDelete(path);
                 }
             }
         }
@@ -148,7 +162,17 @@ internal sealed class XetChunkCache
         return dash > 0
             && int.TryParse(name.AsSpan(0, dash), NumberStyles.None, CultureInfo.InvariantCulture, out first)
             && int.TryParse(name.AsSpan(dash + 1), NumberStyles.None, CultureInfo.InvariantCulture, out end)
-            && end > first;
+            && end > first
+            && end - first <= MaxEntryChunks;
+    }
+
+    /// <summary>Digits, a dash, digits: what an entry's name looks like, whatever the numbers.</summary>
+    private static bool LooksLikeEntry(string name)
+    {
+        var dash = name.IndexOf('-', StringComparison.Ordinal);
+        return dash > 0 && dash < name.Length - 1
+            && name.AsSpan(0, dash).IndexOfAnyExceptInRange('0', '9') < 0
+            && name.AsSpan(dash + 1).IndexOfAnyExceptInRange('0', '9') < 0;
     }
 
     private void Forget(CachedRange entry, bool delete)
@@ -213,6 +237,14 @@ internal sealed class XetChunkCache
         {
             handle.Dispose();
             Forget(entry, delete: false);
+            return null;
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // Whatever else an entry's bytes can make go wrong is the entry's fault: dropped and fetched again, never the
+            // reason Xet fails for a file.
+            handle.Dispose();
+            Forget(entry, delete: true);
             return null;
         }
     }
@@ -332,7 +364,7 @@ internal sealed class XetChunkCache
         }
     }
 
-    private static int HeaderLength(int count) => FixedHeader + (count * PerChunk) + ChecksumSize;
+    private static int HeaderLength(int count) => checked(FixedHeader + (count * PerChunk) + ChecksumSize);
 
     private static bool CheckHeader(ReadOnlySpan<byte> header, CachedRange entry, int count)
     {

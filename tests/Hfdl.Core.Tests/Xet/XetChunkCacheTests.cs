@@ -222,4 +222,23 @@ public sealed class XetChunkCacheTests : IDisposable
         Assert.Null(cache.Begin(XorbBeside(8, 2), 0, 1));
         Assert.Equal(2, Directory.GetFiles(elsewhere, "*", SearchOption.AllDirectories).Length);
     }
+
+    [Fact]
+    public void A_file_named_for_a_range_no_xorb_has_is_no_entry_and_is_dropped()
+    {
+        var cache = new XetChunkCache(_root.Path, 1_000_000);
+        var entry = Put(cache, Xorb(9), 0, 2);
+        var folder = Path.GetDirectoryName(entry.Path)!;
+        string[] junk = ["0-200000000", "7-3", "0-99999999999"];
+        foreach (var name in junk)
+        {
+            File.WriteAllText(Path.Combine(folder, name), "junk\n");
+        }
+
+        var fresh = new XetChunkCache(_root.Path, 1_000_000);
+
+        Assert.Equal(entry.Path, fresh.Find(Xorb(9), 0, 2)?.Path);
+        Assert.Null(fresh.Find(Xorb(9), 0, 5)); // 0-200000000 would "hold" it: reading its header overflowed, every run
+        Assert.All(junk, name => Assert.False(File.Exists(Path.Combine(folder, name)), name));
+    }
 }

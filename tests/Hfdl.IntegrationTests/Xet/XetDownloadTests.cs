@@ -197,6 +197,54 @@ public sealed class XetDownloadTests
         Assert.Equal(clean.BytesFetched, cached.BytesFromCache);
     }
 
+    /// <summary>
+    /// Rewrites the first chunk header of every entry of <paramref name="cache"/> (its uncompressed length one less) and
+    /// recomputes the entry's XXH3 checksums: it passes every check, and does not decode.
+    /// </summary>
+    internal static void RewriteFirstChunkHeaders(string cache)
+    {
+        const int fixedHeader = 8 + Hfdl.Core.Xet.XetHash.Size + 8;
+        foreach (var entry in Directory.GetFiles(Path.Combine(cache, "hfdl-chunks"), "*-*", SearchOption.AllDirectories))
+        {
+            var bytes = File.ReadAllBytes(entry);
+            var name = Path.GetFileName(entry).Split('-');
+            var count = int.Parse(name[1], System.Globalization.CultureInfo.InvariantCulture) - int.Parse(name[0], System.Globalization.CultureInfo.InvariantCulture);
+            var headerLength = fixedHeader + (count * 12) + 8;
+            var data = bytes.AsSpan(headerLength);
+            var firstLength = count > 1 ? (int)System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(fixedHeader + 12)) : data.Length;
+            var uncompressed = data[5] | (data[6] << 8) | (data[7] << 16);
+            uncompressed--;
+            (data[5], data[6], data[7]) = ((byte)uncompressed, (byte)(uncompressed >> 8), (byte)(uncompressed >> 16));
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(bytes.AsSpan(fixedHeader + 4), System.IO.Hashing.XxHash3.HashToUInt64(data[..firstLength]));
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(bytes.AsSpan(headerLength - 8), System.IO.Hashing.XxHash3.HashToUInt64(bytes.AsSpan(0, headerLength - 8)));
+            File.WriteAllBytes(entry, bytes);
+        }
+    }
+
+    [Fact]
+    public async Task A_chunk_cache_entry_that_passes_its_checksums_but_does_not_decode_is_dropped_and_fetched_again()
+    {
+        var (old, edited) = TwoRevisions(seed: 35);
+        await using var server = await HubTestKit.StartAsync(RevisionStore(old, edited), o => o with { Xet = o.Xet with { MaxXorbChunks = 4 } });
+        using var first = new TempFolder();
+        using var second = new TempFolder();
+        using var third = new TempFolder();
+        using var cache = new TempFolder();
+        var (clean, _) = await Engine.DownloadAsync(server, "acme/versions", first.Path, Options(cache.Path), revision: "v1");
+        RewriteFirstChunkHeaders(cache.Path);
+
+        var (refetched, events) = await Engine.DownloadAsync(server, "acme/versions", second.Path, Options(cache.Path), revision: "v1");
+        var (cached, _) = await Engine.DownloadAsync(server, "acme/versions", third.Path, Options(cache.Path), revision: "v1");
+
+        Assert.Equal(old, File.ReadAllBytes(second.Combine("model.safetensors")));
+        Assert.Equal(old, File.ReadAllBytes(third.Combine("model.safetensors")));
+        // Local data gone wrong is no failure of Xet and no fault of the server: no warning, no plain-HTTPS fallback.
+        Assert.DoesNotContain(events, e => e is Warning);
+        Assert.Equal(0, BridgeBytes(server));
+        Assert.Equal(clean.BytesFetched, refetched.BytesFetched);
+        Assert.Equal(0, cached.BytesFetched);
+    }
+
     [Fact]
     public async Task A_link_planted_in_the_chunk_cache_is_never_written_through()
     {
