@@ -3,6 +3,7 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using System.IO.Hashing;
 using Hfdl.Core.Storage;
+using Hfdl.Core.Transfer;
 using Microsoft.Win32.SafeHandles;
 
 namespace Hfdl.Core.Xet;
@@ -388,7 +389,7 @@ internal sealed class XetChunkCache
         var folder = XorbFolder(xorb);
         try
         {
-            SafeFileSystem.CreateDirectory(_root, folder);
+            CreateFolder(folder);
             var temp = Path.Combine(folder, $".{first}-{end}.{Guid.NewGuid():N}.tmp");
             var handle = File.OpenHandle(temp, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None);
             return new Writer(this, xorb, first, end, temp, handle);
@@ -405,19 +406,52 @@ internal sealed class XetChunkCache
         }
     }
 
+    /// <summary>
+    /// Creates the folders down to <paramref name="folder"/> (a xorb's), refusing a link at any of them. Anything else of
+    /// the wrong kind at their names (a file where <c>hfdl-chunks</c>, a fan-out or a xorb folder belongs) is removed:
+    /// below the root everything is hfdl's own, and an obstacle left there would turn every later write of that name
+    /// into a failure, run after run.
+    /// </summary>
+    private void CreateFolder(string folder)
+    {
+        Directory.CreateDirectory(_root);
+        foreach (var current in (string[])[Folder, Path.GetDirectoryName(folder)!, folder])
+        {
+            SafeFileSystem.RefuseLink(current);
+            if (!Directory.Exists(current) && File.Exists(current))
+            {
+                File.Delete(current);
+            }
+            Directory.CreateDirectory(current);
+            SafeFileSystem.RefuseLink(current);
+        }
+    }
+
     private int _writesFailed;
+    private int _entryFailed;
 
     /// <summary>
-    /// A write to the cache failed (its disk is full or read-only): said once, and no entry is begun for the rest of
-    /// the run. The cache serves the download and must never fail it, nor be blamed on the target's disk.
+    /// A write to the cache failed. When its disk is full or read-only, that is said once and no entry is begun for the
+    /// rest of the run (each would fail the same way); anything else costs only that entry, said once, and the others
+    /// are still written. The cache serves the download and must never fail it, nor be blamed on the target's disk.
     /// </summary>
     private void WritesFailed(Exception problem)
     {
-        if (Interlocked.Exchange(ref _writesFailed, 1) == 0)
+        if (TransientFaults.IsDiskFull(problem) || IsReadOnly(problem))
         {
-            OnWarning?.Invoke($"The Xet chunk cache in '{Folder}' cannot be written ({problem.Message}); hfdl downloads without it.");
+            if (Interlocked.Exchange(ref _writesFailed, 1) == 0)
+            {
+                OnWarning?.Invoke($"The Xet chunk cache in '{Folder}' cannot be written ({problem.Message}); what this run fetches is not kept for later runs, and what the cache holds is still used.");
+            }
+        }
+        else if (Interlocked.Exchange(ref _entryFailed, 1) == 0)
+        {
+            OnWarning?.Invoke($"An entry of the Xet chunk cache in '{Folder}' could not be written ({problem.Message}); its chunks are fetched again when a later run needs them, and the other entries are still kept.");
         }
     }
+
+    /// <summary>EROFS on Linux (30), ERROR_WRITE_PROTECT on Windows (19).</summary>
+    private static bool IsReadOnly(Exception problem) => problem is IOException && (problem.HResult & 0xFFFF) is 30 or 19;
 
     private void Added(CachedRange entry, long bytes)
     {
@@ -688,6 +722,11 @@ internal sealed class XetChunkCache
                 // connections it follows, and then competed with the file's own flush: a cold 2 GiB Xet download took
                 // 6.76 s with it inline, 6.37 s on a thread of its own, 6.08 s without (bench/ab.sh, medians of 4).
                 _handle.Dispose();
+                if (Directory.Exists(final) && SafeFileSystem.LinkTarget(final) is null)
+                {
+                    // A folder at the entry's name (no process of ours makes one): renaming over it fails for ever.
+                    Directory.Delete(final, recursive: true);
+                }
                 File.Move(_temp, final, overwrite: true);
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)

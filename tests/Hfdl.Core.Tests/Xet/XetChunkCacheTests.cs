@@ -241,4 +241,30 @@ public sealed class XetChunkCacheTests : IDisposable
         Assert.Null(fresh.Find(Xorb(9), 0, 5)); // 0-200000000 would "hold" it: reading its header overflowed, every run
         Assert.All(junk, name => Assert.False(File.Exists(Path.Combine(folder, name)), name));
     }
+
+    [Fact]
+    public void Obstacles_of_the_wrong_kind_in_the_cache_are_removed_and_every_entry_is_still_written()
+    {
+        var cache = new XetChunkCache(_root.Path, 1_000_000);
+        var warnings = new List<string>();
+        cache.OnWarning = warnings.Add;
+        string XorbFolder(XetHash xorb) => Path.Combine(cache.Folder, xorb.ToString()[..2], xorb.ToString());
+        Directory.CreateDirectory(cache.Folder);
+        File.WriteAllText(Path.GetDirectoryName(XorbFolder(Xorb(0x20)))!, "a file where a fan-out folder belongs\n");
+        Directory.CreateDirectory(Path.Combine(XorbFolder(Xorb(0x21)), "0-2", "inner")); // a folder at an entry's name
+        Directory.CreateDirectory(Path.GetDirectoryName(XorbFolder(Xorb(0x22)))!);
+        File.WriteAllText(XorbFolder(Xorb(0x22)), "a file where a xorb folder belongs\n");
+
+        var entries = new[] { Put(cache, Xorb(0x20), 0, 2), Put(cache, Xorb(0x21), 0, 2), Put(cache, Xorb(0x22), 0, 2) };
+
+        var fresh = new XetChunkCache(_root.Path, 1_000_000);
+        foreach (var (entry, seed) in entries.Zip(new byte[] { 0x20, 0x21, 0x22 }))
+        {
+            Assert.NotNull(entry);
+            var found = fresh.Find(Xorb(seed), 0, 2);
+            Assert.NotNull(found);
+            Assert.Equal([Chunk(1000, 0), Chunk(1000, 1)], ReadAll(fresh, found!, 0, 2));
+        }
+        Assert.Empty(warnings);
+    }
 }
