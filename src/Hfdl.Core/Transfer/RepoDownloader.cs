@@ -260,12 +260,21 @@ internal sealed partial class RepoDownloader
                 // The run already stops for a reason of its own; the journal only lags behind the disk (files on
                 // disk but not recorded are hashed and kept by the next run).
             }
-        }
-        if (xet?.Cache is { } cache)
-        {
-            // Keeps the shared chunk cache within its bound (least recently used first), once per run that used it:
-            // also when nothing was added, so a run with a lower --xet-cache-size shrinks a cache a larger one filled.
-            cache.Trim();
+            if (xet?.Cache is { } cache)
+            {
+                // Keeps the shared chunk cache within its bound (least recently used first), once per run that used
+                // it: also when nothing was added, so a run with a lower size bound shrinks a cache a larger one
+                // filled, and also when the run was interrupted or failed (it may have added the most). Deleting
+                // files: quick enough for a Ctrl+C to wait for.
+                try
+                {
+                    cache.Trim();
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                {
+                    // Best effort: the next run trims again.
+                }
+            }
         }
         if (journal.FatalError is { } fatalError)
         {

@@ -114,6 +114,26 @@ public sealed class XetDownloadTests
     }
 
     [Fact]
+    public async Task An_interrupted_run_still_trims_the_chunk_cache_to_its_bound()
+    {
+        var (old, _) = TwoRevisions(seed: 36);
+        await using var server = await HubTestKit.StartAsync(RevisionStore(old, old), o => o with { Xet = o.Xet with { MaxXorbChunks = 4 } });
+        using var first = new TempFolder();
+        using var second = new TempFolder();
+        using var cache = new TempFolder();
+        await Engine.DownloadAsync(server, "acme/versions", first.Path, Options(cache.Path));
+        var bound = CacheBytes(cache.Path) / 3;
+        using var interrupt = new CancellationTokenSource();
+
+        // Ctrl+C as soon as the plan is made: the run stops before any file is done.
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Engine.DownloadAsync(server, "acme/versions", second.Path,
+            Options(cache.Path) with { XetCacheSize = bound }, cancellationToken: interrupt.Token,
+            onEvent: e => { if (e is PlanReady) { interrupt.Cancel(); } }));
+
+        Assert.InRange(CacheBytes(cache.Path), 1, bound);
+    }
+
+    [Fact]
     public async Task A_fetch_range_wider_than_the_terms_it_serves_is_used_but_not_kept_in_the_chunk_cache()
     {
         // The second revision's terms use parts of the first's xorbs. A CAS that signs one chunk more than they use
