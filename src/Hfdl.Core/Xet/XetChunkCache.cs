@@ -476,18 +476,30 @@ internal sealed class XetChunkCache
             return 0;
         }
         FileStream gate;
+        var lockPath = Path.Combine(Folder, ".evict.lock");
         try
         {
-            gate = SafeFileSystem.OpenLockFile(Path.Combine(Folder, ".evict.lock"));
+            if (SafeFileSystem.LinkTarget(lockPath) is null && Directory.Exists(lockPath))
+            {
+                // A folder at the lock's name (no process of ours makes one) could never be opened: eviction would stop
+                // for good, and the cache grow past its bound without a word. It is ours to remove.
+                Directory.Delete(lockPath, recursive: true);
+            }
+            gate = SafeFileSystem.OpenLockFile(lockPath);
         }
         catch (LinkInTargetException ex)
         {
             OnWarning?.Invoke($"The Xet chunk cache was not trimmed: {ex.Message}");
             return 0;
         }
+        catch (Exception ex) when ((ex is IOException or UnauthorizedAccessException) && Directory.Exists(lockPath))
+        {
+            OnWarning?.Invoke($"The Xet chunk cache was not trimmed: '{lockPath}' is a folder and cannot be removed ({ex.Message}).");
+            return 0;
+        }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            return 0;
+            return 0; // Another process holds the lock: it is evicting already.
         }
         using (gate)
         {

@@ -267,4 +267,17 @@ public sealed class XetChunkCacheTests : IDisposable
         }
         Assert.Empty(warnings);
     }
+
+    [Fact]
+    public void A_folder_planted_as_the_eviction_lock_does_not_stop_eviction()
+    {
+        var cache = new XetChunkCache(_root.Path, 1);
+        var entry = Put(cache, Xorb(0x30), 0, 2);
+        Directory.CreateDirectory(Path.Combine(cache.Folder, ".evict.lock", "inner"));
+
+        Assert.True(cache.Trim() > 0);
+
+        Assert.False(File.Exists(entry.Path));
+        Assert.True(File.Exists(Path.Combine(cache.Folder, ".evict.lock")));
+    }
 }
