@@ -291,13 +291,21 @@ internal sealed class XetFileJob
         var writers = Array.ConvertAll(unit.Parts, part => new XetUnitWriter(_job, part, stage));
         try
         {
+            long used = 0;
             for (var i = 0; i < writers.Length; i++)
             {
-                if (writers[i].HasWork && await TryServeFromCacheAsync(unit.Parts[i], writers[i], stage, cancellationToken).ConfigureAwait(false) != CacheServe.Served)
+                if (writers[i].HasWork)
                 {
-                    return false;
+                    var (served, bytes) = await TryServeFromCacheAsync(unit.Parts[i], writers[i], stage, cancellationToken).ConfigureAwait(false);
+                    if (served != CacheServe.Served)
+                    {
+                        // The unit goes to the network, which brings all its ranges: none of it was saved.
+                        return false;
+                    }
+                    used += bytes;
                 }
             }
+            _session.CountFromCache(used);
             return true;
         }
         finally
@@ -446,10 +454,12 @@ internal sealed class XetFileJob
         try
         {
             var network = false;
+            long fromCache = 0;
             var wanted = new XetUnitWriter?[writers.Length];
             for (var i = 0; i < writers.Length; i++)
             {
-                var served = writers[i].HasWork ? await TryServeFromCacheAsync(unit.Parts[i], writers[i], stage, cancellationToken).ConfigureAwait(false) : CacheServe.Served;
+                var (served, bytes) = writers[i].HasWork ? await TryServeFromCacheAsync(unit.Parts[i], writers[i], stage, cancellationToken).ConfigureAwait(false) : (CacheServe.Served, 0L);
+                fromCache += bytes;
                 if (served == CacheServe.Unusable)
                 {
                     // The writer's chunk positions are no longer those of the range's start: the unit runs again with
@@ -468,8 +478,10 @@ internal sealed class XetFileJob
             }
             if (!network)
             {
+                _session.CountFromCache(fromCache);
                 return;
             }
+            // The signed fetch brings every range of the unit, those the cache served too: they count as fetched.
             for (var i = 0; i < writers.Length; i++)
             {
                 // What comes over the network is kept, except ranges the cache already holds (they came from it).
@@ -536,28 +548,37 @@ internal sealed class XetFileJob
         Unusable,
     }
 
-    private async Task<CacheServe> TryServeFromCacheAsync(XetPart part, XetUnitWriter writer, XetWriteStage stage, CancellationToken cancellationToken)
+    /// <summary>
+    /// Serves <paramref name="part"/>'s unwritten bytes from the chunk cache when an entry holds its chunks; with the
+    /// stored bytes of the chunks that gave the file bytes it lacked (what the network would have carried for them).
+    /// The caller counts them as read from the cache only when the whole unit needed no network.
+    /// </summary>
+    private async Task<(CacheServe Served, long UsedBytes)> TryServeFromCacheAsync(XetPart part, XetUnitWriter writer, XetWriteStage stage, CancellationToken cancellationToken)
     {
         if (_session.Cache is not { } cache)
         {
-            return CacheServe.Missed;
+            return (CacheServe.Missed, 0);
         }
         var (first, end) = writer.NeededChunks;
         var entry = cache.Find(part.Xorb, part.Range.ChunkStart + first, part.Range.ChunkStart + end);
         if (entry is null)
         {
-            return CacheServe.Missed;
+            return (CacheServe.Missed, 0);
         }
         using var reader = cache.Open(entry, part.Range.ChunkStart + first, part.Range.ChunkStart + end);
         if (reader is null)
         {
-            return CacheServe.Missed;
+            return (CacheServe.Missed, 0);
         }
+        long used = 0;
         try
         {
             for (var chunk = first; reader.Next(out var bytes); chunk++)
             {
-                await writer.OnChunkAsync(chunk, bytes, cancellationToken).ConfigureAwait(false);
+                if (await writer.OnChunkAsync(chunk, bytes, cancellationToken).ConfigureAwait(false))
+                {
+                    used += bytes.Length;
+                }
             }
             await stage.FlushAsync(cancellationToken).ConfigureAwait(false);
             if (!reader.Damaged)
@@ -569,19 +590,18 @@ internal sealed class XetFileJob
         {
             // Never the server's fault (it sent these chunks, and their file verified): the entry goes, the Hub serves them again.
             cache.Discard([entry]);
-            return CacheServe.Unusable;
+            return (CacheServe.Unusable, 0);
         }
-        _session.CountFromCache(reader.BytesRead);
         if (reader.Damaged)
         {
-            // Chunks before the damage were good and are written; the network brings the rest.
-            return CacheServe.Missed;
+            // Chunks before the damage were good and are written; the network brings the rest (and them again).
+            return (CacheServe.Missed, 0);
         }
         lock (_gate)
         {
             _cacheUsed.Add(entry);
         }
-        return CacheServe.Served;
+        return (CacheServe.Served, used);
     }
 }
 

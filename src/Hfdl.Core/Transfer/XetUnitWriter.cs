@@ -18,6 +18,7 @@ internal sealed class XetUnitWriter
     private readonly List<Segment>[] _pieces;
     private readonly long[] _position;
     private readonly long[] _outputStart;
+    private readonly (long Start, long End)[][] _unwritten;
     private int _processed;
 
     public XetUnitWriter(BigFileJob job, XetPart part, XetWriteStage stage)
@@ -29,10 +30,12 @@ internal sealed class XetUnitWriter
         _pieces = new List<Segment>[terms.Length];
         _position = new long[terms.Length];
         _outputStart = new long[terms.Length];
+        _unwritten = new (long, long)[terms.Length][];
         for (var i = 0; i < terms.Length; i++)
         {
             _outputStart[i] = part.Window.Start + terms[i].OutputOffset;
             _pieces[i] = job.Table.TakeRange(_outputStart[i], _outputStart[i] + terms[i].Take);
+            _unwritten[i] = [.. _pieces[i].Select(job.Table.Snapshot)];
         }
     }
 
@@ -60,14 +63,16 @@ internal sealed class XetUnitWriter
 
     /// <summary>
     /// Handles chunk <paramref name="index"/> (from the range's first chunk; header and stored bytes). Chunks already
-    /// handled (a retried fetch starts its range over) are skipped.
+    /// handled (a retried fetch starts its range over) are skipped. True when some of its bytes belong to what this
+    /// writer took unwritten (a chunk decoded only to find a term's position, on a resume, is not used).
     /// </summary>
-    public async ValueTask OnChunkAsync(int index, ReadOnlyMemory<byte> serialized, CancellationToken cancellationToken)
+    public async ValueTask<bool> OnChunkAsync(int index, ReadOnlyMemory<byte> serialized, CancellationToken cancellationToken)
     {
         if (index < _processed)
         {
-            return;
+            return false;
         }
+        var used = false;
         var header = XorbChunkHeader.Read(serialized.Span);
         if (serialized.Length != XorbChunkHeader.Size + header.StoredLength)
         {
@@ -104,6 +109,7 @@ internal sealed class XetUnitWriter
                 var to = Math.Min(position + length, term.Skip + term.Take);
                 if (from < to)
                 {
+                    used |= Overlaps(_unwritten[i], _outputStart[i] + (from - term.Skip), _outputStart[i] + (to - term.Skip));
                     await _stage.AddAsync(this, _pieces[i], decoded.Slice((int)(from - position), (int)(to - from)), _outputStart[i] + (from - term.Skip), cancellationToken).ConfigureAwait(false);
                 }
                 _position[i] = position + length;
@@ -121,7 +127,11 @@ internal sealed class XetUnitWriter
             }
         }
         _processed = index + 1;
+        return used;
     }
+
+    private static bool Overlaps((long Start, long End)[] ranges, long start, long end) =>
+        Array.Exists(ranges, r => r.Start < end && r.End > start);
 
     /// <summary>Writes <paramref name="bytes"/>, which belong at file offset <paramref name="at"/>, into the pieces that want them.</summary>
     internal async ValueTask WriteAsync(List<Segment> pieces, ReadOnlyMemory<byte> bytes, long at, CancellationToken cancellationToken)
