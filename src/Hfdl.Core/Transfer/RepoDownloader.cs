@@ -505,7 +505,8 @@ internal sealed partial class RepoDownloader
 
     /// <summary>
     /// Native Xet for this run, when it is on and some big file is Xet-backed; with the chunk cache unless it is off
-    /// (size 0) or a link was planted on its way (then a warning, and Xet without a cache).
+    /// (size 0) or a link was planted on its way (then a warning, and Xet without a cache); written but not read by a
+    /// forced download.
     /// </summary>
     private XetSession? CreateXetSession(DownloadRequest request, string commit, List<(RemoteFile File, string Path)> work, IProgress<DownloadEvent>? progress)
     {
@@ -516,7 +517,8 @@ internal sealed partial class RepoDownloader
         Xet.XetChunkCache? cache = null;
         if (_options.XetCacheFolder is { } folder && _options.XetCacheSize > 0)
         {
-            cache = new Xet.XetChunkCache(folder, _options.XetCacheSize);
+            // A forced download trusts nothing local, the chunk cache included: it fetches every range, and keeps them.
+            cache = new Xet.XetChunkCache(folder, _options.XetCacheSize) { Reads = request.Existing != ExistingFiles.Ignore };
             try
             {
                 cache.CheckForLinks();

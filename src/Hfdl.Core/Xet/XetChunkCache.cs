@@ -66,6 +66,12 @@ internal sealed class XetChunkCache
 
     public long MaxBytes { get; }
 
+    /// <summary>
+    /// False for a run that trusts nothing local (a forced download): no entry is found, so every range comes from the
+    /// network; what it fetches is still kept, and eviction still runs.
+    /// </summary>
+    public bool Reads { get; init; } = true;
+
     /// <summary>Raised (once per problem) when the cache cannot be used as it should: a link in it, a disk error.</summary>
     public Action<string>? OnWarning { get; set; }
 
@@ -97,6 +103,10 @@ internal sealed class XetChunkCache
     /// <summary>The smallest entry that holds chunks <c>[first, end)</c> of <paramref name="xorb"/>, or null.</summary>
     public CachedRange? Find(XetHash xorb, int first, int end)
     {
+        if (!Reads)
+        {
+            return null;
+        }
         var entries = _index.GetOrAdd(xorb, Scan);
         lock (entries)
         {

@@ -50,6 +50,30 @@ public sealed class XetCliTests : IDisposable
     }
 
     [Fact]
+    public async Task Force_fetches_everything_over_the_network_without_reading_the_chunk_cache_and_still_fills_it()
+    {
+        var (old, _) = XetDownloadTests.TwoRevisions(seed: 53);
+        await using var server = await StartAsync(old, old);
+        var cli = new CliRunner(server, _temp);
+        cli.Environment["HF_XET_CACHE"] = _temp.Combine("xet-cache");
+        var cacheFolder = Path.Combine(_temp.Combine("xet-cache"), "hfdl-chunks");
+
+        var first = await cli.RunAsync("download", "acme/versions", "--local-dir", _temp.Combine("out"), "--file-size-threshold", "1", "--json");
+        Directory.Delete(cacheFolder, recursive: true);
+        var refill = await cli.RunAsync("download", "acme/versions", "--local-dir", _temp.Combine("out"), "--file-size-threshold", "1", "--json", "--force");
+        var forced = await cli.RunAsync("download", "acme/versions", "--local-dir", _temp.Combine("out"), "--file-size-threshold", "1", "--json", "--force");
+
+        Assert.Equal(0, first.ExitCode);
+        Assert.Equal(0, refill.ExitCode);
+        Assert.Equal(0, forced.ExitCode);
+        Assert.Equal(old, File.ReadAllBytes(_temp.Combine("out", "model.safetensors")));
+        var everything = Summary(first).GetProperty("bytes_fetched").GetInt64();
+        Assert.NotEmpty(Directory.GetFiles(cacheFolder, "*-*", SearchOption.AllDirectories)); // written by a forced run
+        Assert.Equal(everything, Summary(forced).GetProperty("bytes_fetched").GetInt64());
+        Assert.Equal(0, Summary(forced).GetProperty("bytes_from_cache").GetInt64());
+    }
+
+    [Fact]
     public async Task HF_XET_CACHE_moves_the_chunk_cache()
     {
         var (old, edited) = XetDownloadTests.TwoRevisions(seed: 52);
