@@ -54,7 +54,7 @@ internal static partial class CacheCommand
                 // Names come from the disk: a folder name with a newline or an escape sequence is shown, not obeyed.
                 context.Out.WriteLine($"{SafeText.Escape(repo.Id),-40} {repo.Type.Name(),-8} {Units.Bytes(repo.SizeOnDisk),10} {repo.BlobCount,6}  {string.Join("; ", revisions)}");
             }
-            context.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{repos.Count} repos, {Units.Bytes(repos.Sum(r => r.SizeOnDisk))} in {root}"));
+            context.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{repos.Count} repo{(repos.Count == 1 ? "" : "s")}, {Units.Bytes(repos.Sum(r => r.SizeOnDisk))} in {root}"));
             return HfdlCommand.ExitOk;
         });
         return command;

@@ -357,7 +357,7 @@ internal static class DownloadCommand
         {
             context.Error.WriteLine($"warning: {RepoDownloader.HeldFilesWarning(report.Commit)}");
         }
-        var complete = report.WithoutListing ? "; nothing else is known to be missing." : "; complete.";
+        var complete = report.WithoutListing ? "; nothing else is known to be missing, and they were not hashed (`hfdl cache verify` hashes them)." : "; complete.";
         if (!quiet || !report.IsComplete)
         {
             // -q prints only errors: a complete local copy has nothing to say but its folder.

@@ -241,7 +241,7 @@ internal static class ProgressView
         [
             $"{plan.RepoType.ToString().ToLowerInvariant()} {plan.RepoId} at {plan.Revision} = commit {plan.Commit}",
             $"{plan.Files.Count} files, {Units.Bytes(plan.TotalBytes)}; {ToDownloadText(plan.FilesToFetch, plan.BytesToFetch, plan.FilesToVerify, plan.BytesToVerify, plan.BytesResumed)}; already present: {plan.FilesPresent} files; big files (>= {Units.Bytes(plan.BigFileThreshold)}): {plan.Files.Count(f => f.IsBig)}"
-                + (plan.Extras.Count > 0 ? $"; not in the repo (left alone): {plan.Extras.Count} files" : ""),
+                + (plan.Extras.Count > 0 ? $"; not in the repo (left alone): {plan.Extras.Count} file{(plan.Extras.Count == 1 ? "" : "s")}" : ""),
             $"Target: {plan.TargetFolder}",
         ];
         if (DiskSpaceLine(plan.DiskSpace) is { } space)

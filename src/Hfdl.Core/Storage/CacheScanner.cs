@@ -154,7 +154,7 @@ internal static class CacheScanner
                 var digest = await LocalHasher.HashFileAsync(data, expected, cancellationToken).ConfigureAwait(false);
                 checks.Add(digest == expected.Hex
                     ? new CachedFileCheck(commit, relative, Progress.VerifyStatus.Ok, null)
-                    : new CachedFileCheck(commit, relative, Progress.VerifyStatus.Corrupt, $"{expected.Kind} {digest}, expected {expected.Hex}"));
+                    : new CachedFileCheck(commit, relative, Progress.VerifyStatus.Corrupt, $"{(expected.Kind == HashKind.Sha256 ? "sha256" : "git sha1")} {digest}, expected {expected.Hex}"));
             }
         }
         return checks;

@@ -258,7 +258,7 @@ public sealed class EcosystemTests(EcosystemHub hub) : IClassFixture<EcosystemHu
         var whole = await cli.RunAsync("download", "acme/cached", "--cache-dir", Cache, "--offline");
         Assert.True(whole.ExitCode == 0, whole.ToString());
         Assert.Contains("No listing of commit", whole.Error, StringComparison.Ordinal);
-        Assert.Contains("4 of 4 files present; nothing else is known to be missing.", whole.Error, StringComparison.Ordinal);
+        Assert.Contains("4 of 4 files present; nothing else is known to be missing, and they were not hashed (`hfdl cache verify` hashes them).", whole.Error, StringComparison.Ordinal);
         Assert.Equal(Path.Combine(RepoFolder, "snapshots", commit), whole.Out.Trim());
 
         var one = await cli.RunAsync("download", "acme/cached", "tokenizer/vocab.txt", "--cache-dir", Cache, "--offline", "--json");
@@ -855,7 +855,8 @@ public sealed class EcosystemTests(EcosystemHub hub) : IClassFixture<EcosystemHu
         Assert.True(clean.ExitCode == 0, clean.ToString());
         Assert.Equal(1, dirty.ExitCode);
         Assert.Contains("corrupt", dirty.Out, StringComparison.Ordinal);
-        Assert.Contains("model.safetensors", dirty.Out, StringComparison.Ordinal);
+        Assert.Contains("model.safetensors (sha256 ", dirty.Out, StringComparison.Ordinal); // the hash's name, not the enum's (GitSha1)
+        Assert.Contains("1 repo, ", list.Error, StringComparison.Ordinal);
     }
 
     [Fact]
