@@ -84,7 +84,7 @@ internal static class CliErrors
             "(The endpoint is --endpoint, else HF_ENDPOINT.)",
         RepositoryNotFoundException => "Choose the type with --repo-type model|dataset|space; log in with `hfdl login` for a private repo.",
         // A token variable overrides any login: the message already says to fix or unset it.
-        InvalidTokenException { RejectedTokenOrigin: TokenOrigin.HfTokenVariable or TokenOrigin.LegacyTokenVariable } => null,
+        InvalidTokenException { RejectedTokenOrigin: TokenOrigin.HfTokenVariable or TokenOrigin.LegacyTokenVariable or TokenOrigin.CommandLine } => null,
         GatedRepoException or InvalidTokenException => "Log in with `hfdl login` (or set HF_TOKEN, or give --token).",
         EntryNotFoundException { Commit: not null } or EntryNotFoundException when error.Message.Contains("pattern", StringComparison.Ordinal) =>
             $"`hfdl ls {repo}` lists the names; --include and --exclude take the patterns.",

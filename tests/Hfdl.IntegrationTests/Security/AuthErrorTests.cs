@@ -50,6 +50,10 @@ public sealed class AuthErrorTests(SecurityHub hub) : IClassFixture<SecurityHub>
 
         Assert.Contains("rejected the token given with --token", result.Error, StringComparison.Ordinal);
         Assert.Contains("invalid or expired", result.Error, StringComparison.Ordinal);
+        // A token on the command line overrides any login: logging in again would change nothing (QA: helper-35).
+        Assert.Contains("Give a valid one", result.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("hfdl login", result.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("log in again", result.Error, StringComparison.Ordinal);
     }
 
     [Fact]
