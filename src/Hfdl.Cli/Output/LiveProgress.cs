@@ -1,6 +1,5 @@
 using Hfdl.Core.Progress;
 using Spectre.Console;
-using Spectre.Console.Rendering;
 
 namespace Hfdl.Cli.Output;
 
@@ -46,15 +45,18 @@ internal sealed class LiveProgress : IProgress<DownloadEvent>, IAsyncDisposable
                 while (true)
                 {
                     var stopping = _stop.IsCancellationRequested;
+                    // The live area and the lines above it get the same width, so the lines cover every cell it
+                    // can have drawn.
+                    var width = Math.Max(1, _console.Profile.Width - 1);
                     var log = Model.DrainLog().Select(e => ProgressView.LogLine(e, unicode, _verbose)).OfType<string>().ToList();
                     if (log.Count > 0)
                     {
                         // One write for all of them: each write redraws the live area below it. Spectre moves the
-                        // cursor up without erasing, so each line is padded to clear what the live area left there.
-                        var width = Math.Max(1, _console.Profile.Width - 1);
-                        _console.Write(new Rows(log.Select(l => (IRenderable)new Markup(PadMarkup(l, width)))));
+                        // cursor up without erasing, so every row they take is padded to the width the live area
+                        // uses, in terminal cells, to cover what it left there.
+                        _console.Write(ProgressView.LogRows(log, width));
                     }
-                    context.UpdateTarget(ProgressView.Live(Model.Snapshot(), _console.Profile.Width, unicode));
+                    context.UpdateTarget(ProgressView.Live(Model.Snapshot(), width, unicode));
                     if (stopping)
                     {
                         break;
@@ -69,12 +71,6 @@ internal sealed class LiveProgress : IProgress<DownloadEvent>, IAsyncDisposable
                     }
                 }
             }).ConfigureAwait(false);
-    }
-
-    private static string PadMarkup(string markup, int width)
-    {
-        var visible = Markup.Remove(markup).Length;
-        return visible >= width ? markup : markup + new string(' ', width - visible);
     }
 
     /// <summary>Stops the refresh loop after a last frame and clears the live area (the log lines stay).</summary>

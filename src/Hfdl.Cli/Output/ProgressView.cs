@@ -137,6 +137,38 @@ internal static class ProgressView
         _ => null,
     };
 
+    /// <summary>
+    /// Log lines (markup) as rows of exactly <paramref name="width"/> terminal cells: a line longer than that wraps, and
+    /// each row, the wrapped ones too, is padded by its display width (a CJK character takes two cells), so that written
+    /// over the live display they leave nothing of it.
+    /// </summary>
+    public static IRenderable LogRows(IEnumerable<string> markup, int width) => new PaddedRows([.. markup.Select(m => new Markup(m))], width);
+
+    private sealed class PaddedRows(IReadOnlyList<IRenderable> lines, int width) : Renderable
+    {
+        protected override IEnumerable<Segment> Render(RenderOptions options, int maxWidth)
+        {
+            var cells = Math.Max(1, Math.Min(width, maxWidth));
+            foreach (var line in lines)
+            {
+                foreach (var row in Segment.SplitLines(line.Render(options, cells)))
+                {
+                    foreach (var segment in row)
+                    {
+                        yield return segment;
+                    }
+                    var padding = cells - row.CellCount();
+                    if (padding > 0)
+                    {
+                        yield return new Segment(new string(' ', padding));
+                    }
+                    // What follows (the live area) starts on a row of its own.
+                    yield return Segment.LineBreak;
+                }
+            }
+        }
+    }
+
     /// <summary>The closing lines of a run, as plain text (the renderers add colour).</summary>
     public static List<string> SummaryLines(DownloadSummary s, IReadOnlyList<FileFailed> failures)
     {
