@@ -53,9 +53,10 @@ internal static class ProgressView
             counters.Append(CultureInfo.InvariantCulture, $" {Dot(unicode)} [yellow]{s.Retries} {(s.Retries == 1 ? "retry" : "retries")}[/]");
         }
         counters.Append(CultureInfo.InvariantCulture, $"  [grey]elapsed {Units.Duration(s.Elapsed)}[/]");
-        lines.Add(counters.ToString());
+        lines.Add(Fit(counters.ToString(), width));
 
-        // name, bar, "done / size", speed, " big", " STALLED nn s " must fit on one line.
+        // name, bar, "done / size", speed, " big", " STALLED nn s " must fit on one line. Names are measured as shown
+        // (escaped, in terminal cells: a CJK character takes two), so the bars of all rows line up.
         var fileBar = width >= 100 ? 16 : 8;
         var nameWidth = Math.Clamp(width - 62 - fileBar, 12, 48);
         foreach (var file in s.Active.Take(MaxFileLines))
@@ -68,7 +69,7 @@ internal static class ProgressView
         }
         if (s.Connections is { } c)
         {
-            lines.Add(Fit("  " + Esc(Connections(c, withSpeeds: true)), width + 20));
+            lines.Add(Fit("  " + Esc(Connections(c, withSpeeds: true)), width));
         }
         return new Rows(lines.Select(l => new Markup(l)));
     }
@@ -77,7 +78,7 @@ internal static class ProgressView
     {
         var fraction = file.Size > 0 ? (double)file.Done / file.Size : 1;
         var line = new StringBuilder("  ");
-        line.Append(Esc(TruncateLeft(file.Path, nameWidth).PadRight(nameWidth)));
+        line.Append(Esc(PadCells(TruncateLeft(TerminalText.Escape(file.Path), nameWidth), nameWidth)));
         line.Append(' ');
         line.Append(Bar(fraction, barWidth, unicode));
         line.Append(Esc($" {Units.Bytes(file.Done),9} / {Units.Bytes(file.Size),-9} {Units.Rate(file.BytesPerSecond),11}"));
@@ -95,7 +96,7 @@ internal static class ProgressView
         {
             // The reason gets a line of its own: it is what the user needs to read.
             var text = $"{(unicode ? "↻" : "~")} retry {retry.Attempt} in {Units.Duration(retry.Remaining)}: {retry.Reason}";
-            yield return "    [yellow]" + Esc(Truncate(text, width - 5)) + "[/]";
+            yield return "    [yellow]" + Esc(Truncate(TerminalText.Escape(text), width - 5)) + "[/]";
         }
     }
 
@@ -312,15 +313,54 @@ internal static class ProgressView
 
     private static string Esc(string text) => TerminalText.Markup(text);
 
-    private static string Truncate(string text, int width) => text.Length <= width ? text : text[..Math.Max(0, width - 3)] + "...";
+    /// <summary>How many terminal cells <paramref name="text"/> takes (a CJK character two, a combining mark none).</summary>
+    private static int Cells(string text) => text.GetCellWidth();
 
-    /// <summary>Keeps the end of a path (the file name matters most).</summary>
-    public static string TruncateLeft(string text, int width) => text.Length <= width ? text : "..." + text[^Math.Max(1, width - 3)..];
+    /// <summary>Cuts text (as shown: escape it first) to <paramref name="width"/> cells, ending it with "...".</summary>
+    private static string Truncate(string text, int width) => Cells(text) <= width ? text : Head(text, Math.Max(0, width - 3)) + "...";
+
+    /// <summary>Cuts text (as shown: escape it first) to <paramref name="width"/> cells by its start: the file name matters most.</summary>
+    public static string TruncateLeft(string text, int width) => Cells(text) <= width ? text : "..." + Tail(text, Math.Max(1, width - 3));
+
+    private static string PadCells(string text, int width) => text + new string(' ', Math.Max(0, width - Cells(text)));
+
+    /// <summary>The longest start of <paramref name="text"/> that takes at most <paramref name="cells"/> cells.</summary>
+    private static string Head(string text, int cells)
+    {
+        var (used, end) = (0, 0);
+        foreach (var rune in text.EnumerateRunes())
+        {
+            used += Cells(rune.ToString());
+            if (used > cells)
+            {
+                break;
+            }
+            end += rune.Utf16SequenceLength;
+        }
+        return text[..end];
+    }
+
+    /// <summary>The longest end of <paramref name="text"/> that takes at most <paramref name="cells"/> cells.</summary>
+    private static string Tail(string text, int cells)
+    {
+        var (used, start) = (0, text.Length);
+        while (start > 0)
+        {
+            Rune.DecodeLastFromUtf16(text.AsSpan(0, start), out var rune, out var length);
+            used += Cells(rune.ToString());
+            if (used > cells)
+            {
+                break;
+            }
+            start -= length;
+        }
+        return text[start..];
+    }
 
     /// <summary>Leaves markup as it is unless its visible text is wider than the line; then drops the markup and cuts it.</summary>
     private static string Fit(string markup, int width)
     {
         var plain = Markup.Remove(markup);
-        return plain.Length <= width ? markup : Esc(Truncate(plain, width));
+        return Cells(plain) <= width ? markup : Esc(Truncate(plain, width));
     }
 }

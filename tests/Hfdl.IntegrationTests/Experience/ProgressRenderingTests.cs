@@ -3,6 +3,7 @@ using Hfdl.Core.Hub;
 using Hfdl.Core.Planning;
 using Hfdl.Core.Progress;
 using Microsoft.Extensions.Time.Testing;
+using Spectre.Console;
 using Spectre.Console.Rendering;
 using Spectre.Console.Testing;
 
@@ -92,6 +93,41 @@ public sealed class ProgressRenderingTests
         Assert.All(text.Split('\n'), line => Assert.True(line.TrimEnd().Length <= 110, line));
         Assert.DoesNotContain("STALLED", text, StringComparison.Ordinal);
         Assert.Contains("1 retry", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Active_file_rows_are_laid_out_by_the_cells_their_names_take_as_shown_and_never_pass_the_width()
+    {
+        // Escaped names are longer than the raw ones, CJK characters take two cells, 40 zero-width spaces take none
+        // raw and 240 escaped: every row still puts its bar in the same column, and none is wider than the display.
+        string[] names =
+        [
+            "bidi\u202Etxt.exe",
+            "验证集.json",
+            "训练数据_第一部分_训练数据_第二部分.json",
+            string.Concat(Enumerable.Repeat("\u200B", 40)) + ".bin",
+            "plain.bin",
+        ];
+        var model = Planned(bytesToDownload: 5_000_000, files: names.Length);
+        foreach (var name in names)
+        {
+            model.Report(new FileStarted(name, 1_000_000, IsBig: false));
+            model.Report(new FileProgress(name, 400_000, 1_000_000));
+        }
+        model.Report(new FileRetrying(names[1], 2, "'验证集.json' answered 503: 服务暂时不可用，请稍后再试。服务暂时不可用，请稍后再试。 \u202E", TimeSpan.FromSeconds(9)));
+
+        foreach (var width in new[] { 80, 100 })
+        {
+            var rows = Render(ProgressView.Live(model.Snapshot(), width, unicode: true), width: 300).Split('\n').Select(r => r.TrimEnd()).ToList();
+
+            Assert.All(rows, row => Assert.True(row.GetCellWidth() <= width, $"{row.GetCellWidth()} cells: {row}"));
+            var files = rows.Where(r => r.StartsWith("  ", StringComparison.Ordinal) && r.IndexOfAny(['━', '─']) > 0).ToList();
+            Assert.Equal(names.Length, files.Count);
+            Assert.Single(files.Select(r => r[..r.IndexOfAny(['━', '─'])].GetCellWidth()).Distinct());
+            Assert.Contains(files, r => r.Contains("2Etxt.exe", StringComparison.Ordinal));
+            Assert.DoesNotContain(rows, r => r.Contains('\u202E', StringComparison.Ordinal) || r.Contains('\u200B', StringComparison.Ordinal));
+            Assert.Contains(rows, r => r.Contains("↻ retry 2 in", StringComparison.Ordinal));
+        }
     }
 
     [Fact]
