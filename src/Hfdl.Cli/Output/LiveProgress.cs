@@ -45,9 +45,7 @@ internal sealed class LiveProgress : IProgress<DownloadEvent>, IAsyncDisposable
                 while (true)
                 {
                     var stopping = _stop.IsCancellationRequested;
-                    // The live area and the lines above it get the same width, so the lines cover every cell it
-                    // can have drawn.
-                    var width = Math.Max(1, _console.Profile.Width - 1);
+                    var width = DrawnWidth(_console.Profile.Width);
                     var log = Model.DrainLog().Select(e => ProgressView.LogLine(e, unicode, _verbose)).OfType<string>().ToList();
                     if (log.Count > 0)
                     {
@@ -72,6 +70,15 @@ internal sealed class LiveProgress : IProgress<DownloadEvent>, IAsyncDisposable
                 }
             }).ConfigureAwait(false);
     }
+
+    /// <summary>
+    /// The width of the live area and of the lines printed above it (the same, so the lines cover every cell it can
+    /// have drawn): two columns short of the terminal's. The cursor waits at the end of the live area's last row, and
+    /// that is where the terminal echoes the <c>^C</c> of a Ctrl+C; on a row that reaches the last column or the one
+    /// before it, the echo wraps onto a new row, and clearing the display, which moves up from where the cursor is, then
+    /// leaves its top row on the screen.
+    /// </summary>
+    private static int DrawnWidth(int terminalWidth) => Math.Max(1, terminalWidth - 2);
 
     /// <summary>Stops the refresh loop after a last frame and clears the live area (the log lines stay).</summary>
     public async ValueTask DisposeAsync()

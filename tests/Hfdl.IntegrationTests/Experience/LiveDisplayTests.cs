@@ -44,6 +44,27 @@ public sealed class LiveDisplayTests
         Assert.Equal(NoSpaces(expected), NoSpaces(screen));
     }
 
+    [Fact]
+    public async Task The_ctrl_c_a_terminal_echoes_after_the_last_row_fits_on_it_so_clearing_the_display_leaves_nothing()
+    {
+        // The header is as wide as the display gets (its target folder is cut to fit).
+        var terminal = new Terminal(Width);
+        var model = Planned("/data/" + string.Concat(Enumerable.Repeat("deep/", 30)) + "t/big", LongNames);
+        var live = new LiveProgress(terminal.Console, verbose: false, model);
+        live.Start();
+        await terminal.WaitForAsync("active");
+        await live.DisposeAsync();
+
+        // Ctrl+C: the tty echoes "^C" where the cursor is, at the end of the last row, just before hfdl clears the
+        // display (which starts with "\r" and erasing that row).
+        var stream = terminal.Text;
+        var clear = stream.LastIndexOf("\r\u001b[2K", StringComparison.Ordinal);
+        Assert.True(clear > 0, "the display is cleared at the end");
+        var screen = TerminalScreen.Render(stream.Insert(clear, "^C"), Width);
+
+        Assert.Empty(screen);
+    }
+
     private static ProgressModel Planned(string target, IEnumerable<string> files)
     {
         var model = new ProgressModel();
