@@ -1,6 +1,9 @@
 using System.Runtime.InteropServices;
 using Hfdl.Cli;
 
+// .NET's console switches the terminal's keypad to application mode and never back; hfdl does, at exit.
+TerminalKeypad.RestoreAtExit();
+
 // Ctrl+C (SIGINT), SIGTERM (docker stop, timeout, systemd) and SIGHUP (the terminal closed) all ask every transfer to
 // stop and let hfdl save its journal and say where it stopped; the exit code tells which signal it was (128 + its
 // number). A second signal exits at once, and so does a run that has not stopped within a grace period of the first:
