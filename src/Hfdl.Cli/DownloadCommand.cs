@@ -313,7 +313,7 @@ internal static class DownloadCommand
             }
             if (result.GetValue(dryRun))
             {
-                return output.WritePlan(await downloader.PlanWithListingProgressAsync(request, output.CheckProgress, cancellationToken).ConfigureAwait(false));
+                return output.WritePlan(await downloader.PlanWithListingProgressAsync(request, output.CheckProgress, cancellationToken).ConfigureAwait(false), request.Offline);
             }
             output.Start();
             var summary = await downloader.DownloadAsync(request, output.Progress, cancellationToken).ConfigureAwait(false);

@@ -150,7 +150,9 @@ internal sealed class DownloadOutput : IAsyncDisposable
         (context.OutIsTerminal ? context.Out : TerminalText.Unwrap(context.Out)).WriteLine(folder);
 
     /// <summary>A dry run: the plan as a table on stdout (or one <c>plan</c> event), the totals on stderr.</summary>
-    public int WritePlan(DownloadPlan plan)
+    /// <param name="plan">The plan.</param>
+    /// <param name="offlineAsked">Offline was asked for (--offline, HF_HUB_OFFLINE), rather than the Hub being out of reach.</param>
+    public int WritePlan(DownloadPlan plan, bool offlineAsked)
     {
         if (_json is not null)
         {
@@ -191,7 +193,7 @@ internal sealed class DownloadOutput : IAsyncDisposable
         if (unreachable > 0)
         {
             _context.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"error: {unreachable} file(s) of the revision are missing or incomplete on disk, and without the network they cannot be downloaded: the download would fail. Run it without --offline / HF_HUB_OFFLINE (and with the Hub in reach) to fetch them."));
+                $"error: {unreachable} file(s) of the revision are missing or incomplete on disk, and without the network they cannot be downloaded: the download would fail. {(offlineAsked ? "Run it without --offline / HF_HUB_OFFLINE (and with the Hub in reach) to fetch them." : "Run it again once the Hub can be reached to fetch them.")}"));
         }
         // Every --json run ends with a summary, a dry run too: nothing downloaded, the present files counted as skipped.
         _json?.Summary(new DownloadSummary(plan.TargetFolder, plan.Commit, 0, plan.FilesPresent, blocked.Count + unreachable, 0, Elapsed) { Unchecked = plan.WithoutListing }, w => w.WriteBoolean("dry_run", true));

@@ -247,6 +247,23 @@ public sealed class OutputTests(ExperienceHub hub) : IClassFixture<ExperienceHub
     }
 
     [Fact]
+    public async Task A_dry_run_with_the_hub_out_of_reach_does_not_advise_dropping_an_offline_that_was_not_given()
+    {
+        var cli = Cli();
+        await cli.RunAsync("download", "acme/plain", "--local-dir", Target());
+        File.Delete(Path.Combine(Target(), "README.md"));
+        var unreachable = Cli();
+        unreachable.Environment["HF_ENDPOINT"] = "http://127.0.0.1:9";
+
+        var dryRun = await unreachable.RunAsync("download", "acme/plain", "--local-dir", Target(), "--dry-run");
+
+        Assert.Equal(1, dryRun.ExitCode);
+        Assert.Contains("missing (no network: cannot be downloaded)", dryRun.Out, StringComparison.Ordinal);
+        Assert.Contains("Run it again once the Hub can be reached", dryRun.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("without --offline", dryRun.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_run_that_stops_ends_with_an_error_event_carrying_the_exit_code()
     {
         var result = await Cli().RunAsync("download", "acme/missing", "--local-dir", Target(), "--json");
