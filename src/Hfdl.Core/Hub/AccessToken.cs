@@ -134,7 +134,11 @@ internal sealed class AccessToken
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            throw new HfdlException($"The token file {path} exists but cannot be read ({ex.Message}). Fix its permissions (it should belong to you, mode 600), remove it (log out), or set HF_TOKEN.", ex);
+            // Permissions are the usual reason; a FIFO or a device there is another, which no chmod fixes.
+            var fix = SafeFileSystem.IsSpecialFile(path)
+                ? "Replace it with a file that holds only the token, remove it (log out), or set HF_TOKEN."
+                : "Fix its permissions (it should belong to you, mode 600), remove it (log out), or set HF_TOKEN.";
+            throw new HfdlException($"The token file {path} exists but cannot be read ({ex.Message}). {fix}", ex);
         }
         return null;
     }
