@@ -63,7 +63,7 @@ public sealed class FolderRepoStore : IRepoStore
             : Path.GetFileName(repoDir ?? settingsFile![..^".hub.json".Length]);
         var (settings, revisionSpecs, synthetic) = settingsFile is null
             ? (new RepoSettings(), new List<RevisionSpec>(), new List<RepoFile>())
-            : ReadSettings(settingsFile);
+            : CachedSettings(settingsFile);
         if (settings.RenamedTo is not null)
         {
             return new HostedRepo(type, canonicalId, settings, []);
@@ -139,6 +139,25 @@ public sealed class FolderRepoStore : IRepoStore
     }
 
     private sealed record RevisionSpec(string Name, RevisionKind Kind, string? Folder, string? SameAs);
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (long Length, DateTime Modified, (RepoSettings, List<RevisionSpec>, List<RepoFile>) Read)> _settings = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// A settings file as read while it is unchanged: the same <see cref="HubFaults"/> instance keeps its counters, so a
+    /// fault that strikes the first N requests runs out instead of striking every request of a rescan (editing the
+    /// file starts them over).
+    /// </summary>
+    private (RepoSettings, List<RevisionSpec>, List<RepoFile>) CachedSettings(string file)
+    {
+        var info = new FileInfo(file);
+        if (_settings.TryGetValue(file, out var cached) && cached.Length == info.Length && cached.Modified == info.LastWriteTimeUtc)
+        {
+            return cached.Read;
+        }
+        var read = ReadSettings(file);
+        _settings[file] = (info.Length, info.LastWriteTimeUtc, read);
+        return read;
+    }
 
     private (RepoSettings, List<RevisionSpec>, List<RepoFile>) ReadSettings(string file)
     {

@@ -141,6 +141,25 @@ public sealed class StoreTests : IDisposable
     }
 
     [Fact]
+    public async Task A_fault_of_a_settings_file_that_strikes_the_first_requests_runs_out_though_folders_are_rescanned()
+    {
+        // The file was read again on every request, with fresh counters: "firstRequests": 1 answered 503 for ever (QA).
+        Write("models/acme/flaky/config.json", "{}");
+        Write("models/acme/flaky.hub.json", "{\"faults\": {\"serverErrors\": {\"firstRequests\": 1, \"targets\": \"Api\"}}}");
+        await using var server = await HubServer.StartAsync(new HubServerOptions { Store = new FolderRepoStore(_root) });
+        using var client = HubTestKit.Client(server);
+
+        var statuses = new List<int>();
+        for (var i = 0; i < 3; i++)
+        {
+            using var info = await client.SendAsync(HttpMethod.Get, "/api/models/acme/flaky");
+            statuses.Add((int)info.StatusCode);
+        }
+
+        Assert.Equal([503, 200, 200], statuses);
+    }
+
+    [Fact]
     public async Task Folder_settings_make_a_repo_xet_backed()
     {
         Write("models/acme/xet/config.json", "{}");
