@@ -85,7 +85,7 @@ internal static class StandaloneHub
             stop.Cancel();
         });
         await using var server = await HubServer.StartAsync(options, stop.Token).ConfigureAwait(false);
-        await output.WriteLineAsync($"Hfdl.Hub serving {Path.GetFullPath(root)} at {server.Endpoint.ToString().TrimEnd('/')} (CDN {server.CdnEndpoint.ToString().TrimEnd('/')}, Xet CAS {server.CasEndpoint.ToString().TrimEnd('/')}{(parsed.Xet ? "; every repo's LFS files are Xet-backed" : "")}); Ctrl+C stops it."
+        await output.WriteLineAsync($"Hfdl.Hub serving {Path.GetFullPath(root)} at {server.Endpoint.ToString().TrimEnd('/')} (CDN {server.CdnEndpoint.ToString().TrimEnd('/')}, Xet CAS {server.CasEndpoint.ToString().TrimEnd('/')}{(parsed.Xet ? "; every repo's LFS files are Xet-backed" : "")}{(System.Net.IPAddress.IsLoopback(System.Net.IPAddress.Parse(options.BindAddress)) ? "" : $"; listening on {options.BindAddress}, beyond this machine")}); Ctrl+C stops it."
             + (server.Certificate is { } certificate ? $" Self-signed certificate SHA-1 {certificate.GetCertHashString()}." : "")).ConfigureAwait(false);
         await output.FlushAsync(CancellationToken.None).ConfigureAwait(false);
         try
