@@ -450,10 +450,28 @@ internal sealed partial class HubClient : IDisposable
         var transient = ex.InnerException is not (SocketException { SocketErrorCode: SocketError.HostNotFound or SocketError.NoData or SocketError.ConnectionRefused } or AuthenticationException);
         // .NET's messages end with their own period ("... Connection reset by peer."): one is enough.
         reason = reason.TrimEnd().TrimEnd('.');
-        return new HubUnreachableException($"Could not reach {host}: {reason}. Check your network connection and the endpoint, then run the same command again.", ex)
+        // Through a proxy (HTTPS_PROXY and its kin), a refusal or a bad name is usually the proxy's: say which it was.
+        var proxy = ProxyFor(url);
+        var message = proxy is null
+            ? $"Could not reach {host}: {reason}. Check your network connection and the endpoint, then run the same command again."
+            : $"Could not reach {host} through the proxy {HubUrls.Display(proxy, UriPartial.Authority)} (set by HTTPS_PROXY, HTTP_PROXY or ALL_PROXY): {reason}. Check that the proxy runs and can reach the endpoint (or set NO_PROXY for it), then run the same command again.";
+        return new HubUnreachableException(message, ex)
         {
             IsTransient = transient,
         };
+    }
+
+    /// <summary>The proxy .NET sends a request for <paramref name="url"/> through (from the environment), if any.</summary>
+    private static Uri? ProxyFor(Uri url)
+    {
+        try
+        {
+            return HttpClient.DefaultProxy.GetProxy(url) is { } proxy && proxy != url ? proxy : null;
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or UriFormatException or ArgumentException)
+        {
+            return null;
+        }
     }
 
     internal static bool IsRedirect(HttpStatusCode status) => (int)status is 301 or 302 or 303 or 307 or 308;
