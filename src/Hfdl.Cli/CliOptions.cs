@@ -38,7 +38,7 @@ internal static class PathOptions
         {
             if (result.Tokens.Any(t => string.IsNullOrWhiteSpace(t.Value)))
             {
-                result.AddError($"{option.Name} needs {what}, and was given an empty value (an unset variable in a script?).");
+                result.AddError($"{NumberOptions.AsWritten(result, option.Name)} needs {what}, and was given an empty value (an unset variable in a script?).");
             }
         });
         return option;
@@ -92,9 +92,16 @@ internal static class NumberOptions
         if (!double.TryParse(text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var value)
             || !double.IsFinite(value) || value < minimum || value > maximum || (whole && value != Math.Floor(value)))
         {
-            result.AddError($"{name} must be {expected}, not '{text}'.");
+            result.AddError($"{AsWritten(result.Parent as System.CommandLine.Parsing.OptionResult, name)} must be {expected}, not '{text}'.");
             return null;
         }
         return value;
     }
+
+    /// <summary>
+    /// The option's name as the user wrote it (<c>--max-workers</c>, <c>-t</c>), so an error speaks of what is on
+    /// their command line rather than of the canonical name they may never have seen.
+    /// </summary>
+    public static string AsWritten(System.CommandLine.Parsing.OptionResult? result, string canonical) =>
+        result?.IdentifierToken?.Value is { Length: > 0 } written && written.StartsWith("--", StringComparison.Ordinal) ? written : canonical;
 }

@@ -155,6 +155,20 @@ public sealed class HfDownloadOptionTests(HfCompatHub hub) : IClassFixture<HfCom
     }
 
     [Fact]
+    public async Task A_refused_value_is_named_by_the_option_as_written()
+    {
+        var target = _temp.Combine("refused");
+
+        var hfName = await Cli().RunAsync("download", "acme/tiny", "--local-dir", target, "--max-workers", "300");
+        var ownName = await Cli().RunAsync("download", "acme/tiny", "--local-dir", target, "--threads", "300");
+
+        Assert.Equal(2, hfName.ExitCode);
+        Assert.StartsWith("error: --max-workers must be a whole number of transfers from 1 to 256, not '300'.", hfName.Error, StringComparison.Ordinal);
+        Assert.StartsWith("error: --threads must be", ownName.Error, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(target));
+    }
+
+    [Fact]
     public async Task The_new_commands_and_hf_s_names_complete_in_the_shell()
     {
         static async Task<string[]> SuggestAsync(CliRunner cli, string line) =>
