@@ -59,10 +59,7 @@ internal sealed partial class RepoDownloader
                 selection = local;
             }
         }
-        var state = Directory.Exists(layout.JournalFolder)
-            ? DownloadStateStore.Open(layout.JournalFolder, request.RepoType, request.RepoId, _options.Time, readOnly: true)
-            : null;
-        var plan = RepoPlanner.Inspect(selection, layout, state, request.Existing, _options.BigFileThreshold, withExtras: true, probeFileSystem: false);
+        var plan = InspectReadOnly(request, selection, layout, withExtras: true);
         if (selection.MissingRequested.Count > 0)
         {
             throw new OfflineIncompleteException(request.RepoType, request.RepoId, revision,
@@ -77,5 +74,14 @@ internal sealed partial class RepoDownloader
             plan = plan with { Warning = plan.Warning is { } earlier ? $"{unreachableWarning} {earlier}" : unreachableWarning };
         }
         return plan with { DiskSpace = CheckDiskSpace(plan, layout.JournalFolder), Offline = request.Offline || unreachableWarning is not null };
+    }
+
+    /// <summary>The plan as the files and journal stand, read without writing anything (no folder, state or lock is created).</summary>
+    private DownloadPlan InspectReadOnly(DownloadRequest request, RepoSelection selection, StorageLayout layout, bool withExtras)
+    {
+        var state = Directory.Exists(layout.JournalFolder)
+            ? DownloadStateStore.Open(layout.JournalFolder, request.RepoType, request.RepoId, _options.Time, readOnly: true)
+            : null;
+        return RepoPlanner.Inspect(selection, layout, state, request.Existing, _options.BigFileThreshold, withExtras, probeFileSystem: false);
     }
 }

@@ -81,6 +81,12 @@ internal sealed partial class RepoDownloader
         var root = layout.JournalFolder;
         // Names hfdl keeps for itself, or too long to open: refused before anything (even the folder) is created.
         TargetChecks.CheckNames([.. selection.Selected.Select(f => f.Path)], layout.Kind != LayoutKind.HfCache, layout.ResultFolder(commit));
+        // A run the disk cannot hold is refused before it writes anything (its folder, lock, ref or listing), as its
+        // dry run says; checked again under the lock below, with the journal as this run leaves it.
+        if (CheckDiskSpace(InspectReadOnly(request, selection, layout, withExtras: false), root) is { Fits: false, Available: { } free } early)
+        {
+            throw new InsufficientDiskSpaceException(root, early.Needed, free, early.Reserve);
+        }
         // Everything below is written under the repo's lock: `hfdl cache rm/prune` take it too, so they never remove a
         // ref or listing this run has just written.
         using var folderLock = await LockAsync(layout, progress, cancellationToken).ConfigureAwait(false);

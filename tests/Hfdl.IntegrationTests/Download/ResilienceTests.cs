@@ -593,9 +593,16 @@ public sealed class ResilienceTests : IDisposable
 
         var result = await new CliRunner(server, _temp).RunAsync("download", "acme/resume", "--local-dir", target, "--min-free-space", "1000000000000");
 
+        var cache = _temp.Combine("cache");
+        var cached = await new CliRunner(server, _temp).RunAsync("download", "acme/resume", "--cache-dir", cache, "--min-free-space", "1000000000000");
+
         Assert.Equal(1, result.ExitCode);
         Assert.Contains("Not enough disk space", result.Error, StringComparison.Ordinal);
-        Assert.Empty(RepoAssert.ListFiles(target));
+        // Refused before anything is written: no folder, lock, ref or listing is left behind (QA: stop 27).
+        Assert.False(Directory.Exists(target), string.Join("\n", Directory.Exists(target) ? Directory.GetFileSystemEntries(target, "*", SearchOption.AllDirectories) : []));
+        Assert.Equal(1, cached.ExitCode);
+        Assert.Contains("Not enough disk space", cached.Error, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Path.Combine(cache, "models--acme--resume")));
     }
 
     [Fact]
