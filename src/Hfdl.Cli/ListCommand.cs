@@ -81,7 +81,8 @@ internal static class ListCommand
             }
             else if (context.OutIsTerminal || context.OutConsole is not null)
             {
-                var table = new Table().Border(TableBorder.Rounded)
+                var console = DownloadOutput.CreateOutConsole(context);
+                var table = new Table().Border(ProgressView.TableBorderFor(console.Profile.Capabilities.Unicode))
                     .AddColumn("path")
                     .AddColumn(new TableColumn("size").RightAligned())
                     .AddColumn("storage")
@@ -91,7 +92,7 @@ internal static class ListCommand
                     table.AddRow(TerminalText.Text(file.Path), new Text(Units.Bytes(file.Size)), new Text(file.IsLfs ? "LFS" : "regular"), new Text(file.Hash.ToString()));
                 }
                 table.Caption(TerminalText.Markup(totals));
-                DownloadOutput.CreateOutConsole(context).Write(table);
+                console.Write(table);
                 return HfdlCommand.ExitOk;
             }
             else

@@ -80,13 +80,26 @@ internal sealed class DownloadOutput : IAsyncDisposable
         && !string.Equals(context.Environment.Get("TERM"), "dumb", StringComparison.OrdinalIgnoreCase)
         && !context.Environment.IsTrue("HF_HUB_DISABLE_PROGRESS_BARS");
 
-    private static IAnsiConsole CreateErrorConsole() => AnsiConsole.Create(new AnsiConsoleSettings
+    private static IAnsiConsole CreateErrorConsole() => DrawWithin(AnsiConsole.Create(new AnsiConsoleSettings
     {
         Out = new AnsiConsoleOutput(StandardStreams.Error),
         Ansi = AnsiSupport.Yes,
         ColorSystem = ColorSystemSupport.Detect,
         Interactive = InteractionSupport.Yes,
-    });
+    }));
+
+    /// <summary>
+    /// Box drawing and bar characters only when the output's encoding can carry them: in a Latin-1 locale
+    /// (<c>LANG=en_US.ISO-8859-1</c>) they came out as rows of <c>?</c>, so tables and bars are drawn in ASCII there.
+    /// </summary>
+    private static IAnsiConsole DrawWithin(IAnsiConsole console)
+    {
+        if (console.Profile.Encoding.CodePage is not (65001 or 1200 or 1201 or 12000 or 12001))
+        {
+            console.Profile.Capabilities.Unicode = false;
+        }
+        return console;
+    }
 
     /// <summary>Creates a console for results on stdout: colours and the terminal's width only when stdout is one.</summary>
     public static IAnsiConsole CreateOutConsole(CliContext context)
@@ -96,13 +109,13 @@ internal sealed class DownloadOutput : IAsyncDisposable
             return given;
         }
         var terminal = context.OutIsTerminal && UseLiveDisplay(context with { IsTerminal = true });
-        var console = AnsiConsole.Create(new AnsiConsoleSettings
+        var console = DrawWithin(AnsiConsole.Create(new AnsiConsoleSettings
         {
             Out = new AnsiConsoleOutput(TerminalText.Unwrap(context.Out)),
             Ansi = terminal ? AnsiSupport.Yes : AnsiSupport.No,
             ColorSystem = terminal ? ColorSystemSupport.Detect : ColorSystemSupport.NoColors,
             Interactive = InteractionSupport.No,
-        });
+        }));
         if (!terminal)
         {
             // A pipe has no width: never wrap a row of a table.
@@ -123,7 +136,8 @@ internal sealed class DownloadOutput : IAsyncDisposable
             var console = _live.Console;
             var lines = ProgressView.SummaryLines(summary, failures);
             var ok = summary.FilesFailed == 0;
-            console.MarkupLine($"[{(ok ? "green" : "red")}]{(ok ? "✓" : "✗")}[/] [bold]{TerminalText.Markup(lines[0])}[/]");
+            var unicode = console.Profile.Capabilities.Unicode;
+            console.MarkupLine($"[{(ok ? "green" : "red")}]{(ok ? unicode ? "✓" : "OK" : unicode ? "✗" : "FAILED")}[/] [bold]{TerminalText.Markup(lines[0])}[/]");
             foreach (var line in lines.Skip(1))
             {
                 console.MarkupLine("  " + TerminalText.Markup(line));
@@ -161,12 +175,12 @@ internal sealed class DownloadOutput : IAsyncDisposable
         else if (plan.Files.Count + plan.Extras.Count <= ProgressView.LargestDrawnPlan)
         {
             var console = CreateOutConsole(_context);
-            console.Write(ProgressView.PlanTable(plan));
+            console.Write(ProgressView.PlanTable(plan, console.Profile.Capabilities.Unicode));
         }
         else
         {
             // A table of a huge repo is measured and drawn line by line, not built in memory first.
-            foreach (var line in ProgressView.PlanLines(plan, _context.OutIsTerminal || _context.OutConsole is not null))
+            foreach (var line in ProgressView.PlanLines(plan, (_context.OutIsTerminal || _context.OutConsole is not null) && CreateOutConsole(_context).Profile.Capabilities.Unicode))
             {
                 _context.Out.WriteLine(line);
             }

@@ -224,9 +224,9 @@ internal static class ProgressView
         }
     }
 
-    public static IRenderable PlanTable(DownloadPlan plan)
+    public static IRenderable PlanTable(DownloadPlan plan, bool unicode)
     {
-        var table = new Table().Border(TableBorder.Rounded)
+        var table = new Table().Border(TableBorderFor(unicode))
             .AddColumn("path")
             .AddColumn(new TableColumn("size").RightAligned())
             .AddColumn("kind")
@@ -308,6 +308,12 @@ internal static class ProgressView
     /// <summary>", 12.3 MB/s" for files big enough that their rate means something (not latency).</summary>
     public static string RateText(FileCompleted done) =>
         done.Size >= Units.MB && done.Elapsed.TotalSeconds > 0 ? ", " + Units.Rate(done.Size / done.Elapsed.TotalSeconds) : "";
+
+    /// <summary>
+    /// Rounded box drawing where the output can carry it, ASCII elsewhere: Spectre's own fallback for a table is its
+    /// square border, box drawing too, which a Latin-1 locale prints as rows of <c>?</c>.
+    /// </summary>
+    public static TableBorder TableBorderFor(bool unicode) => unicode ? TableBorder.Rounded : TableBorder.Ascii;
 
     private static string Dot(bool unicode) => unicode ? "·" : "|";
 

@@ -65,9 +65,12 @@ public sealed class ExperienceRunner(HubServer server, TempFolder home)
 
     public IAnsiConsole? OutConsole { get; init; }
 
+    /// <summary>The encoding stdout reports, as the locale sets it (Latin-1 under <c>LANG=en_US.ISO-8859-1</c>).</summary>
+    public System.Text.Encoding? OutEncoding { get; init; }
+
     public async Task<CliResult> RunAsync(params string[] args)
     {
-        var output = new StringWriter();
+        var output = OutEncoding is { } encoding ? new EncodedStringWriter(encoding) : new StringWriter();
         var error = new StringWriter();
         var context = new CliContext
         {
@@ -82,4 +85,9 @@ public sealed class ExperienceRunner(HubServer server, TempFolder home)
         var code = await HfdlCommand.RunAsync(args, context, CancellationToken.None);
         return new CliResult(code, output.ToString(), error.ToString());
     }
+}
+
+internal sealed class EncodedStringWriter(System.Text.Encoding encoding) : StringWriter
+{
+    public override System.Text.Encoding Encoding => encoding;
 }

@@ -299,6 +299,26 @@ public sealed class OutputTests(ExperienceHub hub) : IClassFixture<ExperienceHub
     }
 
     [Fact]
+    public async Task Tables_are_drawn_in_ascii_where_the_locale_cannot_carry_box_drawing()
+    {
+        // Under LANG=en_US.ISO-8859-1 stdout is Latin-1: box drawing came out as rows of '?' (QA: stop 27).
+        var latin1 = new ExperienceRunner(hub.Server, _temp) { OutIsTerminal = true, OutEncoding = System.Text.Encoding.Latin1 };
+        var utf8 = new ExperienceRunner(hub.Server, _temp) { OutIsTerminal = true, OutEncoding = new System.Text.UTF8Encoding(false) };
+
+        foreach (var args in new[] { new[] { "ls", "acme/plain" }, ["download", "acme/plain", "--local-dir", Target(), "--dry-run"] })
+        {
+            var ascii = await latin1.RunAsync(args);
+            var boxes = await utf8.RunAsync(args);
+
+            Assert.True(ascii.ExitCode == 0, ascii.ToString());
+            Assert.StartsWith("+---", ascii.Out, StringComparison.Ordinal);
+            Assert.Contains("| config.json", ascii.Out, StringComparison.Ordinal);
+            Assert.True(ascii.Out.All(c => c < 128), ascii.Out);
+            Assert.StartsWith("╭─", boxes.Out, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
     public async Task On_a_terminal_the_live_display_draws_and_ends_with_the_summary()
     {
         var console = new TestConsole().Width(100);

@@ -334,7 +334,7 @@ public sealed class ProgressRenderingTests
             new PlannedFile("tokenizer.json", 2_000, IsLfs: false, IsBig: false, PlannedAction.Download, 0),
         ], null);
 
-        var text = Render(ProgressView.PlanTable(plan), 120);
+        var text = Render(ProgressView.PlanTable(plan, unicode: true), 120);
         var totals = string.Join("\n", ProgressView.PlanTotals(plan));
 
         Assert.Matches(@"config\.json\s+│\s+30 B\s+│ small │ regular │ present", text);
