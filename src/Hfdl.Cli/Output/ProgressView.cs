@@ -19,7 +19,9 @@ internal static class ProgressView
     /// <summary>The live area: header, overall bar, counters, one line per active file, big-file connections.</summary>
     public static IRenderable Live(ProgressSnapshot s, int width, bool unicode)
     {
-        width = Math.Max(40, width);
+        // Laid out for the terminal's real width, however narrow: a row wider than the terminal wraps, and the redraw
+        // then leaves stale lines behind.
+        width = Math.Max(20, width);
         var lines = new List<string>();
         if (s.Revision is { } r)
         {
@@ -29,20 +31,25 @@ internal static class ProgressView
         }
         else
         {
-            lines.Add("[grey]resolving the revision...[/]");
+            lines.Add(Fit("[grey]resolving the revision...[/]", width));
         }
         if (s.Plan is null)
         {
-            lines.Add(s.FilesListed > 0
+            lines.Add(Fit(s.FilesListed > 0
                 ? $"[grey]listing files... {s.FilesListed.ToString("N0", CultureInfo.InvariantCulture)} so far[/]"
-                : "[grey]listing files...[/]");
+                : "[grey]listing files...[/]", width));
             return new Rows(lines.Select(l => new Markup(l)));
         }
 
         var percent = (s.Fraction * 100).ToString("0", CultureInfo.InvariantCulture).PadLeft(3) + "%";
         var suffix = $" {percent}  {Units.Bytes(s.BytesDone)} / {Units.Bytes(s.BytesTotal)}  {Units.Rate(s.BytesPerSecond)}  ETA {(s.Eta is { } eta ? Units.Duration(eta) : "--")}";
-        var barWidth = Math.Clamp(width - suffix.Length - 1, 10, 60);
-        lines.Add(Bar(s.Fraction, barWidth, unicode) + Esc(suffix));
+        if (width - suffix.Length - 1 < 10)
+        {
+            // Narrow: the bytes go (the counters and the file rows keep them), the rate and ETA stay.
+            suffix = $" {percent}  {Units.Rate(s.BytesPerSecond)}  ETA {(s.Eta is { } left ? Units.Duration(left) : "--")}";
+        }
+        var barWidth = Math.Clamp(width - suffix.Length - 1, 4, 60);
+        lines.Add(Fit(Bar(s.Fraction, barWidth, unicode) + Esc(suffix), width));
 
         var counters = new StringBuilder();
         counters.Append(CultureInfo.InvariantCulture, $"[green]{s.FilesDone} done[/] {Dot(unicode)} {s.FilesSkipped} skipped {Dot(unicode)} ");
@@ -56,16 +63,16 @@ internal static class ProgressView
         lines.Add(Fit(counters.ToString(), width));
 
         // name, bar, "done / size", speed, " big", " STALLED nn s " must fit on one line. Names are measured as shown
-        // (escaped, in terminal cells: a CJK character takes two), so the bars of all rows line up.
-        var fileBar = width >= 100 ? 16 : 8;
-        var nameWidth = Math.Clamp(width - 62 - fileBar, 12, 48);
+        // (escaped, in terminal cells: a CJK character takes two), so the bars of all rows line up. A narrower
+        // terminal drops the speed, then the bar, then the bytes (a percentage instead), before the name gets short.
+        var row = FileRow.For(width);
         foreach (var file in s.Active.Take(MaxFileLines))
         {
-            lines.AddRange(FileLines(file, nameWidth, fileBar, width, unicode));
+            lines.AddRange(FileLines(file, row, width, unicode));
         }
         if (s.Active.Count > MaxFileLines)
         {
-            lines.Add($"  [grey]... and {s.Active.Count - MaxFileLines} more active[/]");
+            lines.Add(Fit($"  [grey]... and {s.Active.Count - MaxFileLines} more active[/]", width));
         }
         if (s.Connections is { } c)
         {
@@ -74,14 +81,52 @@ internal static class ProgressView
         return new Rows(lines.Select(l => new Markup(l)));
     }
 
-    private static IEnumerable<string> FileLines(FileSnapshot file, int nameWidth, int barWidth, int width, bool unicode)
+    /// <summary>What an active file's row shows at a width: the most that fits with a name of at least 12 cells.</summary>
+    private readonly record struct FileRow(int NameWidth, int BarWidth, bool Bytes, bool Rate)
+    {
+        // "  " before the name; after it " big" and " STALLED nnnn s " at most.
+        private const int Margins = 2 + 4 + 17;
+
+        public static FileRow For(int width)
+        {
+            FileRow[] layouts =
+            [
+                new(0, width >= 100 ? 16 : 8, Bytes: true, Rate: true),
+                new(0, 8, Bytes: true, Rate: false),
+                new(0, 0, Bytes: true, Rate: false),
+                new(0, 0, Bytes: false, Rate: false),
+            ];
+            foreach (var layout in layouts)
+            {
+                if (width - Margins - layout.Cells >= 12)
+                {
+                    return layout with { NameWidth = Math.Min(48, width - Margins - layout.Cells) };
+                }
+            }
+            return layouts[^1] with { NameWidth = Math.Max(4, width - Margins - layouts[^1].Cells) };
+        }
+
+        /// <summary>Cells taken by everything but the name and the margins.</summary>
+        private int Cells => (BarWidth > 0 ? 1 + BarWidth : 0) + (Bytes ? 22 : 5) + (Rate ? 12 : 0);
+    }
+
+    private static IEnumerable<string> FileLines(FileSnapshot file, FileRow row, int width, bool unicode)
     {
         var fraction = file.Size > 0 ? (double)file.Done / file.Size : 1;
         var line = new StringBuilder("  ");
-        line.Append(Esc(PadCells(TruncateLeft(TerminalText.Escape(file.Path), nameWidth), nameWidth)));
-        line.Append(' ');
-        line.Append(Bar(fraction, barWidth, unicode));
-        line.Append(Esc($" {Units.Bytes(file.Done),9} / {Units.Bytes(file.Size),-9} {Units.Rate(file.BytesPerSecond),11}"));
+        line.Append(Esc(PadCells(TruncateLeft(TerminalText.Escape(file.Path), row.NameWidth), row.NameWidth)));
+        if (row.BarWidth > 0)
+        {
+            line.Append(' ');
+            line.Append(Bar(fraction, row.BarWidth, unicode));
+        }
+        line.Append(Esc(row.Bytes
+            ? $" {Units.Bytes(file.Done),9} / {Units.Bytes(file.Size),-9}"
+            : $" {(fraction * 100).ToString("0", CultureInfo.InvariantCulture),3}%"));
+        if (row.Rate)
+        {
+            line.Append(Esc($" {Units.Rate(file.BytesPerSecond),11}"));
+        }
         if (file.IsBig)
         {
             line.Append(" [blue]big[/]");
@@ -91,7 +136,7 @@ internal static class ProgressView
         {
             line.Append(CultureInfo.InvariantCulture, $" [black on yellow] STALLED {(int)stalled.TotalSeconds} s [/]");
         }
-        yield return line.ToString();
+        yield return Fit(line.ToString(), width);
         if (waiting && file.Retry is { } retry)
         {
             // The reason gets a line of its own: it is what the user needs to read.

@@ -131,6 +131,36 @@ public sealed class ProgressRenderingTests
     }
 
     [Fact]
+    public void A_narrow_terminal_gets_rows_that_fit_it_dropping_the_speed_then_the_bars_before_the_names()
+    {
+        // The layout assumed 40 columns at least and file rows of 75: narrower terminals wrapped every row, and each
+        // redraw left stale lines behind (QA: stop 27).
+        var model = Planned(bytesToDownload: 5_000_000_000, files: 3);
+        model.Report(new FileStarted("model-00001-of-00002.safetensors", 4_000_000_000, IsBig: true));
+        model.Report(new FileProgress("model-00001-of-00002.safetensors", 1_500_000_000, 4_000_000_000));
+        model.Report(new FileStarted("config.json", 1_000, IsBig: false));
+        model.Report(new FileRetrying("config.json", 3, "'config.json' answered 503: Service Unavailable", TimeSpan.FromSeconds(9)));
+        var stalledAt = model.Snapshot();
+        var stalled = stalledAt with { Active = [.. stalledAt.Active.Select(f => f with { StalledFor = TimeSpan.FromSeconds(1234) })] };
+
+        foreach (var width in new[] { 20, 30, 45, 60, 70, 80, 100, 140 })
+        {
+            foreach (var unicode in new[] { true, false })
+            {
+                var rows = Render(ProgressView.Live(stalled, width, unicode), width: 300).Split('\n').Select(r => r.TrimEnd()).ToList();
+
+                Assert.All(rows, row => Assert.True(row.GetCellWidth() <= width, $"{width} columns, a row of {row.GetCellWidth()} cells: {row}"));
+                Assert.Contains(rows, r => r.Contains("STALLED 1234 s", StringComparison.Ordinal) || width < 40);
+                Assert.Contains(rows, r => r.Contains("safetensors", StringComparison.Ordinal) || width < 45);
+            }
+        }
+        var wide = Render(ProgressView.Live(stalled, 140, unicode: true), width: 300);
+        var narrow = Render(ProgressView.Live(stalled, 45, unicode: true), width: 300);
+        Assert.Contains("1.5 GB / 4.0 GB", wide, StringComparison.Ordinal);
+        Assert.Contains("...02.safetensors  38% big", narrow, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Totals_never_go_backwards_nor_inflate_when_a_file_restarts_after_a_retry()
     {
         var model = Planned(bytesToDownload: 1000, files: 1);
