@@ -10,9 +10,10 @@ namespace Hfdl.Core.Storage;
 /// <param name="linkPath">The link.</param>
 /// <param name="linkTarget">Where it points, when it can be read.</param>
 /// <param name="writingTo">What hfdl was writing, in words ("the repo file 'a.txt'", "the ref of revision 'main'"), or null.</param>
-public sealed class LinkInTargetException(string linkPath, string? linkTarget, string? writingTo = null)
+/// <param name="atTarget">The link is where <paramref name="writingTo"/> goes, not a folder on the way to it.</param>
+public sealed class LinkInTargetException(string linkPath, string? linkTarget, string? writingTo = null, bool atTarget = false)
     : HfdlException($"'{SafeText.Printable(linkPath)}' is a symbolic link{(linkTarget is null ? "" : $" (to '{SafeText.Printable(linkTarget)}')")}"
-        + (writingTo is null ? "" : $", on the way to {writingTo}")
+        + (writingTo is null ? "" : atTarget ? $", where {writingTo} goes" : $", on the way to {writingTo}")
         + "; hfdl never writes through links; remove it and run the same command again.")
 {
     /// <summary>The link that was found.</summary>
@@ -44,11 +45,11 @@ internal static class SafeFileSystem
 
     /// <summary>Throws when <paramref name="path"/> is a link.</summary>
     /// <param name="writingTo">What the write is for, in words, for the message.</param>
-    public static void RefuseLink(string path, string? writingTo = null)
+    public static void RefuseLink(string path, string? writingTo = null, bool atTarget = false)
     {
         if (LinkTarget(path) is { } target)
         {
-            throw new LinkInTargetException(path, target, writingTo);
+            throw new LinkInTargetException(path, target, writingTo, atTarget);
         }
     }
 
@@ -66,7 +67,7 @@ internal static class SafeFileSystem
             var last = i == components.Count - 1;
             if (!(last && allowLinkAtEnd))
             {
-                RefuseLink(current, writingTo);
+                RefuseLink(current, writingTo, atTarget: last);
             }
             if (!last && !Directory.Exists(current))
             {

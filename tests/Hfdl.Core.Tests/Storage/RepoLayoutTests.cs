@@ -134,7 +134,7 @@ public sealed class RepoLayoutTests : IDisposable
 
         var error = Assert.Throws<LinkInTargetException>(() => cache.RecordRevision("main", Commit));
 
-        Assert.Contains("on the way to the cache's ref of revision 'main'", error.Message, StringComparison.Ordinal);
+        Assert.Contains("where the cache's ref of revision 'main' goes", error.Message, StringComparison.Ordinal);
         Assert.DoesNotContain("repo file", error.Message, StringComparison.Ordinal);
         Assert.False(File.Exists(_temp.Combine("elsewhere")));
     }

@@ -236,6 +236,27 @@ public sealed class PlantedLinkTests(PlantedLinkHub hub) : IClassFixture<Planted
         }
     }
 
+    [Theory]
+    [InlineData("model.safetensors", Plant.LinkToFile, "where the repo file 'model.safetensors' goes")]
+    [InlineData("sub", Plant.LinkToFolder, "on the way to the repo file 'sub/")]
+    public async Task A_link_at_a_repo_file_is_refused_before_anything_is_written_beside_it(string place, Plant plant, string words)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return;
+        }
+        var link = Path.Combine(Root(Layout.LocalDir), place);
+        PlantAt(link, plant);
+
+        var result = await Cli().RunAsync(Args(Layout.LocalDir));
+
+        AssertOutsideUntouched();
+        AssertRefused(result, link);
+        Assert.Contains(words, result.Error, StringComparison.Ordinal);
+        // Refused before the lock, the listing or the journal were written (QA: helper-38 found .cache/ and .hfdl.lock).
+        Assert.Equal([place], Directory.EnumerateFileSystemEntries(Root(Layout.LocalDir)).Select(Path.GetFileName));
+    }
+
     public static TheoryData<Layout, Plant> FileLinksInAFolderAndACache => new()
     {
         { Layout.LocalDir, Plant.LinkToFile },
