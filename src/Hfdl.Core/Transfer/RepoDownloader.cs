@@ -137,7 +137,7 @@ internal sealed partial class RepoDownloader
             }
         }
         var resultFolder = layout.ResultFolder(commit);
-        progress?.Report(new PlanReady(resultFolder, plan.Files.Count, plan.TotalBytes, work.Count, Checked.Sum(work.Select(w => w.File.Size)), run.Skipped, _options.BigFileThreshold)
+        progress?.Report(new PlanReady(resultFolder, plan.Files.Count, plan.TotalBytes, plan.FilesToFetch, Checked.Sum(work.Select(w => w.File.Size)), run.Skipped, _options.BigFileThreshold)
         {
             FilesToVerify = filesToVerify,
             BytesToVerify = bytesToVerify,

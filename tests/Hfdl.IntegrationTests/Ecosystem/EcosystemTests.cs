@@ -73,6 +73,25 @@ public sealed class EcosystemTests(EcosystemHub hub) : IClassFixture<EcosystemHu
     }
 
     [Fact]
+    public async Task Files_that_share_a_blob_are_counted_alike_by_the_dry_run_the_plan_and_the_summary()
+    {
+        static System.Text.Json.JsonElement Event(CliResult result, string name) => result.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(line => System.Text.Json.JsonDocument.Parse(line).RootElement)
+            .Single(e => e.GetProperty("event").GetString() == name);
+
+        var dryRun = await Cli().RunAsync("download", "acme/cached", "--cache-dir", Cache, "--dry-run", "--json");
+        var run = await Cli().RunAsync("download", "acme/cached", "--cache-dir", Cache, "--json");
+
+        Assert.True(run.ExitCode == 0, run.ToString());
+        var files = hub.Store.MainSnapshot(RepoType.Model, "acme/cached").Files.Count;
+        // The dry run said 4 files, the plan 3 (one per blob), the summary 4 downloaded (QA: helper-38).
+        Assert.Equal(files, Event(dryRun, "plan").GetProperty("files_to_download").GetInt32());
+        Assert.Equal(files, Event(run, "plan").GetProperty("files_to_download").GetInt32());
+        Assert.Equal(files, Event(run, "summary").GetProperty("files_downloaded").GetInt32());
+        Assert.Equal(Event(dryRun, "plan").GetProperty("bytes_to_download").GetInt64(), Event(run, "plan").GetProperty("bytes_to_download").GetInt64());
+    }
+
+    [Fact]
     public async Task A_pr_revision_nests_its_ref_and_a_missing_file_is_marked_in_no_exist()
     {
         var pr = hub.Store.At(RepoType.Model, "acme/cached", "refs/pr/1");
