@@ -105,7 +105,7 @@ internal sealed class PlainProgress : IProgress<DownloadEvent>, IDisposable
                     break;
                 case DownloadFinished finished:
                     _finished = true;
-                    foreach (var line in ProgressView.SummaryLines(finished.Summary, []))
+                    foreach (var line in ProgressView.SummaryLines(finished.Summary, _model.Failures, listFailures: false))
                     {
                         _writer.WriteLine(line);
                     }

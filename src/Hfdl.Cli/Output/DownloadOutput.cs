@@ -146,7 +146,7 @@ internal sealed class DownloadOutput : IAsyncDisposable
         if (summary.FilesFailed > 0)
         {
             _context.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"error: {summary.FilesFailed} file(s) could not be downloaded (see above). Run the same command again to retry them; verified files are kept."));
+                $"error: {summary.FilesFailed} file(s) could not be downloaded (see above). {ProgressView.NextStep(failures)} Verified files are kept."));
             return HfdlCommand.ExitFailure;
         }
         if (_json is null)

@@ -67,7 +67,7 @@ internal sealed class JsonEvents(TextWriter output)
     /// </summary>
     internal static string Words(string? text) => Core.Hub.SafeText.Escape(text);
 
-    public void Error(string message, int exitCode, string? path = null) => Write("error", w =>
+    public void Error(string message, int exitCode, string? path = null, bool? retryable = null) => Write("error", w =>
     {
         if (path is not null)
         {
@@ -75,6 +75,10 @@ internal sealed class JsonEvents(TextWriter output)
         }
         w.WriteString("message", Words(message));
         w.WriteBoolean("fatal", path is null);
+        if (retryable is { } again)
+        {
+            w.WriteBoolean("retryable", again);
+        }
         if (path is null)
         {
             w.WriteNumber("exit_code", exitCode);
@@ -275,7 +279,7 @@ internal sealed class JsonProgress : IProgress<DownloadEvent>
                 Retry("request_retry", "request", retry.Request, retry.Attempt, retry.Reason, retry.Delay);
                 break;
             case FileFailed failed:
-                _events.Error(failed.Error, HfdlCommand.ExitFailure, failed.Path);
+                _events.Error(failed.Error, HfdlCommand.ExitFailure, failed.Path, failed.Retryable);
                 break;
             case Warning warning:
                 _events.Write("warning", w => w.WriteString("message", JsonEvents.Words(warning.Message)));

@@ -215,8 +215,21 @@ internal static class ProgressView
         }
     }
 
+    /// <summary>
+    /// What to do about a run's failed files: run it again when the server or the network failed them; act first when
+    /// a failure waits on the user (something in the way, a link, no permission), which a plain rerun would repeat.
+    /// </summary>
+    public static string NextStep(IReadOnlyList<FileFailed> failures)
+    {
+        var waiting = failures.Count(f => !f.Retryable);
+        return waiting == 0 ? "Run the same command again to retry."
+            : waiting == failures.Count ? "Each failure says what to do first: run as it is, the same command would fail them again."
+            : $"Do first what {waiting} of the failures ask for, then run the same command again to retry them all.";
+    }
+
     /// <summary>The closing lines of a run, as plain text (the renderers add colour).</summary>
-    public static List<string> SummaryLines(DownloadSummary s, IReadOnlyList<FileFailed> failures)
+    /// <param name="listFailures">Name each failure again (the live display's lines are gone; plain output printed them as they came).</param>
+    public static List<string> SummaryLines(DownloadSummary s, IReadOnlyList<FileFailed> failures, bool listFailures = true)
     {
         var lines = new List<string>
         {
@@ -226,18 +239,18 @@ internal static class ProgressView
                 ? $"The {s.FilesSkipped} files were taken as the cache holds them, with no listing to check them against: `hfdl cache verify` hashes them against their blob names."
                 : s.FilesFailed == 0
                 ? $"Every file is verified: all {s.FilesDownloaded + s.FilesSkipped} match the Hub's hashes (sha256 for LFS, git sha1 otherwise)."
-                : $"Not complete: {s.FilesFailed} file(s) failed; the {s.FilesDownloaded + s.FilesSkipped} others are verified. Run the same command again to retry.",
+                : $"Not complete: {s.FilesFailed} file(s) failed; the {s.FilesDownloaded + s.FilesSkipped} others are verified. {NextStep(failures)}",
         };
         if (s.BytesFromCache > 0)
         {
             // What native Xet saved: chunks this machine already had (any repo, any revision) were not fetched again.
             lines.Insert(1, $"{Units.Bytes(s.BytesFetched)} came over the network and {Units.Bytes(s.BytesFromCache)} from the Xet chunk cache.");
         }
-        foreach (var failure in failures.Take(20))
+        foreach (var failure in failures.Take(listFailures ? 20 : 0))
         {
             lines.Add($"  failed {failure.Path}: {failure.Error}");
         }
-        if (failures.Count > 20)
+        if (listFailures && failures.Count > 20)
         {
             lines.Add($"  ... and {failures.Count - 20} more failures");
         }

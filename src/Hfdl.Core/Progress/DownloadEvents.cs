@@ -79,7 +79,15 @@ public sealed record RequestRetrying(string Request, int Attempt, string Reason,
 /// <summary>A file could not be downloaded; the run goes on with the others and ends unsuccessfully.</summary>
 /// <param name="Path">The path in the repo.</param>
 /// <param name="Error">Why, as a sentence for the user.</param>
-public sealed record FileFailed(string Path, string Error) : DownloadEvent;
+public sealed record FileFailed(string Path, string Error) : DownloadEvent
+{
+    /// <summary>
+    /// Running again may succeed (the server or the network failed). False when the failure waits on the user: something
+    /// in the way on disk, a link, no permission, a file the revision does not have, access refused; its
+    /// <see cref="Error"/> says what to do.
+    /// </summary>
+    public bool Retryable { get; init; } = true;
+}
 
 /// <summary>The end of a run.</summary>
 public sealed record DownloadFinished(DownloadSummary Summary) : DownloadEvent;

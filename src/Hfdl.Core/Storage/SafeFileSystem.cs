@@ -21,6 +21,12 @@ public sealed class LinkInTargetException(string linkPath, string? linkTarget, s
 }
 
 /// <summary>
+/// Something of the user's (or of another revision) is where a repo file or folder goes: a file where the repo has a
+/// folder, a folder where it has a file. Moving it is the user's decision; running again as is would fail again.
+/// </summary>
+internal sealed class InTheWayException(string message) : HfdlException(message);
+
+/// <summary>
 /// The one place that decides how hfdl creates folders and opens files in a target folder or cache, so that nothing is
 /// ever written through a link. The root (<c>--local-dir</c>, the cache root) is the user's choice and may itself be a
 /// link, as may anything above it; a link at any folder or file below it refuses the write
@@ -172,7 +178,7 @@ internal static class SafeFileSystem
     {
         if (FileInTheWay(Path.GetFullPath(folder)) is { } file)
         {
-            throw new HfdlException($"'{SafeText.Printable(file)}' is a file, but the repo has a folder with that name (another revision's file, or a file of your own?). Move the file away and run the same command again.");
+            throw new InTheWayException($"'{SafeText.Printable(file)}' is a file, but the repo has a folder with that name (another revision's file, or a file of your own?). Move the file away and run the same command again.");
         }
         Directory.CreateDirectory(folder);
     }

@@ -48,7 +48,7 @@ internal sealed class FileFetcher(HubClient client, DownloadOptions options, Ran
         SafeFileSystem.CreateFolderFor(Path.GetDirectoryName(finalPath)!);
         if (Directory.Exists(finalPath))
         {
-            throw new HfdlException($"'{finalPath}' is a folder, but the repo has a file with that name. Move the folder away and run the same command again.");
+            throw new InTheWayException($"'{finalPath}' is a folder, but the repo has a file with that name. Move the folder away and run the same command again.");
         }
         var started = Stopwatch.GetTimestamp();
         var source = new ResolveUrlSource(client, type, id, commitId, file);

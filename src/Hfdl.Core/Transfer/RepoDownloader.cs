@@ -672,8 +672,15 @@ internal sealed partial class RepoDownloader
                 FileNotFoundException or DirectoryNotFoundException =>
                     $"'{file.Path}' failed: a file hfdl was writing was removed by something else meanwhile ({TransientFaults.Describe(exception)}). Run the same command again.",
                 _ => $"'{file.Path}' failed: {TransientFaults.Describe(exception)}",
-            }));
+            })
+            { Retryable = !WaitsOnTheUser(exception) });
         }
+
+        /// <summary>A failure that running again as is would only repeat: the user has to act first.</summary>
+        private static bool WaitsOnTheUser(Exception exception) => exception is UnsafePathException or LinkInTargetException or InTheWayException
+            or EntryNotFoundException or RepositoryNotFoundException or GatedRepoException or DisabledRepoException or InvalidTokenException
+            or UnauthorizedAccessException
+            || (exception is IOException io && (io.HResult & 0xFFFF) is 1 or 13 or 30);
 
         public void SaveSoon() => saver.SaveSoon();
     }

@@ -180,6 +180,25 @@ public sealed class PlanAndFilterTests(ExperienceHub hub) : IClassFixture<Experi
     }
 
     [Fact]
+    public async Task Failures_that_wait_on_the_user_are_not_answered_with_run_it_again()
+    {
+        // Running again as is fails them again: the advice was "Run the same command again to retry" (QA: helper-38).
+        var cli = Cli();
+        Directory.CreateDirectory(Path.Combine(Target(), "config.json"));
+
+        var download = await cli.RunAsync("download", "acme/plain", "--local-dir", Target());
+        var json = await cli.RunAsync("download", "acme/plain", "--local-dir", Target(), "--json");
+
+        Assert.Equal(1, download.ExitCode);
+        Assert.Contains("Move the folder away", download.Error, StringComparison.Ordinal);
+        Assert.Contains("Each failure says what to do first", download.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("Run the same command again to retry", download.Error, StringComparison.Ordinal);
+        var error = json.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(line => JsonDocument.Parse(line).RootElement)
+            .Single(e => e.GetProperty("event").GetString() == "error" && e.TryGetProperty("path", out _));
+        Assert.False(error.GetProperty("retryable").GetBoolean());
+    }
+
+    [Fact]
     public async Task A_hub_url_into_a_file_or_folder_downloads_and_lists_only_that()
     {
         var cli = Cli();
