@@ -257,7 +257,9 @@ public sealed record RepoListing(RepoType RepoType, RepoId RepoId, string Revisi
 /// <summary>
 /// Hands a caller's progress events to its handler from one task of its own, in order, so that the transfer never
 /// waits for the handler: a handler that took a second per event slowed a 12 MiB download from 0.4 s to 55 s. While
-/// the handler is busy, a file's progress events are merged (the latest one is delivered). A handler that throws stops
+/// the handler is busy, a file's progress events are merged (the latest one is delivered), and so are the connection
+/// statistics and the listing's progress, which only ever matter as the latest: a handler that took 2 s per event kept
+/// a 27 s download's call going for 122 s, delivering stale statistics. A handler that throws stops
 /// the call (through <paramref name="stop"/>), and its exception is what the call throws.
 /// </summary>
 internal sealed class ProgressRelay(IProgress<DownloadEvent> handler, CancellationTokenSource stop) : IProgress<DownloadEvent>
@@ -265,7 +267,7 @@ internal sealed class ProgressRelay(IProgress<DownloadEvent> handler, Cancellati
     private readonly System.Threading.Channels.Channel<DownloadEvent> _queue = System.Threading.Channels.Channel.CreateUnbounded<DownloadEvent>(new() { SingleReader = true });
     // A file's progress event waiting for the handler; guarded by _gate with the queue's marker for it, so an event
     // is never left here without a marker queued to deliver it.
-    private readonly Dictionary<string, FileProgress> _latest = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, DownloadEvent> _latest = new(StringComparer.Ordinal);
     private readonly Lock _gate = new();
     private Task? _pump;
     private volatile bool _discard;
@@ -284,11 +286,11 @@ internal sealed class ProgressRelay(IProgress<DownloadEvent> handler, Cancellati
         }
         lock (_gate)
         {
-            if (value is FileProgress progress)
+            if (MergeKey(value) is { } key)
             {
-                // Only the first of a run of a file's progress events is queued; later ones replace what it delivers.
-                var queued = _latest.ContainsKey(progress.Path);
-                _latest[progress.Path] = progress;
+                // Only the first of a run of such events is queued; later ones replace what it delivers.
+                var queued = _latest.ContainsKey(key);
+                _latest[key] = value;
                 if (queued)
                 {
                     return;
@@ -308,11 +310,11 @@ internal sealed class ProgressRelay(IProgress<DownloadEvent> handler, Cancellati
                 continue;
             }
             var value = item;
-            if (item is FileProgress { Path: var path })
+            if (MergeKey(item) is { } key)
             {
                 lock (_gate)
                 {
-                    value = _latest.Remove(path, out var latest) ? latest : item;
+                    value = _latest.Remove(key, out var latest) ? latest : item;
                 }
             }
             try
@@ -327,6 +329,15 @@ internal sealed class ProgressRelay(IProgress<DownloadEvent> handler, Cancellati
             }
         }
     }
+
+    /// <summary>What an event is merged by while the handler is busy, or null for an event delivered as it is.</summary>
+    private static string? MergeKey(DownloadEvent value) => value switch
+    {
+        FileProgress progress => "file:" + progress.Path,
+        TransferStats => "stats",
+        ListingProgress => "listing",
+        _ => null,
+    };
 
     /// <summary>
     /// Ends the relay and waits for the handler: after delivering what is queued (the call's last events included), or,

@@ -634,6 +634,9 @@ internal sealed partial class RepoDownloader
             _outcomes[file.Path] = true;
             RecordComplete(state, file, finalPath, commit);
             place(file, finalPath);
+            // Progress is sent at a bounded rate, so a big file's last one fell short of its size (17 of 20 MB): a bar
+            // driven by it ends full.
+            progress?.Report(new FileProgress(file.Path, file.Size, file.Size));
             foreach (var member in groups[finalPath])
             {
                 Interlocked.Increment(ref run.Downloaded);

@@ -201,6 +201,40 @@ public sealed class HfdlClientContractTests : IAsyncLifetime, IDisposable
     }
 
     [Fact]
+    public async Task While_the_handler_is_busy_statistics_merge_too_and_each_file_s_last_progress_is_its_size()
+    {
+        // A handler taking 2 s per event kept a 27 s download's call going for 122 s on a backlog of connection
+        // statistics, and a big file's last progress event stopped short of its size (QA: helper-40).
+        using var hfdl = Client(Engine.FastOptions with { Threads = 2, BigFileThreshold = 1_000_000 });
+        var final = Path.Combine(_temp.Combine("out"), "model.safetensors");
+        var events = new List<DownloadEvent>();
+        var first = true;
+
+        var summary = await hfdl.DownloadAsync(Request(), new SyncProgress(e =>
+        {
+            if (first)
+            {
+                first = false;
+                var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+                while (!File.Exists(final) && DateTime.UtcNow < deadline)
+                {
+                    Thread.Sleep(20);
+                }
+            }
+            events.Add(e);
+        }));
+
+        Assert.Equal(0, summary.FilesFailed);
+        Assert.True(events.OfType<TransferStats>().Count() <= 1, $"{events.OfType<TransferStats>().Count()} statistics delivered after the handler was free");
+        Assert.True(events.OfType<FileProgress>().Count(p => p.Path == "model.safetensors") <= 1);
+        Assert.All(new[] { "config.json", "model.safetensors" }, path =>
+        {
+            var last = events.OfType<FileProgress>().Last(p => p.Path == path);
+            Assert.Equal(last.Size, last.BytesDone);
+        });
+    }
+
+    [Fact]
     public async Task A_progress_handler_that_throws_stops_the_call_with_its_own_exception()
     {
         using var hfdl = Client();
