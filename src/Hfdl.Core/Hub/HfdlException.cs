@@ -20,8 +20,12 @@ public class HfdlException : Exception
 }
 
 /// <summary>The text given cannot be a repository id.</summary>
-public sealed class InvalidRepoIdException(string? input, string problem)
-    : HfdlException($"'{input}' is not a valid repository id: {problem}. Use the form 'namespace/name' (for example 'openai-community/gpt2'), a legacy id such as 'gpt2', or a URL such as https://huggingface.co/datasets/namespace/name.")
+/// <param name="input">The text as given.</param>
+/// <param name="problem">What is wrong with it.</param>
+/// <param name="urlsAccepted">The text could have been a Hub URL too (<see cref="Hfdl.Core.Hub.RepoReference.Parse"/>), not only an id (<see cref="Hfdl.Core.Hub.RepoId.Parse"/>).</param>
+public sealed class InvalidRepoIdException(string? input, string problem, bool urlsAccepted = true)
+    : HfdlException($"'{(input is null ? null : Hfdl.Core.Hub.SafeText.Printable(input))}' is not a valid repository id: {problem}. Use the form 'namespace/name' (for example 'openai-community/gpt2')"
+        + (urlsAccepted ? ", a legacy id such as 'gpt2', or a URL such as https://huggingface.co/datasets/namespace/name." : " or a legacy id such as 'gpt2'; a Hub URL is read by RepoReference.Parse."))
 {
     /// <summary>The text as given.</summary>
     public string? Input { get; } = input;

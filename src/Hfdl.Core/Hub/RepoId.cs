@@ -45,7 +45,7 @@ public readonly record struct RepoId
     public static RepoId Parse(string text) =>
         TryParse(text, out var id, out var problem)
             ? id
-            : throw new InvalidRepoIdException(text, problem);
+            : throw new InvalidRepoIdException(text, problem, urlsAccepted: false);
 
     private static string? Validate(string? text)
     {

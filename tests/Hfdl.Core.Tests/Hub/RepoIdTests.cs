@@ -24,6 +24,22 @@ public sealed class RepoIdTests
     }
 
     [Fact]
+    public void A_refused_id_is_quoted_escaped_and_only_the_parser_that_reads_urls_suggests_one()
+    {
+        // RepoId.Parse suggested a URL, which it refuses; the id was quoted raw, newline and bidi override included (QA: helper-40).
+        var url = Assert.Throws<InvalidRepoIdException>(() => RepoId.Parse("https://huggingface.co/openai-community/gpt2"));
+        var raw = Assert.Throws<InvalidRepoIdException>(() => RepoId.Parse("org/\u202Ename\n"));
+        var reference = Assert.Throws<InvalidRepoIdException>(() => RepoReference.Parse("org/na me"));
+
+        Assert.DoesNotContain("or a URL such as", url.Message, StringComparison.Ordinal);
+        Assert.Contains("RepoReference.Parse", url.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain('\u202E', raw.Message);
+        Assert.DoesNotContain('\n', raw.Message);
+        Assert.StartsWith("'org/\\u202Ename\\x0a'", raw.Message, StringComparison.Ordinal);
+        Assert.Contains("or a URL such as", reference.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void A_legacy_single_segment_id_is_valid()
     {
         Assert.True(RepoId.TryParse("gpt2", out var id));
