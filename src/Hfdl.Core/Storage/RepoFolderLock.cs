@@ -147,7 +147,15 @@ internal sealed class RepoFolderLock : IDisposable
     {
         try
         {
-            return File.Exists(infoPath) ? System.Text.Encoding.UTF8.GetString(SafeFileSystem.ReadRegularFile(infoPath)).Trim() : "another process";
+            if (!File.Exists(infoPath))
+            {
+                return "another process";
+            }
+            var holder = System.Text.Encoding.UTF8.GetString(SafeFileSystem.ReadRegularFile(infoPath)).Trim();
+            // Two calls of one program (a library user's two downloads into one folder) wait for each other too: saying
+            // "pid N", the caller's own, read as a stale lock.
+            var ours = string.Create(CultureInfo.InvariantCulture, $"pid {Environment.ProcessId} on {Environment.MachineName} ");
+            return holder.StartsWith(ours, StringComparison.Ordinal) ? $"another download in this process ({holder})" : holder;
         }
         catch (IOException)
         {

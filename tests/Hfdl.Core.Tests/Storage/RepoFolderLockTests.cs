@@ -29,6 +29,27 @@ public sealed class RepoFolderLockTests
     }
 
     [Fact]
+    public async Task A_wait_for_a_download_of_the_same_process_says_so_rather_than_naming_the_caller_s_own_pid()
+    {
+        // Two downloads of one library user into one folder: "pid N", the caller's own, read as a stale lock (QA: helper-40).
+        using var temp = new TempDirectory();
+        var folder = temp.Combine("models--acme--twice");
+        Directory.CreateDirectory(folder);
+        using var holder = RepoFolderLock.TryAcquire(folder, out _);
+        Assert.NotNull(holder);
+        var waitStarted = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var stop = new CancellationTokenSource();
+
+        var waiting = RepoFolderLock.AcquireAsync(folder, who => waitStarted.TrySetResult(who), new FakeTimeProvider(), stop.Token);
+        var who = await waitStarted.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        await stop.CancelAsync();
+
+        Assert.StartsWith($"another download in this process (pid {Environment.ProcessId} on ", who, StringComparison.Ordinal);
+        Assert.Equal(who, RepoFolderLock.Holder(folder));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => waiting);
+    }
+
+    [Fact]
     public async Task A_lock_that_nobody_holds_but_that_cannot_be_taken_fails_at_once_instead_of_waiting_for_ever()
     {
         using var temp = new TempDirectory();
