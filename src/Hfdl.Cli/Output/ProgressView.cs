@@ -309,7 +309,7 @@ internal static class ProgressView
     {
         PlannedAction.Present => "[green]present[/]",
         PlannedAction.Resume => $"[yellow]resume[/] ({Units.Bytes(file.BytesOnDisk)} on disk)",
-        PlannedAction.Verify => "[blue]verify[/] (on disk, not in the journal)",
+        PlannedAction.Verify => offline ? "[blue]verify[/] (on disk, not in the journal; offline a difference fails it)" : "[blue]verify[/] (on disk, not in the journal)",
         PlannedAction.Extra => "[grey]extra[/] (not in the repo; left alone)",
         _ => "download",
     };
@@ -321,17 +321,18 @@ internal static class ProgressView
     /// counting them as downloads promised gigabytes for a run that then fetched one file. X is what is left to fetch:
     /// the bytes resumed files already hold (<paramref name="resumedBytes"/>, not in <paramref name="bytes"/>) are said apart.
     /// </summary>
-    public static string ToDownloadText(int files, long bytes, int verifyFiles, long verifyBytes, long resumedBytes) =>
+    /// <param name="offline">Nothing can be fetched: a file that differs fails.</param>
+    public static string ToDownloadText(int files, long bytes, int verifyFiles, long verifyBytes, long resumedBytes, bool offline = false) =>
         $"to download: {files - verifyFiles} files, {Units.Bytes(bytes - verifyBytes)}"
         + (resumedBytes > 0 ? $" (resumed: {Units.Bytes(resumedBytes)} already on disk)" : "")
-        + (verifyFiles > 0 ? $"; to check: {verifyFiles} files on disk, {Units.Bytes(verifyBytes)} (hashed, fetched only if they differ)" : "");
+        + (verifyFiles > 0 ? $"; to check: {verifyFiles} files on disk, {Units.Bytes(verifyBytes)} ({(offline ? "hashed; offline one that differs fails" : "hashed, fetched only if they differ")})" : "");
 
     public static List<string> PlanTotals(DownloadPlan plan)
     {
         List<string> lines =
         [
             $"{plan.RepoType.ToString().ToLowerInvariant()} {plan.RepoId} at {plan.Revision} = commit {plan.Commit}",
-            $"{plan.Files.Count} files, {Units.Bytes(plan.TotalBytes)}; {ToDownloadText(plan.FilesToFetch, plan.BytesToFetch, plan.FilesToVerify, plan.BytesToVerify, plan.BytesResumed)}; already present: {plan.FilesPresent} files; big files (>= {Units.Bytes(plan.BigFileThreshold)}): {plan.Files.Count(f => f.IsBig)}"
+            $"{plan.Files.Count} files, {Units.Bytes(plan.TotalBytes)}; {ToDownloadText(plan.FilesToFetch, plan.BytesToFetch, plan.FilesToVerify, plan.BytesToVerify, plan.BytesResumed, plan.Offline)}; already present: {plan.FilesPresent} files; big files (>= {Units.Bytes(plan.BigFileThreshold)}): {plan.Files.Count(f => f.IsBig)}"
                 + (plan.Extras.Count > 0 ? $"; not in the repo (left alone): {plan.Extras.Count} file{(plan.Extras.Count == 1 ? "" : "s")}" : ""),
             $"Target: {plan.TargetFolder}",
         ];

@@ -73,8 +73,23 @@ internal sealed partial class RepoDownloader
         {
             plan = plan with { Warning = plan.Warning is { } earlier ? $"{unreachableWarning} {earlier}" : unreachableWarning };
         }
-        return plan with { DiskSpace = CheckDiskSpace(plan, layout.JournalFolder), Offline = request.Offline || unreachableWarning is not null };
+        var offline = request.Offline || unreachableWarning is not null;
+        if (offline)
+        {
+            plan = plan with { Files = [.. plan.Files.Select(f => OfflineAction(f, layout, plan.Commit))] };
+        }
+        return plan with { DiskSpace = CheckDiskSpace(plan, layout.JournalFolder), Offline = offline };
     }
+
+    /// <summary>
+    /// What an offline download does with a file, which writes nothing: a file is present only where users find it
+    /// (<see cref="StorageLayout.IsPlaced"/>), as that download judges it. A blob whose snapshot link is gone would be
+    /// linked again by a run with the network; offline it is missing, and the dry run said "present" (QA: helper-38).
+    /// </summary>
+    private static PlannedFile OfflineAction(PlannedFile file, StorageLayout layout, string commit) =>
+        file.Action is PlannedAction.Present or PlannedAction.Verify && file.Remote is { } remote && !layout.IsPlaced(remote, commit)
+            ? file with { Action = PlannedAction.Download, BytesOnDisk = 0 }
+            : file;
 
     /// <summary>The plan as the files and journal stand, read without writing anything (no folder, state or lock is created).</summary>
     private DownloadPlan InspectReadOnly(DownloadRequest request, RepoSelection selection, StorageLayout layout, bool withExtras)

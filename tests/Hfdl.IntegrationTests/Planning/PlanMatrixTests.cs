@@ -82,6 +82,10 @@ public sealed class PlanMatrixTests(PlanMatrixHub hub) : IClassFixture<PlanMatri
             local.AddExtra("tokenizer/extra.json");    // extra, where the selection covers it
             local.AddExtra("notes.txt");
         }
+        else
+        {
+            local.Unlink("onnx/model.onnx");           // present: linked again from its blob, except offline, which writes nothing
+        }
 
         var expected = new Dictionary<string, string>(StringComparer.Ordinal)
         {
@@ -101,8 +105,15 @@ public sealed class PlanMatrixTests(PlanMatrixHub hub) : IClassFixture<PlanMatri
         Assert.True(counted.Success, offline.ToString());
         Assert.Equal(selected.Count, int.Parse(counted.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture));
         var missing = Regex.Matches(offline.Error, @"^missing  (.+)$", RegexOptions.Multiline).Select(m => m.Groups[1].Value.TrimEnd('\r')).Order(StringComparer.Ordinal).ToList();
-        Assert.Equal(selected.Where(p => expected[p] is "download" or "resume").Order(StringComparer.Ordinal), missing);
         Assert.Equal(missing.Count == 0 ? 0 : 1, offline.ExitCode);
+        var offlineExpected = selected.Where(p => expected[p] is "download" or "resume" || (layout == "hf-cache" && p == "onnx/model.onnx")).Order(StringComparer.Ordinal).ToList();
+        Assert.Equal(offlineExpected, missing);
+        // The offline dry run plans what the offline run does (QA: helper-38 saw an unlinked blob planned as present).
+        var offlineDryRun = await cli.RunAsync([.. common, "--offline", "--dry-run", "--json", .. selectionArgs]);
+        var offlinePlanned = Events(offlineDryRun.Out, "plan").Single()["entries"]!.AsArray()
+            .Where(e => e!["action"]!.GetValue<string>() is "download" or "resume").Select(e => e!["path"]!.GetValue<string>()).Order(StringComparer.Ordinal);
+        Assert.Equal(missing, offlinePlanned);
+        Assert.Equal(offline.ExitCode, offlineDryRun.ExitCode);
 
         // Verify: every selected file and the extras the selection covers, nothing else.
         var verify = await cli.RunAsync([.. common, "--verify", "--json", .. selectionArgs]);
@@ -110,7 +121,7 @@ public sealed class PlanMatrixTests(PlanMatrixHub hub) : IClassFixture<PlanMatri
         Assert.Equal(selected.Concat(expectedExtras).Order(StringComparer.Ordinal), verdicts.Keys.Order(StringComparer.Ordinal));
         foreach (var path in selected)
         {
-            Assert.Equal(expected[path] is "download" or "resume" ? "missing" : "ok", verdicts[path]);
+            Assert.Equal(offlineExpected.Contains(path) ? "missing" : "ok", verdicts[path]);
         }
         Assert.All(expectedExtras, p => Assert.Equal("extra", verdicts[p]));
 
@@ -233,6 +244,9 @@ public sealed class PlanMatrixTests(PlanMatrixHub hub) : IClassFixture<PlanMatri
             }
             File.Delete(UserPath(path));
         }
+
+        /// <summary>Removes where users find the file and keeps its data: the HF cache's snapshot link, its blob left.</summary>
+        public void Unlink(string path) => File.Delete(UserPath(path));
 
         public void Touch(string path) => File.SetLastWriteTimeUtc(DataPath(path), DateTime.UtcNow.AddMinutes(-5));
 
