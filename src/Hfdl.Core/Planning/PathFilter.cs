@@ -11,6 +11,12 @@ namespace Hfdl.Core.Planning;
 /// </summary>
 internal sealed class PathFilter
 {
+    /// <summary>What an <see cref="InvalidOptionException"/> names for an empty include pattern (the CLI says which option).</summary>
+    internal const string IncludeOption = "An include pattern";
+
+    /// <summary>What an <see cref="InvalidOptionException"/> names for an empty exclude pattern.</summary>
+    internal const string ExcludeOption = "An exclude pattern";
+
     private readonly FnMatch[] _include;
     private readonly FnMatch[] _exclude;
 
@@ -18,8 +24,8 @@ internal sealed class PathFilter
     {
         Include = include;
         Exclude = exclude;
-        _include = [.. include.Select(Compile)];
-        _exclude = [.. exclude.Select(Compile)];
+        _include = [.. include.Select(p => Compile(p, IncludeOption))];
+        _exclude = [.. exclude.Select(p => Compile(p, ExcludeOption))];
     }
 
     public IReadOnlyList<string> Include { get; }
@@ -67,11 +73,11 @@ internal sealed class PathFilter
     private static string Describe(string kind, IReadOnlyList<string> patterns) =>
         patterns.Count == 0 ? "" : $"the {kind} pattern{(patterns.Count > 1 ? "s" : "")} {string.Join(", ", patterns.Select(p => $"'{p}'"))}";
 
-    private static FnMatch Compile(string pattern)
+    private static FnMatch Compile(string pattern, string option)
     {
         if (string.IsNullOrEmpty(pattern))
         {
-            throw new InvalidOptionException("An include or exclude pattern", "is empty; give a pattern such as '*.json' or 'onnx/'.");
+            throw new InvalidOptionException(option, "is empty; give a pattern such as '*.json' or 'onnx/'.");
         }
         return FnMatch.Compile(pattern.EndsWith('/') ? pattern + "*" : pattern);
     }

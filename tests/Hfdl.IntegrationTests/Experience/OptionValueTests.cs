@@ -141,6 +141,23 @@ public sealed class OptionValueTests(ExperienceHub hub) : IClassFixture<Experien
     }
 
     [Theory]
+    [InlineData("download", "--include")]
+    [InlineData("download", "--exclude")]
+    [InlineData("ls", "--include")]
+    [InlineData("ls", "--exclude")]
+    public async Task An_empty_pattern_is_a_usage_error_that_names_the_option_it_was_given_with(string command, string option)
+    {
+        var arguments = command == "download" ? new[] { "download", "acme/plain", "--dry-run", "--local-dir", _temp.Combine("out") } : ["ls", "acme/plain"];
+
+        var result = await new CliRunner(hub.Server, _temp).RunAsync([.. arguments, option, ""]);
+
+        // It said "--include and --exclude is empty" whichever of them was given.
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.Contains($"error: {option} is empty; give a pattern such as '*.json' or 'onnx/'.", result.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain(option == "--include" ? "--exclude" : "--include", result.Error, StringComparison.Ordinal);
+    }
+
+    [Theory]
     [InlineData("--revision-ttl", "nan", "a number of seconds from 0 to 31536000 (a year)")]
     [InlineData("--access-ttl", "-5", "a number of seconds from 0 to 31536000 (a year)")]
     [InlineData("--threads", "abc", "a whole number of connections from 1 to 256")]
