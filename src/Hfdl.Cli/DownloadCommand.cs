@@ -254,6 +254,13 @@ internal static class DownloadCommand
             {
                 throw new UsageException("--local-dir and --hf-cache/--cache-dir choose different layouts; give one of them.");
             }
+            if (useCache && result.GetResult(directory) is { Implicit: false } directoryGiven)
+            {
+                // -d has a default, so it must be told apart from one the user gave: the cache has its own place and
+                // would silently leave DIR empty.
+                var written = directoryGiven.IdentifierToken?.Value ?? "--directory";
+                throw new UsageException($"{written} and --hf-cache/--cache-dir choose different layouts; give one of them: --cache-dir DIR writes the Hugging Face cache in DIR.");
+            }
             var target = useCache
                 ? Path.GetFullPath(context.Environment.ExpandPath(result.GetValue(cacheDir)) ?? context.Environment.HubCache)
                 : result.GetValue(localDir) is { } local

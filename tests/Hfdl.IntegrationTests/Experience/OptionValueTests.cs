@@ -141,6 +141,27 @@ public sealed class OptionValueTests(ExperienceHub hub) : IClassFixture<Experien
     }
 
     [Theory]
+    [InlineData("-d", "--hf-cache")]
+    [InlineData("--directory", "--hf-cache")]
+    [InlineData("-d", "--cache-dir")]
+    public async Task A_directory_given_with_the_hf_cache_is_a_usage_error_before_any_request(string directoryOption, string cacheOption)
+    {
+        var cli = new CliRunner(hub.Server, _temp);
+        await hub.Server.Requests.WaitUntilIdleAsync(TimeSpan.FromSeconds(10));
+        var before = hub.Server.Requests.Count;
+        string[] cache = cacheOption == "--cache-dir" ? [cacheOption, _temp.Combine("cache")] : [cacheOption];
+
+        // -d was silently ignored: the files went to the cache and DIR stayed empty.
+        var result = await cli.RunAsync(["download", "acme/plain", directoryOption, _temp.Combine("out"), .. cache]);
+
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.Contains($"error: {directoryOption} and --hf-cache/--cache-dir choose different layouts; give one of them: --cache-dir DIR writes the Hugging Face cache in DIR.", result.Error, StringComparison.Ordinal);
+        Assert.Equal(before, hub.Server.Requests.Count);
+        Assert.False(Directory.Exists(_temp.Combine("out")));
+        Assert.False(Directory.Exists(_temp.Combine("cache")));
+    }
+
+    [Theory]
     [InlineData("download", "--include")]
     [InlineData("download", "--exclude")]
     [InlineData("ls", "--include")]
