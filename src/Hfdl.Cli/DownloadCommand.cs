@@ -282,7 +282,7 @@ internal static class DownloadCommand
                 RepoType = type,
                 RepoId = id,
                 Revision = rev,
-                Files = Selection(result.GetValue(repo)!, endpoint, result.GetValue(files) ?? [], (result.GetValue(include) ?? []).Length + (result.GetValue(exclude) ?? []).Length > 0),
+                Files = RepoOptions.Selection(result.GetValue(repo)!, endpoint, result.GetValue(files) ?? [], (result.GetValue(include) ?? []).Length + (result.GetValue(exclude) ?? []).Length > 0),
                 Include = result.GetValue(include) ?? [],
                 Exclude = result.GetValue(exclude) ?? [],
                 TargetFolder = target,
@@ -327,28 +327,6 @@ internal static class DownloadCommand
             return await output.FinishAsync(summary).ConfigureAwait(false);
         });
         return command;
-    }
-
-    /// <summary>
-    /// FILES, or the file or folder a Hub URL given as REPO points into (a pasted link to one file must not fetch the
-    /// whole repo); both at once would be ambiguous.
-    /// </summary>
-    private static string[] Selection(string repoText, Uri? endpoint, string[] files, bool patterns)
-    {
-        if (RepoOptions.PathInRepo(repoText, endpoint) is not { } path)
-        {
-            return files;
-        }
-        if (files.Length > 0)
-        {
-            throw new UsageException($"'{repoText}' points at '{path}' in the repo, and FILES name more: give the repo's URL (or its id) with FILES, or the file's URL alone.");
-        }
-        if (patterns)
-        {
-            // As ls refuses it: the URL already says what to take, and patterns on top would silently narrow or empty it.
-            throw new UsageException($"'{repoText}' points at '{path}' in the repo, and --include/--exclude name more: give the repo's URL (or its id) with patterns, or the URL alone.");
-        }
-        return [path];
     }
 
     /// <summary>Offline: says what is on disk for the revision; exit 0 only when it is complete.</summary>

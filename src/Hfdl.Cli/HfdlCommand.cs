@@ -82,7 +82,13 @@ internal static class HfdlCommand
             var repo = parseResult.CommandResult.Children.OfType<ArgumentResult>().FirstOrDefault(a => a.Argument.Name == "REPO")?.Tokens.FirstOrDefault()?.Value;
             // A hint that names a command (`hfdl ls REPO`) names the same repo: its type and revision too.
             string? Given(string name) => parseResult.CommandResult.Children.OfType<OptionResult>().FirstOrDefault(o => o.Option.Name == name)?.Tokens.FirstOrDefault()?.Value;
-            if (repo is not null)
+            if (repo is not null && RepoReference.TryParse(repo, out var reference, out _) && reference.PathInRepo is not null)
+            {
+                // A URL into a file or folder would list just the name that was not found: the hint names the repo.
+                var type = reference.Type?.Name() ?? Given("--repo-type");
+                repo = reference.Id + (type is null or "model" ? "" : $" -r {type}") + ((reference.Revision ?? Given("--revision")) is { } revision ? $" --revision {revision}" : "");
+            }
+            else if (repo is not null)
             {
                 repo += (Given("--repo-type") is { } type ? $" -r {type}" : "") + (Given("--revision") is { } revision ? $" --revision {revision}" : "");
             }
@@ -418,6 +424,28 @@ internal static class RepoOptions
     /// as FILES would name it; null for a plain id or a URL of the repo itself.
     /// </summary>
     public static string? PathInRepo(string repoText, Uri? endpoint) => RepoReference.TryParse(repoText, endpoint, out var reference, out _) ? reference.PathInRepo : null;
+
+    /// <summary>
+    /// FILES, or the file or folder a Hub URL given as REPO points into (a pasted link to one file must not fetch the
+    /// whole repo), for download and ls alike: the path is a name, never a pattern. Both at once would be ambiguous, and
+    /// patterns on top would silently narrow or empty what the URL names.
+    /// </summary>
+    public static string[] Selection(string repoText, Uri? endpoint, string[] files, bool patterns)
+    {
+        if (PathInRepo(repoText, endpoint) is not { } path)
+        {
+            return files;
+        }
+        if (files.Length > 0)
+        {
+            throw new UsageException($"'{repoText}' points at '{path}' in the repo, and FILES name more: give the repo's URL (or its id) with FILES, or the file's URL alone.");
+        }
+        if (patterns)
+        {
+            throw new UsageException($"'{repoText}' points at '{path}' in the repo, and --include/--exclude name more: give the repo's URL (or its id) with patterns, or the URL alone.");
+        }
+        return [path];
+    }
 
     /// <summary>
     /// Combines the REPO argument with --repo-type; a URL's own type wins unless they conflict. <paramref name="endpoint"/>

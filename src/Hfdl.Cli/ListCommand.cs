@@ -44,13 +44,14 @@ internal static class ListCommand
             var revisionName = rev ?? "main";
             using var client = new HubClient(connection.Resolve(result, context.Environment, new RetryLines(context.Error)));
             var downloader = new RepoDownloader(client, new DownloadOptions());
-            // The same selection step a download of these patterns makes, so ls previews exactly what it would fetch.
+            // The same selection step a download of this REPO and these patterns makes, so ls previews exactly what it would fetch.
             var (commit, selected) = await downloader.ListAsync(new DownloadRequest
             {
                 RepoType = type,
                 RepoId = id,
                 Revision = rev,
-                Include = Patterns(result.GetValue(repo)!, endpoint, result.GetValue(include) ?? []),
+                Files = RepoOptions.Selection(result.GetValue(repo)!, endpoint, [], (result.GetValue(include) ?? []).Length > 0),
+                Include = result.GetValue(include) ?? [],
                 Exclude = result.GetValue(exclude) ?? [],
                 TargetFolder = ".",
             }, cancellationToken).ConfigureAwait(false);
@@ -106,20 +107,5 @@ internal static class ListCommand
             return HfdlCommand.ExitOk;
         });
         return command;
-    }
-
-    /// <summary>--include, or the file or folder a Hub URL given as REPO points into (what a download of that URL selects).</summary>
-    private static string[] Patterns(string repoText, Uri? endpoint, string[] include)
-    {
-        if (RepoOptions.PathInRepo(repoText, endpoint) is not { } path)
-        {
-            return include;
-        }
-        if (include.Length > 0)
-        {
-            throw new UsageException($"'{repoText}' points at '{path}' in the repo, and --include names more: give the repo's URL (or its id) with --include, or the URL alone.");
-        }
-        // An hf:// path may name a file or a folder; a pattern for each (a name cannot be both).
-        return path.EndsWith('/') ? [path] : [path, path + "/"];
     }
 }

@@ -33,6 +33,14 @@ public sealed class ExperienceHub : IAsyncLifetime
                 repo.Settings(s => s with { Faults = HubFaults.None with { ServerErrors = new StatusFault(503) { FirstRequests = 1, Targets = FaultTargets.Files } } });
             });
         }
+        // Names with fnmatch's special characters, each beside a name a pattern of it would match too.
+        Store.AddRepo(RepoType.Model, "acme/glob", repo =>
+        {
+            foreach (var name in new[] { "q?.txt", "qa.txt", "[br].txt", "b.txt", "st*r.txt", "stXr.txt", "dir[1]/f.txt", "dir1/g.txt", "o*/s.txt", "onnx/o.txt" })
+            {
+                repo.File(name, name + "\n");
+            }
+        });
         // A dataset whose listing takes several pages of the tree API (1000 entries each).
         Store.AddRepo(RepoType.Dataset, "acme/many", repo =>
         {

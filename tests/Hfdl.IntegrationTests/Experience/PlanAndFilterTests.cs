@@ -254,6 +254,45 @@ public sealed class PlanAndFilterTests(ExperienceHub hub) : IClassFixture<Experi
         Assert.Contains("File 'nope' does not exist", missing.Error, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("URL/acme/glob/blob/main/q%3F.txt", "q?.txt")]
+    [InlineData("URL/acme/glob/blob/main/%5Bbr%5D.txt", "[br].txt")]
+    [InlineData("URL/acme/glob/resolve/main/st%2Ar.txt", "st*r.txt")]
+    [InlineData("URL/acme/glob/tree/main/dir%5B1%5D", "dir[1]/f.txt")]
+    [InlineData("hf://acme/glob@main/o*", "o*/s.txt")]
+    [InlineData("hf://acme/glob/dir[1]", "dir[1]/f.txt")]
+    public async Task Ls_of_a_url_into_a_file_or_folder_lists_what_its_download_fetches_the_name_read_literally(string url, string expected)
+    {
+        var cli = Cli();
+        url = url.Replace("URL", hub.Server.Endpoint.ToString().TrimEnd('/'), StringComparison.Ordinal);
+
+        // ls read the path as an fnmatch pattern: q?.txt listed qa.txt too, and [br].txt listed b.txt alone.
+        var list = await cli.RunAsync("ls", url);
+        var download = await cli.RunAsync("download", url, "--local-dir", Target());
+
+        Assert.True(list.ExitCode == 0, list.ToString());
+        Assert.Equal([expected], list.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split("  ")[^1]));
+        Assert.True(download.ExitCode == 0, download.ToString());
+        Assert.Equal([expected], Downloaded(Target()));
+    }
+
+    [Fact]
+    public async Task Ls_of_a_url_into_a_missing_file_fails_as_its_download_does_and_its_hint_lists_the_repo()
+    {
+        var cli = Cli();
+        var url = $"{hub.Server.Endpoint.ToString().TrimEnd('/')}/acme/glob/blob/main/%5Bxx%5D.txt";
+
+        var list = await cli.RunAsync("ls", url);
+        var download = await cli.RunAsync("download", url, "--dry-run", "--local-dir", Target());
+
+        Assert.True(list.ExitCode == 1, list.ToString());
+        Assert.Equal(download.Error, list.Error);
+        Assert.Contains("File '[xx].txt' does not exist in model 'acme/glob' at revision 'main'", list.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("--include", list.Error, StringComparison.Ordinal);
+        // Not the URL again: its ls would fail the same way.
+        Assert.Contains("`hfdl ls acme/glob --revision main` lists the names", list.Error, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task A_url_of_an_endpoint_with_a_path_of_its_own_names_the_repo_below_that_path()
     {
