@@ -50,7 +50,7 @@ internal static class ListCommand
                 RepoType = type,
                 RepoId = id,
                 Revision = rev,
-                Files = RepoOptions.Selection(result.GetValue(repo)!, endpoint, [], (result.GetValue(include) ?? []).Length > 0),
+                Files = RepoOptions.Selection(result.GetValue(repo)!, endpoint, [], (result.GetValue(include) ?? []).Length + (result.GetValue(exclude) ?? []).Length > 0),
                 Include = result.GetValue(include) ?? [],
                 Exclude = result.GetValue(exclude) ?? [],
                 TargetFolder = ".",

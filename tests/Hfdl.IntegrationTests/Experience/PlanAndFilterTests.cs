@@ -293,6 +293,28 @@ public sealed class PlanAndFilterTests(ExperienceHub hub) : IClassFixture<Experi
         Assert.Contains("`hfdl ls acme/glob --revision main` lists the names", list.Error, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("URL/acme/plain/blob/main/config.json", "--exclude", "*.md")]
+    [InlineData("URL/acme/plain/tree/main/tokenizer", "--exclude", "*.txt")]
+    [InlineData("hf://acme/plain@main/tokenizer", "--include", "*.json")]
+    public async Task Ls_refuses_patterns_on_top_of_a_url_into_a_file_or_folder_as_download_does(string url, string option, string pattern)
+    {
+        var cli = Cli();
+        url = url.Replace("URL", hub.Server.Endpoint.ToString().TrimEnd('/'), StringComparison.Ordinal);
+        await hub.Server.Requests.WaitUntilIdleAsync(TimeSpan.FromSeconds(10));
+        var before = hub.Server.Requests.Count;
+
+        // ls took --exclude on top of the URL's path (and named it --include when nothing was left).
+        var list = await cli.RunAsync("ls", url, option, pattern);
+        var download = await cli.RunAsync("download", url, option, pattern, "--dry-run", "--local-dir", Target());
+
+        Assert.True(list.ExitCode == 2, list.ToString());
+        Assert.Contains("in the repo, and --include/--exclude name more: give the repo's URL (or its id) with patterns, or the URL alone.", list.Error, StringComparison.Ordinal);
+        Assert.Equal(download.Error, list.Error);
+        Assert.Equal(2, download.ExitCode);
+        Assert.Equal(before, hub.Server.Requests.Count);
+    }
+
     [Fact]
     public async Task A_url_of_an_endpoint_with_a_path_of_its_own_names_the_repo_below_that_path()
     {
