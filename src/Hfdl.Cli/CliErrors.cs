@@ -54,6 +54,7 @@ internal static class CliErrors
         var message = error.Message.Replace("the token given on the command line", "the token given with --token", StringComparison.Ordinal);
         // Core's advice in the command's words, said once.
         message = message.Replace(UnknownTokenNameException.Advice, "`hfdl auth list` shows the names; `hfdl login` adds a token.", StringComparison.Ordinal);
+        message = message.Replace(FilePlanner.LeaveOutAdvice, "leave it out (--exclude, or name the files you want) to download the rest", StringComparison.Ordinal);
         if (error is EntryNotFoundException { IncludePatterns: var include, ExcludePatterns: var exclude } && include.Count + exclude.Count > 0)
         {
             var flags = string.Join(" ", include.Select(p => $"--include '{p}'").Concat(exclude.Select(p => $"--exclude '{p}'")));

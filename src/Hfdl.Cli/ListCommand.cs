@@ -54,7 +54,7 @@ internal static class ListCommand
                 Include = result.GetValue(include) ?? [],
                 Exclude = result.GetValue(exclude) ?? [],
                 TargetFolder = ".",
-            }, cancellationToken).ConfigureAwait(false);
+            }, cancellationToken, withUnwritableNames: true).ConfigureAwait(false);
             var files = selected.OrderBy(f => f.Path, StringComparer.Ordinal).ToList();
             var totals = $"{type.Name()} {id} at {revisionName} = commit {commit}: {files.Count} files, {Units.Bytes(files.Sum(f => f.Size))} ({files.Count(f => f.IsLfs)} LFS)";
 
@@ -100,7 +100,8 @@ internal static class ListCommand
             {
                 foreach (var file in files)
                 {
-                    context.Out.WriteLine($"{file.Size,14}  {(file.IsLfs ? "lfs" : "git"),-3}  {file.Hash}  {file.Path}");
+                    // Escaped here, not only by the writer: a line break in a name would otherwise start a line of its own.
+                    context.Out.WriteLine($"{file.Size,14}  {(file.IsLfs ? "lfs" : "git"),-3}  {file.Hash}  {TerminalText.Escape(file.Path)}");
                 }
             }
             context.Error.WriteLine(totals);

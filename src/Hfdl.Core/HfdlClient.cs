@@ -159,7 +159,11 @@ public sealed class HfdlClient : IDisposable
     public Task<VerificationReport> VerifyAsync(DownloadRequest request, IProgress<DownloadEvent>? progress = null, CancellationToken cancellationToken = default) =>
         RunAsync(request, progress, (client, resolved, relay, token) => new RepoDownloader(client, Options.Download).VerifyAsync(resolved, relay, token), cancellationToken);
 
-    /// <summary>The commit <paramref name="request"/>'s revision is, and the files it selects (its FILES and patterns).</summary>
+    /// <summary>
+    /// The commit <paramref name="request"/>'s revision is, and the files it selects (its FILES and patterns). As a
+    /// download of the request would, it throws <see cref="UnsafePathException"/> when a selected file has a name hfdl
+    /// will not write (a backslash, a <c>..</c> segment...), so every path it returns is safe to write below a folder.
+    /// </summary>
     public Task<RepoListing> ListAsync(DownloadRequest request, CancellationToken cancellationToken = default) =>
         RunAsync(request, null, async (client, resolved, _, token) =>
         {

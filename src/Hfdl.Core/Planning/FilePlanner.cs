@@ -6,7 +6,8 @@ namespace Hfdl.Core.Planning;
 internal static class FilePlanner
 {
     /// <summary>
-    /// Lists every file at <paramref name="commit"/> with the tree API. If the server has no usable tree API (an old
+    /// Lists every file at <paramref name="commit"/> with the tree API, names hfdl will not write included (marked with
+    /// <see cref="RemoteFile.WriteProblem"/>; the selection refuses them). If the server has no usable tree API (an old
     /// mirror), falls back to repo-info siblings, and to a HEAD per file for sizes or hashes the siblings lack.
     /// </summary>
     public static Task<List<RemoteFile>> ListFilesAsync(HubClient client, RepoType type, RepoId id, string commit, CancellationToken cancellationToken) =>
@@ -55,7 +56,7 @@ internal static class FilePlanner
         var files = new List<RemoteFile>();
         foreach (var sibling in info.Siblings ?? [])
         {
-            RepoFilePath.Validate(sibling.RFilename);
+            var writeProblem = RemoteFile.WriteProblemOf(sibling.RFilename);
             var lfsHash = sibling.Lfs?.Sha256;
             var etag = lfsHash ?? sibling.BlobId;
             var size = sibling.Lfs?.Size ?? sibling.Size;
@@ -71,7 +72,7 @@ internal static class FilePlanner
                 throw new HubProtocolException($"The Hub gave no usable hash for '{sibling.RFilename}' (etag '{etag}'), so it cannot be verified.");
             }
             FileSizes.Check(sibling.RFilename, size.Value);
-            files.Add(new RemoteFile(sibling.RFilename, size.Value, hash, hash.Kind == Integrity.HashKind.Sha256));
+            files.Add(new RemoteFile(sibling.RFilename, size.Value, hash, hash.Kind == Integrity.HashKind.Sha256) { WriteProblem = writeProblem });
         }
         CheckDuplicates(files);
         FileSizes.Total(files.Select(f => f.Size), $"{type.Name()} '{id}'");
@@ -92,6 +93,22 @@ internal static class FilePlanner
 
     private static HubProtocolException Duplicate(string path) =>
         new($"The Hub listed '{SafeText.Printable(path)}' twice; the listing cannot be trusted. Try again later.");
+
+    /// <summary>What a refusal of an unwritable name advises (the CLI says it in its options' words).</summary>
+    internal const string LeaveOutAdvice = "leave it out of the selection to download the rest";
+
+    /// <summary>
+    /// Refuses the first of <paramref name="files"/> whose name hfdl will not write (<see cref="RemoteFile.WriteProblem"/>).
+    /// Called on the selected files only, so such a name in a repo does not keep the rest from being listed or
+    /// downloaded; nothing reaches the disk before this.
+    /// </summary>
+    public static void RefuseUnwritable(IEnumerable<RemoteFile> files)
+    {
+        if (files.FirstOrDefault(f => f.WriteProblem is not null) is { WriteProblem: { } problem } unwritable)
+        {
+            throw new UnsafePathException(unwritable.Path, problem, LeaveOutAdvice + "; if this repo is genuine, report it to its owners");
+        }
+    }
 
     /// <summary>True when some listed file lies below <paramref name="name"/> (a folder's name written without its '/').</summary>
     internal static bool IsFolder(IReadOnlyList<RemoteFile> files, string name) =>

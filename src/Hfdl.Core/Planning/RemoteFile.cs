@@ -4,7 +4,7 @@ using Hfdl.Core.Integrity;
 namespace Hfdl.Core.Planning;
 
 /// <summary>A file of a repo at one commit, with what hfdl expects to receive.</summary>
-/// <param name="Path">The path in the repo, with <c>/</c> separators, already validated.</param>
+/// <param name="Path">The path in the repo, with <c>/</c> separators, checked to be a name hfdl can write.</param>
 /// <param name="Size">The content size in bytes.</param>
 /// <param name="Hash">The digest the content must have: sha256 for LFS files, git blob sha1 otherwise.</param>
 /// <param name="IsLfs">Stored with LFS or Xet (usually weights and other big files).</param>
@@ -28,6 +28,13 @@ public sealed record RemoteFile(string Path, long Size, ContentHash Hash, bool I
     /// <summary>The listing carried a redacted Xet hash (64 '*', a gated repo seen without access).</summary>
     public bool XetRedacted { get; init; }
 
+    /// <summary>
+    /// Why hfdl refuses to write a file of this name (<see cref="RepoFilePath"/>: a backslash, a <c>..</c> segment, an
+    /// absolute path...), or null. A listing keeps such a file so that the rest of the repo can still be listed and
+    /// selected around it; the selection refuses it when it is among the files asked for (<see cref="FilePlanner.RefuseUnwritable"/>).
+    /// </summary>
+    internal string? WriteProblem { get; init; }
+
     /// <summary>The etag the Hub serves for this file (and the blob name in the HF cache).</summary>
     public string Etag => Hash.Hex;
 
@@ -38,25 +45,39 @@ public sealed record RemoteFile(string Path, long Size, ContentHash Hash, bool I
         {
             return null;
         }
-        RepoFilePath.Validate(entry.Path);
+        var writeProblem = WriteProblemOf(entry.Path);
         if (entry.Lfs is { } lfs)
         {
             if (!ContentHash.TryFromEtag(lfs.Oid, out var sha) || sha.Kind != HashKind.Sha256)
             {
-                throw new HubProtocolException($"The Hub listed '{entry.Path}' as an LFS file with an invalid sha256 ('{Truncate(lfs.Oid)}').");
+                throw new HubProtocolException($"The Hub listed '{SafeText.Printable(entry.Path)}' as an LFS file with an invalid sha256 ('{Truncate(lfs.Oid)}').");
             }
             return new RemoteFile(entry.Path, CheckSize(entry.Path, lfs.Size, entry.Size), sha, IsLfs: true)
             {
                 GitOid = ContentHash.TryFromEtag(entry.Oid, out var pointer) && pointer.Kind == HashKind.GitSha1 ? pointer.Hex : null,
                 XetHash = entry.XetHash is { Length: 64 } xet && ContentHash.IsHex(xet) ? xet.ToLowerInvariant() : null,
                 XetRedacted = entry.XetHash is { } raw && !(raw.Length == 64 && ContentHash.IsHex(raw)),
+                WriteProblem = writeProblem,
             };
         }
         if (!ContentHash.TryFromEtag(entry.Oid, out var sha1) || sha1.Kind != HashKind.GitSha1)
         {
-            throw new HubProtocolException($"The Hub listed '{entry.Path}' with an invalid git object id ('{Truncate(entry.Oid)}').");
+            throw new HubProtocolException($"The Hub listed '{SafeText.Printable(entry.Path)}' with an invalid git object id ('{Truncate(entry.Oid)}').");
         }
-        return new RemoteFile(entry.Path, CheckSize(entry.Path, entry.Size, entry.Size), sha1, IsLfs: false);
+        return new RemoteFile(entry.Path, CheckSize(entry.Path, entry.Size, entry.Size), sha1, IsLfs: false) { WriteProblem = writeProblem };
+    }
+
+    /// <summary>
+    /// Why a listed name cannot be written (<see cref="WriteProblem"/>), or null. A missing or empty name is no file at
+    /// all: it fails the listing.
+    /// </summary>
+    internal static string? WriteProblemOf(string? path)
+    {
+        if (string.IsNullOrEmpty(path))
+        {
+            RepoFilePath.Validate(path);
+        }
+        return RepoFilePath.TryValidate(path, out var problem) ? null : problem;
     }
 
     private static long CheckSize(string path, long size, long listedSize)
@@ -65,7 +86,7 @@ public sealed record RemoteFile(string Path, long Size, ContentHash Hash, bool I
         FileSizes.Check(path, Math.Max(size, listedSize));
         if (size != listedSize)
         {
-            throw new HubProtocolException($"The Hub listed '{path}' with two different sizes ({listedSize} and {size} in its LFS record).");
+            throw new HubProtocolException($"The Hub listed '{SafeText.Printable(path)}' with two different sizes ({listedSize} and {size} in its LFS record).");
         }
         return size;
     }

@@ -6,7 +6,9 @@ namespace Hfdl.Core.Planning;
 /// paths, backslashes, NUL and control characters, names of more than 255 bytes, and on Windows the names Windows
 /// cannot hold (reserved device names such as <c>CON</c>, <c>&lt;&gt;:"|?*</c>, a trailing dot or space). Names hfdl
 /// or huggingface_hub keep for themselves (<see cref="ReservedProblem"/>) depend on the layout and are checked on the
-/// selected files only (<see cref="TargetChecks"/>), so one such file does not make a whole repo unusable.
+/// selected files only (<see cref="TargetChecks"/>), so one such file does not make a whole repo unusable; so are the
+/// names these rules refuse: a listing keeps them, marked (<see cref="RemoteFile.WriteProblem"/>), and the selection
+/// refuses one only when it is among the files asked for (<see cref="FilePlanner.RefuseUnwritable"/>).
 /// </summary>
 internal static class RepoFilePath
 {

@@ -53,14 +53,18 @@ internal sealed class SelectionFilter(IReadOnlyList<string> files, PathFilter pa
 internal static class RepoPlanner
 {
     /// <summary>The remote half: resolves the revision, lists the commit and applies FILES and the patterns.</summary>
-    public static async Task<RepoSelection> SelectAsync(HubClient client, DownloadRequest request, IProgress<Progress.DownloadEvent>? progress, CancellationToken cancellationToken)
+    /// <param name="withUnwritableNames">
+    /// Keep selected files whose names hfdl will not write (<see cref="RemoteFile.WriteProblem"/>), for a listing that
+    /// writes nothing (ls); otherwise such a file among the selected ones fails the selection.
+    /// </param>
+    public static async Task<RepoSelection> SelectAsync(HubClient client, DownloadRequest request, IProgress<Progress.DownloadEvent>? progress, CancellationToken cancellationToken, bool withUnwritableNames = false)
     {
         var revision = request.Revision ?? "main";
         var commit = await ResolveCommitAsync(client, request.RepoType, request.RepoId, revision, cancellationToken).ConfigureAwait(false);
         progress?.Report(new Progress.RevisionResolved(request.RepoType, request.RepoId, revision, commit));
         var listed = await FilePlanner.ListFilesAsync(client, request.RepoType, request.RepoId, commit,
             progress is null ? null : count => progress.Report(new Progress.ListingProgress(request.RepoType, request.RepoId, count)), cancellationToken).ConfigureAwait(false);
-        return Select(request, revision, commit, listed);
+        return Select(request, revision, commit, listed, withUnwritableNames);
     }
 
     /// <summary>
@@ -76,7 +80,7 @@ internal static class RepoPlanner
         }
         if (layout.LoadTree(commit) is { } tree)
         {
-            return Select(request, revision, commit, tree);
+            return Select(request, revision, commit, tree, withUnwritableNames: false);
         }
         return layout.ListHeld(commit, out var unusable) is { } held && held.Count + unusable.Count > 0
             ? SelectHeld(request, revision, commit, held, unusable, layout)
@@ -157,10 +161,15 @@ internal static class RepoPlanner
         };
     }
 
-    private static RepoSelection Select(DownloadRequest request, string revision, string commit, IReadOnlyList<RemoteFile> listed)
+    private static RepoSelection Select(DownloadRequest request, string revision, string commit, IReadOnlyList<RemoteFile> listed, bool withUnwritableNames)
     {
         var selected = FilePlanner.Select(listed, request.Files, request.RepoType, request.RepoId, revision, commit);
         selected = PathFilter.Apply(selected, request.Include, request.Exclude, request.RepoType, request.RepoId, revision);
+        if (!withUnwritableNames)
+        {
+            // Judged among the selected files only, as the names hfdl keeps for itself are (TargetChecks).
+            FilePlanner.RefuseUnwritable(selected);
+        }
         return new RepoSelection(request.RepoType, request.RepoId, revision, commit, listed, selected,
             new SelectionFilter(request.Files, new PathFilter(request.Include, request.Exclude)));
     }

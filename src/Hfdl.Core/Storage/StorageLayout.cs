@@ -266,7 +266,7 @@ internal abstract class StorageLayout
             var result = new List<RemoteFile>();
             foreach (var (name, node) in files)
             {
-                if (node is not JsonObject info || !RepoFilePath.TryValidate(name, out _))
+                if (node is not JsonObject info || name.Length == 0)
                 {
                     return null;
                 }
@@ -277,7 +277,8 @@ internal abstract class StorageLayout
                 {
                     return null;
                 }
-                result.Add(new RemoteFile(name, size, hash, lfs is not null) { GitOid = blobId, XetHash = info["xet_hash"]?.GetValue<string>() });
+                // A name hfdl will not write stays in the listing as the Hub's listing keeps it: marked, refused if selected.
+                result.Add(new RemoteFile(name, size, hash, lfs is not null) { GitOid = blobId, XetHash = info["xet_hash"]?.GetValue<string>(), WriteProblem = RemoteFile.WriteProblemOf(name) });
             }
             return result;
         }

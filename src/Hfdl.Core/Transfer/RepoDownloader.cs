@@ -40,9 +40,13 @@ internal sealed partial class RepoDownloader
     /// <c>ls</c>: the commit a request's revision resolves to and the files it selects (FILES and patterns applied),
     /// the same selection a download of that request makes.
     /// </summary>
-    public async Task<(string Commit, IReadOnlyList<RemoteFile> Files)> ListAsync(DownloadRequest request, CancellationToken cancellationToken)
+    /// <param name="withUnwritableNames">
+    /// Keep files whose names hfdl will not write (<see cref="RemoteFile.WriteProblem"/>): a listing writes nothing, and
+    /// shows them; a download of the same selection refuses them.
+    /// </param>
+    public async Task<(string Commit, IReadOnlyList<RemoteFile> Files)> ListAsync(DownloadRequest request, CancellationToken cancellationToken, bool withUnwritableNames = false)
     {
-        var selection = await RepoPlanner.SelectAsync(_client, request, null, cancellationToken).ConfigureAwait(false);
+        var selection = await RepoPlanner.SelectAsync(_client, request, null, cancellationToken, withUnwritableNames).ConfigureAwait(false);
         return (selection.Commit, selection.Selected);
     }
 

@@ -71,7 +71,7 @@ internal sealed class MirrorStore
         {
             return known;
         }
-        if (StorageLayout.LoadTree(folder, commit) is not { } files)
+        if (StorageLayout.LoadTree(folder, commit) is not { } files || files.Any(f => f.WriteProblem is not null))
         {
             return null;
         }

@@ -214,6 +214,8 @@ internal sealed class FetchRegistry(MirrorStore store, RepoSessions sessions, Mi
         Track(store.RepoFolder(repo) + "@" + commit, async () =>
         {
             var files = await FilePlanner.ListFilesAsync(client, repo.Type, repo.Id, commit, _stopping.Token).ConfigureAwait(false);
+            // The store keeps no listing holding a name hfdl will not write (it serves what it records).
+            FilePlanner.RefuseUnwritable(files);
             var session = await sessions.AcquireAsync(repo, _stopping.Token).ConfigureAwait(false);
             try
             {

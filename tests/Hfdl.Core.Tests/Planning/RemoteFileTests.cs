@@ -82,9 +82,22 @@ public sealed class RemoteFileTests
     [InlineData("../../.bashrc")]
     [InlineData("/etc/passwd")]
     [InlineData("a\\..\\b")]
-    public void An_unsafe_path_from_the_server_is_refused(string path)
+    public void An_unsafe_path_from_the_server_is_listed_marked_and_refused_once_selected(string path)
     {
         var entry = new TreeEntry { Type = "file", Path = path, Oid = "fca794a5f07ff8f963fe8b61e3694b0fb7f955df", Size = 1 };
+
+        var file = RemoteFile.FromTreeEntry(entry)!;
+
+        Assert.Equal(RepoFilePath.Problem(path, OperatingSystem.IsWindows()), file.WriteProblem);
+        Assert.NotNull(file.WriteProblem);
+        var error = Assert.Throws<UnsafePathException>(() => FilePlanner.RefuseUnwritable([file]));
+        Assert.Equal(path, error.RejectedPath);
+    }
+
+    [Fact]
+    public void An_entry_without_a_name_fails_the_listing()
+    {
+        var entry = new TreeEntry { Type = "file", Path = "", Oid = "fca794a5f07ff8f963fe8b61e3694b0fb7f955df", Size = 1 };
         Assert.Throws<UnsafePathException>(() => RemoteFile.FromTreeEntry(entry));
     }
 

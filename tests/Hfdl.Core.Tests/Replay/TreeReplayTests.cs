@@ -2,6 +2,7 @@ using System.Text.Json;
 using Hfdl.Core.Hub;
 using Hfdl.Core.Integrity;
 using Hfdl.Core.Planning;
+using Hfdl.Core.Transfer;
 
 namespace Hfdl.Core.Tests.Replay;
 
@@ -217,12 +218,22 @@ public sealed class TreeReplayTests
     }
 
     [Fact]
-    public async Task A_listing_with_a_traversal_path_is_refused_before_anything_is_written()
+    public async Task A_traversal_path_in_a_listing_is_refused_when_selected_and_only_then()
     {
         await using var server = await ReplayServer.StartAsync();
-        server.Handler = Paged(server, [new TreeEntry { Type = "file", Path = "../../.bashrc", Oid = "fca794a5f07ff8f963fe8b61e3694b0fb7f955df", Size = 1 }], [1]);
+        server.Handler = Paged(server, [
+            new TreeEntry { Type = "file", Path = "../../.bashrc", Oid = "fca794a5f07ff8f963fe8b61e3694b0fb7f955df", Size = 1 },
+            new TreeEntry { Type = "file", Path = "config.json", Oid = "fca794a5f07ff8f963fe8b61e3694b0fb7f955df", Size = 1 }], [2]);
         using var client = Client(server);
+        var request = new DownloadRequest { RepoType = RepoType.Model, RepoId = Bert, Revision = Commit, TargetFolder = "unused" };
 
-        await Assert.ThrowsAsync<UnsafePathException>(() => FilePlanner.ListFilesAsync(client, RepoType.Model, Bert, Commit, CancellationToken.None));
+        var whole = await Assert.ThrowsAsync<UnsafePathException>(() => RepoPlanner.SelectAsync(client, request, null, CancellationToken.None));
+        var around = await RepoPlanner.SelectAsync(client, request with { Files = ["config.json"] }, null, CancellationToken.None);
+        var listed = await RepoPlanner.SelectAsync(client, request, null, CancellationToken.None, withUnwritableNames: true);
+
+        Assert.Equal("../../.bashrc", whole.RejectedPath);
+        Assert.Equal(["config.json"], around.Selected.Select(f => f.Path));
+        Assert.Equal(2, around.Listed.Count);
+        Assert.Equal(["../../.bashrc", "config.json"], listed.Selected.Select(f => f.Path));
     }
 }

@@ -81,6 +81,57 @@ public sealed class SafePathTests : IDisposable
         Assert.Empty(Directory.EnumerateFiles(_temp.Path, "*evil*", SearchOption.AllDirectories));
     }
 
+    /// <summary>The hostile names that no layout can hold (the names hfdl keeps for itself depend on the layout).</summary>
+    public static TheoryData<string> UnwritableNames
+    {
+        get
+        {
+            var names = new TheoryData<string>();
+            foreach (string name in HostileNames)
+            {
+                if (RepoFilePath.Problem(name, OperatingSystem.IsWindows()) is not null)
+                {
+                    names.Add(name);
+                }
+            }
+            return names;
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(UnwritableNames))]
+    public async Task A_name_hfdl_will_not_write_is_listed_escaped_and_refused_only_when_selected(string name)
+    {
+        await using var server = await HubServer.StartAsync(new HubServerOptions { Store = Repo(name) });
+        var cli = new CliRunner(server, _temp);
+
+        // One such name made the whole repo unusable: ls, FILES and --exclude all failed with the refusal.
+        var list = await cli.RunAsync("ls", "acme/names");
+        var named = await cli.RunAsync("download", "acme/names", "config.json", "--local-dir", Target);
+        var excluded = await cli.RunAsync("download", "acme/names", "--exclude", "*evil*", "--local-dir", Target + "-excluded");
+        var dryRun = await cli.RunAsync("download", "acme/names", "--dry-run", "--local-dir", Target + "-whole");
+        var verify = await cli.RunAsync("download", "acme/names", "--verify", "--local-dir", Target);
+        var verifyNamed = await cli.RunAsync("download", "acme/names", "config.json", "--verify", "--local-dir", Target);
+
+        Assert.True(list.ExitCode == 0, list.ToString());
+        Assert.Equal(new[] { "config.json", SafeText.Escape(name) }.Order(StringComparer.Ordinal),
+            list.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split("  ")[^1]).Order(StringComparer.Ordinal));
+        Assert.DoesNotContain('\u001b', list.All);
+        Assert.True(named.ExitCode == 0, named.ToString());
+        Assert.Equal(["config.json"], RepoAssert.ListFiles(Target).Where(f => f != ".download_state"));
+        Assert.True(excluded.ExitCode == 0, excluded.ToString());
+        Assert.Equal(["config.json"], RepoAssert.ListFiles(Target + "-excluded").Where(f => f != ".download_state"));
+        Assert.True(verifyNamed.ExitCode == 0, verifyNamed.ToString());
+        foreach (var refused in new[] { dryRun, verify })
+        {
+            Assert.True(refused.ExitCode == 1, refused.ToString());
+            Assert.Contains($"'{SafeText.Printable(name)}', which hfdl refuses to write", refused.Error, StringComparison.Ordinal);
+            Assert.Contains("leave it out (--exclude, or name the files you want)", refused.Error, StringComparison.Ordinal);
+        }
+        Assert.False(Directory.Exists(Target + "-whole"));
+        Assert.Empty(Directory.EnumerateFiles(_temp.Path, "*evil*", SearchOption.AllDirectories));
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
