@@ -72,5 +72,12 @@ internal sealed record HubClientOptions
     /// <summary>Upper bound of parallel connections to one host.</summary>
     public int MaxConnectionsPerServer { get; init; } = 256;
 
-    public string UserAgent { get; init; } = $"hfdl/{typeof(HubClientOptions).Assembly.GetName().Version?.ToString(3) ?? "0"} dotnet/{Environment.Version}";
+    public string UserAgent { get; init; } = $"{UserAgentProduct}/{typeof(HubClientOptions).Assembly.GetName().Version?.ToString(3) ?? "0"} dotnet/{Environment.Version}";
+
+    /// <summary>The product token that starts hfdl's <see cref="UserAgent"/> (<c>hfdl/1.2.3 dotnet/10.0.0</c>).</summary>
+    internal const string UserAgentProduct = "hfdl";
+
+    /// <summary>Whether <paramref name="userAgent"/> is hfdl's (its product token is <see cref="UserAgentProduct"/>).</summary>
+    internal static bool IsHfdlUserAgent(string? userAgent) =>
+        userAgent is not null && userAgent.StartsWith(UserAgentProduct + "/", StringComparison.Ordinal);
 }

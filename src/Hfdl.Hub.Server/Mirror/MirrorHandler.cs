@@ -526,7 +526,7 @@ internal sealed class MirrorHandler(
     /// <summary>Answers with the hub's handler, over a repo made of what the mirror knows: the one file at its commit.</summary>
     private Task ServeAsync(HubRequest request, MirrorRepo repo, string revision, string commit, RemoteFile file, CancellationToken cancellationToken)
     {
-        var content = new MirrorContent(file, store.BlobPath(repo, file.Etag), transfers);
+        var content = new MirrorContent(file, store.BlobPath(repo, file.Etag), transfers, ClientVerifiesWholeFile(request));
         var snapshot = new RepoSnapshot([new RepoFile(file.Path, content, file.IsLfs, ResolveMode.Cache)], commit, DateTimeOffset.UnixEpoch) { KnownCommitId = commit };
         var revisions = new List<HostedRevision> { new(commit, RevisionKind.Detached, snapshot) };
         if (revision != commit)
@@ -536,6 +536,17 @@ internal sealed class MirrorHandler(
         request.Store = new SingleRepoStore(new HostedRepo(repo.Type, repo.Id.Value, ViewSettings, revisions));
         return state.Hub.ServeAsync(request, cancellationToken);
     }
+
+    /// <summary>
+    /// Whether the client is hfdl (by its User-Agent), which never keeps a file it did not verify: it assembles the
+    /// whole file from its ranges and checks its hash before the file takes its name. A range of a transfer the mirror
+    /// has not verified yet may then end as soon as its bytes landed (one held back per range would hold up every
+    /// range of hfdl's parallel download until the whole file is in); any other client may keep what a range gave it,
+    /// so its ranges wait for the mirror's verdict. A client that claims to be hfdl and is not only loses that
+    /// protection for itself.
+    /// </summary>
+    internal static bool ClientVerifiesWholeFile(HubRequest request) =>
+        Core.Hub.HubClientOptions.IsHfdlUserAgent(request.Http.Request.Headers.UserAgent.ToString());
 
     // ---------------------------------------------------------------- errors in the Hub's shapes
 

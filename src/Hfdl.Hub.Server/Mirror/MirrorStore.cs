@@ -119,8 +119,10 @@ internal sealed class MirrorStore
 /// <summary>
 /// A file of the mirror as the server's handlers see it: its size and hash are known (from the upstream or the store's
 /// records) without reading it; its bytes come from the stored blob, or from the upstream transfer that is filling it.
+/// <paramref name="clientVerifiesWholeFile"/>: the client checks the whole file's hash itself (see
+/// <see cref="MirrorHandler.ClientVerifiesWholeFile"/>), so its ranges of a transfer may end before the file is verified.
 /// </summary>
-internal sealed class MirrorContent(RemoteFile file, string blobPath, FetchRegistry? transfers) : FileContent
+internal sealed class MirrorContent(RemoteFile file, string blobPath, FetchRegistry? transfers, bool clientVerifiesWholeFile = false) : FileContent
 {
     public override long Length => file.Size;
 
@@ -140,9 +142,16 @@ internal sealed class MirrorContent(RemoteFile file, string blobPath, FetchRegis
     }
 
     /// <summary>The transfer in flight for this blob, when there is one (a reader that follows it); else the blob.</summary>
-    public override IContentReader OpenReader() =>
+    public override IContentReader OpenReader() => OpenReader(0, file.Size);
+
+    /// <summary>
+    /// A reader of the transfer in flight holds back the response's last byte until the whole file matched its hash, so
+    /// that no response, a range included, ends looking complete with bytes the check may still reject; for a client
+    /// that verifies the whole file itself, only the file's own last byte waits (its ranges complete as bytes land).
+    /// </summary>
+    public override IContentReader OpenReader(long start, long length) =>
         transfers?.Find(blobPath) is { } flight
-            ? new FollowingReader(flight)
+            ? new FollowingReader(flight, heldByte: clientVerifiesWholeFile || length <= 0 ? file.Size - 1 : start + length - 1)
             : new HandleReader(System.IO.File.OpenHandle(blobPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, FileOptions.Asynchronous), file.Size);
 }
 

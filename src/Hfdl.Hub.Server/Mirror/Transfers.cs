@@ -550,12 +550,13 @@ internal sealed class InFlightFile(MirrorRepo repo, string commit, RemoteFile fi
 
 /// <summary>
 /// Reads a blob while the upstream transfer writes it: what the job's segment table says is written, through the job's
-/// own handle, waiting for the bytes it does not have yet. The file's last byte is held back until the whole file has
-/// matched its hash (not until it is stored: the flush to the mirror's disk is no reason to wait), so no response ends
-/// looking complete with wrong bytes: if the copy fails verification, the reader throws
+/// own handle, waiting for the bytes it does not have yet. The byte at <paramref name="heldByte"/> (the response's last,
+/// or the file's last for a client that verifies the file itself) is held back until the whole file has matched its
+/// hash (not until it is stored: the flush to the mirror's disk is no reason to wait), so no response ends looking
+/// complete with wrong bytes: if the copy fails verification, the reader throws
 /// (<see cref="MirrorTransferCutException"/>) and its response is cut.
 /// </summary>
-internal sealed class FollowingReader(InFlightFile flight) : IContentReader
+internal sealed class FollowingReader(InFlightFile flight, long heldByte) : IContentReader
 {
     private int _attempt;
     private SafeFileHandle? _blob;
@@ -587,9 +588,9 @@ internal sealed class FollowingReader(InFlightFile flight) : IContentReader
             }
             if (job is not null)
             {
-                // Up to the last byte, which waits for the verdict on the whole file (not for the file to be stored:
+                // Up to the held byte, which waits for the verdict on the whole file (not for the file to be stored:
                 // the mirror's flush to its disk is no reason for a client to wait).
-                var available = Math.Min(job.Table.WrittenEnd(offset), verified ? size : size - 1) - offset;
+                var available = Math.Min(job.Table.WrittenEnd(offset), verified ? size : Math.Min(heldByte, size - 1)) - offset;
                 if (available > 0)
                 {
                     try

@@ -155,8 +155,8 @@ internal static class ContentSender
         await using var gzip = plan.Gzip ? new GZipStream(response.Body, CompressionLevel.Fastest, leaveOpen: true) : null;
         var sink = gzip ?? response.Body;
 
-        using var reader = content.OpenReader();
         var limit = length + Math.Min(0, plan.ContentLengthDelta);
+        using var reader = content.OpenReader(start, limit);
         if (!await CopyAsync(request, plan, reader, start, limit, sink, 0, cancellationToken).ConfigureAwait(false))
         {
             return;

@@ -47,6 +47,13 @@ public abstract class FileContent
     /// </summary>
     public virtual IContentReader OpenReader() => new DelegatingReader(this);
 
+    /// <summary>
+    /// Opens a reader for one response that sends the <paramref name="length"/> bytes from <paramref name="start"/>:
+    /// content still being written (a mirror's transfer) may hold that response's last byte back until it can vouch
+    /// for the bytes. Others read as <see cref="OpenReader()"/> does.
+    /// </summary>
+    public virtual IContentReader OpenReader(long start, long length) => OpenReader();
+
     /// <summary>Writes the whole content to <paramref name="destination"/>.</summary>
     public async Task CopyToAsync(Stream destination, CancellationToken cancellationToken = default)
     {

@@ -37,7 +37,8 @@ internal static class MirrorKit
 
     /// <summary>GET (or HEAD) <paramref name="url"/>, following same-origin redirects with the token, as huggingface_hub does.</summary>
     /// <param name="authorization">An Authorization header sent as it is (instead of <paramref name="token"/>'s Bearer).</param>
-    public static async Task<HttpResponseMessage> GetAsync(HttpClient http, Uri url, string? token = null, string? range = null, bool head = false, string? authorization = null)
+    /// <param name="userAgent">A User-Agent header (hfdl's, say: <see cref="HfdlUserAgent"/>); none by default.</param>
+    public static async Task<HttpResponseMessage> GetAsync(HttpClient http, Uri url, string? token = null, string? range = null, bool head = false, string? authorization = null, string? userAgent = null)
     {
         for (var hop = 0; ; hop++)
         {
@@ -54,6 +55,10 @@ internal static class MirrorKit
             {
                 request.Headers.TryAddWithoutValidation("Range", range);
             }
+            if (userAgent is not null)
+            {
+                request.Headers.TryAddWithoutValidation("User-Agent", userAgent);
+            }
             var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
             if ((int)response.StatusCode is 301 or 302 or 307 or 308 && hop < 5 && response.Headers.Location is { } location)
             {
@@ -69,6 +74,9 @@ internal static class MirrorKit
             return response;
         }
     }
+
+    /// <summary>The User-Agent hfdl sends (a client that verifies every file it downloads itself).</summary>
+    public static string HfdlUserAgent => new HubClientOptions { Endpoint = new Uri("http://127.0.0.1/") }.UserAgent;
 
     public static Uri ResolveUrl(Uri endpoint, string repo, string path, string revision = "main") =>
         new(endpoint, $"{repo}/resolve/{revision}/{path}");

@@ -144,7 +144,9 @@ public sealed class MirrorTests : IDisposable
         var firstBody = ReadAllOrCutAsync(first);
         await WaitUntilAsync(() => mirror.Metrics.UpstreamBytes >= 1024 * 1024, "the first MiB from the upstream");
 
-        using (var landed = await GetAsync(http, ResolveUrl(mirror.Endpoint, Repo, "big.bin"), range: "bytes=1000-1999"))
+        // hfdl verifies the whole file itself: its ranges end as soon as their bytes landed (other clients' wait for the
+        // mirror's verdict on the file: A_range_of_a_copy_that_fails_its_hash_is_cut_even_when_its_bytes_landed_first).
+        using (var landed = await GetAsync(http, ResolveUrl(mirror.Endpoint, Repo, "big.bin"), range: "bytes=1000-1999", userAgent: HfdlUserAgent))
         {
             Assert.Equal(206, (int)landed.StatusCode);
             Assert.Equal($"bytes 1000-1999/{Big.Length}", landed.Content.Headers.ContentRange?.ToString());
@@ -188,6 +190,36 @@ public sealed class MirrorTests : IDisposable
         Assert.False(Directory.Exists(blobs) && Directory.EnumerateFiles(blobs).Any(f => Path.GetFileName(f) == Big.Sha256), "the corrupt copy was stored");
         Assert.False(Directory.Exists(Path.Combine(Store, "models--acme--site-model", "snapshots")) && Directory.EnumerateFileSystemEntries(Path.Combine(Store, "models--acme--site-model", "snapshots"), "big.bin", SearchOption.AllDirectories).Any());
         Assert.Contains("\"verification_failed\"", log.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_range_of_a_copy_that_fails_its_hash_is_cut_even_when_its_bytes_landed_first()
+    {
+        const long corrupt = 2_000_000;
+        await using var upstream = await HubServer.StartAsync(new HubServerOptions
+        {
+            Store = new InMemoryRepoStore().AddRepo(RepoType.Model, Repo, repo => repo.File("big.bin", Big)),
+            Faults = HubFaults.None with { Corrupt = new CorruptionFault(corrupt), PerConnectionBytesPerSecond = 1_000_000 },
+        });
+        await using var mirror = await StartAsync(upstream, Store, o => o with { Download = o.Download with { Threads = 1 } });
+        using var http = Http();
+
+        using var first = await GetAsync(http, ResolveUrl(mirror.Endpoint, Repo, "big.bin"));
+        var firstBody = ReadAllOrCutAsync(first);
+        await WaitUntilAsync(() => mirror.Metrics.UpstreamBytes > corrupt + 100_000, "the corrupt byte from the upstream");
+
+        // hfdl checks the whole file itself: its range ends as its bytes landed, while the transfer still runs.
+        using (var hfdlRange = await GetAsync(http, ResolveUrl(mirror.Endpoint, Repo, "big.bin"), range: "bytes=1000-1999", userAgent: HfdlUserAgent))
+        {
+            Assert.Equal(Big.ToArray().AsSpan(1000, 1000).ToArray(), await hfdlRange.Content.ReadAsByteArrayAsync());
+            Assert.Equal(1, mirror.TransfersInFlight);
+        }
+        // Any other client's range around the wrong byte landed before the file's check too, but must not end
+        // looking complete: its last byte waits for the check, which fails, and the response is cut.
+        using var range = await GetAsync(http, ResolveUrl(mirror.Endpoint, Repo, "big.bin"), range: $"bytes={corrupt - 10}-{corrupt + 9}");
+        var body = await ReadAllOrCutAsync(range);
+        Assert.True(body is null || (int)range.StatusCode >= 500, $"the range got {(int)range.StatusCode} with {body?.Length} bytes");
+        Assert.Null(await firstBody);
     }
 
     [Fact]
@@ -569,26 +601,27 @@ public sealed class MirrorTests : IDisposable
         var url = ResolveUrl(mirror.Endpoint, Repo, "big.bin");
         var lastSegment = $"bytes={3 * 1024 * 1024}-{Big.Length - 1}";
 
-        // The starter fetches as hfdl does, in ranged segments: its first one starts the transfer, its last one reads
-        // the file's end. Neither is a join: one client, one transfer.
-        using var starterFirst = await GetAsync(http, url, range: $"bytes=0-{1024 * 1024 - 1}");
+        // The clients are hfdl (its User-Agent: their ranges end as their bytes land). The starter fetches as hfdl does,
+        // in ranged segments: its first one starts the transfer, its last one reads the file's end. Neither is a join:
+        // one client, one transfer.
+        using var starterFirst = await GetAsync(http, url, userAgent: HfdlUserAgent, range: $"bytes=0-{1024 * 1024 - 1}");
         var starterFirstBody = ReadAllOrCutAsync(starterFirst);
         await WaitUntilAsync(() => mirror.Metrics.UpstreamBytes > 0, "the transfer to start");
-        using var starterLast = await GetAsync(http, url, range: lastSegment);
+        using var starterLast = await GetAsync(http, url, userAgent: HfdlUserAgent, range: lastSegment);
         var starterLastBody = ReadAllOrCutAsync(starterLast);
 
         // Two more clients share the transfer: two joins, however many requests they make.
-        using var joinerA = await GetAsync(http, url);
+        using var joinerA = await GetAsync(http, url, userAgent: HfdlUserAgent);
         var joinerABody = ReadAllOrCutAsync(joinerA);
-        using var joinerB = await GetAsync(http, url);
+        using var joinerB = await GetAsync(http, url, userAgent: HfdlUserAgent);
         var joinerBBody = ReadAllOrCutAsync(joinerB);
-        using (var joinerAPart = await GetAsync(http, url, range: "bytes=2000000-2000999"))
+        using (var joinerAPart = await GetAsync(http, url, userAgent: HfdlUserAgent, range: "bytes=2000000-2000999"))
         {
             Assert.Equal(1000, (await joinerAPart.Content.ReadAsByteArrayAsync()).Length);
         }
         // A third client takes its first range while the transfer runs and comes back for its last one after it ended
         // (a slow client of a fast mirror): it shared the transfer, so it is a join, and its late range is a hit.
-        using (var joinerCFirst = await GetAsync(http, url, range: "bytes=0-999"))
+        using (var joinerCFirst = await GetAsync(http, url, userAgent: HfdlUserAgent, range: "bytes=0-999"))
         {
             Assert.Equal(Big.ToArray().AsSpan(0, 1000).ToArray(), await joinerCFirst.Content.ReadAsByteArrayAsync());
         }
@@ -602,15 +635,15 @@ public sealed class MirrorTests : IDisposable
         // The transfer leaves the in-flight gauge just after its last reader is answered.
         await WaitUntilAsync(() => mirror.TransfersInFlight == 0, "the transfer to end");
         // Stored now: each request is a hit, never a join.
-        using (var hit = await GetAsync(http, url))
+        using (var hit = await GetAsync(http, url, userAgent: HfdlUserAgent))
         {
             Assert.True(SameBytes(Big, await ReadAllOrCutAsync(hit)));
         }
-        using (var rangedHit = await GetAsync(http, url, range: lastSegment))
+        using (var rangedHit = await GetAsync(http, url, userAgent: HfdlUserAgent, range: lastSegment))
         {
             Assert.Equal(expected.AsSpan(3 * 1024 * 1024).ToArray(), await rangedHit.Content.ReadAsByteArrayAsync());
         }
-        using (var joinerCLast = await GetAsync(http, url, range: lastSegment))
+        using (var joinerCLast = await GetAsync(http, url, userAgent: HfdlUserAgent, range: lastSegment))
         {
             Assert.Equal(expected.AsSpan(3 * 1024 * 1024).ToArray(), await joinerCLast.Content.ReadAsByteArrayAsync());
         }
