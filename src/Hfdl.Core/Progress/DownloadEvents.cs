@@ -68,6 +68,9 @@ public sealed record FileRetrying(string Path, int Attempt, string Reason, TimeS
 {
     /// <summary>The attempt failed because the server could not be reached at all (refused, no route, name not found).</summary>
     public bool Unreachable { get; init; }
+
+    /// <summary>The HTTP status the server answered when that is why the attempt failed (a 5xx, or 429); else null.</summary>
+    public int? ServerStatus { get; init; }
 }
 
 /// <summary>

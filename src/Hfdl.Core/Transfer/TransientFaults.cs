@@ -57,7 +57,11 @@ internal static class TransientFaults
                 OnRetry = args =>
                 {
                     var path = args.Context.Properties.TryGetValue(PathKey, out var p) ? p : "?";
-                    progress?.Report(new FileRetrying(path, args.AttemptNumber + 1, Describe(args.Outcome.Exception), args.RetryDelay) { Unreachable = args.Outcome.Exception is HubUnreachableException });
+                    progress?.Report(new FileRetrying(path, args.AttemptNumber + 1, Describe(args.Outcome.Exception), args.RetryDelay)
+                    {
+                        Unreachable = args.Outcome.Exception is HubUnreachableException,
+                        ServerStatus = ServerStatus(args.Outcome.Exception),
+                    });
                     return default;
                 },
             })
@@ -73,6 +77,10 @@ internal static class TransientFaults
         HttpIOException io when io.Message.EndsWith($" ({io.HttpRequestError})", StringComparison.Ordinal) => io.Message[..^($" ({io.HttpRequestError})".Length)],
         _ => exception.Message,
     };
+
+    /// <summary>The status of a server's error answer that is worth another attempt (a 5xx, or 429); null for other failures.</summary>
+    public static int? ServerStatus(Exception? exception) =>
+        exception is HubException { StatusCode: { } status } && ((int)status >= 500 || (int)status == 429) ? (int)status : null;
 
     public static TimeSpan? SuggestedDelay(Exception? exception) => exception switch
     {

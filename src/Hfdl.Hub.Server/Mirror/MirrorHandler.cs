@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Net;
 using Hfdl.Core.Integrity;
 using Hfdl.Core.Planning;
+using Hfdl.Core.Progress;
 using Hfdl.Hub.Server;
 
 namespace Hfdl.Hub.Mirror;
@@ -112,6 +113,14 @@ internal sealed class MirrorHandler(
             outcome.Route = isApi ? "api" : "other";
             outcome.Cache = "pass";
             await ProxyAsync(request, BodyChange.None, fallback: null, json: isApi, cancellationToken).ConfigureAwait(false);
+        }
+        catch (MirrorTransferCutException cut) when (!request.Response.HasStarted)
+        {
+            // Nothing was sent yet (the reader was waiting for bytes of this response, or for the check of its last
+            // one): the client gets the reason, not a cut connection it would take for a network fault and retry.
+            request.Http.Response.Clear();
+            request.SetCommonHeaders();
+            await FailedBeforeFirstByteAsync(request, cut.File, cut.TransferFailure, cancellationToken).ConfigureAwait(false);
         }
         catch (MirrorTransferCutException)
         {
@@ -316,25 +325,18 @@ internal sealed class MirrorHandler(
                     }
                     if (file.Size == 0 && !await flight.Completion.WaitAsync(cancellationToken).ConfigureAwait(false))
                     {
-                        throw new MirrorTransferCutException($"The upstream transfer of '{file.Path}' failed: {flight.Failure?.Message}");
+                        throw new MirrorTransferCutException($"The upstream transfer of '{file.Path}' failed: {flight.Failure?.Message}", file, flight.Failure);
                     }
                     if (!await FirstBytesOrEndAsync(flight, cancellationToken).ConfigureAwait(false))
                     {
-                        if (!flight.Completion.IsCompleted && flight.UnreachableReason is { } unreachable)
+                        if (!flight.Completion.IsCompleted && flight.UpstreamRetry is { } retry)
                         {
-                            // The upstream is down and nothing of the file is here: the Hub's shape for it, at once,
-                            // rather than headers after a wait and a cut connection the client retries for minutes.
-                            await UnavailableAsync(request, $"The mirror has not stored '{file.Path}' and cannot reach its upstream ({_upstream}): {unreachable} Try again later.", json: false, cancellationToken).ConfigureAwait(false);
+                            // The upstream is down or refuses for now, and nothing of the file is here: the Hub's shape
+                            // for it, at once, rather than a wait and a cut connection the client retries for minutes.
+                            await UpstreamRetryingAsync(request, file, retry, cancellationToken).ConfigureAwait(false);
                             return;
                         }
-                        // Failed before a byte was sent: the client gets a clear answer, not a cut connection to retry.
-                        // A file the upstream no longer has at that commit is the upstream's 404, not a 502 to retry.
-                        if (FetchRegistry.IsGoneUpstream(flight.Failure))
-                        {
-                            await UpstreamErrorAsync(request, (HubException)flight.Failure!, cancellationToken).ConfigureAwait(false);
-                            return;
-                        }
-                        await request.WriteErrorAsync(502, FailedBeforeFirstByte(file, flight.Failure), null, json: false, cancellationToken).ConfigureAwait(false);
+                        await FailedBeforeFirstByteAsync(request, file, flight.Failure, cancellationToken).ConfigureAwait(false);
                         return;
                     }
                 }
@@ -344,20 +346,55 @@ internal sealed class MirrorHandler(
     }
 
     /// <summary>
-    /// What a client is told of a transfer that failed before its first byte: the upstream's reason as it is; a
-    /// problem of the mirror's own store (a full or read-only disk, a link planted in it) without the operator's paths
-    /// and advice meant for a command line, which the mirror's log has (<c>transfer_failed</c>).
+    /// Answers a request whose transfer failed before a byte of the response was sent: a clear answer, not a cut
+    /// connection to retry. A file the upstream no longer has at that commit is the upstream's 404, not a 502 to retry.
     /// </summary>
-    private string FailedBeforeFirstByte(RemoteFile file, Exception? failure) =>
-        failure is IOException or UnauthorizedAccessException or Core.Transfer.DiskFullException or Core.Storage.LinkInTargetException or Core.Storage.LockUnavailableException
-            ? $"The mirror could not store '{file.Path}': a problem with its own store, not with the upstream (its log says which). Its operator can fix it; try again later."
-            : $"The mirror could not fetch '{file.Path}' from its upstream ({_upstream}): {failure?.Message}";
+    private Task FailedBeforeFirstByteAsync(HubRequest request, RemoteFile file, Exception? failure, CancellationToken cancellationToken) =>
+        FetchRegistry.IsGoneUpstream(failure)
+            ? UpstreamErrorAsync(request, (HubException)failure!, cancellationToken)
+            : request.WriteErrorAsync(502, FailedBeforeFirstByte(file, failure), null, json: false, cancellationToken);
 
     /// <summary>
-    /// Waits, up to <see cref="FirstByteWait"/>, until the transfer wrote its first bytes or ended; false when it ended
-    /// in failure. A transfer that fails at once (the upstream refuses the file, the store cannot be written) then gets
-    /// an error answer instead of headers and a cut; one slower to start is streamed as before, headers first, so no
-    /// client's read timeout runs out waiting for them.
+    /// What a client is told of a transfer that failed before its first byte: the upstream's reason as it is; a
+    /// problem of the mirror's own store (a full or read-only disk, a link planted in it) without the operator's paths
+    /// and advice meant for a command line, which the mirror's log has (<c>transfer_failed</c>); without a reason, the
+    /// upstream's copy that failed its hash check.
+    /// </summary>
+    private string FailedBeforeFirstByte(RemoteFile file, Exception? failure) => failure switch
+    {
+        IOException or UnauthorizedAccessException or Core.Transfer.DiskFullException or Core.Storage.LinkInTargetException or Core.Storage.LockUnavailableException =>
+            $"The mirror could not store '{file.Path}': a problem with its own store, not with the upstream (its log says which). Its operator can fix it; try again later.",
+        null => $"The mirror could not fetch '{file.Path}' from its upstream ({_upstream}): the upstream's copy did not match its size or hash, so nothing was stored. Try again later.",
+        _ => $"The mirror could not fetch '{file.Path}' from its upstream ({_upstream}): {failure.Message}",
+    };
+
+    /// <summary>
+    /// A client waiting for the first byte of a transfer the upstream holds up: while the upstream cannot be reached,
+    /// 503 saying so; while it answers an error status, 503 (its 429 as it is) with <c>Retry-After</c>, saying what it
+    /// answered. Either way the transfer goes on, and the client's next request joins it.
+    /// </summary>
+    private Task UpstreamRetryingAsync(HubRequest request, RemoteFile file, FileRetrying retry, CancellationToken cancellationToken)
+    {
+        if (retry.ServerStatus is not { } status)
+        {
+            return UnavailableAsync(request, $"The mirror has not stored '{file.Path}' and cannot reach its upstream ({_upstream}): {retry.Reason} Try again later.", json: false, cancellationToken);
+        }
+        var wait = Math.Max(1, (long)Math.Ceiling(retry.Delay.TotalSeconds));
+        request.Response.Headers.RetryAfter = wait.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return request.WriteErrorAsync(
+            status == 429 ? 429 : 503,
+            $"The mirror's upstream ({_upstream}) answered {status} for '{file.Path}'; the mirror keeps trying to fetch it. Try again in {wait} s.",
+            null,
+            json: false,
+            cancellationToken);
+    }
+
+    /// <summary>
+    /// Waits, up to <see cref="FirstByteWait"/>, until the transfer wrote its first bytes, ended, or retried for a reason
+    /// of the upstream's; false when it ended in failure or so retries. A transfer that fails at once (the upstream
+    /// refuses the file, the store cannot be written) then gets an error answer. Past the wait the response goes on:
+    /// its headers are sent with its first byte, and a transfer that fails before that byte still answers 502
+    /// (<see cref="MirrorTransferCutException"/> caught before the response started).
     /// </summary>
     private async Task<bool> FirstBytesOrEndAsync(InFlightFile flight, CancellationToken cancellationToken)
     {
@@ -376,7 +413,7 @@ internal sealed class MirrorHandler(
                 {
                     return true;
                 }
-                if (flight.UnreachableReason is not null)
+                if (flight.UpstreamRetry is not null)
                 {
                     return false;
                 }

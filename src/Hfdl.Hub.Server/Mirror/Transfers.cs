@@ -352,10 +352,7 @@ internal sealed class FetchRegistry(MirrorStore store, RepoSessions sessions, Mi
             {
                 case FileRetrying retrying:
                     log.Write("transfer_retrying", ("repo", repo.ToString()), ("path", retrying.Path), ("attempt", retrying.Attempt), ("reason", retrying.Reason));
-                    if (retrying.Unreachable)
-                    {
-                        flight.UpstreamUnreachable(retrying.Reason);
-                    }
+                    flight.Retrying(retrying);
                     break;
                 case Warning warning:
                     log.Write("warning", ("repo", repo.ToString()), ("message", warning.Message));
@@ -500,15 +497,20 @@ internal sealed class InFlightFile(MirrorRepo repo, string commit, RemoteFile fi
     }
 
     /// <summary>
-    /// Why the upstream could not be reached, while the transfer retries without a byte: a client waiting for the first
-    /// one is answered 503 at once (it is still fetched, should the upstream come back).
+    /// The last retry the upstream itself caused (it could not be reached, <see cref="FileRetrying.Unreachable"/>, or it
+    /// answered an error status, <see cref="FileRetrying.ServerStatus"/>): a client still waiting for the first byte is
+    /// answered at once, in the Hub's error shape, instead of waiting for retries that may take minutes (the transfer
+    /// goes on, and a client that asks again joins it).
     /// </summary>
-    public string? UnreachableReason { get; private set; }
+    public FileRetrying? UpstreamRetry { get; private set; }
 
-    public void UpstreamUnreachable(string reason)
+    public void Retrying(FileRetrying retrying)
     {
-        UnreachableReason = reason;
-        Notify();
+        if (retrying.Unreachable || retrying.ServerStatus is not null)
+        {
+            UpstreamRetry = retrying;
+            Notify();
+        }
     }
 
     /// <summary>The current attempt's bytes did not verify: whoever read them must be cut.</summary>
@@ -575,13 +577,13 @@ internal sealed class FollowingReader(InFlightFile flight, long heldByte) : ICon
             var (job, attempt, discarded, verified) = flight.Current();
             if (_attempt != 0 && _attempt <= discarded)
             {
-                throw new MirrorTransferCutException($"The upstream copy of '{flight.File.Path}' failed its hash check after some of it was sent; the response was cut so it cannot pass for the file.");
+                throw new MirrorTransferCutException($"The upstream copy of '{flight.File.Path}' failed its hash check after some of it was sent; the response was cut so it cannot pass for the file.", flight.File, null);
             }
             if (flight.Completion.IsCompleted)
             {
                 if (!flight.Completion.Result)
                 {
-                    throw new MirrorTransferCutException($"The upstream transfer of '{flight.File.Path}' failed: {flight.Failure?.Message}");
+                    throw new MirrorTransferCutException($"The upstream transfer of '{flight.File.Path}' failed: {flight.Failure?.Message}", flight.File, flight.Failure);
                 }
                 _blob ??= File.OpenHandle(flight.BlobPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, FileOptions.Asynchronous);
                 return await RandomAccess.ReadAsync(_blob, destination[..wanted], offset, cancellationToken).ConfigureAwait(false);
@@ -615,8 +617,17 @@ internal sealed class FollowingReader(InFlightFile flight, long heldByte) : ICon
     public void Dispose() => _blob?.Dispose();
 }
 
-/// <summary>A response was cut because the bytes it carried could not be vouched for.</summary>
-internal sealed class MirrorTransferCutException(string message) : IOException(message);
+/// <summary>
+/// A response was cut because the bytes it carried could not be vouched for. <paramref name="transferFailure"/>: why
+/// the transfer failed (null when its copy failed verification), for a response that had not sent anything yet, which is
+/// answered with the reason instead.
+/// </summary>
+internal sealed class MirrorTransferCutException(string message, RemoteFile file, Exception? transferFailure) : IOException(message)
+{
+    public RemoteFile File { get; } = file;
+
+    public Exception? TransferFailure { get; } = transferFailure;
+}
 
 /// <summary>The mirror cannot answer now (shutting down, or neither the upstream nor the store has it); a 503.</summary>
 internal sealed class MirrorUnavailableException(string message) : HfdlException(message);

@@ -246,6 +246,47 @@ public sealed class MirrorTests : IDisposable
     }
 
     [Fact]
+    public async Task An_upstream_that_answers_503_to_a_file_gets_its_clients_the_hubs_503_with_retry_after_at_once_and_one_transfer()
+    {
+        await using var upstream = await HubServer.StartAsync(new HubServerOptions
+        {
+            Store = new InMemoryRepoStore().AddRepo(RepoType.Model, Repo, repo => repo.File("big.bin", Big)),
+            // The CDN refuses every file request (its metadata, on the hub, answers): the transfer retries after each.
+            Faults = HubFaults.None with { ServerErrors = new StatusFault(503) { FirstRequests = 1000, RetryAfterSeconds = 1, Targets = FaultTargets.Cdn } },
+        });
+        await using var mirror = await StartAsync(upstream, Store);
+        using var http = Http();
+
+        foreach (var client in new[] { "hfdl", "other" })
+        {
+            using var response = await GetAsync(http, ResolveUrl(mirror.Endpoint, Repo, "big.bin"), userAgent: client == "hfdl" ? HfdlUserAgent : null);
+            Assert.Equal(System.Net.HttpStatusCode.ServiceUnavailable, response.StatusCode);
+            Assert.True(response.Headers.RetryAfter?.Delta >= TimeSpan.FromSeconds(1), $"Retry-After: {response.Headers.RetryAfter}");
+            Assert.Contains("answered 503", Assert.Single(response.Headers.GetValues("X-Error-Message")), StringComparison.Ordinal);
+        }
+        // Single flight still: the second client's request joined the transfer the first one started.
+        Assert.Equal(1, mirror.Metrics.Misses);
+    }
+
+    [Fact]
+    public async Task A_response_whose_transfer_fails_before_any_of_its_bytes_were_sent_answers_502_with_the_reason_not_a_cut()
+    {
+        await using var upstream = await HubServer.StartAsync(new HubServerOptions
+        {
+            Store = new InMemoryRepoStore().AddRepo(RepoType.Model, Repo, repo => repo.File("big.bin", Big)),
+            Faults = HubFaults.None with { Corrupt = new CorruptionFault(Big.Length - 100_000), PerConnectionBytesPerSecond = 8_000_000 },
+        });
+        await using var mirror = await StartAsync(upstream, Store, o => o with { Download = o.Download with { Threads = 1 } });
+        using var http = Http();
+
+        // The one byte of this range waits for the file's hash check, which fails: nothing of the response was sent.
+        using var response = await GetAsync(http, ResolveUrl(mirror.Endpoint, Repo, "big.bin"), range: "bytes=0-0");
+
+        Assert.Equal(System.Net.HttpStatusCode.BadGateway, response.StatusCode);
+        Assert.Contains("'big.bin'", Assert.Single(response.Headers.GetValues("X-Error-Message")), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_private_repo_is_served_to_a_good_token_and_refused_to_a_bad_or_missing_one_exactly_as_upstream_refuses()
     {
         await using var upstream = await HubServer.StartAsync(new HubServerOptions
