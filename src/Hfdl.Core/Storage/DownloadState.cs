@@ -69,6 +69,14 @@ internal sealed record FileState
     [JsonPropertyName("ranges")]
     public List<long[]>? Ranges { get; init; }
 
+    /// <summary>
+    /// For a partial file: when its transfer last gave up (failed for good, not stopped). Its bytes are kept for a later
+    /// request to resume from, but nothing resumes it by itself (<c>hfdl serve</c> resumes at its start only the
+    /// transfers that were in flight). A transfer that writes again records the file afresh, without it.
+    /// </summary>
+    [JsonPropertyName("failedAt")]
+    public DateTimeOffset? FailedAt { get; init; }
+
     public const string Complete = "complete";
     public const string Partial = "partial";
 }

@@ -157,6 +157,10 @@ internal sealed class FetchRegistry(MirrorStore store, RepoSessions sessions, Mi
             {
                 Forget(repo, session, work);
             }
+            else if (session is not null && work is not null && flight.Failure is not null && !_stopping.IsCancellationRequested)
+            {
+                RecordGaveUp(session, work);
+            }
             metrics.TransferEnded(flight.BytesFromUpstream);
             var seconds = System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds;
             if (flight.Completion.IsCompletedSuccessfully && flight.Completion.Result)
@@ -198,6 +202,20 @@ internal sealed class FetchRegistry(MirrorStore store, RepoSessions sessions, Mi
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             log.Write("warning", ("repo", repo.ToString()), ("message", $"Could not remove the part file of '{work.File.Path}', which its upstream no longer has: {ex.Message}"));
+        }
+    }
+
+    /// <summary>
+    /// Marks the journal entry of a transfer that failed for good (not one a shutdown stopped): its part file stays for a
+    /// client's next request to resume from, but the next start of the mirror does not resume it on its own, which would
+    /// fetch from an upstream that just failed it, again at every start, with no client asking.
+    /// </summary>
+    private void RecordGaveUp(RepoSession session, BigFileScheduler.Work work)
+    {
+        if (session.State.Get(work.File.Path) is { Status: FileState.Partial, TempFile: { } temp } entry && temp == Path.GetFileName(work.TempPath) && entry.Etag == work.File.Etag)
+        {
+            session.State.SetFile(work.File.Path, entry with { FailedAt = options.Download.Time.GetUtcNow() });
+            session.Saver.SaveSoon();
         }
     }
 
@@ -269,7 +287,8 @@ internal sealed class FetchRegistry(MirrorStore store, RepoSessions sessions, Mi
 
     /// <summary>
     /// Resumes the transfers an earlier run journaled and did not finish (a shutdown or a crash stopped them), for repos
-    /// whose bytes are public: no client token is needed, nor kept. The others resume when a client asks for them.
+    /// whose bytes are public: no client token is needed, nor kept. The others resume when a client asks for them, as do
+    /// transfers that failed for good (<see cref="FileState.FailedAt"/>): they were not in flight.
     /// </summary>
     public void ResumeInterrupted(MirrorAccess access, HubClient anonymous)
     {
@@ -282,7 +301,7 @@ internal sealed class FetchRegistry(MirrorStore store, RepoSessions sessions, Mi
             var state = DownloadStateStore.Open(folder, repo.Type, repo.Id, options.Download.Time, readOnly: true);
             foreach (var (path, entry) in state.Current.Files)
             {
-                if (entry is { Status: FileState.Partial, Commit: { } commit } && RepoDownloader.IsCommit(commit)
+                if (entry is { Status: FileState.Partial, Commit: { } commit, FailedAt: null } && RepoDownloader.IsCommit(commit)
                     && Core.Integrity.ContentHash.TryFromEtag(entry.Etag, out var hash) && RepoFilePath.TryValidate(path, out _))
                 {
                     var file = new RemoteFile(path, entry.Size, hash, hash.Kind == Core.Integrity.HashKind.Sha256);

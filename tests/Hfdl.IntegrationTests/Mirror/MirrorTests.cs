@@ -477,6 +477,42 @@ public sealed class MirrorTests : IDisposable
     }
 
     [Fact]
+    public async Task A_transfer_that_failed_is_not_resumed_at_the_next_start_but_when_a_client_asks_again()
+    {
+        var log = new StringWriter();
+        await using (var failing = await HubServer.StartAsync(new HubServerOptions
+        {
+            Store = new InMemoryRepoStore().AddRepo(RepoType.Model, Repo, repo => repo.File("big.bin", Big)),
+            Faults = HubFaults.None with { ServerErrors = new StatusFault(503) { FirstRequests = 1000, Targets = FaultTargets.Cdn } },
+        }))
+        {
+            await using var mirror = await StartAsync(failing, Store);
+            using var http = Http();
+            using (await GetAsync(http, ResolveUrl(mirror.Endpoint, Repo, "big.bin")))
+            {
+            }
+            await WaitUntilAsync(() => mirror.TransfersInFlight == 0, "the transfer to fail");
+        }
+        var state = File.ReadAllText(Path.Combine(Store, "models--acme--site-model", Hfdl.Core.Storage.DownloadState.FileName));
+        Assert.Contains("\"big.bin\"", state, StringComparison.Ordinal); // the failed transfer's journal entry stays
+
+        // The upstream works again, but no client asks: the failed transfer stays where it is.
+        await using var upstream = await HubServer.StartAsync(new HubServerOptions
+        {
+            Store = new InMemoryRepoStore().AddRepo(RepoType.Model, Repo, repo => repo.File("big.bin", Big)),
+        });
+        await using var restarted = await StartAsync(upstream, Store, o => o with { Log = TextWriter.Synchronized(log) });
+        Assert.DoesNotContain("\"transfer_resuming\"", log.ToString(), StringComparison.Ordinal); // written at the start, if at all
+        Assert.Equal(0, restarted.TransfersInFlight);
+
+        // A client's request fetches it.
+        using var client = Http();
+        using var response = await GetAsync(client, ResolveUrl(restarted.Endpoint, Repo, "big.bin"));
+        Assert.True(SameBytes(Big, await ReadAllOrCutAsync(response)));
+        Assert.Equal(1, restarted.Metrics.Misses);
+    }
+
+    [Fact]
     public async Task A_journaled_transfer_of_a_commit_gone_upstream_leaves_no_part_file_and_its_clients_get_the_upstreams_404()
     {
         var repoStore = new InMemoryRepoStore().AddRepo(RepoType.Model, Repo, repo => repo.File("big.bin", Big));
