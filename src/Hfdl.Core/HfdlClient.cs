@@ -1,6 +1,7 @@
 using Hfdl.Core.Hub;
 using Hfdl.Core.Planning;
 using Hfdl.Core.Progress;
+using Hfdl.Core.Storage;
 using Hfdl.Core.Transfer;
 
 namespace Hfdl;
@@ -51,16 +52,28 @@ public sealed class HfdlClient : IDisposable
     private readonly HubClientOptions _hub;
     private readonly HttpClient _http;
     private readonly Func<AccessToken?>? _reloadToken;
+    // What chose the cache folder, for a message when a file is in its way (null: the default place).
+    private readonly PathSetting? _cacheSetting;
     // Cancelled by Dispose: every call in flight stops, and none starts after it.
     private readonly CancellationTokenSource _disposed = new();
 
     /// <summary>A client with exactly these settings (no environment variable is read).</summary>
     public HfdlClient(HfdlClientOptions options)
-        : this(options, token: options.Token is { } given ? new AccessToken(given, TokenOrigin.Explicit) : null, reloadToken: null)
+        : this(options, token: options.Token is { } given ? new AccessToken(given, TokenOrigin.Explicit) : null, reloadToken: null,
+            cacheSetting: options.CacheFolder is { } cache ? new PathSetting(nameof(HfdlClientOptions.CacheFolder), cache) : null)
     {
+        if (options.CacheFolder is { } folder)
+        {
+            if (folder.Length == 0 || folder.Contains('\0', StringComparison.Ordinal))
+            {
+                throw new InvalidOptionException(nameof(HfdlClientOptions.CacheFolder), "must name a folder, or be null for none.");
+            }
+            // A file where the cache must be is refused now, not with the file system's words after the listing.
+            PathSetting.RefuseFileInTheWay(folder, _cacheSetting, "the Hugging Face cache");
+        }
     }
 
-    private HfdlClient(HfdlClientOptions options, AccessToken? token, Func<AccessToken?>? reloadToken)
+    private HfdlClient(HfdlClientOptions options, AccessToken? token, Func<AccessToken?>? reloadToken, PathSetting? cacheSetting)
     {
         ArgumentNullException.ThrowIfNull(options);
         if (options.Endpoint is not { IsAbsoluteUri: true, Scheme: "http" or "https" })
@@ -81,6 +94,7 @@ public sealed class HfdlClient : IDisposable
         options.Download.Validate();
         Options = options;
         _reloadToken = reloadToken;
+        _cacheSetting = cacheSetting;
         var hub = new HubClientOptions { Endpoint = options.Endpoint, Token = token, ReloadToken = reloadToken };
         if (options.MetadataTimeout is { } metadata)
         {
@@ -122,7 +136,7 @@ public sealed class HfdlClient : IDisposable
             CacheFolder = environment.HubCache,
         };
         // A token from a variable or the token file may be renewed by a login while a long download runs.
-        return new HfdlClient(options, AccessToken.Discover(null, environment), () => AccessToken.Discover(null, environment));
+        return new HfdlClient(options, AccessToken.Discover(null, environment), () => AccessToken.Discover(null, environment), environment.HubCacheSetting);
     }
 
     /// <summary>
@@ -194,12 +208,14 @@ public sealed class HfdlClient : IDisposable
         ObjectDisposedException.ThrowIf(_disposed.IsCancellationRequested, this);
         ArgumentNullException.ThrowIfNull(request);
         request.Validate();
+        var resolved = Resolve(request);
+        CheckTarget(request, resolved);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _disposed.Token);
         var relay = progress is null ? null : new ProgressRelay(progress, linked);
         try
         {
             using var client = Client(relay);
-            var result = await call(client, Resolve(request), relay, linked.Token).ConfigureAwait(false);
+            var result = await call(client, resolved, relay, linked.Token).ConfigureAwait(false);
             if (relay is not null)
             {
                 await relay.DrainAsync(deliverPending: true).ConfigureAwait(false);
@@ -224,6 +240,12 @@ public sealed class HfdlClient : IDisposable
             }
             throw new ObjectDisposedException(GetType().FullName, "The client was disposed while this call ran; what a download wrote is journaled, and a new client resumes it.");
         }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException && ex is not System.Net.Http.HttpIOException && ex.InnerException is not System.Net.Sockets.SocketException)
+        {
+            // The file system's own exception would reach the caller as a System.IO type with the system's words:
+            // it becomes an HfdlException that says which folder and what to do.
+            throw new LocalFileSystemException(Path.GetFullPath(resolved.TargetFolder), ex);
+        }
         finally
         {
             if (relay is not null)
@@ -237,6 +259,21 @@ public sealed class HfdlClient : IDisposable
     /// <summary>A Hub client over the shared connections, reporting retried metadata calls to <paramref name="progress"/>.</summary>
     private HubClient Client(IProgress<DownloadEvent>? progress) =>
         new(_hub with { Retries = progress is null ? null : new Progress(progress) }, _http, ownsHttp: false);
+
+    /// <summary>
+    /// Refuses a target that cannot be a folder because it, or a folder on the way to it, is a file, naming the setting
+    /// that chose it, before anything is asked or written (as the command does for its folders).
+    /// </summary>
+    private void CheckTarget(DownloadRequest given, DownloadRequest resolved)
+    {
+        var cache = resolved.Layout == Core.Storage.LayoutKind.HfCache;
+        if (resolved.TargetFolder.Length == 0)
+        {
+            throw new InvalidOptionException(nameof(DownloadRequest.TargetFolder), "must name the Hugging Face cache's folder, as this client has no CacheFolder.");
+        }
+        var setting = given.TargetFolder.Length == 0 ? _cacheSetting : new PathSetting(nameof(DownloadRequest.TargetFolder), given.TargetFolder);
+        PathSetting.RefuseFileInTheWay(resolved.TargetFolder, setting, cache ? "the Hugging Face cache" : "the downloaded files");
+    }
 
     /// <summary>An HF-cache request without a folder goes to the client's cache folder.</summary>
     private DownloadRequest Resolve(DownloadRequest request) =>

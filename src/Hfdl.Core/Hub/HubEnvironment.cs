@@ -217,12 +217,12 @@ internal sealed record PathSetting(string Name, string Value)
         }
         if (setting is null)
         {
-            throw new HfdlException($"'{file}' is a file, but '{full}' must be a folder, to hold {whatGoesThere}. Move that file away.");
+            throw new HfdlException($"'{SafeText.Printable(file)}' is a file, but '{SafeText.Printable(full)}' must be a folder, to hold {whatGoesThere}. Move that file away.");
         }
         var named = Path.GetFullPath(setting.Value);
         throw new InvalidOptionException(setting.Name, file == named
-            ? $"is '{named}', which is a file; it must be a folder, to hold {whatGoesThere}. Point {setting.Name} at a folder, or move that file away."
-            : $"is '{named}', but '{file}' on the way there is a file, not a folder, so it cannot hold {whatGoesThere}. Point {setting.Name} elsewhere, or move that file away.");
+            ? $"is '{SafeText.Printable(named)}', which is a file; it must be a folder, to hold {whatGoesThere}. Point {setting.Name} at a folder, or move that file away."
+            : $"is '{SafeText.Printable(named)}', but '{SafeText.Printable(file)}' on the way there is a file, not a folder, so it cannot hold {whatGoesThere}. Point {setting.Name} elsewhere, or move that file away.");
     }
 
 }

@@ -336,3 +336,37 @@ internal sealed class TooLargeFileException(int limit)
 {
     public int Limit { get; } = limit;
 }
+
+/// <summary>
+/// The file system refused what a call of <see cref="HfdlClient"/> had to do in the target folder or the cache: no
+/// permission, a read-only file system, a place that cannot hold a folder (such as a path under <c>/proc</c>). What a
+/// download wrote before is journaled, and a rerun resumes it once the place can be written.
+/// </summary>
+public sealed class LocalFileSystemException : HfdlException
+{
+    internal LocalFileSystemException(string folder, Exception inner)
+        : base(Describe(folder, inner), inner)
+    {
+        Folder = folder;
+        CannotWrite = IsCannotWrite(inner);
+    }
+
+    /// <summary>The folder the call was writing into or reading (the request's target, or the cache's root).</summary>
+    public string Folder { get; }
+
+    /// <summary>True when the place cannot be written at all (no permission, a read-only file system): trying again as is fails again.</summary>
+    public bool CannotWrite { get; }
+
+    /// <summary>True for a failure that says the place cannot be written: EACCES, EROFS, EPERM, or an access refused.</summary>
+    internal static bool IsCannotWrite(Exception error) =>
+        error is UnauthorizedAccessException || (error is IOException && (error.HResult & 0xFFFF) is 30 or 13 or 1);
+
+    private static string Describe(string folder, Exception inner)
+    {
+        var system = SafeText.Printable(inner.Message.Trim().TrimEnd('.'));
+        var shown = SafeText.Printable(folder);
+        return IsCannotWrite(inner)
+            ? $"{system}: hfdl cannot write there, so nothing more was downloaded into '{shown}'. Make that place writable (its permissions, or a file system mounted read-only), or choose another folder (the request's TargetFolder, or the client's CacheFolder for the Hugging Face cache)."
+            : $"{system}: the file system refused it, so nothing more was downloaded into '{shown}'. Check that this is a folder hfdl can create and write files in, or choose another one (the request's TargetFolder, or the client's CacheFolder for the Hugging Face cache).";
+    }
+}
