@@ -37,8 +37,9 @@ public sealed record HfdlClientOptions
 /// <summary>
 /// Downloads Hugging Face Hub repos from .NET: plan a request, carry it out (verified, resumable, at line rate),
 /// verify a local copy, list a revision. Every method runs the same planning step as the <c>hfdl</c> command, so
-/// <see cref="PlanAsync"/> says what <see cref="DownloadAsync"/> then does. Thread-safe; dispose it to close its
-/// connections.
+/// <see cref="PlanAsync(DownloadRequest, CancellationToken)"/> says what <see cref="DownloadAsync"/> then does. Thread-safe; dispose it to close its
+/// connections. A call whose cancellation token is cancelled throws an <see cref="OperationCanceledException"/> whose
+/// <see cref="OperationCanceledException.CancellationToken"/> is that token.
 /// </summary>
 /// <example>
 /// <code>
@@ -210,6 +211,8 @@ public sealed class HfdlClient : IDisposable
         request.Validate();
         var resolved = Resolve(request);
         CheckTarget(request, resolved);
+        // Cancelled already: the caller's own token, as every cancellation of a call carries.
+        cancellationToken.ThrowIfCancellationRequested();
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _disposed.Token);
         var relay = progress is null ? null : new ProgressRelay(progress, linked);
         try
@@ -240,6 +243,13 @@ public sealed class HfdlClient : IDisposable
             }
             throw new ObjectDisposedException(GetType().FullName, "The client was disposed while this call ran; what a download wrote is journaled, and a new client resumes it.");
         }
+        catch (Exception ex) when (cancellationToken.IsCancellationRequested && CausedByCancellation(ex))
+        {
+            // Inside, the call ran on a token linked to the caller's (and TaskCanceledException came from the HTTP
+            // stack): the caller gets one type carrying its own token, so `catch (OperationCanceledException e) when
+            // (e.CancellationToken == token)` tells its cancellation apart from anything else.
+            throw new OperationCanceledException("The call was cancelled; what a download wrote is journaled, and the next download of the same request resumes it.", ex, cancellationToken);
+        }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException && ex is not System.Net.Http.HttpIOException && ex.InnerException is not System.Net.Sockets.SocketException)
         {
             // The file system's own exception would reach the caller as a System.IO type with the system's words:
@@ -259,6 +269,19 @@ public sealed class HfdlClient : IDisposable
     /// <summary>A Hub client over the shared connections, reporting retried metadata calls to <paramref name="progress"/>.</summary>
     private HubClient Client(IProgress<DownloadEvent>? progress) =>
         new(_hub with { Retries = progress is null ? null : new Progress(progress) }, _http, ownsHttp: false);
+
+    /// <summary>True when <paramref name="error"/> is, or was caused by, a cancellation.</summary>
+    private static bool CausedByCancellation(Exception error)
+    {
+        for (Exception? current = error; current is not null; current = current.InnerException)
+        {
+            if (current is OperationCanceledException || (current is AggregateException aggregate && aggregate.InnerExceptions.Any(CausedByCancellation)))
+            {
+                return true;
+            }
+        }
+        return false;
+    }
 
     /// <summary>
     /// Refuses a target that cannot be a folder because it, or a folder on the way to it, is a file, naming the setting
