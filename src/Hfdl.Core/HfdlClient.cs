@@ -32,6 +32,13 @@ public sealed record HfdlClientOptions
     /// in <see cref="HfdlClient.FromEnvironment"/>), for requests with <see cref="Core.Storage.LayoutKind.HfCache"/>.
     /// </summary>
     public string? CacheFolder { get; init; }
+
+    /// <summary>
+    /// No network call at all, whatever a request says: every call runs as if its <see cref="DownloadRequest.Offline"/>
+    /// were true, from what earlier downloads recorded locally. <see cref="HfdlClient.FromEnvironment"/> sets it when
+    /// <c>HF_HUB_OFFLINE</c> (or <c>TRANSFORMERS_OFFLINE</c>) is true, as huggingface_hub reads them. Default false.
+    /// </summary>
+    public bool Offline { get; init; }
 }
 
 /// <summary>
@@ -115,7 +122,7 @@ public sealed class HfdlClient : IDisposable
     /// <summary>
     /// A client set up the way huggingface_hub sets itself up: <c>HF_ENDPOINT</c>, the token from <c>HF_TOKEN</c> (or
     /// the token file under <c>HF_HOME</c> that <c>hf auth login</c> and <c>hfdl login</c> write), <c>HF_HUB_CACHE</c>,
-    /// <c>HF_HUB_ETAG_TIMEOUT</c>, <c>HF_HUB_DOWNLOAD_TIMEOUT</c>, <c>HF_HUB_DISABLE_XET</c> and <c>HF_XET_CACHE</c>
+    /// <c>HF_HUB_ETAG_TIMEOUT</c>, <c>HF_HUB_DOWNLOAD_TIMEOUT</c>, <c>HF_HUB_OFFLINE</c> (<see cref="HfdlClientOptions.Offline"/>), <c>HF_HUB_DISABLE_XET</c> and <c>HF_XET_CACHE</c>
     /// (the Xet chunk cache, unless <paramref name="download"/> names one). <paramref name="variables"/> replaces the
     /// process environment (for tests and hosts with their own configuration).
     /// </summary>
@@ -135,6 +142,7 @@ public sealed class HfdlClient : IDisposable
             MetadataTimeout = configured.EtagTimeout,
             ReadTimeout = configured.ReadTimeout,
             CacheFolder = environment.HubCache,
+            Offline = environment.Offline,
         };
         // A token from a variable or the token file may be renewed by a login while a long download runs.
         return new HfdlClient(options, AccessToken.Discover(null, environment), () => AccessToken.Discover(null, environment), environment.HubCacheSetting);
@@ -298,11 +306,15 @@ public sealed class HfdlClient : IDisposable
         PathSetting.RefuseFileInTheWay(resolved.TargetFolder, setting, cache ? "the Hugging Face cache" : "the downloaded files");
     }
 
-    /// <summary>An HF-cache request without a folder goes to the client's cache folder.</summary>
-    private DownloadRequest Resolve(DownloadRequest request) =>
-        request.Layout == Core.Storage.LayoutKind.HfCache && string.IsNullOrEmpty(request.TargetFolder) && Options.CacheFolder is { } cache
-            ? request with { TargetFolder = cache }
-            : request;
+    /// <summary>An HF-cache request without a folder goes to the client's cache folder; an offline client's requests are offline.</summary>
+    private DownloadRequest Resolve(DownloadRequest request)
+    {
+        if (request.Layout == Core.Storage.LayoutKind.HfCache && string.IsNullOrEmpty(request.TargetFolder) && Options.CacheFolder is { } cache)
+        {
+            request = request with { TargetFolder = cache };
+        }
+        return Options.Offline && !request.Offline ? request with { Offline = true } : request;
+    }
 
     private sealed class Progress(IProgress<DownloadEvent> inner) : IProgress<RequestRetrying>
     {

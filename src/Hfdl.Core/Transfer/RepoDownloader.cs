@@ -46,6 +46,14 @@ internal sealed partial class RepoDownloader
     /// </param>
     public async Task<(string Commit, IReadOnlyList<RemoteFile> Files)> ListAsync(DownloadRequest request, CancellationToken cancellationToken, bool withUnwritableNames = false)
     {
+        if (request.Offline)
+        {
+            // No network call: the listing an earlier download recorded, as an offline plan reads it.
+            var layout = CreateLayout(request, null);
+            var local = RepoPlanner.SelectOffline(request, layout)
+                ?? throw new OfflineIncompleteException(request.RepoType, request.RepoId, request.Revision ?? "main", null, RepoPlanner.OfflineGap(request, layout));
+            return (local.Commit, local.Selected);
+        }
         var selection = await RepoPlanner.SelectAsync(_client, request, null, cancellationToken, withUnwritableNames).ConfigureAwait(false);
         return (selection.Commit, selection.Selected);
     }
