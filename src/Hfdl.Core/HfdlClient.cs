@@ -66,8 +66,10 @@ public sealed class HfdlClient : IDisposable
     private readonly CancellationTokenSource _disposed = new();
 
     /// <summary>A client with exactly these settings (no environment variable is read).</summary>
+    /// <exception cref="ArgumentNullException"><paramref name="options"/> is null.</exception>
+    /// <exception cref="InvalidOptionException">An option no run can use, named in <see cref="InvalidOptionException.Option"/>.</exception>
     public HfdlClient(HfdlClientOptions options)
-        : this(options, token: options.Token is { } given ? new AccessToken(given, TokenOrigin.Explicit) : null, reloadToken: null,
+        : this(options ?? throw new ArgumentNullException(nameof(options)), token: ExplicitToken(options.Token), reloadToken: null,
             cacheSetting: options.CacheFolder is { } cache ? new PathSetting(nameof(HfdlClientOptions.CacheFolder), cache) : null)
     {
         if (options.CacheFolder is { } folder)
@@ -80,6 +82,12 @@ public sealed class HfdlClient : IDisposable
             PathSetting.RefuseFileInTheWay(folder, _cacheSetting, "the Hugging Face cache");
         }
     }
+
+    /// <summary>The token of the options; an empty one is refused by its property's name, not as an internal argument.</summary>
+    private static AccessToken? ExplicitToken(string? token) =>
+        token is null ? null
+        : AccessToken.Clean(token) is null ? throw new InvalidOptionException(nameof(HfdlClientOptions.Token), "is empty; give a Hub token, or null for none (public repos only).")
+        : new AccessToken(token, TokenOrigin.Explicit);
 
     private HfdlClient(HfdlClientOptions options, AccessToken? token, Func<AccessToken?>? reloadToken, PathSetting? cacheSetting)
     {

@@ -122,7 +122,11 @@ public sealed record DownloadOptions
         }
         if (!(MinSpeedPerConnection >= 0) || double.IsInfinity(MinSpeedPerConnection))
         {
-            throw new InvalidOptionException(nameof(MinSpeedPerConnection), "must not be negative.");
+            throw new InvalidOptionException(nameof(MinSpeedPerConnection), $"must be a finite number of bytes per second, 0 or more (got {MinSpeedPerConnection.ToString(System.Globalization.CultureInfo.InvariantCulture)}).");
+        }
+        if (ProgressInterval < TimeSpan.Zero || ProgressInterval > TimeSpan.FromDays(1))
+        {
+            throw new InvalidOptionException(nameof(ProgressInterval), "must be between 0 and a day.");
         }
         if (SpeedTestDuration < TimeSpan.Zero)
         {

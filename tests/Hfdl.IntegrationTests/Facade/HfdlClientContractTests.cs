@@ -93,6 +93,12 @@ public sealed class HfdlClientContractTests : IAsyncLifetime, IDisposable
         { "zero-read-timeout", "ReadTimeout must be more than 0 seconds" },
         { "no-endpoint", "Endpoint must be an absolute http(s) URL" },
         { "no-download", "Download must be set" },
+        // An empty token was an ArgumentException naming an internal parameter; a negative interval was accepted;
+        // NaN was said to be negative.
+        { "empty-token", "Token is empty; give a Hub token, or null for none" },
+        { "blank-token", "Token is empty; give a Hub token, or null for none" },
+        { "progress-interval", "ProgressInterval must be between 0 and a day" },
+        { "nan-speed", "MinSpeedPerConnection must be a finite number of bytes per second, 0 or more (got NaN)" },
     };
 
     [Theory]
@@ -108,12 +114,24 @@ public sealed class HfdlClientContractTests : IAsyncLifetime, IDisposable
             "read-timeout" => options with { ReadTimeout = TimeSpan.FromSeconds(-1) },
             "zero-read-timeout" => options with { ReadTimeout = TimeSpan.Zero },
             "no-endpoint" => options with { Endpoint = null! },
+            "empty-token" => options with { Token = "" },
+            "blank-token" => options with { Token = " \n " },
+            "progress-interval" => options with { Download = new DownloadOptions { ProgressInterval = TimeSpan.FromSeconds(-1) } },
+            "nan-speed" => options with { Download = new DownloadOptions { MinSpeedPerConnection = double.NaN } },
             _ => options with { Download = null! },
         };
 
         var error = Assert.Throws<InvalidOptionException>(() => new HfdlClient(options));
 
         Assert.Contains(message, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Null_options_are_refused_with_ArgumentNullException()
+    {
+        var error = Assert.Throws<ArgumentNullException>(() => new HfdlClient(null!));
+
+        Assert.Equal("options", error.ParamName);
     }
 
     [Fact]
