@@ -166,6 +166,13 @@ internal sealed class RepoFolderLock : IDisposable
     public void Dispose() => _stream.Dispose();
 }
 
-/// <summary>The lock of a folder cannot be taken at all (not held by anyone: the file system refuses it).</summary>
-internal sealed class LockUnavailableException(string lockPath, Exception inner)
-    : HfdlException($"hfdl cannot take its lock '{SafeText.Printable(lockPath)}' ({inner.Message.TrimEnd('.', ' ')}): the folder must be writable for hfdl to write into it. Check its permissions, or whether its file system is mounted read-only.", inner);
+/// <summary>
+/// The lock file of a target folder cannot be taken at all: nobody holds it, the file system refuses it (a read-only
+/// file system, no permission). Trying again as is fails again; make the folder writable or choose another.
+/// </summary>
+public sealed class LockUnavailableException(string lockPath, Exception inner)
+    : HfdlException($"hfdl cannot take its lock '{SafeText.Printable(lockPath)}' ({SafeText.Printable(inner.Message.TrimEnd('.', ' '))}): the folder must be writable for hfdl to write into it. Check its permissions, or whether its file system is mounted read-only, or choose another folder.", inner)
+{
+    /// <summary>The lock file hfdl could not take (<c>.hfdl.lock</c> in the folder it writes into).</summary>
+    public string LockPath { get; } = lockPath;
+}

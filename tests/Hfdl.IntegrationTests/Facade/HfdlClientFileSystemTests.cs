@@ -88,6 +88,12 @@ public sealed class HfdlClientFileSystemTests : IAsyncLifetime, IDisposable
         Assert.Contains("hfdl cannot write there", readOnly.Message, StringComparison.Ordinal);
         Assert.Contains("TargetFolder", readOnly.Message, StringComparison.Ordinal);
 
+        // An existing folder on it: the lock cannot be taken, an error callers can catch by name.
+        var locked = await Assert.ThrowsAsync<LockUnavailableException>(() => hfdl.DownloadAsync(Request(Path.Combine(disk, "cache"))));
+        Assert.True(typeof(LockUnavailableException).IsPublic, "callers can catch it by name");
+        Assert.Equal(Path.Combine(disk, "cache", ".hfdl.lock"), locked.LockPath);
+        Assert.Contains("read-only", locked.Message, StringComparison.Ordinal);
+
         var cache = await Assert.ThrowsAnyAsync<HfdlException>(() => hfdl.DownloadAsync(Request("", LayoutKind.HfCache)));
         Assert.Contains("read-only", cache.Message, StringComparison.Ordinal);
 
