@@ -116,6 +116,13 @@ internal static class HubErrorMapper
                 $"The Hub is rate limiting requests{(wait is { } w ? $" (retry after {w.TotalSeconds:0} s)" : "")}. Wait a few minutes and run the same command again; logging in raises the limits.{said}",
                 status, serverMessage, requestId, wait);
         }
+        if (status == HttpStatusCode.RequestUriTooLong)
+        {
+            // A revision or file path of tens of thousands of characters: no branch, tag or file is named so.
+            return new HubException(
+                $"The Hub refused the request for {repo} as too long (414 URI Too Long): the revision or file name asked for is longer than any the Hub holds. Check them.{said}",
+                status, serverMessage, requestId);
+        }
         if (status == HttpStatusCode.NotFound)
         {
             return new HubException(

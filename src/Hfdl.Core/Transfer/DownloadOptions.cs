@@ -196,6 +196,12 @@ public sealed record DownloadRequest
         {
             throw new InvalidOptionException(nameof(Revision), "must be a branch, a tag or a commit id, or null for main.");
         }
+        if (Revision is { } revision && revision.Any(char.IsControl))
+        {
+            // Sent to the Hub as it was ("main\n" from a file read without trimming), it came back as a revision
+            // not found, with the control character raw in the message.
+            throw new InvalidOptionException(nameof(Revision), $"is '{Hub.SafeText.Printable(revision)}', which holds a control character; no branch, tag or commit id has one.");
+        }
     }
 
     /// <summary>Copied when set, so a caller's list changed later does not change the request; null is refused.</summary>

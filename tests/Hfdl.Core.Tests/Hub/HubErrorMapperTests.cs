@@ -168,6 +168,15 @@ public sealed class HubErrorMapperTests
     }
 
     [Fact]
+    public void A_414_says_the_revision_or_file_name_is_too_long()
+    {
+        // A 100,000-character revision got "The Hub answered 414 RequestUriTooLong" and no advice (QA: helper-40).
+        var ex = Map(HttpStatusCode.RequestUriTooLong, Context(null, revision: new string('r', 100_000)));
+
+        Assert.Contains("(414 URI Too Long): the revision or file name asked for is longer than any the Hub holds", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void A_404_RevisionNotFound_names_the_revision()
     {
         var ex = Map(HttpStatusCode.NotFound, Context(Token, revision: "v9"), "{\"error\":\"Invalid rev id: v9\"}",

@@ -50,6 +50,7 @@ public sealed class HfdlClientContractTests : IAsyncLifetime, IDisposable
         { "odd-existing", "Existing must be one of" },
         { "odd-type", "RepoType must be Model, Dataset or Space" },
         { "empty-revision", "Revision must be a branch" },
+        { "control-revision", "Revision is 'main\\x0a', which holds a control character" },
     };
 
     [Theory]
@@ -74,6 +75,7 @@ public sealed class HfdlClientContractTests : IAsyncLifetime, IDisposable
                 "odd-layout" => Request() with { Layout = (LayoutKind)42 },
                 "odd-existing" => Request() with { Existing = (ExistingFiles)42 },
                 "odd-type" => Request() with { RepoType = (RepoType)99 },
+                "control-revision" => Request() with { Revision = "main\n" },
                 _ => Request() with { Revision = "" },
             };
             await hfdl.DownloadAsync(request);
