@@ -314,7 +314,7 @@ internal sealed class MirrorHandler(
                         metrics.Miss();
                         outcome.Cache = "miss";
                     }
-                    else if (ReadsFirstByte(request, file.Size))
+                    else if (ReadsFirstByte(request, file))
                     {
                         metrics.Join();
                         outcome.Cache = "join";
@@ -431,9 +431,13 @@ internal sealed class MirrorHandler(
 
     private static readonly TimeSpan FirstByteWait = TimeSpan.FromSeconds(5);
 
-    /// <summary>Whether the request's answer starts with the file's first byte: no Range (or one the handler ignores), or a range from byte 0.</summary>
-    private static bool ReadsFirstByte(HubRequest request, long size) =>
-        ByteRange.Parse(request.Http.Request.Headers.Range.ToString(), size) is not { } range
+    /// <summary>
+    /// Whether the request's answer starts with the file's first byte: no Range (or one the handler ignores, an
+    /// <c>If-Range</c> that does not hold included), or a range from byte 0.
+    /// </summary>
+    private static bool ReadsFirstByte(HubRequest request, RemoteFile file) =>
+        !ContentSender.IfRangeHolds(request, HubRequest.Quote(file.Etag))
+        || ByteRange.Parse(request.Http.Request.Headers.Range.ToString(), file.Size) is not { } range
         || (!range.Unsatisfiable && range.Start == 0);
 
     /// <summary>True for GET and HEAD, the only methods on file bytes; any other gets the Hub's 405 here.</summary>

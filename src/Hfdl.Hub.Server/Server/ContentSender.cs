@@ -114,7 +114,7 @@ internal static class ContentSender
             response.StatusCode = 304;
             return;
         }
-        var range = plan.IgnoreRange || plan.Gzip ? null : ByteRange.Parse(request.Http.Request.Headers.Range.ToString(), size);
+        var range = plan.IgnoreRange || plan.Gzip || !IfRangeHolds(request, etag) ? null : ByteRange.Parse(request.Http.Request.Headers.Range.ToString(), size);
         if (range is { Unsatisfiable: true })
         {
             response.StatusCode = 416;
@@ -168,6 +168,31 @@ internal static class ContentSender
             await response.Body.FlushAsync(cancellationToken).ConfigureAwait(false);
             request.Aborted = true;
         }
+    }
+
+    /// <summary>
+    /// Whether a Range may be honoured under the request's <c>If-Range</c> (RFC 9110 §13.1.5): true without one; with an
+    /// entity tag, only when it is strongly equal to the response's (a weak tag never is); with a date, only when it is
+    /// exactly the response's <c>Last-Modified</c>, and never when none is sent. When it does not hold, the Range is
+    /// ignored and the whole content answers 200: a client resuming a file that changed must not splice a range of
+    /// the new one onto its old bytes. Set <c>Last-Modified</c> before calling.
+    /// </summary>
+    internal static bool IfRangeHolds(HubRequest request, string etag)
+    {
+        var ifRange = request.Http.Request.Headers.IfRange.ToString().Trim();
+        if (ifRange.Length == 0)
+        {
+            return true;
+        }
+        if (ifRange.StartsWith('"') || ifRange.StartsWith("W/", StringComparison.Ordinal))
+        {
+            return string.Equals(ifRange, etag, StringComparison.Ordinal);
+        }
+        var lastModified = request.Response.Headers.LastModified.ToString();
+        return lastModified.Length > 0
+            && DateTimeOffset.TryParse(ifRange, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var asked)
+            && DateTimeOffset.TryParse(lastModified, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var modified)
+            && asked == modified;
     }
 
     /// <summary>

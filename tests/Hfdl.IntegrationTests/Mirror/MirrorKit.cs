@@ -38,7 +38,8 @@ internal static class MirrorKit
     /// <summary>GET (or HEAD) <paramref name="url"/>, following same-origin redirects with the token, as huggingface_hub does.</summary>
     /// <param name="authorization">An Authorization header sent as it is (instead of <paramref name="token"/>'s Bearer).</param>
     /// <param name="userAgent">A User-Agent header (hfdl's, say: <see cref="HfdlUserAgent"/>); none by default.</param>
-    public static async Task<HttpResponseMessage> GetAsync(HttpClient http, Uri url, string? token = null, string? range = null, bool head = false, string? authorization = null, string? userAgent = null)
+    /// <param name="ifRange">An If-Range header, sent as it is.</param>
+    public static async Task<HttpResponseMessage> GetAsync(HttpClient http, Uri url, string? token = null, string? range = null, bool head = false, string? authorization = null, string? userAgent = null, string? ifRange = null)
     {
         for (var hop = 0; ; hop++)
         {
@@ -54,6 +55,10 @@ internal static class MirrorKit
             if (range is not null)
             {
                 request.Headers.TryAddWithoutValidation("Range", range);
+            }
+            if (ifRange is not null)
+            {
+                request.Headers.TryAddWithoutValidation("If-Range", ifRange);
             }
             if (userAgent is not null)
             {

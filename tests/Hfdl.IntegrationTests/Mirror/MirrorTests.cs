@@ -165,6 +165,54 @@ public sealed class MirrorTests : IDisposable
     }
 
     [Fact]
+    public async Task A_range_whose_if_range_does_not_match_gets_the_whole_file_200_in_flight_stored_and_from_the_hub()
+    {
+        var (upstream, mirror) = await SlowBigFileAsync(Store);
+        await using var _ = upstream;
+        await using var __ = mirror;
+        using var http = Http();
+        var url = ResolveUrl(mirror.Endpoint, Repo, "big.bin");
+        var etag = "\"" + Big.Sha256 + "\"";
+
+        // RFC 9110 §13.1.5: a validator that does not match means the client's copy is another file: all of it, 200.
+        using (var inFlight = await GetAsync(http, url, range: "bytes=0-9", ifRange: "\"xyz\""))
+        {
+            Assert.Equal(System.Net.HttpStatusCode.OK, inFlight.StatusCode);
+            Assert.True(SameBytes(Big, await ReadAllOrCutAsync(inFlight)));
+        }
+        await WaitUntilAsync(() => mirror.TransfersInFlight == 0, "the transfer to end");
+        // Stored: a strong tag must match strongly; a weak one never does; a date needs a Last-Modified, which the
+        // mirror does not send.
+        foreach (var validator in new[] { "\"xyz\"", "W/" + etag, "Wed, 15 Jan 2025 10:30:00 GMT" })
+        {
+            using var stored = await GetAsync(http, url, range: "bytes=0-9", ifRange: validator);
+            Assert.True(stored.StatusCode == System.Net.HttpStatusCode.OK, $"If-Range: {validator} got {(int)stored.StatusCode}");
+            Assert.True(SameBytes(Big, await ReadAllOrCutAsync(stored)));
+        }
+        using (var matching = await GetAsync(http, url, range: "bytes=0-9", ifRange: etag))
+        {
+            Assert.Equal(System.Net.HttpStatusCode.PartialContent, matching.StatusCode);
+            Assert.Equal(Big.ToArray().AsSpan(0, 10).ToArray(), await matching.Content.ReadAsByteArrayAsync());
+        }
+
+        // The hub's own server (the upstream here, its CDN answering with a Last-Modified) honours If-Range the same way.
+        var direct = ResolveUrl(upstream.Endpoint, Repo, "big.bin");
+        using (var otherTag = await GetAsync(http, direct, range: "bytes=0-9", ifRange: "\"xyz\"", head: true))
+        {
+            Assert.Equal(System.Net.HttpStatusCode.OK, otherTag.StatusCode);
+            Assert.Equal(Big.Length, otherTag.Content.Headers.ContentLength);
+        }
+        using (var sameDate = await GetAsync(http, direct, range: "bytes=0-9", ifRange: "Wed, 15 Jan 2025 10:30:00 GMT", head: true))
+        {
+            Assert.Equal(System.Net.HttpStatusCode.PartialContent, sameDate.StatusCode);
+        }
+        using (var otherDate = await GetAsync(http, direct, range: "bytes=0-9", ifRange: "Thu, 16 Jan 2025 10:30:00 GMT", head: true))
+        {
+            Assert.Equal(System.Net.HttpStatusCode.OK, otherDate.StatusCode);
+        }
+    }
+
+    [Fact]
     public async Task An_upstream_copy_that_fails_its_hash_cuts_every_client_and_stores_nothing()
     {
         await using var upstream = await HubServer.StartAsync(new HubServerOptions
