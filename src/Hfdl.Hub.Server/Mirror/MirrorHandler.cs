@@ -295,7 +295,18 @@ internal sealed class MirrorHandler(
             {
                 // The caller's token goes upstream only for a repo whose bytes are not public.
                 var client = access.Of(repo) == RepoAccess.Public ? clients.Anonymous : Client(request);
-                var (flight, joined) = transfers.GetOrStart(repo, commit, file, client);
+                InFlightFile? flight;
+                bool joined;
+                try
+                {
+                    (flight, joined) = transfers.GetOrStart(repo, commit, file, client);
+                }
+                catch (UpstreamCopyRejectedException rejected)
+                {
+                    outcome.Cache = "rejected";
+                    await CopyRejectedAsync(request, rejected, cancellationToken).ConfigureAwait(false);
+                    return;
+                }
                 if (flight is null)
                 {
                     // Stored between the look above and now: the transfer that stored it just ended.
@@ -367,6 +378,22 @@ internal sealed class MirrorHandler(
         null => $"The mirror could not fetch '{file.Path}' from its upstream ({_upstream}): the upstream's copy did not match its size or hash, so nothing was stored. Try again later.",
         _ => $"The mirror could not fetch '{file.Path}' from its upstream ({_upstream}): {failure.Message}",
     };
+
+    /// <summary>
+    /// The upstream's copy of the file failed verification within the last <see cref="FetchRegistry.VerificationFailureHold"/>:
+    /// 502 with the reason and when the mirror will fetch it again (<c>Retry-After</c>), without another transfer.
+    /// </summary>
+    private Task CopyRejectedAsync(HubRequest request, UpstreamCopyRejectedException rejected, CancellationToken cancellationToken)
+    {
+        var wait = Math.Max(1, (long)Math.Ceiling(rejected.RetryIn.TotalSeconds));
+        request.Response.Headers.RetryAfter = wait.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return request.WriteErrorAsync(
+            502,
+            $"The mirror could not fetch '{rejected.File.Path}' from its upstream ({_upstream}): the upstream's copy did not match its size or hash, so nothing was stored. The mirror fetches it again after {wait} s; try again then.",
+            null,
+            json: false,
+            cancellationToken);
+    }
 
     /// <summary>
     /// A client waiting for the first byte of a transfer the upstream holds up: while the upstream cannot be reached,

@@ -23,6 +23,15 @@ internal sealed class FetchRegistry(MirrorStore store, RepoSessions sessions, Mi
     // joins it instead of starting another. An update leaves when it ends, so a long-running mirror keeps none.
     private readonly ConcurrentDictionary<string, Task> _updates = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stopping = new();
+    // Files whose upstream copy failed verification lately, with when: see VerificationFailureHold.
+    private readonly Dictionary<(MirrorRepo Repo, string Commit, string Path), DateTimeOffset> _rejectedCopies = [];
+
+    /// <summary>
+    /// How long, after the upstream's copy of a file failed verification (twice, as every transfer tries it), requests for
+    /// it are answered at once instead of fetching it again: each client retry would otherwise fetch the whole file from
+    /// the upstream again (twice), most likely as wrong as before. Short, so a copy fixed upstream is soon served.
+    /// </summary>
+    public static readonly TimeSpan VerificationFailureHold = TimeSpan.FromMinutes(1);
 
     /// <summary>Store updates running now.</summary>
     public int UpdatesRunning => _updates.Count;
@@ -78,6 +87,12 @@ internal sealed class FetchRegistry(MirrorStore store, RepoSessions sessions, Mi
             if (store.IsStored(repo, file))
             {
                 return (null, false);
+            }
+            // A flight that just failed verification and is still winding down has not recorded it yet: its hold starts now.
+            var rejectedAt = running is { Completion.IsCompleted: true, Failure: IntegrityException } ? options.Time.GetUtcNow() : RejectedAt(repo, commit, file.Path);
+            if (rejectedAt is { } at)
+            {
+                throw new UpstreamCopyRejectedException(file, at + VerificationFailureHold - options.Time.GetUtcNow());
             }
             if (_stopping.IsCancellationRequested)
             {
@@ -147,6 +162,10 @@ internal sealed class FetchRegistry(MirrorStore store, RepoSessions sessions, Mi
         {
             lock (_gate)
             {
+                if (flight.Failure is IntegrityException)
+                {
+                    RecordRejected(repo, flight.Commit, file.Path);
+                }
                 // Only this flight: a newer one for the same blob (after an eviction) stays.
                 if (_flights.TryGetValue(flight.BlobPath, out var current) && ReferenceEquals(current, flight))
                 {
@@ -176,6 +195,32 @@ internal sealed class FetchRegistry(MirrorStore store, RepoSessions sessions, Mi
                 await sessions.ReleaseAsync(session).ConfigureAwait(false);
             }
         }
+    }
+
+    /// <summary>When the upstream's copy of the file failed verification, within <see cref="VerificationFailureHold"/>; under the gate.</summary>
+    private DateTimeOffset? RejectedAt(MirrorRepo repo, string commit, string path)
+    {
+        if (!_rejectedCopies.TryGetValue((repo, commit, path), out var at))
+        {
+            return null;
+        }
+        if (options.Time.GetUtcNow() - at < VerificationFailureHold)
+        {
+            return at;
+        }
+        _rejectedCopies.Remove((repo, commit, path));
+        return null;
+    }
+
+    /// <summary>Remembers a copy that failed verification, dropping the records that expired (so none stays for long); under the gate.</summary>
+    private void RecordRejected(MirrorRepo repo, string commit, string path)
+    {
+        var now = options.Time.GetUtcNow();
+        foreach (var expired in _rejectedCopies.Where(r => now - r.Value >= VerificationFailureHold).Select(r => r.Key).ToList())
+        {
+            _rejectedCopies.Remove(expired);
+        }
+        _rejectedCopies[(repo, commit, path)] = now;
     }
 
     /// <summary>
@@ -650,6 +695,18 @@ internal sealed class MirrorTransferCutException(string message, RemoteFile file
 
 /// <summary>The mirror cannot answer now (shutting down, or neither the upstream nor the store has it); a 503.</summary>
 internal sealed class MirrorUnavailableException(string message) : HfdlException(message);
+
+/// <summary>
+/// The upstream's copy of <see cref="File"/> failed verification lately (<see cref="FetchRegistry.VerificationFailureHold"/>):
+/// no transfer is started for it before <see cref="RetryIn"/> has passed.
+/// </summary>
+internal sealed class UpstreamCopyRejectedException(RemoteFile file, TimeSpan retryIn)
+    : HfdlException($"The upstream's copy of '{file.Path}' failed verification lately.")
+{
+    public RemoteFile File { get; } = file;
+
+    public TimeSpan RetryIn { get; } = retryIn;
+}
 
 /// <summary>
 /// What the mirror holds while it writes into one repo folder of the store: the folder's lock (shared with

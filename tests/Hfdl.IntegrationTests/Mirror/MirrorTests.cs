@@ -4,6 +4,7 @@ using Hfdl.Hub.Mirror;
 using Hfdl.Hub.Server;
 using Hfdl.IntegrationTests.Hub;
 using Hfdl.IntegrationTests.Support;
+using Microsoft.Extensions.Time.Testing;
 using static Hfdl.IntegrationTests.Mirror.MirrorKit;
 
 namespace Hfdl.IntegrationTests.Mirror;
@@ -238,6 +239,49 @@ public sealed class MirrorTests : IDisposable
         Assert.False(Directory.Exists(blobs) && Directory.EnumerateFiles(blobs).Any(f => Path.GetFileName(f) == Big.Sha256), "the corrupt copy was stored");
         Assert.False(Directory.Exists(Path.Combine(Store, "models--acme--site-model", "snapshots")) && Directory.EnumerateFileSystemEntries(Path.Combine(Store, "models--acme--site-model", "snapshots"), "big.bin", SearchOption.AllDirectories).Any());
         Assert.Contains("\"verification_failed\"", log.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task After_an_upstream_copy_fails_its_hash_requests_for_it_get_502_for_a_minute_without_fetching_it_again()
+    {
+        await using var upstream = await HubServer.StartAsync(new HubServerOptions
+        {
+            Store = new InMemoryRepoStore().AddRepo(RepoType.Model, Repo, repo => repo.File("big.bin", Big)),
+            Faults = HubFaults.None with { Corrupt = new CorruptionFault(Big.Length - 100_000) },
+        });
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var mirror = await StartAsync(upstream, Store, o => o with { Time = clock, Download = o.Download with { Threads = 1 } });
+        using var http = Http();
+        var url = ResolveUrl(mirror.Endpoint, Repo, "big.bin");
+
+        using (var first = await GetAsync(http, url))
+        {
+            Assert.True(await ReadAllOrCutAsync(first) is null || (int)first.StatusCode >= 500);
+        }
+        await WaitUntilAsync(() => mirror.TransfersInFlight == 0, "the failed transfer to end");
+        await upstream.Requests.WaitUntilIdleAsync(Patience);
+        var fetched = UpstreamRequestsOf(upstream, "big.bin", Big);
+
+        // Clients retry at once: each is told why, and when the mirror will try again, without a new transfer.
+        foreach (var (elapsed, wait) in new[] { (0, 60), (0, 60), (30, 30) })
+        {
+            clock.Advance(TimeSpan.FromSeconds(elapsed));
+            using var retry = await GetAsync(http, url);
+            Assert.Equal(System.Net.HttpStatusCode.BadGateway, retry.StatusCode);
+            Assert.Contains("did not match its size or hash", Assert.Single(retry.Headers.GetValues("X-Error-Message")), StringComparison.Ordinal);
+            Assert.Equal(TimeSpan.FromSeconds(wait), retry.Headers.RetryAfter?.Delta);
+        }
+        await upstream.Requests.WaitUntilIdleAsync(Patience);
+        Assert.Equal(fetched, UpstreamRequestsOf(upstream, "big.bin", Big));
+        Assert.Equal(1, mirror.Metrics.Misses);
+
+        // Past the hold, a request fetches it again (the upstream may have fixed its copy).
+        clock.Advance(TimeSpan.FromMinutes(1)); // FetchRegistry.VerificationFailureHold
+        using (var later = await GetAsync(http, url))
+        {
+            await ReadAllOrCutAsync(later);
+        }
+        Assert.Equal(2, mirror.Metrics.Misses);
     }
 
     [Fact]
