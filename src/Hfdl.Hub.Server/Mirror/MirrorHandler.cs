@@ -299,7 +299,7 @@ internal sealed class MirrorHandler(
                 bool joined;
                 try
                 {
-                    (flight, joined) = transfers.GetOrStart(repo, commit, file, client);
+                    (flight, joined) = transfers.GetOrStart(repo, commit, file, client, IsHeadersProbe(request, file));
                 }
                 catch (UpstreamCopyRejectedException rejected)
                 {
@@ -320,12 +320,14 @@ internal sealed class MirrorHandler(
                     // request that reads the file's first byte (a whole-file GET, or its first range), which every
                     // download makes once and makes first, so a client that joins early and one that comes back for
                     // the last range after the transfer ended are both counted. The starter's request is the miss.
+                    // A headers probe (bytes=0-0, @huggingface/hub's before its GET) is no download: never a join,
+                    // and when it started the transfer, the transfer's first download is the one its miss stands for.
                     if (!joined)
                     {
                         metrics.Miss();
                         outcome.Cache = "miss";
                     }
-                    else if (ReadsFirstByte(request, file))
+                    else if (ReadsFirstByte(request, file) && !IsHeadersProbe(request, file) && !flight.TakeProbeStartersDownload())
                     {
                         metrics.Join();
                         outcome.Cache = "join";
@@ -466,6 +468,15 @@ internal sealed class MirrorHandler(
         !ContentSender.IfRangeHolds(request, HubRequest.Quote(file.Etag))
         || ByteRange.Parse(request.Http.Request.Headers.Range.ToString(), file.Size) is not { } range
         || (!range.Unsatisfiable && range.Start == 0);
+
+    /// <summary>
+    /// Whether the request asks only the first byte of a bigger file (<c>Range: bytes=0-0</c>): what @huggingface/hub
+    /// sends to read a file's size and ETag (its fileDownloadInfo) before it downloads the file with another GET.
+    /// </summary>
+    private static bool IsHeadersProbe(HubRequest request, RemoteFile file) =>
+        file.Size > 1
+        && ContentSender.IfRangeHolds(request, HubRequest.Quote(file.Etag))
+        && ByteRange.Parse(request.Http.Request.Headers.Range.ToString(), file.Size) is { Unsatisfiable: false, Start: 0, Length: 1 };
 
     /// <summary>True for GET and HEAD, the only methods on file bytes; any other gets the Hub's 405 here.</summary>
     private static async Task<bool> IsReadAsync(HubRequest request, CancellationToken cancellationToken)

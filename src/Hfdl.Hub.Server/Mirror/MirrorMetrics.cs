@@ -77,7 +77,7 @@ internal sealed class MirrorMetrics
             _routes.Select((route, i) => ($"{{route=\"{route}\"}}", Interlocked.Read(ref _requests[i]))));
         Counter("hfdl_serve_cache_hits_total", "File GET requests answered from the store (each ranged request counts).", Hits);
         Counter("hfdl_serve_cache_misses_total", "Upstream transfers started by a file request (one per transfer).", Misses);
-        Counter("hfdl_serve_single_flight_joins_total", "Client downloads that shared an upstream transfer already running: one per download, at its request that reads the file's first byte.", Joins);
+        Counter("hfdl_serve_single_flight_joins_total", "Client downloads that shared an upstream transfer already running: one per download, at its request that reads the file's first byte (a bytes=0-0 headers probe is none).", Joins);
         Counter("hfdl_serve_upstream_bytes_total", "File bytes received from the upstream.", UpstreamBytes);
         Counter("hfdl_serve_served_bytes_total", "Response body bytes sent to clients.", Interlocked.Read(ref _servedBytes));
         Counter("hfdl_serve_evictions_total", "Blobs evicted to stay under --max-size.", Evictions);

@@ -72,7 +72,8 @@ internal sealed class FetchRegistry(MirrorStore store, RepoSessions sessions, Mi
     /// upstream through <paramref name="client"/>. <c>Joined</c> says whether it was already running. No transfer
     /// (null) when the blob is stored: a transfer that ended since the caller looked stored it.
     /// </summary>
-    public (InFlightFile? Flight, bool Joined) GetOrStart(MirrorRepo repo, string commit, RemoteFile file, HubClient client)
+    /// <param name="startedByHeadersProbe">Whether the request starting it is a headers probe (see <see cref="InFlightFile.StartedByHeadersProbe"/>).</param>
+    public (InFlightFile? Flight, bool Joined) GetOrStart(MirrorRepo repo, string commit, RemoteFile file, HubClient client, bool startedByHeadersProbe = false)
     {
         var blob = store.BlobPath(repo, file.Etag);
         InFlightFile flight;
@@ -98,7 +99,7 @@ internal sealed class FetchRegistry(MirrorStore store, RepoSessions sessions, Mi
             {
                 throw new MirrorUnavailableException("The mirror is shutting down; try again in a moment.");
             }
-            flight = new InFlightFile(repo, commit, file, blob);
+            flight = new InFlightFile(repo, commit, file, blob) { StartedByHeadersProbe = startedByHeadersProbe };
             _flights[blob] = flight;
         }
         flight.Run = Task.Run(() => RunAsync(flight, client));
@@ -495,6 +496,25 @@ internal sealed class InFlightFile(MirrorRepo repo, string commit, RemoteFile fi
     public Task<bool> Completion => _done.Task;
 
     public Exception? Failure { get; private set; }
+
+    // 1 while the download of the client whose headers probe started this transfer has not come yet.
+    private int _probeStartersDownload;
+
+    /// <summary>
+    /// Whether a headers probe (<c>bytes=0-0</c>, which @huggingface/hub sends before its GET of the file) started this
+    /// transfer: its miss then stands for the download that follows the probe, which comes as this transfer's first
+    /// download (<see cref="TakeProbeStartersDownload"/>).
+    /// </summary>
+    public bool StartedByHeadersProbe
+    {
+        init => _probeStartersDownload = value ? 1 : 0;
+    }
+
+    /// <summary>
+    /// True once, for the first download of a transfer a headers probe started: the download the probe's miss stands
+    /// for (not a join). Which client's download that is cannot be told, but the count comes out the same.
+    /// </summary>
+    public bool TakeProbeStartersDownload() => Interlocked.Exchange(ref _probeStartersDownload, 0) == 1;
 
     public long BytesFromUpstream
     {

@@ -835,6 +835,34 @@ public sealed class MirrorTests : IDisposable
     }
 
     [Fact]
+    public async Task The_js_clients_headers_probe_is_no_download_two_js_clients_sharing_a_transfer_are_one_miss_and_at_most_one_join()
+    {
+        await using var upstream = await HubServer.StartAsync(new HubServerOptions
+        {
+            Store = new InMemoryRepoStore().AddRepo(RepoType.Model, Repo, repo => repo.File("big.bin", Big)),
+            Faults = HubFaults.None with { PerConnectionBytesPerSecond = 1_000_000 },
+        });
+        var log = new StringWriter();
+        await using var mirror = await StartAsync(upstream, Store, o => o with { Download = o.Download with { Threads = 1 }, Log = TextWriter.Synchronized(log) });
+
+        // Two @huggingface/hub clients at once while the mirror fetches the file (about 4 s): each reads the file's
+        // headers with a bytes=0-0 probe (which waits for the file's verification: its one byte is its last), then
+        // downloads it with a GET, which may come after the transfer ended (a hit).
+        await Task.WhenAll(Enumerable.Range(0, 2).Select(_ =>
+            NpmFidelityTests.RunAndVerifyAsync(mirror.Endpoint, () => Describe(upstream), Repo, "model", token: null, [("big.bin", Big)])));
+
+        var fileRequests = log.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(line => System.Text.Json.JsonDocument.Parse(line).RootElement)
+            .Where(e => e.GetProperty("event").GetString() == "request" && e.GetProperty("route").GetString() == "file")
+            .Select(e => (Bytes: e.GetProperty("bytes").GetInt64(), Cache: e.GetProperty("cache").GetString()))
+            .ToList();
+        Assert.Contains(fileRequests, r => r.Bytes == 1); // the probes were made
+        Assert.DoesNotContain(fileRequests, r => r.Bytes == 1 && r.Cache == "join");
+        Assert.Equal(1, mirror.Metrics.Misses);
+        Assert.InRange(mirror.Metrics.Joins, 0, 1);
+    }
+
+    [Fact]
     public async Task Whoami_passes_through_with_the_callers_token_and_answers_as_the_upstream_does()
     {
         await using var upstream = await HubServer.StartAsync(new HubServerOptions { Store = SiteRepo(), Users = [HubTestKit.Alice] });
