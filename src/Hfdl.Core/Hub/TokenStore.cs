@@ -73,6 +73,22 @@ internal sealed class TokenStore(HubEnvironment environment)
         {
             throw new HfdlException($"'{StoredTokensPath}' is a folder where huggingface_hub's stored_tokens file belongs; remove or rename it.");
         }
+        RefuseSpecialFile(TokenPath, "the token file");
+        RefuseSpecialFile(StoredTokensPath, "huggingface_hub's stored_tokens file");
+    }
+
+    /// <summary>
+    /// A FIFO, a device or a socket where a token file belongs (<c>HF_TOKEN_PATH=/dev/null</c>, a common way to keep no
+    /// token file) is neither replaced nor deleted: a login run as root replaced the system's /dev/null with a file
+    /// holding the token, and a logout deleted the device.
+    /// </summary>
+    private void RefuseSpecialFile(string path, string what)
+    {
+        if (SafeFileSystem.IsSpecialFile(path))
+        {
+            throw new HfdlException($"'{SafeText.Printable(path)}' is not a regular file (a FIFO, a device or a socket), where {what} belongs; hfdl neither replaces nor deletes it. "
+                + (environment.TokenPathSetting is { Name: "HF_TOKEN_PATH" } ? "Set HF_TOKEN_PATH to a file, or unset it." : "Remove it, or set HF_TOKEN_PATH to a file."));
+        }
     }
 
     /// <summary>
@@ -111,6 +127,8 @@ internal sealed class TokenStore(HubEnvironment environment)
     /// </summary>
     public RemoveResult Remove(bool all)
     {
+        RefuseSpecialFile(TokenPath, "the token file");
+        RefuseSpecialFile(StoredTokensPath, "huggingface_hub's stored_tokens file");
         string? active = null;
         var removedToken = false;
         if (File.Exists(TokenPath))

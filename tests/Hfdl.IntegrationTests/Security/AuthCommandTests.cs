@@ -413,6 +413,44 @@ public sealed class AuthCommandTests(SecurityHub hub) : IClassFixture<SecurityHu
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "mkfifo", SetLastError = true)]
     private static extern int Mkfifo(string path, uint mode);
 
+    [Theory]
+    [InlineData("token")]
+    [InlineData("stored_tokens")]
+    public async Task Login_switch_and_logout_neither_replace_nor_delete_a_fifo_or_device_where_a_token_file_belongs(string name)
+    {
+        // HF_TOKEN_PATH=/dev/null run as root: login replaced the system's /dev/null with a file holding the token, and
+        // logout deleted the device (QA: helper-45). A FIFO stands for the device here: the same kind of file to hfdl.
+        Directory.CreateDirectory(HfHome);
+        File.WriteAllText(StoredTokens, $"[alice]\nhf_token = {SecurityHub.AliceToken}\n\n");
+        var planted = Path.Combine(HfHome, name);
+        File.Delete(planted);
+        Assert.Equal(0, Mkfifo(planted, Convert.ToUInt32("600", 8)));
+        var cli = Cli();
+        cli.StandardInput = SecurityHub.AliceToken;
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+
+        var login = await Task.Run(() => cli.RunAsync(deadline.Token, "login", "--token-stdin")).WaitAsync(deadline.Token);
+        var switched = name == "token" ? await Task.Run(() => Cli().RunAsync(deadline.Token, "auth", "switch", "alice")).WaitAsync(deadline.Token) : null;
+        var logout = await Task.Run(() => Cli().RunAsync(deadline.Token, "logout")).WaitAsync(deadline.Token);
+
+        foreach (var result in new[] { login, switched, logout }.OfType<CliResult>())
+        {
+            Assert.True(result.ExitCode == 1, result.ToString());
+            Assert.Contains($"'{planted}' is not a regular file (a FIFO, a device or a socket)", result.Error, StringComparison.Ordinal);
+            Assert.Contains("neither replaces nor deletes it", result.Error, StringComparison.Ordinal);
+        }
+        Assert.Equal("fifo", FileKind(planted));
+    }
+
+    /// <summary>The kind of file at <paramref name="path"/> itself, as stat(1) names it ("fifo", "regular file").</summary>
+    private static string FileKind(string path)
+    {
+        using var stat = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("stat", ["-c", "%F", path]) { RedirectStandardOutput = true })!;
+        var kind = stat.StandardOutput.ReadToEnd().Trim();
+        stat.WaitForExit();
+        return kind;
+    }
+
     [Fact]
     public async Task Logout_and_the_local_auth_commands_work_in_offline_mode()
     {
