@@ -165,8 +165,29 @@ internal sealed partial class HubClient : IDisposable
     public async Task<WhoAmIInfo> WhoAmIAsync(CancellationToken cancellationToken = default)
     {
         const string Request = "the account check (whoami)";
-        return await GetJsonAsync(HubUrls.WhoAmI(Endpoint), HubJsonContext.Default.WhoAmIInfo, new HubRequestContext(RepoType.Model, null, null, null, Token, HubUrls.DisplayBase(Endpoint), Request), Request, cancellationToken).ConfigureAwait(false);
+        var info = await GetJsonAsync(HubUrls.WhoAmI(Endpoint), HubJsonContext.Default.WhoAmIInfo, new HubRequestContext(RepoType.Model, null, null, null, Token, HubUrls.DisplayBase(Endpoint), Request), Request, cancellationToken).ConfigureAwait(false);
+        return Token is { } token ? WithoutToken(info, token) : info;
     }
+
+    /// <summary>
+    /// The account with the token masked wherever the server put it: a Hub (or something posing as one) that echoed it
+    /// back as the user, an organisation or the token's name had it printed in full by login and whoami, and saved as a
+    /// section name of stored_tokens.
+    /// </summary>
+    private static WhoAmIInfo WithoutToken(WhoAmIInfo info, AccessToken token) => info with
+    {
+        Type = token.Redact(info.Type),
+        Id = token.Redact(info.Id),
+        Name = token.Redact(info.Name)!,
+        FullName = token.Redact(info.FullName),
+        Email = token.Redact(info.Email),
+        Orgs = [.. info.Orgs.Select(o => o with { Name = token.Redact(o.Name)!, FullName = token.Redact(o.FullName) })],
+        Auth = info.Auth is { } auth ? auth with
+        {
+            Type = token.Redact(auth.Type),
+            AccessToken = auth.AccessToken is { } named ? named with { DisplayName = token.Redact(named.DisplayName), Role = token.Redact(named.Role) } : null,
+        } : null,
+    };
 
     /// <summary>
     /// Lists a revision's tree, following <c>Link: rel="next"</c> until the last page. Each page is retried on its

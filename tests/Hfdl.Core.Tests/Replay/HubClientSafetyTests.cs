@@ -33,6 +33,23 @@ public sealed partial class HubClientSafetyTests
     }
 
     [Fact]
+    public async Task A_whoami_answer_that_echoes_the_token_back_has_it_masked_everywhere()
+    {
+        // Login printed "Logged in as evil...hf_LEAK..." and saved the token as a stored_tokens section name (QA: helper-45).
+        await using var server = await ReplayServer.StartAsync(_ => ReplayResponse.Json(
+            """{"type":"user","name":"evil@TOKEN@","fullname":"@TOKEN@","email":"@TOKEN@@x","orgs":[{"name":"@TOKEN@","fullname":"o @TOKEN@"}],"auth":{"type":"access_token","accessToken":{"displayName":"@TOKEN@","role":"@TOKEN@"}}}""".Replace("@TOKEN@", Secret, StringComparison.Ordinal)));
+        using var client = Client(server);
+
+        var info = await client.WhoAmIAsync();
+
+        var text = System.Text.Json.JsonSerializer.Serialize(info, HubJsonContext.Default.WhoAmIInfo);
+        Assert.DoesNotContain("SECRETSECRET", text, StringComparison.Ordinal);
+        Assert.Equal("evilhf_***", info.Name);
+        Assert.Equal("hf_***", info.Auth!.AccessToken!.DisplayName);
+        Assert.Equal("hf_***", Assert.Single(info.Orgs).Name);
+    }
+
+    [Fact]
     public async Task The_configured_user_agent_is_sent_as_is()
     {
         await using var server = await ReplayServer.StartAsync(_ => ReplayResponse.Json(Info));
