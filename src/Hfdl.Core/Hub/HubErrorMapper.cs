@@ -76,7 +76,10 @@ internal static class HubErrorMapper
             return new DisabledRepoException(
                 $"{Capitalize(repo)} has been disabled on the Hub and cannot be downloaded.{said}", status, serverMessage, requestId);
         }
-        if (status == HttpStatusCode.Unauthorized && serverMessage?.Contains("Invalid credentials", StringComparison.OrdinalIgnoreCase) == true)
+        // A 401 to a request about no repo (the account check) can only be about the token sent, whatever the server's
+        // words: "bad token" from another Hub said nothing of which token or what to do (QA: helper-45).
+        if (status == HttpStatusCode.Unauthorized
+            && (serverMessage?.Contains("Invalid credentials", StringComparison.OrdinalIgnoreCase) == true || (context.RepoId is null && context.Token is not null)))
         {
             var which = context.Token?.Describe() ?? "the token";
             // A token variable overrides any saved token, so logging in again would change nothing: the variable is

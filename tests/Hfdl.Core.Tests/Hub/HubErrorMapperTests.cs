@@ -131,6 +131,9 @@ public sealed class HubErrorMapperTests
         Assert.StartsWith("The Hub answered 431 RequestHeaderFieldsTooLarge for the account check (whoami).", tooLarge.Message, StringComparison.Ordinal);
         Assert.IsNotType<RepositoryNotFoundException>(unauthorized);
         Assert.DoesNotContain("repository", tooLarge.Message + unauthorized.Message, StringComparison.OrdinalIgnoreCase);
+        // Whatever the server's words, a 401 to the account check is about the token: which one, and what to do.
+        var rejected = Assert.IsType<InvalidTokenException>(Map(HttpStatusCode.Unauthorized, whoami, null, ("X-Error-Message", "bad token")));
+        Assert.Contains($"The Hub rejected {Token.Describe()}", rejected.Message, StringComparison.Ordinal);
     }
 
     [Theory]
