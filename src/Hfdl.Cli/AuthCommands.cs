@@ -264,9 +264,13 @@ internal static class AuthCommands
                     throw new UsageException("--all logs out of every token and --token-name of one; give one of them.");
                 }
                 var outcome = store.RemoveNamed(named);
-                context.Error.WriteLine(!outcome.Found
-                    ? $"There was no token named '{SafeText.Printable(named)}' in {store.StoredTokensPath}; nothing was changed."
-                    : outcome.RemovedTokenFile
+                if (!outcome.Found)
+                {
+                    // A failure, as `hf auth logout --token-name` and `hfdl auth switch` make it: a script that logged
+                    // out of a misspelt name must not go on as if the token were gone.
+                    throw new HfdlException($"There is no token named '{SafeText.Printable(named)}' in {store.StoredTokensPath}; nothing was changed. `hfdl auth list` shows the names.");
+                }
+                context.Error.WriteLine(outcome.RemovedTokenFile
                         ? $"Logged out of '{SafeText.Printable(named)}': deleted its entry in {store.StoredTokensPath} and {store.TokenPath}, which held it."
                         : $"Deleted the token '{SafeText.Printable(named)}' from {store.StoredTokensPath}; the active token in {store.TokenPath} is another one and stays.");
                 WarnAboutVariables(context);

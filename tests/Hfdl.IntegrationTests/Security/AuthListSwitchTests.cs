@@ -178,8 +178,12 @@ public sealed class AuthListSwitchTests(SecurityHub hub) : IClassFixture<Securit
     {
         TwoStoredTokens();
 
+        var misspelt = await Cli().RunAsync("auth", "logout", "--token-name", "bob-wirte");
         var bob = await Cli().RunAsync("auth", "logout", "--token-name", "bob-write");
 
+        // A misspelt name is a failure, as hf makes it (QA: helper-45 saw exit 0), and changes nothing.
+        Assert.True(misspelt.ExitCode == 1, misspelt.ToString());
+        Assert.Contains("There is no token named 'bob-wirte'", misspelt.Error, StringComparison.Ordinal);
         Assert.True(bob.ExitCode == 0, bob.ToString());
         Assert.Equal($"[alice-read]\nhf_token = {SecurityHub.AliceToken}\n\n", File.ReadAllText(StoredTokens));
         Assert.Equal(SecurityHub.AliceToken, File.ReadAllText(TokenFile));
