@@ -161,9 +161,17 @@ public sealed class HfdlClient : IDisposable
     /// (present, resume, verify, download), plus local files of the selection that the repo does not have. Reads only.
     /// </summary>
     public Task<DownloadPlan> PlanAsync(DownloadRequest request, CancellationToken cancellationToken = default) =>
-        RunAsync(request, null, async (client, resolved, _, token) =>
+        PlanAsync(request, null, cancellationToken);
+
+    /// <summary>
+    /// As <see cref="PlanAsync(DownloadRequest, CancellationToken)"/>, with <paramref name="progress"/> told how far a
+    /// long listing got (<see cref="ListingProgress"/>, every <see cref="ListingProgress.Every"/> files) and of
+    /// metadata requests retried (<see cref="RequestRetrying"/>): a dataset of 100,000 files lists for minutes.
+    /// </summary>
+    public Task<DownloadPlan> PlanAsync(DownloadRequest request, IProgress<DownloadEvent>? progress, CancellationToken cancellationToken = default) =>
+        RunAsync(request, progress, async (client, resolved, relay, token) =>
         {
-            var plan = await new RepoDownloader(client, Options.Download).PlanAsync(resolved, token).ConfigureAwait(false);
+            var plan = await new RepoDownloader(client, Options.Download).PlanWithListingProgressAsync(resolved, relay, token).ConfigureAwait(false);
             // Read-only views: a caller cannot change the plan it was given.
             return plan with { Files = (plan.Files as List<PlannedFile> ?? [.. plan.Files]).AsReadOnly(), Extras = (plan.Extras as List<PlannedFile> ?? [.. plan.Extras]).AsReadOnly() };
         }, cancellationToken);
@@ -196,9 +204,16 @@ public sealed class HfdlClient : IDisposable
     /// will not write (a backslash, a <c>..</c> segment...), so every path it returns is safe to write below a folder.
     /// </summary>
     public Task<RepoListing> ListAsync(DownloadRequest request, CancellationToken cancellationToken = default) =>
-        RunAsync(request, null, async (client, resolved, _, token) =>
+        ListAsync(request, null, cancellationToken);
+
+    /// <summary>
+    /// As <see cref="ListAsync(DownloadRequest, CancellationToken)"/>, with <paramref name="progress"/> told how far a
+    /// long listing got (<see cref="ListingProgress"/>) and of metadata requests retried (<see cref="RequestRetrying"/>).
+    /// </summary>
+    public Task<RepoListing> ListAsync(DownloadRequest request, IProgress<DownloadEvent>? progress, CancellationToken cancellationToken = default) =>
+        RunAsync(request, progress, async (client, resolved, relay, token) =>
         {
-            var (commit, files) = await new RepoDownloader(client, Options.Download).ListAsync(resolved, token).ConfigureAwait(false);
+            var (commit, files) = await new RepoDownloader(client, Options.Download).ListAsync(resolved, token, listingProgress: relay).ConfigureAwait(false);
             return new RepoListing(resolved.RepoType, resolved.RepoId, resolved.Revision ?? "main", commit, (files as List<RemoteFile> ?? [.. files]).AsReadOnly());
         }, cancellationToken);
 

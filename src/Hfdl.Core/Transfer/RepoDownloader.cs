@@ -44,7 +44,8 @@ internal sealed partial class RepoDownloader
     /// Keep files whose names hfdl will not write (<see cref="RemoteFile.WriteProblem"/>): a listing writes nothing, and
     /// shows them; a download of the same selection refuses them.
     /// </param>
-    public async Task<(string Commit, IReadOnlyList<RemoteFile> Files)> ListAsync(DownloadRequest request, CancellationToken cancellationToken, bool withUnwritableNames = false)
+    /// <param name="listingProgress">Told how far a long listing got (<see cref="ListingProgress"/> only).</param>
+    public async Task<(string Commit, IReadOnlyList<RemoteFile> Files)> ListAsync(DownloadRequest request, CancellationToken cancellationToken, bool withUnwritableNames = false, IProgress<DownloadEvent>? listingProgress = null)
     {
         if (request.Offline)
         {
@@ -54,7 +55,7 @@ internal sealed partial class RepoDownloader
                 ?? throw new OfflineIncompleteException(request.RepoType, request.RepoId, request.Revision ?? "main", null, RepoPlanner.OfflineGap(request, layout));
             return (local.Commit, local.Selected);
         }
-        var selection = await RepoPlanner.SelectAsync(_client, request, null, cancellationToken, withUnwritableNames).ConfigureAwait(false);
+        var selection = await RepoPlanner.SelectAsync(_client, request, listingProgress is null ? null : new ListingOnly(listingProgress), cancellationToken, withUnwritableNames).ConfigureAwait(false);
         return (selection.Commit, selection.Selected);
     }
 

@@ -2,6 +2,8 @@ using System.Text.Json;
 using Hfdl.Cli;
 using Hfdl.Cli.Output;
 using Hfdl.Core.Hub;
+using Hfdl.Core.Progress;
+using Hfdl.Core.Transfer;
 using Hfdl.IntegrationTests.Support;
 using Spectre.Console.Testing;
 
@@ -70,6 +72,29 @@ public sealed class OutputTests(ExperienceHub hub) : IClassFixture<ExperienceHub
         Assert.Contains("listing  1,000 files so far", plain.Error, StringComparison.Ordinal);
         Assert.DoesNotContain("listing", quiet.Error, StringComparison.Ordinal);
         Assert.Equal("plan", JsonDocument.Parse(json.Out.Split('\n')[0]).RootElement.GetProperty("event").GetString()); // JSON: plan first, as documented
+    }
+
+    [Fact]
+    public async Task The_library_s_plan_and_listing_say_how_far_a_long_listing_got_too()
+    {
+        // Only DownloadAsync and VerifyAsync took a progress: a library's dry run of a huge dataset listed in silence (QA: helper-40).
+        using var hfdl = new Hfdl.HfdlClient(new Hfdl.HfdlClientOptions { Endpoint = hub.Server.Endpoint });
+        var request = new DownloadRequest { RepoType = RepoType.Dataset, RepoId = RepoId.Parse("acme/many"), TargetFolder = Target(), Include = ["part-00/row-0000.txt"] };
+        var planEvents = new List<DownloadEvent>();
+        var listEvents = new List<DownloadEvent>();
+
+        var plan = await hfdl.PlanAsync(request, new SyncProgress(planEvents.Add));
+        var listing = await hfdl.ListAsync(request, new SyncProgress(listEvents.Add));
+
+        Assert.Equal(["part-00/row-0000.txt"], plan.Files.Select(f => f.Path));
+        Assert.Equal(["part-00/row-0000.txt"], listing.Files.Select(f => f.Path));
+        Assert.Contains(planEvents, e => e is ListingProgress { FilesListed: >= 1000 });
+        Assert.Contains(listEvents, e => e is ListingProgress { FilesListed: >= 1000 });
+    }
+
+    private sealed class SyncProgress(Action<DownloadEvent> handler) : IProgress<DownloadEvent>
+    {
+        public void Report(DownloadEvent value) => handler(value);
     }
 
     [Fact]
