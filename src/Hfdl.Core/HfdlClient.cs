@@ -55,7 +55,7 @@ public sealed record HfdlClientOptions
 /// var summary = await hfdl.DownloadAsync(request);
 /// </code>
 /// </example>
-public sealed class HfdlClient : IDisposable
+public sealed class HfdlClient : IDisposable, IAsyncDisposable
 {
     private readonly HubClientOptions _hub;
     private readonly HttpClient _http;
@@ -64,6 +64,11 @@ public sealed class HfdlClient : IDisposable
     private readonly PathSetting? _cacheSetting;
     // Cancelled by Dispose: every call in flight stops, and none starts after it.
     private readonly CancellationTokenSource _disposed = new();
+
+    // The calls running now, so that DisposeAsync can wait for them; guarded by _calls.
+    private readonly Lock _calls = new();
+    private int _callsInFlight;
+    private TaskCompletionSource? _noCalls;
 
     /// <summary>A client with exactly these settings (no environment variable is read).</summary>
     /// <exception cref="ArgumentNullException"><paramref name="options"/> is null.</exception>
@@ -218,8 +223,28 @@ public sealed class HfdlClient : IDisposable
         }, cancellationToken);
 
     /// <summary>
+    /// As <see cref="Dispose"/>, and returns once every call in flight has ended (its journal saved, its temporary files
+    /// closed), so that a host shutting down can wait for a clean stop: <c>await using var hfdl = ...</c>.
+    /// </summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (!_disposed.IsCancellationRequested)
+        {
+            await _disposed.CancelAsync().ConfigureAwait(false);
+        }
+        Task ended;
+        lock (_calls)
+        {
+            ended = _callsInFlight == 0 ? Task.CompletedTask : (_noCalls ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+        }
+        await ended.ConfigureAwait(false);
+        _http.Dispose();
+    }
+
+    /// <summary>
     /// Stops every call in flight (each then throws <see cref="ObjectDisposedException"/>; what a download wrote is
-    /// journaled, and a new client resumes it) and closes the connections.
+    /// journaled, and a new client resumes it) and closes the connections. It does not wait for those calls to end
+    /// (<see cref="DisposeAsync"/> does).
     /// </summary>
     public void Dispose()
     {
@@ -246,6 +271,10 @@ public sealed class HfdlClient : IDisposable
         cancellationToken.ThrowIfCancellationRequested();
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _disposed.Token);
         var relay = progress is null ? null : new ProgressRelay(progress, linked);
+        lock (_calls)
+        {
+            _callsInFlight++;
+        }
         try
         {
             using var client = Client(relay);
@@ -293,6 +322,13 @@ public sealed class HfdlClient : IDisposable
             {
                 // A call that failed or was cancelled returns promptly: events still queued are dropped.
                 await relay.DrainAsync(deliverPending: false).ConfigureAwait(false);
+            }
+            lock (_calls)
+            {
+                if (--_callsInFlight == 0)
+                {
+                    _noCalls?.TrySetResult();
+                }
             }
         }
     }

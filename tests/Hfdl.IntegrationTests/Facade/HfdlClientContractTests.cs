@@ -137,6 +137,29 @@ public sealed class HfdlClientContractTests : IAsyncLifetime, IDisposable
     }
 
     [Fact]
+    public async Task DisposeAsync_returns_only_once_the_calls_in_flight_have_ended()
+    {
+        // Dispose returned while the call it cancelled was still ending: a host could not wait for a clean stop (QA: helper-40).
+        var hfdl = Client();
+        var started = new TaskCompletionSource();
+        var download = hfdl.DownloadAsync(Request(), new SyncProgress(e =>
+        {
+            if (e is FileProgress { Path: "model.safetensors", BytesDone: > 1_000_000 })
+            {
+                started.TrySetResult();
+            }
+        }));
+        await started.Task.WaitAsync(TimeSpan.FromSeconds(60));
+
+        await hfdl.DisposeAsync();
+
+        Assert.True(download.IsCompleted, "DisposeAsync returned before the download it stopped had ended");
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => download);
+        await hfdl.DisposeAsync(); // twice is fine
+        await using var idle = Client();
+    }
+
+    [Fact]
     public async Task Dispose_stops_a_download_in_flight_which_a_new_client_resumes_and_later_calls_name_the_client()
     {
         var hfdl = Client();
