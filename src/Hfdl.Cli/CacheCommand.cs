@@ -70,7 +70,7 @@ internal static partial class CacheCommand
             HelpName = "REV",
         };
         var cacheDir = CacheDirOption();
-        var command = new Command("verify", "Hash every file of a cached repo's snapshots and compare it with the hash its blob is named by. Exit 1 if any does not match.");
+        var command = new Command("verify", "Hash every file of a cached repo's snapshots and compare it with the hash its blob is named by. Exit 1 if any does not match or is missing, or if nothing could be checked.");
         command.Arguments.Add(repo);
         command.Options.Add(repoType);
         command.Options.Add(revision);
@@ -89,9 +89,38 @@ internal static partial class CacheCommand
                 context.Out.WriteLine($"{check.Status.ToString().ToLowerInvariant(),-8} {SafeText.Escape(check.Commit[..Math.Min(8, check.Commit.Length)])}/{SafeText.Escape(check.Path)}{(check.Detail is null ? "" : $" ({check.Detail})")}");
             }
             var bad = checks.Count(c => c.Status is VerifyStatus.Corrupt or VerifyStatus.Missing);
-            context.Error.WriteLine($"Verified {checks.Count} files of {type.Name()} {id} in {root}: {checks.Count(c => c.Status == VerifyStatus.Ok)} ok, {bad} bad.");
+            var ok = checks.Count(c => c.Status == VerifyStatus.Ok);
+            // Extra files were listed above but not checked: they are no part of the count of files verified.
+            var extra = checks.Count(c => c.Status == VerifyStatus.Extra);
+            if (ok + bad == 0)
+            {
+                // A check that could check nothing is no pass: the files are there, but nothing says what they should hold.
+                context.Error.WriteLine(extra == 0
+                    ? $"error: nothing was verified: the snapshots of {type.Name()} {id} in {root} hold no file."
+                    : $"error: nothing was verified: none of the {Plural(extra, "file")} of {type.Name()} {id} in {root} could be checked, since no cached listing says what they should hold " +
+                      $"(copies made without symlinks, and no trees/<commit>.json). {DownloadCommandFor(type, id, OneCommit(checks) ?? "REV", root, context)} --verify hashes them against the Hub and caches its listing.");
+                return HfdlCommand.ExitFailure;
+            }
+            var notChecked = extra == 0 ? "" : $", {extra} extra (not checked)";
+            context.Error.WriteLine($"Verified {Plural(ok + bad, "file")} of {type.Name()} {id} in {root}: {ok} ok, {bad} bad{notChecked}.");
             return bad == 0 ? HfdlCommand.ExitOk : HfdlCommand.ExitFailure;
         });
         return command;
     }
+
+    /// <summary>The commit every check is of, when there is one only.</summary>
+    private static string? OneCommit(IEnumerable<CachedFileCheck> checks) =>
+        checks.Select(c => c.Commit).Distinct(StringComparer.Ordinal).ToList() is [var only] ? only : null;
+
+    /// <summary>The <c>hfdl download</c> command line that writes <paramref name="id"/> into this cache at <paramref name="revision"/>.</summary>
+    private static string DownloadCommandFor(RepoType type, RepoId id, string revision, string root, CliContext context)
+    {
+        var typeFlag = type == RepoType.Model ? "" : $" --repo-type {type.Name()}";
+        var cache = string.Equals(root, Path.GetFullPath(context.Environment.HubCache), StringComparison.Ordinal) ? " --hf-cache" : $" --cache-dir {Quoted(root)}";
+        return $"hfdl download {id}{typeFlag}{cache} --revision {SafeText.Escape(revision)}";
+    }
+
+    /// <summary>A path as a shell takes it: quoted when it holds anything but plain characters.</summary>
+    private static string Quoted(string path) =>
+        path.All(c => char.IsAsciiLetterOrDigit(c) || c is '/' or '.' or '-' or '_' or '~') ? path : $"'{path.Replace("'", "'\\''", StringComparison.Ordinal)}'";
 }

@@ -96,10 +96,24 @@ internal static class CacheScanner
             commits = [commit];
         }
         var checks = new List<CachedFileCheck>();
+        var downloaded = DownloadedFiles(layout.RepoFolder, type, id);
         foreach (var commit in commits.Order(StringComparer.Ordinal))
         {
             var snapshot = Path.Combine(snapshotsFolder, commit);
             var tree = layout.LoadTree(commit)?.ToDictionary(f => f.Path, StringComparer.Ordinal);
+            if (tree is not null)
+            {
+                // The listing names every file of the commit, downloaded or not (a download may select a few): a listed
+                // file the snapshot lacks is missing only when hfdl's journal records it as downloaded with that hash.
+                foreach (var listed in tree.Values.Where(f => downloaded.GetValueOrDefault(f.Path) == f.Etag).OrderBy(f => f.Path, StringComparer.Ordinal))
+                {
+                    var entry = Path.Combine(snapshot, listed.Path.Replace('/', Path.DirectorySeparatorChar));
+                    if (!File.Exists(entry) && new FileInfo(entry).LinkTarget is null && !Directory.Exists(entry))
+                    {
+                        checks.Add(new CachedFileCheck(commit, listed.Path, Progress.VerifyStatus.Missing, "downloaded before and named by the cached listing, but not in the snapshot"));
+                    }
+                }
+            }
             // Links are never walked through: a link to a folder (to '..' or '/') is one entry, not a tour of the disk.
             foreach (var info in SafeFileSystem.WalkWithoutFollowingLinks(snapshot).Where(e => e is FileInfo || e.LinkTarget is not null).OrderBy(e => e.FullName, StringComparer.Ordinal))
             {
@@ -158,5 +172,20 @@ internal static class CacheScanner
             }
         }
         return checks;
+    }
+
+    /// <summary>path → etag of the files hfdl's journal records as downloaded into the repo folder (none without a usable journal).</summary>
+    private static Dictionary<string, string> DownloadedFiles(string repoFolder, RepoType type, RepoId id)
+    {
+        try
+        {
+            return DownloadStateStore.Open(repoFolder, type, id, TimeProvider.System, readOnly: true).Current.Files
+                .Where(f => f.Value.Status == FileState.Complete)
+                .ToDictionary(f => f.Key, f => f.Value.Etag, StringComparer.Ordinal);
+        }
+        catch (HfdlException)
+        {
+            return []; // A folder where the journal belongs: nothing is known to have been downloaded.
+        }
     }
 }

@@ -1,0 +1,89 @@
+using Hfdl.Core.Hub;
+using Hfdl.Core.Storage;
+using Hfdl.Hub.Server;
+using Hfdl.IntegrationTests.Support;
+
+namespace Hfdl.IntegrationTests.Ecosystem;
+
+/// <summary>
+/// <c>hfdl cache verify</c> and <c>hfdl cache ls</c> on caches written by <c>hfdl download --cache-dir</c> and then
+/// damaged, or written by hand as huggingface_hub writes them.
+/// </summary>
+public sealed class CacheVerifyTests(HfCompatHub hub) : IClassFixture<HfCompatHub>, IDisposable
+{
+    private readonly TempFolder _temp = new();
+
+    public void Dispose() => _temp.Dispose();
+
+    private string Cache => _temp.Combine("hf-cache");
+
+    private CliRunner Cli() => new(hub.Server, _temp);
+
+    private string RepoFolder(string id, RepoType type = RepoType.Model) => Path.Combine(Cache, HfCacheLayout.FolderName(type, RepoId.Parse(id)));
+
+    /// <summary>Publishes <paramref name="id"/> with a README, a config and weights, and returns main's commit.</summary>
+    private string Publish(string id, RepoType type = RepoType.Model)
+    {
+        hub.Store.AddRepo(type, id, repo => repo
+            .File("README.md", $"# {id}\n")
+            .File("config.json", "{\"layers\":2}\n")
+            .File("model.safetensors", SyntheticContent.Create(200_000, seed: 3)));
+        return hub.Store.MainSnapshot(type, id).CommitId;
+    }
+
+    private async Task DownloadAsync(params string[] arguments)
+    {
+        var result = await Cli().RunAsync(["download", .. arguments, "--cache-dir", Cache]);
+        Assert.True(result.ExitCode == 0, result.ToString());
+    }
+
+    [Fact]
+    public async Task Cache_verify_reports_a_downloaded_file_gone_from_its_snapshot_as_missing()
+    {
+        const string id = "acme/verify-gone";
+        var commit = Publish(id);
+        await DownloadAsync(id);
+        File.Delete(Path.Combine(RepoFolder(id), "snapshots", commit, "model.safetensors"));
+
+        var verify = await Cli().RunAsync("cache", "verify", id, "--cache-dir", Cache);
+
+        Assert.True(verify.ExitCode == 1, verify.ToString());
+        Assert.Contains($"missing  {commit[..8]}/model.safetensors", verify.Out, StringComparison.Ordinal);
+        Assert.Contains("Verified 3 files", verify.Error, StringComparison.Ordinal);
+        Assert.Contains("2 ok, 1 bad.", verify.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Cache_verify_of_a_snapshot_downloaded_in_part_passes_though_the_listing_names_more()
+    {
+        const string id = "acme/verify-part";
+        Publish(id);
+        await DownloadAsync(id, "config.json");
+
+        var verify = await Cli().RunAsync("cache", "verify", id, "--cache-dir", Cache);
+
+        Assert.True(verify.ExitCode == 0, verify.ToString());
+        Assert.Contains("Verified 1 file of model acme/verify-part", verify.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Cache_verify_of_copies_with_no_cached_listing_says_nothing_was_verified_and_fails()
+    {
+        // huggingface_hub without symlinks: copies in the snapshot, blobs/ empty, no trees/<commit>.json.
+        var commit = new string('1', 40);
+        var repo = RepoFolder("acme/copies");
+        Directory.CreateDirectory(Path.Combine(repo, "blobs"));
+        Directory.CreateDirectory(Path.Combine(repo, "refs"));
+        Directory.CreateDirectory(Path.Combine(repo, "snapshots", commit));
+        await File.WriteAllTextAsync(Path.Combine(repo, "refs", "main"), commit);
+        await File.WriteAllTextAsync(Path.Combine(repo, "snapshots", commit, "w.bin"), "weights");
+        await File.WriteAllTextAsync(Path.Combine(repo, "snapshots", commit, "config.json"), "{}");
+
+        var verify = await Cli().RunAsync("cache", "verify", "acme/copies", "--cache-dir", Cache);
+
+        Assert.True(verify.ExitCode == 1, verify.ToString());
+        Assert.DoesNotContain("Verified", verify.Error, StringComparison.Ordinal);
+        Assert.Contains("nothing was verified: none of the 2 files of model acme/copies", verify.Error, StringComparison.Ordinal);
+        Assert.Contains($"--revision {commit} --verify", verify.Error, StringComparison.Ordinal);
+    }
+}
