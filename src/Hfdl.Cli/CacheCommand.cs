@@ -103,6 +103,12 @@ internal static partial class CacheCommand
             }
             var notChecked = extra == 0 ? "" : $", {extra} extra (not checked)";
             context.Error.WriteLine($"Verified {Plural(ok + bad, "file")} of {type.Name()} {id} in {root}: {ok} ok, {bad} bad{notChecked}.");
+            // --fix-broken hashes every file of the revision and downloads again exactly the corrupt and missing ones.
+            var broken = checks.Where(c => c.Status is VerifyStatus.Corrupt or VerifyStatus.Missing).Select(c => c.Commit).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal);
+            foreach (var commit in broken)
+            {
+                context.Error.WriteLine($"To repair {commit[..Math.Min(8, commit.Length)]}: {DownloadCommandFor(type, id, commit, root, context)} --verify --fix-broken");
+            }
             return bad == 0 ? HfdlCommand.ExitOk : HfdlCommand.ExitFailure;
         });
         return command;

@@ -86,4 +86,27 @@ public sealed class CacheVerifyTests(HfCompatHub hub) : IClassFixture<HfCompatHu
         Assert.Contains("nothing was verified: none of the 2 files of model acme/copies", verify.Error, StringComparison.Ordinal);
         Assert.Contains($"--revision {commit} --verify", verify.Error, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Cache_verify_names_the_download_that_repairs_a_corrupt_blob_and_that_download_repairs_it()
+    {
+        const string id = "acme/verify-repair";
+        var commit = Publish(id, RepoType.Dataset);
+        await DownloadAsync(id, "--repo-type", "dataset");
+        var readme = new FileInfo(Path.Combine(RepoFolder(id, RepoType.Dataset), "snapshots", commit, "README.md")).ResolveLinkTarget(returnFinalTarget: true)!.FullName;
+        await File.WriteAllTextAsync(readme, "# tampered\n");
+
+        var verify = await Cli().RunAsync("cache", "verify", id, "--repo-type", "dataset", "--cache-dir", Cache);
+
+        Assert.True(verify.ExitCode == 1, verify.ToString());
+        Assert.Contains($"corrupt  {commit[..8]}/README.md", verify.Out, StringComparison.Ordinal);
+        Assert.Contains($"To repair {commit[..8]}: hfdl download {id} --repo-type dataset --cache-dir {Cache} --revision {commit} --verify --fix-broken", verify.Error, StringComparison.Ordinal);
+
+        var repair = await Cli().RunAsync("download", id, "--repo-type", "dataset", "--cache-dir", Cache, "--revision", commit, "--verify", "--fix-broken");
+        var again = await Cli().RunAsync("cache", "verify", id, "--repo-type", "dataset", "--cache-dir", Cache);
+
+        Assert.True(again.ExitCode == 0, repair + "\n" + again);
+        Assert.Equal($"# {id}\n", await File.ReadAllTextAsync(readme));
+        Assert.DoesNotContain("To repair", again.Error, StringComparison.Ordinal);
+    }
 }
