@@ -154,7 +154,7 @@ internal static partial class CacheCommand
     {
         foreach (var missing in plan.NotFound)
         {
-            context.Error.WriteLine($"error: not in the cache at {plan.CacheRoot}: {SafeText.Printable(missing)}");
+            context.Error.WriteLine($"error: not in the cache at {plan.CacheRoot}: {SafeText.Printable(missing)}{OtherTypeHint(plan.CacheRoot, missing)}");
         }
         // Like rm: the targets that are there are removed, and a target that is not makes the exit code 1.
         var found = plan.NotFound.Count == 0 ? HfdlCommand.ExitOk : HfdlCommand.ExitFailure;
@@ -191,6 +191,22 @@ internal static partial class CacheCommand
             context.Error.WriteLine($"error: {SafeText.Printable(repo.CacheId)} was left alone: {repo.LeftAlone}.{then}");
         }
         return leftAlone.Count == 0 ? found : HfdlCommand.ExitFailure;
+    }
+
+    /// <summary>
+    /// For a repo not found (<c>model/org/name</c>, maybe <c>... at REV</c>) that the cache holds under another type
+    /// (the type forgotten): how to name that one. Empty otherwise.
+    /// </summary>
+    private static string OtherTypeHint(string root, string missing)
+    {
+        var name = missing.Split(" at ", 2)[0];
+        var slash = name.IndexOf('/', StringComparison.Ordinal);
+        if (slash <= 0 || !RepoTypes.TryParse(name[..slash], out var type) || OtherTypes(root, type, name[(slash + 1)..]) is not [var other, ..])
+        {
+            return "";
+        }
+        var id = SafeText.Printable(name[(slash + 1)..]);
+        return $" (it holds {other.Name()}/{id}: give that, or add --repo-type {other.Name()})";
     }
 
     /// <summary>One line per repo on stdout (what goes, and the space it frees), then one per revision with its refs.</summary>

@@ -83,6 +83,11 @@ internal static partial class CacheCommand
             var (type, id, rev) = TryParseCacheId(text, result.GetValue(repoType), root, out var cachedType, out var cachedId)
                 ? (cachedType, cachedId, result.GetValue(revision))
                 : RepoOptions.Resolve(text, result.GetValue(repoType), result.GetValue(revision), HubConnectionOptions.EndpointOrNull(null, context.Environment));
+            if (!Directory.Exists(Path.Combine(root, HfCacheLayout.FolderName(type, id))) && OtherTypes(root, type, id.Value) is [var other, ..])
+            {
+                // The type forgotten (a dataset named without --repo-type): "download it first" would be wrong advice.
+                throw new HfdlException($"The cache at {root} holds no {type.Name()} '{id}', but holds {other.Name()} '{id}': add --repo-type {other.Name()} (or give hf's cache id {other.Name()}/{id}).");
+            }
             var checks = await CacheScanner.VerifyAsync(root, type, id, rev, cancellationToken).ConfigureAwait(false);
             foreach (var check in checks.Where(c => c.Status != VerifyStatus.Ok))
             {
@@ -113,6 +118,10 @@ internal static partial class CacheCommand
         });
         return command;
     }
+
+    /// <summary>The types other than <paramref name="asked"/> under which the cache holds <paramref name="id"/>.</summary>
+    private static List<RepoType> OtherTypes(string root, RepoType asked, string id) =>
+        [.. Enum.GetValues<RepoType>().Where(t => t != asked && CacheCleaner.IsListed(root, t, id))];
 
     /// <summary>The commit every check is of, when there is one only.</summary>
     private static string? OneCommit(IEnumerable<CachedFileCheck> checks) =>

@@ -109,4 +109,22 @@ public sealed class CacheVerifyTests(HfCompatHub hub) : IClassFixture<HfCompatHu
         Assert.Equal($"# {id}\n", await File.ReadAllTextAsync(readme));
         Assert.DoesNotContain("To repair", again.Error, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task A_dataset_named_without_its_type_is_pointed_at_by_cache_verify_and_cache_rm()
+    {
+        const string id = "acme/typed-data";
+        Publish(id, RepoType.Dataset);
+        await DownloadAsync(id, "--repo-type", "dataset");
+
+        var verify = await Cli().RunAsync("cache", "verify", id, "--cache-dir", Cache);
+        var rm = await Cli().RunAsync("cache", "rm", id, "--cache-dir", Cache, "-y");
+
+        Assert.True(verify.ExitCode == 1, verify.ToString());
+        Assert.Contains($"holds no model '{id}', but holds dataset '{id}': add --repo-type dataset", verify.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("Download it", verify.Error, StringComparison.Ordinal);
+        Assert.True(rm.ExitCode == 1, rm.ToString());
+        Assert.Contains($"model/{id} (it holds dataset/{id}: give that, or add --repo-type dataset)", rm.Error, StringComparison.Ordinal);
+        Assert.True(Directory.Exists(RepoFolder(id, RepoType.Dataset)));
+    }
 }
