@@ -41,6 +41,12 @@ internal static partial class CacheCommand
         command.SetAction(result =>
         {
             var root = Root(result, cacheDir, context);
+            if (result.GetValue(cacheDir) is not null && !Directory.Exists(root))
+            {
+                // A folder named on purpose that is not there is a typo, not an empty cache (hf cache ls errors too);
+                // the default cache before any download is simply empty.
+                throw new HfdlException($"There is no Hugging Face cache at {root}: the folder does not exist. Check --cache-dir, or leave it out for HF_HUB_CACHE (else $HF_HOME/hub).");
+            }
             var repos = CacheScanner.Scan(root);
             context.Out.WriteLine($"{"REPO",-40} {"TYPE",-8} {"SIZE",10} {"BLOBS",6}  REVISIONS");
             foreach (var repo in repos)
@@ -50,7 +56,11 @@ internal static partial class CacheCommand
                     var names = repo.Refs.Where(r => r.Value == commit).Select(r => r.Key).Order(StringComparer.Ordinal).ToList();
                     var shortId = SafeText.Printable(commit[..Math.Min(8, commit.Length)]);
                     return names.Count > 0 ? $"{string.Join(",", names.Select(SafeText.Printable))} ({shortId})" : shortId;
-                });
+                })
+                // Refs that lead nowhere are shown, not dropped: they are why prune leaves a repo alone, or a broken download.
+                .Concat(repo.Refs.Where(r => !repo.Snapshots.Contains(r.Value)).OrderBy(r => r.Key, StringComparer.Ordinal)
+                    .Select(r => $"{SafeText.Printable(r.Key)} -> missing snapshot ({SafeText.Printable(r.Value[..Math.Min(8, r.Value.Length)])})"))
+                .Concat(repo.BadRefs.Select(r => $"{SafeText.Printable(r)} (bad ref)"));
                 // Names come from the disk: a folder name with a newline or an escape sequence is shown, not obeyed.
                 context.Out.WriteLine($"{SafeText.Escape(repo.Id),-40} {repo.Type.Name(),-8} {Units.Bytes(repo.SizeOnDisk),10} {repo.BlobCount,6}  {string.Join("; ", revisions)}");
             }

@@ -4,7 +4,8 @@ using Hfdl.Core.Integrity;
 namespace Hfdl.Core.Storage;
 
 /// <summary>One repo of a Hugging Face cache.</summary>
-internal sealed record CachedRepo(RepoType Type, string Id, string Folder, long SizeOnDisk, int BlobCount, IReadOnlyDictionary<string, string> Refs, IReadOnlyList<string> Snapshots);
+/// <param name="BadRefs">Refs that name no revision: they cannot be read or hold no commit id (prune stops at them).</param>
+internal sealed record CachedRepo(RepoType Type, string Id, string Folder, long SizeOnDisk, int BlobCount, IReadOnlyDictionary<string, string> Refs, IReadOnlyList<string> Snapshots, IReadOnlyList<string> BadRefs);
 
 /// <summary>The verdict on one snapshot file of <c>hfdl cache verify</c>.</summary>
 internal sealed record CachedFileCheck(string Commit, string Path, Progress.VerifyStatus Status, string? Detail);
@@ -38,19 +39,26 @@ internal static class CacheScanner
                     .OfType<FileInfo>().Where(f => f.LinkTarget is null).Sum(f => f.Length);
             }
             var refs = new Dictionary<string, string>(StringComparer.Ordinal);
+            var badRefs = new List<string>();
             var refsFolder = Path.Combine(folder, "refs");
             if (Directory.Exists(refsFolder))
             {
                 foreach (var refFile in SafeFileSystem.WalkWithoutFollowingLinks(refsFolder).OfType<FileInfo>())
                 {
-                    // A ref that holds no commit id (or cannot be read) names no revision: it is not listed.
+                    // A ref that holds no commit id (or cannot be read) names no revision, but is listed as bad: prune
+                    // leaves the repo alone because of it, and a listing that hid it would leave the user guessing why.
+                    var name = Path.GetRelativePath(refsFolder, refFile.FullName).Replace(Path.DirectorySeparatorChar, '/');
                     if (SafeFileSystem.ReadRef(refFile.FullName, out _) is { } commit)
                     {
-                        refs[Path.GetRelativePath(refsFolder, refFile.FullName).Replace(Path.DirectorySeparatorChar, '/')] = commit;
+                        refs[name] = commit;
+                    }
+                    else
+                    {
+                        badRefs.Add(name);
                     }
                 }
             }
-            repos.Add(new CachedRepo(type, id, folder, size, blobFiles.Count, refs, snapshotIds));
+            repos.Add(new CachedRepo(type, id, folder, size, blobFiles.Count, refs, snapshotIds, [.. badRefs.Order(StringComparer.Ordinal)]));
         }
         return repos;
     }

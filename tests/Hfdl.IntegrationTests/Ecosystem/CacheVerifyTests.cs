@@ -127,4 +127,40 @@ public sealed class CacheVerifyTests(HfCompatHub hub) : IClassFixture<HfCompatHu
         Assert.Contains($"model/{id} (it holds dataset/{id}: give that, or add --repo-type dataset)", rm.Error, StringComparison.Ordinal);
         Assert.True(Directory.Exists(RepoFolder(id, RepoType.Dataset)));
     }
+
+    [Fact]
+    public async Task Cache_ls_shows_a_garbage_ref_and_a_ref_to_a_missing_snapshot_instead_of_dropping_them()
+    {
+        const string id = "acme/ls-refs";
+        var commit = Publish(id);
+        await DownloadAsync(id);
+        var refs = Path.Combine(RepoFolder(id), "refs");
+        await File.WriteAllTextAsync(Path.Combine(refs, "dev"), "not a commit id\n");
+        await File.WriteAllTextAsync(Path.Combine(refs, "old"), new string('a', 40));
+
+        var list = await Cli().RunAsync("cache", "ls", "--cache-dir", Cache);
+
+        Assert.True(list.ExitCode == 0, list.ToString());
+        var line = list.Out.Split('\n').Single(l => l.StartsWith(id, StringComparison.Ordinal));
+        Assert.EndsWith($"main ({commit[..8]}); old -> missing snapshot (aaaaaaaa); dev (bad ref)", line.TrimEnd(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Cache_ls_of_a_cache_dir_that_does_not_exist_says_so_and_fails()
+    {
+        var typo = _temp.Combine("no-such-cache");
+
+        var list = await Cli().RunAsync("cache", "ls", "--cache-dir", typo);
+
+        Assert.True(list.ExitCode == 1, list.ToString());
+        Assert.Contains($"There is no Hugging Face cache at {typo}: the folder does not exist.", list.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("0 repos", list.Error, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(typo));
+        // The default cache before any download is an empty one, not an error.
+        var cli = Cli();
+        Assert.False(Directory.Exists(Path.Combine(cli.Environment["HF_HOME"]!, "hub")));
+        var empty = await cli.RunAsync("cache", "ls");
+        Assert.True(empty.ExitCode == 0, empty.ToString());
+        Assert.Contains("0 repos", empty.Error, StringComparison.Ordinal);
+    }
 }
