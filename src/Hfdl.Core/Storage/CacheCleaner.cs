@@ -459,9 +459,11 @@ internal static class CacheCleaner
             var snapshot = Path.Combine(scan.Folder, "snapshots", commit);
             var tree = Path.Combine(scan.Folder, "trees", commit + ".json");
             var missing = Path.Combine(scan.Folder, ".no_exist", commit);
-            bytes += RegularBytes(snapshot) + RegularBytes(tree) + RegularBytes(missing);
+            // The refs that go count too, as a whole repo's do: the space freed is that of every regular file removed.
+            var refs = (scan.Refs.GetValueOrDefault(commit) ?? []).Select(r => Path.Combine(scan.Folder, "refs", r.Replace('/', Path.DirectorySeparatorChar))).ToList();
+            bytes += RegularBytes(snapshot) + RegularBytes(tree) + RegularBytes(missing) + refs.Sum(RegularBytes);
             paths.Add(snapshot);
-            paths.AddRange((scan.Refs.GetValueOrDefault(commit) ?? []).Select(r => Path.Combine(scan.Folder, "refs", r.Replace('/', Path.DirectorySeparatorChar))));
+            paths.AddRange(refs);
             paths.Add(missing);
             paths.Add(tree);
         }

@@ -132,7 +132,10 @@ public sealed class CacheCleanTests(HfCompatHub hub) : IClassFixture<HfCompatHub
     {
         const string id = "acme/rm-revision";
         var (m1, v1, m2) = await EvolveAsync(id);
-        var freed = new FileInfo(Blob(id, TagOnly(1))).Length + new FileInfo(Path.Combine(RepoFolder(id), "trees", v1 + ".json")).Length;
+        // The ref v1 goes too, and counts: 40 bytes.
+        var freed = new FileInfo(Blob(id, TagOnly(1))).Length + new FileInfo(Path.Combine(RepoFolder(id), "trees", v1 + ".json")).Length
+            + new FileInfo(Path.Combine(RepoFolder(id), "refs", "v1")).Length;
+        Assert.Equal(40, new FileInfo(Path.Combine(RepoFolder(id), "refs", "v1")).Length);
 
         var rm = await Cli().RunAsync("cache", "rm", id, "--revision", "v1", "--cache-dir", Cache, "-y");
 
