@@ -32,18 +32,7 @@ public sealed class DiskFullTests : IDisposable
         return path;
     }
 
-    private static (int Code, string Output) Run(string file, params string[] args)
-    {
-        var info = new ProcessStartInfo(file) { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (var arg in args)
-        {
-            info.ArgumentList.Add(arg);
-        }
-        using var process = Process.Start(info)!;
-        var output = process.StandardOutput.ReadToEnd() + process.StandardError.ReadToEnd();
-        process.WaitForExit();
-        return (process.ExitCode, output);
-    }
+    private static (int Code, string Output) Run(string file, params string[] args) => Tool.Run(file, args);
 
     [Fact]
     public async Task A_full_xet_chunk_cache_is_said_once_and_the_download_goes_on_without_it()

@@ -141,15 +141,7 @@ public sealed class HfdlClientContractTests : IAsyncLifetime, IDisposable
     {
         // Dispose returned while the call it cancelled was still ending: a host could not wait for a clean stop (QA: helper-40).
         var hfdl = Client();
-        var started = new TaskCompletionSource();
-        var download = hfdl.DownloadAsync(Request(), new SyncProgress(e =>
-        {
-            if (e is FileProgress { Path: "model.safetensors", BytesDone: > 1_000_000 })
-            {
-                started.TrySetResult();
-            }
-        }));
-        await started.Task.WaitAsync(TimeSpan.FromSeconds(60));
+        var download = await StartedDownloadAsync(hfdl);
 
         await hfdl.DisposeAsync();
 
@@ -163,15 +155,7 @@ public sealed class HfdlClientContractTests : IAsyncLifetime, IDisposable
     public async Task Dispose_stops_a_download_in_flight_which_a_new_client_resumes_and_later_calls_name_the_client()
     {
         var hfdl = Client();
-        var started = new TaskCompletionSource();
-        var download = hfdl.DownloadAsync(Request(), new SyncProgress(e =>
-        {
-            if (e is FileProgress { Path: "model.safetensors", BytesDone: > 1_000_000 })
-            {
-                started.TrySetResult();
-            }
-        }));
-        await started.Task.WaitAsync(TimeSpan.FromSeconds(60));
+        var download = await StartedDownloadAsync(hfdl);
 
         hfdl.Dispose();
 
@@ -214,29 +198,13 @@ public sealed class HfdlClientContractTests : IAsyncLifetime, IDisposable
     public async Task A_progress_handler_that_blocks_does_not_hold_the_transfer_and_every_event_arrives_before_the_call_returns()
     {
         using var hfdl = Client();
-        var final = Path.Combine(_temp.Combine("out"), "model.safetensors");
-        var sawFileWhileBlocked = false;
         var events = new List<DownloadEvent>();
-        var first = true;
+        var sawFileWhileBlocked = new System.Runtime.CompilerServices.StrongBox<bool>();
 
-        var summary = await hfdl.DownloadAsync(Request(), new SyncProgress(e =>
-        {
-            if (first)
-            {
-                // Blocks the handler until the download has finished its big file: a transfer that waited for the
-                // handler would never get there (before, the wait ran out at 60 s and the file was not there).
-                first = false;
-                var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-                while (!File.Exists(final) && DateTime.UtcNow < deadline)
-                {
-                    Thread.Sleep(20);
-                }
-                sawFileWhileBlocked = File.Exists(final);
-            }
-            events.Add(e);
-        }));
+        // A transfer that waited for the handler would never get the file there (before, the wait ran out at 60 s).
+        var summary = await hfdl.DownloadAsync(Request(), HeldUntilTheModelIsOnDisk(events, sawFileWhileBlocked));
 
-        Assert.True(sawFileWhileBlocked, "the download waited for the progress handler");
+        Assert.True(sawFileWhileBlocked.Value, "the download waited for the progress handler");
         Assert.Equal(0, summary.FilesFailed);
         // One handler thread, in order, and nothing after the call returned: the summary event is the last one.
         Assert.IsType<DownloadFinished>(events[^1]);
@@ -249,23 +217,9 @@ public sealed class HfdlClientContractTests : IAsyncLifetime, IDisposable
         // A handler taking 2 s per event kept a 27 s download's call going for 122 s on a backlog of connection
         // statistics, and a big file's last progress event stopped short of its size (QA: helper-40).
         using var hfdl = Client(Engine.FastOptions with { Threads = 2, BigFileThreshold = 1_000_000 });
-        var final = Path.Combine(_temp.Combine("out"), "model.safetensors");
         var events = new List<DownloadEvent>();
-        var first = true;
 
-        var summary = await hfdl.DownloadAsync(Request(), new SyncProgress(e =>
-        {
-            if (first)
-            {
-                first = false;
-                var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-                while (!File.Exists(final) && DateTime.UtcNow < deadline)
-                {
-                    Thread.Sleep(20);
-                }
-            }
-            events.Add(e);
-        }));
+        var summary = await hfdl.DownloadAsync(Request(), HeldUntilTheModelIsOnDisk(events, new()));
 
         Assert.Equal(0, summary.FilesFailed);
         Assert.True(events.OfType<TransferStats>().Count() <= 1, $"{events.OfType<TransferStats>().Count()} statistics delivered after the handler was free");
@@ -302,6 +256,45 @@ public sealed class HfdlClientContractTests : IAsyncLifetime, IDisposable
             }
         })));
         Assert.Equal("failed on the summary", last.Message);
+    }
+
+    /// <summary>
+    /// A handler that holds its first event until the model is on disk (the download goes on meanwhile: every later
+    /// event waits in the client's queue), then records every event; <paramref name="sawFile"/> says whether it got there.
+    /// </summary>
+    private SyncProgress HeldUntilTheModelIsOnDisk(List<DownloadEvent> events, System.Runtime.CompilerServices.StrongBox<bool> sawFile)
+    {
+        var final = Path.Combine(_temp.Combine("out"), "model.safetensors");
+        var first = true;
+        return new SyncProgress(e =>
+        {
+            if (first)
+            {
+                first = false;
+                var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+                while (!File.Exists(final) && DateTime.UtcNow < deadline)
+                {
+                    Thread.Sleep(20);
+                }
+                sawFile.Value = File.Exists(final);
+            }
+            events.Add(e);
+        });
+    }
+
+    /// <summary>A download of the model, once its big file is a megabyte in: a call to stop in the middle.</summary>
+    private async Task<Task<DownloadSummary>> StartedDownloadAsync(HfdlClient hfdl)
+    {
+        var started = new TaskCompletionSource();
+        var download = hfdl.DownloadAsync(Request(), new SyncProgress(e =>
+        {
+            if (e is FileProgress { Path: "model.safetensors", BytesDone: > 1_000_000 })
+            {
+                started.TrySetResult();
+            }
+        }));
+        await started.Task.WaitAsync(TimeSpan.FromSeconds(60));
+        return download;
     }
 
     /// <summary>Reports on the caller's thread, as a handler written without <see cref="Progress{T}"/> does.</summary>

@@ -102,16 +102,5 @@ public sealed class HfdlClientFileSystemTests : IAsyncLifetime, IDisposable
         Assert.Contains("/proc/hfdl-test/x", proc.Message, StringComparison.Ordinal);
     }
 
-    private static (int Code, string Output) Run(string file, params string[] args)
-    {
-        var info = new ProcessStartInfo(file) { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (var arg in args)
-        {
-            info.ArgumentList.Add(arg);
-        }
-        using var process = Process.Start(info)!;
-        var output = process.StandardOutput.ReadToEnd() + process.StandardError.ReadToEnd();
-        process.WaitForExit();
-        return (process.ExitCode, output);
-    }
+    private static (int Code, string Output) Run(string file, params string[] args) => Tool.Run(file, args);
 }

@@ -443,13 +443,7 @@ public sealed class AuthCommandTests(SecurityHub hub) : IClassFixture<SecurityHu
     }
 
     /// <summary>The kind of file at <paramref name="path"/> itself, as stat(1) names it ("fifo", "regular file").</summary>
-    private static string FileKind(string path)
-    {
-        using var stat = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("stat", ["-c", "%F", path]) { RedirectStandardOutput = true })!;
-        var kind = stat.StandardOutput.ReadToEnd().Trim();
-        stat.WaitForExit();
-        return kind;
-    }
+    private static string FileKind(string path) => Tool.Run("stat", "-c", "%F", path).Output.Trim();
 
     [Fact]
     public async Task Logout_and_the_local_auth_commands_work_in_offline_mode()
