@@ -80,7 +80,11 @@ public sealed class ResilienceTests : IDisposable
 
         Assert.True(result.ExitCode == 0, result.ToString());
         RepoAssert.BitExact(store.MainSnapshot(RepoType.Model, "acme/resume"), target);
-        Assert.True(result.Out.Split('\n').Count(l => l.Contains("\"event\":\"retry\"", StringComparison.Ordinal)) > 10, "the outage failed many connections at once");
+        // More connections failed at once than the file's retry budget (5) allows attempts: had each counted, the file
+        // would have failed. How many were open when the servers went depends on the connection controller and the
+        // machine's load (CI saw 10 or fewer once), so the bound is the budget, not a guess at the connection count.
+        var retries = result.Out.Split('\n').Count(l => l.Contains("\"event\":\"retry\"", StringComparison.Ordinal));
+        Assert.True(retries > new DownloadOptions().MaxRetries, $"the outage failed {retries} connections at once, no more than the retry budget");
         Assert.True(cdnComesBackElsewhere == (second.CdnEndpoint.Port != cdnPort), "the CDN came back where the case says");
     }
 
