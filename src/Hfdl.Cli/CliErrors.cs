@@ -25,7 +25,6 @@ internal static class CliErrors
         [nameof(DownloadOptions.UrlRefreshInterval)] = "--url-refresh-interval",
         [nameof(DownloadOptions.MaxBytesPerSecond)] = "--max-speed",
         [nameof(DownloadOptions.XetCacheSize)] = "--xet-cache-size",
-        [nameof(DownloadRequest.Revision)] = "--revision",
         [PathFilter.IncludeOption] = "--include",
         [PathFilter.ExcludeOption] = "--exclude",
         [nameof(Hfdl.Hub.Mirror.MirrorOptions.Upstream)] = "--upstream",
