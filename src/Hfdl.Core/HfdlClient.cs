@@ -116,7 +116,8 @@ public sealed class HfdlClient : IDisposable, IAsyncDisposable
         Options = options;
         _reloadToken = reloadToken;
         _cacheSetting = cacheSetting;
-        var hub = new HubClientOptions { Endpoint = options.Endpoint, Token = token, ReloadToken = reloadToken };
+        // A client built from explicit options reads no HF_TOKEN and no token file (it has nothing to reload them with).
+        var hub = new HubClientOptions { Endpoint = options.Endpoint, Token = token, ReloadToken = reloadToken, TokenFromClientOptions = reloadToken is null };
         if (options.MetadataTimeout is { } metadata)
         {
             hub = hub with { EtagTimeout = metadata };

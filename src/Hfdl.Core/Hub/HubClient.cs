@@ -354,7 +354,7 @@ internal sealed partial class HubClient : IDisposable
     }
 
     internal HubRequestContext Context(RepoType type, RepoId? id, string? revision, string? path) =>
-        new(type, id, revision, path, Token, HubUrls.DisplayBase(Endpoint));
+        new(type, id, revision, path, Token, HubUrls.DisplayBase(Endpoint)) { TokenFromClientOptions = Options.TokenFromClientOptions };
 
     internal enum RedirectMode
     {

@@ -17,6 +17,12 @@ internal sealed record HubClientOptions
     /// </summary>
     public Func<AccessToken?>? ReloadToken { get; init; }
 
+    /// <summary>
+    /// The token is given by the caller's <c>HfdlClientOptions.Token</c>, not read from <c>HF_TOKEN</c> or the token file:
+    /// a repo that needs one says to give it there, not to log in (which such a client would never read).
+    /// </summary>
+    public bool TokenFromClientOptions { get; init; }
+
     /// <summary>Time allowed to open a TCP (and TLS) connection. Default 10 s.</summary>
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(10);
 

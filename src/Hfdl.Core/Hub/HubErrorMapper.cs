@@ -7,7 +7,11 @@ namespace Hfdl.Core.Hub;
 
 /// <summary>What a request was about, so an error message can name it.</summary>
 /// <param name="Request">What was asked when it is not about a repo (the account check), for the message; null: a repo's request.</param>
-internal sealed record HubRequestContext(RepoType RepoType, RepoId? RepoId, string? Revision, string? FilePath, AccessToken? Token, string Endpoint, string? Request = null);
+internal sealed record HubRequestContext(RepoType RepoType, RepoId? RepoId, string? Revision, string? FilePath, AccessToken? Token, string Endpoint, string? Request = null)
+{
+    /// <summary>See <see cref="HubClientOptions.TokenFromClientOptions"/>: where the advice for a missing token points.</summary>
+    public bool TokenFromClientOptions { get; init; }
+}
 
 /// <summary>
 /// The one place where a non-success Hub response becomes a typed exception (hub-api.md §5.2), with a message that
@@ -17,6 +21,9 @@ internal static class HubErrorMapper
 {
     /// <summary>Said of a repo not found when no token was sent (the command replaces it when a token was withheld).</summary>
     public const string NoTokenHint = "If it is private, log in (or set HF_TOKEN).";
+
+    /// <summary>Said instead of <see cref="NoTokenHint"/> to a library client whose token comes from its options only.</summary>
+    private const string NoOptionsTokenHint = "If it is private, give a token of an account with access in HfdlClientOptions.Token.";
 
     private const int MaxBodyChars = 2000;
 
@@ -59,7 +66,7 @@ internal static class HubErrorMapper
             string message;
             if (context.Token is null)
             {
-                message = $"{Capitalize(repo)} is gated: you must be logged in and have been granted access. Request access on {repoPage}, then log in (or set HF_TOKEN).";
+                message = $"{Capitalize(repo)} is gated: you must be logged in and have been granted access. Request access on {repoPage}, then {(context.TokenFromClientOptions ? "give a token of that account in HfdlClientOptions.Token" : "log in (or set HF_TOKEN)")}.";
             }
             else if (pending)
             {
@@ -100,7 +107,7 @@ internal static class HubErrorMapper
         if ((errorCode == "RepoNotFound" || status == HttpStatusCode.Unauthorized) && context.Request is null)
         {
             var hint = context.Token is null
-                ? NoTokenHint
+                ? (context.TokenFromClientOptions ? NoOptionsTokenHint : NoTokenHint)
                 : $"If it is private, check that the account of {context.Token.Describe()} has access to it.";
             return new RepositoryNotFoundException(
                 $"{Capitalize(repo)} was not found, or it is private. Check the name and the repo type (model, dataset or space). {hint}{said}",

@@ -23,7 +23,9 @@ public sealed class HfdlClientContractTests : IAsyncLifetime, IDisposable
     {
         Store = new InMemoryRepoStore().AddRepo(RepoType.Model, Repo, repo => repo
             .File("config.json", "{}\n")
-            .File("model.safetensors", SyntheticContent.Create(6_000_000, seed: 3))),
+            .File("model.safetensors", SyntheticContent.Create(6_000_000, seed: 3)))
+            .AddRepo(RepoType.Model, "acme/private", repo => repo.File("a.txt", "a").Settings(s => s with { Private = true }))
+            .AddRepo(RepoType.Model, "acme/gated", repo => repo.File("a.txt", "a").Settings(s => s with { Gated = GatedMode.Auto })),
         // Slow enough to dispose the client in the middle of the download.
         Faults = HubFaults.None with { PerConnectionBytesPerSecond = 1_000_000 },
     });
@@ -126,6 +128,28 @@ public sealed class HfdlClientContractTests : IAsyncLifetime, IDisposable
         var error = Assert.Throws<InvalidOptionException>(() => new HfdlClient(options));
 
         Assert.Contains(message, error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("acme/private")]
+    [InlineData("acme/gated")]
+    public async Task A_client_without_a_token_is_told_to_give_one_in_its_options_not_to_log_in_which_it_never_reads(string repo)
+    {
+        // helper-40: a client built from explicit options ignores HF_TOKEN and the token file, so "log in (or set
+        // HF_TOKEN)" was advice that could not work.
+        using var hfdl = Client();
+
+        var failures = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var error = await Assert.ThrowsAnyAsync<HfdlException>(() => hfdl.DownloadAsync(
+            Request() with { RepoId = RepoId.Parse(repo) },
+            new Progress<DownloadEvent>(e => { if (e is FileFailed failed) failures.Enqueue(failed.Error); })));
+        var message = failures.IsEmpty ? error.Message : string.Join(" ", failures);
+        // What hfdl says, not what the Hub said ("Please log in." is the real Hub's word for a gated repo).
+        message = message.Split("The Hub said", StringSplitOptions.None)[0];
+
+        Assert.Contains("HfdlClientOptions.Token", message, StringComparison.Ordinal);
+        Assert.DoesNotContain("HF_TOKEN", message, StringComparison.Ordinal);
+        Assert.DoesNotContain("log in", message, StringComparison.Ordinal);
     }
 
     [Fact]
