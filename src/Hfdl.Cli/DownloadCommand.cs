@@ -317,6 +317,9 @@ internal static class DownloadCommand
                 {
                     return exitCode;
                 }
+                // The repair trusts what was just hashed while it stays unchanged: it fetches the corrupt and missing
+                // files without hashing every file a second time.
+                request = request with { HashedBefore = report.Hashed };
             }
             if (result.GetValue(dryRun))
             {

@@ -195,6 +195,7 @@ internal static class RepoPlanner
     /// made only when <paramref name="probeFileSystem"/> allows it, which a dry run does not).
     /// </summary>
     /// <param name="state">The journal of the layout's journal folder, or null when there is none.</param>
+    /// <param name="hashedBefore">With <see cref="ExistingFiles.Rehash"/>: verdicts of a verification run just before, by path.</param>
     /// <param name="withExtras">Also list local files of the selection that the repo does not have (folder layouts).</param>
     public static DownloadPlan Inspect(
         RepoSelection selection,
@@ -203,7 +204,8 @@ internal static class RepoPlanner
         ExistingFiles existing,
         long bigFileThreshold,
         bool withExtras,
-        bool probeFileSystem)
+        bool probeFileSystem,
+        IReadOnlyDictionary<string, Integrity.HashedFile>? hashedBefore = null)
     {
         // A link planted where hfdl keeps its own files fails the plan, so a dry run refuses what the download refuses.
         layout.CheckForLinks();
@@ -216,7 +218,7 @@ internal static class RepoPlanner
         var roots = layout.PlanRoots(selection.Commit);
         foreach (var file in selection.Selected)
         {
-            planned.Add(InspectFile(file, layout, roots, selection.Commit, state, existing, bigFileThreshold));
+            planned.Add(InspectFile(file, layout, roots, selection.Commit, state, existing, bigFileThreshold, hashedBefore?.GetValueOrDefault(file.Path)));
         }
         var extras = withExtras ? FindExtras(selection, layout) : [];
         return new DownloadPlan(selection.RepoType, selection.RepoId, selection.Revision, selection.Commit,
@@ -227,7 +229,7 @@ internal static class RepoPlanner
         };
     }
 
-    private static PlannedFile InspectFile(RemoteFile file, StorageLayout layout, PlanRoots roots, string commit, DownloadStateStore? state, ExistingFiles existing, long bigFileThreshold)
+    private static PlannedFile InspectFile(RemoteFile file, StorageLayout layout, PlanRoots roots, string commit, DownloadStateStore? state, ExistingFiles existing, long bigFileThreshold, Integrity.HashedFile? hashedBefore)
     {
         var isBig = file.Size > 0 && file.Size >= bigFileThreshold;
         var dataPath = layout.DataPath(file);
@@ -270,6 +272,12 @@ internal static class RepoPlanner
         if (existing == ExistingFiles.Ignore)
         {
             return Plan(PlannedAction.Download, 0);
+        }
+        if (existing == ExistingFiles.Rehash && !isLink && hashedBefore is not null && hashedBefore.StillDescribes(data, file.Hash.Hex))
+        {
+            // --verify --fix-broken: hashed a moment ago and unchanged since, so its verdict stands; a 100 GB model is
+            // not hashed twice.
+            return hashedBefore.Ok ? Plan(PlannedAction.Present, file.Size) : Plan(PlannedAction.Download, 0);
         }
         if (existing == ExistingFiles.TrustJournal
             && ((state is not null && IsRecordedComplete(state, file, data))

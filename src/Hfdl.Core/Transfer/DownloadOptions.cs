@@ -238,6 +238,12 @@ public sealed record DownloadRequest
     public ExistingFiles Existing { get; init; } = ExistingFiles.TrustJournal;
 
     /// <summary>
+    /// With <see cref="ExistingFiles.Rehash"/>: the verdicts of a verification run just before (<c>--verify --fix-broken</c>),
+    /// by path, trusted for the files still unchanged since they were hashed.
+    /// </summary>
+    internal IReadOnlyDictionary<string, Integrity.HashedFile>? HashedBefore { get; init; }
+
+    /// <summary>
     /// <see cref="Storage.LayoutKind.Folder"/>: <see cref="TargetFolder"/> holds the files. <see cref="Storage.LayoutKind.HfCache"/>:
     /// <see cref="TargetFolder"/> is the root of a Hugging Face cache.
     /// </summary>
@@ -310,4 +316,7 @@ public sealed record VerificationReport(string Folder, string Commit, IReadOnlyL
 
     /// <summary>How many files got <paramref name="status"/>.</summary>
     public int Count(Progress.VerifyStatus status) => Files.Count(f => f.Status == status);
+
+    /// <summary>The ok and corrupt verdicts with the files as they were hashed, for a repair that follows (<see cref="DownloadRequest.HashedBefore"/>).</summary>
+    internal IReadOnlyDictionary<string, Integrity.HashedFile> Hashed { get; init; } = new Dictionary<string, Integrity.HashedFile>(StringComparer.Ordinal);
 }

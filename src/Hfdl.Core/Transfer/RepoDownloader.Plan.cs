@@ -97,6 +97,6 @@ internal sealed partial class RepoDownloader
         var state = Directory.Exists(layout.JournalFolder)
             ? DownloadStateStore.Open(layout.JournalFolder, request.RepoType, request.RepoId, _options.Time, readOnly: true)
             : null;
-        return RepoPlanner.Inspect(selection, layout, state, request.Existing, _options.BigFileThreshold, withExtras, probeFileSystem: false);
+        return RepoPlanner.Inspect(selection, layout, state, request.Existing, _options.BigFileThreshold, withExtras, probeFileSystem: false, request.HashedBefore);
     }
 }

@@ -115,7 +115,7 @@ internal sealed partial class RepoDownloader
         RemoveOrphanedTemporaryFiles(root, state, progress);
 
         // The plan, made under the lock with the same step a dry run uses: present files cost nothing, the rest is work.
-        var plan = RepoPlanner.Inspect(selection, layout, state, request.Existing, _options.BigFileThreshold, withExtras: false, probeFileSystem: true);
+        var plan = RepoPlanner.Inspect(selection, layout, state, request.Existing, _options.BigFileThreshold, withExtras: false, probeFileSystem: true, request.HashedBefore);
         DropObsoletePartials(plan, layout, state);
         // Files with the same content share their data (one blob in the HF cache): fetch it once, place it for each.
         var groups = plan.Files.GroupBy(f => f.DataKey, StringComparer.Ordinal).Select(g => (Path: g.First().DataPath, Files: g.ToList())).ToList();
@@ -139,6 +139,11 @@ internal sealed partial class RepoDownloader
             {
                 foreach (var member in members)
                 {
+                    if (request.HashedBefore?.ContainsKey(member.Path) == true && !RepoPlanner.IsRecordedComplete(state, member.Remote!, new FileInfo(path)))
+                    {
+                        // Verified just before this run (--verify --fix-broken): the journal vouches for it from now on.
+                        RecordComplete(state, member.Remote!, path, commit);
+                    }
                     layout.Place(member.Remote!, commit);
                     run.Skipped++;
                     present.Add(member);
@@ -191,7 +196,7 @@ internal sealed partial class RepoDownloader
             {
                 // The same order as big files and the plan: resume what the journal vouches for, else adopt a right copy.
                 var resume = TakeResumable(file, path, state, request.Existing, layout) is { } partial ? SmallFileResume.From(partial.TempPath, partial.Ranges) : null;
-                if (resume is null && request.Existing != ExistingFiles.Ignore && await TryAdoptExistingAsync(file, path, layout, commit, ct).ConfigureAwait(false))
+                if (resume is null && request.Existing != ExistingFiles.Ignore && await TryAdoptExistingAsync(file, path, layout, commit, request.HashedBefore?.GetValueOrDefault(file.Path), ct).ConfigureAwait(false))
                 {
                     journal.Adopted(file, path);
                     return;
@@ -230,7 +235,7 @@ internal sealed partial class RepoDownloader
 
             async Task FetchBigAsync()
             {
-                var bigWork = await PrepareBigFilesAsync(big, state, journal, request.Existing, xet is not null, layout, commit, fatal.Token).ConfigureAwait(false);
+                var bigWork = await PrepareBigFilesAsync(big, state, journal, request.Existing, request.HashedBefore, xet is not null, layout, commit, fatal.Token).ConfigureAwait(false);
                 var controller = new ConnectionController(_options.Threads, _options.MinSpeedPerConnection, _options.SpeedTestDuration, _options.Time);
                 var scheduler = new BigFileScheduler(_client, _options, request.RepoType, request.RepoId, commit, controller, progress, journal, fetch,
                     otherConnections: () => Volatile.Read(ref smallInFlight.Value), xet: xet);
@@ -583,7 +588,7 @@ internal sealed partial class RepoDownloader
     /// Big files: adopt a final copy that hashes right, resume a partial one the journal vouches for (same etag and
     /// size, temporary file still there), and discard partial data of a file that changed on the Hub.
     /// </summary>
-    private static async Task<List<BigFileScheduler.Work>> PrepareBigFilesAsync(List<(RemoteFile File, string Path)> big, DownloadStateStore state, Journal journal, ExistingFiles existing, bool xet, StorageLayout layout, string commit, CancellationToken cancellationToken)
+    private static async Task<List<BigFileScheduler.Work>> PrepareBigFilesAsync(List<(RemoteFile File, string Path)> big, DownloadStateStore state, Journal journal, ExistingFiles existing, IReadOnlyDictionary<string, HashedFile>? hashedBefore, bool xet, StorageLayout layout, string commit, CancellationToken cancellationToken)
     {
         var result = new List<BigFileScheduler.Work>();
         foreach (var (file, path) in big)
@@ -593,7 +598,7 @@ internal sealed partial class RepoDownloader
                 result.Add(new BigFileScheduler.Work(file, path, resumable.TempPath, resumable.Ranges, ViaXet: xet && XetSession.Serves(file)));
                 continue;
             }
-            if (existing != ExistingFiles.Ignore && await TryAdoptExistingAsync(file, path, layout, commit, cancellationToken).ConfigureAwait(false))
+            if (existing != ExistingFiles.Ignore && await TryAdoptExistingAsync(file, path, layout, commit, hashedBefore?.GetValueOrDefault(file.Path), cancellationToken).ConfigureAwait(false))
             {
                 journal.Adopted(file, path);
                 continue;
@@ -718,11 +723,16 @@ internal sealed partial class RepoDownloader
         // Verify downloads nothing: its plan is what it hashes.
         progress?.Report(new PlanReady(plan.TargetFolder, plan.Files.Count, plan.TotalBytes, 0, 0, 0, plan.BigFileThreshold) { Verify = true });
         var results = new System.Collections.Concurrent.ConcurrentBag<FileVerified>();
+        var hashed = new System.Collections.Concurrent.ConcurrentDictionary<string, HashedFile>(StringComparer.Ordinal);
         var parallel = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, Environment.ProcessorCount), CancellationToken = cancellationToken };
         await Parallel.ForEachAsync(plan.Files, parallel, async (file, ct) =>
         {
-            var verdict = await JudgeAsync(file, ct).ConfigureAwait(false);
+            var (verdict, stamp) = await JudgeAsync(file, ct).ConfigureAwait(false);
             results.Add(verdict);
+            if (stamp is not null)
+            {
+                hashed[file.Path] = stamp;
+            }
             progress?.Report(verdict);
         }).ConfigureAwait(false);
         foreach (var extra in plan.Extras)
@@ -731,11 +741,14 @@ internal sealed partial class RepoDownloader
             results.Add(verdict);
             progress?.Report(verdict);
         }
-        return new VerificationReport(plan.TargetFolder, plan.Commit, [.. results.OrderBy(r => r.Path, StringComparer.Ordinal)]);
+        return new VerificationReport(plan.TargetFolder, plan.Commit, [.. results.OrderBy(r => r.Path, StringComparer.Ordinal)]) { Hashed = hashed };
     }
 
-    /// <summary>Hashes one planned file where users find it (the HF cache's snapshot link leads to its blob).</summary>
-    private static async Task<FileVerified> JudgeAsync(PlannedFile file, CancellationToken cancellationToken)
+    /// <summary>
+    /// Hashes one planned file where users find it (the HF cache's snapshot link leads to its blob); with an ok or
+    /// corrupt verdict, the file as it was hashed, when it did not change meanwhile.
+    /// </summary>
+    private static async Task<(FileVerified Verdict, HashedFile? Stamp)> JudgeAsync(PlannedFile file, CancellationToken cancellationToken)
     {
         var remote = file.Remote!;
         var info = new FileInfo(file.TargetPath);
@@ -743,22 +756,26 @@ internal sealed partial class RepoDownloader
         {
             if (info.ResolveLinkTarget(returnFinalTarget: true) is not FileInfo target || !target.Exists)
             {
-                return new FileVerified(file.Path, VerifyStatus.Missing, $"the link points at a missing file ({info.LinkTarget})");
+                return (new FileVerified(file.Path, VerifyStatus.Missing, $"the link points at a missing file ({info.LinkTarget})"), null);
             }
             info = target;
         }
         if (!info.Exists)
         {
-            return new FileVerified(file.Path, VerifyStatus.Missing, null);
+            return (new FileVerified(file.Path, VerifyStatus.Missing, null), null);
         }
         if (info.Length != file.Size)
         {
-            return new FileVerified(file.Path, VerifyStatus.Corrupt, $"{info.Length} bytes, expected {file.Size}");
+            return (new FileVerified(file.Path, VerifyStatus.Corrupt, $"{info.Length} bytes, expected {file.Size}"), null);
         }
+        var before = HashedFile.Of(info, ok: false, remote.Hash.Hex);
         var digest = await LocalHasher.HashFileAsync(info.FullName, remote.Hash, cancellationToken).ConfigureAwait(false);
-        return digest == remote.Hash.Hex
-            ? new FileVerified(file.Path, VerifyStatus.Ok, null)
-            : new FileVerified(file.Path, VerifyStatus.Corrupt, $"{(remote.Hash.Kind == HashKind.Sha256 ? "sha256" : "git sha1")} {digest}, expected {remote.Hash.Hex}");
+        var ok = digest == remote.Hash.Hex;
+        // A file written while it was hashed gets a verdict but no stamp: the repair hashes it again.
+        var stamp = before.StillDescribes(info, remote.Hash.Hex) ? before with { Ok = ok } : null;
+        return ok
+            ? (new FileVerified(file.Path, VerifyStatus.Ok, null), stamp)
+            : (new FileVerified(file.Path, VerifyStatus.Corrupt, $"{(remote.Hash.Kind == HashKind.Sha256 ? "sha256" : "git sha1")} {digest}, expected {remote.Hash.Hex}"), stamp);
     }
 
     /// <summary>Errors that would fail every other file the same way: stop at once instead of repeating them.</summary>
@@ -798,11 +815,16 @@ internal sealed partial class RepoDownloader
     /// cannot be made: it moves the blob into the snapshot) is made from that copy once it hashes right, instead of
     /// being downloaded again; the copy is then replaced by the usual link (or copy) by <see cref="StorageLayout.Place"/>.
     /// </summary>
-    private static async Task<bool> TryAdoptExistingAsync(RemoteFile file, string path, StorageLayout layout, string commit, CancellationToken cancellationToken)
+    private static async Task<bool> TryAdoptExistingAsync(RemoteFile file, string path, StorageLayout layout, string commit, HashedFile? hashedBefore, CancellationToken cancellationToken)
     {
         var info = new FileInfo(path);
         if (info.Exists && info.LinkTarget is null && info.Length == file.Size)
         {
+            if (hashedBefore is not null && hashedBefore.StillDescribes(info, file.Hash.Hex))
+            {
+                // --verify --fix-broken hashed it a moment ago, and it has not changed since.
+                return hashedBefore.Ok;
+            }
             return await LocalHasher.HashFileAsync(path, file.Hash, cancellationToken).ConfigureAwait(false) == file.Hash.Hex;
         }
         if (layout is not HfCacheLayout || info.Exists || info.LinkTarget is not null)

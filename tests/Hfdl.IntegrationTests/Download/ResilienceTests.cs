@@ -572,6 +572,44 @@ public sealed class ResilienceTests : IDisposable
     }
 
     [Fact]
+    public async Task Verify_with_fix_broken_repairs_without_hashing_the_files_it_just_verified_a_second_time()
+    {
+        // helper-49: the repair that follows --verify planned every file of the right size as "to check" and hashed it
+        // again, doubling the time of a run over a big model.
+        var store = Store();
+        await using var server = await HubServer.StartAsync(new HubServerOptions { Store = store });
+        var target = _temp.Combine("out");
+        var cli = new CliRunner(server, _temp);
+        var first = await cli.RunAsync("download", "acme/resume", "--local-dir", target, "--file-size-threshold", "1");
+        Assert.True(first.ExitCode == 0, first.ToString());
+        // The journal goes, so nothing vouches for the files but the verification's hashing.
+        File.Delete(Path.Combine(target, ".download_state"));
+        var tokenizer = Path.Combine(target, "tokenizer.json");
+        var bytes = await File.ReadAllBytesAsync(tokenizer);
+        bytes[12345] ^= 0x01;
+        await File.WriteAllBytesAsync(tokenizer, bytes);
+        File.Delete(Path.Combine(target, "vocab.txt"));
+
+        var fix = await cli.RunAsync("download", "acme/resume", "--local-dir", target, "--verify", "--fix-broken", "--file-size-threshold", "1", "--json");
+
+        Assert.True(fix.ExitCode == 0, fix.ToString());
+        RepoAssert.BitExact(store.MainSnapshot(RepoType.Model, "acme/resume"), target);
+        var plans = fix.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement)
+            .Where(e => e.GetProperty("event").GetString() == "plan").ToList();
+        Assert.Equal(2, plans.Count);
+        var repair = plans[1];
+        // config.json and model.safetensors verified ok: present. tokenizer.json (corrupt) and vocab.txt (missing): fetched.
+        Assert.Equal(0, repair.GetProperty("files_to_verify").GetInt32());
+        Assert.Equal(2, repair.GetProperty("files_present").GetInt32());
+        Assert.Equal(2, repair.GetProperty("files_to_download").GetInt32());
+
+        // The files it trusted are in the journal now: the next run keeps them unread.
+        var again = await cli.RunAsync("download", "acme/resume", "--local-dir", target, "--file-size-threshold", "1", "--json");
+        var plan = JsonDocument.Parse(again.Out.Split('\n')[0]).RootElement;
+        Assert.Equal(4, plan.GetProperty("files_present").GetInt32());
+    }
+
+    [Fact]
     public async Task Force_downloads_everything_again()
     {
         var store = Store();
