@@ -412,12 +412,23 @@ internal sealed partial class RepoDownloader
         // The same events as a run with the network, from the local records: the plan first, then every file.
         var missing = local.Missing.ToHashSet(StringComparer.Ordinal);
         progress?.Report(new RevisionResolved(request.RepoType, request.RepoId, revision, local.Commit));
-        progress?.Report(new PlanReady(local.Folder, plan.Files.Count, plan.TotalBytes, missing.Count,
-            Checked.Sum(plan.Files.Where(f => missing.Contains(f.Path)).Select(f => f.Size)), local.Present.Count, _options.BigFileThreshold));
+        // The plan the offline dry run shows (QA: helper-49): files on disk that no journal vouches for are work to
+        // verify (they were hashed just now, as a run with the network hashes them), not files already verified.
+        var toVerify = plan.Files.Where(f => f.Action == PlannedAction.Verify && layout.IsPlaced(f.Remote!, plan.Commit)).Select(f => f.Path).ToHashSet(StringComparer.Ordinal);
+        var work = plan.Files.Where(f => missing.Contains(f.Path) || toVerify.Contains(f.Path)).ToList();
+        progress?.Report(new PlanReady(local.Folder, plan.Files.Count, plan.TotalBytes, work.Count, Checked.Sum(work.Select(f => f.Size)),
+            plan.Files.Count - work.Count, _options.BigFileThreshold)
+        {
+            FilesToVerify = toVerify.Count,
+            BytesToVerify = Checked.Sum(plan.Files.Where(f => toVerify.Contains(f.Path)).Select(f => f.Size)),
+            BytesOnDisk = Checked.Sum(work.Where(f => f.Action == PlannedAction.Resume).Select(f => f.BytesOnDisk)),
+        });
         foreach (var file in plan.Files)
         {
             progress?.Report(!missing.Contains(file.Path)
-                ? new FileSkipped(file.Path, file.Size, "present locally (offline)") { Planned = true }
+                ? toVerify.Contains(file.Path)
+                    ? new FileSkipped(file.Path, file.Size, "on disk with the right hash (offline)")
+                    : new FileSkipped(file.Path, file.Size, "present locally (offline)") { Planned = true }
                 : local.Corrupt.Contains(file.Path)
                 ? new FileFailed(file.Path, $"'{file.Path}' is on disk, but its content does not match the hash of the cached listing, and offline it cannot be downloaded again.")
                 : new FileFailed(file.Path, $"'{file.Path}' is not on disk, and offline it cannot be downloaded."));

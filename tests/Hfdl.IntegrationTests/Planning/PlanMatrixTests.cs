@@ -114,6 +114,15 @@ public sealed class PlanMatrixTests(PlanMatrixHub hub) : IClassFixture<PlanMatri
             .Where(e => e!["action"]!.GetValue<string>() is "download" or "resume").Select(e => e!["path"]!.GetValue<string>()).Order(StringComparer.Ordinal);
         Assert.Equal(missing, offlinePlanned);
         Assert.Equal(offline.ExitCode, offlineDryRun.ExitCode);
+        // And the offline run's own plan event counts as its dry run does (QA: helper-49: a touched file, hashed offline,
+        // was counted as already verified, 3 present against the dry run's 2).
+        var offlineJson = await cli.RunAsync([.. common, "--offline", "--json", .. selectionArgs]);
+        var offlinePlan = Events(offlineJson.Out, "plan").Single();
+        var offlineDryPlan = Events(offlineDryRun.Out, "plan").Single();
+        foreach (var count in new[] { "files", "bytes", "files_to_download", "bytes_to_download", "files_to_verify", "bytes_to_verify", "files_present" })
+        {
+            Assert.True(offlineDryPlan[count]!.GetValue<long>() == offlinePlan[count]!.GetValue<long>(), $"{count}: dry run {offlineDryPlan[count]}, run {offlinePlan[count]}");
+        }
 
         // Verify: every selected file and the extras the selection covers, nothing else.
         var verify = await cli.RunAsync([.. common, "--verify", "--json", .. selectionArgs]);
