@@ -147,14 +147,16 @@ internal sealed class DownloadOutput : IAsyncDisposable
         {
             _context.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"error: {summary.FilesFailed} file(s) could not be downloaded (see above). {ProgressView.NextStep(failures)} Verified files are kept."));
-            return HfdlCommand.ExitFailure;
         }
-        if (_json is null)
+        else if (_json is null)
         {
             WriteFolder(_context, summary.TargetFolder);
         }
-        return HfdlCommand.ExitOk;
+        return ExitCodeOf(summary);
     }
+
+    /// <summary>The exit code of a download that ran to its end (its <c>summary</c> event says the same): 1 when a file failed.</summary>
+    public static int ExitCodeOf(DownloadSummary summary) => summary.FilesFailed == 0 ? HfdlCommand.ExitOk : HfdlCommand.ExitFailure;
 
     /// <summary>
     /// The download folder on stdout, for <c>dir=$(hfdl org/model -q)</c>: exactly as it is when stdout is not a
@@ -209,15 +211,17 @@ internal sealed class DownloadOutput : IAsyncDisposable
             _context.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"error: {unreachable} file(s) of the revision are missing or incomplete on disk, and without the network they cannot be downloaded: the download would fail. {(offlineAsked ? "Run it without --offline / HF_HUB_OFFLINE (and with the Hub in reach) to fetch them." : "Run it again once the Hub can be reached to fetch them.")}"));
         }
-        // Every --json run ends with a summary, a dry run too: nothing downloaded, the present files counted as skipped.
-        _json?.Summary(new DownloadSummary(plan.TargetFolder, plan.Commit, 0, plan.FilesPresent, blocked.Count + unreachable, 0, Elapsed) { Unchecked = plan.WithoutListing }, w => w.WriteBoolean("dry_run", true));
         // The exit code the download would have: 1 when a file would fail, or when it would not start for want of space.
         var wouldNotStart = plan.DiskSpace is { Fits: false, Needed: > 0 };
         if (wouldNotStart && _quiet)
         {
             _context.Error.WriteLine("error: the download would refuse to start: what it has to write does not fit on the disk (with --min-free-space kept free).");
         }
-        return blocked.Count + unreachable > 0 || wouldNotStart ? HfdlCommand.ExitFailure : HfdlCommand.ExitOk;
+        var exitCode = blocked.Count + unreachable > 0 || wouldNotStart ? HfdlCommand.ExitFailure : HfdlCommand.ExitOk;
+        // Every --json run ends with a summary, a dry run too: nothing downloaded, the present files counted as skipped,
+        // and the exit code the process ends with (a download that would not start fails no file, yet exits 1).
+        _json?.Summary(new DownloadSummary(plan.TargetFolder, plan.Commit, 0, plan.FilesPresent, blocked.Count + unreachable, 0, Elapsed) { Unchecked = plan.WithoutListing }, exitCode, w => w.WriteBoolean("dry_run", true));
+        return exitCode;
     }
 
     /// <summary>
@@ -251,14 +255,15 @@ internal sealed class DownloadOutput : IAsyncDisposable
             // --fix-broken does not touch them, so it must not be offered for them alone.
             _context.Error.WriteLine($"The extra file{(extra == 1 ? " is" : "s are")} not the repo's at this revision, and hfdl never deletes {(extra == 1 ? "it" : "them")}: remove {(extra == 1 ? "it" : "them")}, or leave {(extra == 1 ? "it" : "them")} out with --exclude, for --verify to pass.");
         }
-        _json?.Summary(new DownloadSummary(report.Folder, report.Commit, 0, 0, corrupt + missing + extra, 0, Elapsed), w =>
+        var exitCode = report.AllOk ? HfdlCommand.ExitOk : HfdlCommand.ExitFailure;
+        _json?.Summary(new DownloadSummary(report.Folder, report.Commit, 0, 0, corrupt + missing + extra, 0, Elapsed), exitCode, w =>
         {
             w.WriteNumber("files_ok", report.Count(VerifyStatus.Ok));
             w.WriteNumber("files_corrupt", corrupt);
             w.WriteNumber("files_missing", missing);
             w.WriteNumber("files_extra", extra);
         });
-        return report.AllOk ? HfdlCommand.ExitOk : HfdlCommand.ExitFailure;
+        return exitCode;
     }
 
     private TimeSpan Elapsed => System.Diagnostics.Stopwatch.GetElapsedTime(_started);

@@ -87,9 +87,10 @@ internal sealed class JsonEvents(TextWriter output)
 
     /// <summary>
     /// The <c>summary</c> event that ends every run that was not stopped: a download, a dry run, a verification.
-    /// <paramref name="more"/> adds the fields of a mode (a verification's counts, a dry run's flag).
+    /// <paramref name="exitCode"/> is the process's (a dry run can fail with no file failed: a download it says would
+    /// not start); <paramref name="more"/> adds the fields of a mode (a verification's counts, a dry run's flag).
     /// </summary>
-    public void Summary(DownloadSummary s, Action<Utf8JsonWriter>? more = null) => Write("summary", w =>
+    public void Summary(DownloadSummary s, int exitCode, Action<Utf8JsonWriter>? more = null) => Write("summary", w =>
     {
         w.WriteString("target", s.TargetFolder);
         w.WriteString("commit", s.Commit);
@@ -103,7 +104,7 @@ internal sealed class JsonEvents(TextWriter output)
         w.WriteNumber("bytes_per_second", Math.Round(s.AverageBytesPerSecond));
         more?.Invoke(w);
         w.WriteBoolean("verified", s.FilesFailed == 0 && !s.Unchecked);
-        w.WriteNumber("exit_code", s.FilesFailed == 0 ? HfdlCommand.ExitOk : HfdlCommand.ExitFailure);
+        w.WriteNumber("exit_code", exitCode);
     });
 
     /// <summary>The plan's action names, made once (a plan of 400,000 files would make 800,000 strings).</summary>
@@ -304,7 +305,7 @@ internal sealed class JsonProgress : IProgress<DownloadEvent>
                 break;
             case DownloadFinished finished:
                 MaybeProgress(force: true);
-                _events.Summary(finished.Summary);
+                _events.Summary(finished.Summary, DownloadOutput.ExitCodeOf(finished.Summary));
                 break;
         }
     }

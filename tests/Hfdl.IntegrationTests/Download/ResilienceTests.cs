@@ -669,6 +669,9 @@ public sealed class ResilienceTests : IDisposable
         Assert.Equal(1, refusedJson.ExitCode);
         Assert.Contains("the download would refuse to start", refusedDryRun.Error, StringComparison.Ordinal);
         Assert.False(DiskSpace(refusedJson).GetProperty("fits").GetBoolean());
+        // The summary's exit_code is the process's: it said 0 while the dry run exited 1 (QA: helper-49).
+        Assert.Equal(1, LastEvent(refusedJson, "summary").GetProperty("exit_code").GetInt32());
+        Assert.Equal(0, LastEvent(passingJson, "summary").GetProperty("exit_code").GetInt32());
         Assert.True(complete.ExitCode == 0, complete.ToString());
         Assert.True(fixBroken.ExitCode == 0, fixBroken.ToString());
         Assert.Equal(0, passingDryRun.ExitCode);
@@ -681,6 +684,13 @@ public sealed class ResilienceTests : IDisposable
 
     private static JsonElement DiskSpace(CliResult dryRun) =>
         JsonDocument.Parse(dryRun.Out.Split('\n')[0]).RootElement.GetProperty("disk_space").Clone();
+
+    private static JsonElement LastEvent(CliResult run, string name)
+    {
+        var last = JsonDocument.Parse(run.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries)[^1]).RootElement.Clone();
+        Assert.Equal(name, last.GetProperty("event").GetString());
+        return last;
+    }
 
     [Fact]
     public async Task A_rejected_token_is_read_again_once_from_its_source()
