@@ -172,6 +172,12 @@ internal sealed class DownloadOutput : IAsyncDisposable
     {
         if (_json is not null)
         {
+            // What the plan's warning says on stderr (the Hub out of reach, a journal set aside, no cached listing), said
+            // before the plan, as a download's warnings are: a dry run wrote none.
+            if (plan.Warning is { } said)
+            {
+                _json.Warning(said);
+            }
             _json.Plan(plan);
         }
         else if (plan.Files.Count + plan.Extras.Count <= ProgressView.LargestDrawnPlan)

@@ -67,6 +67,9 @@ internal sealed class JsonEvents(TextWriter output)
     /// </summary>
     internal static string Words(string? text) => Core.Hub.SafeText.Escape(text);
 
+    /// <summary>A <c>warning</c>: what a run says on stderr as <c>warning: ...</c>, said to scripts too.</summary>
+    public void Warning(string message) => Write("warning", w => w.WriteString("message", Words(message)));
+
     public void Error(string message, int exitCode, string? path = null, bool? retryable = null) => Write("error", w =>
     {
         if (path is not null)
@@ -283,7 +286,7 @@ internal sealed class JsonProgress : IProgress<DownloadEvent>
                 _events.Error(failed.Error, HfdlCommand.ExitFailure, failed.Path, failed.Retryable);
                 break;
             case Warning warning:
-                _events.Write("warning", w => w.WriteString("message", JsonEvents.Words(warning.Message)));
+                _events.Warning(warning.Message);
                 break;
             case WaitingForLock waiting:
                 _events.Write("waiting_for_lock", w =>

@@ -305,6 +305,11 @@ public sealed class EcosystemTests(EcosystemHub hub) : IClassFixture<EcosystemHu
         Assert.Contains("No listing of commit", dryRun.Error, StringComparison.Ordinal);
         var dryRunJson = await cli.RunAsync("download", "acme/cached", "--cache-dir", Cache, "--offline", "--dry-run", "--json");
         Assert.False(JsonLines(dryRunJson.Out)[^1].GetProperty("verified").GetBoolean(), "a dry run does not claim a check either");
+        // The warning it prints on stderr is an event too, before the plan (QA: helper-49: a dry run wrote none).
+        var warning = JsonLines(dryRunJson.Out)[0];
+        Assert.Equal("warning", warning.GetProperty("event").GetString());
+        Assert.Contains("No listing of commit", warning.GetProperty("message").GetString(), StringComparison.Ordinal);
+        Assert.Equal("plan", JsonLines(dryRunJson.Out)[1].GetProperty("event").GetString());
         Assert.Equal(before, hub.Server.Requests.Count);
 
         // The Hub out of reach: the same local copy, said to be unchecked.

@@ -253,6 +253,29 @@ public sealed class OutputTests(ExperienceHub hub) : IClassFixture<ExperienceHub
     }
 
     [Fact]
+    public async Task A_json_dry_run_writes_the_warning_it_prints_as_a_warning_event_before_the_plan()
+    {
+        // Download and --verify wrote their warnings as events; a dry run printed them on stderr only (QA: helper-49).
+        var cli = Cli();
+        Assert.Equal(0, (await cli.RunAsync("download", "acme/plain", "--local-dir", Target())).ExitCode);
+        var unreachable = Cli();
+        unreachable.Environment["HF_ENDPOINT"] = "http://127.0.0.1:9";
+
+        var offHub = await unreachable.RunAsync("download", "acme/plain", "--local-dir", Target(), "--dry-run", "--json");
+        File.WriteAllText(Path.Combine(Target(), ".download_state"), "not a journal");
+        var badJournal = await cli.RunAsync("download", "acme/plain", "--local-dir", Target(), "--dry-run", "--json");
+
+        foreach (var (run, said) in new[] { (offHub, "Planned from the local records of commit"), (badJournal, "is not trusted") })
+        {
+            Assert.True(run.ExitCode == 0, run.ToString());
+            Assert.Contains(said, run.Error, StringComparison.Ordinal);
+            var events = Events(run.Out);
+            Assert.Equal(["warning", "plan", "summary"], events.Select(e => e.GetProperty("event").GetString()));
+            Assert.Contains(said, events[0].GetProperty("message").GetString(), StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
     public async Task An_offline_dry_run_shows_a_file_to_download_as_missing_and_fails_as_the_download_would()
     {
         var cli = Cli();
