@@ -17,6 +17,7 @@ internal sealed class DownloadOutput : IAsyncDisposable
     private readonly CliContext _context;
     private readonly bool _quiet;
     private readonly JsonEvents? _json;
+    private readonly JsonProgress? _jsonProgress;
     private readonly LiveProgress? _live;
     private readonly PlainProgress? _plain;
     private readonly IProgress<DownloadEvent> _progress;
@@ -33,7 +34,7 @@ internal sealed class DownloadOutput : IAsyncDisposable
         if (json)
         {
             _json = new JsonEvents(context.Out);
-            events = new JsonProgress(_json);
+            events = _jsonProgress = new JsonProgress(_json);
             sinks.Add(events);
         }
         if (!quiet && UseLiveDisplay(context))
@@ -276,6 +277,8 @@ internal sealed class DownloadOutput : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        // Before a fatal error event is written: no progress may follow it.
+        _jsonProgress?.Dispose();
         if (_live is not null)
         {
             await _live.DisposeAsync().ConfigureAwait(false);

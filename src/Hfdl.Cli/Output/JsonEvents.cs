@@ -190,9 +190,16 @@ internal sealed class JsonEvents(TextWriter output)
     });
 }
 
-/// <summary>Turns the engine's events into <see cref="JsonEvents"/>, with <c>progress</c> at a bounded rate.</summary>
-internal sealed class JsonProgress : IProgress<DownloadEvent>
+/// <summary>
+/// Turns the engine's events into <see cref="JsonEvents"/>, with <c>progress</c> at a bounded rate: at most once per
+/// interval as bytes arrive, and once per <see cref="Heartbeat"/> while files are active even when none do, since a
+/// stalled transfer reports nothing and its <c>stalled: true</c> would otherwise never be written.
+/// </summary>
+internal sealed class JsonProgress : IProgress<DownloadEvent>, IDisposable
 {
+    /// <summary>How often <c>progress</c> is written while files are active and no byte arrives.</summary>
+    public static readonly TimeSpan Heartbeat = TimeSpan.FromSeconds(1);
+
     private readonly JsonEvents _events;
     private readonly ProgressModel _model;
     private readonly TimeProvider _time;
@@ -200,6 +207,8 @@ internal sealed class JsonProgress : IProgress<DownloadEvent>
     private readonly object _gate = new();
     private RevisionResolved? _revision;
     private long _lastProgress;
+    private ITimer? _heartbeat;
+    private bool _finished;
 
     public JsonProgress(JsonEvents events, TimeProvider? time = null, TimeSpan? interval = null)
     {
@@ -208,6 +217,17 @@ internal sealed class JsonProgress : IProgress<DownloadEvent>
         _interval = interval ?? TimeSpan.FromMilliseconds(500);
         _model = new ProgressModel(_time);
         _lastProgress = _time.GetTimestamp();
+    }
+
+    /// <summary>No <c>progress</c> after this: the run ended (its summary or fatal error follows).</summary>
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            _finished = true;
+            _heartbeat?.Dispose();
+            _heartbeat = null;
+        }
     }
 
     public ProgressModel Model => _model;
@@ -253,6 +273,7 @@ internal sealed class JsonProgress : IProgress<DownloadEvent>
                     w.WriteBoolean("big", started.IsBig);
                     w.WriteNumber("resumed_bytes", started.ResumedBytes);
                 });
+                StartHeartbeat();
                 break;
             case FileProgress or TransferStats:
                 MaybeProgress(force: false);
@@ -308,6 +329,7 @@ internal sealed class JsonProgress : IProgress<DownloadEvent>
                 break;
             case DownloadFinished finished:
                 MaybeProgress(force: true);
+                Dispose();
                 _events.Summary(finished.Summary, DownloadOutput.ExitCodeOf(finished.Summary));
                 break;
         }
@@ -322,53 +344,84 @@ internal sealed class JsonProgress : IProgress<DownloadEvent>
         w.WriteNumber("delay_seconds", Math.Round(delay.TotalSeconds, 3));
     });
 
-    private void MaybeProgress(bool force)
+    private void StartHeartbeat()
     {
-        ProgressSnapshot snapshot;
+        lock (_gate)
+        {
+            if (_heartbeat is null && !_finished)
+            {
+                _heartbeat = _time.CreateTimer(_ => Beat(), null, Heartbeat, Heartbeat);
+            }
+        }
+    }
+
+    private void Beat()
+    {
+        try
+        {
+            MaybeProgress(force: false, onlyWhileActive: true);
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException)
+        {
+            // On a timer's thread an exception would end the process: stdout gone is the run's to notice, not the beat's.
+        }
+    }
+
+    /// <param name="force">Write it whenever the last one was.</param>
+    /// <param name="onlyWhileActive">Only when a file is active (the heartbeat: nothing to say between files).</param>
+    private void MaybeProgress(bool force, bool onlyWhileActive = false)
+    {
+        // Written under the gate: once Dispose returned, no progress line can follow the summary or the fatal error.
         lock (_gate)
         {
             var now = _time.GetTimestamp();
-            if (!force && _time.GetElapsedTime(_lastProgress, now) < _interval)
+            if (_finished || (!force && _time.GetElapsedTime(_lastProgress, now) < _interval))
+            {
+                return;
+            }
+            var snapshot = _model.Snapshot();
+            if (onlyWhileActive && snapshot.Active.Count == 0)
             {
                 return;
             }
             _lastProgress = now;
-            snapshot = _model.Snapshot();
+            WriteProgress(snapshot);
         }
-        _events.Write("progress", w =>
-        {
-            w.WriteNumber("bytes_done", snapshot.BytesDone);
-            w.WriteNumber("bytes_total", snapshot.BytesTotal);
-            w.WriteNumber("bytes_per_second", Math.Round(snapshot.BytesPerSecond));
-            if (snapshot.Eta is { } eta)
-            {
-                w.WriteNumber("eta_seconds", Math.Round(eta.TotalSeconds, 1));
-            }
-            else
-            {
-                w.WriteNull("eta_seconds");
-            }
-            w.WriteNumber("files_done", snapshot.FilesDone);
-            w.WriteNumber("files_skipped", snapshot.FilesSkipped);
-            w.WriteNumber("files_failed", snapshot.FilesFailed);
-            w.WriteStartArray("active");
-            foreach (var file in snapshot.Active)
-            {
-                w.WriteStartObject();
-                w.WriteString("path", file.Path);
-                w.WriteNumber("bytes_done", file.Done);
-                w.WriteNumber("size", file.Size);
-                w.WriteNumber("bytes_per_second", Math.Round(file.BytesPerSecond));
-                w.WriteBoolean("stalled", file.StalledFor is not null);
-                w.WriteEndObject();
-            }
-            w.WriteEndArray();
-            if (snapshot.Connections is { } c)
-            {
-                w.WriteNumber("connections", c.Connections);
-            }
-        });
     }
+
+    private void WriteProgress(ProgressSnapshot snapshot) => _events.Write("progress", w =>
+    {
+        w.WriteNumber("bytes_done", snapshot.BytesDone);
+        w.WriteNumber("bytes_total", snapshot.BytesTotal);
+        w.WriteNumber("bytes_per_second", Math.Round(snapshot.BytesPerSecond));
+        if (snapshot.Eta is { } eta)
+        {
+            w.WriteNumber("eta_seconds", Math.Round(eta.TotalSeconds, 1));
+        }
+        else
+        {
+            w.WriteNull("eta_seconds");
+        }
+        w.WriteNumber("files_done", snapshot.FilesDone);
+        w.WriteNumber("files_skipped", snapshot.FilesSkipped);
+        w.WriteNumber("files_failed", snapshot.FilesFailed);
+        w.WriteStartArray("active");
+        foreach (var file in snapshot.Active)
+        {
+            w.WriteStartObject();
+            w.WriteString("path", file.Path);
+            w.WriteNumber("bytes_done", file.Done);
+            w.WriteNumber("size", file.Size);
+            w.WriteNumber("bytes_per_second", Math.Round(file.BytesPerSecond));
+            w.WriteBoolean("stalled", file.StalledFor is not null);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+        if (snapshot.Connections is { } c)
+        {
+            w.WriteNumber("connections", c.Connections);
+        }
+    });
 }
 
 /// <summary>UTF-8 bytes into a <see cref="TextWriter"/>, decoded as they come (a character split between writes is kept).</summary>

@@ -4,6 +4,7 @@ using Hfdl.Cli.Output;
 using Hfdl.Core.Hub;
 using Hfdl.Core.Progress;
 using Hfdl.Core.Transfer;
+using Hfdl.Hub.Server;
 using Hfdl.IntegrationTests.Support;
 using Spectre.Console.Testing;
 
@@ -163,6 +164,25 @@ public sealed class OutputTests(ExperienceHub hub) : IClassFixture<ExperienceHub
         Assert.Equal(Target(), summary.GetProperty("target").GetString());
         Assert.DoesNotContain(Target() + "\n", result.Out, StringComparison.Ordinal);
         Assert.Contains("Downloaded 6 files", result.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Json_progress_keeps_coming_while_a_transfer_stalls_and_marks_the_file_stalled()
+    {
+        // A stalled transfer reports no bytes, and progress was written only when bytes came: 2 progress events in a
+        // 14 s stall, never one with stalled: true, while stderr showed STALLED (QA: helper-49).
+        var store = new InMemoryRepoStore().AddRepo(RepoType.Model, "acme/stalls", repo => repo
+            .File("weights.bin", SyntheticContent.Create(3_000_000, seed: 53))
+            .Settings(s => s with { Faults = HubFaults.None with { Stall = new StallFault(AfterBytes: 500_000) { Duration = TimeSpan.FromSeconds(8), Repeat = FaultRepeat.OncePerFile } } }));
+        await using var server = await HubServer.StartAsync(new HubServerOptions { Store = store });
+
+        var result = await new CliRunner(server, _temp).RunAsync("download", "acme/stalls", "--local-dir", Target(), "--json");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var events = Events(result.Out);
+        Assert.Contains(events, e => e.GetProperty("event").GetString() == "progress"
+            && e.GetProperty("active").EnumerateArray().Any(f => f.GetProperty("path").GetString() == "weights.bin" && f.GetProperty("stalled").GetBoolean()));
+        Assert.Equal("summary", events[^1].GetProperty("event").GetString());
     }
 
     [Fact]
