@@ -41,26 +41,19 @@ internal static class HfdlCommand
         // value: `--local-dir= --dry-run` downloaded into a folder named --dry-run (QA). Before "--", that is refused.
         if (args.TakeWhile(a => a != "--").FirstOrDefault(a => a.Length > 3 && a.StartsWith("--", StringComparison.Ordinal) && a.EndsWith('=') && a.IndexOf('=') == a.Length - 1) is { } empty)
         {
-            context.Error.WriteLine($"error: {empty[..^1]} has an empty value after '='. Give it a value (or leave the option out).");
-            return ExitUsage;
+            return UsageError(context, args, [$"{empty[..^1]} has an empty value after '='. Give it a value (or leave the option out)."], usage: null);
         }
         var root = Build(context);
         var parseResult = root.Parse(args);
         onForcedExit?.Invoke((message, code) => Fail(context, parseResult, message, code, prefix: ""));
         if (parseResult.Errors.Count > 0)
         {
-            foreach (var error in parseResult.Errors)
-            {
-                context.Error.WriteLine($"error: {OneLine(error.Message)}");
-            }
-            context.Error.WriteLine($"Run '{HelpWriter.CommandPath(parseResult.CommandResult.Command)} --help' for usage.");
-            return ExitUsage;
+            return UsageError(context, args, [.. parseResult.Errors.Select(e => OneLine(e.Message))], $"Run '{HelpWriter.CommandPath(parseResult.CommandResult.Command)} --help' for usage.");
         }
         if (OptionTakenAsArgument(parseResult) is { } unknown)
         {
-            context.Error.WriteLine($"error: '{unknown}' is not an option of this command. To name a file that starts with '-', put it after --.");
-            context.Error.WriteLine($"Run '{HelpWriter.CommandPath(parseResult.CommandResult.Command)} --help' for usage.");
-            return ExitUsage;
+            return UsageError(context, args, [$"'{unknown}' is not an option of this command. To name a file that starts with '-', put it after --."],
+                $"Run '{HelpWriter.CommandPath(parseResult.CommandResult.Command)} --help' for usage.");
         }
         try
         {
@@ -162,6 +155,35 @@ internal static class HfdlCommand
             }
         }
         return null;
+    }
+
+    /// <summary>
+    /// A command line hfdl cannot run (exit 2), found before the command starts: each error on stderr, then how to get
+    /// help; and when the command line asks for --json, one fatal <c>error</c> event that says it all, as every other
+    /// way a --json run stops ends. The words are read as given: a command line that does not parse has no values to ask.
+    /// </summary>
+    private static int UsageError(CliContext context, string[] args, string[] errors, string? usage)
+    {
+        try
+        {
+            foreach (var error in errors)
+            {
+                context.Error.WriteLine($"error: {error}");
+            }
+            if (usage is not null)
+            {
+                context.Error.WriteLine(usage);
+            }
+            if (args.Length > 0 && args[0] is "download" or "ls" && args.Skip(1).TakeWhile(a => a != "--").Contains("--json"))
+            {
+                new Output.JsonEvents(context.Out).Error(string.Join(" ", usage is null ? errors : [.. errors, usage]), ExitUsage);
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ObjectDisposedException)
+        {
+            // Nobody is reading (a closed stream): the exit code still tells.
+        }
+        return ExitUsage;
     }
 
     /// <summary>Reports a run that stopped: a paragraph on stderr, and with --json an <c>error</c> event on stdout.</summary>

@@ -346,6 +346,43 @@ public sealed class OutputTests(ExperienceHub hub) : IClassFixture<ExperienceHub
     }
 
     [Theory]
+    [InlineData("download acme/plain --json -t 0", "--threads")]
+    [InlineData("acme/plain --json --bogus", "--bogus")]
+    [InlineData("--json --bogus acme/plain", "--bogus")]
+    [InlineData("acme/plain --json --revision=", "--revision")]
+    [InlineData("acme/plain --json --format json", "--format json")]
+    [InlineData("download --json", "Required argument missing")]
+    [InlineData("ls acme/plain --json -t 0", "-t")]
+    [InlineData("acme/plain --json --verify --force", "--force")]
+    [InlineData("bad//x --json", "bad//x")]
+    public async Task Every_usage_error_of_a_json_run_ends_it_with_a_fatal_error_event(string commandLine, string named)
+    {
+        // Errors found while the command line was read went to stderr only, with nothing on stdout, while those found
+        // after it (--verify --force, a malformed repo id) wrote the fatal error event (QA: helper-49).
+        var result = await Cli().RunAsync(commandLine.Split(' '));
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("error: ", result.Error, StringComparison.Ordinal);
+        var error = Assert.Single(Events(result.Out));
+        Assert.Equal("error", error.GetProperty("event").GetString());
+        Assert.True(error.GetProperty("fatal").GetBoolean());
+        Assert.Equal(2, error.GetProperty("exit_code").GetInt32());
+        Assert.Contains(named, error.GetProperty("message").GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_usage_error_without_json_or_with_json_as_a_file_name_writes_nothing_on_stdout()
+    {
+        var plain = await Cli().RunAsync("acme/plain", "-t", "0");
+        var fileNamedJson = await Cli().RunAsync("acme/plain", "-t", "0", "--", "--json");
+
+        Assert.Equal(2, plain.ExitCode);
+        Assert.Equal("", plain.Out);
+        Assert.Equal(2, fileNamedJson.ExitCode);
+        Assert.Equal("", fileNamedJson.Out);
+    }
+
+    [Theory]
     [InlineData("HF_HUB_DISABLE_PROGRESS_BARS", "1", false)]
     [InlineData("HF_HUB_DISABLE_PROGRESS_BARS", "yes", false)]
     [InlineData("HF_HUB_DISABLE_PROGRESS_BARS", "0", true)]
