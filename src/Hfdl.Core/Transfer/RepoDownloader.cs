@@ -96,8 +96,11 @@ internal sealed partial class RepoDownloader
         TargetChecks.CheckNames([.. selection.Selected.Select(f => f.Path)], layout.Kind != LayoutKind.HfCache, layout.ResultFolder(commit));
         // A run the disk cannot hold is refused before it writes anything (its folder, lock, ref or listing), as its
         // dry run says; checked again under the lock below, with the journal as this run leaves it.
-        if (CheckDiskSpace(InspectReadOnly(request, selection, layout, withExtras: false), root) is { Fits: false, Available: { } free } early)
+        var earlyPlan = InspectReadOnly(request, selection, layout, withExtras: false);
+        if (CheckDiskSpace(earlyPlan, root) is { Fits: false, Available: { } free } early)
         {
+            // The plan was made: it is said before the refusal (a reader of events saw the error alone), as its dry run shows it.
+            progress?.Report(Ready(earlyPlan, earlyPlan.Files.GroupBy(f => f.DataKey, StringComparer.Ordinal).Select(g => (IReadOnlyList<PlannedFile>)[.. g]), layout.ResultFolder(commit)));
             throw new InsufficientDiskSpaceException(root, early.Needed, free, early.Reserve);
         }
         // Everything below is written under the repo's lock: `hfdl cache rm/prune` take it too, so they never remove a
@@ -124,17 +127,8 @@ internal sealed partial class RepoDownloader
         var work = new List<(RemoteFile File, string Path)>();
         var present = new List<PlannedFile>();
         var run = new RunCounters();
-        var (filesToVerify, bytesToVerify, bytesOnDisk) = (0, 0L, 0L);
         foreach (var (path, members) in groups)
         {
-            if (members[0].Action == PlannedAction.Verify)
-            {
-                (filesToVerify, bytesToVerify) = (filesToVerify + 1, bytesToVerify + members[0].Size);
-            }
-            if (members[0].Action == PlannedAction.Resume)
-            {
-                bytesOnDisk += members[0].BytesOnDisk;
-            }
             if (members.All(m => m.Action == PlannedAction.Present))
             {
                 foreach (var member in members)
@@ -155,12 +149,7 @@ internal sealed partial class RepoDownloader
             }
         }
         var resultFolder = layout.ResultFolder(commit);
-        progress?.Report(new PlanReady(resultFolder, plan.Files.Count, plan.TotalBytes, plan.FilesToFetch, Checked.Sum(work.Select(w => w.File.Size)), run.Skipped, _options.BigFileThreshold)
-        {
-            FilesToVerify = filesToVerify,
-            BytesToVerify = bytesToVerify,
-            BytesOnDisk = bytesOnDisk,
-        });
+        progress?.Report(Ready(plan, groups.Select(g => (IReadOnlyList<PlannedFile>)g.Files), resultFolder));
         // Reported only now: the plan comes first, so a reader of the events knows the totals before any file's outcome.
         foreach (var member in present)
         {
@@ -364,6 +353,41 @@ internal sealed partial class RepoDownloader
                 state.SetFile(file.Path, null);
             }
         }
+    }
+
+    /// <summary>
+    /// The <see cref="PlanReady"/> of a download's plan, whose files are in <paramref name="groups"/> of the same data
+    /// (fetched once, as one HF cache blob): a group is work unless every file of it is present.
+    /// </summary>
+    private PlanReady Ready(DownloadPlan plan, IEnumerable<IReadOnlyList<PlannedFile>> groups, string resultFolder)
+    {
+        var (filesPresent, filesToVerify, bytesToVerify, bytesOnDisk) = (0, 0, 0L, 0L);
+        var workSizes = new List<long>();
+        foreach (var members in groups)
+        {
+            if (members[0].Action == PlannedAction.Verify)
+            {
+                (filesToVerify, bytesToVerify) = (filesToVerify + 1, bytesToVerify + members[0].Size);
+            }
+            if (members[0].Action == PlannedAction.Resume)
+            {
+                bytesOnDisk += members[0].BytesOnDisk;
+            }
+            if (members.All(m => m.Action == PlannedAction.Present))
+            {
+                filesPresent += members.Count;
+            }
+            else
+            {
+                workSizes.Add(members[0].Size);
+            }
+        }
+        return new PlanReady(resultFolder, plan.Files.Count, plan.TotalBytes, plan.FilesToFetch, Checked.Sum(workSizes), filesPresent, _options.BigFileThreshold)
+        {
+            FilesToVerify = filesToVerify,
+            BytesToVerify = bytesToVerify,
+            BytesOnDisk = bytesOnDisk,
+        };
     }
 
     /// <summary>The temporary files under <paramref name="root"/> that can only be this repo's (not those of a download nested in it).</summary>

@@ -637,6 +637,8 @@ public sealed class ResilienceTests : IDisposable
 
         var cache = _temp.Combine("cache");
         var cached = await new CliRunner(server, _temp).RunAsync("download", "acme/resume", "--cache-dir", cache, "--min-free-space", "1000000000000");
+        var jsonTarget = _temp.Combine("json");
+        var json = await new CliRunner(server, _temp).RunAsync("download", "acme/resume", "--local-dir", jsonTarget, "--min-free-space", "1000000000000", "--json");
 
         Assert.Equal(1, result.ExitCode);
         Assert.Contains("Not enough disk space", result.Error, StringComparison.Ordinal);
@@ -645,6 +647,15 @@ public sealed class ResilienceTests : IDisposable
         Assert.Equal(1, cached.ExitCode);
         Assert.Contains("Not enough disk space", cached.Error, StringComparison.Ordinal);
         Assert.False(Directory.Exists(Path.Combine(cache, "models--acme--resume")));
+        // The plan was made before the refusal, and is written before its error (QA: helper-49: the error came alone).
+        Assert.Equal(1, json.ExitCode);
+        var events = json.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(line => JsonDocument.Parse(line).RootElement.Clone()).ToList();
+        Assert.Equal(["plan", "error"], events.Select(e => e.GetProperty("event").GetString()));
+        Assert.Equal(4, events[0].GetProperty("files_to_download").GetInt32());
+        Assert.Equal(40, events[0].GetProperty("commit").GetString()!.Length);
+        Assert.Equal(1, events[1].GetProperty("exit_code").GetInt32());
+        Assert.Contains("Not enough disk space", events[1].GetProperty("message").GetString(), StringComparison.Ordinal);
+        Assert.False(Directory.Exists(jsonTarget));
     }
 
     [Fact]
