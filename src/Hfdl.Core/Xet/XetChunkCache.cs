@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.IO.Hashing;
+using Hfdl.Core.Hub;
 using Hfdl.Core.Storage;
 using Hfdl.Core.Transfer;
 using Microsoft.Win32.SafeHandles;
@@ -77,6 +78,28 @@ internal sealed class XetChunkCache
 
     /// <summary>Throws <see cref="LinkInTargetException"/> when a link sits between the root and the cache's folder.</summary>
     public void CheckForLinks() => SafeFileSystem.CheckNoLinks(_root, Folder);
+
+    /// <summary>
+    /// Throws when the cache cannot be used: <see cref="LinkInTargetException"/> when a link sits between the root and the
+    /// cache's folder, <see cref="HfdlException"/> when a file has the folder's name.
+    /// </summary>
+    public void CheckUsable()
+    {
+        CheckForLinks();
+        if (FileAtFolder() is { } problem)
+        {
+            throw new HfdlException(problem);
+        }
+    }
+
+    /// <summary>
+    /// Why a file at <c>hfdl-chunks</c> stops the cache, or null. Unlike what is below it, that name sits in the Xet cache
+    /// root, beside hf_xet's own folders, where anyone may have put a file: it is never removed (QA: a user's file of that
+    /// name was deleted without a word, and a folder made in its place).
+    /// </summary>
+    private string? FileAtFolder() => !Directory.Exists(Folder) && File.Exists(Folder)
+        ? $"'{SafeText.Printable(Folder)}' is a file, where hfdl keeps the folder of its Xet chunk cache; hfdl leaves it as it is. Move that file away, and later runs use the cache again."
+        : null;
 
     /// <summary>
     /// The first link from the cache's folder down to <paramref name="path"/> (both included), or null. A link planted
@@ -396,6 +419,15 @@ internal sealed class XetChunkCache
         {
             return null;
         }
+        if (FileAtFolder() is { } problem)
+        {
+            // Put there during the run (the run's start checked): said once, and nothing more is written.
+            if (Interlocked.Exchange(ref _writesFailed, 1) == 0)
+            {
+                OnWarning?.Invoke($"The Xet chunk cache is not written: {problem}");
+            }
+            return null;
+        }
         var folder = XorbFolder(xorb);
         try
         {
@@ -417,10 +449,10 @@ internal sealed class XetChunkCache
     }
 
     /// <summary>
-    /// Creates the folders down to <paramref name="folder"/> (a xorb's), refusing a link at any of them. Anything else of
-    /// the wrong kind at their names (a file where <c>hfdl-chunks</c>, a fan-out or a xorb folder belongs) is removed:
-    /// below the root everything is hfdl's own, and an obstacle left there would turn every later write of that name
-    /// into a failure, run after run.
+    /// Creates the folders down to <paramref name="folder"/> (a xorb's), refusing a link at any of them. A file where a
+    /// fan-out or a xorb folder belongs is removed: below <c>hfdl-chunks</c> everything is hfdl's own, and an obstacle
+    /// left there would turn every later write of that name into a failure, run after run. A file at <c>hfdl-chunks</c>
+    /// itself is not (see <see cref="FileAtFolder"/>): creating the folder then fails.
     /// </summary>
     private void CreateFolder(string folder)
     {
@@ -428,7 +460,7 @@ internal sealed class XetChunkCache
         foreach (var current in (string[])[Folder, Path.GetDirectoryName(folder)!, folder])
         {
             SafeFileSystem.RefuseLink(current);
-            if (!Directory.Exists(current) && File.Exists(current))
+            if (current != Folder && !Directory.Exists(current) && File.Exists(current))
             {
                 File.Delete(current);
             }

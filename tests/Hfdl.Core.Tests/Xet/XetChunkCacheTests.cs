@@ -170,6 +170,26 @@ public sealed class XetChunkCacheTests : IDisposable
     }
 
     [Fact]
+    public void A_file_at_the_cache_folder_name_is_left_alone_and_nothing_is_written_with_one_warning()
+    {
+        // The Xet cache root is shared with hf_xet and whoever else: a file of that name may be anyone's.
+        var cache = new XetChunkCache(_root.Path, 1_000_000);
+        var warnings = new List<string>();
+        cache.OnWarning = warnings.Add;
+        File.WriteAllText(cache.Folder, "precious\n");
+
+        Assert.Null(cache.Begin(Xorb(7), 0, 1));
+        Assert.Null(cache.Begin(Xorb(8), 0, 1));
+
+        Assert.Equal("precious\n", File.ReadAllText(cache.Folder));
+        var warning = Assert.Single(warnings);
+        Assert.Contains($"'{cache.Folder}' is a file", warning, StringComparison.Ordinal);
+        Assert.Contains("Move that file away", warning, StringComparison.Ordinal);
+        Assert.Equal(0, cache.Trim());
+        Assert.True(File.Exists(cache.Folder));
+    }
+
+    [Fact]
     public void A_link_planted_as_the_eviction_lock_is_not_followed_and_the_cache_is_not_trimmed()
     {
         var cache = new XetChunkCache(_root.Path, 1);

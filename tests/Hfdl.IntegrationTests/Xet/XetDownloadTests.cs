@@ -288,6 +288,26 @@ public sealed class XetDownloadTests
     }
 
     [Fact]
+    public async Task A_file_of_the_users_at_the_chunk_cache_folder_name_is_left_alone_and_the_run_goes_on_without_the_cache()
+    {
+        await using var server = await HubTestKit.StartAsync(new InMemoryRepoStore().AddRepo(RepoType.Model, "acme/xet", r => r
+            .File("model.safetensors", Weights).Settings(s => s with { Xet = true })), o => o with { Xet = o.Xet with { MaxXorbChunks = 8 } });
+        using var target = new TempFolder();
+        using var cache = new TempFolder();
+        var precious = Path.Combine(cache.Path, "hfdl-chunks");
+        File.WriteAllText(precious, "precious\n");
+
+        var (summary, events) = await Engine.DownloadAsync(server, "acme/xet", target.Path, Options(cache.Path));
+
+        Assert.Equal(0, summary.FilesFailed);
+        Assert.Equal(Weights, File.ReadAllBytes(target.Combine("model.safetensors")));
+        Assert.Equal("precious\n", File.ReadAllText(precious));
+        var warning = Assert.Single(events.OfType<Warning>());
+        Assert.Equal($"The Xet chunk cache is not used: '{precious}' is a file, where hfdl keeps the folder of its Xet chunk cache; hfdl leaves it as it is. Move that file away, and later runs use the cache again.", warning.Message);
+        Assert.True(XorbBytes(server) > 0, "Xet still ran, without its cache");
+    }
+
+    [Fact]
     public async Task A_link_planted_for_one_xorb_in_the_chunk_cache_is_never_written_through()
     {
         await using var server = await HubTestKit.StartAsync(new InMemoryRepoStore().AddRepo(RepoType.Model, "acme/xet", r => r
