@@ -239,6 +239,7 @@ internal static class DownloadCommand
                 UrlRefreshInterval = TimeSpan.FromSeconds(result.GetValue(urlRefresh)),
                 UseXet = !result.GetValue(noXet) && !context.Environment.DisableXet,
                 XetCacheFolder = context.Environment.XetCache,
+                XetCacheChosenBy = (context.Environment.XetCache, context.Environment.XetCacheSetting),
                 XetCacheSize = (long)(result.GetValue(xetCacheSize) * Units.MB),
             };
             if (result.GetValue(force) && (result.GetValue(fixBroken) || result.GetValue(verify)))

@@ -152,7 +152,9 @@ public sealed class HfdlClient : IDisposable, IAsyncDisposable
         var options = new HfdlClientOptions
         {
             Endpoint = endpoint,
-            Download = chosen with { UseXet = chosen.UseXet && !environment.DisableXet, XetCacheFolder = chosen.XetCacheFolder ?? environment.XetCache },
+            Download = chosen.XetCacheFolder is null
+                ? chosen with { UseXet = chosen.UseXet && !environment.DisableXet, XetCacheFolder = environment.XetCache, XetCacheChosenBy = (environment.XetCache, environment.XetCacheSetting) }
+                : chosen with { UseXet = chosen.UseXet && !environment.DisableXet },
             MetadataTimeout = configured.EtagTimeout,
             ReadTimeout = configured.ReadTimeout,
             CacheFolder = environment.HubCache,

@@ -79,6 +79,9 @@ internal sealed class HubEnvironment
     /// <summary><c>HF_XET_CACHE</c>, else <c>$HF_HOME/xet</c>: the Xet cache root (hfdl's chunk cache is its <c>hfdl-chunks</c> folder).</summary>
     public string XetCache => ExpandPath(Get("HF_XET_CACHE")) ?? Path.Combine(HfHome, "xet");
 
+    /// <summary>The variable that chose <see cref="XetCache"/> (or the folder it is in) and what it names.</summary>
+    public PathSetting? XetCacheSetting => Get("HF_XET_CACHE") is not null ? new("HF_XET_CACHE", XetCache) : HfHomeSetting;
+
     /// <summary><c>HF_HUB_DISABLE_SYMLINKS</c>: copy into snapshots instead of linking to blobs.</summary>
     public bool DisableSymlinks => IsTrue("HF_HUB_DISABLE_SYMLINKS");
 

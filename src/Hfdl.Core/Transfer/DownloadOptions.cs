@@ -75,6 +75,18 @@ public sealed record DownloadOptions
     /// </summary>
     public string? XetCacheFolder { get; init; }
 
+    /// <summary>
+    /// The setting that chose <see cref="XetCacheFolder"/> when it comes from the environment (<c>HF_XET_CACHE</c>, or
+    /// <c>HF_HOME</c> it is derived from; a null setting: the default under the home folder), so that a message about it
+    /// names what to change. It applies only while <see cref="XetCacheFolder"/> is still that folder: a folder set
+    /// otherwise names <see cref="XetCacheFolder"/> itself.
+    /// </summary>
+    internal (string Folder, PathSetting? Setting)? XetCacheChosenBy { get; init; }
+
+    /// <summary>The setting to name in a message about <see cref="XetCacheFolder"/> (see <see cref="XetCacheChosenBy"/>).</summary>
+    internal PathSetting? XetCacheSetting(string folder) =>
+        XetCacheChosenBy is { } chosen && chosen.Folder == folder ? chosen.Setting : new PathSetting(nameof(XetCacheFolder), folder);
+
     /// <summary>The most bytes the chunk cache keeps (<c>--xet-cache-size</c>); least recently used entries are evicted. Default 10 GB.</summary>
     public long XetCacheSize { get; init; } = DefaultXetCacheSize;
 

@@ -564,8 +564,8 @@ internal sealed partial class RepoDownloader
 
     /// <summary>
     /// Native Xet for this run, when it is on and some big file is Xet-backed; with the chunk cache unless it is off
-    /// (size 0) or it cannot be used (a link planted on its way, a file at its folder's name: then a warning, and Xet
-    /// without a cache); written but not read by a
+    /// (size 0) or it cannot be used (a link planted on its way, a file where one of its folders belongs: then a warning
+    /// naming the setting to change, and Xet without a cache: the cache only saves bytes); written but not read by a
     /// forced download.
     /// </summary>
     private XetSession? CreateXetSession(DownloadRequest request, string commit, List<(RemoteFile File, string Path)> work, IProgress<DownloadEvent>? progress)
@@ -581,7 +581,7 @@ internal sealed partial class RepoDownloader
             cache = new Xet.XetChunkCache(folder, _options.XetCacheSize) { Reads = request.Existing != ExistingFiles.Ignore };
             try
             {
-                cache.CheckUsable();
+                cache.CheckUsable(_options.XetCacheSetting(folder));
                 var warned = new System.Collections.Concurrent.ConcurrentDictionary<string, bool>(StringComparer.Ordinal);
                 cache.OnWarning = message =>
                 {

@@ -80,11 +80,17 @@ internal sealed class XetChunkCache
     public void CheckForLinks() => SafeFileSystem.CheckNoLinks(_root, Folder);
 
     /// <summary>
-    /// Throws when the cache cannot be used: <see cref="LinkInTargetException"/> when a link sits between the root and the
-    /// cache's folder, <see cref="HfdlException"/> when a file has the folder's name.
+    /// Throws when the cache cannot be used: <see cref="InvalidOptionException"/> (or <see cref="HfdlException"/> for a
+    /// default place) naming <paramref name="chosenBy"/> when the root, or a folder on the way to it, is a file;
+    /// <see cref="LinkInTargetException"/> when a link sits between the root and the cache's folder;
+    /// <see cref="HfdlException"/> when a file has the folder's name.
     /// </summary>
-    public void CheckUsable()
+    /// <param name="chosenBy">The setting that chose the root (null: a default), to name in the message.</param>
+    public void CheckUsable(PathSetting? chosenBy)
     {
+        // Without this, every entry failed on its own with the file system's "already exists" (QA: HF_XET_CACHE naming a
+        // file was reported as an entry that could not be written, the other entries "still kept").
+        PathSetting.RefuseFileInTheWay(_root, chosenBy, "the Xet chunk cache");
         CheckForLinks();
         if (FileAtFolder() is { } problem)
         {

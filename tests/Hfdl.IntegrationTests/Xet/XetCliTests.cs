@@ -89,6 +89,41 @@ public sealed class XetCliTests : IDisposable
     }
 
     [Theory]
+    [InlineData("HF_XET_CACHE")]
+    [InlineData("HF_HOME")]
+    public async Task A_chunk_cache_place_that_is_a_file_is_said_once_naming_the_variable_and_the_download_goes_on_without_the_cache(string variable)
+    {
+        var (old, _) = XetDownloadTests.TwoRevisions(seed: 54);
+        await using var server = await StartAsync(old, old);
+        var cli = new CliRunner(server, _temp);
+        var file = _temp.Combine("afile");
+        File.WriteAllText(file, "precious\n");
+        string expected;
+        if (variable == "HF_XET_CACHE")
+        {
+            cli.Environment["HF_XET_CACHE"] = file;
+            expected = $"The Xet chunk cache is not used: HF_XET_CACHE is '{file}', which is a file; it must be a folder, to hold the Xet chunk cache. Point HF_XET_CACHE at a folder, or move that file away.";
+        }
+        else
+        {
+            // The cache goes in $HF_HOME/xet: a file there is on the way to it.
+            var home = cli.Environment["HF_HOME"]!;
+            Directory.CreateDirectory(home);
+            File.Move(file, file = Path.Combine(home, "xet"));
+            expected = $"The Xet chunk cache is not used: HF_HOME is '{home}', but '{file}' on the way there is a file, not a folder, so it cannot hold the Xet chunk cache. Point HF_HOME elsewhere, or move that file away.";
+        }
+
+        var result = await cli.RunAsync("download", "acme/versions", "--local-dir", _temp.Combine("out"), "--file-size-threshold", "1");
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.Equal(old, File.ReadAllBytes(_temp.Combine("out", "model.safetensors")));
+        Assert.Equal("precious\n", File.ReadAllText(file));
+        var warnings = result.Error.Split('\n').Where(l => l.Contains("warning", StringComparison.OrdinalIgnoreCase)).ToList();
+        Assert.Contains(expected, Assert.Single(warnings), StringComparison.Ordinal);
+        Assert.True(XetDownloadTests.XorbBytes(server) > 0, "Xet still ran, without its cache");
+    }
+
+    [Theory]
     [InlineData("--no-xet", null)]
     [InlineData(null, "1")]
     [InlineData(null, "TRUE")]

@@ -308,6 +308,26 @@ public sealed class XetDownloadTests
     }
 
     [Fact]
+    public async Task A_chunk_cache_folder_option_that_names_a_file_is_said_once_naming_the_option_and_the_run_goes_on_without_the_cache()
+    {
+        await using var server = await HubTestKit.StartAsync(new InMemoryRepoStore().AddRepo(RepoType.Model, "acme/xet", r => r
+            .File("model.safetensors", Weights).Settings(s => s with { Xet = true })), o => o with { Xet = o.Xet with { MaxXorbChunks = 8 } });
+        using var target = new TempFolder();
+        using var cache = new TempFolder();
+        var file = Path.Combine(cache.Path, "afile");
+        File.WriteAllText(file, "precious\n");
+
+        var (summary, events) = await Engine.DownloadAsync(server, "acme/xet", target.Path, Options(file));
+
+        Assert.Equal(0, summary.FilesFailed);
+        Assert.Equal(Weights, File.ReadAllBytes(target.Combine("model.safetensors")));
+        Assert.Equal("precious\n", File.ReadAllText(file));
+        var warning = Assert.Single(events.OfType<Warning>());
+        Assert.Equal($"The Xet chunk cache is not used: XetCacheFolder is '{file}', which is a file; it must be a folder, to hold the Xet chunk cache. Point XetCacheFolder at a folder, or move that file away.", warning.Message);
+        Assert.True(XorbBytes(server) > 0, "Xet still ran, without its cache");
+    }
+
+    [Fact]
     public async Task A_link_planted_for_one_xorb_in_the_chunk_cache_is_never_written_through()
     {
         await using var server = await HubTestKit.StartAsync(new InMemoryRepoStore().AddRepo(RepoType.Model, "acme/xet", r => r
