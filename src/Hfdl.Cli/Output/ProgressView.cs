@@ -241,9 +241,10 @@ internal static class ProgressView
                 ? $"Every file is verified: all {s.FilesDownloaded + s.FilesSkipped} match the Hub's hashes (sha256 for LFS, git sha1 otherwise)."
                 : $"Not complete: {s.FilesFailed} file(s) failed; the {s.FilesDownloaded + s.FilesSkipped} others are verified. {NextStep(failures)}",
         };
-        if (s.BytesFromCache > 0)
+        if (s.UsedXet || s.BytesFromCache > 0)
         {
             // What native Xet saved: chunks this machine already had (any repo, any revision) were not fetched again.
+            // Said whenever Xet ran, 0 included: a cold run or a forced one says that nothing came from the cache.
             lines.Insert(1, $"{Units.Bytes(s.BytesFetched)} came over the network and {Units.Bytes(s.BytesFromCache)} from the Xet chunk cache.");
         }
         foreach (var failure in failures.Take(listFailures ? 20 : 0))

@@ -119,6 +119,12 @@ public sealed record DownloadSummary(
     public long BytesFromCache { get; init; }
 
     /// <summary>
+    /// Native Xet brought bytes in this run: xorb ranges fetched over the network or read from the chunk cache. Then
+    /// <see cref="BytesFetched"/> and <see cref="BytesFromCache"/> are what it saved, even when one of them is 0.
+    /// </summary>
+    public bool UsedXet { get; init; }
+
+    /// <summary>
     /// Offline (or the Hub unreachable) from a Hugging Face cache that holds no listing of the commit (huggingface_hub
     /// and transformers cache none): the files were taken as the cache holds them, with nothing to check them against.
     /// </summary>

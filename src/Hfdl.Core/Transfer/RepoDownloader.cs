@@ -298,6 +298,7 @@ internal sealed partial class RepoDownloader
         {
             BytesFetched = fetch.BytesReceived,
             BytesFromCache = xet?.BytesFromCache ?? 0,
+            UsedXet = xet is { BytesFromCache: > 0 } or { XorbBytesFetched: > 0 },
         };
         progress?.Report(new DownloadFinished(summary));
         return summary;

@@ -491,7 +491,11 @@ internal sealed class XetFileJob
                 }
             }
             using var target = new XorbRangeTarget(_job, unit, wanted, cacheEntries);
-            var outcome = await fetch.FetchAsync(unit.Source, target, _job.Budget, buffer, onReceived, cancellationToken).ConfigureAwait(false);
+            var outcome = await fetch.FetchAsync(unit.Source, target, _job.Budget, buffer, read =>
+            {
+                _session.CountFetched(read);
+                onReceived(read);
+            }, cancellationToken).ConfigureAwait(false);
             if (outcome == FetchOutcome.Stale)
             {
                 return;

@@ -27,6 +27,7 @@ internal sealed class XetSession(
     private XetReadToken? _token;
     private volatile string _version = "v2";
     private long _bytesFromCache;
+    private long _xorbBytesFetched;
     private int _tokensFetched;
 
     public HubClient Client => client;
@@ -46,6 +47,11 @@ internal sealed class XetSession(
     public HubRequestContext ContextFor(string path) => client.Context(type, id, commit, path);
 
     public void CountFromCache(long bytes) => Interlocked.Add(ref _bytesFromCache, bytes);
+
+    /// <summary>Bytes of xorb ranges received over the network (retries included).</summary>
+    public long XorbBytesFetched => Interlocked.Read(ref _xorbBytesFetched);
+
+    public void CountFetched(long bytes) => Interlocked.Add(ref _xorbBytesFetched, bytes);
 
     /// <summary>
     /// Whether a big file may go through native Xet: an LFS file with bytes. Its Xet hash comes from the listing or,

@@ -390,9 +390,11 @@ public sealed class ProgressRenderingTests
     public void The_summary_says_how_much_came_over_the_network_and_how_much_from_the_xet_chunk_cache()
     {
         var plain = ProgressView.SummaryLines(new DownloadSummary("/d", new string('c', 40), 1, 0, 0, 50_000_000, TimeSpan.FromSeconds(1)) { BytesFetched = 50_000_000 }, []);
-        var xet = ProgressView.SummaryLines(new DownloadSummary("/d", new string('c', 40), 1, 0, 0, 50_000_000, TimeSpan.FromSeconds(1)) { BytesFetched = 2_000_000, BytesFromCache = 45_000_000 }, []);
+        var xet = ProgressView.SummaryLines(new DownloadSummary("/d", new string('c', 40), 1, 0, 0, 50_000_000, TimeSpan.FromSeconds(1)) { BytesFetched = 2_000_000, BytesFromCache = 45_000_000, UsedXet = true }, []);
+        var cold = ProgressView.SummaryLines(new DownloadSummary("/d", new string('c', 40), 1, 0, 0, 50_000_000, TimeSpan.FromSeconds(1)) { BytesFetched = 50_100_000, UsedXet = true }, []);
 
         Assert.DoesNotContain(plain, l => l.Contains("chunk cache", StringComparison.Ordinal));
         Assert.Equal("2.0 MB came over the network and 45.0 MB from the Xet chunk cache.", xet[1]);
+        Assert.Equal("50.1 MB came over the network and 0 B from the Xet chunk cache.", cold[1]);
     }
 }

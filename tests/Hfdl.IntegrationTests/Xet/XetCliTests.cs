@@ -50,6 +50,26 @@ public sealed class XetCliTests : IDisposable
     }
 
     [Fact]
+    public async Task The_closing_line_splits_network_and_chunk_cache_bytes_whenever_xet_ran_zero_included_and_not_without_xet()
+    {
+        var (old, _) = XetDownloadTests.TwoRevisions(seed: 56);
+        await using var server = await StartAsync(old, old);
+        var cli = new CliRunner(server, _temp);
+
+        var cold = await cli.RunAsync("download", "acme/versions", "--local-dir", _temp.Combine("cold"), "--file-size-threshold", "1");
+        var forced = await cli.RunAsync("download", "acme/versions", "--local-dir", _temp.Combine("cold"), "--file-size-threshold", "1", "--force");
+        var plain = await cli.RunAsync("download", "acme/versions", "--local-dir", _temp.Combine("plain"), "--file-size-threshold", "1", "--no-xet");
+
+        Assert.Equal(0, cold.ExitCode);
+        Assert.Equal(0, forced.ExitCode);
+        Assert.Equal(0, plain.ExitCode);
+        // Nothing was in the cache, and --force reads nothing from it: both say so, rather than leaving the split out.
+        Assert.Matches(@"\n[0-9.]+ [kM]?B came over the network and 0 B from the Xet chunk cache\.\n", cold.Error);
+        Assert.Matches(@"\n[0-9.]+ [kM]?B came over the network and 0 B from the Xet chunk cache\.\n", forced.Error);
+        Assert.DoesNotContain("chunk cache", plain.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Force_fetches_everything_over_the_network_without_reading_the_chunk_cache_and_still_fills_it()
     {
         var (old, _) = XetDownloadTests.TwoRevisions(seed: 53);
