@@ -33,6 +33,33 @@ internal static class HubErrorMapper
         return Create(response.StatusCode, response.Headers, body, context);
     }
 
+    /// <summary>
+    /// An error answer of a storage service to a URL it signed (a Xet xorb range, sent with no token): named as that
+    /// server's, for <paramref name="what"/>; none of the Hub's advice (repo names, tokens) applies to it.
+    /// </summary>
+    public static async Task<HubException> CreateStorageAsync(HttpResponseMessage response, string server, string what, CancellationToken cancellationToken)
+    {
+        var body = await ReadBodyAsync(response, cancellationToken).ConfigureAwait(false);
+        var headers = response.Headers;
+        var status = response.StatusCode;
+        var serverMessage = Printable(ServerMessage(headers, body));
+        var requestId = RequestId(headers, null);
+        var numeric = (int)status;
+        var message = $"{server} answered {numeric} {ReasonPhrase(status)} for {what}."
+            + (numeric >= 500 || status == HttpStatusCode.TooManyRequests ? " The server may be having trouble; try again later." : "")
+            + (serverMessage is null ? "" : $" It said: \"{serverMessage}\"");
+        var wait = numeric >= 500 || status == HttpStatusCode.TooManyRequests ? RateLimitHeaders.RetryDelay(headers) : null;
+        return status == HttpStatusCode.TooManyRequests
+            ? new RateLimitedException(message, status, serverMessage, requestId, wait)
+            : new HubException(message, status, serverMessage, requestId) { RetryAfter = wait };
+    }
+
+    private static string? RequestId(HttpResponseHeaders headers, AccessToken? token)
+    {
+        var requestId = Redact(First(headers, "X-Request-Id") ?? First(headers, "X-Amzn-Trace-Id") ?? First(headers, "X-Amz-Cf-Id"), token);
+        return Printable(requestId is { Length: > 100 } ? requestId[..100] + "..." : requestId);
+    }
+
     internal static HubException Create(HttpStatusCode status, HttpResponseHeaders headers, string? body, HubRequestContext context)
     {
         var errorCode = First(headers, "X-Error-Code");
@@ -40,8 +67,7 @@ internal static class HubErrorMapper
         // before anything is cut or quoted.
         // Control characters are escaped too: a hostile server must not reach the user's terminal with escape codes.
         var serverMessage = Printable(Redact(ServerMessage(headers, Redact(body, context.Token)), context.Token));
-        var requestId = Redact(First(headers, "X-Request-Id") ?? First(headers, "X-Amzn-Trace-Id") ?? First(headers, "X-Amz-Cf-Id"), context.Token);
-        requestId = Printable(requestId is { Length: > 100 } ? requestId[..100] + "..." : requestId);
+        var requestId = RequestId(headers, context.Token);
         var repo = context.RepoId is { } id ? $"{context.RepoType.Name()} '{id}'" : context.Request ?? "the repository";
         var repoPage = context.RepoId is { } rid ? $"{context.Endpoint}/{context.RepoType.FilePrefix()}{rid}" : context.Endpoint;
         var said = serverMessage is null ? "" : $" The Hub said: \"{serverMessage}\"";

@@ -27,6 +27,12 @@ internal interface IFetchSource
     /// by someone else (Xet xorb ranges): they carry their own authorisation and get no token, whatever their host.
     /// </summary>
     bool SendsHubToken => true;
+
+    /// <summary>
+    /// What a URL signed by a storage service fetches (a Xet xorb range), for its error answers: they are that storage's,
+    /// not the Hub's, and name its host. Null for the Hub's URLs (and the CDN it redirects to).
+    /// </summary>
+    string? Storage => null;
 }
 
 /// <summary>
@@ -276,7 +282,9 @@ internal sealed class RangeFetch
                 source.Invalidate(url);
                 throw new ExpiredDownloadUrlException(source.Path, response.StatusCode);
             }
-            throw await HubErrorMapper.CreateAsync(response, source.Context, cancellationToken).ConfigureAwait(false);
+            throw source.Storage is { } what
+                ? await HubErrorMapper.CreateStorageAsync(response, $"The Xet storage at {HubUrls.Display(finalUri, UriPartial.Authority)}", what, cancellationToken).ConfigureAwait(false)
+                : await HubErrorMapper.CreateAsync(response, source.Context, cancellationToken).ConfigureAwait(false);
         }
         // Where the body starts and ends in the resource: it must not run past its end (with no Content-Length a
         // server could send anything after the bytes it owes).

@@ -32,6 +32,7 @@ internal sealed class XetFileJob
     private int _active = 1;
     private int _cacheLanes;
     private int _leftToPlain;
+    private Exception? _unitFailure;
 
     /// <summary>
     /// The Hub's plain-HTTPS bridge serves Xet-backed files up to about 50 GB (hub-api.md §9): a bigger file's
@@ -390,7 +391,9 @@ internal sealed class XetFileJob
             Stop();
             return;
         }
-        FallBack(new XetUnavailableException("the reconstruction left bytes of the file unwritten"));
+        // A unit that failed left its bytes unwritten: its error is the cause (its caller falls back with it, but a
+        // cache lane or a window may get here first).
+        FallBack(Volatile.Read(ref _unitFailure) ?? new XetUnavailableException("the reconstruction left bytes of the file unwritten"));
     }
 
     /// <summary>Native Xet serves this file no more; true for the call that stopped it.</summary>
@@ -424,7 +427,9 @@ internal sealed class XetFileJob
             // cut short leave bytes unwritten, and that is no failure of Xet. The journal keeps what was written.
             return;
         }
-        var why = reason is HfdlException ? reason.Message : $"{reason.GetType().Name}: {reason.Message}";
+        // A transfer's I/O error in the words of its retries ("The response ended prematurely..."); anything else (a
+        // bug) with its type, for a report.
+        var why = reason is HfdlException or HttpRequestException or IOException ? TransientFaults.Describe(reason) : $"{reason.GetType().Name}: {reason.Message}";
         _session.Progress?.Report(new Warning($"Native Xet failed for '{_job.File.Path}' ({why.TrimEnd('.')}); hfdl fetches the rest of it over plain HTTPS."));
     }
 
@@ -451,6 +456,7 @@ internal sealed class XetFileJob
         using var stage = new XetWriteStage();
         var writers = Array.ConvertAll(unit.Parts, part => new XetUnitWriter(_job, part, stage));
         var cacheEntries = new XetChunkCache.Writer?[writers.Length];
+        var failed = false;
         try
         {
             var network = false;
@@ -517,6 +523,16 @@ internal sealed class XetFileJob
                 }
             }
         }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // The caller falls back with this error (or fails the file, on a full disk). Checking here whether the file
+            // is finished would come first, find this unit's bytes unwritten and none in flight, and blame the
+            // reconstruction for them (QA: a CDN's wrong Content-Length, dropped connections and ignored ranges were all
+            // reported as "the reconstruction left bytes of the file unwritten").
+            failed = true;
+            Volatile.Write(ref _unitFailure, ex);
+            throw;
+        }
         finally
         {
             foreach (var entry in cacheEntries)
@@ -531,7 +547,10 @@ internal sealed class XetFileJob
             {
                 _inFlight--;
             }
-            CheckFinished();
+            if (!failed)
+            {
+                CheckFinished();
+            }
         }
     }
 
@@ -752,6 +771,8 @@ internal sealed class XorbRangeSource(XetUnit unit) : IFetchSource
     public HubRequestContext Context => unit.Owner.Context;
 
     public bool SendsHubToken => false;
+
+    public string? Storage => $"xorb {unit.Xorb.ToString()[..12]}... of '{unit.Owner.FilePath}'";
 
     public async ValueTask<Uri> GetUrlAsync(CancellationToken cancellationToken)
     {

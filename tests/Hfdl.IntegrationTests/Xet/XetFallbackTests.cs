@@ -165,6 +165,58 @@ public sealed class XetFallbackTests
         Assert.Contains(events, e => e is FileRetrying { Path: "model.safetensors" });
     }
 
+    public static TheoryData<string, string> CdnFaults => new()
+    {
+        { "contentLength", "The server's answer for bytes 0-" },
+        { "drop", "The server kept cutting the transfer of 'model.safetensors' short" },
+        { "ignoreRange", "The server ignored the range request for bytes 0-" },
+    };
+
+    [Theory]
+    [MemberData(nameof(CdnFaults))]
+    public async Task The_fallback_warning_of_a_file_of_one_xet_unit_names_the_transfer_failure_that_left_its_bytes_unwritten(string fault, string cause)
+    {
+        // One xorb: the file is one unit, and its failure left nothing in flight. The check for a finished file ran
+        // first and blamed the reconstruction for the unwritten bytes (QA saw that for all three faults).
+        var faults = fault switch
+        {
+            "contentLength" => HubFaults.None with { WrongContentLength = new ContentLengthFault(-1000) },
+            "drop" => HubFaults.None with { DropConnection = new DropConnectionFault(AfterBytes: 300_000) { Repeat = FaultRepeat.Always } },
+            _ => HubFaults.None with { IgnoreRange = true },
+        };
+        await using var server = await HubTestKit.StartAsync(new InMemoryRepoStore().AddRepo(RepoType.Model, "acme/xet-one", r => r
+            .File("model.safetensors", Weights)
+            .Settings(s => s with { Xet = true, Faults = faults })));
+        using var target = new TempFolder();
+        using var cache = new TempFolder();
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(90));
+
+        var (_, events) = await Engine.DownloadAsync(server, "acme/xet-one", target.Path, XetDownloadTests.Options(cache.Path), cancellationToken: deadline.Token);
+
+        Assert.Single(server.Requests.Snapshot().Where(r => r.PathAndQuery.StartsWith("/xorbs/", StringComparison.Ordinal)).Select(r => r.PathAndQuery).Distinct());
+        var warning = Assert.Single(events.OfType<Warning>());
+        Assert.True(warning.Message.StartsWith($"Native Xet failed for 'model.safetensors' ({cause}", StringComparison.Ordinal), warning.Message);
+        Assert.DoesNotContain("Exception", warning.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_xorb_range_refused_with_503_is_retried_naming_the_xet_storage_not_the_hub()
+    {
+        await using var server = await StartAsync(HubFaults.None with { ServerErrors = new StatusFault(503) { FirstRequests = 4, Targets = FaultTargets.Cdn } });
+        using var target = new TempFolder();
+        using var cache = new TempFolder();
+
+        var (summary, events) = await DownloadAsync(server, target, cache);
+
+        AssertRecovered(server, target, summary, events);
+        var retries = events.OfType<FileRetrying>().ToList();
+        Assert.NotEmpty(retries);
+        var storage = $"The Xet storage at {server.CdnEndpoint.GetLeftPart(UriPartial.Authority)} answered 503 ServiceUnavailable for xorb ";
+        Assert.All(retries, r => Assert.StartsWith(storage, r.Reason, StringComparison.Ordinal));
+        Assert.All(retries, r => Assert.Contains(" of 'model.safetensors'. The server may be having trouble; try again later.", r.Reason, StringComparison.Ordinal));
+        Assert.All(retries, r => Assert.Equal(503, r.ServerStatus));
+    }
+
     [Fact]
     public async Task A_corrupt_xorb_range_never_reaches_the_final_name()
     {
