@@ -23,7 +23,7 @@ internal static class WhoAmICommand
             using var client = new HubClient(options);
             var me = await client.WhoAmIAsync(cancellationToken).ConfigureAwait(false);
             context.Out.WriteLine(SafeText.Printable(me.Name));
-            var orgs = (me.Orgs ?? []).Where(o => o?.Name is not null).Select(o => SafeText.Printable(o.Name)).ToList();
+            var orgs = (me.Orgs ?? []).Select(o => o?.Name).OfType<string>().Select(SafeText.Printable).ToList();
             if (orgs.Count > 0)
             {
                 context.Out.WriteLine($"orgs: {string.Join(", ", orgs)}");

@@ -166,6 +166,13 @@ internal sealed partial class HubClient : IDisposable
     {
         const string Request = "the account check (whoami)";
         var info = await GetJsonAsync(HubUrls.WhoAmI(Endpoint), HubJsonContext.Default.WhoAmIInfo, new HubRequestContext(RepoType.Model, null, null, null, Token, HubUrls.DisplayBase(Endpoint), Request), Request, cancellationToken).ConfigureAwait(false);
+        // "name": null gets past "required": without a name there is no account to speak of.
+        if (string.IsNullOrEmpty(info.Name))
+        {
+            throw new HubProtocolException($"The server at {HubUrls.DisplayBase(Endpoint)} answered the account check (whoami) without an account name. Check that the endpoint is a Hugging Face Hub, and try again later.");
+        }
+        // Only organisations with a name are kept: null entries and nameless ones have nothing to show.
+        info = info with { Orgs = [.. (info.Orgs ?? []).Where(o => o?.Name is not null)] };
         return Token is { } token ? WithoutToken(info, token) : info;
     }
 
@@ -181,7 +188,7 @@ internal sealed partial class HubClient : IDisposable
         Name = token.Redact(info.Name)!,
         FullName = token.Redact(info.FullName),
         Email = token.Redact(info.Email),
-        Orgs = [.. info.Orgs.Select(o => o with { Name = token.Redact(o.Name)!, FullName = token.Redact(o.FullName) })],
+        Orgs = [.. (info.Orgs ?? []).OfType<WhoAmIOrg>().Select(o => o with { Name = token.Redact(o.Name), FullName = token.Redact(o.FullName) })],
         Auth = info.Auth is { } auth ? auth with
         {
             Type = token.Redact(auth.Type),

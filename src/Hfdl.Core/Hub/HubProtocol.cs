@@ -152,10 +152,11 @@ internal sealed record RefsInfo
     public IReadOnlyList<GitRefInfo>? PullRequests { get; init; }
 }
 
+/// <summary>An organisation of the account; every field may be absent or null, as any in the whoami answer but the account's name.</summary>
 internal sealed record WhoAmIOrg
 {
     [JsonPropertyName("name")]
-    public required string Name { get; init; }
+    public string? Name { get; init; }
 
     [JsonPropertyName("fullname")]
     public string? FullName { get; init; }
@@ -178,8 +179,12 @@ internal sealed record WhoAmIInfo
     [JsonPropertyName("email")]
     public string? Email { get; init; }
 
+    /// <summary>
+    /// Null when the answer has none: an organisation's or an app's token is answered without <c>orgs</c> (and a null
+    /// entry stays null: the source generator sets what the JSON says, over any initial value).
+    /// </summary>
     [JsonPropertyName("orgs")]
-    public IReadOnlyList<WhoAmIOrg> Orgs { get; init; } = [];
+    public IReadOnlyList<WhoAmIOrg?>? Orgs { get; init; }
 
     [JsonPropertyName("auth")]
     public WhoAmIAuth? Auth { get; init; }

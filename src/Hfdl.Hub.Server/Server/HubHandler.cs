@@ -285,6 +285,22 @@ internal sealed partial class HubHandler(HubState state)
         await request.WriteJsonAsync(200, w =>
         {
             w.WriteStartObject();
+            if (user.IsOrganization)
+            {
+                // An organisation's token: the Hub answers with the organisation itself, which has no email of its own
+                // and belongs to no organisations, so "orgs" is absent (huggingface.js ApiWhoAmIOrg).
+                w.WriteString("type", "org");
+                w.WriteString("id", HubIds.ObjectId("org/" + user.Name));
+                w.WriteString("name", user.Name);
+                w.WriteString("fullname", user.Name);
+                w.WriteNull("email");
+                w.WriteBoolean("canPay", false);
+                w.WriteNull("periodEnd");
+                w.WriteString("avatarUrl", "/avatars/" + HubIds.ObjectId("avatar/" + user.Name) + ".svg");
+                WriteAuth(w);
+                w.WriteEndObject();
+                return;
+            }
             w.WriteString("type", "user");
             w.WriteString("id", HubIds.ObjectId("user/" + user.Name));
             w.WriteString("name", user.Name);
@@ -307,6 +323,12 @@ internal sealed partial class HubHandler(HubState state)
                 w.WriteEndObject();
             }
             w.WriteEndArray();
+            WriteAuth(w);
+            w.WriteEndObject();
+        }, cancellationToken).ConfigureAwait(false);
+
+        static void WriteAuth(Utf8JsonWriter w)
+        {
             w.WriteStartObject("auth");
             w.WriteString("type", "access_token");
             w.WriteStartObject("accessToken");
@@ -315,8 +337,7 @@ internal sealed partial class HubHandler(HubState state)
             w.WriteString("createdAt", "2025-01-01T00:00:00.000Z");
             w.WriteEndObject();
             w.WriteEndObject();
-            w.WriteEndObject();
-        }, cancellationToken).ConfigureAwait(false);
+        }
     }
 
     private static readonly string[] InfoFields =

@@ -74,5 +74,9 @@ public sealed record HubServerOptions
     public TimeSpan? ClientStallTimeout { get; init; }
 }
 
-/// <summary>A user known to the server, identified by its token; <paramref name="Orgs"/> are organisation names.</summary>
-public sealed record HubUser(string Token, string Name, IReadOnlyList<string> Orgs);
+/// <summary>
+/// An account known to the server, identified by its token; <paramref name="Orgs"/> are organisation names.
+/// <paramref name="IsOrganization"/>: the token is an organisation's own, and whoami answers as the Hub does for one
+/// (<c>"type":"org"</c>, no <c>email</c> of its own and no <c>orgs</c>).
+/// </summary>
+public sealed record HubUser(string Token, string Name, IReadOnlyList<string> Orgs, bool IsOrganization = false);

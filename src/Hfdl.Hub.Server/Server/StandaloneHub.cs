@@ -112,7 +112,8 @@ internal static class StandaloneHub
         return [.. users.EnumerateArray().Select(u => new HubUser(
             u.GetProperty("token").GetString() ?? throw new InvalidDataException("a user has no token"),
             u.GetProperty("name").GetString() ?? throw new InvalidDataException("a user has no name"),
-            u.TryGetProperty("orgs", out var orgs) ? [.. orgs.EnumerateArray().Select(o => o.GetString() ?? "")] : []))];
+            u.TryGetProperty("orgs", out var orgs) ? [.. orgs.EnumerateArray().Select(o => o.GetString() ?? "")] : [],
+            u.TryGetProperty("type", out var type) && type.GetString() == "org"))];
     }
 }
 

@@ -46,7 +46,38 @@ public sealed partial class HubClientSafetyTests
         Assert.DoesNotContain("SECRETSECRET", text, StringComparison.Ordinal);
         Assert.Equal("evilhf_***", info.Name);
         Assert.Equal("hf_***", info.Auth!.AccessToken!.DisplayName);
-        Assert.Equal("hf_***", Assert.Single(info.Orgs).Name);
+        Assert.Equal("hf_***", Assert.Single(info.Orgs ?? [])?.Name);
+    }
+
+    [Theory]
+    [InlineData("""{"type":"org","id":"5f0000000000000000000001","name":"acme","fullname":"Acme","auth":{"type":"access_token","accessToken":{"displayName":"ci","role":"read"}}}""")]
+    [InlineData("""{"type":"org","name":"acme","fullname":null,"email":null,"orgs":null,"auth":null}""")]
+    [InlineData("""{"type":"app","name":"acme","orgs":[null,{"fullname":"No name"},{"name":null}],"auth":{"type":null,"accessToken":null}}""")]
+    public async Task A_whoami_answer_without_orgs_or_with_null_fields_gives_the_account_name_and_no_organisations(string answer)
+    {
+        // An organisation's token is answered without "orgs": whoami and login failed with an ArgumentNullException
+        // (QA: helper-50). With a token, the answer also goes through the token masking.
+        await using var server = await ReplayServer.StartAsync(_ => ReplayResponse.Json(answer));
+        using var client = Client(server);
+
+        var info = await client.WhoAmIAsync();
+
+        Assert.Equal("acme", info.Name);
+        Assert.Empty(info.Orgs ?? []);
+    }
+
+    [Theory]
+    [InlineData("""{"type":"user","name":null,"orgs":[]}""")]
+    [InlineData("""{"type":"user","name":"","orgs":[]}""")]
+    public async Task A_whoami_answer_without_an_account_name_is_a_protocol_error_that_says_so(string answer)
+    {
+        await using var server = await ReplayServer.StartAsync(_ => ReplayResponse.Json(answer));
+        using var client = Client(server);
+
+        var error = await Assert.ThrowsAsync<HubProtocolException>(() => client.WhoAmIAsync());
+
+        Assert.Contains("without an account name", error.Message, StringComparison.Ordinal);
+        AssertNoSecret(error);
     }
 
     [Fact]

@@ -371,10 +371,28 @@ public sealed partial class ApiTests
         var me = JsonSerializer.Deserialize((await known.JsonAsync()).GetRawText(), HubJsonContext.Default.WhoAmIInfo)!;
         Assert.Equal("alice", me.Name);
         Assert.Equal("user", me.Type);
-        Assert.Equal(["alice-org"], me.Orgs.Select(o => o.Name));
+        Assert.Equal(["alice-org"], (me.Orgs ?? []).Select(o => o?.Name));
         Assert.Equal(HttpStatusCode.Unauthorized, anonymous.StatusCode);
         Assert.Equal(HttpStatusCode.Unauthorized, unknown.StatusCode);
         Assert.Equal("Invalid credentials in Authorization header", unknown.Header("X-Error-Message"));
+    }
+
+    [Fact]
+    public async Task Whoami_for_an_organisation_token_answers_as_the_organisation_without_orgs()
+    {
+        // huggingface.js ApiWhoAmIOrg: an organisation has no "orgs" (and no email of its own), unlike a user.
+        await using var server = await HubTestKit.StartAsync(HubTestKit.StandardStore(),
+            o => o with { Users = [.. o.Users, new HubUser("hf_org_token", "acme", [], IsOrganization: true)] });
+        using var client = HubTestKit.Client(server);
+
+        using var answer = await client.SendAsync(HttpMethod.Get, "/api/whoami-v2", "hf_org_token");
+
+        var json = await answer.JsonAsync();
+        Assert.Equal("org", json.GetProperty("type").GetString());
+        Assert.Equal("acme", json.GetProperty("name").GetString());
+        Assert.False(json.TryGetProperty("orgs", out _));
+        Assert.Equal(JsonValueKind.Null, json.GetProperty("email").ValueKind);
+        Assert.Equal("read", json.GetProperty("auth").GetProperty("accessToken").GetProperty("role").GetString());
     }
 
     [Theory]

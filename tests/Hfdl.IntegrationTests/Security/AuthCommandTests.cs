@@ -69,6 +69,28 @@ public sealed class AuthCommandTests(SecurityHub hub) : IClassFixture<SecurityHu
     }
 
     [Fact]
+    public async Task An_organisation_token_whose_answer_has_no_orgs_is_shown_by_whoami_and_saved_by_login()
+    {
+        // The Hub's answer for an organisation's token has no "orgs": both commands failed with "unexpected
+        // ArgumentNullException ... This is a bug in hfdl" (QA: helper-50).
+        var cli = Cli();
+
+        var whoami = await cli.RunAsync("whoami", "--token", SecurityHub.AcmeOrgToken);
+
+        Assert.True(whoami.ExitCode == 0, whoami.ToString());
+        Assert.Equal("acme\n", whoami.Out.ReplaceLineEndings("\n"));
+        NoToken(whoami, SecurityHub.AcmeOrgToken);
+
+        cli.StandardInput = SecurityHub.AcmeOrgToken + "\n";
+        var login = await cli.RunAsync("login", "--token-stdin");
+
+        Assert.True(login.ExitCode == 0, login.ToString());
+        Assert.Contains("as acme (token 'hfdl-test', read)", login.Error, StringComparison.Ordinal);
+        Assert.Equal(SecurityHub.AcmeOrgToken, File.ReadAllText(TokenFile));
+        NoToken(login, SecurityHub.AcmeOrgToken);
+    }
+
+    [Fact]
     public async Task Login_at_a_terminal_reads_the_token_from_the_hidden_prompt()
     {
         var cli = Cli();

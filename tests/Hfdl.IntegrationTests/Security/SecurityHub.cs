@@ -15,6 +15,9 @@ public sealed class SecurityHub : IAsyncLifetime
     /// <summary>Carol has no access to anything private or gated.</summary>
     public const string CarolToken = "hf_CarolSecretToken0123456789abcdef";
 
+    /// <summary>The organisation acme's own token: whoami answers with the organisation, without "orgs".</summary>
+    public const string AcmeOrgToken = "hf_AcmeOrgSecretToken0123456789abcd";
+
     public static readonly ResolveMode[] Modes = [ResolveMode.Direct, ResolveMode.Cache, ResolveMode.Cdn, ResolveMode.Realistic];
 
     public InMemoryRepoStore Store { get; } = new();
@@ -51,7 +54,8 @@ public sealed class SecurityHub : IAsyncLifetime
         Server = await HubServer.StartAsync(new HubServerOptions
         {
             Store = Store,
-            Users = [new HubUser(AliceToken, "alice", ["acme", "acme-labs"]), new HubUser(BobToken, "bob", []), new HubUser(CarolToken, "carol", [])],
+            Users = [new HubUser(AliceToken, "alice", ["acme", "acme-labs"]), new HubUser(BobToken, "bob", []), new HubUser(CarolToken, "carol", []),
+                new HubUser(AcmeOrgToken, "acme", [], IsOrganization: true)],
         });
     }
 
