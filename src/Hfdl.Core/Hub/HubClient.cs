@@ -271,16 +271,17 @@ internal sealed partial class HubClient : IDisposable
     /// redirect to another host (the CDN), whose <c>X-Linked-*</c> headers describe the file. Each attempt is bounded by
     /// <see cref="HubClientOptions.EtagTimeout"/>, and transient failures are retried.
     /// </summary>
-    public async Task<FileMetadata> GetFileMetadataAsync(RepoType type, RepoId id, string revision, string path, CancellationToken cancellationToken = default) =>
+    /// <param name="listed">The file is in the Hub's listing at <paramref name="revision"/>: a 404 for it is then the Hub's failure, not a wrong name.</param>
+    public async Task<FileMetadata> GetFileMetadataAsync(RepoType type, RepoId id, string revision, string path, bool listed = false, CancellationToken cancellationToken = default) =>
         await MetadataRetry.RunAsync(
             _retry,
             $"the metadata of '{path}'",
-            attemptToken => HeadFileAsync(type, id, revision, path, attemptToken),
+            attemptToken => HeadFileAsync(type, id, revision, path, listed, attemptToken),
             cancellationToken).ConfigureAwait(false);
 
-    private async Task<FileMetadata> HeadFileAsync(RepoType type, RepoId id, string revision, string path, CancellationToken cancellationToken)
+    private async Task<FileMetadata> HeadFileAsync(RepoType type, RepoId id, string revision, string path, bool listed, CancellationToken cancellationToken)
     {
-        var context = Context(type, id, revision, path);
+        var context = Context(type, id, revision, path) with { FileListed = listed };
         var url = HubUrls.Resolve(Endpoint, type, id, revision, path);
         using var deadline = new Deadline(Options.Time, Options.EtagTimeout, cancellationToken);
         HttpResponseMessage response;

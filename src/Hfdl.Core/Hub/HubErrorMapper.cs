@@ -11,6 +11,12 @@ internal sealed record HubRequestContext(RepoType RepoType, RepoId? RepoId, stri
 {
     /// <summary>See <see cref="HubClientOptions.TokenFromClientOptions"/>: where the advice for a missing token points.</summary>
     public bool TokenFromClientOptions { get; init; }
+
+    /// <summary>
+    /// The file is in the Hub's own listing at <see cref="Revision"/> (a download of a planned file): a 404 for it is
+    /// the Hub failing to serve a file it has, not a wrong name.
+    /// </summary>
+    public bool FileListed { get; init; }
 }
 
 /// <summary>
@@ -77,6 +83,14 @@ internal static class HubErrorMapper
         {
             return new RevisionNotFoundException(
                 $"Revision '{context.Revision}' does not exist in {repo}. Check the branch, tag or commit name (list them on {repoPage}).{said}",
+                status, serverMessage, requestId);
+        }
+        if (errorCode == "EntryNotFound" && context.FileListed)
+        {
+            // The listing has the file at that very commit, so the name is right: on the real Hub this is a storage
+            // object gone missing. Not an EntryNotFoundException, whose advice is to check the name (QA: helper-50).
+            return new HubException(
+                $"The Hub lists '{Printable(context.FilePath)}' in {repo} at commit '{context.Revision}', but answered 404 when asked for it: the problem is on the Hub's side, not in the file name. Try again later, and if it persists, tell the repo's owners (on {repoPage}).{said}",
                 status, serverMessage, requestId);
         }
         if (errorCode == "EntryNotFound")

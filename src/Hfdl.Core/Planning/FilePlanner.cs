@@ -63,7 +63,7 @@ internal static class FilePlanner
             if (etag is null || size is null || !Integrity.ContentHash.TryFromEtag(etag, out _))
             {
                 // The fallback of the fallback: the resolve HEAD always says size and etag.
-                var metadata = await client.GetFileMetadataAsync(type, id, commit, sibling.RFilename, cancellationToken).ConfigureAwait(false);
+                var metadata = await client.GetFileMetadataAsync(type, id, commit, sibling.RFilename, listed: true, cancellationToken).ConfigureAwait(false);
                 etag = metadata.Etag;
                 size = metadata.Size;
             }

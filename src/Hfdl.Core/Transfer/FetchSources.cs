@@ -14,7 +14,7 @@ internal sealed class ResolveUrlSource(HubClient client, RepoType type, RepoId i
 
     public string Path => file.Path;
 
-    public HubRequestContext Context { get; } = client.Context(type, id, commit, file.Path);
+    public HubRequestContext Context { get; } = client.Context(type, id, commit, file.Path) with { FileListed = true };
 
     public ValueTask<Uri> GetUrlAsync(CancellationToken cancellationToken) => new(_url);
 
@@ -36,7 +36,7 @@ internal sealed class CachedLocationSource(HubClient client, RepoType type, Repo
 
     public string Path => file.Path;
 
-    public HubRequestContext Context { get; } = client.Context(type, id, commit, file.Path);
+    public HubRequestContext Context { get; } = client.Context(type, id, commit, file.Path) with { FileListed = true };
 
     /// <summary>The Xet hash the resolve answer gave (<c>X-Xet-Hash</c>), once the URL was resolved.</summary>
     public string? XetHash { get; private set; }
@@ -50,7 +50,7 @@ internal sealed class CachedLocationSource(HubClient client, RepoType type, Repo
             {
                 return _url;
             }
-            var metadata = await client.GetFileMetadataAsync(type, id, commit, file.Path, cancellationToken).ConfigureAwait(false);
+            var metadata = await client.GetFileMetadataAsync(type, id, commit, file.Path, listed: true, cancellationToken).ConfigureAwait(false);
             if (metadata.Size != file.Size)
             {
                 throw new HubProtocolException($"The Hub's listing says '{file.Path}' has {file.Size} bytes, but its download endpoint says {metadata.Size}; hfdl refuses to guess which is right. Try again later.");

@@ -44,7 +44,8 @@ internal sealed class XetSession(
     /// <summary>Read tokens fetched from the Hub so far (for tests of the refresh).</summary>
     public int TokensFetched => Volatile.Read(ref _tokensFetched);
 
-    public HubRequestContext ContextFor(string path) => client.Context(type, id, commit, path);
+    /// <summary>The context of a planned file's requests: the file is in the listing at the session's commit.</summary>
+    public HubRequestContext ContextFor(string path) => client.Context(type, id, commit, path) with { FileListed = true };
 
     public void CountFromCache(long bytes) => Interlocked.Add(ref _bytesFromCache, bytes);
 

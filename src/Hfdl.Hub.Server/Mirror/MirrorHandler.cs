@@ -517,7 +517,7 @@ internal sealed class MirrorHandler(
         FileMetadata metadata;
         try
         {
-            metadata = await Client(request).GetFileMetadataAsync(repo.Type, repo.Id, revision, path, cancellationToken).ConfigureAwait(false);
+            metadata = await Client(request).GetFileMetadataAsync(repo.Type, repo.Id, revision, path, cancellationToken: cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is HubUnreachableException || (ex is HubException { StatusCode: { } status } && (int)status >= 500))
         {

@@ -317,7 +317,7 @@ internal sealed class FetchRegistry(MirrorStore store, RepoSessions sessions, Mi
         {
             try
             {
-                await anonymous.GetFileMetadataAsync(repo.Type, repo.Id, commit, path, _stopping.Token).ConfigureAwait(false);
+                await anonymous.GetFileMetadataAsync(repo.Type, repo.Id, commit, path, cancellationToken: _stopping.Token).ConfigureAwait(false);
                 access.Accepted(repo, null);
             }
             catch (HubException refused) when (refused is RepositoryNotFoundException or GatedRepoException or DisabledRepoException

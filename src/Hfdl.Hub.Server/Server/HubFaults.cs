@@ -78,6 +78,12 @@ public sealed record HubFaults
     /// <summary>Deliberately broken metadata, for a client's security and robustness tests.</summary>
     public HostileFaults? Hostile { get; init; }
 
+    /// <summary>
+    /// Paths the listings keep but whose bytes cannot be served: <c>/resolve/</c> and <c>/api/resolve-cache/</c> answer
+    /// 404 <c>X-Error-Code: EntryNotFound</c> for them, as the real Hub does when a file's storage object is missing.
+    /// </summary>
+    public IReadOnlyList<string> UnservableFiles { get; init; } = [];
+
     /// <summary>Faults of the Xet routes (reconstructions and xorb ranges); the body faults above apply to xorbs too.</summary>
     public XetFaults? Xet { get; init; }
 
@@ -422,6 +428,7 @@ internal static class HubFaultsJson
                     },
                     "corrupt" => faults with { Corrupt = new CorruptionFault(v.GetProperty("offset").GetInt64()) { Repeat = Repeat(v, FaultRepeat.Always) } },
                     "contentLengthDelta" => faults with { WrongContentLength = new ContentLengthFault(v.GetInt64()) },
+                    "unservableFiles" => faults with { UnservableFiles = [.. v.EnumerateArray().Select(p => p.GetString() ?? "")] },
                     "xet" => faults with
                     {
                         Xet = new XetFaults

@@ -34,7 +34,7 @@ internal sealed partial class HubHandler
         headers["X-Repo-Commit"] = index.CommitId;
         headers.AcceptRanges = "bytes";
         var file = index.FindFile(path);
-        if (file is null)
+        if (file is null || request.Faults.UnservableFiles.Contains(file.Path))
         {
             await request.WriteErrorAsync(404, "Entry not found", "EntryNotFound", json: false, cancellationToken).ConfigureAwait(false);
             return;
@@ -136,7 +136,7 @@ internal sealed partial class HubHandler
         var headers = request.Response.Headers;
         headers["X-Repo-Commit"] = index.CommitId;
         var file = index.FindFile(string.Join('/', route.Rest[1..]));
-        if (file is null)
+        if (file is null || request.Faults.UnservableFiles.Contains(file.Path))
         {
             await request.WriteErrorAsync(404, "Entry not found", "EntryNotFound", json: false, cancellationToken).ConfigureAwait(false);
             return;

@@ -45,6 +45,27 @@ public sealed class FaultTests : IDisposable
     }
 
     [Fact]
+    public async Task A_listed_file_the_hub_cannot_serve_is_reported_as_the_hubs_problem_not_as_a_wrong_name()
+    {
+        // On the real Hub, a file whose storage object is missing is in the listing but its resolve answers 404
+        // EntryNotFound; the message said "does not exist ... Check the file name in the repo's file list" (QA: helper-50).
+        var (server, store) = await StartAsync(HubFaults.None with { UnservableFiles = ["config.json", "big.safetensors"] });
+        await using var _ = server;
+
+        var result = await new CliRunner(server, _temp).RunAsync("download", "acme/faulty", "--local-dir", _temp.Combine("out"), "--file-size-threshold", "1");
+
+        Assert.True(result.ExitCode == 1, result.ToString());
+        foreach (var name in new[] { "config.json", "big.safetensors" })
+        {
+            Assert.Contains($"The Hub lists '{name}' in model 'acme/faulty' at commit '", result.Error, StringComparison.Ordinal);
+        }
+        Assert.Contains("but answered 404 when asked for it: the problem is on the Hub's side, not in the file name. Try again later", result.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("does not exist", result.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("Check the file name", result.Error, StringComparison.Ordinal);
+        RepoAssert.BitExact(store.MainSnapshot(RepoType.Model, "acme/faulty"), _temp.Combine("out"), only: ["small.bin"]);
+    }
+
+    [Fact]
     public async Task Bytes_corrupted_once_are_fetched_again_and_the_file_ends_right()
     {
         var (server, store) = await StartAsync(HubFaults.None with { Corrupt = new CorruptionFault(Offset: 5000) { Repeat = FaultRepeat.OncePerFile } });

@@ -41,6 +41,25 @@ public sealed class FaultTests
         }
     }
 
+    [Theory]
+    [InlineData(ResolveMode.Direct)]
+    [InlineData(ResolveMode.Cdn)]
+    public async Task An_unservable_file_stays_in_the_listing_while_its_resolve_answers_404_entry_not_found(ResolveMode mode)
+    {
+        await using var server = await StartAsync(HubFaults.None, Store(HubFaults.None with { UnservableFiles = ["data.bin"] }, mode));
+        using var client = HubTestKit.Client(server);
+
+        using var tree = await client.SendAsync(HttpMethod.Get, "/api/models/acme/f/tree/main");
+        using var resolve = await client.SendAsync(HttpMethod.Get, Url);
+        using var other = await client.SendAsync(HttpMethod.Head, "/acme/f/resolve/main/other.bin");
+
+        Assert.Contains("data.bin", (await tree.JsonAsync()).EnumerateArray().Select(e => e.GetProperty("path").GetString()));
+        Assert.Equal(HttpStatusCode.NotFound, resolve.StatusCode);
+        Assert.Equal("EntryNotFound", resolve.Header("X-Error-Code"));
+        Assert.Matches("^[0-9a-f]{40}$", resolve.Header("X-Repo-Commit"));
+        Assert.True(other.StatusCode is HttpStatusCode.OK or HttpStatusCode.Found, other.StatusCode.ToString());
+    }
+
     [Fact]
     public async Task Dropped_connection_cuts_the_first_transfer_of_a_file_only()
     {
