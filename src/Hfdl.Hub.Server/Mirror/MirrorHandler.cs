@@ -637,7 +637,8 @@ internal sealed class MirrorHandler(
             RevisionNotFoundException => "RevisionNotFound",
             EntryNotFoundException => "EntryNotFound",
             GatedRepoException => "GatedRepo",
-            RepositoryNotFoundException => "RepoNotFound",
+            // The Hub's anonymous 401 for a missing or private repo carries no code today (hub-api.md §5.1).
+            RepositoryNotFoundException when refused.StatusCode != HttpStatusCode.Unauthorized => "RepoNotFound",
             _ => null,
         };
         if (refused is EntryNotFoundException { Commit: { } commit })

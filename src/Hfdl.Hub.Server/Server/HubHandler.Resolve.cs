@@ -81,8 +81,8 @@ internal sealed partial class HubHandler
                 break;
             case ResolveMode.Cache:
             {
+                // The real 307 has no X-Linked-Size (hub-api.md §4.1 B): clients read the size from the resolve-cache's 200.
                 headers["X-Linked-Etag"] = etag;
-                headers["X-Linked-Size"] = file.Size.ToString(CultureInfo.InvariantCulture);
                 var escapedPath = HubRequest.EscapePath(file.Path);
                 var original = "/" + repo.Type.FilePrefix() + repo.Id + "/resolve/" + revision + "/" + file.Path;
                 var location = $"/api/resolve-cache/{repo.Type.ApiSegment()}/{repo.Id}/{index.CommitId}/{escapedPath}"
@@ -150,8 +150,8 @@ internal sealed partial class HubHandler
         file.IsLfs ? "application/octet-stream"
         : Path.GetExtension(file.Path).ToLowerInvariant() switch
         {
-            ".json" => "application/json; charset=utf-8",
-            ".md" or ".txt" or ".py" or ".yaml" or ".yml" or ".gitattributes" or "" => "text/plain; charset=utf-8",
+            // The Hub serves a regular (git) config.json as text/plain too (hub-api.md §4.1 B), not as application/json.
+            ".json" or ".md" or ".txt" or ".py" or ".yaml" or ".yml" or ".gitattributes" or "" => "text/plain; charset=utf-8",
             _ => "application/octet-stream",
         };
 }

@@ -244,8 +244,10 @@ internal sealed partial class HubHandler(HubState state)
         if (request.User is null)
         {
             request.Response.Headers.WWWAuthenticate = "Bearer realm=\"Authentication required\", charset=\"UTF-8\"";
-            // The real Hub has dropped X-Error-Code here; huggingface_hub needs it over plain http (hub-api.md §5.2).
-            return request.WriteErrorAsync(401, "Invalid username or password.", "RepoNotFound", json, cancellationToken);
+            // The real Hub has dropped X-Error-Code here (hub-api.md §5.1); huggingface_hub needs it over plain http
+            // (§5.2), hence the option to send it as the Hub once did.
+            var code = request.State.Options.RepoNotFoundCodeOn401 ? "RepoNotFound" : null;
+            return request.WriteErrorAsync(401, "Invalid username or password.", code, json, cancellationToken);
         }
         return request.WriteErrorAsync(404, "Repository not found", "RepoNotFound", json, cancellationToken);
     }
@@ -538,7 +540,9 @@ internal sealed partial class HubHandler(HubState state)
     private static string Strip(string name, string prefix) =>
         name.StartsWith(prefix, StringComparison.Ordinal) ? name[prefix.Length..] : name;
 
-    private static void WriteEntry(Utf8JsonWriter w, object entry, RepoSnapshot snapshot, bool expand, HostileFaults? hostile, Func<IndexedFile, string?> xetHash)
+    /// <param name="securityStatus">With <paramref name="expand"/>, add <c>securityFileStatus</c>: tree pages do; paths-info
+    /// stopped returning it on 2026-02-03 (fixtures/real-hub/huggingface.js/bert-base-uncased.paths-info.json).</param>
+    private static void WriteEntry(Utf8JsonWriter w, object entry, RepoSnapshot snapshot, bool expand, HostileFaults? hostile, Func<IndexedFile, string?> xetHash, bool securityStatus = true)
     {
         w.WriteStartObject();
         if (entry is IndexedFile file)
@@ -576,7 +580,7 @@ internal sealed partial class HubHandler(HubState state)
             w.WriteString("title", snapshot.Title);
             w.WriteString("date", HubRequest.IsoDate(snapshot.Date));
             w.WriteEndObject();
-            if (entry is IndexedFile)
+            if (entry is IndexedFile && securityStatus)
             {
                 w.WriteStartObject("securityFileStatus");
                 w.WriteString("status", "safe");
@@ -640,7 +644,12 @@ internal sealed partial class HubHandler(HubState state)
         else if (start + page.Count < entries.Count || hostile is { PaginationLoop: true })
         {
             var cursor = TreeCursor.Write(Math.Min(start + page.Count, entries.Count), index.CommitId);
-            request.Response.Headers["Link"] = $"<{NextPageUrl(request, cursor)}>; rel=\"next\"";
+            // The real next link names every parameter itself, whatever the client sent (hub-api.md §2.2):
+            // ?expand=false&recursive=true&limit=1000&cursor=…
+            var http = request.Http.Request;
+            var next = $"{http.Scheme}://{http.Host}{request.RawPath}?expand={(expand ? "true" : "false")}&recursive={(recursive ? "true" : "false")}"
+                + $"&limit={pageSize.ToString(CultureInfo.InvariantCulture)}&cursor={Uri.EscapeDataString(cursor)}";
+            request.Response.Headers["Link"] = $"<{next}>; rel=\"next\"";
         }
         if (hostile is { GiganticJsonBytes: { } gigantic })
         {
@@ -780,7 +789,7 @@ internal sealed partial class HubHandler(HubState state)
                 object? entry = (object?)index.FindFile(path) ?? index.FindDirectory(path);
                 if (entry is not null)
                 {
-                    WriteEntry(w, entry, snapshot, expand, request.Faults.Hostile, file => XetHashOf(request, repo, file, redact: false));
+                    WriteEntry(w, entry, snapshot, expand, request.Faults.Hostile, file => XetHashOf(request, repo, file, redact: false), securityStatus: false);
                 }
             }
             w.WriteEndArray();

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.Encodings.Web;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http.Features;
 
@@ -147,10 +148,16 @@ internal sealed class HubRequest
     public Task WriteTextAsync(int status, string text, CancellationToken cancellationToken) =>
         WriteBodyAsync(status, "text/plain; charset=utf-8", Encoding.UTF8.GetBytes(text), cancellationToken);
 
+    /// <summary>
+    /// The Hub's JSON escapes only what JSON requires: '+', '\'' and non-ASCII go out as they are, not as <c>\u002B</c>,
+    /// <c>\u0027</c>, <c>\u00FC</c>. Only for JSON answers, never for HTML (where the default encoder's escaping protects).
+    /// </summary>
+    private static readonly JsonWriterOptions ApiJson = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     public Task WriteJsonAsync(int status, Action<Utf8JsonWriter> write, CancellationToken cancellationToken)
     {
         var buffer = new ArrayBufferWriter<byte>();
-        using (var writer = new Utf8JsonWriter(buffer))
+        using (var writer = new Utf8JsonWriter(buffer, ApiJson))
         {
             write(writer);
         }
@@ -159,8 +166,16 @@ internal sealed class HubRequest
         {
             body = body[..(body.Length / 2)];
         }
+        Response.Headers.ETag = WeakEtag(body);
         return WriteBodyAsync(status, "application/json; charset=utf-8", body, cancellationToken);
     }
+
+    /// <summary>
+    /// The weak ETag the Hub's API answers carry (Express's: <c>W/"&lt;length in hex&gt;-&lt;first 27 base64 characters of
+    /// the body's SHA-1&gt;"</c>); every recorded API answer, errors included, has one (fixtures/real-hub/README.md).
+    /// </summary>
+    internal static string WeakEtag(ReadOnlySpan<byte> body) =>
+        $"W/\"{body.Length.ToString("x", CultureInfo.InvariantCulture)}-{Convert.ToBase64String(SHA1.HashData(body))[..27]}\"";
 
     /// <summary>
     /// An error as the Hub sends it: <c>X-Error-Message</c> (and <c>X-Error-Code</c>), with a JSON <c>{"error":…}</c>

@@ -45,6 +45,13 @@ public sealed record HubServerOptions
     /// <summary>Throughput limits and faults for every repo; a repo's <see cref="RepoSettings.Faults"/> overrides them.</summary>
     public HubFaults Faults { get; init; } = HubFaults.None;
 
+    /// <summary>
+    /// Adds <c>X-Error-Code: RepoNotFound</c> to the 401 for a missing or private repo asked without a token, as the Hub
+    /// once did. Off by default: recent captures carry no code there (hub-api.md §5.1, §13). huggingface_hub needs it to
+    /// raise RepositoryNotFoundError against a plain-http server (§5.2).
+    /// </summary>
+    public bool RepoNotFoundCodeOn401 { get; init; }
+
     /// <summary>Serves the LFS files of every repo as Xet-backed (a single repo opts in with <see cref="RepoSettings.Xet"/>).</summary>
     public bool XetForAllRepos { get; init; }
 

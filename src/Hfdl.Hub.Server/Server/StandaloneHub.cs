@@ -62,6 +62,7 @@ internal static class StandaloneHub
             CasPort = parsed.CasPort,
             CdnHostName = parsed.CdnHost,
             XetForAllRepos = parsed.Xet,
+            RepoNotFoundCodeOn401 = parsed.RepoNotFoundCode,
             TreePageSize = parsed.TreePageSize ?? 1000,
             UseHttps = parsed.Https,
             Users = users,
@@ -148,6 +149,9 @@ internal sealed record StandaloneArguments
     /// <summary>Serve every repo's LFS files as Xet-backed (<see cref="HubServerOptions.XetForAllRepos"/>).</summary>
     public bool Xet { get; init; }
 
+    /// <summary>See <see cref="HubServerOptions.RepoNotFoundCodeOn401"/>.</summary>
+    public bool RepoNotFoundCode { get; init; }
+
     /// <summary>Parses the command line; a <see cref="FormatException"/> carries the one-line reason.</summary>
     public static StandaloneArguments Parse(string[] args)
     {
@@ -172,6 +176,7 @@ internal sealed record StandaloneArguments
                 "--https" => result with { Https = true },
                 "--static-repos" => result with { StaticRepos = true },
                 "--xet" => result with { Xet = true },
+                "--repo-not-found-code" => result with { RepoNotFoundCode = true },
                 "--help" or "-h" => throw new FormatException("help requested"),
                 _ => throw new FormatException($"unknown option '{name}'"),
             };

@@ -18,11 +18,11 @@ public sealed class ErrorTests
     public static TheoryData<string, string?, int, string?, string?> Matrix => new()
     {
         // url, token, status, X-Error-Code, X-Error-Message
-        { "/api/models/acme/missing", null, 401, "RepoNotFound", "Invalid username or password." },
+        { "/api/models/acme/missing", null, 401, null, "Invalid username or password." },
         { "/api/models/acme/missing", HubTestKit.ValidToken, 404, "RepoNotFound", "Repository not found" },
-        { "/acme/missing/resolve/main/config.json", null, 401, "RepoNotFound", "Invalid username or password." },
+        { "/acme/missing/resolve/main/config.json", null, 401, null, "Invalid username or password." },
         { "/acme/missing/resolve/main/config.json", HubTestKit.ValidToken, 404, "RepoNotFound", "Repository not found" },
-        { "/api/models/acme/private", null, 401, "RepoNotFound", "Invalid username or password." },
+        { "/api/models/acme/private", null, 401, null, "Invalid username or password." },
         { "/api/models/acme/private", HubTestKit.ValidToken, 404, "RepoNotFound", "Repository not found" },
         { "/api/models/acme/private", HubTestKit.OtherToken, 200, null, null },
         { "/api/models/alice/own-private/tree/main", HubTestKit.ValidToken, 200, null, null },
@@ -73,7 +73,7 @@ public sealed class ErrorTests
                 Assert.Equal(response.Header("X-Error-Message"), body);
             }
         }
-        if (status == 401 && code == "RepoNotFound")
+        if (status == 401 && message == "Invalid username or password.")
         {
             Assert.Equal("Bearer realm=\"Authentication required\", charset=\"UTF-8\"", response.Header("WWW-Authenticate"));
         }

@@ -70,7 +70,7 @@ public sealed class StoreTests : IDisposable
         Assert.Equal("manual", (await info.JsonAsync()).GetProperty("gated").GetString());
         Assert.Equal("acme/tiny", (await caseInsensitive.JsonAsync()).GetProperty("id").GetString());
         Assert.Equal(HttpStatusCode.Unauthorized, missing.StatusCode);
-        Assert.Equal("RepoNotFound", missing.Header("X-Error-Code"));
+        Assert.Null(missing.Header("X-Error-Code")); // hub-api.md §5.1: recent captures carry none
     }
 
     [Fact]
