@@ -214,6 +214,7 @@ internal sealed record PathSetting(string Name, string Value)
     public static void RefuseFileInTheWay(string folder, PathSetting? setting, string whatGoesThere)
     {
         var full = Path.GetFullPath(folder);
+        RefuseLongName(full, setting, whatGoesThere);
         if (Storage.SafeFileSystem.FileInTheWay(full) is not { } file)
         {
             return;
@@ -226,6 +227,32 @@ internal sealed record PathSetting(string Name, string Value)
         throw new InvalidOptionException(setting.Name, file == named
             ? $"is '{SafeText.Printable(named)}', which is a file; it must be a folder, to hold {whatGoesThere}. Point {setting.Name} at a folder, or move that file away."
             : $"is '{SafeText.Printable(named)}', but '{SafeText.Printable(file)}' on the way there is a file, not a folder, so it cannot hold {whatGoesThere}. Point {setting.Name} elsewhere, or move that file away.");
+    }
+
+    /// <summary>The most bytes one name in a path may have: NAME_MAX on Linux and the BSDs, and (in UTF-16 units) on Windows and macOS.</summary>
+    internal const int MaxNameBytes = 255;
+
+    /// <summary>
+    /// Stops with a message naming the setting when a name in <paramref name="full"/> is longer than any file system
+    /// takes: the dry run passed such a folder, and the download failed only after asking the Hub, with .NET's "The path
+    /// is too long, or a component of the specified path is too long" (QA: helper-49).
+    /// </summary>
+    private static void RefuseLongName(string full, PathSetting? setting, string whatGoesThere)
+    {
+        var name = full.Split(Path.DirectorySeparatorChar, Path.AltDirectorySeparatorChar)
+            .FirstOrDefault(part => System.Text.Encoding.UTF8.GetByteCount(part) > MaxNameBytes);
+        if (name is null)
+        {
+            return;
+        }
+        var shown = SafeText.Printable(name.Length > 40 ? $"{name[..20]}...{name[^20..]}" : name);
+        var bytes = System.Text.Encoding.UTF8.GetByteCount(name);
+        if (setting is null)
+        {
+            throw new HfdlException($"'{shown}' in '{SafeText.Printable(full)}', the folder for {whatGoesThere}, is a name of {bytes} bytes, over the {MaxNameBytes} a file system takes. Choose a folder whose names are shorter.");
+        }
+        throw new InvalidOptionException(setting.Name,
+            $"is '{SafeText.Printable(setting.Value)}', and the name '{shown}' in it is {bytes} bytes long, over the {MaxNameBytes} bytes a file system takes for one name, so it cannot hold {whatGoesThere}. Point {setting.Name} at a folder whose names are shorter.");
     }
 
 }

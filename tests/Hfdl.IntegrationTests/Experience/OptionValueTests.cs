@@ -162,6 +162,41 @@ public sealed class OptionValueTests(ExperienceHub hub) : IClassFixture<Experien
     }
 
     [Theory]
+    [InlineData("--local-dir", false)]
+    [InlineData("--local-dir", true)]
+    [InlineData("-d", false)]
+    [InlineData("-d", true)]
+    [InlineData("--cache-dir", false)]
+    [InlineData("--cache-dir", true)]
+    [InlineData("HF_HOME", false)]
+    [InlineData("HF_HUB_CACHE", true)]
+    public async Task A_folder_with_a_name_over_255_bytes_is_a_usage_error_before_any_request_dry_run_or_not(string setting, bool dryRun)
+    {
+        // The dry run passed it (fits: true) and the download failed after asking the Hub, with .NET's "The path is too
+        // long, or a component of the specified path is too long".
+        var folder = Path.Combine(_temp.Combine("x"), new string('d', 300));
+        var cli = new CliRunner(hub.Server, _temp);
+        string[] where = setting.StartsWith('-') ? [setting, folder] : ["--hf-cache"];
+        if (!setting.StartsWith('-'))
+        {
+            cli.Environment[setting] = folder;
+        }
+        await hub.Server.Requests.WaitUntilIdleAsync(TimeSpan.FromSeconds(10));
+        var before = hub.Server.Requests.Count;
+
+        var result = await cli.RunAsync(["download", "acme/plain", .. where, .. (dryRun ? new[] { "--dry-run", "--json" } : [])]);
+
+        Assert.True(result.ExitCode == 2, result.ToString());
+        var named = setting == "-d" ? "--directory" : setting;
+        Assert.Contains($"error: {named} is '", result.Error, StringComparison.Ordinal);
+        Assert.Contains("is 300 bytes long, over the 255 bytes a file system takes for one name", result.Error, StringComparison.Ordinal);
+        Assert.Contains($"Point {named} at a folder whose names are shorter.", result.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("too long, or a component", result.Error, StringComparison.Ordinal);
+        Assert.Equal(before, hub.Server.Requests.Count);
+        Assert.False(Directory.Exists(_temp.Combine("x")));
+    }
+
+    [Theory]
     [InlineData("download", "--include")]
     [InlineData("download", "--exclude")]
     [InlineData("ls", "--include")]
