@@ -262,6 +262,12 @@ internal static class DownloadCommand
                 var written = directoryGiven.IdentifierToken?.Value ?? "--directory";
                 throw new UsageException($"{written} and --hf-cache/--cache-dir choose different layouts; give one of them: --cache-dir DIR writes the Hugging Face cache in DIR.");
             }
+            if (result.GetValue(localDir) is not null && result.GetResult(directory) is { Implicit: false } baseGiven)
+            {
+                // --local-dir won and -d was silently ignored (QA: helper-49): two places for one download is a mistake to point out.
+                var written = baseGiven.IdentifierToken?.Value ?? "--directory";
+                throw new UsageException($"{written} and --local-dir choose different places; give one of them: --local-dir DIR puts the files exactly in DIR, {written} DIR under DIR/org/name.");
+            }
             var target = useCache
                 ? Path.GetFullPath(context.Environment.ExpandPath(result.GetValue(cacheDir)) ?? context.Environment.HubCache)
                 : result.GetValue(localDir) is { } local

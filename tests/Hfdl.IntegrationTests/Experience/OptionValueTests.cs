@@ -162,6 +162,25 @@ public sealed class OptionValueTests(ExperienceHub hub) : IClassFixture<Experien
     }
 
     [Theory]
+    [InlineData("-d")]
+    [InlineData("--directory")]
+    public async Task A_directory_given_with_a_local_dir_is_a_usage_error_before_any_request(string directoryOption)
+    {
+        var cli = new CliRunner(hub.Server, _temp);
+        await hub.Server.Requests.WaitUntilIdleAsync(TimeSpan.FromSeconds(10));
+        var before = hub.Server.Requests.Count;
+
+        // -d was silently ignored: the files went to --local-dir.
+        var result = await cli.RunAsync("download", "acme/plain", directoryOption, _temp.Combine("out"), "--local-dir", _temp.Combine("local"));
+
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.Contains($"error: {directoryOption} and --local-dir choose different places; give one of them: --local-dir DIR puts the files exactly in DIR, {directoryOption} DIR under DIR/org/name.", result.Error, StringComparison.Ordinal);
+        Assert.Equal(before, hub.Server.Requests.Count);
+        Assert.False(Directory.Exists(_temp.Combine("out")));
+        Assert.False(Directory.Exists(_temp.Combine("local")));
+    }
+
+    [Theory]
     [InlineData("--local-dir", false)]
     [InlineData("--local-dir", true)]
     [InlineData("-d", false)]
