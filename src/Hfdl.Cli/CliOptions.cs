@@ -5,19 +5,51 @@ namespace Hfdl.Cli;
 /// <summary>--include / --exclude, shared by download and ls.</summary>
 internal static class FilterOptions
 {
-    public static Option<string[]> IncludeOption() => new("--include")
+    public static Option<string[]> IncludeOption() => new Option<string[]>("--include")
     {
         Description = "Only files matching this pattern (repeatable; fnmatch as in huggingface_hub: * also matches /, ?, [seq], [!seq]; a trailing / means a folder and everything in it). huggingface-cli's --include A B works too: a word with * or ? right after a pattern is one more pattern.",
         HelpName = "PATTERN",
         Arity = ArgumentArity.OneOrMore,
-    };
+    }.NoEmptyPattern();
 
-    public static Option<string[]> ExcludeOption() => new("--exclude")
+    public static Option<string[]> ExcludeOption() => new Option<string[]>("--exclude")
     {
         Description = "Skip files matching this pattern (repeatable; applied after --include).",
         HelpName = "PATTERN",
         Arity = ArgumentArity.OneOrMore,
-    };
+    }.NoEmptyPattern();
+
+    /// <summary>
+    /// The FILES of a download: an empty name (an unset variable in a script) is a usage error while parsing; it was
+    /// "File '' does not exist", exit 1, after asking the Hub (QA: helper-49).
+    /// </summary>
+    public static Argument<string[]> NoEmptyName(this Argument<string[]> argument)
+    {
+        argument.Validators.Add(result =>
+        {
+            if (result.Tokens.Any(t => t.Value.Length == 0))
+            {
+                result.AddError($"{argument.Name} has an empty name (an unset variable in a script?): give a path in the repo such as config.json or onnx/, or leave {argument.Name} out for the whole repo.");
+            }
+        });
+        return argument;
+    }
+
+    /// <summary>
+    /// An empty pattern is a usage error while parsing, in the words the engine's own check uses: decided from the
+    /// command line, it came only after the Hub was asked (and with the Hub down, as a network error) (QA: helper-49).
+    /// </summary>
+    private static Option<string[]> NoEmptyPattern(this Option<string[]> option)
+    {
+        option.Validators.Add(result =>
+        {
+            if (result.Tokens.Any(t => t.Value.Length == 0))
+            {
+                result.AddError($"{option.Name} is empty; give a pattern such as '*.json' or 'onnx/'.");
+            }
+        });
+        return option;
+    }
 }
 
 /// <summary>Folder options (--local-dir, -d, --cache-dir, --store).</summary>

@@ -24,7 +24,7 @@ internal static class DownloadCommand
         {
             Description = "Only these files; a trailing / selects a folder (default: the whole repo).",
             Arity = ArgumentArity.ZeroOrMore,
-        };
+        }.NoEmptyName();
         var repoType = RepoOptions.RepoTypeOption();
         var revision = RepoOptions.RevisionOption();
         var threads = new Option<int?>("--threads", "-t", "--max-workers")

@@ -220,16 +220,39 @@ public sealed class OptionValueTests(ExperienceHub hub) : IClassFixture<Experien
     [InlineData("download", "--exclude")]
     [InlineData("ls", "--include")]
     [InlineData("ls", "--exclude")]
-    public async Task An_empty_pattern_is_a_usage_error_that_names_the_option_it_was_given_with(string command, string option)
+    public async Task An_empty_pattern_is_a_usage_error_that_names_the_option_it_was_given_with_before_any_request(string command, string option)
     {
-        var arguments = command == "download" ? new[] { "download", "acme/plain", "--dry-run", "--local-dir", _temp.Combine("out") } : ["ls", "acme/plain"];
+        var arguments = command == "download" ? new[] { "download", "acme/plain", "--local-dir", _temp.Combine("out") } : ["ls", "acme/plain"];
+        await hub.Server.Requests.WaitUntilIdleAsync(TimeSpan.FromSeconds(10));
+        var before = hub.Server.Requests.Count;
 
         var result = await new CliRunner(hub.Server, _temp).RunAsync([.. arguments, option, ""]);
 
-        // It said "--include and --exclude is empty" whichever of them was given.
+        // It said "--include and --exclude is empty" whichever of them was given; and it said so only after asking the
+        // Hub (the commit line printed first; with the Hub down, a network error and exit 1).
         Assert.True(result.ExitCode == 2, result.ToString());
         Assert.Contains($"error: {option} is empty; give a pattern such as '*.json' or 'onnx/'.", result.Error, StringComparison.Ordinal);
         Assert.DoesNotContain(option == "--include" ? "--exclude" : "--include", result.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("commit", result.Error, StringComparison.Ordinal);
+        Assert.Equal(before, hub.Server.Requests.Count);
+        Assert.False(Directory.Exists(_temp.Combine("out")));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task An_empty_file_name_is_a_usage_error_before_any_request(bool dryRun)
+    {
+        await hub.Server.Requests.WaitUntilIdleAsync(TimeSpan.FromSeconds(10));
+        var before = hub.Server.Requests.Count;
+
+        // It was "File '' does not exist", exit 1, after the Hub was asked.
+        var result = await new CliRunner(hub.Server, _temp).RunAsync(["download", "acme/plain", "config.json", "", "--local-dir", _temp.Combine("out"), .. (dryRun ? new[] { "--dry-run" } : [])]);
+
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.Contains("error: FILES has an empty name (an unset variable in a script?): give a path in the repo such as config.json or onnx/, or leave FILES out for the whole repo.", result.Error, StringComparison.Ordinal);
+        Assert.Equal(before, hub.Server.Requests.Count);
+        Assert.False(Directory.Exists(_temp.Combine("out")));
     }
 
     [Theory]
