@@ -84,7 +84,11 @@ internal static class CliErrors
     {
         HubUnreachableException or HubProtocolException when error.Message.Contains("the endpoint", StringComparison.Ordinal) =>
             "(The endpoint is --endpoint, else HF_ENDPOINT.)",
+        // A token was sent: the message names its account and what it lacks, so logging in is not the next step (a
+        // pending access request was told to log in, with the token it had just sent) (QA: helper-49).
+        RepositoryNotFoundException { TokenSent: true } => "Choose the type with --repo-type model|dataset|space.",
         RepositoryNotFoundException => "Choose the type with --repo-type model|dataset|space; log in with `hfdl login` for a private repo.",
+        GatedRepoException { TokenSent: true } => null,
         // A token variable overrides any login: the message already says to fix or unset it.
         InvalidTokenException { RejectedTokenOrigin: TokenOrigin.HfTokenVariable or TokenOrigin.LegacyTokenVariable or TokenOrigin.CommandLine } => null,
         GatedRepoException or InvalidTokenException => "Log in with `hfdl login` (or set HF_TOKEN, or give --token).",

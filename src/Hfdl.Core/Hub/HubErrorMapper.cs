@@ -116,7 +116,7 @@ internal static class HubErrorMapper
             {
                 message = $"{Capitalize(repo)} is gated and the account of {context.Token.Describe()} is not in its authorized list. Request access on {repoPage}, then run the same command again.";
             }
-            return new GatedRepoException(message + said, status, serverMessage, requestId, pending);
+            return new GatedRepoException(message + said, status, serverMessage, requestId, pending) { TokenSent = context.Token is not null };
         }
         if (serverMessage == "Access to this resource is disabled.")
         {
@@ -151,7 +151,7 @@ internal static class HubErrorMapper
                 : $"If it is private, check that the account of {context.Token.Describe()} has access to it.";
             return new RepositoryNotFoundException(
                 $"{Capitalize(repo)} was not found, or it is private. Check the name and the repo type (model, dataset or space). {hint}{said}",
-                status, serverMessage, requestId);
+                status, serverMessage, requestId) { TokenSent = context.Token is not null };
         }
         if (status == HttpStatusCode.Forbidden)
         {

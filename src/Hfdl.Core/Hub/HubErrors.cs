@@ -26,6 +26,12 @@ public class HubException : HfdlException
     /// <summary>How long the server asked to wait before trying again (<c>RateLimit</c> or <c>Retry-After</c>), capped.</summary>
     public TimeSpan? RetryAfter { get; init; }
 
+    /// <summary>
+    /// The refused request carried a token: for a gated or private repo, logging in is then not what to do next (the
+    /// message says which account, and what that account lacks).
+    /// </summary>
+    public bool TokenSent { get; init; }
+
     private static string WithRequestId(string message, string? requestId) =>
         requestId is null ? message : $"{message} (Request ID: {requestId})";
 }

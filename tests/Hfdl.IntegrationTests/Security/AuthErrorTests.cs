@@ -41,6 +41,7 @@ public sealed class AuthErrorTests(SecurityHub hub) : IClassFixture<SecurityHub>
 
         Assert.Contains("not found, or it is private", result.Error, StringComparison.Ordinal);
         Assert.Contains("HF_TOKEN environment variable", result.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("login", result.Error, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -97,13 +98,20 @@ public sealed class AuthErrorTests(SecurityHub hub) : IClassFixture<SecurityHub>
         Assert.Contains("`hfdl login`", result.Error, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public async Task A_gated_repo_with_a_pending_request_says_it_is_pending()
+    [Theory]
+    [InlineData("HF_TOKEN")]
+    [InlineData("--token")]
+    public async Task A_gated_repo_with_a_pending_request_says_it_is_pending_and_only_to_wait(string how)
     {
-        var result = await DownloadAsync("acme/gated", c => c.Environment["HF_TOKEN"] = SecurityHub.BobToken);
+        var result = how == "HF_TOKEN"
+            ? await DownloadAsync("acme/gated", c => c.Environment["HF_TOKEN"] = SecurityHub.BobToken)
+            : await DownloadAsync("acme/gated", null, "--token", SecurityHub.BobToken);
 
         Assert.Contains("pending", result.Error, StringComparison.Ordinal);
-        Assert.Contains($"{hub.Endpoint}/acme/gated", result.Error, StringComparison.Ordinal);
+        Assert.Contains($"Wait for approval on {hub.Endpoint}/acme/gated", result.Error, StringComparison.Ordinal);
+        // It went on "Log in with `hfdl login` (or set HF_TOKEN, or give --token).", to a user whose token it had sent.
+        Assert.DoesNotContain("login", result.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("Log in", result.Error, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -114,6 +122,7 @@ public sealed class AuthErrorTests(SecurityHub hub) : IClassFixture<SecurityHub>
         Assert.Contains($"Request access on {hub.Endpoint}/acme/gated", result.Error, StringComparison.Ordinal);
         Assert.Contains("HF_TOKEN environment variable", result.Error, StringComparison.Ordinal);
         Assert.DoesNotContain("pending", result.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("Log in", result.Error, StringComparison.Ordinal);
     }
 
     [Fact]
