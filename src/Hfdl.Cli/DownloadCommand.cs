@@ -144,6 +144,9 @@ internal static class DownloadCommand
             HelpName = "FORMAT",
         };
         format.AcceptOnlyFromAmong("auto", "human", "quiet", "json", "agent");
+        // json and agent are accepted only to be refused with a pointer to --json: completion offers what works.
+        format.CompletionSources.Clear();
+        format.CompletionSources.Add("auto", "human", "quiet");
         format.Validators.Add(result =>
         {
             // The word as typed: GetValueOrDefault would throw for a word AcceptOnlyFromAmong already refused.

@@ -36,6 +36,10 @@ internal static class HfdlCommand
     {
         // Whatever is printed, a name or a message from a server included, reaches the terminal escaped.
         context = context with { Out = Output.TerminalText.Wrap(context.Out), Error = Output.TerminalText.Wrap(context.Error) };
+        if (SuggestPosition(args) is { } position)
+        {
+            return Suggest(context, args[1], position);
+        }
         args = RewritePatternLists(RewriteShortForm(args));
         // System.CommandLine reads `--local-dir=` (nothing after the '=') as `--local-dir` and takes the next word as its
         // value: `--local-dir= --dry-run` downloaded into a folder named --dry-run (QA). Before "--", that is refused.
@@ -209,18 +213,56 @@ internal static class HfdlCommand
     /// The seed's short form <c>hfdl REPO [options]</c> means <c>hfdl download REPO [options]</c>. Anything that is
     /// not a subcommand, help, version or a directive is taken as that form.
     /// </summary>
-    internal static string[] RewriteShortForm(string[] args)
+    internal static string[] RewriteShortForm(string[] args) => args.Length > 0 && IsShortForm(args[0]) ? ["download", .. args] : args;
+
+    private static bool IsShortForm(string first) =>
+        !(SubcommandNames.Contains(first) || first is "-h" or "--help" or "-?" or "--version" || first.StartsWith('['));
+
+    /// <summary>Names completion does not offer: hidden aliases hfdl accepts for old scripts (the dashed name is offered).</summary>
+    private static readonly HashSet<string> UnlistedNames = ["--repo_type"];
+
+    /// <summary>The cursor position of <c>hfdl "[suggest:N]" "LINE"</c>, the form the completion scripts use; else null.</summary>
+    private static int? SuggestPosition(string[] args) =>
+        args is [var directive, _] && directive.StartsWith("[suggest:", StringComparison.Ordinal) && directive.EndsWith(']')
+            && int.TryParse(directive.AsSpan(9, directive.Length - 10), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var position)
+            ? position : null;
+
+    /// <summary>
+    /// Completion candidates for the cursor at <paramref name="position"/> in <paramref name="line"/>, one a line.
+    /// System.CommandLine's own [suggest] parses LINE without the short form: after <c>hfdl REPO</c> it offered the
+    /// root's options and the subcommands instead of download's (QA: helper-49). So the line is read as the command
+    /// would read it: <c>download</c> goes in before a REPO the cursor has left behind.
+    /// </summary>
+    private static int Suggest(CliContext context, string line, int position)
     {
-        if (args.Length == 0)
+        position = Math.Clamp(position, 0, line.Length);
+        var start = 0;
+        while (start < line.Length && char.IsWhiteSpace(line[start]))
         {
-            return args;
+            start++;
         }
-        var first = args[0];
-        if (SubcommandNames.Contains(first) || first is "-h" or "--help" or "-?" or "--version" || first.StartsWith('['))
+        while (start < line.Length && !char.IsWhiteSpace(line[start]))
         {
-            return args;
+            start++; // the program's own name
         }
-        return ["download", .. args];
+        while (start < line.Length && char.IsWhiteSpace(line[start]))
+        {
+            start++;
+        }
+        var end = start;
+        while (end < line.Length && !char.IsWhiteSpace(line[end]))
+        {
+            end++;
+        }
+        // Only a word the cursor has left: the first word being typed completes as a subcommand.
+        if (end > start && end < position && IsShortForm(line[start..end].Trim('"', '\'')))
+        {
+            line = line[..start] + "download " + line[start..];
+            position += "download ".Length;
+        }
+        var candidates = Build(context).Parse(line).GetCompletions(position).Select(c => c.Label).Where(l => !UnlistedNames.Contains(l));
+        context.Out.WriteLine(string.Join(Environment.NewLine, candidates));
+        return ExitOk;
     }
 
     /// <summary>

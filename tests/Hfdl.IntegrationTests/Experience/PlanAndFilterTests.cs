@@ -393,6 +393,43 @@ public sealed class PlanAndFilterTests(ExperienceHub hub) : IClassFixture<Experi
     }
 
     [Fact]
+    public async Task The_short_form_completes_as_download_does()
+    {
+        async Task<string[]> SuggestAsync(string line) =>
+            (await Cli().RunAsync($"[suggest:{line.Length}]", line)).Out.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+
+        // `hfdl REPO -` offered the root's --help --version -h, and `hfdl REPO --repo-type ` the subcommands: the
+        // directive parsed the line without the short form's implied `download` (QA: helper-49).
+        var options = await SuggestAsync("hfdl sample/tiny-model -");
+        var types = await SuggestAsync("hfdl sample/tiny-model --repo-type ");
+        var include = await SuggestAsync("hfdl sample/tiny-model config.json --in");
+
+        Assert.Equal(await SuggestAsync("hfdl download sample/tiny-model -"), options);
+        Assert.Contains("--local-dir", options);
+        Assert.Equal(["dataset", "model", "space"], types.Order(StringComparer.Ordinal));
+        Assert.Equal(["--include"], include);
+        // The first word, still being typed, completes as a subcommand.
+        Assert.Equal(["download"], await SuggestAsync("hfdl dow"));
+    }
+
+    [Fact]
+    public async Task Completion_leaves_out_the_hidden_alias_and_the_refused_format_values()
+    {
+        var repoType = (await Cli().RunAsync("[suggest:20]", "hfdl download --repo")).Out.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        var formats = (await Cli().RunAsync("[suggest:33]", "hfdl download org/model --format ")).Out.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        var refused = await Cli().RunAsync("download", "org/model", "--format", "json");
+        var alias = await Cli().RunAsync("download", "org/model", "--repo_type", "nonsense");
+
+        Assert.Equal(["--repo-type"], repoType);
+        Assert.Equal(["auto", "human", "quiet"], formats.Order(StringComparer.Ordinal));
+        // Both are still read as before: hf's --format json is refused with a pointer to --json, --repo_type is --repo-type.
+        Assert.Equal(2, refused.ExitCode);
+        Assert.Contains("--format json is hf's", refused.Error, StringComparison.Ordinal);
+        Assert.Equal(2, alias.ExitCode);
+        Assert.Contains("--repo-type must be model, dataset or space (got 'nonsense').", alias.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Completion_offers_only_the_unix_help_options_and_an_unknown_shell_is_named_on_one_line()
     {
         var options = await Cli().RunAsync("[suggest:10]", "hfdl ls -");
