@@ -65,8 +65,9 @@ internal static class ProgressView
         // name, bar, "done / size", speed, " big", " STALLED nn s " must fit on one line. Names are measured as shown
         // (escaped, in terminal cells: a CJK character takes two), so the bars of all rows line up. A narrower
         // terminal drops the speed, then the bar, then the bytes (a percentage instead), before the name gets short.
-        var row = FileRow.For(width);
-        foreach (var file in s.Active.Take(MaxFileLines))
+        var shown = s.Active.Take(MaxFileLines).ToList();
+        var row = FileRow.For(width, shown);
+        foreach (var file in shown)
         {
             lines.AddRange(FileLines(file, row, width, unicode));
         }
@@ -81,14 +82,25 @@ internal static class ProgressView
         return new Rows(lines.Select(l => new Markup(l)));
     }
 
-    /// <summary>What an active file's row shows at a width: the most that fits with a name of at least 12 cells.</summary>
+    /// <summary>
+    /// What the active files' rows show at a width: every column that fits beside the longest name in full (up to
+    /// <see cref="FullName"/> cells), dropping the speed, then the bar, then the bytes first; names are cut only when
+    /// even a percentage alone leaves too little room.
+    /// </summary>
     private readonly record struct FileRow(int NameWidth, int BarWidth, bool Bytes, bool Rate)
     {
-        // "  " before the name; after it " big" and " STALLED nnnn s " at most.
-        private const int Margins = 2 + 4 + 17;
+        /// <summary>A name longer than this (a deep path) is cut in any case: the columns after it matter more.</summary>
+        private const int FullName = 40;
 
-        public static FileRow For(int width)
+        /// <summary>The widest name column; the space between a shorter name and its bar lines the bars up.</summary>
+        private const int WidestName = 48;
+
+        public static FileRow For(int width, IReadOnlyList<FileSnapshot> files)
         {
+            // "  " before the name; after it " big" and " STALLED nnnn s " only when a row shows them: reserving both
+            // always cut "model.safetensors" at 80 columns and left 21 of them blank (QA: helper-49).
+            var margins = 2 + (files.Any(f => f.IsBig) ? 4 : 0) + files.Select(StalledCells).DefaultIfEmpty(0).Max();
+            var longest = Math.Min(FullName, files.Select(f => ProgressView.Cells(TerminalText.Escape(f.Path))).DefaultIfEmpty(0).Max());
             FileRow[] layouts =
             [
                 new(0, width >= 100 ? 16 : 8, Bytes: true, Rate: true),
@@ -98,16 +110,23 @@ internal static class ProgressView
             ];
             foreach (var layout in layouts)
             {
-                if (width - Margins - layout.Cells >= 12)
+                var room = width - margins - layout.Cells;
+                if (room >= Math.Max(longest, 4))
                 {
-                    return layout with { NameWidth = Math.Min(48, width - Margins - layout.Cells) };
+                    return layout with { NameWidth = Math.Min(WidestName, room) };
                 }
             }
-            return layouts[^1] with { NameWidth = Math.Max(4, width - Margins - layouts[^1].Cells) };
+            return layouts[^1] with { NameWidth = Math.Max(4, width - margins - layouts[^1].Cells) };
         }
 
         /// <summary>Cells taken by everything but the name and the margins.</summary>
         private int Cells => (BarWidth > 0 ? 1 + BarWidth : 0) + (Bytes ? 22 : 5) + (Rate ? 12 : 0);
+
+        /// <summary>The cells of " STALLED n s " (with the space before it) when the row shows it; a file waiting to retry says so on a line of its own instead.</summary>
+        private static int StalledCells(FileSnapshot file) =>
+            (file.Retry is { } r && r.Remaining > TimeSpan.Zero) || file.StalledFor is not { } stalled
+                ? 0
+                : 13 + ((int)stalled.TotalSeconds).ToString(CultureInfo.InvariantCulture).Length;
     }
 
     private static IEnumerable<string> FileLines(FileSnapshot file, FileRow row, int width, bool unicode)

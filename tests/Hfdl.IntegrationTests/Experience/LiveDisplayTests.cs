@@ -65,6 +65,37 @@ public sealed class LiveDisplayTests
         Assert.Empty(screen);
     }
 
+    [Fact]
+    public async Task At_80_columns_a_file_row_shows_its_whole_name_beside_bar_bytes_and_speed()
+    {
+        // The row was "  ...fetensors ━───────    8.4 MB / 60.0 MB      2.1 MB/s" and then 20 blank columns: the names
+        // were cut while the row still had room, which the README says comes last (QA: helper-49).
+        var terminal = new Terminal(Width);
+        var model = new ProgressModel();
+        model.Report(new RevisionResolved(RepoType.Model, RepoId.Parse("t/model"), "main", new string('c', 40)));
+        model.Report(new PlanReady("/data/t/model", 1, 60_000_000, 1, 60_000_000, 0, 500_000_000));
+        model.Report(new FileStarted("model.safetensors", 60_000_000, IsBig: false));
+        model.Report(new FileProgress("model.safetensors", 8_400_000, 60_000_000));
+        var live = new LiveProgress(terminal.Console, verbose: false, model);
+        live.Start();
+        await terminal.WaitForAsync("active");
+
+        // Each frame is drawn over the last: the screen as the terminal shows it once a frame has drawn the file's row.
+        string? row = null;
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+        while (row is null && DateTime.UtcNow < deadline)
+        {
+            row = TerminalScreen.Render(terminal.Text, Width).FirstOrDefault(r => r.StartsWith("  model.safetensors ", StringComparison.Ordinal) && r.EndsWith("/s", StringComparison.Ordinal));
+            await Task.Delay(20);
+        }
+        await live.DisposeAsync();
+
+        Assert.True(row is not null, "no row showed model.safetensors in full with its speed:\n" + string.Join('\n', TerminalScreen.Render(terminal.Text, Width)));
+        Assert.Contains("8.4 MB / 60.0 MB", row, StringComparison.Ordinal);
+        Assert.True(row.IndexOfAny(['━', '─']) > 0, row);
+        Assert.True(row.Length <= Width, row);
+    }
+
     private static ProgressModel Planned(string target, IEnumerable<string> files)
     {
         var model = new ProgressModel();

@@ -160,6 +160,31 @@ public sealed class ProgressRenderingTests
         Assert.Contains("...02.safetensors  38% big", narrow, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData(80, "model.safetensors", true, true)]
+    [InlineData(80, "onnx/decoder_model_merged_quantized.onnx", false, true)]
+    [InlineData(60, "model.safetensors", false, true)]
+    [InlineData(48, "model.safetensors", false, false)]
+    [InlineData(30, "model.safetensors", false, false)]
+    public void A_file_row_drops_its_speed_then_its_bar_before_it_shortens_the_name(int width, string name, bool speed, bool bar)
+    {
+        // At 80 columns "model.safetensors" was cut to "...fetensors" beside its bar, bytes and speed, with 20 columns
+        // left blank for a " big" and a " STALLED" the row did not show (QA: helper-49).
+        var model = Planned(bytesToDownload: 60_000_000, files: 1);
+        model.Report(new FileStarted(name, 60_000_000, IsBig: false));
+        model.Report(new FileProgress(name, 8_400_000, 60_000_000));
+        _time.Advance(TimeSpan.FromSeconds(4));
+        model.Report(new FileProgress(name, 8_400_001, 60_000_000));
+
+        var rows = Render(ProgressView.Live(model.Snapshot(), width, unicode: true), width: 300).Split('\n').Select(r => r.TrimEnd()).ToList();
+
+        var row = Assert.Single(rows, r => r.StartsWith("  ", StringComparison.Ordinal) && r.Contains(name, StringComparison.Ordinal));
+        Assert.True(row.GetCellWidth() <= width, $"{row.GetCellWidth()} cells: {row}");
+        Assert.Equal(speed, row.EndsWith("/s", StringComparison.Ordinal));
+        Assert.Equal(bar, row.IndexOfAny(['━', '─']) > 0);
+        Assert.Contains(width >= 48 ? "8.4 MB / 60.0 MB" : " 14%", row, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Totals_never_go_backwards_nor_inflate_when_a_file_restarts_after_a_retry()
     {
