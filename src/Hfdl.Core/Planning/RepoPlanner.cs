@@ -350,9 +350,17 @@ internal static class RepoPlanner
             return null;
         }
         var tempPath = Path.Combine(Path.GetDirectoryName(dataPath)!, tempName);
-        return File.Exists(tempPath) || SafeFileSystem.LinkTarget(tempPath) is not null
-            ? (tempPath, [.. ranges.Select(r => (r[0], r[1]))])
-            : null;
+        // A FIFO or a device planted at that name is never opened (a FIFO waits for a writer, a device cannot seek):
+        // nothing to resume, the file is fetched afresh (RepoDownloader.TakeResumable says so and leaves the entry).
+        if (SafeFileSystem.LinkTarget(tempPath) is not null)
+        {
+            return (tempPath, [.. ranges.Select(r => (r[0], r[1]))]);
+        }
+        if (!File.Exists(tempPath) || SafeFileSystem.IsSpecialFile(tempPath))
+        {
+            return null;
+        }
+        return (tempPath, [.. ranges.Select(r => (r[0], r[1]))]);
     }
 
     /// <summary>

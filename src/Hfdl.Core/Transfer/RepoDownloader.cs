@@ -322,7 +322,8 @@ internal sealed partial class RepoDownloader
         {
             foreach (var temp in TemporaryFilesOfThisRepo(root))
             {
-                if (!referenced.Contains(Path.GetFileName(temp)))
+                // A FIFO or a device with a temporary file's name is not one of hfdl's: left alone (TakeResumable).
+                if (!referenced.Contains(Path.GetFileName(temp)) && (SafeFileSystem.LinkTarget(temp) is not null || !SafeFileSystem.IsSpecialFile(temp)))
                 {
                     freed += new FileInfo(temp).Length;
                     AtomicFile.TryDelete(temp);
@@ -614,7 +615,16 @@ internal sealed partial class RepoDownloader
         }
         if (state.Get(file.Path) is { Status: FileState.Partial, TempFile: { } tempName })
         {
-            AtomicFile.TryDelete(Path.Combine(Path.GetDirectoryName(path)!, tempName));
+            var temp = Path.Combine(Path.GetDirectoryName(path)!, tempName);
+            if (SafeFileSystem.LinkTarget(temp) is null && SafeFileSystem.IsSpecialFile(temp))
+            {
+                // Not hfdl's: a part file is always a regular file. Neither opened nor deleted, as other planted entries.
+                layout.OnWarning?.Invoke($"'{SafeText.Printable(temp)}', which the journal names as the temporary file of {SafeText.Printable(file.Path)}, is not a regular file (a FIFO, a device or a socket): hfdl does not touch it and downloads that file afresh; remove it when you can.");
+            }
+            else
+            {
+                AtomicFile.TryDelete(temp);
+            }
             state.SetFile(file.Path, null);
         }
         // What huggingface_hub left of the file (hf download interrupted) is resumed, as hf download would.

@@ -394,6 +394,55 @@ public sealed class PlantedLinkTests(PlantedLinkHub hub) : IClassFixture<Planted
         Assert.Contains("done     config.json", result.Error, StringComparison.Ordinal); // Only the file with the link failed.
     }
 
+    public static TheoryData<Layout, bool, string> SpecialFileCases()
+    {
+        var data = new TheoryData<Layout, bool, string>();
+        foreach (var layout in new[] { Layout.LocalDir, Layout.HfCache })
+        {
+            foreach (var device in new[] { false, true })
+            {
+                data.Add(layout, device, "1");
+                data.Add(layout, device, "100");
+            }
+        }
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(SpecialFileCases))]
+    public async Task A_journal_naming_a_fifo_or_a_device_as_its_temporary_file_downloads_the_file_afresh_and_leaves_it_alone(Layout layout, bool device, string threshold)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+        var (journalFolder, dataFolder) = JournalAndDataFolders(layout);
+        var temp = Path.Combine(dataFolder, ".model.safetensors.0123abcd.hfdl-part");
+        Directory.CreateDirectory(dataFolder);
+        // A character device needs the right to make one (root, CAP_MKNOD): /dev/null's numbers, 1 and 3.
+        if ((device ? Mknod(temp, 0x2000 | 0x180, (1 << 8) | 3) : Mkfifo(temp, 0x180)) != 0)
+        {
+            Assert.True(device, "mkfifo failed");
+            return;
+        }
+        WriteJournal(journalFolder, temp);
+
+        var result = await Cli().RunAsync(Args(layout, threshold: threshold)).WaitAsync(TimeSpan.FromMinutes(2));
+
+        AssertDownloaded(result, layout);
+        Assert.Contains($"'{temp}', which the journal names as the temporary file of model.safetensors, is not a regular file", result.Error, StringComparison.Ordinal);
+        Assert.True(SafeFileSystem.IsSpecialFile(temp), "the planted entry is kept as it was");
+        var rerun = await Cli().RunAsync(Args(layout, threshold: threshold)).WaitAsync(TimeSpan.FromMinutes(2));
+        Assert.True(rerun.ExitCode == 0, rerun.ToString());
+        Assert.True(SafeFileSystem.IsSpecialFile(temp), "no later run deletes it either");
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "mkfifo", SetLastError = true)]
+    private static extern int Mkfifo(string path, uint mode);
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "mknod", SetLastError = true)]
+    private static extern int Mknod(string path, uint mode, ulong device);
+
     private (string Journal, string Data) JournalAndDataFolders(Layout layout) =>
         layout == Layout.HfCache ? (RepoFolder, Path.Combine(RepoFolder, "blobs")) : (Root(layout), Root(layout));
 
