@@ -360,7 +360,11 @@ internal static class RepoPlanner
         {
             return null;
         }
-        return (tempPath, [.. ranges.Select(r => (r[0], r[1]))]);
+        // What the journal records past the file's end was never written there: a big file's temporary file is reserved
+        // without growing (its length is how far writes reached), and the journal is saved without an fsync, so after a
+        // power cut (or a hand edit, or a truncation) it can claim more than the file holds. Those bytes are fetched again.
+        var length = new FileInfo(tempPath).Length;
+        return (tempPath, [.. ranges.Where(r => r[0] < length).Select(r => (r[0], Math.Min(r[1], length)))]);
     }
 
     /// <summary>

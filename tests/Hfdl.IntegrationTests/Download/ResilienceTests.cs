@@ -510,6 +510,41 @@ public sealed class ResilienceTests : IDisposable
     }
 
     [Fact]
+    public async Task A_journal_that_records_more_than_the_temporary_file_holds_fetches_the_rest_again()
+    {
+        var store = Store();
+        await using var server = await HubServer.StartAsync(new HubServerOptions { Store = store });
+        var target = _temp.Combine("out");
+        var options = Engine.FastOptions with { BigFileThreshold = 1_000_000, ChunkSize = 1024 * 1024 };
+        var state = Path.Combine(target, ".download_state");
+        using (var cancel = new CancellationTokenSource())
+        {
+            var run = Engine.DownloadAsync(server, "acme/resume", target, options with { MaxBytesPerSecond = 8_000_000, CheckpointInterval = TimeSpan.FromMilliseconds(200) }, cancellationToken: cancel.Token);
+            while (TryRecordedBytes(state, "model.safetensors") < 2 * 1024 * 1024 && !run.IsCompleted)
+            {
+                await Task.Delay(20);
+            }
+            await cancel.CancelAsync();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => run);
+        }
+        // What a power cut leaves: the journal (saved without an fsync) claims the whole file, while the temporary file
+        // (reserved without growing) ends where the writes that reached the disk ended.
+        var part = Directory.GetFiles(target, "*.hfdl-part").Single();
+        var journal = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(state))!;
+        journal["files"]!["model.safetensors"]!["ranges"] = new System.Text.Json.Nodes.JsonArray(new System.Text.Json.Nodes.JsonArray(0, BigSize));
+        File.WriteAllText(state, journal.ToJsonString());
+        await using (var stream = new FileStream(part, FileMode.Open, FileAccess.Write))
+        {
+            stream.SetLength(1024 * 1024);
+        }
+
+        var (summary, _) = await Engine.DownloadAsync(server, "acme/resume", target, options);
+
+        Assert.Equal(0, summary.FilesFailed);
+        RepoAssert.BitExact(store.MainSnapshot(RepoType.Model, "acme/resume"), target);
+    }
+
+    [Fact]
     public async Task Two_runs_at_once_on_the_same_folder_do_not_corrupt_each_other()
     {
         var store = Store(HubFaults.None with { PerConnectionBytesPerSecond = 20_000_000 });
