@@ -287,6 +287,12 @@ internal static class RepoPlanner
         }
         if (state is not null && ResumableTemp(state, file, dataPath) is { } resumable)
         {
+            if (HasFinalCopyBeside(data, file))
+            {
+                // The file under its final name beside a partial one (an interrupted --force in a download folder): it
+                // is hashed first and kept if right (RepoDownloader.TryAdoptBesidePartialAsync), not fetched again.
+                return Plan(PlannedAction.Verify, file.Size);
+            }
             // A small file continues from its first range only (it is written in order); a big one keeps every range.
             var onDisk = isBig
                 ? ByteRanges.Normalize(resumable.Ranges).Sum(r => r.End - r.Start)
@@ -366,6 +372,9 @@ internal static class RepoPlanner
         var length = new FileInfo(tempPath).Length;
         return (tempPath, [.. ranges.Where(r => r[0] < length).Select(r => (r[0], Math.Min(r[1], length)))]);
     }
+
+    /// <summary>The file is at its final place with the listed size (not a link): worth hashing before any partial copy is resumed.</summary>
+    public static bool HasFinalCopyBeside(FileInfo data, RemoteFile file) => data.Exists && data.LinkTarget is null && data.Length == file.Size;
 
     /// <summary>
     /// The journal recorded this very content as verified, and the file has been modified since: a blob of the HF cache

@@ -184,7 +184,13 @@ internal sealed partial class RepoDownloader
             try
             {
                 // The same order as big files and the plan: resume what the journal vouches for, else adopt a right copy.
-                var resume = TakeResumable(file, path, state, request.Existing, layout) is { } partial ? SmallFileResume.From(partial.TempPath, partial.Ranges) : null;
+                var partial = TakeResumable(file, path, state, request.Existing, layout);
+                if (partial is not null && await TryAdoptBesidePartialAsync(file, path, partial.Value.TempPath, layout, commit, request.HashedBefore?.GetValueOrDefault(file.Path), ct).ConfigureAwait(false))
+                {
+                    journal.Adopted(file, path);
+                    return;
+                }
+                var resume = partial is { } kept ? SmallFileResume.From(kept.TempPath, kept.Ranges) : null;
                 if (resume is null && request.Existing != ExistingFiles.Ignore && await TryAdoptExistingAsync(file, path, layout, commit, request.HashedBefore?.GetValueOrDefault(file.Path), ct).ConfigureAwait(false))
                 {
                     journal.Adopted(file, path);
@@ -642,6 +648,11 @@ internal sealed partial class RepoDownloader
         {
             if (TakeResumable(file, path, state, existing, layout) is { } resumable)
             {
+                if (await TryAdoptBesidePartialAsync(file, path, resumable.TempPath, layout, commit, hashedBefore?.GetValueOrDefault(file.Path), cancellationToken).ConfigureAwait(false))
+                {
+                    journal.Adopted(file, path);
+                    continue;
+                }
                 result.Add(new BigFileScheduler.Work(file, path, resumable.TempPath, resumable.Ranges, ViaXet: xet && XetSession.Serves(file)));
                 continue;
             }
@@ -854,6 +865,23 @@ internal sealed partial class RepoDownloader
             MtimeTicks = info.LastWriteTimeUtc.Ticks,
             VerifiedAt = DateTimeOffset.UtcNow,
         });
+    }
+
+    /// <summary>
+    /// The file under its final name with the listed size while the journal still names a partial copy of it (an
+    /// interrupted <c>--force</c> in a download folder: the journal recorded the new transfer, the old file stayed): it is
+    /// hashed, and kept if right, its partial copy deleted; else the partial copy is resumed. The plan says 'verify' for
+    /// it (RepoPlanner.HasFinalCopyBeside).
+    /// </summary>
+    private static async Task<bool> TryAdoptBesidePartialAsync(RemoteFile file, string path, string tempPath, StorageLayout layout, string commit, HashedFile? hashedBefore, CancellationToken cancellationToken)
+    {
+        if (!RepoPlanner.HasFinalCopyBeside(new FileInfo(path), file)
+            || !await TryAdoptExistingAsync(file, path, layout, commit, hashedBefore, cancellationToken).ConfigureAwait(false))
+        {
+            return false;
+        }
+        AtomicFile.TryDelete(tempPath); // a link there is removed, never followed
+        return true;
     }
 
     /// <summary>

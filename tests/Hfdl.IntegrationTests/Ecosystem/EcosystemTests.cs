@@ -468,6 +468,40 @@ public sealed class EcosystemTests(EcosystemHub hub) : IClassFixture<EcosystemHu
         Assert.NotEqual(FileState.Partial, after?["status"]?.GetValue<string>());
     }
 
+    [Theory]
+    [InlineData("1")]
+    [InlineData("100")]
+    public async Task A_partial_transfer_of_a_file_verified_under_its_final_name_in_a_download_folder_is_not_fetched_again(string threshold)
+    {
+        // helper-47: what an interrupted --force into a download folder leaves: every file right under its final name,
+        // and a journal that names a part file for the one that was being fetched again. The next run fetched it all.
+        var cli = Cli();
+        var target = _temp.Combine("forced");
+        Assert.Equal(0, (await cli.RunAsync("download", "acme/cached", "--local-dir", target, "--file-size-threshold", threshold)).ExitCode);
+        var journalPath = Path.Combine(target, DownloadState.FileName);
+        var journal = JsonNode.Parse(File.ReadAllText(journalPath))!.AsObject();
+        var entry = journal["files"]!["model.safetensors"]!.AsObject();
+        entry["status"] = FileState.Partial;
+        entry["tempFile"] = ".model.safetensors.forced.hfdl-part";
+        entry["ranges"] = new JsonArray(new JsonArray(0, 1_000_000));
+        File.WriteAllText(journalPath, journal.ToJsonString());
+        var part = Path.Combine(target, ".model.safetensors.forced.hfdl-part");
+        File.WriteAllBytes(part, new byte[1_000_000]);
+        await hub.Server.Requests.WaitUntilIdleAsync(TimeSpan.FromSeconds(10));
+        var before = FileRequests();
+
+        var dryRun = await cli.RunAsync("download", "acme/cached", "--local-dir", target, "--file-size-threshold", threshold, "--dry-run");
+        var again = await cli.RunAsync("download", "acme/cached", "--local-dir", target, "--file-size-threshold", threshold);
+
+        Assert.True(dryRun.ExitCode == 0, dryRun.ToString());
+        Assert.DoesNotContain("resume (", dryRun.Out, StringComparison.Ordinal);
+        Assert.True(again.ExitCode == 0, again.ToString());
+        Assert.Equal(before, FileRequests()); // verified by hash on disk: nothing is fetched
+        Assert.False(File.Exists(part), "the partial copy of a file that is right goes");
+        var after = JsonNode.Parse(File.ReadAllText(journalPath))!["files"]!["model.safetensors"];
+        Assert.Equal(FileState.Complete, after?["status"]?.GetValue<string>());
+    }
+
     [Fact]
     public async Task With_the_hub_out_of_reach_the_dry_run_and_verify_plan_from_the_local_records_as_the_download_does()
     {
