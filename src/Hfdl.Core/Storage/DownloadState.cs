@@ -218,10 +218,24 @@ internal sealed class DownloadStateStore
                 {
                     return $"its partial entry for '{path}' is malformed";
                 }
+                if (file.Ranges.Count > MaxRanges(file.Size))
+                {
+                    return $"its partial entry for '{path}' records {file.Ranges.Count:N0} separate ranges, more than a download of the file can leave";
+                }
             }
         }
         return null;
     }
+
+    /// <summary>
+    /// The most separate written ranges a run can record for a file of <paramref name="size"/> bytes. Every range starts
+    /// where a piece of work started: a segment or a stolen tail (cut at 64 KiB boundaries, segments being at least
+    /// the chunk size, itself at least 64 KiB), or a native Xet term (whose chunks are at least 8 KiB, but the file's
+    /// last), and ranges that touch are merged. So at most one range per 8 KiB plus one per 64 KiB, and a few ends:
+    /// one per 4 KiB and 64 more is a bound no real run reaches. More (a hand edit, a hostile folder: a million ranges
+    /// made a run crawl for hours, each a request of its own, with a 1.4 GB table) is not trusted.
+    /// </summary>
+    internal static long MaxRanges(long size) => size / 4096 + 64;
 
     /// <summary>
     /// Whether written ranges overlap. hfdl records them sorted and merged; overlapping ones come from a hand-edited
