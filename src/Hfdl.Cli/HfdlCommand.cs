@@ -72,7 +72,11 @@ internal static class HfdlCommand
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             var (reason, code) = stopped?.Invoke() ?? ("Interrupted", ExitInterrupted);
-            return Fail(context, parseResult, $"{reason}. Run the same command again to continue; verified files are kept.", code, prefix: "");
+            // The same --force command starts over: what continues is the command without it.
+            var forced = parseResult.CommandResult.Children.OfType<OptionResult>().Any(o => o.Option.Name == "--force" && !o.Implicit);
+            return Fail(context, parseResult, forced
+                ? $"{reason}. Run the same command without --force to keep the files verified on disk and resume the rest; with --force it starts over."
+                : $"{reason}. Run the same command again to continue; verified files are kept.", code, prefix: "");
         }
         catch (HfdlException ex)
         {

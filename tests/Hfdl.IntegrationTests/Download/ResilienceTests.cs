@@ -428,6 +428,32 @@ public sealed class ResilienceTests : IDisposable
     }
 
     [Fact]
+    public async Task An_interrupted_force_run_says_that_the_command_without_force_keeps_what_is_verified()
+    {
+        // helper-47: it said "Run the same command again to continue", while the same --force command starts from zero.
+        var store = Store(HubFaults.None with { PerConnectionBytesPerSecond = 3_000_000 });
+        await using var server = await HubServer.StartAsync(new HubServerOptions { Store = store });
+        var target = _temp.Combine("out");
+        var state = Path.Combine(target, ".download_state");
+        var cli = new CliRunner(server, _temp);
+        string[] args = ["download", "acme/resume", "--local-dir", target, "--file-size-threshold", "1", "--speed-test-duration", "0", "-t", "4"];
+        Assert.Equal(0, (await cli.RunAsync(args)).ExitCode);
+
+        using (var forced = HfdlProcess.Start(cli.Environment, [.. args, "--force"]))
+        {
+            await forced.WaitUntilAsync(() => TryRecordedBytes(state, "model.safetensors") is > 0 and < BigSize, TimeSpan.FromSeconds(60), "part of the big file recorded again");
+            forced.Signal("INT");
+            Assert.Equal(130, await forced.WaitForExitAsync(TimeSpan.FromSeconds(10)));
+            Assert.Contains("Interrupted. Run the same command without --force to keep the files verified on disk", forced.Error, StringComparison.Ordinal);
+        }
+
+        var rerun = await cli.RunAsync(args);
+
+        Assert.True(rerun.ExitCode == 0, rerun.ToString());
+        RepoAssert.BitExact(store.MainSnapshot(RepoType.Model, "acme/resume"), target);
+    }
+
+    [Fact]
     public async Task A_second_ctrl_c_exits_at_once_and_the_json_stream_still_ends_with_an_error_event()
     {
         var store = Store(HubFaults.None with { PerConnectionBytesPerSecond = 3_000_000 });
