@@ -27,10 +27,21 @@ public sealed class JournalSaverTests
     }
 
     [Fact]
-    public void A_slow_save_is_spaced_to_a_twentieth_of_the_time()
+    public void A_slow_save_of_a_big_journal_is_spaced_to_a_twentieth_of_the_time()
     {
-        var pause = RepoDownloader.ThrottledSaver.PauseAfter(TimeSpan.FromMilliseconds(100), 1000, Interval);
+        // 1.5 MB: the byte budget alone would allow a save every 0.75 s; its CPU cost asks for more.
+        var pause = RepoDownloader.ThrottledSaver.PauseAfter(TimeSpan.FromMilliseconds(100), 1_500_000, Interval);
 
         Assert.Equal(TimeSpan.FromSeconds(1.75), pause);
+    }
+
+    [Fact]
+    public void A_small_journal_whose_save_waited_delays_the_next_save_by_at_most_a_second()
+    {
+        // helper-47: a 2 kB journal whose save waited 150 ms for a loaded machine put the next save 3 s later, and a
+        // kill -9 in between lost 3 s of transfer.
+        var pause = RepoDownloader.ThrottledSaver.PauseAfter(TimeSpan.FromMilliseconds(150), 2_000, Interval);
+
+        Assert.True(Interval + pause <= TimeSpan.FromSeconds(1), $"next save after {Interval + pause}");
     }
 }
