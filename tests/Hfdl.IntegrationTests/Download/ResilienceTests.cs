@@ -23,6 +23,20 @@ public sealed class ResilienceTests : IDisposable
             .File("model.safetensors", SyntheticContent.Create(BigSize, seed: 32))
             .Settings(s => s with { Faults = faults }));
 
+    /// <summary>Starts a download and stops it as soon as part of the big file is recorded in the journal.</summary>
+    private static async Task StopOnceBigFileIsPartlyRecordedAsync(HubServer server, string target, DownloadOptions options)
+    {
+        var state = Path.Combine(target, ".download_state");
+        using var cancel = new CancellationTokenSource();
+        var run = Engine.DownloadAsync(server, "acme/resume", target, options with { MaxBytesPerSecond = 8_000_000, CheckpointInterval = TimeSpan.FromMilliseconds(200) }, cancellationToken: cancel.Token);
+        while (TryRecordedBytes(state, "model.safetensors") < 2 * 1024 * 1024 && !run.IsCompleted)
+        {
+            await Task.Delay(20);
+        }
+        await cancel.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => run);
+    }
+
     private static long RecordedBytes(string stateFile, string path)
     {
         using var document = JsonDocument.Parse(File.ReadAllBytes(stateFile));
@@ -504,18 +518,7 @@ public sealed class ResilienceTests : IDisposable
         await using var server = await HubServer.StartAsync(new HubServerOptions { Store = store });
         var target = _temp.Combine("out");
         var options = Engine.FastOptions with { BigFileThreshold = 1_000_000, ChunkSize = 1024 * 1024 };
-        using (var cancel = new CancellationTokenSource())
-        {
-            // Stop the first run as soon as part of the big file is recorded.
-            var state = Path.Combine(target, ".download_state");
-            var run = Engine.DownloadAsync(server, "acme/resume", target, options with { MaxBytesPerSecond = 8_000_000, CheckpointInterval = TimeSpan.FromMilliseconds(200) }, cancellationToken: cancel.Token);
-            while (TryRecordedBytes(state, "model.safetensors") < 2 * 1024 * 1024 && !run.IsCompleted)
-            {
-                await Task.Delay(20);
-            }
-            await cancel.CancelAsync();
-            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => run);
-        }
+        await StopOnceBigFileIsPartlyRecordedAsync(server, target, options);
         var part = Directory.GetFiles(target, "*.hfdl-part").Single();
         long recordedStart;
         using (var journal = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(target, ".download_state"))))
@@ -543,16 +546,7 @@ public sealed class ResilienceTests : IDisposable
         var target = _temp.Combine("out");
         var options = Engine.FastOptions with { BigFileThreshold = 1_000_000, ChunkSize = 1024 * 1024 };
         var state = Path.Combine(target, ".download_state");
-        using (var cancel = new CancellationTokenSource())
-        {
-            var run = Engine.DownloadAsync(server, "acme/resume", target, options with { MaxBytesPerSecond = 8_000_000, CheckpointInterval = TimeSpan.FromMilliseconds(200) }, cancellationToken: cancel.Token);
-            while (TryRecordedBytes(state, "model.safetensors") < 2 * 1024 * 1024 && !run.IsCompleted)
-            {
-                await Task.Delay(20);
-            }
-            await cancel.CancelAsync();
-            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => run);
-        }
+        await StopOnceBigFileIsPartlyRecordedAsync(server, target, options);
         // What a power cut leaves: the journal (saved without an fsync) claims the whole file, while the temporary file
         // (reserved without growing) ends where the writes that reached the disk ended.
         var part = Directory.GetFiles(target, "*.hfdl-part").Single();
