@@ -49,7 +49,9 @@ internal static class HfdlCommand
         }
         var root = Build(context);
         var parseResult = root.Parse(args);
-        onForcedExit?.Invoke((message, code) => Fail(context, parseResult, message, code, prefix: ""));
+        // A --force run forced to exit starts over when run again as is: the advice names the command that continues it.
+        onForcedExit?.Invoke((message, code) => Fail(context, parseResult,
+            IsForced(parseResult) ? message.Replace(Interruption.ContinueAdvice, ForcedContinueAdvice, StringComparison.Ordinal) : message, code, prefix: ""));
         if (parseResult.Errors.Count > 0)
         {
             return UsageError(context, args, [.. parseResult.Errors.Select(e => OneLine(e.Message))], $"Run '{HelpWriter.CommandPath(parseResult.CommandResult.Command)} --help' for usage.");
@@ -73,9 +75,8 @@ internal static class HfdlCommand
         {
             var (reason, code) = stopped?.Invoke() ?? ("Interrupted", ExitInterrupted);
             // The same --force command starts over: what continues is the command without it.
-            var forced = parseResult.CommandResult.Children.OfType<OptionResult>().Any(o => o.Option.Name == "--force" && !o.Implicit);
-            return Fail(context, parseResult, forced
-                ? $"{reason}. Run the same command without --force to keep the files verified on disk and resume the rest; with --force it starts over."
+            return Fail(context, parseResult, IsForced(parseResult)
+                ? $"{reason}. {ForcedContinueAdvice}"
                 : $"{reason}. Run the same command again to continue; verified files are kept.", code, prefix: "");
         }
         catch (HfdlException ex)
@@ -212,6 +213,12 @@ internal static class HfdlCommand
         }
         return exitCode;
     }
+
+    /// <summary>What continues an interrupted --force run: the same command starts over.</summary>
+    private const string ForcedContinueAdvice = "Run the same command without --force to keep the files verified on disk and resume the rest; with --force it starts over.";
+
+    private static bool IsForced(ParseResult parseResult) =>
+        parseResult.CommandResult.Children.OfType<OptionResult>().Any(o => o.Option.Name == "--force" && !o.Implicit);
 
     /// <summary>
     /// The seed's short form <c>hfdl REPO [options]</c> means <c>hfdl download REPO [options]</c>. Anything that is

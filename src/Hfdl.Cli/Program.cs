@@ -27,6 +27,9 @@ internal sealed class Interruption(CancellationTokenSource source, TimeSpan grac
     private (string Reason, int ExitCode) _stop = ("Interrupted", HfdlCommand.ExitInterrupted);
     private Timer? _deadline;
 
+    /// <summary>What a forced exit says continues the run (the command replaces it where it does not hold: --force).</summary>
+    internal const string ContinueAdvice = "Run the same command again to continue: what the journal recorded is kept.";
+
     /// <summary>Says why the process ends now (message, exit code); set by the command that runs.</summary>
     public Action<string, int>? BeforeForcedExit { get; set; }
 
@@ -37,10 +40,10 @@ internal sealed class Interruption(CancellationTokenSource source, TimeSpan grac
         {
             _stop = (reason, exitCode);
             source.Cancel();
-            _deadline = new Timer(_ => Exit($"{reason}, and the run did not stop within {grace.TotalSeconds:0} s, so hfdl exits now. Run the same command again to continue: what the journal recorded is kept.", exitCode), null, grace, Timeout.InfiniteTimeSpan);
+            _deadline = new Timer(_ => Exit($"{reason}, and the run did not stop within {grace.TotalSeconds:0} s, so hfdl exits now. {ContinueAdvice}", exitCode), null, grace, Timeout.InfiniteTimeSpan);
             return true;
         }
-        Exit($"{reason} again: hfdl exits now. Run the same command again to continue: what the journal recorded is kept.", exitCode);
+        Exit($"{reason} again: hfdl exits now. {ContinueAdvice}", exitCode);
         return false;
     }
 

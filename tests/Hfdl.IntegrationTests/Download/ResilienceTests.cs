@@ -467,14 +467,16 @@ public sealed class ResilienceTests : IDisposable
         RepoAssert.BitExact(store.MainSnapshot(RepoType.Model, "acme/resume"), target);
     }
 
-    [Fact]
-    public async Task A_second_ctrl_c_exits_at_once_and_the_json_stream_still_ends_with_an_error_event()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_second_ctrl_c_exits_at_once_and_the_json_stream_still_ends_with_an_error_event(bool force)
     {
         var store = Store(HubFaults.None with { PerConnectionBytesPerSecond = 3_000_000 });
         await using var server = await HubServer.StartAsync(new HubServerOptions { Store = store });
         var target = _temp.Combine("out");
         var cli = new CliRunner(server, _temp);
-        string[] args = ["download", "acme/resume", "--local-dir", target, "--file-size-threshold", "1", "--json"];
+        string[] args = ["download", "acme/resume", "--local-dir", target, "--file-size-threshold", "1", "--json", .. force ? new[] { "--force" } : []];
 
         using var run = HfdlProcess.Start(cli.Environment, args);
         await run.WaitUntilAsync(() => TryRecordedBytes(Path.Combine(target, ".download_state"), "model.safetensors") > 0, TimeSpan.FromSeconds(60), "part of the big file recorded");
@@ -486,7 +488,8 @@ public sealed class ResilienceTests : IDisposable
         var last = JsonDocument.Parse(run.Out.Trim().Split('\n')[^1]).RootElement;
         Assert.Equal("error", last.GetProperty("event").GetString());
         Assert.Equal(130, last.GetProperty("exit_code").GetInt32());
-        Assert.Contains("Run the same command again", last.GetProperty("message").GetString(), StringComparison.Ordinal);
+        // The same --force command starts over: a forced exit of one names the command that continues it.
+        Assert.Contains(force ? "Run the same command without --force" : "Run the same command again", last.GetProperty("message").GetString(), StringComparison.Ordinal);
     }
 
     [Theory]
