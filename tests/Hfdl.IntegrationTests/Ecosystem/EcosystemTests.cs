@@ -441,6 +441,23 @@ public sealed class EcosystemTests(EcosystemHub hub) : IClassFixture<EcosystemHu
         Assert.Equal("{\"a\":7}\n", File.ReadAllText(config)); // offline changes nothing
     }
 
+    /// <summary>
+    /// What an interrupted --force leaves beside a right model.safetensors: a journal entry naming a part file of 1 MB
+    /// in <paramref name="partFolder"/>, and that file. Returns its path.
+    /// </summary>
+    private static string PlantForcedPartial(string journalPath, string partFolder)
+    {
+        var journal = JsonNode.Parse(File.ReadAllText(journalPath))!.AsObject();
+        var entry = journal["files"]!["model.safetensors"]!.AsObject();
+        entry["status"] = FileState.Partial;
+        entry["tempFile"] = ".model.safetensors.forced.hfdl-part";
+        entry["ranges"] = new JsonArray(new JsonArray(0, 1_000_000));
+        File.WriteAllText(journalPath, journal.ToJsonString());
+        var part = Path.Combine(partFolder, ".model.safetensors.forced.hfdl-part");
+        File.WriteAllBytes(part, new byte[1_000_000]);
+        return part;
+    }
+
     [Fact]
     public async Task A_partial_transfer_of_a_blob_that_is_present_is_dropped_with_its_temporary_file()
     {
@@ -448,14 +465,7 @@ public sealed class EcosystemTests(EcosystemHub hub) : IClassFixture<EcosystemHu
         var cli = Cli();
         Assert.Equal(0, (await cli.RunAsync("download", "acme/cached", "--cache-dir", Cache)).ExitCode);
         var journalPath = Path.Combine(RepoFolder, DownloadState.FileName);
-        var journal = JsonNode.Parse(File.ReadAllText(journalPath))!.AsObject();
-        var entry = journal["files"]!["model.safetensors"]!.AsObject();
-        entry["status"] = FileState.Partial;
-        entry["tempFile"] = ".model.safetensors.forced.hfdl-part";
-        entry["ranges"] = new JsonArray(new JsonArray(0, 1_000_000));
-        File.WriteAllText(journalPath, journal.ToJsonString());
-        var part = Path.Combine(RepoFolder, "blobs", ".model.safetensors.forced.hfdl-part");
-        File.WriteAllBytes(part, new byte[1_000_000]);
+        var part = PlantForcedPartial(journalPath, Path.Combine(RepoFolder, "blobs"));
         await hub.Server.Requests.WaitUntilIdleAsync(TimeSpan.FromSeconds(10));
         var before = FileRequests();
 
@@ -479,14 +489,7 @@ public sealed class EcosystemTests(EcosystemHub hub) : IClassFixture<EcosystemHu
         var target = _temp.Combine("forced");
         Assert.Equal(0, (await cli.RunAsync("download", "acme/cached", "--local-dir", target, "--file-size-threshold", threshold)).ExitCode);
         var journalPath = Path.Combine(target, DownloadState.FileName);
-        var journal = JsonNode.Parse(File.ReadAllText(journalPath))!.AsObject();
-        var entry = journal["files"]!["model.safetensors"]!.AsObject();
-        entry["status"] = FileState.Partial;
-        entry["tempFile"] = ".model.safetensors.forced.hfdl-part";
-        entry["ranges"] = new JsonArray(new JsonArray(0, 1_000_000));
-        File.WriteAllText(journalPath, journal.ToJsonString());
-        var part = Path.Combine(target, ".model.safetensors.forced.hfdl-part");
-        File.WriteAllBytes(part, new byte[1_000_000]);
+        var part = PlantForcedPartial(journalPath, target);
         await hub.Server.Requests.WaitUntilIdleAsync(TimeSpan.FromSeconds(10));
         var before = FileRequests();
 
