@@ -9,6 +9,9 @@ namespace Hfdl.Core.Hub;
 /// <param name="Request">What was asked when it is not about a repo (the account check), for the message; null: a repo's request.</param>
 internal sealed record HubRequestContext(RepoType RepoType, RepoId? RepoId, string? Revision, string? FilePath, AccessToken? Token, string Endpoint, string? Request = null)
 {
+    /// <summary>The repo as messages name it (<c>model 'org/name'</c>), or what was asked when it is about no repo.</summary>
+    public string Describe() => RepoId is { } id ? $"{RepoType.Name()} '{id}'" : Request ?? "the repository";
+
     /// <summary>See <see cref="HubClientOptions.TokenFromClientOptions"/>: where the advice for a missing token points.</summary>
     public bool TokenFromClientOptions { get; init; }
 
@@ -43,7 +46,8 @@ internal static class HubErrorMapper
     /// An error answer of a storage service to a URL it signed (a Xet xorb range, sent with no token): named as that
     /// server's, for <paramref name="what"/>; none of the Hub's advice (repo names, tokens) applies to it.
     /// </summary>
-    public static async Task<HubException> CreateStorageAsync(HttpResponseMessage response, string server, string what, CancellationToken cancellationToken)
+    /// <param name="listedFile">The Hub sent hfdl to that server for a file it lists: a 404 or 410 there is the Hub's storage failing, and says so.</param>
+    public static async Task<HubException> CreateStorageAsync(HttpResponseMessage response, string server, string what, CancellationToken cancellationToken, bool listedFile = false)
     {
         var body = await ReadBodyAsync(response, cancellationToken).ConfigureAwait(false);
         var headers = response.Headers;
@@ -51,8 +55,11 @@ internal static class HubErrorMapper
         var serverMessage = Printable(ServerMessage(headers, body));
         var requestId = RequestId(headers, null);
         var numeric = (int)status;
-        var message = $"{server} answered {numeric} {ReasonPhrase(status)} for {what}."
+        var message = $"{server} answered {numeric}{ReasonPhrase(status)} for {what}."
             + (numeric >= 500 || status == HttpStatusCode.TooManyRequests ? " The server may be having trouble; try again later." : "")
+            + (listedFile && status is HttpStatusCode.NotFound or HttpStatusCode.Gone
+                ? " The Hub lists the file, so the problem is on the Hub's side, not in the file name. Try again later, and if it persists, tell the repo's owners."
+                : "")
             + (serverMessage is null ? "" : $" It said: \"{serverMessage}\"");
         var wait = numeric >= 500 || status == HttpStatusCode.TooManyRequests ? RateLimitHeaders.RetryDelay(headers) : null;
         return status == HttpStatusCode.TooManyRequests
@@ -74,7 +81,7 @@ internal static class HubErrorMapper
         // Control characters are escaped too: a hostile server must not reach the user's terminal with escape codes.
         var serverMessage = Printable(Redact(ServerMessage(headers, Redact(body, context.Token)), context.Token));
         var requestId = RequestId(headers, context.Token);
-        var repo = context.RepoId is { } id ? $"{context.RepoType.Name()} '{id}'" : context.Request ?? "the repository";
+        var repo = context.Describe();
         var repoPage = context.RepoId is { } rid ? $"{context.Endpoint}/{context.RepoType.FilePrefix()}{rid}" : context.Endpoint;
         var said = serverMessage is null ? "" : $" The Hub said: \"{serverMessage}\"";
         var numeric = (int)status;
@@ -180,7 +187,7 @@ internal static class HubErrorMapper
                 status, serverMessage, requestId);
         }
         return new HubException(
-            $"The Hub answered {numeric} {ReasonPhrase(status)} for {repo}.{(numeric >= 500 ? " The server may be having trouble; try again later." : "")}{said}",
+            $"The Hub answered {numeric}{ReasonPhrase(status)} for {repo}.{(numeric >= 500 ? " The server may be having trouble; try again later." : "")}{said}",
             status, serverMessage, requestId)
         {
             // A 503 may say when to come back, as a 429 does.
@@ -194,11 +201,25 @@ internal static class HubErrorMapper
 
     private static string Capitalize(string text) => text.Length == 0 ? text : char.ToUpperInvariant(text[0]) + text[1..];
 
-    private static string ReasonPhrase(HttpStatusCode status) => status.ToString() switch
+    /// <summary>" Not Found" for 404, as the status line says it (with its leading space); "" for a status .NET has no name for.</summary>
+    private static string ReasonPhrase(HttpStatusCode status)
     {
-        var name when int.TryParse(name, out _) => "",
-        var name => name,
-    };
+        var name = status.ToString();
+        if (int.TryParse(name, out _))
+        {
+            return "";
+        }
+        var phrase = new StringBuilder(name.Length + 8);
+        for (var i = 0; i < name.Length; i++)
+        {
+            if (char.IsUpper(name[i]) && (i == 0 || char.IsLower(name[i - 1])))
+            {
+                phrase.Append(' ');
+            }
+            phrase.Append(name[i]);
+        }
+        return phrase.ToString();
+    }
 
     internal static string? First(HttpResponseHeaders headers, string name) =>
         headers.TryGetValues(name, out var values) ? values.FirstOrDefault() : null;

@@ -284,7 +284,11 @@ internal sealed class RangeFetch
             }
             throw source.Storage is { } what
                 ? await HubErrorMapper.CreateStorageAsync(response, $"The Xet storage at {HubUrls.Display(finalUri, UriPartial.Authority)}", what, cancellationToken).ConfigureAwait(false)
-                : await HubErrorMapper.CreateAsync(response, source.Context, cancellationToken).ConfigureAwait(false);
+                : HubUrls.IsSameOrigin(finalUri, _client.Endpoint)
+                    ? await HubErrorMapper.CreateAsync(response, source.Context, cancellationToken).ConfigureAwait(false)
+                    // The CDN the Hub redirected to answered, not the Hub: a 404 there is a storage object gone
+                    // missing, not a wrong name, and a 5xx is the CDN's trouble, not the Hub's.
+                    : await HubErrorMapper.CreateStorageAsync(response, $"The download server {HubUrls.Display(finalUri, UriPartial.Authority)}, where the Hub sent hfdl for it,", $"'{source.Path}' of {source.Context.Describe()}", cancellationToken, listedFile: true).ConfigureAwait(false);
         }
         // Where the body starts and ends in the resource: it must not run past its end (with no Content-Length a
         // server could send anything after the bytes it owes).

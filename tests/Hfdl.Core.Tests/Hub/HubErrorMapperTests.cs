@@ -128,7 +128,7 @@ public sealed class HubErrorMapperTests
         var tooLarge = Map(HttpStatusCode.RequestHeaderFieldsTooLarge, whoami);
         var unauthorized = Map(HttpStatusCode.Unauthorized, whoami, "Unauthorized");
 
-        Assert.StartsWith("The Hub answered 431 RequestHeaderFieldsTooLarge for the account check (whoami).", tooLarge.Message, StringComparison.Ordinal);
+        Assert.StartsWith("The Hub answered 431 Request Header Fields Too Large for the account check (whoami).", tooLarge.Message, StringComparison.Ordinal);
         Assert.IsNotType<RepositoryNotFoundException>(unauthorized);
         Assert.DoesNotContain("repository", tooLarge.Message + unauthorized.Message, StringComparison.OrdinalIgnoreCase);
         // Whatever the server's words, a 401 to the account check is about the token: which one, and what to do.

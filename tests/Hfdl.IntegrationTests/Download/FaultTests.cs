@@ -65,6 +65,29 @@ public sealed class FaultTests : IDisposable
         RepoAssert.BitExact(store.MainSnapshot(RepoType.Model, "acme/faulty"), _temp.Combine("out"), only: ["small.bin"]);
     }
 
+    [Theory]
+    [InlineData(404, "answered 404 Not Found for 'small.bin' of model 'acme/faulty'. The Hub lists the file, so the problem is on the Hub's side, not in the file name.")]
+    [InlineData(500, "answered 500 Internal Server Error for 'small.bin' of model 'acme/faulty'. The server may be having trouble; try again later.")]
+    public async Task An_error_from_the_cdn_is_reported_as_the_cdns_not_as_the_hubs(int status, string said)
+    {
+        // The CDN's 404 was reported as "The Hub answered 404 Not Found ... Check the name, revision and repo type",
+        // and its 5xx as the Hub's, though the Hub had answered and listed the file (left open by stop 29).
+        var (server, store) = await StartAsync(HubFaults.None with { ServerErrors = new StatusFault(status) { FirstRequests = 1000, Targets = FaultTargets.Cdn } });
+        await using var _ = server;
+
+        var (summary, events) = await Engine.DownloadAsync(server, "acme/faulty", _temp.Combine("out"), BigAt1MB);
+
+        Assert.Equal(2, summary.FilesFailed);
+        foreach (var path in new[] { "small.bin", "big.safetensors" })
+        {
+            var error = Assert.Single(events.OfType<FileFailed>(), f => f.Path == path).Error;
+            Assert.True(error.Contains($"The download server {server.CdnEndpoint.GetLeftPart(UriPartial.Authority)}, where the Hub sent hfdl for it, {said.Replace("small.bin", path, StringComparison.Ordinal)}", StringComparison.Ordinal), error);
+            Assert.DoesNotContain("The Hub answered", error, StringComparison.Ordinal);
+            Assert.DoesNotContain("Check the name", error, StringComparison.Ordinal);
+        }
+        RepoAssert.BitExact(store.MainSnapshot(RepoType.Model, "acme/faulty"), _temp.Combine("out"), only: ["config.json"]);
+    }
+
     [Fact]
     public async Task Bytes_corrupted_once_are_fetched_again_and_the_file_ends_right()
     {

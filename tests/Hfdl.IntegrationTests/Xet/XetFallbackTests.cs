@@ -211,7 +211,7 @@ public sealed class XetFallbackTests
         AssertRecovered(server, target, summary, events);
         var retries = events.OfType<FileRetrying>().ToList();
         Assert.NotEmpty(retries);
-        var storage = $"The Xet storage at {server.CdnEndpoint.GetLeftPart(UriPartial.Authority)} answered 503 ServiceUnavailable for xorb ";
+        var storage = $"The Xet storage at {server.CdnEndpoint.GetLeftPart(UriPartial.Authority)} answered 503 Service Unavailable for xorb ";
         Assert.All(retries, r => Assert.StartsWith(storage, r.Reason, StringComparison.Ordinal));
         Assert.All(retries, r => Assert.Contains(" of 'model.safetensors'. The server may be having trouble; try again later.", r.Reason, StringComparison.Ordinal));
         Assert.All(retries, r => Assert.Equal(503, r.ServerStatus));
