@@ -31,6 +31,29 @@ public sealed class InMemoryRepoStore : IRepoStore
         return this;
     }
 
+    /// <summary>
+    /// Replaces a repository's refs as a push to the Hub does: every commit it had stays reachable by its id (as a
+    /// detached revision, never listed in refs), so a download that resolved a branch before the push finishes with
+    /// that commit's files. <see cref="AddRepo"/> is a force-push that drops them.
+    /// </summary>
+    public InMemoryRepoStore Push(RepoType type, string repoId, Action<RepoBuilder> build)
+    {
+        var builder = new RepoBuilder(type, repoId);
+        build(builder);
+        var pushed = builder.Build();
+        var key = (type, repoId.ToLowerInvariant());
+        if (_repos.TryGetValue(key, out var before))
+        {
+            var kept = pushed.Revisions.Select(r => r.Snapshot.CommitId).ToHashSet(StringComparer.Ordinal);
+            var history = before.Revisions.Select(r => r.Snapshot)
+                .Where(snapshot => kept.Add(snapshot.CommitId))
+                .Select(snapshot => new HostedRevision(snapshot.CommitId, RevisionKind.Detached, snapshot));
+            pushed = new HostedRepo(pushed.Type, pushed.Id, pushed.Settings, [.. pushed.Revisions, .. history]);
+        }
+        _repos[key] = pushed;
+        return this;
+    }
+
     /// <summary>Adds a repository that was renamed: every route answers a relative 307 to <paramref name="newRepoId"/>.</summary>
     public InMemoryRepoStore AddRename(RepoType type, string oldRepoId, string newRepoId)
     {

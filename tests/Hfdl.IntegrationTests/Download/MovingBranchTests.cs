@@ -1,0 +1,85 @@
+using Hfdl.Core.Hub;
+using Hfdl.Core.Progress;
+using Hfdl.Hub.Server;
+using Hfdl.IntegrationTests.Support;
+
+namespace Hfdl.IntegrationTests.Download;
+
+/// <summary>
+/// A branch that moves during a run: the Hub keeps the commit the run resolved reachable by its id, so the run ends
+/// with exactly that commit's files, never a mix, and the next run moves to the new commit.
+/// </summary>
+public sealed class MovingBranchTests : IDisposable
+{
+    private const string Repo = "acme/moving";
+    private readonly TempFolder _temp = new();
+
+    public void Dispose() => _temp.Dispose();
+
+    private static void Before(RepoBuilder repo) => repo
+        .File("config.json", "{\"version\":1}\n")
+        .File("small.bin", SyntheticContent.Create(300_000, seed: 31))
+        .File("big.safetensors", SyntheticContent.Create(3L * 1024 * 1024 + 5, seed: 32))
+        .File("dropped.txt", "only in the first commit\n");
+
+    private static void After(RepoBuilder repo) => repo
+        .File("config.json", "{\"version\":2}\n")
+        .File("small.bin", SyntheticContent.Create(300_000, seed: 33))
+        .File("big.safetensors", SyntheticContent.Create(3L * 1024 * 1024 + 5, seed: 34))
+        .File("added.txt", "only in the second commit\n");
+
+    [Fact]
+    public async Task A_push_to_main_after_the_plan_leaves_the_run_with_the_commit_it_resolved_and_the_next_run_takes_the_new_one()
+    {
+        var store = new InMemoryRepoStore().AddRepo(RepoType.Model, Repo, Before);
+        var first = store.MainSnapshot(RepoType.Model, Repo);
+        await using var server = await HubServer.StartAsync(new HubServerOptions { Store = store });
+        var folder = _temp.Combine("out");
+        var options = Engine.FastOptions with { BigFileThreshold = 1_000_000, ChunkSize = 1024 * 1024 };
+
+        // The push lands once the run has listed main and before it asks for a single byte: every file it fetches is
+        // asked for after main moved.
+        var (summary, events) = await Engine.DownloadAsync(server, Repo, folder, options, onEvent: e =>
+        {
+            if (e is PlanReady)
+            {
+                store.Push(RepoType.Model, Repo, After);
+            }
+        });
+
+        var second = store.MainSnapshot(RepoType.Model, Repo);
+        Assert.NotEqual(first.CommitId, second.CommitId); // the test's premise
+        Assert.Equal(0, summary.FilesFailed);
+        Assert.Equal(first.CommitId, Assert.Single(events.OfType<RevisionResolved>()).Commit);
+        RepoAssert.BitExact(first, folder);
+        Assert.False(File.Exists(Path.Combine(folder, "added.txt")));
+
+        var (again, _) = await Engine.DownloadAsync(server, Repo, folder, options);
+
+        Assert.Equal(0, again.FilesFailed);
+        RepoAssert.BitExact(second, folder);
+        Assert.DoesNotContain(RepoAssert.ListFiles(folder), f => f.EndsWith(".hfdl-part", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_pushed_over_commit_stays_reachable_by_its_id_but_not_in_refs_and_a_force_push_drops_it()
+    {
+        var store = new InMemoryRepoStore().AddRepo(RepoType.Model, Repo, Before);
+        var first = store.MainSnapshot(RepoType.Model, Repo).CommitId;
+        await using var server = await HubServer.StartAsync(new HubServerOptions { Store = store });
+        using var http = new HttpClient();
+        var config = $"{server.Endpoint.ToString().TrimEnd('/')}/{Repo}/resolve/{first}/config.json";
+
+        store.Push(RepoType.Model, Repo, After);
+
+        Assert.Equal("{\"version\":1}\n", await http.GetStringAsync(config));
+        var refs = await http.GetStringAsync($"{server.Endpoint.ToString().TrimEnd('/')}/api/models/{Repo}/refs");
+        Assert.DoesNotContain(first, refs, StringComparison.Ordinal);
+
+        store.AddRepo(RepoType.Model, Repo, After);
+
+        using var gone = await http.GetAsync(config);
+        Assert.Equal(System.Net.HttpStatusCode.NotFound, gone.StatusCode);
+        Assert.Equal("RevisionNotFound", Assert.Single(gone.Headers.GetValues("X-Error-Code")));
+    }
+}
