@@ -62,6 +62,39 @@ public sealed class MovingBranchTests : IDisposable
     }
 
     [Fact]
+    public async Task In_the_hf_cache_a_push_to_main_after_the_plan_leaves_main_at_the_resolved_commit_until_the_next_run()
+    {
+        var store = new InMemoryRepoStore().AddRepo(RepoType.Model, Repo, Before);
+        var first = store.MainSnapshot(RepoType.Model, Repo);
+        await using var server = await HubServer.StartAsync(new HubServerOptions { Store = store });
+        var cache = _temp.Combine("hub");
+        var repoFolder = Path.Combine(cache, "models--acme--moving");
+        var options = Engine.FastOptions with { BigFileThreshold = 1_000_000, ChunkSize = 1024 * 1024 };
+
+        var (summary, _) = await Engine.DownloadAsync(server, Repo, cache, options, layout: Core.Storage.LayoutKind.HfCache, onEvent: e =>
+        {
+            if (e is PlanReady)
+            {
+                store.Push(RepoType.Model, Repo, After);
+            }
+        });
+
+        Assert.Equal(0, summary.FilesFailed);
+        Assert.Equal(first.CommitId, File.ReadAllText(Path.Combine(repoFolder, "refs", "main")));
+        RepoAssert.BitExact(first, Path.Combine(repoFolder, "snapshots", first.CommitId));
+
+        var (again, _) = await Engine.DownloadAsync(server, Repo, cache, options, layout: Core.Storage.LayoutKind.HfCache);
+
+        var second = store.MainSnapshot(RepoType.Model, Repo);
+        Assert.Equal(0, again.FilesFailed);
+        Assert.Equal(second.CommitId, File.ReadAllText(Path.Combine(repoFolder, "refs", "main")));
+        RepoAssert.BitExact(second, Path.Combine(repoFolder, "snapshots", second.CommitId));
+        RepoAssert.BitExact(first, Path.Combine(repoFolder, "snapshots", first.CommitId)); // the earlier snapshot is intact
+        Assert.False(File.Exists(Path.Combine(repoFolder, "snapshots", first.CommitId, "added.txt")));
+        Assert.False(File.Exists(Path.Combine(repoFolder, "snapshots", second.CommitId, "dropped.txt")));
+    }
+
+    [Fact]
     public async Task A_pushed_over_commit_stays_reachable_by_its_id_but_not_in_refs_and_a_force_push_drops_it()
     {
         var store = new InMemoryRepoStore().AddRepo(RepoType.Model, Repo, Before);

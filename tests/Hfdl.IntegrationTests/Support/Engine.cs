@@ -26,7 +26,8 @@ public static class Engine
         RepoType type = RepoType.Model,
         string? revision = null,
         CancellationToken cancellationToken = default,
-        Action<DownloadEvent>? onEvent = null)
+        Action<DownloadEvent>? onEvent = null,
+        Core.Storage.LayoutKind layout = Core.Storage.LayoutKind.Folder)
     {
         var events = new List<DownloadEvent>();
         var progress = new SynchronousProgress(e =>
@@ -51,6 +52,7 @@ public static class Engine
             RepoId = RepoId.Parse(repo),
             Revision = revision,
             TargetFolder = target,
+            Layout = layout,
         }, progress, cancellationToken);
         return (summary, events);
     }
