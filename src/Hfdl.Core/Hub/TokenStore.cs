@@ -104,7 +104,10 @@ internal sealed class TokenStore(HubEnvironment environment)
         {
             throw setting is { Name: "HF_TOKEN_PATH" }
                 ? new InvalidOptionException("HF_TOKEN_PATH", $"is '{TokenPath}', which is a folder; it must name the token file itself, for example '{Path.Combine(TokenPath, "token")}'.")
-                : new HfdlException($"'{TokenPath}' is a folder where the token file belongs; remove or rename it, or set HF_TOKEN_PATH to another file.");
+                // A usage error like the one above (exit 2), whichever setting put the token file there (QA: helper-63).
+                : setting is { } home
+                    ? new InvalidOptionException(home.Name, $"puts the token file at '{TokenPath}', which is a folder; remove or rename that folder, or set HF_TOKEN_PATH to another file.")
+                    : new InvalidOptionException("The token file", $"would be '{TokenPath}', which is a folder; remove or rename it, or set HF_TOKEN_PATH to another file.");
         }
     }
 

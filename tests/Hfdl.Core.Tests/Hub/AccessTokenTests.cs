@@ -135,8 +135,9 @@ public sealed class AccessTokenTests : IDisposable
         _temp.Write("a/token", "\n");
         Directory.CreateDirectory(_temp.Combine("b", "token"));
         Assert.Null(AccessToken.Discover(null, Env(("HF_HOME", _temp.Combine("a")))));
-        var error = Assert.ThrowsAny<HfdlException>(() => AccessToken.Discover(null, Env(("HF_HOME", _temp.Combine("b")))));
-        Assert.Contains("is a folder where the token file belongs", error.Message, StringComparison.Ordinal);
+        var error = Assert.Throws<InvalidOptionException>(() => AccessToken.Discover(null, Env(("HF_HOME", _temp.Combine("b")))));
+        Assert.Equal("HF_HOME", error.Option);
+        Assert.Contains("which is a folder; remove or rename that folder, or set HF_TOKEN_PATH to another file.", error.Message, StringComparison.Ordinal);
     }
 
     [Theory]

@@ -404,6 +404,27 @@ public sealed class AuthCommandTests(SecurityHub hub) : IClassFixture<SecurityHu
         Assert.Equal(before, hub.Server.Requests.Count);
     }
 
+    [Fact]
+    public async Task A_folder_at_the_default_token_file_is_the_same_usage_error_as_an_hf_token_path_folder()
+    {
+        // A folder at $HF_HOME/token exited 1, the same folder named by HF_TOKEN_PATH 2 (QA: helper-63).
+        var place = Path.Combine(HfHome, "token");
+        Directory.CreateDirectory(place);
+        var cli = Cli();
+        var before = hub.Server.Requests.Count;
+
+        var whoami = await cli.RunAsync("whoami");
+        var download = await cli.RunAsync("download", "acme/public", "--dry-run", "-d", _temp.Combine("out"));
+
+        foreach (var run in new[] { whoami, download })
+        {
+            Assert.True(run.ExitCode == 2, run.ToString());
+            Assert.Contains($"HF_HOME puts the token file at '{place}', which is a folder; remove or rename that folder, or set HF_TOKEN_PATH to another file.", run.Error, StringComparison.Ordinal);
+        }
+        Assert.Equal(before, hub.Server.Requests.Count);
+        Assert.True(Directory.Exists(place));
+    }
+
     [Theory]
     [InlineData("token")]
     [InlineData("stored_tokens")]
