@@ -416,7 +416,7 @@ internal sealed partial class HubClient : IDisposable
             }
             catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested || ex is TaskCanceledException { InnerException: TimeoutException })
             {
-                throw new HubUnreachableException($"{HubUrls.Display(current, UriPartial.Authority)} did not answer in time. Check your network connection and the endpoint, then run the same command again.", ex);
+                throw new HubUnreachableException($"{HubUrls.Display(current, UriPartial.Authority)} did not answer in time. Check your network connection and the endpoint, then try again.", ex);
             }
 
             if (response.StatusCode == HttpStatusCode.Unauthorized && token is not null && TryReloadToken(token))
@@ -482,8 +482,8 @@ internal sealed partial class HubClient : IDisposable
         // Through a proxy (HTTPS_PROXY and its kin), a refusal or a bad name is usually the proxy's: say which it was.
         var proxy = ProxyFor(url);
         var message = proxy is null
-            ? $"Could not reach {host}: {reason}. Check your network connection and the endpoint, then run the same command again."
-            : $"Could not reach {host} through the proxy {HubUrls.Display(proxy, UriPartial.Authority)} (set by HTTPS_PROXY, HTTP_PROXY or ALL_PROXY): {reason}. Check that the proxy runs and can reach the endpoint (or set NO_PROXY for it), then run the same command again.";
+            ? $"Could not reach {host}: {reason}. Check your network connection and the endpoint, then try again."
+            : $"Could not reach {host} through the proxy {HubUrls.Display(proxy, UriPartial.Authority)} (set by HTTPS_PROXY, HTTP_PROXY or ALL_PROXY): {reason}. Check that the proxy runs and can reach the endpoint (or set NO_PROXY for it), then try again.";
         return new HubUnreachableException(message, ex)
         {
             IsTransient = transient,
@@ -532,7 +532,7 @@ internal sealed partial class HubClient : IDisposable
 
     /// <summary>An attempt's timeout fired (the caller did not cancel): report it as the network problem it is.</summary>
     private static HubUnreachableException TimedOut(Uri url, TimeSpan limit, OperationCanceledException ex) =>
-        new($"{HubUrls.Display(url, UriPartial.Authority)} did not answer in time (limit {limit.TotalSeconds.ToString("0.#", CultureInfo.InvariantCulture)} s). Check your network connection and the endpoint, then run the same command again.", ex);
+        new($"{HubUrls.Display(url, UriPartial.Authority)} did not answer in time (limit {limit.TotalSeconds.ToString("0.#", CultureInfo.InvariantCulture)} s). Check your network connection and the endpoint, then try again.", ex);
 
     internal async Task<T?> ReadJsonAsync<T>(HttpResponseMessage response, JsonTypeInfo<T> typeInfo, Uri url, CancellationToken cancellationToken) =>
         (await ReadJsonAsync(response, typeInfo, url, MaxJsonBytes, () => TooLarge(url), cancellationToken).ConfigureAwait(false)).Value;
@@ -578,7 +578,7 @@ internal sealed partial class HubClient : IDisposable
         catch (Exception ex) when (ex is IOException or HttpRequestException)
         {
             buffer.Dispose();
-            throw new HubUnreachableException($"The connection to {HubUrls.Display(url, UriPartial.Authority)} broke while hfdl was reading {HubUrls.Display(url)}; check your network connection, then run the same command again.", ex);
+            throw new HubUnreachableException($"The connection to {HubUrls.Display(url, UriPartial.Authority)} broke while hfdl was reading {HubUrls.Display(url)}; check your network connection, then try again.", ex);
         }
         catch
         {

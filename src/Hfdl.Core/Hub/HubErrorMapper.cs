@@ -144,6 +144,8 @@ internal static class HubErrorMapper
                 TokenOrigin.LegacyTokenVariable => $"Set HUGGING_FACE_HUB_TOKEN to a valid one (create it at {context.Endpoint}/settings/tokens), or unset it: it overrides any saved token.",
                 // A token given explicitly overrides any login too: it is the one to replace, or to leave out.
                 TokenOrigin.CommandLine => $"Give a valid one (create it at {context.Endpoint}/settings/tokens), or leave it out to use the token set in the environment or saved, if any.",
+                // A library client's own token: no login or variable is read, so the options are what to fix.
+                TokenOrigin.Explicit => $"Give a valid one in HfdlClientOptions.Token (create it at {context.Endpoint}/settings/tokens), or none to download public repos without one.",
                 _ => $"Create a new one at {context.Endpoint}/settings/tokens and log in again, or remove it to download public repos without one.",
             };
             return new InvalidTokenException($"The Hub rejected {which}: it is invalid or expired. {fix}{said}", status, serverMessage, requestId)

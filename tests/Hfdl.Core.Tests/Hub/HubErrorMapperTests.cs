@@ -140,6 +140,7 @@ public sealed class HubErrorMapperTests
     [InlineData(nameof(TokenOrigin.HfTokenVariable), "Set HF_TOKEN to a valid one")]
     [InlineData(nameof(TokenOrigin.LegacyTokenVariable), "Set HUGGING_FACE_HUB_TOKEN to a valid one")]
     [InlineData(nameof(TokenOrigin.TokenFile), "log in again")]
+    [InlineData(nameof(TokenOrigin.Explicit), "Give a valid one in HfdlClientOptions.Token")] // it said "log in again" (QA: helper-63)
     public void A_rejected_token_is_to_be_fixed_where_it_came_from(string originName, string advice)
     {
         var origin = Enum.Parse<TokenOrigin>(originName);
