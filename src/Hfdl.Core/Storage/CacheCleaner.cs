@@ -206,7 +206,11 @@ internal static class CacheCleaner
                     }
                     catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
                     {
-                        throw new HfdlException($"Could not finish cleaning {removal.CacheId} in {plan.CacheRoot}: {ex.Message} What was removed so far leaves the cache consistent (snapshots go before the blobs they link); fix the permissions, then prune the cache to remove what is left (blobs no snapshot links any more).", ex);
+                        // A whole repo half removed is left with refs to snapshots gone: a prune frees only the blobs no
+                        // snapshot links, so the advice is to remove the repo again (QA: helper-63).
+                        throw new HfdlException(removal.WholeRepo
+                            ? $"Could not finish removing {removal.CacheId} from {plan.CacheRoot}: {ex.Message} Part of it is gone; fix the permissions, then remove the same repo again to remove the rest."
+                            : $"Could not finish cleaning {removal.CacheId} in {plan.CacheRoot}: {ex.Message} What was removed so far leaves the cache consistent (snapshots go before the blobs they link); fix the permissions, then prune the cache to remove what is left (blobs no snapshot links any more).", ex);
                     }
                 }
                 done.Add(removal);
