@@ -285,7 +285,7 @@ internal sealed class MirrorHandler(
         if (HttpMethods.IsGet(request.Http.Request.Method))
         {
             var blob = store.BlobPath(repo, file.Etag);
-            if (store.IsStored(repo, file))
+            if (await store.CheckAsync(repo, file, cancellationToken).ConfigureAwait(false))
             {
                 metrics.Hit();
                 outcome.Cache = "hit";
@@ -576,7 +576,7 @@ internal sealed class MirrorHandler(
     {
         var commit = access.LastCommit(repo, revision);
         var file = commit is null ? null : Known(repo, commit, path);
-        if (file is not null && store.IsStored(repo, file))
+        if (file is not null && await store.CheckAsync(repo, file, cancellationToken).ConfigureAwait(false))
         {
             if (access.MayServeWithoutUpstream(repo, access.HashOf(request.Token), options.Offline))
             {

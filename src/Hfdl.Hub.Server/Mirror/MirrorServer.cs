@@ -54,7 +54,7 @@ public sealed class MirrorServer : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options);
         Validate(options);
         var log = new MirrorLog(options.Log, options.Time);
-        var store = new MirrorStore(options.Store);
+        var store = new MirrorStore(options.Store, log);
         Directory.CreateDirectory(store.Root);
         var metrics = new MirrorMetrics();
         var lru = new BlobLru(options.MaxSize, log, metrics);

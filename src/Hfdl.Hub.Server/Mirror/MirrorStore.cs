@@ -17,15 +17,26 @@ internal sealed record MirrorRepo(RepoType Type, RepoId Id)
 /// The mirror's store: a Hugging Face cache (hub-api.md §7.1) read as huggingface_hub and hfdl write it
 /// (<c>{type}s--org--name/blobs/&lt;etag&gt;</c>, <c>snapshots/&lt;commit&gt;/&lt;path&gt;</c>, <c>refs/</c>,
 /// <c>trees/&lt;commit&gt;.json</c>). A blob with the right size is stored content: blobs only ever get their name
-/// after their hash was checked.
+/// after their hash was checked. As for <c>hfdl download</c>'s HF cache, a blob the journal (<c>.download_state</c>)
+/// recorded as verified and that was modified since (another modification time) is hashed again before it is served,
+/// once per change: if it no longer matches, it is not stored content (the mirror fetches it again, over it).
 /// </summary>
 internal sealed class MirrorStore
 {
+    private static readonly ILookup<string, (long Size, long MtimeTicks)> NoneVerified = Array.Empty<(string, long, long)>().ToLookup(e => e.Item1, e => (e.Item2, e.Item3));
     private readonly ConcurrentDictionary<(string Folder, string Commit), IReadOnlyDictionary<string, RemoteFile>> _listings = new();
+    // What the mirror knows of a blob as it is now (size and modification time): stored content, or hashed and wrong.
+    private readonly ConcurrentDictionary<string, (long Length, long MtimeTicks, bool Good)> _checked = new(StringComparer.Ordinal);
+    // The journals' verified entries by etag, as last read (with the journal's write time and length then).
+    private readonly ConcurrentDictionary<string, (DateTime WrittenAt, long Length, ILookup<string, (long Size, long MtimeTicks)> Verified)> _journals = new(StringComparer.Ordinal);
+    private readonly Lock _hashingGate = new();
+    private readonly Dictionary<string, Task<bool>> _hashing = new(StringComparer.Ordinal);
+    private readonly MirrorLog? _log;
 
-    public MirrorStore(string root)
+    public MirrorStore(string root, MirrorLog? log = null)
     {
         Root = Path.GetFullPath(root);
+        _log = log;
     }
 
     public string Root { get; }
@@ -36,9 +47,153 @@ internal sealed class MirrorStore
 
     public string BlobPath(MirrorRepo repo, string etag) => Path.Combine(RepoFolder(repo), "blobs", etag);
 
-    /// <summary>The blob of <paramref name="file"/> is there, a regular file of the right size.</summary>
-    public bool IsStored(MirrorRepo repo, RemoteFile file) =>
-        new FileInfo(BlobPath(repo, file.Etag)) is { Exists: true, LinkTarget: null } blob && blob.Length == file.Size;
+    /// <summary>
+    /// The blob of <paramref name="file"/> is there, a regular file of the right size, and unchanged since it was verified
+    /// (or hashed again since it changed, and right). A blob changed since and not hashed again yet is not stored:
+    /// <see cref="CheckAsync"/> hashes it.
+    /// </summary>
+    public bool IsStored(MirrorRepo repo, RemoteFile file) => Candidate(repo, file) is { } blob && Trust(repo, file, blob) == true;
+
+    /// <summary>
+    /// <see cref="IsStored"/>, after hashing the blob again when it was modified since it was verified (once per change,
+    /// however many requests wait for it): a blob that no longer matches its hash is not stored content.
+    /// </summary>
+    public async Task<bool> CheckAsync(MirrorRepo repo, RemoteFile file, CancellationToken cancellationToken)
+    {
+        if (Candidate(repo, file) is not { } blob)
+        {
+            return false;
+        }
+        if (Trust(repo, file, blob) is { } known)
+        {
+            return known;
+        }
+        Task<bool> hashing;
+        lock (_hashingGate)
+        {
+            if (!_hashing.TryGetValue(blob.FullName, out hashing!))
+            {
+                hashing = Task.Run(() => HashAgainAsync(repo, file, blob.FullName));
+                _hashing[blob.FullName] = hashing;
+            }
+        }
+        return await hashing.WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>A transfer just verified and stored <paramref name="blobPath"/>: stored content as it is now (the journal may not be saved yet).</summary>
+    public void Verified(string blobPath)
+    {
+        var blob = new FileInfo(blobPath);
+        if (blob.Exists)
+        {
+            Remember(blob.FullName, blob.Length, blob.LastWriteTimeUtc.Ticks, good: true);
+        }
+    }
+
+    private FileInfo? Candidate(MirrorRepo repo, RemoteFile file) =>
+        new FileInfo(BlobPath(repo, file.Etag)) is { Exists: true, LinkTarget: null } blob && blob.Length == file.Size ? blob : null;
+
+    /// <summary>
+    /// True for stored content, false for a blob hashed since it changed and found wrong, null for a blob the journal
+    /// recorded as verified with another modification time (changed since; not hashed again yet). A blob no journal entry
+    /// vouches for is trusted by its name, as huggingface_hub trusts it.
+    /// </summary>
+    private bool? Trust(MirrorRepo repo, RemoteFile file, FileInfo blob)
+    {
+        var mtime = blob.LastWriteTimeUtc.Ticks;
+        if (_checked.TryGetValue(blob.FullName, out var known) && known.Length == blob.Length && known.MtimeTicks == mtime)
+        {
+            return known.Good;
+        }
+        var recorded = VerifiedEntries(repo)[file.Etag].Where(e => e.Size == file.Size).ToList();
+        if (recorded.Count > 0 && recorded.All(e => e.MtimeTicks != mtime))
+        {
+            return null;
+        }
+        Remember(blob.FullName, blob.Length, mtime, good: true);
+        return true;
+    }
+
+    private void Remember(string blobPath, long length, long mtimeTicks, bool good)
+    {
+        if (_checked.Count > 100_000)
+        {
+            _checked.Clear();
+        }
+        _checked[blobPath] = (length, mtimeTicks, good);
+    }
+
+    /// <summary>The journal's verified (complete) entries of a repo by etag: read again only when the journal was written since.</summary>
+    private ILookup<string, (long Size, long MtimeTicks)> VerifiedEntries(MirrorRepo repo)
+    {
+        var folder = RepoFolder(repo);
+        var journal = new FileInfo(Path.Combine(folder, DownloadState.FileName));
+        if (!journal.Exists || journal.LinkTarget is not null)
+        {
+            return NoneVerified;
+        }
+        if (_journals.TryGetValue(folder, out var read) && read.WrittenAt == journal.LastWriteTimeUtc && read.Length == journal.Length)
+        {
+            return read.Verified;
+        }
+        ILookup<string, (long Size, long MtimeTicks)> verified;
+        try
+        {
+            // Saved by renaming a new file over it: never read half-written. One that is not trusted vouches for nothing.
+            verified = DownloadStateStore.Open(folder, repo.Type, repo.Id, TimeProvider.System, readOnly: true).Current.Files.Values
+                .Where(f => f.Status == FileState.Complete)
+                .ToLookup(f => f.Etag, f => (f.Size, f.MtimeTicks), StringComparer.Ordinal);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or HfdlException)
+        {
+            return NoneVerified;
+        }
+        if (_journals.Count > 10_000)
+        {
+            _journals.Clear();
+        }
+        _journals[folder] = (journal.LastWriteTimeUtc, journal.Length, verified);
+        return verified;
+    }
+
+    /// <summary>Hashes a blob modified since it was verified; remembers the verdict unless it changed meanwhile.</summary>
+    private async Task<bool> HashAgainAsync(MirrorRepo repo, RemoteFile file, string blobPath)
+    {
+        try
+        {
+            var before = new FileInfo(blobPath);
+            string digest;
+            try
+            {
+                digest = await LocalHasher.HashFileAsync(blobPath, file.Hash, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                _log?.Write("warning", ("repo", repo.ToString()), ("message", $"The blob {file.Etag} ('{file.Path}') was modified after it was verified and could not be hashed again ({ex.Message}); it is not served."));
+                return false;
+            }
+            var good = digest == file.Hash.Hex;
+            var after = new FileInfo(blobPath);
+            if (after.Exists && after.Length == before.Length && after.LastWriteTimeUtc == before.LastWriteTimeUtc)
+            {
+                Remember(blobPath, before.Length, before.LastWriteTimeUtc.Ticks, good);
+            }
+            _log?.Write(
+                good ? "blob_verified" : "warning",
+                ("repo", repo.ToString()),
+                ("message", good
+                    ? $"The blob {file.Etag} ('{file.Path}') was modified after it was verified; hashed again, it still matches."
+                    : $"The blob {file.Etag} ('{file.Path}') was modified after it was verified and no longer matches its hash; it is not served, and is fetched again over it."));
+            return good;
+        }
+        finally
+        {
+            lock (_hashingGate)
+            {
+                _hashing.Remove(blobPath);
+            }
+        }
+    }
 
     /// <summary>
     /// What the store knows of <paramref name="path"/> at <paramref name="commit"/>: from the commit's cached listing,

@@ -132,7 +132,7 @@ internal sealed class FetchRegistry(MirrorStore store, RepoSessions sessions, Mi
                 log.Write("transfer_resumed", ("repo", repo.ToString()), ("path", file.Path), ("bytesOnDisk", work.Done.Sum(r => r.End - r.Start)));
             }
             var progress = new LogProgress(log, repo, flight);
-            var journal = new TransferJournal(session, flight, flight.Commit, log, metrics, lru);
+            var journal = new TransferJournal(session, flight, flight.Commit, store, log, metrics, lru);
             var download = options.Download;
             var fetch = new RangeFetch(client, download, limiter: null, progress);
             var controller = new ConnectionController(download.Threads, download.MinSpeedPerConnection, download.SpeedTestDuration, download.Time);
@@ -428,7 +428,7 @@ internal sealed class FetchRegistry(MirrorStore store, RepoSessions sessions, Mi
 }
 
 /// <summary>What one upstream transfer tells the store: its ranges (journal), its verified blob (placed in the cache), its end.</summary>
-internal sealed class TransferJournal(RepoSession session, InFlightFile flight, string commit, MirrorLog log, MirrorMetrics metrics, BlobLru lru) : ITransferJournal
+internal sealed class TransferJournal(RepoSession session, InFlightFile flight, string commit, MirrorStore store, MirrorLog log, MirrorMetrics metrics, BlobLru lru) : ITransferJournal
 {
     public void Partial(RemoteFile file, string tempPath, IReadOnlyList<(long Start, long End)> ranges)
     {
@@ -439,6 +439,7 @@ internal sealed class TransferJournal(RepoSession session, InFlightFile flight, 
     public void Completed(RemoteFile file, string finalPath, string digest, TimeSpan elapsed)
     {
         RepoDownloader.RecordComplete(session.State, file, finalPath, commit);
+        store.Verified(finalPath);
         try
         {
             session.Layout.Place(file, commit);

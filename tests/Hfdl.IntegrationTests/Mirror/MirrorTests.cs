@@ -713,6 +713,66 @@ public sealed class MirrorTests : IDisposable
     }
 
     [Fact]
+    public async Task A_stored_blob_edited_in_place_after_it_was_verified_is_hashed_again_refused_offline_and_fetched_again_online()
+    {
+        // Same size, newer modification time: it was served as the file, with the file's ETag (QA: helper-57 #1).
+        var (path, content) = Files.Single(f => f.Path == "model.safetensors");
+        await using var upstream = await HubServer.StartAsync(new HubServerOptions { Store = SiteRepo() });
+        await using (var first = await StartAsync(upstream, Store))
+        {
+            using var http = Http();
+            foreach (var (stored, bytes) in Files.Where(f => f.Path is "model.safetensors" or "config.json"))
+            {
+                using var response = await GetAsync(http, ResolveUrl(first.Endpoint, Repo, stored));
+                Assert.True(SameBytes(bytes, await response.Content.ReadAsByteArrayAsync()));
+            }
+        }
+        var blob = Path.Combine(Store, "models--acme--site-model", "blobs", content.Sha256);
+        void Edit(byte value, TimeSpan later)
+        {
+            using (var stream = new FileStream(blob, FileMode.Open, FileAccess.Write))
+            {
+                stream.Position = 1000;
+                stream.WriteByte(value);
+            }
+            File.SetLastWriteTimeUtc(blob, DateTime.UtcNow + later);
+        }
+        var original = content.ToArray()[1000];
+        Edit((byte)(original ^ 0xFF), TimeSpan.FromMinutes(1));
+        upstream.Requests.Clear();
+
+        await using (var offline = await StartAsync(upstream, Store, o => o with { Offline = true }))
+        {
+            using var http = Http();
+            using var edited = await GetAsync(http, ResolveUrl(offline.Endpoint, Repo, path));
+            Assert.Equal(503, (int)edited.StatusCode);
+            using var untouched = await GetAsync(http, ResolveUrl(offline.Endpoint, Repo, "config.json"));
+            Assert.Equal(200, (int)untouched.StatusCode);
+
+            // Edited back (the right bytes, a newer time again): hashed again, it is the file.
+            Edit(original, TimeSpan.FromMinutes(2));
+            using var restored = await GetAsync(http, ResolveUrl(offline.Endpoint, Repo, path));
+            Assert.True(SameBytes(content, await restored.Content.ReadAsByteArrayAsync()), $"{(int)restored.StatusCode}");
+        }
+        Assert.Empty(upstream.Requests.Snapshot());
+
+        Edit((byte)(original ^ 0xFF), TimeSpan.FromMinutes(3));
+        await using (var online = await StartAsync(upstream, Store))
+        {
+            using var http = Http();
+            for (var i = 0; i < 2; i++)
+            {
+                using var response = await GetAsync(http, ResolveUrl(online.Endpoint, Repo, path));
+                Assert.True(SameBytes(content, await response.Content.ReadAsByteArrayAsync()), $"request {i}: {(int)response.StatusCode}");
+            }
+            Assert.Equal(1, online.Metrics.Misses);
+            Assert.Equal(1, online.Metrics.Hits);
+        }
+        Assert.Equal(content.Length, UpstreamBytesOf(upstream, path, content));
+        Assert.True(SameBytes(content, File.ReadAllBytes(blob)));
+    }
+
+    [Fact]
     public async Task Hfdl_serve_with_HF_HUB_OFFLINE_serves_only_its_store_never_asks_the_upstream_and_says_why()
     {
         await using var upstream = await HubServer.StartAsync(new HubServerOptions { Store = SiteRepo() });
