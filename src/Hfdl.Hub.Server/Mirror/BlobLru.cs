@@ -72,6 +72,15 @@ internal sealed class BlobLru(long? maxSize, MirrorLog log, MirrorMetrics metric
         {
             Add(repo, path, size);
         }
+        EvictWhileOver();
+    }
+
+    /// <summary>
+    /// Starts evicting the least recently used blobs when the store is over the bound: after each blob stored, and at
+    /// the start (a store scanned over a bound made smaller since shrinks then, not only once a new file arrives).
+    /// </summary>
+    public void EvictWhileOver()
+    {
         if (maxSize is not null && TotalBytes > maxSize && Interlocked.Exchange(ref _evicting, 1) == 0)
         {
             _ = Task.Run(EvictAsync);

@@ -102,6 +102,8 @@ public sealed class MirrorServer : IAsyncDisposable
         var endpoint = new Uri($"http://{host}:{HubServer.PortOf(app)}/");
         log.Write("started", ("endpoint", endpoint.ToString()), ("upstream", Core.Hub.HubUrls.Display(options.Upstream)), ("store", store.Root),
             ("offline", options.Offline), ("maxSize", options.MaxSize), ("storedBytes", lru.TotalBytes));
+        // A store over the bound (started with a smaller one than before) shrinks now, not only when a file arrives.
+        lru.EvictWhileOver();
         if (!options.Offline)
         {
             transfers.ResumeInterrupted(access, clients.Anonymous);

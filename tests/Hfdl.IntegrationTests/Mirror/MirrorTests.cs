@@ -539,6 +539,39 @@ public sealed class MirrorTests : IDisposable
     }
 
     [Fact]
+    public async Task A_store_over_a_smaller_max_size_at_start_is_evicted_down_to_it_without_a_new_file()
+    {
+        // A mirror restarted with a smaller bound kept its store until a new file arrived (QA: helper-57 #2).
+        var a = SyntheticContent.Create(size: 2_000_000, seed: 1);
+        var b = SyntheticContent.Create(size: 2_000_000, seed: 2);
+        await using var upstream = await HubServer.StartAsync(new HubServerOptions
+        {
+            Store = new InMemoryRepoStore().AddRepo(RepoType.Model, Repo, repo => repo.File("a.bin", a).File("b.bin", b)),
+        });
+        await using (var unbounded = await StartAsync(upstream, Store))
+        {
+            using var http = Http();
+            foreach (var (path, content) in new[] { ("a.bin", a), ("b.bin", b) })
+            {
+                using var response = await GetAsync(http, ResolveUrl(unbounded.Endpoint, Repo, path));
+                Assert.True(SameBytes(content, await response.Content.ReadAsByteArrayAsync()));
+            }
+        }
+        var blobs = Path.Combine(Store, "models--acme--site-model", "blobs");
+        // a.bin is the least recently used (the later of its access and write times).
+        File.SetLastAccessTimeUtc(Path.Combine(blobs, a.Sha256), DateTime.UtcNow.AddHours(-2));
+        File.SetLastWriteTimeUtc(Path.Combine(blobs, a.Sha256), DateTime.UtcNow.AddHours(-2));
+
+        await using var mirror = await StartAsync(upstream, Store, o => o with { MaxSize = 3_000_000 });
+
+        await WaitUntilAsync(() => mirror.Metrics.Evictions == 1, "the eviction of a.bin at the start");
+        Assert.False(File.Exists(Path.Combine(blobs, a.Sha256)));
+        Assert.True(File.Exists(Path.Combine(blobs, b.Sha256)));
+        using var metricsHttp = Http();
+        Assert.Equal(b.Length, ParseMetrics(await metricsHttp.GetStringAsync(new Uri(mirror.Endpoint, "metrics")))["hfdl_serve_store_bytes"]);
+    }
+
+    [Fact]
     public async Task A_transfer_stopped_by_a_restart_resumes_from_its_journal_at_the_next_start()
     {
         var (upstream, mirror) = await SlowBigFileAsync(Store);
