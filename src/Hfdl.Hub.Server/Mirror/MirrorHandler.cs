@@ -71,6 +71,14 @@ internal sealed class MirrorHandler(
             return;
         }
         var isApi = segments.Length > 0 && segments[0] == "api";
+        if (!request.RawTarget.StartsWith('/'))
+        {
+            // An absolute-form target (GET http://host/...) or OPTIONS *: no page of the Hub's, which answers 404. Never
+            // passed on (the mirror is no forward proxy), nor taken for an upstream that cannot be reached.
+            outcome.Route = "other";
+            await request.WriteErrorAsync(404, "Sorry, we can't find the page you are looking for.", null, json: false, cancellationToken).ConfigureAwait(false);
+            return;
+        }
         if (segments.Any(segment => segment is "." or ".."))
         {
             // An escaped dot segment (%2e%2e) reaches the mirror as written, but the URL it would send upstream loses it

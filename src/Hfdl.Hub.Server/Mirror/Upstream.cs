@@ -101,7 +101,8 @@ internal sealed partial class UpstreamProxy(Uri upstream, HttpClient http, TimeS
     {
         if (!request.RawTarget.StartsWith('/'))
         {
-            return null;
+            // Answered before it gets here (MirrorHandler's 404): never sent to whatever host it names.
+            throw new InvalidOperationException("Only origin-form request targets are passed to the upstream.");
         }
         var incoming = request.Http.Request;
         using var message = new HttpRequestMessage(new HttpMethod(incoming.Method), new Uri(_upstreamBase + request.RawTarget));

@@ -179,6 +179,39 @@ public sealed class MirrorAccessTests : IDisposable
     }
 
     [Theory]
+    [InlineData("GET http://evil.example/api/models/acme/site-model HTTP/1.1", "evil.example")]
+    [InlineData("GET http://evil.example/acme/site-model/resolve/main/config.json HTTP/1.1", "evil.example")]
+    [InlineData("OPTIONS * HTTP/1.1", "x")]
+    public async Task An_absolute_form_target_or_options_star_is_the_hubs_404_not_an_upstream_that_cannot_be_reached(string requestLine, string host)
+    {
+        // It was a 503 "could not reach its upstream", counted in hfdl_serve_upstream_unreachable_total (QA: helper-57 #3).
+        await using var upstream = await UpstreamAsync();
+        await using var mirror = await StartAsync(upstream, Store);
+
+        var direct = await StatusLineAsync(upstream.Endpoint, requestLine, host);
+        upstream.Requests.Clear();
+        var viaMirror = await StatusLineAsync(mirror.Endpoint, requestLine, host);
+
+        Assert.StartsWith("HTTP/1.1 404", direct, StringComparison.Ordinal);
+        Assert.Equal(direct, viaMirror);
+        using var http = Http();
+        var metrics = ParseMetrics(await http.GetStringAsync(new Uri(mirror.Endpoint, "metrics")));
+        Assert.Equal(0, metrics["hfdl_serve_upstream_unreachable_total"]);
+        Assert.Empty(upstream.Requests.Snapshot());
+    }
+
+    /// <summary>Sends one request line as it is, on its own connection, and returns the answer's status line.</summary>
+    private static async Task<string> StatusLineAsync(Uri endpoint, string requestLine, string host)
+    {
+        using var client = new System.Net.Sockets.TcpClient();
+        await client.ConnectAsync(endpoint.Host, endpoint.Port);
+        var stream = client.GetStream();
+        await stream.WriteAsync(System.Text.Encoding.ASCII.GetBytes($"{requestLine}\r\nHost: {host}\r\nConnection: close\r\n\r\n"));
+        using var reader = new StreamReader(stream, System.Text.Encoding.ASCII);
+        return await reader.ReadLineAsync() ?? "";
+    }
+
+    [Theory]
     [InlineData("acme/site-model/resolve/%C3%A9/config.json")]
     [InlineData("api/models/acme/site-model/revision/%C3%A9")]
     [InlineData("api/models/acme/site-model/tree/main/%E2%80%AE")]
