@@ -450,8 +450,11 @@ internal sealed class TransferJournal(RepoSession session, InFlightFile flight, 
             log.Write("warning", ("repo", flight.Repo.ToString()), ("message", $"'{file.Path}' is stored, but its snapshot link could not be made: {ex.Message}"));
         }
         session.Saver.SaveSoon();
-        flight.Committed();
+        // In the store's use order before any client has the last byte: a client that then asks for another file
+        // makes that one the more recent, whatever the thread scheduler does (an eviction test saw the order swapped
+        // under load, and the file just fetched evicted instead of the older one).
         lru.Added(flight.Repo, finalPath, file.Size);
+        flight.Committed();
     }
 
     public void Failed(RemoteFile file, Exception exception) => flight.Failed(exception);
