@@ -117,7 +117,10 @@ internal static class RepoFilePath
             var segment = path.AsSpan(range);
             foreach (var own in (ReadOnlySpan<string>)[Storage.DownloadState.FileName, Storage.RepoFolderLock.FileName])
             {
-                if (segment.StartsWith(own, comparison) && (segment.Length == own.Length || segment[own.Length] == '.'))
+                // The journal and lock record are written through temporary files beside them ('..download_state.<hex>.tmp'),
+                // which a run holding the lock deletes when a killed process left them.
+                if ((segment.StartsWith(own, comparison) && (segment.Length == own.Length || segment[own.Length] == '.'))
+                    || (segment.Length > own.Length + 1 && segment[0] == '.' && segment[1..].StartsWith(own, comparison) && segment[own.Length + 1] == '.'))
                 {
                     return "hfdl keeps its own journal and lock files under that name (and takes a folder holding them for another download's)";
                 }

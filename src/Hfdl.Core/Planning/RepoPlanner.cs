@@ -440,12 +440,17 @@ internal static class RepoPlanner
         }
     }
 
-    /// <summary>hfdl's own files in a download folder: the journal, its lock, temporary files, huggingface_hub's metadata.</summary>
+    /// <summary>
+    /// hfdl's own files in a download folder: the journal, its lock, temporary files (the journal's and the lock
+    /// record's too, which a process killed while writing them leaves), huggingface_hub's metadata.
+    /// </summary>
     public static bool IsOwnFile(string relative)
     {
         var name = relative[(relative.LastIndexOf('/') + 1)..];
         return name.StartsWith(DownloadState.FileName, StringComparison.Ordinal)
             || name.StartsWith(RepoFolderLock.FileName, StringComparison.Ordinal)
+            || AtomicFile.IsTemporaryFile(name, DownloadState.FileName)
+            || AtomicFile.IsTemporaryFile(name, RepoFolderLock.InfoFileName)
             || FileFetcher.IsTemporaryFile(name)
             || name.EndsWith(HfCacheLayout.CopySuffix, StringComparison.Ordinal)
             || relative.StartsWith(".cache/huggingface/", StringComparison.Ordinal);

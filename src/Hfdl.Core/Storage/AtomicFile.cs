@@ -3,6 +3,9 @@ namespace Hfdl.Core.Storage;
 /// <summary>Replaces a file so that readers see either the old or the new content, never a half-written one.</summary>
 internal static class AtomicFile
 {
+    private const string TempSuffix = ".tmp";
+    private const int TempHexDigits = 32;
+
     /// <summary>
     /// Writes <paramref name="path"/>, below <paramref name="root"/>, through a new temporary file beside it and a
     /// rename. A link on the way refuses the write (<see cref="SafeFileSystem"/>); a link at <paramref name="path"/>
@@ -17,7 +20,7 @@ internal static class AtomicFile
     {
         var directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
         SafeFileSystem.CreateDirectory(root, directory);
-        var temp = TempNames.Beside(Path.Combine(directory, Path.GetFileName(path)), ".tmp", hexDigits: 32);
+        var temp = TempNames.Beside(Path.Combine(directory, Path.GetFileName(path)), TempSuffix, hexDigits: TempHexDigits);
         try
         {
             // CreateNew (O_EXCL) never follows a link at the temporary name.
@@ -32,6 +35,56 @@ internal static class AtomicFile
         {
             TryDelete(temp);
             throw;
+        }
+    }
+
+    /// <summary>
+    /// True for a name of exactly the shape <see cref="WriteAllBytes"/> gives its temporary files
+    /// (<c>.{name}.{32 hex digits}.tmp</c>), of <paramref name="finalName"/> when given: what a process killed between
+    /// the write and the rename leaves. Nothing else is ever taken for one.
+    /// </summary>
+    public static bool IsTemporaryFile(string name, string? finalName = null)
+    {
+        var hexStart = name.Length - TempSuffix.Length - TempHexDigits;
+        if (hexStart < 3 || name[0] != '.' || name[hexStart - 1] != '.' || !name.EndsWith(TempSuffix, StringComparison.Ordinal))
+        {
+            return false;
+        }
+        foreach (var c in name.AsSpan(hexStart, TempHexDigits))
+        {
+            if (!char.IsAsciiHexDigitLower(c) && !char.IsAsciiDigit(c))
+            {
+                return false;
+            }
+        }
+        return finalName is null || name.AsSpan(1, hexStart - 2).SequenceEqual(finalName);
+    }
+
+    /// <summary>
+    /// Deletes the temporary files of <see cref="WriteAllBytes"/> that a killed process left in <paramref name="folder"/>
+    /// (of <paramref name="finalNames"/> only, when given; in every folder below it with <paramref name="recursive"/>).
+    /// Only for hfdl's own records, and only while holding the folder's lock: nobody else writes them then.
+    /// </summary>
+    public static void RemoveStaleTemporaryFiles(string folder, IReadOnlyCollection<string>? finalNames = null, bool recursive = false)
+    {
+        if (!Directory.Exists(folder) || new DirectoryInfo(folder).LinkTarget is not null)
+        {
+            return;
+        }
+        var options = new EnumerationOptions { IgnoreInaccessible = true, AttributesToSkip = FileAttributes.ReparsePoint, RecurseSubdirectories = recursive };
+        try
+        {
+            foreach (var file in new DirectoryInfo(folder).EnumerateFiles("*" + TempSuffix, options))
+            {
+                if (finalNames is null ? IsTemporaryFile(file.Name) : finalNames.Any(n => IsTemporaryFile(file.Name, n)))
+                {
+                    TryDelete(file.FullName);
+                }
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // Only housekeeping: a leftover is harmless, and tried again by the next run.
         }
     }
 

@@ -336,6 +336,10 @@ internal static class CacheCleaner
                 }
                 continue;
             }
+            if (AtomicFile.IsTemporaryFile(file.Name))
+            {
+                continue; // What a run killed while writing a ref left: no ref (the next download deletes it).
+            }
             if (SafeFileSystem.ReadRef(file.FullName, out var problem) is { } commit)
             {
                 (scan.Refs.TryGetValue(commit, out var names) ? names : scan.Refs[commit] = []).Add(name);

@@ -43,7 +43,8 @@ internal static class CacheScanner
             var refsFolder = Path.Combine(folder, "refs");
             if (Directory.Exists(refsFolder))
             {
-                foreach (var refFile in SafeFileSystem.WalkWithoutFollowingLinks(refsFolder).OfType<FileInfo>())
+                // What a run killed while writing a ref left is no ref (the next download deletes it).
+                foreach (var refFile in SafeFileSystem.WalkWithoutFollowingLinks(refsFolder).OfType<FileInfo>().Where(f => !AtomicFile.IsTemporaryFile(f.Name)))
                 {
                     // A ref that holds no commit id (or cannot be read) names no revision, but is listed as bad: prune
                     // leaves the repo alone because of it, and a listing that hid it would leave the user guessing why.

@@ -12,7 +12,7 @@ namespace Hfdl.Core.Storage;
 internal sealed class RepoFolderLock : IDisposable
 {
     public const string FileName = ".hfdl.lock";
-    private const string InfoFileName = ".hfdl.lock.info";
+    public const string InfoFileName = ".hfdl.lock.info";
     private static readonly TimeSpan Poll = TimeSpan.FromMilliseconds(200);
 
     private readonly FileStream _stream;

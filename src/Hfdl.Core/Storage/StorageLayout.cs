@@ -82,6 +82,17 @@ internal abstract class StorageLayout
     {
     }
 
+    /// <summary>
+    /// Deletes what a process killed while it wrote one of hfdl's records (the journal, the lock's record, a cached
+    /// listing, metadata, a ref) left: a temporary file of the record's name. Call it only while holding the folder's
+    /// lock, so that no other hfdl is writing one.
+    /// </summary>
+    public virtual void RemoveStaleRecordTemporaryFiles()
+    {
+        AtomicFile.RemoveStaleTemporaryFiles(JournalFolder, [DownloadState.FileName, RepoFolderLock.InfoFileName]);
+        AtomicFile.RemoveStaleTemporaryFiles(Path.Combine(TreeCacheFolder, "trees"));
+    }
+
     /// <summary>Makes a verified file visible where other tools look for it.</summary>
     public virtual void Place(RemoteFile file, string commit)
     {
@@ -309,6 +320,12 @@ internal sealed class FolderLayout(string root, RepoType type, RepoId id) : Stor
     /// <summary>huggingface_hub's <c>.cache/huggingface</c> folder (repo paths below it are refused by RepoFilePath).</summary>
     private string MetadataFolder => Path.Combine(Root, ".cache", "huggingface");
 
+    public override void RemoveStaleRecordTemporaryFiles()
+    {
+        base.RemoveStaleRecordTemporaryFiles();
+        AtomicFile.RemoveStaleTemporaryFiles(Path.Combine(MetadataFolder, "download"), recursive: true);
+    }
+
     protected override IEnumerable<string> OwnPaths =>
     [
         Path.Combine(Root, RepoFolderLock.FileName),
@@ -468,6 +485,12 @@ internal sealed class HfCacheLayout : StorageLayout
     ];
 
     public override bool TrustsPresentData => true;
+
+    public override void RemoveStaleRecordTemporaryFiles()
+    {
+        base.RemoveStaleRecordTemporaryFiles();
+        AtomicFile.RemoveStaleTemporaryFiles(Path.Combine(RepoFolder, "refs"), recursive: true);
+    }
 
     /// <summary>The blob; a link in its place (hfdl never makes one) or on the way is refused.</summary>
     public override string DataPath(RemoteFile file)

@@ -116,6 +116,7 @@ internal sealed partial class RepoDownloader
         }
         state.Update(s => s with { Revision = revision, Commit = commit });
         RemoveOrphanedTemporaryFiles(root, state, progress);
+        layout.RemoveStaleRecordTemporaryFiles();
 
         // The plan, made under the lock with the same step a dry run uses: present files cost nothing, the rest is work.
         var plan = RepoPlanner.Inspect(selection, layout, state, request.Existing, _options.BigFileThreshold, withExtras: false, probeFileSystem: true, request.HashedBefore);

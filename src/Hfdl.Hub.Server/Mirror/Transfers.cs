@@ -840,6 +840,7 @@ internal sealed class RepoSessions(MirrorStore store, DownloadOptions download, 
                     }
                     // Temporary files no journal entry names (a killed hfdl's small files) can never be resumed.
                     RepoDownloader.RemoveOrphanedTemporaryFiles(folder, state, null);
+                    layout.RemoveStaleRecordTemporaryFiles();
                     session = new RepoSession(layout, folderLock, state, download.Time, download.CheckpointInterval);
                     session.Start();
                 }

@@ -90,4 +90,17 @@ public sealed class RepoFilePathTests
     {
         Assert.True(RepoFilePath.TryValidate("dir/" + new string('a', 255), out _));
     }
+
+    [Theory]
+    [InlineData("..download_state.0123456789abcdef0123456789abcdef.tmp", true)]
+    [InlineData("sub/..hfdl.lock.info.0123456789abcdef0123456789abcdef.tmp", true)]
+    [InlineData(".download_state", true)]
+    [InlineData("..download_statement.txt", false)]
+    [InlineData("..notes.0123456789abcdef0123456789abcdef.tmp", false)]
+    public void The_temporary_files_of_the_journal_and_lock_record_are_names_hfdl_keeps(string path, bool reserved)
+    {
+        // The run that holds the folder's lock deletes them when a killed run left them: never a repo's file.
+        Assert.Equal(reserved, RepoFilePath.ReservedProblem(path, StringComparison.Ordinal) is not null);
+        Assert.Equal(reserved, RepoPlanner.IsOwnFile(path));
+    }
 }

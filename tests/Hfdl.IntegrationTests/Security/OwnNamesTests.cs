@@ -155,4 +155,56 @@ public sealed class OwnNamesTests : IDisposable
         Assert.True(alone.ExitCode == 0, alone.ToString());
         Assert.DoesNotContain("is downloading into", alone.Error, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task What_a_kill_while_writing_a_record_leaves_is_hfdl_s_own_and_the_next_download_deletes_it()
+    {
+        // A kill between the write and the rename of the journal, the lock's record, metadata or a ref (QA: helper-58 #1).
+        var store = new InMemoryRepoStore().AddRepo(RepoType.Model, "acme/records", repo => repo.File("config.json", "{}\n").File("sub/a.txt", "a\n"));
+        await using var server = await HubServer.StartAsync(new HubServerOptions { Store = store });
+        var cli = new CliRunner(server, _temp);
+        var target = _temp.Combine("records");
+        var cache = _temp.Combine("cache");
+        const string Hex = "0123456789abcdef0123456789abcdef";
+        var first = await cli.RunAsync("download", "acme/records", "--local-dir", target);
+        var firstCache = await cli.RunAsync("download", "acme/records", "--cache-dir", cache);
+        var commit = store.MainSnapshot(RepoType.Model, "acme/records").CommitId;
+        string[] stale =
+        [
+            Path.Combine(target, $"..download_state.{Hex}.tmp"),
+            Path.Combine(target, $"..hfdl.lock.info.{Hex}.tmp"),
+            Path.Combine(target, ".cache", "huggingface", "download", "sub", $".a.txt.metadata.{Hex}.tmp"),
+        ];
+        var refs = Path.Combine(cache, "models--acme--records", "refs");
+        string[] staleInCache = [Path.Combine(refs, $".main.{Hex}.tmp"), Path.Combine(refs, ".v1.fedcba9876543210fedcba9876543210.tmp"), Path.Combine(cache, "models--acme--records", $"..download_state.{Hex}.tmp")];
+        foreach (var path in stale)
+        {
+            File.WriteAllText(path, "{\"half\":");
+        }
+        File.WriteAllText(staleInCache[0], commit);
+        File.WriteAllText(staleInCache[1], "");
+        File.WriteAllText(staleInCache[2], "{");
+        // The user's own file, of a temporary file's shape but of no record of hfdl's: theirs, never deleted.
+        var mine = Path.Combine(target, $".notes.txt.{Hex}.tmp");
+
+        var verify = await cli.RunAsync("download", "acme/records", "--local-dir", target, "--verify");
+        var dryRun = await cli.RunAsync("download", "acme/records", "--local-dir", target, "--dry-run");
+        var list = await cli.RunAsync("cache", "ls", "--cache-dir", cache);
+        File.WriteAllText(mine, "mine\n");
+        var again = await cli.RunAsync("download", "acme/records", "--local-dir", target);
+        var againCache = await cli.RunAsync("download", "acme/records", "--cache-dir", cache);
+
+        Assert.True(first.ExitCode == 0 && firstCache.ExitCode == 0, first + firstCache.ToString());
+        Assert.True(verify.ExitCode == 0, verify.ToString());
+        Assert.DoesNotContain(".tmp", verify.All, StringComparison.Ordinal);
+        Assert.True(dryRun.ExitCode == 0, dryRun.ToString());
+        Assert.DoesNotContain(".tmp", dryRun.All, StringComparison.Ordinal);
+        Assert.True(list.ExitCode == 0, list.ToString());
+        Assert.DoesNotContain(".tmp", list.All, StringComparison.Ordinal);
+        Assert.DoesNotContain("bad ref", list.All, StringComparison.Ordinal);
+        Assert.True(again.ExitCode == 0 && againCache.ExitCode == 0, again + againCache.ToString());
+        Assert.All(stale.Concat(staleInCache), path => Assert.False(File.Exists(path), path));
+        Assert.Equal("mine\n", File.ReadAllText(mine));
+        Assert.Equal(commit, File.ReadAllText(Path.Combine(refs, "main")));
+    }
 }
