@@ -4,6 +4,7 @@ using Hfdl.Hub.Server;
 using Hfdl.IntegrationTests.Support;
 using Hfdl.Core.Progress;
 using Hfdl.Core.Transfer;
+using Hfdl.Cli;
 
 namespace Hfdl.IntegrationTests.Download;
 
@@ -467,25 +468,94 @@ public sealed class ResilienceTests : IDisposable
         RepoAssert.BitExact(store.MainSnapshot(RepoType.Model, "acme/resume"), target);
     }
 
+    [Fact]
+    public async Task One_sigterm_delivered_twice_at_once_as_timeout_sends_it_is_one_graceful_stop()
+    {
+        // GNU timeout signals hfdl and then its process group: two SIGTERMs microseconds apart, once taken as a second
+        // signal that skipped the journal's final save ("Stopped by SIGTERM again: hfdl exits now"; QA: helper-58 #2).
+        var store = Store(HubFaults.None with { PerConnectionBytesPerSecond = 3_000_000 });
+        await using var server = await HubServer.StartAsync(new HubServerOptions { Store = store });
+        var target = _temp.Combine("out");
+        var state = Path.Combine(target, ".download_state");
+        var cli = new CliRunner(server, _temp);
+        string[] args = ["download", "acme/resume", "--local-dir", target, "--file-size-threshold", "1", "--speed-test-duration", "0", "-t", "4", "--json"];
+
+        using (var run = HfdlProcess.Start(cli.Environment, args))
+        {
+            await run.WaitUntilAsync(() => TryRecordedBytes(state, "model.safetensors") > 0, TimeSpan.FromSeconds(60), "part of the big file recorded");
+            run.Signal("TERM", times: 2);
+            Assert.Equal(143, await run.WaitForExitAsync(TimeSpan.FromSeconds(10)));
+            var last = JsonDocument.Parse(run.Out.Trim().Split('\n')[^1]).RootElement;
+            Assert.Equal("Stopped by SIGTERM. Run the same command again to continue; verified files are kept.", last.GetProperty("message").GetString());
+            Assert.DoesNotContain("again: hfdl exits now", run.Out + run.Error, StringComparison.Ordinal);
+        }
+
+        var rerun = await cli.RunAsync(args);
+
+        Assert.True(rerun.ExitCode == 0, rerun.ToString());
+        RepoAssert.BitExact(store.MainSnapshot(RepoType.Model, "acme/resume"), target);
+    }
+
+    [Fact]
+    public void Stop_signals_at_once_are_one_request_a_later_one_exits_at_once_and_so_does_a_run_that_does_not_stop()
+    {
+        var clock = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UtcNow);
+        using var source = new CancellationTokenSource();
+        var exits = new List<int>();
+        var said = new List<string>();
+        var interruption = new Interruption(source, TimeSpan.FromSeconds(10), clock, exits.Add) { BeforeForcedExit = (message, _) => said.Add(message) };
+
+        Assert.True(interruption.Stop(HfdlCommand.ExitTerminated, "Stopped by SIGTERM"));
+        Assert.True(source.IsCancellationRequested);
+        Assert.True(interruption.Stop(HfdlCommand.ExitTerminated, "Stopped by SIGTERM"), "the same SIGTERM to the process group");
+        clock.Advance(Interruption.SameRequest - TimeSpan.FromMilliseconds(1));
+        Assert.True(interruption.Stop(HfdlCommand.ExitInterrupted, "Interrupted"), "a Ctrl+C forwarded by a wrapper");
+        Assert.Empty(exits);
+        Assert.Equal(("Stopped by SIGTERM", HfdlCommand.ExitTerminated), interruption.Describe());
+
+        clock.Advance(TimeSpan.FromMilliseconds(2));
+        Assert.False(interruption.Stop(HfdlCommand.ExitInterrupted, "Interrupted"));
+        Assert.Equal([HfdlCommand.ExitInterrupted], exits);
+        Assert.Equal(["Interrupted again: hfdl exits now. " + Interruption.ContinueAdvice], said);
+
+        var slowClock = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UtcNow);
+        using var slowSource = new CancellationTokenSource();
+        var slow = new Interruption(slowSource, TimeSpan.FromSeconds(10), slowClock, exits.Add) { BeforeForcedExit = (message, _) => said.Add(message) };
+        slow.Stop(HfdlCommand.ExitHangUp, "Stopped by SIGHUP");
+        slowClock.Advance(TimeSpan.FromSeconds(10));
+        Assert.Equal([HfdlCommand.ExitInterrupted, HfdlCommand.ExitHangUp], exits);
+        Assert.StartsWith("Stopped by SIGHUP, and the run did not stop within 10 s, so hfdl exits now.", said[^1], StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
-    public async Task A_second_ctrl_c_exits_at_once_and_the_json_stream_still_ends_with_an_error_event(bool force)
+    public async Task A_second_ctrl_c_later_exits_at_once_and_the_json_stream_still_ends_with_an_error_event(bool force)
     {
         var store = Store(HubFaults.None with { PerConnectionBytesPerSecond = 3_000_000 });
         await using var server = await HubServer.StartAsync(new HubServerOptions { Store = store });
         var target = _temp.Combine("out");
-        var cli = new CliRunner(server, _temp);
+        var clock = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UtcNow);
+        using var source = new CancellationTokenSource();
+        var exits = new List<int>();
+        var interruption = new Interruption(source, TimeSpan.FromSeconds(10), clock, exits.Add);
+        var cli = new CliRunner(server, _temp) { Interruption = interruption };
         string[] args = ["download", "acme/resume", "--local-dir", target, "--file-size-threshold", "1", "--json", .. force ? new[] { "--force" } : []];
 
-        using var run = HfdlProcess.Start(cli.Environment, args);
-        await run.WaitUntilAsync(() => TryRecordedBytes(Path.Combine(target, ".download_state"), "model.safetensors") > 0, TimeSpan.FromSeconds(60), "part of the big file recorded");
-        run.Interrupt();
-        run.Interrupt();
-        var code = await run.WaitForExitAsync(TimeSpan.FromSeconds(20));
+        var run = cli.RunAsync(source.Token, args);
+        while (TryRecordedBytes(Path.Combine(target, ".download_state"), "model.safetensors") == 0 && !run.IsCompleted)
+        {
+            await Task.Delay(20);
+        }
+        interruption.Stop(HfdlCommand.ExitInterrupted, "Interrupted");
+        clock.Advance(Interruption.SameRequest + TimeSpan.FromMilliseconds(1));
+        interruption.Stop(HfdlCommand.ExitInterrupted, "Interrupted");
+        var result = await run;
 
-        Assert.Equal(130, code);
-        var last = JsonDocument.Parse(run.Out.Trim().Split('\n')[^1]).RootElement;
+        // The process ends where the exit is heard, so its last event is the one the forced exit wrote.
+        Assert.Equal([HfdlCommand.ExitInterrupted], exits);
+        var forced = result.Out.Split('\n').Where(l => l.Contains("again: hfdl exits now", StringComparison.Ordinal)).ToList();
+        var last = JsonDocument.Parse(Assert.Single(forced)).RootElement;
         Assert.Equal("error", last.GetProperty("event").GetString());
         Assert.Equal(130, last.GetProperty("exit_code").GetInt32());
         // The same --force command starts over: a forced exit of one names the command that continues it.

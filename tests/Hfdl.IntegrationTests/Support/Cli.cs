@@ -35,6 +35,9 @@ public sealed class CliRunner(HubServer server, TempFolder home)
 
     public List<string> Questions { get; } = [];
 
+    /// <summary>When set, what the process's stop signals would drive (the run's token is then its source's).</summary>
+    internal Interruption? Interruption { get; set; }
+
     public async Task<CliResult> RunAsync(params string[] args) => await RunAsync(CancellationToken.None, args);
 
     public async Task<CliResult> RunAsync(CancellationToken cancellationToken, params string[] args)
@@ -55,7 +58,9 @@ public sealed class CliRunner(HubServer server, TempFolder home)
                 return answer(question);
             } : null,
         };
-        var code = await HfdlCommand.RunAsync(args, context, cancellationToken);
+        var code = Interruption is { } interruption
+            ? await HfdlCommand.RunAsync(args, context, cancellationToken, interruption.Describe, say => interruption.BeforeForcedExit = say)
+            : await HfdlCommand.RunAsync(args, context, cancellationToken);
         return new CliResult(code, output.ToString(), error.ToString());
     }
 }

@@ -111,9 +111,11 @@ public sealed class HfdlProcess : IDisposable
     public void Interrupt() => Signal("INT");
 
     /// <summary>Sends a signal by name (<c>INT</c>, <c>TERM</c>, <c>HUP</c>) with the real <c>kill</c>.</summary>
-    public void Signal(string name)
+    /// <param name="times">How many times, back to back (one <c>kill</c> with the pid repeated: microseconds apart, as GNU <c>timeout</c> signals the process and then its group).</param>
+    public void Signal(string name, int times = 1)
     {
-        using var kill = Process.Start("kill", [$"-{name}", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        var pid = _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        using var kill = Process.Start("kill", [$"-{name}", .. Enumerable.Repeat(pid, times)]);
         kill.WaitForExit();
     }
 
