@@ -260,6 +260,30 @@ internal static class RepoPlanner
                 SpaceHeld = spaceHeld,
             };
 
+        PlannedFile? Resumed(bool finalCopyMayBeRight)
+        {
+            if (state is null || ResumableTemp(state, file, dataPath) is not { } resumable)
+            {
+                return null;
+            }
+            if (finalCopyMayBeRight && HasFinalCopyBeside(data, file))
+            {
+                // The file under its final name beside a partial one (an interrupted --force in a download folder): it
+                // is hashed first and kept if right (RepoDownloader.TryAdoptBesidePartialAsync), not fetched again.
+                return Plan(PlannedAction.Verify, file.Size);
+            }
+            // A small file continues from its first range only (it is written in order); a big one keeps every range.
+            var onDisk = isBig
+                ? ByteRanges.Normalize(resumable.Ranges).Sum(r => r.End - r.Start)
+                : Transfer.SmallFileResume.From(resumable.TempPath, resumable.Ranges).Written;
+            // A big file's temporary file was reserved whole (fallocate, which keeps the length) when it started: the
+            // space it holds is its allocated blocks, where the system tells them.
+            var held = isBig && SafeFileSystem.LinkTarget(resumable.TempPath) is null && DiskSpace.AllocatedBytes(resumable.TempPath) is { } allocated
+                ? Math.Min(allocated, file.Size)
+                : onDisk;
+            return Plan(PlannedAction.Resume, onDisk, Path.GetFileName(resumable.TempPath), held);
+        }
+
         if ((layout.Kind != LayoutKind.Folder || !data.Exists) && Directory.Exists(userPath) && new DirectoryInfo(userPath).LinkTarget is null)
         {
             // The download fails this file before fetching it (FileFetcher, Place): the plan says so beforehand.
@@ -276,8 +300,9 @@ internal static class RepoPlanner
         if (existing == ExistingFiles.Rehash && !isLink && hashedBefore is not null && hashedBefore.StillDescribes(data, file.Hash.Hex))
         {
             // --verify --fix-broken: hashed a moment ago and unchanged since, so its verdict stands; a 100 GB model is
-            // not hashed twice.
-            return hashedBefore.Ok ? Plan(PlannedAction.Present, file.Size) : Plan(PlannedAction.Download, 0);
+            // not hashed twice. Found corrupt, it is fetched again, from the part file an interrupted repair left when
+            // the journal vouches for it, as the run does (RepoDownloader.TakeResumable).
+            return hashedBefore.Ok ? Plan(PlannedAction.Present, file.Size) : Resumed(finalCopyMayBeRight: false) ?? Plan(PlannedAction.Download, 0);
         }
         if (existing == ExistingFiles.TrustJournal
             && ((state is not null && IsRecordedComplete(state, file, data))
@@ -285,24 +310,9 @@ internal static class RepoPlanner
         {
             return Plan(PlannedAction.Present, file.Size);
         }
-        if (state is not null && ResumableTemp(state, file, dataPath) is { } resumable)
+        if (Resumed(finalCopyMayBeRight: true) is { } resumed)
         {
-            if (HasFinalCopyBeside(data, file))
-            {
-                // The file under its final name beside a partial one (an interrupted --force in a download folder): it
-                // is hashed first and kept if right (RepoDownloader.TryAdoptBesidePartialAsync), not fetched again.
-                return Plan(PlannedAction.Verify, file.Size);
-            }
-            // A small file continues from its first range only (it is written in order); a big one keeps every range.
-            var onDisk = isBig
-                ? ByteRanges.Normalize(resumable.Ranges).Sum(r => r.End - r.Start)
-                : Transfer.SmallFileResume.From(resumable.TempPath, resumable.Ranges).Written;
-            // A big file's temporary file was reserved whole (fallocate, which keeps the length) when it started: the
-            // space it holds is its allocated blocks, where the system tells them.
-            var held = isBig && SafeFileSystem.LinkTarget(resumable.TempPath) is null && DiskSpace.AllocatedBytes(resumable.TempPath) is { } allocated
-                ? Math.Min(allocated, file.Size)
-                : onDisk;
-            return Plan(PlannedAction.Resume, onDisk, Path.GetFileName(resumable.TempPath), held);
+            return resumed;
         }
         if (localSize is null && !isLink && layout.Kind == LayoutKind.HfCache && new FileInfo(userPath) is { Exists: true, LinkTarget: null } copy && copy.Length == file.Size)
         {

@@ -287,6 +287,55 @@ public sealed class ResilienceTests : IDisposable
     }
 
     [Fact]
+    public async Task An_interrupted_repair_of_a_corrupt_file_resumes_and_its_plan_and_dry_run_say_so()
+    {
+        // helper-58 #3: the repair's plan said "download, 0 on disk" while the run resumed the part file it had left.
+        const long Size = 6L * 1024 * 1024;
+        const long Kept = 2L * 1024 * 1024;
+        var store = new InMemoryRepoStore().AddRepo(RepoType.Model, "acme/repair", repo => repo
+            .File("weights.bin", SyntheticContent.Create(Size, seed: 36)));
+        await using var server = await HubServer.StartAsync(new HubServerOptions { Store = store });
+        var target = _temp.Combine("out");
+        var stateFile = Path.Combine(target, ".download_state");
+        var cli = new CliRunner(server, _temp);
+        string[] args = ["download", "acme/repair", "--local-dir", target, "--file-size-threshold", "1", "--verify", "--fix-broken", "--json"];
+        Assert.Equal(0, (await cli.RunAsync("download", "acme/repair", "--local-dir", target)).ExitCode);
+        var final = Path.Combine(target, "weights.bin");
+        var content = File.ReadAllBytes(final);
+        // Corrupt under its final name, same size; the repair of it was interrupted with its first 2 MiB journaled.
+        var corrupt = content.ToArray();
+        corrupt[Size / 2] ^= 0x5a;
+        File.WriteAllBytes(final, corrupt);
+        var temp = Path.Combine(target, ".weights.bin.5eed5eed.hfdl-part");
+        File.WriteAllBytes(temp, content.AsSpan(0, (int)Kept).ToArray());
+        var state = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(stateFile))!;
+        var entry = state["files"]!["weights.bin"]!;
+        entry["status"] = "partial";
+        entry["tempFile"] = Path.GetFileName(temp);
+        entry["ranges"] = new System.Text.Json.Nodes.JsonArray(new System.Text.Json.Nodes.JsonArray(0, Kept));
+        File.WriteAllText(stateFile, state.ToJsonString());
+
+        var dryRun = await cli.RunAsync([.. args, "--dry-run"]);
+        var repair = await cli.RunAsync(args);
+
+        Assert.True(repair.ExitCode == 0, repair.ToString());
+        Assert.Equal(content, File.ReadAllBytes(final));
+        static List<JsonElement> Events(CliResult run, string name) => [.. run.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(l => JsonDocument.Parse(l).RootElement.Clone()).Where(e => e.GetProperty("event").GetString() == name)];
+        foreach (var plan in new[] { Events(dryRun, "plan")[^1], Events(repair, "plan")[^1] })
+        {
+            Assert.Equal(Kept, plan.GetProperty("bytes_resumed").GetInt64());
+            Assert.Equal(Size - Kept, plan.GetProperty("bytes_to_download").GetInt64());
+        }
+        // The dry run lists each file: this one resumes, with what it has on disk.
+        var planned = Events(dryRun, "plan")[^1].GetProperty("entries").EnumerateArray().Single();
+        Assert.Equal("resume", planned.GetProperty("action").GetString());
+        Assert.Equal(Kept, planned.GetProperty("bytes_on_disk").GetInt64());
+        Assert.Equal(Kept, Events(repair, "file_started").Single().GetProperty("resumed_bytes").GetInt64());
+        Assert.Equal(Size - Kept, Events(repair, "summary").Single().GetProperty("bytes_fetched").GetInt64());
+    }
+
+    [Fact]
     public async Task A_small_file_s_partial_data_is_dropped_when_the_file_changed_on_the_hub()
     {
         const long Size = 6L * 1024 * 1024;
