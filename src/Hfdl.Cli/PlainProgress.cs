@@ -118,7 +118,7 @@ internal sealed class PlainProgress : IProgress<DownloadEvent>, IDisposable
     public static string RetryLine(string what, int attempt, TimeSpan delay, string reason) =>
         string.Create(CultureInfo.InvariantCulture, $"retry    {what} (attempt {attempt}, in {delay.TotalSeconds:0.#} s): {reason}");
 
-    /// <summary>One status line: overall bytes, speed and ETA, counters, active files; stalled files are marked.</summary>
+    /// <summary>One status line: overall bytes, speed and ETA, counters, active files; stalled files, and big files waiting for a connection, are marked.</summary>
     public void WriteStatus()
     {
         var s = _model.Snapshot();
@@ -132,7 +132,7 @@ internal sealed class PlainProgress : IProgress<DownloadEvent>, IDisposable
             var eta = s.Eta is { } e ? Units.Duration(e) : "--";
             var files = string.Join(", ", s.Active.Take(8).Select(f =>
                 $"{f.Path} {(f.Size > 0 ? (100.0 * f.Done / f.Size).ToString("0", CultureInfo.InvariantCulture) : "100")}%"
-                + (f.StalledFor is { } stalled ? $" STALLED {(int)stalled.TotalSeconds} s" : "")));
+                + (f.StalledFor is { } stalled ? $" STALLED {(int)stalled.TotalSeconds} s" : f.WaitingForConnection ? " waiting for a connection" : "")));
             if (s.Active.Count > 8)
             {
                 files += $", and {s.Active.Count - 8} more";

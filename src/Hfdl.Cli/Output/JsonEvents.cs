@@ -414,6 +414,7 @@ internal sealed class JsonProgress : IProgress<DownloadEvent>, IDisposable
             w.WriteNumber("size", file.Size);
             w.WriteNumber("bytes_per_second", Math.Round(file.BytesPerSecond));
             w.WriteBoolean("stalled", file.StalledFor is not null);
+            w.WriteBoolean("waiting", file.WaitingForConnection);
             w.WriteEndObject();
         }
         w.WriteEndArray();

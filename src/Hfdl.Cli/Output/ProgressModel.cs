@@ -98,6 +98,16 @@ internal sealed class ProgressModel : IProgress<DownloadEvent>
                         file.LastAdvance = now;
                         file.Retry = null;
                     }
+                    if (progress.Connections is { } connections)
+                    {
+                        // A big file no connection works on waits for one (they are all on other files): no stall. Its
+                        // quiet time starts when a connection takes it.
+                        file.WaitingForConnection = connections == 0 && bytes < file.Size;
+                        if (file.WaitingForConnection)
+                        {
+                            file.LastAdvance = now;
+                        }
+                    }
                     break;
                 case FileRetrying retrying:
                     _retries++;
@@ -214,7 +224,7 @@ internal sealed class ProgressModel : IProgress<DownloadEvent>
                 var retry = file.Retry is { } pending
                     ? new RetrySnapshot(pending.Attempt, pending.Reason, pending.Delay - _time.GetElapsedTime(file.RetryAt, now))
                     : null;
-                files.Add(new FileSnapshot(file.Path, file.MaxBytes, file.Size, file.IsBig, file.Rate.PerSecond(), stalled, retry));
+                files.Add(new FileSnapshot(file.Path, file.MaxBytes, file.Size, file.IsBig, file.Rate.PerSecond(), stalled, retry) { WaitingForConnection = file.WaitingForConnection });
             }
             var done = Math.Min(_settledBytes + activeBytes, Math.Max(_totalBytes, 0));
             var total = Math.Max(_totalBytes, 0);
@@ -251,6 +261,9 @@ internal sealed class ProgressModel : IProgress<DownloadEvent>
         public long Order { get; } = order;
 
         public FileRetrying? Retry { get; set; }
+
+        /// <summary>A big file no connection fetches now (the engine said so): waiting, not stalled.</summary>
+        public bool WaitingForConnection { get; set; }
 
         public long RetryAt { get; set; }
 
@@ -298,7 +311,11 @@ internal sealed class RateWindow(TimeSpan window, TimeProvider time)
 
 internal sealed record RetrySnapshot(int Attempt, string Reason, TimeSpan Remaining);
 
-internal sealed record FileSnapshot(string Path, long Done, long Size, bool IsBig, double BytesPerSecond, TimeSpan? StalledFor, RetrySnapshot? Retry);
+internal sealed record FileSnapshot(string Path, long Done, long Size, bool IsBig, double BytesPerSecond, TimeSpan? StalledFor, RetrySnapshot? Retry)
+{
+    /// <summary>A big file waiting for a connection (they all work on other files): neither stalled nor failing.</summary>
+    public bool WaitingForConnection { get; init; }
+}
 
 /// <param name="BytesDone">Bytes of the planned download that are on disk (verified, or received so far).</param>
 /// <param name="BytesTotal">Bytes the plan downloads, less the missing part of files that failed.</param>

@@ -62,7 +62,7 @@ internal static class ProgressView
         counters.Append(CultureInfo.InvariantCulture, $"  [grey]elapsed {Units.Duration(s.Elapsed)}[/]");
         lines.Add(Fit(counters.ToString(), width));
 
-        // name, bar, "done / size", speed, " big", " STALLED nn s " must fit on one line. Names are measured as shown
+        // name, bar, "done / size", speed, " big", " STALLED nn s " (or " waiting") must fit on one line. Names are measured as shown
         // (escaped, in terminal cells: a CJK character takes two), so the bars of all rows line up. A narrower
         // terminal drops the speed, then the bar, then the bytes (a percentage instead), before the name gets short.
         var shown = s.Active.Take(MaxFileLines).ToList();
@@ -122,11 +122,15 @@ internal static class ProgressView
         /// <summary>Cells taken by everything but the name and the margins.</summary>
         private int Cells => (BarWidth > 0 ? 1 + BarWidth : 0) + (Bytes ? 22 : 5) + (Rate ? 12 : 0);
 
-        /// <summary>The cells of " STALLED n s " (with the space before it) when the row shows it; a file waiting to retry says so on a line of its own instead.</summary>
+        /// <summary>
+        /// The cells of " STALLED n s " or " waiting" (with the space before it) when the row shows it; a file waiting
+        /// to retry says so on a line of its own instead.
+        /// </summary>
         private static int StalledCells(FileSnapshot file) =>
-            (file.Retry is { } r && r.Remaining > TimeSpan.Zero) || file.StalledFor is not { } stalled
-                ? 0
-                : 13 + ((int)stalled.TotalSeconds).ToString(CultureInfo.InvariantCulture).Length;
+            (file.Retry is { } r && r.Remaining > TimeSpan.Zero) ? 0
+            : file.StalledFor is { } stalled ? 13 + ((int)stalled.TotalSeconds).ToString(CultureInfo.InvariantCulture).Length
+            : file.WaitingForConnection ? 8
+            : 0;
     }
 
     private static IEnumerable<string> FileLines(FileSnapshot file, FileRow row, int width, bool unicode)
@@ -154,6 +158,11 @@ internal static class ProgressView
         if (!waiting && file.StalledFor is { } stalled)
         {
             line.Append(CultureInfo.InvariantCulture, $" [black on yellow] STALLED {(int)stalled.TotalSeconds} s [/]");
+        }
+        else if (!waiting && file.WaitingForConnection)
+        {
+            // A big file the connections have not reached yet (they all work on other files): not a stall.
+            line.Append(" [grey]waiting[/]");
         }
         yield return Fit(line.ToString(), width);
         if (waiting && file.Retry is { } retry)

@@ -48,7 +48,15 @@ public sealed record PlanReady(
 public sealed record FileStarted(string Path, long Size, bool IsBig, long ResumedBytes = 0) : DownloadEvent;
 
 /// <summary>Bytes of one file received so far (sent at a bounded rate per file).</summary>
-public sealed record FileProgress(string Path, long BytesDone, long Size) : DownloadEvent;
+public sealed record FileProgress(string Path, long BytesDone, long Size) : DownloadEvent
+{
+    /// <summary>
+    /// For a big file, the connections fetching it now: 0 while it waits for one (the pool's connections all work on
+    /// other files, as one connection does on a slow server or under a speed limit), which is not a stall. Null when
+    /// not told (a small file has a connection of its own while it transfers).
+    /// </summary>
+    public int? Connections { get; init; }
+}
 
 /// <summary>A file was received, its size and hash matched, and it is under its final name.</summary>
 public sealed record FileCompleted(string Path, long Size, string Hash, TimeSpan Elapsed) : DownloadEvent;

@@ -26,6 +26,9 @@ internal sealed class BigFileJob : IAsyncDisposable
     /// <summary>Bytes the journal last recorded for this file (-1: not yet), so unchanged files are not recorded again.</summary>
     internal long RecordedBytes = -1;
 
+    /// <summary>Connections fetching this file now: 0 while the pool's connections all work on other files.</summary>
+    internal int Connections;
+
     /// <summary>Where the bytes come from while native Xet serves this file (<see cref="XetFileJob.IsActive"/>); null for plain files.</summary>
     internal XetFileJob? Xet { get; set; }
 

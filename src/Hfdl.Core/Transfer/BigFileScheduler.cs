@@ -199,7 +199,7 @@ internal sealed class BigFileScheduler
         }
         foreach (var job in jobs)
         {
-            _progress.Report(new FileProgress(job.File.Path, job.BytesWritten, job.File.Size));
+            _progress.Report(new FileProgress(job.File.Path, job.BytesWritten, job.File.Size) { Connections = Volatile.Read(ref job.Connections) });
         }
     }
 
@@ -410,6 +410,7 @@ internal sealed class BigFileScheduler
     {
         var target = new SegmentTarget(job, segment);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, job.FailedToken);
+        Interlocked.Increment(ref job.Connections);
         try
         {
             await _fetch.FetchAsync(job.Source, target, job.Budget, buffer, read =>
@@ -429,6 +430,7 @@ internal sealed class BigFileScheduler
         }
         finally
         {
+            Interlocked.Decrement(ref job.Connections);
             job.Table.Release(target.Segment);
         }
     }
@@ -437,6 +439,7 @@ internal sealed class BigFileScheduler
     private async Task FetchXetUnitAsync(BigFileJob job, XetUnit unit, ConnectionMeter meter, byte[] buffer, CancellationToken cancellationToken)
     {
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, job.FailedToken);
+        Interlocked.Increment(ref job.Connections);
         try
         {
             await unit.Owner.RunUnitAsync(unit, _fetch, buffer, read =>
@@ -456,6 +459,10 @@ internal sealed class BigFileScheduler
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
             unit.Owner.FallBack(ex);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref job.Connections);
         }
     }
 

@@ -79,6 +79,50 @@ public sealed class ProgressRenderingTests
     }
 
     [Fact]
+    public void A_big_file_no_connection_works_on_is_waiting_not_stalled_until_one_takes_it()
+    {
+        // helper-58 #4: one connection (a slow hub, --max-speed) on the first big file showed the second as
+        // "STALLED 19 s" for as long as it waited its turn.
+        var writer = new StringWriter();
+        using var plain = new Hfdl.Cli.PlainProgress(writer, quiet: false, time: _time, statusInterval: TimeSpan.FromHours(1));
+        var model = Planned(bytesToDownload: 10_000_000, files: 2);
+        void Report(DownloadEvent e)
+        {
+            model.Report(e);
+            plain.Report(e);
+        }
+        plain.Report(new PlanReady("/data/acme/demo", 3, 10_000_010, 2, 10_000_000, 1, 5_000_000));
+        Report(new FileStarted("first.bin", 5_000_000, IsBig: true));
+        Report(new FileStarted("second.bin", 5_000_000, IsBig: true));
+        for (var second = 1; second <= 20; second++)
+        {
+            _time.Advance(TimeSpan.FromSeconds(1));
+            Report(new FileProgress("first.bin", second * 200_000, 5_000_000) { Connections = 1 });
+            Report(new FileProgress("second.bin", 0, 5_000_000) { Connections = 0 });
+        }
+        var waiting = model.Snapshot();
+        var live = Render(ProgressView.Live(waiting, 110, unicode: true));
+        plain.WriteStatus();
+        // A connection takes it: a stall counts from then on, not from when it started waiting.
+        Report(new FileProgress("second.bin", 0, 5_000_000) { Connections = 1 });
+        _time.Advance(TimeSpan.FromSeconds(4));
+        var taken = model.Snapshot();
+        _time.Advance(TimeSpan.FromSeconds(2));
+        var stalled = model.Snapshot();
+
+        var waitingFile = waiting.Active.Single(f => f.Path == "second.bin");
+        Assert.Null(waitingFile.StalledFor);
+        Assert.True(waitingFile.WaitingForConnection);
+        Assert.DoesNotContain("STALLED", live, StringComparison.Ordinal);
+        Assert.Contains("waiting", live.Split('\n').Single(l => l.Contains("second.bin", StringComparison.Ordinal)), StringComparison.Ordinal);
+        Assert.Contains("second.bin 0% waiting for a connection", writer.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain("STALLED", writer.ToString(), StringComparison.Ordinal);
+        Assert.All(taken.Active, f => Assert.Null(f.StalledFor));
+        Assert.False(taken.Active.Single(f => f.Path == "second.bin").WaitingForConnection);
+        Assert.Equal(TimeSpan.FromSeconds(6), stalled.Active.Single(f => f.Path == "second.bin").StalledFor);
+    }
+
+    [Fact]
     public void A_file_waiting_to_retry_shows_the_retry_instead_of_stalled()
     {
         var model = Planned();
