@@ -50,8 +50,11 @@ internal static class HfdlCommand
         var root = Build(context);
         var parseResult = root.Parse(args);
         // A --force run forced to exit starts over when run again as is: the advice names the command that continues it.
+        // One that writes nothing (ls, a dry run, a verification) has nothing to continue: no advice.
         onForcedExit?.Invoke((message, code) => Fail(context, parseResult,
-            IsForced(parseResult) ? message.Replace(Interruption.ContinueAdvice, ForcedContinueAdvice, StringComparison.Ordinal) : message, code, prefix: ""));
+            !WritesFiles(parseResult) ? message.Replace(" " + Interruption.ContinueAdvice, "", StringComparison.Ordinal)
+            : IsForced(parseResult) ? message.Replace(Interruption.ContinueAdvice, ForcedContinueAdvice, StringComparison.Ordinal)
+            : message, code, prefix: ""));
         if (parseResult.Errors.Count > 0)
         {
             return UsageError(context, args, [.. parseResult.Errors.Select(e => OneLine(e.Message))], $"Run '{HelpWriter.CommandPath(parseResult.CommandResult.Command)} --help' for usage.");
@@ -74,9 +77,10 @@ internal static class HfdlCommand
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             var (reason, code) = stopped?.Invoke() ?? ("Interrupted", ExitInterrupted);
-            // The same --force command starts over: what continues is the command without it.
-            return Fail(context, parseResult, IsForced(parseResult)
-                ? $"{reason}. {ForcedContinueAdvice}"
+            // The same --force command starts over: what continues is the command without it. One that writes nothing
+            // (ls, a dry run, a verification) has nothing to continue or keep.
+            return Fail(context, parseResult, !WritesFiles(parseResult) ? $"{reason}."
+                : IsForced(parseResult) ? $"{reason}. {ForcedContinueAdvice}"
                 : $"{reason}. Run the same command again to continue; verified files are kept.", code, prefix: "");
         }
         catch (HfdlException ex)
@@ -219,6 +223,17 @@ internal static class HfdlCommand
 
     private static bool IsForced(ParseResult parseResult) =>
         parseResult.CommandResult.Children.OfType<OptionResult>().Any(o => o.Option.Name == "--force" && !o.Implicit);
+
+    /// <summary>
+    /// A download that writes files (what its journal records is continued by the same command): not a dry run, nor
+    /// a verification without --fix-broken, nor any other command.
+    /// </summary>
+    private static bool WritesFiles(ParseResult parseResult)
+    {
+        bool Given(string name) => parseResult.CommandResult.Children.OfType<OptionResult>()
+            .FirstOrDefault(o => o.Option.Name == name) is { Implicit: false } given && given.GetValueOrDefault<bool>();
+        return parseResult.CommandResult.Command.Name == "download" && !Given("--dry-run") && (!Given("--verify") || Given("--fix-broken"));
+    }
 
     /// <summary>
     /// The seed's short form <c>hfdl REPO [options]</c> means <c>hfdl download REPO [options]</c>. Anything that is

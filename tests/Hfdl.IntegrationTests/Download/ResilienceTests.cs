@@ -612,6 +612,31 @@ public sealed class ResilienceTests : IDisposable
     }
 
     [Theory]
+    [InlineData(false, "ls", "acme/resume")]
+    [InlineData(false, "download", "acme/resume", "--local-dir", "{target}", "--dry-run")]
+    [InlineData(false, "download", "acme/resume", "--local-dir", "{target}", "--verify")]
+    [InlineData(true, "download", "acme/resume", "--local-dir", "{target}")]
+    [InlineData(true, "download", "acme/resume", "--local-dir", "{target}", "--verify", "--fix-broken")]
+    public async Task Only_a_command_that_downloads_is_told_to_run_again_to_continue_when_stopped(bool writes, params string[] command)
+    {
+        // helper-58 #5: `hfdl ls` stopped said "Run the same command again to continue; verified files are kept."
+        var store = Store();
+        await using var server = await HubServer.StartAsync(new HubServerOptions { Store = store });
+        var target = _temp.Combine("out");
+        string[] args = [.. command.Select(a => a == "{target}" ? target : a)];
+        Directory.CreateDirectory(target);
+        using var stopped = new CancellationTokenSource();
+        await stopped.CancelAsync();
+
+        var result = await new CliRunner(server, _temp).RunAsync(stopped.Token, args);
+
+        Assert.True(result.ExitCode == 130, result.ToString());
+        var advice = writes ? "Interrupted. Run the same command again to continue; verified files are kept." : "Interrupted.\n";
+        Assert.Contains(advice, result.Error.Replace("\r", "", StringComparison.Ordinal), StringComparison.Ordinal);
+        Assert.Equal(writes, result.Error.Contains("Run the same command", StringComparison.Ordinal));
+    }
+
+    [Theory]
     [InlineData("garbage", "this is not json at all")]
     [InlineData("truncated", "{\"schema\":\"hfdl.download_state\",\"version\":1,\"repoType\":\"model\",\"repoId\":\"acme/res")]
     [InlineData("wrong schema", "{\"schema\":\"something.else\",\"version\":7,\"repoType\":\"model\",\"repoId\":\"acme/resume\",\"files\":{}}")]
