@@ -78,6 +78,19 @@ internal sealed class XetUnitWriter
         {
             throw new XetFormatException("A xorb chunk's stored length disagrees with its bytes.");
         }
+        if (header.UncompressedLength is > 0 and <= XetWriteStage.Capacity && header.Scheme != XetCompression.None && SoleUser(index, header.UncompressedLength) is { } sole)
+        {
+            // One term takes the whole chunk: decoded straight into the write stage, not decoded and then copied there.
+            var term = _part.Terms[sole];
+            var position = _position[sole];
+            var at = _outputStart[sole] + (position - term.Skip);
+            var target = await _stage.ReserveAsync(this, _pieces[sole], at, header.UncompressedLength, cancellationToken).ConfigureAwait(false);
+            XetChunkCodec.Decompress(header.Scheme, serialized.Span[XorbChunkHeader.Size..], target.Span);
+            _stage.Advance(header.UncompressedLength);
+            _position[sole] = position + header.UncompressedLength;
+            _processed = index + 1;
+            return Overlaps(_unwritten[sole], at, at + header.UncompressedLength);
+        }
         byte[]? raw = null;
         var decoded = ReadOnlyMemory<byte>.Empty;
         try
@@ -128,6 +141,29 @@ internal sealed class XetUnitWriter
         }
         _processed = index + 1;
         return used;
+    }
+
+    /// <summary>
+    /// The term that is the only one with unwritten bytes to use chunk <paramref name="index"/>, when all
+    /// <paramref name="length"/> of its bytes fall inside what that term takes; null otherwise.
+    /// </summary>
+    private int? SoleUser(int index, int length)
+    {
+        int? sole = null;
+        for (var i = 0; i < _pieces.Length; i++)
+        {
+            var term = _part.Terms[i];
+            if (_pieces[i].Count == 0 || index < term.FirstChunk || index >= term.FirstChunk + term.ChunkCount)
+            {
+                continue;
+            }
+            if (sole is not null || _position[i] < term.Skip || _position[i] + length > term.Skip + term.Take)
+            {
+                return null;
+            }
+            sole = i;
+        }
+        return sole;
     }
 
     private static bool Overlaps((long Start, long End)[] ranges, long start, long end) =>
@@ -237,6 +273,30 @@ internal sealed class XetWriteStage : IDisposable
         _length += bytes.Length;
     }
 
+    /// <summary>
+    /// Room for <paramref name="length"/> bytes (at most <see cref="Capacity"/>) that belong at file offset
+    /// <paramref name="at"/>, after what is staged (written first when the new bytes do not follow it); the caller fills
+    /// it, then counts it in with <see cref="Advance"/> (what is never counted in is never written).
+    /// </summary>
+    public async ValueTask<Memory<byte>> ReserveAsync(XetUnitWriter writer, List<Segment> pieces, long at, int length, CancellationToken cancellationToken)
+    {
+        if (_length > 0 && (!ReferenceEquals(pieces, _pieces) || at != _at + _length || _length + length > Capacity))
+        {
+            await FlushAsync(cancellationToken).ConfigureAwait(false);
+        }
+        _buffer ??= ArrayPool<byte>.Shared.Rent(Capacity);
+        if (_length == 0)
+        {
+            _writer = writer;
+            _pieces = pieces;
+            _at = at;
+        }
+        return _buffer.AsMemory(_length, length);
+    }
+
+    /// <summary>Counts in the <paramref name="length"/> bytes written into the room <see cref="ReserveAsync"/> gave.</summary>
+    public void Advance(int length) => _length += length;
+
     /// <summary>Writes what is staged.</summary>
     public async ValueTask FlushAsync(CancellationToken cancellationToken)
     {
@@ -291,7 +351,7 @@ internal sealed class XorbRangeTarget : IFetchTarget, IDisposable
 
     public long TotalSize => RangeFetch.UnknownSize;
 
-    public int GatherBytes => 64 * 1024;
+    public int GatherBytes => RangeFetch.BufferSize;
 
     public string? ExactRanges => IsMultiRange ? _unit.Fetch.RangeHeader : null;
 
