@@ -443,7 +443,7 @@ internal sealed class XorbRangeTarget : IFetchTarget, IDisposable
                     && XorbChunkHeader.Size + stored <= Math.Min(data.Length, _chunk.Length))
                 {
                     // A whole chunk in what arrived: handed on where it lies, without a copy.
-                    await OnChunkAsync(data[..(XorbChunkHeader.Size + stored)], cancellationToken).ConfigureAwait(false);
+                    await OnChunkAsync(data[..(XorbChunkHeader.Size + stored)], borrowed: true, cancellationToken).ConfigureAwait(false);
                     data = data[(XorbChunkHeader.Size + stored)..];
                     continue;
                 }
@@ -469,19 +469,28 @@ internal sealed class XorbRangeTarget : IFetchTarget, IDisposable
                 data = data[take..];
                 if (_pending == XorbChunkHeader.Size + _stored)
                 {
-                    await OnChunkAsync(_chunk.AsMemory(0, _pending), cancellationToken).ConfigureAwait(false);
+                    await OnChunkAsync(_chunk.AsMemory(0, _pending), borrowed: false, cancellationToken).ConfigureAwait(false);
                     _pending = 0;
                 }
             }
+            // The chunks the cache entry borrowed from what arrived are written before the caller reuses its buffer.
+            cacheEntry?.WriteBorrowed();
         }
 
-        private async ValueTask OnChunkAsync(ReadOnlyMemory<byte> chunk, CancellationToken cancellationToken)
+        private async ValueTask OnChunkAsync(ReadOnlyMemory<byte> chunk, bool borrowed, CancellationToken cancellationToken)
         {
             if (_chunks >= part.Range.ChunkCount)
             {
                 throw new XetFormatException($"A xorb range holds more than the {part.Range.ChunkCount} chunks it should.");
             }
-            cacheEntry?.Append(chunk.Span);
+            if (borrowed)
+            {
+                cacheEntry?.AppendBorrowed(chunk);
+            }
+            else
+            {
+                cacheEntry?.Append(chunk.Span); // the splitter's own buffer, reused for the next chunk
+            }
             if (writer is not null)
             {
                 await writer.OnChunkAsync(_chunks, chunk, cancellationToken).ConfigureAwait(false);

@@ -669,6 +669,11 @@ internal sealed class XetChunkCache
         private const int StageBytes = 256 * 1024;
         private byte[]? _stage;
         private int _staged;
+        // What is appended and not yet written, in order: slices of the stage, and borrowed chunks (written before their
+        // owner reuses them). Appending a chunk by reference saves a copy of every byte: the kernel copies it anyway.
+        private readonly List<ReadOnlyMemory<byte>> _pending = [];
+        private long _pendingBytes;
+        private bool _borrowed;
 
         internal Writer(XetChunkCache cache, XetHash xorb, int first, int end, string temp, SafeFileHandle handle)
         {
@@ -684,8 +689,16 @@ internal sealed class XetChunkCache
         /// <summary>Chunks appended so far.</summary>
         public int Chunks => _chunks;
 
-        /// <summary>Appends the next chunk (header and stored bytes) and its digest.</summary>
-        public void Append(ReadOnlySpan<byte> serializedChunk)
+        /// <summary>Appends the next chunk (header and stored bytes) and its digest; its bytes are copied.</summary>
+        public void Append(ReadOnlySpan<byte> serializedChunk) => Append(serializedChunk, default);
+
+        /// <summary>
+        /// Appends the next chunk like <see cref="Append(ReadOnlySpan{byte})"/>, without copying it: its bytes are
+        /// written from where they lie by <see cref="WriteBorrowed"/>, which the caller calls before they change.
+        /// </summary>
+        public void AppendBorrowed(ReadOnlyMemory<byte> serializedChunk) => Append(serializedChunk.Span, serializedChunk);
+
+        private void Append(ReadOnlySpan<byte> serializedChunk, ReadOnlyMemory<byte> borrowed)
         {
             if (_done || _chunks >= _end - _first)
             {
@@ -696,20 +709,31 @@ internal sealed class XetChunkCache
             BinaryPrimitives.WriteUInt64LittleEndian(_header.AsSpan(at + 4), XxHash3.HashToUInt64(serializedChunk));
             try
             {
-                if (_staged + serializedChunk.Length > StageBytes)
+                if (!borrowed.IsEmpty)
                 {
-                    Flush();
-                }
-                if (serializedChunk.Length >= StageBytes)
-                {
-                    RandomAccess.Write(_handle, serializedChunk, _header.Length + _length);
+                    _pending.Add(borrowed);
+                    _borrowed = true;
                 }
                 else
                 {
-                    _stage ??= System.Buffers.ArrayPool<byte>.Shared.Rent(StageBytes);
-                    serializedChunk.CopyTo(_stage.AsSpan(_staged));
-                    _staged += serializedChunk.Length;
+                    if (_staged + serializedChunk.Length > StageBytes)
+                    {
+                        Flush();
+                    }
+                    if (serializedChunk.Length >= StageBytes)
+                    {
+                        Flush();
+                        RandomAccess.Write(_handle, serializedChunk, _header.Length + _length);
+                    }
+                    else
+                    {
+                        _stage ??= System.Buffers.ArrayPool<byte>.Shared.Rent(StageBytes);
+                        serializedChunk.CopyTo(_stage.AsSpan(_staged));
+                        _pending.Add(_stage.AsMemory(_staged, serializedChunk.Length));
+                        _staged += serializedChunk.Length;
+                    }
                 }
+                _pendingBytes += serializedChunk.Length;
                 _length += serializedChunk.Length;
                 _chunks++;
                 if (_chunks == _end - _first)
@@ -720,10 +744,32 @@ internal sealed class XetChunkCache
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
-                // A full or failing cache disk: this entry is dropped, the file's bytes go on to the file.
-                Abandon();
-                _cache.WritesFailed(ex);
+                Failed(ex);
             }
+        }
+
+        /// <summary>Writes what is pending when some of it is borrowed (<see cref="AppendBorrowed"/>): its owner may reuse it next.</summary>
+        public void WriteBorrowed()
+        {
+            if (!_borrowed || _done)
+            {
+                return;
+            }
+            try
+            {
+                Flush();
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                Failed(ex);
+            }
+        }
+
+        /// <summary>A full or failing cache disk: this entry is dropped, the file's bytes go on to the file.</summary>
+        private void Failed(Exception ex)
+        {
+            Abandon();
+            _cache.WritesFailed(ex);
         }
 
         /// <summary>Gives the entry up: the temporary file is removed, later appends and the commit do nothing.</summary>
@@ -738,14 +784,20 @@ internal sealed class XetChunkCache
             }
         }
 
-        /// <summary>Writes the staged chunks, which end at <see cref="_length"/>.</summary>
+        /// <summary>
+        /// Writes the pending chunks (copied into the stage or borrowed), which end at <see cref="_length"/>, with one
+        /// vectored write.
+        /// </summary>
         private void Flush()
         {
-            if (_staged > 0)
+            if (_pending.Count > 0)
             {
-                RandomAccess.Write(_handle, _stage.AsSpan(0, _staged), _header.Length + _length - _staged);
-                _staged = 0;
+                RandomAccess.Write(_handle, _pending, _header.Length + _length - _pendingBytes);
             }
+            _pending.Clear();
+            _pendingBytes = 0;
+            _staged = 0;
+            _borrowed = false;
         }
 
         private void ReturnStage()
@@ -807,6 +859,9 @@ internal sealed class XetChunkCache
             _chunks = 0;
             _length = 0;
             _staged = 0;
+            _pending.Clear();
+            _pendingBytes = 0;
+            _borrowed = false;
         }
 
         public void Dispose() => Abandon();

@@ -95,6 +95,32 @@ public sealed class XetChunkCacheTests : IDisposable
     }
 
     [Fact]
+    public void Borrowed_chunks_are_written_before_their_buffer_is_reused()
+    {
+        var cache = new XetChunkCache(_root.Path, 100_000_000);
+        var chunks = Enumerable.Range(0, 12).Select(i => Chunk(40_000 + i, (byte)(i + 1))).ToList();
+        var buffer = new byte[200_000];
+        using (var writer = cache.Begin(Xorb(41), 0, chunks.Count)!)
+        {
+            for (var i = 0; i < chunks.Count; i++)
+            {
+                if (i % 3 == 2)
+                {
+                    writer.Append(chunks[i]); // copied, between borrowed ones
+                    continue;
+                }
+                chunks[i].CopyTo(buffer, 0);
+                writer.AppendBorrowed(buffer.AsMemory(0, chunks[i].Length));
+                writer.WriteBorrowed();
+                buffer.AsSpan().Fill(0xEE); // the owner reuses its buffer
+            }
+            Assert.NotNull(writer.Commit());
+        }
+
+        Assert.Equal(chunks, ReadAll(new XetChunkCache(_root.Path, 100_000_000), cache.Find(Xorb(41), 0, chunks.Count)!, 0, chunks.Count));
+    }
+
+    [Fact]
     public void An_entry_with_a_torn_or_altered_byte_is_refused_and_removed()
     {
         var cache = new XetChunkCache(_root.Path, 1_000_000);
