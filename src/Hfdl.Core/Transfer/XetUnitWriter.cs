@@ -421,7 +421,12 @@ internal sealed class XorbRangeTarget : IFetchTarget, IDisposable
     /// <summary>Cuts one range's bytes into its chunks as they arrive.</summary>
     private sealed class ChunkSplitter(XetPart part, XetUnitWriter? writer, XetChunkCache.Writer? cacheEntry) : IDisposable
     {
-        private readonly byte[] _chunk = ArrayPool<byte>.Shared.Rent(XetReconstructionReader.MaxSerializedChunk);
+        // Two buffers for chunks cut by the edge of what arrived, used in turn: a chunk completed at the start of one
+        // write stays where it is (the cache entry borrows it) while the next one starts at the write's end; the entry
+        // writes what it borrowed before the write returns, so the other buffer is free again by the next turn.
+        private readonly byte[][] _buffers = [ArrayPool<byte>.Shared.Rent(XetReconstructionReader.MaxSerializedChunk), ArrayPool<byte>.Shared.Rent(XetReconstructionReader.MaxSerializedChunk)];
+        private byte[] _chunk = [];
+        private int _turn;
         private int _pending;
         private int _stored;
         private int _chunks;
@@ -440,12 +445,16 @@ internal sealed class XorbRangeTarget : IFetchTarget, IDisposable
             {
                 if (_pending == 0 && data.Length >= XorbChunkHeader.Size
                     && XorbChunkHeader.Read(data.Span).StoredLength is var stored
-                    && XorbChunkHeader.Size + stored <= Math.Min(data.Length, _chunk.Length))
+                    && XorbChunkHeader.Size + stored <= Math.Min(data.Length, XetReconstructionReader.MaxSerializedChunk))
                 {
                     // A whole chunk in what arrived: handed on where it lies, without a copy.
-                    await OnChunkAsync(data[..(XorbChunkHeader.Size + stored)], borrowed: true, cancellationToken).ConfigureAwait(false);
+                    await OnChunkAsync(data[..(XorbChunkHeader.Size + stored)], cancellationToken).ConfigureAwait(false);
                     data = data[(XorbChunkHeader.Size + stored)..];
                     continue;
+                }
+                if (_pending == 0)
+                {
+                    _chunk = _buffers[_turn ^= 1];
                 }
                 if (_pending < XorbChunkHeader.Size)
                 {
@@ -458,7 +467,7 @@ internal sealed class XorbRangeTarget : IFetchTarget, IDisposable
                         break;
                     }
                     _stored = XorbChunkHeader.Read(_chunk).StoredLength;
-                    if (XorbChunkHeader.Size + _stored > _chunk.Length)
+                    if (XorbChunkHeader.Size + _stored > XetReconstructionReader.MaxSerializedChunk)
                     {
                         throw new XetFormatException($"A xorb chunk claims {_stored} stored bytes, more than any chunk can take.");
                     }
@@ -469,7 +478,7 @@ internal sealed class XorbRangeTarget : IFetchTarget, IDisposable
                 data = data[take..];
                 if (_pending == XorbChunkHeader.Size + _stored)
                 {
-                    await OnChunkAsync(_chunk.AsMemory(0, _pending), borrowed: false, cancellationToken).ConfigureAwait(false);
+                    await OnChunkAsync(_chunk.AsMemory(0, _pending), cancellationToken).ConfigureAwait(false);
                     _pending = 0;
                 }
             }
@@ -477,20 +486,13 @@ internal sealed class XorbRangeTarget : IFetchTarget, IDisposable
             cacheEntry?.WriteBorrowed();
         }
 
-        private async ValueTask OnChunkAsync(ReadOnlyMemory<byte> chunk, bool borrowed, CancellationToken cancellationToken)
+        private async ValueTask OnChunkAsync(ReadOnlyMemory<byte> chunk, CancellationToken cancellationToken)
         {
             if (_chunks >= part.Range.ChunkCount)
             {
                 throw new XetFormatException($"A xorb range holds more than the {part.Range.ChunkCount} chunks it should.");
             }
-            if (borrowed)
-            {
-                cacheEntry?.AppendBorrowed(chunk);
-            }
-            else
-            {
-                cacheEntry?.Append(chunk.Span); // the splitter's own buffer, reused for the next chunk
-            }
+            cacheEntry?.AppendBorrowed(chunk);
             if (writer is not null)
             {
                 await writer.OnChunkAsync(_chunks, chunk, cancellationToken).ConfigureAwait(false);
@@ -506,6 +508,10 @@ internal sealed class XorbRangeTarget : IFetchTarget, IDisposable
             }
         }
 
-        public void Dispose() => ArrayPool<byte>.Shared.Return(_chunk);
+        public void Dispose()
+        {
+            ArrayPool<byte>.Shared.Return(_buffers[0]);
+            ArrayPool<byte>.Shared.Return(_buffers[1]);
+        }
     }
 }
