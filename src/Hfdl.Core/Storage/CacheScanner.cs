@@ -113,8 +113,9 @@ internal static class CacheScanner
             if (tree is not null)
             {
                 // The listing names every file of the commit, downloaded or not (a download may select a few): a listed
-                // file the snapshot lacks is missing only when hfdl's journal records it as downloaded with that hash.
-                foreach (var listed in tree.Values.Where(f => downloaded.GetValueOrDefault(f.Path) == f.Etag).OrderBy(f => f.Path, StringComparer.Ordinal))
+                // file the snapshot lacks is missing only when hfdl's journal records it as downloaded with that hash
+                // for this very commit (another revision that has the same file may have been downloaded in full).
+                foreach (var listed in tree.Values.Where(f => downloaded.GetValueOrDefault(f.Path) == (f.Etag, commit)).OrderBy(f => f.Path, StringComparer.Ordinal))
                 {
                     var entry = Path.Combine(snapshot, listed.Path.Replace('/', Path.DirectorySeparatorChar));
                     if (!File.Exists(entry) && new FileInfo(entry).LinkTarget is null && !Directory.Exists(entry))
@@ -183,14 +184,17 @@ internal static class CacheScanner
         return checks;
     }
 
-    /// <summary>path → etag of the files hfdl's journal records as downloaded into the repo folder (none without a usable journal).</summary>
-    private static Dictionary<string, string> DownloadedFiles(string repoFolder, RepoType type, RepoId id)
+    /// <summary>
+    /// path → (etag, commit) of the files hfdl's journal records as downloaded into the repo folder (none without a
+    /// usable journal). A file with no commit in its record matches no snapshot.
+    /// </summary>
+    private static Dictionary<string, (string Etag, string? Commit)> DownloadedFiles(string repoFolder, RepoType type, RepoId id)
     {
         try
         {
             return DownloadStateStore.Open(repoFolder, type, id, TimeProvider.System, readOnly: true).Current.Files
-                .Where(f => f.Value.Status == FileState.Complete)
-                .ToDictionary(f => f.Key, f => f.Value.Etag, StringComparer.Ordinal);
+                .Where(f => f.Value.Status == FileState.Complete && f.Value.Commit is not null)
+                .ToDictionary(f => f.Key, f => (f.Value.Etag, f.Value.Commit), StringComparer.Ordinal);
         }
         catch (HfdlException)
         {

@@ -67,6 +67,27 @@ public sealed class CacheVerifyTests(HfCompatHub hub) : IClassFixture<HfCompatHu
     }
 
     [Fact]
+    public async Task Cache_verify_does_not_call_missing_a_file_of_an_older_revision_that_was_downloaded_only_for_another()
+    {
+        // The tag shares model.safetensors (same blob) with main; only the tag's config.json is downloaded for the tag,
+        // then all of main: the journal's model.safetensors is main's, not the tag's.
+        const string id = "acme/verify-two-revs";
+        hub.Store.AddRepo(RepoType.Model, id, repo => repo
+            .File("README.md", $"# {id}\n")
+            .File("config.json", "{\"layers\":2}\n")
+            .File("model.safetensors", SyntheticContent.Create(200_000, seed: 3))
+            .Revision("t1", RevisionKind.Tag, r => r.File("config.json", "{\"layers\":1}\n"), inheritMain: true));
+        await DownloadAsync(id, "--revision", "t1", "config.json");
+        await DownloadAsync(id);
+
+        var verify = await Cli().RunAsync("cache", "verify", id, "--cache-dir", Cache);
+
+        Assert.True(verify.ExitCode == 0, verify.ToString());
+        Assert.DoesNotContain("missing", verify.Out, StringComparison.Ordinal);
+        Assert.Contains("Verified 4 files of model acme/verify-two-revs", verify.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Cache_verify_of_copies_with_no_cached_listing_says_nothing_was_verified_and_fails()
     {
         // huggingface_hub without symlinks: copies in the snapshot, blobs/ empty, no trees/<commit>.json.
