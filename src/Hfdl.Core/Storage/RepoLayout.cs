@@ -71,7 +71,42 @@ internal static class RepoLayout
         if (!reading)
         {
             SafeFileSystem.CheckNoLinks(fullRoot, full, writingTo: $"the cache's ref of revision '{SafeText.Printable(revision)}'");
+            if (NestedRef(fullRoot, full) is { } other)
+            {
+                // git keeps refs/heads/main and refs/tags/main/x apart; the cache has one refs folder, where a name
+                // cannot be both a file and a folder (huggingface_hub fails here with the OS's error).
+                throw new UnsafeRevisionNameException(revision, commit,
+                    $"the cache already records revision '{SafeText.Printable(other)}', and one of the two names nests under the other, so one would be a file where the other needs a folder: git keeps both, the cache cannot, unless revision '{SafeText.Printable(other)}' is removed from it first");
+            }
         }
         return full;
+    }
+
+    /// <summary>
+    /// A ref already in the way of <paramref name="full"/>: a ref file where one of its parent folders goes
+    /// (<c>refs/main</c> for <c>main/x</c>), or a ref under it when it is a folder (<c>refs/main/x</c> for <c>main</c>).
+    /// A folder in its place that holds no file (nor link) at all is removed.
+    /// </summary>
+    private static string? NestedRef(string fullRoot, string full)
+    {
+        for (var parent = Path.GetDirectoryName(full); parent is not null && parent.Length > fullRoot.Length; parent = Path.GetDirectoryName(parent))
+        {
+            if (File.Exists(parent))
+            {
+                return Path.GetRelativePath(fullRoot, parent).Replace(Path.DirectorySeparatorChar, '/');
+            }
+        }
+        if (!Directory.Exists(full))
+        {
+            return null;
+        }
+        var entries = SafeFileSystem.WalkWithoutFollowingLinks(full).ToList();
+        if (entries.All(e => e is DirectoryInfo && e.LinkTarget is null))
+        {
+            Directory.Delete(full, recursive: true); // Folders that hold no ref at all: nothing is lost, the ref goes there.
+            return null;
+        }
+        var nested = entries.Where(e => e is not DirectoryInfo || e.LinkTarget is not null).Select(e => e.FullName).Order(StringComparer.Ordinal).First();
+        return Path.GetRelativePath(fullRoot, nested).Replace(Path.DirectorySeparatorChar, '/');
     }
 }

@@ -120,6 +120,36 @@ public sealed class RepoLayoutTests : IDisposable
         Assert.Empty(Directory.GetFiles(_temp.Path, "x", SearchOption.AllDirectories));
     }
 
+    [Theory]
+    [InlineData("main/x", "main")]
+    [InlineData("main", "main/x")]
+    [InlineData("v1", "v1/fix/2")]
+    public void A_revision_whose_name_nests_with_a_recorded_one_is_refused_with_both_names_and_the_recorded_ref_kept(string first, string second)
+    {
+        var cache = StorageLayout.Create(LayoutKind.HfCache, _temp.Path, RepoType.Model, RepoId.Parse("acme/nested"));
+        var other = new string('e', 40);
+        cache.RecordRevision(first, other);
+
+        var error = Assert.Throws<UnsafeRevisionNameException>(() => cache.RecordRevision(second, Commit));
+
+        Assert.StartsWith($"The revision '{second}' (commit {Commit}) cannot be recorded in the Hugging Face cache", error.Message, StringComparison.Ordinal);
+        Assert.Contains($"the cache already records revision '{first}'", error.Message, StringComparison.Ordinal);
+        Assert.Contains($"unless revision '{first}' is removed from it first. Nothing was downloaded", error.Message, StringComparison.Ordinal);
+        Assert.Contains($"ask for the commit id {Commit} instead", error.Message, StringComparison.Ordinal);
+        Assert.Equal(other, cache.LocalCommit(first));
+    }
+
+    [Fact]
+    public void An_empty_folder_where_a_ref_goes_is_replaced_by_the_ref()
+    {
+        var cache = StorageLayout.Create(LayoutKind.HfCache, _temp.Path, RepoType.Model, RepoId.Parse("acme/empty-ref-folder"));
+        Directory.CreateDirectory(Path.Combine(_temp.Path, "models--acme--empty-ref-folder", "refs", "main", "x"));
+
+        cache.RecordRevision("main", Commit);
+
+        Assert.Equal(Commit, cache.LocalCommit("main"));
+    }
+
     [Fact]
     public void A_link_at_a_ref_names_the_revision_it_records_not_a_repo_file()
     {

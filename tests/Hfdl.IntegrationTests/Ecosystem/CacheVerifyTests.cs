@@ -88,6 +88,30 @@ public sealed class CacheVerifyTests(HfCompatHub hub) : IClassFixture<HfCompatHu
     }
 
     [Fact]
+    public async Task A_branch_whose_name_nests_under_a_cached_ref_is_refused_in_one_paragraph_and_its_commit_id_still_downloads()
+    {
+        const string id = "acme/nested-refs";
+        hub.Store.AddRepo(RepoType.Model, id, repo => repo
+            .File("config.json", "{\"layers\":2}\n")
+            .Revision("main/x", RevisionKind.Branch, r => r.File("x.txt", "x\n"), inheritMain: true));
+        var main = hub.Store.MainSnapshot(RepoType.Model, id).CommitId;
+        var nested = hub.Store.At(RepoType.Model, id, "main/x").CommitId;
+        await DownloadAsync(id, "--revision", "main/x");
+
+        var refused = await Cli().RunAsync("download", id, "--cache-dir", Cache);
+        var byCommit = await Cli().RunAsync("download", id, "--cache-dir", Cache, "--revision", main);
+
+        Assert.True(refused.ExitCode == 1, refused.ToString());
+        Assert.Contains($"The revision 'main' (commit {main}) cannot be recorded in the Hugging Face cache", refused.Error, StringComparison.Ordinal);
+        Assert.Contains("the cache already records revision 'main/x'", refused.Error, StringComparison.Ordinal);
+        Assert.Contains($"ask for the commit id {main} instead", refused.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("Is a directory", refused.Error, StringComparison.Ordinal);
+        Assert.Equal(nested, await File.ReadAllTextAsync(Path.Combine(RepoFolder(id), "refs", "main", "x")));
+        Assert.True(byCommit.ExitCode == 0, byCommit.ToString());
+        Assert.True(File.Exists(Path.Combine(RepoFolder(id), "snapshots", main, "config.json")));
+    }
+
+    [Fact]
     public async Task Cache_verify_of_copies_with_no_cached_listing_says_nothing_was_verified_and_fails()
     {
         // huggingface_hub without symlinks: copies in the snapshot, blobs/ empty, no trees/<commit>.json.
