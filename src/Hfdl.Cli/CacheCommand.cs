@@ -107,6 +107,12 @@ internal static partial class CacheCommand
             var ok = checks.Count(c => c.Status == VerifyStatus.Ok);
             // Extra files were listed above but not checked: they are no part of the count of files verified.
             var extra = checks.Count(c => c.Status == VerifyStatus.Extra);
+            if (ok + bad + extra == 0 && CacheScanner.ListingsAreEmpty(root, type, id, rev))
+            {
+                // An empty repo: its snapshot holds nothing because the repo has nothing, as its cached listing says.
+                context.Error.WriteLine($"Nothing to verify: {type.Name()} {id} in {root} has no file (its cached listing names none, and its snapshot holds none).");
+                return HfdlCommand.ExitOk;
+            }
             if (ok + bad == 0)
             {
                 // A check that could check nothing is no pass: the files are there, but nothing says what they should hold.

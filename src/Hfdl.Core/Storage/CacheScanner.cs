@@ -185,6 +185,24 @@ internal static class CacheScanner
     }
 
     /// <summary>
+    /// True when every snapshot <see cref="VerifyAsync"/> checks (all, or the revision's) has a cached listing that
+    /// names no file: a repo with no file at all, whose empty snapshot is complete as it is.
+    /// </summary>
+    public static bool ListingsAreEmpty(string cacheRoot, RepoType type, RepoId id, string? revision)
+    {
+        var layout = new HfCacheLayout(cacheRoot, type, id);
+        var snapshotsFolder = Path.Combine(layout.RepoFolder, "snapshots");
+        if (!Directory.Exists(snapshotsFolder))
+        {
+            return false;
+        }
+        List<string?> commits = revision is null
+            ? [.. Directory.GetDirectories(snapshotsFolder).Select(Path.GetFileName)]
+            : [layout.LocalCommit(CacheCleaner.CommitInLowerCase(revision))];
+        return commits.Count > 0 && commits.All(c => c is not null && layout.LoadTree(c) is { Count: 0 });
+    }
+
+    /// <summary>
     /// path → (etag, commit) of the files hfdl's journal records as downloaded into the repo folder (none without a
     /// usable journal). A file with no commit in its record matches no snapshot.
     /// </summary>

@@ -98,6 +98,14 @@ internal abstract class StorageLayout
     {
     }
 
+    /// <summary>
+    /// Makes sure <see cref="ResultFolder"/> exists once a run succeeded: placing a file creates it, but a revision with
+    /// no file (an empty repo) places none, and its printed folder must still be there.
+    /// </summary>
+    public virtual void CompleteResult(string commit)
+    {
+    }
+
     /// <summary>Records that <paramref name="path"/> does not exist at <paramref name="commit"/> (the cache's <c>.no_exist/</c>).</summary>
     public virtual void RecordMissing(string path, string commit)
     {
@@ -512,6 +520,13 @@ internal sealed class HfCacheLayout : StorageLayout
     public override Planning.PlanRoots PlanRoots(string commit) => new(Path.Combine(RepoFolder, "blobs"), SnapshotFolder(commit), DataByEtag: true);
 
     private string SnapshotFolder(string commit) => Path.Combine(RepoFolder, "snapshots", commit);
+
+    /// <summary>An empty revision gets an empty <c>snapshots/&lt;commit&gt;/</c>, so its ref names a snapshot, as for any other.</summary>
+    public override void CompleteResult(string commit)
+    {
+        SafeFileSystem.CheckNoLinks(CacheRoot, SnapshotFolder(commit));
+        Directory.CreateDirectory(SnapshotFolder(commit));
+    }
 
     public override void RecordRevision(string revision, string commit)
     {

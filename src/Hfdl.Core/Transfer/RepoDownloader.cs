@@ -301,6 +301,10 @@ internal sealed partial class RepoDownloader
             System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(fatalError);
         }
 
+        if (run.Failed == 0)
+        {
+            layout.CompleteResult(commit);
+        }
         var summary = new DownloadSummary(resultFolder, commit, run.Downloaded, run.Skipped, run.Failed, run.Bytes, Stopwatch.GetElapsedTime(started))
         {
             BytesFetched = fetch.BytesReceived,

@@ -191,6 +191,30 @@ public sealed class CacheVerifyTests(HfCompatHub hub) : IClassFixture<HfCompatHu
     }
 
     [Fact]
+    public async Task An_empty_space_downloaded_into_the_cache_has_the_empty_snapshot_folder_it_prints_and_cache_ls_agrees()
+    {
+        const string id = "acme/empty-space";
+        hub.Store.AddRepo(RepoType.Space, id, _ => { });
+        var commit = hub.Store.MainSnapshot(RepoType.Space, id).CommitId;
+
+        var download = await Cli().RunAsync("download", id, "--repo-type", "space", "--cache-dir", Cache, "-q");
+        var list = await Cli().RunAsync("cache", "ls", "--cache-dir", Cache);
+        var verify = await Cli().RunAsync("cache", "verify", "space/" + id, "--cache-dir", Cache);
+
+        Assert.True(download.ExitCode == 0, download.ToString());
+        Assert.True(verify.ExitCode == 0, verify.ToString());
+        Assert.Contains($"Nothing to verify: space {id} in {Cache} has no file", verify.Error, StringComparison.Ordinal);
+        var snapshot = Path.Combine(RepoFolder(id, RepoType.Space), "snapshots", commit);
+        Assert.Equal(snapshot, download.Out.Trim());
+        Assert.True(Directory.Exists(snapshot), download.ToString());
+        Assert.Empty(Directory.EnumerateFileSystemEntries(snapshot));
+        Assert.True(list.ExitCode == 0, list.ToString());
+        var line = list.Out.Split('\n').Single(l => l.StartsWith(id, StringComparison.Ordinal));
+        Assert.DoesNotContain("missing snapshot", line, StringComparison.Ordinal);
+        Assert.EndsWith($"main ({commit[..8]})", line.TrimEnd(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Cache_ls_of_a_cache_dir_that_does_not_exist_says_so_and_fails()
     {
         var typo = _temp.Combine("no-such-cache");
