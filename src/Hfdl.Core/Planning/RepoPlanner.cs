@@ -94,6 +94,8 @@ internal static class RepoPlanner
     public static string? OfflineGap(DownloadRequest request, StorageLayout layout) =>
         layout.LocalCommit(request.Revision ?? "main") is { } commit
             ? $"the local records name commit {commit}, but neither a cached listing of it nor any of its files is on disk"
+            : layout.LastRecorded() is { } last
+            ? $"nothing in {layout.JournalFolder} records it: the folder's journal names only the revision last downloaded into it, {last}, and an earlier revision is found there only by its full commit id with the listing cached when it was downloaded"
             : null;
 
     /// <summary>

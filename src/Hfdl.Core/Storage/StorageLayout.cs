@@ -115,6 +115,12 @@ internal abstract class StorageLayout
     public abstract string? LocalCommit(string revision);
 
     /// <summary>
+    /// For a message when <see cref="LocalCommit"/> knows nothing of a revision: the one a layout that records a
+    /// single revision (a folder's journal) last downloaded, as <c>revision 'main' (commit ...)</c>; null otherwise.
+    /// </summary>
+    public virtual string? LastRecorded() => null;
+
+    /// <summary>
     /// Offline, when no listing of <paramref name="commit"/> is cached: the files the layout holds for it, as far as it
     /// can tell what they are (null when it cannot tell anything).
     /// </summary>
@@ -422,6 +428,27 @@ internal sealed class FolderLayout(string root, RepoType type, RepoId id) : Stor
         }
     }
 
+    public override string? LastRecorded()
+    {
+        try
+        {
+            var path = Path.Combine(Root, DownloadState.FileName);
+            if (!File.Exists(path) || JsonNode.Parse(SafeFileSystem.ReadRegularFile(path)) is not JsonObject state
+                || state["repoType"]?.GetValue<string>() != type.Name() || !string.Equals(state["repoId"]?.GetValue<string>(), id.Value, StringComparison.OrdinalIgnoreCase)
+                || state["commit"]?.GetValue<string>() is not { } commit || !Transfer.RepoDownloader.IsCommit(commit))
+            {
+                return null;
+            }
+            return state["revision"]?.GetValue<string>() is { } revision && revision != commit
+                ? $"revision '{SafeText.Printable(revision)}' (commit {commit})"
+                : $"commit {commit}";
+        }
+        catch (Exception ex) when (ex is IOException or JsonException or InvalidOperationException)
+        {
+            return null;
+        }
+    }
+
     public override string? LocalCommit(string revision)
     {
         try
@@ -438,7 +465,14 @@ internal sealed class FolderLayout(string root, RepoType type, RepoId id) : Stor
                 return null;
             }
             var commit = state["commit"]?.GetValue<string>();
-            return commit is not null && (state["revision"]?.GetValue<string>() == revision || commit == revision) ? commit : null;
+            if (commit is not null && (state["revision"]?.GetValue<string>() == revision || commit == revision))
+            {
+                return commit;
+            }
+            // An earlier revision downloaded here, asked for by its commit id: its cached listing says what it holds
+            // (as the HF cache answers a commit id from its snapshot, with no ref). A branch or tag name is not
+            // recorded anywhere but in the journal, which has only the last one.
+            return Transfer.RepoDownloader.IsCommit(revision) && LoadTree(revision) is not null ? revision : null;
         }
         catch (Exception ex) when (ex is IOException or JsonException or InvalidOperationException)
         {

@@ -416,6 +416,41 @@ public sealed class EcosystemTests(EcosystemHub hub) : IClassFixture<EcosystemHu
     }
 
     [Fact]
+    public async Task Offline_a_folder_answers_an_earlier_revision_asked_for_by_its_commit_id_from_its_cached_listing()
+    {
+        // refs/pr/1 is main plus pr.txt: after main is downloaded over it, the folder still holds all of it.
+        var target = _temp.Combine("two-revisions");
+        var cli = Cli();
+        var pr = hub.Store.At(RepoType.Model, "acme/cached", "refs/pr/1").CommitId;
+        Assert.Equal(0, (await cli.RunAsync("download", "acme/cached", "--local-dir", target, "--revision", pr)).ExitCode);
+        Assert.Equal(0, (await cli.RunAsync("download", "acme/cached", "--local-dir", target)).ExitCode);
+        var before = hub.Server.Requests.Count;
+
+        var result = await cli.RunAsync("download", "acme/cached", "--local-dir", target, "--offline", "--revision", pr);
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.DoesNotContain("nothing in", result.Error, StringComparison.Ordinal);
+        Assert.Contains(pr, result.Error, StringComparison.Ordinal);
+        Assert.Equal(before, hub.Server.Requests.Count);
+    }
+
+    [Fact]
+    public async Task Offline_a_folder_asked_for_an_earlier_revision_by_name_says_which_revision_it_last_downloaded()
+    {
+        var target = _temp.Combine("two-names");
+        var cli = Cli();
+        var main = hub.Store.MainSnapshot(RepoType.Model, "acme/cached").CommitId;
+        Assert.Equal(0, (await cli.RunAsync("download", "acme/cached", "--local-dir", target, "--revision", "v2")).ExitCode);
+        Assert.Equal(0, (await cli.RunAsync("download", "acme/cached", "--local-dir", target)).ExitCode);
+
+        var result = await cli.RunAsync("download", "acme/cached", "--local-dir", target, "--offline", "--revision", "v2");
+
+        Assert.True(result.ExitCode == 1, result.ToString());
+        Assert.Contains($"the folder's journal names only the revision last downloaded into it, revision 'main' (commit {main})", result.Error, StringComparison.Ordinal);
+        Assert.Contains("only by its full commit id", result.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Offline_a_file_the_journal_does_not_vouch_for_is_hashed_against_the_cached_listing()
     {
         var target = _temp.Combine("edited");
