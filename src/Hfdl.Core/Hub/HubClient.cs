@@ -224,6 +224,8 @@ internal sealed partial class HubClient : IDisposable
                 attemptToken => GetTreePageAsync(pageUrl, context, listing, attemptToken),
                 cancellationToken).ConfigureAwait(false);
             listing.Count(entries.Count);
+            // A later page that finds the commit gone: it was there for this one (see HubRequestContext.CommitSeen).
+            context = context with { CommitSeen = Transfer.RepoDownloader.IsCommit(revision) };
             foreach (var entry in entries)
             {
                 yield return entry;

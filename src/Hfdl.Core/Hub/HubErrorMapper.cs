@@ -20,6 +20,12 @@ internal sealed record HubRequestContext(RepoType RepoType, RepoId? RepoId, stri
     /// the Hub failing to serve a file it has, not a wrong name.
     /// </summary>
     public bool FileListed { get; init; }
+
+    /// <summary>
+    /// The Hub already answered for <see cref="Revision"/>, a commit, in this run (an earlier page of its listing): a
+    /// RevisionNotFound for it now means the commit went away meanwhile, not a wrong name.
+    /// </summary>
+    public bool CommitSeen { get; init; }
 }
 
 /// <summary>
@@ -86,6 +92,14 @@ internal static class HubErrorMapper
         var said = serverMessage is null ? "" : $" The Hub said: \"{serverMessage}\"";
         var numeric = (int)status;
 
+        if (errorCode == "RevisionNotFound" && (context.FileListed || context.CommitSeen) && context.Revision is { } gone && Transfer.RepoDownloader.IsCommit(gone))
+        {
+            // hfdl resolved the revision to this commit at the start and the Hub answered for it since: the branch (or
+            // tag) moved off it, or was force-pushed, while hfdl worked. The name the user gave is right.
+            return new RevisionNotFoundException(
+                $"Commit '{gone}' of {repo}, which this run is downloading, is no longer on the Hub: the Hub answered for it earlier in the run, so the branch or tag asked for moved to another commit (or was force-pushed) while hfdl worked. Nothing of another commit was mixed in; run the same command again to get the revision as it is now.{said}",
+                status, serverMessage, requestId);
+        }
         if (errorCode == "RevisionNotFound")
         {
             return new RevisionNotFoundException(

@@ -95,6 +95,34 @@ public sealed class MovingBranchTests : IDisposable
     }
 
     [Fact]
+    public async Task A_force_push_after_the_plan_fails_the_files_saying_the_branch_moved_not_to_check_the_name()
+    {
+        var store = new InMemoryRepoStore().AddRepo(RepoType.Model, Repo, Before);
+        var first = store.MainSnapshot(RepoType.Model, Repo).CommitId;
+        await using var server = await HubServer.StartAsync(new HubServerOptions { Store = store });
+        var folder = _temp.Combine("out");
+
+        // The commit the run resolved main to is gone (a force-push) before any file is asked for.
+        var (summary, events) = await Engine.DownloadAsync(server, Repo, folder, onEvent: e =>
+        {
+            if (e is PlanReady)
+            {
+                store.AddRepo(RepoType.Model, Repo, After);
+            }
+        });
+
+        Assert.True(summary.FilesFailed > 0);
+        var failed = events.OfType<FileFailed>().ToList();
+        Assert.NotEmpty(failed);
+        Assert.All(failed, f =>
+        {
+            Assert.Contains($"Commit '{first}' of model '{Repo}', which this run is downloading, is no longer on the Hub", f.Error, StringComparison.Ordinal);
+            Assert.Contains("run the same command again", f.Error, StringComparison.Ordinal);
+            Assert.DoesNotContain("Check the branch, tag or commit name", f.Error, StringComparison.Ordinal);
+        });
+    }
+
+    [Fact]
     public async Task A_pushed_over_commit_stays_reachable_by_its_id_but_not_in_refs_and_a_force_push_drops_it()
     {
         var store = new InMemoryRepoStore().AddRepo(RepoType.Model, Repo, Before);
