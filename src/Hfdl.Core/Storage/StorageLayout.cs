@@ -99,6 +99,12 @@ internal abstract class StorageLayout
     }
 
     /// <summary>
+    /// The etags the cached listings of the revisions this layout names (the HF cache's refs) list: data other
+    /// revisions still want. None in a folder, which holds one revision at a time.
+    /// </summary>
+    public virtual IReadOnlySet<string> EtagsOfNamedRevisions() => new HashSet<string>(StringComparer.Ordinal);
+
+    /// <summary>
     /// Makes sure <see cref="ResultFolder"/> exists once a run succeeded: placing a file creates it, but a revision with
     /// no file (an empty repo) places none, and its printed folder must still be there.
     /// </summary>
@@ -554,6 +560,23 @@ internal sealed class HfCacheLayout : StorageLayout
     public override Planning.PlanRoots PlanRoots(string commit) => new(Path.Combine(RepoFolder, "blobs"), SnapshotFolder(commit), DataByEtag: true);
 
     private string SnapshotFolder(string commit) => Path.Combine(RepoFolder, "snapshots", commit);
+
+    public override IReadOnlySet<string> EtagsOfNamedRevisions()
+    {
+        var etags = new HashSet<string>(StringComparer.Ordinal);
+        var refs = Path.Combine(RepoFolder, "refs");
+        if (!Directory.Exists(refs))
+        {
+            return etags;
+        }
+        var commits = SafeFileSystem.WalkWithoutFollowingLinks(refs).OfType<FileInfo>()
+            .Select(f => SafeFileSystem.ReadRef(f.FullName, out _)).OfType<string>().ToHashSet(StringComparer.Ordinal);
+        foreach (var commit in commits)
+        {
+            etags.UnionWith(LoadTree(commit)?.Select(f => f.Etag) ?? []);
+        }
+        return etags;
+    }
 
     /// <summary>An empty revision gets an empty <c>snapshots/&lt;commit&gt;/</c>, so its ref names a snapshot, as for any other.</summary>
     public override void CompleteResult(string commit)

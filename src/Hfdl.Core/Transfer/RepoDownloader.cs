@@ -304,6 +304,7 @@ internal sealed partial class RepoDownloader
         if (run.Failed == 0)
         {
             layout.CompleteResult(commit);
+            DropPartialsOfRemovedFiles(selection, layout, state, root, progress);
         }
         var summary = new DownloadSummary(resultFolder, commit, run.Downloaded, run.Skipped, run.Failed, run.Bytes, Stopwatch.GetElapsedTime(started))
         {
@@ -349,6 +350,42 @@ internal sealed partial class RepoDownloader
         {
             progress?.Report(new Warning($"Removed {freed:N0} bytes of temporary files left by an interrupted run that cannot be resumed."));
         }
+    }
+
+    /// <summary>
+    /// After a run that completed its commit: the partial transfer of a file that commit does not have at all (a newer
+    /// commit dropped it while it was downloading) would never be resumed by this revision, and nothing else would ever
+    /// remove it. Its journal entry goes, and with it its part file (only hfdl's own temporary files are deleted). In
+    /// the HF cache, where revisions share blobs, one whose content a revision still named by a ref lists is kept.
+    /// </summary>
+    private void DropPartialsOfRemovedFiles(RepoSelection selection, StorageLayout layout, DownloadStateStore state, string root, IProgress<DownloadEvent>? progress)
+    {
+        var listed = selection.Listed.Select(f => f.Path).Concat(selection.Unusable).ToHashSet(StringComparer.Ordinal);
+        var stale = state.Current.Files.Where(f => f.Value.Status == FileState.Partial && !listed.Contains(f.Key)).ToList();
+        if (stale.Count == 0)
+        {
+            return;
+        }
+        var named = layout.EtagsOfNamedRevisions();
+        var dropped = stale.Where(f => !named.Contains(f.Value.Etag)).Select(f => f.Key).ToList();
+        if (dropped.Count == 0)
+        {
+            return;
+        }
+        foreach (var path in dropped)
+        {
+            state.SetFile(path, null);
+        }
+        try
+        {
+            state.Save(_options.Time);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return; // Only housekeeping: the next run that completes tries again.
+        }
+        progress?.Report(new Warning($"Dropped the partial download of {(dropped.Count == 1 ? $"'{SafeText.Printable(dropped[0])}'" : $"{dropped.Count} files")}, which commit {selection.Commit} no longer has."));
+        RemoveOrphanedTemporaryFiles(root, state, progress);
     }
 
     /// <summary>

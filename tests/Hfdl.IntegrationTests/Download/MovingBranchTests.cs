@@ -123,6 +123,86 @@ public sealed class MovingBranchTests : IDisposable
     }
 
     [Fact]
+    public async Task The_part_file_of_a_file_a_newer_commit_dropped_is_removed_by_the_run_that_completes_that_commit()
+    {
+        var store = new InMemoryRepoStore().AddRepo(RepoType.Model, Repo, Before);
+        await using var server = await HubServer.StartAsync(new HubServerOptions { Store = store });
+        var folder = _temp.Combine("out");
+        var (first, _) = await Engine.DownloadAsync(server, Repo, folder);
+        Assert.Equal(0, first.FilesFailed);
+        // As a run killed while fetching a file of the first commit leaves it: a journal entry and its part file.
+        var statePath = Path.Combine(folder, ".download_state");
+        var state = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(statePath))!;
+        state["files"]!["gone.bin"] = new System.Text.Json.Nodes.JsonObject
+        {
+            ["size"] = 1000,
+            ["etag"] = new string('c', 64),
+            ["status"] = "partial",
+            ["tempFile"] = ".gone.bin.0badc0de.hfdl-part",
+            ["ranges"] = new System.Text.Json.Nodes.JsonArray(new System.Text.Json.Nodes.JsonArray(0, 500)),
+        };
+        File.WriteAllText(statePath, state.ToJsonString());
+        var part = Path.Combine(folder, ".gone.bin.0badc0de.hfdl-part");
+        File.WriteAllBytes(part, new byte[500]);
+        var userFile = Path.Combine(folder, "notes.hfdl-part.txt");
+        File.WriteAllText(userFile, "the user's own\n");
+        store.Push(RepoType.Model, Repo, After);
+
+        var (second, events) = await Engine.DownloadAsync(server, Repo, folder);
+
+        Assert.Equal(0, second.FilesFailed);
+        Assert.False(File.Exists(part));
+        Assert.True(File.Exists(userFile));
+        Assert.DoesNotContain("gone.bin", File.ReadAllText(statePath), StringComparison.Ordinal);
+        Assert.Contains(events.OfType<Warning>(), w => w.Message.Contains("Dropped the partial download of 'gone.bin'", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task In_the_hf_cache_a_dropped_file_s_part_blob_goes_unless_a_revision_named_by_a_ref_still_lists_it()
+    {
+        FileContent tagOnly = "only in the tag\n";
+        var store = new InMemoryRepoStore().AddRepo(RepoType.Model, Repo, repo =>
+        {
+            Before(repo);
+            repo.Revision("v1", RevisionKind.Tag, r => r.File("tag-only.txt", tagOnly), inheritMain: true);
+        });
+        await using var server = await HubServer.StartAsync(new HubServerOptions { Store = store });
+        var cache = _temp.Combine("hub");
+        var repoFolder = Path.Combine(cache, "models--acme--moving");
+        var blobs = Path.Combine(repoFolder, "blobs");
+        Assert.Equal(0, (await Engine.DownloadAsync(server, Repo, cache, layout: Core.Storage.LayoutKind.HfCache, revision: "v1")).Summary.FilesFailed);
+        Assert.Equal(0, (await Engine.DownloadAsync(server, Repo, cache, layout: Core.Storage.LayoutKind.HfCache)).Summary.FilesFailed);
+        // Two interrupted transfers: the tag's file (v1 still lists it) and one of a commit nothing names any more.
+        var statePath = Path.Combine(repoFolder, ".download_state");
+        var state = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(statePath))!;
+        File.Delete(Path.Combine(blobs, tagOnly.GitSha1));
+        state["files"]!["tag-only.txt"] = Partial(tagOnly.GitSha1, ".keep.0badc0de.hfdl-part");
+        state["files"]!["gone.bin"] = Partial(new string('c', 64), ".gone.0badc0de.hfdl-part");
+        File.WriteAllText(statePath, state.ToJsonString());
+        File.WriteAllBytes(Path.Combine(blobs, ".keep.0badc0de.hfdl-part"), new byte[5]);
+        File.WriteAllBytes(Path.Combine(blobs, ".gone.0badc0de.hfdl-part"), new byte[5]);
+        store.Push(RepoType.Model, Repo, After);
+
+        var (summary, _) = await Engine.DownloadAsync(server, Repo, cache, layout: Core.Storage.LayoutKind.HfCache);
+
+        Assert.Equal(0, summary.FilesFailed);
+        Assert.True(File.Exists(Path.Combine(blobs, ".keep.0badc0de.hfdl-part")));
+        Assert.False(File.Exists(Path.Combine(blobs, ".gone.0badc0de.hfdl-part")));
+        var journal = File.ReadAllText(statePath);
+        Assert.Contains("tag-only.txt", journal, StringComparison.Ordinal);
+        Assert.DoesNotContain("gone.bin", journal, StringComparison.Ordinal);
+
+        static System.Text.Json.Nodes.JsonObject Partial(string etag, string temp) => new()
+        {
+            ["size"] = 16,
+            ["etag"] = etag,
+            ["status"] = "partial",
+            ["tempFile"] = temp,
+            ["ranges"] = new System.Text.Json.Nodes.JsonArray(new System.Text.Json.Nodes.JsonArray(0, 5)),
+        };
+    }
+
+    [Fact]
     public async Task A_pushed_over_commit_stays_reachable_by_its_id_but_not_in_refs_and_a_force_push_drops_it()
     {
         var store = new InMemoryRepoStore().AddRepo(RepoType.Model, Repo, Before);
