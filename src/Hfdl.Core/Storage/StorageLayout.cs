@@ -105,6 +105,13 @@ internal abstract class StorageLayout
     public virtual IReadOnlySet<string> EtagsOfNamedRevisions() => new HashSet<string>(StringComparer.Ordinal);
 
     /// <summary>
+    /// The layout holds <paramref name="commit"/> as a revision of its own beside the one a run completes (the HF
+    /// cache: its snapshot folder or cached listing), so that revision may still resume its partial files. Never in a
+    /// folder, which holds one revision at a time.
+    /// </summary>
+    public virtual bool HoldsRevision(string commit) => false;
+
+    /// <summary>
     /// Makes sure <see cref="ResultFolder"/> exists once a run succeeded: placing a file creates it, but a revision with
     /// no file (an empty repo) places none, and its printed folder must still be there.
     /// </summary>
@@ -560,6 +567,10 @@ internal sealed class HfCacheLayout : StorageLayout
     public override Planning.PlanRoots PlanRoots(string commit) => new(Path.Combine(RepoFolder, "blobs"), SnapshotFolder(commit), DataByEtag: true);
 
     private string SnapshotFolder(string commit) => Path.Combine(RepoFolder, "snapshots", commit);
+
+    public override bool HoldsRevision(string commit) =>
+        Transfer.RepoDownloader.IsCommit(commit)
+        && (Directory.Exists(SnapshotFolder(commit)) || File.Exists(Path.Combine(RepoFolder, "trees", commit + ".json")));
 
     public override IReadOnlySet<string> EtagsOfNamedRevisions()
     {

@@ -367,7 +367,10 @@ internal sealed partial class RepoDownloader
             return;
         }
         var named = layout.EtagsOfNamedRevisions();
-        var dropped = stale.Where(f => !named.Contains(f.Value.Etag)).Select(f => f.Key).ToList();
+        // A revision the cache still holds (a commit asked for by its id, whose snapshot or listing is here) may resume
+        // its partial files, named by a ref or not (QA: helper-64).
+        var dropped = stale.Where(f => !named.Contains(f.Value.Etag) && !(f.Value.Commit is { } commit && commit != selection.Commit && layout.HoldsRevision(commit)))
+            .Select(f => f.Key).ToList();
         if (dropped.Count == 0)
         {
             return;

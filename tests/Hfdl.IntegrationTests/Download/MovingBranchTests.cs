@@ -178,18 +178,27 @@ public sealed class MovingBranchTests : IDisposable
         File.Delete(Path.Combine(blobs, tagOnly.GitSha1));
         state["files"]!["tag-only.txt"] = Partial(tagOnly.GitSha1, ".keep.0badc0de.hfdl-part");
         state["files"]!["gone.bin"] = Partial(new string('c', 64), ".gone.0badc0de.hfdl-part");
+        // A revision asked for by its commit id (no ref names it), interrupted: its snapshot is in the cache, so it may
+        // still resume; a main run deleted its part file (QA: helper-64).
+        var pinned = new string('e', 40);
+        Directory.CreateDirectory(Path.Combine(repoFolder, "snapshots", pinned));
+        state["files"]!["pinned.bin"] = Partial(new string('d', 64), ".pinned.0badc0de.hfdl-part");
+        state["files"]!["pinned.bin"]!["commit"] = pinned;
         File.WriteAllText(statePath, state.ToJsonString());
         File.WriteAllBytes(Path.Combine(blobs, ".keep.0badc0de.hfdl-part"), new byte[5]);
         File.WriteAllBytes(Path.Combine(blobs, ".gone.0badc0de.hfdl-part"), new byte[5]);
+        File.WriteAllBytes(Path.Combine(blobs, ".pinned.0badc0de.hfdl-part"), new byte[5]);
         store.Push(RepoType.Model, Repo, After);
 
         var (summary, _) = await Engine.DownloadAsync(server, Repo, cache, layout: Core.Storage.LayoutKind.HfCache);
 
         Assert.Equal(0, summary.FilesFailed);
         Assert.True(File.Exists(Path.Combine(blobs, ".keep.0badc0de.hfdl-part")));
+        Assert.True(File.Exists(Path.Combine(blobs, ".pinned.0badc0de.hfdl-part")));
         Assert.False(File.Exists(Path.Combine(blobs, ".gone.0badc0de.hfdl-part")));
         var journal = File.ReadAllText(statePath);
         Assert.Contains("tag-only.txt", journal, StringComparison.Ordinal);
+        Assert.Contains("pinned.bin", journal, StringComparison.Ordinal);
         Assert.DoesNotContain("gone.bin", journal, StringComparison.Ordinal);
 
         static System.Text.Json.Nodes.JsonObject Partial(string etag, string temp) => new()
