@@ -112,6 +112,12 @@ internal abstract class StorageLayout
     public virtual bool HoldsRevision(string commit) => false;
 
     /// <summary>
+    /// The content <paramref name="etag"/> names is already stored whole, shared by every path that has it (the HF
+    /// cache's blob, which gets its name only once verified): a partial transfer of it is of no use any more.
+    /// </summary>
+    public virtual bool HasCompleteBlob(string etag, long size) => false;
+
+    /// <summary>
     /// Makes sure <see cref="ResultFolder"/> exists once a run succeeded: placing a file creates it, but a revision with
     /// no file (an empty repo) places none, and its printed folder must still be there.
     /// </summary>
@@ -567,6 +573,10 @@ internal sealed class HfCacheLayout : StorageLayout
     public override Planning.PlanRoots PlanRoots(string commit) => new(Path.Combine(RepoFolder, "blobs"), SnapshotFolder(commit), DataByEtag: true);
 
     private string SnapshotFolder(string commit) => Path.Combine(RepoFolder, "snapshots", commit);
+
+    public override bool HasCompleteBlob(string etag, long size) =>
+        etag.Length is 40 or 64 && etag.All(char.IsAsciiHexDigitLower)
+        && new FileInfo(Path.Combine(RepoFolder, "blobs", etag)) is { Exists: true, LinkTarget: null } blob && blob.Length == size;
 
     public override bool HoldsRevision(string commit) =>
         Transfer.RepoDownloader.IsCommit(commit)

@@ -371,11 +371,14 @@ internal sealed partial class RepoDownloader
         // its partial files, named by a ref or not (QA: helper-64).
         var dropped = stale.Where(f => !named.Contains(f.Value.Etag) && !(f.Value.Commit is { } commit && commit != selection.Commit && layout.HoldsRevision(commit)))
             .Select(f => f.Key).ToList();
-        if (dropped.Count == 0)
+        // Whatever revision it was for, a partial transfer of content the cache already holds whole (fetched since under
+        // another path) would never be resumed, and stayed for ever, unseen by cache ls and prune (QA: helper-64).
+        var complete = stale.Where(f => !dropped.Contains(f.Key) && layout.HasCompleteBlob(f.Value.Etag, f.Value.Size)).Select(f => f.Key).ToList();
+        if (dropped.Count + complete.Count == 0)
         {
             return;
         }
-        foreach (var path in dropped)
+        foreach (var path in dropped.Concat(complete))
         {
             state.SetFile(path, null);
         }
@@ -387,7 +390,14 @@ internal sealed partial class RepoDownloader
         {
             return; // Only housekeeping: the next run that completes tries again.
         }
-        progress?.Report(new Warning($"Dropped the partial download of {(dropped.Count == 1 ? $"'{SafeText.Printable(dropped[0])}'" : $"{dropped.Count} files")}, which commit {selection.Commit} no longer has."));
+        if (dropped.Count > 0)
+        {
+            progress?.Report(new Warning($"Dropped the partial download of {(dropped.Count == 1 ? $"'{SafeText.Printable(dropped[0])}'" : $"{dropped.Count} files")}, which commit {selection.Commit} no longer has."));
+        }
+        if (complete.Count > 0)
+        {
+            progress?.Report(new Warning($"Dropped the partial download of {(complete.Count == 1 ? $"'{SafeText.Printable(complete[0])}'" : $"{complete.Count} files")}: the cache holds {(complete.Count == 1 ? "its" : "their")} content whole already."));
+        }
         RemoveOrphanedTemporaryFiles(root, state, progress);
     }
 

@@ -184,7 +184,13 @@ public sealed class MovingBranchTests : IDisposable
         Directory.CreateDirectory(Path.Combine(repoFolder, "snapshots", pinned));
         state["files"]!["pinned.bin"] = Partial(new string('d', 64), ".pinned.0badc0de.hfdl-part");
         state["files"]!["pinned.bin"]!["commit"] = pinned;
+        // And one of content the run then stores whole under another path: of no use any more (QA: helper-64).
+        FileContent config = "{\"version\":2}\n";
+        state["files"]!["copy-of-config.json"] = Partial(config.GitSha1, ".whole.0badc0de.hfdl-part");
+        state["files"]!["copy-of-config.json"]!["commit"] = pinned;
+        state["files"]!["copy-of-config.json"]!["size"] = config.Length;
         File.WriteAllText(statePath, state.ToJsonString());
+        File.WriteAllBytes(Path.Combine(blobs, ".whole.0badc0de.hfdl-part"), new byte[5]);
         File.WriteAllBytes(Path.Combine(blobs, ".keep.0badc0de.hfdl-part"), new byte[5]);
         File.WriteAllBytes(Path.Combine(blobs, ".gone.0badc0de.hfdl-part"), new byte[5]);
         File.WriteAllBytes(Path.Combine(blobs, ".pinned.0badc0de.hfdl-part"), new byte[5]);
@@ -195,10 +201,12 @@ public sealed class MovingBranchTests : IDisposable
         Assert.Equal(0, summary.FilesFailed);
         Assert.True(File.Exists(Path.Combine(blobs, ".keep.0badc0de.hfdl-part")));
         Assert.True(File.Exists(Path.Combine(blobs, ".pinned.0badc0de.hfdl-part")));
+        Assert.False(File.Exists(Path.Combine(blobs, ".whole.0badc0de.hfdl-part")));
         Assert.False(File.Exists(Path.Combine(blobs, ".gone.0badc0de.hfdl-part")));
         var journal = File.ReadAllText(statePath);
         Assert.Contains("tag-only.txt", journal, StringComparison.Ordinal);
         Assert.Contains("pinned.bin", journal, StringComparison.Ordinal);
+        Assert.DoesNotContain("copy-of-config.json", journal, StringComparison.Ordinal);
         Assert.DoesNotContain("gone.bin", journal, StringComparison.Ordinal);
 
         static System.Text.Json.Nodes.JsonObject Partial(string etag, string temp) => new()
