@@ -133,14 +133,7 @@ public sealed class MovingBranchTests : IDisposable
         // As a run killed while fetching a file of the first commit leaves it: a journal entry and its part file.
         var statePath = Path.Combine(folder, ".download_state");
         var state = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(statePath))!;
-        state["files"]!["gone.bin"] = new System.Text.Json.Nodes.JsonObject
-        {
-            ["size"] = 1000,
-            ["etag"] = new string('c', 64),
-            ["status"] = "partial",
-            ["tempFile"] = ".gone.bin.0badc0de.hfdl-part",
-            ["ranges"] = new System.Text.Json.Nodes.JsonArray(new System.Text.Json.Nodes.JsonArray(0, 500)),
-        };
+        state["files"]!["gone.bin"] = Partial(new string('c', 64), ".gone.bin.0badc0de.hfdl-part", size: 1000, done: 500);
         File.WriteAllText(statePath, state.ToJsonString());
         var part = Path.Combine(folder, ".gone.bin.0badc0de.hfdl-part");
         File.WriteAllBytes(part, new byte[500]);
@@ -182,13 +175,10 @@ public sealed class MovingBranchTests : IDisposable
         // still resume; a main run deleted its part file (QA: helper-64).
         var pinned = new string('e', 40);
         Directory.CreateDirectory(Path.Combine(repoFolder, "snapshots", pinned));
-        state["files"]!["pinned.bin"] = Partial(new string('d', 64), ".pinned.0badc0de.hfdl-part");
-        state["files"]!["pinned.bin"]!["commit"] = pinned;
+        state["files"]!["pinned.bin"] = Partial(new string('d', 64), ".pinned.0badc0de.hfdl-part", commit: pinned);
         // And one of content the run then stores whole under another path: of no use any more (QA: helper-64).
         FileContent config = "{\"version\":2}\n";
-        state["files"]!["copy-of-config.json"] = Partial(config.GitSha1, ".whole.0badc0de.hfdl-part");
-        state["files"]!["copy-of-config.json"]!["commit"] = pinned;
-        state["files"]!["copy-of-config.json"]!["size"] = config.Length;
+        state["files"]!["copy-of-config.json"] = Partial(config.GitSha1, ".whole.0badc0de.hfdl-part", size: config.Length, commit: pinned);
         File.WriteAllText(statePath, state.ToJsonString());
         File.WriteAllBytes(Path.Combine(blobs, ".whole.0badc0de.hfdl-part"), new byte[5]);
         File.WriteAllBytes(Path.Combine(blobs, ".keep.0badc0de.hfdl-part"), new byte[5]);
@@ -208,15 +198,24 @@ public sealed class MovingBranchTests : IDisposable
         Assert.Contains("pinned.bin", journal, StringComparison.Ordinal);
         Assert.DoesNotContain("copy-of-config.json", journal, StringComparison.Ordinal);
         Assert.DoesNotContain("gone.bin", journal, StringComparison.Ordinal);
+    }
 
-        static System.Text.Json.Nodes.JsonObject Partial(string etag, string temp) => new()
+    /// <summary>A journal entry as a run killed mid-transfer leaves it: <paramref name="done"/> bytes recorded in <paramref name="temp"/>.</summary>
+    private static System.Text.Json.Nodes.JsonObject Partial(string etag, string temp, long size = 16, long done = 5, string? commit = null)
+    {
+        var entry = new System.Text.Json.Nodes.JsonObject
         {
-            ["size"] = 16,
+            ["size"] = size,
             ["etag"] = etag,
             ["status"] = "partial",
             ["tempFile"] = temp,
-            ["ranges"] = new System.Text.Json.Nodes.JsonArray(new System.Text.Json.Nodes.JsonArray(0, 5)),
+            ["ranges"] = new System.Text.Json.Nodes.JsonArray(new System.Text.Json.Nodes.JsonArray(0, done)),
         };
+        if (commit is not null)
+        {
+            entry["commit"] = commit;
+        }
+        return entry;
     }
 
     [Fact]

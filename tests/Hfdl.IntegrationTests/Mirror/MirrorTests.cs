@@ -501,15 +501,23 @@ public sealed class MirrorTests : IDisposable
         Assert.DoesNotContain("s3cretpass", log.ToString(), StringComparison.Ordinal);
     }
 
+    /// <summary>Two 2 MB files, a.bin and b.bin, for the eviction tests under a 3 MB bound.</summary>
+    private static class TwoBlobs
+    {
+        public static readonly FileContent A = SyntheticContent.Create(size: 2_000_000, seed: 1);
+        public static readonly FileContent B = SyntheticContent.Create(size: 2_000_000, seed: 2);
+
+        public static Task<HubServer> UpstreamAsync() => HubServer.StartAsync(new HubServerOptions
+        {
+            Store = new InMemoryRepoStore().AddRepo(RepoType.Model, Repo, repo => repo.File("a.bin", A).File("b.bin", B)),
+        });
+    }
+
     [Fact]
     public async Task Past_max_size_the_least_recently_used_blob_is_evicted_and_fetched_again_when_asked()
     {
-        var a = SyntheticContent.Create(size: 2_000_000, seed: 1);
-        var b = SyntheticContent.Create(size: 2_000_000, seed: 2);
-        await using var upstream = await HubServer.StartAsync(new HubServerOptions
-        {
-            Store = new InMemoryRepoStore().AddRepo(RepoType.Model, Repo, repo => repo.File("a.bin", a).File("b.bin", b)),
-        });
+        var (a, b) = (TwoBlobs.A, TwoBlobs.B);
+        await using var upstream = await TwoBlobs.UpstreamAsync();
         await using var mirror = await StartAsync(upstream, Store, o => o with { MaxSize = 3_000_000 });
         using var http = Http();
         var blobs = Path.Combine(Store, "models--acme--site-model", "blobs");
@@ -543,12 +551,8 @@ public sealed class MirrorTests : IDisposable
     public async Task A_store_over_a_smaller_max_size_at_start_is_evicted_down_to_it_without_a_new_file()
     {
         // A mirror restarted with a smaller bound kept its store until a new file arrived (QA: helper-57 #2).
-        var a = SyntheticContent.Create(size: 2_000_000, seed: 1);
-        var b = SyntheticContent.Create(size: 2_000_000, seed: 2);
-        await using var upstream = await HubServer.StartAsync(new HubServerOptions
-        {
-            Store = new InMemoryRepoStore().AddRepo(RepoType.Model, Repo, repo => repo.File("a.bin", a).File("b.bin", b)),
-        });
+        var (a, b) = (TwoBlobs.A, TwoBlobs.B);
+        await using var upstream = await TwoBlobs.UpstreamAsync();
         await using (var unbounded = await StartAsync(upstream, Store))
         {
             using var http = Http();
